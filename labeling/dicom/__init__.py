@@ -1,0 +1,27 @@
+"""The only code that talks to DICOM stores: a DICOMweb server or a local folder. Django-free.
+
+Everything takes base URLs and folder paths as arguments; nothing here reads Django settings.
+"""
+
+from labeling.dicom.dicomweb import DicomWebStore, dicomweb_raw_get
+from labeling.dicom.errors import (
+    DicomNotFound,
+    DicomOperationUnsupported,
+    DicomStoreError,
+    DicomStoreUnavailable,
+)
+from labeling.dicom.local import LocalFolderStore
+from labeling.dicom.store import DicomJson, DicomStore, SearchFilters
+
+__all__ = [
+    "DicomJson",
+    "DicomNotFound",
+    "DicomOperationUnsupported",
+    "DicomStore",
+    "DicomStoreError",
+    "DicomStoreUnavailable",
+    "DicomWebStore",
+    "LocalFolderStore",
+    "SearchFilters",
+    "dicomweb_raw_get",
+]

@@ -1,0 +1,251 @@
+"""DicomStore over DICOMweb (QIDO-RS, WADO-RS, STOW-RS) with dicomweb-client; delete through Orthanc's REST API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from urllib.parse import urlencode
+
+import requests
+from dicomweb_client.api import DICOMwebClient
+from pydicom.dataset import Dataset
+
+from labeling.dicom.errors import (
+    DicomNotFound,
+    DicomOperationUnsupported,
+    DicomStoreError,
+    DicomStoreUnavailable,
+)
+from labeling.dicom.store import DicomJson, SearchFilters, part10
+
+#: HTTP statuses worth a retry: the server is overloaded, restarting or behind a flaky gateway.
+TRANSIENT_HTTP_STATUSES = frozenset({408, 429, 502, 503, 504})
+_STOW_BATCH = 50
+
+
+def _http_error(status: int | None, what: str, detail: str) -> DicomStoreError:
+    """Map an HTTP status to the named exception a caller can act on."""
+    if status == 404:
+        return DicomNotFound(f"{what}: not found")
+    if status is None or status in TRANSIENT_HTTP_STATUSES:
+        return DicomStoreUnavailable(f"{what}: server unavailable (HTTP {status}): {detail}")
+    return DicomStoreError(f"{what}: HTTP {status}: {detail}")
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Turn requests' exceptions raised inside the block into DicomStoreError subclasses naming ``what``."""
+    try:
+        yield
+    except requests.HTTPError as exc:
+        response = exc.response
+        status = response.status_code if response is not None else None
+        body = response.text[:300] if response is not None else str(exc)
+        raise _http_error(status, what, body) from exc
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise DicomStoreUnavailable(f"{what}: DICOM server unreachable: {exc}") from exc
+    except requests.RequestException as exc:
+        raise DicomStoreError(f"{what}: {exc}") from exc
+
+
+class DicomWebStore:
+    """A DicomStore backed by any DICOMweb server; ``orthanc_url`` (Orthanc's REST root) enables delete.
+
+    ``url`` is the DICOMweb root, e.g. ``http://127.0.0.1:8042/dicom-web``. Requests answered 429/503/504 are
+    retried by dicomweb-client (``max_attempts``, exponential back-off) before DicomStoreUnavailable.
+    Metadata is returned as the server sends it (PixelData as a ``BulkDataURI`` on the server's own URL).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        orthanc_url: str | None = None,
+        session: requests.Session | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float = 30.0,
+        max_attempts: int = 3,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.orthanc_url = orthanc_url.rstrip("/") if orthanc_url else None
+        self._session = session or requests.Session()
+        self._timeout_s = timeout_s
+        self._client = DICOMwebClient(
+            url=self.url, session=self._session, headers=dict(headers or {}), timeout=timeout_s
+        )
+        self._client.set_http_retry_params(
+            retry=max_attempts > 1, max_attempts=max_attempts, wait_exponential_multiplier=250
+        )
+        # dicomweb-client sends "Host: <name>" without the port, so servers (Orthanc) build BulkDataURI and
+        # RetrieveURL values on port 80; give it the port back.
+        if self._client.port not in (80, 443):
+            self._client.host = f"{self._client.host}:{self._client.port}"
+
+    @classmethod
+    def for_orthanc(cls, base_url: str, **kwargs: object) -> DicomWebStore:
+        """Return a store for an Orthanc at ``base_url`` with its DICOMweb plugin at ``/dicom-web``."""
+        base = base_url.rstrip("/")
+        return cls(f"{base}/dicom-web", orthanc_url=base, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def supports_delete(self) -> bool:
+        """Whether delete_study can work (DICOMweb has no portable delete; Orthanc's REST API does)."""
+        return self.orthanc_url is not None
+
+    def __repr__(self) -> str:
+        return f"DicomWebStore({self.url!r}, orthanc_url={self.orthanc_url!r})"
+
+    # ---------------------------------------------------------------- QIDO-RS
+
+    def search_studies(
+        self, filters: SearchFilters | None = None, *, limit: int | None = None
+    ) -> list[DicomJson]:
+        """Return study-level QIDO results matching ``filters``."""
+        with _translated("QIDO search for studies"):
+            return self._client.search_for_studies(search_filters=dict(filters or {}), limit=limit)
+
+    def search_series(
+        self,
+        study_uid: str | None = None,
+        filters: SearchFilters | None = None,
+        *,
+        limit: int | None = None,
+    ) -> list[DicomJson]:
+        """Return series-level QIDO results, within one study if ``study_uid`` is given."""
+        with _translated(f"QIDO search for series of study {study_uid}"):
+            return self._client.search_for_series(
+                study_instance_uid=study_uid, search_filters=dict(filters or {}), limit=limit
+            )
+
+    def search_instances(
+        self,
+        study_uid: str | None = None,
+        series_uid: str | None = None,
+        filters: SearchFilters | None = None,
+        *,
+        limit: int | None = None,
+    ) -> list[DicomJson]:
+        """Return instance-level QIDO results, within one study/series if given."""
+        with _translated(f"QIDO search for instances of series {series_uid}"):
+            return self._client.search_for_instances(
+                study_instance_uid=study_uid,
+                series_instance_uid=series_uid,
+                search_filters=dict(filters or {}),
+                limit=limit,
+            )
+
+    # ---------------------------------------------------------------- WADO-RS
+
+    def series_metadata(self, study_uid: str, series_uid: str) -> list[DicomJson]:
+        """Return the metadata of every instance of a series; DicomNotFound if the series is absent."""
+        with _translated(f"metadata of series {series_uid}"):
+            result = self._client.retrieve_series_metadata(study_uid, series_uid)
+        if not result:
+            raise DicomNotFound(f"metadata of series {series_uid}: not found")
+        return result
+
+    def instance_metadata(self, study_uid: str, series_uid: str, sop_uid: str) -> DicomJson:
+        """Return the metadata of one instance."""
+        with _translated(f"metadata of instance {sop_uid}"):
+            return self._client.retrieve_instance_metadata(study_uid, series_uid, sop_uid)
+
+    def instance(self, study_uid: str, series_uid: str, sop_uid: str) -> Dataset:
+        """Return one instance (Part 10, stored transfer syntax) as a pydicom Dataset."""
+        with _translated(f"instance {sop_uid}"):
+            return self._client.retrieve_instance(
+                study_uid, series_uid, sop_uid, media_types=(("application/dicom", "*"),)
+            )
+
+    def frames(
+        self, study_uid: str, series_uid: str, sop_uid: str, frame_numbers: Sequence[int]
+    ) -> list[bytes]:
+        """Return the raw bytes of the given 1-based frames, in the stored transfer syntax where the server allows."""
+        if not frame_numbers or min(frame_numbers) < 1:
+            raise ValueError("frame numbers are 1-based and at least one is needed")
+        with _translated(f"frames {list(frame_numbers)} of instance {sop_uid}"):
+            return self._client.retrieve_instance_frames(
+                study_uid,
+                series_uid,
+                sop_uid,
+                frame_numbers=list(frame_numbers),
+                media_types=(("application/octet-stream", "*"),),
+            )
+
+    def rendered(
+        self, study_uid: str, series_uid: str, sop_uid: str, *, media_type: str = "image/png"
+    ) -> bytes:
+        """Return one instance rendered by the server as ``media_type`` (PNG by default)."""
+        with _translated(f"rendered instance {sop_uid}"):
+            return self._client.retrieve_instance_rendered(
+                study_uid, series_uid, sop_uid, media_types=(media_type,)
+            )
+
+    # ---------------------------------------------------------------- STOW-RS and delete
+
+    def store(self, datasets: Sequence[Dataset]) -> list[str]:
+        """STOW instances in batches; return their SOPInstanceUIDs; DicomStoreError lists any refused ones."""
+        stored: list[str] = []
+        for start in range(0, len(datasets), _STOW_BATCH):
+            batch = [part10(ds) for ds in datasets[start : start + _STOW_BATCH]]
+            with _translated(f"STOW of {len(batch)} instances"):
+                response = self._client.store_instances(batch)
+            failed = response.get("FailedSOPSequence") or []
+            if failed:
+                details = ", ".join(
+                    f"{item.get('ReferencedSOPInstanceUID', '?')} (reason {item.get('FailureReason', '?')})"
+                    for item in failed
+                )
+                raise DicomStoreError(f"STOW refused {len(failed)} of {len(batch)} instances: {details}")
+            stored.extend(str(ds.SOPInstanceUID) for ds in batch)
+        return stored
+
+    def delete_study(self, study_uid: str) -> None:
+        """Delete a study through Orthanc's REST API (``/tools/lookup`` then ``DELETE /studies/{id}``)."""
+        if self.orthanc_url is None:
+            raise DicomOperationUnsupported(
+                f"delete of study {study_uid}: DICOMweb has no delete; give DicomWebStore an orthanc_url"
+            )
+        what = f"delete of study {study_uid}"
+        with _translated(what):
+            lookup = self._session.post(
+                f"{self.orthanc_url}/tools/lookup", data=study_uid, timeout=self._timeout_s
+            )
+            lookup.raise_for_status()
+            ids = [hit["ID"] for hit in lookup.json() if hit.get("Type") == "Study"]
+            if not ids:
+                raise DicomNotFound(f"{what}: not found")
+            for orthanc_id in ids:
+                self._session.delete(
+                    f"{self.orthanc_url}/studies/{orthanc_id}", timeout=self._timeout_s
+                ).raise_for_status()
+
+
+def dicomweb_raw_get(
+    base_url: str,
+    path: str,
+    *,
+    query: str | Mapping[str, str | Sequence[str]] | None = None,
+    accept: str | None = None,
+    session: requests.Session | None = None,
+    timeout_s: float = 30.0,
+) -> requests.Response:
+    """GET ``base_url/path`` with ``stream=True`` and return the open response, whatever its status.
+
+    The building block of the authorised DICOM proxy: it forwards only ``Accept``, never the caller's
+    cookies or credentials. ``path`` is relative to the DICOMweb root (``studies/1.2/series/3.4/metadata``)
+    and may not climb out of it. The caller must close the response (``with`` or ``.close()``).
+    Raises DicomStoreUnavailable when the server cannot be reached, ValueError for an unsafe path.
+    """
+    relative = path.lstrip("/")
+    segments = relative.split("/")
+    if "://" in relative or "\\" in relative or any(seg in {"..", "."} for seg in segments):
+        raise ValueError(f"unsafe DICOMweb path {path!r}")
+    url = f"{base_url.rstrip('/')}/{relative}"
+    if query:
+        url += "?" + (query.lstrip("?") if isinstance(query, str) else urlencode(query, doseq=True))
+    headers = {"Accept": accept} if accept else {}
+    http = session or requests.Session()
+    try:
+        return http.get(url, headers=headers, stream=True, timeout=timeout_s)
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise DicomStoreUnavailable(f"GET {url}: DICOM server unreachable: {exc}") from exc

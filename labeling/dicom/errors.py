@@ -1,0 +1,19 @@
+"""Named failures of DICOM stores; callers catch these, never requests' or pydicom's exceptions."""
+
+from __future__ import annotations
+
+
+class DicomStoreError(Exception):
+    """A DICOM store refused or failed an operation for a reason that a retry will not fix."""
+
+
+class DicomStoreUnavailable(DicomStoreError):
+    """The store could not be reached or answered 5xx/429/timeout: transient, safe to retry."""
+
+
+class DicomNotFound(DicomStoreError):
+    """The study, series, instance or frame asked for does not exist in the store."""
+
+
+class DicomOperationUnsupported(DicomStoreError):
+    """The store cannot do this operation (e.g. delete on a DICOMweb server that is not Orthanc)."""

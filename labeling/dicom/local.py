@@ -1,0 +1,343 @@
+"""DicomStore over a local folder: the embedded default. Files live at ROOT/<Study>/<Series>/<SOP>.dcm.
+
+Any other DICOM file dropped under ROOT is found too: the index scans headers (``stop_before_pixels``) and
+re-reads only files whose size or mtime changed, so several processes (web, worker) see each other's writes.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom import dcmread, dcmwrite
+from pydicom.datadict import dictionary_VR
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from labeling.dicom.errors import DicomNotFound, DicomOperationUnsupported, DicomStoreError
+from labeling.dicom.render import frame_bytes, render_png
+from labeling.dicom.store import DicomJson, SearchFilters, dataset_to_json, is_uid, part10, tag_key
+
+STUDY_KEYWORDS = (
+    "StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "ReferringPhysicianName",
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyID", "StudyDescription",
+)  # fmt: skip
+SERIES_KEYWORDS = ("SeriesInstanceUID", "Modality", "SeriesDescription", "SeriesNumber", "BodyPartExamined")
+INSTANCE_KEYWORDS = (
+    "SOPInstanceUID", "SOPClassUID", "InstanceNumber", "Rows", "Columns", "NumberOfFrames", "BitsAllocated",
+)  # fmt: skip
+_HIDDEN = "."  # temporary and half-deleted entries start with a dot and are never indexed
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One indexed file: where it is, when it was read, and its QIDO attributes as DICOM JSON."""
+
+    path: Path
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    attributes: DicomJson
+
+
+def _pick(dataset: Dataset, keywords: Iterable[str]) -> DicomJson:
+    subset = Dataset()
+    for keyword in keywords:
+        if keyword in dataset:
+            subset[keyword] = dataset[keyword]
+    return subset.to_json_dict()
+
+
+def _values(item: DicomJson, key: str) -> list[str]:
+    values = item.get(key, {}).get("Value") or []
+    return [str(v["Alphabetic"]) if isinstance(v, dict) else str(v) for v in values if v is not None]
+
+
+def _match(values: list[str], pattern: str, vr: str) -> bool:
+    """QIDO-style match: universal, UID list, date/time range, wildcard, or exact (PN case-insensitive)."""
+    if pattern in ("", "*"):
+        return True
+    if vr == "UI":
+        return bool(set(values) & set(pattern.split("\\")))
+    if vr in ("DA", "TM", "DT") and "-" in pattern:
+        low, _, high = pattern.partition("-")
+        return any((not low or low <= v) and (not high or v <= high) for v in values)
+    if vr == "PN":
+        values, pattern = [v.lower() for v in values], pattern.lower()
+    if "*" in pattern or "?" in pattern:
+        return any(fnmatch.fnmatchcase(v, pattern) for v in values)
+    return pattern in values
+
+
+class LocalFolderStore:
+    """A DicomStore over a folder of DICOM files (created if missing); thread-safe, multi-process friendly."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._cache: dict[Path, tuple[tuple[int, int], _Entry | None]] = {}  # path → ((size, mtime), entry)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"LocalFolderStore({str(self.root)!r})"
+
+    supports_delete = True
+
+    # ---------------------------------------------------------------- index
+
+    def _read_entry(self, path: Path) -> _Entry | None:
+        try:
+            header = dcmread(path, stop_before_pixels=True)
+            uids = (str(header.StudyInstanceUID), str(header.SeriesInstanceUID), str(header.SOPInstanceUID))
+        except (InvalidDicomError, AttributeError, OSError, EOFError, ValueError):
+            return None  # not DICOM, or no UIDs: invisible to the store
+        attributes = _pick(header, (*STUDY_KEYWORDS, *SERIES_KEYWORDS, *INSTANCE_KEYWORDS))
+        return _Entry(path, *uids, attributes=attributes)
+
+    def _scan(self) -> dict[str, _Entry]:
+        """Return SOPInstanceUID → entry for every DICOM file under the root (canonical paths win)."""
+        with self._lock:
+            cache = dict(self._cache)
+        seen: dict[Path, tuple[tuple[int, int], _Entry | None]] = {}
+        for folder, dirs, files in os.walk(self.root):
+            dirs[:] = [d for d in dirs if not d.startswith(_HIDDEN)]
+            for name in files:
+                if name.startswith(_HIDDEN):
+                    continue
+                path = Path(folder, name)
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:
+                    continue  # removed while walking
+                stamp = (stat.st_size, stat.st_mtime_ns)
+                cached = cache.get(path)
+                seen[path] = cached if cached and cached[0] == stamp else (stamp, self._read_entry(path))
+        with self._lock:
+            self._cache = seen
+        index: dict[str, _Entry] = {}
+        for _, entry in seen.values():
+            if entry is not None and (entry.sop_uid not in index or entry.path == self._canonical(entry)):
+                index[entry.sop_uid] = entry
+        return index
+
+    def _canonical(self, entry: _Entry) -> Path:
+        return self.root / entry.study_uid / entry.series_uid / f"{entry.sop_uid}.dcm"
+
+    def _locate(self, study_uid: str, series_uid: str, sop_uid: str) -> Path:
+        """Return the file of one instance; DicomNotFound if absent (bad UIDs never touch the filesystem)."""
+        what = f"instance {sop_uid} of series {series_uid}"
+        if not all(is_uid(uid) for uid in (study_uid, series_uid, sop_uid)):
+            raise DicomNotFound(f"{what}: not found (invalid UID)")
+        path = self.root / study_uid / series_uid / f"{sop_uid}.dcm"
+        if path.is_file():
+            return path
+        entry = self._scan().get(sop_uid)
+        if entry is None or (entry.study_uid, entry.series_uid) != (study_uid, series_uid):
+            raise DicomNotFound(f"{what}: not found")
+        return entry.path
+
+    def _read(self, path: Path, *, pixels: bool) -> Dataset:
+        try:
+            return dcmread(path, stop_before_pixels=not pixels)
+        except FileNotFoundError as exc:
+            raise DicomNotFound(f"{path.name}: not found (deleted meanwhile)") from exc
+        except (InvalidDicomError, OSError, EOFError, ValueError) as exc:
+            raise DicomStoreError(f"cannot read {path}: {exc}") from exc
+
+    # ---------------------------------------------------------------- QIDO-like search
+
+    def _search(
+        self,
+        group_by: str,
+        filters: SearchFilters | None,
+        limit: int | None,
+        within: dict[str, str],
+    ) -> list[DicomJson]:
+        """Group indexed instances by ``group_by`` (a UID keyword), filter the groups, and sort them."""
+        groups: dict[str, list[_Entry]] = {}
+        for entry in self._scan().values():
+            if all(_values(entry.attributes, tag_key(k)) == [v] for k, v in within.items()):
+                groups.setdefault(_values(entry.attributes, tag_key(group_by))[0], []).append(entry)
+        results = [self._summary(group_by, members) for members in groups.values()]
+        results = [item for item in results if self._matches(item, filters or {})]
+        order = {"StudyInstanceUID": "StudyDate", "SeriesInstanceUID": "SeriesNumber"}.get(
+            group_by, "InstanceNumber"
+        )
+        results.sort(key=lambda item: (_sort_number(item, order), _values(item, tag_key(group_by))))
+        return results[:limit] if limit is not None else results
+
+    def _summary(self, group_by: str, members: list[_Entry]) -> DicomJson:
+        """Return the QIDO result for one study, series or instance, with the usual derived counts."""
+        first = members[0].attributes
+        own = {
+            "StudyInstanceUID": STUDY_KEYWORDS,
+            "SeriesInstanceUID": ("StudyInstanceUID", *STUDY_KEYWORDS, *SERIES_KEYWORDS),
+        }.get(
+            group_by,
+            ("StudyInstanceUID", "SeriesInstanceUID", *STUDY_KEYWORDS, *SERIES_KEYWORDS, *INSTANCE_KEYWORDS),
+        )
+        item = {tag_key(k): first[tag_key(k)] for k in own if tag_key(k) in first}
+        if group_by == "StudyInstanceUID":
+            modalities = sorted({m for e in members for m in _values(e.attributes, tag_key("Modality"))})
+            item[tag_key("ModalitiesInStudy")] = {"vr": "CS", "Value": modalities}
+            n_series = len({e.series_uid for e in members})
+            item[tag_key("NumberOfStudyRelatedSeries")] = {"vr": "IS", "Value": [n_series]}
+            item[tag_key("NumberOfStudyRelatedInstances")] = {"vr": "IS", "Value": [len(members)]}
+        elif group_by == "SeriesInstanceUID":
+            item[tag_key("NumberOfSeriesRelatedInstances")] = {"vr": "IS", "Value": [len(members)]}
+        return dict(sorted(item.items()))
+
+    @staticmethod
+    def _matches(item: DicomJson, filters: SearchFilters) -> bool:
+        """Return whether a QIDO result matches every filter; ValueError for an unsupported key."""
+        for key, pattern in filters.items():
+            tag = tag_key(key)
+            if tag == tag_key("Modality") and tag_key("ModalitiesInStudy") in item:
+                tag = tag_key("ModalitiesInStudy")
+            if tag not in _SEARCHABLE:
+                raise ValueError(f"unsupported search filter {key!r}; use one of {sorted(_SEARCHABLE_NAMES)}")
+            if not _match(_values(item, tag), str(pattern), dictionary_VR(int(tag, 16))):
+                return False
+        return True
+
+    def search_studies(
+        self, filters: SearchFilters | None = None, *, limit: int | None = None
+    ) -> list[DicomJson]:
+        """Return study-level results; ``Modality`` matches any series of the study."""
+        return self._search("StudyInstanceUID", filters, limit, {})
+
+    def search_series(
+        self,
+        study_uid: str | None = None,
+        filters: SearchFilters | None = None,
+        *,
+        limit: int | None = None,
+    ) -> list[DicomJson]:
+        """Return series-level results, within one study if ``study_uid`` is given."""
+        within = {"StudyInstanceUID": study_uid} if study_uid else {}
+        return self._search("SeriesInstanceUID", filters, limit, within)
+
+    def search_instances(
+        self,
+        study_uid: str | None = None,
+        series_uid: str | None = None,
+        filters: SearchFilters | None = None,
+        *,
+        limit: int | None = None,
+    ) -> list[DicomJson]:
+        """Return instance-level results, within one study/series if given."""
+        within = {k: v for k, v in (("StudyInstanceUID", study_uid), ("SeriesInstanceUID", series_uid)) if v}
+        return self._search("SOPInstanceUID", filters, limit, within)
+
+    # ---------------------------------------------------------------- retrieve
+
+    def series_metadata(self, study_uid: str, series_uid: str) -> list[DicomJson]:
+        """Return the metadata (no pixel data) of every instance of a series, by InstanceNumber."""
+        instances = self.search_instances(study_uid, series_uid)
+        if not instances:
+            raise DicomNotFound(f"metadata of series {series_uid}: not found")
+        sop_uids = [_values(item, tag_key("SOPInstanceUID"))[0] for item in instances]
+        return [self.instance_metadata(study_uid, series_uid, sop_uid) for sop_uid in sop_uids]
+
+    def instance_metadata(self, study_uid: str, series_uid: str, sop_uid: str) -> DicomJson:
+        """Return the metadata of one instance as DICOM JSON without bulk data."""
+        return dataset_to_json(self._read(self._locate(study_uid, series_uid, sop_uid), pixels=False))
+
+    def instance(self, study_uid: str, series_uid: str, sop_uid: str) -> Dataset:
+        """Return one instance, pixel data included."""
+        return self._read(self._locate(study_uid, series_uid, sop_uid), pixels=True)
+
+    def frames(
+        self, study_uid: str, series_uid: str, sop_uid: str, frame_numbers: Sequence[int]
+    ) -> list[bytes]:
+        """Return the stored bytes of the given 1-based frames (raw pixels for uncompressed syntaxes)."""
+        if not frame_numbers:
+            raise ValueError("at least one frame number is needed")
+        dataset = self.instance(study_uid, series_uid, sop_uid)
+        return [frame_bytes(dataset, number) for number in frame_numbers]
+
+    def rendered(
+        self, study_uid: str, series_uid: str, sop_uid: str, *, media_type: str = "image/png"
+    ) -> bytes:
+        """Return the first frame as PNG (the only media type this store renders)."""
+        if media_type != "image/png":
+            raise DicomOperationUnsupported(f"the local store renders image/png only, not {media_type}")
+        return render_png(self.instance(study_uid, series_uid, sop_uid))
+
+    # ---------------------------------------------------------------- store and delete
+
+    def store(self, datasets: Sequence[Dataset]) -> list[str]:
+        """Write each instance atomically to its canonical path; a re-stored SOPInstanceUID replaces the old file.
+
+        Raises DicomStoreError for a dataset without valid UIDs (nothing of that dataset is written).
+        """
+        index = self._scan()
+        stored = []
+        for dataset in datasets:
+            uids = [
+                str(dataset.get(k, "")) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+            ]
+            if not all(is_uid(uid) for uid in uids):
+                raise DicomStoreError(f"cannot store an instance with invalid or missing UIDs {uids}")
+            try:
+                target = self.root.joinpath(*uids[:2], f"{uids[2]}.dcm")
+                self._write_atomically(part10(dataset), target)
+            except (OSError, ValueError) as exc:
+                raise DicomStoreError(f"cannot store instance {uids[2]}: {exc}") from exc
+            previous = index.get(uids[2])
+            if previous is not None and previous.path != target:
+                previous.path.unlink(missing_ok=True)  # the same instance under another name: keep one copy
+            stored.append(uids[2])
+        return stored
+
+    @staticmethod
+    def _write_atomically(dataset: Dataset, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=_HIDDEN + "tmp-", suffix=".dcm", dir=target.parent)
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                dcmwrite(stream, dataset, enforce_file_format=True)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def delete_study(self, study_uid: str) -> None:
+        """Delete every file of a study (its folder is renamed away first, so readers never see half of it)."""
+        paths = [e.path for e in self._scan().values() if e.study_uid == study_uid]
+        folder = self.root / study_uid if is_uid(study_uid) else None
+        if not paths and not (folder and folder.is_dir()):
+            raise DicomNotFound(f"delete of study {study_uid}: not found")
+        try:
+            if folder and folder.is_dir():
+                doomed = self.root / f"{_HIDDEN}deleting-{uuid.uuid4().hex}"
+                os.replace(folder, doomed)
+                shutil.rmtree(doomed)
+            for path in paths:
+                path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise DicomStoreError(f"delete of study {study_uid}: {exc}") from exc
+
+
+def _sort_number(item: DicomJson, keyword: str) -> str:
+    """Return a sortable string for a numeric or date attribute (absent values sort first)."""
+    values = _values(item, tag_key(keyword))
+    if not values:
+        return ""
+    value = values[0]
+    return value.rjust(12, "0") if value.isdigit() else value
+
+
+_SEARCHABLE_NAMES = frozenset(
+    (*STUDY_KEYWORDS, *SERIES_KEYWORDS, *INSTANCE_KEYWORDS, "ModalitiesInStudy", "StudyInstanceUID")
+)
+_SEARCHABLE = frozenset(tag_key(name) for name in _SEARCHABLE_NAMES)

@@ -1,0 +1,105 @@
+"""Small, valid synthetic DICOM series for tests (pydicom only, Explicit VR Little Endian).
+
+Follows SPEC §6.6: MR/CT Image Storage, fresh UIDs, PHANTOM- patient ids, coronal MR / axial CT orientation,
+IPP stepped along the slice normal with InstanceNumber 1..N. Reusable by any test::
+
+    series = make_series(n_slices=3, rows=32, columns=32, modality="MR", description="T1")
+    paths = write_series(series, tmp_path / "T1")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
+
+SOP_CLASS = {"MR": "1.2.840.10008.5.1.4.1.1.4", "CT": "1.2.840.10008.5.1.4.1.1.2"}
+ORIENTATION = {"MR": (1.0, 0.0, 0.0, 0.0, 0.0, -1.0), "CT": (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)}
+
+
+def slice_normal(orientation: Sequence[float]) -> np.ndarray:
+    """Return the unit normal (row x column direction) of an ImageOrientationPatient."""
+    normal = np.cross(np.asarray(orientation[:3], float), np.asarray(orientation[3:], float))
+    return normal / np.linalg.norm(normal)
+
+
+def make_series(
+    *,
+    n_slices: int = 3,
+    rows: int = 32,
+    columns: int = 32,
+    modality: str = "MR",
+    description: str = "T1",
+    study_uid: str | None = None,
+    frame_of_reference_uid: str | None = None,
+    patient_id: str = "PHANTOM-0001",
+    spacing_mm: float = 3.0,
+    pixel_spacing_mm: tuple[float, float] = (1.0, 1.0),
+    seed: int = 0,
+) -> list[Dataset]:
+    """Return ``n_slices`` single-frame datasets of one series, uint16 pixels from ``seed``, ordered 1..N."""
+    rng = np.random.default_rng(seed)
+    study_uid = study_uid or generate_uid()
+    series_uid = generate_uid()
+    frame_of_reference_uid = frame_of_reference_uid or generate_uid()
+    orientation = ORIENTATION[modality]
+    normal = slice_normal(orientation)
+    datasets = []
+    for index in range(n_slices):
+        ds = Dataset()
+        ds.SOPClassUID = SOP_CLASS[modality]
+        ds.SOPInstanceUID = generate_uid()
+        ds.StudyInstanceUID = study_uid
+        ds.SeriesInstanceUID = series_uid
+        ds.FrameOfReferenceUID = frame_of_reference_uid
+        ds.Modality = modality
+        ds.SeriesDescription = description
+        ds.SeriesNumber = 1 if modality == "CT" else (1 if description == "T1" else 2)
+        ds.StudyDate, ds.StudyTime, ds.StudyID = "20260101", "120000", "1"
+        ds.AccessionNumber = ""
+        ds.ReferringPhysicianName = ""
+        ds.PatientID, ds.PatientName = patient_id, f"{patient_id}^Synthetic"
+        ds.PatientBirthDate, ds.PatientSex = "", "O"
+        ds.InstanceNumber = index + 1
+        ds.ImageOrientationPatient = list(orientation)
+        ds.ImagePositionPatient = [
+            round(float(v), 4) for v in (-16.0, 0.0, 16.0) + normal * spacing_mm * index
+        ]
+        ds.PixelSpacing = list(pixel_spacing_mm)
+        ds.SliceThickness = spacing_mm
+        ds.SpacingBetweenSlices = spacing_mm
+        ds.Rows, ds.Columns = rows, columns
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        if modality == "CT":
+            ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
+        ds.ImageComments = f"concord test factory, seed {seed}"
+        ds.PixelData = rng.integers(0, 4096, size=(rows, columns), dtype="<u2").tobytes()
+        ds.file_meta = _file_meta(ds)
+        datasets.append(ds)
+    return datasets
+
+
+def _file_meta(ds: Dataset) -> FileMetaDataset:
+    meta = FileMetaDataset()
+    meta.FileMetaInformationVersion = b"\x00\x01"
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    return meta
+
+
+def write_series(datasets: Sequence[Dataset], folder: Path) -> list[Path]:
+    """Write each dataset as ``folder/<InstanceNumber>.dcm`` (Part 10); return the paths in order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ds in datasets:
+        path = folder / f"{int(ds.InstanceNumber):04d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
