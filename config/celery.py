@@ -1,0 +1,32 @@
+"""The Celery app: queues `default` and `gpu`, late acknowledgement, JSON only, database-backed beat."""
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("concord")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    task_queues=(Queue("default"), Queue("gpu")),
+    task_default_queue="default",
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,  # a killed worker's task is redelivered, not lost
+    worker_prefetch_multiplier=1,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    result_expires=24 * 3600,
+    beat_scheduler="django_celery_beat.schedulers:DatabaseScheduler",
+    broker_connection_retry_on_startup=True,
+    task_routes={"ml.tasks.*": {"queue": "gpu"}},
+)
+app.autodiscover_tasks()
+
+
+@app.task(name="concord.ping")
+def ping(value: str = "pong") -> str:
+    """Answer with ``value``: a round trip through broker, worker and result backend."""
+    return value

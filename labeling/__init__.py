@@ -1,0 +1,1 @@
+"""The labeling app: projects, schemes, studies, assignments, readings, contours, consensus, audit."""

@@ -1,0 +1,1 @@
+"""HTTP only: parse, check permissions, call one service or selector, render."""

@@ -1,0 +1,158 @@
+"""Output serializers: render rows, nothing else. Input serializers live beside their view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from labeling.models import (
+    Assignment,
+    AuditEvent,
+    Case,
+    Contour,
+    GradingScheme,
+    Membership,
+    Project,
+    Reading,
+    Series,
+    Study,
+)
+
+
+class SchemeOutput(serializers.ModelSerializer):
+    form = serializers.SerializerMethodField()
+
+    class Meta:
+        model = GradingScheme
+        fields = ["id", "name", "version", "modality", "form", "definition"]
+
+    def get_form(self, scheme: GradingScheme) -> list[dict[str, Any]]:
+        return [
+            {"joint": i.joint, "region": i.region, "lesion": i.lesion, "values": list(i.values)}
+            for i in scheme.parsed.form_items
+        ]
+
+
+class ProjectOutput(serializers.ModelSerializer):
+    scheme = serializers.StringRelatedField()
+    scheme_id = serializers.IntegerField()
+
+    class Meta:
+        model = Project
+        fields = [
+            "id", "name", "description", "scheme", "scheme_id", "readers_per_case", "gold_fraction",
+            "repeat_fraction", "washout_days", "washout_cases", "adjudication_threshold", "ai_aided_reads",
+            "created_at",
+        ]
+
+
+class MembershipOutput(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username")
+
+    class Meta:
+        model = Membership
+        fields = ["id", "username", "role", "created_at"]
+
+
+class SeriesOutput(serializers.ModelSerializer):
+    n_instances = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Series
+        fields = ["series_uid", "modality", "description", "frame_of_reference_uid", "n_instances"]
+
+    def get_n_instances(self, series: Series) -> int:
+        return len(series.instances.all())
+
+
+class StudyOutput(serializers.ModelSerializer):
+    series = SeriesOutput(many=True)
+
+    class Meta:
+        model = Study
+        fields = ["id", "study_uid", "patient_id", "modality", "description", "source", "series", "created_at"]
+
+
+class CaseOutput(serializers.ModelSerializer):
+    study_uid = serializers.CharField(source="study.study_uid")
+    n_assignments = serializers.IntegerField(read_only=True, default=None)
+    n_readings = serializers.IntegerField(read_only=True, default=None)
+
+    class Meta:
+        model = Case
+        fields = ["id", "label", "study_uid", "is_gold", "reference", "n_assignments", "n_readings", "created_at"]
+
+
+class AssignmentAdminOutput(serializers.ModelSerializer):
+    reader = serializers.CharField(source="reader.username")
+    case_label = serializers.CharField(source="case.label")
+
+    class Meta:
+        model = Assignment
+        fields = [
+            "id", "case_id", "case_label", "reader", "session", "aided", "status", "previous_id",
+            "not_before", "started_at", "submitted_at",
+        ]
+
+
+class WorklistItemOutput(serializers.ModelSerializer):
+    """What a reader sees of an assignment: no session number, no gold flag (blinding)."""
+
+    case_label = serializers.CharField(source="case.label")
+
+    class Meta:
+        model = Assignment
+        fields = ["id", "case_id", "case_label", "status", "aided", "started_at"]
+
+
+class AssignmentReaderOutput(WorklistItemOutput):
+    study_uid = serializers.CharField(source="case.study.study_uid")
+    series = serializers.SerializerMethodField()
+    scheme = SchemeOutput(source="project.scheme")
+
+    class Meta(WorklistItemOutput.Meta):
+        fields = [*WorklistItemOutput.Meta.fields, "project_id", "study_uid", "series", "scheme", "submitted_at"]
+
+    def get_series(self, assignment: Assignment) -> list[dict[str, Any]]:
+        return SeriesOutput(assignment.case.study.series.prefetch_related("instances"), many=True).data
+
+
+class ContourOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Contour
+        fields = ["joint", "series_uid", "sop_instance_uid", "slice_index", "points_mm", "start_mm", "end_mm"]
+
+
+class ReadingOutput(serializers.ModelSerializer):
+    values = serializers.SerializerMethodField()
+    contours = ContourOutput(many=True)
+    supersedes = serializers.PrimaryKeyRelatedField(read_only=True)
+    superseded = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Reading
+        fields = [
+            "id", "assignment_id", "project_id", "case_id", "supersedes", "superseded", "reason", "duration_s",
+            "values", "contours", "created_at",
+        ]
+
+    def get_values(self, reading: Reading) -> list[dict[str, Any]]:
+        return [
+            {"joint": v.joint, "region": v.region, "lesion": v.lesion, "value": v.value}
+            for v in reading.values.all()
+        ]
+
+    def get_superseded(self, reading: Reading) -> bool:
+        return hasattr(reading, "superseded_by")
+
+
+class AuditEventOutput(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", default=None)
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id", "created_at", "actor", "action", "project_id", "object_type", "object_id", "data", "request_id",
+            "ip",
+        ]

@@ -1,0 +1,47 @@
+"""The REST API's routes. Reads are GET; each write is a POST to its own operation."""
+
+from django.urls import path
+
+from labeling.api import views as v
+
+urlpatterns = [
+    path("auth/csrf/", v.CsrfApi.as_view(), name="auth-csrf"),
+    path("auth/login/", v.LoginApi.as_view(), name="auth-login"),
+    path("auth/logout/", v.LogoutApi.as_view(), name="auth-logout"),
+    path("auth/me/", v.MeApi.as_view(), name="auth-me"),
+    path("auth/token/", v.TokenApi.as_view(), name="auth-token"),
+    path("schemes/", v.SchemeListApi.as_view(), name="scheme-list"),
+    path("studies/", v.StudyListApi.as_view(), name="study-list"),
+    path("studies/register/", v.StudyRegisterApi.as_view(), name="study-register"),
+    path("projects/", v.ProjectListApi.as_view(), name="project-list"),
+    path("projects/create/", v.ProjectCreateApi.as_view(), name="project-create"),
+    path("projects/<int:project_id>/", v.ProjectDetailApi.as_view(), name="project-detail"),
+    path("projects/<int:project_id>/update/", v.ProjectUpdateApi.as_view(), name="project-update"),
+    path("projects/<int:project_id>/delete/", v.ProjectDeleteApi.as_view(), name="project-delete"),
+    path("projects/<int:project_id>/members/", v.MembershipListApi.as_view(), name="member-list"),
+    path("projects/<int:project_id>/members/add/", v.MembershipAddApi.as_view(), name="member-add"),
+    path(
+        "projects/<int:project_id>/members/<int:membership_id>/remove/",
+        v.MembershipRemoveApi.as_view(),
+        name="member-remove",
+    ),
+    path("projects/<int:project_id>/cases/", v.CaseListApi.as_view(), name="case-list"),
+    path("projects/<int:project_id>/cases/create/", v.CaseCreateApi.as_view(), name="case-create"),
+    path("projects/<int:project_id>/cases/<int:case_id>/", v.CaseDetailApi.as_view(), name="case-detail"),
+    path("projects/<int:project_id>/cases/<int:case_id>/update/", v.CaseUpdateApi.as_view(), name="case-update"),
+    path("projects/<int:project_id>/cases/<int:case_id>/delete/", v.CaseDeleteApi.as_view(), name="case-delete"),
+    path("projects/<int:project_id>/assignments/", v.AssignmentListApi.as_view(), name="assignment-list"),
+    path(
+        "projects/<int:project_id>/assignments/generate/",
+        v.AssignmentGenerateApi.as_view(),
+        name="assignment-generate",
+    ),
+    path("projects/<int:project_id>/worklist/", v.WorklistApi.as_view(), name="worklist"),
+    path("projects/<int:project_id>/worklist/next/", v.WorklistNextApi.as_view(), name="worklist-next"),
+    path("assignments/<int:assignment_id>/", v.AssignmentDetailApi.as_view(), name="assignment-detail"),
+    path("assignments/<int:assignment_id>/reading/", v.ReadingSubmitApi.as_view(), name="reading-submit"),
+    path("readings/", v.ReadingListApi.as_view(), name="reading-list"),
+    path("readings/<int:reading_id>/", v.ReadingDetailApi.as_view(), name="reading-detail"),
+    path("readings/<int:reading_id>/correct/", v.ReadingCorrectApi.as_view(), name="reading-correct"),
+    path("audit/", v.AuditListApi.as_view(), name="audit-list"),
+]

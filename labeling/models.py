@@ -1,0 +1,327 @@
+"""Tables of the labeling domain. Writes go through ``labeling.services``; readings are immutable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class ImmutableError(Exception):
+    """An attempt to change or delete a row that is immutable by design."""
+
+
+class GradingScheme(models.Model):
+    """A versioned grading scheme, loaded from ``labeling/schemes/*.yaml``; a version is never rewritten."""
+
+    name = models.SlugField(max_length=64)
+    version = models.PositiveIntegerField()
+    modality = models.CharField(max_length=8)
+    definition = models.JSONField()
+    content_hash = models.CharField(max_length=64)
+    loaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "version"], name="scheme_name_version_unique")]
+        ordering = ["name", "version"]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+    @property
+    def parsed(self) -> Any:
+        from labeling.schemes import Scheme
+
+        cached = getattr(self, "_parsed", None)
+        if cached is None:
+            cached = self._parsed = Scheme.from_definition(self.definition)
+        return cached
+
+
+class Project(models.Model):
+    """A reading campaign on one grading scheme."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    scheme = models.ForeignKey(GradingScheme, on_delete=models.PROTECT, related_name="projects")
+    readers_per_case = models.PositiveSmallIntegerField(default=3)
+    gold_fraction = models.FloatField(default=0.0)
+    repeat_fraction = models.FloatField(default=0.0)
+    washout_days = models.PositiveIntegerField(default=14)
+    washout_cases = models.PositiveIntegerField(default=20)
+    adjudication_threshold = models.FloatField(default=0.8)
+    ai_aided_reads = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(gold_fraction__gte=0, gold_fraction__lte=1), name="project_gold_fraction_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(repeat_fraction__gte=0, repeat_fraction__lte=1),
+                name="project_repeat_fraction_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(adjudication_threshold__gt=0, adjudication_threshold__lte=1),
+                name="project_adjudication_threshold_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A user's role in a project; a user may hold several roles in one project."""
+
+    class Role(models.TextChoices):
+        READER = "reader"
+        ADJUDICATOR = "adjudicator"
+        ADMIN = "admin"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user", "role"], name="membership_unique_role")
+        ]
+        ordering = ["project_id", "user_id", "role"]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.role} in {self.project}"
+
+
+class Study(models.Model):
+    """A DICOM study, referenced by UID; the pixels stay in the DICOM store."""
+
+    study_uid = models.CharField(max_length=64, unique=True)
+    patient_id = models.CharField(max_length=64, blank=True)
+    modality = models.CharField(max_length=16)
+    description = models.CharField(max_length=200, blank=True)
+    study_date = models.DateField(null=True, blank=True)
+    source = models.CharField(max_length=200, blank=True, help_text="DICOM store the study came from")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "studies"
+
+    def __str__(self) -> str:
+        return self.study_uid
+
+
+class Series(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
+    series_uid = models.CharField(max_length=64, unique=True)
+    modality = models.CharField(max_length=16)
+    description = models.CharField(max_length=200, blank=True)
+    frame_of_reference_uid = models.CharField(max_length=64, blank=True)
+    rows = models.PositiveIntegerField(null=True, blank=True)
+    columns = models.PositiveIntegerField(null=True, blank=True)
+    pixel_spacing_mm = models.JSONField(null=True, blank=True)
+    slice_thickness_mm = models.FloatField(null=True, blank=True)
+    orientation = models.JSONField(null=True, blank=True, help_text="ImageOrientationPatient")
+
+    class Meta:
+        ordering = ["study_id", "id"]
+        verbose_name_plural = "series"
+
+    def __str__(self) -> str:
+        return f"{self.description or self.modality} {self.series_uid}"
+
+
+class Instance(models.Model):
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
+    sop_uid = models.CharField(max_length=64, unique=True)
+    sop_class_uid = models.CharField(max_length=64, blank=True)
+    instance_number = models.IntegerField(null=True, blank=True)
+    slice_index = models.PositiveIntegerField(help_text="0-based position along the slice normal")
+    position = models.JSONField(null=True, blank=True, help_text="ImagePositionPatient, mm")
+
+    class Meta:
+        ordering = ["series_id", "slice_index"]
+        constraints = [
+            models.UniqueConstraint(fields=["series", "slice_index"], name="instance_series_slice_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.sop_uid
+
+
+class Case(models.Model):
+    """What a reader opens: one MRI study (T1 + STIR) or one CT, within one project."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="cases")
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="cases")
+    label = models.CharField(max_length=100, blank=True, help_text="pseudonymous name shown to readers")
+    is_gold = models.BooleanField(default=False)
+    reference = models.JSONField(
+        null=True, blank=True, help_text="known truth as reading values; never shown to readers"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["project", "study"], name="case_project_study_unique")]
+
+    def __str__(self) -> str:
+        return self.label or f"case {self.pk}"
+
+
+class Assignment(models.Model):
+    """One reader's session on one case. Repeat sessions open after a washout (days and other cases)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        IN_PROGRESS = "in_progress"
+        SUBMITTED = "submitted"
+        CANCELLED = "cancelled"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="assignments")
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    session = models.PositiveSmallIntegerField(default=1)
+    aided = models.BooleanField(default=False, help_text="AI-aided read, paired with the unaided one")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    order_key = models.BigIntegerField(default=0, help_text="random worklist order, fresh per session")
+    previous = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="repeats",
+        help_text="the earlier session this repeat waits for",
+    )
+    washout_days = models.PositiveIntegerField(default=0)
+    washout_cases = models.PositiveIntegerField(default=0)
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="a repeat opens no earlier: set when the previous session is submitted"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["order_key", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "reader", "session", "aided"], name="assignment_case_reader_session_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["reader", "status", "order_key"])]
+
+    def __str__(self) -> str:
+        return f"{self.reader} on {self.case} (session {self.session})"
+
+
+class ReadingQuerySet(models.QuerySet["Reading"]):
+    def update(self, **kwargs: Any) -> int:
+        raise ImmutableError("readings are immutable; submit a correction instead")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise ImmutableError("readings are immutable; submit a correction instead")
+
+    def current(self) -> ReadingQuerySet:
+        """Readings no correction has superseded."""
+        return self.filter(superseded_by__isnull=True)
+
+
+class Reading(models.Model):
+    """An immutable reading: a value for every item of the scheme's form. Corrections supersede it."""
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.PROTECT, related_name="readings")
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="readings")
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="readings")
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="readings")
+    session = models.PositiveSmallIntegerField()
+    scheme = models.ForeignKey(GradingScheme, on_delete=models.PROTECT, related_name="readings")
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+    reason = models.CharField(max_length=500, blank=True, help_text="why a correction was made")
+    duration_s = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ReadingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"reading {self.pk} by {self.reader_id} on case {self.case_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise ImmutableError("readings are immutable; submit a correction instead")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise ImmutableError("readings are immutable; submit a correction instead")
+
+
+class ReadingValue(models.Model):
+    """One item of a reading at native granularity: joint × region (quadrant, half or joint) × lesion."""
+
+    reading = models.ForeignKey(Reading, on_delete=models.PROTECT, related_name="values")
+    joint = models.CharField(max_length=16)
+    region = models.CharField(max_length=32)
+    lesion = models.CharField(max_length=32)
+    value = models.SmallIntegerField()
+
+    class Meta:
+        ordering = ["reading_id", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reading", "joint", "region", "lesion"], name="reading_value_item_unique"
+            )
+        ]
+
+
+class Contour(models.Model):
+    """An open polyline tracing one joint line on one slice, in patient (LPS) millimetres, start → end."""
+
+    reading = models.ForeignKey(Reading, on_delete=models.PROTECT, related_name="contours")
+    joint = models.CharField(max_length=16)
+    series_uid = models.CharField(max_length=64)
+    sop_instance_uid = models.CharField(max_length=64, blank=True)
+    slice_index = models.PositiveIntegerField()
+    points_mm = models.JSONField()
+    start_mm = models.JSONField()
+    end_mm = models.JSONField()
+
+    class Meta:
+        ordering = ["reading_id", "joint", "slice_index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reading", "joint", "series_uid", "slice_index"], name="contour_slice_unique"
+            )
+        ]
+
+
+class AuditEvent(models.Model):
+    """Who did what, when, from which request. Written by every service that changes state."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=64)
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    data = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["project", "-id"])]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.object_type}:{self.object_id}"

@@ -1,0 +1,167 @@
+"""Submitting readings and their contours; corrections supersede, nothing is overwritten."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from labeling.exceptions import Conflict, InvalidInput
+from labeling.models import Assignment, Contour, Instance, Reading, ReadingValue
+from labeling.services.audit import audit_record
+
+MAX_CONTOUR_POINTS = 2000
+
+
+def _point(value: Any, field: str) -> list[float]:
+    if (
+        not isinstance(value, Sequence)
+        or isinstance(value, str)
+        or len(value) != 3
+        or not all(isinstance(c, int | float) and not isinstance(c, bool) and math.isfinite(c) for c in value)
+    ):
+        raise InvalidInput("must be a point [x, y, z] of finite numbers in millimetres", field=field)
+    return [float(c) for c in value]
+
+
+def _check_contours(assignment: Assignment, contours: Sequence[Mapping[str, Any]]) -> list[Contour]:
+    """Validate contour payloads against the scheme's joints and the case's series; build unsaved rows."""
+    joints = assignment.project.scheme.parsed.joints
+    slices = {
+        (uid, idx): sop
+        for uid, idx, sop in Instance.objects.filter(series__study=assignment.case.study_id).values_list(
+            "series__series_uid", "slice_index", "sop_uid"
+        )
+    }
+    rows, seen = [], set()
+    for i, c in enumerate(contours):
+        where = f"contours[{i}]"
+        if not isinstance(c, Mapping):
+            raise InvalidInput("must be an object", field=where)
+        if c.get("joint") not in joints:
+            raise InvalidInput(f"{c.get('joint')!r} is not one of {joints}", field=f"{where}.joint")
+        series_uid, slice_index = c.get("series_uid"), c.get("slice_index")
+        if not isinstance(series_uid, str) or not series_uid:
+            raise InvalidInput("must name the series the contour was drawn on", field=f"{where}.series_uid")
+        if isinstance(slice_index, bool) or not isinstance(slice_index, int) or slice_index < 0:
+            raise InvalidInput("must be a slice index (0, 1, ...)", field=f"{where}.slice_index")
+        if slices and (series_uid, slice_index) not in slices:
+            raise InvalidInput(
+                f"slice {slice_index} of series {series_uid} is not part of this case", field=f"{where}.slice_index"
+            )
+        points = c.get("points_mm")
+        if not isinstance(points, Sequence) or isinstance(points, str) or not 2 <= len(points) <= MAX_CONTOUR_POINTS:
+            raise InvalidInput(
+                f"must be an open polyline of 2 to {MAX_CONTOUR_POINTS} points", field=f"{where}.points_mm"
+            )
+        points = [_point(p, f"{where}.points_mm[{j}]") for j, p in enumerate(points)]
+        key = (c["joint"], series_uid, slice_index)
+        if key in seen:
+            raise InvalidInput("a joint has one contour per slice", field=where)
+        seen.add(key)
+        rows.append(
+            Contour(
+                joint=c["joint"], series_uid=series_uid, slice_index=slice_index,
+                sop_instance_uid=str(c.get("sop_instance_uid") or slices.get((series_uid, slice_index), "")),
+                points_mm=points, start_mm=points[0], end_mm=points[-1],
+            )
+        )
+    return rows
+
+
+def _write_reading(
+    *, assignment: Assignment, values: Sequence[Mapping[str, Any]], contours: Sequence[Mapping[str, Any]],
+    supersedes: Reading | None, reason: str, duration_s: float | None,
+) -> Reading:
+    checked = assignment.project.scheme.parsed.validate_values(values)
+    contour_rows = _check_contours(assignment, contours)
+    reading = Reading.objects.create(
+        assignment=assignment, project_id=assignment.project_id, case_id=assignment.case_id,
+        reader_id=assignment.reader_id, session=assignment.session, scheme_id=assignment.project.scheme_id,
+        supersedes=supersedes, reason=reason, duration_s=duration_s,
+    )
+    ReadingValue.objects.bulk_create(
+        ReadingValue(reading=reading, joint=item.joint, region=item.region, lesion=item.lesion, value=value)
+        for item, value in checked
+    )
+    for row in contour_rows:
+        row.reading = reading
+    Contour.objects.bulk_create(contour_rows)
+    return reading
+
+
+def _enqueue_consensus(project_id: int) -> None:
+    from labeling.tasks import consensus_refit_task  # services import tasks lazily: tasks import services
+
+    transaction.on_commit(lambda: consensus_refit_task.apply_async((project_id,), countdown=5))
+
+
+@transaction.atomic
+def reading_submit(
+    *,
+    actor: AbstractBaseUser,
+    assignment: Assignment,
+    values: Sequence[Mapping[str, Any]],
+    contours: Sequence[Mapping[str, Any]] = (),
+    duration_s: float | None = None,
+) -> Reading:
+    """Record a complete reading for an open assignment and close it.
+
+    Locks the assignment row. Raises Conflict when it is already submitted (or cancelled), InvalidInput
+    (or SchemeError) naming the offending field when the reading does not fit the scheme.
+    """
+    assignment = Assignment.objects.select_for_update().select_related("project__scheme", "case").get(
+        pk=assignment.pk
+    )
+    if assignment.status == Assignment.Status.SUBMITTED:
+        raise Conflict("this assignment has been submitted already; submit a correction instead")
+    if assignment.status == Assignment.Status.CANCELLED:
+        raise Conflict("this assignment was cancelled")
+    reading = _write_reading(
+        assignment=assignment, values=values, contours=contours, supersedes=None, reason="",
+        duration_s=duration_s,
+    )
+    now = timezone.now()
+    assignment.status = Assignment.Status.SUBMITTED
+    assignment.started_at = assignment.started_at or now
+    assignment.submitted_at = now
+    assignment.save(update_fields=["status", "started_at", "submitted_at"])
+    for repeat in assignment.repeats.all():  # the washout clock of a blinded repeat starts now
+        repeat.not_before = now + timedelta(days=repeat.washout_days)
+        repeat.save(update_fields=["not_before"])
+    audit_record(actor=actor, action="reading.submit", target=reading, project=assignment.project,
+                 data={"assignment": assignment.pk, "values": len(values), "contours": len(contours)})
+    _enqueue_consensus(assignment.project_id)
+    return reading
+
+
+@transaction.atomic
+def reading_correct(
+    *,
+    actor: AbstractBaseUser,
+    reading: Reading,
+    values: Sequence[Mapping[str, Any]],
+    contours: Sequence[Mapping[str, Any]] = (),
+    reason: str,
+) -> Reading:
+    """Supersede a reading with a corrected one; both stay. Only the current reading can be corrected."""
+    if not reason.strip():
+        raise InvalidInput("a correction needs a reason", field="reason")
+    locked = Assignment.objects.select_for_update().select_related("project__scheme", "case").get(
+        pk=reading.assignment_id
+    )
+    if Reading.objects.filter(supersedes=reading).exists():
+        raise Conflict("this reading has been corrected already; correct the newest version")
+    correction = _write_reading(
+        assignment=locked, values=values, contours=contours, supersedes=reading, reason=reason.strip(),
+        duration_s=None,
+    )
+    audit_record(actor=actor, action="reading.correct", target=correction, project=locked.project,
+                 data={"supersedes": reading.pk, "reason": reason.strip()})
+    _enqueue_consensus(locked.project_id)
+    return correction

@@ -1,0 +1,127 @@
+"""Study references (by DICOM UID) and the cases readers open."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from labeling.exceptions import Conflict, InvalidInput
+from labeling.models import Case, Instance, Project, Series, Study
+from labeling.services.audit import audit_record
+
+SERIES_FIELDS = (
+    "modality", "description", "frame_of_reference_uid", "rows", "columns",
+    "pixel_spacing_mm", "slice_thickness_mm", "orientation",
+)
+
+
+@transaction.atomic
+def study_register(
+    *,
+    actor: AbstractBaseUser | None,
+    study_uid: str,
+    modality: str,
+    patient_id: str = "",
+    description: str = "",
+    source: str = "",
+    series: Sequence[Mapping[str, Any]] = (),
+) -> Study:
+    """Record a study, its series and instances by UID; re-registering the same UIDs adds nothing twice."""
+    study, created = Study.objects.get_or_create(
+        study_uid=study_uid,
+        defaults={"modality": modality, "patient_id": patient_id, "description": description, "source": source},
+    )
+    for entry in series:
+        row, _ = Series.objects.get_or_create(
+            series_uid=entry["series_uid"],
+            defaults={"study": study, **{k: entry[k] for k in SERIES_FIELDS if k in entry}},
+        )
+        if row.study_id != study.pk:
+            raise Conflict(f"series {entry['series_uid']} belongs to another study", field="series")
+        existing = set(row.instances.values_list("sop_uid", flat=True))
+        Instance.objects.bulk_create(
+            [
+                Instance(
+                    series=row,
+                    sop_uid=inst["sop_uid"],
+                    sop_class_uid=inst.get("sop_class_uid", ""),
+                    instance_number=inst.get("instance_number"),
+                    slice_index=inst["slice_index"],
+                    position=inst.get("position"),
+                )
+                for inst in entry.get("instances", ())
+                if inst["sop_uid"] not in existing
+            ]
+        )
+    if created:
+        audit_record(actor=actor, action="study.register", target=study,
+                     data={"study_uid": study_uid, "series": len(series)})
+    return study
+
+
+def _check_study_fits(project: Project, study: Study) -> None:
+    scheme = project.scheme.parsed
+    if study.modality != scheme.modality:
+        raise InvalidInput(
+            f"study {study.study_uid} is {study.modality}, the project's scheme needs {scheme.modality}",
+            field="study_uid",
+        )
+    descriptions = set(study.series.values_list("description", flat=True))
+    missing = [s for s in scheme.sequences if s not in descriptions]
+    if missing and descriptions:
+        raise InvalidInput(f"study {study.study_uid} lacks series {missing}", field="study_uid")
+
+
+@transaction.atomic
+def case_create(
+    *,
+    actor: AbstractBaseUser | None,
+    project: Project,
+    study: Study,
+    label: str = "",
+    is_gold: bool = False,
+    reference: list[dict[str, Any]] | None = None,
+) -> Case:
+    """Add a study to a project as a case; a gold case needs reference values that fit the scheme."""
+    _check_study_fits(project, study)
+    if reference is not None:
+        project.scheme.parsed.validate_values(reference)
+    if is_gold and reference is None:
+        raise InvalidInput("a gold case needs reference values", field="reference")
+    if Case.objects.filter(project=project, study=study).exists():
+        raise Conflict(f"study {study.study_uid} is already a case of this project", field="study_uid")
+    case = Case.objects.create(
+        project=project, study=study, label=label or f"case-{study.study_uid[-8:]}",
+        is_gold=is_gold, reference=reference,
+    )
+    audit_record(actor=actor, action="case.create", target=case, project=project,
+                 data={"study_uid": study.study_uid, "is_gold": is_gold})
+    return case
+
+
+@transaction.atomic
+def case_update(*, actor: AbstractBaseUser, case: Case, **changes: Any) -> Case:
+    """Change a case's label, gold flag or reference values."""
+    if changes.get("reference") is not None:
+        case.project.scheme.parsed.validate_values(changes["reference"])
+    for key, value in changes.items():
+        setattr(case, key, value)
+    if case.is_gold and case.reference is None:
+        raise InvalidInput("a gold case needs reference values", field="reference")
+    case.save(update_fields=list(changes) or None)
+    audit_record(actor=actor, action="case.update", target=case, project=case.project,
+                 data={k: v for k, v in changes.items() if k != "reference"})
+    return case
+
+
+@transaction.atomic
+def case_delete(*, actor: AbstractBaseUser, case: Case) -> None:
+    """Remove a case no one has read; one with readings is kept (409)."""
+    if case.readings.exists():
+        raise Conflict("the case has readings and cannot be deleted")
+    audit_record(actor=actor, action="case.delete", target=case, project=case.project,
+                 data={"study_uid": case.study.study_uid})
+    case.delete()
