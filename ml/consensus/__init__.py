@@ -1,0 +1,12 @@
+"""Concord consensus engine: Dawid–Skene reader models, agreement statistics, contour consensus.
+
+numpy/scipy only (an import-linter contract forbids django, celery, torch). Entry point::
+
+    from ml.consensus import fit
+    result = fit(items, readers, labels, n_classes=2, model="full", gold={17: 1})
+"""
+
+from ml.consensus.dawid_skene import MODELS, fit
+from ml.consensus.result import NO_SMOOTHING, ConsensusResult, Smoothing
+
+__all__ = ["MODELS", "NO_SMOOTHING", "ConsensusResult", "Smoothing", "fit"]

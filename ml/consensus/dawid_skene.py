@@ -1,0 +1,256 @@
+"""Dawid & Skene (1979) EM label aggregation: full, one-coin and ordinal reader models.
+
+Dawid AP, Skene AM, J R Stat Soc C 28(1):20–28 (1979); MAP smoothing as in Passonneau & Carpenter,
+TACL 2014; one-coin as crowd-kit ``OneCoinDawidSkene``; ordinal model SPEC.md §4.6. EM runs on distinct
+reading patterns (``_counts``), so every step is a pair of sparse products over patterns. Loop order,
+initialisation, 1e-10 clipping and the per-reading ELBO stop rule follow crowd-kit ``DawidSkene`` so that
+``smoothing=None`` reproduces it (SPEC.md §4.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.special import logsumexp, xlogy
+
+from ml.consensus._counts import Patterns, as_readings, count_matrix, group_patterns
+from ml.consensus.ordinal import fit_ordinal_params, ordinal_log_confusion
+from ml.consensus.result import ConsensusResult, ModelName, Smoothing, as_smoothing
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+EPS = 1e-10  # crowd-kit's floor for zero confusion cells and priors
+MODELS: tuple[ModelName, ...] = ("full", "one_coin", "ordinal")
+
+
+@dataclass(frozen=True)
+class _Params:
+    """Model parameters: log confusion (R, K, K) indexed [k, j, l], log prior (K,), model extras."""
+
+    log_confusion: FloatArray
+    log_prior: FloatArray
+    bias: FloatArray | None = None
+    spread: FloatArray | None = None
+    skill: FloatArray | None = None
+
+
+def fit(
+    items: ArrayLike,
+    readers: ArrayLike,
+    labels: ArrayLike,
+    n_classes: int,
+    *,
+    model: ModelName = "full",
+    gold: Mapping[int, int] | None = None,
+    smoothing: Smoothing | float | tuple[float, float] | None = Smoothing(),  # noqa: B008 (frozen)
+    max_iter: int = 500,
+    tol: float = 1e-7,
+    seed: int = 0,
+    n_items: int | None = None,
+    n_readers: int | None = None,
+) -> ConsensusResult:
+    """Estimate true classes and reader error models from flat readings by (MAP-)EM.
+
+    items, readers, labels: (n_readings,) ints, one entry per reading; repeats of one (item, reader) are
+    repeat sessions, pooled as independent readings (SPEC §4.4 option 1); missing readings are absent.
+    n_classes: K; labels lie in [0, K). model: "full" (K×K matrix per reader), "one_coin" (one skill per
+    reader) or "ordinal" (bias and spread per reader, SPEC §4.6). gold: item → known class; such items
+    are clamped to a one-hot posterior but still calibrate their readers. smoothing: Dirichlet
+    pseudo-counts (``Smoothing``), None/0 for plain ML-EM identical to crowd-kit ``DawidSkene``.
+    max_iter, tol: stop when the objective gain per reading falls below ``tol`` (the objective is the
+    ELBO, plus the log Dirichlet prior when smoothing). crowd-kit stops on a different ELBO (its prior
+    term counts once per reading), so exact parity with crowd-kit needs a fixed iteration count
+    (``tol=-inf`` here, ``tol=-inf, n_iter=max_iter`` there); per iteration the two agree to 1e-12. seed: reserved for
+    randomised initialisations; EM itself is deterministic. n_items, n_readers: sizes when items or
+    readers without readings must appear in the result (default max index + 1).
+    Raises ValueError on malformed input. Returns a ``ConsensusResult``; never NaN.
+    """
+    del seed  # deterministic; kept so the signature stays stable when restarts are added
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    if max_iter < 1:
+        raise ValueError("max_iter must be >= 1")
+    gold_items, gold_labels = _gold_arrays(gold, n_classes)
+    if n_items is None and gold_items.size:
+        n_items = max(int(np.max(items, initial=-1)) + 1, int(gold_items.max()) + 1)
+    r = as_readings(items, readers, labels, n_classes, n_items, n_readers)
+    clamp = np.full(r.n_items, -1, dtype=np.int64)
+    if gold_items.size and gold_items.max() >= r.n_items:
+        raise ValueError(f"gold item {int(gold_items.max())} outside n_items={r.n_items}")
+    clamp[gold_items] = gold_labels
+    pats = group_patterns(count_matrix(r), clamp)
+    return _run_em(pats, r.n_readers, n_classes, model, as_smoothing(smoothing), max_iter, tol)
+
+
+def _gold_arrays(gold: Mapping[int, int] | None, n_classes: int) -> tuple[IntArray, IntArray]:
+    """Return (items, classes) of the gold mapping, validated."""
+    if not gold:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    keys = np.fromiter((int(k) for k in gold), dtype=np.int64, count=len(gold))
+    vals = np.fromiter((int(v) for v in gold.values()), dtype=np.int64, count=len(gold))
+    if keys.min() < 0 or vals.min() < 0 or vals.max() >= n_classes:
+        raise ValueError("gold items must be >= 0 and gold classes in [0, n_classes)")
+    return keys, vals
+
+
+class _Problem:
+    """Pattern-level arrays shared by every EM step (U patterns, C = R·K count columns)."""
+
+    def __init__(self, pats: Patterns, n_readers: int, n_classes: int, smoothing: Smoothing) -> None:
+        self.n_readers, self.n_classes, self.smoothing = n_readers, n_classes, smoothing
+        self.counts = pats.counts.astype(np.float64)
+        self.counts_t = self.counts.T.tocsr()
+        self.clamped = pats.clamp >= 0
+        self.clamp = pats.clamp
+        self.active = pats.has_readings | self.clamped
+        self.weight = pats.weight * self.active  # empty free patterns carry no information
+        self.n_readings = max(float(pats.weight @ np.asarray(self.counts.sum(axis=1)).ravel()), 1.0)
+        self.pseudo = smoothing.confusion_pseudo_counts(n_classes)
+
+    def initial_posterior(self) -> FloatArray:
+        """(U, K) soft majority vote: each pattern's share of readings per class; clamped one-hot."""
+        per_label = self.counts @ _label_indicator(self.n_readers, self.n_classes)
+        total = per_label.sum(axis=1, keepdims=True)
+        post = np.divide(per_label, total, out=np.full_like(per_label, 1.0 / self.n_classes), where=total > 0)
+        return self.apply_clamp(post)
+
+    def apply_clamp(self, post: FloatArray) -> FloatArray:
+        """Overwrite clamped rows of ``post`` (U, K) with their one-hot gold class, in place."""
+        post[self.clamped] = 0.0
+        post[self.clamped, self.clamp[self.clamped]] = 1.0
+        return post
+
+    def expected_counts(self, post: FloatArray) -> FloatArray:
+        """(R, K, K) Σ_i T_ij n_il^(k), indexed [k, j, l]."""
+        flat = self.counts_t @ (self.weight[:, None] * post)  # [k*K + l, j]
+        return np.asarray(flat.reshape(self.n_readers, self.n_classes, self.n_classes).transpose(0, 2, 1))
+
+    def scores(self, params: _Params) -> FloatArray:
+        """(U, K) s_uj = log p_j + Σ_k Σ_l n_ul^(k) log π_jl^(k)."""
+        table = params.log_confusion.transpose(0, 2, 1).reshape(-1, self.n_classes)
+        return np.asarray(self.counts @ table + params.log_prior[None, :])
+
+    def e_step(self, scores: FloatArray) -> tuple[FloatArray, float]:
+        """Return the (U, K) posterior and the observed-data log-likelihood (log space throughout)."""
+        norm = logsumexp(scores, axis=1)
+        post = self.apply_clamp(np.exp(scores - norm[:, None]))
+        per_pattern = np.where(
+            self.clamped, scores[np.arange(scores.shape[0]), np.maximum(self.clamp, 0)], norm
+        )
+        return post, float(self.weight @ per_pattern)
+
+    def objective(self, post: FloatArray, scores: FloatArray, params: _Params) -> float:
+        """ELBO per reading, plus the log Dirichlet prior density of ``params`` when smoothing."""
+        elbo = float(self.weight @ np.sum(post * scores - xlogy(post, post), axis=1))
+        log_prior = float(np.sum(self.pseudo[None] * params.log_confusion))
+        log_prior += self.smoothing.prior * float(params.log_prior.sum())
+        return (elbo + log_prior) / self.n_readings
+
+
+def _label_indicator(n_readers: int, n_classes: int) -> FloatArray:
+    """(R·K, K) matrix mapping column reader·K + label to its label."""
+    return np.tile(np.eye(n_classes), (n_readers, 1))
+
+
+def _normalise_log(table: FloatArray) -> FloatArray:
+    """Clip at EPS and normalise the last axis, crowd-kit style; return logs."""
+    clipped = np.maximum(table, EPS)
+    return np.asarray(np.log(clipped / clipped.sum(axis=-1, keepdims=True)))
+
+
+def _m_step(prob: _Problem, post: FloatArray, model: ModelName, previous: _Params | None) -> _Params:
+    """Return MAP parameters given the posterior (U, K)."""
+    sm = prob.smoothing
+    class_mass = (prob.weight @ post) + sm.prior
+    log_prior = _normalise_log(class_mass)
+    weights = prob.expected_counts(post) + prob.pseudo[None]
+    if model == "full":
+        return _Params(_normalise_log(weights), log_prior)
+    if model == "one_coin":
+        return _one_coin(weights, log_prior)
+    r, k = prob.n_readers, prob.n_classes
+    bias0 = previous.bias if previous is not None and previous.bias is not None else np.zeros(r)
+    spread0 = previous.spread if previous is not None and previous.spread is not None else np.ones(r)
+    bias, spread = fit_ordinal_params(weights, bias0, spread0)
+    return _Params(ordinal_log_confusion(bias, spread, k), log_prior, bias=bias, spread=spread)
+
+
+def _one_coin(weights: FloatArray, log_prior: FloatArray) -> _Params:
+    """One skill per reader: s_k = expected share of correct readings (with pseudo-counts)."""
+    n_classes = weights.shape[1]
+    total = weights.sum(axis=(1, 2))
+    correct = np.trace(weights, axis1=1, axis2=2)
+    skill = np.divide(correct, total, out=np.full_like(total, 1.0 / n_classes), where=total > 0)
+    if n_classes == 1:
+        return _Params(np.zeros_like(weights), log_prior, skill=skill)
+    skill = np.clip(skill, EPS, 1.0 - EPS)
+    off = (1.0 - skill) / (n_classes - 1)
+    eye = np.eye(n_classes, dtype=bool)[None]
+    conf = np.where(eye, skill[:, None, None], off[:, None, None])
+    return _Params(np.log(conf), log_prior, skill=skill)
+
+
+def _run_em(
+    pats: Patterns,
+    n_readers: int,
+    n_classes: int,
+    model: ModelName,
+    smoothing: Smoothing,
+    max_iter: int,
+    tol: float,
+) -> ConsensusResult:
+    """Iterate E- and M-steps on patterns until the objective gain per reading drops below ``tol``."""
+    prob = _Problem(pats, n_readers, n_classes, smoothing)
+    post = prob.initial_posterior()
+    params = _m_step(prob, post, model, None)
+    scores = prob.scores(params)
+    previous, objective, loglik, converged, n_iter = -np.inf, -np.inf, 0.0, False, 0
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is reported)
+        post, loglik = prob.e_step(scores)
+        params = _m_step(prob, post, model, params)
+        scores = prob.scores(params)
+        objective = prob.objective(post, scores, params)
+        if objective - previous < tol:
+            converged = True
+            break
+        previous = objective
+    post[~prob.active] = np.exp(params.log_prior)  # no readings: the posterior is the prior
+    return _assemble(prob, pats, post, params, model, loglik, objective, n_iter, converged)
+
+
+def _assemble(
+    prob: _Problem,
+    pats: Patterns,
+    post: FloatArray,
+    params: _Params,
+    model: ModelName,
+    loglik: float,
+    objective: float,
+    n_iter: int,
+    converged: bool,
+) -> ConsensusResult:
+    """Expand pattern-level posteriors to items and package the result."""
+    entropy = -np.sum(xlogy(post, post), axis=1)
+    posterior = post[pats.inverse]
+    return ConsensusResult(
+        model=model,
+        posterior=posterior,
+        labels=np.argmax(posterior, axis=1).astype(np.int64),
+        entropy=np.maximum(entropy[pats.inverse], 0.0),
+        confusion=np.exp(params.log_confusion),
+        confusion_counts=prob.expected_counts(post),
+        prior=np.exp(params.log_prior),
+        log_likelihood=loglik,
+        objective=float(objective),
+        n_iter=n_iter,
+        converged=converged,
+        smoothing=prob.smoothing,
+        n_patterns=int(pats.weight.size),
+        bias=params.bias,
+        spread=params.spread,
+        skill=params.skill,
+    )
