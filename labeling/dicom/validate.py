@@ -1,0 +1,308 @@
+"""Check a set of files before import: each problem names its file; the valid series come back grouped.
+
+Per file: is DICOM, complete (not truncated), has Study/Series/SOP UIDs, pixel data, the required modality, and
+geometry (ImagePositionPatient, ImageOrientationPatient, PixelSpacing). Per series: one FrameOfReferenceUID,
+one orientation, distinct slice positions at a regular spacing along the slice normal. A series with a
+series-level problem is rejected whole (every file gets a problem); a bad file alone drops only that file.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections import Counter
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+GEOMETRY = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing")
+
+
+@dataclass(frozen=True)
+class ValidationProblem:
+    """Why one file cannot be imported, in words a user can act on."""
+
+    path: Path
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ValidSeries:
+    """A series that passed every check; ``paths`` are ordered along the slice normal."""
+
+    study_uid: str
+    series_uid: str
+    modality: str
+    description: str
+    frame_of_reference_uid: str
+    paths: tuple[Path, ...]
+    spacing_mm: float | None  # between consecutive slice centres; None for a single file
+
+
+@dataclass
+class ValidationReport:
+    """The outcome: valid series by StudyInstanceUID then SeriesInstanceUID, and every problem found."""
+
+    studies: dict[str, dict[str, ValidSeries]] = field(default_factory=dict)
+    problems: list[ValidationProblem] = field(default_factory=list)
+
+    @property
+    def series(self) -> list[ValidSeries]:
+        """Return every valid series, flattened."""
+        return [series for by_series in self.studies.values() for series in by_series.values()]
+
+    @property
+    def ok(self) -> bool:
+        """Return whether no problem was found."""
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class _Slice:
+    path: Path
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    modality: str
+    description: str
+    frame_of_reference_uid: str
+    orientation: np.ndarray  # (6,)
+    position: np.ndarray  # (3,)
+    n_frames: int
+
+
+def validate_files(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    required_modality: str | Collection[str] | None = None,
+    spacing_rtol: float = 0.01,
+) -> ValidationReport:
+    """Validate every file and group the good ones; never raises on bad input, it reports it.
+
+    ``required_modality``: a Modality (``"MR"``) or several; other modalities are problems.
+    ``spacing_rtol``: allowed relative deviation of a slice gap from the series' median gap.
+    """
+    allowed = {required_modality} if isinstance(required_modality, str) else required_modality
+    report = ValidationReport()
+    slices: list[_Slice] = []
+    for raw_path in paths:
+        path = Path(raw_path)
+        slice_or_problem = _check_file(path, allowed)
+        if isinstance(slice_or_problem, ValidationProblem):
+            report.problems.append(slice_or_problem)
+        else:
+            slices.append(slice_or_problem)
+    groups: dict[tuple[str, str], list[_Slice]] = {}
+    for item in _drop_duplicates(slices, report.problems):
+        groups.setdefault((item.study_uid, item.series_uid), []).append(item)
+    for (study_uid, series_uid), members in groups.items():
+        series = _check_series(members, spacing_rtol, report.problems)
+        if series is not None:
+            report.studies.setdefault(study_uid, {})[series_uid] = series
+    return report
+
+
+def _check_file(path: Path, allowed_modalities: Collection[str] | None) -> _Slice | ValidationProblem:
+    """Return the slice facts of one file, or the first problem that makes it unusable."""
+    if not path.is_file():
+        return ValidationProblem(path, f"{path.name} does not exist or is not a regular file")
+    try:
+        with warnings.catch_warnings():  # damaged values warn; the problems below say it better
+            warnings.simplefilter("ignore")
+            dataset = dcmread(path)
+    except InvalidDicomError:
+        return ValidationProblem(path, f"{path.name} is not a DICOM file (no DICM header)")
+    except Exception as exc:  # untrusted bytes: pydicom raises many types on damaged files
+        return ValidationProblem(path, f"{path.name} is damaged or truncated and cannot be read ({exc})")
+    if cut := _truncated_element(dataset):
+        return ValidationProblem(path, f"{path.name} is truncated: the file ends inside element {cut}")
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+        if not str(dataset.get(keyword, "")).strip():
+            return ValidationProblem(path, f"{path.name} has no {keyword} (incomplete or truncated file?)")
+    if problem := _pixel_problem(dataset):
+        return ValidationProblem(path, f"{path.name}: {problem}")
+    modality = str(dataset.get("Modality", ""))
+    if allowed_modalities is not None and modality not in allowed_modalities:
+        expected = " or ".join(sorted(allowed_modalities))
+        return ValidationProblem(
+            path, f"{path.name} has modality {modality or 'none'!r}, expected {expected}"
+        )
+    geometry = _geometry(dataset)
+    if isinstance(geometry, str):
+        return ValidationProblem(path, f"{path.name}: {geometry}")
+    orientation, position = geometry
+    return _Slice(
+        path=path,
+        study_uid=str(dataset.StudyInstanceUID),
+        series_uid=str(dataset.SeriesInstanceUID),
+        sop_uid=str(dataset.SOPInstanceUID),
+        modality=modality,
+        description=str(dataset.get("SeriesDescription", "")),
+        frame_of_reference_uid=str(dataset.get("FrameOfReferenceUID", "")),
+        orientation=orientation,
+        position=position,
+        n_frames=int(dataset.get("NumberOfFrames", 1) or 1),
+    )
+
+
+def _truncated_element(dataset: Dataset) -> str | None:
+    """Return the tag of an element whose value is shorter than its declared length (the file was cut)."""
+    for part in (dataset.file_meta, dataset):
+        for tag in part.keys():  # noqa: SIM118 - iterating a Dataset would decode the raw elements
+            raw = part.get_item(tag)
+            length, value = getattr(raw, "length", None), getattr(raw, "value", None)
+            if (
+                isinstance(value, bytes)
+                and length is not None
+                and length != 0xFFFFFFFF
+                and len(value) < length
+            ):
+                return str(tag)
+    return None
+
+
+def _pixel_problem(dataset: Dataset) -> str | None:
+    """Return why the pixel data is unusable (absent or shorter than Rows x Columns x frames), else None."""
+    if "PixelData" not in dataset:
+        return "no pixel data (not an image, or the file is truncated)"
+    syntax = getattr(dataset.file_meta, "TransferSyntaxUID", None)
+    if syntax is not None and syntax.is_compressed:
+        return None  # fragment lengths are checked by the decoder, not here
+    try:
+        samples = int(dataset.Rows) * int(dataset.Columns) * int(dataset.get("SamplesPerPixel", 1))
+        expected = samples * int(dataset.BitsAllocated) * int(dataset.get("NumberOfFrames", 1) or 1) // 8
+    except (AttributeError, TypeError, ValueError):
+        return "Rows, Columns or BitsAllocated missing or invalid"
+    actual = len(dataset.PixelData)
+    if actual < expected:
+        return f"pixel data is truncated ({actual} of {expected} bytes)"
+    return None
+
+
+def _geometry(dataset: Dataset) -> tuple[np.ndarray, np.ndarray] | str:
+    """Return (orientation (6,), position (3,)) of the first frame, or what is missing or invalid."""
+    sources = [dataset]
+    for keyword in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        if dataset.get(keyword):  # enhanced multi-frame: geometry lives in functional groups
+            groups = dataset[keyword][0]
+            for nested in ("PlanePositionSequence", "PlaneOrientationSequence", "PixelMeasuresSequence"):
+                if groups.get(nested):
+                    sources.append(groups[nested][0])
+    values: dict[str, Sequence[float]] = {}
+    for keyword in GEOMETRY:
+        found = next((s.get(keyword) for s in sources if s.get(keyword) is not None), None)
+        if found is not None:
+            values[keyword] = found
+    missing = [keyword for keyword in GEOMETRY if keyword not in values]
+    if missing:
+        return f"missing geometry: {', '.join(missing)}"
+    try:
+        position = np.asarray([float(v) for v in values["ImagePositionPatient"]])
+        orientation = np.asarray([float(v) for v in values["ImageOrientationPatient"]])
+        spacing = np.asarray([float(v) for v in values["PixelSpacing"]])
+    except (TypeError, ValueError):
+        return "geometry values are not numbers"
+    if position.shape != (3,) or orientation.shape != (6,) or spacing.shape != (2,):
+        return "geometry has the wrong number of values (IPP 3, IOP 6, PixelSpacing 2)"
+    row, column = orientation[:3], orientation[3:]
+    unit = np.allclose([np.linalg.norm(row), np.linalg.norm(column)], 1.0, atol=1e-3)
+    if not unit or abs(float(row @ column)) > 1e-3 or not np.all(spacing > 0):
+        return "invalid geometry (ImageOrientationPatient not orthonormal or PixelSpacing not positive)"
+    return orientation, position
+
+
+def _drop_duplicates(slices: list[_Slice], problems: list[ValidationProblem]) -> list[_Slice]:
+    """Keep the first file of each SOPInstanceUID; the others are problems."""
+    first: dict[str, _Slice] = {}
+    for item in slices:
+        if item.sop_uid in first:
+            other = first[item.sop_uid].path.name
+            problems.append(
+                ValidationProblem(item.path, f"{item.path.name} duplicates {other} (same SOPInstanceUID)")
+            )
+        else:
+            first[item.sop_uid] = item
+    return list(first.values())
+
+
+def _check_series(
+    members: list[_Slice], spacing_rtol: float, problems: list[ValidationProblem]
+) -> ValidSeries | None:
+    """Return the series if its files are consistent; otherwise add a problem for every file and return None."""
+    label = f"series {members[0].series_uid} ({members[0].description or 'no description'})"
+    culprits = _mixed(members, "FrameOfReferenceUID", lambda s: s.frame_of_reference_uid)
+    culprits = culprits or _mixed(
+        members, "ImageOrientationPatient", lambda s: tuple(np.round(s.orientation, 3))
+    )
+    spacing_mm: float | None = None
+    if not culprits and len(members) > 1:
+        if any(item.n_frames > 1 for item in members):
+            culprits = {
+                m.path: f"{m.path.name} is one of several multi-frame files in {label}" for m in members
+            }
+        else:
+            members, spacing_mm, culprits = _order_and_space(members, spacing_rtol)
+    if culprits:
+        first = next(iter(culprits.values()))
+        for item in members:
+            reason = culprits.get(item.path) or f"{item.path.name} is in {label}, rejected because {first}"
+            problems.append(ValidationProblem(item.path, reason))
+        return None
+    return ValidSeries(
+        study_uid=members[0].study_uid,
+        series_uid=members[0].series_uid,
+        modality=members[0].modality,
+        description=members[0].description,
+        frame_of_reference_uid=members[0].frame_of_reference_uid,
+        paths=tuple(item.path for item in members),
+        spacing_mm=spacing_mm,
+    )
+
+
+def _mixed(members: list[_Slice], name: str, key: Callable[[_Slice], Hashable]) -> dict[Path, str]:
+    """Return a reason per file whose ``key`` value differs from the series' most common one."""
+    values = [key(item) for item in members]
+    common, count = Counter(values).most_common(1)[0]
+    if count == len(members):
+        return {}
+    return {
+        item.path: f"{item.path.name} has {name} {_shown(value)}, unlike {count} other file(s) of its series "
+        f"({_shown(common)}): mixed {name} within a series"
+        for item, value in zip(members, values, strict=True)
+        if value != common
+    }
+
+
+def _shown(value: Hashable) -> str:
+    """Return a UID as is and an orientation tuple as a plain list of floats."""
+    return str([float(v) for v in value]) if isinstance(value, tuple) else str(value)
+
+
+def _order_and_space(
+    members: list[_Slice], rtol: float
+) -> tuple[list[_Slice], float | None, dict[Path, str]]:
+    """Sort slices along the normal; return them, the median spacing and a reason per misplaced file."""
+    normal = np.cross(members[0].orientation[:3], members[0].orientation[3:])
+    ordered = sorted(members, key=lambda item: float(item.position @ normal))
+    depths = np.asarray([float(item.position @ normal) for item in ordered])
+    gaps = np.diff(depths)
+    median = float(np.median(gaps))
+    culprits: dict[Path, str] = {}
+    for index, gap in enumerate(gaps):
+        before, after = ordered[index].path.name, ordered[index + 1].path.name
+        if gap < 1e-3:
+            culprits[ordered[index + 1].path] = f"{after} has the same slice position as {before}"
+        elif abs(gap - median) > max(rtol * median, 1e-3):
+            culprits[ordered[index + 1].path] = (
+                f"{after} is {gap:.3f} mm from {before}, but the series' slice spacing is {median:.3f} mm: "
+                "inconsistent slice spacing"
+            )
+    return ordered, median, culprits

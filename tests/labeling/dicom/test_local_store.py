@@ -1,0 +1,116 @@
+"""LocalFolderStore specifics: layout on disk, atomic writes, foreign files, unsafe UIDs, QIDO-like matching."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydicom.dataset import Dataset
+
+from labeling.dicom import DicomNotFound, DicomStoreError, LocalFolderStore
+from labeling.dicom.store import json_value
+from tests.labeling.dicom.dicom_factory import make_series, write_series
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(Path(folder, name) for folder, _, names in os.walk(root) for name in names)
+
+
+def test_instances_are_written_as_study_series_sop_files(
+    local_store: LocalFolderStore, mr_series: list[Dataset]
+) -> None:
+    local_store.store(mr_series)
+    local_store.store(mr_series)
+
+    expected = sorted(
+        local_store.root / ds.StudyInstanceUID / ds.SeriesInstanceUID / f"{ds.SOPInstanceUID}.dcm"
+        for ds in mr_series
+    )
+    assert _files(local_store.root) == expected  # no temporary files, no duplicates
+
+
+def test_restoring_a_foreign_file_keeps_a_single_copy(
+    local_store: LocalFolderStore, mr_series: list[Dataset]
+) -> None:
+    (foreign,) = write_series(mr_series[:1], local_store.root / "dropped")
+    local_store.store(mr_series[:1])
+
+    assert _files(local_store.root) == [
+        local_store.root
+        / mr_series[0].StudyInstanceUID
+        / mr_series[0].SeriesInstanceUID
+        / f"{mr_series[0].SOPInstanceUID}.dcm"
+    ]
+    assert not foreign.exists()
+
+
+def test_files_dropped_into_the_folder_are_found_and_non_dicom_is_ignored(
+    local_store: LocalFolderStore,
+) -> None:
+    series = make_series(n_slices=2, modality="CT", description="CT SIJ", patient_id="PHANTOM-CT")
+    write_series(series, local_store.root / "incoming")
+    (local_store.root / "README.txt").write_text("not DICOM")
+
+    (study,) = local_store.search_studies({"Modality": "CT"})
+    assert json_value(study, "ModalitiesInStudy") == "CT"
+    sop_uid = series[1].SOPInstanceUID
+    frames = local_store.frames(series[0].StudyInstanceUID, series[0].SeriesInstanceUID, sop_uid, [1])
+    assert frames == [series[1].PixelData]
+
+
+def test_another_store_on_the_same_folder_sees_new_writes(tmp_path: Path, mr_series: list[Dataset]) -> None:
+    reader, writer = LocalFolderStore(tmp_path), LocalFolderStore(tmp_path)
+    assert reader.search_studies() == []
+
+    writer.store(mr_series)
+
+    assert len(reader.search_instances(mr_series[0].StudyInstanceUID)) == 3
+    writer.delete_study(mr_series[0].StudyInstanceUID)
+    assert reader.search_studies() == []
+
+
+@pytest.mark.parametrize("bad_uid", ["../../etc/passwd", "..", "1.2/../3", "", "1.2.3" * 20])
+def test_unsafe_uids_are_not_found_and_never_reach_the_filesystem(
+    local_store: LocalFolderStore, bad_uid: str
+) -> None:
+    with pytest.raises(DicomNotFound):
+        local_store.instance("1.2.3", "1.2.4", bad_uid)
+    with pytest.raises(DicomNotFound):
+        local_store.delete_study(bad_uid)
+
+
+def test_storing_a_dataset_without_uids_is_refused(
+    local_store: LocalFolderStore, mr_series: list[Dataset]
+) -> None:
+    del mr_series[0].SOPInstanceUID
+    with pytest.raises(DicomStoreError):
+        local_store.store(mr_series[:1])
+    assert _files(local_store.root) == []
+
+
+def test_search_supports_wildcards_uid_lists_and_date_ranges(local_store: LocalFolderStore) -> None:
+    first = make_series(n_slices=1, patient_id="PHANTOM-A")
+    second = make_series(n_slices=1, patient_id="PHANTOM-B", description="STIR")
+    local_store.store(first + second)
+    uids = f"{first[0].StudyInstanceUID}\\{second[0].StudyInstanceUID}"
+
+    assert len(local_store.search_studies({"PatientID": "PHANTOM-*"})) == 2
+    assert len(local_store.search_studies({"PatientID": "PHANTOM-?"})) == 2
+    assert len(local_store.search_studies({"PatientID": "PHANTOM-A"})) == 1
+    assert len(local_store.search_studies({"StudyInstanceUID": uids})) == 2
+    assert len(local_store.search_studies({"StudyDate": "20250101-20261231"})) == 2
+    assert local_store.search_studies({"StudyDate": "-20191231"}) == []
+    assert len(local_store.search_series(filters={"SeriesDescription": "STIR"})) == 1
+    assert len(local_store.search_studies(limit=1)) == 1
+    with pytest.raises(ValueError, match="unsupported search filter"):
+        local_store.search_studies({"ImageComments": "x"})
+
+
+def test_frame_outside_the_instance_is_not_found(
+    local_store: LocalFolderStore, mr_series: list[Dataset]
+) -> None:
+    local_store.store(mr_series)
+    ds = mr_series[0]
+    with pytest.raises(DicomNotFound):
+        local_store.frames(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, [2])
