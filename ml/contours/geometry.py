@@ -63,7 +63,8 @@ def project_to_polyline(points: ArrayLike, polyline: ArrayLike) -> Projection:
 def cumulative_length(polyline: ArrayLike) -> FloatArray:
     """Arc length from the first vertex to each vertex, (M,)."""
     p = np.asarray(polyline, dtype=np.float64)
-    return np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(p, axis=0), axis=1))]
+    out: FloatArray = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(p, axis=0), axis=1))])
+    return out
 
 
 def resample_polyline(polyline: ArrayLike, spacing: float) -> FloatArray:
@@ -90,4 +91,5 @@ def segment_directions(polyline: ArrayLike) -> FloatArray:
     p = np.asarray(polyline, dtype=np.float64)
     d = np.diff(p, axis=0)
     norm = np.linalg.norm(d, axis=1, keepdims=True)
-    return np.divide(d, norm, out=np.zeros_like(d), where=norm > 0)
+    out: FloatArray = np.divide(d, norm, out=np.zeros_like(d), where=norm > 0)
+    return out

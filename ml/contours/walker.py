@@ -3,7 +3,7 @@
 x_{t+1} = x_t + h * d_t with d_t the bilinearly interpolated field at x_t, normalised, and blended with the
 previous heading (momentum). Small or zero vectors (gaps) keep the previous heading; a vector that turns
 back by more than ``max_turn_deg`` relative to the heading is rejected and the heading kept. Stops within
-``stop_radius_px`` of the end point, after ``max_steps`` steps, on leaving the grid, or on a loop.
+``stop_radius_px`` of the end point (or on passing it closely), after ``max_steps`` steps, on leaving the grid, or on a loop.
 Coordinates are pixels (x = column, y = row); the field is (2, H, W) with channels (vx, vy).
 """
 
@@ -71,13 +71,15 @@ def walk(
     max_turn_deg: float = 90.0,
     momentum: float = 0.0,
     loop_radius_px: float = 1.0,
+    capture_radius_px: float = 4.0,
     spacing_px: float = 1.0,
 ) -> WalkResult:
     """Integrate ``field`` (2, H, W) from ``start_xy`` towards ``end_xy``; return the traced polyline.
 
     ``step_px`` is h (0.5-1 px); ``max_steps`` defaults to 4 x (H + W) / h; ``min_norm`` is the field
     magnitude below which the heading is kept; ``momentum`` in [0, 1) weights the previous heading;
-    a loop is a return within ``loop_radius_px`` of a point visited well before.
+    a loop is a return within ``loop_radius_px`` of a point visited well before. A walk that passes
+    the end point within ``capture_radius_px`` (the end falls behind the heading) also counts as arrived.
     The end point is appended when reached; the output is resampled every ``spacing_px`` pixels.
     """
     v = np.asarray(field, dtype=np.float64)
@@ -94,8 +96,10 @@ def walk(
     loop_lag = int(np.ceil((4 * loop_radius_px + 2 * stop_radius_px) / step_px)) + 2
     reason: StopReason = "max_steps"
     for _ in range(limit):
-        if np.linalg.norm(end - x) <= stop_radius_px:
-            reason = "reached_end"
+        to_end = end - x
+        gap = float(np.linalg.norm(to_end))
+        if gap <= stop_radius_px or (gap <= capture_radius_px and float(to_end @ heading) < 0):
+            reason = "reached_end"  # at the end, or just passed it (it lies behind the heading)
             break
         # midpoint (RK2) step: follows the field's flow lines without the outward drift of Euler
         d1 = _accepted(v, x, heading, min_norm, cos_max)

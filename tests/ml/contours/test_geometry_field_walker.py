@@ -117,6 +117,6 @@ def test_rmse_identical_and_shifted() -> None:
     s = _s_curve()
     assert symmetric_rmse(s, s) == pytest.approx(0.0, abs=1e-9)
     line = np.array([[0.0, 0.0, 0.0], [0.0, 40.0, 0.0]])
-    assert symmetric_rmse(line, line + [1.7, 0.0, 0.0]) == pytest.approx(1.7)
+    assert symmetric_rmse(line, line + np.array([1.7, 0.0, 0.0])) == pytest.approx(1.7)
     summary = summarise_rmse([1.0, 2.0, 3.0, 4.0])
     assert summary["frac_below"] == 0.5 and summary["n"] == 4

@@ -1,0 +1,178 @@
+"""Inference: locate the joints, crop, predict field + heatmaps, walk, map to patient mm."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike, NDArray
+
+from ml.contours.data import JointSample, normalise_scan, samples_from_arrays
+from ml.contours.files import ScanArrays
+from ml.contours.locate import locate_joints
+from ml.contours.metrics import symmetric_rmse
+from ml.contours.model import FIELD_CHANNELS, ContourModelConfig, ContourNet, unit_field
+from ml.contours.walker import WalkResult, heatmap_peak, pixel_to_patient_mm, walk
+from ml.training import load_checkpoint, resolve_device
+
+MODEL_KIND = "contours"
+F64 = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class TracedContour:
+    """One traced joint line: points in slice px (K, 2) and patient LPS mm (K, 3), start = superior end.
+
+    ``confidence`` is the smaller of the two heatmap peaks (about 1 for a clear joint, near 0 for none).
+    """
+
+    scan_id: str
+    slice_index: int
+    side: str
+    points_px: F64
+    points_mm: F64
+    reached_end: bool
+    stop_reason: str
+    confidence: float
+
+    @property
+    def start_mm(self) -> F64:
+        """First point (superior end), (3,)."""
+        start: F64 = self.points_mm[0]
+        return start
+
+    @property
+    def end_mm(self) -> F64:
+        """Last point (inferior end), (3,)."""
+        end: F64 = self.points_mm[-1]
+        return end
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (lists of floats)."""
+        return {
+            "scan_id": self.scan_id,
+            "slice_index": self.slice_index,
+            "side": self.side,
+            "points_mm": np.round(self.points_mm, 3).tolist(),
+            "start_mm": np.round(self.start_mm, 3).tolist(),
+            "end_mm": np.round(self.end_mm, 3).tolist(),
+            "reached_end": self.reached_end,
+            "stop_reason": self.stop_reason,
+            "confidence": round(self.confidence, 4),
+        }
+
+
+class ContourPredictor:
+    """Wrap a trained :class:`ContourNet` with the crop, walker and geometry steps."""
+
+    def __init__(
+        self,
+        model: ContourNet,
+        *,
+        device: str = "auto",
+        batch_size: int = 16,
+        walker_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.config: ContourModelConfig = model.config
+        self.batch_size = batch_size
+        self.walker_kwargs = dict(walker_kwargs or {})
+
+    @classmethod
+    def from_checkpoint(cls, directory: str | os.PathLike[str], *, device: str = "auto") -> ContourPredictor:
+        """Rebuild the model from a checkpoint folder's card (``extra.model_config``) and best weights."""
+        state, card = load_checkpoint(directory)
+        model = ContourNet(ContourModelConfig.from_dict(card.get("extra", {}).get("model_config", {})))
+        model.load_state_dict(state)
+        return cls(model, device=device)
+
+    @torch.no_grad()
+    def predict_crops(self, crops: ArrayLike) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Crops (B, C, n, n) -> unit field (B, 2, n, n) and heatmaps (B, 2, n, n), as numpy."""
+        x = torch.as_tensor(np.asarray(crops, dtype=np.float32))
+        fields, heats = [], []
+        for lo in range(0, len(x), self.batch_size):
+            out = self.model(x[lo : lo + self.batch_size].to(self.device)).float()
+            fields.append(unit_field(out).cpu().numpy())
+            heats.append(out[:, FIELD_CHANNELS:].cpu().numpy())
+        n = self.config.crop_px
+        if not fields:
+            return np.zeros((0, 2, n, n), np.float32), np.zeros((0, 2, n, n), np.float32)
+        return np.concatenate(fields), np.concatenate(heats)
+
+    def trace(self, field: ArrayLike, heatmaps: ArrayLike) -> tuple[WalkResult, float]:
+        """Walk one crop's field (2, n, n) from the start-heatmap peak to the end-heatmap peak (crop px)."""
+        heat = np.asarray(heatmaps, dtype=np.float64)
+        start, end = heatmap_peak(heat[0]), heatmap_peak(heat[1])
+        confidence = float(min(heat[0].max(), heat[1].max()))
+        return walk(field, start, end, **self.walker_kwargs), confidence
+
+    def trace_samples(self, samples: Sequence[JointSample]) -> list[tuple[WalkResult, float]]:
+        """Trace every sample; points stay in crop px."""
+        if not samples:
+            return []
+        fields, heats = self.predict_crops(np.stack([s.image for s in samples]))
+        return [self.trace(f, h) for f, h in zip(fields, heats, strict=True)]
+
+    def predict_scan(
+        self, scan: ScanArrays, *, centres: Mapping[tuple[int, str], ArrayLike] | None = None
+    ) -> list[TracedContour]:
+        """Trace both joints on every slice (or at the given (slice, side) -> (x, y) centres)."""
+        if centres is None:
+            centres = locate_scan(scan)
+        samples = samples_from_arrays(
+            scan.images,
+            {},
+            scan.pixel_spacing,
+            self.config,
+            centres=centres,
+            row_dir_x=scan.row_dir_x,
+            scan_id=scan.scan_id,
+        )
+        out = []
+        for sample, (result, confidence) in zip(samples, self.trace_samples(samples), strict=True):
+            px = sample.geometry.to_slice(result.points)
+            mm = pixel_to_patient_mm(
+                px, scan.image_position[sample.slice_index], scan.image_orientation, scan.pixel_spacing
+            )
+            out.append(
+                TracedContour(
+                    scan.scan_id,
+                    sample.slice_index,
+                    sample.side,
+                    px,
+                    mm,
+                    result.reached_end,
+                    result.reason,
+                    confidence,
+                )
+            )
+        return out
+
+
+def locate_scan(scan: ScanArrays) -> dict[tuple[int, str], F64]:
+    """Joint centres (slice px) for every slice of a scan, from its first channel."""
+    vol = normalise_scan(scan.images)
+    centres = {}
+    for s in range(vol.shape[0]):
+        for side, xy in locate_joints(vol[s, 0], scan.pixel_spacing, scan.image_orientation).items():
+            centres[(s, side)] = xy
+    return centres
+
+
+def rmse_against_truth(scan: ScanArrays, traced: Sequence[TracedContour]) -> dict[tuple[int, str], float]:
+    """Symmetric RMSE in mm of each traced contour that has a truth polyline in ``scan``."""
+    out = {}
+    for contour in traced:
+        key = (contour.slice_index, contour.side)
+        if key in scan.polylines:
+            truth = pixel_to_patient_mm(
+                scan.polylines[key], scan.image_position[key[0]], scan.image_orientation, scan.pixel_spacing
+            )
+            out[key] = symmetric_rmse(contour.points_mm, truth)
+    return out

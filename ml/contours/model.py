@@ -1,0 +1,118 @@
+"""Contour network and loss (SPEC §7.1): MONAI BasicUNet -> 2 field channels + 2 heatmap channels."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from monai.networks.nets.basic_unet import BasicUNet
+from torch import nn
+
+FIELD_CHANNELS = 2
+HEATMAP_CHANNELS = 2  # start (superior), end (inferior)
+
+
+@dataclass(frozen=True)
+class ContourModelConfig:
+    """Network and crop settings, stored in the model card so inference rebuilds the same pipeline.
+
+    A joint crop is ``crop_mm`` wide and high, resampled to ``pixel_mm`` per pixel (``crop_px`` pixels,
+    a multiple of 16 for the U-Net's four poolings). ``width`` sets the U-Net features
+    (w, w, 2w, 4w, 8w, w). ``band_px`` and ``sigma_px`` shape the targets (SPEC: w = 2 px).
+    """
+
+    in_channels: int = 1
+    width: int = 16
+    spatial_dims: int = 2
+    crop_mm: float = 96.0
+    pixel_mm: float = 0.75
+    band_px: float = 2.0
+    sigma_px: float = 2.0
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.crop_px % 16:
+            raise ValueError(f"crop_mm / pixel_mm = {self.crop_px} px must be a multiple of 16")
+
+    @property
+    def crop_px(self) -> int:
+        """Side of the square crop in pixels."""
+        return round(self.crop_mm / self.pixel_mm)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable fields."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ContourModelConfig:
+        """Inverse of :meth:`to_dict`, ignoring unknown keys."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+class ContourNet(nn.Module):
+    """(B, C_in, H, W) joint crops -> (B, 4, H, W): field (vx, vy), start heatmap, end heatmap.
+
+    The field is raw (normalise with :func:`unit_field`); heatmaps are linear (target peak 1).
+    ``spatial_dims`` 3 gives the same network on (B, C_in, D, H, W) with 3-D output.
+    """
+
+    def __init__(self, config: ContourModelConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or ContourModelConfig()
+        w = self.config.width
+        self.net = BasicUNet(
+            spatial_dims=self.config.spatial_dims,
+            in_channels=self.config.in_channels,
+            out_channels=FIELD_CHANNELS + HEATMAP_CHANNELS,
+            features=(w, w, 2 * w, 4 * w, 8 * w, w),
+            dropout=self.config.dropout,
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the raw 4-channel output with the input's spatial shape."""
+        out: torch.Tensor = self.net(x)
+        return out
+
+
+def unit_field(raw: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Normalise the first two channels of a network output (B, >=2, ...) to unit length: (B, 2, ...)."""
+    return F.normalize(raw[:, :FIELD_CHANNELS].float(), dim=1, eps=eps)
+
+
+class ContourLoss(nn.Module):
+    """Weighted cosine (+ small L2) loss on the field plus positive-weighted MSE on the heatmaps.
+
+    ``targets`` holds ``field`` (B, 2, H, W) unit vectors, ``heatmap`` (B, 2, H, W) in [0, 1] and
+    ``weight`` (B, H, W) >= 0 (0 = unsupervised pixel). Heatmap pixels get weight
+    1 + ``heat_pos_weight`` * target so the few peak pixels are not drowned by the background.
+    """
+
+    def __init__(
+        self,
+        field_weight: float = 1.0,
+        heatmap_weight: float = 1.0,
+        l2_weight: float = 0.1,
+        heat_pos_weight: float = 20.0,
+    ) -> None:
+        super().__init__()
+        self.field_weight, self.heatmap_weight = field_weight, heatmap_weight
+        self.l2_weight, self.heat_pos_weight = l2_weight, heat_pos_weight
+
+    def forward(self, outputs: torch.Tensor, targets: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Return the scalar loss."""
+        outputs = outputs.float()
+        raw = outputs[:, :FIELD_CHANNELS]
+        target = targets["field"].float()
+        weight = targets["weight"].float()
+        cosine = 1.0 - (unit_field(raw) * target).sum(1)
+        l2 = ((raw - target) ** 2).sum(1)
+        field_loss = ((cosine + self.l2_weight * l2) * weight).sum() / weight.sum().clamp_min(1.0)
+        heat = targets["heatmap"].float()
+        pred = outputs[:, FIELD_CHANNELS : FIELD_CHANNELS + HEATMAP_CHANNELS]
+        heat_loss = ((1.0 + self.heat_pos_weight * heat) * (pred - heat) ** 2).mean()
+        return self.field_weight * field_loss + self.heatmap_weight * heat_loss
