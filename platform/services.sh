@@ -73,6 +73,10 @@ orthanc_start() {
         return 0
     fi
     if orthanc_pid >/dev/null; then
+        local running_port
+        running_port="$(cat "$ORTHANC_DIR/orthanc.port" 2>/dev/null || echo unknown)"
+        [[ "$running_port" == "$ORTHANC_PORT" ]] \
+            || die "this checkout's Orthanc (pid $(orthanc_pid)) runs on port $running_port, not $ORTHANC_PORT; stop it first"
         log "orthanc already starting (pid $(orthanc_pid)); use 'wait'"
         return 0
     fi
@@ -85,6 +89,7 @@ orthanc_start() {
     # setsid: leave the caller's process group, so a Ctrl-C in the caller's terminal does not stop it.
     setsid "$ORTHANC_BIN" --logfile="$ORTHANC_LOG" "$ORTHANC_CONF" </dev/null >>"$ORTHANC_DIR/orthanc.stdout" 2>&1 &
     echo $! >"$ORTHANC_PID"
+    echo "$ORTHANC_PORT" >"$ORTHANC_DIR/orthanc.port"
     log "orthanc started (pid $!, $(orthanc_url), log $ORTHANC_LOG)"
 }
 
@@ -127,7 +132,7 @@ orthanc_wait() {
     for _ in $(seq 1 "$WAIT_TRIES"); do
         orthanc_answers && { log "orthanc ready on $(orthanc_url)"; return 0; }
         if [[ -f "$ORTHANC_PID" ]] && ! orthanc_pid >/dev/null; then
-            tail -n 20 "$ORTHANC_LOG" "$ORTHANC_DIR/orthanc.stdout" 2>/dev/null >&2 || true
+            tail -n 5 "$ORTHANC_LOG" >&2 2>/dev/null || true
             die "orthanc exited during start-up (port $ORTHANC_PORT taken? see $ORTHANC_LOG)"
         fi
         sleep "$WAIT_INTERVAL_S"
