@@ -16,7 +16,10 @@ class RequestContext:
     ip: str | None = None
 
 
-current_request: ContextVar[RequestContext] = ContextVar("current_request", default=RequestContext())
+current_request: ContextVar[RequestContext] = ContextVar(
+    "current_request",
+    default=RequestContext(),  # noqa: B039 - frozen dataclass, never mutated
+)
 
 
 class RequestContextMiddleware:

@@ -195,13 +195,19 @@ class Assignment(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     order_key = models.BigIntegerField(default=0, help_text="random worklist order, fresh per session")
     previous = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="repeats",
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="repeats",
         help_text="the earlier session this repeat waits for",
     )
     washout_days = models.PositiveIntegerField(default=0)
     washout_cases = models.PositiveIntegerField(default=0)
     not_before = models.DateTimeField(
-        null=True, blank=True, help_text="a repeat opens no earlier: set when the previous session is submitted"
+        null=True,
+        blank=True,
+        help_text="a repeat opens no earlier: set when the previous session is submitted",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -282,6 +288,9 @@ class ReadingValue(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.joint}/{self.region}/{self.lesion}={self.value}"
+
 
 class Contour(models.Model):
     """An open polyline tracing one joint line on one slice, in patient (LPS) millimetres, start → end."""
@@ -302,6 +311,9 @@ class Contour(models.Model):
                 fields=["reading", "joint", "series_uid", "slice_index"], name="contour_slice_unique"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.joint} contour on slice {self.slice_index}"
 
 
 class AuditEvent(models.Model):

@@ -7,7 +7,7 @@ their own assignments and readings through the reader selectors — another read
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import User
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -21,7 +21,7 @@ ADJUDICATOR = Membership.Role.ADJUDICATOR
 ADMIN = Membership.Role.ADMIN
 
 
-def project_for(user: AbstractBaseUser | AnonymousUser, project_id: int, *roles: str) -> Project:
+def project_for(user: User, project_id: int, *roles: str) -> Project:
     """The project, if ``user`` holds one of ``roles`` in it (any role when none are named).
 
     Raises NotFound for outsiders and Forbidden for members lacking the role. Staff pass as admins, but
@@ -30,7 +30,7 @@ def project_for(user: AbstractBaseUser | AnonymousUser, project_id: int, *roles:
     project = Project.objects.select_related("scheme").filter(pk=project_id).first()
     if project is None:
         raise NotFound("no such project")
-    held = roles_of(user=user, project_id=project_id)  # type: ignore[arg-type]
+    held = roles_of(user=user, project_id=project_id)
     if user.is_staff:
         held |= {ADMIN, ADJUDICATOR}
     if not held:
@@ -40,14 +40,14 @@ def project_for(user: AbstractBaseUser | AnonymousUser, project_id: int, *roles:
     return project
 
 
-def require_staff(user: AbstractBaseUser | AnonymousUser) -> None:
+def require_staff(user: User) -> None:
     if not user.is_staff:
         raise Forbidden("only site administrators can do this")
 
 
-def require_any_admin(user: AbstractBaseUser | AnonymousUser) -> None:
+def require_any_admin(user: User) -> None:
     """Staff, or admin of at least one project (studies are shared between projects)."""
-    if not user.is_staff and not Membership.objects.filter(user=user, role=ADMIN).exists():  # type: ignore[misc]
+    if not user.is_staff and not Membership.objects.filter(user=user, role=ADMIN).exists():
         raise Forbidden("only project administrators can do this")
 
 

@@ -35,14 +35,24 @@ class SchemeOutput(serializers.ModelSerializer):
 
 
 class ProjectOutput(serializers.ModelSerializer):
-    scheme = serializers.StringRelatedField()
+    scheme: serializers.Field = serializers.StringRelatedField()
     scheme_id = serializers.IntegerField()
 
     class Meta:
         model = Project
         fields = [
-            "id", "name", "description", "scheme", "scheme_id", "readers_per_case", "gold_fraction",
-            "repeat_fraction", "washout_days", "washout_cases", "adjudication_threshold", "ai_aided_reads",
+            "id",
+            "name",
+            "description",
+            "scheme",
+            "scheme_id",
+            "readers_per_case",
+            "gold_fraction",
+            "repeat_fraction",
+            "washout_days",
+            "washout_cases",
+            "adjudication_threshold",
+            "ai_aided_reads",
             "created_at",
         ]
 
@@ -71,7 +81,16 @@ class StudyOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Study
-        fields = ["id", "study_uid", "patient_id", "modality", "description", "source", "series", "created_at"]
+        fields = [
+            "id",
+            "study_uid",
+            "patient_id",
+            "modality",
+            "description",
+            "source",
+            "series",
+            "created_at",
+        ]
 
 
 class CaseOutput(serializers.ModelSerializer):
@@ -81,7 +100,16 @@ class CaseOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Case
-        fields = ["id", "label", "study_uid", "is_gold", "reference", "n_assignments", "n_readings", "created_at"]
+        fields = [
+            "id",
+            "label",
+            "study_uid",
+            "is_gold",
+            "reference",
+            "n_assignments",
+            "n_readings",
+            "created_at",
+        ]
 
 
 class AssignmentAdminOutput(serializers.ModelSerializer):
@@ -91,8 +119,17 @@ class AssignmentAdminOutput(serializers.ModelSerializer):
     class Meta:
         model = Assignment
         fields = [
-            "id", "case_id", "case_label", "reader", "session", "aided", "status", "previous_id",
-            "not_before", "started_at", "submitted_at",
+            "id",
+            "case_id",
+            "case_label",
+            "reader",
+            "session",
+            "aided",
+            "status",
+            "previous_id",
+            "not_before",
+            "started_at",
+            "submitted_at",
         ]
 
 
@@ -112,10 +149,17 @@ class AssignmentReaderOutput(WorklistItemOutput):
     scheme = SchemeOutput(source="project.scheme")
 
     class Meta(WorklistItemOutput.Meta):
-        fields = [*WorklistItemOutput.Meta.fields, "project_id", "study_uid", "series", "scheme", "submitted_at"]
+        fields = [
+            *WorklistItemOutput.Meta.fields,
+            "project_id",
+            "study_uid",
+            "series",
+            "scheme",
+            "submitted_at",
+        ]
 
     def get_series(self, assignment: Assignment) -> list[dict[str, Any]]:
-        return SeriesOutput(assignment.case.study.series.prefetch_related("instances"), many=True).data
+        return list(SeriesOutput(assignment.case.study.series.prefetch_related("instances"), many=True).data)
 
 
 class ContourOutput(serializers.ModelSerializer):
@@ -127,14 +171,23 @@ class ContourOutput(serializers.ModelSerializer):
 class ReadingOutput(serializers.ModelSerializer):
     values = serializers.SerializerMethodField()
     contours = ContourOutput(many=True)
-    supersedes = serializers.PrimaryKeyRelatedField(read_only=True)
+    supersedes: serializers.Field = serializers.PrimaryKeyRelatedField(read_only=True)
     superseded = serializers.SerializerMethodField()
 
     class Meta:
         model = Reading
         fields = [
-            "id", "assignment_id", "project_id", "case_id", "supersedes", "superseded", "reason", "duration_s",
-            "values", "contours", "created_at",
+            "id",
+            "assignment_id",
+            "project_id",
+            "case_id",
+            "supersedes",
+            "superseded",
+            "reason",
+            "duration_s",
+            "values",
+            "contours",
+            "created_at",
         ]
 
     def get_values(self, reading: Reading) -> list[dict[str, Any]]:
@@ -153,6 +206,14 @@ class AuditEventOutput(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
         fields = [
-            "id", "created_at", "actor", "action", "project_id", "object_type", "object_id", "data", "request_id",
+            "id",
+            "created_at",
+            "actor",
+            "action",
+            "project_id",
+            "object_type",
+            "object_id",
+            "data",
+            "request_id",
             "ip",
         ]

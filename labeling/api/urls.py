@@ -28,8 +28,12 @@ urlpatterns = [
     path("projects/<int:project_id>/cases/", v.CaseListApi.as_view(), name="case-list"),
     path("projects/<int:project_id>/cases/create/", v.CaseCreateApi.as_view(), name="case-create"),
     path("projects/<int:project_id>/cases/<int:case_id>/", v.CaseDetailApi.as_view(), name="case-detail"),
-    path("projects/<int:project_id>/cases/<int:case_id>/update/", v.CaseUpdateApi.as_view(), name="case-update"),
-    path("projects/<int:project_id>/cases/<int:case_id>/delete/", v.CaseDeleteApi.as_view(), name="case-delete"),
+    path(
+        "projects/<int:project_id>/cases/<int:case_id>/update/", v.CaseUpdateApi.as_view(), name="case-update"
+    ),
+    path(
+        "projects/<int:project_id>/cases/<int:case_id>/delete/", v.CaseDeleteApi.as_view(), name="case-delete"
+    ),
     path("projects/<int:project_id>/assignments/", v.AssignmentListApi.as_view(), name="assignment-list"),
     path(
         "projects/<int:project_id>/assignments/generate/",

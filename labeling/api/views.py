@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.models import User
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_protect, ensure_csrf_cookie
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -23,7 +24,6 @@ from labeling.exceptions import InvalidInput, NotFound
 from labeling.models import Case, GradingScheme, Study
 from labeling.services.assignments import assignment_start, assignments_generate
 from labeling.services.projects import (
-    PROJECT_SETTINGS,
     membership_add,
     membership_remove,
     project_create,
@@ -34,9 +34,14 @@ from labeling.services.readings import reading_correct, reading_submit
 from labeling.services.studies import case_create, case_delete, case_update, study_register
 
 
+def _user(request: Request) -> User:
+    """The authenticated user (every view but login and token requires one)."""
+    return cast(User, request.user)
+
+
 def _paginated(request: Request, view: APIView, queryset: Any, serializer: type) -> Response:
     paginator = LimitOffsetPagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
+    page: list[Any] | None = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer(page, many=True).data)
 
 
@@ -104,14 +109,16 @@ class MeApi(APIView):
     @extend_schema(responses=MeOutput)
     def get(self, request: Request) -> Response:
         """The logged-in user and their roles per project."""
-        return Response(_me(request.user))
+        return Response(_me(_user(request)))
 
 
 class TokenApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
 
-    @extend_schema(request=Credentials, responses=inline_serializer("TokenOut", {"token": serializers.CharField()}))
+    @extend_schema(
+        request=Credentials, responses=inline_serializer("TokenOut", {"token": serializers.CharField()})
+    )
     def post(self, request: Request) -> Response:
         """Exchange username and password for a key, sent as ``Authorization: Token <key>``."""
         payload = Credentials(data=request.data)
@@ -147,19 +154,21 @@ class ProjectListApi(APIView):
     @extend_schema(responses=out.ProjectOutput(many=True))
     def get(self, request: Request) -> Response:
         """Projects the user holds a role in."""
-        return Response(out.ProjectOutput(selectors.project_list_for_user(user=request.user), many=True).data)
+        return Response(
+            out.ProjectOutput(selectors.project_list_for_user(user=_user(request)), many=True).data
+        )
 
 
 class ProjectCreateApi(APIView):
-    class InputSerializer(ProjectSettings):
+    class ProjectCreateInput(ProjectSettings):
         name = serializers.CharField(max_length=200)
         scheme = serializers.CharField(help_text="scheme name, e.g. mri_sij")
         scheme_version = serializers.IntegerField(required=False, help_text="default: the newest")
 
-    @extend_schema(request=InputSerializer, responses={201: out.ProjectOutput})
+    @extend_schema(request=ProjectCreateInput, responses={201: out.ProjectOutput})
     def post(self, request: Request) -> Response:
-        require_staff(request.user)
-        payload = self.InputSerializer(data=request.data)
+        require_staff(_user(request))
+        payload = self.ProjectCreateInput(data=request.data)
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
         schemes = GradingScheme.objects.filter(name=data.pop("scheme"))
@@ -168,62 +177,62 @@ class ProjectCreateApi(APIView):
         scheme = schemes.order_by("-version").first()
         if scheme is None:
             raise InvalidInput("no such grading scheme (version)", field="scheme")
-        project = project_create(actor=request.user, name=data.pop("name"), scheme=scheme, **data)
+        project = project_create(actor=_user(request), name=data.pop("name"), scheme=scheme, **data)
         return _created(out.ProjectOutput(project).data)
 
 
 class ProjectDetailApi(APIView):
     @extend_schema(responses=out.ProjectOutput)
     def get(self, request: Request, project_id: int) -> Response:
-        return Response(out.ProjectOutput(project_for(request.user, project_id)).data)
+        return Response(out.ProjectOutput(project_for(_user(request), project_id)).data)
 
 
 class ProjectUpdateApi(APIView):
-    class InputSerializer(ProjectSettings):
+    class ProjectUpdateInput(ProjectSettings):
         name = serializers.CharField(max_length=200, required=False)
 
-    @extend_schema(request=InputSerializer, responses=out.ProjectOutput)
+    @extend_schema(request=ProjectUpdateInput, responses=out.ProjectOutput)
     def post(self, request: Request, project_id: int) -> Response:
-        project = project_for(request.user, project_id, ADMIN)
-        payload = self.InputSerializer(data=request.data)
+        project = project_for(_user(request), project_id, ADMIN)
+        payload = self.ProjectUpdateInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        project = project_update(actor=request.user, project=project, **payload.validated_data)
+        project = project_update(actor=_user(request), project=project, **payload.validated_data)
         return Response(out.ProjectOutput(project).data)
 
 
 class ProjectDeleteApi(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request, project_id: int) -> Response:
-        project_delete(actor=request.user, project=project_for(request.user, project_id, ADMIN))
+        project_delete(actor=_user(request), project=project_for(_user(request), project_id, ADMIN))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MembershipListApi(APIView):
     @extend_schema(responses=out.MembershipOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
-        project = project_for(request.user, project_id, ADMIN)
+        project = project_for(_user(request), project_id, ADMIN)
         return Response(out.MembershipOutput(project.memberships.select_related("user"), many=True).data)
 
 
 class MembershipAddApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class MembershipAddInput(serializers.Serializer):
         username = serializers.CharField()
         role = serializers.ChoiceField(choices=[READER, ADJUDICATOR, ADMIN])
 
-    @extend_schema(request=InputSerializer, responses={201: out.MembershipOutput})
+    @extend_schema(request=MembershipAddInput, responses={201: out.MembershipOutput})
     def post(self, request: Request, project_id: int) -> Response:
-        project = project_for(request.user, project_id, ADMIN)
-        payload = self.InputSerializer(data=request.data)
+        project = project_for(_user(request), project_id, ADMIN)
+        payload = self.MembershipAddInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        membership = membership_add(actor=request.user, project=project, **payload.validated_data)
+        membership = membership_add(actor=_user(request), project=project, **payload.validated_data)
         return _created(out.MembershipOutput(membership).data)
 
 
 class MembershipRemoveApi(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request, project_id: int, membership_id: int) -> Response:
-        project = project_for(request.user, project_id, ADMIN)
-        membership_remove(actor=request.user, project=project, membership_id=membership_id)
+        project = project_for(_user(request), project_id, ADMIN)
+        membership_remove(actor=_user(request), project=project, membership_id=membership_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -233,14 +242,14 @@ class MembershipRemoveApi(APIView):
 class StudyListApi(APIView):
     @extend_schema(responses=out.StudyOutput(many=True))
     def get(self, request: Request) -> Response:
-        require_any_admin(request.user)
+        require_any_admin(_user(request))
         studies = Study.objects.prefetch_related("series__instances").order_by("id")
         return _paginated(request, self, studies, out.StudyOutput)
 
 
 class StudyRegisterApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        class SeriesInput(serializers.Serializer):
+    class StudyRegisterInput(serializers.Serializer):
+        class SeriesInput(serializers.Serializer):  # type: ignore[misc]
             series_uid = serializers.CharField(max_length=64)
             modality = serializers.CharField(max_length=16)
             description = serializers.CharField(max_length=200, required=False, allow_blank=True)
@@ -252,45 +261,45 @@ class StudyRegisterApi(APIView):
         description = serializers.CharField(max_length=200, required=False, allow_blank=True)
         series = SeriesInput(many=True, required=False)
 
-    @extend_schema(request=InputSerializer, responses={201: out.StudyOutput})
+    @extend_schema(request=StudyRegisterInput, responses={201: out.StudyOutput})
     def post(self, request: Request) -> Response:
         """Record a study reference by UID (its pixels stay in the DICOM store)."""
-        require_any_admin(request.user)
-        payload = self.InputSerializer(data=request.data)
+        require_any_admin(_user(request))
+        payload = self.StudyRegisterInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        study = study_register(actor=request.user, source="api", **payload.validated_data)
+        study = study_register(actor=_user(request), source="api", **payload.validated_data)
         return _created(out.StudyOutput(study).data)
 
 
 class CaseListApi(APIView):
     @extend_schema(responses=out.CaseOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
-        project = project_for(request.user, project_id, ADMIN, ADJUDICATOR)
+        project = project_for(_user(request), project_id, ADMIN, ADJUDICATOR)
         return _paginated(request, self, selectors.case_list(project=project), out.CaseOutput)
 
 
 class CaseCreateApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class CaseCreateInput(serializers.Serializer):
         study_uid = serializers.CharField(max_length=64)
-        label = serializers.CharField(max_length=100, required=False, allow_blank=True)
+        label = serializers.CharField(max_length=100, required=False, allow_blank=True)  # type: ignore[assignment]
         is_gold = serializers.BooleanField(required=False, default=False)
         reference = serializers.JSONField(required=False, allow_null=True, default=None)
 
-    @extend_schema(request=InputSerializer, responses={201: out.CaseOutput})
+    @extend_schema(request=CaseCreateInput, responses={201: out.CaseOutput})
     def post(self, request: Request, project_id: int) -> Response:
-        project = project_for(request.user, project_id, ADMIN)
-        payload = self.InputSerializer(data=request.data)
+        project = project_for(_user(request), project_id, ADMIN)
+        payload = self.CaseCreateInput(data=request.data)
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
         study = Study.objects.filter(study_uid=data.pop("study_uid")).first()
         if study is None:
             raise InvalidInput("no study with this UID has been imported or registered", field="study_uid")
-        case = case_create(actor=request.user, project=project, study=study, **data)
+        case = case_create(actor=_user(request), project=project, study=study, **data)
         return _created(out.CaseOutput(case).data)
 
 
 def _case_for(request: Request, project_id: int, case_id: int, *roles: str) -> Case:
-    project = project_for(request.user, project_id, *roles)
+    project = project_for(_user(request), project_id, *roles)
     case = project.cases.select_related("study", "project__scheme").filter(pk=case_id).first()
     if case is None:
         raise NotFound("no such case")
@@ -304,23 +313,25 @@ class CaseDetailApi(APIView):
 
 
 class CaseUpdateApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        label = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    class CaseUpdateInput(serializers.Serializer):
+        label = serializers.CharField(max_length=100, required=False, allow_blank=True)  # type: ignore[assignment]
         is_gold = serializers.BooleanField(required=False)
         reference = serializers.JSONField(required=False, allow_null=True)
 
-    @extend_schema(request=InputSerializer, responses=out.CaseOutput)
+    @extend_schema(request=CaseUpdateInput, responses=out.CaseOutput)
     def post(self, request: Request, project_id: int, case_id: int) -> Response:
         case = _case_for(request, project_id, case_id, ADMIN)
-        payload = self.InputSerializer(data=request.data)
+        payload = self.CaseUpdateInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        return Response(out.CaseOutput(case_update(actor=request.user, case=case, **payload.validated_data)).data)
+        return Response(
+            out.CaseOutput(case_update(actor=_user(request), case=case, **payload.validated_data)).data
+        )
 
 
 class CaseDeleteApi(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request, project_id: int, case_id: int) -> Response:
-        case_delete(actor=request.user, case=_case_for(request, project_id, case_id, ADMIN))
+        case_delete(actor=_user(request), case=_case_for(request, project_id, case_id, ADMIN))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -330,12 +341,14 @@ class CaseDeleteApi(APIView):
 class AssignmentListApi(APIView):
     @extend_schema(responses=out.AssignmentAdminOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
-        project = project_for(request.user, project_id, ADMIN)
-        return _paginated(request, self, selectors.assignment_list(project=project), out.AssignmentAdminOutput)
+        project = project_for(_user(request), project_id, ADMIN)
+        return _paginated(
+            request, self, selectors.assignment_list(project=project), out.AssignmentAdminOutput
+        )
 
 
 class AssignmentGenerateApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class AssignmentGenerateInput(serializers.Serializer):
         seed = serializers.IntegerField(required=False, default=0)
         readers_per_case = serializers.IntegerField(required=False, min_value=1)
         gold_fraction = serializers.FloatField(required=False, min_value=0, max_value=1)
@@ -343,22 +356,26 @@ class AssignmentGenerateApi(APIView):
         washout_days = serializers.IntegerField(required=False, min_value=0)
         washout_cases = serializers.IntegerField(required=False, min_value=0)
 
-    class OutputSerializer(serializers.Serializer):
+    class AssignmentGenerateOutput(serializers.Serializer):
         created = serializers.IntegerField()
         created_repeats = serializers.IntegerField()
         gold_cases = serializers.IntegerField()
         loads = serializers.DictField(child=serializers.IntegerField())
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    @extend_schema(request=AssignmentGenerateInput, responses=AssignmentGenerateOutput)
     def post(self, request: Request, project_id: int) -> Response:
         """Top up assignments (k readers per case, gold, blinded repeats); deterministic and idempotent."""
-        project = project_for(request.user, project_id, ADMIN)
-        payload = self.InputSerializer(data=request.data)
+        project = project_for(_user(request), project_id, ADMIN)
+        payload = self.AssignmentGenerateInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        result = assignments_generate(actor=request.user, project=project, **payload.validated_data)
+        result = assignments_generate(actor=_user(request), project=project, **payload.validated_data)
         return Response(
-            {"created": result.created, "created_repeats": result.created_repeats,
-             "gold_cases": result.gold_cases, "loads": {str(k): v for k, v in result.loads.items()}}
+            {
+                "created": result.created,
+                "created_repeats": result.created_repeats,
+                "gold_cases": result.gold_cases,
+                "loads": {str(k): v for k, v in result.loads.items()},
+            }
         )
 
 
@@ -366,18 +383,20 @@ class AssignmentGenerateApi(APIView):
 
 
 class WorklistApi(APIView):
-    class OutputSerializer(serializers.Serializer):
+    class WorklistOutput(serializers.Serializer):
         progress = serializers.DictField(child=serializers.IntegerField())
         items = out.WorklistItemOutput(many=True)
 
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(responses=WorklistOutput)
     def get(self, request: Request, project_id: int) -> Response:
         """The reader's own cases that can be read now, and their progress."""
-        project_for(request.user, project_id, READER)
-        items = selectors.worklist_for_reader(reader=request.user, project_id=project_id)
+        project_for(_user(request), project_id, READER)
+        items = selectors.worklist_for_reader(reader=_user(request), project_id=project_id)
         return Response(
-            {"progress": selectors.worklist_progress(reader=request.user, project_id=project_id),
-             "items": out.WorklistItemOutput(items, many=True).data}
+            {
+                "progress": selectors.worklist_progress(reader=_user(request), project_id=project_id),
+                "items": out.WorklistItemOutput(items, many=True).data,
+            }
         )
 
 
@@ -385,20 +404,20 @@ class WorklistNextApi(APIView):
     @extend_schema(request=None, responses={200: out.AssignmentReaderOutput, 204: None})
     def post(self, request: Request, project_id: int) -> Response:
         """Open the next case: the one in progress, else the first open one; 204 when none is left."""
-        project_for(request.user, project_id, READER)
-        worklist = selectors.worklist_for_reader(reader=request.user, project_id=project_id)
+        project_for(_user(request), project_id, READER)
+        worklist = selectors.worklist_for_reader(reader=_user(request), project_id=project_id)
         assignment = worklist.filter(status="in_progress").first() or worklist.first()
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         assignment = assignment_start(assignment=assignment)
-        assignment = selectors.assignment_get_for_reader(reader=request.user, assignment_id=assignment.pk)
+        assignment = selectors.assignment_get_for_reader(reader=_user(request), assignment_id=assignment.pk)
         return Response(out.AssignmentReaderOutput(assignment).data)
 
 
 class AssignmentDetailApi(APIView):
     @extend_schema(responses=out.AssignmentReaderOutput)
     def get(self, request: Request, assignment_id: int) -> Response:
-        assignment = selectors.assignment_get_for_reader(reader=request.user, assignment_id=assignment_id)
+        assignment = selectors.assignment_get_for_reader(reader=_user(request), assignment_id=assignment_id)
         return Response(out.AssignmentReaderOutput(assignment).data)
 
 
@@ -408,17 +427,21 @@ class ReadingInput(serializers.Serializer):
 
 
 class ReadingSubmitApi(APIView):
-    class InputSerializer(ReadingInput):
+    class ReadingSubmitInput(ReadingInput):
         duration_s = serializers.FloatField(required=False, min_value=0, allow_null=True)
 
-    @extend_schema(request=InputSerializer, responses={201: out.ReadingOutput})
+    @extend_schema(request=ReadingSubmitInput, responses={201: out.ReadingOutput})
     def post(self, request: Request, assignment_id: int) -> Response:
         """Submit the reading (with contours) of an open assignment; twice is a 409."""
-        payload = self.InputSerializer(data=request.data)
+        payload = self.ReadingSubmitInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        assignment = selectors.assignment_get_for_reader(reader=request.user, assignment_id=assignment_id)
-        reading = reading_submit(actor=request.user, assignment=assignment, **payload.validated_data)
-        return _created(out.ReadingOutput(selectors.reading_get_for_reader(reader=request.user, reading_id=reading.pk)).data)
+        assignment = selectors.assignment_get_for_reader(reader=_user(request), assignment_id=assignment_id)
+        reading = reading_submit(actor=_user(request), assignment=assignment, **payload.validated_data)
+        return _created(
+            out.ReadingOutput(
+                selectors.reading_get_for_reader(reader=_user(request), reading_id=reading.pk)
+            ).data
+        )
 
 
 class ReadingListApi(APIView):
@@ -429,7 +452,7 @@ class ReadingListApi(APIView):
         if project_id is not None and not project_id.isdigit():
             raise InvalidInput("must be a project id", field="project")
         readings = selectors.reading_list_for_reader(
-            reader=request.user, project_id=int(project_id) if project_id else None
+            reader=_user(request), project_id=int(project_id) if project_id else None
         )
         return _paginated(request, self, readings, out.ReadingOutput)
 
@@ -437,21 +460,29 @@ class ReadingListApi(APIView):
 class ReadingDetailApi(APIView):
     @extend_schema(responses=out.ReadingOutput)
     def get(self, request: Request, reading_id: int) -> Response:
-        return Response(out.ReadingOutput(selectors.reading_get_for_reader(reader=request.user, reading_id=reading_id)).data)
+        return Response(
+            out.ReadingOutput(
+                selectors.reading_get_for_reader(reader=_user(request), reading_id=reading_id)
+            ).data
+        )
 
 
 class ReadingCorrectApi(APIView):
-    class InputSerializer(ReadingInput):
+    class ReadingCorrectInput(ReadingInput):
         reason = serializers.CharField(max_length=500)
 
-    @extend_schema(request=InputSerializer, responses={201: out.ReadingOutput})
+    @extend_schema(request=ReadingCorrectInput, responses={201: out.ReadingOutput})
     def post(self, request: Request, reading_id: int) -> Response:
         """Supersede one of the user's readings with a correction; the original stays."""
-        payload = self.InputSerializer(data=request.data)
+        payload = self.ReadingCorrectInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        reading = selectors.reading_get_for_reader(reader=request.user, reading_id=reading_id)
-        correction = reading_correct(actor=request.user, reading=reading, **payload.validated_data)
-        return _created(out.ReadingOutput(selectors.reading_get_for_reader(reader=request.user, reading_id=correction.pk)).data)
+        reading = selectors.reading_get_for_reader(reader=_user(request), reading_id=reading_id)
+        correction = reading_correct(actor=_user(request), reading=reading, **payload.validated_data)
+        return _created(
+            out.ReadingOutput(
+                selectors.reading_get_for_reader(reader=_user(request), reading_id=correction.pk)
+            ).data
+        )
 
 
 # --- audit ----------------------------------------------------------------------------------------------
@@ -465,8 +496,10 @@ class AuditListApi(APIView):
         if project_id is not None:
             if not project_id.isdigit():
                 raise InvalidInput("must be a project id", field="project")
-            project_for(request.user, int(project_id), ADMIN)
+            project_for(_user(request), int(project_id), ADMIN)
         else:
-            require_any_admin(request.user)
-        events = selectors.audit_list_for_user(user=request.user, project_id=int(project_id) if project_id else None)
+            require_any_admin(_user(request))
+        events = selectors.audit_list_for_user(
+            user=_user(request), project_id=int(project_id) if project_id else None
+        )
         return _paginated(request, self, events, out.AuditEventOutput)

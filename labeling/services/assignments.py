@@ -14,7 +14,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -85,7 +85,10 @@ def _assign_first_reads(
             loads[reader_id] += 1
             new.append(
                 Assignment(
-                    project=project, case_id=case_id, reader_id=reader_id, session=1,
+                    project=project,
+                    case_id=case_id,
+                    reader_id=reader_id,
+                    session=1,
                     order_key=_order_key(seed, case_id, reader_id, 1),
                 )
             )
@@ -93,8 +96,13 @@ def _assign_first_reads(
 
 
 def _assign_repeats(
-    project: Project, readers: list[int], fraction: float, seed: int, loads: dict[int, int],
-    washout_days: int, washout_cases: int,
+    project: Project,
+    readers: list[int],
+    fraction: float,
+    seed: int,
+    loads: dict[int, int],
+    washout_days: int,
+    washout_cases: int,
 ) -> list[Assignment]:
     firsts = list(
         project.assignments.filter(session=1, aided=False, status__in=ACTIVE)
@@ -121,8 +129,13 @@ def _assign_repeats(
         loads[reader_id] = load + 1
         new.append(
             Assignment(
-                project=project, case_id=case_id, reader_id=reader_id, session=2, previous_id=first_id,
-                washout_days=washout_days, washout_cases=washout_cases,
+                project=project,
+                case_id=case_id,
+                reader_id=reader_id,
+                session=2,
+                previous_id=first_id,
+                washout_days=washout_days,
+                washout_cases=washout_cases,
                 order_key=_order_key(seed, case_id, reader_id, 2),
             )
         )
@@ -133,7 +146,7 @@ def _assign_repeats(
 
 def assignments_generate(
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     project: Project,
     seed: int = 0,
     readers_per_case: int | None = None,
@@ -172,17 +185,30 @@ def assignments_generate(
         firsts = _assign_first_reads(project, readers, k, seed, loads)
         Assignment.objects.bulk_create(firsts, batch_size=5000)
         repeats = _assign_repeats(
-            project, readers, repeat_fraction, seed, loads,
+            project,
+            readers,
+            repeat_fraction,
+            seed,
+            loads,
             project.washout_days if washout_days is None else washout_days,
             project.washout_cases if washout_cases is None else washout_cases,
         )
         Assignment.objects.bulk_create(repeats, batch_size=5000)
         result = GenerationResult(len(firsts), len(repeats), gold, loads)
         audit_record(
-            actor=actor, action="assignments.generate", target=project, project=project,
-            data={"seed": seed, "readers_per_case": k, "gold_fraction": gold_fraction,
-                  "repeat_fraction": repeat_fraction, "created": len(firsts), "created_repeats": len(repeats),
-                  "gold_cases": gold},
+            actor=actor,
+            action="assignments.generate",
+            target=project,
+            project=project,
+            data={
+                "seed": seed,
+                "readers_per_case": k,
+                "gold_fraction": gold_fraction,
+                "repeat_fraction": repeat_fraction,
+                "created": len(firsts),
+                "created_repeats": len(repeats),
+                "gold_cases": gold,
+            },
         )
     return result
 

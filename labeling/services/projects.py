@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from labeling.exceptions import Conflict, InvalidInput, NotFound
@@ -35,20 +35,25 @@ def _check_settings(values: dict[str, Any]) -> None:
 
 
 @transaction.atomic
-def project_create(*, actor: AbstractBaseUser, name: str, scheme: GradingScheme, **settings: Any) -> Project:
+def project_create(*, actor: User, name: str, scheme: GradingScheme, **settings: Any) -> Project:
     """Create a project; its creator becomes its first admin."""
     _check_settings(settings)
     if Project.objects.filter(name=name).exists():
         raise Conflict(f"a project named {name!r} exists already", field="name")
     project = Project.objects.create(name=name, scheme=scheme, created_by=actor, **settings)
     Membership.objects.create(project=project, user=actor, role=Membership.Role.ADMIN)
-    audit_record(actor=actor, action="project.create", target=project, project=project,
-                 data={"name": name, "scheme": str(scheme), **settings})
+    audit_record(
+        actor=actor,
+        action="project.create",
+        target=project,
+        project=project,
+        data={"name": name, "scheme": str(scheme), **settings},
+    )
     return project
 
 
 @transaction.atomic
-def project_update(*, actor: AbstractBaseUser, project: Project, **changes: Any) -> Project:
+def project_update(*, actor: User, project: Project, **changes: Any) -> Project:
     """Change a project's settings (not its scheme: readings refer to it)."""
     _check_settings(changes)
     unknown = set(changes) - set(PROJECT_SETTINGS) - {"name"}
@@ -64,7 +69,7 @@ def project_update(*, actor: AbstractBaseUser, project: Project, **changes: Any)
 
 
 @transaction.atomic
-def project_delete(*, actor: AbstractBaseUser, project: Project) -> None:
+def project_delete(*, actor: User, project: Project) -> None:
     """Delete a project that holds no readings; one with readings is kept (409)."""
     if project.readings.exists():
         raise Conflict("the project holds readings and cannot be deleted")
@@ -73,7 +78,7 @@ def project_delete(*, actor: AbstractBaseUser, project: Project) -> None:
 
 
 @transaction.atomic
-def membership_add(*, actor: AbstractBaseUser, project: Project, username: str, role: str) -> Membership:
+def membership_add(*, actor: User, project: Project, username: str, role: str) -> Membership:
     """Give ``username`` a role in the project; adding an existing role is a 409."""
     if role not in Membership.Role.values:
         raise InvalidInput(f"{role!r} is not one of {Membership.Role.values}", field="role")
@@ -85,13 +90,18 @@ def membership_add(*, actor: AbstractBaseUser, project: Project, username: str, 
             membership = Membership.objects.create(project=project, user=user, role=role)
     except IntegrityError as exc:
         raise Conflict(f"{username} is already {role} in this project") from exc
-    audit_record(actor=actor, action="membership.add", target=membership, project=project,
-                 data={"username": username, "role": role})
+    audit_record(
+        actor=actor,
+        action="membership.add",
+        target=membership,
+        project=project,
+        data={"username": username, "role": role},
+    )
     return membership
 
 
 @transaction.atomic
-def membership_remove(*, actor: AbstractBaseUser, project: Project, membership_id: int) -> None:
+def membership_remove(*, actor: User, project: Project, membership_id: int) -> None:
     """Remove a role; the reader's open assignments are cancelled, submitted readings stay."""
     membership = Membership.objects.filter(project=project, pk=membership_id).first()
     if membership is None:
@@ -100,6 +110,11 @@ def membership_remove(*, actor: AbstractBaseUser, project: Project, membership_i
         project.assignments.filter(reader=membership.user, status__in=["open", "in_progress"]).update(
             status="cancelled"
         )
-    audit_record(actor=actor, action="membership.remove", target=membership, project=project,
-                 data={"username": membership.user.get_username(), "role": membership.role})
+    audit_record(
+        actor=actor,
+        action="membership.remove",
+        target=membership,
+        project=project,
+        data={"username": membership.user.get_username(), "role": membership.role},
+    )
     membership.delete()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -52,10 +52,15 @@ def _check_contours(assignment: Assignment, contours: Sequence[Mapping[str, Any]
             raise InvalidInput("must be a slice index (0, 1, ...)", field=f"{where}.slice_index")
         if slices and (series_uid, slice_index) not in slices:
             raise InvalidInput(
-                f"slice {slice_index} of series {series_uid} is not part of this case", field=f"{where}.slice_index"
+                f"slice {slice_index} of series {series_uid} is not part of this case",
+                field=f"{where}.slice_index",
             )
         points = c.get("points_mm")
-        if not isinstance(points, Sequence) or isinstance(points, str) or not 2 <= len(points) <= MAX_CONTOUR_POINTS:
+        if (
+            not isinstance(points, Sequence)
+            or isinstance(points, str)
+            or not 2 <= len(points) <= MAX_CONTOUR_POINTS
+        ):
             raise InvalidInput(
                 f"must be an open polyline of 2 to {MAX_CONTOUR_POINTS} points", field=f"{where}.points_mm"
             )
@@ -66,24 +71,39 @@ def _check_contours(assignment: Assignment, contours: Sequence[Mapping[str, Any]
         seen.add(key)
         rows.append(
             Contour(
-                joint=c["joint"], series_uid=series_uid, slice_index=slice_index,
+                joint=c["joint"],
+                series_uid=series_uid,
+                slice_index=slice_index,
                 sop_instance_uid=str(c.get("sop_instance_uid") or slices.get((series_uid, slice_index), "")),
-                points_mm=points, start_mm=points[0], end_mm=points[-1],
+                points_mm=points,
+                start_mm=points[0],
+                end_mm=points[-1],
             )
         )
     return rows
 
 
 def _write_reading(
-    *, assignment: Assignment, values: Sequence[Mapping[str, Any]], contours: Sequence[Mapping[str, Any]],
-    supersedes: Reading | None, reason: str, duration_s: float | None,
+    *,
+    assignment: Assignment,
+    values: Sequence[Mapping[str, Any]],
+    contours: Sequence[Mapping[str, Any]],
+    supersedes: Reading | None,
+    reason: str,
+    duration_s: float | None,
 ) -> Reading:
     checked = assignment.project.scheme.parsed.validate_values(values)
     contour_rows = _check_contours(assignment, contours)
     reading = Reading.objects.create(
-        assignment=assignment, project_id=assignment.project_id, case_id=assignment.case_id,
-        reader_id=assignment.reader_id, session=assignment.session, scheme_id=assignment.project.scheme_id,
-        supersedes=supersedes, reason=reason, duration_s=duration_s,
+        assignment=assignment,
+        project_id=assignment.project_id,
+        case_id=assignment.case_id,
+        reader_id=assignment.reader_id,
+        session=assignment.session,
+        scheme_id=assignment.project.scheme_id,
+        supersedes=supersedes,
+        reason=reason,
+        duration_s=duration_s,
     )
     ReadingValue.objects.bulk_create(
         ReadingValue(reading=reading, joint=item.joint, region=item.region, lesion=item.lesion, value=value)
@@ -104,7 +124,7 @@ def _enqueue_consensus(project_id: int) -> None:
 @transaction.atomic
 def reading_submit(
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     assignment: Assignment,
     values: Sequence[Mapping[str, Any]],
     contours: Sequence[Mapping[str, Any]] = (),
@@ -115,15 +135,19 @@ def reading_submit(
     Locks the assignment row. Raises Conflict when it is already submitted (or cancelled), InvalidInput
     (or SchemeError) naming the offending field when the reading does not fit the scheme.
     """
-    assignment = Assignment.objects.select_for_update().select_related("project__scheme", "case").get(
-        pk=assignment.pk
+    assignment = (
+        Assignment.objects.select_for_update().select_related("project__scheme", "case").get(pk=assignment.pk)
     )
     if assignment.status == Assignment.Status.SUBMITTED:
         raise Conflict("this assignment has been submitted already; submit a correction instead")
     if assignment.status == Assignment.Status.CANCELLED:
         raise Conflict("this assignment was cancelled")
     reading = _write_reading(
-        assignment=assignment, values=values, contours=contours, supersedes=None, reason="",
+        assignment=assignment,
+        values=values,
+        contours=contours,
+        supersedes=None,
+        reason="",
         duration_s=duration_s,
     )
     now = timezone.now()
@@ -134,8 +158,13 @@ def reading_submit(
     for repeat in assignment.repeats.all():  # the washout clock of a blinded repeat starts now
         repeat.not_before = now + timedelta(days=repeat.washout_days)
         repeat.save(update_fields=["not_before"])
-    audit_record(actor=actor, action="reading.submit", target=reading, project=assignment.project,
-                 data={"assignment": assignment.pk, "values": len(values), "contours": len(contours)})
+    audit_record(
+        actor=actor,
+        action="reading.submit",
+        target=reading,
+        project=assignment.project,
+        data={"assignment": assignment.pk, "values": len(values), "contours": len(contours)},
+    )
     _enqueue_consensus(assignment.project_id)
     return reading
 
@@ -143,7 +172,7 @@ def reading_submit(
 @transaction.atomic
 def reading_correct(
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     reading: Reading,
     values: Sequence[Mapping[str, Any]],
     contours: Sequence[Mapping[str, Any]] = (),
@@ -152,16 +181,27 @@ def reading_correct(
     """Supersede a reading with a corrected one; both stay. Only the current reading can be corrected."""
     if not reason.strip():
         raise InvalidInput("a correction needs a reason", field="reason")
-    locked = Assignment.objects.select_for_update().select_related("project__scheme", "case").get(
-        pk=reading.assignment_id
+    locked = (
+        Assignment.objects.select_for_update()
+        .select_related("project__scheme", "case")
+        .get(pk=reading.assignment_id)
     )
     if Reading.objects.filter(supersedes=reading).exists():
         raise Conflict("this reading has been corrected already; correct the newest version")
     correction = _write_reading(
-        assignment=locked, values=values, contours=contours, supersedes=reading, reason=reason.strip(),
+        assignment=locked,
+        values=values,
+        contours=contours,
+        supersedes=reading,
+        reason=reason.strip(),
         duration_s=None,
     )
-    audit_record(actor=actor, action="reading.correct", target=correction, project=locked.project,
-                 data={"supersedes": reading.pk, "reason": reason.strip()})
+    audit_record(
+        actor=actor,
+        action="reading.correct",
+        target=correction,
+        project=locked.project,
+        data={"supersedes": reading.pk, "reason": reason.strip()},
+    )
     _enqueue_consensus(locked.project_id)
     return correction

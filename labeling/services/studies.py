@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from labeling.exceptions import Conflict, InvalidInput
@@ -13,15 +13,21 @@ from labeling.models import Case, Instance, Project, Series, Study
 from labeling.services.audit import audit_record
 
 SERIES_FIELDS = (
-    "modality", "description", "frame_of_reference_uid", "rows", "columns",
-    "pixel_spacing_mm", "slice_thickness_mm", "orientation",
+    "modality",
+    "description",
+    "frame_of_reference_uid",
+    "rows",
+    "columns",
+    "pixel_spacing_mm",
+    "slice_thickness_mm",
+    "orientation",
 )
 
 
 @transaction.atomic
 def study_register(
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     study_uid: str,
     modality: str,
     patient_id: str = "",
@@ -32,7 +38,12 @@ def study_register(
     """Record a study, its series and instances by UID; re-registering the same UIDs adds nothing twice."""
     study, created = Study.objects.get_or_create(
         study_uid=study_uid,
-        defaults={"modality": modality, "patient_id": patient_id, "description": description, "source": source},
+        defaults={
+            "modality": modality,
+            "patient_id": patient_id,
+            "description": description,
+            "source": source,
+        },
     )
     for entry in series:
         row, _ = Series.objects.get_or_create(
@@ -57,8 +68,12 @@ def study_register(
             ]
         )
     if created:
-        audit_record(actor=actor, action="study.register", target=study,
-                     data={"study_uid": study_uid, "series": len(series)})
+        audit_record(
+            actor=actor,
+            action="study.register",
+            target=study,
+            data={"study_uid": study_uid, "series": len(series)},
+        )
     return study
 
 
@@ -78,7 +93,7 @@ def _check_study_fits(project: Project, study: Study) -> None:
 @transaction.atomic
 def case_create(
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     project: Project,
     study: Study,
     label: str = "",
@@ -94,16 +109,24 @@ def case_create(
     if Case.objects.filter(project=project, study=study).exists():
         raise Conflict(f"study {study.study_uid} is already a case of this project", field="study_uid")
     case = Case.objects.create(
-        project=project, study=study, label=label or f"case-{study.study_uid[-8:]}",
-        is_gold=is_gold, reference=reference,
+        project=project,
+        study=study,
+        label=label or f"case-{study.study_uid[-8:]}",
+        is_gold=is_gold,
+        reference=reference,
     )
-    audit_record(actor=actor, action="case.create", target=case, project=project,
-                 data={"study_uid": study.study_uid, "is_gold": is_gold})
+    audit_record(
+        actor=actor,
+        action="case.create",
+        target=case,
+        project=project,
+        data={"study_uid": study.study_uid, "is_gold": is_gold},
+    )
     return case
 
 
 @transaction.atomic
-def case_update(*, actor: AbstractBaseUser, case: Case, **changes: Any) -> Case:
+def case_update(*, actor: User, case: Case, **changes: Any) -> Case:
     """Change a case's label, gold flag or reference values."""
     if changes.get("reference") is not None:
         case.project.scheme.parsed.validate_values(changes["reference"])
@@ -112,16 +135,26 @@ def case_update(*, actor: AbstractBaseUser, case: Case, **changes: Any) -> Case:
     if case.is_gold and case.reference is None:
         raise InvalidInput("a gold case needs reference values", field="reference")
     case.save(update_fields=list(changes) or None)
-    audit_record(actor=actor, action="case.update", target=case, project=case.project,
-                 data={k: v for k, v in changes.items() if k != "reference"})
+    audit_record(
+        actor=actor,
+        action="case.update",
+        target=case,
+        project=case.project,
+        data={k: v for k, v in changes.items() if k != "reference"},
+    )
     return case
 
 
 @transaction.atomic
-def case_delete(*, actor: AbstractBaseUser, case: Case) -> None:
+def case_delete(*, actor: User, case: Case) -> None:
     """Remove a case no one has read; one with readings is kept (409)."""
     if case.readings.exists():
         raise Conflict("the case has readings and cannot be deleted")
-    audit_record(actor=actor, action="case.delete", target=case, project=case.project,
-                 data={"study_uid": case.study.study_uid})
+    audit_record(
+        actor=actor,
+        action="case.delete",
+        target=case,
+        project=case.project,
+        data={"study_uid": case.study.study_uid},
+    )
     case.delete()

@@ -37,8 +37,18 @@ def world(db) -> World:
     case = Case.objects.create(project=project, study=mri_study(), label="case-1")
     a1 = Assignment.objects.create(project=project, case=case, reader=users["reader"], session=1)
     a2 = Assignment.objects.create(project=project, case=case, reader=users["reader2"], session=1)
-    return World(project, case, users["admin"], users["adj"], users["reader"], users["reader2"],
-                 users["outsider"], staff, a1, a2)
+    return World(
+        project,
+        case,
+        users["admin"],
+        users["adj"],
+        users["reader"],
+        users["reader2"],
+        users["outsider"],
+        staff,
+        a1,
+        a2,
+    )
 
 
 @pytest.fixture

@@ -125,6 +125,16 @@ def contour(series_uid: str, slice_index: int = 0, joint: str = "left") -> dict[
 
 
 __all__ = [
-    "AssignmentFactory", "CaseFactory", "MembershipFactory", "ProjectFactory", "Series", "StudyFactory",
-    "UserFactory", "contour", "full_values", "mri_study", "scheme", "uid",
+    "AssignmentFactory",
+    "CaseFactory",
+    "MembershipFactory",
+    "ProjectFactory",
+    "Series",
+    "StudyFactory",
+    "UserFactory",
+    "contour",
+    "full_values",
+    "mri_study",
+    "scheme",
+    "uid",
 ]

@@ -14,7 +14,9 @@ def series_uid(world, description="T1"):
 def test_submit_stores_values_contours_and_closes_the_assignment(world):
     values = full_values(world.project.scheme.parsed, 1)
     reading = reading_submit(
-        actor=world.reader, assignment=world.assignment, values=values,
+        actor=world.reader,
+        assignment=world.assignment,
+        values=values,
         contours=[contour(series_uid(world), 1)],
     )
     world.assignment.refresh_from_db()
@@ -45,8 +47,10 @@ def test_a_bad_reading_writes_nothing(world):
     bad_contour = contour(series_uid(world), slice_index=99)
     with pytest.raises(InvalidInput, match="slice 99"):
         reading_submit(
-            actor=world.reader, assignment=world.assignment,
-            values=full_values(world.project.scheme.parsed), contours=[bad_contour],
+            actor=world.reader,
+            assignment=world.assignment,
+            values=full_values(world.project.scheme.parsed),
+            contours=[bad_contour],
         )
     world.assignment.refresh_from_db()
     assert world.assignment.status == Assignment.Status.OPEN
@@ -67,7 +71,9 @@ def test_a_bad_reading_writes_nothing(world):
 def test_bad_contours_name_the_field(world, change, field):
     with pytest.raises(InvalidInput) as err:
         reading_submit(
-            actor=world.reader, assignment=world.assignment, values=full_values(world.project.scheme.parsed),
+            actor=world.reader,
+            assignment=world.assignment,
+            values=full_values(world.project.scheme.parsed),
             contours=[{**contour(series_uid(world)), **change}],
         )
     assert err.value.field == field

@@ -28,7 +28,9 @@ def test_ct_form_is_one_mny_grade_per_joint_with_its_groupings():
         ("right", "mny_grade", (0, 1, 2, 3, 4)),
     ]
     assert CT.groupings["du_2026_three_class"] == {
-        "normal_or_suspicious": [0, 1], "definite_sacroiliitis": [2, 3], "ankylosis": [4],
+        "normal_or_suspicious": [0, 1],
+        "definite_sacroiliitis": [2, 3],
+        "ankylosis": [4],
     }
     assert set(CT.groupings) == {"du_2026_three_class", "zhang_2023_three_class", "binary_definite"}
 

@@ -28,7 +28,9 @@ class Command(BaseCommand):
         keys = ("readers_per_case", "gold_fraction", "repeat_fraction", "washout_days", "washout_cases")
         try:
             result = assignments_generate(
-                actor=None, project=project, seed=options["seed"],
+                actor=None,
+                project=project,
+                seed=options["seed"],
                 **{k: options[k] for k in keys if options[k] is not None},
             )
         except DomainError as exc:

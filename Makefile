@@ -1,0 +1,117 @@
+# Concord — `make help` lists the targets. The two a newcomer needs: `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+VAR := var
+DEMO_HOST ?= 127.0.0.1
+DEMO_PORT ?= 8000
+PYTEST_WORKERS ?= 2
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+# --- installation ---------------------------------------------------------------------------------------
+
+$(VENV)/.runtime: requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	@touch $@
+
+.PHONY: debs
+debs: ## install the Debian packages of platform/apt-packages.txt that are missing
+	bash platform/install-debs.sh
+
+.PHONY: deps
+deps: debs $(VENV)/.dev ## install everything (Debian packages, runtime and dev requirements)
+
+.PHONY: services
+services: ## start PostgreSQL, Redis and Orthanc on 127.0.0.1 when they are not running
+	bash platform/services.sh start all
+	bash platform/services.sh wait all
+
+# --- quality --------------------------------------------------------------------------------------------
+
+.PHONY: lint
+lint: $(VENV)/.dev ## ruff, import contracts, mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	SECRET_KEY=lint $(BIN)/mypy config labeling ml
+
+.PHONY: fmt
+fmt: $(VENV)/.dev ## format the code
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+.PHONY: check
+check: $(VENV)/.dev ## Django system checks, migrations up to date, OpenAPI schema valid
+	SECRET_KEY=check $(PY) manage.py check
+	SECRET_KEY=check $(PY) manage.py makemigrations --check --dry-run
+	SECRET_KEY=check $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+.PHONY: test
+test: deps services lint check ## install, start services, lint, run the whole suite
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider
+
+.PHONY: test-ml
+test-ml: $(VENV)/.dev ## the plain-Python ml tests, without Django
+	$(BIN)/pytest tests/ml -p no:django -p no:cacheprovider
+
+.PHONY: bench
+bench: deps services ## benchmarks (tests/bench), printed as tables
+	$(PY) -m tests.bench.bench_assignments
+
+.PHONY: schema
+schema: $(VENV)/.runtime ## write the OpenAPI schema to var/openapi.yaml
+	@mkdir -p $(VAR)
+	SECRET_KEY=schema $(PY) manage.py spectacular --file $(VAR)/openapi.yaml
+
+# --- demo -----------------------------------------------------------------------------------------------
+
+.env:
+	@echo "SECRET_KEY=$$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n')" > .env
+	@echo "DEBUG=false" >> .env
+	@echo "wrote .env with a fresh SECRET_KEY"
+
+.PHONY: demo
+demo: $(VENV)/.runtime .env demo-stop ## install, create the database, load demo data, start web + worker + beat
+	@mkdir -p $(VAR)/log $(VAR)/run $(VAR)/celery/queue $(VAR)/celery/processed $(VAR)/celery/results
+	$(PY) manage.py migrate --noinput -v 0
+	$(PY) manage.py collectstatic --noinput -v 0
+	$(PY) manage.py demo_setup
+	$(BIN)/celery -A config worker -Q default,gpu -c 2 --loglevel INFO \
+	    --pidfile $(VAR)/run/worker.pid --logfile $(VAR)/log/worker.log --detach
+	$(BIN)/celery -A config beat --loglevel INFO --pidfile $(VAR)/run/beat.pid \
+	    --logfile $(VAR)/log/beat.log --detach
+	$(BIN)/gunicorn config.wsgi --bind $(DEMO_HOST):$(DEMO_PORT) --workers 2 --daemon \
+	    --pid $(VAR)/run/web.pid --access-logfile $(VAR)/log/web-access.log --error-logfile $(VAR)/log/web.log
+	@for i in $$(seq 1 60); do curl -fs -o /dev/null http://$(DEMO_HOST):$(DEMO_PORT)/api/schema/ && break; sleep 0.5; done
+	@curl -fs -o /dev/null http://$(DEMO_HOST):$(DEMO_PORT)/api/schema/ || { echo "web did not start: see $(VAR)/log/web.log"; exit 1; }
+	@echo
+	@echo "Concord is running at http://$(DEMO_HOST):$(DEMO_PORT)/  (API docs: /api/docs/, admin: /admin/)"
+	@cat $(VAR)/demo-logins.txt
+	@echo "Logs in $(VAR)/log/; stop with: make demo-stop"
+
+.PHONY: demo-stop
+demo-stop: ## stop the demo's web, worker and beat
+	@for name in web worker beat; do \
+	    pidfile=$(VAR)/run/$$name.pid; \
+	    if [ -f $$pidfile ]; then kill $$(cat $$pidfile) 2>/dev/null || true; rm -f $$pidfile; fi; \
+	done
+
+.PHONY: clean
+clean: demo-stop ## remove the demo database, queues and caches (keeps .venv)
+	rm -rf $(VAR)/concord.sqlite3 $(VAR)/celery $(VAR)/run .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,143 @@
+"""The API as a client sees it: login with CSRF, tokens, error bodies, the OpenAPI schema."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from labeling.models import AuditEvent, Reading
+from tests.labeling.factories import contour, full_values
+
+
+def test_browser_login_needs_the_csrf_token(world):
+    client = APIClient(enforce_csrf_checks=True)
+    creds = {"username": "reader", "password": "pw"}
+    assert client.post("/api/auth/login/", creds, format="json").status_code == 403
+    client.get("/api/auth/csrf/")
+    token = client.cookies["csrftoken"].value
+    response = client.post("/api/auth/login/", creds, format="json", HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 200
+    assert response.json()["roles"] == {str(world.project.pk): ["reader"]}
+    # a session-authenticated write without the CSRF header is refused
+    url = f"/api/assignments/{world.assignment.pk}/reading/"
+    body = {"values": full_values(world.project.scheme.parsed)}
+    assert client.post(url, body, format="json").status_code == 403
+    token = client.cookies["csrftoken"].value
+    assert client.post(url, body, format="json", HTTP_X_CSRFTOKEN=token).status_code == 201
+
+
+def test_wrong_password_is_refused(world):
+    client = APIClient()
+    assert client.post("/api/auth/login/", {"username": "reader", "password": "no"}).status_code == 400
+    assert client.post("/api/auth/token/", {"username": "reader", "password": "no"}).status_code == 400
+
+
+def test_token_auth_for_scripts(world):
+    client = APIClient()
+    key = client.post("/api/auth/token/", {"username": "reader", "password": "pw"}, format="json").json()[
+        "token"
+    ]
+    assert client.get("/api/auth/me/").status_code == 401
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/auth/me/").json()["username"] == "reader"
+    url = f"/api/assignments/{world.assignment.pk}/reading/"
+    assert (
+        client.post(url, {"values": full_values(world.project.scheme.parsed)}, format="json").status_code
+        == 201
+    )
+
+
+def test_a_reading_that_does_not_fit_is_a_400_naming_the_field(world, client_for):
+    values = full_values(world.project.scheme.parsed)
+    values[7]["region"] = "iliac_middle"
+    response = client_for(world.reader).post(
+        f"/api/assignments/{world.assignment.pk}/reading/", {"values": values}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "values[7].region"
+    assert "iliac_middle" in response.json()["detail"]
+    assert not Reading.objects.exists()
+
+
+def test_submit_then_submit_again_is_409_and_correction_keeps_both(world, client_for):
+    client = client_for(world.reader)
+    series = world.case.study.series.get(description="STIR").series_uid
+    body = {"values": full_values(world.project.scheme.parsed), "contours": [contour(series, 2, "right")]}
+    url = f"/api/assignments/{world.assignment.pk}/reading/"
+    first = client.post(url, body, format="json")
+    assert first.status_code == 201
+    assert first.json()["contours"][0]["slice_index"] == 2
+    assert client.post(url, body, format="json").status_code == 409
+    reading_id = first.json()["id"]
+    fixed = client.post(
+        f"/api/readings/{reading_id}/correct/",
+        {"values": full_values(world.project.scheme.parsed, 1), "reason": "re-read"},
+        format="json",
+    )
+    assert fixed.status_code == 201 and fixed.json()["supersedes"] == reading_id
+    assert client.get(f"/api/readings/{reading_id}/").json()["superseded"] is True
+    assert Reading.objects.count() == 2
+    assert set(AuditEvent.objects.values_list("action", flat=True)) >= {"reading.submit", "reading.correct"}
+
+
+def test_worklist_next_opens_the_case_and_then_204_when_done(world, client_for):
+    client = client_for(world.reader)
+    opened = client.post(f"/api/projects/{world.project.pk}/worklist/next/")
+    assert opened.status_code == 200 and opened.json()["status"] == "in_progress"
+    assert {s["description"] for s in opened.json()["series"]} == {"T1", "STIR"}
+    assert len(opened.json()["scheme"]["form"]) == 28
+    client.post(
+        f"/api/assignments/{opened.json()['id']}/reading/",
+        {"values": full_values(world.project.scheme.parsed)},
+        format="json",
+    )
+    assert client.post(f"/api/projects/{world.project.pk}/worklist/next/").status_code == 204
+    progress = client.get(f"/api/projects/{world.project.pk}/worklist/").json()["progress"]
+    assert progress == {"total": 1, "submitted": 1, "available": 0, "waiting": 0}
+
+
+def test_admin_creates_project_members_cases_and_assignments_through_the_api(world, client_for):
+    staff = client_for(world.staff)
+    project = staff.post(
+        "/api/projects/create/", {"name": "CT study", "scheme": "ct_sij"}, format="json"
+    ).json()
+    pid = project["id"]
+    for name in ("reader", "reader2", "adj"):
+        assert (
+            staff.post(
+                f"/api/projects/{pid}/members/add/", {"username": name, "role": "reader"}, format="json"
+            ).status_code
+            == 201
+        )
+    assert (
+        staff.post(
+            f"/api/projects/{pid}/members/add/", {"username": "reader", "role": "reader"}, format="json"
+        ).status_code
+        == 409
+    )
+    study = staff.post("/api/studies/register/", {"study_uid": "1.2.3.4.5", "modality": "CT"}, format="json")
+    assert study.status_code == 201
+    assert (
+        staff.post(
+            f"/api/projects/{pid}/cases/create/", {"study_uid": "1.2.3.4.5"}, format="json"
+        ).status_code
+        == 201
+    )
+    mri = staff.post(
+        f"/api/projects/{pid}/cases/create/", {"study_uid": world.case.study.study_uid}, format="json"
+    )
+    assert mri.status_code == 400 and mri.json()["field"] == "study_uid"
+    generated = staff.post(f"/api/projects/{pid}/assignments/generate/", {"seed": 1}, format="json").json()
+    assert generated["created"] == 3
+    listed = staff.get(f"/api/projects/{pid}/assignments/").json()
+    assert listed["count"] == 3
+    events = staff.get(f"/api/audit/?project={pid}").json()["results"]
+    assert {"project.create", "membership.add", "case.create", "assignments.generate"} <= {
+        e["action"] for e in events
+    }
+
+
+@pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/"])
+def test_openapi_schema_and_docs_are_served(db, path):
+    response = APIClient().get(path)
+    assert response.status_code == 200
+    if path == "/api/schema/":
+        assert b"/api/assignments/{assignment_id}/reading/" in response.content

@@ -1,0 +1,209 @@
+"""The whole role × endpoint matrix, including the blinding rules: outsiders and other readers get 404."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.urls import get_resolver
+
+from labeling.services.readings import reading_submit
+from tests.labeling.factories import full_values, mri_study
+
+ROLES = ["anonymous", "outsider", "reader", "other_reader", "adjudicator", "admin", "staff"]
+
+
+@dataclass
+class Endpoint:
+    name: str
+    method: str
+    url: Callable[[Any], str]
+    expect: dict[str, int]  # role -> status; roles not named get `default`
+    default: int = 403
+    body: Callable[[Any], dict] = lambda w: {}
+    setup: Callable[[Any], None] = lambda w: None
+
+
+def values(w):
+    return {"values": full_values(w.project.scheme.parsed)}
+
+
+def with_reading(w):
+    w.reading = reading_submit(
+        actor=w.reader, assignment=w.assignment, values=full_values(w.project.scheme.parsed)
+    )
+
+
+def new_study(w):
+    w.new_study = mri_study()
+
+
+P = lambda w: f"/api/projects/{w.project.pk}"  # noqa: E731
+EVERYONE = dict.fromkeys(ROLES[1:], 200)
+ADMINS = {"admin": 200, "staff": 200}
+MEMBERS_404 = {"outsider": 404}
+
+ENDPOINTS = [
+    Endpoint("auth-me", "get", lambda w: "/api/auth/me/", EVERYONE),
+    Endpoint("scheme-list", "get", lambda w: "/api/schemes/", EVERYONE),
+    Endpoint("project-list", "get", lambda w: "/api/projects/", EVERYONE),
+    Endpoint(
+        "project-create",
+        "post",
+        lambda w: "/api/projects/create/",
+        {"staff": 201},
+        body=lambda w: {"name": "New", "scheme": "ct_sij"},
+    ),
+    Endpoint("project-detail", "get", lambda w: f"{P(w)}/", {**EVERYONE, **MEMBERS_404}),
+    Endpoint(
+        "project-update",
+        "post",
+        lambda w: f"{P(w)}/update/",
+        {**ADMINS, **MEMBERS_404},
+        body=lambda w: {"description": "changed"},
+    ),
+    Endpoint(
+        "project-delete", "post", lambda w: f"{P(w)}/delete/", {"admin": 204, "staff": 204, **MEMBERS_404}
+    ),
+    Endpoint("member-list", "get", lambda w: f"{P(w)}/members/", {**ADMINS, **MEMBERS_404}),
+    Endpoint(
+        "member-add",
+        "post",
+        lambda w: f"{P(w)}/members/add/",
+        {"admin": 201, "staff": 201, **MEMBERS_404},
+        body=lambda w: {"username": "outsider", "role": "reader"},
+    ),
+    Endpoint(
+        "member-remove",
+        "post",
+        lambda w: f"{P(w)}/members/{w.project.memberships.get(user=w.other_reader).pk}/remove/",
+        {"admin": 204, "staff": 204, **MEMBERS_404},
+    ),
+    Endpoint("study-list", "get", lambda w: "/api/studies/", ADMINS),
+    Endpoint(
+        "study-register",
+        "post",
+        lambda w: "/api/studies/register/",
+        {"admin": 201, "staff": 201},
+        body=lambda w: {"study_uid": "1.2.3.999", "modality": "MR"},
+    ),
+    Endpoint("case-list", "get", lambda w: f"{P(w)}/cases/", {**ADMINS, "adjudicator": 200, **MEMBERS_404}),
+    Endpoint(
+        "case-create",
+        "post",
+        lambda w: f"{P(w)}/cases/create/",
+        {"admin": 201, "staff": 201, **MEMBERS_404},
+        body=lambda w: {"study_uid": w.new_study.study_uid},
+        setup=new_study,
+    ),
+    Endpoint(
+        "case-detail",
+        "get",
+        lambda w: f"{P(w)}/cases/{w.case.pk}/",
+        {**ADMINS, "adjudicator": 200, **MEMBERS_404},
+    ),
+    Endpoint(
+        "case-update",
+        "post",
+        lambda w: f"{P(w)}/cases/{w.case.pk}/update/",
+        {**ADMINS, **MEMBERS_404},
+        body=lambda w: {"label": "renamed"},
+    ),
+    Endpoint(
+        "case-delete",
+        "post",
+        lambda w: f"{P(w)}/cases/{w.case.pk}/delete/",
+        {"admin": 204, "staff": 204, **MEMBERS_404},
+    ),
+    Endpoint("assignment-list", "get", lambda w: f"{P(w)}/assignments/", {**ADMINS, **MEMBERS_404}),
+    Endpoint(
+        "assignment-generate",
+        "post",
+        lambda w: f"{P(w)}/assignments/generate/",
+        {**ADMINS, **MEMBERS_404},
+        body=lambda w: {"readers_per_case": 2},
+    ),
+    Endpoint(
+        "worklist", "get", lambda w: f"{P(w)}/worklist/", {"reader": 200, "other_reader": 200, **MEMBERS_404}
+    ),
+    Endpoint(
+        "worklist-next",
+        "post",
+        lambda w: f"{P(w)}/worklist/next/",
+        {"reader": 200, "other_reader": 200, **MEMBERS_404},
+    ),
+    Endpoint(
+        "assignment-detail", "get", lambda w: f"/api/assignments/{w.assignment.pk}/", {"reader": 200}, 404
+    ),
+    Endpoint(
+        "reading-submit",
+        "post",
+        lambda w: f"/api/assignments/{w.assignment.pk}/reading/",
+        {"reader": 201},
+        404,
+        body=values,
+    ),
+    Endpoint("reading-list", "get", lambda w: "/api/readings/", EVERYONE),
+    Endpoint(
+        "reading-detail",
+        "get",
+        lambda w: f"/api/readings/{w.reading.pk}/",
+        {"reader": 200},
+        404,
+        setup=with_reading,
+    ),
+    Endpoint(
+        "reading-correct",
+        "post",
+        lambda w: f"/api/readings/{w.reading.pk}/correct/",
+        {"reader": 201},
+        404,
+        body=lambda w: {**values(w), "reason": "typo"},
+        setup=with_reading,
+    ),
+    Endpoint("audit-list", "get", lambda w: "/api/audit/", ADMINS),
+    Endpoint("audit-list", "get", lambda w: f"/api/audit/?project={w.project.pk}", {**ADMINS, **MEMBERS_404}),
+]
+
+
+def expected(endpoint: Endpoint, role: str) -> int:
+    if role == "anonymous":
+        return 401
+    return endpoint.expect.get(role, endpoint.default)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: f"{e.method}:{e.name}")
+def test_role_endpoint_matrix(world, client_for, endpoint, role):
+    endpoint.setup(world)
+    user = None if role == "anonymous" else getattr(world, role)
+    client = client_for(user)
+    url = endpoint.url(world)
+    response = getattr(client, endpoint.method)(url, endpoint.body(world), format="json")
+    assert response.status_code == expected(endpoint, role), (url, role, response.content[:300])
+
+
+def test_matrix_covers_every_api_endpoint():
+    names = {p.name for p in get_resolver().url_patterns[-1].url_patterns}  # the api/ include
+    assert names == {e.name for e in ENDPOINTS} | {"auth-csrf", "auth-login", "auth-logout", "auth-token"}
+
+
+def test_outsider_project_list_is_empty_and_readers_see_only_their_readings(world, client_for):
+    assert client_for(world.outsider).get("/api/projects/").json() == []
+    with_reading(world)
+    mine = client_for(world.reader).get("/api/readings/").json()
+    assert [r["id"] for r in mine["results"]] == [world.reading.pk]
+    assert client_for(world.other_reader).get("/api/readings/").json()["results"] == []
+
+
+def test_worklist_reveals_neither_session_nor_gold(world, client_for):
+    world.case.is_gold = True
+    world.case.reference = full_values(world.project.scheme.parsed)
+    world.case.save()
+    body = client_for(world.reader).get(f"/api/projects/{world.project.pk}/worklist/").json()
+    (item,) = body["items"]
+    assert "session" not in item and "is_gold" not in item and "reference" not in item
+    detail = client_for(world.reader).get(f"/api/assignments/{item['id']}/").json()
+    assert not {"session", "is_gold", "reference", "previous_id"} & set(detail)
