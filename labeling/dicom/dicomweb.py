@@ -186,7 +186,10 @@ class DicomWebStore:
         """STOW instances in batches; return their SOPInstanceUIDs; DicomStoreError lists any refused ones."""
         stored: list[str] = []
         for start in range(0, len(datasets), _STOW_BATCH):
-            batch = [part10(ds) for ds in datasets[start : start + _STOW_BATCH]]
+            try:
+                batch = [part10(ds) for ds in datasets[start : start + _STOW_BATCH]]
+            except ValueError as exc:
+                raise DicomStoreError(f"cannot store: {exc}") from exc
             with _translated(f"STOW of {len(batch)} instances"):
                 response = self._client.store_instances(batch)
             failed = response.get("FailedSOPSequence") or []

@@ -79,6 +79,8 @@ def _match(values: list[str], pattern: str, vr: str) -> bool:
 class LocalFolderStore:
     """A DicomStore over a folder of DICOM files (created if missing); thread-safe, multi-process friendly."""
 
+    supports_delete = True
+
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -88,16 +90,14 @@ class LocalFolderStore:
     def __repr__(self) -> str:
         return f"LocalFolderStore({str(self.root)!r})"
 
-    supports_delete = True
-
     # ---------------------------------------------------------------- index
 
     def _read_entry(self, path: Path) -> _Entry | None:
         try:
             header = dcmread(path, stop_before_pixels=True)
             uids = (str(header.StudyInstanceUID), str(header.SeriesInstanceUID), str(header.SOPInstanceUID))
-        except (InvalidDicomError, AttributeError, OSError, EOFError, ValueError):
-            return None  # not DICOM, or no UIDs: invisible to the store
+        except Exception:  # any foreign file may sit here; pydicom raises many types on junk bytes
+            return None  # not DICOM, damaged, or without UIDs: invisible to the store
         attributes = _pick(header, (*STUDY_KEYWORDS, *SERIES_KEYWORDS, *INSTANCE_KEYWORDS))
         return _Entry(path, *uids, attributes=attributes)
 

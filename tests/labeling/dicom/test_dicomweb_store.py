@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import socket
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from pydicom.dataset import Dataset
 
 from labeling.dicom import (
+    DicomNotFound,
     DicomOperationUnsupported,
+    DicomStoreError,
     DicomStoreUnavailable,
     DicomWebStore,
     dicomweb_raw_get,
@@ -68,3 +73,50 @@ def test_raw_get_streams_the_server_answer(dicomweb_store: DicomWebStore, mr_ser
 def test_raw_get_refuses_paths_outside_the_dicomweb_root(path: str) -> None:
     with pytest.raises(ValueError, match="unsafe"):
         dicomweb_raw_get("http://127.0.0.1:1/dicom-web", path)
+
+
+@pytest.fixture
+def http_status_server() -> Iterator[Callable[[int], str]]:
+    """A loopback HTTP server answering every request with the status that the test sets."""
+    state = {"status": 200}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(state["status"])
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+
+    def url_answering(status: int) -> str:
+        state["status"] = status
+        return f"http://127.0.0.1:{server.server_address[1]}/dicom-web"
+
+    yield url_answering
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (503, DicomStoreUnavailable),
+        (429, DicomStoreUnavailable),
+        (404, DicomNotFound),
+        (500, DicomStoreError),
+    ],
+)
+def test_http_failures_map_to_named_errors(
+    http_status_server: Callable[[int], str], status: int, error: type[Exception]
+) -> None:
+    store = DicomWebStore(http_status_server(status), max_attempts=1)
+    with pytest.raises(error) as raised:
+        store.series_metadata("1.2.3", "1.2.4")
+    assert type(raised.value) is error

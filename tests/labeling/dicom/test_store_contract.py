@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydicom.dataset import Dataset
 
-from labeling.dicom import DicomNotFound, DicomStore
+from labeling.dicom import DicomNotFound, DicomStore, DicomStoreError
 from labeling.dicom.store import json_value
 from tests.labeling.dicom.conftest import TEST_PATIENT
 
@@ -120,3 +120,9 @@ def test_reading_an_unknown_instance_raises_not_found(store: DicomStore, mr_seri
         store.frames(study_uid, series_uid, "1.2.3.4.5.6.7.8.9", [1])
     with pytest.raises(DicomNotFound):
         store.series_metadata(study_uid, "1.2.3.4.5.6.7.8.9")
+
+
+def test_an_instance_without_uids_is_refused(store: DicomStore, mr_series: list[Dataset]) -> None:
+    del mr_series[0].SOPInstanceUID
+    with pytest.raises(DicomStoreError):
+        store.store(mr_series[:1])
