@@ -1,0 +1,267 @@
+"""Axial CT phantom of the pelvis around both sacroiliac joints with mNY grade recipes 0-4 (SPEC §6.4).
+
+:func:`make_ct_phantom` returns HU volumes (clean and with ~1 mm PSF blur + Gaussian noise), the pelvis-bone
+label map for the SEG (1 sacrum, 2 left ilium, 3 right ilium) and the drawn features per joint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.random import Generator
+from scipy.ndimage import gaussian_filter
+
+from ml.phantoms.ct_anatomy import (
+    SIGNS,
+    CtJointCoords,
+    CtJointShape,
+    ilium_mask,
+    joint_coords,
+    sacrum_mask,
+    sample_ct_joint,
+)
+from ml.phantoms.geometry import BoolArray, FloatArray, SliceGeometry, centred_geometry
+from ml.phantoms.schema import JOINTS
+
+MATRIX = 256
+N_SLICES = 96
+PIXEL_MM = 0.7
+SLICE_MM = 1.0
+PSF_FWHM_MM = 1.0
+LABELS = {"sacrum": 1, "left": 2, "right": 3}
+
+
+@dataclass(frozen=True)
+class CtParams:
+    """Scan-level parameters: tissue HU (SPEC §6.4), noise, rescale and the per-joint grades and shapes."""
+
+    centre_mm: tuple[float, float, float]
+    hu: dict[str, float]
+    noise_sigma_hu: float
+    rescale_slope: float
+    rescale_intercept: float
+    cortex_mm: float
+    grades: dict[str, int]
+    joints: dict[str, CtJointShape] = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready parameters."""
+        out = {k: v for k, v in self.__dict__.items() if k != "joints"}
+        out["joints"] = {j: dict(s.__dict__) for j, s in self.joints.items()}
+        return out
+
+
+@dataclass
+class CtPhantom:
+    """One CT phantom: ``hu`` (S, H, W) float32 noisy, ``hu_clean`` before blur/noise, ``labels`` uint8 SEG map."""
+
+    params: CtParams
+    geometry: SliceGeometry
+    hu: FloatArray
+    hu_clean: FloatArray
+    labels: np.ndarray
+    features: dict[str, dict[str, Any]]
+
+
+def grade_width(rng: Generator, grade: int) -> float:
+    """Joint width in mm: N(2.3, 0.4) kept within normal limits, but widened or narrowed at grade 3."""
+    if grade == 3:
+        return float(rng.uniform(4.3, 6.0) if rng.random() < 0.5 else rng.uniform(0.6, 1.0))
+    return float(np.clip(rng.normal(2.3, 0.4), 1.6, 3.2))
+
+
+def sample_ct_params(rng: Generator) -> CtParams:
+    """Sample one phantom's parameters; grades are uniform over 0-4 per joint, independently."""
+    grades = {j: int(rng.integers(0, 5)) for j in JOINTS}
+    joints = {j: sample_ct_joint(rng, j, grade_width(rng, grades[j])) for j in JOINTS}
+    hu = {
+        "cortical": float(rng.normal(1086, 100)),
+        "cancellous": float(np.clip(rng.normal(188, 70), 90, 330)),
+        "joint": float(rng.normal(74, 15)),
+        "soft": 40.0,
+        "fat": -100.0,
+        "csf": 15.0,
+    }
+    slope = float(rng.choice([1.0, 1.0, 0.5, 2.0]))
+    return CtParams(
+        centre_mm=(0.0, float(rng.uniform(-5, 5)), float(rng.uniform(-10, 10))),
+        hu=hu,
+        noise_sigma_hu=float(rng.uniform(10, 30)),
+        rescale_slope=slope,
+        rescale_intercept=-1024.0,
+        cortex_mm=float(rng.uniform(1.0, 1.6)),
+        grades=grades,
+        joints=joints,
+    )
+
+
+def ct_geometry(params: CtParams) -> SliceGeometry:
+    """Axial stack ``[1,0,0, 0,1,0]``; slices stepped along +z (inferior -> superior)."""
+    return centred_geometry(rows=MATRIX, cols=MATRIX, n_slices=N_SLICES, pixel_mm=PIXEL_MM, slice_thickness_mm=SLICE_MM,
+                            spacing_mm=SLICE_MM, row_dir=np.array([1.0, 0, 0]), col_dir=np.array([0, 1.0, 0]),
+                            centre=np.asarray(params.centre_mm))  # fmt: skip
+
+
+def _surface_noise(rng: Generator, a: FloatArray, z: FloatArray, amp: float) -> FloatArray:
+    """Smooth irregularity of a joint surface in mm at points (a, z) (n,), a sum of sinusoids, |.| <= amp."""
+    out = np.zeros(a.shape, np.float32)
+    for _ in range(3):
+        la, lz = rng.uniform(3.0, 8.0, 2)
+        out += np.sin(2 * np.pi * a / la + rng.uniform(0, 6.3)) * np.sin(
+            2 * np.pi * z / lz + rng.uniform(0, 6.3)
+        )
+    return out * np.float32(amp / 3.0)
+
+
+class _Blobs:
+    """Ellipsoids in curve coordinates of one joint, evaluated only inside a small voxel box."""
+
+    def __init__(self, shape: CtJointShape, c: CtJointCoords, geometry: SliceGeometry, z: FloatArray,
+                 offset: tuple[float, float, float]) -> None:  # fmt: skip
+        self.shape, self.c, self.geometry, self.z, self.offset = shape, c, geometry, z, offset
+
+    def mask(
+        self, a0: float, d0: float, z0: float, radii: tuple[float, float, float]
+    ) -> tuple[tuple[slice, ...], BoolArray]:
+        """Return (box index, bool mask within the box) of ((a-a0)/ra)^2 + ((d-d0)/rd)^2 + ((z-z0)/rz)^2 <= 1."""
+        xa, ya, xp, yp = (float(v[0]) for v in self.shape.ends(np.array([z0])))
+        length = np.hypot(xp - xa, yp - ya)
+        t = np.array([xp - xa, yp - ya]) / length
+        n = np.array([t[1], -t[0]]) * (1 if t[1] * SIGNS[self.shape.joint] > 0 else -1)
+        bow = self.shape.bow_mm * np.sin(np.pi * np.clip(a0 / length, 0, 1))
+        centre = np.array([xa, ya]) + a0 * t + (d0 + bow) * n
+        reach = max(radii) + 1.5
+        off = np.asarray(self.offset)
+        lo, k0 = self.geometry.patient_to_px(
+            np.array([centre[0] - reach, centre[1] - reach, z0 - reach]) + off
+        )
+        hi, k1 = self.geometry.patient_to_px(
+            np.array([centre[0] + reach, centre[1] + reach, z0 + reach]) + off
+        )
+        g = self.geometry
+        box = (slice(max(int(k0), 0), min(int(k1) + 2, g.n_slices)), slice(max(int(lo[1]), 0), min(int(hi[1]) + 2, g.rows)),
+               slice(max(int(lo[0]), 0), min(int(hi[0]) + 2, g.cols)))  # fmt: skip
+        a, d = self.c.a[box], self.c.d[box]
+        zz = self.z[box[0]]
+        inside = ((a - a0) / radii[0]) ** 2 + ((d - d0) / radii[1]) ** 2 + ((zz - z0) / radii[2]) ** 2 <= 1
+        return box, inside
+
+
+def _grids(
+    geometry: SliceGeometry, centre: tuple[float, float, float]
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Voxel-centre coordinates relative to ``centre``: x (1,1,W), y (1,H,1), z (S,1,1), float32 mm."""
+    origin = np.asarray(geometry.origin) - np.asarray(centre)
+    x = (origin[0] + np.arange(geometry.cols) * geometry.pixel_mm).astype(np.float32)[None, None, :]
+    y = (origin[1] + np.arange(geometry.rows) * geometry.pixel_mm).astype(np.float32)[None, :, None]
+    z = (origin[2] + np.arange(geometry.n_slices) * geometry.spacing_mm).astype(np.float32)[:, None, None]
+    return x, y, z
+
+
+def _random_site(rng: Generator, shape: CtJointShape, c: CtJointCoords) -> tuple[float, float]:
+    """Random (a, z) on the articulating surface, away from its rim."""
+    zr = float(rng.uniform(-0.6, 0.6)) * shape.half_height_mm + shape.z_centre_mm
+    length = float(np.hypot(shape.posterior[0] - shape.anterior[0], shape.posterior[1] - shape.anterior[1]))
+    return float(rng.uniform(0.25, 0.75)) * length, zr
+
+
+def _apply_recipe(rng: Generator, grade: int, shape: CtJointShape, blobs: _Blobs, hu: FloatArray, labels: np.ndarray,
+                  p: CtParams) -> dict[str, Any]:  # fmt: skip
+    """Draw the grade-specific changes of one joint into ``hu`` and ``labels`` (S, H, W), in place."""
+    c, half_w, side_label = blobs.c, shape.width_mm / 2, LABELS[shape.joint]
+    features: dict[str, Any] = {"width_mm": round(shape.width_mm, 3), "erosions": 0, "sclerosis": "none",
+                                "bridges": 0, "ankylosis": grade == 4}  # fmt: skip
+    if grade == 4:
+        fused = c.zone & (np.abs(c.d) < half_w + p.cortex_mm)
+        hu[fused] = p.hu["cancellous"]
+        labels[fused & (labels == 0)] = side_label
+        return features
+    if grade >= 2:
+        n_scl = 1 if grade == 2 else 2
+        if grade == 3 or rng.random() < 0.8:
+            features["sclerosis"] = "focal" if grade == 2 else "band"
+            for i in range(n_scl):
+                a0, z0 = _random_site(rng, shape, c)
+                depth = rng.uniform(3.0, 5.0) if grade == 2 else rng.uniform(6.0, 10.0)
+                extent = rng.uniform(4.0, 7.0) if grade == 2 else 0.35 * float(c.length.mean())
+                sign = 1.0 if i == 0 else -1.0
+                box, m = blobs.mask(
+                    a0,
+                    sign * (half_w + depth / 2),
+                    z0 if grade == 2 else shape.z_centre_mm,
+                    (extent, depth / 2 + 0.5, extent if grade == 2 else shape.half_height_mm * 0.7),
+                )
+                m &= labels[box] > 0
+                hu[box][m] = rng.uniform(750, 1000)
+        n_ero = int(rng.integers(1, 4)) if grade == 2 else int(rng.integers(4, 9))
+        if grade == 2 and features["sclerosis"] == "none":
+            n_ero = max(n_ero, 2)
+        features["erosions"] = n_ero
+        for _ in range(n_ero):
+            a0, z0 = _random_site(rng, shape, c)
+            r = rng.uniform(1.3, 1.5) if grade == 2 else rng.uniform(1.7, 2.5)
+            sign = 1.0 if rng.random() < 0.8 else -1.0
+            box, m = blobs.mask(a0, sign * (half_w + r * 0.6), z0, (r, r, r))
+            hu[box][m] = p.hu["joint"]
+            labels[box][m] = 0
+    if grade == 3 and rng.random() < 0.4:
+        features["bridges"] = int(rng.integers(1, 4))
+        for _ in range(features["bridges"]):
+            a0, z0 = _random_site(rng, shape, c)
+            box, m = blobs.mask(a0, 0.0, z0, (rng.uniform(2, 4), half_w + p.cortex_mm, rng.uniform(2, 4)))
+            hu[box][m] = p.hu["cancellous"]
+            labels[box][m] = side_label
+    return features
+
+
+def render_ct(
+    params: CtParams, geometry: SliceGeometry, rng: Generator
+) -> tuple[FloatArray, np.ndarray, dict[str, Any]]:
+    """Render the clean HU volume (S, H, W) float32, the SEG label map (S, H, W) uint8 and per-joint features."""
+    x, y, z = _grids(geometry, params.centre_mm)
+    coords = {j: joint_coords(params.joints[j], x, y, z) for j in JOINTS}
+    shape = (geometry.n_slices, geometry.rows, geometry.cols)
+    hu = np.full(shape, params.hu["soft"], np.float32)
+    back = max(params.joints[j].posterior[1] for j in JOINTS) + 10.0
+    hu[np.broadcast_to(y > back + 28.0, shape)] = params.hu["fat"]
+    labels = np.zeros(shape, np.uint8)
+    for j in JOINTS:
+        s, c = params.joints[j], coords[j]
+        amp = {0: 0.0, 1: 0.8, 2: 0.5, 3: 0.6, 4: 0.0}[params.grades[j]]
+        if amp:
+            where = np.nonzero(c.zone)
+            c.d = c.d.copy()
+            c.d[where] -= _surface_noise(rng, c.a[where], np.broadcast_to(z, c.zone.shape)[where], amp)
+        bone, margin = ilium_mask(s, c)
+        hu[bone] = np.where(margin[bone] < params.cortex_mm, params.hu["cortical"], params.hu["cancellous"])
+        labels[bone] = LABELS[j]
+    sacrum, margin = sacrum_mask(params.joints, coords, x, y)
+    hu[sacrum] = np.where(margin[sacrum] < params.cortex_mm, params.hu["cortical"], params.hu["cancellous"])
+    labels[sacrum] = LABELS["sacrum"]
+    hu[(labels == 0) & (np.abs(x) < 11.0) & (np.abs(y - back + 13.0) < 6.0)] = params.hu["csf"]
+    features = {}
+    for j in JOINTS:
+        s, c, grade = params.joints[j], coords[j], params.grades[j]
+        space = c.zone & (labels == 0) & (np.abs(c.d) < s.width_mm / 2 + 1.0)
+        hu[space] = params.hu["joint"]
+        if grade in (1, 2):  # indistinct subchondral plate
+            plate = c.zone & (labels > 0) & (np.abs(c.d) < s.width_mm / 2 + params.cortex_mm + 0.5)
+            hu[plate] = hu[plate] * rng.uniform(0.5, 0.65) + params.hu["cancellous"] * 0.3
+        blobs = _Blobs(s, c, geometry, z, params.centre_mm)
+        features[j] = _apply_recipe(rng, grade, s, blobs, hu, labels, params) | {"grade": grade}
+    return hu, labels, features
+
+
+def make_ct_phantom(rng: Generator) -> CtPhantom:
+    """Sample and render one CT phantom: ~1 mm FWHM Gaussian PSF, then Gaussian noise."""
+    params = sample_ct_params(rng)
+    geometry = ct_geometry(params)
+    clean, labels, features = render_ct(params, geometry, rng)
+    sigma_mm = PSF_FWHM_MM / 2.3548
+    blurred = gaussian_filter(clean, (sigma_mm / SLICE_MM, sigma_mm / PIXEL_MM, sigma_mm / PIXEL_MM))
+    noisy = blurred + rng.normal(0.0, params.noise_sigma_hu, clean.shape).astype(np.float32)
+    return CtPhantom(
+        params=params, geometry=geometry, hu=noisy, hu_clean=clean, labels=labels, features=features
+    )

@@ -1,0 +1,197 @@
+"""DICOM writing of phantom series (SPEC §6.6) and of the CT pelvis-bone SEG (highdicom).
+
+One file per slice, Explicit VR Little Endian, ``InstanceNumber`` 1..N along the slice normal. UIDs are
+derived from the generator name, the seed and the study/series/instance ids (``2.25.<uuid>`` form), so a seed
+reproduces the same UIDs and different seeds or indices give distinct ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+from numpy.typing import NDArray
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sr.codedict import codes
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
+
+from ml.phantoms.geometry import SliceGeometry
+from ml.phantoms.schema import GENERATOR_NAME, GENERATOR_VERSION
+
+MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+MANUFACTURER = "Concord"
+#: Acquisition attributes of the simulated sequences (plausible 1.5 T values; type-2 attributes need a value).
+MR_SEQUENCES: dict[str, dict[str, object]] = {
+    "T1": {"ScanningSequence": "SE", "SequenceVariant": "NONE", "RepetitionTime": 550.0, "EchoTime": 12.0,
+           "EchoTrainLength": 1},
+    "STIR": {"ScanningSequence": ["SE", "IR"], "SequenceVariant": "NONE", "RepetitionTime": 4000.0,
+             "EchoTime": 60.0, "EchoTrainLength": 12, "InversionTime": 150.0},
+}  # fmt: skip
+
+
+def make_uid(*parts: object) -> str:
+    """Deterministic UID from the generator name and ``parts`` (e.g. seed, study id, series, instance)."""
+    return str(generate_uid(prefix=None, entropy_srcs=[GENERATOR_NAME, *(str(p) for p in parts)]))
+
+
+@dataclass(frozen=True)
+class StudyMeta:
+    """Patient/study-level attributes shared by every series of one phantom study."""
+
+    patient_id: str
+    patient_name: str
+    study_instance_uid: str
+    study_id: str
+    study_date: str
+    study_time: str
+    frame_of_reference_uid: str
+    image_comments: str
+    body_part: str = "PELVIS"
+
+
+def _base_dataset(meta: StudyMeta, geometry: SliceGeometry, *, sop_class: str, modality: str, description: str,
+                  series_uid: str, series_number: int) -> Dataset:  # fmt: skip
+    """Attributes common to all slices of one series (Patient, Study, Series, FoR, Equipment, Image, Pixel)."""
+    ds = Dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.SOPClassUID = sop_class
+    for prefix in ("Study", "Series", "Content", "Acquisition"):
+        setattr(ds, f"{prefix}Date", meta.study_date)
+        setattr(ds, f"{prefix}Time", meta.study_time)
+    ds.AccessionNumber = ""
+    ds.Modality = modality
+    ds.Manufacturer = MANUFACTURER
+    ds.ManufacturerModelName = GENERATOR_NAME
+    ds.SoftwareVersions = GENERATOR_VERSION
+    ds.InstitutionName = "Synthetic"
+    ds.ReferringPhysicianName = ""
+    ds.StudyDescription = "PHANTOM SIJ"
+    ds.SeriesDescription = description
+    ds.PatientName = meta.patient_name
+    ds.PatientID = meta.patient_id
+    ds.PatientBirthDate = ""
+    ds.PatientSex = "O"
+    ds.BodyPartExamined = meta.body_part
+    ds.PatientPosition = "HFS"
+    ds.StudyInstanceUID = meta.study_instance_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.StudyID = meta.study_id
+    ds.SeriesNumber = series_number
+    ds.AcquisitionNumber = 1
+    ds.FrameOfReferenceUID = meta.frame_of_reference_uid
+    ds.PositionReferenceIndicator = ""
+    ds.ImageOrientationPatient = [round(v, 8) for v in geometry.orientation]
+    ds.PixelSpacing = [round(geometry.pixel_mm, 6)] * 2
+    ds.SliceThickness = round(geometry.slice_thickness_mm, 4)
+    ds.SpacingBetweenSlices = round(geometry.spacing_mm, 4)
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = geometry.rows, geometry.cols
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.ImageComments = meta.image_comments
+    return ds
+
+
+def write_series(folder: Path, pixels: NDArray[np.uint16], geometry: SliceGeometry, meta: StudyMeta, *,
+                 modality: str, description: str, series_uid: str, series_number: int, sop_uids: Sequence[str],
+                 extra: dict[str, object]) -> list[Dataset]:  # fmt: skip
+    """Write ``pixels`` (S, H, W) uint16 as S files ``folder/0001.dcm``...; return the datasets in slice order.
+
+    ``extra`` holds modality-specific attributes (MR sequence parameters, CT rescale, window).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    sop_class = MR_IMAGE_STORAGE if modality == "MR" else CT_IMAGE_STORAGE
+    base = _base_dataset(meta, geometry, sop_class=sop_class, modality=modality, description=description,
+                         series_uid=series_uid, series_number=series_number)  # fmt: skip
+    for key, value in extra.items():
+        setattr(base, key, value)
+    datasets = []
+    for k in range(geometry.n_slices):
+        ds = Dataset()
+        ds.update(base)  # own element dict: the per-slice attributes below are new elements, not shared ones
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.MediaStorageSOPClassUID = sop_class
+        ds.file_meta.MediaStorageSOPInstanceUID = sop_uids[k]
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+        ds.SOPInstanceUID = sop_uids[k]
+        ds.InstanceNumber = k + 1
+        position = geometry.position(k)
+        ds.ImagePositionPatient = [round(float(v), 4) for v in position]
+        ds.SliceLocation = round(float(position @ geometry.normal), 4)
+        ds.PixelData = np.ascontiguousarray(pixels[k], dtype="<u2").tobytes()
+        ds.save_as(folder / f"{k + 1:04d}.dcm", enforce_file_format=True)
+        datasets.append(ds)
+    return datasets
+
+
+def mr_extra(sequence: str, max_value: int) -> dict[str, object]:
+    """MR Image module attributes for ``sequence`` (``T1`` or ``STIR``)."""
+    extra: dict[str, object] = {
+        "ImageType": ["ORIGINAL", "PRIMARY", "OTHER"],
+        "ScanOptions": "",
+        "MRAcquisitionType": "2D",
+        "ImagedNucleus": "1H",
+        "MagneticFieldStrength": 1.5,
+        "WindowCenter": max_value // 2,
+        "WindowWidth": max_value,
+    }
+    extra.update(MR_SEQUENCES[sequence])
+    return extra
+
+
+def ct_extra(slope: float, intercept: float) -> dict[str, object]:
+    """CT Image module attributes with the given rescale."""
+    return {
+        "ImageType": ["ORIGINAL", "PRIMARY", "AXIAL"],
+        "KVP": 120,
+        "ConvolutionKernel": "BONE",
+        "RescaleIntercept": intercept,
+        "RescaleSlope": slope,
+        "RescaleType": "HU",
+        "WindowCenter": 400,
+        "WindowWidth": 1800,
+    }
+
+
+SEGMENT_LABELS = {1: "sacrum", 2: "left ilium", 3: "right ilium"}
+
+
+def write_pelvis_seg(path: Path, source: Sequence[Dataset], labels: NDArray[np.uint8], *, series_uid: str,
+                     sop_uid: str, comments: str) -> hd.seg.Segmentation:  # fmt: skip
+    """Write a BINARY SEG of the pelvic bones; ``labels`` (S, H, W) holds 0 or a key of SEGMENT_LABELS."""
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=number,
+            segment_label=label,
+            segmented_property_category=codes.SCT.Tissue,
+            segmented_property_type=codes.SCT.Sacrum if number == 1 else codes.SCT.Ilium,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+            anatomic_regions=[codes.SCT.Pelvis],
+        )
+        for number, label in SEGMENT_LABELS.items()
+    ]
+    seg = hd.seg.Segmentation(
+        source_images=list(source),
+        pixel_array=labels,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=series_uid,
+        series_number=100,
+        sop_instance_uid=sop_uid,
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        manufacturer_model_name=GENERATOR_NAME,
+        software_versions=GENERATOR_VERSION,
+        device_serial_number="0",
+        series_description="Pelvis bone SEG",
+        content_label="PELVIS",
+    )
+    seg.ImageComments = comments
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seg.save_as(path)
+    return seg

@@ -1,0 +1,259 @@
+"""Lesion plans and lesion painting of the MRI phantom (SPEC §6.3 ``lesions``).
+
+A plan is sampled once per scan (which lesion, joint, quadrant, slices, size, signal); painting draws it on
+each slice in curve coordinates (:class:`~ml.phantoms.mri_anatomy.JointFrame`) and reports the labels that
+are actually visible (at least ``MIN_PIXELS`` changed pixels inside the quadrant).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.random import Generator
+from scipy.ndimage import binary_erosion
+
+from ml.phantoms.geometry import BoolArray, FloatArray
+from ml.phantoms.mri_anatomy import JointFrame
+from ml.phantoms.schema import HALVES, JOINTS, QUADRANTS
+
+MIN_PIXELS = 3
+MID_SLICE_MIN_LENGTH_MM = 32.0
+
+
+@dataclass(frozen=True)
+class LesionSpec:
+    """One planned lesion. ``quadrant`` is None for joint-level lesions (sclerosis, ankylosis).
+
+    ``centre_frac`` is the arc-length position (fraction of the joint length), ``half_extent_mm`` the half
+    extent along the joint, ``depth_mm`` the extent into the bone below the subchondral cortex.
+    """
+
+    kind: str
+    joint: str
+    quadrant: str | None
+    slices: tuple[int, ...]
+    centre_frac: float
+    half_extent_mm: float
+    depth_mm: float
+    t1: float = 0.0
+    stir: float = 0.0
+    active: bool = False
+    backfill: bool = False
+    both_sides: bool = False
+
+    def scale(self, k: int) -> float:
+        """Size factor on slice ``k``: 1 at the centre of the slice run, 0.75 at its ends."""
+        if len(self.slices) < 2:
+            return 1.0
+        centre = (self.slices[0] + self.slices[-1]) / 2
+        return float(1.0 - 0.25 * abs(k - centre) / ((self.slices[-1] - self.slices[0]) / 2))
+
+
+def _run(rng: Generator, mid: list[int], lo: int, hi: int) -> tuple[int, ...]:
+    """Pick ``lo..hi`` consecutive slices inside the mid-slice list."""
+    n = int(min(rng.integers(lo, hi + 1), len(mid)))
+    start = int(rng.integers(0, len(mid) - n + 1))
+    return tuple(mid[start : start + n])
+
+
+def _centre(rng: Generator, quadrant: str) -> float:
+    return float(rng.uniform(0.15, 0.35) if quadrant.endswith("upper") else rng.uniform(0.65, 0.85))
+
+
+def plan_lesions(rng: Generator, lengths_mm: dict[str, FloatArray]) -> list[LesionSpec]:
+    """Sample the lesions of one scan; ``lengths_mm[joint]`` (S,) are the per-slice joint lengths.
+
+    About 30% of scans are lesion-free; otherwise each joint gets ankylosis (p 0.15), sclerosis (p 0.3), and
+    per quadrant erosion (iliac 0.32, sacral 0.08: about 4:1), fat (0.2, 0.5 with an erosion) and BME (0.35,
+    0.1 with ankylosis) -- co-occurrence tendencies of SPEC §6.3.
+    """
+    plan: list[LesionSpec] = []
+    if rng.random() < 0.3:
+        return plan
+    for joint in JOINTS:
+        mid = [int(k) for k in np.flatnonzero(lengths_mm[joint] >= MID_SLICE_MIN_LENGTH_MM)]
+        if len(mid) < 2:
+            continue
+        ankylosis = rng.random() < 0.15
+        if ankylosis:
+            plan.append(
+                LesionSpec(
+                    "ankylosis",
+                    joint,
+                    None,
+                    _run(rng, mid, 2, 5),
+                    float(rng.uniform(0.3, 0.7)),
+                    float(rng.uniform(6.0, 14.0)),
+                    0.0,
+                )
+            )
+        if rng.random() < (0.5 if ankylosis else 0.3):
+            plan.append(
+                LesionSpec(
+                    "sclerosis",
+                    joint,
+                    None,
+                    _run(rng, mid, 3, 6),
+                    float(rng.uniform(0.35, 0.65)),
+                    float(rng.uniform(10.0, 18.0)),
+                    float(rng.uniform(5.0, 10.0)),
+                    t1=0.05,
+                    stir=0.05,
+                    both_sides=bool(rng.random() < 0.4),
+                )
+            )
+        for quadrant in QUADRANTS:
+            eroded = rng.random() < (0.32 if quadrant.startswith("iliac") else 0.08)
+            if eroded:
+                backfill = bool(rng.random() < 0.3)
+                plan.append(
+                    LesionSpec(
+                        "erosion",
+                        joint,
+                        quadrant,
+                        _run(rng, mid, 1, 3),
+                        _centre(rng, quadrant),
+                        float(rng.uniform(1.0, 3.0)),
+                        float(rng.uniform(1.5, 4.0)),
+                        t1=0.95 if backfill else 0.2,
+                        stir=0.05 if backfill else 0.15,
+                        active=bool(not backfill and rng.random() < 0.5),
+                        backfill=backfill,
+                    )
+                )
+            if rng.random() < (0.5 if eroded else 0.2):
+                plan.append(
+                    LesionSpec(
+                        "fat",
+                        joint,
+                        quadrant,
+                        _run(rng, mid, 1, 3),
+                        _centre(rng, quadrant),
+                        float(rng.uniform(4.0, 8.0)),
+                        float(rng.uniform(2.0, 10.0)),
+                        t1=float(rng.uniform(0.9, 1.0)),
+                    )
+                )
+            if rng.random() < (0.1 if ankylosis else 0.35):
+                plan.append(
+                    LesionSpec(
+                        "bme",
+                        joint,
+                        quadrant,
+                        _run(rng, mid, 1, 4),
+                        _centre(rng, quadrant),
+                        float(rng.uniform(4.0, 8.0)),
+                        float(rng.uniform(3.0, 20.0)),
+                        stir=float(rng.uniform(0.5, 1.0)),
+                    )
+                )
+    return plan
+
+
+def empty_slice_labels() -> dict[str, Any]:
+    """Labels of one joint on one slice with nothing drawn."""
+    lesion = {"bme": 0, "bme_intense": 0, "bme_deep": 0, "fat": 0, "erosion": 0}
+    return {
+        "quadrants": {q: dict(lesion) for q in QUADRANTS},
+        "halves": {h: {"backfill": 0} for h in HALVES},
+        "sclerosis": 0,
+        "ankylosis": 0,
+    }
+
+
+def _along(frame: JointFrame, lesion: LesionSpec, scale: float) -> FloatArray:
+    """(h, w) normalised arc offset from the lesion centre (|x| <= 1 inside its extent)."""
+    return (frame.a - lesion.centre_frac * frame.length_mm) / (lesion.half_extent_mm * scale)
+
+
+def paint_lesions(
+    frame: JointFrame,
+    k: int,
+    lesions: list[LesionSpec],
+    t1: FloatArray,
+    stir: FloatArray,
+    marrow: tuple[float, float],
+) -> dict[str, Any]:
+    """Draw the lesions of ``frame.joint`` on slice ``k`` into ROI views ``t1``/``stir`` (h, w), in place.
+
+    Order: sclerosis, ankylosis, fat, BME, erosion (an erosion cuts through what lies below it). Returns the
+    visible labels in the layout of :func:`empty_slice_labels`.
+    """
+    labels = empty_slice_labels()
+    depth = frame.surface_depth
+    marrow_zone = (depth >= frame.cortex_mm) & frame.bone & frame.within
+    order = {"sclerosis": 0, "ankylosis": 1, "fat": 2, "bme": 3, "erosion": 4}
+    todo = sorted(
+        (x for x in lesions if x.joint == frame.joint and k in x.slices), key=lambda x: order[x.kind]
+    )
+    for lesion in todo:
+        s = lesion.scale(k)
+        along = _along(frame, lesion, s)
+        if lesion.kind == "sclerosis":
+            reach = np.where(
+                frame.d > 0, lesion.depth_mm, 0.6 * lesion.depth_mm if lesion.both_sides else 0.0
+            )
+            rounded = along**4 + (np.maximum(depth - frame.cortex_mm, 0) / np.maximum(reach, 1e-6)) ** 4 <= 1
+            mask = rounded & (reach > 0) & (depth >= 0) & frame.bone & frame.within
+            t1[mask], stir[mask] = lesion.t1, lesion.stir
+            labels["sclerosis"] = int(mask.sum() >= MIN_PIXELS)
+            continue
+        if lesion.kind == "ankylosis":
+            mask = (np.abs(along) <= 1) & (depth < frame.cortex_mm) & frame.within
+            t1[mask], stir[mask] = marrow
+            labels["ankylosis"] = int(mask.sum() >= MIN_PIXELS)
+            continue
+        assert lesion.quadrant is not None
+        quadrant = frame.quadrant_mask(lesion.quadrant)
+        below = (depth - frame.cortex_mm) / (lesion.depth_mm * s)
+        entry = labels["quadrants"][lesion.quadrant]
+        if lesion.kind == "fat":
+            mask = (np.abs(along) <= 1) & (below <= 1) & marrow_zone & quadrant
+            t1[mask], stir[mask] = lesion.t1, stir[mask] * 0.3
+            entry["fat"] = max(entry["fat"], int(mask.sum() >= MIN_PIXELS))
+        elif lesion.kind == "bme":
+            mask = (along**2 + below**2 <= 1) & marrow_zone & quadrant
+            t1[mask], stir[mask] = t1[mask] * 0.6, lesion.stir
+            if mask.sum() >= MIN_PIXELS:
+                entry["bme"] = 1
+                entry["bme_intense"] = max(entry["bme_intense"], int(lesion.stir >= 0.9))
+                entry["bme_deep"] = max(entry["bme_deep"], int(lesion.depth_mm * s >= 10.0))
+        else:
+            _paint_erosion(frame, lesion, s, quadrant, t1, stir, entry, labels)
+    return labels
+
+
+def _paint_erosion(
+    frame: JointFrame,
+    lesion: LesionSpec,
+    s: float,
+    quadrant: BoolArray,
+    t1: FloatArray,
+    stir: FloatArray,
+    entry: dict[str, int],
+    labels: dict[str, Any],
+) -> None:
+    """Cut a cortical defect open to the joint space and fill it (erosion fluid, or backfill with a dark rim)."""
+    depth = frame.surface_depth
+    side = frame.d > 0 if lesion.quadrant and lesion.quadrant.startswith("iliac") else frame.d < 0
+    reach = frame.cortex_mm + lesion.depth_mm * s
+    along = (frame.a - lesion.centre_frac * frame.length_mm) / lesion.half_extent_mm
+    cavity = (
+        (along**2 + (np.maximum(depth, 0) / reach) ** 2 <= 1)
+        & (depth >= 0)
+        & side
+        & frame.within
+        & frame.bone
+    )
+    cavity &= quadrant
+    t1[cavity] = lesion.t1
+    stir[cavity] = 0.7 if lesion.active else lesion.stir
+    if lesion.backfill:
+        rim = cavity & ~binary_erosion(cavity) & (depth > 0.5)
+        t1[rim], stir[rim] = 0.05, 0.03
+    if cavity.sum() >= MIN_PIXELS:
+        entry["erosion"] = 1
+        if lesion.backfill and lesion.quadrant:
+            labels["halves"][lesion.quadrant.split("_")[1]]["backfill"] = 1
