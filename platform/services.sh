@@ -68,6 +68,12 @@ orthanc_render_config() {
 }
 
 orthanc_start() {
+    # Serialise concurrent starts (parallel test workers): the loser then sees the winner's live pid.
+    mkdir -p "$ORTHANC_DIR"
+    if command -v flock >/dev/null 2>&1; then
+        exec 9>"$ORTHANC_DIR/.start.lock"
+        flock -w 30 9 || die "could not take $ORTHANC_DIR/.start.lock within 30 s"
+    fi
     if orthanc_answers; then
         log "orthanc already running on $(orthanc_url)"
         return 0
@@ -87,7 +93,7 @@ orthanc_start() {
     orthanc_render_config
     rm -f "$ORTHANC_PID"
     # setsid: leave the caller's process group, so a Ctrl-C in the caller's terminal does not stop it.
-    setsid "$ORTHANC_BIN" --logfile="$ORTHANC_LOG" "$ORTHANC_CONF" </dev/null >>"$ORTHANC_DIR/orthanc.stdout" 2>&1 &
+    setsid "$ORTHANC_BIN" --logfile="$ORTHANC_LOG" "$ORTHANC_CONF" </dev/null >>"$ORTHANC_DIR/orthanc.stdout" 2>&1 9>&- &
     echo $! >"$ORTHANC_PID"
     echo "$ORTHANC_PORT" >"$ORTHANC_DIR/orthanc.port"
     log "orthanc started (pid $!, $(orthanc_url), log $ORTHANC_LOG)"

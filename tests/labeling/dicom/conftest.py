@@ -19,8 +19,9 @@ from tests.labeling.dicom.dicom_factory import make_series
 
 REPO = Path(__file__).resolve().parents[3]
 SERVICES = REPO / "platform" / "services.sh"
-#: Every study these tests write belongs to this patient, so leftovers of a killed run can be purged.
-TEST_PATIENT = "PHANTOM-TEST-DICOM"
+#: Every study these tests write belongs to this patient, so leftovers of a killed run can be purged; one
+#: patient per pytest-xdist worker, so that one worker's purge never deletes another's studies.
+TEST_PATIENT = f"PHANTOM-TEST-DICOM-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 def _ensure_orthanc() -> str:
