@@ -1,4 +1,4 @@
-"""Concord consensus engine: Dawid–Skene reader models, agreement statistics, contour consensus.
+"""Concord consensus engine: Dawid-Skene reader models, agreement statistics, contour consensus.
 
 numpy/scipy only (an import-linter contract forbids django, celery, torch). Entry point::
 

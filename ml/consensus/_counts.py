@@ -1,4 +1,4 @@
-"""Reading-pattern tables for Dawid–Skene EM: flat readings → distinct patterns with multiplicities.
+"""Reading-pattern tables for Dawid-Skene EM: flat readings → distinct patterns with multiplicities.
 
 Every item is described by its *pattern*: the multiset of (reader, label) pairs it received (repeat
 sessions count twice) plus its clamp state (gold class or none). Items with identical patterns have
@@ -85,7 +85,7 @@ def _extent(index: IntArray, given: int | None, name: str) -> int:
 
 
 def count_matrix(r: Readings) -> sp.csr_matrix:
-    """Return the sparse item × (reader·K + label) count matrix, canonical (sorted, summed) CSR."""
+    """Return the sparse item x (reader·K + label) count matrix, canonical (sorted, summed) CSR."""
     shape = (r.n_items, r.n_readers * r.n_classes)
     cols = r.readers * r.n_classes + r.labels
     data = np.ones(r.items.size, dtype=np.int64)
@@ -96,7 +96,6 @@ def count_matrix(r: Readings) -> sp.csr_matrix:
 
 def group_patterns(counts: sp.csr_matrix, clamp: IntArray) -> Patterns:
     """Deduplicate rows of ``counts`` (n_items, C) jointly with ``clamp`` (n_items,), -1 = free."""
-    n_items = counts.shape[0]
     keys = _row_codes(counts, clamp)
     if keys.ndim == 1:
         first, inverse, weight = _unique_1d(keys)

@@ -1,6 +1,6 @@
 """Dawid & Skene (1979) EM label aggregation: full, one-coin and ordinal reader models.
 
-Dawid AP, Skene AM, J R Stat Soc C 28(1):20–28 (1979); MAP smoothing as in Passonneau & Carpenter,
+Dawid AP, Skene AM, J R Stat Soc C 28(1):20-28 (1979); MAP smoothing as in Passonneau & Carpenter,
 TACL 2014; one-coin as crowd-kit ``OneCoinDawidSkene``; ordinal model SPEC.md §4.6. EM runs on distinct
 reading patterns (``_counts``), so every step is a pair of sparse products over patterns. Loop order,
 initialisation, 1e-10 clipping and the per-reading ELBO stop rule follow crowd-kit ``DawidSkene`` so that
@@ -57,7 +57,7 @@ def fit(
 
     items, readers, labels: (n_readings,) ints, one entry per reading; repeats of one (item, reader) are
     repeat sessions, pooled as independent readings (SPEC §4.4 option 1); missing readings are absent.
-    n_classes: K; labels lie in [0, K). model: "full" (K×K matrix per reader), "one_coin" (one skill per
+    n_classes: K; labels lie in [0, K). model: "full" (KxK matrix per reader), "one_coin" (one skill per
     reader) or "ordinal" (bias and spread per reader, SPEC §4.6). gold: item → known class; such items
     are clamped to a one-hot posterior but still calibrate their readers. smoothing: Dirichlet
     pseudo-counts (``Smoothing``), None/0 for plain ML-EM identical to crowd-kit ``DawidSkene``.

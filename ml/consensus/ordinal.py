@@ -1,18 +1,17 @@
 """Two-parameter ordinal reader model (SPEC.md §4.6).
 
-P(y = l | z = j) ∝ exp(−(l − j − b_k)² / (2 σ_k²)), l ∈ {0..K−1}: reader k over-grades by b_k on
-average and scatters by σ_k. Two parameters per reader instead of K(K−1) make it the model of choice for
-ordinal scales (mNY 0–4, Berlin 0–3) with few reads per reader. The M-step maximises the expected
-complete-data log-likelihood (plus Dirichlet pseudo-counts) over (b_k, log σ_k) for all readers at once
-with L-BFGS-B and an analytic gradient; readers are independent, so the Hessian is block-diagonal.
+P(y = l | z = j) ∝ exp(-(l - j - b_k)² / (2 sigma_k²)), l ∈ {0..K-1}: reader k over-grades by b_k on
+average and scatters by sigma_k. Two parameters per reader instead of K(K-1) make it the model of choice for
+ordinal scales (mNY 0-4, Berlin 0-3) with few reads per reader. The M-step maximises the expected
+complete-data log-likelihood (plus Dirichlet pseudo-counts) over (b_k, log sigma_k) for all readers at
+once by Newton steps with exact 2x2 Hessians (readers are independent, so the Hessian is block-diagonal).
+scipy's L-BFGS-B was 17x slower here on 2 cores: its BLAS calls contend for threads inside the EM loop.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import minimize
-from scipy.special import logsumexp
 
 FloatArray = NDArray[np.float64]
 
@@ -20,56 +19,100 @@ LOG_SPREAD_BOUNDS = (np.log(0.05), np.log(20.0))
 
 
 def _offsets(n_readers: int, n_classes: int, bias: FloatArray) -> FloatArray:
-    """Return (R, K, K) d_kjl = l − j − b_k."""
+    """Return (R, K, K) d_kjl = l - j - b_k."""
     grade = np.arange(n_classes, dtype=np.float64)
     diff = grade[None, :] - grade[:, None]  # [j, l] = l - j
     return diff[None, :, :] - bias.reshape(n_readers, 1, 1)
 
 
 def ordinal_log_confusion(bias: FloatArray, spread: FloatArray, n_classes: int) -> FloatArray:
-    """Return (R, K, K) log P(y = l | z = j; b_k, σ_k) for bias, spread of shape (R,)."""
+    """Return (R, K, K) log P(y = l | z = j; b_k, sigma_k) for bias, spread of shape (R,)."""
     d = _offsets(bias.size, n_classes, bias)
     logits = -(d**2) / (2.0 * spread.reshape(-1, 1, 1) ** 2)
-    return np.asarray(logits - logsumexp(logits, axis=2, keepdims=True), dtype=np.float64)
+    return np.asarray(logits - _logsumexp_last(logits), dtype=np.float64)
 
 
-def _negative_objective(theta: FloatArray, weights: FloatArray, scale: float) -> tuple[float, FloatArray]:
-    """Return −Σ W log P / scale and its gradient for θ = (b_1..b_R, log σ_1..log σ_R)."""
+def _logsumexp_last(x: FloatArray) -> FloatArray:
+    """log sum exp over the last axis, keepdims; max-shifted (cheaper than scipy's in a tight loop)."""
+    top = x.max(axis=-1, keepdims=True)
+    return np.asarray(top + np.log(np.sum(np.exp(x - top), axis=-1, keepdims=True)))
+
+
+def _per_reader_value(bias: FloatArray, log_spread: FloatArray, weights: FloatArray) -> FloatArray:
+    """(R,) sum_jl W_jl log P_jl for each reader."""
+    log_p = ordinal_log_confusion(bias, np.exp(log_spread), weights.shape[1])
+    return np.asarray(np.sum(weights * log_p, axis=(1, 2)))
+
+
+def _per_reader_terms(
+    bias: FloatArray, log_spread: FloatArray, weights: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Return objective (R,), gradient (R, 2) and Hessian (R, 2, 2) of sum_jl W_jl log P_jl in (b, log sigma).
+
+    u_jl = -d^2 / (2 sigma^2), d = l - j - b; log P = u - logsumexp_l u. With g = du/dtheta and
+    h = d2u/dtheta2: grad = sum (W - n P) g; Hess = sum (W - n P) h - sum_j n_j Cov_P(g_a, g_b).
+    """
     n_readers, n_classes, _ = weights.shape
-    bias, log_spread = theta[:n_readers], theta[n_readers:]
     inv_var = np.exp(-2.0 * log_spread).reshape(-1, 1, 1)
     d = _offsets(n_readers, n_classes, bias)
     logits = -0.5 * d**2 * inv_var
-    log_p = logits - logsumexp(logits, axis=2, keepdims=True)
-    value = -float(np.sum(weights * log_p)) / scale
-    residual = weights - weights.sum(axis=2, keepdims=True) * np.exp(log_p)  # W_jl − n_j P_jl
-    grad_bias = np.sum(residual * d * inv_var, axis=(1, 2))  # ∂u/∂b = d/σ²
-    grad_log_spread = np.sum(residual * d**2 * inv_var, axis=(1, 2))  # ∂u/∂log σ = d²/σ²
-    return value, -np.concatenate([grad_bias, grad_log_spread]) / scale
+    log_p = logits - _logsumexp_last(logits)
+    p = np.exp(log_p)
+    n_j = weights.sum(axis=2, keepdims=True)
+    residual = weights - n_j * p
+    g = np.stack([d * inv_var, d**2 * inv_var])  # (2, R, K, K): du/db, du/dlog sigma
+    h = np.stack([[-inv_var + 0 * d, -2.0 * d * inv_var], [-2.0 * d * inv_var, -2.0 * d**2 * inv_var]])
+    mean_g = np.sum(p * g, axis=3, keepdims=True)
+    centred = g - mean_g
+    cov = np.einsum("arjl,brjl,rjl->rjab", centred, centred, p)  # (R, K, 2, 2)
+    hess = np.einsum("rjl,abrjl->rab", residual, h) - np.einsum("rj,rjab->rab", n_j[..., 0], cov)
+    grad = np.einsum("rjl,arjl->ra", residual, g)
+    return np.sum(weights * log_p, axis=(1, 2)), grad, hess
+
+
+def _newton_direction(grad: FloatArray, hess: FloatArray) -> FloatArray:
+    """(R, 2) ascent direction: Newton where the Hessian is negative definite, else the gradient."""
+    a, b, c = hess[:, 0, 0], hess[:, 0, 1], hess[:, 1, 1]
+    det = a * c - b * b
+    concave = (a < 0) & (det > 0)
+    safe_det = np.where(concave, det, 1.0)
+    newton = (
+        -np.stack([c * grad[:, 0] - b * grad[:, 1], a * grad[:, 1] - b * grad[:, 0]], 1) / safe_det[:, None]
+    )
+    scale = 1.0 / np.maximum(np.abs(np.stack([a, c], 1)), 1.0)
+    return np.where(concave[:, None], newton, grad * scale)
 
 
 def fit_ordinal_params(
-    weights: FloatArray, bias0: FloatArray, spread0: FloatArray
+    weights: FloatArray, bias0: FloatArray, spread0: FloatArray, max_steps: int = 50
 ) -> tuple[FloatArray, FloatArray]:
-    """Maximise Σ_jl W_kjl log P(l | j; b_k, σ_k) per reader.
+    """Maximise sum_jl W_kjl log P(l | j; b_k, sigma_k) for every reader k at once.
 
-    weights: (R, K, K) expected counts plus pseudo-counts; bias0, spread0: (R,) warm start.
-    Returns (bias, spread), each (R,); readers without weight keep their warm start.
+    weights: (R, K, K) expected counts plus pseudo-counts; bias0, spread0: (R,) warm start. Newton
+    steps with exact 2x2 Hessians, vectorised over readers (each reader is an independent problem),
+    step-halving until the objective does not decrease; b is kept in [-K, K] and sigma in [0.05, 20].
+    Returns (bias, spread), each (R,). Plain numpy: no BLAS-threaded optimiser in the EM loop.
     """
     n_readers, n_classes, _ = weights.shape
     if n_readers == 0 or n_classes < 2:
         return bias0.copy(), spread0.copy()
-    theta0 = np.concatenate([bias0, np.log(spread0)])
-    bounds = [(-float(n_classes), float(n_classes))] * n_readers + [LOG_SPREAD_BOUNDS] * n_readers
-    scale = max(float(weights.sum()), 1.0)
-    res = minimize(
-        _negative_objective,
-        theta0,
-        args=(weights, scale),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=bounds,
-        options={"maxiter": 200, "ftol": 1e-13, "gtol": 1e-9},
-    )
-    theta = np.asarray(res.x, dtype=np.float64)
-    return theta[:n_readers], np.exp(theta[n_readers:])
+    lower = np.array([-float(n_classes), LOG_SPREAD_BOUNDS[0]])
+    upper = np.array([float(n_classes), LOG_SPREAD_BOUNDS[1]])
+    theta = np.clip(np.stack([bias0, np.log(spread0)], 1), lower, upper)
+    value, grad, hess = _per_reader_terms(theta[:, 0], theta[:, 1], weights)
+    for _ in range(max_steps):  # Newton iterations: a handful per EM step with a warm start
+        previous = theta.copy()
+        step = _newton_direction(grad, hess)
+        moved = np.zeros(n_readers, dtype=bool)
+        for _ in range(30):  # step-halving, vectorised over readers
+            trial = np.clip(theta + step, lower, upper)
+            t_value = _per_reader_value(trial[:, 0], trial[:, 1], weights)
+            ok = (t_value >= value) & ~moved
+            theta[ok], moved = trial[ok], moved | ok
+            step[~moved] *= 0.5
+            if moved.all():
+                break
+        if np.max(np.abs(theta - previous)) < 1e-9:
+            break
+        value, grad, hess = _per_reader_terms(theta[:, 0], theta[:, 1], weights)
+    return theta[:, 0].copy(), np.exp(theta[:, 1])

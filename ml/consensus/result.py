@@ -17,8 +17,8 @@ ModelName = Literal["full", "one_coin", "ordinal"]
 class Smoothing:
     """Dirichlet MAP pseudo-counts (SPEC.md §4.3), stored with each consensus version.
 
-    Every confusion row gets α_jj − 1 = ``diagonal`` and α_jl − 1 = ``off_diagonal`` (l ≠ j) extra
-    expected readings; the class prior gets β_j − 1 = ``prior``. ``diagonal > off_diagonal >= 0`` pins
+    Every confusion row gets alpha_jj - 1 = ``diagonal`` and alpha_jl - 1 = ``off_diagonal`` (l ≠ j) extra
+    expected readings; the class prior gets β_j - 1 = ``prior``. ``diagonal > off_diagonal >= 0`` pins
     label identity (no permuted "perfectly wrong" solution). All zeros = plain maximum likelihood.
     """
 
@@ -36,7 +36,7 @@ class Smoothing:
         return self.diagonal == 0 and self.off_diagonal == 0 and self.prior == 0
 
     def confusion_pseudo_counts(self, n_classes: int) -> FloatArray:
-        """Return the (K, K) table α − 1 added to every reader's expected counts."""
+        """Return the (K, K) table alpha - 1 added to every reader's expected counts."""
         table = np.full((n_classes, n_classes), self.off_diagonal, dtype=np.float64)
         np.fill_diagonal(table, self.diagonal)
         return table
@@ -122,7 +122,7 @@ class ConsensusResult:
 
     @property
     def sensitivity(self) -> FloatArray:
-        """(n_readers,) π_11 for binary problems (SPEC §4.5); for K > 2, P(says K−1 | truth K−1)."""
+        """(n_readers,) π_11 for binary problems (SPEC §4.5); for K > 2, P(says K-1 | truth K-1)."""
         return np.asarray(self.confusion[:, -1, -1], dtype=np.float64)
 
     @property

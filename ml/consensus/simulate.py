@@ -1,8 +1,8 @@
 """Simulated readers for consensus tests and benchmarks (SPEC.md §6.5).
 
-Binary readers: sensitivity U(0.6, 0.95), specificity U(0.8, 0.98). Ordinal readers: bias b ∈ {−1, 0, +1},
-spread σ ∼ U(0.3, 1.0), confusion from the §4.6 model. Coverage: each reader reads a random 30–100% of
-items, 1–3 sessions each; or a fixed number of distinct readers per item (benchmark design).
+Binary readers: sensitivity U(0.6, 0.95), specificity U(0.8, 0.98). Ordinal readers: bias b ∈ {-1, 0, +1},
+spread sigma ~ U(0.3, 1.0), confusion from the §4.6 model. Coverage: each reader reads a random 30-100% of
+items, 1-3 sessions each; or a fixed number of distinct readers per item (benchmark design).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def binary_confusion(n_readers: int, rng: np.random.Generator) -> FloatArray:
 def ordinal_confusion(
     n_readers: int, n_classes: int, rng: np.random.Generator
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Return (confusion (R, K, K), bias (R,), spread (R,)) with b ∈ {−1, 0, 1}, σ ∼ U(0.3, 1.0)."""
+    """Return (confusion (R, K, K), bias (R,), spread (R,)) with b ∈ {-1, 0, 1}, sigma ~ U(0.3, 1.0)."""
     bias = rng.choice([-1.0, 0.0, 1.0], size=n_readers)
     spread = rng.uniform(0.3, 1.0, n_readers)
     return np.exp(ordinal_log_confusion(bias, spread, n_classes)), bias, spread

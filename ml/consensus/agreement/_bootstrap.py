@@ -20,7 +20,7 @@ class Agreement:
       category, so chance agreement is 1). Never NaN: the product API must not emit NaN. Pass
       ``undefined=`` to a statistic to substitute a number (sklearn's ``replace_undefined_by``).
     ci_low, ci_high: percentile bootstrap bounds, None without bootstrap or when no replicate is defined.
-    n: number of units the statistic used (items, item pairs, units of α).
+    n: number of units the statistic used (items, item pairs, units of alpha).
     n_boot: bootstrap replicates with a defined value (replicates with value None are dropped).
     """
 

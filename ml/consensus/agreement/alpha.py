@@ -1,7 +1,7 @@
-"""Krippendorff's α for nominal, ordinal and interval data with missing readings (SPEC.md §5).
+"""Krippendorff's alpha for nominal, ordinal and interval data with missing readings (SPEC.md §5).
 
 Krippendorff K, *Content Analysis* (1980; 4th ed. 2019), coincidence-matrix form; equals the
-``krippendorff`` package (0.9) to 1e-12. Interpretation (SPEC §5): α ≥ 0.8 reliable, ≥ 0.667 tentative.
+``krippendorff`` package (0.9) to 1e-12. Interpretation (SPEC §5): alpha ≥ 0.8 reliable, ≥ 0.667 tentative.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def _distance(level: Level, domain: FloatArray, n_v: FloatArray) -> FloatArray:
 
 
 def _alpha_from_counts(counts: FloatArray, level: Level, domain: FloatArray) -> float | None:
-    """α = 1 − D_o / D_e from (n_units, V) value counts; None when undefined."""
+    """alpha = 1 - D_o / D_e from (n_units, V) value counts; None when undefined."""
     m_u = counts.sum(axis=1)
     pairable = m_u >= 2
     if counts.shape[1] < 2 or not np.any(pairable):
@@ -70,7 +70,7 @@ def krippendorff_alpha(
     seed: int = 0,
     groups: ArrayLike | None = None,
 ) -> Agreement:
-    """Krippendorff's α of data (n_readers, n_units), NaN = missing reading.
+    """Krippendorff's alpha of data (n_readers, n_units), NaN = missing reading.
 
     level: "nominal" (binary lesions), "ordinal" (mNY, Berlin) or "interval" (scores). value_domain:
     ordered possible values (default: values present, as the ``krippendorff`` package). Undefined (fewer
@@ -79,7 +79,7 @@ def krippendorff_alpha(
     """
     x = np.asarray(data, dtype=np.float64)
     if x.ndim != 2:
-        raise ValueError("data must be 2-D (readers × units)")
+        raise ValueError("data must be 2-D (readers x units)")
     present = x[~np.isnan(x)]
     domain = np.unique(present) if value_domain is None else np.asarray(value_domain, dtype=np.float64)
     if present.size and not np.all(np.isin(present, domain)):

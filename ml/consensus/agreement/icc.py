@@ -20,7 +20,7 @@ ICC_FORMS: tuple[IccForm, ...] = ("ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC
 
 
 def _mean_squares(x: FloatArray) -> tuple[float, float, float, float]:
-    """Return (MSR, MSC, MSE, MSW) of an (n targets × k raters) table, two-way ANOVA without replication."""
+    """Return (MSR, MSC, MSE, MSW) of an (n targets x k raters) table, two-way ANOVA without replication."""
     n, k = x.shape
     grand = x.mean()
     ss_rows = k * float(np.sum((x.mean(axis=1) - grand) ** 2))
@@ -63,7 +63,7 @@ def icc(
     seed: int = 0,
     groups: ArrayLike | None = None,
 ) -> Agreement:
-    """ICC of data (n_items, n_readers) in one Shrout–Fleiss form.
+    """ICC of data (n_items, n_readers) in one Shrout-Fleiss form.
 
     Items with a missing (NaN) reading are dropped, as pingouin's ``nan_policy="omit"``; ``n`` counts
     the complete items. Undefined (fewer than 2 complete items, or zero variance): ``value = undefined``.
@@ -73,7 +73,7 @@ def icc(
         raise ValueError(f"form must be one of {ICC_FORMS}, got {form!r}")
     x = np.asarray(data, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] < 2:
-        raise ValueError("data must be 2-D (items × readers) with at least 2 readers")
+        raise ValueError("data must be 2-D (items x readers) with at least 2 readers")
     complete = ~np.any(np.isnan(x), axis=1)
     x = x[complete]
     g = None if groups is None else np.asarray(groups).ravel()[complete]

@@ -19,7 +19,7 @@ Weights = Literal["linear", "quadratic"] | None
 
 
 def _weight_matrix(n_classes: int, weights: Weights) -> FloatArray:
-    """(K, K) disagreement weights on class ranks: 1 − I, |i − j| or (i − j)² (scale cancels in κ)."""
+    """(K, K) disagreement weights on class ranks: 1 - I, |i - j| or (i - j)² (scale cancels in κ)."""
     rank = np.arange(n_classes, dtype=np.float64)
     diff = rank[:, None] - rank[None, :]
     if weights is None:
@@ -32,7 +32,7 @@ def _weight_matrix(n_classes: int, weights: Weights) -> FloatArray:
 
 
 def _kappa_from_codes(a: IntArray, b: IntArray, n_classes: int, w: FloatArray) -> float | None:
-    """κ_w = 1 − Σ w O / Σ w E for class codes a, b (n,); None when Σ w E = 0 or n = 0."""
+    """κ_w = 1 - Σ w O / Σ w E for class codes a, b (n,); None when Σ w E = 0 or n = 0."""
     if a.size == 0:
         return None
     observed = np.bincount(a * n_classes + b, minlength=n_classes * n_classes).reshape(n_classes, -1)
@@ -110,7 +110,7 @@ def fleiss_kappa(
     """
     table = np.asarray(counts, dtype=np.float64)
     if table.ndim != 2:
-        raise ValueError("counts must be a 2-D (items × categories) table")
+        raise ValueError("counts must be a 2-D (items x categories) table")
     totals = table.sum(axis=1)
     if totals.size and (np.any(totals != totals[0]) or totals[0] < 2):
         raise ValueError("Fleiss' κ needs the same number (>= 2) of readings per item")
