@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317  # the <service>_<action> functions are called indirectly, from main
 # Dev/CI services for Concord: Orthanc (+DICOMweb), PostgreSQL, Redis.
 #
 #   platform/services.sh {start|stop|status|wait} [orthanc|postgres|redis|all]   (default: all)
@@ -165,11 +166,11 @@ postgres_start() {
     if ! postgres_answers; then
         command -v pg_ctlcluster >/dev/null 2>&1 || die "PostgreSQL is not answering on 127.0.0.1:$POSTGRES_PORT and pg_ctlcluster is not installed"
         local version
-        version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)"
+        version="$(find /etc/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' 2>/dev/null | sort -V | tail -n 1)"
         [[ -n "$version" ]] || die "PostgreSQL is not answering on 127.0.0.1:$POSTGRES_PORT and no cluster exists under /etc/postgresql"
         pg_ctlcluster --skip-systemctl-redirect "$version" main start \
             || die "pg_ctlcluster $version main start failed"
-        mkdir -p "$MARKS" && echo "$version" >"$MARKS/postgres.started"
+        mkdir -p "$MARKS" && echo "$version" >"$MARKS/postgres-$POSTGRES_PORT.started"
         log "postgres $version started"
         postgres_wait
     else
@@ -179,9 +180,9 @@ postgres_start() {
 }
 
 postgres_stop() {
-    if [[ -f "$MARKS/postgres.started" ]]; then
-        pg_ctlcluster --skip-systemctl-redirect "$(cat "$MARKS/postgres.started")" main stop
-        rm -f "$MARKS/postgres.started"
+    if [[ -f "$MARKS/postgres-$POSTGRES_PORT.started" ]]; then
+        pg_ctlcluster --skip-systemctl-redirect "$(cat "$MARKS/postgres-$POSTGRES_PORT.started")" main stop
+        rm -f "$MARKS/postgres-$POSTGRES_PORT.started"
         log "postgres stopped"
     else
         log "postgres was not started by this script; left as it is"
@@ -217,16 +218,16 @@ redis_start() {
     command -v redis-server >/dev/null 2>&1 || die "Redis is not answering on 127.0.0.1:$REDIS_PORT and redis-server is not installed"
     mkdir -p "$REDIS_DIR" "$MARKS"
     redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
-        --dir "$REDIS_DIR" --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" \
-        || die "redis-server failed to start (see $REDIS_DIR/redis.log)"
-    touch "$MARKS/redis.started"
+        --dir "$REDIS_DIR" --pidfile "$REDIS_DIR/redis-$REDIS_PORT.pid" --logfile "$REDIS_DIR/redis-$REDIS_PORT.log" \
+        || die "redis-server failed to start (see $REDIS_DIR/redis-$REDIS_PORT.log)"
+    touch "$MARKS/redis-$REDIS_PORT.started"
     log "redis started on 127.0.0.1:$REDIS_PORT"
 }
 
 redis_stop() {
-    if [[ -f "$MARKS/redis.started" ]]; then
+    if [[ -f "$MARKS/redis-$REDIS_PORT.started" ]]; then
         redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
-        rm -f "$MARKS/redis.started"
+        rm -f "$MARKS/redis-$REDIS_PORT.started"
         log "redis stopped"
     else
         log "redis was not started by this script; left as it is"
