@@ -10,6 +10,7 @@ from labeling.dicom.errors import (
     DicomStoreError,
     DicomStoreUnavailable,
 )
+from labeling.dicom.factory import store_open
 from labeling.dicom.local import LocalFolderStore
 from labeling.dicom.store import DicomJson, DicomStore, SearchFilters
 
@@ -24,4 +25,5 @@ __all__ = [
     "LocalFolderStore",
     "SearchFilters",
     "dicomweb_raw_get",
+    "store_open",
 ]

@@ -1,0 +1,29 @@
+"""Pick the DicomStore a deployment is configured for; callers pass the configuration in (no Django here)."""
+
+from __future__ import annotations
+
+import os
+
+from labeling.dicom.dicomweb import DicomWebStore
+from labeling.dicom.local import LocalFolderStore
+from labeling.dicom.store import DicomStore
+
+
+def store_open(
+    *,
+    dicomweb_url: str | None = None,
+    folder: str | os.PathLike[str] | None = None,
+    orthanc_url: str | None = None,
+    timeout_s: float = 30.0,
+) -> DicomStore:
+    """Return a DicomWebStore when ``dicomweb_url`` is set, else a LocalFolderStore on ``folder``.
+
+    ``orthanc_url`` (Orthanc's REST root) enables delete on a DICOMweb store. Raises ValueError when
+    neither a URL nor a folder is given. Typical call: ``store_open(dicomweb_url=settings.DICOMWEB_URL,
+    folder=settings.DICOM_FOLDER)``, where an empty DICOMWEB_URL selects the embedded folder.
+    """
+    if dicomweb_url:
+        return DicomWebStore(dicomweb_url, orthanc_url=orthanc_url or None, timeout_s=timeout_s)
+    if folder:
+        return LocalFolderStore(folder)
+    raise ValueError("configure a DICOM store: a DICOMweb URL or a local folder")
