@@ -19,7 +19,6 @@ from pathlib import Path
 from pydicom import dcmread, dcmwrite
 from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
 from labeling.dicom.errors import DicomNotFound, DicomOperationUnsupported, DicomStoreError
 from labeling.dicom.render import frame_bytes, render_png
@@ -148,7 +147,7 @@ class LocalFolderStore:
             return dcmread(path, stop_before_pixels=not pixels)
         except FileNotFoundError as exc:
             raise DicomNotFound(f"{path.name}: not found (deleted meanwhile)") from exc
-        except (InvalidDicomError, OSError, EOFError, ValueError) as exc:
+        except Exception as exc:  # a damaged file raises many types inside pydicom
             raise DicomStoreError(f"cannot read {path}: {exc}") from exc
 
     # ---------------------------------------------------------------- QIDO-like search
@@ -161,6 +160,11 @@ class LocalFolderStore:
         within: dict[str, str],
     ) -> list[DicomJson]:
         """Group indexed instances by ``group_by`` (a UID keyword), filter the groups, and sort them."""
+        unsupported = [key for key in (filters or {}) if tag_key(key) not in _SEARCHABLE]
+        if unsupported:
+            raise ValueError(
+                f"unsupported search filter {unsupported}; use one of {sorted(_SEARCHABLE_NAMES)}"
+            )
         groups: dict[str, list[_Entry]] = {}
         for entry in self._scan().values():
             if all(_values(entry.attributes, tag_key(k)) == [v] for k, v in within.items()):
@@ -196,13 +200,11 @@ class LocalFolderStore:
 
     @staticmethod
     def _matches(item: DicomJson, filters: SearchFilters) -> bool:
-        """Return whether a QIDO result matches every filter; ValueError for an unsupported key."""
+        """Return whether a QIDO result matches every filter (keys already checked by _search)."""
         for key, pattern in filters.items():
             tag = tag_key(key)
             if tag == tag_key("Modality") and tag_key("ModalitiesInStudy") in item:
                 tag = tag_key("ModalitiesInStudy")
-            if tag not in _SEARCHABLE:
-                raise ValueError(f"unsupported search filter {key!r}; use one of {sorted(_SEARCHABLE_NAMES)}")
             if not _match(_values(item, tag), str(pattern), dictionary_VR(int(tag, 16))):
                 return False
         return True

@@ -103,6 +103,9 @@ def test_search_supports_wildcards_uid_lists_and_date_ranges(local_store: LocalF
     assert local_store.search_studies({"StudyDate": "-20191231"}) == []
     assert len(local_store.search_series(filters={"SeriesDescription": "STIR"})) == 1
     assert len(local_store.search_studies(limit=1)) == 1
+
+
+def test_an_unsupported_filter_is_refused_even_on_an_empty_folder(local_store: LocalFolderStore) -> None:
     with pytest.raises(ValueError, match="unsupported search filter"):
         local_store.search_studies({"ImageComments": "x"})
 
