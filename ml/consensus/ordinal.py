@@ -83,6 +83,25 @@ def _newton_direction(grad: FloatArray, hess: FloatArray) -> FloatArray:
     return np.where(concave[:, None], newton, grad * scale)
 
 
+def _projected_direction(
+    theta: FloatArray, grad: FloatArray, hess: FloatArray, lower: FloatArray, upper: FloatArray
+) -> FloatArray:
+    """Newton direction with coordinates that push against their bound frozen (projected Newton).
+
+    A reader with one coordinate held at its bound takes a 1-D Newton step in the other; without this,
+    the 2-D step computed as if the bound were absent keeps nudging the free coordinate forever.
+    """
+    step = _newton_direction(grad, hess)
+    blocked = ((theta <= lower) & (step < 0)) | ((theta >= upper) & (step > 0))
+    for free in (0, 1):
+        rows = blocked[:, 1 - free] & ~blocked[:, free]
+        h, g = hess[rows, free, free], grad[rows, free]
+        step[rows, free] = np.where(h < 0, -g / np.where(h < 0, h, -1.0), g / np.maximum(np.abs(h), 1.0))
+        step[rows, 1 - free] = 0.0
+    step[blocked.all(axis=1)] = 0.0
+    return step
+
+
 def fit_ordinal_params(
     weights: FloatArray, bias0: FloatArray, spread0: FloatArray, max_steps: int = 50
 ) -> tuple[FloatArray, FloatArray]:
@@ -102,15 +121,16 @@ def fit_ordinal_params(
     value, grad, hess = _per_reader_terms(theta[:, 0], theta[:, 1], weights)
     for _ in range(max_steps):  # Newton iterations: a handful per EM step with a warm start
         previous = theta.copy()
-        step = _newton_direction(grad, hess)
+        step = _projected_direction(theta, grad, hess, lower, upper)
         moved = np.zeros(n_readers, dtype=bool)
+        slack = 1e-12 * (1.0 + np.abs(value))  # rounding at the optimum must not trigger halving
         for _ in range(30):  # step-halving, vectorised over readers
             trial = np.clip(theta + step, lower, upper)
             t_value = _per_reader_value(trial[:, 0], trial[:, 1], weights)
-            ok = (t_value >= value) & ~moved
+            ok = (t_value >= value - slack) & ~moved
             theta[ok], moved = trial[ok], moved | ok
             step[~moved] *= 0.5
-            if moved.all():
+            if moved.all() or np.max(np.abs(step[~moved])) < 1e-12:
                 break
         if np.max(np.abs(theta - previous)) < 1e-9:
             break
