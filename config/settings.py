@@ -129,6 +129,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     else {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=6 * 3600)}
 )
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CONSENSUS_DEBOUNCE_S = env.float("CONSENSUS_DEBOUNCE_S", default=5.0)  # wait for more readings before a refit
 
 DICOMWEB_URL = env.str("DICOMWEB_URL", default="")
 DICOM_FOLDER = Path(env.str("DICOM_FOLDER", default=str(VAR_DIR / "dicom")))

@@ -337,3 +337,107 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.object_type}:{self.object_id}"
+
+
+class ConsensusRun(models.Model):
+    """One immutable consensus fit for one project and lesion type, reproducible from its input rows."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="consensus_runs")
+    lesion = models.CharField(max_length=32)
+    scheme = models.ForeignKey(GradingScheme, on_delete=models.PROTECT, related_name="+")
+    model = models.CharField(max_length=16)
+    data_hash = models.CharField(max_length=64)
+    parameters = models.JSONField(default=dict)
+    n_classes = models.PositiveSmallIntegerField()
+    n_items = models.PositiveIntegerField()
+    n_readers = models.PositiveIntegerField()
+    n_readings = models.PositiveIntegerField()
+    n_clamped = models.PositiveIntegerField(default=0)
+    n_iter = models.PositiveIntegerField()
+    converged = models.BooleanField()
+    log_likelihood = models.FloatField()
+    prior = models.JSONField()
+    is_current = models.BooleanField(default=True, help_text="the newest run of this project and lesion")
+    duration_s = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "lesion", "data_hash"], name="consensus_run_data_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["project", "lesion"], condition=Q(is_current=True), name="consensus_run_one_current"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} {self.lesion} consensus #{self.pk}"
+
+
+class ItemPosterior(models.Model):
+    """The consensus of one item (case × joint × region) in one run."""
+
+    run = models.ForeignKey(ConsensusRun, on_delete=models.CASCADE, related_name="posteriors")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    joint = models.CharField(max_length=16)
+    region = models.CharField(max_length=32)
+    posterior = models.JSONField(help_text="P(class) for each class of the lesion")
+    label = models.SmallIntegerField()
+    max_posterior = models.FloatField()
+    entropy = models.FloatField()
+    n_readings = models.PositiveIntegerField()
+    clamped = models.BooleanField(default=False, help_text="gold or adjudicated: the class was known")
+
+    class Meta:
+        ordering = ["run_id", "max_posterior"]
+        indexes = [models.Index(fields=["run", "max_posterior"])]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "case", "joint", "region"], name="item_posterior_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}/{self.joint}/{self.region}: {self.label}"
+
+
+class ReaderConfusion(models.Model):
+    """A reader's estimated confusion matrix in one run, with the expected counts behind it."""
+
+    run = models.ForeignKey(ConsensusRun, on_delete=models.CASCADE, related_name="confusions")
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    matrix = models.JSONField(help_text="P(reader says l | truth j), rows j")
+    counts = models.JSONField(help_text="expected readings per cell")
+    n_reads = models.PositiveIntegerField()
+    bias = models.FloatField(null=True, blank=True)
+    spread = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run_id", "reader_id"]
+        constraints = [models.UniqueConstraint(fields=["run", "reader"], name="reader_confusion_unique")]
+
+    def __str__(self) -> str:
+        return f"reader {self.reader_id} in run {self.run_id}"
+
+
+class Adjudication(models.Model):
+    """An adjudicator's final class for one item; clamped in the next refit and the gold for models."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="adjudications")
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="adjudications")
+    joint = models.CharField(max_length=16)
+    region = models.CharField(max_length=32)
+    lesion = models.CharField(max_length=32)
+    value = models.SmallIntegerField()
+    reason = models.CharField(max_length=1000)
+    adjudicator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}/{self.joint}/{self.region}/{self.lesion} = {self.value}"

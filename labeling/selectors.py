@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import User
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from labeling.exceptions import NotFound
-from labeling.models import Assignment, AuditEvent, Case, Membership, Project, Reading
+from labeling.models import (
+    Adjudication,
+    Assignment,
+    AuditEvent,
+    Case,
+    ConsensusRun,
+    Contour,
+    ItemPosterior,
+    Membership,
+    Project,
+    Reading,
+    ReadingValue,
+)
 
 OPEN_STATES = (Assignment.Status.OPEN, Assignment.Status.IN_PROGRESS)
 
@@ -123,3 +137,156 @@ def audit_list_for_user(*, user: User, project_id: int | None = None) -> QuerySe
     if project_id is not None:
         events = events.filter(project_id=project_id)
     return events
+
+
+# --- consensus and adjudication -------------------------------------------------------------------------
+
+
+def consensus_current_runs(*, project: Project) -> QuerySet[ConsensusRun]:
+    return project.consensus_runs.filter(is_current=True).order_by("lesion")
+
+
+def reader_pseudonyms(*, project: Project) -> dict[int, str]:
+    """Stable per-project names for readers, shown to adjudicators instead of usernames."""
+    ids = sorted(project.memberships.filter(role=Membership.Role.READER).values_list("user_id", flat=True))
+    ids += sorted(set(project.readings.values_list("reader_id", flat=True)) - set(ids))
+    return {user_id: f"Reader {i + 1}" for i, user_id in enumerate(ids)}
+
+
+def adjudication_queue(*, project: Project) -> QuerySet[ItemPosterior]:
+    """Uncertain items of the current runs (max posterior below the project's threshold), least sure first.
+
+    Items already adjudicated (since the run, or clamped in it) are left out.
+    """
+    decided = Adjudication.objects.filter(
+        project=project,
+        case=OuterRef("case"),
+        joint=OuterRef("joint"),
+        region=OuterRef("region"),
+        lesion=OuterRef("run__lesion"),
+        superseded_by__isnull=True,
+    )
+    return (
+        ItemPosterior.objects.filter(
+            run__project=project,
+            run__is_current=True,
+            clamped=False,
+            max_posterior__lt=project.adjudication_threshold,
+        )
+        .exclude(Exists(decided))
+        .select_related("run", "case")
+        .order_by("max_posterior", "-entropy", "id")
+    )
+
+
+def adjudication_item(
+    *, project: Project, case_id: int, joint: str, region: str, lesion: str
+) -> dict[str, Any]:
+    """Everything an adjudicator needs for one item: each (pseudonymised) reading, posterior, confusions."""
+    case = project.cases.select_related("study").filter(pk=case_id).first()
+    if case is None:
+        raise NotFound("no such case")
+    names = reader_pseudonyms(project=project)
+    run = project.consensus_runs.filter(is_current=True, lesion=lesion).first()
+    posterior = (
+        run.posteriors.filter(case=case, joint=joint, region=region).first() if run is not None else None
+    )
+    confusions = {c.reader_id: c for c in run.confusions.all()} if run is not None else {}
+    readings = (
+        ReadingValue.objects.filter(
+            reading__case=case, reading__superseded_by__isnull=True, joint=joint, region=region, lesion=lesion
+        )
+        .select_related("reading")
+        .order_by("reading__reader_id", "reading__session")
+    )
+    contours = Contour.objects.filter(
+        reading__case=case, reading__superseded_by__isnull=True, joint=joint
+    ).select_related("reading")
+    decisions = Adjudication.objects.filter(
+        project=project, case=case, joint=joint, region=region, lesion=lesion
+    ).order_by("-id")
+    return {
+        "case_id": case.pk,
+        "case_label": case.label,
+        "study_uid": case.study.study_uid,
+        "joint": joint,
+        "region": region,
+        "lesion": lesion,
+        "values": list(project.scheme.parsed.lesion_values(lesion)),
+        "posterior": posterior.posterior if posterior else None,
+        "consensus_label": posterior.label if posterior else None,
+        "run_id": run.pk if run else None,
+        "readings": [
+            {
+                "reader": names.get(v.reading.reader_id, "Reader ?"),
+                "session": v.reading.session,
+                "value": v.value,
+                "reader_confusion": confusions[v.reading.reader_id].matrix
+                if v.reading.reader_id in confusions
+                else None,
+            }
+            for v in readings
+        ],
+        "contours": [
+            {
+                "reader": names.get(c.reading.reader_id, "Reader ?"),
+                "session": c.reading.session,
+                "series_uid": c.series_uid,
+                "slice_index": c.slice_index,
+                "points_mm": c.points_mm,
+            }
+            for c in contours
+        ],
+        "adjudications": [
+            {
+                "value": d.value,
+                "reason": d.reason,
+                "created_at": d.created_at.isoformat(),
+                "current": not hasattr(d, "superseded_by"),
+            }
+            for d in decisions
+        ],
+    }
+
+
+def reader_calibration(*, reader: User, project: Project) -> list[dict[str, Any]]:
+    """The reader's own readings against the consensus, on cases whose reading window has closed.
+
+    A case's window closes when none of its assignments is still open: only then can the consensus no
+    longer bias anyone's reading. Per lesion: counts[consensus class][reader's class], and agreement.
+    """
+    still_open = Assignment.objects.filter(case=OuterRef("reading__case"), status__in=OPEN_STATES)
+    mine = (
+        ReadingValue.objects.filter(
+            reading__project=project, reading__reader=reader, reading__superseded_by__isnull=True
+        )
+        .annotate(open_case=Exists(still_open.values("id")))
+        .filter(open_case=False)
+        .values_list("reading__case_id", "joint", "region", "lesion", "value")
+    )
+    runs = {run.lesion: run for run in consensus_current_runs(project=project)}
+    consensus = {
+        (p.case_id, p.joint, p.region, lesion): p.label
+        for lesion, run in runs.items()
+        for p in run.posteriors.only("case_id", "joint", "region", "label")
+    }
+    out: dict[str, dict[str, Any]] = {}
+    for case_id, joint, region, lesion, value in mine:
+        truth = consensus.get((case_id, joint, region, lesion))
+        if truth is None:
+            continue
+        values = list(project.scheme.parsed.lesion_values(lesion))
+        entry = out.setdefault(
+            lesion,
+            {
+                "lesion": lesion,
+                "values": values,
+                "n": 0,
+                "agree": 0,
+                "counts": [[0] * len(values) for _ in values],
+            },
+        )
+        entry["counts"][values.index(truth)][values.index(value)] += 1
+        entry["n"] += 1
+        entry["agree"] += int(truth == value)
+    return [{**e, "agreement": e["agree"] / e["n"] if e["n"] else None} for e in out.values()]

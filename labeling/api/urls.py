@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from labeling.api import consensus_views as c
 from labeling.api import views as v
 
 urlpatterns = [
@@ -48,4 +49,29 @@ urlpatterns = [
     path("readings/<int:reading_id>/", v.ReadingDetailApi.as_view(), name="reading-detail"),
     path("readings/<int:reading_id>/correct/", v.ReadingCorrectApi.as_view(), name="reading-correct"),
     path("audit/", v.AuditListApi.as_view(), name="audit-list"),
+    path("projects/<int:project_id>/consensus/", c.ConsensusListApi.as_view(), name="consensus-list"),
+    path("projects/<int:project_id>/consensus/refit/", c.ConsensusRefitApi.as_view(), name="consensus-refit"),
+    path(
+        "projects/<int:project_id>/consensus/<int:run_id>/readers/",
+        c.ConsensusReadersApi.as_view(),
+        name="consensus-readers",
+    ),
+    path(
+        "projects/<int:project_id>/adjudication/queue/",
+        c.AdjudicationQueueApi.as_view(),
+        name="adjudication-queue",
+    ),
+    path(
+        "projects/<int:project_id>/adjudication/items/<int:case_id>/<str:joint>/<str:region>/<str:lesion>/",
+        c.AdjudicationItemApi.as_view(),
+        name="adjudication-item",
+    ),
+    path(
+        "projects/<int:project_id>/adjudication/record/",
+        c.AdjudicationRecordApi.as_view(),
+        name="adjudication-record",
+    ),
+    path("projects/<int:project_id>/agreement/", c.AgreementApi.as_view(), name="agreement"),
+    path("projects/<int:project_id>/agreement.csv", c.AgreementCsvApi.as_view(), name="agreement-csv"),
+    path("projects/<int:project_id>/calibration/", c.CalibrationApi.as_view(), name="calibration"),
 ]

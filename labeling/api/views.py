@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django.contrib.auth import authenticate, login, logout
-from django.contrib.auth.models import User
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_protect, ensure_csrf_cookie
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +17,7 @@ from rest_framework.views import APIView
 
 from labeling import selectors
 from labeling.api import serializers as out
+from labeling.api.common import paginated, request_user
 from labeling.api.permissions import ADJUDICATOR, ADMIN, READER, project_for, require_any_admin, require_staff
 from labeling.exceptions import InvalidInput, NotFound
 from labeling.models import Case, GradingScheme, Study
@@ -32,17 +31,6 @@ from labeling.services.projects import (
 )
 from labeling.services.readings import reading_correct, reading_submit
 from labeling.services.studies import case_create, case_delete, case_update, study_register
-
-
-def _user(request: Request) -> User:
-    """The authenticated user (every view but login and token requires one)."""
-    return cast(User, request.user)
-
-
-def _paginated(request: Request, view: APIView, queryset: Any, serializer: type) -> Response:
-    paginator = LimitOffsetPagination()
-    page: list[Any] | None = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer(page, many=True).data)
 
 
 def _created(data: Any) -> Response:
@@ -109,7 +97,7 @@ class MeApi(APIView):
     @extend_schema(responses=MeOutput)
     def get(self, request: Request) -> Response:
         """The logged-in user and their roles per project."""
-        return Response(_me(_user(request)))
+        return Response(_me(request_user(request)))
 
 
 class TokenApi(APIView):
@@ -155,7 +143,7 @@ class ProjectListApi(APIView):
     def get(self, request: Request) -> Response:
         """Projects the user holds a role in."""
         return Response(
-            out.ProjectOutput(selectors.project_list_for_user(user=_user(request)), many=True).data
+            out.ProjectOutput(selectors.project_list_for_user(user=request_user(request)), many=True).data
         )
 
 
@@ -167,7 +155,7 @@ class ProjectCreateApi(APIView):
 
     @extend_schema(request=ProjectCreateInput, responses={201: out.ProjectOutput})
     def post(self, request: Request) -> Response:
-        require_staff(_user(request))
+        require_staff(request_user(request))
         payload = self.ProjectCreateInput(data=request.data)
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
@@ -177,14 +165,14 @@ class ProjectCreateApi(APIView):
         scheme = schemes.order_by("-version").first()
         if scheme is None:
             raise InvalidInput("no such grading scheme (version)", field="scheme")
-        project = project_create(actor=_user(request), name=data.pop("name"), scheme=scheme, **data)
+        project = project_create(actor=request_user(request), name=data.pop("name"), scheme=scheme, **data)
         return _created(out.ProjectOutput(project).data)
 
 
 class ProjectDetailApi(APIView):
     @extend_schema(responses=out.ProjectOutput)
     def get(self, request: Request, project_id: int) -> Response:
-        return Response(out.ProjectOutput(project_for(_user(request), project_id)).data)
+        return Response(out.ProjectOutput(project_for(request_user(request), project_id)).data)
 
 
 class ProjectUpdateApi(APIView):
@@ -193,24 +181,26 @@ class ProjectUpdateApi(APIView):
 
     @extend_schema(request=ProjectUpdateInput, responses=out.ProjectOutput)
     def post(self, request: Request, project_id: int) -> Response:
-        project = project_for(_user(request), project_id, ADMIN)
+        project = project_for(request_user(request), project_id, ADMIN)
         payload = self.ProjectUpdateInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        project = project_update(actor=_user(request), project=project, **payload.validated_data)
+        project = project_update(actor=request_user(request), project=project, **payload.validated_data)
         return Response(out.ProjectOutput(project).data)
 
 
 class ProjectDeleteApi(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request, project_id: int) -> Response:
-        project_delete(actor=_user(request), project=project_for(_user(request), project_id, ADMIN))
+        project_delete(
+            actor=request_user(request), project=project_for(request_user(request), project_id, ADMIN)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MembershipListApi(APIView):
     @extend_schema(responses=out.MembershipOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
-        project = project_for(_user(request), project_id, ADMIN)
+        project = project_for(request_user(request), project_id, ADMIN)
         return Response(out.MembershipOutput(project.memberships.select_related("user"), many=True).data)
 
 
@@ -221,18 +211,18 @@ class MembershipAddApi(APIView):
 
     @extend_schema(request=MembershipAddInput, responses={201: out.MembershipOutput})
     def post(self, request: Request, project_id: int) -> Response:
-        project = project_for(_user(request), project_id, ADMIN)
+        project = project_for(request_user(request), project_id, ADMIN)
         payload = self.MembershipAddInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        membership = membership_add(actor=_user(request), project=project, **payload.validated_data)
+        membership = membership_add(actor=request_user(request), project=project, **payload.validated_data)
         return _created(out.MembershipOutput(membership).data)
 
 
 class MembershipRemoveApi(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request, project_id: int, membership_id: int) -> Response:
-        project = project_for(_user(request), project_id, ADMIN)
-        membership_remove(actor=_user(request), project=project, membership_id=membership_id)
+        project = project_for(request_user(request), project_id, ADMIN)
+        membership_remove(actor=request_user(request), project=project, membership_id=membership_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -242,9 +232,9 @@ class MembershipRemoveApi(APIView):
 class StudyListApi(APIView):
     @extend_schema(responses=out.StudyOutput(many=True))
     def get(self, request: Request) -> Response:
-        require_any_admin(_user(request))
+        require_any_admin(request_user(request))
         studies = Study.objects.prefetch_related("series__instances").order_by("id")
-        return _paginated(request, self, studies, out.StudyOutput)
+        return paginated(request, self, studies, out.StudyOutput)
 
 
 class StudyRegisterApi(APIView):
@@ -264,18 +254,18 @@ class StudyRegisterApi(APIView):
     @extend_schema(request=StudyRegisterInput, responses={201: out.StudyOutput})
     def post(self, request: Request) -> Response:
         """Record a study reference by UID (its pixels stay in the DICOM store)."""
-        require_any_admin(_user(request))
+        require_any_admin(request_user(request))
         payload = self.StudyRegisterInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        study = study_register(actor=_user(request), source="api", **payload.validated_data)
+        study = study_register(actor=request_user(request), source="api", **payload.validated_data)
         return _created(out.StudyOutput(study).data)
 
 
 class CaseListApi(APIView):
     @extend_schema(responses=out.CaseOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
-        project = project_for(_user(request), project_id, ADMIN, ADJUDICATOR)
-        return _paginated(request, self, selectors.case_list(project=project), out.CaseOutput)
+        project = project_for(request_user(request), project_id, ADMIN, ADJUDICATOR)
+        return paginated(request, self, selectors.case_list(project=project), out.CaseOutput)
 
 
 class CaseCreateApi(APIView):
@@ -287,19 +277,19 @@ class CaseCreateApi(APIView):
 
     @extend_schema(request=CaseCreateInput, responses={201: out.CaseOutput})
     def post(self, request: Request, project_id: int) -> Response:
-        project = project_for(_user(request), project_id, ADMIN)
+        project = project_for(request_user(request), project_id, ADMIN)
         payload = self.CaseCreateInput(data=request.data)
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
         study = Study.objects.filter(study_uid=data.pop("study_uid")).first()
         if study is None:
             raise InvalidInput("no study with this UID has been imported or registered", field="study_uid")
-        case = case_create(actor=_user(request), project=project, study=study, **data)
+        case = case_create(actor=request_user(request), project=project, study=study, **data)
         return _created(out.CaseOutput(case).data)
 
 
 def _case_for(request: Request, project_id: int, case_id: int, *roles: str) -> Case:
-    project = project_for(_user(request), project_id, *roles)
+    project = project_for(request_user(request), project_id, *roles)
     case = project.cases.select_related("study", "project__scheme").filter(pk=case_id).first()
     if case is None:
         raise NotFound("no such case")
@@ -324,14 +314,14 @@ class CaseUpdateApi(APIView):
         payload = self.CaseUpdateInput(data=request.data)
         payload.is_valid(raise_exception=True)
         return Response(
-            out.CaseOutput(case_update(actor=_user(request), case=case, **payload.validated_data)).data
+            out.CaseOutput(case_update(actor=request_user(request), case=case, **payload.validated_data)).data
         )
 
 
 class CaseDeleteApi(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request, project_id: int, case_id: int) -> Response:
-        case_delete(actor=_user(request), case=_case_for(request, project_id, case_id, ADMIN))
+        case_delete(actor=request_user(request), case=_case_for(request, project_id, case_id, ADMIN))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -341,10 +331,8 @@ class CaseDeleteApi(APIView):
 class AssignmentListApi(APIView):
     @extend_schema(responses=out.AssignmentAdminOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
-        project = project_for(_user(request), project_id, ADMIN)
-        return _paginated(
-            request, self, selectors.assignment_list(project=project), out.AssignmentAdminOutput
-        )
+        project = project_for(request_user(request), project_id, ADMIN)
+        return paginated(request, self, selectors.assignment_list(project=project), out.AssignmentAdminOutput)
 
 
 class AssignmentGenerateApi(APIView):
@@ -365,10 +353,10 @@ class AssignmentGenerateApi(APIView):
     @extend_schema(request=AssignmentGenerateInput, responses=AssignmentGenerateOutput)
     def post(self, request: Request, project_id: int) -> Response:
         """Top up assignments (k readers per case, gold, blinded repeats); deterministic and idempotent."""
-        project = project_for(_user(request), project_id, ADMIN)
+        project = project_for(request_user(request), project_id, ADMIN)
         payload = self.AssignmentGenerateInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        result = assignments_generate(actor=_user(request), project=project, **payload.validated_data)
+        result = assignments_generate(actor=request_user(request), project=project, **payload.validated_data)
         return Response(
             {
                 "created": result.created,
@@ -390,11 +378,11 @@ class WorklistApi(APIView):
     @extend_schema(responses=WorklistOutput)
     def get(self, request: Request, project_id: int) -> Response:
         """The reader's own cases that can be read now, and their progress."""
-        project_for(_user(request), project_id, READER)
-        items = selectors.worklist_for_reader(reader=_user(request), project_id=project_id)
+        project_for(request_user(request), project_id, READER)
+        items = selectors.worklist_for_reader(reader=request_user(request), project_id=project_id)
         return Response(
             {
-                "progress": selectors.worklist_progress(reader=_user(request), project_id=project_id),
+                "progress": selectors.worklist_progress(reader=request_user(request), project_id=project_id),
                 "items": out.WorklistItemOutput(items, many=True).data,
             }
         )
@@ -404,20 +392,24 @@ class WorklistNextApi(APIView):
     @extend_schema(request=None, responses={200: out.AssignmentReaderOutput, 204: None})
     def post(self, request: Request, project_id: int) -> Response:
         """Open the next case: the one in progress, else the first open one; 204 when none is left."""
-        project_for(_user(request), project_id, READER)
-        worklist = selectors.worklist_for_reader(reader=_user(request), project_id=project_id)
+        project_for(request_user(request), project_id, READER)
+        worklist = selectors.worklist_for_reader(reader=request_user(request), project_id=project_id)
         assignment = worklist.filter(status="in_progress").first() or worklist.first()
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         assignment = assignment_start(assignment=assignment)
-        assignment = selectors.assignment_get_for_reader(reader=_user(request), assignment_id=assignment.pk)
+        assignment = selectors.assignment_get_for_reader(
+            reader=request_user(request), assignment_id=assignment.pk
+        )
         return Response(out.AssignmentReaderOutput(assignment).data)
 
 
 class AssignmentDetailApi(APIView):
     @extend_schema(responses=out.AssignmentReaderOutput)
     def get(self, request: Request, assignment_id: int) -> Response:
-        assignment = selectors.assignment_get_for_reader(reader=_user(request), assignment_id=assignment_id)
+        assignment = selectors.assignment_get_for_reader(
+            reader=request_user(request), assignment_id=assignment_id
+        )
         return Response(out.AssignmentReaderOutput(assignment).data)
 
 
@@ -435,11 +427,13 @@ class ReadingSubmitApi(APIView):
         """Submit the reading (with contours) of an open assignment; twice is a 409."""
         payload = self.ReadingSubmitInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        assignment = selectors.assignment_get_for_reader(reader=_user(request), assignment_id=assignment_id)
-        reading = reading_submit(actor=_user(request), assignment=assignment, **payload.validated_data)
+        assignment = selectors.assignment_get_for_reader(
+            reader=request_user(request), assignment_id=assignment_id
+        )
+        reading = reading_submit(actor=request_user(request), assignment=assignment, **payload.validated_data)
         return _created(
             out.ReadingOutput(
-                selectors.reading_get_for_reader(reader=_user(request), reading_id=reading.pk)
+                selectors.reading_get_for_reader(reader=request_user(request), reading_id=reading.pk)
             ).data
         )
 
@@ -452,9 +446,9 @@ class ReadingListApi(APIView):
         if project_id is not None and not project_id.isdigit():
             raise InvalidInput("must be a project id", field="project")
         readings = selectors.reading_list_for_reader(
-            reader=_user(request), project_id=int(project_id) if project_id else None
+            reader=request_user(request), project_id=int(project_id) if project_id else None
         )
-        return _paginated(request, self, readings, out.ReadingOutput)
+        return paginated(request, self, readings, out.ReadingOutput)
 
 
 class ReadingDetailApi(APIView):
@@ -462,7 +456,7 @@ class ReadingDetailApi(APIView):
     def get(self, request: Request, reading_id: int) -> Response:
         return Response(
             out.ReadingOutput(
-                selectors.reading_get_for_reader(reader=_user(request), reading_id=reading_id)
+                selectors.reading_get_for_reader(reader=request_user(request), reading_id=reading_id)
             ).data
         )
 
@@ -476,11 +470,11 @@ class ReadingCorrectApi(APIView):
         """Supersede one of the user's readings with a correction; the original stays."""
         payload = self.ReadingCorrectInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        reading = selectors.reading_get_for_reader(reader=_user(request), reading_id=reading_id)
-        correction = reading_correct(actor=_user(request), reading=reading, **payload.validated_data)
+        reading = selectors.reading_get_for_reader(reader=request_user(request), reading_id=reading_id)
+        correction = reading_correct(actor=request_user(request), reading=reading, **payload.validated_data)
         return _created(
             out.ReadingOutput(
-                selectors.reading_get_for_reader(reader=_user(request), reading_id=correction.pk)
+                selectors.reading_get_for_reader(reader=request_user(request), reading_id=correction.pk)
             ).data
         )
 
@@ -496,10 +490,10 @@ class AuditListApi(APIView):
         if project_id is not None:
             if not project_id.isdigit():
                 raise InvalidInput("must be a project id", field="project")
-            project_for(_user(request), int(project_id), ADMIN)
+            project_for(request_user(request), int(project_id), ADMIN)
         else:
-            require_any_admin(_user(request))
+            require_any_admin(request_user(request))
         events = selectors.audit_list_for_user(
-            user=_user(request), project_id=int(project_id) if project_id else None
+            user=request_user(request), project_id=int(project_id) if project_id else None
         )
-        return _paginated(request, self, events, out.AuditEventOutput)
+        return paginated(request, self, events, out.AuditEventOutput)

@@ -144,7 +144,11 @@ class Scheme:
             if key in seen:
                 raise SchemeError(where, f"duplicates values[{seen[key]}] ({joint}/{region}/{lesion})")
             value = row.get("value")
-            if isinstance(value, bool) or not isinstance(value, int | float) or value not in by_key[key].values:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or value not in by_key[key].values
+            ):
                 raise SchemeError(f"{where}.value", f"{value!r} is not one of {list(by_key[key].values)}")
             if isinstance(value, float) and (not math.isfinite(value) or value != int(value)):
                 raise SchemeError(f"{where}.value", f"{value!r} is not one of {list(by_key[key].values)}")

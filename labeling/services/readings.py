@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
@@ -115,10 +116,16 @@ def _write_reading(
     return reading
 
 
-def _enqueue_consensus(project_id: int) -> None:
+def consensus_enqueue(project_id: int) -> None:
+    """After commit, queue a (debounced) consensus refit of the project."""
     from labeling.tasks import consensus_refit_task  # services import tasks lazily: tasks import services
 
-    transaction.on_commit(lambda: consensus_refit_task.apply_async((project_id,), countdown=5))
+    def send() -> None:
+        consensus_refit_task.apply_async(
+            (project_id, timezone.now().isoformat()), countdown=settings.CONSENSUS_DEBOUNCE_S
+        )
+
+    transaction.on_commit(send)
 
 
 @transaction.atomic
@@ -165,7 +172,7 @@ def reading_submit(
         project=assignment.project,
         data={"assignment": assignment.pk, "values": len(values), "contours": len(contours)},
     )
-    _enqueue_consensus(assignment.project_id)
+    consensus_enqueue(assignment.project_id)
     return reading
 
 
@@ -203,5 +210,5 @@ def reading_correct(
         project=locked.project,
         data={"supersedes": reading.pk, "reason": reason.strip()},
     )
-    _enqueue_consensus(locked.project_id)
+    consensus_enqueue(locked.project_id)
     return correction

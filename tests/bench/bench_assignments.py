@@ -37,11 +37,17 @@ def main() -> None:
         schemes_load()
         scheme = GradingScheme.objects.get(name="mri_sij")
         User = get_user_model()
-        print(f"{'cases':>8} {'readers':>8} {'assignments':>12} {'repeats':>8} {'load spread':>12} "
-              f"{'generate s':>11} {'re-run s':>9}   ({connection.vendor})")
+        print(
+            f"{'cases':>8} {'readers':>8} {'assignments':>12} {'repeats':>8} {'load spread':>12} "
+            f"{'generate s':>11} {'re-run s':>9}   ({connection.vendor})"
+        )
         for n in args.cases:
-            project = Project.objects.create(name=f"bench-{n}", scheme=scheme, readers_per_case=args.k,
-                                             repeat_fraction=args.repeat_fraction)
+            project = Project.objects.create(
+                name=f"bench-{n}",
+                scheme=scheme,
+                readers_per_case=args.k,
+                repeat_fraction=args.repeat_fraction,
+            )
             for r in range(args.readers):
                 user, _ = User.objects.get_or_create(username=f"bench-reader-{r}")
                 Membership.objects.create(project=project, user=user, role="reader")
@@ -57,9 +63,11 @@ def main() -> None:
             rerun = time.perf_counter() - start
             assert again.created == again.created_repeats == 0
             loads = Counter(project.assignments.values_list("reader_id", flat=True))
-            print(f"{n:>8} {args.readers:>8} {result.created + result.created_repeats:>12} "
-                  f"{result.created_repeats:>8} {max(loads.values()) - min(loads.values()):>12} "
-                  f"{took:>11.2f} {rerun:>9.2f}")
+            print(
+                f"{n:>8} {args.readers:>8} {result.created + result.created_repeats:>12} "
+                f"{result.created_repeats:>8} {max(loads.values()) - min(loads.values()):>12} "
+                f"{took:>11.2f} {rerun:>9.2f}"
+            )
     finally:
         teardown_databases(config, verbosity=0)
 

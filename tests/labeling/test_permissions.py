@@ -36,6 +36,13 @@ def with_reading(w):
     )
 
 
+def with_run(w):
+    with_reading(w)
+    from labeling.services.consensus import consensus_refit_project
+
+    w.run = consensus_refit_project(project_id=w.project.pk)[0]
+
+
 def new_study(w):
     w.new_study = mri_study()
 
@@ -44,6 +51,7 @@ P = lambda w: f"/api/projects/{w.project.pk}"  # noqa: E731
 EVERYONE = dict.fromkeys(ROLES[1:], 200)
 ADMINS = {"admin": 200, "staff": 200}
 MEMBERS_404 = {"outsider": 404}
+ADJUDICATORS = {**ADMINS, "adjudicator": 200}
 
 ENDPOINTS = [
     Endpoint("auth-me", "get", lambda w: "/api/auth/me/", EVERYONE),
@@ -165,6 +173,54 @@ ENDPOINTS = [
     ),
     Endpoint("audit-list", "get", lambda w: "/api/audit/", ADMINS),
     Endpoint("audit-list", "get", lambda w: f"/api/audit/?project={w.project.pk}", {**ADMINS, **MEMBERS_404}),
+    Endpoint("consensus-list", "get", lambda w: f"{P(w)}/consensus/", {**ADJUDICATORS, **MEMBERS_404}),
+    Endpoint(
+        "consensus-refit",
+        "post",
+        lambda w: f"{P(w)}/consensus/refit/",
+        {"admin": 202, "staff": 202, **MEMBERS_404},
+    ),
+    Endpoint(
+        "consensus-readers",
+        "get",
+        lambda w: f"{P(w)}/consensus/{w.run.pk}/readers/",
+        {**ADJUDICATORS, **MEMBERS_404},
+        setup=with_run,
+    ),
+    Endpoint(
+        "adjudication-queue", "get", lambda w: f"{P(w)}/adjudication/queue/", {**ADJUDICATORS, **MEMBERS_404}
+    ),
+    Endpoint(
+        "adjudication-item",
+        "get",
+        lambda w: f"{P(w)}/adjudication/items/{w.case.pk}/left/iliac_upper/bme/",
+        {**ADJUDICATORS, **MEMBERS_404},
+        setup=with_run,
+    ),
+    Endpoint(
+        "adjudication-record",
+        "post",
+        lambda w: f"{P(w)}/adjudication/record/",
+        {"adjudicator": 201, "staff": 201, **MEMBERS_404},
+        body=lambda w: {
+            "case_id": w.case.pk,
+            "joint": "left",
+            "region": "iliac_upper",
+            "lesion": "bme",
+            "value": 1,
+            "reason": "clear oedema",
+        },
+    ),
+    Endpoint("agreement", "get", lambda w: f"{P(w)}/agreement/?n_boot=5", {**ADJUDICATORS, **MEMBERS_404}),
+    Endpoint(
+        "agreement-csv", "get", lambda w: f"{P(w)}/agreement.csv?n_boot=5", {**ADJUDICATORS, **MEMBERS_404}
+    ),
+    Endpoint(
+        "calibration",
+        "get",
+        lambda w: f"{P(w)}/calibration/",
+        {"reader": 200, "other_reader": 200, **MEMBERS_404},
+    ),
 ]
 
 

@@ -1,0 +1,195 @@
+"""Consensus, adjudication and agreement endpoints (one class per operation)."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labeling import selectors
+from labeling.api.common import paginated, request_user
+from labeling.api.permissions import ADJUDICATOR, ADMIN, READER, project_for
+from labeling.exceptions import InvalidInput, NotFound
+from labeling.models import ConsensusRun, ItemPosterior
+from labeling.services.adjudication import adjudication_record
+from labeling.services.agreement import agreement_csv, agreement_report
+from labeling.tasks import consensus_refit_task
+
+
+class ConsensusRunOutput(serializers.ModelSerializer):
+    class Meta:
+        model = ConsensusRun
+        fields = [
+            "id",
+            "lesion",
+            "model",
+            "data_hash",
+            "parameters",
+            "n_classes",
+            "n_items",
+            "n_readers",
+            "n_readings",
+            "n_clamped",
+            "n_iter",
+            "converged",
+            "log_likelihood",
+            "prior",
+            "is_current",
+            "duration_s",
+            "created_at",
+        ]
+
+
+class ReaderConfusionOutput(serializers.Serializer):
+    reader = serializers.CharField()
+    matrix = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()))
+    counts = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()))
+    n_reads = serializers.IntegerField()
+    bias = serializers.FloatField(allow_null=True)
+    spread = serializers.FloatField(allow_null=True)
+
+
+class QueueItemOutput(serializers.ModelSerializer):
+    lesion = serializers.CharField(source="run.lesion")
+    case_label = serializers.CharField(source="case.label")
+
+    class Meta:
+        model = ItemPosterior
+        fields = [
+            "case_id",
+            "case_label",
+            "joint",
+            "region",
+            "lesion",
+            "posterior",
+            "label",
+            "max_posterior",
+            "entropy",
+            "n_readings",
+            "run_id",
+        ]
+
+
+class ConsensusListApi(APIView):
+    @extend_schema(responses=ConsensusRunOutput(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        """The current consensus run of every lesion type."""
+        project = project_for(request_user(request), project_id, ADMIN, ADJUDICATOR)
+        return Response(ConsensusRunOutput(selectors.consensus_current_runs(project=project), many=True).data)
+
+
+class ConsensusRefitApi(APIView):
+    @extend_schema(request=None, responses={202: None})
+    def post(self, request: Request, project_id: int) -> Response:
+        """Queue a refit now (an unchanged data set reuses the current runs)."""
+        project = project_for(request_user(request), project_id, ADMIN)
+        consensus_refit_task.delay(project.pk)
+        return Response({"detail": "consensus refit queued"}, status=status.HTTP_202_ACCEPTED)
+
+
+class ConsensusReadersApi(APIView):
+    @extend_schema(responses=ReaderConfusionOutput(many=True))
+    def get(self, request: Request, project_id: int, run_id: int) -> Response:
+        """Each reader's confusion matrix in one run (readers pseudonymised)."""
+        project = project_for(request_user(request), project_id, ADMIN, ADJUDICATOR)
+        run = project.consensus_runs.filter(pk=run_id).first()
+        if run is None:
+            raise NotFound("no such consensus run")
+        names = selectors.reader_pseudonyms(project=project)
+        rows = [
+            {
+                "reader": names.get(c.reader_id, "Reader ?"),
+                "matrix": c.matrix,
+                "counts": c.counts,
+                "n_reads": c.n_reads,
+                "bias": c.bias,
+                "spread": c.spread,
+            }
+            for c in run.confusions.all()
+        ]
+        return Response(ReaderConfusionOutput(rows, many=True).data)
+
+
+class AdjudicationQueueApi(APIView):
+    @extend_schema(responses=QueueItemOutput(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        """Items the consensus is least sure of, most uncertain first."""
+        project = project_for(request_user(request), project_id, ADJUDICATOR, ADMIN)
+        return paginated(request, self, selectors.adjudication_queue(project=project), QueueItemOutput)
+
+
+class AdjudicationItemApi(APIView):
+    @extend_schema(responses=serializers.DictField())
+    def get(
+        self, request: Request, project_id: int, case_id: int, joint: str, region: str, lesion: str
+    ) -> Response:
+        """Every reading of one item (pseudonymised), its posterior and the readers' confusion matrices."""
+        project = project_for(request_user(request), project_id, ADJUDICATOR, ADMIN)
+        item = selectors.adjudication_item(
+            project=project, case_id=case_id, joint=joint, region=region, lesion=lesion
+        )
+        return Response(item)
+
+
+class AdjudicationRecordApi(APIView):
+    class AdjudicationRecordInput(serializers.Serializer):
+        case_id = serializers.IntegerField()
+        joint = serializers.CharField(max_length=16)
+        region = serializers.CharField(max_length=32)
+        lesion = serializers.CharField(max_length=32)
+        value = serializers.IntegerField()
+        reason = serializers.CharField(max_length=1000)
+
+    @extend_schema(request=AdjudicationRecordInput, responses={201: serializers.DictField()})
+    def post(self, request: Request, project_id: int) -> Response:
+        """Record the final class of an item with a reason; it is clamped in the next refit."""
+        project = project_for(request_user(request), project_id, ADJUDICATOR)
+        payload = self.AdjudicationRecordInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        adjudication = adjudication_record(
+            actor=request_user(request), project=project, **payload.validated_data
+        )
+        return Response(
+            {"id": adjudication.pk, "value": adjudication.value, "supersedes": adjudication.supersedes_id},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+BOOT = OpenApiParameter("n_boot", int, description="bootstrap replicates for the CIs (0-2000, default 200)")
+
+
+def _n_boot(request: Request) -> int:
+    raw = request.query_params.get("n_boot", "200")
+    if not raw.isdigit() or int(raw) > 2000:
+        raise InvalidInput("must be an integer from 0 to 2000", field="n_boot")
+    return int(raw)
+
+
+class AgreementApi(APIView):
+    @extend_schema(parameters=[BOOT], responses=serializers.DictField())
+    def get(self, request: Request, project_id: int) -> Response:
+        """κ/α per lesion × joint × region with CIs, reader confusion, intra-reader κ, ICC of the total."""
+        project = project_for(request_user(request), project_id, ADMIN, ADJUDICATOR)
+        return Response(agreement_report(project=project, n_boot=_n_boot(request)))
+
+
+class AgreementCsvApi(APIView):
+    @extend_schema(parameters=[BOOT], responses={(200, "text/csv"): str})
+    def get(self, request: Request, project_id: int) -> HttpResponse:
+        """The agreement report as CSV."""
+        project = project_for(request_user(request), project_id, ADMIN, ADJUDICATOR)
+        body = agreement_csv(agreement_report(project=project, n_boot=_n_boot(request)))
+        response = HttpResponse(body, content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="agreement-project-{project.pk}.csv"'
+        return response
+
+
+class CalibrationApi(APIView):
+    @extend_schema(responses=serializers.ListField(child=serializers.DictField()))
+    def get(self, request: Request, project_id: int) -> Response:
+        """The reader's own readings against the consensus, on cases whose reading window has closed."""
+        project = project_for(request_user(request), project_id, READER)
+        return Response(selectors.reader_calibration(reader=request_user(request), project=project))

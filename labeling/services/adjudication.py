@@ -1,0 +1,69 @@
+"""Adjudication: an adjudicator's final class for an uncertain item, clamped in the next consensus refit."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import User
+from django.db import transaction
+
+from labeling.exceptions import InvalidInput, NotFound
+from labeling.models import Adjudication, Case, Project
+from labeling.services.audit import audit_record
+from labeling.services.readings import consensus_enqueue
+
+
+@transaction.atomic
+def adjudication_record(
+    *,
+    actor: User,
+    project: Project,
+    case_id: int,
+    joint: str,
+    region: str,
+    lesion: str,
+    value: int,
+    reason: str,
+) -> Adjudication:
+    """Record the final class of one item; a later decision on the same item supersedes this one."""
+    case = Case.objects.filter(project=project, pk=case_id).first()
+    if case is None:
+        raise NotFound("no such case in this project")
+    scheme = project.scheme.parsed
+    item = next((i for i in scheme.form_items if i.key == (joint, region, lesion)), None)
+    if item is None:
+        raise InvalidInput(f"{joint}/{region}/{lesion} is not an item of {scheme.name}", field="region")
+    if value not in item.values:
+        raise InvalidInput(f"{value!r} is not one of {list(item.values)}", field="value")
+    if not reason.strip():
+        raise InvalidInput("an adjudication needs a reason", field="reason")
+    previous = (
+        Adjudication.objects.select_for_update(of=("self",))
+        .filter(
+            project=project, case=case, joint=joint, region=region, lesion=lesion, superseded_by__isnull=True
+        )
+        .first()
+    )
+    adjudication = Adjudication.objects.create(
+        project=project,
+        case=case,
+        joint=joint,
+        region=region,
+        lesion=lesion,
+        value=value,
+        reason=reason.strip(),
+        adjudicator=actor,
+        supersedes=previous,
+    )
+    audit_record(
+        actor=actor,
+        action="adjudication.record",
+        target=adjudication,
+        project=project,
+        data={
+            "case": case.pk,
+            "item": f"{joint}/{region}/{lesion}",
+            "value": value,
+            "supersedes": previous.pk if previous else None,
+        },
+    )
+    consensus_enqueue(project.pk)
+    return adjudication

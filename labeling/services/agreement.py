@@ -1,0 +1,227 @@
+"""Agreement statistics of a project (SPEC.md §5), computed from the current readings with ml.consensus.
+
+Per lesion × joint × region: Krippendorff's α and Fleiss' κ between readers' first sessions, with cluster
+bootstrap CIs over cases; per reader: sensitivity and specificity against the consensus (from the current
+run) and intra-reader κ from repeat sessions; per project: the ICC of a per-case total score. Values that
+are undefined (e.g. every reading the same) are None, never NaN.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import asdict
+from typing import Any, Literal
+
+import numpy as np
+
+from labeling.models import Project, ReadingValue
+from labeling.selectors import reader_pseudonyms
+from ml.consensus.agreement import Agreement, fleiss_kappa, icc, intra_reader_kappa, krippendorff_alpha
+
+
+def _stat(a: Agreement) -> dict[str, Any]:
+    return {k: v for k, v in asdict(a).items()}
+
+
+def _rows(project: Project) -> list[tuple[int, str, str, str, int, int, int]]:
+    return list(
+        ReadingValue.objects.filter(reading__project=project, reading__superseded_by__isnull=True)
+        .values_list(
+            "reading__case_id", "joint", "region", "lesion", "reading__reader_id", "reading__session", "value"
+        )
+        .order_by("reading__case_id", "reading__reader_id", "reading__session")
+    )
+
+
+def _cell(
+    rows: list[tuple[int, int, int]], values: tuple[int, ...], ordinal: bool, n_boot: int, seed: int
+) -> dict:
+    """rows: (case, reader, value) of first sessions for one item type -> α and Fleiss κ."""
+    cases = sorted({c for c, _, _ in rows})
+    readers = sorted({r for _, r, _ in rows})
+    ci, ri = {c: i for i, c in enumerate(cases)}, {r: i for i, r in enumerate(readers)}
+    matrix = np.full((len(readers), len(cases)), np.nan)
+    for c, r, v in rows:
+        matrix[ri[r], ci[c]] = v
+    alpha = krippendorff_alpha(
+        matrix, level="ordinal" if ordinal else "nominal", value_domain=values, n_boot=n_boot, seed=seed
+    )
+    per_case = (~np.isnan(matrix)).sum(axis=0)
+    common = int(np.bincount(per_case).argmax()) if per_case.size else 0
+    keep = per_case == common
+    counts = np.stack([(matrix[:, keep] == v).sum(axis=0) for v in values], axis=1) if common >= 2 else None
+    fleiss = (
+        fleiss_kappa(counts, n_boot=n_boot, seed=seed)
+        if counts is not None and len(counts)
+        else Agreement(None)
+    )
+    return {
+        "n_cases": len(cases),
+        "n_readers": len(readers),
+        "alpha": _stat(alpha),
+        "fleiss_kappa": _stat(fleiss),
+        "fleiss_readers_per_case": common,
+    }
+
+
+def _total_score_icc(rows: list[tuple[int, str, str, str, int, int, int]], n_boot: int, seed: int) -> dict:
+    """ICC of each reader's per-case total (sum of all values of the first session)."""
+    totals: dict[int, dict[int, int]] = defaultdict(dict)
+    for case, _, _, _, reader, session, value in rows:
+        if session == 1:
+            totals[case][reader] = totals[case].get(reader, 0) + value
+    sets = {tuple(sorted(t)) for t in totals.values()}
+    k = min((len(s) for s in sets), default=0)
+    if k < 2:
+        return {"form": None, "icc": _stat(Agreement(None)), "n_cases": 0}
+    same_readers = len(sets) == 1
+    data = np.array([[t[r] for r in sorted(t)[:k]] for t in totals.values()], dtype=float)
+    form: Literal["ICC1", "ICC2"] = "ICC2" if same_readers else "ICC1"  # readers differ: one-way model
+    return {
+        "form": form,
+        "readers_per_case": k,
+        "icc": _stat(icc(data, form=form, n_boot=n_boot, seed=seed)),
+        "n_cases": len(data),
+    }
+
+
+def agreement_report(*, project: Project, n_boot: int = 200, seed: int = 0) -> dict[str, Any]:
+    """The whole agreement report of a project as plain data (JSON-ready)."""
+    scheme = project.scheme.parsed
+    rows = _rows(project)
+    names = reader_pseudonyms(project=project)
+    by_item: dict[tuple[str, str, str], list[tuple[int, int, int]]] = defaultdict(list)
+    by_lesion: dict[str, list[tuple[int, int, int, int]]] = defaultdict(list)
+    item_code: dict[tuple[int, str, str], int] = {}
+    for case, joint, region, lesion, reader, session, value in rows:
+        if session == 1:
+            by_item[(joint, region, lesion)].append((case, reader, value))
+        code = item_code.setdefault((case, joint, region), len(item_code))
+        by_lesion[lesion].append((code, reader, session, value))
+    cells = []
+    for item in scheme.form_items:
+        cell_rows = by_item.get(item.key, [])
+        stats = (
+            _cell(cell_rows, item.values, scheme.lesion_is_ordinal(item.lesion), n_boot, seed)
+            if cell_rows
+            else None
+        )
+        cells.append(
+            {
+                "lesion": item.lesion,
+                "joint": item.joint,
+                "region": item.region,
+                **(
+                    stats
+                    or {
+                        "n_cases": 0,
+                        "n_readers": 0,
+                        "alpha": _stat(Agreement(None)),
+                        "fleiss_kappa": _stat(Agreement(None)),
+                        "fleiss_readers_per_case": 0,
+                    }
+                ),
+            }
+        )
+    intra = []
+    for lesion in scheme.form_lesions:
+        data = np.array(by_lesion.get(lesion, []), dtype=np.int64).reshape(-1, 4)
+        if not len(data):
+            continue
+        weights: Literal["quadratic"] | None = "quadratic" if scheme.lesion_is_ordinal(lesion) else None
+        for result in intra_reader_kappa(data[:, 0], data[:, 1], data[:, 2], data[:, 3], weights=weights):
+            if result.n_sessions >= 2:
+                intra.append(
+                    {
+                        "lesion": lesion,
+                        "reader": names.get(result.reader, "Reader ?"),
+                        "sessions": result.n_sessions,
+                        "kappa": _stat(result.kappa),
+                    }
+                )
+    readers = []
+    for run in project.consensus_runs.filter(is_current=True).prefetch_related("confusions"):
+        for c in run.confusions.all():
+            matrix = np.asarray(c.matrix)
+            readers.append(
+                {
+                    "lesion": run.lesion,
+                    "reader": names.get(c.reader_id, "Reader ?"),
+                    "n_reads": c.n_reads,
+                    "confusion": c.matrix,
+                    "counts": c.counts,
+                    "sensitivity": float(matrix[-1, -1]) if run.n_classes == 2 else None,
+                    "specificity": float(matrix[0, 0]) if run.n_classes == 2 else None,
+                    "bias": c.bias,
+                    "spread": c.spread,
+                }
+            )
+    return {
+        "project": project.pk,
+        "n_boot": n_boot,
+        "cells": cells,
+        "intra_reader": intra,
+        "readers": readers,
+        "total_score": _total_score_icc(rows, n_boot, seed),
+    }
+
+
+def agreement_csv(report: dict[str, Any]) -> str:
+    """One row per lesion × joint × region and statistic, then the ICC of the total score."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["lesion", "joint", "region", "statistic", "value", "ci_low", "ci_high", "n", "n_cases", "n_readers"]
+    )
+    for cell in report["cells"]:
+        for name in ("alpha", "fleiss_kappa"):
+            s = cell[name]
+            writer.writerow(
+                [
+                    cell["lesion"],
+                    cell["joint"],
+                    cell["region"],
+                    name,
+                    s["value"],
+                    s["ci_low"],
+                    s["ci_high"],
+                    s["n"],
+                    cell["n_cases"],
+                    cell["n_readers"],
+                ]
+            )
+    for row in report["intra_reader"]:
+        s = row["kappa"]
+        writer.writerow(
+            [
+                row["lesion"],
+                "",
+                "",
+                f"intra_reader_kappa:{row['reader']}",
+                s["value"],
+                s["ci_low"],
+                s["ci_high"],
+                s["n"],
+                "",
+                "",
+            ]
+        )
+    total = report["total_score"]
+    s = total["icc"]
+    writer.writerow(
+        [
+            "total_score",
+            "",
+            "",
+            total["form"] or "icc",
+            s["value"],
+            s["ci_low"],
+            s["ci_high"],
+            s["n"],
+            total["n_cases"],
+            "",
+        ]
+    )
+    return out.getvalue()
