@@ -226,6 +226,18 @@ class Assignment(models.Model):
         return f"{self.reader} on {self.case} (session {self.session})"
 
 
+class Draft(models.Model):
+    """A reader's work in progress on an assignment, kept server-side so a reload loses nothing."""
+
+    assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="draft")
+    values = models.JSONField(default=list)
+    contours = models.JSONField(default=list)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"draft of assignment {self.assignment_id}"
+
+
 class ReadingQuerySet(models.QuerySet["Reading"]):
     def update(self, **kwargs: Any) -> int:
         raise ImmutableError("readings are immutable; submit a correction instead")

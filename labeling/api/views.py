@@ -22,6 +22,7 @@ from labeling.api.permissions import ADJUDICATOR, ADMIN, READER, project_for, re
 from labeling.exceptions import InvalidInput, NotFound
 from labeling.models import Case, GradingScheme, Study
 from labeling.services.assignments import assignment_start, assignments_generate
+from labeling.services.drafts import draft_save
 from labeling.services.projects import (
     membership_add,
     membership_remove,
@@ -411,6 +412,40 @@ class AssignmentDetailApi(APIView):
             reader=request_user(request), assignment_id=assignment_id
         )
         return Response(out.AssignmentReaderOutput(assignment).data)
+
+
+class DraftOutput(serializers.Serializer):
+    values = serializers.ListField(child=serializers.DictField())
+    contours = serializers.ListField(child=serializers.DictField())
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
+class DraftDetailApi(APIView):
+    @extend_schema(responses=DraftOutput)
+    def get(self, request: Request, assignment_id: int) -> Response:
+        """The reader's saved work on an assignment (empty when nothing was saved)."""
+        assignment = selectors.assignment_get_for_reader(
+            reader=request_user(request), assignment_id=assignment_id
+        )
+        draft = getattr(assignment, "draft", None)
+        empty = {"values": [], "contours": [], "updated_at": None}
+        return Response(DraftOutput(draft).data if draft else empty)
+
+
+class DraftSaveApi(APIView):
+    class DraftSaveInput(serializers.Serializer):
+        values = serializers.ListField(child=serializers.DictField(), required=False, default=list)
+        contours = serializers.ListField(child=serializers.DictField(), required=False, default=list)
+
+    @extend_schema(request=DraftSaveInput, responses=DraftOutput)
+    def post(self, request: Request, assignment_id: int) -> Response:
+        """Replace the draft with what the reader has entered so far."""
+        payload = self.DraftSaveInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        assignment = selectors.assignment_get_for_reader(
+            reader=request_user(request), assignment_id=assignment_id
+        )
+        return Response(DraftOutput(draft_save(assignment=assignment, **payload.validated_data)).data)
 
 
 class ReadingInput(serializers.Serializer):

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from labeling.exceptions import Conflict, InvalidInput
-from labeling.models import Assignment, Contour, Instance, Reading, ReadingValue
+from labeling.models import Assignment, Contour, Draft, Instance, Reading, ReadingValue
 from labeling.services.audit import audit_record
 
 MAX_CONTOUR_POINTS = 2000
@@ -162,6 +162,7 @@ def reading_submit(
     assignment.started_at = assignment.started_at or now
     assignment.submitted_at = now
     assignment.save(update_fields=["status", "started_at", "submitted_at"])
+    Draft.objects.filter(assignment=assignment).delete()
     for repeat in assignment.repeats.all():  # the washout clock of a blinded repeat starts now
         repeat.not_before = now + timedelta(days=repeat.washout_days)
         repeat.save(update_fields=["not_before"])

@@ -141,3 +141,21 @@ def test_openapi_schema_and_docs_are_served(db, path):
     assert response.status_code == 200
     if path == "/api/schema/":
         assert b"/api/assignments/{assignment_id}/reading/" in response.content
+
+
+def test_a_draft_survives_a_reload_and_is_dropped_on_submit(world, client_for):
+    client = client_for(world.reader)
+    url = f"/api/assignments/{world.assignment.pk}/draft/"
+    assert client.get(url).json() == {"values": [], "contours": [], "updated_at": None}
+    partial = [{"joint": "left", "region": "iliac_upper", "lesion": "bme", "value": 1}]
+    assert client.post(f"{url}save/", {"values": partial}, format="json").status_code == 200
+    assert client.get(url).json()["values"] == partial  # a reload gets the work back
+    bad = client.post(f"{url}save/", {"values": "everything"}, format="json")
+    assert bad.status_code == 400
+    client.post(
+        f"/api/assignments/{world.assignment.pk}/reading/",
+        {"values": full_values(world.project.scheme.parsed)},
+        format="json",
+    )
+    assert client.get(url).json()["updated_at"] is None
+    assert client.post(f"{url}save/", {"values": partial}, format="json").status_code == 409

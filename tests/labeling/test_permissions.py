@@ -153,6 +153,17 @@ ENDPOINTS = [
         404,
         body=values,
     ),
+    Endpoint(
+        "draft-detail", "get", lambda w: f"/api/assignments/{w.assignment.pk}/draft/", {"reader": 200}, 404
+    ),
+    Endpoint(
+        "draft-save",
+        "post",
+        lambda w: f"/api/assignments/{w.assignment.pk}/draft/save/",
+        {"reader": 200},
+        404,
+        body=lambda w: {"values": [{"joint": "left"}]},
+    ),
     Endpoint("reading-list", "get", lambda w: "/api/readings/", EVERYONE),
     Endpoint(
         "reading-detail",
