@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -122,7 +123,7 @@ class AdjudicationQueueApi(APIView):
 
 
 class AdjudicationItemApi(APIView):
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(
         self, request: Request, project_id: int, case_id: int, joint: str, region: str, lesion: str
     ) -> Response:
@@ -143,7 +144,7 @@ class AdjudicationRecordApi(APIView):
         value = serializers.IntegerField()
         reason = serializers.CharField(max_length=1000)
 
-    @extend_schema(request=AdjudicationRecordInput, responses={201: serializers.DictField()})
+    @extend_schema(request=AdjudicationRecordInput, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Request, project_id: int) -> Response:
         """Record the final class of an item with a reason; it is clamped in the next refit."""
         project = project_for(request_user(request), project_id, ADJUDICATOR)
@@ -169,7 +170,7 @@ def _n_boot(request: Request) -> int:
 
 
 class AgreementApi(APIView):
-    @extend_schema(parameters=[BOOT], responses=serializers.DictField())
+    @extend_schema(parameters=[BOOT], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, project_id: int) -> Response:
         """κ/α per lesion × joint × region with CIs, reader confusion, intra-reader κ, ICC of the total."""
         project = project_for(request_user(request), project_id, ADMIN, ADJUDICATOR)
@@ -188,7 +189,7 @@ class AgreementCsvApi(APIView):
 
 
 class CalibrationApi(APIView):
-    @extend_schema(responses=serializers.ListField(child=serializers.DictField()))
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, project_id: int) -> Response:
         """The reader's own readings against the consensus, on cases whose reading window has closed."""
         project = project_for(request_user(request), project_id, READER)

@@ -428,7 +428,7 @@ class DraftDetailApi(APIView):
             reader=request_user(request), assignment_id=assignment_id
         )
         draft = getattr(assignment, "draft", None)
-        empty = {"values": [], "contours": [], "updated_at": None}
+        empty: dict[str, Any] = {"values": [], "contours": [], "updated_at": None}
         return Response(DraftOutput(draft).data if draft else empty)
 
 
