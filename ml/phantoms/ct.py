@@ -72,9 +72,10 @@ def grade_width(rng: Generator, grade: int) -> float:
     return float(np.clip(rng.normal(2.3, 0.4), 1.6, 3.2))
 
 
-def sample_ct_params(rng: Generator) -> CtParams:
-    """Sample one phantom's parameters; grades are uniform over 0-4 per joint, independently."""
-    grades = {j: int(rng.integers(0, 5)) for j in JOINTS}
+def sample_ct_params(rng: Generator, grades: dict[str, int] | None = None) -> CtParams:
+    """Sample one phantom's parameters; grades are uniform over 0-4 per joint, independently, unless given."""
+    drawn = {j: int(rng.integers(0, 5)) for j in JOINTS}
+    grades = grades or drawn
     joints = {j: sample_ct_joint(rng, j, grade_width(rng, grades[j])) for j in JOINTS}
     hu = {
         "cortical": float(rng.normal(1086, 100)),
@@ -254,9 +255,9 @@ def render_ct(
     return hu, labels, features
 
 
-def make_ct_phantom(rng: Generator) -> CtPhantom:
-    """Sample and render one CT phantom: ~1 mm FWHM Gaussian PSF, then Gaussian noise."""
-    params = sample_ct_params(rng)
+def make_ct_phantom(rng: Generator, grades: dict[str, int] | None = None) -> CtPhantom:
+    """Sample and render one CT phantom (optionally with fixed grades): ~1 mm FWHM Gaussian PSF, Gaussian noise."""
+    params = sample_ct_params(rng, grades)
     geometry = ct_geometry(params)
     clean, labels, features = render_ct(params, geometry, rng)
     sigma_mm = PSF_FWHM_MM / 2.3548

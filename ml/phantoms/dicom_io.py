@@ -1,12 +1,13 @@
 """DICOM writing of phantom series (SPEC §6.6) and of the CT pelvis-bone SEG (highdicom).
 
 One file per slice, Explicit VR Little Endian, ``InstanceNumber`` 1..N along the slice normal. UIDs are
-derived from the generator name, the seed and the study/series/instance ids (``2.25.<uuid>`` form), so a seed
+derived from the generator name, the seed and the study/series/instance ids (``2.25.<uuid5>`` form), so a seed
 reproduces the same UIDs and different seeds or indices give distinct ones.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sr.codedict import codes
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
 
 from ml.phantoms.geometry import SliceGeometry
 from ml.phantoms.schema import GENERATOR_NAME, GENERATOR_VERSION
@@ -24,6 +25,7 @@ from ml.phantoms.schema import GENERATOR_NAME, GENERATOR_VERSION
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 MANUFACTURER = "Concord"
+_UID_NAMESPACE = uuid.UUID("6f1c1f52-2d0e-5b7a-9c1e-0c0ac0ad5a11")
 #: Acquisition attributes of the simulated sequences (plausible 1.5 T values; type-2 attributes need a value).
 MR_SEQUENCES: dict[str, dict[str, object]] = {
     "T1": {"ScanningSequence": "SE", "SequenceVariant": "NONE", "RepetitionTime": 550.0, "EchoTime": 12.0,
@@ -34,8 +36,12 @@ MR_SEQUENCES: dict[str, dict[str, object]] = {
 
 
 def make_uid(*parts: object) -> str:
-    """Deterministic UID from the generator name and ``parts`` (e.g. seed, study id, series, instance)."""
-    return str(generate_uid(prefix=None, entropy_srcs=[GENERATOR_NAME, *(str(p) for p in parts)]))
+    """Deterministic UID ``2.25.<uuid5>`` from the generator name and ``parts`` (seed, study id, series, instance).
+
+    A name-based UUID (RFC 4122 version 5) in the ``2.25`` arc (PS3.5 B.2): unique for distinct parts,
+    identical when a seed is re-run.
+    """
+    return f"2.25.{uuid.uuid5(_UID_NAMESPACE, '/'.join([GENERATOR_NAME, *(str(p) for p in parts)])).int}"
 
 
 @dataclass(frozen=True)
