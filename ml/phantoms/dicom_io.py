@@ -168,7 +168,7 @@ SEGMENT_LABELS = {1: "sacrum", 2: "left ilium", 3: "right ilium"}
 
 
 def write_pelvis_seg(path: Path, source: Sequence[Dataset], labels: NDArray[np.uint8], *, series_uid: str,
-                     sop_uid: str, comments: str) -> hd.seg.Segmentation:  # fmt: skip
+                     sop_uid: str, comments: str, date: str, time: str) -> hd.seg.Segmentation:  # fmt: skip
     """Write a BINARY SEG of the pelvic bones; ``labels`` (S, H, W) holds 0 or a key of SEGMENT_LABELS."""
     descriptions = [
         hd.seg.SegmentDescription(
@@ -198,6 +198,21 @@ def write_pelvis_seg(path: Path, source: Sequence[Dataset], labels: NDArray[np.u
         content_label="PELVIS",
     )
     seg.ImageComments = comments
+    _freeze_clock_and_uids(seg, date, time, make_uid(sop_uid, "dimension-organization"))
     path.parent.mkdir(parents=True, exist_ok=True)
     seg.save_as(path)
     return seg
+
+
+def _freeze_clock_and_uids(seg: Dataset, date: str, time: str, dimension_uid: str) -> None:
+    """Replace highdicom's wall-clock times and random dimension UID so a seed reproduces the file byte for byte."""
+    for prefix in ("Content", "Series", "InstanceCreation"):
+        if f"{prefix}Date" in seg:
+            setattr(seg, f"{prefix}Date", date)
+        if f"{prefix}Time" in seg:
+            setattr(seg, f"{prefix}Time", time)
+    for item in seg.get("ContributingEquipmentSequence", []):
+        if "ContributionDateTime" in item:
+            item.ContributionDateTime = date + time
+    for item in [*seg.DimensionOrganizationSequence, *seg.DimensionIndexSequence]:
+        item.DimensionOrganizationUID = dimension_uid

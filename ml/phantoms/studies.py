@@ -119,7 +119,7 @@ def write_ct_study(out: Path, seed: int, index: int, phantom: CtPhantom | None =
                             sop_uids=sop_uids, extra=ct_extra(p.rescale_slope, p.rescale_intercept))  # fmt: skip
     seg_uid, seg_sop = make_uid(seed, study_id, "SEG"), make_uid(seed, study_id, "SEG", 0)
     write_pelvis_seg(folder / "SEG" / "seg.dcm", datasets, phantom.labels, series_uid=seg_uid, sop_uid=seg_sop,
-                     comments=meta.image_comments)  # fmt: skip
+                     comments=meta.image_comments, date=meta.study_date, time=meta.study_time)  # fmt: skip
     grades = p.grades
     truth = CtTruth(
         kind="ct",
