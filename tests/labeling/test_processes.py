@@ -4,7 +4,7 @@ import pytest
 import requests
 
 from config.celery import app, ping
-from labeling.models import AuditEvent, Reading
+from labeling.models import AuditEvent, ConsensusRun, Reading
 from tests.labeling.factories import full_values
 from tests.labeling.processes import (
     celery_worker_cmd,
@@ -24,10 +24,41 @@ def test_a_task_round_trips_through_redis_and_a_real_worker(tmp_path):
         assert ping.apply_async(("gpu",), queue="gpu").get(timeout=30) == "gpu"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_submitted_reading_reaches_the_consensus_through_the_worker(world, client_for, tmp_path):
+    app.control.purge()
+    with running(celery_worker_cmd(), process_env(), tmp_path / "worker.log"):
+        for assignment, user in (
+            (world.assignment, world.reader),
+            (world.other_assignment, world.other_reader),
+        ):
+            response = client_for(user).post(
+                f"/api/assignments/{assignment.pk}/reading/",
+                {"values": full_values(world.project.scheme.parsed, 1)},
+                format="json",
+            )
+            assert response.status_code == 201
+        wait_until(
+            lambda: ConsensusRun.objects.filter(
+                project=world.project, n_readings=2 * 8, lesion="bme"
+            ).exists(),
+            timeout_s=60,
+            what="the worker's consensus refit",
+        )
+    runs = ConsensusRun.objects.filter(project=world.project, is_current=True)
+    assert sorted(runs.values_list("lesion", flat=True)) == [
+        "ankylosis",
+        "bme",
+        "erosion",
+        "fat",
+        "sclerosis",
+    ]
+
+
 def _up(url: str) -> bool:
     try:
-        return requests.get(url, timeout=1).status_code < 500
-    except requests.ConnectionError:
+        return requests.get(url, timeout=5).status_code < 500
+    except requests.RequestException:
         return False
 
 
@@ -37,7 +68,7 @@ def test_a_submitted_reading_survives_a_server_restart_and_is_audited(world, tmp
     base = f"http://127.0.0.1:{port}"
     body = {"values": full_values(world.project.scheme.parsed, 1)}
     with running(web_server_cmd(port), process_env(), tmp_path / "web1.log"):
-        wait_until(lambda: _up(f"{base}/api/schema/"), what="the web server")
+        wait_until(lambda: _up(f"{base}/api/schema/"), timeout_s=60, what="the web server")
         key = requests.post(f"{base}/api/auth/token/", json={"username": "reader", "password": "pw"}).json()[
             "token"
         ]
@@ -49,7 +80,7 @@ def test_a_submitted_reading_survives_a_server_restart_and_is_audited(world, tmp
         reading_id = created.json()["id"]
     assert not _up(f"{base}/api/schema/")
     with running(web_server_cmd(port), process_env(), tmp_path / "web2.log"):
-        wait_until(lambda: _up(f"{base}/api/schema/"), what="the restarted web server")
+        wait_until(lambda: _up(f"{base}/api/schema/"), timeout_s=60, what="the restarted web server")
         again = requests.get(f"{base}/api/readings/{reading_id}/", headers=auth)
         assert again.status_code == 200
         assert {v["value"] for v in again.json()["values"]} == {1}
