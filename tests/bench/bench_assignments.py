@@ -1,7 +1,7 @@
 """Benchmark: the assignment generator on PostgreSQL (10,000 cases × 3 readers + 20% repeats; target < 10 s).
 
 Run: ``make bench`` or ``.venv/bin/python -m tests.bench.bench_assignments [--cases 10000] [--readers 12]``.
-Works in a throw-away database ``concord_bench`` that it creates and drops.
+Works in a throw-away database (test_concord_bench) that it creates and drops.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
+    # its own database (test_concord_bench), so a benchmark never collides with a test run
+    os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/concord_bench")
     import django
 
     django.setup()
