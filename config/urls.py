@@ -8,5 +8,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/", include("labeling.api.io_urls")),
     path("api/", include("labeling.api.urls")),
+    path("dicomweb/", include("labeling.api.dicomweb_urls")),
 ]

@@ -453,3 +453,43 @@ class Adjudication(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id}/{self.joint}/{self.region}/{self.lesion} = {self.value}"
+
+
+class ImportJob(models.Model):
+    """One import of DICOM studies (an upload, a folder or a DICOMweb query) and its progress.
+
+    ``params`` says where the files are (``{"folder": ...}``) or what to ask (``{"url": ..., "filters": ...}``);
+    ``report`` holds the ImportReport once finished. Runs are idempotent: study UIDs already known are skipped.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="import_jobs"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(
+        max_length=500, help_text="what was imported, in words: an upload, a folder, a URL"
+    )
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0, help_text="files (or instances) to import")
+    done = models.PositiveIntegerField(default=0)
+    problems = models.JSONField(default=list, blank=True, help_text="[{path, reason}] of rejected files")
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} ({self.status})"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from labeling.dicom import DicomStoreUnavailable
+
 
 @shared_task(acks_late=True, ignore_result=True, soft_time_limit=1800)
 def consensus_refit_task(project_id: int, requested_at: str | None = None) -> None:
@@ -11,3 +13,18 @@ def consensus_refit_task(project_id: int, requested_at: str | None = None) -> No
     from labeling.services.consensus import consensus_refit_project
 
     consensus_refit_project(project_id=project_id, requested_at=requested_at)
+
+
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=6 * 3600,
+    autoretry_for=(DicomStoreUnavailable,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def import_job_run_task(job_id: int) -> None:
+    """Run an import job; a finished job is left alone and a rerun skips the studies already imported."""
+    from labeling.services.ingest import import_job_run
+
+    import_job_run(job_id=job_id)

@@ -8,12 +8,13 @@ their own assignments and readings through the reader selectors — another read
 from __future__ import annotations
 
 from django.contrib.auth.models import User
+from django.db.models import Q, QuerySet
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from labeling.exceptions import Forbidden, NotFound
-from labeling.models import Membership, Project
+from labeling.models import Assignment, Membership, Project, Study
 from labeling.selectors import roles_of
 
 READER = Membership.Role.READER
@@ -49,6 +50,33 @@ def require_any_admin(user: User) -> None:
     """Staff, or admin of at least one project (studies are shared between projects)."""
     if not user.is_staff and not Membership.objects.filter(user=user, role=ADMIN).exists():
         raise Forbidden("only project administrators can do this")
+
+
+def dicom_visible_studies(user: User) -> QuerySet[Study]:
+    """Studies whose images ``user`` may fetch through the DICOM proxy.
+
+    Staff: every registered study. Admins and adjudicators: the studies of their projects' cases. Readers:
+    the studies of their own assignments (open, in progress or submitted) in projects where they are still
+    readers. Everything else is a 404 at the proxy, so existence is not confirmed.
+    """
+    if user.is_staff:
+        return Study.objects.all()
+    overseen = Membership.objects.filter(user=user, role__in=[ADMIN, ADJUDICATOR]).values("project_id")
+    reading = Membership.objects.filter(user=user, role=READER).values("project_id")
+    assigned = Assignment.objects.filter(
+        reader=user,
+        project_id__in=reading,
+        status__in=[Assignment.Status.OPEN, Assignment.Status.IN_PROGRESS, Assignment.Status.SUBMITTED],
+    ).values("case__study_id")
+    return Study.objects.filter(Q(pk__in=assigned) | Q(cases__project_id__in=overseen)).distinct()
+
+
+def dicom_study_for(user: User, study_uid: str) -> Study:
+    """The study, if ``user`` may fetch its images; NotFound otherwise (also for unknown UIDs)."""
+    study = dicom_visible_studies(user).filter(study_uid=study_uid).first()
+    if study is None:
+        raise NotFound("no such study")
+    return study
 
 
 class IsAuthenticated(BasePermission):

@@ -1,0 +1,139 @@
+"""Imports (upload, DICOMweb query, progress) and exports (CSV, DICOM SR) of a project; admins only."""
+
+from __future__ import annotations
+
+from django.http import FileResponse, HttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labeling.api.common import paginated, request_user
+from labeling.api.permissions import ADMIN, project_for
+from labeling.exceptions import NotFound
+from labeling.services import exports
+from labeling.services.ingest import import_dicomweb_queue, import_upload_prepare
+
+
+class ImportJobOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    project_id = serializers.IntegerField(allow_null=True)
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+    source = serializers.CharField()  # type: ignore[assignment]
+    status = serializers.CharField()
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    problems = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
+    report = serializers.DictField()
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class ImportUploadApi(APIView):
+    parser_classes = [MultiPartParser]
+
+    class ImportUploadInput(serializers.Serializer):
+        files = serializers.ListField(child=serializers.FileField(), help_text="DICOM files and/or zips")
+
+    @extend_schema(request={"multipart/form-data": ImportUploadInput}, responses={202: ImportJobOutput})
+    def post(self, request: Request, project_id: int) -> Response:
+        """Upload DICOM files or zips of them; they are validated now and imported by a queued job."""
+        project = project_for(request_user(request), project_id, ADMIN)
+        uploads = [f for key in request.FILES for f in request.FILES.getlist(key)]
+        job = import_upload_prepare(
+            actor=request_user(request), project=project, files=[(f.name or "", f) for f in uploads]
+        )
+        return Response(ImportJobOutput(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportDicomwebApi(APIView):
+    class ImportDicomwebInput(serializers.Serializer):
+        filters = serializers.DictField(
+            child=serializers.CharField(allow_blank=True),
+            help_text='QIDO study filters, e.g. {"PatientID": "PHANTOM-*", "StudyDate": "20260101-"}',
+        )
+        url = serializers.CharField(
+            required=False, help_text="a configured import source (default: DICOMWEB_URL)"
+        )
+
+    @extend_schema(request=ImportDicomwebInput, responses={202: ImportJobOutput})
+    def post(self, request: Request, project_id: int) -> Response:
+        """Queue an import of the studies a QIDO search on a DICOMweb server finds."""
+        project = project_for(request_user(request), project_id, ADMIN)
+        payload = self.ImportDicomwebInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        job = import_dicomweb_queue(actor=request_user(request), project=project, **payload.validated_data)
+        return Response(ImportJobOutput(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportListApi(APIView):
+    @extend_schema(responses=ImportJobOutput(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        """The project's imports, newest first."""
+        project = project_for(request_user(request), project_id, ADMIN)
+        return paginated(request, self, project.import_jobs.select_related("created_by"), ImportJobOutput)
+
+
+class ImportDetailApi(APIView):
+    @extend_schema(responses=ImportJobOutput)
+    def get(self, request: Request, project_id: int, job_id: int) -> Response:
+        """One import's status, progress (done of total files), problems and report."""
+        project = project_for(request_user(request), project_id, ADMIN)
+        job = project.import_jobs.select_related("created_by").filter(pk=job_id).first()
+        if job is None:
+            raise NotFound("no such import")
+        return Response(ImportJobOutput(job).data)
+
+
+def _csv(body: str, name: str) -> HttpResponse:
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+CSV = {(200, "text/csv"): OpenApiResponse(description="CSV with a header row")}
+
+
+class ExportReadingsCsvApi(APIView):
+    @extend_schema(responses=CSV)
+    def get(self, request: Request, project_id: int) -> HttpResponse:
+        """Every current reading value: one row per item × reader × session."""
+        project = project_for(request_user(request), project_id, ADMIN)
+        return _csv(exports.readings_csv(project=project), f"readings-project-{project.pk}.csv")
+
+
+class ExportConsensusCsvApi(APIView):
+    @extend_schema(responses=CSV)
+    def get(self, request: Request, project_id: int) -> HttpResponse:
+        """The current consensus per item: posterior, MAP label, entropy and the adjudicated value."""
+        project = project_for(request_user(request), project_id, ADMIN)
+        return _csv(exports.consensus_csv(project=project), f"consensus-project-{project.pk}.csv")
+
+
+class ExportAdjudicationsCsvApi(APIView):
+    @extend_schema(responses=CSV)
+    def get(self, request: Request, project_id: int) -> HttpResponse:
+        """Every adjudication, superseded ones included."""
+        project = project_for(request_user(request), project_id, ADMIN)
+        return _csv(exports.adjudications_csv(project=project), f"adjudications-project-{project.pk}.csv")
+
+
+class ExportSrApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={(200, "application/zip"): OpenApiResponse(description="one TID 1500 SR per reading")},
+    )
+    def post(self, request: Request, project_id: int) -> FileResponse:
+        """Build a DICOM Structured Report (TID 1500) for every current reading and return them as a zip."""
+        project = project_for(request_user(request), project_id, ADMIN)
+        archive = exports.sr_zip(actor=request_user(request), project=project)
+        return FileResponse(
+            archive,
+            as_attachment=True,
+            filename=f"sr-project-{project.pk}.zip",
+            content_type="application/zip",
+        )

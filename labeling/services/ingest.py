@@ -1,0 +1,592 @@
+"""Import DICOM studies: validate, store the pixels, register Study/Series/Instance rows, add cases.
+
+Sources: files (a folder, an upload, an unpacked zip) or a DICOMweb server searched by QIDO. Every file is
+validated first (``labeling.dicom.validate``); a bad file or study becomes a problem naming the file and the
+reason, and the other studies go on. Re-importing the same UIDs adds nothing twice. Long imports run as an
+ImportJob (``import_job_run``, from a Celery task or the command line) that records its progress.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+import warnings
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+
+from labeling.dicom import DicomStore, DicomStoreError, DicomStoreUnavailable, DicomWebStore, store_open
+from labeling.dicom.store import json_value, tag_key
+from labeling.dicom.validate import ValidationProblem, ValidSeries, validate_files
+from labeling.exceptions import DomainError, InvalidInput
+from labeling.models import Case, ImportJob, Instance, Project, Study
+from labeling.services.audit import audit_record
+from labeling.services.studies import case_create, study_register
+
+logger = logging.getLogger(__name__)
+
+#: (files done, files in total); called after each study and after validation.
+Progress = Callable[[int, int], None]
+#: An upload or zip may hold at most this much (uncompressed), so a zip bomb cannot fill the disk.
+MAX_IMPORT_BYTES = 8 * 1024**3
+MAX_IMPORT_FILES = 200_000
+
+
+@dataclass
+class ImportReport:
+    """What an import did: study UIDs imported (new or completed) and skipped (known), cases, problems."""
+
+    imported: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    cases: list[int] = field(default_factory=list)
+    problems: list[dict[str, str]] = field(default_factory=list)  # {"path": file or study, "reason": ...}
+    files: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def merge(self, other: ImportReport) -> None:
+        self.imported += other.imported
+        self.skipped += other.skipped
+        self.cases += other.cases
+        self.problems += other.problems
+        self.files += other.files
+
+
+def configured_store() -> DicomStore:
+    """The deployment's DICOM store: the DICOMweb server when DICOMWEB_URL is set, else the local folder."""
+    return store_open(dicomweb_url=settings.DICOMWEB_URL, folder=settings.DICOM_FOLDER)
+
+
+def _same_server(a: DicomStore, b: DicomStore) -> bool:
+    return isinstance(a, DicomWebStore) and isinstance(b, DicomWebStore) and a.url == b.url
+
+
+# --- files --------------------------------------------------------------------------------------------------
+
+
+def _shown_path(path: Path, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return str(path.relative_to(root))
+        except ValueError:
+            pass
+    return str(path)
+
+
+def _read(path: Path) -> Dataset:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return dcmread(path)
+
+
+def _series_entry(valid: ValidSeries, datasets: Sequence[Dataset]) -> dict[str, Any]:
+    """The study_register entry of one validated series; ``datasets`` are in the order of ``valid.paths``."""
+    first = datasets[0]
+    thickness = first.get("SliceThickness")
+    return {
+        "series_uid": valid.series_uid,
+        "modality": valid.modality,
+        "description": valid.description,
+        "frame_of_reference_uid": valid.frame_of_reference_uid,
+        "rows": int(first.Rows) if "Rows" in first else None,
+        "columns": int(first.Columns) if "Columns" in first else None,
+        "pixel_spacing_mm": [float(v) for v in first.PixelSpacing] if "PixelSpacing" in first else None,
+        "slice_thickness_mm": float(thickness) if thickness not in (None, "") else valid.spacing_mm,
+        "orientation": [float(v) for v in first.ImageOrientationPatient]
+        if "ImageOrientationPatient" in first
+        else None,
+        "instances": [
+            {
+                "sop_uid": str(ds.SOPInstanceUID),
+                "sop_class_uid": str(ds.SOPClassUID),
+                "instance_number": int(ds.InstanceNumber)
+                if ds.get("InstanceNumber") not in (None, "")
+                else None,
+                "slice_index": index,
+                "position": [float(v) for v in ds.ImagePositionPatient]
+                if "ImagePositionPatient" in ds
+                else None,
+            }
+            for index, ds in enumerate(datasets)
+        ],
+    }
+
+
+def _missing_sequences(project: Project | None, series: Mapping[str, ValidSeries]) -> list[str]:
+    if project is None:
+        return []
+    descriptions = {s.description for s in series.values()}
+    return [name for name in project.scheme.parsed.sequences if name not in descriptions]
+
+
+def _already_done(study_uid: str, series: Mapping[str, ValidSeries], project: Project | None) -> bool:
+    """Whether every instance is registered and (for a project) the study is already one of its cases."""
+    study = Study.objects.filter(study_uid=study_uid).first()
+    if study is None:
+        return False
+    n_files = sum(len(s.paths) for s in series.values())
+    known = Instance.objects.filter(series__study=study, series__series_uid__in=list(series)).count()
+    if known < n_files:
+        return False
+    return project is None or Case.objects.filter(project=project, study=study).exists()
+
+
+def _import_study(
+    *,
+    actor: User | None,
+    study_uid: str,
+    series: Mapping[str, ValidSeries],
+    project: Project | None,
+    store: DicomStore | None,
+    source: str,
+    report: ImportReport,
+) -> None:
+    """Store and register one validated study (and its case); adds a problem instead when it does not fit."""
+    missing = _missing_sequences(project, series)
+    if missing:
+        assert project is not None
+        present = sorted({s.description or "no description" for s in series.values()})
+        report.problems.append(
+            {
+                "path": study_uid,
+                "reason": f"study {study_uid} lacks the series {missing} that the scheme "
+                f"{project.scheme.name} needs (it has {present}); nothing of it was imported",
+            }
+        )
+        return
+    if _already_done(study_uid, series, project):
+        report.skipped.append(study_uid)
+        return
+    entries, patient_id, description = [], "", ""
+    for valid in series.values():
+        datasets = [_read(path) for path in valid.paths]
+        if store is not None:
+            store.store(datasets)  # idempotent: re-storing an instance replaces it
+        entries.append(_series_entry(valid, datasets))
+        patient_id = patient_id or str(datasets[0].get("PatientID", ""))
+        description = description or str(datasets[0].get("StudyDescription", ""))
+    modality = project.scheme.parsed.modality if project else next(iter(series.values())).modality
+    with transaction.atomic():
+        study = study_register(
+            actor=actor,
+            study_uid=study_uid,
+            modality=modality,
+            patient_id=patient_id[:64],
+            description=description[:200],
+            source=source[:200],
+            series=entries,
+        )
+        if project is not None and not Case.objects.filter(project=project, study=study).exists():
+            report.cases.append(case_create(actor=actor, project=project, study=study).pk)
+    report.imported.append(study_uid)
+
+
+def import_paths(
+    *,
+    actor: User | None,
+    paths: Iterable[str | os.PathLike[str]],
+    project: Project | None = None,
+    store: DicomStore | None = None,
+    store_pixels: bool = True,
+    source: str = "files",
+    root: Path | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Validate files, then store, register and (for a project) add as cases every valid study.
+
+    ``store``: where the pixels go (default: the configured store); ``store_pixels=False`` when the files
+    came from that store. A project requires its scheme's modality and series (MRI: T1 and STIR). Problems are
+    reported per file (validation) or per study (missing series, store refused it), and the rest goes on.
+    """
+    files = [Path(p) for p in paths]
+    report = ImportReport(files=len(files))
+    modality = project.scheme.parsed.modality if project else None
+    validation = validate_files(files, required_modality=modality)
+    report.problems += [{"path": _shown_path(p.path, root), "reason": p.reason} for p in validation.problems]
+    done = len(validation.problems)
+    if progress:
+        progress(done, len(files))
+    target = (store or configured_store()) if store_pixels else None
+    tainted = _tainted_studies(validation.problems, validation.studies)
+    for study_uid, series in validation.studies.items():
+        if study_uid in tainted:
+            names = ", ".join(sorted(tainted[study_uid])[:5])
+            report.problems.append(
+                {
+                    "path": study_uid,
+                    "reason": f"study {study_uid} was not imported: some of its files were rejected ({names})",
+                }
+            )
+            done += sum(len(s.paths) for s in series.values())
+            continue
+        try:
+            _import_study(
+                actor=actor,
+                study_uid=study_uid,
+                series=series,
+                project=project,
+                store=target,
+                source=source,
+                report=report,
+            )
+        except (DicomStoreError, DomainError) as exc:
+            reason = getattr(exc, "message", None) or str(exc)
+            report.problems.append({"path": study_uid, "reason": f"study {study_uid}: {reason}"})
+        done += sum(len(s.paths) for s in series.values())
+        if progress:
+            progress(done, len(files))
+    return report
+
+
+def _tainted_studies(
+    problems: Iterable[ValidationProblem], studies: Mapping[str, Mapping[str, ValidSeries]]
+) -> dict[str, set[str]]:
+    """Study UID → names of its rejected files: a study is imported whole or not at all.
+
+    A rejected file belongs to the study its header names, or, when it cannot be read, to the studies whose
+    files share its folder (uploads and exports keep one series per folder).
+    """
+    by_folder: dict[Path, set[str]] = {}
+    for study_uid, series in studies.items():
+        for valid in series.values():
+            for path in valid.paths:
+                by_folder.setdefault(path.parent, set()).add(study_uid)
+    tainted: dict[str, set[str]] = {}
+    for problem in problems:
+        owners = set(by_folder.get(problem.path.parent, set()))
+        try:
+            header = dcmread(problem.path, stop_before_pixels=True, specific_tags=["StudyInstanceUID"])
+            if str(header.get("StudyInstanceUID", "")) in studies:
+                owners = {str(header.StudyInstanceUID)}
+        except Exception:  # unreadable bytes: the folder decides
+            pass
+        for owner in owners:
+            tainted.setdefault(owner, set()).add(problem.path.name)
+    return tainted
+
+
+def dicom_files_under(folder: Path) -> list[Path]:
+    """Every regular file under ``folder`` (hidden files and folders excluded), sorted."""
+    found = []
+    for base, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(base, n) for n in sorted(names) if not n.startswith(".")]
+    return found
+
+
+# --- DICOMweb -----------------------------------------------------------------------------------------------
+
+
+def _search_filters(filters: Mapping[str, str]) -> dict[str, str]:
+    checked = {}
+    for key, value in filters.items():
+        try:
+            tag_key(key)
+        except ValueError:
+            raise InvalidInput(f"{key!r} is not a DICOM attribute keyword or tag", field="filters") from None
+        checked[key] = str(value)
+    return checked
+
+
+def import_dicomweb(
+    *,
+    actor: User | None,
+    url: str,
+    filters: Mapping[str, str],
+    project: Project | None = None,
+    store: DicomStore | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import the studies a QIDO search on ``url`` finds: fetch each study's instances, then ``import_paths``.
+
+    When ``url`` is the configured DICOMweb server itself, the pixels are already in place and are not stored
+    again. Raises DicomStoreUnavailable when the server cannot be reached (the job may be retried).
+    """
+    source_store = DicomWebStore(url)
+    target = store or configured_store()
+    copy_pixels = not _same_server(source_store, target)
+    studies = source_store.search_studies(_search_filters(filters))
+    total = sum(int(json_value(s, "NumberOfStudyRelatedInstances", 0) or 0) for s in studies)
+    report, done = ImportReport(), 0
+    workdir = Path(settings.VAR_DIR) / "imports" / f"dicomweb-{uuid.uuid4().hex}"
+    try:
+        for study in studies:
+            study_uid = str(json_value(study, "StudyInstanceUID"))
+            folder = workdir / study_uid
+            folder.mkdir(parents=True)
+            for index, item in enumerate(source_store.search_instances(study_uid)):
+                dataset = source_store.instance(
+                    study_uid,
+                    str(json_value(item, "SeriesInstanceUID")),
+                    str(json_value(item, "SOPInstanceUID")),
+                )
+                dataset.save_as(folder / f"{index:06d}.dcm", enforce_file_format=True)
+            part = import_paths(
+                actor=actor,
+                paths=dicom_files_under(folder),
+                project=project,
+                store=target,
+                store_pixels=copy_pixels,
+                source=f"dicomweb:{url}",
+                root=workdir,
+            )
+            report.merge(part)
+            done += part.files
+            shutil.rmtree(folder, ignore_errors=True)
+            if progress:
+                progress(done, max(total, done))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return report
+
+
+# --- jobs ---------------------------------------------------------------------------------------------------
+
+
+def uploads_dir() -> Path:
+    return Path(settings.VAR_DIR) / "imports"
+
+
+@transaction.atomic
+def import_job_create(
+    *, actor: User | None, project: Project | None, source: str, params: dict[str, Any], total: int = 0
+) -> ImportJob:
+    """Record a queued import (audited)."""
+    job = ImportJob.objects.create(
+        project=project, created_by=actor, source=source[:500], params=params, total=total
+    )
+    audit_record(actor=actor, action="import.create", target=job, project=project, data={"source": source})
+    return job
+
+
+def _job_progress(job_id: int) -> Progress:
+    def update(done: int, total: int) -> None:
+        ImportJob.objects.filter(pk=job_id).update(done=done, total=total)
+
+    return update
+
+
+def import_job_run(*, job_id: int, progress: Progress | None = None) -> ImportJob:
+    """Run a queued import; a finished job is returned as it is (a redelivered task does nothing twice).
+
+    A running job is run again (its worker died): imports are idempotent by UID. A store outage puts the job
+    back to queued and re-raises for the task to retry; any other error fails the job with the reason.
+    """
+    job = ImportJob.objects.select_related("project__scheme", "created_by").get(pk=job_id)
+    if job.status in (ImportJob.Status.SUCCEEDED, ImportJob.Status.FAILED):
+        return job
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.RUNNING, started_at=timezone.now())
+    track = _job_progress(job.pk)
+
+    def both(done: int, total: int) -> None:
+        track(done, total)
+        if progress:
+            progress(done, total)
+
+    try:
+        if "url" in job.params:
+            report = import_dicomweb(
+                actor=job.created_by,
+                url=job.params["url"],
+                filters=job.params.get("filters", {}),
+                project=job.project,
+                progress=both,
+            )
+        else:
+            folder = Path(job.params["folder"])
+            report = import_paths(
+                actor=job.created_by,
+                paths=dicom_files_under(folder),
+                project=job.project,
+                source=job.source,
+                root=folder,
+                progress=both,
+            )
+    except DicomStoreUnavailable as exc:  # transient: the task retries, and the rerun skips finished studies
+        ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.QUEUED, error=f"will retry: {exc}")
+        raise
+    except (DicomStoreError, DomainError, OSError) as exc:
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportJob.Status.FAILED, error=str(exc)[:5000], finished_at=timezone.now()
+        )
+        raise
+    with transaction.atomic():
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportJob.Status.SUCCEEDED,
+            report=report.as_dict(),
+            problems=report.problems,
+            done=report.files,
+            total=report.files,
+            finished_at=timezone.now(),
+        )
+        job.refresh_from_db()
+        audit_record(
+            actor=job.created_by,
+            action="import.finish",
+            target=job,
+            project=job.project,
+            data={k: len(v) for k, v in report.as_dict().items() if isinstance(v, list)},
+        )
+    if job.params.get("cleanup"):
+        shutil.rmtree(job.params["folder"], ignore_errors=True)
+    return job
+
+
+def import_job_enqueue(job: ImportJob) -> None:
+    """Queue the job's task after the surrounding transaction commits."""
+    from labeling.tasks import import_job_run_task  # services import tasks lazily: tasks import services
+
+    transaction.on_commit(lambda: import_job_run_task.delay(job.pk))
+
+
+# --- uploads ------------------------------------------------------------------------------------------------
+
+
+def _safe_member(name: str) -> Path | None:
+    """The relative path of a zip member, or None when it would escape the target folder."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or ".." in parts or name.startswith(("/", "\\")) or ":" in parts[0]:
+        return None
+    return Path(*parts)
+
+
+def _unzip(archive: Path, folder: Path, budget: list[int]) -> None:
+    """Unpack ``archive`` into ``folder``; raise InvalidInput for a damaged, unsafe or oversized archive."""
+    name = archive.name
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            members = [m for m in bundle.infolist() if not m.is_dir()]
+            for member in members:
+                target = _safe_member(member.filename)
+                if target is None:
+                    raise InvalidInput(
+                        f"{name}: member {member.filename!r} has an unsafe path", field="files"
+                    )
+                budget[0] -= member.file_size
+                budget[1] -= 1
+                if budget[0] < 0 or budget[1] < 0:
+                    raise InvalidInput(
+                        f"{name}: the upload is too large (over {MAX_IMPORT_BYTES} bytes or "
+                        f"{MAX_IMPORT_FILES} files unpacked)",
+                        field="files",
+                    )
+                out = folder / archive.stem / target
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with bundle.open(member) as src, out.open("wb") as dst:
+                    shutil.copyfileobj(src, dst, 1024 * 1024)
+    except zipfile.BadZipFile as exc:
+        raise InvalidInput(f"{name} is not a readable zip archive ({exc})", field="files") from exc
+    archive.unlink()
+
+
+def _save_upload(stream: IO[bytes], target: Path) -> int:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("wb") as out:
+        shutil.copyfileobj(stream, out, 1024 * 1024)
+    return target.stat().st_size
+
+
+def import_upload_prepare(
+    *, actor: User, project: Project, files: Sequence[tuple[str, IO[bytes]]]
+) -> ImportJob:
+    """Save uploaded files (zips unpacked) to a fresh folder, validate them, and queue an import job.
+
+    Raises InvalidInput, leaving nothing behind, when there are no files, an archive is damaged or unsafe,
+    or not one file passes validation (the message lists each file and why). ``files``: (name, stream).
+    """
+    if not files:
+        raise InvalidInput("upload at least one DICOM file or a zip of them", field="files")
+    base = uploads_dir()
+    base.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="upload-", dir=base))
+    try:
+        budget = [MAX_IMPORT_BYTES, MAX_IMPORT_FILES]
+        for index, (name, stream) in enumerate(files):
+            relative = _safe_member(name) or Path(f"file-{index}")
+            target = folder / f"{index:05d}" / relative.name
+            budget[0] -= _save_upload(stream, target)
+            if budget[0] < 0:
+                raise InvalidInput(f"the upload is over {MAX_IMPORT_BYTES} bytes", field="files")
+            if zipfile.is_zipfile(target) or target.suffix.lower() == ".zip":
+                _unzip(target, target.parent, budget)
+        paths = dicom_files_under(folder)
+        modality = project.scheme.parsed.modality
+        validation = validate_files(paths, required_modality=modality)
+        if not validation.studies:
+            reasons = "; ".join(p.reason for p in validation.problems[:20]) or "the upload holds no files"
+            more = len(validation.problems) - 20
+            raise InvalidInput(
+                f"no importable DICOM series in the upload: {reasons}"
+                + (f" (and {more} more)" if more > 0 else ""),
+                field="files",
+            )
+        with transaction.atomic():
+            job = import_job_create(
+                actor=actor,
+                project=project,
+                source=f"upload of {len(files)} file(s)",
+                params={"folder": str(folder), "cleanup": True},
+                total=len(paths),
+            )
+            import_job_enqueue(job)
+        return job
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def import_params_for_path(path: Path) -> dict[str, Any]:
+    """Job parameters for a local folder (used in place), a zip (unpacked to a temporary folder) or one file."""
+    if path.is_dir():
+        return {"folder": str(path)}
+    base = uploads_dir()
+    base.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="cli-", dir=base))
+    if zipfile.is_zipfile(path):
+        copy = folder / path.name
+        shutil.copyfile(path, copy)
+        _unzip(copy, folder, [MAX_IMPORT_BYTES, MAX_IMPORT_FILES])
+    else:
+        shutil.copyfile(path, folder / path.name)
+    return {"folder": str(folder), "cleanup": True}
+
+
+def import_dicomweb_queue(
+    *, actor: User, project: Project, filters: Mapping[str, str], url: str | None = None
+) -> ImportJob:
+    """Queue an import of the studies a QIDO search finds on ``url`` (default: the configured server).
+
+    Only the configured server and those in the DICOM_IMPORT_SOURCES setting may be named (no arbitrary
+    URLs from a request). Raises InvalidInput for an unknown source, no source, or a bad filter key.
+    """
+    allowed = [
+        u.rstrip("/") for u in [settings.DICOMWEB_URL, *getattr(settings, "DICOM_IMPORT_SOURCES", [])] if u
+    ]
+    chosen = (url or settings.DICOMWEB_URL or "").rstrip("/")
+    if not chosen:
+        raise InvalidInput("no DICOMweb server is configured (DICOMWEB_URL); name a source", field="url")
+    if chosen not in allowed:
+        raise InvalidInput(f"{chosen} is not a configured DICOMweb import source", field="url")
+    checked = _search_filters(filters)
+    with transaction.atomic():
+        job = import_job_create(
+            actor=actor,
+            project=project,
+            source=f"dicomweb:{chosen}",
+            params={"url": chosen, "filters": checked},
+        )
+        import_job_enqueue(job)
+    return job
