@@ -1,0 +1,105 @@
+"""Training data folders: a phantom folder (``python -m ml.phantoms``) or a product dataset snapshot.
+
+Both are a folder with a ``manifest.json``. The dataset snapshot the product will export (one per
+training run, frozen with its consensus run) looks like this::
+
+    {"format": "concord-dataset-snapshot", "version": 1,
+     "snapshot_id": "snap-2026-11-24-01", "consensus_run_id": "cr-17", "kind": "mri",
+     "studies": [
+       {"study_id": "S1", "kind": "mri", "path": "S1",          # folder with T1/ + STIR/ (or CT/ [+ SEG/])
+        "split": "train",                                       # optional: train | val | test
+        "readings": [{"reader": "R1", "session": 1,
+                      "values": [{"joint": "left", "region": "iliac_upper", "lesion": "bme", "value": 1}]}],
+        "soft_labels": [{"joint": "left", "region": "iliac_upper", "lesion": "bme",
+                         "posterior": [0.1, 0.9]}],             # frozen Dawid-Skene posterior, optional
+        "reference": [{"joint": "left", "region": "joint", "lesion": "mny_grade", "value": 2}]}]}
+                                                                # adjudicated / gold labels, optional
+
+A phantom folder has the same ``studies`` list (``path``, ``truth``) plus ``readings/readings.json``
+(records ``{reader, session, study_id, payload: {values: [...]}}``); its ``truth.json`` values become
+the reference. Values use the reading-payload keys (joint, region, lesion, value) of SPEC §2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ml.phantoms.truth import load_truth
+
+Key = tuple[str, str, str]  # (joint, region, lesion)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One reader's session on one study: values keyed by (joint, region, lesion)."""
+
+    reader: str
+    session: int
+    values: dict[Key, int]
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """One study of a data folder; ``folder`` holds its series sub-folders."""
+
+    study_id: str
+    kind: str
+    folder: Path
+    readings: list[Reading] = field(default_factory=list)
+    soft: dict[Key, list[float]] | None = None
+    reference: dict[Key, int] | None = None
+    split: str | None = None
+
+
+@dataclass(frozen=True)
+class DataFolder:
+    """A loaded manifest: the studies plus the snapshot and consensus ids the model card records."""
+
+    root: Path
+    studies: list[StudyRecord]
+    snapshot_id: str | None
+    consensus_run_id: str | None
+
+    def of_kind(self, kind: str) -> list[StudyRecord]:
+        """Studies of one kind (``"mri"`` or ``"ct"``)."""
+        return [s for s in self.studies if s.kind == kind]
+
+    def readers(self, kind: str) -> list[str]:
+        """Sorted reader ids that read at least one study of ``kind``."""
+        return sorted({r.reader for s in self.of_kind(kind) for r in s.readings})
+
+
+def _values(items: list[dict[str, Any]]) -> dict[Key, int]:
+    return {(v["joint"], v["region"], v["lesion"]): int(v["value"]) for v in items}
+
+
+def load_data_folder(root: str | os.PathLike[str]) -> DataFolder:
+    """Load ``root/manifest.json`` (phantom folder or dataset snapshot); raises FileNotFoundError without one."""
+    root = Path(root)
+    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    by_study: dict[str, list[Reading]] = {}
+    if isinstance(manifest.get("readings"), dict):  # phantom folder
+        records = json.loads((root / manifest["readings"]["readings"]).read_text(encoding="utf-8"))
+        for rec in records:
+            reading = Reading(str(rec["reader"]), int(rec["session"]), _values(rec["payload"]["values"]))
+            by_study.setdefault(rec["study_id"], []).append(reading)
+    studies = []
+    for entry in manifest["studies"]:
+        readings = by_study.get(entry["study_id"], [])
+        readings += [Reading(str(r["reader"]), int(r["session"]), _values(r["values"]))
+                     for r in entry.get("readings", [])]  # fmt: skip
+        soft = None
+        if "soft_labels" in entry:
+            soft = {(v["joint"], v["region"], v["lesion"]): [float(p) for p in v["posterior"]]
+                    for v in entry["soft_labels"]}  # fmt: skip
+        reference = _values(entry["reference"]) if "reference" in entry else None
+        if reference is None and entry.get("truth"):
+            reference = _values(load_truth(root / entry["truth"]).values())
+        studies.append(StudyRecord(study_id=str(entry["study_id"]), kind=str(entry["kind"]),
+                                   folder=root / entry["path"], readings=readings, soft=soft,
+                                   reference=reference, split=entry.get("split")))  # fmt: skip
+    return DataFolder(root, studies, manifest.get("snapshot_id"), manifest.get("consensus_run_id"))

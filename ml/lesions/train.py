@@ -1,0 +1,193 @@
+"""Train and evaluate the lesion classifier with the shared loop (``ml.training``).
+
+Public entry points (what the product's retraining task calls)::
+
+    train(data_dir, checkpoint_dir, target="soft", train_config=TrainConfig(...), progress=..., should_stop=...)
+        -> {"checkpoint_dir", "stopped", "epochs_completed", "best_epoch", "best_metric", "val": metrics}
+    evaluate(data_dir, checkpoint_dir) -> lesion_metrics(...) against the reference labels
+
+``data_dir`` is a phantom folder or a dataset snapshot (:mod:`ml.lesions.snapshot`); crops are cached
+as npz under ``cache_dir`` (default ``<checkpoint_dir>/crops``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import nn
+from torch.utils.data import Dataset
+
+from ml.lesions.crops import CropConfig, cached_crops
+from ml.lesions.infer import MODEL_KIND, LesionPredictor
+from ml.lesions.labels import (
+    TARGET_MODES,
+    fit_soft_targets,
+    majority_targets,
+    reader_tensor,
+    reference_targets,
+    snapshot_soft_targets,
+)
+from ml.lesions.metrics import lesion_metrics
+from ml.lesions.model import LesionLoss, LesionModel, LesionModelConfig
+from ml.lesions.snapshot import StudyRecord, load_data_folder
+from ml.training import TrainConfig, fit
+from ml.training.loop import CancelFn, ProgressFn
+
+F32 = NDArray[np.float32]
+
+
+class LesionDataset(Dataset[dict[str, torch.Tensor]]):
+    """Joint crops (N, C, S, H, W) with targets: ``majority``/``soft``/``reference`` (N, 14) float (NaN =
+    none) and ``readers`` (N, R, S, 14) (-1 = missing). ``augment`` reverses the slice order (labels are
+    "on any slice", so order-free) and applies a random gain/offset, from torch's seeded global RNG."""
+
+    def __init__(self, crops: F32, targets: dict[str, np.ndarray], *, augment: bool = False) -> None:
+        self.crops = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32))
+        self.targets = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in targets.items()}
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return int(self.crops.shape[0])
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        x = self.crops[index]
+        if self.augment:
+            if bool(torch.rand(()) < 0.5):
+                x = x.flip(1)
+            x = x * (0.85 + 0.3 * torch.rand(())) + 0.1 * (torch.rand(()) - 0.5)
+        return {"input": x, **{k: v[index] for k, v in self.targets.items()}}
+
+
+def split_studies(
+    studies: Sequence[StudyRecord], val_fraction: float
+) -> tuple[list[StudyRecord], list[StudyRecord]]:
+    """Train/val split: the manifest's ``split`` when any study has one, else the last ``val_fraction``."""
+    if any(s.split for s in studies):
+        return [s for s in studies if s.split in (None, "train")], [s for s in studies if s.split == "val"]
+    n_val = round(val_fraction * len(studies)) if len(studies) > 1 else 0
+    return list(studies[: len(studies) - n_val]), list(studies[len(studies) - n_val :])
+
+
+def build_targets(studies: Sequence[StudyRecord], readers: Sequence[str], n_sessions: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:  # fmt: skip
+    """Targets for every (study, joint), flattened to (2N, ...) in study-major, [left, right] order."""
+    readings = reader_tensor(studies, readers, n_sessions)
+    soft = snapshot_soft_targets(studies)
+    info: dict[str, Any] = {"soft_source": "snapshot"}
+    if soft is None:
+        soft, summary = fit_soft_targets(readings)
+        info = {"soft_source": "ml.consensus.fit(model='full')", "consensus": summary}
+    flat = {
+        "majority": majority_targets(readings),
+        "soft": soft,
+        "reference": reference_targets(studies),
+        "readers": readings.astype(np.int64),
+    }
+    return {k: v.reshape(-1, *v.shape[2:]) for k, v in flat.items()}, info
+
+
+def crops_of(studies: Sequence[StudyRecord], config: CropConfig, cache_dir: str | os.PathLike[str]) -> F32:
+    """Crops (2N, 2, S, n, n) of the studies, [left, right] per study, through the npz cache."""
+    if not studies:
+        return np.zeros((0, 2, config.n_slices, config.size_px, config.size_px), np.float32)
+    return np.concatenate([cached_crops(s.folder, s.study_id, config, cache_dir) for s in studies])
+
+
+def _evaluate_fn(model: nn.Module, val_data: Any, device: torch.device) -> dict[str, float]:
+    """Validation AUC against the majority labels (information only; selection uses the config metric)."""
+    assert isinstance(val_data, LesionDataset)
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        probs = [torch.sigmoid(model(val_data.crops[i : i + 32].to(device))["logits"].float()).cpu()
+                 for i in range(0, len(val_data), 32)]  # fmt: skip
+    model.train(was)
+    labels = val_data.targets["majority"].numpy()
+    labels = np.where(labels == 0.5, np.nan, labels)
+    return {"val_mean_auc_majority": lesion_metrics(labels, torch.cat(probs).numpy())["mean_auc"]}
+
+
+def train(
+    data_dir: str | os.PathLike[str],
+    checkpoint_dir: str | os.PathLike[str],
+    *,
+    target: str = "soft",
+    model_config: LesionModelConfig | None = None,
+    crop_config: CropConfig | None = None,
+    train_config: TrainConfig | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    val_fraction: float = 0.2,
+    progress: ProgressFn | None = None,
+    should_stop: CancelFn | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Train on the MRI studies of ``data_dir`` with one target mode; checkpoints go to ``checkpoint_dir``.
+
+    Raises ValueError for an unknown ``target`` or a folder without MRI studies. Returns the run summary
+    with validation metrics against the reference labels (when the folder has them).
+    """
+    if target not in TARGET_MODES:
+        raise ValueError(f"target must be one of {TARGET_MODES}, got {target!r}")
+    folder = load_data_folder(data_dir)
+    studies = folder.of_kind("mri")
+    if not studies:
+        raise ValueError(f"{data_dir} holds no MRI studies")
+    readers = folder.readers("mri")
+    n_sessions = max((r.session for s in studies for r in s.readings), default=1)
+    crop = crop_config or CropConfig()
+    cache = Path(cache_dir) if cache_dir else Path(checkpoint_dir) / "crops"
+    train_s, val_s = split_studies(studies, val_fraction)
+    targets, info = build_targets([*train_s, *val_s], readers, n_sessions)
+    n_train = 2 * len(train_s)
+    crops = np.concatenate([crops_of(train_s, crop, cache), crops_of(val_s, crop, cache)])
+    train_ds = LesionDataset(crops[:n_train], {k: v[:n_train] for k, v in targets.items()}, augment=True)
+    val_ds = LesionDataset(crops[n_train:], {k: v[n_train:] for k, v in targets.items()}) if val_s else None
+    mc = dataclasses.replace(model_config or LesionModelConfig(), target=target, n_readers=len(readers),
+                             n_sessions=n_sessions, size_px=crop.size_px, n_slices=crop.n_slices)  # fmt: skip
+    tc = dataclasses.replace(train_config or TrainConfig(), checkpoint_dir=str(checkpoint_dir))
+    torch.manual_seed(tc.seed)
+    extra = {"model_config": mc.to_dict(), "crop_config": crop.to_dict(), "readers": readers, **info,
+             "train_studies": [s.study_id for s in train_s], "val_studies": [s.study_id for s in val_s]}  # fmt: skip
+    result = fit(LesionModel(mc), LesionLoss(target, mc.trace_weight), train_ds, val_ds, tc, resume=resume,
+                 evaluate_fn=_evaluate_fn if val_ds is not None else None, progress=progress,
+                 should_stop=should_stop, model_kind=MODEL_KIND, data_snapshot_id=folder.snapshot_id,
+                 consensus_run_id=folder.consensus_run_id, card_extra=extra)  # fmt: skip
+    summary: dict[str, Any] = {
+        "checkpoint_dir": str(checkpoint_dir),
+        "stopped": result.stopped,
+        "epochs_completed": result.epochs_completed,
+        "best_epoch": result.best_epoch,
+        "best_metric": result.best_metric,
+        "last": result.history[-1] if result.history else {},
+    }
+    if val_ds is not None and result.stopped != "cancelled":
+        predictor = LesionPredictor.from_checkpoint(checkpoint_dir, device="cpu")
+        summary["val"] = lesion_metrics(
+            targets["reference"][n_train:], predictor.predict_crops(val_ds.crops.numpy())
+        )
+    return summary
+
+
+def evaluate(
+    data_dir: str | os.PathLike[str],
+    checkpoint_dir: str | os.PathLike[str],
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    split: str | None = None,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Metrics of a checkpoint on the MRI studies of ``data_dir`` (optionally one ``split``) against their
+    reference labels (phantom truth or adjudicated gold), crops at the truth centres when known."""
+    predictor = LesionPredictor.from_checkpoint(checkpoint_dir, device=device)
+    studies = [s for s in load_data_folder(data_dir).of_kind("mri") if split is None or s.split == split]
+    cache = Path(cache_dir) if cache_dir else Path(checkpoint_dir) / "crops"
+    probs = predictor.predict_crops(crops_of(studies, predictor.crop_config, cache))
+    out = lesion_metrics(reference_targets(studies).reshape(-1, probs.shape[1]), probs)
+    out["n_studies"] = len(studies)
+    return out
