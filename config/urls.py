@@ -11,4 +11,5 @@ urlpatterns = [
     path("api/", include("labeling.api.io_urls")),
     path("api/", include("labeling.api.urls")),
     path("dicomweb/", include("labeling.api.dicomweb_urls")),
+    path("", include("labeling.web.urls")),
 ]

@@ -1,0 +1,119 @@
+// Shapes of responses the OpenAPI schema leaves free-form.
+import type { FormItem, ValueRow } from "../features/reading/grid";
+import type { Vec3 } from "../viewer/geometry";
+
+export interface SeriesInfo {
+  series_uid: string;
+  modality: string;
+  description: string;
+  frame_of_reference_uid?: string;
+  n_instances: number;
+}
+
+export interface SchemeInfo {
+  name: string;
+  version: number;
+  modality: string;
+  form: FormItem[];
+  definition: Record<string, unknown>;
+}
+
+export interface AssignmentDetail {
+  id: number;
+  case_id: number;
+  case_label: string;
+  status: string;
+  aided?: boolean;
+  project_id: number;
+  study_uid: string;
+  series: SeriesInfo[];
+  scheme: SchemeInfo;
+}
+
+export interface ContourRow {
+  joint: string;
+  series_uid: string;
+  slice_index: number;
+  points_mm: Vec3[];
+}
+
+export interface Draft {
+  values: ValueRow[];
+  contours: ContourRow[];
+  updated_at: string | null;
+}
+
+export interface ReadingBody {
+  values: ValueRow[];
+  contours: ContourRow[];
+  duration_s: number;
+}
+
+export interface QueueItem {
+  case_id: number;
+  case_label: string;
+  joint: string;
+  region: string;
+  lesion: string;
+  posterior: number[];
+  label: number;
+  max_posterior: number;
+  entropy: number;
+  n_readings: number;
+  run_id: number;
+}
+
+export interface QueuePage {
+  count: number;
+  results: QueueItem[];
+}
+
+export interface AdjudicationItem {
+  case_id: number;
+  case_label: string;
+  study_uid: string;
+  joint: string;
+  region: string;
+  lesion: string;
+  values: number[];
+  posterior: number[] | null;
+  consensus_label: number | null;
+  run_id: number | null;
+  readings: { reader: string; session: number; value: number; reader_confusion: number[][] | null }[];
+  contours: { reader: string; session: number; series_uid: string; slice_index: number; points_mm: Vec3[] }[];
+  adjudications: { value: number; reason?: string; adjudicator?: string; created_at?: string }[];
+}
+
+export interface Stat {
+  value: number | null;
+  ci_low: number | null;
+  ci_high: number | null;
+  n?: number;
+}
+
+export interface AgreementCell {
+  lesion: string;
+  joint: string;
+  region: string;
+  n_cases: number;
+  n_readers: number;
+  alpha: Stat;
+  fleiss_kappa: Stat;
+}
+
+export interface AgreementReport {
+  cells: AgreementCell[];
+  intra_reader: { lesion: string; reader: string; sessions: number; kappa: Stat }[];
+  readers: {
+    lesion: string;
+    reader: string;
+    n_reads: number;
+    confusion: number[][];
+    counts: number[][];
+    sensitivity: number | null;
+    specificity: number | null;
+    bias: number | null;
+    spread: number | null;
+  }[];
+  total_score: { form: string | null; icc: Stat; n_cases: number };
+}

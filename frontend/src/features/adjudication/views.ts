@@ -1,0 +1,290 @@
+// Adjudication: the queue ranked by uncertainty, and one item with every reader's value and contour,
+// the posterior, and the decision.
+import { api } from "../../api";
+import { ApiError } from "../../api/client";
+import type { AdjudicationItem, QueueItem } from "../../api/types";
+import { loadSeries, studySeries } from "../../dicomweb";
+import { navigate } from "../../nav";
+import type { Params } from "../../router";
+import { bars, READER_COLOURS } from "../../ui/charts";
+import { fmt, h, message, s } from "../../ui/dom";
+import type { Vec3 } from "../../viewer/geometry";
+import { Viewer } from "../../viewer/viewer";
+import { label } from "../reading/grid";
+
+const itemPath = (projectId: number, q: { case_id: number; joint: string; region: string; lesion: string }) =>
+  `/projects/${projectId}/adjudication/${q.case_id}/${q.joint}/${q.region}/${q.lesion}`;
+
+export async function adjudicationQueueView(outlet: HTMLElement, params: Params): Promise<void> {
+  const projectId = Number(params.id);
+  const main = h("main", { class: "page", id: "main" });
+  outlet.append(main);
+  const [project, queue] = await Promise.all([api.project(projectId), api.queue(projectId)]);
+  main.append(
+    h("h1", null, `${project.name} — adjudication`),
+    h("p", { class: "sub" }, `${queue.count} item(s) below the certainty threshold, least certain first.`),
+    queue.results.length
+      ? h(
+          "table",
+          { class: "table" },
+          h("caption", { class: "sr-only" }, "Adjudication queue"),
+          h(
+            "thead",
+            null,
+            h(
+              "tr",
+              null,
+              [
+                "Case",
+                "Joint",
+                "Region",
+                "Lesion",
+                "Consensus",
+                "Max posterior",
+                "Entropy",
+                "Readings",
+                "",
+              ].map((c) => h("th", { scope: "col" }, c)),
+            ),
+          ),
+          h(
+            "tbody",
+            null,
+            queue.results.map((q) =>
+              h(
+                "tr",
+                null,
+                h("td", null, q.case_label),
+                h("td", null, label(q.joint)),
+                h("td", null, label(q.region)),
+                h("td", null, label(q.lesion)),
+                h("td", null, String(q.label)),
+                h("td", null, fmt(q.max_posterior)),
+                h("td", null, fmt(q.entropy)),
+                h("td", null, String(q.n_readings)),
+                h("td", null, h("a", { href: itemPath(projectId, q) }, "Adjudicate")),
+              ),
+            ),
+          ),
+        )
+      : message("Nothing to adjudicate."),
+  );
+}
+
+export async function adjudicationItemView(outlet: HTMLElement, params: Params): Promise<() => void> {
+  const openedAt = performance.now();
+  document.body.classList.add("reading-room");
+  const projectId = Number(params.id);
+  const main = h("main", { class: "reading", id: "main" });
+  outlet.append(main);
+  let item: AdjudicationItem;
+  try {
+    item = await api.item(projectId, Number(params.case), params.joint, params.region, params.lesion);
+  } catch (e) {
+    main.append(message(e instanceof ApiError ? e.detail : String(e), "error"));
+    return () => undefined;
+  }
+  const readers = [
+    ...new Set([...item.readings.map((r) => r.reader), ...item.contours.map((c) => c.reader)]),
+  ];
+  const colour = (reader: string) => READER_COLOURS[readers.indexOf(reader) % READER_COLOURS.length];
+  const viewerBox = h("div", { class: "viewer-box", "data-testid": "viewer" });
+  const sliceLabel = h("span", { class: "slice" });
+  const panel = h("aside", { class: "grading", "aria-label": "Decision" });
+  const errors = h("div", { class: "errors", "aria-live": "assertive" });
+  let viewer: Viewer | null = null;
+  main.append(
+    h(
+      "header",
+      { class: "case-header" },
+      h("a", { href: `/projects/${projectId}/adjudication`, class: "back" }, "← Queue"),
+      h(
+        "h1",
+        null,
+        `Case ${item.case_label}: ${label(item.joint)} ${label(item.region)} ${label(item.lesion)}`,
+      ),
+    ),
+    h(
+      "div",
+      { class: "reading-body" },
+      h(
+        "section",
+        { class: "images", "aria-label": "Images" },
+        h(
+          "div",
+          { class: "toolbar", role: "toolbar", "aria-label": "Image tools" },
+          h(
+            "button",
+            { type: "button", "aria-label": "Previous slice", onclick: () => void viewer?.step(-1) },
+            "▲",
+          ),
+          sliceLabel,
+          h(
+            "button",
+            { type: "button", "aria-label": "Next slice", onclick: () => void viewer?.step(1) },
+            "▼",
+          ),
+        ),
+        viewerBox,
+      ),
+      panel,
+    ),
+    errors,
+  );
+
+  // Readers and their values
+  panel.append(
+    h("h2", null, "Readings"),
+    h(
+      "table",
+      { class: "readers" },
+      h(
+        "thead",
+        null,
+        h(
+          "tr",
+          null,
+          h("th", { scope: "col" }, "Reader"),
+          h("th", { scope: "col" }, "Session"),
+          h("th", { scope: "col" }, "Value"),
+        ),
+      ),
+      h(
+        "tbody",
+        null,
+        item.readings.map((r) =>
+          h(
+            "tr",
+            null,
+            h("td", null, h("span", { class: "swatch", style: { background: colour(r.reader) } }), r.reader),
+            h("td", null, String(r.session)),
+            h("td", null, String(r.value)),
+          ),
+        ),
+      ),
+    ),
+  );
+  if (item.posterior) {
+    panel.append(
+      h("h2", null, "Consensus posterior"),
+      bars(
+        item.posterior,
+        item.values.map((v) => `value ${v}`),
+        { title: "Posterior probability per value", highlight: item.consensus_label },
+      ),
+    );
+  }
+  if (item.adjudications.length)
+    panel.append(h("p", { class: "sub" }, `Earlier decision: ${item.adjudications[0].value}`));
+
+  // Decision
+  const name = "decision";
+  const choices = item.values.map((v) =>
+    h(
+      "label",
+      { class: "opt" },
+      h("input", { type: "radio", name, value: String(v), checked: v === item.consensus_label }),
+      ` ${v}`,
+    ),
+  );
+  const reason = h("textarea", { id: "reason", required: true });
+  panel.append(
+    h(
+      "form",
+      {
+        class: "decision",
+        onsubmit: async (e: Event) => {
+          e.preventDefault();
+          errors.replaceChildren();
+          const chosen = panel.querySelector<HTMLInputElement>(`input[name=${name}]:checked`);
+          if (!chosen) return errors.append(message("Choose a value.", "error"));
+          if (!reason.value.trim()) return errors.append(message("Give a reason.", "error"));
+          try {
+            await api.adjudicate(projectId, {
+              case_id: item.case_id,
+              joint: item.joint,
+              region: item.region,
+              lesion: item.lesion,
+              value: Number(chosen.value),
+              reason: reason.value.trim(),
+            });
+            const queue = await api.queue(projectId);
+            const next = queue.results.find((q: QueueItem) => itemPath(projectId, q) !== location.pathname);
+            navigate(next ? itemPath(projectId, next) : `/projects/${projectId}/adjudication`);
+          } catch (err) {
+            errors.append(message(err instanceof ApiError ? err.detail : String(err), "error"));
+          }
+        },
+      },
+      h("h2", null, "Decision"),
+      h("fieldset", { class: "choice" }, h("legend", null, "Final value"), choices),
+      h("label", { for: "reason" }, "Reason"),
+      reason,
+      h("p", null, h("button", { type: "submit", class: "primary" }, "Record decision and go to next")),
+    ),
+  );
+
+  // Images with every reader's contour
+  try {
+    const all = await studySeries(item.study_uid);
+    const mri = all.filter((x) => x.description === "T1" || x.description === "STIR");
+    const chosen = (mri.length ? mri : all.slice(0, 1)).sort((a, b) =>
+      a.description.localeCompare(b.description),
+    );
+    const loaded = await Promise.all(chosen.map((x) => loadSeries(item.study_uid, x.seriesUid)));
+    const modality = loaded[0]?.modality || "MR";
+    const firstContour = item.contours[0];
+    viewer = await Viewer.create(viewerBox, loaded, {
+      modality,
+      openedAt,
+      initialSlice: firstContour?.slice_index,
+    });
+    const v = viewer;
+    (window as unknown as { __concordViewer?: Viewer }).__concordViewer = v;
+    const update = () => (sliceLabel.textContent = `Slice ${v.slice + 1} / ${v.sliceCount}`);
+    v.onSlice(update);
+    update();
+    v.addPainter((pane, slice) =>
+      item.contours
+        .filter((c) => c.slice_index === slice)
+        .map((c) => {
+          const pts = (c.points_mm as Vec3[]).map((p) => v.toCanvas(pane, p));
+          return s("polyline", {
+            points: pts.map(([x, y]) => `${x},${y}`).join(" "),
+            class: "contour",
+            stroke: colour(c.reader),
+            "data-reader": c.reader,
+          });
+        }),
+    );
+    panel.append(
+      h("h2", null, "Contours"),
+      h(
+        "ul",
+        null,
+        readers.map((r) =>
+          h(
+            "li",
+            null,
+            h("span", { class: "swatch", style: { background: colour(r) } }),
+            `${r}: ${item.contours.filter((c) => c.reader === r).length} slice(s)`,
+          ),
+        ),
+      ),
+    );
+  } catch (e) {
+    viewerBox.append(
+      message(`Images could not be loaded: ${e instanceof Error ? e.message : String(e)}`, "error"),
+    );
+  }
+  const onKey = (e: KeyboardEvent) => {
+    if ((e.target as HTMLElement).tagName === "TEXTAREA") return;
+    if (e.key === "PageDown") void viewer?.step(1);
+    if (e.key === "PageUp") void viewer?.step(-1);
+  };
+  document.addEventListener("keydown", onKey);
+  return () => {
+    document.removeEventListener("keydown", onKey);
+    viewer?.destroy();
+  };
+}

@@ -1,0 +1,116 @@
+// Agreement dashboard: α / Fleiss κ with bootstrap CIs per lesion × region × joint, reader confusion heat
+// maps, intra-reader κ from repeated sessions, total-score ICC.
+import { api } from "../../api";
+import type { AgreementCell, AgreementReport } from "../../api/types";
+import type { Params } from "../../router";
+import { forest, heatmap, type Interval } from "../../ui/charts";
+import { fmt, h, message } from "../../ui/dom";
+import { label } from "../reading/grid";
+
+export function cellIntervals(
+  cells: AgreementCell[],
+  lesion: string,
+  stat: "alpha" | "fleiss_kappa",
+): Interval[] {
+  return cells
+    .filter((c) => c.lesion === lesion)
+    .map((c) => ({
+      label: `${label(c.joint)} ${c.region === "joint" ? "" : label(c.region)} (n=${c.n_cases})`.replace(
+        "  ",
+        " ",
+      ),
+      value: c[stat].value,
+      low: c[stat].ci_low,
+      high: c[stat].ci_high,
+      colour: c.joint === "left" ? "#0b5cad" : "#b45309",
+    }));
+}
+
+export async function agreementView(outlet: HTMLElement, params: Params): Promise<void> {
+  const id = Number(params.id);
+  const main = h("main", { class: "page", id: "main" });
+  outlet.append(main);
+  const project = await api.project(id);
+  main.append(
+    h("h1", null, `${project.name} — agreement`),
+    h("p", { class: "sub" }, "Computing (bootstrap CIs)…"),
+  );
+  const report: AgreementReport = await api.agreement(id, 200);
+  main.lastElementChild?.remove();
+  const lesions = [...new Set(report.cells.map((c) => c.lesion))];
+  main.append(
+    h(
+      "p",
+      { class: "sub" },
+      h("a", { href: `/api/projects/${id}/agreement.csv` }, "Download CSV"),
+      ` · total score ICC (${report.total_score.form ?? "n/a"}): ${fmt(report.total_score.icc.value)} [${fmt(report.total_score.icc.ci_low)}, ${fmt(report.total_score.icc.ci_high)}]`,
+    ),
+    h("h2", null, "Inter-reader agreement (Krippendorff α, 95% CI)"),
+  );
+  for (const lesion of lesions) {
+    const rows = cellIntervals(report.cells, lesion, "alpha");
+    main.append(
+      h(
+        "figure",
+        { class: "chart", "data-lesion": lesion },
+        h("figcaption", null, label(lesion)),
+        forest(rows, { title: `Krippendorff alpha for ${label(lesion)} per joint and region` }),
+      ),
+    );
+  }
+  main.append(h("h2", null, "Fleiss κ (95% CI)"));
+  const kappaRows = lesions.flatMap((l) =>
+    cellIntervals(report.cells, l, "fleiss_kappa").map((r) => ({ ...r, label: `${label(l)} · ${r.label}` })),
+  );
+  main.append(
+    h(
+      "figure",
+      { class: "chart" },
+      forest(kappaRows, { title: "Fleiss kappa per lesion, joint and region", width: 680 }),
+    ),
+  );
+
+  main.append(h("h2", null, "Intra-reader agreement (κ between sessions)"));
+  if (report.intra_reader.length) {
+    main.append(
+      h(
+        "figure",
+        { class: "chart" },
+        forest(
+          report.intra_reader.map((r) => ({
+            label: `${r.reader} · ${label(r.lesion)} (${r.sessions} sessions)`,
+            value: r.kappa.value,
+            low: r.kappa.ci_low,
+            high: r.kappa.ci_high,
+          })),
+          { title: "Intra-reader kappa per reader and lesion", width: 680 },
+        ),
+      ),
+    );
+  } else main.append(message("No repeated readings yet."));
+
+  main.append(h("h2", null, "Reader confusion (consensus → reader)"));
+  if (report.readers.length) {
+    main.append(
+      h(
+        "div",
+        { class: "heatmaps" },
+        report.readers.map((r) =>
+          h(
+            "figure",
+            { class: "chart" },
+            h(
+              "figcaption",
+              null,
+              `${r.reader} · ${label(r.lesion)} · ${r.n_reads} reads${r.sensitivity !== null ? ` · sens ${fmt(r.sensitivity)} spec ${fmt(r.specificity)}` : ""}`,
+            ),
+            heatmap(r.confusion, {
+              title: `Confusion of ${r.reader} for ${label(r.lesion)}`,
+              labels: r.confusion.map((_, i) => String(i)),
+            }),
+          ),
+        ),
+      ),
+    );
+  } else main.append(message("No consensus run yet."));
+}

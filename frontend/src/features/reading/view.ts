@@ -1,0 +1,322 @@
+// The reading view: images (MRI: T1 + STIR side by side; CT: one viewport), the grading grid, open
+// contours per joint and slice (MRI), drafts saved as the reader works, submit → next case.
+import { api } from "../../api";
+import { ApiError } from "../../api/client";
+import type { AssignmentDetail, SeriesInfo } from "../../api/types";
+import { loadSeries, type LoadedSeries } from "../../dicomweb";
+import { navigate } from "../../nav";
+import type { Params } from "../../router";
+import { Debounced } from "../../ui/debounce";
+import { h, message, typing } from "../../ui/dom";
+import { ensureCornerstone } from "../../viewer/cornerstone";
+import { Viewer } from "../../viewer/viewer";
+import { attachContourEditing, ContourStore, contourPainter, JOINT_COLOURS } from "./contours";
+import { label, missingItems, rowsToValues, type Values, valuesToRows } from "./grid";
+import { markMissing, renderGrid } from "./gridView";
+
+/** The series to show: the scheme's sequences in order (T1, STIR), else every series. */
+export function pickSeries(series: SeriesInfo[], sequences: string[]): SeriesInfo[] {
+  if (!sequences.length) return series.slice(0, 1);
+  const picked = sequences
+    .map((seq) => series.find((s) => s.description === seq))
+    .filter((s): s is SeriesInfo => !!s);
+  return picked.length ? picked : series.slice(0, 1);
+}
+
+export async function readingView(outlet: HTMLElement, params: Params): Promise<() => void> {
+  const openedAt = performance.now();
+  void ensureCornerstone(); // in parallel with the API calls below
+  document.body.classList.add("reading-room");
+  const id = Number(params.assignment);
+  const status = h("span", { class: "save-status", role: "status", "aria-live": "polite" }, "");
+  const errors = h("div", { class: "errors", "aria-live": "assertive" });
+  const viewerBox = h("div", { class: "viewer-box", "data-testid": "viewer" });
+  const panel = h("aside", { class: "grading", "aria-label": "Grading" });
+  const toolbar = h("div", { class: "toolbar", role: "toolbar", "aria-label": "Image tools" });
+  const header = h("header", { class: "case-header" });
+  const main = h(
+    "main",
+    { class: "reading", id: "main" },
+    header,
+    h(
+      "div",
+      { class: "reading-body" },
+      h("section", { class: "images", "aria-label": "Images" }, toolbar, viewerBox),
+      panel,
+    ),
+    errors,
+  );
+  outlet.append(main);
+
+  let assignment: AssignmentDetail;
+  let draft;
+  try {
+    [assignment, draft] = await Promise.all([api.assignment(id), api.draft(id)]);
+  } catch (e) {
+    main.replaceChildren(message(e instanceof ApiError ? e.detail : String(e), "error"));
+    return () => undefined;
+  }
+  const scheme = assignment.scheme;
+  const form = scheme.form;
+  const isCt = scheme.modality === "CT";
+  const sequences = Object.keys(
+    ((scheme.definition.acquisition as Record<string, unknown> | undefined)?.sequences as object) ?? {},
+  );
+  const values: Values = rowsToValues(form, draft.values ?? []);
+  const contours = new ContourStore();
+  contours.load(draft.contours ?? []);
+  const joints = [...new Set(form.map((i) => i.joint))];
+  const state = { joint: joints[0] ?? "left", editing: false };
+  let viewer: Viewer | null = null;
+  let closed = false;
+  const startedAt = Date.now();
+
+  const saver = new Debounced(async () => {
+    status.textContent = "Saving…";
+    try {
+      await api.draftSave(id, { values: valuesToRows(form, values), contours: contours.rows() });
+      status.textContent = `Draft saved ${new Date().toLocaleTimeString()}`;
+    } catch (e) {
+      status.textContent = "Draft not saved — will retry";
+      throw e;
+    }
+  });
+  const changed = () => saver.schedule();
+
+  // Header
+  const submitButton = h(
+    "button",
+    { class: "primary", type: "button", onclick: () => void submit() },
+    "Submit reading",
+  );
+  header.append(
+    h("a", { href: `/projects/${assignment.project_id}/worklist`, class: "back" }, "← Worklist"),
+    h("h1", null, `Case ${assignment.case_label}`),
+    h("span", { class: "modality" }, `${scheme.name} v${scheme.version}`),
+    status,
+    submitButton,
+  );
+
+  // Grading panel
+  const grades = (scheme.definition.grades as Record<string, string> | undefined) ?? {};
+  const gridView = renderGrid(
+    form,
+    values,
+    changed,
+    isCt ? Object.fromEntries(Object.entries(grades).map(([k, v]) => [Number(k), `${k} ${v}`])) : undefined,
+  );
+  panel.append(h("h2", null, isCt ? "mNY grade per joint" : "Findings"), gridView.root);
+  if (isCt && Object.keys(grades).length) {
+    panel.append(
+      h("h3", null, "Grade definitions"),
+      h(
+        "dl",
+        { class: "grades" },
+        Object.entries(grades).flatMap(([k, v]) => [h("dt", null, k), h("dd", null, v)]),
+      ),
+    );
+  }
+  panel.append(
+    h(
+      "details",
+      { class: "keys" },
+      h("summary", null, "Keyboard"),
+      h(
+        "ul",
+        null,
+        h("li", null, "Tab / Shift+Tab: next / previous item; a digit sets the value and moves on"),
+        h("li", null, "PageUp / PageDown (↑ / ↓ outside the grid): previous / next slice"),
+        h("li", null, "W: next window preset · R: reset zoom/pan"),
+        !isCt ? h("li", null, "C: contour mode · J: switch joint · Backspace: remove the last point") : null,
+        h("li", null, "Ctrl+Enter: submit"),
+      ),
+    ),
+  );
+
+  // Images
+  const shown = pickSeries(assignment.series, isCt ? [] : sequences);
+  const sliceLabel = h("span", { class: "slice", "aria-live": "polite" }, "");
+  const presetSelect = h("select", {
+    "aria-label": "Window preset",
+    onchange: () => viewer?.applyPreset(presetSelect.selectedIndex),
+  });
+  const contourToggle = h(
+    "button",
+    { type: "button", "aria-pressed": "false", onclick: () => setEditing(!state.editing) },
+    "Contour (C)",
+  );
+  const jointSelect = h(
+    "select",
+    { "aria-label": "Contour joint", onchange: () => setJoint(jointSelect.value) },
+    joints.map((j) => h("option", { value: j }, `${label(j)} joint`)),
+  );
+  const contourInfo = h("span", { class: "contour-info" }, "");
+  toolbar.append(
+    ...[
+      h(
+        "button",
+        { type: "button", "aria-label": "Previous slice", onclick: () => void viewer?.step(-1) },
+        "▲",
+      ),
+      sliceLabel,
+      h("button", { type: "button", "aria-label": "Next slice", onclick: () => void viewer?.step(1) }, "▼"),
+      presetSelect,
+      h("button", { type: "button", onclick: () => viewer?.resetView() }, "Reset view"),
+      ...(isCt
+        ? []
+        : [
+            contourToggle,
+            jointSelect,
+            h("button", { type: "button", onclick: () => clearContour() }, "Clear contour"),
+            contourInfo,
+          ]),
+    ],
+  );
+
+  const updateSlice = () => {
+    if (!viewer) return;
+    sliceLabel.textContent = `Slice ${viewer.slice + 1} / ${viewer.sliceCount}`;
+    const n = contours.get(state.joint, viewer.slice).length;
+    contourInfo.textContent = `${label(state.joint)}: ${n} point${n === 1 ? "" : "s"} on this slice · ${contours.rows(true).length} contour(s)`;
+  };
+  const setEditing = (on: boolean) => {
+    state.editing = on;
+    contourToggle.setAttribute("aria-pressed", String(on));
+    viewer?.setInteractive(on);
+    viewer?.repaint();
+  };
+  const setJoint = (joint: string) => {
+    state.joint = joint;
+    jointSelect.value = joint;
+    jointSelect.style.borderColor = JOINT_COLOURS[joint] ?? "";
+    viewer?.repaint();
+    updateSlice();
+  };
+  const clearContour = () => {
+    if (!viewer) return;
+    contours.set(state.joint, viewer.slice, "", []);
+    viewer.repaint();
+    updateSlice();
+    changed();
+  };
+
+  let detachEditing = () => undefined as void;
+  try {
+    const loaded: LoadedSeries[] = await Promise.all(
+      shown.map((s) => loadSeries(assignment.study_uid, s.series_uid)),
+    );
+    if (closed) return () => undefined;
+    viewer = await Viewer.create(viewerBox, loaded, {
+      modality: scheme.modality,
+      openedAt,
+      labels: loaded.map((l) => l.description || l.modality),
+    });
+    if (closed) {
+      viewer.destroy();
+      return () => undefined;
+    }
+    (window as unknown as { __concordViewer?: Viewer }).__concordViewer = viewer;
+    viewer.presets.forEach((p) => presetSelect.append(h("option", { value: p.id }, p.label)));
+    viewer.onSlice(updateSlice);
+    viewer.addPainter(contourPainter(contours, viewer, () => state));
+    detachEditing = attachContourEditing(
+      viewer,
+      contours,
+      () => state,
+      () => {
+        updateSlice();
+        changed();
+      },
+    );
+    updateSlice();
+  } catch (e) {
+    viewerBox.replaceChildren(
+      message(`Images could not be loaded: ${e instanceof Error ? e.message : String(e)}`, "error"),
+    );
+  }
+
+  async function submit(): Promise<void> {
+    errors.replaceChildren();
+    const missing = missingItems(form, values);
+    markMissing(gridView.root, missing);
+    if (missing.length) {
+      errors.append(
+        message(
+          `${missing.length} item(s) not graded yet, first: ${label(missing[0].joint)} ${label(missing[0].lesion)} ${label(missing[0].region)}`,
+          "error",
+        ),
+      );
+      gridView.focusItem(missing[0]);
+      return;
+    }
+    submitButton.disabled = true;
+    try {
+      await api.submit(id, {
+        values: valuesToRows(form, values),
+        contours: contours.rows(true),
+        duration_s: Math.round((Date.now() - startedAt) / 100) / 10,
+      });
+      closed = true;
+      saver.discard();
+      const next = await api.next(assignment.project_id);
+      if (next) navigate(`/read/${next.id}`);
+      else navigate(`/projects/${assignment.project_id}/worklist?done=1`);
+    } catch (e) {
+      submitButton.disabled = false;
+      if (e instanceof ApiError && e.status === 409)
+        errors.append(message("This case was already submitted.", "error"));
+      else
+        errors.append(
+          message(
+            e instanceof ApiError ? `${e.detail}${e.field ? ` (${e.field})` : ""}` : String(e),
+            "error",
+          ),
+        );
+    }
+  }
+
+  const onKey = (e: KeyboardEvent) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      void submit();
+      return;
+    }
+    if (typing(e) || e.altKey || e.ctrlKey || e.metaKey) return;
+    const inGrid = (e.target as HTMLElement | null)?.closest?.(".grid");
+    const v = viewer;
+    if (!v) return;
+    if (e.key === "PageDown" || (e.key === "ArrowDown" && !inGrid)) {
+      e.preventDefault();
+      void v.step(1);
+    } else if (e.key === "PageUp" || (e.key === "ArrowUp" && !inGrid)) {
+      e.preventDefault();
+      void v.step(-1);
+    } else if (e.key === "w" || e.key === "W") {
+      presetSelect.selectedIndex = v.applyPreset(v.presetIndex + 1) ? v.presetIndex : 0;
+    } else if (e.key === "r" || e.key === "R") {
+      v.resetView();
+    } else if (!isCt && (e.key === "c" || e.key === "C")) {
+      setEditing(!state.editing);
+    } else if (!isCt && (e.key === "j" || e.key === "J")) {
+      setJoint(joints[(joints.indexOf(state.joint) + 1) % joints.length]);
+    } else if (!isCt && e.key === "Backspace" && state.editing) {
+      e.preventDefault();
+      const pts = contours.get(state.joint, v.slice).slice(0, -1);
+      contours.set(state.joint, v.slice, v.panes[0].series.seriesUid, pts);
+      v.repaint();
+      updateSlice();
+      changed();
+    }
+  };
+  document.addEventListener("keydown", onKey);
+  setJoint(state.joint);
+
+  return () => {
+    closed = true;
+    document.removeEventListener("keydown", onKey);
+    detachEditing();
+    if (saver.pending) void saver.flush();
+    viewer?.destroy();
+    delete (window as unknown as { __concordViewer?: Viewer }).__concordViewer;
+  };
+}

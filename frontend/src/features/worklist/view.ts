@@ -1,0 +1,95 @@
+// A reader's worklist: own progress, the assignments, and "next case".
+import { api } from "../../api";
+import { ApiError } from "../../api/client";
+import { navigate } from "../../nav";
+import type { Params } from "../../router";
+import { h, message } from "../../ui/dom";
+
+const STATUS: Record<string, string> = {
+  open: "To read",
+  in_progress: "In progress",
+  submitted: "Submitted",
+  cancelled: "Cancelled",
+};
+
+export async function worklistView(outlet: HTMLElement, params: Params): Promise<void> {
+  const projectId = Number(params.id);
+  const main = h("main", { class: "page", id: "main" });
+  outlet.append(main);
+  const [project, worklist] = await Promise.all([api.project(projectId), api.worklist(projectId)]);
+  const { total = 0, submitted = 0, available = 0, waiting = 0 } = worklist.progress;
+  const errors = h("div", { "aria-live": "assertive" });
+  const next = h(
+    "button",
+    {
+      class: "primary",
+      type: "button",
+      onclick: async () => {
+        errors.replaceChildren();
+        try {
+          const a = await api.next(projectId);
+          if (a) navigate(`/read/${a.id}`);
+          else errors.append(message("Nothing left to read right now."));
+        } catch (e) {
+          errors.append(message(e instanceof ApiError ? e.detail : String(e), "error"));
+        }
+      },
+    },
+    "Next case",
+  );
+  const done = new URLSearchParams(location.search).get("done");
+  main.append(
+    h("h1", null, `${project.name} — my worklist`),
+    done ? message("Reading submitted. No further case is available right now.") : "",
+    h(
+      "div",
+      { class: "progress-row" },
+      h("progress", { max: total || 1, value: submitted, "aria-label": "Submitted readings" }),
+      h(
+        "span",
+        { class: "progress-text" },
+        `${submitted} of ${total} submitted · ${available} available · ${waiting} waiting for wash-out`,
+      ),
+      next,
+    ),
+    errors,
+    h(
+      "table",
+      { class: "table" },
+      h("caption", { class: "sr-only" }, "Assignments"),
+      h(
+        "thead",
+        null,
+        h(
+          "tr",
+          null,
+          h("th", { scope: "col" }, "Case"),
+          h("th", { scope: "col" }, "Status"),
+          h("th", { scope: "col" }, "Arm"),
+          h("th", { scope: "col" }, ""),
+        ),
+      ),
+      h(
+        "tbody",
+        null,
+        worklist.items.map((it) =>
+          h(
+            "tr",
+            null,
+            h("td", null, it.case_label),
+            h("td", null, STATUS[it.status ?? "open"] ?? it.status),
+            h("td", null, it.aided ? "AI-aided" : "Unaided"),
+            h(
+              "td",
+              null,
+              it.status === "submitted" || it.status === "cancelled"
+                ? ""
+                : h("a", { href: `/read/${it.id}` }, it.status === "in_progress" ? "Continue" : "Open"),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+  next.focus();
+}

@@ -1,0 +1,96 @@
+import "./styles.css";
+import { api } from "./api";
+import { setUnauthorisedHandler } from "./api/client";
+import { adjudicationItemView, adjudicationQueueView } from "./features/adjudication/views";
+import { agreementView } from "./features/admin/agreement";
+import { manageProjectsView, manageProjectView } from "./features/admin/projects";
+import { loginView } from "./features/auth/login";
+import { homeView } from "./features/home";
+import { readingView } from "./features/reading/view";
+import { worklistView } from "./features/worklist/view";
+import { installNavigate } from "./nav";
+import { Router, type View } from "./router";
+import { forget, me } from "./session";
+import { h, message } from "./ui/dom";
+
+const userSlot = h("span", { class: "user" });
+const bar = h(
+  "header",
+  { class: "topbar" },
+  h("a", { href: "#main", class: "skip" }, "Skip to content"),
+  h("a", { href: "/", class: "brand" }, "Concord"),
+  h(
+    "nav",
+    { "aria-label": "Main" },
+    h("a", { href: "/" }, "Projects"),
+    h("a", { href: "/manage" }, "Manage"),
+  ),
+  userSlot,
+);
+const outlet = h("div", { class: "outlet" });
+document.getElementById("app")!.append(bar, outlet);
+
+/** Views behind a login: send anonymous users to /login?next=… */
+const authed =
+  (view: View): View =>
+  async (el, params) => {
+    const user = await me();
+    if (!user) {
+      navigate(`/login?next=${encodeURIComponent(location.pathname)}`, true);
+      return;
+    }
+    userSlot.replaceChildren(
+      h("span", null, user.username),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "link",
+          onclick: async () => {
+            await api.logout().catch(() => undefined);
+            forget();
+            navigate("/login");
+          },
+        },
+        "Log out",
+      ),
+    );
+    try {
+      return await view(el, params);
+    } catch (e) {
+      el.append(message(e instanceof Error ? e.message : String(e), "error"));
+    }
+  };
+
+const router = new Router(outlet, (el) => {
+  el.append(
+    h(
+      "main",
+      { class: "page", id: "main" },
+      h("h1", null, "Not found"),
+      h("p", null, h("a", { href: "/" }, "Back to the projects")),
+    ),
+  );
+});
+const navigate = (path: string, replace = false) => router.go(path, replace);
+installNavigate(navigate);
+setUnauthorisedHandler(() => {
+  forget();
+  if (location.pathname !== "/login") navigate(`/login?next=${encodeURIComponent(location.pathname)}`, true);
+});
+
+router
+  .add("/login", (el) => {
+    userSlot.replaceChildren();
+    loginView(el);
+  })
+  .add("/", authed(homeView))
+  .add("/projects/:id/worklist", authed(worklistView))
+  .add("/read/:assignment", authed(readingView))
+  .add("/projects/:id/adjudication", authed(adjudicationQueueView))
+  .add("/projects/:id/adjudication/:case/:joint/:region/:lesion", authed(adjudicationItemView))
+  .add("/manage", authed(manageProjectsView))
+  .add("/manage/projects/:id", authed(manageProjectView))
+  .add("/manage/projects/:id/agreement", authed(agreementView));
+
+void router.render();

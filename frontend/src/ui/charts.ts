@@ -1,0 +1,150 @@
+// Plain-SVG charts: horizontal bars, point estimates with confidence intervals, heat maps.
+import { s } from "./dom";
+
+export const READER_COLOURS = [
+  "#e6194b",
+  "#3cb44b",
+  "#4363d8",
+  "#f58231",
+  "#911eb4",
+  "#42d4f4",
+  "#f032e6",
+  "#bfef45",
+];
+
+export function bars(
+  values: number[],
+  labels: string[],
+  opts: { title: string; highlight?: number | null; width?: number },
+): SVGElement {
+  const w = opts.width ?? 320;
+  const rowH = 22;
+  const left = 70;
+  const svg = s("svg", {
+    width: w,
+    height: rowH * values.length + 8,
+    role: "img",
+    "aria-label": opts.title,
+    class: "bars",
+  });
+  svg.append(s("title", {}, opts.title));
+  values.forEach((v, i) => {
+    const y = 4 + i * rowH;
+    const bw = Math.max(0, Math.min(1, v)) * (w - left - 50);
+    svg.append(
+      s("text", { x: 0, y: y + 14 }, labels[i]),
+      s("rect", {
+        x: left,
+        y: y + 3,
+        width: bw,
+        height: rowH - 8,
+        fill: i === opts.highlight ? "#4a9eff" : "#7f8c9d",
+      }),
+      s("text", { x: left + bw + 4, y: y + 14 }, v.toFixed(2)),
+    );
+  });
+  return svg;
+}
+
+export interface Interval {
+  label: string;
+  value: number | null;
+  low: number | null;
+  high: number | null;
+  colour?: string;
+}
+
+/** A forest plot on [-1, 1] (κ, α): one row per estimate, whiskers for the CI, a line at 0. */
+export function forest(
+  rows: Interval[],
+  opts: { title: string; width?: number; min?: number; max?: number },
+): SVGElement {
+  const w = opts.width ?? 560;
+  const left = 190;
+  const right = 60;
+  const rowH = 18;
+  const min = opts.min ?? -0.2;
+  const max = opts.max ?? 1;
+  const height = rowH * rows.length + 30;
+  const x = (v: number) =>
+    left + ((Math.min(Math.max(v, min), max) - min) / (max - min)) * (w - left - right);
+  const svg = s("svg", { width: w, height, role: "img", "aria-label": opts.title });
+  svg.append(s("title", {}, opts.title));
+  for (const t of [0, 0.2, 0.4, 0.6, 0.8, 1]) {
+    if (t < min || t > max) continue;
+    svg.append(
+      s("line", {
+        x1: x(t),
+        x2: x(t),
+        y1: 4,
+        y2: height - 22,
+        class: "axis",
+        "stroke-dasharray": t === 0 ? "" : "2 3",
+      }),
+      s("text", { x: x(t) - 8, y: height - 8 }, t.toFixed(1)),
+    );
+  }
+  rows.forEach((r, i) => {
+    const y = 12 + i * rowH;
+    svg.append(s("text", { x: 0, y: y + 4 }, r.label));
+    if (r.value === null) {
+      svg.append(s("text", { x: left, y: y + 4 }, "n/a"));
+      return;
+    }
+    const colour = r.colour ?? "#0b5cad";
+    if (r.low !== null && r.high !== null)
+      svg.append(s("line", { x1: x(r.low), x2: x(r.high), y1: y, y2: y, stroke: colour, class: "ci" }));
+    svg.append(
+      s("circle", { cx: x(r.value), cy: y, r: 4, fill: colour }),
+      s("text", { x: w - right + 6, y: y + 4 }, r.value.toFixed(2)),
+    );
+  });
+  return svg;
+}
+
+/** A heat map of a row-stochastic matrix (rows: consensus class, columns: reader's answer). */
+export function heatmap(
+  matrix: number[][],
+  opts: { title: string; labels: string[]; cell?: number },
+): SVGElement {
+  const c = opts.cell ?? 34;
+  const off = 30;
+  const n = matrix.length;
+  const m = matrix[0]?.length ?? 0;
+  const svg = s("svg", {
+    width: off + m * c + 4,
+    height: off + n * c + 20,
+    role: "img",
+    "aria-label": opts.title,
+  });
+  svg.append(s("title", {}, opts.title));
+  opts.labels
+    .slice(0, m)
+    .forEach((l, j) => svg.append(s("text", { x: off + j * c + c / 2 - 4, y: off - 6 }, l)));
+  matrix.forEach((row, i) => {
+    svg.append(s("text", { x: 4, y: off + i * c + c / 2 + 4 }, opts.labels[i] ?? String(i)));
+    row.forEach((v, j) => {
+      const shade = Math.round(255 - Math.max(0, Math.min(1, v)) * 200);
+      svg.append(
+        s("rect", {
+          x: off + j * c,
+          y: off + i * c,
+          width: c - 1,
+          height: c - 1,
+          fill: `rgb(${shade},${shade},255)`,
+        }),
+        s(
+          "text",
+          {
+            x: off + j * c + 5,
+            y: off + i * c + c / 2 + 4,
+            fill: v > 0.6 ? "#fff" : "#000",
+            style: `fill:${v > 0.6 ? "#fff" : "#000"}`,
+          },
+          v.toFixed(2),
+        ),
+      );
+    });
+  });
+  return svg;
+}

@@ -1,0 +1,41 @@
+/** Debounced async saver: `schedule()` after every change, `flush()` to save now (e.g. before leaving). */
+export class Debounced {
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private running: Promise<void> = Promise.resolve();
+  private dirty = false;
+
+  constructor(
+    private readonly save: () => Promise<void>,
+    private readonly delayMs = 700,
+  ) {}
+
+  schedule(): void {
+    this.dirty = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.flush(), this.delayMs);
+  }
+
+  flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (!this.dirty) return this.running;
+    this.dirty = false;
+    this.running = this.running
+      .then(() => this.save())
+      .catch(() => {
+        this.dirty = true; // keep it for the next try
+      });
+    return this.running;
+  }
+
+  /** Drop any unsaved change (after a submit, the draft is gone server-side). */
+  discard(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.dirty = false;
+  }
+
+  get pending(): boolean {
+    return this.dirty;
+  }
+}

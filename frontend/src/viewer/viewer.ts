@@ -1,0 +1,324 @@
+// A set of Cornerstone3D stack viewports side by side, with synchronised slice, zoom/pan and crosshair,
+// window/level presets and an SVG overlay per pane for contours. Created on mount, destroyed on unmount.
+import { Enums, RenderingEngine, type Types, imageLoader } from "@cornerstonejs/core";
+import dicomImageLoader from "@cornerstonejs/dicom-image-loader";
+import {
+  Enums as ToolEnums,
+  PanTool,
+  StackScrollTool,
+  ToolGroupManager,
+  WindowLevelTool,
+  ZoomTool,
+} from "@cornerstonejs/tools";
+import type { LoadedSeries } from "../dicomweb";
+import { h, s } from "../ui/dom";
+import { ensureCornerstone } from "./cornerstone";
+import { projectOntoPlane, syncedSliceIndex, type Vec3 } from "./geometry";
+import { presetRange, presetsFor, type Preset } from "./presets";
+
+export interface Pane {
+  id: string;
+  series: LoadedSeries;
+  root: HTMLElement;
+  element: HTMLDivElement;
+  svg: SVGSVGElement;
+  viewport: Types.IStackViewport;
+  auto: { lower: number; upper: number } | null;
+}
+
+export type Painter = (pane: Pane, slice: number) => SVGElement[];
+
+let counter = 0;
+
+export class Viewer {
+  readonly panes: Pane[] = [];
+  readonly presets: Preset[];
+  private engine: RenderingEngine;
+  private toolGroupId: string;
+  private painters: Painter[] = [];
+  private syncing = false;
+  private crosshair: Vec3 | null = null;
+  private sliceListeners: ((i: number) => void)[] = [];
+  private disposers: (() => void)[] = [];
+  private destroyed = false;
+  slice = 0;
+  presetIndex = 0;
+  firstImageMs: number | null = null;
+
+  private constructor(
+    readonly container: HTMLElement,
+    readonly modality: string,
+    private readonly openedAt: number,
+  ) {
+    const n = ++counter;
+    this.engine = new RenderingEngine(`concord-engine-${n}`);
+    this.toolGroupId = `concord-tools-${n}`;
+    this.presets = presetsFor(modality);
+  }
+
+  /** Build the panes and show the middle slice (or `initialSlice`). `openedAt` is performance.now() of opening. */
+  static async create(
+    container: HTMLElement,
+    series: LoadedSeries[],
+    opts: { modality: string; openedAt: number; initialSlice?: number; labels?: string[] },
+  ): Promise<Viewer> {
+    await ensureCornerstone();
+    for (const s of series)
+      for (const inst of s.instances)
+        dicomImageLoader.wadors.metaDataManager.add(inst.imageId, inst.metadata as never);
+    const viewer = new Viewer(container, opts.modality, opts.openedAt);
+    viewer.build(series, opts.labels ?? series.map((s) => s.description || s.modality));
+    const first = series[0];
+    const middle = opts.initialSlice ?? Math.floor((first?.imageIds.length ?? 1) / 2);
+    viewer.slice = Math.min(Math.max(middle, 0), Math.max((first?.imageIds.length ?? 1) - 1, 0));
+    // Fetch the shown slice of every pane first, then the rest in the background.
+    await Promise.all(
+      viewer.panes.map((p) => {
+        const index = viewer.indexFor(p, viewer.slice);
+        return p.viewport.setStack(p.series.imageIds, index);
+      }),
+    );
+    if (viewer.destroyed) return viewer;
+    for (const p of viewer.panes) {
+      const range = p.viewport.getProperties().voiRange;
+      p.auto = range ? { lower: range.lower, upper: range.upper } : null;
+      p.viewport.render();
+    }
+    viewer.prefetch();
+    return viewer;
+  }
+
+  private build(series: LoadedSeries[], labels: string[]): void {
+    this.container.classList.add("viewer", `viewer-${series.length}`);
+    const toolGroup = ToolGroupManager.createToolGroup(this.toolGroupId);
+    if (!toolGroup) throw new Error("could not create the tool group");
+    for (const name of [
+      WindowLevelTool.toolName,
+      PanTool.toolName,
+      ZoomTool.toolName,
+      StackScrollTool.toolName,
+    ])
+      toolGroup.addTool(name);
+    toolGroup.setToolActive(WindowLevelTool.toolName, {
+      bindings: [{ mouseButton: ToolEnums.MouseBindings.Primary }],
+    });
+    toolGroup.setToolActive(PanTool.toolName, {
+      bindings: [{ mouseButton: ToolEnums.MouseBindings.Auxiliary }],
+    });
+    toolGroup.setToolActive(ZoomTool.toolName, {
+      bindings: [{ mouseButton: ToolEnums.MouseBindings.Secondary }],
+    });
+    toolGroup.setToolActive(StackScrollTool.toolName, {
+      bindings: [{ mouseButton: ToolEnums.MouseBindings.Wheel }],
+    });
+
+    series.forEach((ser, i) => {
+      const id = `${this.toolGroupId}-vp${i}`;
+      const element = h("div", { class: "cs-element", "data-series": ser.seriesUid }) as HTMLDivElement;
+      element.oncontextmenu = (e) => e.preventDefault();
+      const svg = s("svg", { class: "overlay", "aria-hidden": "true" }) as SVGSVGElement;
+      const root = h(
+        "figure",
+        { class: "pane", "data-pane": String(i), "aria-label": `${labels[i]} image` },
+        h("figcaption", { class: "pane-label" }, labels[i]),
+        element,
+        svg,
+      );
+      this.container.appendChild(root);
+      this.engine.enableElement({
+        viewportId: id,
+        type: Enums.ViewportType.STACK,
+        element,
+        defaultOptions: { background: [0, 0, 0] as Types.Point3 },
+      });
+      toolGroup.addViewport(id, this.engine.id);
+      const viewport = this.engine.getViewport(id) as Types.IStackViewport;
+      const pane: Pane = { id, series: ser, root, element, svg, viewport, auto: null };
+      this.panes.push(pane);
+      this.listen(element, Enums.Events.IMAGE_RENDERED, () => {
+        if (this.firstImageMs === null) {
+          this.firstImageMs = performance.now() - this.openedAt;
+          this.container.dataset.firstImageMs = this.firstImageMs.toFixed(0);
+          console.info(`[concord] first image on screen after ${this.firstImageMs.toFixed(0)} ms`);
+        }
+        this.paint(pane);
+      });
+      this.listen(element, Enums.Events.STACK_NEW_IMAGE, (e) => {
+        const index = (e as CustomEvent<{ imageIdIndex: number }>).detail.imageIdIndex;
+        this.onPaneSlice(pane, index);
+      });
+      this.listen(element, Enums.Events.CAMERA_MODIFIED, () => this.syncCamera(pane));
+      this.listen(element, "pointermove", (e) => this.moveCrosshair(pane, e as PointerEvent));
+      this.listen(svg, "wheel", (e) => {
+        e.preventDefault();
+        this.step(Math.sign((e as WheelEvent).deltaY));
+      });
+    });
+    const resize = new ResizeObserver(() => {
+      if (!this.destroyed) this.engine.resize(true, false);
+    });
+    resize.observe(this.container);
+    this.disposers.push(() => resize.disconnect());
+  }
+
+  private listen(target: EventTarget, type: string, fn: (e: Event) => void): void {
+    target.addEventListener(type, fn);
+    this.disposers.push(() => target.removeEventListener(type, fn));
+  }
+
+  private prefetch(): void {
+    const ids = this.panes.flatMap((p) => p.series.imageIds);
+    for (const id of ids) void imageLoader.loadAndCacheImage(id).catch(() => undefined);
+  }
+
+  /** Index in a pane's stack for the viewer's reference slice (the first pane's index). */
+  private indexFor(pane: Pane, slice: number): number {
+    const ref = this.panes[0];
+    if (!ref || pane === ref) return slice;
+    return syncedSliceIndex(ref.series.planes, slice, pane.series.planes);
+  }
+
+  get sliceCount(): number {
+    return this.panes[0]?.series.imageIds.length ?? 0;
+  }
+
+  onSlice(fn: (i: number) => void): void {
+    this.sliceListeners.push(fn);
+  }
+
+  private onPaneSlice(pane: Pane, index: number): void {
+    if (this.syncing) {
+      this.paint(pane);
+      return;
+    }
+    const ref = this.panes[0];
+    const refIndex = pane === ref ? index : syncedSliceIndex(pane.series.planes, index, ref.series.planes);
+    this.setSlice(refIndex, pane);
+  }
+
+  async setSlice(index: number, from?: Pane): Promise<void> {
+    const i = Math.min(Math.max(index, 0), this.sliceCount - 1);
+    const changed = i !== this.slice;
+    this.slice = i;
+    this.syncing = true;
+    try {
+      await Promise.all(
+        this.panes
+          .filter((p) => p !== from || p.viewport.getCurrentImageIdIndex() !== this.indexFor(p, i))
+          .map((p) => {
+            const target = this.indexFor(p, i);
+            return p.viewport.getCurrentImageIdIndex() === target
+              ? undefined
+              : p.viewport.setImageIdIndex(target);
+          }),
+      );
+    } finally {
+      this.syncing = false;
+    }
+    this.repaint();
+    if (changed) for (const fn of this.sliceListeners) fn(i);
+  }
+
+  step(delta: number): Promise<void> {
+    return this.setSlice(this.slice + delta);
+  }
+
+  private syncCamera(source: Pane): void {
+    if (this.syncing) {
+      this.paint(source);
+      return;
+    }
+    this.syncing = true;
+    try {
+      const cam = source.viewport.getCamera();
+      for (const p of this.panes) {
+        if (p === source) continue;
+        p.viewport.setCamera({
+          parallelScale: cam.parallelScale,
+          focalPoint: cam.focalPoint,
+          position: cam.position,
+        });
+        p.viewport.render();
+      }
+    } finally {
+      this.syncing = false;
+    }
+    this.repaint();
+  }
+
+  resetView(): void {
+    for (const p of this.panes) {
+      p.viewport.resetCamera();
+      p.viewport.render();
+    }
+    this.syncCamera(this.panes[0]);
+  }
+
+  applyPreset(index: number): Preset {
+    this.presetIndex = ((index % this.presets.length) + this.presets.length) % this.presets.length;
+    const preset = this.presets[this.presetIndex];
+    for (const p of this.panes) {
+      const auto = p.auto ?? p.viewport.getProperties().voiRange ?? { lower: 0, upper: 1 };
+      p.viewport.setProperties({ voiRange: presetRange(preset, auto) });
+      p.viewport.render();
+    }
+    return preset;
+  }
+
+  private moveCrosshair(pane: Pane, e: PointerEvent): void {
+    const rect = pane.element.getBoundingClientRect();
+    this.crosshair = pane.viewport.canvasToWorld([e.clientX - rect.left, e.clientY - rect.top]) as Vec3;
+    this.repaint();
+  }
+
+  /** Canvas (CSS px) → patient mm, projected exactly onto the pane's current slice plane. */
+  toWorld(pane: Pane, x: number, y: number): Vec3 {
+    const world = pane.viewport.canvasToWorld([x, y]) as Vec3;
+    const plane = pane.series.planes[pane.viewport.getCurrentImageIdIndex()];
+    return plane ? projectOntoPlane(plane, world) : world;
+  }
+
+  toCanvas(pane: Pane, world: Vec3): [number, number] {
+    const [x, y] = pane.viewport.worldToCanvas(world as Types.Point3);
+    return [x, y];
+  }
+
+  addPainter(painter: Painter): void {
+    this.painters.push(painter);
+    this.repaint();
+  }
+
+  setInteractive(on: boolean): void {
+    for (const p of this.panes) p.svg.classList.toggle("interactive", on);
+  }
+
+  repaint(): void {
+    for (const p of this.panes) this.paint(p);
+  }
+
+  private paint(pane: Pane): void {
+    if (this.destroyed) return;
+    const rect = pane.element.getBoundingClientRect();
+    pane.svg.setAttribute("viewBox", `0 0 ${rect.width} ${rect.height}`);
+    const children: SVGElement[] = [];
+    const index = pane.viewport.getCurrentImageIdIndex();
+    if (this.crosshair) {
+      const [x, y] = this.toCanvas(pane, this.crosshair);
+      children.push(
+        s("line", { x1: x, y1: 0, x2: x, y2: rect.height, class: "crosshair" }),
+        s("line", { x1: 0, y1: y, x2: rect.width, y2: y, class: "crosshair" }),
+      );
+    }
+    for (const painter of this.painters) children.push(...painter(pane, index));
+    pane.svg.replaceChildren(...children);
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const d of this.disposers.splice(0)) d();
+    ToolGroupManager.destroyToolGroup(this.toolGroupId);
+    this.engine.destroy();
+    this.container.replaceChildren();
+  }
+}

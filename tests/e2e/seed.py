@@ -1,0 +1,141 @@
+"""Seed data for the browser tests and for trying the front end by hand: phantom studies, users, projects.
+
+``python -m tests.e2e.seed DIR`` (with DJANGO_SETTINGS_MODULE and DATABASE_URL set) writes phantoms to DIR if it
+holds none, registers them and creates the users and projects below. The DICOM store must be the local folder
+DIR (``DICOM_FOLDER=DIR``) so that Concord's DICOMweb endpoint serves the files.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+
+PASSWORD = "concord-e2e-pw"
+READERS = ("reader1", "reader2", "reader3")
+
+
+@dataclass
+class Seeded:
+    phantoms: Path
+    mri_project: int
+    ct_project: int
+    mri_study: str
+    ct_study: str
+    mri_truth: dict[str, Any]
+    assignments: dict[str, int] = field(default_factory=dict)  # "mri:reader1" → assignment id
+    series: dict[str, str] = field(default_factory=dict)  # "T1" → series uid
+
+
+def write_phantoms(out: Path, seed: int = 7) -> None:
+    if (out / "manifest.json").is_file():
+        return
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ml.phantoms",
+            "--mri",
+            "1",
+            "--ct",
+            "1",
+            "--out",
+            str(out),
+            "--seed",
+            str(seed),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+def _series_rows(folder: Path, description: str) -> dict[str, Any]:
+    """Series + instances for study_register, slice_index ordered along the slice normal."""
+    headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in sorted(folder.glob("*.dcm"))]
+    iop = np.asarray(headers[0].ImageOrientationPatient, dtype=float)
+    normal = np.cross(iop[:3], iop[3:])
+    headers.sort(key=lambda d: float(np.dot(np.asarray(d.ImagePositionPatient, dtype=float), normal)))
+    return {
+        "series_uid": str(headers[0].SeriesInstanceUID),
+        "modality": str(headers[0].Modality),
+        "description": description,
+        "frame_of_reference_uid": str(getattr(headers[0], "FrameOfReferenceUID", "")),
+        "instances": [
+            {
+                "sop_uid": str(d.SOPInstanceUID),
+                "sop_class_uid": str(d.SOPClassUID),
+                "instance_number": int(d.InstanceNumber),
+                "slice_index": i,
+                "position": [float(v) for v in d.ImagePositionPatient],
+            }
+            for i, d in enumerate(headers)
+        ],
+    }
+
+
+def seed(phantoms: Path) -> Seeded:
+    from django.contrib.auth import get_user_model
+
+    from labeling.models import Assignment, Case, GradingScheme, Membership
+    from labeling.services.projects import membership_add, project_create
+    from labeling.services.schemes import schemes_load
+    from labeling.services.studies import study_register
+
+    write_phantoms(phantoms)
+    manifest = json.loads((phantoms / "manifest.json").read_text())
+    schemes_load()
+    users = {}
+    for name, staff in [("admin", True), ("adjudicator", False), *((r, False) for r in READERS)]:
+        user, _ = get_user_model().objects.get_or_create(username=name, defaults={"is_staff": staff})
+        user.set_password(PASSWORD)
+        user.save()
+        users[name] = user
+    out: dict[str, Any] = {"assignments": {}, "series": {}}
+    for entry in manifest["studies"]:
+        kind = entry["kind"]
+        study_uid = entry["study_instance_uid"]
+        series = []
+        for desc, info in entry["series"].items():
+            if desc == "SEG":
+                continue
+            rows = _series_rows(phantoms / info["folder"], "CT SIJ" if kind == "ct" else desc)
+            series.append(rows)
+            out["series"][rows["description"]] = rows["series_uid"]
+        study = study_register(
+            actor=None, study_uid=study_uid, modality="CT" if kind == "ct" else "MR",
+            patient_id=entry["patient_id"], series=series,
+        )  # fmt: skip
+        scheme = GradingScheme.objects.get(name="ct_sij" if kind == "ct" else "mri_sij", version=1)
+        project = project_create(
+            actor=users["admin"], name=f"E2E {kind.upper()}", scheme=scheme, readers_per_case=3
+        )
+        for name in READERS:
+            membership_add(actor=users["admin"], project=project, username=name, role=Membership.Role.READER)
+        membership_add(
+            actor=users["admin"], project=project, username="adjudicator", role=Membership.Role.ADJUDICATOR
+        )
+        case = Case.objects.create(project=project, study=study, label=f"{kind}-1")
+        for name in READERS:
+            a = Assignment.objects.create(project=project, case=case, reader=users[name], session=1)
+            out["assignments"][f"{kind}:{name}"] = a.pk
+        out[f"{kind}_project"] = project.pk
+        out[f"{kind}_study"] = study_uid
+        if kind == "mri":
+            out["mri_truth"] = json.loads((phantoms / entry["truth"]).read_text())
+    return Seeded(phantoms=phantoms, **out)
+
+
+if __name__ == "__main__":
+    import django
+
+    django.setup()
+    result = seed(Path(sys.argv[1]).resolve())
+    print(
+        json.dumps({k: v for k, v in result.__dict__.items() if k not in ("mri_truth", "phantoms")}, indent=1)
+    )
