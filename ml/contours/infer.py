@@ -106,9 +106,13 @@ class ContourPredictor:
         return np.concatenate(fields), np.concatenate(heats)
 
     def trace(self, field: ArrayLike, heatmaps: ArrayLike) -> tuple[WalkResult, float]:
-        """Walk one crop's field (2, n, n) from the start-heatmap peak to the end-heatmap peak (crop px)."""
+        """Walk one crop's field (2, n, n) from the start-heatmap peak to the end-heatmap peak (crop px).
+
+        Peaks are taken on the heatmap differences (start - end, end - start): a network that puts a
+        weaker echo of one end point into the other channel then still picks the right points.
+        """
         heat = np.asarray(heatmaps, dtype=np.float64)
-        start, end = heatmap_peak(heat[0]), heatmap_peak(heat[1])
+        start, end = heatmap_peak(heat[0] - heat[1]), heatmap_peak(heat[1] - heat[0])
         confidence = float(min(heat[0].max(), heat[1].max()))
         return walk(field, start, end, **self.walker_kwargs), confidence
 

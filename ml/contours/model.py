@@ -21,7 +21,7 @@ class ContourModelConfig:
     """Network and crop settings, stored in the model card so inference rebuilds the same pipeline.
 
     A joint crop is ``crop_mm`` wide and high, resampled to ``pixel_mm`` per pixel (``crop_px`` pixels,
-    a multiple of 16 for the U-Net's four poolings). ``width`` sets the U-Net features
+    a multiple of 16 and at least 32 for the U-Net's four poolings). ``width`` sets the U-Net features
     (w, w, 2w, 4w, 8w, w). ``band_px`` and ``sigma_px`` shape the targets (SPEC: w = 2 px).
     """
 
@@ -35,8 +35,9 @@ class ContourModelConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.crop_px % 16:
-            raise ValueError(f"crop_mm / pixel_mm = {self.crop_px} px must be a multiple of 16")
+        if self.crop_px % 16 or self.crop_px < 32:
+            # four poolings, and instance norm needs more than one element at the bottom
+            raise ValueError(f"crop_mm / pixel_mm = {self.crop_px} px must be a multiple of 16, >= 32")
 
     @property
     def crop_px(self) -> int:

@@ -66,6 +66,13 @@ def evaluate_crops(model: nn.Module, val_data: Any, device: torch.device) -> dic
     }
 
 
+def cosine_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig) -> Any:
+    """Cosine decay of the learning rate over ``config.epochs`` to 5% of its start value."""
+    return torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=max(config.epochs, 1), eta_min=0.05 * config.lr
+    )
+
+
 def train_contours(
     train_scans: Sequence[ScanArrays],
     val_scans: Sequence[ScanArrays],
@@ -78,8 +85,9 @@ def train_contours(
     **fit_kwargs: Any,
 ) -> FitResult:
     """Fit a :class:`ContourNet` on the scans' truth polylines; early-stops on ``train_config.metric``
-    (use ``"val_rmse_mm"`` with mode ``"min"``). Extra keyword arguments go to :func:`ml.training.fit`
-    (progress, should_stop, data_snapshot_id, consensus_run_id)."""
+    (use ``"val_rmse_mm"`` with mode ``"min"``). The learning rate follows :func:`cosine_schedule` unless
+    ``scheduler_factory`` is given. Extra keyword arguments go to :func:`ml.training.fit` (progress,
+    should_stop, data_snapshot_id, consensus_run_id, scheduler_factory)."""
     train = ContourDataset(
         scan_samples(train_scans, model_config, jitter_mm=jitter_mm, copies=copies, seed=train_config.seed),
         model_config,
@@ -94,6 +102,7 @@ def train_contours(
         "n_val_crops": len(val) if val is not None else 0,
         **fit_kwargs.pop("card_extra", {}),
     }
+    fit_kwargs.setdefault("scheduler_factory", cosine_schedule)
     return fit(
         model,
         ContourLoss(),
@@ -133,4 +142,11 @@ def evaluate_scans(
     return {**summary, "missing": missing, "rows": rows}
 
 
-__all__ = ["crop_rmse_mm", "evaluate_crops", "evaluate_scans", "scan_samples", "train_contours"]
+__all__ = [
+    "cosine_schedule",
+    "crop_rmse_mm",
+    "evaluate_crops",
+    "evaluate_scans",
+    "scan_samples",
+    "train_contours",
+]

@@ -1,0 +1,153 @@
+"""Command line: ``python -m ml.contours train|evaluate|predict|toy ...`` on a folder of npz scans.
+
+    python -m ml.contours toy --out var/toy --scans 8            # write toy scans (smoke runs)
+    python -m ml.contours train --data var/toy --out var/contours-ckpt --epochs 30
+    python -m ml.contours evaluate --data var/toy --checkpoint var/contours-ckpt
+    python -m ml.contours predict --data var/toy --checkpoint var/contours-ckpt --output traced.json
+
+The folder format is described in :mod:`ml.contours.files`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ml.contours.files import load_folder, save_npz_scan
+from ml.contours.infer import ContourPredictor
+from ml.contours.model import ContourModelConfig
+from ml.contours.synthetic import toy_scan
+from ml.contours.train import evaluate_scans, train_contours
+from ml.training import TrainConfig
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ml.contours", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train on the truth polylines of a folder of scans")
+    t.add_argument("--data", required=True)
+    t.add_argument("--out", required=True, help="checkpoint folder")
+    t.add_argument("--val-fraction", type=float, default=0.2)
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--patience", type=int, default=10)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    t.add_argument("--width", type=int, default=16)
+    t.add_argument("--in-channels", type=int, default=1)
+    t.add_argument("--crop-mm", type=float, default=96.0)
+    t.add_argument("--pixel-mm", type=float, default=0.75)
+    t.add_argument("--jitter-mm", type=float, default=8.0)
+    t.add_argument("--copies", type=int, default=2, help="jittered crops per truth polyline")
+    t.add_argument("--no-amp", action="store_true")
+    t.add_argument("--compile", action="store_true")
+    t.add_argument("--channels-last", action="store_true")
+    t.add_argument("--deterministic", action="store_true")
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--data-snapshot-id")
+    t.add_argument("--consensus-run-id")
+    for name, text in (("evaluate", "RMSE against the truth polylines"), ("predict", "trace every joint")):
+        e = sub.add_parser(name, help=text)
+        e.add_argument("--data", required=True)
+        e.add_argument("--checkpoint", required=True)
+        e.add_argument("--output", help="JSON file (default: stdout)")
+        e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+        e.add_argument("--truth-centres", action="store_true", help="crop at truth centres, not located")
+    g = sub.add_parser("toy", help="write toy npz scans")
+    g.add_argument("--out", required=True)
+    g.add_argument("--scans", type=int, default=8)
+    g.add_argument("--slices", type=int, default=4)
+    return p
+
+
+def _train(args: argparse.Namespace) -> dict[str, Any]:
+    scans = load_folder(args.data)
+    n_val = min(len(scans) - 1, math.ceil(args.val_fraction * len(scans))) if len(scans) > 1 else 0
+    train, val = scans[: len(scans) - n_val], scans[len(scans) - n_val :]
+    model_config = ContourModelConfig(
+        in_channels=args.in_channels, width=args.width, crop_mm=args.crop_mm, pixel_mm=args.pixel_mm
+    )
+    metric = "val_rmse_mm" if val else "train_loss"
+    config = TrainConfig(
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        patience=args.patience,
+        metric=metric,
+        mode="min",
+        device=args.device,
+        amp=not args.no_amp,
+        compile=args.compile,
+        channels_last=args.channels_last,
+        deterministic=args.deterministic,
+        checkpoint_dir=args.out,
+    )
+
+    def progress(epoch: int, step: int, loss: float, metrics: Any) -> None:
+        if step == -1:
+            shown = {k: round(v, 4) for k, v in metrics.items()}
+            print(json.dumps({"epoch": epoch, **shown}), file=sys.stderr, flush=True)
+
+    result = train_contours(
+        train,
+        val,
+        model_config,
+        config,
+        jitter_mm=args.jitter_mm,
+        copies=args.copies,
+        resume=args.resume,
+        progress=progress,
+        data_snapshot_id=args.data_snapshot_id,
+        consensus_run_id=args.consensus_run_id,
+    )
+    return {
+        "checkpoint": args.out,
+        "stopped": result.stopped,
+        "epochs": result.epochs_completed,
+        "best_metric": result.best_metric,
+        "best_epoch": result.best_epoch,
+        "train_scans": [s.scan_id for s in train],
+        "val_scans": [s.scan_id for s in val],
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; prints a JSON result (to ``--output`` when given). Returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.command == "toy":
+        paths = [
+            str(save_npz_scan(Path(args.out) / f"toy-{i:03d}.npz", toy_scan(i, n_slices=args.slices)))
+            for i in range(args.scans)
+        ]
+        result: Any = {"written": paths}
+    elif args.command == "train":
+        result = _train(args)
+    else:
+        predictor = ContourPredictor.from_checkpoint(args.checkpoint, device=args.device)
+        scans = load_folder(args.data)
+        if args.command == "evaluate":
+            result = evaluate_scans(predictor, scans, use_truth_centres=args.truth_centres)
+        else:
+            result = []
+            for scan in scans:
+                centres = None
+                if args.truth_centres:
+                    centres = {k: (v.min(0) + v.max(0)) / 2.0 for k, v in scan.polylines.items()}
+                result += [c.to_json() for c in predictor.predict_scan(scan, centres=centres)]
+    text = json.dumps(result, indent=2)
+    if getattr(args, "output", None):
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
