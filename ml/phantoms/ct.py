@@ -113,7 +113,8 @@ def _surface_noise(rng: Generator, a: FloatArray, z: FloatArray, amp: float) -> 
         out += np.sin(2 * np.pi * a / la + rng.uniform(0, 6.3)) * np.sin(
             2 * np.pi * z / lz + rng.uniform(0, 6.3)
         )
-    return out * np.float32(amp / 3.0)
+    scaled: FloatArray = out * np.float32(amp / 3.0)
+    return scaled
 
 
 class _Blobs:

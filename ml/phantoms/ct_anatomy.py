@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.random import Generator
 
-from ml.phantoms.geometry import FloatArray
+from ml.phantoms.geometry import BoolArray, FloatArray
 from ml.phantoms.schema import JOINTS
 
 SIGNS = {"left": 1.0, "right": -1.0}
@@ -77,7 +77,7 @@ class CtJointCoords:
     a: FloatArray
     d: FloatArray
     length: FloatArray
-    zone: FloatArray
+    zone: BoolArray
 
 
 def joint_coords(shape: CtJointShape, x: FloatArray, y: FloatArray, z: FloatArray) -> CtJointCoords:
@@ -103,7 +103,7 @@ def joint_coords(shape: CtJointShape, x: FloatArray, y: FloatArray, z: FloatArra
 
 def sacrum_mask(
     joints: dict[str, CtJointShape], coords: dict[str, CtJointCoords], x: FloatArray, y: FloatArray
-) -> tuple[FloatArray, FloatArray]:
+) -> tuple[BoolArray, FloatArray]:
     """Return (sacrum bool (S,H,W), distance-like margin to its boundary in mm (S,H,W)).
 
     The sacrum lies medial to both joints, behind a promontory-shaped anterior surface and in front of a
@@ -124,7 +124,7 @@ def sacrum_mask(
     return margin >= 0, margin
 
 
-def ilium_mask(shape: CtJointShape, c: CtJointCoords) -> tuple[FloatArray, FloatArray]:
+def ilium_mask(shape: CtJointShape, c: CtJointCoords) -> tuple[BoolArray, FloatArray]:
     """Return (ilium bool (S,H,W), margin to its boundary in mm) lateral of one joint."""
     half_w = shape.width_mm / 2
     margin = np.minimum(

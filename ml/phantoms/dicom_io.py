@@ -21,7 +21,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element, write_file_meta_info
 from pydicom.sr.codedict import codes
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 
 from ml.phantoms.geometry import SliceGeometry
 from ml.phantoms.schema import GENERATOR_NAME, GENERATOR_VERSION
@@ -125,8 +125,8 @@ def write_series(folder: Path, pixels: NDArray[np.uint16], geometry: SliceGeomet
         ds = Dataset()
         ds.update(base)  # own element dict: the per-slice attributes below are new elements, not shared ones
         ds.file_meta = FileMetaDataset()
-        ds.file_meta.MediaStorageSOPClassUID = sop_class
-        ds.file_meta.MediaStorageSOPInstanceUID = sop_uids[k]
+        ds.file_meta.MediaStorageSOPClassUID = UID(sop_class)
+        ds.file_meta.MediaStorageSOPInstanceUID = UID(sop_uids[k])
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
         ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
         ds.file_meta.ImplementationVersionName = f"PYDICOM {'.'.join(pydicom.__version_info__)}"

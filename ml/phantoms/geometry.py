@@ -13,11 +13,12 @@ Conventions used throughout ``ml.phantoms``:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-FloatArray = NDArray[np.float64]
+FloatArray = NDArray[np.floating[Any]]
 BoolArray = NDArray[np.bool_]
 
 
@@ -57,18 +58,20 @@ class SliceGeometry:
 
     def position(self, k: int) -> FloatArray:
         """ImagePositionPatient (3,) of slice ``k``."""
-        return np.asarray(self.origin) + k * self.spacing_mm * self.normal
+        out: FloatArray = np.asarray(self.origin) + k * self.spacing_mm * self.normal
+        return out
 
     def px_to_patient(self, k: int | FloatArray, px: FloatArray) -> FloatArray:
         """Map in-plane pixel coordinates ``px`` (..., 2) as (col, row) on slice(s) ``k`` to LPS mm (..., 3)."""
         px = np.asarray(px, dtype=float)
         k_arr = np.asarray(k, dtype=float)[..., None]
-        return (
+        out: FloatArray = (
             np.asarray(self.origin)
             + k_arr * self.spacing_mm * self.normal
             + px[..., :1] * self.pixel_mm * np.asarray(self.row_dir)
             + px[..., 1:2] * self.pixel_mm * np.asarray(self.col_dir)
         )
+        return out
 
     def patient_to_px(self, xyz: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Map LPS mm (..., 3) to ((..., 2) pixel (col, row), (...,) fractional slice index)."""
@@ -148,7 +151,10 @@ def bezier(control: FloatArray, t: FloatArray) -> FloatArray:
     """Evaluate a cubic Bezier curve with control points (4, 2) at parameters t (n,) -> (n, 2)."""
     t = np.asarray(t, float)[:, None]
     c = np.asarray(control, float)
-    return (1 - t) ** 3 * c[0] + 3 * (1 - t) ** 2 * t * c[1] + 3 * (1 - t) * t**2 * c[2] + t**3 * c[3]
+    out: FloatArray = (
+        (1 - t) ** 3 * c[0] + 3 * (1 - t) ** 2 * t * c[1] + 3 * (1 - t) * t**2 * c[2] + t**3 * c[3]
+    )
+    return out
 
 
 def arc_lengths(points: FloatArray) -> FloatArray:
@@ -173,4 +179,5 @@ def resample_by_spacing(points: FloatArray, spacing: float) -> FloatArray:
 def unit_tangents(points: FloatArray) -> FloatArray:
     """Unit tangent (n, d) at each vertex of a polyline (n, d), oriented first -> last point."""
     tangent = np.gradient(points, axis=0)
-    return tangent / np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-12)
+    out: FloatArray = tangent / np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-12)
+    return out

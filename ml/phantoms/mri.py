@@ -129,7 +129,8 @@ def smooth_field(rng: Generator, shape: tuple[int, ...], coarse: tuple[int, ...]
     base = rng.uniform(-1.0, 1.0, coarse)
     out = zoom(base, [s / c for s, c in zip(shape, coarse, strict=True)], order=1 if len(shape) > 2 else 3)
     out = out[tuple(slice(0, s) for s in shape)]
-    return out / max(float(np.abs(out).max()), 1e-9)
+    scaled: FloatArray = out / max(float(np.abs(out).max()), 1e-9)
+    return scaled
 
 
 def _paint_anatomy(frame: JointFrame, t1: FloatArray, stir: FloatArray, params: MriParams) -> None:
@@ -148,6 +149,11 @@ def _paint_anatomy(frame: JointFrame, t1: FloatArray, stir: FloatArray, params: 
     t1[space], stir[space] = T1["joint"], STIR["joint"]
 
 
+def _r3(values: FloatArray) -> Any:
+    """Round to 0.001 (mm or px) and convert to nested lists for JSON."""
+    return np.round(values, 3).tolist()
+
+
 def _slice_truth(
     curve: FloatArray, frame: JointFrame, k: int, geometry: SliceGeometry, labels: dict[str, Any]
 ) -> SliceJointTruth:
@@ -155,16 +161,15 @@ def _slice_truth(
     pts_px = resample_polyline(curve, CONTOUR_POINTS) / geometry.pixel_mm
     pts_mm = geometry.px_to_patient(k, pts_px)
     height = float(np.ptp(curve[:, 1]))
-    r3 = lambda a: np.round(a, 3).tolist()  # noqa: E731
     return SliceJointTruth(
         slice_index=k,
         joint=frame.joint,
-        points_mm=r3(pts_mm),
-        points_px=r3(pts_px),
-        start_mm=r3(pts_mm[0]),
-        end_mm=r3(pts_mm[-1]),
-        start_px=r3(pts_px[0]),
-        end_px=r3(pts_px[-1]),
+        points_mm=_r3(pts_mm),
+        points_px=_r3(pts_px),
+        start_mm=_r3(pts_mm[0]),
+        end_mm=_r3(pts_mm[-1]),
+        start_px=_r3(pts_px[0]),
+        end_px=_r3(pts_px[-1]),
         length_mm=round(frame.length_mm, 3),
         height_mm=round(height, 3),
         width_mm=round(frame.width_mm, 3),

@@ -53,7 +53,7 @@ class LesionSpec:
 
 def _run(rng: Generator, mid: list[int], lo: int, hi: int) -> tuple[int, ...]:
     """Pick ``lo..hi`` consecutive slices inside the mid-slice list."""
-    n = int(min(rng.integers(lo, hi + 1), len(mid)))
+    n = min(int(rng.integers(lo, hi + 1)), len(mid))
     start = int(rng.integers(0, len(mid) - n + 1))
     return tuple(mid[start : start + n])
 

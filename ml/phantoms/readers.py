@@ -80,7 +80,8 @@ def ordinal_confusion(bias: float, spread: float, levels: int = len(MNY_GRADES))
     j, lv = np.meshgrid(np.arange(levels), np.arange(levels), indexing="ij")
     logits = -((lv - j - bias) ** 2) / (2 * spread**2)
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return p / p.sum(axis=1, keepdims=True)
+    out: FloatArray = p / p.sum(axis=1, keepdims=True)
+    return out
 
 
 def read_binary(truth: np.ndarray, sensitivity: float, specificity: float, rng: Generator) -> np.ndarray:
@@ -92,7 +93,8 @@ def read_binary(truth: np.ndarray, sensitivity: float, specificity: float, rng: 
 def read_ordinal(truth: np.ndarray, bias: float, spread: float, rng: Generator) -> np.ndarray:
     """Ordinal readings (n,) of grades (n,) in 0..4 under :func:`ordinal_confusion`."""
     cdf = np.cumsum(ordinal_confusion(bias, spread), axis=1)[truth]
-    return np.minimum((rng.random(truth.shape)[:, None] > cdf).sum(axis=1), len(MNY_GRADES) - 1)
+    out: np.ndarray = np.minimum((rng.random(truth.shape)[:, None] > cdf).sum(axis=1), len(MNY_GRADES) - 1)
+    return out
 
 
 def session_parameters(profile: ReaderProfile, rng: Generator) -> list[dict[str, float]]:

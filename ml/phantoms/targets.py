@@ -66,7 +66,7 @@ def heatmap_targets(
 
 def slice_targets(
     truth: MriTruth, slice_index: int, band_px: float = 2.0, sigma_px: float = 2.0
-) -> dict[str, FloatArray]:
+) -> dict[str, np.ndarray]:
     """Targets of one MRI slice at native resolution.
 
     Returns ``field`` (2, H, W), ``band`` (H, W) bool and ``heatmaps`` (4, H, W) in the order left start, left
