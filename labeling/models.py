@@ -52,6 +52,9 @@ class Project(models.Model):
     washout_days = models.PositiveIntegerField(default=14)
     washout_cases = models.PositiveIntegerField(default=20)
     adjudication_threshold = models.FloatField(default=0.8)
+    contour_disagreement_mm = models.FloatField(
+        default=3.0, help_text="slices whose readers' contours differ more than this go to adjudication"
+    )
     ai_aided_reads = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -493,3 +496,52 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.pk} ({self.status})"
+
+
+class ContourConsensus(models.Model):
+    """The consensus joint line of one case, joint and slice (derived from the current contours)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="contour_consensus")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    joint = models.CharField(max_length=16)
+    slice_index = models.PositiveIntegerField()
+    series_uid = models.CharField(max_length=64)
+    points_mm = models.JSONField()
+    n_contours = models.PositiveIntegerField()
+    disagreement_mm = models.FloatField(
+        help_text="mean distance of the farthest reader's contour to the consensus"
+    )
+    flagged = models.BooleanField(default=False, help_text="readers disagree beyond the project's threshold")
+    reader_distances = models.JSONField(default=list, help_text="[reader id, session, mean mm, p95 mm]")
+    data_hash = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["case_id", "joint", "slice_index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "case", "joint", "slice_index"], name="contour_consensus_slice_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"case {self.case_id} {self.joint} slice {self.slice_index}"
+
+
+class ReaderContourReliability(models.Model):
+    """How far a reader's contours lie from the consensus, over slices traced by several readers."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="contour_reliability")
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    n_contours = models.PositiveIntegerField()
+    mean_mm = models.FloatField()
+    p95_mm = models.FloatField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "reader"], name="contour_reliability_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"reader {self.reader_id}: {self.mean_mm:.2f} mm"

@@ -17,9 +17,11 @@ from labeling.models import (
     Case,
     ConsensusRun,
     Contour,
+    ContourConsensus,
     ItemPosterior,
     Membership,
     Project,
+    ReaderContourReliability,
     Reading,
     ReadingValue,
 )
@@ -290,3 +292,25 @@ def reader_calibration(*, reader: User, project: Project) -> list[dict[str, Any]
         entry["n"] += 1
         entry["agree"] += int(truth == value)
     return [{**e, "agreement": e["agree"] / e["n"] if e["n"] else None} for e in out.values()]
+
+
+def contour_queue(*, project: Project) -> QuerySet[ContourConsensus]:
+    """Slices whose readers' contours disagree beyond the project's threshold, worst first."""
+    return (
+        ContourConsensus.objects.filter(project=project, flagged=True)
+        .select_related("case")
+        .order_by("-disagreement_mm", "id")
+    )
+
+
+def contour_reliability(*, project: Project) -> list[dict[str, Any]]:
+    names = reader_pseudonyms(project=project)
+    return [
+        {
+            "reader": names.get(r.reader_id, "Reader ?"),
+            "n_contours": r.n_contours,
+            "mean_mm": r.mean_mm,
+            "p95_mm": r.p95_mm,
+        }
+        for r in ReaderContourReliability.objects.filter(project=project).order_by("reader_id")
+    ]

@@ -14,7 +14,7 @@ from labeling import selectors
 from labeling.api.common import paginated, request_user
 from labeling.api.permissions import ADJUDICATOR, ADMIN, READER, project_for
 from labeling.exceptions import InvalidInput, NotFound
-from labeling.models import ConsensusRun, ItemPosterior
+from labeling.models import ConsensusRun, ContourConsensus, ItemPosterior
 from labeling.services.adjudication import adjudication_record
 from labeling.services.agreement import agreement_csv, agreement_report
 from labeling.tasks import consensus_refit_task
@@ -157,6 +157,39 @@ class AdjudicationRecordApi(APIView):
             {"id": adjudication.pk, "value": adjudication.value, "supersedes": adjudication.supersedes_id},
             status=status.HTTP_201_CREATED,
         )
+
+
+class ContourQueueOutput(serializers.ModelSerializer):
+    case_label = serializers.CharField(source="case.label")
+
+    class Meta:
+        model = ContourConsensus
+        fields = [
+            "case_id",
+            "case_label",
+            "joint",
+            "slice_index",
+            "series_uid",
+            "points_mm",
+            "n_contours",
+            "disagreement_mm",
+        ]
+
+
+class ContourQueueApi(APIView):
+    @extend_schema(responses=ContourQueueOutput(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        """Slices where readers' joint contours disagree beyond the project's threshold, worst first."""
+        project = project_for(request_user(request), project_id, ADJUDICATOR, ADMIN)
+        return paginated(request, self, selectors.contour_queue(project=project), ContourQueueOutput)
+
+
+class ContourReliabilityApi(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, project_id: int) -> Response:
+        """Each reader's contour reliability: mean and 95th-percentile distance to the consensus, in mm."""
+        project = project_for(request_user(request), project_id, ADJUDICATOR, ADMIN)
+        return Response(selectors.contour_reliability(project=project))
 
 
 BOOT = OpenApiParameter("n_boot", int, description="bootstrap replicates for the CIs (0-2000, default 200)")

@@ -52,6 +52,7 @@ class ProjectOutput(serializers.ModelSerializer):
             "washout_days",
             "washout_cases",
             "adjudication_threshold",
+            "contour_disagreement_mm",
             "ai_aided_reads",
             "created_at",
         ]

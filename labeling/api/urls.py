@@ -73,6 +73,14 @@ urlpatterns = [
         c.AdjudicationRecordApi.as_view(),
         name="adjudication-record",
     ),
+    path(
+        "projects/<int:project_id>/adjudication/contours/", c.ContourQueueApi.as_view(), name="contour-queue"
+    ),
+    path(
+        "projects/<int:project_id>/contours/reliability/",
+        c.ContourReliabilityApi.as_view(),
+        name="contour-reliability",
+    ),
     path("projects/<int:project_id>/agreement/", c.AgreementApi.as_view(), name="agreement"),
     path("projects/<int:project_id>/agreement.csv", c.AgreementCsvApi.as_view(), name="agreement-csv"),
     path("projects/<int:project_id>/calibration/", c.CalibrationApi.as_view(), name="calibration"),

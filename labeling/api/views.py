@@ -136,6 +136,7 @@ class ProjectSettings(serializers.Serializer):
     washout_days = serializers.IntegerField(required=False, min_value=0)
     washout_cases = serializers.IntegerField(required=False, min_value=0)
     adjudication_threshold = serializers.FloatField(required=False, min_value=0.01, max_value=1)
+    contour_disagreement_mm = serializers.FloatField(required=False, min_value=0.1, max_value=100)
     ai_aided_reads = serializers.BooleanField(required=False)
 
 

@@ -142,6 +142,10 @@ class LocalFolderStore:
             raise DicomNotFound(f"{what}: not found")
         return entry.path
 
+    def file_path(self, study_uid: str, series_uid: str, sop_uid: str) -> Path:
+        """The file holding one instance (for readers that want files, e.g. a training snapshot)."""
+        return self._locate(study_uid, series_uid, sop_uid)
+
     def _read(self, path: Path, *, pixels: bool) -> Dataset:
         try:
             return dcmread(path, stop_before_pixels=not pixels)

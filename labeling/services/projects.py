@@ -20,6 +20,7 @@ PROJECT_SETTINGS = (
     "washout_days",
     "washout_cases",
     "adjudication_threshold",
+    "contour_disagreement_mm",
     "ai_aided_reads",
 )
 

@@ -21,7 +21,14 @@ from labeling.services.adjudication import adjudication_record
 from labeling.services.agreement import agreement_csv, agreement_report
 from labeling.services.consensus import consensus_refit_lesion, consensus_refit_project
 from labeling.services.readings import reading_correct, reading_submit
-from tests.labeling.factories import MembershipFactory, ProjectFactory, StudyFactory, UserFactory, scheme
+from tests.labeling.factories import (
+    MembershipFactory,
+    ProjectFactory,
+    StudyFactory,
+    UserFactory,
+    full_values,
+    scheme,
+)
 
 SENSITIVITY = {"good": 0.95, "average": 0.8, "noisy": 0.6}
 SPECIFICITY = {"good": 0.97, "average": 0.9, "noisy": 0.7}
@@ -215,3 +222,49 @@ def test_two_refits_at_once_store_one_run():
         t.join(timeout=60)
     assert not errors and len(set(results)) == 1
     assert ConsensusRun.objects.filter(project=project, lesion="fat").count() == 1
+
+
+def _line(offset_mm: float, n: int = 20) -> list[list[float]]:
+    """A 40 mm joint line on a coronal slice (y = 0), shifted along x by ``offset_mm``."""
+    return [[30.0 + offset_mm - 6.0 * t, 0.0, 40.0 - 40.0 * t] for t in np.linspace(0, 1, n)]
+
+
+def test_contour_consensus_weights_readers_flags_disagreement_and_rates_readers(world, client_for):
+    from labeling.models import ContourConsensus, ReaderContourReliability
+    from labeling.services.contour_consensus import contour_consensus_refit
+
+    series = world.case.study.series.get(description="T1").series_uid
+    third = UserFactory(username="reader3")
+    MembershipFactory(project=world.project, user=third, role=Membership.Role.READER)
+    a3 = Assignment.objects.create(project=world.project, case=world.case, reader=third, session=1)
+    values = full_values(world.project.scheme.parsed)
+    offsets = {world.assignment: (0.0, 0.5), world.other_assignment: (0.3, 0.4), a3: (0.2, 9.0)}
+    for assignment, (slice0, slice1) in offsets.items():
+        reading_submit(
+            actor=assignment.reader,
+            assignment=assignment,
+            values=values,
+            contours=[
+                {"joint": "left", "series_uid": series, "slice_index": 0, "points_mm": _line(slice0)},
+                {"joint": "left", "series_uid": series, "slice_index": 1, "points_mm": _line(slice1)},
+            ],
+        )
+    assert contour_consensus_refit(project=world.project) == {"slices": 2, "recomputed": 2, "removed": 0}
+    calm, wild = ContourConsensus.objects.order_by("slice_index")
+    assert calm.n_contours == 3 and not calm.flagged
+    assert abs(np.asarray(calm.points_mm)[0][0] - 30.17) < 0.2  # near the agreeing readers
+    assert wild.flagged  # reader 3 is 9 mm off on slice 1
+    consensus_x = np.asarray(wild.points_mm)[:, 0].mean()
+    assert abs(consensus_x - (27.0 + 0.45)) < 1.0  # the outlier is down-weighted
+    rel = {r.reader_id: r for r in ReaderContourReliability.objects.all()}
+    assert rel[third.pk].mean_mm > 3 * rel[world.reader.pk].mean_mm
+    assert contour_consensus_refit(project=world.project)["recomputed"] == 0  # unchanged inputs
+    body = (
+        client_for(world.adjudicator).get(f"/api/projects/{world.project.pk}/adjudication/contours/").json()
+    )
+    assert [row["slice_index"] for row in body["results"]] == [1]
+    names = {
+        r["reader"]
+        for r in client_for(world.admin).get(f"/api/projects/{world.project.pk}/contours/reliability/").json()
+    }
+    assert names == {"Reader 1", "Reader 2", "Reader 3"}

@@ -228,6 +228,15 @@ ENDPOINTS = [
             "reason": "clear oedema",
         },
     ),
+    Endpoint(
+        "contour-queue", "get", lambda w: f"{P(w)}/adjudication/contours/", {**ADJUDICATORS, **MEMBERS_404}
+    ),
+    Endpoint(
+        "contour-reliability",
+        "get",
+        lambda w: f"{P(w)}/contours/reliability/",
+        {**ADJUDICATORS, **MEMBERS_404},
+    ),
     Endpoint("agreement", "get", lambda w: f"{P(w)}/agreement/?n_boot=5", {**ADJUDICATORS, **MEMBERS_404}),
     Endpoint(
         "agreement-csv", "get", lambda w: f"{P(w)}/agreement.csv?n_boot=5", {**ADJUDICATORS, **MEMBERS_404}
