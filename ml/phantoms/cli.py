@@ -49,7 +49,7 @@ def _entry(truth: Truth) -> dict[str, Any]:
 
 
 def generate(out: Path, *, n_mri: int, n_ct: int, seed: int = 0, workers: int = 2, readers: int = 0,
-             sessions: int | None = None, spammer: bool = False) -> dict[str, Any]:  # fmt: skip
+             sessions: int | None = None, spammer: bool = False, adversarial: bool = False) -> dict[str, Any]:  # fmt: skip
     """Write ``n_mri`` MRI and ``n_ct`` CT studies (and optional simulated readings) under ``out``.
 
     Returns the manifest, also written to ``out/manifest.json``.
@@ -65,12 +65,19 @@ def generate(out: Path, *, n_mri: int, n_ct: int, seed: int = 0, workers: int = 
     manifest: dict[str, Any] = {
         "generator": {"name": GENERATOR_NAME, "version": GENERATOR_VERSION},
         "seed": seed,
-        "arguments": {"mri": n_mri, "ct": n_ct, "readers": readers, "sessions": sessions, "spammer": spammer},
+        "arguments": {
+            "mri": n_mri,
+            "ct": n_ct,
+            "readers": readers,
+            "sessions": sessions,
+            "spammer": spammer,
+            "adversarial": adversarial,
+        },
         "studies": [_entry(t) for t in truths],
     }
-    if readers or spammer:
+    if readers or spammer or adversarial:
         rng = np.random.default_rng([seed, 3])
-        profiles = sample_readers(rng, readers, sessions=sessions, spammer=spammer)
+        profiles = sample_readers(rng, readers, sessions=sessions, spammer=spammer, adversarial=adversarial)
         records = simulate_readings(truths, profiles, rng)
         folder = out / "readings"
         folder.mkdir(exist_ok=True)
@@ -93,10 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readers", type=int, default=0, help="simulated readers (0 = no readings)")
     parser.add_argument("--sessions", type=int, default=None, help="sessions per reader (default: 1-3 each)")
     parser.add_argument("--spammer", action="store_true", help="add one reader answering at random")
+    parser.add_argument("--adversarial", action="store_true", help="add one reader contradicting the truth")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     manifest = generate(args.out, n_mri=args.mri, n_ct=args.ct, seed=args.seed, workers=args.workers,
-                        readers=args.readers, sessions=args.sessions, spammer=args.spammer)  # fmt: skip
+                        readers=args.readers, sessions=args.sessions, spammer=args.spammer,
+                        adversarial=args.adversarial)  # fmt: skip
     elapsed = time.perf_counter() - start
     print(f"wrote {len(manifest['studies'])} studies to {args.out} in {elapsed:.1f} s")
     return 0

@@ -19,6 +19,8 @@ from ml.phantoms.mri_anatomy import JointFrame
 from ml.phantoms.schema import HALVES, JOINTS, QUADRANTS
 
 MIN_PIXELS = 3
+#: Depth below the subchondral cortex that counts as the quadrant for Berlin percentages [design].
+BERLIN_DEPTH_MM = 20.0
 MID_SLICE_MIN_LENGTH_MM = 32.0
 
 
@@ -157,9 +159,10 @@ def empty_slice_labels() -> dict[str, Any]:
     lesion = {"bme": 0, "bme_intense": 0, "bme_deep": 0, "fat": 0, "erosion": 0}
     return {
         "quadrants": {q: dict(lesion) for q in QUADRANTS},
-        "halves": {h: {"backfill": 0} for h in HALVES},
+        "halves": {h: {"backfill": 0, "ankylosis": 0} for h in HALVES},
         "sclerosis": 0,
         "ankylosis": 0,
+        "bme_fraction": {q: 0.0 for q in QUADRANTS},
     }
 
 
@@ -204,6 +207,9 @@ def paint_lesions(
             mask = (np.abs(along) <= 1) & (depth < frame.cortex_mm) & frame.within
             t1[mask], stir[mask] = marrow
             labels["ankylosis"] = int(mask.sum() >= MIN_PIXELS)
+            upper = frame.a < frame.length_mm / 2
+            for half, in_half in (("upper", upper), ("lower", ~upper)):
+                labels["halves"][half]["ankylosis"] = int((mask & in_half).sum() >= MIN_PIXELS)
             continue
         assert lesion.quadrant is not None
         quadrant = frame.quadrant_mask(lesion.quadrant)
@@ -220,6 +226,11 @@ def paint_lesions(
                 entry["bme"] = 1
                 entry["bme_intense"] = max(entry["bme_intense"], int(lesion.stir >= 0.9))
                 entry["bme_deep"] = max(entry["bme_deep"], int(lesion.depth_mm * s >= 10.0))
+                region = quadrant & marrow_zone & (depth <= BERLIN_DEPTH_MM)
+                share = float((mask & region).sum() / max(int(region.sum()), 1))
+                labels["bme_fraction"][lesion.quadrant] = round(
+                    labels["bme_fraction"][lesion.quadrant] + share, 4
+                )
         else:
             _paint_erosion(frame, lesion, s, quadrant, t1, stir, entry, labels)
     return labels

@@ -34,7 +34,8 @@ class SliceJointTruth:
     """Contour and labels of one joint on one MRI slice.
 
     ``quadrants[q]`` holds 0/1 for ``bme``, ``bme_intense``, ``bme_deep``, ``fat``, ``erosion``;
-    ``halves[h]["backfill"]`` 0/1; ``height_mm`` is the curve's extent along the image's vertical axis;
+    ``halves[h]`` 0/1 for ``backfill`` and ``ankylosis`` (SSS scores both per half); ``bme_fraction[q]`` the share of the quadrant's subchondral marrow (within
+    20 mm of the cortex) covered by BME, for Berlin grading; ``height_mm`` is the curve's extent along the image's vertical axis;
     ``quadrant_rule`` applies SPEC §2.2 to that height.
     """
 
@@ -54,6 +55,7 @@ class SliceJointTruth:
     halves: dict[str, dict[str, int]]
     sclerosis: int
     ankylosis: int
+    bme_fraction: dict[str, float]
 
     def polyline_px(self) -> FloatArray:
         """Polyline (N, 2) as pixel (col, row)."""
@@ -70,7 +72,8 @@ class MriJointTruth:
 
     ``outputs[lesion][region]`` is 0/1, region = quadrant id for bme/fat/erosion and ``"joint"`` for
     sclerosis/ankylosis. ``scores`` holds SPARCC inflammation and SSS sub-scores of this joint, each the
-    maximum over windows of consecutive slices (SPARCC 6, SSS 5; the slice anchoring is [unverified]).
+    maximum over windows of consecutive slices (SPARCC 6, SSS 5; the slice anchoring is [unverified]), and
+    the Berlin BME score (0-12, see :func:`berlin_grade`).
     """
 
     joint: str
@@ -177,6 +180,16 @@ def _window_max(per_slice: list[int], width: int) -> int:
     return max(sum(per_slice[i : i + width]) for i in range(len(per_slice) - width + 1))
 
 
+def berlin_grade(slices: list[SliceJointTruth], quadrant: str) -> int:
+    """Berlin BME grade 0-3 of one quadrant: mean BME share over the slices where the quadrant is scored."""
+    scored = [s for s in slices if s.quadrant_rule == "upper_and_lower" or (
+        s.quadrant_rule == "upper_quadrants_only" and quadrant.endswith("upper"))]  # fmt: skip
+    if not any(s.quadrants[quadrant]["bme"] for s in slices):
+        return 0
+    share = float(np.mean([s.bme_fraction[quadrant] for s in scored])) if scored else 0.0
+    return 1 if share < 1 / 3 else 2 if share <= 2 / 3 else 3
+
+
 def joint_summary(joint: str, slices: list[SliceJointTruth]) -> MriJointTruth:
     """Aggregate one joint's slice records (sorted by slice) into its scan-level truth (any over slices)."""
     mine = sorted((s for s in slices if s.joint == joint), key=lambda s: s.slice_index)
@@ -197,7 +210,8 @@ def joint_summary(joint: str, slices: list[SliceJointTruth]) -> MriJointTruth:
         "sss_fat": _window_max([sum(s.quadrants[q]["fat"] for q in QUADRANTS) for s in mine], 5),
         "sss_erosion": _window_max([sum(s.quadrants[q]["erosion"] for q in QUADRANTS) for s in mine], 5),
         "sss_backfill": _window_max([sum(s.halves[h]["backfill"] for h in HALVES) for s in mine], 5),
-        "sss_ankylosis": _window_max([2 * s.ankylosis for s in mine], 5),
+        "sss_ankylosis": _window_max([sum(s.halves[h]["ankylosis"] for h in HALVES) for s in mine], 5),
+        "berlin_bme": sum(berlin_grade(mine, q) for q in QUADRANTS),
     }
     backfill = {h: int(any(s.halves[h]["backfill"] for s in mine)) for h in HALVES}
     return MriJointTruth(joint=joint, outputs=outputs, backfill=backfill, scores=scores)

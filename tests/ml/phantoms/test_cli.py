@@ -28,7 +28,7 @@ def _digest(root: Path) -> dict[str, str]:
 def test_cli_writes_studies_manifest_and_readings_deterministically(tmp_path: Path) -> None:
     out_a = tmp_path / "a"
     cmd = [sys.executable, "-m", "ml.phantoms", "--mri", "1", "--ct", "1", "--out", str(out_a), "--seed", "7",
-           "--readers", "2", "--sessions", "2", "--spammer", "--workers", "2"]  # fmt: skip
+           "--readers", "2", "--sessions", "2", "--spammer", "--adversarial", "--workers", "2"]  # fmt: skip
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     manifest = json.loads((out_a / "manifest.json").read_text())
@@ -44,11 +44,15 @@ def test_cli_writes_studies_manifest_and_readings_deterministically(tmp_path: Pa
     assert ds.SeriesInstanceUID == mri_entry["series"]["T1"]["series_instance_uid"]
     readers = json.loads((out_a / "readings/readers.json").read_text())
     readings = json.loads((out_a / "readings/readings.json").read_text())
-    assert len(readers) == 3 and readings and manifest["readings"]["count"] == len(readings)
+    assert (
+        [r["kind"] for r in readers] == ["normal", "normal", "spammer", "adversarial"]
+        and readings
+        and manifest["readings"]["count"] == len(readings)
+    )
     assert {r["session"] for r in readings} <= {1, 2}
 
     out_b = tmp_path / "b"
-    generate(out_b, n_mri=1, n_ct=1, seed=7, workers=1, readers=2, sessions=2, spammer=True)
+    generate(out_b, n_mri=1, n_ct=1, seed=7, workers=1, readers=2, sessions=2, spammer=True, adversarial=True)
     assert _digest(out_a) == _digest(out_b)
 
     out_c = tmp_path / "c"

@@ -14,6 +14,7 @@ from ml.phantoms.mri import (
 from ml.phantoms.mri_lesions import LesionSpec
 from ml.phantoms.schema import JOINTS, QUADRANTS
 from ml.phantoms.studies import study_rng
+from ml.phantoms.truth import berlin_grade
 
 from .conftest import bilinear
 
@@ -83,6 +84,8 @@ def test_bme_is_bright_on_stir_and_dark_on_t1() -> None:
     assert record.quadrants["iliac_upper"]["bme"] == 1 and record.quadrants["iliac_upper"]["bme_deep"] == 1
     assert record.quadrants["iliac_upper"]["bme_intense"] == 0
     assert sum(record.quadrants[q]["bme"] for q in QUADRANTS) == 1
+    assert 0 < record.bme_fraction["iliac_upper"] < 1 and record.bme_fraction["sacral_upper"] == 0
+    assert berlin_grade([record], "iliac_upper") in (1, 2, 3) and berlin_grade([record], "sacral_upper") == 0
 
 
 def test_fat_erosion_backfill_and_sclerosis_signals() -> None:
@@ -106,6 +109,7 @@ def test_fat_erosion_backfill_and_sclerosis_signals() -> None:
 def test_ankylosis_replaces_the_joint_line_with_marrow() -> None:
     params, _, t1, _, record = _render(LesionSpec("ankylosis", "left", None, (0,), 0.5, 10.0, 0.0))
     assert record.ankylosis == 1
+    assert record.halves["upper"]["ankylosis"] + record.halves["lower"]["ankylosis"] >= 1
     centre = record.polyline_px()[len(record.points_px) // 2]
     assert bilinear(t1, centre[None])[0] > 0.9 * params.marrow_t1
 
