@@ -84,6 +84,7 @@ def sample_ct_params(rng: Generator, grades: dict[str, int] | None = None) -> Ct
         "soft": 40.0,
         "fat": -100.0,
         "csf": 15.0,
+        "backfill": float(rng.normal(447, 123)),
     }
     slope = float(rng.choice([1.0, 1.0, 0.5, 2.0]))
     return CtParams(
@@ -206,7 +207,9 @@ def _apply_recipe(rng: Generator, grade: int, shape: CtJointShape, blobs: _Blobs
             r = rng.uniform(1.3, 1.5) if grade == 2 else rng.uniform(1.7, 2.5)
             sign = 1.0 if rng.random() < 0.8 else -1.0
             box, m = blobs.mask(a0, sign * (half_w + r * 0.6), z0, (r, r, r))
-            hu[box][m] = p.hu["joint"]
+            backfill = grade == 3 and rng.random() < 0.3  # fat-containing repair tissue in the cavity
+            features["backfilled"] = features.get("backfilled", 0) + int(backfill)
+            hu[box][m] = p.hu["backfill"] if backfill else p.hu["joint"]
             labels[box][m] = 0
     if grade == 3 and rng.random() < 0.4:
         features["bridges"] = int(rng.integers(1, 4))

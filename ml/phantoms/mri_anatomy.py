@@ -75,6 +75,7 @@ def sample_joint_shape(
     length_min = rng.uniform(5.0, 9.0)
     t = np.linspace(-1.0, 1.0, n_slices)
     profile = 1.0 - np.abs(t) ** rng.uniform(1.6, 2.6)
+    profile /= profile.max()  # an even slice count has no slice at t = 0
     drift_max = rng.uniform(0.5, 2.0)
     drift = np.stack([smooth_series(rng, n_slices, drift_max), smooth_series(rng, n_slices, drift_max)], 1)
     norms = np.linalg.norm(drift, axis=1, keepdims=True)
