@@ -29,6 +29,7 @@ from labeling.models import (
     ReadingValue,
 )
 from labeling.services.audit import audit_record
+from labeling.services.contour_consensus import contour_consensus_refit
 from ml.consensus import Smoothing, fit
 from ml.consensus.result import ConsensusResult, ModelName
 
@@ -284,4 +285,5 @@ def consensus_refit_project(*, project_id: int, requested_at: str | None = None)
         consensus_refit_lesion(project=project, lesion=lesion)
         for lesion in project.scheme.parsed.form_lesions
     ]
+    contour_consensus_refit(project=project)
     return [run for run in runs if run is not None]

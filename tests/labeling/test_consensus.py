@@ -268,3 +268,17 @@ def test_contour_consensus_weights_readers_flags_disagreement_and_rates_readers(
         for r in client_for(world.admin).get(f"/api/projects/{world.project.pk}/contours/reliability/").json()
     }
     assert names == {"Reader 1", "Reader 2", "Reader 3"}
+
+
+def test_a_project_refit_also_refits_the_contour_consensus(world):
+    from labeling.models import ContourConsensus
+
+    series = world.case.study.series.get(description="T1").series_uid
+    reading_submit(
+        actor=world.reader,
+        assignment=world.assignment,
+        values=full_values(world.project.scheme.parsed),
+        contours=[{"joint": "right", "series_uid": series, "slice_index": 2, "points_mm": _line(0)}],
+    )
+    consensus_refit_project(project_id=world.project.pk)
+    assert ContourConsensus.objects.filter(project=world.project, joint="right", slice_index=2).exists()
