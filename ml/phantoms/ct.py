@@ -266,7 +266,7 @@ def make_ct_phantom(rng: Generator, grades: dict[str, int] | None = None) -> CtP
     clean, labels, features = render_ct(params, geometry, rng)
     sigma_mm = PSF_FWHM_MM / 2.3548
     blurred = gaussian_filter(clean, (sigma_mm / SLICE_MM, sigma_mm / PIXEL_MM, sigma_mm / PIXEL_MM))
-    noisy = blurred + rng.normal(0.0, params.noise_sigma_hu, clean.shape).astype(np.float32)
+    noisy = blurred + np.float32(params.noise_sigma_hu) * rng.standard_normal(clean.shape, dtype=np.float32)
     return CtPhantom(
         params=params, geometry=geometry, hu=noisy, hu_clean=clean, labels=labels, features=features
     )

@@ -224,11 +224,12 @@ def render_clean(
 
 def add_bias_and_rician(image: FloatArray, bias: FloatArray, snr: float, rng: Generator) -> FloatArray:
     """Multiply by a bias field (H, W) and add Rician noise, sigma = mean(image) / snr -> (S, H, W) float32."""
-    signal = image * bias
-    sigma = float(image.mean()) / snr
-    real = signal + rng.normal(0.0, sigma, image.shape)
-    imag = rng.normal(0.0, sigma, image.shape)
-    return np.sqrt(real**2 + imag**2).astype(np.float32)
+    signal = (image * bias).astype(np.float32)
+    sigma = np.float32(float(image.mean()) / snr)
+    real = signal + sigma * rng.standard_normal(image.shape, dtype=np.float32)
+    imag = sigma * rng.standard_normal(image.shape, dtype=np.float32)
+    noisy: FloatArray = np.sqrt(real**2 + imag**2)
+    return noisy
 
 
 def make_mri_phantom(rng: Generator) -> MriPhantom:
