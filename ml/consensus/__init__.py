@@ -6,7 +6,18 @@ numpy/scipy only (an import-linter contract forbids django, celery, torch). Entr
     result = fit(items, readers, labels, n_classes=2, model="full", gold={17: 1})
 """
 
+from ml.consensus import agreement
+from ml.consensus.contours import ContourConsensus, contour_consensus
 from ml.consensus.dawid_skene import MODELS, fit
 from ml.consensus.result import NO_SMOOTHING, ConsensusResult, Smoothing
 
-__all__ = ["MODELS", "NO_SMOOTHING", "ConsensusResult", "Smoothing", "fit"]
+__all__ = [
+    "MODELS",
+    "NO_SMOOTHING",
+    "ConsensusResult",
+    "ContourConsensus",
+    "Smoothing",
+    "agreement",
+    "contour_consensus",
+    "fit",
+]

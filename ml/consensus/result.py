@@ -20,6 +20,8 @@ class Smoothing:
     Every confusion row gets alpha_jj - 1 = ``diagonal`` and alpha_jl - 1 = ``off_diagonal`` (l ≠ j) extra
     expected readings; the class prior gets β_j - 1 = ``prior``. ``diagonal > off_diagonal >= 0`` pins
     label identity (no permuted "perfectly wrong" solution). All zeros = plain maximum likelihood.
+    The one-coin model pools a reader's table into one skill; the ordinal model receives the table
+    scaled by 2 / (K(K-1)), its two parameters' share of the K(K-1) free cells of a confusion matrix.
     """
 
     diagonal: float = 1.0

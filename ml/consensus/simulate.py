@@ -51,7 +51,8 @@ def draw_labels(
     """(n,) labels drawn from confusion[reader, truth[item], :] by inverse CDF."""
     cdf = np.cumsum(confusion[readers, truth[items]], axis=1)
     u = rng.random(items.size)
-    return np.minimum((u[:, None] > cdf).sum(axis=1), confusion.shape[2] - 1).astype(np.int64)
+    drawn = np.minimum((u[:, None] > cdf).sum(axis=1), confusion.shape[2] - 1)
+    return np.asarray(drawn, dtype=np.int64)
 
 
 def simulate_coverage(
@@ -66,8 +67,8 @@ def simulate_coverage(
     z = np.asarray(truth, dtype=np.int64)
     rng = np.random.default_rng(seed)
     n_readers = confusion.shape[0]
-    share = rng.uniform(*coverage, size=n_readers)
-    n_sess = rng.integers(sessions[0], sessions[1] + 1, size=n_readers)
+    share = np.asarray(rng.uniform(coverage[0], coverage[1], size=n_readers))
+    n_sess = np.asarray(rng.integers(sessions[0], sessions[1] + 1, size=n_readers))
     reader, item = np.nonzero(rng.random((n_readers, z.size)) < share[:, None])
     reps = n_sess[reader]
     items = np.repeat(item, reps).astype(np.int64)

@@ -55,7 +55,7 @@ def _draw(rng: np.random.Generator, order: IntArray, starts: IntArray, lengths: 
     chosen = rng.integers(0, starts.size, size=starts.size)
     sizes = lengths[chosen]
     offsets = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    return order[np.repeat(starts[chosen], sizes) + offsets]
+    return np.asarray(order[np.repeat(starts[chosen], sizes) + offsets], dtype=np.int64)
 
 
 def bootstrap(

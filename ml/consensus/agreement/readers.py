@@ -12,15 +12,21 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ml.consensus.agreement._bootstrap import Agreement, IntArray, bootstrap
+from ml.consensus.agreement.alpha import krippendorff_alpha
 from ml.consensus.agreement.kappa import Weights, cohen_kappa
 
 
 @dataclass(frozen=True)
 class IntraReader:
-    """Intra-reader agreement of one reader: κ pooled over every pair of that reader's sessions."""
+    """Intra-reader agreement of one reader across its repeat sessions (SPEC §5).
+
+    kappa: κ (or weighted κ) pooled over every pair of the reader's sessions. alpha: Krippendorff's α
+    with sessions as coders (nominal, or ordinal when κ is weighted).
+    """
 
     reader: int
     kappa: Agreement
+    alpha: Agreement
     n_sessions: int
 
 
@@ -33,13 +39,19 @@ class ReaderAccuracy:
     specificity: Agreement
 
 
-def _session_pairs(item: IntArray, session: IntArray, label: IntArray) -> tuple[IntArray, IntArray, IntArray]:
-    """Return (first labels, second labels, items) of every session pair (s < t) on the same item."""
+def _session_table(item: IntArray, session: IntArray, label: IntArray) -> tuple[IntArray, IntArray]:
+    """Return (items (n,), labels (n, n_sessions), -1 = not read in that session)."""
     _, s_code = np.unique(session, return_inverse=True)
     u_items, i_code = np.unique(item, return_inverse=True)
     n_sess = int(s_code.max()) + 1 if s_code.size else 0
     table = np.full((u_items.size, max(n_sess, 1)), -1, dtype=np.int64)
     table[i_code, s_code] = label  # a repeated (item, session) keeps its last reading
+    return u_items, table
+
+
+def _session_pairs(u_items: IntArray, table: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+    """Return (first labels, second labels, items) of every session pair (s < t) on the same item."""
+    n_sess = table.shape[1]
     firsts, seconds, pair_items = [], [], []
     for s in range(n_sess):
         for t in range(s + 1, n_sess):
@@ -78,7 +90,8 @@ def intra_reader_kappa(
     out = []
     for reader in np.unique(rd):
         mine = rd == reader
-        first, second, pair_items = _session_pairs(it[mine], ss[mine], lb[mine])
+        u_items, table = _session_table(it[mine], ss[mine], lb[mine])
+        first, second, pair_items = _session_pairs(u_items, table)
         cluster = pair_items if groups is None else np.asarray(groups).ravel()[pair_items]
         kappa = cohen_kappa(
             first,
@@ -91,7 +104,17 @@ def intra_reader_kappa(
             seed=seed,
             groups=cluster,
         )
-        out.append(IntraReader(int(reader), kappa, int(np.unique(ss[mine]).size)))
+        alpha = krippendorff_alpha(
+            np.where(table.T >= 0, table.T, np.nan),
+            level="nominal" if weights is None else "ordinal",
+            value_domain=classes,
+            undefined=undefined,
+            n_boot=n_boot,
+            confidence=confidence,
+            seed=seed,
+            groups=u_items if groups is None else np.asarray(groups).ravel()[u_items],
+        )
+        out.append(IntraReader(int(reader), kappa, alpha, int(np.unique(ss[mine]).size)))
     return out
 
 

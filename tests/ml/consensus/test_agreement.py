@@ -206,11 +206,17 @@ def test_intra_reader_kappa_from_repeat_sessions() -> None:
     expected = cohen_kappa_score(labels[:200], labels[200:400], weights="quadratic")
     assert result[0].kappa.value == pytest.approx(expected, abs=1e-9)
     assert result[0].n_sessions == 2 and result[0].kappa.n == 200
+    sessions_as_coders = np.stack([labels[:200], labels[200:400]]).astype(float)
+    alpha = krippendorff.alpha(
+        sessions_as_coders, level_of_measurement="ordinal", value_domain=np.unique(labels)
+    )
+    assert result[0].alpha.value == pytest.approx(alpha, abs=1e-9)
 
 
 def test_intra_reader_kappa_without_repeats_is_none() -> None:
     result = intra_reader_kappa([0, 1], [0, 0], [0, 0], [1, 0])
     assert result[0].kappa.value is None and result[0].kappa.n == 0
+    assert result[0].alpha.value is None
 
 
 def test_reader_accuracy_against_consensus() -> None:
