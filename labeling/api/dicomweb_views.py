@@ -13,14 +13,17 @@ endpoint); with the local folder store they are served from the files.
 from __future__ import annotations
 
 import re
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 import requests
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -55,7 +58,7 @@ PER_UID_LIMIT = 20
 CACHE_IMMUTABLE = "private, max-age=3600"
 _RETRIEVE_URL = tag_key("RetrieveURL")
 _STUDY_UID = tag_key("StudyInstanceUID")
-_CHUNK_BYTES = 64 * 1024
+_CHUNK_BYTES = 256 * 1024
 
 _session: requests.Session | None = None
 
@@ -65,6 +68,9 @@ def _upstream_session() -> requests.Session:
     global _session
     if _session is None:
         session = requests.Session()
+        # trust_env would re-read proxy variables and ~/.netrc on every request (milliseconds each); the
+        # DICOMweb server is reached directly, as configured
+        session.trust_env = False
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -76,6 +82,50 @@ def _store() -> DicomStore:
     if settings.DICOMWEB_URL:
         return DicomWebStore(settings.DICOMWEB_URL, session=_upstream_session(), max_attempts=1)
     return LocalFolderStore(settings.DICOM_FOLDER)
+
+
+class _TtlCache:
+    """A small per-process cache of recent decisions; entries live ``DICOMWEB_AUTH_CACHE_S`` seconds.
+
+    A viewer fetches hundreds of frames of one study in a burst: remembering "this user may see this study"
+    (and "this token is this user") for a few seconds spares the database on every frame. The price is that
+    revoking an assignment or a token takes effect at most that many seconds later; 0 turns caching off.
+    """
+
+    def __init__(self, max_entries: int = 20_000) -> None:
+        self._entries: dict[Hashable, tuple[float, Any]] = {}
+        self._max_entries = max_entries
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        found = self._entries.get(key)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        ttl_s = float(getattr(settings, "DICOMWEB_AUTH_CACHE_S", 10.0))
+        if ttl_s <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self._max_entries:
+                self._entries.clear()
+            self._entries[key] = (time.monotonic() + ttl_s, value)
+
+
+_decisions = _TtlCache()
+
+
+class _CachedTokenAuthentication(TokenAuthentication):
+    """DRF's token authentication with the token → user answer remembered briefly (see _TtlCache)."""
+
+    def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
+        cached = _decisions.get(("token", key))
+        if cached is not None:
+            return cached
+        result = super().authenticate_credentials(key)
+        _decisions.put(("token", key), result)
+        return result
 
 
 class _AnyAccept(BaseContentNegotiation):
@@ -99,6 +149,7 @@ def _own_root(request: Request) -> str:
 class DicomWebApi(APIView):
     """Base: authenticated, Accept handled by the view, store failures mapped to HTTP statuses."""
 
+    authentication_classes = [_CachedTokenAuthentication, SessionAuthentication]
     content_negotiation_class = _AnyAccept
     renderer_classes = [_DicomJsonRenderer]
 
@@ -227,11 +278,16 @@ class QidoInstancesApi(DicomWebApi):
 
 def _check(request: Request, study_uid: str, series_uid: str | None = None) -> None:
     """404 unless the caller may see the study and (when Concord knows the series) the series is in it."""
-    study = dicom_study_for(request_user(request), study_uid)
+    user = request_user(request)
+    key = ("study", user.pk, study_uid, series_uid)
+    if _decisions.get(key):
+        return
+    study = dicom_study_for(user, study_uid)
     if series_uid is not None:
         owner = Series.objects.filter(series_uid=series_uid).values_list("study_id", flat=True).first()
         if owner is not None and owner != study.pk:
             raise NotFound("not found")
+    _decisions.put(key, True)
 
 
 # --- WADO-RS: proxied -----------------------------------------------------------------------------------------
@@ -289,6 +345,10 @@ def _proxy(
             upstream.close()
 
     response = StreamingHttpResponse(body(), content_type=upstream.headers.get("Content-Type"))
+    length = upstream.headers.get("Content-Length")
+    if length and not rewrite and "Content-Encoding" not in upstream.headers:
+        # a known length spares chunked encoding: fewer, larger writes (no Nagle/delayed-ACK stalls)
+        response["Content-Length"] = length
     response["Cache-Control"] = CACHE_IMMUTABLE
     response["Vary"] = "Authorization, Cookie, Accept"
     return response

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -32,6 +33,8 @@ SCHEME = "99CONCORD"
 PRESENT = hd.sr.CodedConcept("52101004", "SCT", "Present")
 ABSENT = hd.sr.CodedConcept("2667000", "SCT", "Absent")
 SR_SERIES_NUMBER = 900
+
+logging.getLogger("highdicom").setLevel(logging.WARNING)  # it logs every module it copies at INFO
 
 
 def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -216,7 +219,7 @@ def _evidence(reading: Reading, instances: Sequence[Instance]) -> list[Dataset]:
         ds.SeriesInstanceUID = series.series_uid
         ds.Modality = series.modality
         ds.PatientID = study.patient_id
-        ds.PatientName = study.patient_id
+        ds.PatientName = f"{study.patient_id}^"  # one-component name, marked as such
         ds.PatientBirthDate = ""
         ds.PatientSex = ""
         ds.StudyID = ""

@@ -92,8 +92,9 @@ def test_reader_fetches_frames_metadata_and_rendered_of_an_assigned_study(local_
 
 
 def test_everything_outside_the_readers_assignments_is_a_404_and_hidden_from_search(
-    local_setup, world, live_server
+    local_setup, world, live_server, settings
 ):
+    settings.DICOMWEB_AUTH_CACHE_S = 0  # revocation below must take effect at once
     datasets, case = local_setup
     uids = (datasets[0].StudyInstanceUID, datasets[0].SeriesInstanceUID, datasets[0].SOPInstanceUID)
     other = client(live_server.url, world.other_reader)  # assigned to world.case only
