@@ -42,10 +42,15 @@ class CtCropConfig:
     seg_shape: tuple[int, int, int] = (32, 64, 64)
     touch_vox: int = 2
 
+    def __post_init__(self) -> None:
+        if min(self.crop_shape) < 32:
+            # DenseNet-121 downsamples by 32 (stem stride 2, max-pool, three transitions)
+            raise ValueError(f"crop {self.crop_shape} voxels: every side must be >= 32 for DenseNet-121")
+
     @property
     def crop_shape(self) -> tuple[int, int, int]:
         """Crop size in voxels (z, y, x)."""
-        z, y, x = (max(8, round(b / self.voxel_mm)) for b in self.box_mm)
+        z, y, x = (round(b / self.voxel_mm) for b in self.box_mm)
         return z, y, x
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,54 @@
+"""``python -m ml.bench accuracy|speed``: the model acceptance table and the throughput benchmark.
+
+python -m ml.bench accuracy --out var/bench [--quick]     # phantoms -> train 3 models -> table
+python -m ml.bench speed [--full] [--device cuda]         # samples/s + peak memory vs plain fp32 loop
+python -m ml.bench inference --out var/bench              # pre-read timing with the accuracy run's models
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ml.bench.accuracy import QUICK, BenchSizes, format_table, run_accuracy
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one benchmark; prints its table. Returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m ml.bench", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    acc = sub.add_parser("accuracy", help="train all three models on phantoms and print the acceptance table")
+    acc.add_argument("--out", type=Path, default=Path("var/bench"))
+    acc.add_argument("--quick", action="store_true", help="tiny sizes (smoke run, a few minutes)")
+    acc.add_argument("--seed-train", type=int, default=1001)
+    acc.add_argument("--seed-test", type=int, default=2002)
+    acc.add_argument("--sizes", type=json.loads, default={}, help='JSON overrides, e.g. {"ct_epochs": 30}')
+    speed = sub.add_parser("speed", help="training throughput vs a plain fp32 loop")
+    speed.add_argument("--full", action="store_true", help="full sizes (GPU); default tiny on CPU")
+    speed.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    speed.add_argument("--steps", type=int, default=0, help="timed steps per model (default 20 GPU, 3 CPU)")
+    inf = sub.add_parser("inference", help="time an MRI pre-read (contours + lesions) and a CT pre-read")
+    inf.add_argument("--out", type=Path, default=Path("var/bench"))
+    args = parser.parse_args(argv)
+    if args.command == "accuracy":
+        sizes = dataclasses.replace(QUICK if args.quick else BenchSizes(), **args.sizes)
+        results = run_accuracy(args.out, sizes, seed_train=args.seed_train, seed_test=args.seed_test,
+                               log=lambda m: print(m, file=sys.stderr, flush=True))  # fmt: skip
+        print(format_table(results))
+    elif args.command == "speed":
+        from ml.bench.speed import format_speed, run_speed
+
+        print(format_speed(run_speed(full=args.full, device=args.device, steps=args.steps)))
+    else:
+        from ml.bench.inference import format_inference, run_inference
+
+        print(format_inference(run_inference(args.out)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,203 @@
+"""``python -m ml.bench accuracy``: phantoms -> train all three models on CPU -> one table (SPEC §7).
+
+Training phantoms use ``seed_train`` with simulated readers (noisy, biased, plus one spammer); the
+held-out phantoms use ``seed_test`` (never used in training) and are scored against their truth. Lesion
+models learn from the readers only (majority vote, Dawid-Skene soft labels, confusion layers); the CT
+grader learns from the adjudicated reference grade (paper (b)'s reference label; the phantom truth plays
+the adjudicator) and its segmenter from the SEG masks; the contour model from the truth polylines (the
+readers' traced contours are not yet exported by ``ml.phantoms`` as training targets).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ml.bench.phantom_scans import phantom_scan
+from ml.contours.infer import ContourPredictor
+from ml.contours.model import ContourModelConfig
+from ml.contours.train import evaluate_scans, train_contours
+from ml.ctgrade.data import CtCropConfig
+from ml.ctgrade.model import GraderConfig
+from ml.ctgrade.train import evaluate as ct_evaluate
+from ml.ctgrade.train import train as ct_train
+from ml.lesions.crops import CropConfig
+from ml.lesions.labels import OUTPUT_NAMES
+from ml.lesions.model import LesionModelConfig
+from ml.lesions.train import evaluate as lesion_evaluate
+from ml.lesions.train import train as lesion_train
+from ml.phantoms.cli import generate
+from ml.training import TrainConfig
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BenchSizes:
+    """Phantom counts and epochs; the defaults aim at about 25 min on 2 idle CPU cores (an estimate: the
+    development machine was shared, see the run's printed timings)."""
+
+    mri_train: int = 32
+    mri_test: int = 12
+    ct_train: int = 32
+    ct_test: int = 12
+    readers: int = 4
+    contour_scans: int = 8
+    contour_epochs: int = 8
+    lesion_epochs: int = 30
+    seg_epochs: int = 4
+    ct_epochs: int = 12
+    workers: int = 2
+
+
+QUICK = BenchSizes(mri_train=6, mri_test=4, ct_train=6, ct_test=4, readers=3, contour_scans=3, contour_epochs=2,
+                   lesion_epochs=2, seg_epochs=1, ct_epochs=2)  # fmt: skip
+
+
+def _timed(log: Log, name: str, fn: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    out = fn()
+    elapsed = time.perf_counter() - start
+    log(f"[bench] {name}: {elapsed:.0f} s")
+    return out, elapsed
+
+
+def run_contours(train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes) -> dict[str, Any]:
+    """Train ``ml.contours`` on truth polylines of the first ``contour_scans`` MRI phantoms; evaluate the
+    full pipeline (locate, crop, trace) on every held-out slice with a truth polyline."""
+    folders = sorted(p.parent for p in train_dir.glob("mri-*/truth.json"))[: sizes.contour_scans]
+    scans = [phantom_scan(f) for f in folders]
+    n_val = max(1, len(scans) // 6)
+    model_config = ContourModelConfig(in_channels=1, width=16, crop_mm=96.0, pixel_mm=1.5)
+    config = TrainConfig(epochs=sizes.contour_epochs, lr=2e-3, batch_size=16, metric="val_rmse_mm", mode="min",
+                         device="cpu", checkpoint_dir=str(out / "contours"))  # fmt: skip
+    train_contours(scans[:-n_val], scans[-n_val:], model_config, config, jitter_mm=8.0, copies=1)
+    predictor = ContourPredictor.from_checkpoint(out / "contours", device="cpu")
+    tests = [phantom_scan(p.parent) for p in sorted(test_dir.glob("mri-*/truth.json"))]
+    result = evaluate_scans(predictor, tests)
+    result.pop("rows", None)
+    total = result["n"] + result["missing"]  # an untraced joint slice counts as a failure
+    result["frac_below_all"] = result["frac_below"] * result["n"] / total if total else float("nan")
+    return result
+
+
+def run_lesions(train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes) -> dict[str, Any]:
+    """Train the lesion classifier with each target mode; evaluate on the held-out phantoms' truth."""
+    crop = CropConfig(crop_mm=72.0, size_px=40, n_slices=16)
+    results = {}
+    for mode in ("majority", "soft", "readers"):
+        config = TrainConfig(
+            epochs=sizes.lesion_epochs, lr=2e-3, weight_decay=1e-4, batch_size=16, device="cpu"
+        )
+        lesion_train(train_dir, out / f"lesions-{mode}", target=mode, crop_config=crop, train_config=config,
+                     model_config=LesionModelConfig(), cache_dir=out / "lesion-crops", val_fraction=0.15)  # fmt: skip
+        results[mode] = lesion_evaluate(test_dir, out / f"lesions-{mode}", cache_dir=out / "lesion-crops-test",
+                                        device="cpu")  # fmt: skip
+    return results
+
+
+def run_ct(train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes) -> dict[str, Any]:
+    """Train segmenter + reduced-width DenseNet-121 grader; evaluate the full pipeline on held-out CT."""
+    crop = CtCropConfig(box_mm=(56.0, 56.0, 56.0), voxel_mm=1.75)
+    ct_train(train_dir, out / "ct", grader_config=GraderConfig(init_features=16, growth_rate=8), crop_config=crop,
+             train_config=TrainConfig(epochs=sizes.ct_epochs, lr=2e-3, batch_size=8, device="cpu"),
+             seg_train_config=TrainConfig(epochs=sizes.seg_epochs, lr=3e-3, batch_size=2, device="cpu"),
+             cache_dir=out / "ct-cache", val_fraction=0.1)  # fmt: skip
+    return ct_evaluate(test_dir, out / "ct", device="cpu")
+
+
+def run_accuracy(out: Path, sizes: BenchSizes, *, seed_train: int = 1001, seed_test: int = 2002,
+                 log: Log = print) -> dict[str, Any]:  # fmt: skip
+    """Generate, train, evaluate; returns every metric plus timings (also written to ``out/results.json``)."""
+    torch.set_num_threads(2)
+    train_dir, test_dir = out / "phantoms-train", out / "phantoms-test"
+    timings: dict[str, float] = {}
+
+    def make(folder: Path, **kwargs: Any) -> None:
+        manifest = folder / "manifest.json"
+        wanted = {"mri": kwargs["n_mri"], "ct": kwargs["n_ct"], "seed": kwargs["seed"]}
+        if manifest.exists():  # reuse the phantoms of an earlier run with the same sizes and seed
+            old = json.loads(manifest.read_text())
+            if {"mri": old["arguments"]["mri"], "ct": old["arguments"]["ct"], "seed": old["seed"]} == wanted:
+                return
+        generate(folder, workers=sizes.workers, **kwargs)
+
+    _, timings["generate"] = _timed(log, "generate phantoms", lambda: (
+        make(train_dir, n_mri=sizes.mri_train, n_ct=sizes.ct_train, seed=seed_train, readers=sizes.readers,
+             spammer=True),
+        make(test_dir, n_mri=sizes.mri_test, n_ct=sizes.ct_test, seed=seed_test)))  # fmt: skip
+    results: dict[str, Any] = {
+        "sizes": dataclasses.asdict(sizes),
+        "seed_train": seed_train,
+        "seed_test": seed_test,
+    }
+    results["contours"], timings["contours"] = _timed(
+        log, "contours", lambda: run_contours(train_dir, test_dir, out, sizes)
+    )
+    results["lesions"], timings["lesions"] = _timed(
+        log, "lesions", lambda: run_lesions(train_dir, test_dir, out, sizes)
+    )
+    results["ct"], timings["ct"] = _timed(log, "ct", lambda: run_ct(train_dir, test_dir, out, sizes))
+    results["timings_s"] = timings | {"total": sum(timings.values())}
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
+    return results
+
+
+def _ok(value: float, floor: float) -> str:
+    return "ok" if np.isfinite(value) and value >= floor else "BELOW"
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """The acceptance table of issue 6 as fixed-width text."""
+    rows = ["metric                                         value    target   status", "-" * 72]
+
+    def row(name: str, value: float, target: str, status: str) -> None:
+        rows.append(f"{name:<46} {value:>7.3f}  {target:<8} {status}")
+
+    c = results["contours"]
+    frac = c.get("frac_below_all", c["frac_below"])
+    row("contours: fraction of joint slices < 2.76 mm", frac, ">= 0.95", _ok(frac, 0.95))
+    row("contours: RMSE 95th percentile (mm)", c["p95"], "report", "")
+    row(
+        "contours: RMSE mean (mm)",
+        c["mean"],
+        "report",
+        f"n={c.get('n', '?')} missing={c.get('missing', '?')}",
+    )
+    les = results["lesions"]
+    for name in OUTPUT_NAMES:
+        auc = les["readers"]["per_output"][name]["auc"]
+        row(f"lesions (readers): AUC {name}", auc, ">= 0.90", _ok(auc, 0.90))
+    for mode in ("majority", "soft", "readers"):
+        row(
+            f"lesions: mean AUC, target={mode}",
+            les[mode]["mean_auc"],
+            "report",
+            f"min {les[mode]['min_auc']:.3f}",
+        )
+    beats = max(les["soft"]["mean_auc"], les["readers"]["mean_auc"]) > les["majority"]["mean_auc"]
+    rows.append(
+        f"{'lesions: reader-aware beats majority':<46} {beats!s:>7}  {'true':<8} {'ok' if beats else 'NO'}"
+    )
+    ct = results["ct"]
+    row("CT: 5-class accuracy", ct["mny5"]["accuracy"], ">= 0.90", _ok(ct["mny5"]["accuracy"], 0.90))
+    row("CT: QWK (5 classes)", ct["mny5"]["qwk"], ">= 0.91", _ok(ct["mny5"]["qwk"], 0.91))
+    for grouping in ("mny5", "du_2026_three_class", "zhang_2023_three_class", "binary_definite"):
+        aucs = ct[grouping]["auc"]
+        for k, auc in enumerate(aucs):
+            row(f"CT: AUC {grouping} class {k}", auc, ">= 0.94", _ok(auc, 0.94))
+        row(f"CT: accuracy {grouping}", ct[grouping]["accuracy"], "report", "")
+    row("CT: pelvis segmentation Dice (seg grid)", ct.get("seg_dice", math.nan), "report", "")
+    t = results.get("timings_s", {})
+    rows.append("-" * 72)
+    rows.append("timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in t.items()))
+    return "\n".join(rows)

@@ -1,0 +1,114 @@
+"""Command line: ``python -m ml.lesions train|evaluate|predict ...``.
+
+    python -m ml.phantoms --mri 40 --out var/ph --seed 1 --readers 4        # phantoms + simulated readers
+    python -m ml.lesions train --data var/ph --out var/lesions --target readers --epochs 25
+    python -m ml.lesions evaluate --data var/ph-test --checkpoint var/lesions
+    python -m ml.lesions predict --study var/ph-test/mri-0000 --checkpoint var/lesions [--contours CKPT]
+
+``--data`` is a phantom folder or a dataset snapshot (format in :mod:`ml.lesions.snapshot`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ml.contours.infer import ContourPredictor
+from ml.lesions.crops import CropConfig
+from ml.lesions.infer import LesionPredictor
+from ml.lesions.labels import TARGET_MODES
+from ml.lesions.model import LesionModelConfig
+from ml.lesions.train import evaluate, train
+from ml.training import TrainConfig
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(","))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ml.lesions", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train on a phantom folder or dataset snapshot")
+    t.add_argument("--data", required=True)
+    t.add_argument("--out", required=True, help="checkpoint folder")
+    t.add_argument("--target", choices=TARGET_MODES, default="soft")
+    t.add_argument("--cache", help="crop cache folder (default <out>/crops)")
+    t.add_argument("--val-fraction", type=float, default=0.15)
+    t.add_argument("--epochs", type=int, default=25)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--weight-decay", type=float, default=1e-4)
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--patience", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    t.add_argument("--crop-mm", type=float, default=72.0)
+    t.add_argument("--size-px", type=int, default=40)
+    t.add_argument("--n-slices", type=int, default=16)
+    t.add_argument("--channels", type=_ints, default=(16, 32, 64, 128))
+    t.add_argument("--trace-weight", type=float, default=0.01)
+    t.add_argument("--no-amp", action="store_true")
+    t.add_argument("--compile", action="store_true")
+    t.add_argument("--deterministic", action="store_true")
+    t.add_argument("--resume", action="store_true")
+    e = sub.add_parser("evaluate", help="metrics against the reference labels (phantom truth / gold)")
+    e.add_argument("--data", required=True)
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--split", help="only studies of this manifest split")
+    e.add_argument("--cache")
+    e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    e.add_argument("--output", help="JSON file (default: stdout)")
+    r = sub.add_parser("predict", help="score both joints of study folders (T1/ + STIR/)")
+    r.add_argument("--study", required=True, nargs="+")
+    r.add_argument("--checkpoint", required=True)
+    r.add_argument("--contours", help="contour checkpoint: joint centres from traced contours")
+    r.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    r.add_argument("--output", help="JSON file (default: stdout)")
+    return p
+
+
+def _progress(epoch: int, step: int, loss: float, metrics: Any) -> None:
+    if step == -1:
+        print(
+            json.dumps({"epoch": epoch, **{k: round(v, 4) for k, v in metrics.items()}}),
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; prints a JSON result (to ``--output`` when given). Returns the exit status."""
+    args = _parser().parse_args(argv)
+    result: Any
+    if args.command == "train":
+        config = TrainConfig(epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay, batch_size=args.batch_size,
+                             seed=args.seed, patience=args.patience, device=args.device, amp=not args.no_amp,
+                             compile=args.compile, deterministic=args.deterministic)  # fmt: skip
+        result = train(args.data, args.out, target=args.target, train_config=config, cache_dir=args.cache,
+                       crop_config=CropConfig(args.crop_mm, args.size_px, args.n_slices), val_fraction=args.val_fraction,
+                       model_config=LesionModelConfig(channels=args.channels, trace_weight=args.trace_weight),
+                       progress=_progress, resume=args.resume)  # fmt: skip
+    elif args.command == "evaluate":
+        result = evaluate(
+            args.data, args.checkpoint, cache_dir=args.cache, split=args.split, device=args.device
+        )
+    else:
+        predictor = LesionPredictor.from_checkpoint(args.checkpoint, device=args.device)
+        contours = (
+            ContourPredictor.from_checkpoint(args.contours, device=args.device) if args.contours else None
+        )
+        result = {Path(s).name: predictor.predict_study(s, contours=contours) for s in args.study}
+    text = json.dumps(result, indent=2, default=float)
+    if getattr(args, "output", None):
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,77 @@
+"""Targets (majority, Dawid-Skene soft), metrics, and crop geometry (right joint mirrored, row 0 superior)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ml.lesions.crops import CropConfig, MriScan, crop_joint, fit_slices
+from ml.lesions.labels import fit_soft_targets, majority_targets
+from ml.lesions.metrics import lesion_metrics
+from ml.lesions.series import Series
+
+
+def test_majority_vote_ties_and_unread_items() -> None:
+    r = np.full((1, 3, 2, 14), -1, dtype=np.int8)  # one item, 3 readers x 2 sessions
+    r[0, 0, 0, 0], r[0, 1, 0, 0], r[0, 2, 0, 0] = 1, 1, 0  # 2 of 3 say yes
+    r[0, 0, 0, 1], r[0, 1, 0, 1] = 1, 0  # tie
+    r[0, 0, :, 2] = 0
+    vote = majority_targets(r)[0]
+    assert vote[0] == 1.0 and vote[1] == 0.5 and vote[2] == 0.0 and np.isnan(vote[3])
+
+
+def test_soft_targets_follow_the_reliable_readers() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.random((200, 14)) < 0.4
+    readings = np.empty((200, 3, 1, 14), dtype=np.int8)
+    for k, (sens, spec) in enumerate([(0.95, 0.95), (0.9, 0.95), (0.55, 0.6)]):
+        u = rng.random((200, 14))
+        readings[:, k, 0] = np.where(truth, u < sens, u >= spec)
+    readings[:5, 2] = -1
+    soft, summary = fit_soft_targets(readings)
+    assert soft.shape == (200, 14) and np.all((soft >= 0) & (soft <= 1))
+    vote = majority_targets(readings)
+    assert ((soft > 0.5) == truth).mean() > max(0.9, ((vote > 0.5) == truth).mean())
+    assert set(summary) == {"bme", "erosion", "fat", "sclerosis", "ankylosis"}
+
+
+def test_lesion_metrics_perfect_and_pooled() -> None:
+    y = np.tile(np.array([[0.0], [1.0], [0.0], [1.0]]), (1, 14))
+    m = lesion_metrics(y, y * 0.8 + 0.1)
+    assert m["mean_auc"] == 1.0 and m["per_lesion"]["bme"]["n"] == 16
+    assert m["per_output"]["fat/sacral_lower"]["balanced_accuracy"] == 1.0
+
+
+def _scan(orientation: tuple[float, ...]) -> MriScan:
+    """Blank 2-slice scan, 1 mm pixels, with a bright dot 10 mm lateral and 10 mm superior of each joint."""
+    images = np.zeros((2, 2, 64, 64), np.float32)
+    row_up = -1 if orientation[5] < 0 else 1  # rows run inferior when the column direction points to -z
+    for col, lateral in ((44, 1), (20, -1)):  # patient left at +x (higher column), right at lower column
+        images[:, :, 32 + 10 * row_up, col + 10 * lateral] = 1.0
+    series = Series(
+        images[:, 0],
+        np.array([1.0, 1.0]),
+        np.zeros((2, 3)),
+        np.array(orientation, float),
+        3.0,
+        "1",
+        ("a", "b"),
+    )
+    return MriScan(images, series)
+
+
+def test_right_joint_is_mirrored_to_left_orientation_and_row_zero_is_superior() -> None:
+    config = CropConfig(crop_mm=32.0, size_px=32, n_slices=2)
+    for orientation in ((1, 0, 0, 0, 0, -1), (1, 0, 0, 0, 0, 1)):
+        scan = _scan(orientation)
+        left = crop_joint(scan, np.array([44.0, 32.0]), "left", config)
+        right = crop_joint(scan, np.array([20.0, 32.0]), "right", config)
+        for crop in (left, right):
+            row, col = np.unravel_index(int(np.argmax(crop[0, 0])), crop.shape[2:])
+            assert col > 16 and row < 16, (orientation, row, col)  # lateral = +crop x, superior = top
+        np.testing.assert_allclose(left, right, atol=1e-6)
+
+
+def test_fit_slices_pads_and_crops_centrally() -> None:
+    crop = np.arange(5, dtype=np.float32)[None, :, None, None] * np.ones((1, 5, 2, 2), np.float32)
+    assert fit_slices(crop, 3)[0, :, 0, 0].tolist() == [1, 2, 3]
+    assert fit_slices(crop, 7)[0, :, 0, 0].tolist() == [0, 0, 1, 2, 3, 4, 0]

@@ -1,0 +1,111 @@
+"""Lesion network and confusion layers: shapes, gradients, loss decrease per target mode, trace term."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ml.lesions.crops import CropConfig
+from ml.lesions.infer import LesionPredictor
+from ml.lesions.labels import OUTPUT_NAMES, OUTPUTS
+from ml.lesions.model import LesionLoss, LesionModel, LesionModelConfig, ReaderConfusion
+from ml.training import save_model
+
+TINY = LesionModelConfig(size_px=16, n_slices=3, channels=(4, 8, 8, 8), dropout=0.0)
+
+
+def _batch(n: int = 4, readers: int = 2, sessions: int = 2) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    truth = (torch.rand(n, 14, generator=g) < 0.4).float()
+    noisy = torch.where(
+        torch.rand(n, readers, sessions, 14, generator=g) < 0.9,
+        truth[:, None, None],
+        1 - truth[:, None, None],
+    )
+    noisy[:, 1, 1, :3] = -1  # missing readings
+    x = torch.rand(n, 2, 3, 16, 16, generator=g) + truth[:, :2, None, None, None]
+    return {"input": x, "majority": truth, "soft": truth * 0.8 + 0.1, "readers": noisy.long()}
+
+
+def test_output_order_matches_scheme_names() -> None:
+    assert (
+        len(OUTPUTS) == 14
+        and OUTPUT_NAMES[0] == "bme/iliac_upper"
+        and OUTPUT_NAMES[4] == "erosion/iliac_upper"
+    )
+    assert OUTPUT_NAMES[8] == "fat/iliac_upper" and OUTPUT_NAMES[12:] == (
+        "sclerosis/joint",
+        "ankylosis/joint",
+    )
+
+
+@pytest.mark.parametrize("mode", ["majority", "soft", "readers"])
+def test_shapes_gradients_and_a_few_steps_reduce_the_loss(mode: str) -> None:
+    torch.manual_seed(0)
+    config = LesionModelConfig(**{**TINY.to_dict(), "target": mode, "n_readers": 2, "n_sessions": 2})
+    model, loss_fn, batch = LesionModel(config), LesionLoss(mode), _batch()
+    out = model(batch["input"])
+    assert out["logits"].shape == (4, 14)
+    if mode == "readers":
+        assert out["reader_prob"].shape == (4, 2, 2, 14)
+    first = loss_fn(out, batch)
+    first.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(12):
+        opt.zero_grad()
+        loss = loss_fn(model(batch["input"]), batch)
+        loss.backward()
+        opt.step()
+    assert float(loss_fn(model(batch["input"]), batch)) < float(first)
+
+
+def test_confusion_layers_start_near_identity_and_stay_row_stochastic() -> None:
+    layer = ReaderConfusion(3, 2)
+    reader, session, composed = layer.matrices()
+    assert torch.allclose(composed.sum(-1), torch.ones(()))
+    assert (reader.diagonal(dim1=-2, dim2=-1) > 0.9).all() and (
+        session.diagonal(dim1=-2, dim2=-1) > 0.99
+    ).all()
+    p = torch.tensor([[0.0] * 7 + [1.0] * 7])
+    assert torch.allclose(layer(p)[0, 0, 0], p[0], atol=0.07)  # near-identity readers repeat the truth
+    opt = torch.optim.SGD(layer.parameters(), lr=5.0)
+    before = float(layer.trace())
+    for _ in range(20):  # the trace term alone pushes the matrices away from the identity
+        opt.zero_grad()
+        layer.trace().backward()
+        opt.step()
+    reader, session, composed = layer.matrices()
+    assert float(layer.trace()) < before
+    for m in (reader, session, composed):
+        assert torch.allclose(m.sum(-1), torch.ones(()), atol=1e-6) and (m >= 0).all()
+
+
+def test_reader_loss_ignores_missing_readings() -> None:
+    torch.manual_seed(0)
+    config = LesionModelConfig(**{**TINY.to_dict(), "target": "readers", "n_readers": 2, "n_sessions": 2})
+    model, batch = LesionModel(config), _batch()
+    out = model(batch["input"])
+    loss_fn = LesionLoss("readers", trace_weight=0.0)
+    changed = dict(batch, readers=batch["readers"].clone())
+    changed["readers"][:, 1, 1, :3] = -1  # already missing: nothing changes
+    assert torch.allclose(loss_fn(out, batch), loss_fn(out, changed))
+    all_missing = dict(batch, readers=torch.full_like(batch["readers"], -1))
+    assert float(loss_fn(out, all_missing)) == 0.0
+
+
+def test_checkpoint_save_load_gives_identical_outputs(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = LesionModel(TINY).eval()
+    save_model(tmp_path, model, model_kind="lesions",
+               extra={"model_config": TINY.to_dict(), "crop_config": CropConfig(size_px=16, n_slices=3).to_dict()})  # fmt: skip
+    predictor = LesionPredictor.from_checkpoint(tmp_path, device="cpu")
+    x = _batch()["input"]
+    with torch.no_grad():
+        expected = torch.sigmoid(model(x)["logits"]).double().numpy()
+    np.testing.assert_array_equal(predictor.predict_crops(x.numpy()), expected)
+    assert predictor.crop_config == CropConfig(size_px=16, n_slices=3)
