@@ -12,6 +12,7 @@ endpoint); with the local folder store they are served from the files.
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 import time
@@ -479,5 +480,55 @@ class MetadataApi(DicomWebApi):
                 raise NotFound("not found")
             items = [item for uid in series for item in store.series_metadata(study_uid, uid)]
         response = _json(items)
+        response["Cache-Control"] = CACHE_IMMUTABLE
+        return response
+
+
+def _part10(dataset: Any) -> bytes:
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+class RetrieveApi(DicomWebApi):
+    @extend_schema(exclude=True)
+    def get(
+        self, request: Request, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None
+    ) -> HttpResponseBase:
+        """Retrieve a study, series or instance as multipart/related; type="application/dicom" (Part 10)."""
+        _check(request, study_uid, series_uid)
+        accept = request.META.get("HTTP_ACCEPT") or 'multipart/related; type="application/dicom"'
+        if "application/dicom" not in accept and "*/*" not in accept and "multipart/related" not in accept:
+            raise DicomOperationUnsupported(
+                'instances are available as multipart/related; type="application/dicom"'
+            )
+        path = f"studies/{study_uid}"
+        path += f"/series/{series_uid}" if series_uid else ""
+        path += f"/instances/{sop_uid}" if sop_uid else ""
+        if settings.DICOMWEB_URL:
+            upstream_accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+            return _proxy(request, path, accept=upstream_accept)
+        store = LocalFolderStore(settings.DICOM_FOLDER)
+        if sop_uid is not None and series_uid is not None:
+            targets = [(series_uid, sop_uid)]
+        else:
+            found = store.search_instances(study_uid, series_uid)
+            targets = [
+                (str(json_value(i, "SeriesInstanceUID")), str(json_value(i, "SOPInstanceUID"))) for i in found
+            ]
+        if not targets:
+            raise NotFound("not found")
+        boundary = uuid.uuid4().hex
+
+        def body() -> Iterator[bytes]:  # one instance in memory at a time
+            for se, sop in targets:
+                yield f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+                yield _part10(store.instance(study_uid, se, sop))
+                yield b"\r\n"
+            yield f"--{boundary}--\r\n".encode()
+
+        response = StreamingHttpResponse(
+            body(), content_type=f'multipart/related; type="application/dicom"; boundary={boundary}'
+        )
         response["Cache-Control"] = CACHE_IMMUTABLE
         return response

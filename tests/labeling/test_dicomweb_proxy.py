@@ -89,6 +89,10 @@ def test_reader_fetches_frames_metadata_and_rendered_of_an_assigned_study(local_
     )
     assert len(dw.retrieve_study_metadata(uids[0])) == 4
     assert dw.retrieve_instance_rendered(*uids, media_types=("image/png",))[:4] == b"\x89PNG"
+    series = dw.retrieve_series(uids[0], uids[1])
+    assert sorted(ds.SOPInstanceUID for ds in series) == sorted(d.SOPInstanceUID for d in datasets[:2])
+    assert dw.retrieve_instance(*uids).PixelData == first.PixelData
+    assert len(dw.retrieve_study(uids[0])) == 4
 
 
 def test_everything_outside_the_readers_assignments_is_a_404_and_hidden_from_search(
@@ -181,6 +185,8 @@ def test_orthanc_stow_qido_import_proxy_frames_equal_source(orthanc, world, live
         actor=world.admin, url=orthanc.url, filters={"PatientID": PATIENT}, project=world.project
     )
     assert again.skipped == [first.StudyInstanceUID] and again.imported == []
+    (instance,) = [d for d in dw.retrieve_series(*uids[:2]) if d.SOPInstanceUID == first.SOPInstanceUID]
+    assert instance.PixelData == first.PixelData
 
 
 def test_orthanc_import_to_the_local_store_copies_the_pixels(orthanc, world, tmp_path):
@@ -195,3 +201,36 @@ def test_orthanc_import_to_the_local_store_copies_the_pixels(orthanc, world, tmp
     assert local.frames(first.StudyInstanceUID, first.SeriesInstanceUID, first.SOPInstanceUID, [1]) == [
         first.PixelData
     ]
+
+
+def test_dicomweb_import_api_queues_a_job_that_imports_the_qido_matches(
+    orthanc, world, client_for, tmp_path, settings, django_capture_on_commit_callbacks
+):
+    from unittest import mock
+
+    from labeling.services.ingest import import_job_run
+    from labeling.tasks import import_job_run_task
+
+    settings.VAR_DIR = tmp_path / "var"
+    datasets = mri_datasets(seed=9)
+    orthanc.store(datasets)
+    with (
+        mock.patch.object(
+            import_job_run_task, "delay", side_effect=lambda job_id: import_job_run(job_id=job_id)
+        ),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = client_for(world.admin).post(
+            f"/api/projects/{world.project.pk}/imports/dicomweb/",
+            {"filters": {"PatientID": PATIENT}},
+            format="json",
+        )
+    assert response.status_code == 202, response.content
+    job = (
+        client_for(world.admin)
+        .get(f"/api/projects/{world.project.pk}/imports/{response.json()['id']}/")
+        .json()
+    )
+    assert job["status"] == "succeeded" and job["done"] == job["total"] == 4
+    assert job["report"]["imported"] == [datasets[0].StudyInstanceUID]
+    assert Case.objects.filter(project=world.project, study__study_uid=datasets[0].StudyInstanceUID).exists()
