@@ -182,25 +182,24 @@ def _apply_recipe(rng: Generator, grade: int, shape: CtJointShape, blobs: _Blobs
         labels[fused & (labels == 0)] = side_label
         return features
     if grade >= 2:
-        n_scl = 1 if grade == 2 else 2
-        if grade == 3 or rng.random() < 0.8:
-            features["sclerosis"] = "focal" if grade == 2 else "band"
-            for i in range(n_scl):
-                a0, z0 = _random_site(rng, shape, c)
-                depth = rng.uniform(3.0, 5.0) if grade == 2 else rng.uniform(6.0, 10.0)
-                extent = rng.uniform(4.0, 7.0) if grade == 2 else 0.35 * float(c.length.mean())
-                sign = 1.0 if i == 0 else -1.0
-                box, m = blobs.mask(
-                    a0,
-                    sign * (half_w + depth / 2),
-                    z0 if grade == 2 else shape.z_centre_mm,
-                    (extent, depth / 2 + 0.5, extent if grade == 2 else shape.half_height_mm * 0.7),
-                )
-                m &= labels[box] > 0
-                hu[box][m] = rng.uniform(750, 1000)
+        # Grade 2 always gets 1-2 sclerotic foci plus 1-3 small erosions (the "and" of "and/or"), so that
+        # it differs from grade 1 by focal lesions rather than by margin texture alone.
+        n_scl = int(rng.integers(1, 3)) if grade == 2 else 2
+        features["sclerosis"] = "focal" if grade == 2 else "band"
+        for i in range(n_scl):
+            a0, z0 = _random_site(rng, shape, c)
+            depth = rng.uniform(3.5, 5.0) if grade == 2 else rng.uniform(6.0, 10.0)
+            extent = rng.uniform(5.0, 8.0) if grade == 2 else 0.35 * float(c.length.mean())
+            sign = 1.0 if i == 0 else -1.0
+            box, m = blobs.mask(
+                a0,
+                sign * (half_w + depth / 2),
+                z0 if grade == 2 else shape.z_centre_mm,
+                (extent, depth / 2 + 0.5, extent if grade == 2 else shape.half_height_mm * 0.7),
+            )
+            m &= labels[box] > 0
+            hu[box][m] = rng.uniform(750, 1000)
         n_ero = int(rng.integers(1, 4)) if grade == 2 else int(rng.integers(4, 9))
-        if grade == 2 and features["sclerosis"] == "none":
-            n_ero = max(n_ero, 2)
         features["erosions"] = n_ero
         for _ in range(n_ero):
             a0, z0 = _random_site(rng, shape, c)
@@ -251,7 +250,7 @@ def render_ct(
         s, c, grade = params.joints[j], coords[j], params.grades[j]
         space = c.zone & (labels == 0) & (np.abs(c.d) < s.width_mm / 2 + 1.0)
         hu[space] = params.hu["joint"]
-        if grade in (1, 2):  # indistinct subchondral plate
+        if grade == 1:  # indistinct subchondral plate: the only change at grade 1
             plate = c.zone & (labels > 0) & (np.abs(c.d) < s.width_mm / 2 + params.cortex_mm + 0.5)
             hu[plate] = hu[plate] * rng.uniform(0.5, 0.65) + params.hu["cancellous"] * 0.3
         blobs = _Blobs(s, c, geometry, z, params.centre_mm)
