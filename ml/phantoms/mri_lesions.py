@@ -18,7 +18,7 @@ from ml.phantoms.geometry import BoolArray, FloatArray
 from ml.phantoms.mri_anatomy import JointFrame
 from ml.phantoms.schema import HALVES, JOINTS, QUADRANTS
 
-MIN_PIXELS = 3
+MIN_PIXELS = 5  # fewer changed pixels than this are not labelled (not reliably visible)
 #: Depth below the subchondral cortex that counts as the quadrant for Berlin percentages [design].
 BERLIN_DEPTH_MM = 20.0
 MID_SLICE_MIN_LENGTH_MM = 32.0
