@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import TooManyFilesSent
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -12,7 +14,7 @@ from rest_framework.views import APIView
 
 from labeling.api.common import paginated, request_user
 from labeling.api.permissions import ADMIN, project_for
-from labeling.exceptions import NotFound
+from labeling.exceptions import InvalidInput, NotFound
 from labeling.services import exports
 from labeling.services.ingest import import_dicomweb_queue, import_upload_prepare
 
@@ -43,7 +45,13 @@ class ImportUploadApi(APIView):
     def post(self, request: Request, project_id: int) -> Response:
         """Upload DICOM files or zips of them; they are validated now and imported by a queued job."""
         project = project_for(request_user(request), project_id, ADMIN)
-        uploads = [f for key in request.FILES for f in request.FILES.getlist(key)]
+        try:
+            uploads = [f for key in request.FILES for f in request.FILES.getlist(key)]
+        except TooManyFilesSent:
+            raise InvalidInput(
+                f"more than {settings.DATA_UPLOAD_MAX_NUMBER_FILES} files in one upload: send a zip of them instead",
+                field="files",
+            ) from None
         job = import_upload_prepare(
             actor=request_user(request), project=project, files=[(f.name or "", f) for f in uploads]
         )

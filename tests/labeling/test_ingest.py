@@ -263,6 +263,18 @@ def test_upload_rejections_say_why_and_write_nothing(world, client_for, store_di
     assert not (store_dir.parent / "escape.dcm").exists()
 
 
+@pytest.mark.django_db
+def test_upload_of_too_many_loose_files_asks_for_a_zip(world, client_for, store_dir, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+    files = [_text_file() for _ in range(3)]
+    response = client_for(world.admin).post(
+        f"/api/projects/{world.project.pk}/imports/upload/", {"files": files}, format="multipart"
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"] == "more than 2 files in one upload: send a zip of them instead"
+    assert not ImportJob.objects.exists()
+
+
 DICOMWEB_REJECTIONS = [
     ("", {"filters": {"PatientID": "X"}}, "no DICOMweb server is configured"),
     ("http://127.0.0.1:1/dicom-web", {"filters": {"NoSuchKey": "X"}}, "'NoSuchKey' is not a DICOM attribute"),
