@@ -110,6 +110,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "AssignmentStatusEnum": "labeling.models.Assignment.Status",
+        "ImportJobStatusEnum": "labeling.models.ImportJob.Status",
+        "ModelVersionStatusEnum": "ml.models.ModelVersion.Status",
+        "TrainingRunStateEnum": "ml.models.TrainingRun.State",
+        "ModelKindEnum": "ml.models.ModelKind",
+    },
 }
 
 # Celery: the filesystem transport needs no server; Redis (or RabbitMQ) when CELERY_BROKER_URL is set.
@@ -136,6 +143,8 @@ CONSENSUS_DEBOUNCE_S = env.float("CONSENSUS_DEBOUNCE_S", default=5.0)  # wait fo
 DICOMWEB_URL = env.str("DICOMWEB_URL", default="")
 DICOM_FOLDER = Path(env.str("DICOM_FOLDER", default=str(VAR_DIR / "dicom")))
 ML_WEIGHTS_DIR = Path(env.str("ML_WEIGHTS_DIR", default=str(VAR_DIR / "models")))
+# A running training run whose worker sent no heartbeat for this long is resumed by the next delivery.
+ML_HEARTBEAT_STALE_S = env.int("ML_HEARTBEAT_STALE_S", default=120)
 
 LOGGING = {
     "version": 1,

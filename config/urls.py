@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/", include("labeling.api.io_urls")),
     path("api/", include("labeling.api.urls")),
+    path("api/", include("ml.api.urls")),
     path("dicomweb/", include("labeling.api.dicomweb_urls")),
     path("", include("labeling.web.urls")),
 ]

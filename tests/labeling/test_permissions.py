@@ -49,6 +49,15 @@ def with_import_job(w):
     w.job = import_job_create(actor=w.admin, project=w.project, source="test", params={"folder": "/nowhere"})
 
 
+def with_training_run(w):
+    from ml.models import ModelVersion, TrainingRun
+
+    w.run = TrainingRun.objects.create(project=w.project, kind="contour", state="running")
+    w.version = ModelVersion.objects.create(
+        project=w.project, kind="contour", version=1, training_run=w.run, checkpoint_dir="/nonexistent"
+    )
+
+
 def new_study(w):
     w.new_study = mri_study()
 
@@ -235,6 +244,53 @@ ENDPOINTS = [
         "contour-reliability",
         "get",
         lambda w: f"{P(w)}/contours/reliability/",
+        {**ADJUDICATORS, **MEMBERS_404},
+    ),
+    Endpoint("training-run-list", "get", lambda w: f"{P(w)}/training/runs/", {**ADMINS, **MEMBERS_404}),
+    Endpoint(
+        "training-run-start",
+        "post",
+        lambda w: f"{P(w)}/training/runs/start/",
+        {"admin": 201, "staff": 201, **MEMBERS_404},
+        body=lambda w: {"kind": "contour"},
+    ),
+    Endpoint(
+        "training-run-detail",
+        "get",
+        lambda w: f"{P(w)}/training/runs/{w.run.pk}/",
+        {**ADMINS, **MEMBERS_404},
+        setup=with_training_run,
+    ),
+    Endpoint(
+        "training-run-cancel",
+        "post",
+        lambda w: f"{P(w)}/training/runs/{w.run.pk}/cancel/",
+        {**ADMINS, **MEMBERS_404},
+        setup=with_training_run,
+    ),
+    Endpoint(
+        "training-policy-list", "get", lambda w: f"{P(w)}/training/policies/", {**ADMINS, **MEMBERS_404}
+    ),
+    Endpoint(
+        "training-policy-update",
+        "post",
+        lambda w: f"{P(w)}/training/policies/contour/update/",
+        {**ADMINS, **MEMBERS_404},
+        body=lambda w: {"schedule_enabled": True, "min_new_items": 10},
+    ),
+    Endpoint("model-version-list", "get", lambda w: f"{P(w)}/models/", {**ADJUDICATORS, **MEMBERS_404}),
+    Endpoint(
+        "model-version-promote",
+        "post",
+        lambda w: f"{P(w)}/models/{w.version.pk}/promote/",
+        {**ADMINS, **MEMBERS_404},
+        body=lambda w: {"reason": "rollback"},
+        setup=with_training_run,
+    ),
+    Endpoint(
+        "case-prediction-list",
+        "get",
+        lambda w: f"{P(w)}/cases/{w.case.pk}/predictions/",
         {**ADJUDICATORS, **MEMBERS_404},
     ),
     Endpoint("agreement", "get", lambda w: f"{P(w)}/agreement/?n_boot=5", {**ADJUDICATORS, **MEMBERS_404}),

@@ -1,0 +1,1 @@
+"""HTTP for the model registry: training runs, model versions, policies, AI pre-reads."""

@@ -1,0 +1,203 @@
+"""One API class per operation; permissions from labeling.api.permissions, logic in ml.services."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from labeling.api.common import paginated, request_user
+from labeling.api.permissions import ADJUDICATOR, ADMIN, project_for
+from labeling.exceptions import NotFound
+from ml.models import ModelKind, ModelVersion, Prediction, TrainingPolicy, TrainingRun
+from ml.services.promotion import model_version_promote
+from ml.services.schedules import training_policy_update
+from ml.services.training import training_run_cancel, training_run_start
+
+
+class TrainingRunOutput(serializers.ModelSerializer):
+    started_by = serializers.CharField(source="started_by.username", default=None)
+    model_version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id",
+            "kind",
+            "state",
+            "trigger",
+            "started_by",
+            "snapshot_id",
+            "config",
+            "progress",
+            "error",
+            "cancel_requested",
+            "attempts",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "model_version",
+        ]
+
+    def get_model_version(self, run: TrainingRun) -> int | None:
+        version = getattr(run, "model_version", None)
+        return version.pk if version else None
+
+
+class TrainingRunDetailOutput(TrainingRunOutput):
+    class Meta(TrainingRunOutput.Meta):
+        fields = [*TrainingRunOutput.Meta.fields, "log"]
+
+
+class ModelVersionOutput(serializers.ModelSerializer):
+    promoted_by = serializers.CharField(source="promoted_by.username", default=None)
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "kind",
+            "version",
+            "status",
+            "training_run_id",
+            "gold_metrics",
+            "comparison",
+            "card",
+            "created_at",
+            "promoted_at",
+            "promoted_by",
+        ]
+
+
+class TrainingPolicyOutput(serializers.ModelSerializer):
+    class Meta:
+        model = TrainingPolicy
+        fields = ["kind", "schedule_enabled", "hour_utc", "min_new_items", "max_output_drop", "config"]
+
+
+class PredictionOutput(serializers.ModelSerializer):
+    kind = serializers.CharField(source="model_version.kind")
+    version = serializers.IntegerField(source="model_version.version")
+
+    class Meta:
+        model = Prediction
+        fields = ["kind", "version", "output", "created_at"]
+
+
+class TrainingRunListApi(APIView):
+    @extend_schema(responses=TrainingRunOutput(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        """Training runs of the project, newest first."""
+        project = project_for(request_user(request), project_id, ADMIN)
+        runs = project.training_runs.select_related("started_by", "model_version").order_by("-id")
+        return paginated(request, self, runs, TrainingRunOutput)
+
+
+class TrainingRunStartApi(APIView):
+    class TrainingRunStartInput(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=ModelKind.values)
+        config = serializers.DictField(required=False, default=dict)
+
+    @extend_schema(request=TrainingRunStartInput, responses={201: TrainingRunOutput})
+    def post(self, request: Request, project_id: int) -> Response:
+        """Queue a run on the gpu queue; 409 while one of this kind is queued or running."""
+        project = project_for(request_user(request), project_id, ADMIN)
+        payload = self.TrainingRunStartInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        run = training_run_start(actor=request_user(request), project=project, **payload.validated_data)
+        return Response(TrainingRunOutput(run).data, status=status.HTTP_201_CREATED)
+
+
+def _run_for(request: Request, project_id: int, run_id: int) -> TrainingRun:
+    project = project_for(request_user(request), project_id, ADMIN)
+    run = project.training_runs.filter(pk=run_id).first()
+    if run is None:
+        raise NotFound("no such training run")
+    return run
+
+
+class TrainingRunDetailApi(APIView):
+    @extend_schema(responses=TrainingRunDetailOutput)
+    def get(self, request: Request, project_id: int, run_id: int) -> Response:
+        """One run with its live progress (epoch, loss, metric) and log."""
+        return Response(TrainingRunDetailOutput(_run_for(request, project_id, run_id)).data)
+
+
+class TrainingRunCancelApi(APIView):
+    @extend_schema(request=None, responses=TrainingRunOutput)
+    def post(self, request: Request, project_id: int, run_id: int) -> Response:
+        """Stop a queued or running run (the worker stops at its next step)."""
+        run = training_run_cancel(actor=request_user(request), run=_run_for(request, project_id, run_id))
+        return Response(TrainingRunOutput(run).data)
+
+
+class ModelVersionListApi(APIView):
+    @extend_schema(responses=ModelVersionOutput(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        """Model versions with their gold metrics and the comparison that decided their promotion."""
+        project = project_for(request_user(request), project_id, ADMIN, ADJUDICATOR)
+        versions = project.model_versions.select_related("promoted_by").order_by("kind", "-version")
+        return Response(ModelVersionOutput(versions, many=True).data)
+
+
+class ModelVersionPromoteApi(APIView):
+    class ModelVersionPromoteInput(serializers.Serializer):
+        reason = serializers.CharField(max_length=500)
+
+    @extend_schema(request=ModelVersionPromoteInput, responses=ModelVersionOutput)
+    def post(self, request: Request, project_id: int, version_id: int) -> Response:
+        """Promote a version by hand, or roll back to an earlier one; audited."""
+        project = project_for(request_user(request), project_id, ADMIN)
+        version = project.model_versions.filter(pk=version_id).first()
+        if version is None:
+            raise NotFound("no such model version")
+        payload = self.ModelVersionPromoteInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        version = model_version_promote(
+            actor=request_user(request), version=version, **payload.validated_data
+        )
+        return Response(ModelVersionOutput(version).data)
+
+
+class TrainingPolicyListApi(APIView):
+    @extend_schema(responses=TrainingPolicyOutput(many=True))
+    def get(self, request: Request, project_id: int) -> Response:
+        project = project_for(request_user(request), project_id, ADMIN)
+        return Response(TrainingPolicyOutput(project.training_policies.order_by("kind"), many=True).data)
+
+
+class TrainingPolicyUpdateApi(APIView):
+    class TrainingPolicyUpdateInput(serializers.Serializer):
+        schedule_enabled = serializers.BooleanField(required=False)
+        hour_utc = serializers.IntegerField(required=False, min_value=0, max_value=23)
+        min_new_items = serializers.IntegerField(required=False, min_value=0)
+        max_output_drop = serializers.FloatField(required=False, min_value=0, max_value=1)
+        config = serializers.DictField(required=False)
+
+    @extend_schema(request=TrainingPolicyUpdateInput, responses=TrainingPolicyOutput)
+    def post(self, request: Request, project_id: int, kind: str) -> Response:
+        """Set when the project retrains this kind on its own (nightly, given enough new labels)."""
+        project = project_for(request_user(request), project_id, ADMIN)
+        if kind not in ModelKind.values:
+            raise NotFound("no such model kind")
+        payload = self.TrainingPolicyUpdateInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        policy = training_policy_update(
+            actor=request_user(request), project=project, kind=kind, **payload.validated_data
+        )
+        return Response(TrainingPolicyOutput(policy).data)
+
+
+class CasePredictionListApi(APIView):
+    @extend_schema(responses=PredictionOutput(many=True))
+    def get(self, request: Request, project_id: int, case_id: int) -> Response:
+        """AI pre-reads of a case by the promoted versions (adjudicators and admins)."""
+        project = project_for(request_user(request), project_id, ADJUDICATOR, ADMIN)
+        if not project.cases.filter(pk=case_id).exists():
+            raise NotFound("no such case")
+        predictions = Prediction.objects.filter(
+            case_id=case_id, model_version__status=ModelVersion.Status.PROMOTED
+        ).select_related("model_version")
+        return Response(PredictionOutput(predictions, many=True).data)

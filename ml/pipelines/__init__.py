@@ -1,0 +1,77 @@
+"""Model pipelines: how each model kind trains on, is evaluated on, and predicts from a dataset snapshot.
+
+Plain Python (no Django): the retraining task of the product calls ``pipeline_for(kind)`` and hands it a
+snapshot folder written by ``ml.services`` (format in ``ml.pipelines.snapshot``). Each pipeline wraps one
+model package (ml.contours, ml.lesions, ml.ctgrade) and the shared loop of ml.training.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+Progress = Callable[[dict[str, Any]], None]
+ShouldStop = Callable[[], bool]
+
+PIPELINES = {
+    "contour": "ml.pipelines.contour",
+    "lesions": "ml.pipelines.lesions",
+    "ctgrade": "ml.pipelines.ctgrade",
+}
+
+
+class Cancelled(Exception):
+    """Training stopped because ``should_stop`` asked it to."""
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """One training job: read ``snapshot_dir``, write checkpoints to ``checkpoint_dir`` (resumable)."""
+
+    snapshot_dir: Path
+    checkpoint_dir: Path
+    config: dict[str, Any] = field(default_factory=dict)
+    progress: Progress = lambda info: None
+    should_stop: ShouldStop = lambda: False
+    resume: bool = False
+    snapshot_id: str = ""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Metrics on the snapshot's gold cases: ``primary`` names the deciding one (larger is better);
+    ``per_output`` holds the metric per output (e.g. AUC per lesion item) for the no-drop rule."""
+
+    primary: str
+    metrics: dict[str, float]
+    per_output: dict[str, float] = field(default_factory=dict)
+    n_gold: int = 0
+
+    @property
+    def score(self) -> float:
+        return self.metrics[self.primary]
+
+
+class Pipeline(Protocol):
+    kind: str
+    default_config: dict[str, Any]
+
+    def train(self, request: TrainRequest) -> dict[str, Any]:
+        """Train (or resume) and return the model card; raises Cancelled when stopped."""
+
+    def evaluate(self, checkpoint_dir: Path, snapshot_dir: Path) -> Evaluation:
+        """Score a checkpoint on the snapshot's gold split."""
+
+    def predict(self, checkpoint_dir: Path, case: dict[str, Any]) -> dict[str, Any]:
+        """Pre-read one case of a snapshot-style case record (series with DICOM file paths)."""
+
+
+def pipeline_for(kind: str) -> Pipeline:
+    """The pipeline of a model kind; ValueError for an unknown kind."""
+    if kind not in PIPELINES:
+        raise ValueError(f"unknown model kind {kind!r}; known: {sorted(PIPELINES)}")
+    module = importlib.import_module(PIPELINES[kind])
+    return module.PIPELINE  # type: ignore[no-any-return]

@@ -1,0 +1,142 @@
+"""The contour pipeline: train ml.contours on a snapshot's consensus contours, evaluate on its gold cases.
+
+Targets are the consensus polylines (ml.consensus.contours, written into the snapshot by the product) on
+the T1 series; the primary gold metric is the share of gold joint slices traced within 2.76 mm RMSE
+(SPEC.md §7.1), per output the mean RMSE per joint side (negated so that larger is better).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ml.contours.files import ScanArrays
+from ml.contours.infer import ContourPredictor, rmse_against_truth
+from ml.contours.model import ContourModelConfig
+from ml.contours.train import train_contours
+from ml.pipelines import Cancelled, Evaluation, TrainRequest
+from ml.pipelines.snapshot import Volume, cases, load_manifest, load_volume, series_files
+from ml.training import TrainConfig, read_card
+
+RMSE_LIMIT_MM = 2.76
+
+
+def _scan(case: dict[str, Any]) -> tuple[ScanArrays, Volume]:
+    volume = load_volume(series_files(case, "T1") if len(case["series"]) > 1 else series_files(case))
+    polylines = {
+        (c["slice_index"], c["joint"]): volume.to_pixel(np.asarray(c["points_mm"]), c["slice_index"])
+        for c in case.get("contours", {}).get("consensus", [])
+    }
+    scan = ScanArrays(
+        scan_id=str(case["case_id"]),
+        images=volume.pixels[:, None].astype(np.float32),
+        pixel_spacing=volume.spacing,
+        image_position=volume.positions,
+        image_orientation=volume.orientation,
+        polylines=polylines,
+    )
+    return scan, volume
+
+
+class ContourPipeline:
+    kind = "contour"
+    default_config: dict[str, Any] = {
+        "epochs": 4,
+        "lr": 2e-3,
+        "batch_size": 8,
+        "seed": 0,
+        "width": 8,
+        "crop_mm": 96.0,
+        "pixel_mm": 1.5,
+        "jitter_mm": 6.0,
+        "copies": 1,
+        "patience": 0,
+        "device": "auto",
+    }
+
+    def train(self, request: TrainRequest) -> dict[str, Any]:
+        cfg = {**self.default_config, **request.config}
+        manifest = load_manifest(request.snapshot_dir)
+        scans = [_scan(c)[0] for c in cases(manifest, "train") if c.get("contours", {}).get("consensus")]
+        if not scans:
+            raise ValueError("the snapshot has no training case with consensus contours")
+        n_val = max(1, len(scans) // 5) if len(scans) > 1 else 0
+        train_scans, val_scans = scans[n_val:], scans[:n_val]
+        model_config = ContourModelConfig(
+            width=cfg["width"], crop_mm=cfg["crop_mm"], pixel_mm=cfg["pixel_mm"]
+        )
+        train_config = TrainConfig(
+            epochs=cfg["epochs"],
+            lr=cfg["lr"],
+            batch_size=cfg["batch_size"],
+            seed=cfg["seed"],
+            patience=cfg["patience"],
+            device=cfg["device"],
+            checkpoint_dir=str(request.checkpoint_dir),
+            metric="val_rmse_mm" if val_scans else "val_loss",
+            mode="min",
+        )
+
+        def progress(epoch: int, step: int, loss: float, metrics: Any) -> None:
+            request.progress(
+                {
+                    "epoch": epoch,
+                    "epochs": cfg["epochs"],
+                    "step": step,
+                    "loss": float(loss),
+                    "metrics": {k: float(v) for k, v in dict(metrics).items()},
+                }
+            )
+
+        result = train_contours(
+            train_scans,
+            val_scans,
+            model_config,
+            train_config,
+            jitter_mm=cfg["jitter_mm"],
+            copies=cfg["copies"],
+            resume=request.resume,
+            progress=progress,
+            should_stop=request.should_stop,
+            data_snapshot_id=request.snapshot_id,
+        )
+        if result.stopped == "cancelled":
+            raise Cancelled("training was cancelled")
+        return read_card(request.checkpoint_dir)
+
+    def evaluate(self, checkpoint_dir: Path, snapshot_dir: Path) -> Evaluation:
+        predictor = ContourPredictor.from_checkpoint(checkpoint_dir, device="cpu")
+        errors: dict[str, list[float]] = {"left": [], "right": []}
+        gold = [
+            c for c in cases(load_manifest(snapshot_dir), "gold") if c.get("contours", {}).get("consensus")
+        ]
+        for case in gold:
+            scan, _ = _scan(case)
+            centres = {k: (v.min(0) + v.max(0)) / 2.0 for k, v in scan.polylines.items()}
+            traced = predictor.predict_scan(scan, centres=centres)
+            rmse = rmse_against_truth(scan, traced)
+            for (_, side), value in rmse.items():
+                errors[side].append(value)
+            for key in set(scan.polylines) - set(rmse):
+                errors[key[1]].append(float("inf"))  # not traced at all
+        flat = np.asarray(errors["left"] + errors["right"], dtype=float)
+        finite = flat[np.isfinite(flat)]
+        metrics = {
+            "frac_below_2_76mm": float((flat < RMSE_LIMIT_MM).mean()) if flat.size else 0.0,
+            "rmse_mean_mm": float(finite.mean()) if finite.size else float("nan"),
+            "rmse_p95_mm": float(np.percentile(finite, 95)) if finite.size else float("nan"),
+        }
+        per_output = {
+            f"neg_rmse_{side}": -float(np.mean(v)) for side, v in errors.items() if v and np.isfinite(v).all()
+        }
+        return Evaluation("frac_below_2_76mm", metrics, per_output, n_gold=len(gold))
+
+    def predict(self, checkpoint_dir: Path, case: dict[str, Any]) -> dict[str, Any]:
+        predictor = ContourPredictor.from_checkpoint(checkpoint_dir, device="cpu")
+        scan, _ = _scan({**case, "contours": {}})
+        return {"contours": [t.to_json() for t in predictor.predict_scan(scan) if t.confidence > 0.2]}
+
+
+PIPELINE = ContourPipeline()

@@ -1,0 +1,100 @@
+"""The dataset-snapshot format shared by the product (which writes it) and the pipelines (which read it).
+
+A snapshot is a folder with ``manifest.json``::
+
+    {"format": 1, "kind": "contour" | "lesions" | "ctgrade", "project": 3, "content_hash": "…",
+     "scheme": {"name": "mri_sij", "version": 1, "modality": "MR", "items": ["left/iliac_upper/bme", …]},
+     "consensus_runs": {"bme": 12, …},
+     "cases": [{
+        "case_id": 5, "study_uid": "…", "split": "train" | "gold",
+        "series": [{"description": "T1", "series_uid": "…", "files": ["/abs/…dcm", …]}],  # slice order
+        "consensus": {"left/iliac_upper/bme": [p0, p1], …},      # posteriors of the frozen runs
+        "readers": [{"reader": 1, "session": 1, "values": {"left/iliac_upper/bme": 0, …}}],
+        "gold": {"left/iliac_upper/bme": 1, …},                  # adjudicated or reference classes
+        "contours": {"consensus": [{"joint": "left", "slice_index": 5, "points_mm": [[x, y, z], …]}],
+                     "readers": [{"reader": 1, "session": 1, "joint": "left", "slice_index": 5,
+                                  "points_mm": […]}]}}]}
+
+Item keys are ``joint/region/lesion``. Readers are pseudonymous integers. Gold cases are kept apart for
+evaluation: pipelines train on ``split == "train"`` and evaluate on ``split == "gold"``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from numpy.typing import NDArray
+
+MANIFEST = "manifest.json"
+
+
+def load_manifest(snapshot_dir: Path) -> dict[str, Any]:
+    manifest: dict[str, Any] = json.loads((Path(snapshot_dir) / MANIFEST).read_text())
+    if manifest.get("format") != 1:
+        raise ValueError(f"{snapshot_dir}: unsupported snapshot format {manifest.get('format')!r}")
+    return manifest
+
+
+def cases(manifest: dict[str, Any], split: str | None = None) -> list[dict[str, Any]]:
+    return [c for c in manifest["cases"] if split is None or c["split"] == split]
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A series as an array with its geometry (LPS, DICOM conventions).
+
+    pixels: (S, H, W) float32 in stored units after rescale. positions: (S, 3) ImagePositionPatient.
+    orientation: (6,) ImageOrientationPatient. spacing: (2,) PixelSpacing (row, column) in mm.
+    """
+
+    pixels: NDArray[np.float32]
+    positions: NDArray[np.float64]
+    orientation: NDArray[np.float64]
+    spacing: NDArray[np.float64]
+
+    def to_pixel(self, points_mm: NDArray[np.float64], slice_index: int) -> NDArray[np.float64]:
+        """(N, 3) patient mm on slice ``slice_index`` -> (N, 2) (column x, row y) pixel coordinates."""
+        row_dir, col_dir = self.orientation[:3], self.orientation[3:]
+        offset = np.asarray(points_mm, dtype=np.float64) - self.positions[slice_index]
+        return np.stack([offset @ row_dir / self.spacing[1], offset @ col_dir / self.spacing[0]], axis=1)
+
+    def to_mm(self, pixels_xy: NDArray[np.float64], slice_index: int) -> NDArray[np.float64]:
+        """(N, 2) (column x, row y) pixel coordinates on a slice -> (N, 3) patient mm."""
+        row_dir, col_dir = self.orientation[:3], self.orientation[3:]
+        xy = np.asarray(pixels_xy, dtype=np.float64)
+        return (
+            self.positions[slice_index]
+            + np.outer(xy[:, 0] * self.spacing[1], row_dir)
+            + np.outer(xy[:, 1] * self.spacing[0], col_dir)
+        )
+
+
+def load_volume(files: list[str]) -> Volume:
+    """Read a series' files (already in slice order) into a Volume."""
+    datasets = [pydicom.dcmread(f) for f in files]
+    pixels = np.stack(
+        [
+            ds.pixel_array.astype(np.float32) * float(getattr(ds, "RescaleSlope", 1) or 1)
+            + float(getattr(ds, "RescaleIntercept", 0) or 0)
+            for ds in datasets
+        ]
+    )
+    return Volume(
+        pixels=pixels,
+        positions=np.array([[float(v) for v in ds.ImagePositionPatient] for ds in datasets]),
+        orientation=np.array([float(v) for v in datasets[0].ImageOrientationPatient]),
+        spacing=np.array([float(v) for v in datasets[0].PixelSpacing]),
+    )
+
+
+def series_files(case: dict[str, Any], description: str | None = None) -> list[str]:
+    """Files of the case's series named ``description`` (first series when None); KeyError if absent."""
+    for series in case["series"]:
+        if description is None or series["description"] == description:
+            return list(series["files"])
+    raise KeyError(f"case {case['case_id']} has no {description} series")

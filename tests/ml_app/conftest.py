@@ -1,0 +1,69 @@
+"""A small MRI campaign for the retraining tests: phantoms imported into a local store, simulated readers'
+readings and contours submitted through the services, consensus refitted, two gold cases."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.test import override_settings
+
+from labeling.models import Assignment, Case, Membership, Project
+from labeling.services.consensus import consensus_refit_project
+from labeling.services.ingest import import_paths
+from labeling.services.readings import reading_submit
+from ml.phantoms import generate, load_truth
+from tests.labeling.conftest import client_for  # noqa: F401 - shared fixture
+from tests.labeling.factories import MembershipFactory, ProjectFactory, UserFactory
+
+TINY_CONTOUR = {"epochs": 2, "width": 4, "crop_mm": 48.0, "pixel_mm": 1.5, "batch_size": 16, "device": "cpu"}
+
+
+@dataclass
+class Campaign:
+    project: Project
+    admin: object
+    readers: list
+    root: Path
+
+
+def build_campaign(root: Path, n_mri: int = 5, n_gold: int = 2) -> Campaign:
+    data = root / "phantoms"
+    generate(data, n_mri=n_mri, n_ct=0, seed=11, workers=1, readers=3, sessions=1)
+    project = ProjectFactory(readers_per_case=3)
+    admin = UserFactory(username=f"ml-admin-{project.pk}")
+    MembershipFactory(project=project, user=admin, role=Membership.Role.ADMIN)
+    files = [p for p in data.rglob("*.dcm") if p.parent.name in ("T1", "STIR")]
+    report = import_paths(actor=admin, paths=files, project=project)
+    assert not report.problems, report.problems
+    by_uid = {c.study.study_uid: c for c in Case.objects.filter(project=project).select_related("study")}
+    users = {}
+    for record in json.loads((data / "readings" / "readings.json").read_text()):
+        user = users.get(record["reader"])
+        if user is None:
+            user = users[record["reader"]] = UserFactory(
+                username=f"ml-reader-{project.pk}-{record['reader']}"
+            )
+            MembershipFactory(project=project, user=user, role=Membership.Role.READER)
+        case = by_uid[record["study_instance_uid"]]
+        assignment = Assignment.objects.create(
+            project=project, case=case, reader=user, session=record["session"]
+        )
+        reading_submit(actor=user, assignment=assignment, **record["payload"])
+    for entry in sorted(data.glob("mri-*/truth.json"))[:n_gold]:
+        truth = load_truth(entry)
+        Case.objects.filter(project=project, study__study_uid=truth.study_instance_uid).update(
+            is_gold=True, reference=truth.values()
+        )
+    consensus_refit_project(project_id=project.pk)
+    return Campaign(project, admin, list(users.values()), root)
+
+
+@pytest.fixture
+def campaign_settings(tmp_path):
+    with override_settings(
+        DICOM_FOLDER=tmp_path / "store", DICOMWEB_URL="", ML_WEIGHTS_DIR=tmp_path / "models"
+    ):
+        yield tmp_path
