@@ -16,7 +16,8 @@ from labeling.api.common import paginated, request_user
 from labeling.api.permissions import ADMIN, project_for
 from labeling.exceptions import InvalidInput, NotFound
 from labeling.services import exports
-from labeling.services.ingest import import_dicomweb_queue, import_upload_prepare
+from labeling.services.ingest import import_dicomweb_queue
+from labeling.services.uploads import import_upload_prepare
 
 
 class ImportJobOutput(serializers.Serializer):

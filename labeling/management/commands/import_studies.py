@@ -12,7 +12,8 @@ from tqdm import tqdm
 
 from labeling.exceptions import DomainError
 from labeling.models import Project
-from labeling.services.ingest import import_job_create, import_job_run, import_params_for_path
+from labeling.services.ingest import import_job_create, import_job_run
+from labeling.services.uploads import import_params_for_path
 
 
 class Command(BaseCommand):
