@@ -58,15 +58,16 @@ def fit(
     items, readers, labels: (n_readings,) ints, one entry per reading; repeats of one (item, reader) are
     repeat sessions, pooled as independent readings (SPEC §4.4 option 1); missing readings are absent.
     n_classes: K; labels lie in [0, K). model: "full" (KxK matrix per reader), "one_coin" (one skill per
-    reader) or "ordinal" (bias and spread per reader, SPEC §4.6). gold: item → known class; such items
-    are clamped to a one-hot posterior but still calibrate their readers. smoothing: Dirichlet
-    pseudo-counts (``Smoothing``), None/0 for plain ML-EM identical to crowd-kit ``DawidSkene``.
-    max_iter, tol: stop when the objective gain per reading falls below ``tol`` (the objective is the
-    ELBO, plus the log Dirichlet prior when smoothing). crowd-kit stops on a different ELBO (its prior
-    term counts once per reading), so exact parity with crowd-kit needs a fixed iteration count
-    (``tol=-inf`` here, ``tol=-inf, n_iter=max_iter`` there); per iteration the two agree to 1e-12. seed: reserved for
-    randomised initialisations; EM itself is deterministic. n_items, n_readers: sizes when items or
-    readers without readings must appear in the result (default max index + 1).
+    reader) or "ordinal" (bias and spread per reader, SPEC §4.6). gold: item -> known class; such items
+    are clamped to a one-hot posterior but still calibrate their readers (SPEC §4.3).
+    smoothing: Dirichlet pseudo-counts, default ``Smoothing(diagonal=1.0, off_diagonal=0.1)``; None or
+    0 gives plain ML-EM with crowd-kit's 1e-10 clipping (identical to crowd-kit ``DawidSkene``).
+    max_iter, tol: stop when the gain of the objective per reading falls below ``tol``; the objective is
+    the ELBO (plus the log Dirichlet prior when smoothing). crowd-kit's stop rule uses a different ELBO
+    (its prior term counts once per reading), so exact parity needs a fixed iteration count:
+    ``tol=-inf, max_iter=n`` here and ``DawidSkene(n_iter=n, tol=-inf)`` there agree to 1e-12.
+    seed: reserved for randomised restarts; EM itself is deterministic. n_items, n_readers: sizes when
+    items or readers without readings must appear (default max index + 1); unread items get the prior.
     Raises ValueError on malformed input. Returns a ``ConsensusResult``; never NaN.
     """
     del seed  # deterministic; kept so the signature stays stable when restarts are added
