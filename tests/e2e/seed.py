@@ -113,7 +113,11 @@ def seed(phantoms: Path) -> Seeded:
         )  # fmt: skip
         scheme = GradingScheme.objects.get(name="ct_sij" if kind == "ct" else "mri_sij", version=1)
         project = project_create(
-            actor=users["admin"], name=f"E2E {kind.upper()}", scheme=scheme, readers_per_case=3
+            actor=users["admin"],
+            name=f"E2E {kind.upper()}",
+            scheme=scheme,
+            readers_per_case=3,
+            adjudication_threshold=1.0,  # every item the readers disagree on goes to the queue
         )
         for name in READERS:
             membership_add(actor=users["admin"], project=project, username=name, role=Membership.Role.READER)

@@ -70,6 +70,22 @@ export async function studySeries(
 /** WADO-RS series metadata → sorted instances with wadors: image ids. */
 export async function loadSeries(studyUid: string, seriesUid: string): Promise<LoadedSeries> {
   const rows = await dicomJson(`${DICOMWEB_ROOT}/studies/${studyUid}/series/${seriesUid}/metadata`);
+  return seriesFromMetadata(studyUid, seriesUid, rows);
+}
+
+/** Several series of one study with a single study-level metadata request (one round trip, one scan). */
+export async function loadStudySeries(studyUid: string, seriesUids: string[]): Promise<LoadedSeries[]> {
+  const rows = await dicomJson(`${DICOMWEB_ROOT}/studies/${studyUid}/metadata`);
+  return seriesUids.map((uid) =>
+    seriesFromMetadata(
+      studyUid,
+      uid,
+      rows.filter((m) => str(m, "0020000E") === uid),
+    ),
+  );
+}
+
+export function seriesFromMetadata(studyUid: string, seriesUid: string, rows: DicomJson[]): LoadedSeries {
   const instances: InstanceRef[] = [];
   for (const m of rows) {
     const plane = planeOf(m);

@@ -24,6 +24,8 @@ export interface Pane {
   svg: SVGSVGElement;
   viewport: Types.IStackViewport;
   auto: { lower: number; upper: number } | null;
+  /** Set once the stack's first image is loaded (renders before that are of an empty viewport). */
+  hasImage: boolean;
 }
 
 export type Painter = (pane: Pane, slice: number) => SVGElement[];
@@ -71,20 +73,18 @@ export class Viewer {
     const first = series[0];
     const middle = opts.initialSlice ?? Math.floor((first?.imageIds.length ?? 1) / 2);
     viewer.slice = Math.min(Math.max(middle, 0), Math.max((first?.imageIds.length ?? 1) - 1, 0));
-    // Fetch the shown slice of every pane first, then the rest in the background.
+    // Fetch the shown slice of every pane first, render each as soon as it is there, then prefetch the rest.
     await Promise.all(
-      viewer.panes.map((p) => {
-        const index = viewer.indexFor(p, viewer.slice);
-        return p.viewport.setStack(p.series.imageIds, index);
+      viewer.panes.map(async (p) => {
+        await p.viewport.setStack(p.series.imageIds, viewer.indexFor(p, viewer.slice));
+        if (viewer.destroyed) return;
+        p.hasImage = true;
+        const range = p.viewport.getProperties().voiRange;
+        p.auto = range ? { lower: range.lower, upper: range.upper } : null;
+        p.viewport.render();
       }),
     );
-    if (viewer.destroyed) return viewer;
-    for (const p of viewer.panes) {
-      const range = p.viewport.getProperties().voiRange;
-      p.auto = range ? { lower: range.lower, upper: range.upper } : null;
-      p.viewport.render();
-    }
-    viewer.prefetch();
+    if (!viewer.destroyed) viewer.prefetch();
     return viewer;
   }
 
@@ -133,10 +133,10 @@ export class Viewer {
       });
       toolGroup.addViewport(id, this.engine.id);
       const viewport = this.engine.getViewport(id) as Types.IStackViewport;
-      const pane: Pane = { id, series: ser, root, element, svg, viewport, auto: null };
+      const pane: Pane = { id, series: ser, root, element, svg, viewport, auto: null, hasImage: false };
       this.panes.push(pane);
       this.listen(element, Enums.Events.IMAGE_RENDERED, () => {
-        if (this.firstImageMs === null) {
+        if (this.firstImageMs === null && pane.hasImage) {
           this.firstImageMs = performance.now() - this.openedAt;
           this.container.dataset.firstImageMs = this.firstImageMs.toFixed(0);
           console.info(`[concord] first image on screen after ${this.firstImageMs.toFixed(0)} ms`);

@@ -3,7 +3,7 @@
 import { api } from "../../api";
 import { ApiError } from "../../api/client";
 import type { AdjudicationItem, QueueItem } from "../../api/types";
-import { loadSeries, studySeries } from "../../dicomweb";
+import { loadStudySeries, studySeries } from "../../dicomweb";
 import { navigate } from "../../nav";
 import type { Params } from "../../router";
 import { bars, READER_COLOURS } from "../../ui/charts";
@@ -227,11 +227,16 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
   // Images with every reader's contour
   try {
     const all = await studySeries(item.study_uid);
-    const mri = all.filter((x) => x.description === "T1" || x.description === "STIR");
-    const chosen = (mri.length ? mri : all.slice(0, 1)).sort((a, b) =>
-      a.description.localeCompare(b.description),
+    const images = all.filter((x) => x.modality !== "SEG" && x.modality !== "SR");
+    const mri = images.filter((x) => x.description === "T1" || x.description === "STIR");
+    const order = ["T1", "STIR"];
+    const chosen = mri.length
+      ? mri.sort((a, b) => order.indexOf(a.description) - order.indexOf(b.description))
+      : images.slice(0, 1);
+    const loaded = await loadStudySeries(
+      item.study_uid,
+      chosen.map((x) => x.seriesUid),
     );
-    const loaded = await Promise.all(chosen.map((x) => loadSeries(item.study_uid, x.seriesUid)));
     const modality = loaded[0]?.modality || "MR";
     const firstContour = item.contours[0];
     viewer = await Viewer.create(viewerBox, loaded, {

@@ -3,7 +3,7 @@
 import { api } from "../../api";
 import { ApiError } from "../../api/client";
 import type { AssignmentDetail, SeriesInfo } from "../../api/types";
-import { loadSeries, type LoadedSeries } from "../../dicomweb";
+import { loadStudySeries, type LoadedSeries } from "../../dicomweb";
 import { navigate } from "../../nav";
 import type { Params } from "../../router";
 import { Debounced } from "../../ui/debounce";
@@ -124,6 +124,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
       h(
         "ul",
         null,
+        h("li", null, "G: go to the first ungraded item"),
         h("li", null, "Tab / Shift+Tab: next / previous item; a digit sets the value and moves on"),
         h("li", null, "PageUp / PageDown (↑ / ↓ outside the grid): previous / next slice"),
         h("li", null, "W: next window preset · R: reset zoom/pan"),
@@ -200,40 +201,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     changed();
   };
 
-  let detachEditing = () => undefined as void;
-  try {
-    const loaded: LoadedSeries[] = await Promise.all(
-      shown.map((s) => loadSeries(assignment.study_uid, s.series_uid)),
-    );
-    if (closed) return () => undefined;
-    viewer = await Viewer.create(viewerBox, loaded, {
-      modality: scheme.modality,
-      openedAt,
-      labels: loaded.map((l) => l.description || l.modality),
-    });
-    if (closed) {
-      viewer.destroy();
-      return () => undefined;
-    }
-    (window as unknown as { __concordViewer?: Viewer }).__concordViewer = viewer;
-    viewer.presets.forEach((p) => presetSelect.append(h("option", { value: p.id }, p.label)));
-    viewer.onSlice(updateSlice);
-    viewer.addPainter(contourPainter(contours, viewer, () => state));
-    detachEditing = attachContourEditing(
-      viewer,
-      contours,
-      () => state,
-      () => {
-        updateSlice();
-        changed();
-      },
-    );
-    updateSlice();
-  } catch (e) {
-    viewerBox.replaceChildren(
-      message(`Images could not be loaded: ${e instanceof Error ? e.message : String(e)}`, "error"),
-    );
-  }
+  let detachEditing: () => void = () => undefined;
 
   async function submit(): Promise<void> {
     errors.replaceChildren();
@@ -282,6 +250,11 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
       return;
     }
     if (typing(e) || e.altKey || e.ctrlKey || e.metaKey) return;
+    if (e.key === "g" || e.key === "G") {
+      e.preventDefault();
+      gridView.focusItem(missingItems(form, values)[0] ?? form[0]);
+      return;
+    }
     const inGrid = (e.target as HTMLElement | null)?.closest?.(".grid");
     const v = viewer;
     if (!v) return;
@@ -310,8 +283,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
   };
   document.addEventListener("keydown", onKey);
   setJoint(state.joint);
-
-  return () => {
+  const cleanup = () => {
     closed = true;
     document.removeEventListener("keydown", onKey);
     detachEditing();
@@ -319,4 +291,39 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     viewer?.destroy();
     delete (window as unknown as { __concordViewer?: Viewer }).__concordViewer;
   };
+
+  try {
+    console.info(`[concord] case data after ${(performance.now() - openedAt).toFixed(0)} ms`);
+    const loaded: LoadedSeries[] = await loadStudySeries(
+      assignment.study_uid,
+      shown.map((s) => s.series_uid),
+    );
+    if (closed) return cleanup;
+    console.info(`[concord] series metadata after ${(performance.now() - openedAt).toFixed(0)} ms`);
+    viewer = await Viewer.create(viewerBox, loaded, {
+      modality: scheme.modality,
+      openedAt,
+      labels: loaded.map((l) => l.description || l.modality),
+    });
+    if (closed) return cleanup;
+    (window as unknown as { __concordViewer?: Viewer }).__concordViewer = viewer;
+    viewer.presets.forEach((p) => presetSelect.append(h("option", { value: p.id }, p.label)));
+    viewer.onSlice(updateSlice);
+    viewer.addPainter(contourPainter(contours, viewer, () => state));
+    detachEditing = attachContourEditing(
+      viewer,
+      contours,
+      () => state,
+      () => {
+        updateSlice();
+        changed();
+      },
+    );
+    updateSlice();
+  } catch (e) {
+    viewerBox.replaceChildren(
+      message(`Images could not be loaded: ${e instanceof Error ? e.message : String(e)}`, "error"),
+    );
+  }
+  return cleanup;
 }

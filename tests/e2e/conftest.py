@@ -1,0 +1,201 @@
+"""Browser tests: a real gunicorn + Celery worker against the pytest-django test database, driven by Playwright
+in Debian's Chromium (never ``playwright install``). With CI=true a missing browser or front-end build fails."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.e2e.seed import PASSWORD, Seeded, seed, write_phantoms
+from tests.labeling.processes import (
+    ROOT,
+    celery_worker_cmd,
+    free_port,
+    process_env,
+    running,
+    wait_until,
+)
+
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+DIST = ROOT / "frontend" / "dist" / "index.html"
+AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = ROOT / "artifacts" / "e2e"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+def _missing(what: str) -> None:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{what} (CI=true: the browser tests must run)")
+    pytest.skip(what)
+
+
+@dataclass
+class Site:
+    base: str
+    data: Seeded
+    log_dir: Path
+
+    def api(self, username: str) -> requests.Session:
+        """A logged-in API session (session cookie + CSRF header), for set-up and checks."""
+        s = requests.Session()
+        s.get(f"{self.base}/api/auth/csrf/", timeout=10)
+        s.headers["X-CSRFToken"] = s.cookies["csrftoken"]
+        s.headers["Referer"] = f"{self.base}/"
+        r = s.post(
+            f"{self.base}/api/auth/login/", json={"username": username, "password": PASSWORD}, timeout=10
+        )
+        r.raise_for_status()
+        s.headers["X-CSRFToken"] = s.cookies["csrftoken"]
+        return s
+
+
+def _up(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=5).status_code < 500
+    except requests.RequestException:
+        return False
+
+
+@pytest.fixture(scope="module")
+def site(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Site]:
+    """Seeded test database + web server (gunicorn, threads) + Celery worker, for the whole module."""
+    if not CHROMIUM.is_file():
+        _missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    if not DIST.is_file() or not AXE.is_file():
+        _missing("the front end is not built (make frontend)")
+    from django.core.management import call_command
+
+    tmp = tmp_path_factory.mktemp("e2e")
+    phantoms = tmp_path_factory.getbasetemp() / "e2e-phantoms"
+    write_phantoms(phantoms)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    env = process_env(
+        CONCORD_VAR_DIR=str(tmp / "var"),
+        DICOM_FOLDER=str(phantoms),
+        CONSENSUS_DEBOUNCE_S="0.5",
+        DEBUG="false",
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    # Playwright's sync API runs an event loop on this thread; pytest-django's per-test transaction is sync.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with django_db_blocker.unblock():
+        data = seed(phantoms)
+        try:
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            web = [
+                sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
+                "--workers", "1", "--threads", "8", "--worker-class", "gthread", "--timeout", "60",
+            ]  # fmt: skip
+            with (
+                running(web, env, tmp / "web.log"),
+                running(celery_worker_cmd("default"), env, tmp / "worker.log"),
+            ):
+                wait_until(lambda: _up(f"{base}/api/auth/csrf/"), timeout_s=60, what="the web server")
+                yield Site(base, data, tmp)
+        finally:
+            # Playwright's sync API leaves an event loop on this thread, so Django refuses ORM calls here.
+            def flush() -> None:
+                from django.db import connection, connections
+
+                call_command("flush", interactive=False, verbosity=0)
+                # Wait (bounded) for the stopped server's and worker's sessions to end, so that pytest-django
+                # can drop the test database.
+                with connection.cursor() as cursor:
+                    for _ in range(50):
+                        cursor.execute(
+                            "SELECT count(*) FROM pg_stat_activity"
+                            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                        )
+                        if cursor.fetchone()[0] == 0:
+                            break
+                        time.sleep(0.2)
+                connections.close_all()
+
+            with ThreadPoolExecutor(1) as pool:
+                pool.submit(flush).result()
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture(scope="module")
+def browser(site: Site) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def new_page(site: Site, browser: Any):
+    """``new_page(username)`` → a logged-in page in a fresh context; console errors are collected."""
+    contexts = []
+
+    def make(username: str | None, viewport: tuple[int, int] = (1400, 860)) -> Any:
+        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.errors = []  # type: ignore[attr-defined]
+        page.on("pageerror", lambda e: page.errors.append(str(e)))  # type: ignore[attr-defined]
+        page.on("console", lambda m: "[concord]" in m.text and print(f"  browser: {m.text}"))
+        if username:
+            page.goto(f"{site.base}/login")
+            page.fill("#username", username)
+            page.fill("#password", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{site.base}/")
+        return page
+
+    yield make
+    for c in contexts:
+        c.close()
+
+
+def shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def axe_serious(page: Any) -> list[dict[str, Any]]:
+    """axe-core violations of impact serious or critical on the current page."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
+        for v in result
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def wait_for(predicate, timeout_s: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
