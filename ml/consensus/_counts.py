@@ -60,7 +60,7 @@ def as_readings(
     n_readers: int | None = None,
 ) -> Readings:
     """Validate flat reading arrays; raise ValueError on bad shapes, negatives or out-of-range labels."""
-    it, rd, lb = (np.asarray(x).astype(np.int64, copy=False).ravel() for x in (items, readers, labels))
+    it, rd, lb = (_as_index(x) for x in (items, readers, labels))
     if not (it.shape == rd.shape == lb.shape):
         raise ValueError(f"items, readers, labels differ in length: {it.size}, {rd.size}, {lb.size}")
     if n_classes < 1:
@@ -72,6 +72,15 @@ def as_readings(
     n_i = _extent(it, n_items, "n_items")
     n_r = _extent(rd, n_readers, "n_readers")
     return Readings(it, rd, lb, n_i, n_r, n_classes)
+
+
+def _as_index(values: ArrayLike) -> IntArray:
+    """Return values as a flat int64 array; raise ValueError on non-integral numbers."""
+    array = np.asarray(values).ravel()
+    as_int = array.astype(np.int64, copy=False)
+    if array.dtype.kind not in "iub" and not np.array_equal(as_int, array):
+        raise ValueError("items, readers and labels must be integers")
+    return as_int
 
 
 def _extent(index: IntArray, given: int | None, name: str) -> int:

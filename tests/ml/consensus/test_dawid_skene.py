@@ -165,6 +165,8 @@ def test_rejects_bad_input() -> None:
         fit([5], [0], [1], 2, n_items=3)
     with pytest.raises(ValueError, match="gold"):
         fit([0], [0], [1], 2, gold={0: 4})
+    with pytest.raises(ValueError, match="integers"):
+        fit([0.5], [0], [1], 2)
 
 
 def test_result_arrays_are_read_only(binary_readings) -> None:
