@@ -69,7 +69,8 @@ def plan_lesions(rng: Generator, lengths_mm: dict[str, FloatArray]) -> list[Lesi
 
     About 30% of scans are lesion-free; otherwise each joint gets ankylosis (p 0.15), sclerosis (p 0.3), and
     per quadrant erosion (iliac 0.32, sacral 0.08: about 4:1), fat (0.2, 0.5 with an erosion) and BME (0.35,
-    0.1 with ankylosis) -- co-occurrence tendencies of SPEC §6.3.
+    0.1 with ankylosis) -- co-occurrence tendencies of SPEC §6.3. Erosions span 2-3 slices, a 3-6 mm cortical
+    gap and 3-6 mm below the cortex, 30% backfilled, half of the rest active (bright on STIR).
     """
     plan: list[LesionSpec] = []
     if rng.random() < 0.3:
@@ -115,10 +116,10 @@ def plan_lesions(rng: Generator, lengths_mm: dict[str, FloatArray]) -> list[Lesi
                         "erosion",
                         joint,
                         quadrant,
-                        _run(rng, mid, 1, 3),
+                        _run(rng, mid, 2, 3),
                         _centre(rng, quadrant),
                         float(rng.uniform(1.5, 3.0)),
-                        float(rng.uniform(2.5, 5.0)),
+                        float(rng.uniform(3.0, 6.0)),
                         t1=0.95 if backfill else 0.2,
                         stir=0.05 if backfill else 0.15,
                         active=bool(not backfill and rng.random() < 0.5),
