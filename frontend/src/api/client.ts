@@ -83,5 +83,19 @@ function unauthorised(): void {
   onUnauthorised();
 }
 
+/** A multipart POST (file uploads): the browser sets the boundary. */
+export async function upload<T>(path: string, form: FormData): Promise<T> {
+  await ensureCsrf();
+  const response = await fetch(path, {
+    method: "POST",
+    headers: { Accept: "application/json", "X-CSRFToken": cookie("csrftoken") ?? "" },
+    credentials: "same-origin",
+    body: form,
+  });
+  const data: unknown = await response.json().catch(() => null);
+  if (!response.ok) throw errorFrom(response.status, data);
+  return data as T;
+}
+
 export const get = <T>(path: string) => request<T>("GET", path);
 export const post = <T>(path: string, body: unknown = {}) => request<T>("POST", path, body);

@@ -11,7 +11,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get: operations["assignments_retrieve"];
+        get: operations["api_assignments_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -28,7 +28,7 @@ export interface paths {
             cookie?: never;
         };
         /** @description The reader's saved work on an assignment (empty when nothing was saved). */
-        get: operations["assignments_draft_retrieve"];
+        get: operations["api_assignments_draft_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -47,7 +47,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** @description Replace the draft with what the reader has entered so far. */
-        post: operations["assignments_draft_save_create"];
+        post: operations["api_assignments_draft_save_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -64,7 +64,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** @description Submit the reading (with contours) of an open assignment; twice is a 409. */
-        post: operations["assignments_reading_create"];
+        post: operations["api_assignments_reading_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -79,7 +79,7 @@ export interface paths {
             cookie?: never;
         };
         /** @description Audit events of the projects the user administers (all of them for staff); ``?project=``. */
-        get: operations["audit_list"];
+        get: operations["api_audit_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -96,7 +96,7 @@ export interface paths {
             cookie?: never;
         };
         /** @description Set the CSRF cookie a browser needs before it logs in. */
-        get: operations["auth_csrf_retrieve"];
+        get: operations["api_auth_csrf_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -115,7 +115,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** @description Start a browser session (needs the CSRF cookie and X-CSRFToken header). */
-        post: operations["auth_login_create"];
+        post: operations["api_auth_login_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -131,7 +131,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        post: operations["auth_logout_create"];
+        post: operations["api_auth_logout_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -146,7 +146,7 @@ export interface paths {
             cookie?: never;
         };
         /** @description The logged-in user and their roles per project. */
-        get: operations["auth_me_retrieve"];
+        get: operations["api_auth_me_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -165,7 +165,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** @description Exchange username and password for a key, sent as ``Authorization: Token <key>``. */
-        post: operations["auth_token_create"];
+        post: operations["api_auth_token_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -180,7 +180,7 @@ export interface paths {
             cookie?: never;
         };
         /** @description Projects the user holds a role in. */
-        get: operations["projects_list"];
+        get: operations["api_projects_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -196,7 +196,24 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get: operations["projects_retrieve"];
+        get: operations["api_projects_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/adjudication/contours/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Slices where readers' joint contours disagree beyond the project's threshold, worst first. */
+        get: operations["api_projects_adjudication_contours_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -213,7 +230,7 @@ export interface paths {
             cookie?: never;
         };
         /** @description Every reading of one item (pseudonymised), its posterior and the readers' confusion matrices. */
-        get: operations["projects_adjudication_items_retrieve"];
+        get: operations["api_projects_adjudication_items_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -230,7 +247,7 @@ export interface paths {
             cookie?: never;
         };
         /** @description Items the consensus is least sure of, most uncertain first. */
-        get: operations["projects_adjudication_queue_list"];
+        get: operations["api_projects_adjudication_queue_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -249,7 +266,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** @description Record the final class of an item with a reason; it is clamped in the next refit. */
-        post: operations["projects_adjudication_record_create"];
+        post: operations["api_projects_adjudication_record_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -264,7 +281,7 @@ export interface paths {
             cookie?: never;
         };
         /** @description κ/α per lesion × joint × region with CIs, reader confusion, intra-reader κ, ICC of the total. */
-        get: operations["projects_agreement_retrieve"];
+        get: operations["api_projects_agreement_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -281,7 +298,7 @@ export interface paths {
             cookie?: never;
         };
         /** @description The agreement report as CSV. */
-        get: operations["projects_agreement.csv_retrieve"];
+        get: operations["api_projects_agreement.csv_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -297,7 +314,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get: operations["projects_assignments_list"];
+        get: operations["api_projects_assignments_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -316,7 +333,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** @description Top up assignments (k readers per case, gold, blinded repeats); deterministic and idempotent. */
-        post: operations["projects_assignments_generate_create"];
+        post: operations["api_projects_assignments_generate_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -331,7 +348,7 @@ export interface paths {
             cookie?: never;
         };
         /** @description The reader's own readings against the consensus, on cases whose reading window has closed. */
-        get: operations["projects_calibration_retrieve"];
+        get: operations["api_projects_calibration_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -347,7 +364,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get: operations["projects_cases_list"];
+        get: operations["api_projects_cases_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -363,7 +380,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get: operations["projects_cases_retrieve"];
+        get: operations["api_projects_cases_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -381,7 +398,24 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        post: operations["projects_cases_delete_create"];
+        post: operations["api_projects_cases_delete_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/cases/{case_id}/predictions/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description AI pre-reads of a case by the promoted versions (adjudicators and admins). */
+        get: operations["api_projects_cases_predictions_list"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -397,7 +431,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        post: operations["projects_cases_update_create"];
+        post: operations["api_projects_cases_update_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -413,7 +447,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        post: operations["projects_cases_create_create"];
+        post: operations["api_projects_cases_create_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -428,7 +462,7 @@ export interface paths {
             cookie?: never;
         };
         /** @description The current consensus run of every lesion type. */
-        get: operations["projects_consensus_list"];
+        get: operations["api_projects_consensus_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -445,7 +479,7 @@ export interface paths {
             cookie?: never;
         };
         /** @description Each reader's confusion matrix in one run (readers pseudonymised). */
-        get: operations["projects_consensus_readers_list"];
+        get: operations["api_projects_consensus_readers_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -464,7 +498,24 @@ export interface paths {
         get?: never;
         put?: never;
         /** @description Queue a refit now (an unchanged data set reuses the current runs). */
-        post: operations["projects_consensus_refit_create"];
+        post: operations["api_projects_consensus_refit_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/contours/reliability/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Each reader's contour reliability: mean and 95th-percentile distance to the consensus, in mm. */
+        get: operations["api_projects_contours_reliability_retrieve"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -480,7 +531,143 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        post: operations["projects_delete_create"];
+        post: operations["api_projects_delete_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/exports/adjudications.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Every adjudication, superseded ones included. */
+        get: operations["api_projects_exports_adjudications.csv_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/exports/consensus.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The current consensus per item: posterior, MAP label, entropy and the adjudicated value. */
+        get: operations["api_projects_exports_consensus.csv_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/exports/readings.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Every current reading value: one row per item × reader × session. */
+        get: operations["api_projects_exports_readings.csv_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/exports/sr/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Build a DICOM Structured Report (TID 1500) for every current reading and return them as a zip. */
+        post: operations["api_projects_exports_sr_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/imports/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The project's imports, newest first. */
+        get: operations["api_projects_imports_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/imports/{job_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One import's status, progress (done of total files), problems and report. */
+        get: operations["api_projects_imports_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/imports/dicomweb/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Queue an import of the studies a QIDO search on a DICOMweb server finds. */
+        post: operations["api_projects_imports_dicomweb_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/imports/upload/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Upload DICOM files or zips of them; they are validated now and imported by a queued job. */
+        post: operations["api_projects_imports_upload_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -494,7 +681,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get: operations["projects_members_list"];
+        get: operations["api_projects_members_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -512,7 +699,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        post: operations["projects_members_remove_create"];
+        post: operations["api_projects_members_remove_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -528,7 +715,142 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        post: operations["projects_members_add_create"];
+        post: operations["api_projects_members_add_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/models/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Model versions with their gold metrics and the comparison that decided their promotion. */
+        get: operations["api_projects_models_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/models/{version_id}/promote/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Promote a version by hand, or roll back to an earlier one; audited. */
+        post: operations["api_projects_models_promote_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/training/policies/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["api_projects_training_policies_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/training/policies/{kind}/update/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Set when the project retrains this kind on its own (nightly, given enough new labels). */
+        post: operations["api_projects_training_policies_update_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/training/runs/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Training runs of the project, newest first. */
+        get: operations["api_projects_training_runs_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/training/runs/{run_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description One run with its live progress (epoch, loss, metric) and log. */
+        get: operations["api_projects_training_runs_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/training/runs/{run_id}/cancel/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Stop a queued or running run (the worker stops at its next step). */
+        post: operations["api_projects_training_runs_cancel_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/training/runs/start/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Queue a run on the gpu queue; 409 while one of this kind is queued or running. */
+        post: operations["api_projects_training_runs_start_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -544,7 +866,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        post: operations["projects_update_create"];
+        post: operations["api_projects_update_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -559,7 +881,7 @@ export interface paths {
             cookie?: never;
         };
         /** @description The reader's own cases that can be read now, and their progress. */
-        get: operations["projects_worklist_retrieve"];
+        get: operations["api_projects_worklist_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -578,7 +900,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** @description Open the next case: the one in progress, else the first open one; 204 when none is left. */
-        post: operations["projects_worklist_next_create"];
+        post: operations["api_projects_worklist_next_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -594,7 +916,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        post: operations["projects_create_create"];
+        post: operations["api_projects_create_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -609,7 +931,7 @@ export interface paths {
             cookie?: never;
         };
         /** @description The user's own readings (``?project=`` to narrow). */
-        get: operations["readings_list"];
+        get: operations["api_readings_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -625,7 +947,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get: operations["readings_retrieve"];
+        get: operations["api_readings_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -644,7 +966,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** @description Supersede one of the user's readings with a correction; the original stays. */
-        post: operations["readings_correct_create"];
+        post: operations["api_readings_correct_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -658,7 +980,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get: operations["schemes_list"];
+        get: operations["api_schemes_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -674,7 +996,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get: operations["studies_list"];
+        get: operations["api_studies_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -693,7 +1015,7 @@ export interface paths {
         get?: never;
         put?: never;
         /** @description Record a study reference by UID (its pixels stay in the DICOM store). */
-        post: operations["studies_register_create"];
+        post: operations["api_studies_register_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -721,7 +1043,7 @@ export interface components {
             session?: number;
             /** @description AI-aided read, paired with the unaided one */
             aided?: boolean;
-            status?: components["schemas"]["StatusEnum"];
+            status?: components["schemas"]["AssignmentStatusEnum"];
             /** @description the earlier session this repeat waits for */
             readonly previous_id: number | null;
             /**
@@ -758,7 +1080,7 @@ export interface components {
             readonly id: number;
             readonly case_id: number;
             case_label: string;
-            status?: components["schemas"]["StatusEnum"];
+            status?: components["schemas"]["AssignmentStatusEnum"];
             /** @description AI-aided read, paired with the unaided one */
             aided?: boolean;
             /** Format: date-time */
@@ -772,6 +1094,14 @@ export interface components {
             /** Format: date-time */
             submitted_at?: string | null;
         };
+        /**
+         * @description * `open` - Open
+         *     * `in_progress` - In Progress
+         *     * `submitted` - Submitted
+         *     * `cancelled` - Cancelled
+         * @enum {string}
+         */
+        AssignmentStatusEnum: "open" | "in_progress" | "submitted" | "cancelled";
         AuditEventOutput: {
             readonly id: number;
             /** Format: date-time */
@@ -849,6 +1179,22 @@ export interface components {
             start_mm: unknown;
             end_mm: unknown;
         };
+        ContourQueueOutput: {
+            readonly case_id: number;
+            case_label: string;
+            joint: string;
+            /** Format: int64 */
+            slice_index: number;
+            series_uid: string;
+            points_mm: unknown;
+            /** Format: int64 */
+            n_contours: number;
+            /**
+             * Format: double
+             * @description mean distance of the farthest reader's contour to the consensus
+             */
+            disagreement_mm: number;
+        };
         CredentialsRequest: {
             username: string;
             password: string;
@@ -873,6 +1219,40 @@ export interface components {
             contours?: {
                 [key: string]: unknown;
             }[];
+        };
+        ImportDicomwebInputRequest: {
+            /** @description QIDO study filters, e.g. {"PatientID": "PHANTOM-*", "StudyDate": "20260101-"} */
+            filters: {
+                [key: string]: string;
+            };
+            /** @description a configured import source (default: DICOMWEB_URL) */
+            url?: string;
+        };
+        ImportJobOutput: {
+            id: number;
+            project_id: number | null;
+            created_by?: string | null;
+            source: string;
+            status: string;
+            total: number;
+            done: number;
+            problems: {
+                [key: string]: string;
+            }[];
+            report: {
+                [key: string]: unknown;
+            };
+            error: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            started_at: string | null;
+            /** Format: date-time */
+            finished_at: string | null;
+        };
+        ImportUploadInputRequest: {
+            /** @description DICOM files and/or zips */
+            files: string[];
         };
         MeOutput: {
             id: number;
@@ -907,6 +1287,47 @@ export interface components {
          * @enum {string}
          */
         MembershipOutputRoleEnum: "reader" | "adjudicator" | "admin";
+        /**
+         * @description * `contour` - Contour
+         *     * `lesions` - Lesions
+         *     * `ctgrade` - Ctgrade
+         * @enum {string}
+         */
+        ModelKindEnum: "contour" | "lesions" | "ctgrade";
+        ModelVersionOutput: {
+            readonly id: number;
+            kind: components["schemas"]["ModelKindEnum"];
+            /** Format: int64 */
+            version: number;
+            status?: components["schemas"]["ModelVersionStatusEnum"];
+            readonly training_run_id: number;
+            gold_metrics?: unknown;
+            /** @description against the version promoted when this one was evaluated */
+            comparison?: unknown;
+            card?: unknown;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            promoted_at?: string | null;
+            promoted_by?: string;
+        };
+        ModelVersionPromoteInputRequest: {
+            reason: string;
+        };
+        /**
+         * @description * `candidate` - Candidate
+         *     * `promoted` - Promoted
+         *     * `retired` - Retired
+         * @enum {string}
+         */
+        ModelVersionStatusEnum: "candidate" | "promoted" | "retired";
+        PredictionOutput: {
+            kind: string;
+            version: number;
+            output: unknown;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
         ProjectCreateInputRequest: {
             description?: string;
             readers_per_case?: number;
@@ -918,6 +1339,8 @@ export interface components {
             washout_cases?: number;
             /** Format: double */
             adjudication_threshold?: number;
+            /** Format: double */
+            contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
             name: string;
             /** @description scheme name, e.g. mri_sij */
@@ -943,6 +1366,11 @@ export interface components {
             washout_cases?: number;
             /** Format: double */
             adjudication_threshold?: number;
+            /**
+             * Format: double
+             * @description slices whose readers' contours differ more than this go to adjudication
+             */
+            contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
             /** Format: date-time */
             readonly created_at: string;
@@ -958,6 +1386,8 @@ export interface components {
             washout_cases?: number;
             /** Format: double */
             adjudication_threshold?: number;
+            /** Format: double */
+            contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
             name?: string;
         };
@@ -1050,14 +1480,6 @@ export interface components {
             frame_of_reference_uid?: string;
             readonly n_instances: number;
         };
-        /**
-         * @description * `open` - Open
-         *     * `in_progress` - In Progress
-         *     * `submitted` - Submitted
-         *     * `cancelled` - Cancelled
-         * @enum {string}
-         */
-        StatusEnum: "open" | "in_progress" | "submitted" | "cancelled";
         StudyOutput: {
             readonly id: number;
             study_uid: string;
@@ -1080,12 +1502,123 @@ export interface components {
         TokenOut: {
             token: string;
         };
+        TrainingPolicyOutput: {
+            kind: components["schemas"]["ModelKindEnum"];
+            schedule_enabled?: boolean;
+            /**
+             * Format: int64
+             * @description nightly check at this hour
+             */
+            hour_utc?: number;
+            /**
+             * Format: int64
+             * @description retrain only when this many new adjudicated or confident items exist
+             */
+            min_new_items?: number;
+            /**
+             * Format: double
+             * @description promotion refused when any output's metric drops by more than this
+             */
+            max_output_drop?: number;
+            /** @description training configuration overrides */
+            config?: unknown;
+        };
+        TrainingPolicyUpdateInputRequest: {
+            schedule_enabled?: boolean;
+            hour_utc?: number;
+            min_new_items?: number;
+            /** Format: double */
+            max_output_drop?: number;
+            config?: {
+                [key: string]: unknown;
+            };
+        };
+        TrainingRunDetailOutput: {
+            readonly id: number;
+            kind: components["schemas"]["ModelKindEnum"];
+            state?: components["schemas"]["TrainingRunStateEnum"];
+            trigger?: components["schemas"]["TriggerEnum"];
+            started_by?: string;
+            readonly snapshot_id: number | null;
+            config?: unknown;
+            /** @description epoch, epochs, step, loss, metrics, fraction */
+            progress?: unknown;
+            error?: string;
+            cancel_requested?: boolean;
+            /**
+             * Format: int64
+             * @description deliveries to a worker (> 1 after a crash)
+             */
+            attempts?: number;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            started_at?: string | null;
+            /** Format: date-time */
+            finished_at?: string | null;
+            readonly model_version: number | null;
+            log?: string;
+        };
+        TrainingRunOutput: {
+            readonly id: number;
+            kind: components["schemas"]["ModelKindEnum"];
+            state?: components["schemas"]["TrainingRunStateEnum"];
+            trigger?: components["schemas"]["TriggerEnum"];
+            started_by?: string;
+            readonly snapshot_id: number | null;
+            config?: unknown;
+            /** @description epoch, epochs, step, loss, metrics, fraction */
+            progress?: unknown;
+            error?: string;
+            cancel_requested?: boolean;
+            /**
+             * Format: int64
+             * @description deliveries to a worker (> 1 after a crash)
+             */
+            attempts?: number;
+            /** Format: date-time */
+            readonly created_at: string;
+            /** Format: date-time */
+            started_at?: string | null;
+            /** Format: date-time */
+            finished_at?: string | null;
+            readonly model_version: number | null;
+        };
+        /**
+         * @description * `contour` - contour
+         *     * `lesions` - lesions
+         *     * `ctgrade` - ctgrade
+         * @enum {string}
+         */
+        TrainingRunStartInputKindEnum: "contour" | "lesions" | "ctgrade";
+        TrainingRunStartInputRequest: {
+            kind: components["schemas"]["TrainingRunStartInputKindEnum"];
+            config?: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * @description * `queued` - Queued
+         *     * `running` - Running
+         *     * `succeeded` - Succeeded
+         *     * `failed` - Failed
+         *     * `cancelled` - Cancelled
+         * @enum {string}
+         */
+        TrainingRunStateEnum: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+        /**
+         * @description * `manual` - Manual
+         *     * `schedule` - Schedule
+         *     * `demo` - Demo
+         * @enum {string}
+         */
+        TriggerEnum: "manual" | "schedule" | "demo";
         /** @description What a reader sees of an assignment: no session number, no gold flag (blinding). */
         WorklistItemOutput: {
             readonly id: number;
             readonly case_id: number;
             case_label: string;
-            status?: components["schemas"]["StatusEnum"];
+            status?: components["schemas"]["AssignmentStatusEnum"];
             /** @description AI-aided read, paired with the unaided one */
             aided?: boolean;
             /** Format: date-time */
@@ -1106,7 +1639,7 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    assignments_retrieve: {
+    api_assignments_retrieve: {
         parameters: {
             query?: never;
             header?: never;
@@ -1127,7 +1660,7 @@ export interface operations {
             };
         };
     };
-    assignments_draft_retrieve: {
+    api_assignments_draft_retrieve: {
         parameters: {
             query?: never;
             header?: never;
@@ -1148,7 +1681,7 @@ export interface operations {
             };
         };
     };
-    assignments_draft_save_create: {
+    api_assignments_draft_save_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -1175,7 +1708,7 @@ export interface operations {
             };
         };
     };
-    assignments_reading_create: {
+    api_assignments_reading_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -1202,7 +1735,7 @@ export interface operations {
             };
         };
     };
-    audit_list: {
+    api_audit_list: {
         parameters: {
             query?: never;
             header?: never;
@@ -1221,7 +1754,7 @@ export interface operations {
             };
         };
     };
-    auth_csrf_retrieve: {
+    api_auth_csrf_retrieve: {
         parameters: {
             query?: never;
             header?: never;
@@ -1240,7 +1773,7 @@ export interface operations {
             };
         };
     };
-    auth_login_create: {
+    api_auth_login_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -1265,7 +1798,7 @@ export interface operations {
             };
         };
     };
-    auth_logout_create: {
+    api_auth_logout_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -1283,7 +1816,7 @@ export interface operations {
             };
         };
     };
-    auth_me_retrieve: {
+    api_auth_me_retrieve: {
         parameters: {
             query?: never;
             header?: never;
@@ -1302,7 +1835,7 @@ export interface operations {
             };
         };
     };
-    auth_token_create: {
+    api_auth_token_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -1327,7 +1860,7 @@ export interface operations {
             };
         };
     };
-    projects_list: {
+    api_projects_list: {
         parameters: {
             query?: never;
             header?: never;
@@ -1346,7 +1879,7 @@ export interface operations {
             };
         };
     };
-    projects_retrieve: {
+    api_projects_retrieve: {
         parameters: {
             query?: never;
             header?: never;
@@ -1367,7 +1900,28 @@ export interface operations {
             };
         };
     };
-    projects_adjudication_items_retrieve: {
+    api_projects_adjudication_contours_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContourQueueOutput"][];
+                };
+            };
+        };
+    };
+    api_projects_adjudication_items_retrieve: {
         parameters: {
             query?: never;
             header?: never;
@@ -1394,7 +1948,7 @@ export interface operations {
             };
         };
     };
-    projects_adjudication_queue_list: {
+    api_projects_adjudication_queue_list: {
         parameters: {
             query?: never;
             header?: never;
@@ -1415,7 +1969,7 @@ export interface operations {
             };
         };
     };
-    projects_adjudication_record_create: {
+    api_projects_adjudication_record_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -1444,7 +1998,7 @@ export interface operations {
             };
         };
     };
-    projects_agreement_retrieve: {
+    api_projects_agreement_retrieve: {
         parameters: {
             query?: {
                 /** @description bootstrap replicates for the CIs (0-2000, default 200) */
@@ -1470,7 +2024,7 @@ export interface operations {
             };
         };
     };
-    "projects_agreement.csv_retrieve": {
+    "api_projects_agreement.csv_retrieve": {
         parameters: {
             query?: {
                 /** @description bootstrap replicates for the CIs (0-2000, default 200) */
@@ -1494,7 +2048,7 @@ export interface operations {
             };
         };
     };
-    projects_assignments_list: {
+    api_projects_assignments_list: {
         parameters: {
             query?: never;
             header?: never;
@@ -1515,7 +2069,7 @@ export interface operations {
             };
         };
     };
-    projects_assignments_generate_create: {
+    api_projects_assignments_generate_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -1542,7 +2096,7 @@ export interface operations {
             };
         };
     };
-    projects_calibration_retrieve: {
+    api_projects_calibration_retrieve: {
         parameters: {
             query?: never;
             header?: never;
@@ -1565,7 +2119,7 @@ export interface operations {
             };
         };
     };
-    projects_cases_list: {
+    api_projects_cases_list: {
         parameters: {
             query?: never;
             header?: never;
@@ -1586,7 +2140,7 @@ export interface operations {
             };
         };
     };
-    projects_cases_retrieve: {
+    api_projects_cases_retrieve: {
         parameters: {
             query?: never;
             header?: never;
@@ -1608,7 +2162,7 @@ export interface operations {
             };
         };
     };
-    projects_cases_delete_create: {
+    api_projects_cases_delete_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -1629,7 +2183,29 @@ export interface operations {
             };
         };
     };
-    projects_cases_update_create: {
+    api_projects_cases_predictions_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                case_id: number;
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PredictionOutput"][];
+                };
+            };
+        };
+    };
+    api_projects_cases_update_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -1657,7 +2233,7 @@ export interface operations {
             };
         };
     };
-    projects_cases_create_create: {
+    api_projects_cases_create_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -1684,7 +2260,7 @@ export interface operations {
             };
         };
     };
-    projects_consensus_list: {
+    api_projects_consensus_list: {
         parameters: {
             query?: never;
             header?: never;
@@ -1705,7 +2281,7 @@ export interface operations {
             };
         };
     };
-    projects_consensus_readers_list: {
+    api_projects_consensus_readers_list: {
         parameters: {
             query?: never;
             header?: never;
@@ -1727,7 +2303,7 @@ export interface operations {
             };
         };
     };
-    projects_consensus_refit_create: {
+    api_projects_consensus_refit_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -1747,7 +2323,30 @@ export interface operations {
             };
         };
     };
-    projects_delete_create: {
+    api_projects_contours_reliability_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    api_projects_delete_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -1767,7 +2366,182 @@ export interface operations {
             };
         };
     };
-    projects_members_list: {
+    "api_projects_exports_adjudications.csv_retrieve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description CSV with a header row */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "api_projects_exports_consensus.csv_retrieve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description CSV with a header row */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    "api_projects_exports_readings.csv_retrieve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description CSV with a header row */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    api_projects_exports_sr_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description one TID 1500 SR per reading */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    api_projects_imports_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportJobOutput"][];
+                };
+            };
+        };
+    };
+    api_projects_imports_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: number;
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportJobOutput"];
+                };
+            };
+        };
+    };
+    api_projects_imports_dicomweb_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportDicomwebInputRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ImportDicomwebInputRequest"];
+                "multipart/form-data": components["schemas"]["ImportDicomwebInputRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportJobOutput"];
+                };
+            };
+        };
+    };
+    api_projects_imports_upload_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["ImportUploadInputRequest"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportJobOutput"];
+                };
+            };
+        };
+    };
+    api_projects_members_list: {
         parameters: {
             query?: never;
             header?: never;
@@ -1788,7 +2562,7 @@ export interface operations {
             };
         };
     };
-    projects_members_remove_create: {
+    api_projects_members_remove_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -1809,7 +2583,7 @@ export interface operations {
             };
         };
     };
-    projects_members_add_create: {
+    api_projects_members_add_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -1836,7 +2610,197 @@ export interface operations {
             };
         };
     };
-    projects_update_create: {
+    api_projects_models_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersionOutput"][];
+                };
+            };
+        };
+    };
+    api_projects_models_promote_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+                version_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelVersionPromoteInputRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ModelVersionPromoteInputRequest"];
+                "multipart/form-data": components["schemas"]["ModelVersionPromoteInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelVersionOutput"];
+                };
+            };
+        };
+    };
+    api_projects_training_policies_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingPolicyOutput"][];
+                };
+            };
+        };
+    };
+    api_projects_training_policies_update_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                kind: string;
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["TrainingPolicyUpdateInputRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["TrainingPolicyUpdateInputRequest"];
+                "multipart/form-data": components["schemas"]["TrainingPolicyUpdateInputRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingPolicyOutput"];
+                };
+            };
+        };
+    };
+    api_projects_training_runs_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingRunOutput"][];
+                };
+            };
+        };
+    };
+    api_projects_training_runs_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+                run_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingRunDetailOutput"];
+                };
+            };
+        };
+    };
+    api_projects_training_runs_cancel_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+                run_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingRunOutput"];
+                };
+            };
+        };
+    };
+    api_projects_training_runs_start_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TrainingRunStartInputRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["TrainingRunStartInputRequest"];
+                "multipart/form-data": components["schemas"]["TrainingRunStartInputRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingRunOutput"];
+                };
+            };
+        };
+    };
+    api_projects_update_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -1863,7 +2827,7 @@ export interface operations {
             };
         };
     };
-    projects_worklist_retrieve: {
+    api_projects_worklist_retrieve: {
         parameters: {
             query?: never;
             header?: never;
@@ -1884,7 +2848,7 @@ export interface operations {
             };
         };
     };
-    projects_worklist_next_create: {
+    api_projects_worklist_next_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -1912,7 +2876,7 @@ export interface operations {
             };
         };
     };
-    projects_create_create: {
+    api_projects_create_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -1937,7 +2901,7 @@ export interface operations {
             };
         };
     };
-    readings_list: {
+    api_readings_list: {
         parameters: {
             query?: never;
             header?: never;
@@ -1956,7 +2920,7 @@ export interface operations {
             };
         };
     };
-    readings_retrieve: {
+    api_readings_retrieve: {
         parameters: {
             query?: never;
             header?: never;
@@ -1977,7 +2941,7 @@ export interface operations {
             };
         };
     };
-    readings_correct_create: {
+    api_readings_correct_create: {
         parameters: {
             query?: never;
             header?: never;
@@ -2004,7 +2968,7 @@ export interface operations {
             };
         };
     };
-    schemes_list: {
+    api_schemes_list: {
         parameters: {
             query?: never;
             header?: never;
@@ -2023,7 +2987,7 @@ export interface operations {
             };
         };
     };
-    studies_list: {
+    api_studies_list: {
         parameters: {
             query?: never;
             header?: never;
@@ -2042,7 +3006,7 @@ export interface operations {
             };
         };
     };
-    studies_register_create: {
+    api_studies_register_create: {
         parameters: {
             query?: never;
             header?: never;

@@ -7,6 +7,7 @@ export class Debounced {
   constructor(
     private readonly save: () => Promise<void>,
     private readonly delayMs = 700,
+    private readonly retryMs = 3000,
   ) {}
 
   schedule(): void {
@@ -23,7 +24,9 @@ export class Debounced {
     this.running = this.running
       .then(() => this.save())
       .catch(() => {
-        this.dirty = true; // keep it for the next try
+        // Offline or a server error: keep the change and try again, unless a newer change already did.
+        this.dirty = true;
+        if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.retryMs);
       });
     return this.running;
   }

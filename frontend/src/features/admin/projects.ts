@@ -88,6 +88,7 @@ export async function manageProjectView(outlet: HTMLElement, params: Params): Pr
   const membersBox = h("div");
   const casesBox = h("div");
   const assignBox = h("div");
+  const importBox = h("div");
   main.append(
     h("h1", null, `${project.name}`),
     h(
@@ -102,8 +103,103 @@ export async function manageProjectView(outlet: HTMLElement, params: Params): Pr
       h("section", { "aria-label": "Members" }, membersBox),
       h("section", { "aria-label": "Cases" }, casesBox),
     ),
+    h("section", { "aria-label": "Study import" }, importBox),
     h("section", { "aria-label": "Assignments" }, assignBox),
+    h(
+      "p",
+      { class: "links" },
+      "Exports: ",
+      h("a", { href: `/api/projects/${id}/exports/readings.csv` }, "readings.csv"),
+      h("a", { href: `/api/projects/${id}/exports/consensus.csv` }, "consensus.csv"),
+      h("a", { href: `/api/projects/${id}/exports/adjudications.csv` }, "adjudications.csv"),
+      h("a", { href: `/api/projects/${id}/agreement.csv` }, "agreement.csv"),
+    ),
   );
+
+  let polling: ReturnType<typeof setTimeout> | null = null;
+  const renderImports = async () => {
+    const jobs = await api.imports(id).catch(() => []);
+    const files = h("input", {
+      id: "import-files",
+      type: "file",
+      multiple: true,
+      accept: ".dcm,.zip,application/dicom,application/zip",
+    });
+    const errors = h("div", { "aria-live": "assertive" });
+    const running = jobs.some(
+      (j) => j.status === "queued" || j.status === "running" || j.status === "pending",
+    );
+    importBox.replaceChildren(
+      h("h2", null, "Study import"),
+      h(
+        "form",
+        {
+          class: "form-row",
+          onsubmit: (e: Event) => {
+            e.preventDefault();
+            if (!files.files?.length) return;
+            void guarded(errors, async () => {
+              await api.importUpload(id, files.files as FileList);
+              await renderImports();
+              await renderCases();
+            });
+          },
+        },
+        field("DICOM files or zips", files),
+        h("button", { type: "submit" }, "Upload and import"),
+      ),
+      errors,
+      jobs.length
+        ? h(
+            "table",
+            { class: "table", "data-testid": "imports" },
+            h(
+              "thead",
+              null,
+              h(
+                "tr",
+                null,
+                ["Import", "Status", "Progress", "Problems"].map((c) => h("th", { scope: "col" }, c)),
+              ),
+            ),
+            h(
+              "tbody",
+              null,
+              jobs.slice(0, 10).map((j) =>
+                h(
+                  "tr",
+                  null,
+                  h("td", null, `#${j.id} ${j.source}`),
+                  h("td", null, j.status + (j.error ? `: ${j.error}` : "")),
+                  h(
+                    "td",
+                    null,
+                    h("progress", {
+                      max: j.total || 1,
+                      value: j.done,
+                      "aria-label": `Import ${j.id} progress`,
+                    }),
+                    ` ${j.done}/${j.total}`,
+                  ),
+                  h(
+                    "td",
+                    null,
+                    j.problems.length
+                      ? j.problems
+                          .slice(0, 3)
+                          .map((pr) => Object.values(pr).join(": "))
+                          .join("; ")
+                      : "none",
+                  ),
+                ),
+              ),
+            ),
+          )
+        : h("p", { class: "sub" }, "No imports yet."),
+    );
+    if (polling) clearTimeout(polling);
+    polling = running && importBox.isConnected ? setTimeout(() => void renderImports(), 1000) : null;
+  };
 
   const renderMembers = async () => {
     const members = await api.members(id);
@@ -305,5 +401,5 @@ export async function manageProjectView(outlet: HTMLElement, params: Params): Pr
       errors,
     );
   };
-  await Promise.all([renderMembers(), renderCases(), renderAssignments()]);
+  await Promise.all([renderMembers(), renderCases(), renderAssignments(), renderImports()]);
 }

@@ -55,6 +55,7 @@ export class ContourStore {
 
   load(rows: unknown[]): void {
     for (const row of rows) {
+      if (!row || typeof row !== "object") continue;
       const r = row as Partial<ContourRow>;
       if (typeof r.joint !== "string" || typeof r.slice_index !== "number" || !Array.isArray(r.points_mm))
         continue;
