@@ -239,6 +239,7 @@ def adjudication_item(
             }
             for c in contours
         ],
+        "ai": ai_output_for_case(case_id=case.pk),
         "adjudications": [
             {
                 "value": d.value,
@@ -313,4 +314,18 @@ def contour_reliability(*, project: Project) -> list[dict[str, Any]]:
             "p95_mm": r.p95_mm,
         }
         for r in ReaderContourReliability.objects.filter(project=project).order_by("reader_id")
+    ]
+
+
+def ai_output_for_case(*, case_id: int) -> list[dict[str, Any]]:
+    """The promoted models' pre-reads of a case (empty when none exists yet)."""
+    from ml.models import ModelVersion, Prediction  # ml's registry sits beside labeling, not below it
+
+    return [
+        {"kind": p.model_version.kind, "version": p.model_version.version, "output": p.output}
+        for p in Prediction.objects.filter(
+            case_id=case_id, model_version__status=ModelVersion.Status.PROMOTED
+        )
+        .select_related("model_version")
+        .order_by("model_version__kind")
     ]

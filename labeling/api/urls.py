@@ -46,6 +46,7 @@ urlpatterns = [
     path("assignments/<int:assignment_id>/", v.AssignmentDetailApi.as_view(), name="assignment-detail"),
     path("assignments/<int:assignment_id>/reading/", v.ReadingSubmitApi.as_view(), name="reading-submit"),
     path("assignments/<int:assignment_id>/draft/", v.DraftDetailApi.as_view(), name="draft-detail"),
+    path("assignments/<int:assignment_id>/ai/", v.AssignmentAiApi.as_view(), name="assignment-ai"),
     path("assignments/<int:assignment_id>/draft/save/", v.DraftSaveApi.as_view(), name="draft-save"),
     path("readings/", v.ReadingListApi.as_view(), name="reading-list"),
     path("readings/<int:reading_id>/", v.ReadingDetailApi.as_view(), name="reading-detail"),

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth import authenticate, login, logout
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_protect, ensure_csrf_cookie
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
@@ -447,6 +448,18 @@ class DraftSaveApi(APIView):
             reader=request_user(request), assignment_id=assignment_id
         )
         return Response(DraftOutput(draft_save(assignment=assignment, **payload.validated_data)).data)
+
+
+class AssignmentAiApi(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, assignment_id: int) -> Response:
+        """The AI pre-read for an AI-aided assignment; any other assignment is a 404 (blinding)."""
+        assignment = selectors.assignment_get_for_reader(
+            reader=request_user(request), assignment_id=assignment_id
+        )
+        if not assignment.aided:
+            raise NotFound("no AI output for this assignment")
+        return Response(selectors.ai_output_for_case(case_id=assignment.case_id))
 
 
 class ReadingInput(serializers.Serializer):

@@ -166,6 +166,16 @@ def reading_submit(
     for repeat in assignment.repeats.all():  # the washout clock of a blinded repeat starts now
         repeat.not_before = now + timedelta(days=repeat.washout_days)
         repeat.save(update_fields=["not_before"])
+    if assignment.project.ai_aided_reads and not assignment.aided:
+        # paper (b)'s design: the unaided read is done, now the same reader reads again with the AI output
+        Assignment.objects.get_or_create(
+            project=assignment.project,
+            case=assignment.case,
+            reader=assignment.reader,
+            session=assignment.session,
+            aided=True,
+            defaults={"order_key": assignment.order_key},
+        )
     audit_record(
         actor=actor,
         action="reading.submit",

@@ -159,3 +159,22 @@ def test_a_draft_survives_a_reload_and_is_dropped_on_submit(world, client_for):
     )
     assert client.get(url).json()["updated_at"] is None
     assert client.post(f"{url}save/", {"values": partial}, format="json").status_code == 409
+
+
+def test_ai_aided_read_opens_after_the_unaided_one_and_only_it_shows_ai(world, client_for):
+    from labeling.models import Assignment
+
+    world.project.ai_aided_reads = True
+    world.project.save()
+    client = client_for(world.reader)
+    assert client.get(f"/api/assignments/{world.assignment.pk}/ai/").status_code == 404  # unaided: blind
+    client.post(
+        f"/api/assignments/{world.assignment.pk}/reading/",
+        {"values": full_values(world.project.scheme.parsed)},
+        format="json",
+    )
+    aided = Assignment.objects.get(reader=world.reader, case=world.case, aided=True)
+    items = client.get(f"/api/projects/{world.project.pk}/worklist/").json()["items"]
+    assert [i["id"] for i in items] == [aided.pk] and items[0]["aided"] is True
+    assert client.get(f"/api/assignments/{aided.pk}/ai/").json() == []  # no promoted model yet
+    assert client_for(world.other_reader).get(f"/api/assignments/{aided.pk}/ai/").status_code == 404

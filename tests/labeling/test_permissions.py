@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.urls import get_resolver
 
+from labeling.models import Assignment
 from labeling.services.readings import reading_submit
 from tests.labeling.factories import full_values, mri_study
 
@@ -33,6 +34,12 @@ def values(w):
 def with_reading(w):
     w.reading = reading_submit(
         actor=w.reader, assignment=w.assignment, values=full_values(w.project.scheme.parsed)
+    )
+
+
+def with_aided(w):
+    w.aided = Assignment.objects.create(
+        project=w.project, case=w.case, reader=w.reader, session=1, aided=True
     )
 
 
@@ -170,6 +177,14 @@ ENDPOINTS = [
     ),
     Endpoint(
         "draft-detail", "get", lambda w: f"/api/assignments/{w.assignment.pk}/draft/", {"reader": 200}, 404
+    ),
+    Endpoint(
+        "assignment-ai",
+        "get",
+        lambda w: f"/api/assignments/{w.aided.pk}/ai/",
+        {"reader": 200},
+        404,
+        setup=with_aided,
     ),
     Endpoint(
         "draft-save",

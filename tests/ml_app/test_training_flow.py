@@ -65,7 +65,7 @@ def test_two_simultaneous_starts_create_one_run(campaign_settings, client_for):
 
 @pytest.mark.django_db(transaction=True)
 def test_readings_to_promoted_model_and_prereads_through_a_real_worker(campaign_settings, client_for):
-    campaign = build_campaign(campaign_settings)
+    campaign = build_campaign(campaign_settings, n_mri=4)
     admin = client_for(campaign.admin)
     app.control.purge()
     with running(celery_worker_cmd(), _worker_env(campaign.root), campaign.root / "worker.log"):
@@ -93,7 +93,7 @@ def test_readings_to_promoted_model_and_prereads_through_a_real_worker(campaign_
         assert version.status == ModelVersion.Status.PROMOTED, version.comparison
         assert version.card["data_snapshot_id"]
         wait_until(
-            lambda: Prediction.objects.filter(model_version=version).count() == 5,
+            lambda: Prediction.objects.filter(model_version=version).count() == 4,
             timeout_s=120,
             what="AI pre-reads of every case",
         )
@@ -104,8 +104,8 @@ def test_readings_to_promoted_model_and_prereads_through_a_real_worker(campaign_
 
 @pytest.mark.django_db(transaction=True)
 def test_a_killed_worker_resumes_the_run_from_its_checkpoint(campaign_settings):
-    campaign = build_campaign(campaign_settings, n_gold=1)
-    config = {**TINY_CONTOUR, "epochs": 4}
+    campaign = build_campaign(campaign_settings, n_mri=3, n_gold=1)
+    config = {**TINY_CONTOUR, "epochs": 3}
     env = _worker_env(campaign.root, CELERY_VISIBILITY_TIMEOUT_S="3", ML_HEARTBEAT_STALE_S="2")
     app.control.purge()
     with running(celery_worker_cmd(), env, campaign.root / "worker1.log") as worker:
@@ -143,6 +143,6 @@ def test_a_killed_worker_resumes_the_run_from_its_checkpoint(campaign_settings):
     card = ModelVersion.objects.get(training_run=resumed).card
     for key in ("best_metric", "best_epoch", "data_snapshot_id", "model_kind"):
         assert card[key] == fresh[key], key
-    assert len(card["metrics_history"]) == len(fresh["metrics_history"]) == 4
+    assert len(card["metrics_history"]) == len(fresh["metrics_history"]) == 3
     for resumed_epoch, fresh_epoch in zip(card["metrics_history"], fresh["metrics_history"], strict=True):
         assert resumed_epoch == pytest.approx(fresh_epoch, rel=1e-5)
