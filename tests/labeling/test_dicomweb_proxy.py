@@ -234,3 +234,18 @@ def test_dicomweb_import_api_queues_a_job_that_imports_the_qido_matches(
     assert job["status"] == "succeeded" and job["done"] == job["total"] == 4
     assert job["report"]["imported"] == [datasets[0].StudyInstanceUID]
     assert Case.objects.filter(project=world.project, study__study_uid=datasets[0].StudyInstanceUID).exists()
+
+
+def test_import_studies_command_imports_a_qido_query(orthanc, world, tmp_path, settings, capsys):
+    from django.core.management import call_command
+
+    settings.VAR_DIR = tmp_path / "var"
+    datasets = mri_datasets(seed=11)
+    orthanc.store(datasets)
+    call_command(
+        "import_studies", orthanc.url, "--query", f"PatientID={PATIENT}", "--project", str(world.project.pk)
+    )
+    assert (
+        "imported 1 studies, skipped 0 already known, created 1 cases, 0 problems" in capsys.readouterr().out
+    )
+    assert Case.objects.filter(project=world.project, study__study_uid=datasets[0].StudyInstanceUID).exists()
