@@ -209,6 +209,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--crowdkit-max", type=lambda s: int(float(s)), default=10**6)
     parser.add_argument("--crowdkit-trace-max", type=lambda s: int(float(s)), default=10**5)
     parser.add_argument("--sparse-max", type=lambda s: int(float(s)), default=10**5)
+    parser.add_argument("--parity-items", type=lambda s: int(float(s)), default=10**4, help="0: skip")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
@@ -224,7 +225,8 @@ def main(argv: list[str] | None = None) -> None:
             if kind == "ordinal-sparse" and n_items > args.sparse_max:
                 continue
             rows += run_size(kind, n_items, args)
-    crowdkit_parity()
+    if args.parity_items > 0:
+        crowdkit_parity(args.parity_items)
     summarise(rows)
 
 
