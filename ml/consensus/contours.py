@@ -98,11 +98,15 @@ def _leave_one_out_msd(curves: FloatArray, weights: FloatArray) -> FloatArray:
     n_readers = curves.shape[0]
     if n_readers == 1:
         return np.zeros(1)
-    total = np.tensordot(weights, curves, axes=1)
     msd = np.empty(n_readers)
     for r in range(n_readers):  # loop over readers (a handful)
-        others = (total - weights[r] * curves[r]) / max(1.0 - weights[r], 1e-300)
-        msd[r] = float(np.mean(symmetric_distances(curves[r], others) ** 2))
+        others = weights.copy()
+        others[r] = 0.0
+        total = others.sum()
+        others = (
+            others / total if total > 0 else np.where(np.arange(n_readers) == r, 0.0, 1.0 / (n_readers - 1))
+        )
+        msd[r] = float(np.mean(symmetric_distances(curves[r], np.tensordot(others, curves, axes=1)) ** 2))
     return msd
 
 
