@@ -15,7 +15,7 @@ from ml.contours.data import JointSample, normalise_scan, samples_from_arrays
 from ml.contours.files import ScanArrays
 from ml.contours.locate import locate_joints
 from ml.contours.metrics import symmetric_rmse
-from ml.contours.model import FIELD_CHANNELS, ContourModelConfig, ContourNet, unit_field
+from ml.contours.model import ContourModelConfig, ContourNet, heatmaps, unit_field
 from ml.contours.walker import WalkResult, heatmap_peak, pixel_to_patient_mm, walk
 from ml.training import load_checkpoint, resolve_device
 
@@ -99,7 +99,7 @@ class ContourPredictor:
         for lo in range(0, len(x), self.batch_size):
             out = self.model(x[lo : lo + self.batch_size].to(self.device)).float()
             fields.append(unit_field(out).cpu().numpy())
-            heats.append(out[:, FIELD_CHANNELS:].cpu().numpy())
+            heats.append(heatmaps(out, self.config.heatmap_loss).cpu().numpy())
         n = self.config.crop_px
         if not fields:
             return np.zeros((0, 2, n, n), np.float32), np.zeros((0, 2, n, n), np.float32)

@@ -33,8 +33,11 @@ class ContourModelConfig:
     band_px: float = 2.0
     sigma_px: float = 2.0
     dropout: float = 0.0
+    heatmap_loss: str = "focal"  # "focal" (sigmoid heatmaps, CenterNet focal loss) or "mse" (linear)
 
     def __post_init__(self) -> None:
+        if self.heatmap_loss not in ("focal", "mse"):
+            raise ValueError(f"heatmap_loss must be 'focal' or 'mse', got {self.heatmap_loss!r}")
         if self.crop_px % 16 or self.crop_px < 32:
             # four poolings, and instance norm needs more than one element at the bottom
             raise ValueError(f"crop_mm / pixel_mm = {self.crop_px} px must be a multiple of 16, >= 32")
@@ -58,7 +61,8 @@ class ContourModelConfig:
 class ContourNet(nn.Module):
     """(B, C_in, H, W) joint crops -> (B, 4, H, W): field (vx, vy), start heatmap, end heatmap.
 
-    The field is raw (normalise with :func:`unit_field`); heatmaps are linear (target peak 1).
+    The field is raw (normalise with :func:`unit_field`); heatmap channels are logits for the focal
+    loss or linear values for MSE (:func:`heatmaps` turns either into [0, 1]-ish maps).
     ``spatial_dims`` 3 gives the same network on (B, C_in, D, H, W) with 3-D output.
     """
 
@@ -73,6 +77,9 @@ class ContourNet(nn.Module):
             features=(w, w, 2 * w, 4 * w, 8 * w, w),
             dropout=self.config.dropout,
         )
+        if self.config.heatmap_loss == "focal":
+            with torch.no_grad():  # start heatmaps at p = 0.1, as CenterNet does
+                self.net.final_conv.bias[FIELD_CHANNELS:].fill_(-2.19)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return the raw 4-channel output with the input's spatial shape."""
@@ -85,11 +92,35 @@ def unit_field(raw: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return F.normalize(raw[:, :FIELD_CHANNELS].float(), dim=1, eps=eps)
 
 
+def heatmaps(raw: torch.Tensor, heatmap_loss: str = "focal") -> torch.Tensor:
+    """Start/end heatmaps (B, 2, ...) from a network output: sigmoid for "focal", as is for "mse"."""
+    maps = raw[:, FIELD_CHANNELS : FIELD_CHANNELS + HEATMAP_CHANNELS].float()
+    return torch.sigmoid(maps) if heatmap_loss == "focal" else maps
+
+
+def focal_heatmap_loss(
+    logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0
+) -> torch.Tensor:
+    """Penalty-reduced pixel focal loss of CenterNet (Zhou et al. 2019, arXiv 1904.07850).
+
+    ``logits`` and Gaussian ``target`` (B, K, H, W); the peak pixel of each target map is the positive,
+    others are negatives down-weighted by (1 - target)^beta. Normalised by the number of peaks.
+    """
+    p = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
+    peak = target.flatten(2).amax(-1)[..., None, None]
+    pos = (target >= peak - 1e-6) & (peak > 0)
+    pos_loss = -(torch.log(p) * (1 - p) ** alpha)[pos].sum()
+    neg_loss = -(torch.log(1 - p) * p**alpha * (1 - target) ** beta)[~pos].sum()
+    n_peaks = (peak > 0).sum().clamp_min(1)
+    return (pos_loss + neg_loss) / n_peaks
+
+
 class ContourLoss(nn.Module):
-    """Weighted cosine (+ small L2) loss on the field plus positive-weighted MSE on the heatmaps.
+    """Weighted cosine (+ small L2) loss on the field plus a focal or MSE loss on the heatmaps.
 
     ``targets`` holds ``field`` (B, 2, H, W) unit vectors, ``heatmap`` (B, 2, H, W) in [0, 1] and
-    ``weight`` (B, H, W) >= 0 (0 = unsupervised pixel). Heatmap pixels get weight
+    ``weight`` (B, H, W) >= 0 (0 = unsupervised pixel). ``heatmap_loss`` "focal" uses
+    :func:`focal_heatmap_loss` on logits; "mse" a squared error whose pixels get weight
     1 + ``heat_pos_weight`` * target so the few peak pixels are not drowned by the background.
     """
 
@@ -99,10 +130,12 @@ class ContourLoss(nn.Module):
         heatmap_weight: float = 1.0,
         l2_weight: float = 0.1,
         heat_pos_weight: float = 20.0,
+        heatmap_loss: str = "focal",
     ) -> None:
         super().__init__()
         self.field_weight, self.heatmap_weight = field_weight, heatmap_weight
         self.l2_weight, self.heat_pos_weight = l2_weight, heat_pos_weight
+        self.heatmap_loss = heatmap_loss
 
     def forward(self, outputs: torch.Tensor, targets: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Return the scalar loss."""
@@ -115,5 +148,8 @@ class ContourLoss(nn.Module):
         field_loss = ((cosine + self.l2_weight * l2) * weight).sum() / weight.sum().clamp_min(1.0)
         heat = targets["heatmap"].float()
         pred = outputs[:, FIELD_CHANNELS : FIELD_CHANNELS + HEATMAP_CHANNELS]
-        heat_loss = ((1.0 + self.heat_pos_weight * heat) * (pred - heat) ** 2).mean()
+        if self.heatmap_loss == "focal":
+            heat_loss = 0.1 * focal_heatmap_loss(pred, heat)
+        else:
+            heat_loss = ((1.0 + self.heat_pos_weight * heat) * (pred - heat) ** 2).mean()
         return self.field_weight * field_loss + self.heatmap_weight * heat_loss

@@ -105,7 +105,7 @@ def train_contours(
     fit_kwargs.setdefault("scheduler_factory", cosine_schedule)
     return fit(
         model,
-        ContourLoss(),
+        ContourLoss(heatmap_loss=model_config.heatmap_loss),
         train,
         val,
         train_config,

@@ -82,7 +82,11 @@ def walk(
     the end point within ``capture_radius_px`` (the end falls behind the heading) also counts as arrived.
     The end point is appended when reached; the output is resampled every ``spacing_px`` pixels.
     """
+    if not 0 < step_px <= 2.0:
+        raise ValueError(f"step_px must lie in (0, 2] px (0.5-1 recommended), got {step_px}")
     v = np.asarray(field, dtype=np.float64)
+    if v.ndim != 3 or v.shape[0] != 2:
+        raise ValueError(f"field must be (2, H, W), got {v.shape}")
     _, h, w = v.shape
     x = np.asarray(start_xy, dtype=np.float64).copy()
     end = np.asarray(end_xy, dtype=np.float64)

@@ -26,6 +26,8 @@ LossFn = Callable[[Any, Any], torch.Tensor]
 OptimizerFactory = Callable[[nn.Module, TrainConfig], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer, TrainConfig], Any]
 EvaluateFn = Callable[[nn.Module, Any, torch.device], Mapping[str, float]]
+# progress(epoch, step, loss, metrics): after every training step with metrics {}, and once more after
+# each epoch's checkpoint with step -1, the epoch's mean training loss and its metrics
 ProgressFn = Callable[[int, int, float, Mapping[str, float]], None]
 CancelFn = Callable[[], bool]
 Stopped = Literal["completed", "early_stopping", "cancelled"]
@@ -280,7 +282,9 @@ class Trainer:
 
         With ``resume`` the run continues from the last checkpoint in ``config.checkpoint_dir`` (a run
         that had already finished returns at once). A cancelled epoch is discarded, so resuming it
-        reproduces the uninterrupted run exactly.
+        reproduces the uninterrupted run exactly; the returned model then holds the weights at the
+        moment of cancellation, the checkpoint those of the last complete epoch. Without validation
+        data ``val_loss`` falls back to the epoch's training loss.
         """
         if resume:
             self._restore()

@@ -120,3 +120,12 @@ def test_rmse_identical_and_shifted() -> None:
     assert symmetric_rmse(line, line + np.array([1.7, 0.0, 0.0])) == pytest.approx(1.7)
     summary = summarise_rmse([1.0, 2.0, 3.0, 4.0])
     assert summary["frac_below"] == 0.5 and summary["n"] == 4
+
+
+def test_walker_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError):
+        walk(np.zeros((2, 8, 8)), [1, 1], [6, 6], step_px=0.0)
+    with pytest.raises(ValueError):
+        walk(np.zeros((3, 8, 8)), [1, 1], [6, 6])
+    with pytest.raises(ValueError):
+        field_targets(np.array([[2.0, 2.0], [2.0, 2.0]]), (8, 8))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +10,10 @@ import pytest
 import torch
 
 from ml.contours.data import ContourDataset, crop_geometry, samples_from_arrays
+from ml.contours.field import gaussian_heatmap
 from ml.contours.files import load_folder, save_npz_scan
 from ml.contours.locate import locate_joints
-from ml.contours.model import ContourLoss, ContourModelConfig, ContourNet, unit_field
+from ml.contours.model import ContourLoss, ContourModelConfig, ContourNet, focal_heatmap_loss, unit_field
 from ml.contours.synthetic import toy_scan
 
 SMALL = ContourModelConfig(width=4, crop_mm=32.0, pixel_mm=1.0)
@@ -41,11 +43,15 @@ def test_model_shapes_and_finite_gradients(spatial_dims: int) -> None:
         assert all(g is not None and torch.isfinite(g).all() for g in grads)
 
 
-def test_a_few_steps_reduce_the_loss(scan) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("heatmap_loss", ["focal", "mse"])
+def test_a_few_steps_reduce_the_loss(scan, heatmap_loss: str) -> None:  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
-    data = ContourDataset(samples_from_arrays(scan.images, scan.polylines, scan.pixel_spacing, SMALL), SMALL)
+    config = dataclasses.replace(SMALL, heatmap_loss=heatmap_loss)
+    data = ContourDataset(
+        samples_from_arrays(scan.images, scan.polylines, scan.pixel_spacing, config), config
+    )
     batch = torch.utils.data.default_collate([data[i] for i in range(len(data))])
-    model, loss_fn = ContourNet(SMALL), ContourLoss()
+    model, loss_fn = ContourNet(config), ContourLoss(heatmap_loss=heatmap_loss)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(8):
@@ -100,3 +106,17 @@ def test_npz_roundtrip(tmp_path: Path, scan) -> None:  # type: ignore[no-untyped
     assert np.allclose(loaded.image_position, scan.image_position)
     with pytest.raises(FileNotFoundError):
         load_folder(tmp_path / "empty")
+
+
+def test_focal_loss_prefers_the_true_peak_over_an_echo() -> None:
+    target = torch.from_numpy(gaussian_heatmap((32, 32), (10.0, 20.0), 2.0))[None, None]
+    right = torch.logit(target.clamp(0.01, 0.99))
+    echo = torch.maximum(
+        right,
+        torch.logit(
+            0.8 * torch.from_numpy(gaussian_heatmap((32, 32), (20.0, 5.0), 2.0))[None, None].clamp(0.01, 0.99)
+        ),
+    )
+    assert focal_heatmap_loss(right, target) < 0.5 * focal_heatmap_loss(echo, target)
+    with pytest.raises(ValueError):
+        ContourModelConfig(heatmap_loss="l1")
