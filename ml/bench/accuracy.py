@@ -131,10 +131,12 @@ def run_accuracy(out: Path, sizes: BenchSizes, *, seed_train: int = 1001, seed_t
                 return
         generate(folder, workers=sizes.workers, **kwargs)
 
-    _, timings["generate"] = _timed(log, "generate phantoms", lambda: (
+    def make_both() -> None:
         make(train_dir, n_mri=sizes.mri_train, n_ct=sizes.ct_train, seed=seed_train, readers=sizes.readers,
-             spammer=True),
-        make(test_dir, n_mri=sizes.mri_test, n_ct=sizes.ct_test, seed=seed_test)))  # fmt: skip
+             spammer=True)  # fmt: skip
+        make(test_dir, n_mri=sizes.mri_test, n_ct=sizes.ct_test, seed=seed_test)
+
+    _, timings["generate"] = _timed(log, "generate phantoms", make_both)
     results: dict[str, Any] = {
         "sizes": dataclasses.asdict(sizes),
         "seed_train": seed_train,

@@ -93,7 +93,9 @@ def _plain(model: nn.Module, loss_fn: Any, batches: list[dict[str, torch.Tensor]
 def _shared(model: nn.Module, loss_fn: Any, batches: list[dict[str, torch.Tensor]], device: torch.device, warmup: int) -> float:  # fmt: skip
     """Samples/s of ``ml.training.Trainer.train_one_epoch`` (bf16 + compile + channels-last on CUDA)."""
     cuda = device.type == "cuda"
-    config = TrainConfig(epochs=1, lr=1e-4, device=device.type, amp=True, compile=cuda, channels_last=cuda)
+    config = TrainConfig(
+        epochs=1, lr=1e-4, device="cuda" if cuda else "cpu", amp=True, compile=cuda, channels_last=cuda
+    )
     stamps: list[float] = []
 
     def progress(epoch: int, step: int, loss: float, metrics: Any) -> None:

@@ -61,7 +61,10 @@ class CtCropConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> CtCropConfig:
         """Inverse of :meth:`to_dict`, ignoring unknown keys (lists become tuples)."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names})
+        kwargs: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names
+        }
+        return cls(**kwargs)
 
     def tag(self) -> str:
         """Short hash naming cache files built with this config."""
@@ -97,7 +100,7 @@ def to_seg_grid(volume: np.ndarray, shape: tuple[int, int, int], order: int = 1)
     """Resample a (S, H, W) volume to ``shape`` (order 1 for images, 0 for labels)."""
     factors = [t / s for t, s in zip(shape, volume.shape, strict=True)]
     out = ndimage.zoom(volume, factors, order=order, mode="nearest", grid_mode=True)
-    return out[: shape[0], : shape[1], : shape[2]]
+    return np.asarray(out[: shape[0], : shape[1], : shape[2]])
 
 
 def voxel_to_patient(series: Series, kji: F64) -> F64:
@@ -183,6 +186,7 @@ def cached_inputs(folder: Path, study_id: str, config: CtCropConfig, cache_dir: 
     path = Path(cache_dir) / f"{study_id}.{config.tag()}.npz"
     if not path.exists():
         image, crops, labels, _ = study_inputs(folder, config)
+        assert labels is not None  # study_inputs raises without a SEG
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
         np.savez_compressed(

@@ -60,7 +60,7 @@ class CtPredictor:
         if self.segmenter is None:
             raise RuntimeError("this checkpoint has no segmentation model")
         x = torch.as_tensor(np.asarray(image, dtype=np.float32))[None].to(self.device)
-        return self.segmenter(x).argmax(1)[0].to(torch.uint8).cpu().numpy()
+        return np.asarray(self.segmenter(x).argmax(1)[0].cpu().numpy(), dtype=np.uint8)
 
     def study_crops(self, folder: str | os.PathLike[str], *, use_truth_seg: bool = False) -> tuple[NDArray[np.float32], dict[str, Any]]:  # fmt: skip
         """Crops (2, 1, z, y, x) [left, right] of a study and the centres (mm) and seg labels used."""

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from monai.networks.nets import UNet
 from monai.networks.nets.densenet import DenseNet121
+from monai.networks.nets.unet import UNet
 from numpy.typing import ArrayLike, NDArray
 from torch import nn
 
@@ -47,7 +47,10 @@ class GraderConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> GraderConfig:
         """Inverse of :meth:`to_dict`, ignoring unknown keys (lists become tuples)."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names})
+        kwargs: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names
+        }
+        return cls(**kwargs)
 
 
 def build_grader(config: GraderConfig) -> nn.Module:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from monai.losses import DiceCELoss
+from monai.losses.dice import DiceCELoss
 from torch.utils.data import Dataset
 
 from ml.consensus import fit as consensus_fit
@@ -79,7 +79,9 @@ def grade_targets(studies: Sequence[StudyRecord], target: str) -> tuple[np.ndarr
         for reading in study.readings:
             for j, joint in enumerate(JOINTS):
                 if (value := reading.values.get((joint, "joint", KEY))) is not None:
-                    items.append(2 * n + j), readers.append(names.index(reading.reader)), labels.append(value)
+                    items.append(2 * n + j)
+                    readers.append(names.index(reading.reader))
+                    labels.append(value)
     if target == "majority":
         counts = np.zeros((2 * len(studies), N_GRADES), np.float32)
         np.add.at(counts, (np.array(items), np.array(labels)), 1.0)

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from monai.networks.nets import Regressor
+from monai.networks.nets.regressor import Regressor
 from torch import nn
 
 from ml.lesions.labels import LESION_TYPES, OUTPUT_LESION, OUTPUTS
@@ -51,7 +51,10 @@ class LesionModelConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> LesionModelConfig:
         """Inverse of :meth:`to_dict`, ignoring unknown keys (lists become tuples)."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names})
+        kwargs: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names
+        }
+        return cls(**kwargs)
 
 
 class LesionNet(nn.Module):
@@ -105,7 +108,7 @@ class ReaderConfusion(nn.Module):
     def forward(self, p_true: torch.Tensor) -> torch.Tensor:
         """P(truth = 1) (B, 14) -> P(reader r, session s says 1) (B, R, S, 14)."""
         _, _, composed = self.matrices()
-        per_output = composed[:, :, self.output_lesion]  # (R, S, 14, 2, 2)
+        per_output = composed[:, :, self.get_buffer("output_lesion")]  # (R, S, 14, 2, 2)
         p = p_true[:, None, None, :]
         return p * per_output[..., 1, 1] + (1 - p) * per_output[..., 0, 1]
 

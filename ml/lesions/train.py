@@ -83,7 +83,7 @@ def build_targets(studies: Sequence[StudyRecord], readers: Sequence[str], n_sess
     if soft is None:
         soft, summary = fit_soft_targets(readings)
         info = {"soft_source": "ml.consensus.fit(model='full')", "consensus": summary}
-    flat = {
+    flat: dict[str, np.ndarray] = {
         "majority": majority_targets(readings),
         "soft": soft,
         "reference": reference_targets(studies),

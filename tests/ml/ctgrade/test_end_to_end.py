@@ -31,7 +31,7 @@ def test_study_inputs_from_dicom_and_seg(ct_phantoms: Path) -> None:
 def test_targets_reference_soft_majority(ct_phantoms: Path) -> None:
     studies = load_data_folder(ct_phantoms).of_kind("ct")
     for mode in ("auto", "soft", "majority"):
-        soft, ref, used = grade_targets(studies, mode)
+        soft, ref, _used = grade_targets(studies, mode)
         assert soft.shape == (4, 5) and np.allclose(soft.sum(1), 1.0) and (ref >= 0).all()
     assert grade_targets(studies, "auto")[2] == "reference"
 

@@ -57,10 +57,10 @@ def test_right_joint_crop_is_mirrored_so_lateral_is_plus_x() -> None:
     series = _series()
     for x in (8.0, -8.0):  # a dot 4 mm lateral of each joint centre (+-4 mm from the midline)
         series.pixels[20, 20, int(20 + x + np.sign(x) * 4)] = 1300.0
-    config = CtCropConfig(box_mm=(32.0, 32.0, 32.0), voxel_mm=1.0)
+    config = CtCropConfig(box_mm=(33.0, 33.0, 33.0), voxel_mm=1.0)  # odd: voxel centres on the grid
     left = crop_joint(series, np.array([8.0, 0.0, 0.0]), "left", config)
     right = crop_joint(series, np.array([-8.0, 0.0, 0.0]), "right", config)
-    assert left.shape == (1, 32, 32, 32) and left.max() == 1.0
+    assert left.shape == (1, 33, 33, 33) and left.max() == 1.0
     np.testing.assert_allclose(left, right)
     assert np.unravel_index(int(np.argmax(left[0])), left.shape[1:])[2] > 16  # lateral = high crop x
 

@@ -28,7 +28,7 @@ def test_phantom_folder_loads_readers_and_truth(mri_phantoms: Path) -> None:
     assert all(s.reference and len(s.reference) == 28 for s in studies)
     crops, centres = study_crops(studies[0].folder, CROP)
     assert crops.shape == (2, 2, 16, 16, 16) and np.isfinite(crops).all()
-    located, found = study_crops(studies[0].folder, CROP, use_truth=False)
+    _located, found = study_crops(studies[0].folder, CROP, use_truth=False)
     assert all(
         np.linalg.norm(found[j] - centres[j]) < 15 for j in ("left", "right")
     )  # locator near truth (px)

@@ -23,14 +23,14 @@ def test_soft_targets_follow_the_reliable_readers() -> None:
     rng = np.random.default_rng(0)
     truth = rng.random((200, 14)) < 0.4
     readings = np.empty((200, 3, 1, 14), dtype=np.int8)
-    for k, (sens, spec) in enumerate([(0.95, 0.95), (0.9, 0.95), (0.55, 0.6)]):
+    for k, (sens, spec) in enumerate([(0.97, 0.97), (0.65, 0.7), (0.6, 0.75)]):  # one expert, two weak
         u = rng.random((200, 14))
         readings[:, k, 0] = np.where(truth, u < sens, u >= spec)
     readings[:5, 2] = -1
     soft, summary = fit_soft_targets(readings)
     assert soft.shape == (200, 14) and np.all((soft >= 0) & (soft <= 1))
     vote = majority_targets(readings)
-    assert ((soft > 0.5) == truth).mean() > max(0.9, ((vote > 0.5) == truth).mean())
+    assert ((soft > 0.5) == truth).mean() > ((vote > 0.5) == truth).mean() + 0.02  # DS trusts the expert
     assert set(summary) == {"bme", "erosion", "fat", "sclerosis", "ankylosis"}
 
 

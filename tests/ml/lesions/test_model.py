@@ -61,7 +61,7 @@ def test_shapes_gradients_and_a_few_steps_reduce_the_loss(mode: str) -> None:
         loss = loss_fn(model(batch["input"]), batch)
         loss.backward()
         opt.step()
-    assert float(loss_fn(model(batch["input"]), batch)) < float(first)
+    assert float(loss_fn(model(batch["input"]), batch).detach()) < float(first.detach())
 
 
 def test_confusion_layers_start_near_identity_and_stay_row_stochastic() -> None:
