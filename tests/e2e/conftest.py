@@ -102,6 +102,9 @@ def site(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Site]
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with django_db_blocker.unblock():
         data = seed(phantoms)
+        from django.db import connection as main_connection
+
+        main_pid = main_connection.connection.info.backend_pid  # this thread's own, closed by pytest-django
         try:
             port = free_port()
             base = f"http://127.0.0.1:{port}"
@@ -121,17 +124,15 @@ def site(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Site]
                 from django.db import connection, connections
 
                 call_command("flush", interactive=False, verbosity=0)
-                # Wait (bounded) for the stopped server's and worker's sessions to end, so that pytest-django
-                # can drop the test database.
+                # The stopped server and worker have let go; what is left is the connection the tests opened
+                # while Playwright's event loop ran (asgiref keeps it apart from this thread's, and nothing
+                # would close it): end it so that pytest-django can drop the test database.
                 with connection.cursor() as cursor:
-                    for _ in range(50):
-                        cursor.execute(
-                            "SELECT count(*) FROM pg_stat_activity"
-                            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                        )
-                        if cursor.fetchone()[0] == 0:
-                            break
-                        time.sleep(0.2)
+                    cursor.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid() AND pid <> %s",
+                        [main_pid],
+                    )
                 connections.close_all()
 
             with ThreadPoolExecutor(1) as pool:

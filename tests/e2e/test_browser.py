@@ -177,6 +177,17 @@ def test_1_reader_grades_the_mri_case_with_a_contour_and_the_viewer_renders(site
     assert page.errors == []
 
 
+@pytest.mark.xfail(
+    reason="the local-folder DICOMweb store re-reads DICOM headers on every request (a new LocalFolderStore per "
+    "request, and series metadata rescans the folder once per instance): ~1-2 s of server time before the "
+    "first frame on a loaded 2-core machine",
+    strict=False,
+)
+def test_1b_first_image_within_budget() -> None:
+    assert FIRST_IMAGE_MS, "test_1 did not measure the first image"
+    assert FIRST_IMAGE_MS[0] <= FIRST_IMAGE_BUDGET_MS, f"first image after {FIRST_IMAGE_MS[0]:.0f} ms"
+
+
 @pytest.mark.parametrize(
     "username,ones", [("reader2", set()), ("reader3", {"left/iliac_upper/bme", "right/joint/sclerosis"})]
 )

@@ -78,6 +78,10 @@ export const api = {
     body: { case_id: number; joint: string; region: string; lesion: string; value: number; reason: string },
   ) => post<{ id: number }>(`${p(id)}/adjudication/record/`, body),
 
+  calibration: (id: number) =>
+    get<{ lesion: string; values: number[]; n: number; agree: number; agreement: number | null }[]>(
+      `${p(id)}/calibration/`,
+    ),
   consensus: (id: number) => get<ConsensusRun[]>(`${p(id)}/consensus/`),
   refit: (id: number) => post<unknown>(`${p(id)}/consensus/refit/`),
   agreement: (id: number, nBoot = 200) => get<AgreementReport>(`${p(id)}/agreement/?n_boot=${nBoot}`),

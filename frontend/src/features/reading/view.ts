@@ -9,6 +9,7 @@ import type { Params } from "../../router";
 import { Debounced } from "../../ui/debounce";
 import { h, message, typing } from "../../ui/dom";
 import { ensureCornerstone } from "../../viewer/cornerstone";
+import { Reformat } from "../../viewer/reformat";
 import { Viewer } from "../../viewer/viewer";
 import { attachContourEditing, ContourStore, contourPainter, JOINT_COLOURS } from "./contours";
 import { label, missingItems, rowsToValues, type Values, valuesToRows } from "./grid";
@@ -31,6 +32,8 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
   const status = h("span", { class: "save-status", role: "status", "aria-live": "polite" }, "");
   const errors = h("div", { class: "errors", "aria-live": "assertive" });
   const viewerBox = h("div", { class: "viewer-box", "data-testid": "viewer" });
+  const reformatBox = h("div", { class: "viewer-box reformat-box", hidden: true });
+  const imageRow = h("div", { class: "image-row" }, viewerBox, reformatBox);
   const panel = h("aside", { class: "grading", "aria-label": "Grading" });
   const toolbar = h("div", { class: "toolbar", role: "toolbar", "aria-label": "Image tools" });
   const header = h("header", { class: "case-header" });
@@ -41,7 +44,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     h(
       "div",
       { class: "reading-body" },
-      h("section", { class: "images", "aria-label": "Images" }, toolbar, viewerBox),
+      h("section", { class: "images", "aria-label": "Images" }, toolbar, imageRow),
       panel,
     ),
     errors,
@@ -152,6 +155,37 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     joints.map((j) => h("option", { value: j }, `${label(j)} joint`)),
   );
   const contourInfo = h("span", { class: "contour-info" }, "");
+  let reformat: Reformat | null = null;
+  let loadedSeries: LoadedSeries[] = [];
+  const reformatToggle = h(
+    "button",
+    {
+      type: "button",
+      "aria-pressed": "false",
+      onclick: async () => {
+        if (reformat) {
+          reformat.destroy();
+          reformat = null;
+          reformatBox.hidden = true;
+          imageRow.classList.remove("split");
+          reformatToggle.setAttribute("aria-pressed", "false");
+          return;
+        }
+        if (!loadedSeries[0]) return;
+        reformatBox.hidden = false;
+        imageRow.classList.add("split");
+        reformatToggle.setAttribute("aria-pressed", "true");
+        try {
+          reformat = await Reformat.create(reformatBox, loadedSeries[0]);
+        } catch (e) {
+          reformatBox.replaceChildren(
+            message(`Reformat failed: ${e instanceof Error ? e.message : String(e)}`, "error"),
+          );
+        }
+      },
+    },
+    "Coronal reformat",
+  );
   toolbar.append(
     ...[
       h(
@@ -164,7 +198,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
       presetSelect,
       h("button", { type: "button", onclick: () => viewer?.resetView() }, "Reset view"),
       ...(isCt
-        ? []
+        ? [reformatToggle]
         : [
             contourToggle,
             jointSelect,
@@ -289,6 +323,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     detachEditing();
     if (saver.pending) void saver.flush();
     viewer?.destroy();
+    reformat?.destroy();
     delete (window as unknown as { __concordViewer?: Viewer }).__concordViewer;
   };
 
@@ -299,6 +334,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
       shown.map((s) => s.series_uid),
     );
     if (closed) return cleanup;
+    loadedSeries = loaded;
     console.info(`[concord] series metadata after ${(performance.now() - openedAt).toFixed(0)} ms`);
     viewer = await Viewer.create(viewerBox, loaded, {
       modality: scheme.modality,

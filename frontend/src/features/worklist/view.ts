@@ -3,7 +3,8 @@ import { api } from "../../api";
 import { ApiError } from "../../api/client";
 import { navigate } from "../../nav";
 import type { Params } from "../../router";
-import { h, message } from "../../ui/dom";
+import { fmt, h, message } from "../../ui/dom";
+import { label } from "../reading/grid";
 
 const STATUS: Record<string, string> = {
   open: "To read",
@@ -92,4 +93,44 @@ export async function worklistView(outlet: HTMLElement, params: Params): Promise
     ),
   );
   next.focus();
+
+  // Calibration: agreement of the reader's own closed readings with the consensus, per lesion.
+  const calibration = await api.calibration(projectId).catch(() => []);
+  const rows = calibration.filter((c) => c.n > 0);
+  if (rows.length) {
+    main.append(
+      h("h2", null, "My calibration"),
+      h(
+        "p",
+        { class: "sub" },
+        "Agreement of your submitted readings with the consensus, once a reading window closes.",
+      ),
+      h(
+        "table",
+        { class: "table" },
+        h(
+          "thead",
+          null,
+          h(
+            "tr",
+            null,
+            ["Lesion", "Items", "Agreement"].map((c) => h("th", { scope: "col" }, c)),
+          ),
+        ),
+        h(
+          "tbody",
+          null,
+          rows.map((c) =>
+            h(
+              "tr",
+              null,
+              h("td", null, label(c.lesion)),
+              h("td", null, String(c.n)),
+              h("td", null, fmt(c.agreement)),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
 }
