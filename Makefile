@@ -11,6 +11,8 @@ VAR := var
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 PYTEST_WORKERS ?= 2
+DEMO_MRI ?= 24
+DEMO_CT ?= 24
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help
@@ -71,8 +73,24 @@ test-ml: $(VENV)/.dev ## the plain-Python ml tests, without Django
 	$(BIN)/pytest tests/ml -p no:django -p no:cacheprovider
 
 .PHONY: bench
-bench: deps services ## benchmarks (tests/bench), printed as tables
+bench: bench-assignments bench-consensus bench-refit bench-proxy ## every benchmark of tests/bench, as tables
+
+.PHONY: bench-assignments
+bench-assignments: deps services ## assignment generator, 10,000 cases x 3 readers + 20% repeats
 	$(PY) -m tests.bench.bench_assignments
+
+.PHONY: bench-consensus
+bench-consensus: deps ## Dawid-Skene fits 1e3..1e6 items vs majority vote and crowd-kit
+	$(PY) -m pip install -q --no-deps crowd-kit==1.4.2 && $(PY) -m pip install -q nltk==3.10.4
+	$(PY) -m tests.bench.bench_consensus
+
+.PHONY: bench-refit
+bench-refit: deps services ## end-to-end consensus refit of 1,000,000 reading values on PostgreSQL
+	$(PY) -m tests.bench.bench_consensus_refit
+
+.PHONY: bench-proxy
+bench-proxy: deps services ## frame latency through the DICOMweb proxy vs Orthanc, 20 clients
+	$(PY) -m tests.bench.bench_proxy
 
 .PHONY: schema
 schema: $(VENV)/.runtime ## write the OpenAPI schema to var/openapi.yaml
@@ -92,6 +110,7 @@ demo: $(VENV)/.runtime .env demo-stop ## install, create the database, load demo
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py demo_setup
+	$(PY) manage.py demo_load_phantoms --mri $(DEMO_MRI) --ct $(DEMO_CT)
 	$(BIN)/celery -A config worker -Q default,gpu -c 2 --loglevel INFO \
 	    --pidfile $(VAR)/run/worker.pid --logfile $(VAR)/log/worker.log --detach
 	$(BIN)/celery -A config beat --loglevel INFO --pidfile $(VAR)/run/beat.pid \

@@ -142,6 +142,10 @@ CONSENSUS_DEBOUNCE_S = env.float("CONSENSUS_DEBOUNCE_S", default=5.0)  # wait fo
 
 DICOMWEB_URL = env.str("DICOMWEB_URL", default="")
 DICOM_FOLDER = Path(env.str("DICOM_FOLDER", default=str(VAR_DIR / "dicom")))
+# How long the DICOMweb proxy trusts "this user may see this study" (seconds; 0 checks every request).
+DICOMWEB_AUTH_CACHE_S = env.float("DICOMWEB_AUTH_CACHE_S", default=10.0)
+# Other DICOMweb servers an admin may import from by URL (the configured one is always allowed).
+DICOM_IMPORT_SOURCES = env.list("DICOM_IMPORT_SOURCES", default=[])
 ML_WEIGHTS_DIR = Path(env.str("ML_WEIGHTS_DIR", default=str(VAR_DIR / "models")))
 # A running training run whose worker sent no heartbeat for this long is resumed by the next delivery.
 ML_HEARTBEAT_STALE_S = env.int("ML_HEARTBEAT_STALE_S", default=120)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.contrib.auth.models import User
+from rest_framework import status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,3 +21,7 @@ def paginated(request: Request, view: APIView, queryset: Any, serializer: type) 
     paginator = LimitOffsetPagination()
     page: list[Any] | None = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer(page, many=True).data)
+
+
+def created(data: Any) -> Response:
+    return Response(data, status=status.HTTP_201_CREATED)

@@ -105,7 +105,7 @@ class _TtlCache:
         return found[1]
 
     def put(self, key: Hashable, value: Any) -> None:
-        ttl_s = float(getattr(settings, "DICOMWEB_AUTH_CACHE_S", 10.0))
+        ttl_s = float(settings.DICOMWEB_AUTH_CACHE_S)
         if ttl_s <= 0:
             return
         with self._lock:

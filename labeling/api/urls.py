@@ -2,15 +2,17 @@
 
 from django.urls import path
 
+from labeling.api import auth_views as a
 from labeling.api import consensus_views as c
+from labeling.api import reader_views as r
 from labeling.api import views as v
 
 urlpatterns = [
-    path("auth/csrf/", v.CsrfApi.as_view(), name="auth-csrf"),
-    path("auth/login/", v.LoginApi.as_view(), name="auth-login"),
-    path("auth/logout/", v.LogoutApi.as_view(), name="auth-logout"),
-    path("auth/me/", v.MeApi.as_view(), name="auth-me"),
-    path("auth/token/", v.TokenApi.as_view(), name="auth-token"),
+    path("auth/csrf/", a.CsrfApi.as_view(), name="auth-csrf"),
+    path("auth/login/", a.LoginApi.as_view(), name="auth-login"),
+    path("auth/logout/", a.LogoutApi.as_view(), name="auth-logout"),
+    path("auth/me/", a.MeApi.as_view(), name="auth-me"),
+    path("auth/token/", a.TokenApi.as_view(), name="auth-token"),
     path("schemes/", v.SchemeListApi.as_view(), name="scheme-list"),
     path("studies/", v.StudyListApi.as_view(), name="study-list"),
     path("studies/register/", v.StudyRegisterApi.as_view(), name="study-register"),
@@ -41,16 +43,16 @@ urlpatterns = [
         v.AssignmentGenerateApi.as_view(),
         name="assignment-generate",
     ),
-    path("projects/<int:project_id>/worklist/", v.WorklistApi.as_view(), name="worklist"),
-    path("projects/<int:project_id>/worklist/next/", v.WorklistNextApi.as_view(), name="worklist-next"),
-    path("assignments/<int:assignment_id>/", v.AssignmentDetailApi.as_view(), name="assignment-detail"),
-    path("assignments/<int:assignment_id>/reading/", v.ReadingSubmitApi.as_view(), name="reading-submit"),
-    path("assignments/<int:assignment_id>/draft/", v.DraftDetailApi.as_view(), name="draft-detail"),
-    path("assignments/<int:assignment_id>/ai/", v.AssignmentAiApi.as_view(), name="assignment-ai"),
-    path("assignments/<int:assignment_id>/draft/save/", v.DraftSaveApi.as_view(), name="draft-save"),
-    path("readings/", v.ReadingListApi.as_view(), name="reading-list"),
-    path("readings/<int:reading_id>/", v.ReadingDetailApi.as_view(), name="reading-detail"),
-    path("readings/<int:reading_id>/correct/", v.ReadingCorrectApi.as_view(), name="reading-correct"),
+    path("projects/<int:project_id>/worklist/", r.WorklistApi.as_view(), name="worklist"),
+    path("projects/<int:project_id>/worklist/next/", r.WorklistNextApi.as_view(), name="worklist-next"),
+    path("assignments/<int:assignment_id>/", r.AssignmentDetailApi.as_view(), name="assignment-detail"),
+    path("assignments/<int:assignment_id>/reading/", r.ReadingSubmitApi.as_view(), name="reading-submit"),
+    path("assignments/<int:assignment_id>/draft/", r.DraftDetailApi.as_view(), name="draft-detail"),
+    path("assignments/<int:assignment_id>/ai/", r.AssignmentAiApi.as_view(), name="assignment-ai"),
+    path("assignments/<int:assignment_id>/draft/save/", r.DraftSaveApi.as_view(), name="draft-save"),
+    path("readings/", r.ReadingListApi.as_view(), name="reading-list"),
+    path("readings/<int:reading_id>/", r.ReadingDetailApi.as_view(), name="reading-detail"),
+    path("readings/<int:reading_id>/correct/", r.ReadingCorrectApi.as_view(), name="reading-correct"),
     path("audit/", v.AuditListApi.as_view(), name="audit-list"),
     path("projects/<int:project_id>/consensus/", c.ConsensusListApi.as_view(), name="consensus-list"),
     path("projects/<int:project_id>/consensus/refit/", c.ConsensusRefitApi.as_view(), name="consensus-refit"),

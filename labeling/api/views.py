@@ -1,29 +1,22 @@
-"""One API class per operation. Each parses, asks ``permissions``, calls one service or selector, renders."""
+"""Admin operations: schemes, projects, members, studies, cases, assignments, audit log.
+
+One API class per operation. Each parses, asks ``permissions``, calls one service or selector, renders."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.contrib.auth import authenticate, login, logout
-from django.utils.decorators import method_decorator
-from django.views.decorators.csrf import csrf_protect, ensure_csrf_cookie
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.authtoken.models import Token
-from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labeling import selectors
 from labeling.api import serializers as out
-from labeling.api.common import paginated, request_user
+from labeling.api.common import created, paginated, request_user
 from labeling.api.permissions import ADJUDICATOR, ADMIN, READER, project_for, require_any_admin, require_staff
 from labeling.exceptions import InvalidInput, NotFound
 from labeling.models import Case, GradingScheme, Study
-from labeling.services.assignments import assignment_start, assignments_generate
-from labeling.services.drafts import draft_save
+from labeling.services.assignments import assignments_generate
 from labeling.services.projects import (
     membership_add,
     membership_remove,
@@ -31,94 +24,7 @@ from labeling.services.projects import (
     project_delete,
     project_update,
 )
-from labeling.services.readings import reading_correct, reading_submit
 from labeling.services.studies import case_create, case_delete, case_update, study_register
-
-
-def _created(data: Any) -> Response:
-    return Response(data, status=status.HTTP_201_CREATED)
-
-
-# --- authentication -------------------------------------------------------------------------------------
-
-
-class CsrfApi(APIView):
-    permission_classes = [AllowAny]
-
-    @method_decorator(ensure_csrf_cookie)
-    @extend_schema(responses=inline_serializer("Csrf", {"detail": serializers.CharField()}))
-    def get(self, request: Request) -> Response:
-        """Set the CSRF cookie a browser needs before it logs in."""
-        return Response({"detail": "CSRF cookie set"})
-
-
-class Credentials(serializers.Serializer):
-    username = serializers.CharField()
-    password = serializers.CharField(style={"input_type": "password"})
-
-
-class MeOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    username = serializers.CharField()
-    is_staff = serializers.BooleanField()
-    roles = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
-
-def _me(user: Any) -> dict[str, Any]:
-    roles: dict[str, list[str]] = {}
-    for membership in user.memberships.order_by("project_id", "role"):
-        roles.setdefault(str(membership.project_id), []).append(membership.role)
-    return {"id": user.pk, "username": user.username, "is_staff": user.is_staff, "roles": roles}
-
-
-class LoginApi(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes: list[type] = []
-
-    @method_decorator(csrf_protect)
-    @extend_schema(request=Credentials, responses=MeOutput)
-    def post(self, request: Request) -> Response:
-        """Start a browser session (needs the CSRF cookie and X-CSRFToken header)."""
-        payload = Credentials(data=request.data)
-        payload.is_valid(raise_exception=True)
-        user = authenticate(request._request, **payload.validated_data)
-        if user is None:
-            return Response({"detail": "wrong username or password"}, status=status.HTTP_400_BAD_REQUEST)
-        login(request._request, user)
-        return Response(_me(user))
-
-
-class LogoutApi(APIView):
-    @extend_schema(request=None, responses={204: None})
-    def post(self, request: Request) -> Response:
-        logout(request._request)
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class MeApi(APIView):
-    @extend_schema(responses=MeOutput)
-    def get(self, request: Request) -> Response:
-        """The logged-in user and their roles per project."""
-        return Response(_me(request_user(request)))
-
-
-class TokenApi(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes: list[type] = []
-
-    @extend_schema(
-        request=Credentials, responses=inline_serializer("TokenOut", {"token": serializers.CharField()})
-    )
-    def post(self, request: Request) -> Response:
-        """Exchange username and password for a key, sent as ``Authorization: Token <key>``."""
-        payload = Credentials(data=request.data)
-        payload.is_valid(raise_exception=True)
-        user = authenticate(request._request, **payload.validated_data)
-        if user is None:
-            return Response({"detail": "wrong username or password"}, status=status.HTTP_400_BAD_REQUEST)
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
-
 
 # --- schemes and projects -------------------------------------------------------------------------------
 
@@ -169,7 +75,7 @@ class ProjectCreateApi(APIView):
         if scheme is None:
             raise InvalidInput("no such grading scheme (version)", field="scheme")
         project = project_create(actor=request_user(request), name=data.pop("name"), scheme=scheme, **data)
-        return _created(out.ProjectOutput(project).data)
+        return created(out.ProjectOutput(project).data)
 
 
 class ProjectDetailApi(APIView):
@@ -218,7 +124,7 @@ class MembershipAddApi(APIView):
         payload = self.MembershipAddInput(data=request.data)
         payload.is_valid(raise_exception=True)
         membership = membership_add(actor=request_user(request), project=project, **payload.validated_data)
-        return _created(out.MembershipOutput(membership).data)
+        return created(out.MembershipOutput(membership).data)
 
 
 class MembershipRemoveApi(APIView):
@@ -261,7 +167,7 @@ class StudyRegisterApi(APIView):
         payload = self.StudyRegisterInput(data=request.data)
         payload.is_valid(raise_exception=True)
         study = study_register(actor=request_user(request), source="api", **payload.validated_data)
-        return _created(out.StudyOutput(study).data)
+        return created(out.StudyOutput(study).data)
 
 
 class CaseListApi(APIView):
@@ -288,7 +194,7 @@ class CaseCreateApi(APIView):
         if study is None:
             raise InvalidInput("no study with this UID has been imported or registered", field="study_uid")
         case = case_create(actor=request_user(request), project=project, study=study, **data)
-        return _created(out.CaseOutput(case).data)
+        return created(out.CaseOutput(case).data)
 
 
 def _case_for(request: Request, project_id: int, case_id: int, *roles: str) -> Case:
@@ -367,164 +273,6 @@ class AssignmentGenerateApi(APIView):
                 "gold_cases": result.gold_cases,
                 "loads": {str(k): v for k, v in result.loads.items()},
             }
-        )
-
-
-# --- reader ---------------------------------------------------------------------------------------------
-
-
-class WorklistApi(APIView):
-    class WorklistOutput(serializers.Serializer):
-        progress = serializers.DictField(child=serializers.IntegerField())
-        items = out.WorklistItemOutput(many=True)
-
-    @extend_schema(responses=WorklistOutput)
-    def get(self, request: Request, project_id: int) -> Response:
-        """The reader's own cases that can be read now, and their progress."""
-        project_for(request_user(request), project_id, READER)
-        items = selectors.worklist_for_reader(reader=request_user(request), project_id=project_id)
-        return Response(
-            {
-                "progress": selectors.worklist_progress(reader=request_user(request), project_id=project_id),
-                "items": out.WorklistItemOutput(items, many=True).data,
-            }
-        )
-
-
-class WorklistNextApi(APIView):
-    @extend_schema(request=None, responses={200: out.AssignmentReaderOutput, 204: None})
-    def post(self, request: Request, project_id: int) -> Response:
-        """Open the next case: the one in progress, else the first open one; 204 when none is left."""
-        project_for(request_user(request), project_id, READER)
-        worklist = selectors.worklist_for_reader(reader=request_user(request), project_id=project_id)
-        assignment = worklist.filter(status="in_progress").first() or worklist.first()
-        if assignment is None:
-            return Response(status=status.HTTP_204_NO_CONTENT)
-        assignment = assignment_start(assignment=assignment)
-        assignment = selectors.assignment_get_for_reader(
-            reader=request_user(request), assignment_id=assignment.pk
-        )
-        return Response(out.AssignmentReaderOutput(assignment).data)
-
-
-class AssignmentDetailApi(APIView):
-    @extend_schema(responses=out.AssignmentReaderOutput)
-    def get(self, request: Request, assignment_id: int) -> Response:
-        assignment = selectors.assignment_get_for_reader(
-            reader=request_user(request), assignment_id=assignment_id
-        )
-        return Response(out.AssignmentReaderOutput(assignment).data)
-
-
-class DraftOutput(serializers.Serializer):
-    values = serializers.ListField(child=serializers.DictField())
-    contours = serializers.ListField(child=serializers.DictField())
-    updated_at = serializers.DateTimeField(allow_null=True)
-
-
-class DraftDetailApi(APIView):
-    @extend_schema(responses=DraftOutput)
-    def get(self, request: Request, assignment_id: int) -> Response:
-        """The reader's saved work on an assignment (empty when nothing was saved)."""
-        assignment = selectors.assignment_get_for_reader(
-            reader=request_user(request), assignment_id=assignment_id
-        )
-        draft = getattr(assignment, "draft", None)
-        empty: dict[str, Any] = {"values": [], "contours": [], "updated_at": None}
-        return Response(DraftOutput(draft).data if draft else empty)
-
-
-class DraftSaveApi(APIView):
-    class DraftSaveInput(serializers.Serializer):
-        values = serializers.ListField(child=serializers.DictField(), required=False, default=list)
-        contours = serializers.ListField(child=serializers.DictField(), required=False, default=list)
-
-    @extend_schema(request=DraftSaveInput, responses=DraftOutput)
-    def post(self, request: Request, assignment_id: int) -> Response:
-        """Replace the draft with what the reader has entered so far."""
-        payload = self.DraftSaveInput(data=request.data)
-        payload.is_valid(raise_exception=True)
-        assignment = selectors.assignment_get_for_reader(
-            reader=request_user(request), assignment_id=assignment_id
-        )
-        return Response(DraftOutput(draft_save(assignment=assignment, **payload.validated_data)).data)
-
-
-class AssignmentAiApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
-    def get(self, request: Request, assignment_id: int) -> Response:
-        """The AI pre-read for an AI-aided assignment; any other assignment is a 404 (blinding)."""
-        assignment = selectors.assignment_get_for_reader(
-            reader=request_user(request), assignment_id=assignment_id
-        )
-        if not assignment.aided:
-            raise NotFound("no AI output for this assignment")
-        return Response(selectors.ai_output_for_case(case_id=assignment.case_id))
-
-
-class ReadingInput(serializers.Serializer):
-    values = serializers.ListField(child=serializers.DictField(), allow_empty=True)
-    contours = serializers.ListField(child=serializers.DictField(), required=False, default=list)
-
-
-class ReadingSubmitApi(APIView):
-    class ReadingSubmitInput(ReadingInput):
-        duration_s = serializers.FloatField(required=False, min_value=0, allow_null=True)
-
-    @extend_schema(request=ReadingSubmitInput, responses={201: out.ReadingOutput})
-    def post(self, request: Request, assignment_id: int) -> Response:
-        """Submit the reading (with contours) of an open assignment; twice is a 409."""
-        payload = self.ReadingSubmitInput(data=request.data)
-        payload.is_valid(raise_exception=True)
-        assignment = selectors.assignment_get_for_reader(
-            reader=request_user(request), assignment_id=assignment_id
-        )
-        reading = reading_submit(actor=request_user(request), assignment=assignment, **payload.validated_data)
-        return _created(
-            out.ReadingOutput(
-                selectors.reading_get_for_reader(reader=request_user(request), reading_id=reading.pk)
-            ).data
-        )
-
-
-class ReadingListApi(APIView):
-    @extend_schema(responses=out.ReadingOutput(many=True))
-    def get(self, request: Request) -> Response:
-        """The user's own readings (``?project=`` to narrow)."""
-        project_id = request.query_params.get("project")
-        if project_id is not None and not project_id.isdigit():
-            raise InvalidInput("must be a project id", field="project")
-        readings = selectors.reading_list_for_reader(
-            reader=request_user(request), project_id=int(project_id) if project_id else None
-        )
-        return paginated(request, self, readings, out.ReadingOutput)
-
-
-class ReadingDetailApi(APIView):
-    @extend_schema(responses=out.ReadingOutput)
-    def get(self, request: Request, reading_id: int) -> Response:
-        return Response(
-            out.ReadingOutput(
-                selectors.reading_get_for_reader(reader=request_user(request), reading_id=reading_id)
-            ).data
-        )
-
-
-class ReadingCorrectApi(APIView):
-    class ReadingCorrectInput(ReadingInput):
-        reason = serializers.CharField(max_length=500)
-
-    @extend_schema(request=ReadingCorrectInput, responses={201: out.ReadingOutput})
-    def post(self, request: Request, reading_id: int) -> Response:
-        """Supersede one of the user's readings with a correction; the original stays."""
-        payload = self.ReadingCorrectInput(data=request.data)
-        payload.is_valid(raise_exception=True)
-        reading = selectors.reading_get_for_reader(reader=request_user(request), reading_id=reading_id)
-        correction = reading_correct(actor=request_user(request), reading=reading, **payload.validated_data)
-        return _created(
-            out.ReadingOutput(
-                selectors.reading_get_for_reader(reader=request_user(request), reading_id=correction.pk)
-            ).data
         )
 
 

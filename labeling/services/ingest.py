@@ -452,9 +452,7 @@ def import_dicomweb_queue(
     Only the configured server and those in the DICOM_IMPORT_SOURCES setting may be named (no arbitrary
     URLs from a request). Raises InvalidInput for an unknown source, no source, or a bad filter key.
     """
-    allowed = [
-        u.rstrip("/") for u in [settings.DICOMWEB_URL, *getattr(settings, "DICOM_IMPORT_SOURCES", [])] if u
-    ]
+    allowed = [u.rstrip("/") for u in [settings.DICOMWEB_URL, *settings.DICOM_IMPORT_SOURCES] if u]
     chosen = (url or settings.DICOMWEB_URL or "").rstrip("/")
     if not chosen:
         raise InvalidInput("no DICOMweb server is configured (DICOMWEB_URL); name a source", field="url")
