@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -205,3 +205,35 @@ def evaluate(data_dir: str | os.PathLike[str], checkpoint_dir: str | os.PathLike
     studies = [s for s in load_data_folder(data_dir).of_kind("ct") if split is None or s.split == split]
     return evaluate_studies(CtPredictor.from_checkpoint(checkpoint_dir, device=device), studies,
                             use_truth_seg=use_truth_seg)  # fmt: skip
+
+
+def train_from_config(
+    data_dir: str | os.PathLike[str],
+    checkpoint_dir: str | os.PathLike[str],
+    config: Mapping[str, Any],
+    *,
+    progress: ProgressFn | None = None,
+    should_stop: CancelFn | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """:func:`train` with a JSON-style config (what a task queue passes)::
+
+    {"target": "auto", "val_fraction": 0.1, "cache_dir": null, "train": {TrainConfig fields},
+     "seg_train": {TrainConfig fields}, "grader": {GraderConfig fields}, "crop": {CtCropConfig fields}}
+    """
+    return train(
+        data_dir,
+        checkpoint_dir,
+        target=str(config.get("target", "auto")),
+        grader_config=GraderConfig.from_dict(dict(config.get("grader", {}))),
+        crop_config=CtCropConfig.from_dict(dict(config.get("crop", {}))),
+        train_config=TrainConfig.from_dict(dict(config.get("train", {}))),
+        seg_train_config=TrainConfig.from_dict(
+            dict(config.get("seg_train", {"epochs": 10, "batch_size": 4}))
+        ),
+        cache_dir=config.get("cache_dir"),
+        val_fraction=float(config.get("val_fraction", 0.1)),
+        progress=progress,
+        should_stop=should_stop,
+        resume=resume,
+    )

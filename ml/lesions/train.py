@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +191,32 @@ def evaluate(
     out = lesion_metrics(reference_targets(studies).reshape(-1, probs.shape[1]), probs)
     out["n_studies"] = len(studies)
     return out
+
+
+def train_from_config(
+    data_dir: str | os.PathLike[str],
+    checkpoint_dir: str | os.PathLike[str],
+    config: Mapping[str, Any],
+    *,
+    progress: ProgressFn | None = None,
+    should_stop: CancelFn | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """:func:`train` with a JSON-style config (what a task queue passes)::
+
+    {"target": "soft", "val_fraction": 0.15, "cache_dir": null,
+     "train": {TrainConfig fields}, "model": {LesionModelConfig fields}, "crop": {CropConfig fields}}
+    """
+    return train(
+        data_dir,
+        checkpoint_dir,
+        target=str(config.get("target", "soft")),
+        train_config=TrainConfig.from_dict(dict(config.get("train", {}))),
+        model_config=LesionModelConfig.from_dict(dict(config.get("model", {}))),
+        crop_config=CropConfig.from_dict(dict(config.get("crop", {}))),
+        cache_dir=config.get("cache_dir"),
+        val_fraction=float(config.get("val_fraction", 0.15)),
+        progress=progress,
+        should_stop=should_stop,
+        resume=resume,
+    )

@@ -11,7 +11,7 @@ import pytest
 from ml.ctgrade.__main__ import main
 from ml.ctgrade.data import CtCropConfig, load_ct_scan, study_inputs
 from ml.ctgrade.model import GraderConfig
-from ml.ctgrade.train import evaluate, grade_targets, train
+from ml.ctgrade.train import evaluate, grade_targets, train, train_from_config
 from ml.lesions.snapshot import load_data_folder
 from ml.training import TrainConfig
 
@@ -58,3 +58,11 @@ def test_tiny_train_evaluate_predict_cli(
     assert abs(sum(out["right"]["groupings"]["binary_definite"].values()) - 1) < 1e-3
     assert main(["evaluate", "--data", str(ct_phantoms), "--checkpoint", str(ckpt), "--device", "cpu"]) == 0
     assert "seg_dice" in json.loads(capsys.readouterr().out)
+
+
+def test_cancel_during_segmenter_training(ct_phantoms: Path, tmp_path: Path) -> None:
+    config = {"grader": SMALL.to_dict(), "crop": CROP.to_dict(), "seg_train": {"epochs": 2, "device": "cpu"}}
+    out = train_from_config(
+        ct_phantoms, tmp_path / "ckpt", json.loads(json.dumps(config)), should_stop=lambda: True
+    )
+    assert out["seg"]["stopped"] == "cancelled" and "grader" not in out

@@ -14,7 +14,7 @@ from ml.lesions.infer import LesionPredictor
 from ml.lesions.labels import OUTPUT_NAMES
 from ml.lesions.model import LesionModelConfig
 from ml.lesions.snapshot import load_data_folder
-from ml.lesions.train import evaluate, train
+from ml.lesions.train import evaluate, train, train_from_config
 from ml.training import TrainConfig, read_card
 
 CROP = CropConfig(crop_mm=64.0, size_px=16, n_slices=16)
@@ -48,9 +48,12 @@ def test_tiny_train_and_evaluate(mri_phantoms: Path, tmp_path: Path, mode: str) 
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 3
 
 
-def test_cancel_stops_training(mri_phantoms: Path, tmp_path: Path) -> None:
-    summary = train(mri_phantoms, tmp_path / "ckpt", target="soft", crop_config=CROP, model_config=MODEL,
-                    train_config=TrainConfig(epochs=3, batch_size=2, device="cpu"), should_stop=lambda: True)  # fmt: skip
+def test_cancel_stops_training_config_from_json(mri_phantoms: Path, tmp_path: Path) -> None:
+    config = {"target": "soft", "crop": CROP.to_dict(), "model": MODEL.to_dict(),
+              "train": {"epochs": 3, "batch_size": 2, "device": "cpu"}}  # fmt: skip
+    summary = train_from_config(
+        mri_phantoms, tmp_path / "ckpt", json.loads(json.dumps(config)), should_stop=lambda: True
+    )
     assert summary["stopped"] == "cancelled" and summary["epochs_completed"] == 0
 
 
