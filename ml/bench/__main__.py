@@ -26,6 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     acc.add_argument("--quick", action="store_true", help="tiny sizes (smoke run, a few minutes)")
     acc.add_argument("--seed-train", type=int, default=1001)
     acc.add_argument("--seed-test", type=int, default=2002)
+    acc.add_argument(
+        "--only", nargs="+", choices=["contours", "lesions", "ct"], default=["contours", "lesions", "ct"]
+    )
     acc.add_argument("--sizes", type=json.loads, default={}, help='JSON overrides, e.g. {"ct_epochs": 30}')
     speed = sub.add_parser("speed", help="training throughput vs a plain fp32 loop")
     speed.add_argument("--full", action="store_true", help="full sizes (GPU); default tiny on CPU")
@@ -37,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "accuracy":
         sizes = dataclasses.replace(QUICK if args.quick else BenchSizes(), **args.sizes)
         results = run_accuracy(args.out, sizes, seed_train=args.seed_train, seed_test=args.seed_test,
-                               log=lambda m: print(m, file=sys.stderr, flush=True))  # fmt: skip
+                               log=lambda m: print(m, file=sys.stderr, flush=True), only=tuple(args.only))  # fmt: skip
         print(format_table(results))
     elif args.command == "speed":
         from ml.bench.speed import format_speed, run_speed

@@ -39,6 +39,7 @@ from ml.phantoms.cli import generate
 from ml.training import TrainConfig
 
 Log = Callable[[str], None]
+COMPONENTS = ("contours", "lesions", "ct")
 
 
 @dataclass(frozen=True)
@@ -96,10 +97,10 @@ def run_lesions(train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes) -
     results = {}
     for mode in ("majority", "soft", "readers"):
         config = TrainConfig(
-            epochs=sizes.lesion_epochs, lr=2e-3, weight_decay=1e-4, batch_size=16, device="cpu"
+            epochs=sizes.lesion_epochs, lr=2e-3, weight_decay=1e-3, batch_size=16, device="cpu"
         )
         lesion_train(train_dir, out / f"lesions-{mode}", target=mode, crop_config=crop, train_config=config,
-                     model_config=LesionModelConfig(), cache_dir=out / "lesion-crops", val_fraction=0.15)  # fmt: skip
+                     model_config=LesionModelConfig(channels=(8, 16, 32, 64), dropout=0.3), cache_dir=out / "lesion-crops", val_fraction=0.15)  # fmt: skip
         results[mode] = lesion_evaluate(test_dir, out / f"lesions-{mode}", cache_dir=out / "lesion-crops-test",
                                         device="cpu")  # fmt: skip
     return results
@@ -116,8 +117,12 @@ def run_ct(train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes) -> dic
 
 
 def run_accuracy(out: Path, sizes: BenchSizes, *, seed_train: int = 1001, seed_test: int = 2002,
-                 log: Log = print) -> dict[str, Any]:  # fmt: skip
-    """Generate, train, evaluate; returns every metric plus timings (also written to ``out/results.json``)."""
+                 log: Log = print, only: tuple[str, ...] = COMPONENTS) -> dict[str, Any]:  # fmt: skip
+    """Generate, train, evaluate; returns every metric plus timings (also written to ``out/results.json``).
+
+    ``only`` restricts the run to some of "contours", "lesions", "ct"; their results replace those of an
+    earlier run in the same ``out`` folder (the others are kept from ``results.json``).
+    """
     torch.set_num_threads(2)
     train_dir, test_dir = out / "phantoms-train", out / "phantoms-test"
     timings: dict[str, float] = {}
@@ -142,13 +147,16 @@ def run_accuracy(out: Path, sizes: BenchSizes, *, seed_train: int = 1001, seed_t
         "seed_train": seed_train,
         "seed_test": seed_test,
     }
-    results["contours"], timings["contours"] = _timed(
-        log, "contours", lambda: run_contours(train_dir, test_dir, out, sizes)
-    )
-    results["lesions"], timings["lesions"] = _timed(
-        log, "lesions", lambda: run_lesions(train_dir, test_dir, out, sizes)
-    )
-    results["ct"], timings["ct"] = _timed(log, "ct", lambda: run_ct(train_dir, test_dir, out, sizes))
+    previous = out / "results.json"
+    if set(only) != set(COMPONENTS) and previous.exists():
+        kept = json.loads(previous.read_text())
+        results |= {k: kept[k] for k in COMPONENTS if k in kept and k not in only}
+        timings |= {k: v for k, v in kept.get("timings_s", {}).items() if k in COMPONENTS and k not in only}
+    runners = {"contours": run_contours, "lesions": run_lesions, "ct": run_ct}
+    for name in only:
+        results[name], timings[name] = _timed(
+            log, name, lambda f=runners[name]: f(train_dir, test_dir, out, sizes)
+        )
     results["timings_s"] = timings | {"total": sum(timings.values())}
     (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
     return results
@@ -165,7 +173,7 @@ def format_table(results: dict[str, Any]) -> str:
     def row(name: str, value: float, target: str, status: str) -> None:
         rows.append(f"{name:<46} {value:>7.3f}  {target:<8} {status}")
 
-    c = results["contours"]
+    c = results.get("contours") or {"frac_below": math.nan, "p95": math.nan, "mean": math.nan}
     frac = c.get("frac_below_all", c["frac_below"])
     row("contours: fraction of joint slices < 2.76 mm", frac, ">= 0.95", _ok(frac, 0.95))
     row("contours: RMSE 95th percentile (mm)", c["p95"], "report", "")
@@ -175,7 +183,8 @@ def format_table(results: dict[str, Any]) -> str:
         "report",
         f"n={c.get('n', '?')} missing={c.get('missing', '?')}",
     )
-    les = results["lesions"]
+    les = results.get("lesions") or {m: {"per_output": {n: {"auc": math.nan} for n in OUTPUT_NAMES},
+                                         "mean_auc": math.nan, "min_auc": math.nan} for m in ("majority", "soft", "readers")}  # fmt: skip
     for name in OUTPUT_NAMES:
         auc = les["readers"]["per_output"][name]["auc"]
         row(f"lesions (readers): AUC {name}", auc, ">= 0.90", _ok(auc, 0.90))
@@ -190,7 +199,8 @@ def format_table(results: dict[str, Any]) -> str:
     rows.append(
         f"{'lesions: reader-aware beats majority':<46} {beats!s:>7}  {'true':<8} {'ok' if beats else 'NO'}"
     )
-    ct = results["ct"]
+    ct = results.get("ct") or {g: {"auc": [], "accuracy": math.nan, "qwk": math.nan}
+                               for g in ("mny5", "du_2026_three_class", "zhang_2023_three_class", "binary_definite")}  # fmt: skip
     row("CT: 5-class accuracy", ct["mny5"]["accuracy"], ">= 0.90", _ok(ct["mny5"]["accuracy"], 0.90))
     row("CT: QWK (5 classes)", ct["mny5"]["qwk"], ">= 0.91", _ok(ct["mny5"]["qwk"], 0.91))
     for grouping in ("mny5", "du_2026_three_class", "zhang_2023_three_class", "binary_definite"):

@@ -46,7 +46,8 @@ F32 = NDArray[np.float32]
 class LesionDataset(Dataset[dict[str, torch.Tensor]]):
     """Joint crops (N, C, S, H, W) with targets: ``majority``/``soft``/``reference`` (N, 14) float (NaN =
     none) and ``readers`` (N, R, S, 14) (-1 = missing). ``augment`` reverses the slice order (labels are
-    "on any slice", so order-free) and applies a random gain/offset, from torch's seeded global RNG."""
+    "on any slice", so order-free), shifts by up to 2 px in-plane and applies a random gain/offset and
+    noise, all from torch's seeded global RNG."""
 
     def __init__(self, crops: F32, targets: dict[str, np.ndarray], *, augment: bool = False) -> None:
         self.crops = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32))
@@ -61,7 +62,9 @@ class LesionDataset(Dataset[dict[str, torch.Tensor]]):
         if self.augment:
             if bool(torch.rand(()) < 0.5):
                 x = x.flip(1)
-            x = x * (0.85 + 0.3 * torch.rand(())) + 0.1 * (torch.rand(()) - 0.5)
+            shift = tuple(int(v) for v in torch.randint(-2, 3, (2,)))
+            x = torch.roll(x, shifts=shift, dims=(2, 3))
+            x = x * (0.85 + 0.3 * torch.rand(())) + 0.1 * (torch.rand(()) - 0.5) + 0.02 * torch.randn_like(x)
         return {"input": x, **{k: v[index] for k, v in self.targets.items()}}
 
 
