@@ -63,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True)
     g.add_argument("--scans", type=int, default=8)
     g.add_argument("--slices", type=int, default=4)
+    g.add_argument("--length-mm", type=float, nargs=2, default=(40.0, 65.0), metavar=("LOW", "HIGH"))
     return p
 
 
@@ -123,7 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "toy":
         paths = [
-            str(save_npz_scan(Path(args.out) / f"toy-{i:03d}.npz", toy_scan(i, n_slices=args.slices)))
+            str(
+                save_npz_scan(
+                    Path(args.out) / f"toy-{i:03d}.npz",
+                    toy_scan(i, n_slices=args.slices, length_mm=tuple(args.length_mm)),
+                )
+            )
             for i in range(args.scans)
         ]
         result: Any = {"written": paths}

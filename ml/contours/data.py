@@ -115,10 +115,13 @@ def samples_from_arrays(
     (row, column) mm. Crops centre on ``centres[key]`` when given, else on the polyline's bounding-box
     centre, shifted by a uniform random ``jitter_mm`` (training augmentation). ``row_dir_x`` is the
     patient-x component of the row direction cosine (decides which side is mirrored). Keys of
-    ``centres`` without a polyline give inference samples (``polyline`` None).
+    ``centres`` without a polyline give inference samples (``polyline`` None). The first
+    ``config.in_channels`` channels are used; ValueError when there are fewer.
     """
     vol = np.asarray(images, dtype=np.float32)
     vol = vol[:, None] if vol.ndim == 3 else vol
+    if vol.ndim != 4 or vol.shape[1] < config.in_channels:
+        raise ValueError(f"images must be (S, C >= {config.in_channels}, H, W), got {vol.shape}")
     if normalise:
         vol = normalise_scan(vol)
     rng = rng or np.random.default_rng(0)

@@ -50,9 +50,18 @@ def draw_curves(
 
 
 def toy_scan(
-    seed: int, *, n_slices: int = 2, shape: tuple[int, int] = (160, 200), pixel_mm: float = 0.9
+    seed: int,
+    *,
+    n_slices: int = 2,
+    shape: tuple[int, int] = (160, 200),
+    pixel_mm: float = 0.9,
+    length_mm: tuple[float, float] | None = None,
 ) -> ScanArrays:
-    """A reproducible toy scan with both joints on every slice."""
+    """A reproducible toy scan with both joints on every slice.
+
+    Joint ends lie at fixed fractions of the image height, or, with ``length_mm`` = (low, high), the
+    vertical extent is drawn uniformly from that range in mm (SPEC §6.3: 40-65 mm on mid slices).
+    """
     rng = np.random.default_rng(seed)
     h, w = shape
     images, polylines = [], {}
@@ -60,8 +69,13 @@ def toy_scan(
         curves = {}
         for side, sign in (("left", 1.0), ("right", -1.0)):
             cx = w / 2 + sign * rng.uniform(0.22, 0.3) * w
-            top = np.array([cx + sign * rng.uniform(6, 12), rng.uniform(0.15, 0.3) * h])
-            bottom = np.array([cx - sign * rng.uniform(6, 12), rng.uniform(0.7, 0.85) * h])
+            if length_mm is None:
+                top_y, bottom_y = rng.uniform(0.15, 0.3) * h, rng.uniform(0.7, 0.85) * h
+            else:
+                half, cy = rng.uniform(*length_mm) / pixel_mm / 2, h / 2 + rng.uniform(-0.05, 0.05) * h
+                top_y, bottom_y = cy - half, cy + half
+            top = np.array([cx + sign * rng.uniform(6, 12), top_y])
+            bottom = np.array([cx - sign * rng.uniform(6, 12), bottom_y])
             curves[side] = joint_curve(rng, top, bottom, rng.uniform(2, 5))
             polylines[(s, side)] = curves[side]
         images.append(draw_curves(shape, list(curves.values()), rng)[None])

@@ -22,7 +22,7 @@ def test_tiny_training_traces_toy_curves(tmp_path: Path) -> None:
     scans = [toy_scan(i, n_slices=2, shape=(64, 112), pixel_mm=0.8) for i in range(6)]
     model_config = ContourModelConfig(width=8, crop_mm=48.0, pixel_mm=1.0)
     config = TrainConfig(
-        epochs=16,
+        epochs=12,
         lr=3e-3,
         batch_size=8,
         seed=0,

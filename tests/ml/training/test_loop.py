@@ -82,8 +82,14 @@ def test_save_model_then_load(tmp_path: Path) -> None:
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
 
 
+def _step(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.StepLR:
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+
+
 def test_interrupted_then_resumed_run_matches_uninterrupted(tmp_path: Path) -> None:
-    full = fit(_model(), nn.functional.mse_loss, _data(), _data(), _config(tmp_path / "a"))
+    full = fit(
+        _model(), nn.functional.mse_loss, _data(), _data(), _config(tmp_path / "a"), scheduler_factory=_step
+    )
     steps = {"n": 0}
 
     def cancel() -> bool:
@@ -91,10 +97,24 @@ def test_interrupted_then_resumed_run_matches_uninterrupted(tmp_path: Path) -> N
         return steps["n"] == 20  # mid-epoch 3 (8 steps per epoch)
 
     part = fit(
-        _model(), nn.functional.mse_loss, _data(), _data(), _config(tmp_path / "b"), should_stop=cancel
+        _model(),
+        nn.functional.mse_loss,
+        _data(),
+        _data(),
+        _config(tmp_path / "b"),
+        should_stop=cancel,
+        scheduler_factory=_step,
     )
     assert part.stopped == "cancelled" and part.epochs_completed == 2
-    resumed = fit(_model(), nn.functional.mse_loss, _data(), _data(), _config(tmp_path / "b"), resume=True)
+    resumed = fit(
+        _model(),
+        nn.functional.mse_loss,
+        _data(),
+        _data(),
+        _config(tmp_path / "b"),
+        resume=True,
+        scheduler_factory=_step,
+    )
     assert resumed.stopped == "completed" and resumed.epochs_completed == 6
     for key, value in full.model.state_dict().items():
         torch.testing.assert_close(resumed.model.state_dict()[key], value, atol=1e-6, rtol=0)
