@@ -148,3 +148,47 @@ export function heatmap(
   });
   return svg;
 }
+
+/** Cumulative count over time: sorted [time ms, count] steps from a list of ISO timestamps (nulls skipped). */
+export function cumulative(timestamps: (string | null | undefined)[]): [number, number][] {
+  const times = timestamps
+    .filter((t): t is string => !!t)
+    .map((t) => Date.parse(t))
+    .filter((t) => Number.isFinite(t))
+    .sort((a, b) => a - b);
+  return times.map((t, i) => [t, i + 1]);
+}
+
+/** A step line of a cumulative count against time, with the total as the y-axis maximum. */
+export function progressChart(
+  steps: [number, number][],
+  opts: { title: string; total: number; width?: number },
+): SVGElement {
+  const w = opts.width ?? 560;
+  const hgt = 180;
+  const left = 40;
+  const bottom = 24;
+  const svg = s("svg", { width: w, height: hgt, role: "img", "aria-label": opts.title });
+  svg.append(s("title", {}, opts.title));
+  const max = Math.max(opts.total, steps.at(-1)?.[1] ?? 0, 1);
+  const t0 = steps[0]?.[0] ?? 0;
+  const t1 = Math.max(steps.at(-1)?.[0] ?? 1, t0 + 1);
+  const x = (t: number) => left + ((t - t0) / (t1 - t0)) * (w - left - 10);
+  const y = (v: number) => hgt - bottom - (v / max) * (hgt - bottom - 10);
+  svg.append(
+    s("line", { x1: left, x2: w - 10, y1: y(0), y2: y(0), class: "axis" }),
+    s("line", { x1: left, x2: left, y1: y(0), y2: y(max), class: "axis" }),
+    s("text", { x: 2, y: y(max) + 4 }, String(max)),
+    s("text", { x: 2, y: y(0) + 4 }, "0"),
+  );
+  if (steps.length) {
+    let d = `M ${x(t0)} ${y(0)}`;
+    for (const [t, v] of steps) d += ` H ${x(t)} V ${y(v)}`;
+    svg.append(
+      s("path", { d, fill: "none", stroke: "#0b5cad", "stroke-width": 2 }),
+      s("text", { x: left, y: hgt - 6 }, new Date(t0).toLocaleString()),
+      s("text", { x: w - 170, y: hgt - 6 }, new Date(t1).toLocaleString()),
+    );
+  }
+  return svg;
+}

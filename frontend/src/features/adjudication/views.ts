@@ -221,6 +221,11 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
       h("label", { for: "reason" }, "Reason"),
       reason,
       h("p", null, h("button", { type: "submit", class: "primary" }, "Record decision and go to next")),
+      h(
+        "p",
+        { class: "sub" },
+        "Keys: a digit picks the value, Ctrl+Enter records, PageUp/PageDown change slice.",
+      ),
     ),
   );
 
@@ -283,9 +288,23 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
     );
   }
   const onKey = (e: KeyboardEvent) => {
-    if ((e.target as HTMLElement).tagName === "TEXTAREA") return;
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      panel.querySelector<HTMLFormElement>("form.decision")?.requestSubmit();
+      return;
+    }
+    if ((e.target as HTMLElement).tagName === "TEXTAREA" || e.altKey || e.ctrlKey || e.metaKey) return;
     if (e.key === "PageDown") void viewer?.step(1);
-    if (e.key === "PageUp") void viewer?.step(-1);
+    else if (e.key === "PageUp") void viewer?.step(-1);
+    else if (/^[0-9]$/.test(e.key)) {
+      // A digit picks that value and moves on to the reason.
+      const input = panel.querySelector<HTMLInputElement>(`input[name=${name}][value="${e.key}"]`);
+      if (input) {
+        e.preventDefault();
+        input.checked = true;
+        reason.focus();
+      }
+    }
   };
   document.addEventListener("keydown", onKey);
   return () => {

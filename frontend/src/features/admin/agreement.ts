@@ -3,7 +3,7 @@
 import { api } from "../../api";
 import type { AgreementCell, AgreementReport } from "../../api/types";
 import type { Params } from "../../router";
-import { forest, heatmap, type Interval } from "../../ui/charts";
+import { cumulative, forest, heatmap, type Interval, progressChart } from "../../ui/charts";
 import { fmt, h, message } from "../../ui/dom";
 import { label } from "../reading/grid";
 
@@ -88,6 +88,25 @@ export async function agreementView(outlet: HTMLElement, params: Params): Promis
       ),
     );
   } else main.append(message("No repeated readings yet."));
+
+  main.append(h("h2", null, "Reading progress"));
+  const assignments = await api.assignments(id).catch(() => []);
+  const submitted = assignments.filter((a) => a.status !== "cancelled");
+  main.append(
+    h(
+      "figure",
+      { class: "chart" },
+      h(
+        "figcaption",
+        null,
+        `${assignments.filter((a) => a.submitted_at).length} of ${submitted.length} assignments submitted`,
+      ),
+      progressChart(cumulative(assignments.map((a) => a.submitted_at)), {
+        title: "Submitted readings over time",
+        total: submitted.length,
+      }),
+    ),
+  );
 
   main.append(h("h2", null, "Reader confusion (consensus → reader)"));
   if (report.readers.length) {
