@@ -3,6 +3,7 @@ import { api } from "./api";
 import { setUnauthorisedHandler } from "./api/client";
 import { adjudicationItemView, adjudicationQueueView } from "./features/adjudication/views";
 import { agreementView } from "./features/admin/agreement";
+import { casePreviewView } from "./features/admin/preview";
 import { manageProjectsView, manageProjectView } from "./features/admin/projects";
 import { loginView } from "./features/auth/login";
 import { homeView } from "./features/home";
@@ -91,6 +92,7 @@ router
   .add("/projects/:id/adjudication/:case/:joint/:region/:lesion", authed(adjudicationItemView))
   .add("/manage", authed(manageProjectsView))
   .add("/manage/projects/:id", authed(manageProjectView))
-  .add("/manage/projects/:id/agreement", authed(agreementView));
+  .add("/manage/projects/:id/agreement", authed(agreementView))
+  .add("/manage/projects/:id/cases/:case/preview", authed(casePreviewView));
 
 void router.render();

@@ -178,8 +178,8 @@ def new_page(site: Site, browser: Any):
         c.close()
 
 
-def shot(page: Any, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+def shot(page: Any, name: str, full_page: bool = False) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
 
 
 def axe_serious(page: Any) -> list[dict[str, Any]]:

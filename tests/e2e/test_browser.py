@@ -265,11 +265,19 @@ def test_5_admin_sees_projects_and_agreement(site: Site, new_page) -> None:
     page.wait_for_selector("text=Generate assignments")
     assert page.locator("text=reader3").count() >= 1
     assert axe_serious(page) == []
-    shot(page, "08-admin-project")
+    shot(page, "08-admin-project", full_page=True)
+    # The case preview (the viewer's demo page) shows the study to its admin.
+    page.click("text=Preview")
+    page.wait_for_selector("[data-first-image-ms]")
+    page.wait_for_function(
+        "() => window.__concordViewer && window.__concordViewer.panes.every(p => p.hasImage)"
+    )
+    assert axe_serious(page) == []
+    shot(page, "08b-case-preview")
     page.goto(f"{site.base}/manage/projects/{project}/agreement")
     page.wait_for_selector("figure.chart svg", timeout=60_000)
     assert page.locator("figure.chart").count() >= 6
     assert page.locator("text=3 of 3 assignments submitted").count() == 1
     assert axe_serious(page) == []
-    shot(page, "09-agreement")
+    shot(page, "09-agreement", full_page=True)
     assert page.errors == []

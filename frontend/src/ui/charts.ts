@@ -59,8 +59,8 @@ export function forest(
   rows: Interval[],
   opts: { title: string; width?: number; min?: number; max?: number },
 ): SVGElement {
-  const w = opts.width ?? 560;
-  const left = 190;
+  const w = opts.width ?? 600;
+  const left = 230;
   const right = 60;
   const rowH = 18;
   const min = opts.min ?? -0.2;
@@ -88,7 +88,7 @@ export function forest(
     const y = 12 + i * rowH;
     svg.append(s("text", { x: 0, y: y + 4 }, r.label));
     if (r.value === null) {
-      svg.append(s("text", { x: left, y: y + 4 }, "n/a"));
+      svg.append(s("text", { x: left + 6, y: y + 4 }, "n/a"));
       return;
     }
     const colour = r.colour ?? "#0b5cad";

@@ -300,7 +300,7 @@ export async function manageProjectView(outlet: HTMLElement, params: Params): Pr
           h(
             "tr",
             null,
-            ["Label", "Study", "Assignments", "Readings"].map((c) => h("th", { scope: "col" }, c)),
+            ["Label", "Study", "Assignments", "Readings", ""].map((c) => h("th", { scope: "col" }, c)),
           ),
         ),
         h(
@@ -314,6 +314,18 @@ export async function manageProjectView(outlet: HTMLElement, params: Params): Pr
               h("td", null, c.study_uid.slice(-16)),
               h("td", null, String(c.n_assignments)),
               h("td", null, String(c.n_readings)),
+              h(
+                "td",
+                null,
+                h(
+                  "a",
+                  {
+                    href: `/manage/projects/${id}/cases/${c.id}/preview`,
+                    "aria-label": `Preview case ${c.label}`,
+                  },
+                  "Preview",
+                ),
+              ),
             ),
           ),
         ),
