@@ -63,14 +63,15 @@ export function forest(
   const left = 230;
   const right = 60;
   const rowH = 18;
-  const min = opts.min ?? -0.2;
+  const lowest = Math.min(-0.2, ...rows.map((r) => r.low ?? r.value ?? 0));
+  const min = opts.min ?? Math.max(-1, Math.floor(lowest * 5) / 5); // κ and α can go below 0
   const max = opts.max ?? 1;
   const height = rowH * rows.length + 30;
   const x = (v: number) =>
     left + ((Math.min(Math.max(v, min), max) - min) / (max - min)) * (w - left - right);
   const svg = s("svg", { width: w, height, role: "img", "aria-label": opts.title });
   svg.append(s("title", {}, opts.title));
-  for (const t of [0, 0.2, 0.4, 0.6, 0.8, 1]) {
+  for (const t of [-1, -0.8, -0.6, -0.4, -0.2, 0, 0.2, 0.4, 0.6, 0.8, 1]) {
     if (t < min || t > max) continue;
     svg.append(
       s("line", {
