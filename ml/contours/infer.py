@@ -67,7 +67,11 @@ class TracedContour:
 
 
 class ContourPredictor:
-    """Wrap a trained :class:`ContourNet` with the crop, walker and geometry steps."""
+    """Wrap a trained :class:`ContourNet` with the crop, walker and geometry steps.
+
+    The network is trained towards unit vectors, so a raw field vector shorter than ``gap_norm``
+    marks an uncertain pixel; it is zeroed, and the walker keeps its heading across it.
+    """
 
     def __init__(
         self,
@@ -75,12 +79,13 @@ class ContourPredictor:
         *,
         device: str = "auto",
         batch_size: int = 16,
+        gap_norm: float = 0.2,
         walker_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.config: ContourModelConfig = model.config
-        self.batch_size = batch_size
+        self.batch_size, self.gap_norm = batch_size, gap_norm
         self.walker_kwargs = dict(walker_kwargs or {})
 
     @classmethod
@@ -93,12 +98,14 @@ class ContourPredictor:
 
     @torch.no_grad()
     def predict_crops(self, crops: ArrayLike) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        """Crops (B, C, n, n) -> unit field (B, 2, n, n) and heatmaps (B, 2, n, n), as numpy."""
+        """Crops (B, C, n, n) -> unit field (B, 2, n, n) (zero where the raw norm < ``gap_norm``) and
+        heatmaps (B, 2, n, n), as numpy."""
         x = torch.as_tensor(np.asarray(crops, dtype=np.float32))
         fields, heats = [], []
         for lo in range(0, len(x), self.batch_size):
             out = self.model(x[lo : lo + self.batch_size].to(self.device)).float()
-            fields.append(unit_field(out).cpu().numpy())
+            keep = out[:, :2].norm(dim=1, keepdim=True) >= self.gap_norm
+            fields.append((unit_field(out) * keep).cpu().numpy())
             heats.append(heatmaps(out, self.config.heatmap_loss).cpu().numpy())
         n = self.config.crop_px
         if not fields:
