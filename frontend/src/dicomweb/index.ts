@@ -46,7 +46,7 @@ export function planeOf(m: DicomJson): ImagePlane | null {
 }
 
 export function frameUrl(studyUid: string, seriesUid: string, sopUid: string, frame = 1): string {
-  return `${location.origin}${DICOMWEB_ROOT}/studies/${studyUid}/series/${seriesUid}/instances/${sopUid}/frames/${frame}`;
+  return `${globalThis.location?.origin ?? ""}${DICOMWEB_ROOT}/studies/${studyUid}/series/${seriesUid}/instances/${sopUid}/frames/${frame}`;
 }
 
 async function dicomJson(url: string): Promise<DicomJson[]> {

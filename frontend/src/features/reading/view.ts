@@ -2,7 +2,7 @@
 // contours per joint and slice (MRI), drafts saved as the reader works, submit → next case.
 import { api } from "../../api";
 import { ApiError } from "../../api/client";
-import type { AssignmentDetail, SeriesInfo } from "../../api/types";
+import type { AssignmentDetail } from "../../api/types";
 import { loadStudySeries, type LoadedSeries } from "../../dicomweb";
 import { navigate } from "../../nav";
 import type { Params } from "../../router";
@@ -12,17 +12,9 @@ import { ensureCornerstone } from "../../viewer/cornerstone";
 import { Reformat } from "../../viewer/reformat";
 import { Viewer } from "../../viewer/viewer";
 import { attachContourEditing, ContourStore, contourPainter, JOINT_COLOURS } from "./contours";
+import { pickSeries } from "./series";
 import { label, missingItems, rowsToValues, type Values, valuesToRows } from "./grid";
 import { markMissing, renderGrid } from "./gridView";
-
-/** The series to show: the scheme's sequences in order (T1, STIR), else every series. */
-export function pickSeries(series: SeriesInfo[], sequences: string[]): SeriesInfo[] {
-  if (!sequences.length) return series.slice(0, 1);
-  const picked = sequences
-    .map((seq) => series.find((s) => s.description === seq))
-    .filter((s): s is SeriesInfo => !!s);
-  return picked.length ? picked : series.slice(0, 1);
-}
 
 export async function readingView(outlet: HTMLElement, params: Params): Promise<() => void> {
   const openedAt = performance.now();
