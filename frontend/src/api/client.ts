@@ -45,7 +45,12 @@ function errorFrom(status: number, body: unknown): ApiError {
   return new ApiError(status, `HTTP ${status}`, null, body);
 }
 
-export async function request<T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> {
+export async function request<T>(
+  method: "GET" | "POST",
+  path: string,
+  body?: unknown,
+  keepalive = false,
+): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
   if (method !== "GET") {
     await ensureCsrf();
@@ -57,6 +62,7 @@ export async function request<T>(method: "GET" | "POST", path: string, body?: un
     headers,
     credentials: "same-origin",
     body: body === undefined ? undefined : JSON.stringify(body),
+    keepalive,
   });
   if (response.status === 204) return null as T;
   const text = await response.text();

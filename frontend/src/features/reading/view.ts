@@ -51,6 +51,17 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     main.replaceChildren(message(e instanceof ApiError ? e.detail : String(e), "error"));
     return () => undefined;
   }
+  if (assignment.status === "submitted" || assignment.status === "cancelled") {
+    main.replaceChildren(
+      h(
+        "div",
+        { class: "page" },
+        message(`This case is ${assignment.status}; readings cannot be changed here.`, "error"),
+        h("a", { href: `/projects/${assignment.project_id}/worklist` }, "Back to the worklist"),
+      ),
+    );
+    return () => undefined;
+  }
   const scheme = assignment.scheme;
   const form = scheme.form;
   const isCt = scheme.modality === "CT";
@@ -308,10 +319,18 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     }
   };
   document.addEventListener("keydown", onKey);
+  // Closing the tab or reloading: send what is unsaved in a request that outlives the page.
+  const onHide = () => {
+    if (!saver.pending) return;
+    saver.discard();
+    void api.draftSave(id, { values: valuesToRows(form, values), contours: contours.rows() }, true);
+  };
+  window.addEventListener("pagehide", onHide);
   setJoint(state.joint);
   const cleanup = () => {
     closed = true;
     document.removeEventListener("keydown", onKey);
+    window.removeEventListener("pagehide", onHide);
     detachEditing();
     if (saver.pending) void saver.flush();
     viewer?.destroy();
