@@ -82,6 +82,25 @@ export const api = {
     get<{ lesion: string; values: number[]; n: number; agree: number; agreement: number | null }[]>(
       `${p(id)}/calibration/`,
     ),
+  contourQueue: async (id: number) =>
+    items(
+      await get<
+        Page<{
+          case_id: number;
+          case_label: string;
+          joint: string;
+          slice_index: number;
+          series_uid: string;
+          points_mm: [number, number, number][];
+          n_contours: number;
+          disagreement_mm: number;
+        }>
+      >(`${p(id)}/adjudication/contours/?limit=50`),
+    ),
+  contourReliability: (id: number) =>
+    get<{ reader: string; n_contours: number; mean_mm: number | null; p95_mm: number | null }[]>(
+      `${p(id)}/contours/reliability/`,
+    ),
   consensus: (id: number) => get<ConsensusRun[]>(`${p(id)}/consensus/`),
   refit: (id: number) => post<unknown>(`${p(id)}/consensus/refit/`),
   agreement: (id: number, nBoot = 200) => get<AgreementReport>(`${p(id)}/agreement/?n_boot=${nBoot}`),

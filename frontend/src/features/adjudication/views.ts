@@ -69,6 +69,54 @@ export async function adjudicationQueueView(outlet: HTMLElement, params: Params)
         )
       : message("Nothing to adjudicate."),
   );
+  const contours = await api.contourQueue(projectId).catch(() => []);
+  main.append(
+    h("h2", null, "Contours that disagree"),
+    contours.length
+      ? h(
+          "table",
+          { class: "table" },
+          h("caption", { class: "sr-only" }, "Slices where readers' contours disagree"),
+          h(
+            "thead",
+            null,
+            h(
+              "tr",
+              null,
+              ["Case", "Joint", "Slice", "Contours", "Disagreement (mm)", ""].map((c) =>
+                h("th", { scope: "col" }, c),
+              ),
+            ),
+          ),
+          h(
+            "tbody",
+            null,
+            contours.map((c) =>
+              h(
+                "tr",
+                null,
+                h("td", null, c.case_label),
+                h("td", null, label(c.joint)),
+                h("td", null, String(c.slice_index + 1)),
+                h("td", null, String(c.n_contours)),
+                h("td", null, fmt(c.disagreement_mm, 1)),
+                h(
+                  "td",
+                  null,
+                  h(
+                    "a",
+                    {
+                      href: `/projects/${projectId}/adjudication/${c.case_id}/${c.joint}/joint/sclerosis?slice=${c.slice_index}`,
+                    },
+                    "View contours",
+                  ),
+                ),
+              ),
+            ),
+          ),
+        )
+      : message("No contour disagreements above the threshold."),
+  );
 }
 
 export async function adjudicationItemView(outlet: HTMLElement, params: Params): Promise<() => void> {
@@ -244,10 +292,11 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
     );
     const modality = loaded[0]?.modality || "MR";
     const firstContour = item.contours[0];
+    const askedSlice = new URLSearchParams(location.search).get("slice");
     viewer = await Viewer.create(viewerBox, loaded, {
       modality,
       openedAt,
-      initialSlice: firstContour?.slice_index,
+      initialSlice: askedSlice !== null ? Number(askedSlice) : firstContour?.slice_index,
     });
     const v = viewer;
     (window as unknown as { __concordViewer?: Viewer }).__concordViewer = v;

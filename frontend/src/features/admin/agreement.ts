@@ -89,6 +89,42 @@ export async function agreementView(outlet: HTMLElement, params: Params): Promis
     );
   } else main.append(message("No repeated readings yet."));
 
+  const reliability = await api.contourReliability(id).catch(() => []);
+  main.append(h("h2", null, "Contour reliability (distance to the consensus contour)"));
+  main.append(
+    reliability.length
+      ? h(
+          "table",
+          { class: "table" },
+          h(
+            "thead",
+            null,
+            h(
+              "tr",
+              null,
+              ["Reader", "Contours", "Mean (mm)", "95th percentile (mm)"].map((c) =>
+                h("th", { scope: "col" }, c),
+              ),
+            ),
+          ),
+          h(
+            "tbody",
+            null,
+            reliability.map((r) =>
+              h(
+                "tr",
+                null,
+                h("td", null, r.reader),
+                h("td", null, String(r.n_contours)),
+                h("td", null, fmt(r.mean_mm, 1)),
+                h("td", null, fmt(r.p95_mm, 1)),
+              ),
+            ),
+          ),
+        )
+      : message("No contour consensus yet."),
+  );
+
   main.append(h("h2", null, "Reading progress"));
   const assignments = await api.assignments(id).catch(() => []);
   const submitted = assignments.filter((a) => a.status !== "cancelled");
