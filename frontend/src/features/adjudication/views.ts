@@ -62,7 +62,18 @@ export async function adjudicationQueueView(outlet: HTMLElement, params: Params)
                 h("td", null, fmt(q.max_posterior)),
                 h("td", null, fmt(q.entropy)),
                 h("td", null, String(q.n_readings)),
-                h("td", null, h("a", { href: itemPath(projectId, q) }, "Adjudicate")),
+                h(
+                  "td",
+                  null,
+                  h(
+                    "a",
+                    {
+                      href: itemPath(projectId, q),
+                      "aria-label": `Adjudicate ${q.case_label} ${label(q.joint)} ${label(q.region)} ${label(q.lesion)}`,
+                    },
+                    "Adjudicate",
+                  ),
+                ),
               ),
             ),
           ),
