@@ -117,11 +117,13 @@ demo: $(VENV)/.runtime .env demo-stop ## install, create the database, load demo
 	    --logfile $(VAR)/log/beat.log --detach
 	$(BIN)/gunicorn config.wsgi --bind $(DEMO_HOST):$(DEMO_PORT) --workers 2 --daemon \
 	    --pid $(VAR)/run/web.pid --access-logfile $(VAR)/log/web-access.log --error-logfile $(VAR)/log/web.log
+	$(PY) manage.py demo_train
 	@for i in $$(seq 1 60); do curl -fs -o /dev/null http://$(DEMO_HOST):$(DEMO_PORT)/api/schema/ && break; sleep 0.5; done
 	@curl -fs -o /dev/null http://$(DEMO_HOST):$(DEMO_PORT)/api/schema/ || { echo "web did not start: see $(VAR)/log/web.log"; exit 1; }
 	@echo
 	@echo "Concord is running at http://$(DEMO_HOST):$(DEMO_PORT)/  (API docs: /api/docs/, admin: /admin/)"
 	@cat $(VAR)/demo-logins.txt
+	@echo "Training runs of each model kind are going in the background (Admin > Training, or /api/projects/1/training/runs/)."
 	@echo "Logs in $(VAR)/log/; stop with: make demo-stop"
 
 .PHONY: demo-stop

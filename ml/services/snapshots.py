@@ -94,6 +94,40 @@ def _labels(project: Project) -> dict[str, Any]:
     return {"runs": runs, "consensus": consensus, "readings": readings, "gold": gold, "contours": contours}
 
 
+def _study_entry(folder: Path, case: dict[str, Any], modality: str) -> dict[str, Any]:
+    """The same case as a study folder (series sub-folders of links to the files) with its labels, the
+    layout the lesion and CT pipelines read (``ml.lesions.snapshot``)."""
+    study_dir = folder / "studies" / str(case["case_id"])
+    for series in case["series"]:
+        series_dir = study_dir / (series["description"] or "CT")
+        series_dir.mkdir(parents=True, exist_ok=True)
+        for i, source in enumerate(series["files"], start=1):
+            link = series_dir / f"{i:04d}.dcm"
+            if not link.exists():
+                link.symlink_to(source)
+
+    def rows(values: dict[str, Any], key: str) -> list[dict[str, Any]]:
+        return [
+            dict(zip(("joint", "region", "lesion"), item.split("/"), strict=True), **{key: v})
+            for item, v in sorted(values.items())
+        ]
+
+    entry = {
+        "study_id": str(case["case_id"]),
+        "kind": "ct" if modality == "CT" else "mri",
+        "path": f"studies/{case['case_id']}",
+        "split": "test" if case["split"] == "gold" else "train",
+        "readings": [
+            {"reader": f"R{r['reader']}", "session": r["session"], "values": rows(r["values"], "value")}
+            for r in case["readers"]
+        ],
+        "soft_labels": rows(case["consensus"], "posterior"),
+    }
+    if case["gold"]:
+        entry["reference"] = rows(case["gold"], "value")
+    return entry
+
+
 def _write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest-")
@@ -144,7 +178,11 @@ def snapshot_create(*, project: Project, kind: str) -> DatasetSnapshot:
     if existing := DatasetSnapshot.objects.filter(project=project, kind=kind, content_hash=digest).first():
         return existing
     folder = root / digest[:16]
-    _write_atomically(folder / MANIFEST, json.dumps({**manifest, "content_hash": digest}, indent=1))
+    studies = [_study_entry(folder, case, scheme.modality) for case in case_rows]
+    _write_atomically(
+        folder / MANIFEST,
+        json.dumps({**manifest, "content_hash": digest, "snapshot_id": digest, "studies": studies}, indent=1),
+    )
     summary = {
         "cases": len(case_rows),
         "train": sum(c["split"] == "train" for c in case_rows),

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +27,6 @@ def process_env(**extra: str) -> dict[str, str]:
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings_test",
         DATABASE_URL=test_database_url(),
-        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
         PYTHONPATH=str(ROOT),
         **extra,
     )

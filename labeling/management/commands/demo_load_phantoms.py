@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from labeling.exceptions import DomainError
-from labeling.models import Assignment, Instance, Project
+from labeling.models import Assignment, Case, Instance, Project
 from labeling.schemes import SchemeError
 from labeling.services.assignments import assignments_generate
 from labeling.services.consensus import consensus_refit_project
@@ -58,7 +58,8 @@ class Command(BaseCommand):
             project = Project.objects.select_related("scheme").get(name=name)
             studies = [s for s in manifest["studies"] if s["kind"] == kind]
             self._import(admin, project, out, studies)
-            assignments_generate(actor=admin, project=project, seed=options["seed"])
+            self._references(project, out, studies)
+            assignments_generate(actor=admin, project=project, seed=options["seed"], gold_fraction=0.2)
             self._readings(project, out, {s["study_instance_uid"] for s in studies})
             runs = consensus_refit_project(project_id=project.pk)
             self.stdout.write(f"{name}: {project.cases.count()} cases, {len(runs)} consensus runs")
@@ -95,6 +96,17 @@ class Command(BaseCommand):
         )
         for problem in report.problems:
             self.stderr.write(f"  {problem['path']}: {problem['reason']}")
+
+    def _references(self, project: Project, out: Path, studies: list[dict[str, Any]]) -> None:
+        """Phantoms have known truth: keep it as each case's reference (never shown to readers), so the
+        generator can mix gold cases into the worklists and models have gold to be judged on."""
+        from ml.phantoms import load_truth
+
+        for study in studies:
+            truth = load_truth(out / study["truth"])
+            Case.objects.filter(
+                project=project, study__study_uid=truth.study_instance_uid, reference=None
+            ).update(reference=truth.values())
 
     def _readings(self, project: Project, out: Path, study_uids: set[str]) -> None:
         records = json.loads((out / "readings" / "readings.json").read_text())
