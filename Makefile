@@ -39,6 +39,13 @@ debs: ## install the Debian packages of platform/apt-packages.txt that are missi
 .PHONY: deps
 deps: debs $(VENV)/.dev ## install everything (Debian packages, runtime and dev requirements)
 
+frontend/node_modules/.package-lock.json: frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+
+.PHONY: frontend
+frontend: frontend/node_modules/.package-lock.json ## build the browser app into frontend/dist
+	cd frontend && npm run build
+
 .PHONY: services
 services: ## start PostgreSQL, Redis and Orthanc on 127.0.0.1 when they are not running
 	bash platform/services.sh start all
@@ -53,6 +60,10 @@ lint: $(VENV)/.dev ## ruff, import contracts, mypy
 	$(BIN)/lint-imports
 	SECRET_KEY=lint $(BIN)/mypy config labeling ml
 
+.PHONY: lint-frontend
+lint-frontend: frontend/node_modules/.package-lock.json ## tsc --noEmit, ESLint, Prettier, Vitest
+	cd frontend && npm run check
+
 .PHONY: fmt
 fmt: $(VENV)/.dev ## format the code
 	$(BIN)/ruff check --fix .
@@ -65,7 +76,7 @@ check: $(VENV)/.dev ## Django system checks, migrations up to date, OpenAPI sche
 	SECRET_KEY=check $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 .PHONY: test
-test: deps services lint check ## install, start services, lint, run the whole suite
+test: deps services frontend lint lint-frontend check ## install, build, start services, lint, run the whole suite
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider
 
 .PHONY: test-ml
@@ -105,7 +116,7 @@ schema: $(VENV)/.runtime ## write the OpenAPI schema to var/openapi.yaml
 	@echo "wrote .env with a fresh SECRET_KEY"
 
 .PHONY: demo
-demo: $(VENV)/.runtime .env demo-stop ## install, create the database, load demo data, start web + worker + beat
+demo: $(VENV)/.runtime .env frontend demo-stop ## install, create the database, load demo data, start web + worker + beat
 	@mkdir -p $(VAR)/log $(VAR)/run $(VAR)/celery/queue $(VAR)/celery/processed $(VAR)/celery/results
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py collectstatic --noinput -v 0
