@@ -12,6 +12,7 @@ endpoint); with the local folder store they are served from the files.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import threading
@@ -79,10 +80,16 @@ def _upstream_session() -> requests.Session:
     return _session
 
 
+@functools.lru_cache(maxsize=4)
+def _local_store(folder: str) -> LocalFolderStore:
+    """One store per folder and process: it keeps the headers it has read, so a request only stats files."""
+    return LocalFolderStore(folder)
+
+
 def _store() -> DicomStore:
     if settings.DICOMWEB_URL:
         return DicomWebStore(settings.DICOMWEB_URL, session=_upstream_session(), max_attempts=1)
-    return LocalFolderStore(settings.DICOM_FOLDER)
+    return _local_store(str(settings.DICOM_FOLDER))
 
 
 class _TtlCache:
