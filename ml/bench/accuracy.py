@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -152,11 +153,14 @@ def run_accuracy(out: Path, sizes: BenchSizes, *, seed_train: int = 1001, seed_t
         kept = json.loads(previous.read_text())
         results |= {k: kept[k] for k in COMPONENTS if k in kept and k not in only}
         timings |= {k: v for k, v in kept.get("timings_s", {}).items() if k in COMPONENTS and k not in only}
-    runners = {"contours": run_contours, "lesions": run_lesions, "ct": run_ct}
+    runners: dict[str, Callable[[Path, Path, Path, BenchSizes], dict[str, Any]]] = {
+        "contours": run_contours,
+        "lesions": run_lesions,
+        "ct": run_ct,
+    }
     for name in only:
-        results[name], timings[name] = _timed(
-            log, name, lambda f=runners[name]: f(train_dir, test_dir, out, sizes)
-        )
+        runner = runners[name]
+        results[name], timings[name] = _timed(log, name, partial(runner, train_dir, test_dir, out, sizes))
     results["timings_s"] = timings | {"total": sum(timings.values())}
     (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
     return results
