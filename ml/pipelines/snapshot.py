@@ -98,3 +98,17 @@ def series_files(case: dict[str, Any], description: str | None = None) -> list[s
         if description is None or series["description"] == description:
             return list(series["files"])
     raise KeyError(f"case {case['case_id']} has no {description} series")
+
+
+def link_study(case: dict[str, Any], folder: Path) -> Path:
+    """Lay a case out as a study folder, one sub-folder of links per series (``T1/0001.dcm`` …), the
+    layout the lesion and CT packages read; returns ``folder``."""
+    for series in case["series"]:
+        modality = series.get("modality", "")
+        series_dir = folder / (modality if modality in ("CT", "SEG") else series["description"])
+        series_dir.mkdir(parents=True, exist_ok=True)
+        for i, source in enumerate(series["files"], start=1):
+            link = series_dir / f"{i:04d}.dcm"
+            if not link.exists():
+                link.symlink_to(source)
+    return folder

@@ -156,7 +156,9 @@ def case_record(case: Case, series_for: list[str]) -> dict[str, Any]:
         files = [
             str(store.file_path(case.study.study_uid, s.series_uid, i.sop_uid)) for i in s.instances.all()
         ]
-        series.append({"description": s.description, "series_uid": s.series_uid, "files": files})
+        series.append(
+            {"description": s.description, "modality": s.modality, "series_uid": s.series_uid, "files": files}
+        )
     return {"case_id": case.pk, "study_uid": case.study.study_uid, "series": series}
 
 

@@ -18,7 +18,7 @@ from labeling.dicom import LocalFolderStore, store_open
 from labeling.models import Adjudication, Case, Contour, ContourConsensus, Project, ReadingValue
 from labeling.selectors import reader_pseudonyms
 from ml.models import DatasetSnapshot
-from ml.pipelines.snapshot import MANIFEST
+from ml.pipelines.snapshot import MANIFEST, link_study
 
 SERIES_FOR_KIND = {"contour": ["T1"], "lesions": ["T1", "STIR"], "ctgrade": []}  # [] = every series
 
@@ -44,7 +44,14 @@ def _series_files(case: Case, wanted: list[str], dicom_dir: Path) -> list[dict[s
                     target.parent.mkdir(parents=True, exist_ok=True)
                     store.instance(case.study.study_uid, series.series_uid, inst.sop_uid).save_as(target)
                 files.append(str(target))
-        out.append({"description": series.description, "series_uid": series.series_uid, "files": files})
+        out.append(
+            {
+                "description": series.description,
+                "modality": series.modality,
+                "series_uid": series.series_uid,
+                "files": files,
+            }
+        )
     return out
 
 
@@ -97,14 +104,7 @@ def _labels(project: Project) -> dict[str, Any]:
 def _study_entry(folder: Path, case: dict[str, Any], modality: str) -> dict[str, Any]:
     """The same case as a study folder (series sub-folders of links to the files) with its labels, the
     layout the lesion and CT pipelines read (``ml.lesions.snapshot``)."""
-    study_dir = folder / "studies" / str(case["case_id"])
-    for series in case["series"]:
-        series_dir = study_dir / (series["description"] or "CT")
-        series_dir.mkdir(parents=True, exist_ok=True)
-        for i, source in enumerate(series["files"], start=1):
-            link = series_dir / f"{i:04d}.dcm"
-            if not link.exists():
-                link.symlink_to(source)
+    link_study(case, folder / "studies" / str(case["case_id"]))
 
     def rows(values: dict[str, Any], key: str) -> list[dict[str, Any]]:
         return [

@@ -1,0 +1,87 @@
+"""The lesion pipeline: ml.lesions trained on a snapshot's readers (soft Dawid–Skene labels of the frozen
+consensus by default, or majority vote, or per-reader confusion layers), evaluated on its gold studies.
+
+Primary gold metric: mean AUC over the 14 outputs; per output: each output's AUC (for the no-drop rule).
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ml.lesions.infer import LesionPredictor
+from ml.lesions.train import evaluate, train_from_config
+from ml.pipelines import Cancelled, Evaluation, TrainRequest
+from ml.pipelines.snapshot import link_study
+from ml.training import read_card
+
+TRAIN_KEYS = ("epochs", "lr", "batch_size", "seed", "device", "patience", "amp", "compile")
+
+
+def _config(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Nested config for ``train_from_config``; flat training keys (epochs, device …) are accepted too."""
+    config: dict[str, Any] = {
+        "target": "soft",
+        "train": {"epochs": 4, "batch_size": 8, "device": "auto"},
+        "model": {},
+        "crop": {},
+    }
+    for key, value in overrides.items():
+        if key in TRAIN_KEYS:
+            config["train"][key] = value
+        elif key in ("train", "model", "crop") and isinstance(value, dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    return config
+
+
+class LesionPipeline:
+    kind = "lesions"
+    default_config: dict[str, Any] = _config({})
+
+    def train(self, request: TrainRequest) -> dict[str, Any]:
+        def progress(epoch: int, step: int, loss: float, metrics: Any) -> None:
+            request.progress(
+                {
+                    "epoch": epoch,
+                    "epochs": config["train"]["epochs"],
+                    "step": step,
+                    "loss": float(loss),
+                    "metrics": {k: float(v) for k, v in dict(metrics).items()},
+                }
+            )
+
+        config = _config(request.config)
+        summary = train_from_config(
+            request.snapshot_dir,
+            request.checkpoint_dir,
+            config,
+            progress=progress,
+            should_stop=request.should_stop,
+            resume=request.resume,
+        )
+        if summary.get("stopped") == "cancelled":
+            raise Cancelled("training was cancelled")
+        return read_card(request.checkpoint_dir)
+
+    def evaluate(self, checkpoint_dir: Path, snapshot_dir: Path) -> Evaluation:
+        result = evaluate(snapshot_dir, checkpoint_dir, split="test", device="cpu")
+        per_output = {
+            f"auc_{name}": float(v["auc"])
+            for name, v in result["per_output"].items()
+            if math.isfinite(v["auc"])
+        }
+        mean_auc = float(result["mean_auc"]) if math.isfinite(result["mean_auc"]) else 0.0
+        metrics = {"mean_auc": mean_auc, "min_auc": float(result["min_auc"])}
+        return Evaluation("mean_auc", metrics, per_output, n_gold=int(result["n_studies"]))
+
+    def predict(self, checkpoint_dir: Path, case: dict[str, Any]) -> dict[str, Any]:
+        predictor = LesionPredictor.from_checkpoint(checkpoint_dir, device="cpu")
+        with tempfile.TemporaryDirectory() as tmp:
+            return predictor.predict_study(link_study(case, Path(tmp) / "study"))
+
+
+PIPELINE = LesionPipeline()
