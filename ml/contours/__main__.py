@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--crop-mm", type=float, default=96.0)
     t.add_argument("--pixel-mm", type=float, default=0.75)
     t.add_argument("--jitter-mm", type=float, default=8.0)
+    t.add_argument("--band-pull", type=float, default=0.0, help="0 = SPEC band; 0.5 traced closer on toys")
+    t.add_argument("--heatmap-loss", choices=["focal", "mse"], default="focal")
     t.add_argument("--copies", type=int, default=2, help="jittered crops per truth polyline")
     t.add_argument("--no-amp", action="store_true")
     t.add_argument("--compile", action="store_true")
@@ -72,7 +74,12 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
     n_val = min(len(scans) - 1, math.ceil(args.val_fraction * len(scans))) if len(scans) > 1 else 0
     train, val = scans[: len(scans) - n_val], scans[len(scans) - n_val :]
     model_config = ContourModelConfig(
-        in_channels=args.in_channels, width=args.width, crop_mm=args.crop_mm, pixel_mm=args.pixel_mm
+        in_channels=args.in_channels,
+        width=args.width,
+        crop_mm=args.crop_mm,
+        pixel_mm=args.pixel_mm,
+        band_pull=args.band_pull,
+        heatmap_loss=args.heatmap_loss,
     )
     metric = "val_rmse_mm" if val else "train_loss"
     config = TrainConfig(

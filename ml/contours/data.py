@@ -171,7 +171,13 @@ class ContourDataset(Dataset[dict[str, torch.Tensor]]):
         if index not in self._cache:
             s, n = self.samples[index], self.config.crop_px
             assert s.polyline is not None
-            t = field_targets(s.polyline, (n, n), band_px=self.config.band_px, sigma_px=self.config.sigma_px)
+            t = field_targets(
+                s.polyline,
+                (n, n),
+                band_px=self.config.band_px,
+                sigma_px=self.config.sigma_px,
+                band_pull=self.config.band_pull,
+            )
             weight = t.mask * (1.0 + self.near_weight * (t.distance <= 2 * self.config.band_px))
             self._cache[index] = {
                 "field": torch.from_numpy(t.field),

@@ -51,10 +51,14 @@ def field_targets(
     band_px: float = 2.0,
     sigma_px: float = 2.0,
     mask_radius_px: float | None = None,
+    band_pull: float = 0.0,
 ) -> FieldTargets:
     """Build vector-field, heatmap, distance and mask targets for one polyline (M, 2) on an (H, W) grid.
 
     ``mask_radius_px`` None supervises every pixel; otherwise only pixels within that distance.
+    ``band_pull`` > 0 (not in SPEC §7.1, which uses 0) tilts the in-band vectors towards the curve,
+    ``normalise(tangent + band_pull * (c(p) - p) / band_px)``: pure tangent on the curve, and a
+    restoring component that stops a walker from drifting anywhere inside the band.
     Raises ValueError for a polyline with fewer than two distinct points.
     """
     line = as_polyline(polyline_xy)
@@ -68,7 +72,11 @@ def field_targets(
         towards = to_curve / proj.distance[:, None]
     tangent = segment_directions(line)[proj.segment]
     on_band = proj.distance <= band_px
-    vec = np.where(on_band[:, None], tangent, towards)
+    in_band = tangent
+    if band_pull > 0:
+        in_band = tangent + band_pull * to_curve / band_px
+        in_band /= np.maximum(np.linalg.norm(in_band, axis=1, keepdims=True), 1e-12)
+    vec = np.where(on_band[:, None], in_band, towards)
     field = vec.T.reshape(2, h, w).astype(np.float32)
     heat = np.stack([gaussian_heatmap(shape, line[0], sigma_px), gaussian_heatmap(shape, line[-1], sigma_px)])
     distance = proj.distance.reshape(h, w).astype(np.float32)

@@ -33,6 +33,7 @@ class ContourModelConfig:
     band_px: float = 2.0
     sigma_px: float = 2.0
     dropout: float = 0.0
+    band_pull: float = 0.0  # 0 = SPEC §7.1 band (pure tangent); see field.field_targets
     heatmap_loss: str = "focal"  # "focal" (sigmoid heatmaps, CenterNet focal loss) or "mse" (linear)
 
     def __post_init__(self) -> None:

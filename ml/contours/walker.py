@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ml.contours.geometry import FloatArray, resample_polyline
 
-StopReason = Literal["reached_end", "max_steps", "loop", "left_grid"]
+StopReason = Literal["reached_end", "field_end", "max_steps", "loop", "left_grid"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,7 @@ def walk(
     momentum: float = 0.0,
     loop_radius_px: float = 1.0,
     capture_radius_px: float = 4.0,
+    max_reversed_px: float = 10.0,
     spacing_px: float = 1.0,
 ) -> WalkResult:
     """Integrate ``field`` (2, H, W) from ``start_xy`` towards ``end_xy``; return the traced polyline.
@@ -80,7 +81,10 @@ def walk(
     magnitude below which the heading is kept; ``momentum`` in [0, 1) weights the previous heading;
     a loop is a return within ``loop_radius_px`` of a point visited well before. A walk that passes
     the end point within ``capture_radius_px`` (the end falls behind the heading) also counts as arrived.
-    The end point is appended when reached; the output is resampled every ``spacing_px`` pixels.
+    The end point is appended when reached. A field that keeps pointing back for more than
+    ``max_reversed_px`` of travel means the walk overshot the curve's end (e.g. a misplaced end
+    point): the walk stops ("field_end") and the overshoot is trimmed. The output is resampled every
+    ``spacing_px`` pixels.
     """
     if not 0 < step_px <= 2.0:
         raise ValueError(f"step_px must lie in (0, 2] px (0.5-1 recommended), got {step_px}")
@@ -99,6 +103,7 @@ def walk(
     path = [x.copy()]
     loop_lag = int(np.ceil((4 * loop_radius_px + 2 * stop_radius_px) / step_px)) + 2
     reason: StopReason = "max_steps"
+    reversed_run, max_reversed = 0, int(np.ceil(max_reversed_px / step_px))
     for _ in range(limit):
         to_end = end - x
         gap = float(np.linalg.norm(to_end))
@@ -107,6 +112,13 @@ def walk(
             break
         # midpoint (RK2) step: follows the field's flow lines without the outward drift of Euler
         d1 = _accepted(v, x, heading, min_norm, cos_max)
+        reversed_run = (
+            reversed_run + 1 if d1 is None and _is_reversed(v, x, heading, min_norm, cos_max) else 0
+        )
+        if reversed_run > max_reversed:
+            reason = "field_end"
+            del path[len(path) - reversed_run + 1 :]
+            break
         d1 = heading if d1 is None else d1
         d2 = _accepted(v, x + 0.5 * step_px * d1, heading, min_norm, cos_max)
         d2 = d1 if d2 is None else d2
@@ -136,6 +148,15 @@ def _accepted(
         return None
     direction = sample / norm
     return direction if float(direction @ heading) >= cos_max else None
+
+
+def _is_reversed(
+    v: NDArray[np.float64], x: FloatArray, heading: FloatArray, min_norm: float, cos_max: float
+) -> bool:
+    """True when the field at x is strong and turns back by more than the allowed angle."""
+    sample = bilinear(v, float(x[0]), float(x[1]))
+    norm = float(np.linalg.norm(sample))
+    return norm >= min_norm and float(sample @ heading) / norm < cos_max
 
 
 def _unit(vector: FloatArray) -> FloatArray:

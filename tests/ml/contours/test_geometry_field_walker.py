@@ -129,3 +129,22 @@ def test_walker_rejects_bad_arguments() -> None:
         walk(np.zeros((3, 8, 8)), [1, 1], [6, 6])
     with pytest.raises(ValueError):
         field_targets(np.array([[2.0, 2.0], [2.0, 2.0]]), (8, 8))
+
+
+def test_walker_stops_where_the_field_ends_when_the_end_point_is_wrong() -> None:
+    line = np.array([[8.0, 32.0], [40.0, 32.0]])
+    field = field_targets(line, (64, 64)).field
+    res = walk(field, line[0], [60.0, 10.0])  # a misplaced end point far beyond the curve's end
+    assert res.reason == "field_end"
+    assert np.linalg.norm(res.points[-1] - line[-1]) < 4.0  # the band (2 px) runs on past the end
+    assert symmetric_rmse(res.points, line) < 1.0
+
+
+def test_band_pull_tilts_in_band_vectors_towards_the_curve() -> None:
+    line = np.array([[10.0, 5.0], [10.0, 25.0]])
+    plain = field_targets(line, (30, 20)).field
+    pulled = field_targets(line, (30, 20), band_pull=0.5).field
+    assert pulled[:, 15, 10] == pytest.approx([0.0, 1.0])  # on the curve: still the tangent
+    assert pulled[0, 15, 11] < -0.1 and plain[0, 15, 11] == 0.0  # 1 px right: leans left, back to it
+    assert np.allclose(np.linalg.norm(pulled, axis=0), 1.0, atol=1e-5)
+    assert np.array_equal(pulled[:, 15, 16], plain[:, 15, 16])  # off the band: unchanged
