@@ -77,12 +77,12 @@ class ContourPredictor:
         self,
         model: ContourNet,
         *,
-        device: str = "auto",
+        device: str | torch.device = "auto",
         batch_size: int = 16,
         gap_norm: float = 0.2,
         walker_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
-        self.device = resolve_device(device)
+        self.device = device if isinstance(device, torch.device) else resolve_device(device)
         self.model = model.to(self.device).eval()
         self.config: ContourModelConfig = model.config
         self.batch_size, self.gap_norm = batch_size, gap_norm

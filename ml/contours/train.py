@@ -45,7 +45,7 @@ def scan_samples(
 
 def crop_rmse_mm(model: ContourNet, samples: Sequence[JointSample]) -> list[float]:
     """Symmetric RMSE (mm) of the walker's trace vs truth per crop (crop px are ``pixel_mm`` wide)."""
-    predictor = ContourPredictor(model, device=str(next(model.parameters()).device.type))
+    predictor = ContourPredictor(model, device=next(model.parameters()).device)  # stay on this rank's GPU
     out = []
     for sample, (result, _) in zip(samples, predictor.trace_samples(samples), strict=True):
         assert sample.polyline is not None

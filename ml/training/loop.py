@@ -85,7 +85,15 @@ class FitResult:
 
 
 class Trainer:
-    """Hold the model, data, optimizer and bookkeeping of one run; :meth:`fit` runs it."""
+    """Hold the model, data, optimizer and bookkeeping of one run; :meth:`fit` runs it.
+
+    ``train_data`` / ``val_data`` given as a torch ``Dataset`` are batched here (``config.batch_size``,
+    a per-epoch seeded shuffle, a ``DistributedSampler`` for training under torchrun); any other
+    iterable of batches is used as given and must be re-iterable (shard it yourself under DDP).
+    Under torchrun (WORLD_SIZE > 1) the process group is joined, the model wrapped in
+    DistributedDataParallel, and only rank 0 writes checkpoints; every rank evaluates the full
+    validation data, so early-stopping decisions agree.
+    """
 
     def __init__(
         self,
