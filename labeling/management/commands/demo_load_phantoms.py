@@ -105,7 +105,7 @@ class Command(BaseCommand):
         for study in studies:
             truth = load_truth(out / study["truth"])
             Case.objects.filter(
-                project=project, study__study_uid=truth.study_instance_uid, reference=None
+                project=project, study__study_uid=truth.study_instance_uid, reference__isnull=True
             ).update(reference=truth.values())
 
     def _readings(self, project: Project, out: Path, study_uids: set[str]) -> None:
