@@ -94,7 +94,7 @@ def run_contours(train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes) 
 
 def run_lesions(train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes) -> dict[str, Any]:
     """Train the lesion classifier with each target mode; evaluate on the held-out phantoms' truth."""
-    crop = CropConfig(crop_mm=72.0, size_px=40, n_slices=16)
+    crop = CropConfig(crop_mm=72.0, size_px=56, n_slices=16)
     results = {}
     for mode in ("majority", "soft", "readers"):
         config = TrainConfig(
