@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import OperationalError
 
 from labeling.dicom import DicomStoreUnavailable
 
 
-@shared_task(acks_late=True, ignore_result=True, soft_time_limit=1800)
+# A database that is briefly locked or unavailable is transient: retry; the refit is idempotent.
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=1800,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
 def consensus_refit_task(project_id: int, requested_at: str | None = None) -> None:
     """Refit the project's consensus; debounced, idempotent per data hash, safe to run twice at once."""
     from labeling.services.consensus import consensus_refit_project

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import OperationalError
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+# A database that is briefly unavailable or locked is transient: retry; the service is idempotent.
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
 def training_run_task(run_id: int) -> None:
     """Train (or resume) one run; a redelivery after a worker crash continues from the checkpoint."""
     from ml.services.training import training_run_execute
