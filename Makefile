@@ -117,7 +117,7 @@ schema: $(VENV)/.runtime ## write the OpenAPI schema to var/openapi.yaml
 
 .PHONY: demo
 demo: $(VENV)/.runtime .env frontend demo-stop ## install, create the database, load demo data, start web + worker + beat
-	@mkdir -p $(VAR)/log $(VAR)/run $(VAR)/celery/queue $(VAR)/celery/processed $(VAR)/celery/results
+	@mkdir -p $(VAR)/log $(VAR)/run $(VAR)/celery/queue $(VAR)/celery/processed $(VAR)/celery/results $(VAR)/celery/control
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py demo_setup
