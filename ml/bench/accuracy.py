@@ -45,19 +45,19 @@ COMPONENTS = ("contours", "lesions", "ct")
 
 @dataclass(frozen=True)
 class BenchSizes:
-    """Phantom counts and epochs; the defaults aim at about 25 min on 2 idle CPU cores (an estimate: the
-    development machine was shared, see the run's printed timings)."""
+    """Phantom counts and epochs; the defaults ran in 14.5 min on the 2 shared cores (load 2-5),
+    see ml/bench/RESULTS.md run 5."""
 
-    mri_train: int = 32
-    mri_test: int = 12
-    ct_train: int = 32
-    ct_test: int = 12
+    mri_train: int = 200
+    mri_test: int = 32
+    ct_train: int = 80
+    ct_test: int = 24
     readers: int = 4
-    contour_scans: int = 8
-    contour_epochs: int = 8
+    contour_scans: int = 16
+    contour_epochs: int = 10
     lesion_epochs: int = 30
-    seg_epochs: int = 4
-    ct_epochs: int = 12
+    seg_epochs: int = 6
+    ct_epochs: int = 30
     workers: int = 2
 
 
