@@ -44,7 +44,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if Project.objects.filter(name__in=PROJECTS.values()).count() != len(PROJECTS):
             call_command("demo_setup", stdout=self.stdout)
-        for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):  # embedded broker
+        for key in (
+            "data_folder_in",
+            "data_folder_out",
+            "processed_folder",
+            "control_folder",
+        ):  # embedded broker
             if folder := getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}).get(key):
                 Path(folder).mkdir(parents=True, exist_ok=True)
         if str(settings.CELERY_RESULT_BACKEND).startswith("file://"):
