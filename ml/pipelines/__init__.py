@@ -69,6 +69,23 @@ class Pipeline(Protocol):
         """Pre-read one case of a snapshot-style case record (series with DICOM file paths)."""
 
 
+def loop_progress(request: TrainRequest, epochs: int) -> Callable[[int, int, float, Any], None]:
+    """Adapt ml.training's ``progress(epoch, step, loss, metrics)`` to the request's dict reports."""
+
+    def progress(epoch: int, step: int, loss: float, metrics: Any) -> None:
+        request.progress(
+            {
+                "epoch": epoch,
+                "epochs": epochs,
+                "step": step,
+                "loss": float(loss),
+                "metrics": {k: float(v) for k, v in dict(metrics).items()},
+            }
+        )
+
+    return progress
+
+
 def pipeline_for(kind: str) -> Pipeline:
     """The pipeline of a model kind; ValueError for an unknown kind."""
     if kind not in PIPELINES:

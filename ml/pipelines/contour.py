@@ -16,7 +16,7 @@ from ml.contours.files import ScanArrays
 from ml.contours.infer import ContourPredictor, rmse_against_truth
 from ml.contours.model import ContourModelConfig
 from ml.contours.train import train_contours
-from ml.pipelines import Cancelled, Evaluation, TrainRequest
+from ml.pipelines import Cancelled, Evaluation, TrainRequest, loop_progress
 from ml.pipelines.snapshot import Volume, cases, load_manifest, load_volume, series_files
 from ml.training import TrainConfig, read_card
 
@@ -79,16 +79,7 @@ class ContourPipeline:
             mode="min",
         )
 
-        def progress(epoch: int, step: int, loss: float, metrics: Any) -> None:
-            request.progress(
-                {
-                    "epoch": epoch,
-                    "epochs": cfg["epochs"],
-                    "step": step,
-                    "loss": float(loss),
-                    "metrics": {k: float(v) for k, v in dict(metrics).items()},
-                }
-            )
+        progress = loop_progress(request, cfg["epochs"])
 
         result = train_contours(
             train_scans,

@@ -14,7 +14,7 @@ from typing import Any
 
 from ml.ctgrade.infer import CtPredictor
 from ml.ctgrade.train import evaluate, train_from_config
-from ml.pipelines import Cancelled, Evaluation, TrainRequest
+from ml.pipelines import Cancelled, Evaluation, TrainRequest, loop_progress
 from ml.pipelines.snapshot import link_study
 from ml.training import read_card
 
@@ -46,16 +46,7 @@ class CtGradePipeline:
     def train(self, request: TrainRequest) -> dict[str, Any]:
         config = _config(request.config)
 
-        def progress(epoch: int, step: int, loss: float, metrics: Any) -> None:
-            request.progress(
-                {
-                    "epoch": epoch,
-                    "epochs": config["train"]["epochs"],
-                    "step": step,
-                    "loss": float(loss),
-                    "metrics": {k: float(v) for k, v in dict(metrics).items()},
-                }
-            )
+        progress = loop_progress(request, config["train"]["epochs"])
 
         summary = train_from_config(
             request.snapshot_dir,

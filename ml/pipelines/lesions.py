@@ -13,7 +13,7 @@ from typing import Any
 
 from ml.lesions.infer import LesionPredictor
 from ml.lesions.train import evaluate, train_from_config
-from ml.pipelines import Cancelled, Evaluation, TrainRequest
+from ml.pipelines import Cancelled, Evaluation, TrainRequest, loop_progress
 from ml.pipelines.snapshot import link_study
 from ml.training import read_card
 
@@ -43,18 +43,8 @@ class LesionPipeline:
     default_config: dict[str, Any] = _config({})
 
     def train(self, request: TrainRequest) -> dict[str, Any]:
-        def progress(epoch: int, step: int, loss: float, metrics: Any) -> None:
-            request.progress(
-                {
-                    "epoch": epoch,
-                    "epochs": config["train"]["epochs"],
-                    "step": step,
-                    "loss": float(loss),
-                    "metrics": {k: float(v) for k, v in dict(metrics).items()},
-                }
-            )
-
         config = _config(request.config)
+        progress = loop_progress(request, config["train"]["epochs"])
         summary = train_from_config(
             request.snapshot_dir,
             request.checkpoint_dir,

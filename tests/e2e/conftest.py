@@ -25,6 +25,7 @@ from tests.labeling.processes import (
     running,
     wait_until,
 )
+from tests.services import missing_service
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 DIST = ROOT / "frontend" / "dist" / "index.html"
@@ -37,12 +38,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-
-
-def _missing(what: str) -> None:
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{what} (CI=true: the browser tests must run)")
-    pytest.skip(what)
 
 
 @dataclass
@@ -76,9 +71,9 @@ def _up(url: str) -> bool:
 def site(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Site]:
     """Seeded test database + web server (gunicorn, threads) + Celery worker, for the whole module."""
     if not CHROMIUM.is_file():
-        _missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+        missing_service(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     if not DIST.is_file() or not AXE.is_file():
-        _missing("the front end is not built (make frontend)")
+        missing_service("the front end is not built (make frontend)")
     from django.core.management import call_command
 
     tmp = tmp_path_factory.mktemp("e2e")

@@ -20,6 +20,7 @@ from labeling.models import Assignment, Case
 from labeling.services.ingest import import_dicomweb, import_paths
 from tests.labeling.dicom.conftest import _ensure_orthanc
 from tests.labeling.dicom.dicom_factory import make_series, write_series
+from tests.services import missing_service
 
 PATIENT = f"PHANTOM-TEST-PROXY-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
@@ -143,10 +144,7 @@ def orthanc(settings) -> Iterator[DicomWebStore]:
     try:
         base = _ensure_orthanc()
     except RuntimeError as exc:
-        message = f"Orthanc is required for the proxy tests and is not available: {exc}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        missing_service(f"Orthanc is required for the proxy tests and is not available: {exc}")
     store = DicomWebStore.for_orthanc(base, max_attempts=1)
     settings.DICOMWEB_URL = store.url
     yield store

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from ml.pipelines import TrainRequest, pipeline_for
-from ml.services.promotion import case_record
-from ml.services.snapshots import snapshot_create
+from ml.services import case_record, snapshot_create
 from tests.ml_app.conftest import build_campaign
 
 TINY_LESIONS = {

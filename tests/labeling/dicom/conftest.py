@@ -16,6 +16,7 @@ from pydicom.dataset import Dataset
 from labeling.dicom import DicomStore, DicomWebStore, LocalFolderStore
 from labeling.dicom.store import json_value
 from tests.labeling.dicom.dicom_factory import make_series
+from tests.services import missing_service
 
 REPO = Path(__file__).resolve().parents[3]
 SERVICES = REPO / "platform" / "services.sh"
@@ -58,10 +59,7 @@ def orthanc_url() -> Iterator[str]:
     try:
         url = _ensure_orthanc()
     except RuntimeError as exc:
-        message = f"Orthanc is required for the DICOMweb tests and is not available: {exc}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        missing_service(f"Orthanc is required for the DICOMweb tests and is not available: {exc}")
     store = DicomWebStore.for_orthanc(url, max_attempts=1)
     _purge(store)
     yield url

@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 
 import highdicom as hd
 import numpy as np
 import pydicom
-import pytest
 
 from ml.phantoms.schema import GENERATOR_VERSION
 from ml.phantoms.truth import load_truth
+from tests.services import missing_service
 
 
 def _dciodvfy() -> str:
     path = shutil.which("dciodvfy")
     if path:
         return path
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(
-            "dciodvfy is missing in CI: install the Debian package dicom3tools (platform/apt-packages.txt)"
-        )
-    pytest.skip(
-        "dciodvfy not installed (apt-get install dicom3tools); in CI (CI=true) this test fails instead"
-    )
+    missing_service("dciodvfy is not installed: apt-get install dicom3tools (platform/apt-packages.txt)")
 
 
 def test_dciodvfy_reports_no_errors(written) -> None:

@@ -1,0 +1,651 @@
+"""The model registry's services: dataset snapshots, training runs (start on the gpu queue with one active
+run per project and kind enforced by the database, execute on a worker resumably, cancel), evaluation on
+adjudicated gold and promotion, AI pre-reads, and nightly training policies on django-celery-beat.
+
+Snapshots freeze the cases and labels a run trains on (format: ``ml.pipelines.snapshot``); gold cases (gold
+references or adjudications) are kept apart for evaluation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+from labeling.dicom import LocalFolderStore
+from labeling.exceptions import Conflict, InvalidInput
+from labeling.models import (
+    Adjudication,
+    Case,
+    Contour,
+    ContourConsensus,
+    ItemPosterior,
+    Project,
+    ReadingValue,
+)
+from labeling.selectors import reader_pseudonyms
+from labeling.services.audit import audit_record
+from labeling.services.ingest import configured_store
+from ml.models import (
+    DatasetSnapshot,
+    ModelKind,
+    ModelVersion,
+    Prediction,
+    TrainingPolicy,
+    TrainingRun,
+)
+from ml.pipelines import Cancelled, Evaluation, TrainRequest, pipeline_for
+from ml.pipelines.snapshot import MANIFEST, link_study
+
+log = logging.getLogger(__name__)
+
+
+# --- training -----------------------------------------------------------------------------------------------
+
+
+PROGRESS_EVERY_S = 1.0
+
+
+def _finite(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def training_run_start(
+    *,
+    actor: User | None,
+    project: Project,
+    kind: str,
+    config: dict[str, Any] | None = None,
+    trigger: str = TrainingRun.Trigger.MANUAL,
+) -> TrainingRun:
+    """Queue a training run; Conflict (409) when one of this kind is already queued or running."""
+    if kind not in ModelKind.values:
+        raise InvalidInput(f"{kind!r} is not one of {ModelKind.values}", field="kind")
+    expected = {"contour": "MR", "lesions": "MR", "ctgrade": "CT"}[kind]
+    if project.scheme.modality != expected:
+        raise InvalidInput(f"a {kind} model needs a {expected} project", field="kind")
+    policy = project.training_policies.filter(kind=kind).first()
+    merged = {**(policy.config if policy else {}), **(config or {})}
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.create(
+                project=project, kind=kind, trigger=trigger, started_by=actor, config=merged
+            )
+            audit_record(
+                actor=actor,
+                action="training.start",
+                target=run,
+                project=project,
+                data={"kind": kind, "trigger": trigger, "config": merged},
+            )
+            transaction.on_commit(lambda: _enqueue(run.pk))
+    except IntegrityError as exc:
+        active = TrainingRun.objects.filter(project=project, kind=kind, state__in=TrainingRun.ACTIVE).first()
+        raise Conflict(
+            f"a {kind} training run is already {active.state if active else 'active'} for this project"
+            + (f" (run {active.pk})" if active else "")
+        ) from exc
+    return run
+
+
+def _enqueue(run_id: int) -> None:
+    from ml.tasks import training_run_task  # services import tasks lazily: tasks import services
+
+    training_run_task.delay(run_id)
+
+
+def training_run_cancel(*, actor: User, run: TrainingRun) -> TrainingRun:
+    """Ask a queued or running run to stop; the worker stops at its next step."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        if run.state not in TrainingRun.ACTIVE:
+            raise Conflict(f"the run is {run.state}")
+        if run.state == TrainingRun.State.QUEUED:
+            run.state, run.finished_at = TrainingRun.State.CANCELLED, timezone.now()
+        run.cancel_requested = True
+        run.save(update_fields=["state", "finished_at", "cancel_requested"])
+        audit_record(actor=actor, action="training.cancel", target=run, project=run.project)
+    return run
+
+
+def _claim(run_id: int) -> tuple[TrainingRun, bool] | None:
+    """Mark the run running for this worker; returns (run, resume) or None when there is nothing to do."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().select_related("project__scheme").get(pk=run_id)
+        if run.state not in TrainingRun.ACTIVE:
+            return None  # finished, failed or cancelled: a redelivery lands here and stops
+        now = timezone.now()
+        stale_after = timedelta(seconds=settings.ML_HEARTBEAT_STALE_S)  # then its worker is gone
+        alive = run.heartbeat_at and now - run.heartbeat_at < stale_after
+        if run.state == TrainingRun.State.RUNNING and alive:
+            return None  # another worker is on it
+        resume = run.state == TrainingRun.State.RUNNING  # its worker died: continue from the checkpoint
+        run.state, run.heartbeat_at, run.attempts = TrainingRun.State.RUNNING, now, run.attempts + 1
+        run.started_at = run.started_at or now
+        run.log += f"{now:%Y-%m-%d %H:%M:%S} attempt {run.attempts}{' (resuming)' if resume else ''}\n"
+        run.save(update_fields=["state", "heartbeat_at", "attempts", "started_at", "log"])
+        return run, resume
+
+
+class _Reporter:
+    """Progress and cancellation through the run's row, throttled to about one write a second."""
+
+    def __init__(self, run: TrainingRun) -> None:
+        self.run_id, self.last = run.pk, 0.0
+        self.cancelled = False
+
+    def progress(self, info: dict[str, Any]) -> None:
+        now = time.monotonic()
+        end_of_epoch = info.get("step") == -1
+        if not end_of_epoch and now - self.last < PROGRESS_EVERY_S:
+            return
+        self.last = now
+        epochs = max(int(info.get("epochs") or 1), 1)
+        fraction = min(1.0, (int(info.get("epoch", 0)) + (1 if end_of_epoch else 0)) / epochs)
+        TrainingRun.objects.filter(pk=self.run_id).update(
+            progress=_finite({**info, "fraction": round(fraction, 4)}), heartbeat_at=timezone.now()
+        )
+        if end_of_epoch:
+            line = (
+                f"epoch {info.get('epoch')}: loss {info.get('loss'):.4f} {_finite(info.get('metrics', {}))}\n"
+            )
+            run = TrainingRun.objects.get(pk=self.run_id)
+            TrainingRun.objects.filter(pk=self.run_id).update(log=run.log + line)
+
+    def should_stop(self) -> bool:
+        self.cancelled = (
+            self.cancelled or TrainingRun.objects.filter(pk=self.run_id, cancel_requested=True).exists()
+        )
+        return self.cancelled
+
+
+def _finish(run_id: int, state: str, error: str = "") -> None:
+    now = timezone.now()
+    run = TrainingRun.objects.get(pk=run_id)
+    TrainingRun.objects.filter(pk=run_id).update(
+        state=state, error=error, finished_at=now, log=run.log + f"{now:%Y-%m-%d %H:%M:%S} {state}\n"
+    )
+
+
+def training_run_execute(*, run_id: int) -> None:
+    """Run (or resume) one training run to the end: snapshot, train, evaluate on gold, register.
+
+    Idempotent: a finished run, or one another live worker holds, returns at once; a run whose worker
+    died resumes from its last checkpoint.
+    """
+
+    claimed = _claim(run_id)
+    if claimed is None:
+        return
+    run, resume = claimed
+    reporter = _Reporter(run)
+    try:
+        snapshot = run.snapshot or snapshot_create(project=run.project, kind=run.kind)
+        if run.snapshot_id is None:
+            TrainingRun.objects.filter(pk=run.pk).update(snapshot=snapshot)
+        pipeline = pipeline_for(run.kind)
+        request = TrainRequest(
+            snapshot_dir=Path(snapshot.path),
+            checkpoint_dir=Path(run.checkpoint_dir),
+            config=run.config,
+            progress=reporter.progress,
+            should_stop=reporter.should_stop,
+            resume=resume,
+            snapshot_id=snapshot.content_hash,
+        )
+        card = pipeline.train(request)
+        model_version_register(run=TrainingRun.objects.get(pk=run.pk), card=_finite(card))
+    except Cancelled:
+        _finish(run.pk, TrainingRun.State.CANCELLED)
+        return
+    except Exception as exc:
+        log.exception("training run %s failed", run.pk)
+        _finish(run.pk, TrainingRun.State.FAILED, f"{type(exc).__name__}: {exc}")
+        return
+    _finish(run.pk, TrainingRun.State.SUCCEEDED)
+
+
+# --- snapshots ----------------------------------------------------------------------------------------------
+
+
+SERIES_FOR_KIND = {"contour": ["T1"], "lesions": ["T1", "STIR"], "ctgrade": []}  # [] = every series
+
+
+def _item(joint: str, region: str, lesion: str) -> str:
+    return f"{joint}/{region}/{lesion}"
+
+
+def _series_files(case: Case, wanted: list[str], dicom_dir: Path) -> list[dict[str, Any]]:
+    """Each wanted series with its files in slice order: local files are referenced, remote ones copied."""
+    store = configured_store()
+    out = []
+    for series in case.study.series.prefetch_related("instances").order_by("id"):
+        if wanted and series.description not in wanted:
+            continue
+        files = []
+        for inst in series.instances.all():
+            if isinstance(store, LocalFolderStore):
+                files.append(str(store.file_path(case.study.study_uid, series.series_uid, inst.sop_uid)))
+            else:
+                target = dicom_dir / series.series_uid / f"{inst.slice_index:04d}.dcm"
+                if not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    store.instance(case.study.study_uid, series.series_uid, inst.sop_uid).save_as(target)
+                files.append(str(target))
+        out.append(
+            {
+                "description": series.description,
+                "modality": series.modality,
+                "series_uid": series.series_uid,
+                "files": files,
+            }
+        )
+    return out
+
+
+def _labels(project: Project) -> dict[str, Any]:
+    """Per case: consensus posteriors (current runs), pseudonymous readings, gold, contours."""
+    names = {uid: int(name.split()[-1]) for uid, name in reader_pseudonyms(project=project).items()}
+    consensus: dict[int, dict[str, list[float]]] = defaultdict(dict)
+    runs = {}
+    for run in project.consensus_runs.filter(is_current=True):
+        runs[run.lesion] = run.pk
+        for case_id, joint, region, posterior in run.posteriors.values_list(
+            "case_id", "joint", "region", "posterior"
+        ):
+            consensus[case_id][_item(joint, region, run.lesion)] = posterior
+    readings: dict[int, dict[tuple[int, int], dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    for case_id, reader, session, joint, region, lesion, value in ReadingValue.objects.filter(
+        reading__project=project, reading__superseded_by__isnull=True
+    ).values_list(
+        "reading__case_id", "reading__reader_id", "reading__session", "joint", "region", "lesion", "value"
+    ):
+        readings[case_id][(names.get(reader, 0), session)][_item(joint, region, lesion)] = value
+    gold: dict[int, dict[str, int]] = defaultdict(dict)
+    for case_id, reference in project.cases.filter(is_gold=True).values_list("id", "reference"):
+        for row in reference or ():
+            gold[case_id][_item(row["joint"], row["region"], row["lesion"])] = row["value"]
+    for a in Adjudication.objects.filter(project=project, superseded_by__isnull=True).order_by("id"):
+        gold[a.case_id][_item(a.joint, a.region, a.lesion)] = a.value
+    contours: dict[int, dict[str, list[dict[str, Any]]]] = defaultdict(
+        lambda: {"consensus": [], "readers": []}
+    )
+    for row in ContourConsensus.objects.filter(project=project).order_by("case_id", "joint", "slice_index"):
+        contours[row.case_id]["consensus"].append(
+            {"joint": row.joint, "slice_index": row.slice_index, "points_mm": row.points_mm}
+        )
+    for c in Contour.objects.filter(
+        reading__project=project, reading__superseded_by__isnull=True
+    ).select_related("reading"):
+        contours[c.reading.case_id]["readers"].append(
+            {
+                "reader": names.get(c.reading.reader_id, 0),
+                "session": c.reading.session,
+                "joint": c.joint,
+                "slice_index": c.slice_index,
+                "points_mm": c.points_mm,
+            }
+        )
+    return {"runs": runs, "consensus": consensus, "readings": readings, "gold": gold, "contours": contours}
+
+
+def _study_entry(folder: Path, case: dict[str, Any], modality: str) -> dict[str, Any]:
+    """The same case as a study folder (series sub-folders of links to the files) with its labels, the
+    layout the lesion and CT pipelines read (``ml.lesions.snapshot``)."""
+    link_study(case, folder / "studies" / str(case["case_id"]))
+
+    def rows(values: dict[str, Any], key: str) -> list[dict[str, Any]]:
+        return [
+            dict(zip(("joint", "region", "lesion"), item.split("/"), strict=True), **{key: v})
+            for item, v in sorted(values.items())
+        ]
+
+    entry = {
+        "study_id": str(case["case_id"]),
+        "kind": "ct" if modality == "CT" else "mri",
+        "path": f"studies/{case['case_id']}",
+        "split": "test" if case["split"] == "gold" else "train",
+        "readings": [
+            {"reader": f"R{r['reader']}", "session": r["session"], "values": rows(r["values"], "value")}
+            for r in case["readers"]
+        ],
+        "soft_labels": rows(case["consensus"], "posterior"),
+    }
+    if case["gold"]:
+        entry["reference"] = rows(case["gold"], "value")
+    return entry
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest-")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def snapshot_create(*, project: Project, kind: str) -> DatasetSnapshot:
+    """Freeze the project's current labels for ``kind`` into a snapshot folder; the same data gives the
+    same snapshot (content hash), so a run can be repeated exactly."""
+    labels = _labels(project)
+    scheme = project.scheme.parsed
+    root = Path(settings.ML_WEIGHTS_DIR) / "snapshots" / f"project-{project.pk}-{kind}"
+    case_rows = []
+    for case in project.cases.select_related("study").order_by("id"):
+        readers = labels["readings"].get(case.pk, {})
+        if not readers and case.pk not in labels["gold"]:
+            continue  # nothing known about this case yet
+        case_rows.append(
+            {
+                "case_id": case.pk,
+                "study_uid": case.study.study_uid,
+                "split": "gold" if case.pk in labels["gold"] else "train",
+                "series": _series_files(case, SERIES_FOR_KIND[kind], root / "dicom"),
+                "consensus": labels["consensus"].get(case.pk, {}),
+                "readers": [
+                    {"reader": r, "session": s, "values": v} for (r, s), v in sorted(readers.items())
+                ],
+                "gold": labels["gold"].get(case.pk, {}),
+                "contours": labels["contours"].get(case.pk, {"consensus": [], "readers": []}),
+            }
+        )
+    manifest = {
+        "format": 1,
+        "kind": kind,
+        "project": project.pk,
+        "scheme": {
+            "name": scheme.name,
+            "version": scheme.version,
+            "modality": scheme.modality,
+            "items": [_item(*i.key) for i in scheme.form_items],
+        },
+        "consensus_runs": labels["runs"],
+        "cases": case_rows,
+    }
+    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+    if existing := DatasetSnapshot.objects.filter(project=project, kind=kind, content_hash=digest).first():
+        return existing
+    folder = root / digest[:16]
+    studies = [_study_entry(folder, case, scheme.modality) for case in case_rows]
+    _write_atomically(
+        folder / MANIFEST,
+        json.dumps({**manifest, "content_hash": digest, "snapshot_id": digest, "studies": studies}, indent=1),
+    )
+    summary = {
+        "cases": len(case_rows),
+        "train": sum(c["split"] == "train" for c in case_rows),
+        "gold": sum(c["split"] == "gold" for c in case_rows),
+    }
+    try:
+        with transaction.atomic():
+            return DatasetSnapshot.objects.create(
+                project=project,
+                kind=kind,
+                content_hash=digest,
+                path=str(folder),
+                summary=summary,
+                consensus_runs=labels["runs"],
+            )
+    except IntegrityError:  # the same snapshot was stored concurrently
+        return DatasetSnapshot.objects.get(project=project, kind=kind, content_hash=digest)
+
+
+# --- schedules ----------------------------------------------------------------------------------------------
+
+
+POLICY_FIELDS = ("schedule_enabled", "hour_utc", "min_new_items", "max_output_drop", "config")
+
+
+def labelled_items(project: Project) -> int:
+    """Items a model can learn from: adjudicated, or confidently decided by the current consensus."""
+    confident = ItemPosterior.objects.filter(
+        run__project=project, run__is_current=True, max_posterior__gte=project.adjudication_threshold
+    ).count()
+    return confident + Adjudication.objects.filter(project=project, superseded_by__isnull=True).count()
+
+
+@transaction.atomic
+def training_policy_update(*, actor: User, project: Project, kind: str, **changes: Any) -> TrainingPolicy:
+    """Create or change a project's policy for one kind and keep its beat schedule in step."""
+    policy, _ = TrainingPolicy.objects.get_or_create(project=project, kind=kind)
+    for key, value in changes.items():
+        if key in POLICY_FIELDS:
+            setattr(policy, key, value)
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        minute="0",
+        hour=str(policy.hour_utc),
+        day_of_week="*",
+        day_of_month="*",
+        month_of_year="*",
+        timezone="UTC",
+    )
+    task, _ = PeriodicTask.objects.update_or_create(
+        name=f"train {kind} for project {project.pk}",
+        defaults={
+            "task": "ml.tasks.training_scheduled_task",
+            "crontab": crontab,
+            "interval": None,
+            "args": json.dumps([project.pk, kind]),
+            "enabled": policy.schedule_enabled,
+            "queue": "default",
+        },
+    )
+    policy.periodic_task = task
+    policy.save()
+    audit_record(
+        actor=actor,
+        action="training.policy",
+        target=policy,
+        project=project,
+        data={k: v for k, v in changes.items() if k in POLICY_FIELDS},
+    )
+    return policy
+
+
+def training_scheduled_check(*, project_id: int, kind: str) -> TrainingRun | None:
+    """Start a scheduled run when at least ``min_new_items`` items were labelled since the last run."""
+    project = Project.objects.select_related("scheme").get(pk=project_id)
+    policy = TrainingPolicy.objects.filter(project=project, kind=kind, schedule_enabled=True).first()
+    if policy is None:
+        return None
+    last = (
+        TrainingRun.objects.filter(project=project, kind=kind, snapshot__isnull=False).order_by("-id").first()
+    )
+    before = int(last.snapshot.summary.get("labelled_items", 0)) if last and last.snapshot else 0
+    if labelled_items(project) - before < policy.min_new_items:
+        return None
+    try:
+        return training_run_start(
+            actor=None, project=project, kind=kind, trigger=TrainingRun.Trigger.SCHEDULE
+        )
+    except Conflict:
+        return None  # a run of this kind is already going
+
+
+# --- promotion ----------------------------------------------------------------------------------------------
+
+
+DEFAULT_MAX_OUTPUT_DROP = 0.02
+
+
+def _evaluate(kind: str, checkpoint_dir: str, snapshot_dir: str) -> Evaluation | None:
+    try:
+        return pipeline_for(kind).evaluate(Path(checkpoint_dir), Path(snapshot_dir))
+    except FileNotFoundError:
+        return None  # e.g. the promoted version's weights were removed
+
+
+def compare(candidate: Evaluation, current: Evaluation | None, max_drop: float) -> dict[str, Any]:
+    """Decide on promotion: better on the primary metric, and no output worse by more than ``max_drop``."""
+    if candidate.n_gold == 0:
+        return {"promote": False, "reason": "no adjudicated gold to evaluate on"}
+    if current is None:
+        return {"promote": True, "reason": "no promoted model yet"}
+    drops = {k: current.per_output[k] - v for k, v in candidate.per_output.items() if k in current.per_output}
+    worst = max(drops, key=lambda k: drops[k], default="")
+    better = candidate.score > current.score
+    ok_outputs = not worst or drops[worst] <= max_drop
+    reason = f"{candidate.primary} {candidate.score:.4f} vs {current.score:.4f}" + (
+        "" if ok_outputs else f"; {worst} drops by {drops[worst]:.4f} > {max_drop}"
+    )
+    return {
+        "promote": better and ok_outputs,
+        "reason": reason,
+        "current": current.metrics,
+        "drops": {k: round(v, 6) for k, v in drops.items()},
+    }
+
+
+@transaction.atomic
+def _promote(version: ModelVersion, actor: User | None, reason: str) -> None:
+    ModelVersion.objects.filter(
+        project=version.project, kind=version.kind, status=ModelVersion.Status.PROMOTED
+    ).exclude(pk=version.pk).update(status=ModelVersion.Status.RETIRED)
+    version.status, version.promoted_at, version.promoted_by = (
+        ModelVersion.Status.PROMOTED,
+        timezone.now(),
+        actor,
+    )
+    version.save(update_fields=["status", "promoted_at", "promoted_by"])
+    audit_record(
+        actor=actor,
+        action="model.promote",
+        target=version,
+        project=version.project,
+        data={"kind": version.kind, "version": version.version, "reason": reason},
+    )
+    transaction.on_commit(lambda: _enqueue_prereads(version.pk))
+
+
+def _enqueue_prereads(version_id: int) -> None:
+    from ml.tasks import prereads_task
+
+    prereads_task.delay(version_id)
+
+
+def model_version_register(*, run: TrainingRun, card: dict[str, Any]) -> ModelVersion:
+    """Evaluate a finished run's checkpoint on gold, store it as a candidate, promote it if it is better."""
+    if existing := ModelVersion.objects.filter(training_run=run).first():
+        return existing  # a redelivered task after registration
+    assert run.snapshot is not None
+    candidate = _evaluate(run.kind, run.checkpoint_dir, run.snapshot.path)
+    if candidate is None:
+        raise FileNotFoundError(f"run {run.pk} left no checkpoint in {run.checkpoint_dir}")
+    current_version = ModelVersion.objects.filter(
+        project=run.project, kind=run.kind, status=ModelVersion.Status.PROMOTED
+    ).first()
+    current = (
+        _evaluate(run.kind, current_version.checkpoint_dir, run.snapshot.path) if current_version else None
+    )
+    policy = TrainingPolicy.objects.filter(project=run.project, kind=run.kind).first()
+    decision = compare(candidate, current, policy.max_output_drop if policy else DEFAULT_MAX_OUTPUT_DROP)
+    with transaction.atomic():
+        number = (
+            ModelVersion.objects.filter(project=run.project, kind=run.kind).aggregate(n=Max("version"))["n"]
+            or 0
+        ) + 1
+        version = ModelVersion.objects.create(
+            project=run.project,
+            kind=run.kind,
+            version=number,
+            training_run=run,
+            checkpoint_dir=run.checkpoint_dir,
+            card=card,
+            gold_metrics=_finite(
+                {
+                    "primary": candidate.primary,
+                    "n_gold": candidate.n_gold,
+                    **candidate.metrics,
+                    "per_output": candidate.per_output,
+                }
+            ),
+            comparison=_finite(
+                {**decision, "against_version": current_version.version if current_version else None}
+            ),
+        )
+        audit_record(
+            actor=None,
+            action="model.register",
+            target=version,
+            project=run.project,
+            data={"kind": run.kind, "version": number, "decision": decision["reason"]},
+        )
+        if decision["promote"]:
+            _promote(version, None, f"automatic: {decision['reason']}")
+    return version
+
+
+def model_version_promote(*, actor: User, version: ModelVersion, reason: str) -> ModelVersion:
+    """Promote a version by hand (also how an admin rolls back to an earlier one); audited."""
+    if not reason.strip():
+        raise InvalidInput("promoting by hand needs a reason", field="reason")
+    if version.status == ModelVersion.Status.PROMOTED:
+        raise Conflict(f"version {version.version} is already promoted")
+    _promote(version, actor, f"by hand: {reason.strip()}")
+    return version
+
+
+def case_record(case: Case, series_for: list[str]) -> dict[str, Any]:
+    """A case in the snapshot's case format (series with files), for prediction; remote instances are
+    fetched once into ``ML_WEIGHTS_DIR/prereads``."""
+    folder = Path(settings.ML_WEIGHTS_DIR) / "prereads" / case.study.study_uid
+    return {
+        "case_id": case.pk,
+        "study_uid": case.study.study_uid,
+        "series": _series_files(case, series_for, folder),
+    }
+
+
+def prereads_compute(*, version_id: int, batch: int = 50) -> int:
+    """AI pre-reads of the project's cases that this version has not read yet; returns how many were made.
+
+    Idempotent (a unique row per version and case); a retired version stops early.
+    """
+
+    version = ModelVersion.objects.select_related("project").get(pk=version_id)
+    pipeline = pipeline_for(version.kind)
+    done = 0
+    todo = (
+        version.project.cases.exclude(predictions__model_version=version)
+        .select_related("study")
+        .order_by("id")
+    )
+    for case in todo[:batch]:
+        if not ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.PROMOTED).exists():
+            break
+        try:
+            output = pipeline.predict(
+                Path(version.checkpoint_dir), case_record(case, SERIES_FOR_KIND[version.kind])
+            )
+        except Exception:  # one unreadable case must not stop the others
+            log.exception("pre-read of case %s by %s failed", case.pk, version)
+            continue
+        Prediction.objects.get_or_create(
+            model_version=version, case=case, defaults={"output": _finite(output)}
+        )
+        done += 1
+    if todo.exists() and done:
+        _enqueue_prereads(version.pk)  # the next batch
+    return done

@@ -1,1 +1,0 @@
-"""Every write of the model registry: snapshots, training runs, evaluation and promotion, pre-reads."""
