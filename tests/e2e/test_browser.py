@@ -276,6 +276,8 @@ def test_5_admin_sees_projects_and_agreement(site: Site, new_page) -> None:
     page.goto(f"{site.base}/manage/projects/{project}/agreement")
     page.wait_for_selector("figure.chart svg", timeout=60_000)
     assert page.locator("figure.chart").count() >= 6
+    # the progress panel loads on its own request, possibly after the charts: wait for it, then count
+    page.wait_for_selector("text=3 of 3 assignments submitted", timeout=30_000)
     assert page.locator("text=3 of 3 assignments submitted").count() == 1
     assert axe_serious(page) == []
     shot(page, "09-agreement", full_page=True)
