@@ -123,10 +123,28 @@ class Study(models.Model):
         return self.study_uid
 
 
+class SeriesQuerySet(models.QuerySet["Series"]):
+    def images(self) -> SeriesQuerySet:
+        """Image series only: what readers grade and viewers show (not SEG objects derived from them)."""
+        return self.filter(source_series__isnull=True).exclude(modality=Series.SEG)
+
+
 class Series(models.Model):
+    """A series of a study: an image series, or a DICOM SEG that segments one (``source_series``)."""
+
+    SEG = "SEG"
+
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
     series_uid = models.CharField(max_length=64, unique=True)
     modality = models.CharField(max_length=16)
+    source_series = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="segmentations",
+        help_text="for a SEG: the image series of the same study it segments",
+    )
     description = models.CharField(max_length=200, blank=True)
     frame_of_reference_uid = models.CharField(max_length=64, blank=True)
     rows = models.PositiveIntegerField(null=True, blank=True)
@@ -134,6 +152,8 @@ class Series(models.Model):
     pixel_spacing_mm = models.JSONField(null=True, blank=True)
     slice_thickness_mm = models.FloatField(null=True, blank=True)
     orientation = models.JSONField(null=True, blank=True, help_text="ImageOrientationPatient")
+
+    objects = SeriesQuerySet.as_manager()
 
     class Meta:
         ordering = ["study_id", "id"]

@@ -2,7 +2,9 @@
 
 Sources: files (a folder, an upload, an unpacked zip) or a DICOMweb server searched by QIDO. Every file is
 validated first (``labeling.dicom.validate``); a bad file or study becomes a problem naming the file and the
-reason, and the other studies go on. Re-importing the same UIDs adds nothing twice. Long imports run as an
+reason, and the other studies go on. A DICOM SEG (e.g. a CT study's pelvis bone mask) is imported with its
+study, or later on its own, when it fits an image series of that study; it is stored like any instance and
+registered as a Series of modality SEG whose ``source_series`` is that image series (never graded). Re-importing the same UIDs adds nothing twice. Long imports run as an
 ImportJob (``import_job_run``, from a Celery task or the command line) that records its progress; uploads
 reach a job through ``labeling.services.uploads``.
 """
@@ -28,9 +30,9 @@ from pydicom.dataset import Dataset
 
 from labeling.dicom import DicomStore, DicomStoreError, DicomStoreUnavailable, DicomWebStore, store_open
 from labeling.dicom.store import json_value, tag_key
-from labeling.dicom.validate import ValidationProblem, ValidSeries, validate_files
+from labeling.dicom.validate import SourceSeries, ValidationProblem, ValidSeries, validate_files
 from labeling.exceptions import DomainError, InvalidInput
-from labeling.models import Case, ImportJob, Instance, Project, Study
+from labeling.models import Case, ImportJob, Instance, Project, Series, Study
 from labeling.services.audit import audit_record
 from labeling.services.studies import case_create, study_register
 
@@ -88,22 +90,34 @@ def _read(path: Path) -> Dataset:
         return dcmread(path)
 
 
+def _shared_group(dataset: Dataset, sequence: str, keyword: str) -> Any:
+    """A value of a multi-frame object's shared functional groups (e.g. a SEG's PixelSpacing), else None."""
+    shared = dataset.get("SharedFunctionalGroupsSequence")
+    items = shared[0].get(sequence) if shared else None
+    return items[0].get(keyword) if items else None
+
+
 def _series_entry(valid: ValidSeries, datasets: Sequence[Dataset]) -> dict[str, Any]:
     """The study_register entry of one validated series; ``datasets`` are in the order of ``valid.paths``."""
     first = datasets[0]
     thickness = first.get("SliceThickness")
+    spacing = first.get("PixelSpacing") or _shared_group(first, "PixelMeasuresSequence", "PixelSpacing")
+    orientation = first.get("ImageOrientationPatient") or _shared_group(
+        first, "PlaneOrientationSequence", "ImageOrientationPatient"
+    )
+    if thickness in (None, ""):
+        thickness = _shared_group(first, "PixelMeasuresSequence", "SliceThickness")
     return {
         "series_uid": valid.series_uid,
         "modality": valid.modality,
         "description": valid.description,
         "frame_of_reference_uid": valid.frame_of_reference_uid,
+        "source_series_uid": valid.source_series_uid,
         "rows": int(first.Rows) if "Rows" in first else None,
         "columns": int(first.Columns) if "Columns" in first else None,
-        "pixel_spacing_mm": [float(v) for v in first.PixelSpacing] if "PixelSpacing" in first else None,
+        "pixel_spacing_mm": [float(v) for v in spacing] if spacing else None,
         "slice_thickness_mm": float(thickness) if thickness not in (None, "") else valid.spacing_mm,
-        "orientation": [float(v) for v in first.ImageOrientationPatient]
-        if "ImageOrientationPatient" in first
-        else None,
+        "orientation": [float(v) for v in orientation] if orientation else None,
         "instances": [
             {
                 "sop_uid": str(ds.SOPInstanceUID),
@@ -121,11 +135,35 @@ def _series_entry(valid: ValidSeries, datasets: Sequence[Dataset]) -> dict[str, 
     }
 
 
-def _missing_sequences(project: Project | None, series: Mapping[str, ValidSeries]) -> list[str]:
+def _missing_sequences(
+    project: Project | None, study_uid: str, series: Mapping[str, ValidSeries]
+) -> list[str]:
+    """The scheme's sequences that neither this import nor the study's registered series provide."""
     if project is None:
         return []
-    descriptions = {s.description for s in series.values()}
+    descriptions = {s.description for s in series.values() if s.modality != Series.SEG}
+    descriptions |= set(
+        Series.objects.filter(study__study_uid=study_uid).images().values_list("description", flat=True)
+    )
     return [name for name in project.scheme.parsed.sequences if name not in descriptions]
+
+
+def registered_series(series_uid: str) -> SourceSeries | None:
+    """A registered image series as validation sees a SEG's source (None when unknown or not an image)."""
+    row = Series.objects.images().select_related("study").filter(series_uid=series_uid).first()
+    if row is None:
+        return None
+    instances = list(row.instances.order_by("slice_index").values_list("sop_uid", "position"))
+    return SourceSeries(
+        study_uid=row.study.study_uid,
+        series_uid=row.series_uid,
+        frame_of_reference_uid=row.frame_of_reference_uid,
+        rows=row.rows,
+        columns=row.columns,
+        orientation=tuple(float(v) for v in row.orientation or ()),
+        positions=tuple((float(p[0]), float(p[1]), float(p[2])) for _, p in instances if p),
+        sop_uids=frozenset(sop for sop, _ in instances),
+    )
 
 
 def _already_done(study_uid: str, series: Mapping[str, ValidSeries], project: Project | None) -> bool:
@@ -151,10 +189,10 @@ def _import_study(
     report: ImportReport,
 ) -> None:
     """Store and register one validated study (and its case); adds a problem instead when it does not fit."""
-    missing = _missing_sequences(project, series)
+    missing = _missing_sequences(project, study_uid, series)
     if missing:
         assert project is not None
-        present = sorted({s.description or "no description" for s in series.values()})
+        present = sorted({s.description or "no description" for s in series.values() if s.modality != "SEG"})
         report.problems.append(
             {
                 "path": study_uid,
@@ -174,7 +212,8 @@ def _import_study(
         entries.append(_series_entry(valid, datasets))
         patient_id = patient_id or str(datasets[0].get("PatientID", ""))
         description = description or str(datasets[0].get("StudyDescription", ""))
-    modality = project.scheme.parsed.modality if project else next(iter(series.values())).modality
+    images = [s.modality for s in series.values() if s.modality != Series.SEG]
+    modality = project.scheme.parsed.modality if project else (images or [Series.SEG])[0]
     with transaction.atomic():
         study = study_register(
             actor=actor,
@@ -210,7 +249,7 @@ def import_paths(
     files = [Path(p) for p in paths]
     report = ImportReport(files=len(files))
     modality = project.scheme.parsed.modality if project else None
-    validation = validate_files(files, required_modality=modality)
+    validation = validate_files(files, required_modality=modality, known_series=registered_series)
     report.problems += [{"path": _shown_path(p.path, root), "reason": p.reason} for p in validation.problems]
     done = len(validation.problems)
     if progress:

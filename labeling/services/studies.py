@@ -35,7 +35,11 @@ def study_register(
     source: str = "",
     series: Sequence[Mapping[str, Any]] = (),
 ) -> Study:
-    """Record a study, its series and instances by UID; re-registering the same UIDs adds nothing twice."""
+    """Record a study, its series and instances by UID; re-registering the same UIDs adds nothing twice.
+
+    A SEG's entry names its image series as ``source_series_uid`` (registered before it, in this call or an
+    earlier one); InvalidInput when that series is not part of the study.
+    """
     study, created = Study.objects.get_or_create(
         study_uid=study_uid,
         defaults={
@@ -45,10 +49,23 @@ def study_register(
             "source": source,
         },
     )
-    for entry in series:
+    for entry in series:  # a SEG's entry comes after its source series' entry (or the source is known)
+        source_series = None
+        if source_uid := entry.get("source_series_uid"):
+            source_series = Series.objects.filter(series_uid=source_uid, study=study).first()
+            if source_series is None:
+                raise InvalidInput(
+                    f"SEG series {entry['series_uid']} refers to series {source_uid}, "
+                    f"which is not a series of study {study_uid}",
+                    field="series",
+                )
         row, _ = Series.objects.get_or_create(
             series_uid=entry["series_uid"],
-            defaults={"study": study, **{k: entry[k] for k in SERIES_FIELDS if k in entry}},
+            defaults={
+                "study": study,
+                "source_series": source_series,
+                **{k: entry[k] for k in SERIES_FIELDS if k in entry},
+            },
         )
         if row.study_id != study.pk:
             raise Conflict(f"series {entry['series_uid']} belongs to another study", field="series")

@@ -1,8 +1,8 @@
 """``manage.py demo_load_phantoms``: phantom studies, cases, assignments and simulated readings for the demo.
 
 Generates MRI and CT phantoms with ``ml.phantoms`` (cached under ``VAR_DIR/phantoms``), imports them into the
-configured DICOM store as cases of the demo projects ("SIJ MRI demo", "SIJ CT demo", made by ``demo_setup``),
-generates assignments, submits the simulated readings of readers R1..R3 as reader1..reader3 (session 2 where
+configured DICOM store (each CT study with its pelvis bone SEG, which the CT grader trains its segmenter on) as
+cases of the demo projects ("SIJ MRI demo", "SIJ CT demo", made by ``demo_setup``), generates assignments, submits the simulated readings of readers R1..R3 as reader1..reader3 (session 2 where
 the generator planned a blinded repeat), and refits the consensus. Safe to run again: nothing is added twice.
 """
 
@@ -83,7 +83,7 @@ class Command(BaseCommand):
         return generate(out, n_mri=n_mri, n_ct=n_ct, seed=seed, readers=len(READERS), sessions=2)
 
     def _import(self, admin: Any, project: Project, out: Path, studies: list[dict[str, Any]]) -> None:
-        folders = [out / s["series"][key]["folder"] for s in studies for key in s["series"] if key != "SEG"]
+        folders = [out / s["series"][key]["folder"] for s in studies for key in s["series"]]
         paths = [p for folder in folders for p in dicom_files_under(folder)]
         bar = tqdm(total=len(paths), unit="file", desc=f"import {project.name}", disable=None)
 

@@ -103,3 +103,54 @@ def write_series(datasets: Sequence[Dataset], folder: Path) -> list[Path]:
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths
+
+
+def make_seg(
+    source: Sequence[Dataset], *, segments: Sequence[str] = ("sacrum", "ilium"), seed: int = 0
+) -> Dataset:
+    """Return a BINARY DICOM SEG (highdicom) of ``source`` (one series) with one segment per label.
+
+    Segment ``n`` covers a random blob of every slice, so each segment has a frame on each slice.
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    rng = np.random.default_rng(seed)
+    rows, columns = int(source[0].Rows), int(source[0].Columns)
+    labels = np.zeros((len(source), rows, columns), dtype=np.uint8)
+    for number in range(1, len(segments) + 1):
+        labels[(rng.random(labels.shape) < 0.3) & (labels == 0)] = number
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=number,
+            segment_label=label,
+            segmented_property_category=codes.SCT.Tissue,
+            segmented_property_type=codes.SCT.Bone,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+        )
+        for number, label in enumerate(segments, start=1)
+    ]
+    seg = hd.seg.Segmentation(
+        source_images=list(source),
+        pixel_array=labels,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=generate_uid(),
+        series_number=100,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer="Concord tests",
+        manufacturer_model_name="dicom_factory",
+        software_versions="1",
+        device_serial_number="0",
+        series_description="Bone SEG",
+    )
+    return seg
+
+
+def write_seg(seg: Dataset, folder: Path) -> Path:
+    """Write a SEG as ``folder/seg.dcm``; return its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "seg.dcm"
+    seg.save_as(path, enforce_file_format=True)
+    return path

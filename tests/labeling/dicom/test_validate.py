@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydicom.dataset import Dataset
 
-from labeling.dicom.validate import ValidationReport, validate_files
-from tests.labeling.dicom.dicom_factory import make_series, write_series
+from labeling.dicom.validate import SourceSeries, ValidationReport, validate_files
+from tests.labeling.dicom.dicom_factory import make_seg, make_series, write_seg, write_series
 
 
 def _problem_for(report: ValidationReport, path: Path) -> str:
@@ -144,3 +144,143 @@ def test_every_problem_is_reported_in_one_pass_and_good_series_are_kept(tmp_path
     assert len(report.problems) == 2 + 3  # junk, missing, and all three files of the broken series
     assert sorted(s.description for s in report.studies[t1[0].StudyInstanceUID].values()) == ["STIR", "T1"]
     assert all(p.path.name in str(p) for p in report.problems)
+
+
+# --- DICOM SEG ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ct_with_seg(tmp_path: Path) -> tuple[list[Dataset], list[Path], Dataset]:
+    series = make_series(n_slices=3, rows=16, columns=16, modality="CT", description="CT SIJ")
+    return series, write_series(series, tmp_path / "ct"), make_seg(series)
+
+
+def test_a_seg_of_a_series_in_the_same_import_passes_after_its_source(
+    tmp_path: Path, ct_with_seg: tuple[list[Dataset], list[Path], Dataset]
+) -> None:
+    series, paths, seg = ct_with_seg
+    seg_path = write_seg(seg, tmp_path / "seg")
+
+    report = validate_files([seg_path, *paths], required_modality="CT")  # a SEG needs no CT modality
+
+    assert report.ok, report.problems
+    by_series = report.studies[series[0].StudyInstanceUID]
+    assert list(by_series) == [series[0].SeriesInstanceUID, seg.SeriesInstanceUID]  # images first
+    valid = by_series[seg.SeriesInstanceUID]
+    assert (valid.modality, valid.description, valid.paths) == ("SEG", "Bone SEG", (seg_path,))
+    assert valid.source_series_uid == series[0].SeriesInstanceUID
+    assert valid.frame_of_reference_uid == series[0].FrameOfReferenceUID
+
+
+def test_a_seg_alone_is_checked_against_a_series_imported_before(
+    tmp_path: Path, ct_with_seg: tuple[list[Dataset], list[Path], Dataset]
+) -> None:
+    series, paths, seg = ct_with_seg
+    seg_path = write_seg(seg, tmp_path / "seg")
+    earlier = validate_files(paths).studies[series[0].StudyInstanceUID][series[0].SeriesInstanceUID]
+    registered = SourceSeries(
+        study_uid=earlier.study_uid,
+        series_uid=earlier.series_uid,
+        frame_of_reference_uid=earlier.frame_of_reference_uid,
+        rows=16,
+        columns=16,
+        orientation=tuple(float(v) for v in series[0].ImageOrientationPatient),
+        positions=tuple(tuple(float(v) for v in ds.ImagePositionPatient) for ds in series),  # type: ignore[misc]
+        sop_uids=frozenset(str(ds.SOPInstanceUID) for ds in series),
+    )
+    asked: list[str] = []
+
+    def known(uid: str) -> SourceSeries | None:
+        asked.append(uid)
+        return registered if uid == registered.series_uid else None
+
+    assert validate_files([seg_path], known_series=known).ok
+    assert asked == [series[0].SeriesInstanceUID]
+    alone = validate_files([seg_path])
+    assert "neither among the files imported with it nor imported before" in _problem_for(alone, seg_path)
+
+
+def _other_study(seg: Dataset) -> None:
+    seg.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.1"
+
+
+def _frame_of_reference(seg: Dataset) -> None:
+    seg.FrameOfReferenceUID = "1.2.3.999"
+
+
+def _no_segments(seg: Dataset) -> None:
+    seg.SegmentSequence = []
+
+
+def _undefined_segment(seg: Dataset) -> None:
+    seg.PerFrameFunctionalGroupsSequence[1].SegmentIdentificationSequence[0].ReferencedSegmentNumber = 7
+
+
+def _off_slice(seg: Dataset) -> None:
+    plane = seg.PerFrameFunctionalGroupsSequence[0].PlanePositionSequence[0]
+    plane.ImagePositionPatient = [float(plane.ImagePositionPatient[0]), 0.0, 100.0]
+
+
+def _no_reference(seg: Dataset) -> None:
+    del seg.ReferencedSeriesSequence
+
+
+def _unknown_instance(seg: Dataset) -> None:
+    seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0].ReferencedSOPInstanceUID = "1.2.3.4.5"
+
+
+def _wrong_class(seg: Dataset) -> None:
+    seg.SOPClassUID = "1.2.840.10008.5.1.4.1.1.66"  # Raw Data Storage with Modality SEG
+
+
+SEG_REJECTIONS = [
+    ("other_study", _other_study, "not of its own study"),
+    ("frame_of_reference", _frame_of_reference, "must share its source series' frame of reference"),
+    ("no_segments", _no_segments, "is a SEG without segments"),
+    ("undefined_segment", _undefined_segment, "frame 2 refers to segment 7, which the SEG's SegmentSequence"),
+    ("off_slice", _off_slice, "frame 1 lies"),
+    ("no_reference", _no_reference, "names no source series"),
+    ("unknown_instance", _unknown_instance, "not in its source series"),
+    ("wrong_class", _wrong_class, "only Segmentation Storage is supported"),
+]
+
+
+@pytest.mark.parametrize(("name", "damage", "message"), SEG_REJECTIONS, ids=[r[0] for r in SEG_REJECTIONS])
+def test_a_seg_that_does_not_fit_its_source_is_named_and_the_images_pass(
+    tmp_path: Path, ct_with_seg: tuple[list[Dataset], list[Path], Dataset], name: str, damage, message: str
+) -> None:
+    _series, paths, seg = ct_with_seg
+    damage(seg)
+    seg_path = write_seg(seg, tmp_path / "seg")
+
+    report = validate_files([*paths, seg_path], required_modality="CT")
+
+    assert message in _problem_for(report, seg_path)
+    assert [s.modality for s in report.series] == ["CT"]
+
+
+def test_a_seg_on_another_grid_is_named(tmp_path: Path) -> None:
+    series = make_series(n_slices=3, rows=16, columns=16, modality="CT", description="CT SIJ")
+    paths = write_series(series, tmp_path / "ct")
+    coarse = make_series(n_slices=3, rows=8, columns=8, modality="CT", study_uid=series[0].StudyInstanceUID)
+    seg = make_seg(coarse)
+    seg.ReferencedSeriesSequence[0].SeriesInstanceUID = series[0].SeriesInstanceUID
+    del seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence
+    seg.FrameOfReferenceUID = series[0].FrameOfReferenceUID
+    seg_path = write_seg(seg, tmp_path / "seg")
+
+    report = validate_files([*paths, seg_path])
+
+    assert "has 8x8 frames, but its source series" in _problem_for(report, seg_path)
+
+
+def test_a_seg_of_a_rejected_series_says_so(
+    tmp_path: Path, ct_with_seg: tuple[list[Dataset], list[Path], Dataset]
+) -> None:
+    _series, paths, seg = ct_with_seg
+    seg_path = write_seg(seg, tmp_path / "seg")
+
+    report = validate_files([*paths, seg_path], required_modality="MR")
+
+    assert "which was rejected" in _problem_for(report, seg_path)
+    assert report.series == []
