@@ -7,8 +7,11 @@ import type {
   AgreementReport,
   AssignmentDetail,
   Draft,
+  Comparison,
+  GoldMetrics,
   QueuePage,
   ReadingBody,
+  TrainingProgress,
 } from "./types";
 
 export type S = components["schemas"];
@@ -26,6 +29,19 @@ export type GenerateOutput = S["AssignmentGenerateOutput"];
 export type ReaderConfusion = S["ReaderConfusionOutput"];
 export type ConsensusRun = S["ConsensusRunOutput"];
 export type ImportJob = S["ImportJobOutput"];
+export type ModelKind = S["ModelKindEnum"];
+export type TrainingRun = Omit<S["TrainingRunOutput"], "progress" | "config" | "started_by"> & {
+  progress: TrainingProgress | Record<string, never>;
+  config: Record<string, unknown>;
+  started_by: string | null;
+};
+export type TrainingRunDetail = TrainingRun & { log: string };
+export type ModelVersion = Omit<S["ModelVersionOutput"], "gold_metrics" | "comparison" | "promoted_by"> & {
+  gold_metrics: GoldMetrics;
+  comparison: Comparison;
+  promoted_by: string | null;
+};
+export type TrainingPolicy = S["TrainingPolicyOutput"];
 
 type Page<T> = { count: number; results: T[] } | T[];
 const items = <T>(page: Page<T>): T[] => (Array.isArray(page) ? page : page.results);
@@ -104,4 +120,14 @@ export const api = {
   consensus: (id: number) => get<ConsensusRun[]>(`${p(id)}/consensus/`),
   refit: (id: number) => post<unknown>(`${p(id)}/consensus/refit/`),
   agreement: (id: number, nBoot = 200) => get<AgreementReport>(`${p(id)}/agreement/?n_boot=${nBoot}`),
+
+  trainingRuns: async (id: number) => items(await get<Page<TrainingRun>>(`${p(id)}/training/runs/?limit=50`)),
+  trainingRun: (id: number, run: number) => get<TrainingRunDetail>(`${p(id)}/training/runs/${run}/`),
+  trainingStart: (id: number, kind: ModelKind, config: Record<string, unknown>) =>
+    post<TrainingRun>(`${p(id)}/training/runs/start/`, { kind, config }),
+  trainingCancel: (id: number, run: number) => post<TrainingRun>(`${p(id)}/training/runs/${run}/cancel/`),
+  trainingPolicies: (id: number) => get<TrainingPolicy[]>(`${p(id)}/training/policies/`),
+  modelVersions: (id: number) => get<ModelVersion[]>(`${p(id)}/models/`),
+  modelPromote: (id: number, version: number, reason: string) =>
+    post<ModelVersion>(`${p(id)}/models/${version}/promote/`, { reason }),
 };

@@ -82,6 +82,55 @@ export interface AdjudicationItem {
   readings: { reader: string; session: number; value: number; reader_confusion: number[][] | null }[];
   contours: { reader: string; session: number; series_uid: string; slice_index: number; points_mm: Vec3[] }[];
   adjudications: { value: number; reason?: string; adjudicator?: string; created_at?: string }[];
+  /** Pre-reads of the case by the promoted models (adjudicators only; readers never get this field). */
+  ai?: AiPrediction[];
+}
+
+/** An AI contour (patient mm) of one joint line on one slice of the T1 series. */
+export interface AiContour {
+  slice_index: number;
+  side: string;
+  points_mm: Vec3[];
+  confidence: number;
+}
+
+/** CT grader output for one joint: mNY 0–4 probabilities and the MAP grade. */
+export interface AiCtJoint {
+  probabilities: number[];
+  grade: number;
+  groupings?: Record<string, Record<string, number>>;
+}
+
+/** One promoted model's pre-read: lesions → {joint: {"lesion/region": P(1)}}, ctgrade → {joint: AiCtJoint},
+ * contour → {contours: AiContour[]}. */
+export interface AiPrediction {
+  kind: "contour" | "lesions" | "ctgrade";
+  version: number;
+  output: Record<string, unknown>;
+}
+
+/** A training run's latest report (ml.pipelines.loop_progress + the fraction done). */
+export interface TrainingProgress {
+  epoch?: number;
+  epochs?: number;
+  step?: number;
+  loss?: number | null;
+  metrics?: Record<string, number | null>;
+  fraction?: number;
+}
+
+export interface GoldMetrics {
+  primary?: string;
+  n_gold?: number;
+  per_output?: Record<string, number | null>;
+  [metric: string]: unknown;
+}
+
+export interface Comparison {
+  promote?: boolean;
+  reason?: string;
+  against_version?: number | null;
+  drops?: Record<string, number>;
 }
 
 export interface Stat {

@@ -193,3 +193,67 @@ export function progressChart(
   }
   return svg;
 }
+
+export interface Line {
+  label: string;
+  colour: string;
+  /** [x, y] points; a null y leaves a gap. */
+  points: [number, number | null][];
+}
+
+/** Lines against a shared x axis, each scaled to its own y range (loss and a metric differ in units);
+ * the legend names each line with its last value. */
+export function lineChart(
+  lines: Line[],
+  opts: { title: string; xLabel?: string; width?: number },
+): SVGElement {
+  const w = opts.width ?? 420;
+  const legendH = 18 * lines.length;
+  const plotH = 120;
+  const hgt = plotH + 30 + legendH;
+  const left = 30;
+  const svg = s("svg", { width: w, height: hgt, role: "img", "aria-label": opts.title, class: "lines" });
+  svg.append(s("title", {}, opts.title));
+  const xs = lines.flatMap((l) => l.points.map(([x]) => x));
+  const x0 = Math.min(...xs, 0);
+  const x1 = Math.max(...xs, x0 + 1);
+  const x = (v: number) => left + ((v - x0) / (x1 - x0)) * (w - left - 10);
+  const bottom = plotH + 6;
+  svg.append(
+    s("line", { x1: left, x2: w - 10, y1: bottom, y2: bottom, class: "axis" }),
+    s("text", { x: left, y: bottom + 16 }, String(x0)),
+    s("text", { x: w - 40, y: bottom + 16 }, `${opts.xLabel ?? ""} ${x1}`.trim()),
+  );
+  lines.forEach((line, i) => {
+    const ys = line.points.map(([, y]) => y).filter((y): y is number => y !== null && Number.isFinite(y));
+    const lo = Math.min(...ys);
+    const hi = Math.max(...ys);
+    const y = (v: number) =>
+      hi > lo ? bottom - 4 - ((v - lo) / (hi - lo)) * (plotH - 10) : bottom - plotH / 2;
+    let d = "";
+    let pen = false;
+    for (const [px, py] of line.points) {
+      if (py === null || !Number.isFinite(py)) {
+        pen = false;
+        continue;
+      }
+      d += `${pen ? "L" : "M"} ${x(px).toFixed(1)} ${y(py).toFixed(1)} `;
+      pen = true;
+    }
+    if (d) svg.append(s("path", { d, fill: "none", stroke: line.colour, "stroke-width": 2 }));
+    for (const [px, py] of line.points)
+      if (py !== null && Number.isFinite(py))
+        svg.append(s("circle", { cx: x(px), cy: y(py), r: 2.5, fill: line.colour }));
+    const last = ys.at(-1);
+    const ly = plotH + 40 + i * 18;
+    svg.append(
+      s("rect", { x: left, y: ly - 9, width: 12, height: 4, fill: line.colour }),
+      s(
+        "text",
+        { x: left + 18, y: ly - 3 },
+        `${line.label}${last === undefined ? "" : `: ${Number(last.toPrecision(4))}`}${ys.length > 1 ? ` (range ${Number(lo.toPrecision(3))}–${Number(hi.toPrecision(3))})` : ""}`,
+      ),
+    );
+  });
+  return svg;
+}

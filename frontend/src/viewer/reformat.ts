@@ -1,5 +1,6 @@
-// A multiplanar reformat of one series (CT: coronal from the axial stack) in an orthographic volume viewport.
-// Own rendering engine and tool group; created on demand, destroyed with the view.
+// A multiplanar reformat of one series (CT: coronal from the axial stack) in an orthographic volume viewport,
+// with an SVG overlay and a click → patient-point hook so that a view can link it to the axial stack (see
+// mpr.ts). Own rendering engine and tool group; created on demand, destroyed with the view.
 import {
   Enums,
   RenderingEngine,
@@ -17,18 +18,33 @@ import {
   ZoomTool,
 } from "@cornerstonejs/tools";
 import type { LoadedSeries } from "../dicomweb";
-import { h } from "../ui/dom";
+import { h, s } from "../ui/dom";
 import { ensureCornerstone } from "./cornerstone";
+import type { Vec3 } from "./geometry";
+import { cameraThrough, type PlaneCamera } from "./mpr";
 import { presetRange, presetsFor } from "./presets";
+
+/** A click that did not drag (window/level, pan and zoom drag) picks a point. */
+const CLICK_SLOP_PX = 4;
 
 let registered = false;
 let counter = 0;
+
+export type ReformatPainter = (r: Reformat) => SVGElement[];
 
 export class Reformat {
   private engine: RenderingEngine;
   private toolGroupId: string;
   private volumeId: string;
   private destroyed = false;
+  private painters: ReformatPainter[] = [];
+  private cameraListeners: (() => void)[] = [];
+  private disposers: (() => void)[] = [];
+  private viewport: Types.IVolumeViewport | null = null;
+  private element: HTMLDivElement | null = null;
+  private svg: SVGSVGElement | null = null;
+  /** Set once the volume is on screen. */
+  ready = false;
 
   private constructor(
     readonly container: HTMLElement,
@@ -58,12 +74,16 @@ export class Reformat {
     const r = new Reformat(container, series);
     const element = h("div", { class: "cs-element" }) as HTMLDivElement;
     element.oncontextmenu = (e) => e.preventDefault();
+    const svg = s("svg", { class: "overlay", "aria-hidden": "true" }) as SVGSVGElement;
+    r.element = element;
+    r.svg = svg;
     container.append(
       h(
         "figure",
         { class: "pane", "aria-label": `${orientation} reformat` },
         h("figcaption", { class: "pane-label" }, `${series.description || series.modality} — ${orientation}`),
         element,
+        svg,
       ),
     );
     const viewportId = `${r.toolGroupId}-vp`;
@@ -100,19 +120,99 @@ export class Reformat {
     if (r.destroyed) return r;
     (volume as { load?: () => void }).load?.();
     const viewport = r.engine.getViewport(viewportId) as Types.IVolumeViewport;
+    r.viewport = viewport;
+    r.listen(element, Enums.Events.CAMERA_MODIFIED, () => {
+      r.repaint();
+      for (const fn of r.cameraListeners) fn();
+    });
+    r.listen(element, Enums.Events.IMAGE_RENDERED, () => r.repaint());
     await viewport.setVolumes([{ volumeId: r.volumeId }]);
+    if (r.destroyed) return r;
     const preset = presetsFor(series.modality)[0];
     viewport.setProperties({ voiRange: presetRange(preset, { lower: 0, upper: 1 }) });
     viewport.render();
+    r.ready = true;
+    container.dataset.reformatReady = "true";
     return r;
+  }
+
+  private listen(target: EventTarget, type: string, fn: (e: Event) => void): void {
+    target.addEventListener(type, fn);
+    this.disposers.push(() => target.removeEventListener(type, fn));
+  }
+
+  /** The viewed plane: focal point (in the plane), camera position and unit normal, in patient mm. */
+  camera(): PlaneCamera | null {
+    if (!this.viewport) return null;
+    const cam = this.viewport.getCamera();
+    if (!cam.focalPoint || !cam.position || !cam.viewPlaneNormal) return null;
+    return {
+      focalPoint: [...cam.focalPoint] as Vec3,
+      position: [...cam.position] as Vec3,
+      viewPlaneNormal: [...cam.viewPlaneNormal] as Vec3,
+    };
+  }
+
+  /** Move the reformatted plane (along its normal only) so that it passes through `point`. */
+  moveTo(point: Vec3): void {
+    const cam = this.camera();
+    if (!cam || !this.viewport) return;
+    this.viewport.setCamera(cameraThrough(cam, point) as Partial<Types.ICamera>);
+    this.viewport.render();
+  }
+
+  toCanvas(world: Vec3): [number, number] {
+    const [x, y] = this.viewport!.worldToCanvas(world as Types.Point3);
+    return [x, y];
+  }
+
+  toWorld(x: number, y: number): Vec3 {
+    return [...this.viewport!.canvasToWorld([x, y])] as Vec3;
+  }
+
+  /** `fn(point)` on a click (not a drag) on the image, with the patient point under the pointer. */
+  onPick(fn: (point: Vec3) => void): void {
+    const element = this.element;
+    if (!element) return;
+    let down: [number, number] | null = null;
+    this.listen(element, "pointerdown", (e) => {
+      const p = e as PointerEvent;
+      down = p.button === 0 ? [p.clientX, p.clientY] : null;
+    });
+    this.listen(element, "pointerup", (e) => {
+      const p = e as PointerEvent;
+      if (!down || Math.hypot(p.clientX - down[0], p.clientY - down[1]) > CLICK_SLOP_PX) return;
+      down = null;
+      const rect = element.getBoundingClientRect();
+      fn(this.toWorld(p.clientX - rect.left, p.clientY - rect.top));
+    });
+  }
+
+  /** `fn()` after the plane moved (scrolling, a pick elsewhere) or the view zoomed or panned. */
+  onCamera(fn: () => void): void {
+    this.cameraListeners.push(fn);
+  }
+
+  addPainter(painter: ReformatPainter): void {
+    this.painters.push(painter);
+    this.repaint();
+  }
+
+  repaint(): void {
+    if (this.destroyed || !this.svg || !this.element || !this.ready) return;
+    const rect = this.element.getBoundingClientRect();
+    this.svg.setAttribute("viewBox", `0 0 ${rect.width} ${rect.height}`);
+    this.svg.replaceChildren(...this.painters.flatMap((p) => p(this)));
   }
 
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    for (const d of this.disposers.splice(0)) d();
     ToolGroupManager.destroyToolGroup(this.toolGroupId);
     this.engine.destroy();
     cache.removeVolumeLoadObject(this.volumeId);
+    delete this.container.dataset.reformatReady;
     this.container.replaceChildren();
   }
 }

@@ -31,6 +31,8 @@ export interface Pane {
 export type Painter = (pane: Pane, slice: number) => SVGElement[];
 
 let counter = 0;
+/** A click that did not drag (window/level, pan and zoom drag) picks a point. */
+const CLICK_SLOP_PX = 4;
 
 export class Viewer {
   readonly panes: Pane[] = [];
@@ -281,6 +283,25 @@ export class Viewer {
   toCanvas(pane: Pane, world: Vec3): [number, number] {
     const [x, y] = pane.viewport.worldToCanvas(world as Types.Point3);
     return [x, y];
+  }
+
+  /** `fn(pane, point)` on a click (not a window/level, pan or zoom drag) on a pane's image, with the patient
+   * point under the pointer projected onto the pane's slice. */
+  onPick(fn: (pane: Pane, point: Vec3) => void): void {
+    for (const pane of this.panes) {
+      let down: [number, number] | null = null;
+      this.listen(pane.element, "pointerdown", (e) => {
+        const p = e as PointerEvent;
+        down = p.button === 0 ? [p.clientX, p.clientY] : null;
+      });
+      this.listen(pane.element, "pointerup", (e) => {
+        const p = e as PointerEvent;
+        if (!down || Math.hypot(p.clientX - down[0], p.clientY - down[1]) > CLICK_SLOP_PX) return;
+        down = null;
+        const rect = pane.element.getBoundingClientRect();
+        fn(pane, this.toWorld(pane, p.clientX - rect.left, p.clientY - rect.top));
+      });
+    }
   }
 
   addPainter(painter: Painter): void {

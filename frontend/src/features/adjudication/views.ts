@@ -11,6 +11,7 @@ import { fmt, h, message, s } from "../../ui/dom";
 import type { Vec3 } from "../../viewer/geometry";
 import { Viewer } from "../../viewer/viewer";
 import { label } from "../reading/grid";
+import { aiConfidenceText, aiContours, aiContoursOnSlice, aiValues } from "./ai";
 
 const itemPath = (projectId: number, q: { case_id: number; joint: string; region: string; lesion: string }) =>
   `/projects/${projectId}/adjudication/${q.case_id}/${q.joint}/${q.region}/${q.lesion}`;
@@ -147,6 +148,8 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
     ...new Set([...item.readings.map((r) => r.reader), ...item.contours.map((c) => c.reader)]),
   ];
   const colour = (reader: string) => READER_COLOURS[readers.indexOf(reader) % READER_COLOURS.length];
+  const ai = aiValues(item.ai, item);
+  const aiLines = aiContours(item.ai, item.joint);
   const viewerBox = h("div", { class: "viewer-box", "data-testid": "viewer" });
   const sliceLabel = h("span", { class: "slice" });
   const panel = h("aside", { class: "grading", "aria-label": "Decision" });
@@ -220,6 +223,15 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
             h("td", null, String(r.value)),
           ),
         ),
+        ai.map((v) =>
+          h(
+            "tr",
+            { class: "ai-row", "data-ai": v.model },
+            h("td", null, h("span", { class: "swatch ai", "aria-hidden": "true" }), `AI (${v.model})`),
+            h("td", null, "–"),
+            h("td", null, `${v.value} `, h("span", { class: "sub" }, aiConfidenceText(v, item.values))),
+          ),
+        ),
       ),
     ),
   );
@@ -232,6 +244,29 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
         { title: "Posterior probability per value", highlight: item.consensus_label },
       ),
     );
+  }
+  const aiBox = h("section", { class: "ai-output", "aria-label": "AI output", "data-testid": "ai-output" });
+  panel.append(aiBox);
+  if (!item.ai?.length)
+    aiBox.append(h("p", { class: "sub" }, "AI: no promoted model has pre-read this case."));
+  else {
+    aiBox.append(
+      h("h2", null, "AI output"),
+      h(
+        "p",
+        { class: "sub" },
+        `Pre-read by ${item.ai.map((p) => `${p.kind} v${p.version}`).join(", ")}` +
+          (ai.length || aiLines.length ? "." : "; no output for this item."),
+      ),
+    );
+    for (const v of ai)
+      aiBox.append(
+        bars(
+          v.probabilities,
+          item.values.map((x) => `value ${x}`),
+          { title: `AI (${v.model}) probability per value`, highlight: item.values.indexOf(v.value) },
+        ),
+      );
   }
   if (item.adjudications.length)
     panel.append(h("p", { class: "sub" }, `Earlier decision: ${item.adjudications[0].value}`));
@@ -302,7 +337,7 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
       chosen.map((x) => x.seriesUid),
     );
     const modality = loaded[0]?.modality || "MR";
-    const firstContour = item.contours[0];
+    const firstContour = item.contours[0] ?? aiLines[0];
     const askedSlice = new URLSearchParams(location.search).get("slice");
     viewer = await Viewer.create(viewerBox, loaded, {
       modality,
@@ -327,6 +362,20 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
           });
         }),
     );
+    // The AI's joint line: dashed, in its own colour, labelled "AI" at its start.
+    v.addPainter((pane, slice) =>
+      aiContoursOnSlice(aiLines, pane.series.planes, slice).flatMap((c) => {
+        const pts = c.points_mm.map((p) => v.toCanvas(pane, p));
+        return [
+          s("polyline", {
+            points: pts.map(([x, y]) => `${x},${y}`).join(" "),
+            class: "contour ai",
+            "data-ai": c.model,
+          }),
+          s("text", { x: pts[0][0] + 6, y: pts[0][1] - 6, class: "ai-label" }, "AI"),
+        ];
+      }),
+    );
     panel.append(
       h("h2", null, "Contours"),
       h(
@@ -340,6 +389,14 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
             `${r}: ${item.contours.filter((c) => c.reader === r).length} slice(s)`,
           ),
         ),
+        aiLines.length
+          ? h(
+              "li",
+              { "data-ai": "contours" },
+              h("span", { class: "swatch ai", "aria-hidden": "true" }),
+              `AI (${[...new Set(aiLines.map((c) => c.model))].join(", ")}): ${aiLines.length} slice(s), dashed`,
+            )
+          : null,
       ),
     );
   } catch (e) {

@@ -7,8 +7,10 @@ import { loadStudySeries, type LoadedSeries } from "../../dicomweb";
 import { navigate } from "../../nav";
 import type { Params } from "../../router";
 import { Debounced } from "../../ui/debounce";
-import { h, message, typing } from "../../ui/dom";
+import { h, message, s, typing } from "../../ui/dom";
 import { ensureCornerstone } from "../../viewer/cornerstone";
+import { nearestSlice, type Vec3 } from "../../viewer/geometry";
+import { planeCut } from "../../viewer/mpr";
 import { Reformat } from "../../viewer/reformat";
 import { Viewer } from "../../viewer/viewer";
 import { attachContourEditing, ContourStore, contourPainter, JOINT_COLOURS } from "./contours";
@@ -135,6 +137,9 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
         h("li", null, "PageUp / PageDown (↑ / ↓ outside the grid): previous / next slice"),
         h("li", null, "W: next window preset · R: reset zoom/pan"),
         !isCt ? h("li", null, "C: contour mode · J: switch joint · Backspace: remove the last point") : null,
+        isCt
+          ? h("li", null, "Coronal reformat: a click on either view moves the other one to that point")
+          : null,
         h("li", null, "Ctrl+Enter: submit"),
       ),
     ),
@@ -160,6 +165,8 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
   const contourInfo = h("span", { class: "contour-info" }, "");
   let reformat: Reformat | null = null;
   let loadedSeries: LoadedSeries[] = [];
+  /** The last point picked on either CT view (patient mm): the axial slice and the coronal plane pass through it. */
+  let linked: Vec3 | null = null;
   const reformatToggle = h(
     "button",
     {
@@ -169,6 +176,8 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
         if (reformat) {
           reformat.destroy();
           reformat = null;
+          delete (window as unknown as { __concordReformat?: Reformat }).__concordReformat;
+          viewer?.repaint();
           reformatBox.hidden = true;
           imageRow.classList.remove("split");
           reformatToggle.setAttribute("aria-pressed", "false");
@@ -179,7 +188,11 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
         imageRow.classList.add("split");
         reformatToggle.setAttribute("aria-pressed", "true");
         try {
-          reformat = await Reformat.create(reformatBox, loadedSeries[0]);
+          const r = await Reformat.create(reformatBox, loadedSeries[0]);
+          if (closed) return r.destroy();
+          reformat = r;
+          linkReformat(r);
+          (window as unknown as { __concordReformat?: Reformat }).__concordReformat = r;
         } catch (e) {
           reformatBox.replaceChildren(
             message(`Reformat failed: ${e instanceof Error ? e.message : String(e)}`, "error"),
@@ -239,6 +252,41 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
   };
 
   let detachEditing: () => void = () => undefined;
+
+  // CT: the axial stack and the coronal reformat follow each other. Each view draws where the other's plane
+  // cuts it; a click on one moves the other through the clicked point.
+  const referenceLine = (ends: [number, number][], which: string) =>
+    s("line", {
+      x1: ends[0][0],
+      y1: ends[0][1],
+      x2: ends[1][0],
+      y2: ends[1][1],
+      class: "reference",
+      "data-ref": which,
+    });
+  const linkedMark = ([x, y]: [number, number]) => s("circle", { cx: x, cy: y, r: 6, class: "linked-point" });
+  const linkReformat = (r: Reformat) => {
+    const v = viewer;
+    if (!v) return;
+    const pane = v.panes[0];
+    r.onPick((point) => {
+      linked = point;
+      void v.setSlice(nearestSlice(pane.series.planes, point)).then(() => r.repaint());
+    });
+    r.onCamera(() => v.repaint());
+    r.addPainter((rf) => {
+      const cam = rf.camera();
+      const index = pane.viewport.getCurrentImageIdIndex();
+      const plane = pane.series.planes[index];
+      if (!cam || !plane) return [];
+      const cut = planeCut(plane, cam.focalPoint, cam.viewPlaneNormal);
+      const out = cut ? [referenceLine([rf.toCanvas(cut[0]), rf.toCanvas(cut[1])], "axial")] : [];
+      if (linked && nearestSlice(pane.series.planes, linked) === index)
+        out.push(linkedMark(rf.toCanvas(linked)));
+      return out;
+    });
+    v.repaint();
+  };
 
   async function submit(): Promise<void> {
     errors.replaceChildren();
@@ -336,6 +384,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     viewer?.destroy();
     reformat?.destroy();
     delete (window as unknown as { __concordViewer?: Viewer }).__concordViewer;
+    delete (window as unknown as { __concordReformat?: Reformat }).__concordReformat;
   };
 
   try {
@@ -357,6 +406,28 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     viewer.presets.forEach((p) => presetSelect.append(h("option", { value: p.id }, p.label)));
     viewer.onSlice(updateSlice);
     viewer.addPainter(contourPainter(contours, viewer, () => state));
+    if (isCt) {
+      const v = viewer;
+      v.onPick((_pane, point) => {
+        if (!reformat?.ready) return;
+        linked = point;
+        reformat.moveTo(point);
+        v.repaint();
+      });
+      v.onSlice(() => reformat?.repaint());
+      v.addPainter((pane, slice) => {
+        const cam = reformat?.ready ? reformat.camera() : null;
+        const plane = pane.series.planes[slice];
+        if (!cam || !plane) return [];
+        const cut = planeCut(plane, cam.focalPoint, cam.viewPlaneNormal);
+        const out = cut
+          ? [referenceLine([v.toCanvas(pane, cut[0]), v.toCanvas(pane, cut[1])], "coronal")]
+          : [];
+        if (linked && nearestSlice(pane.series.planes, linked) === slice)
+          out.push(linkedMark(v.toCanvas(pane, linked)));
+        return out;
+      });
+    }
     detachEditing = attachContourEditing(
       viewer,
       contours,

@@ -1,0 +1,125 @@
+import { describe, expect, it } from "vitest";
+import {
+  fractionDone,
+  goldSummary,
+  kindsFor,
+  parseConfig,
+  parseEpochLog,
+  progressLine,
+  promotionAction,
+} from "./trainingModel";
+
+// As ml.services writes it: attempt lines with a timestamp, one line per finished epoch (a Python dict of
+// the epoch's validation metrics; NaN stored as None), the final state.
+const LOG = `2026-03-01 10:00:00 attempt 1
+epoch 0: loss 0.9134 {'val_rmse_mm': 4.25, 'val_loss': 0.88}
+epoch 1: loss 0.5021 {'val_rmse_mm': 2.5, 'val_loss': None}
+2026-03-01 10:00:09 attempt 2 (resuming)
+epoch 1: loss 0.4999 {'val_rmse_mm': 2.4, 'val_loss': 1e-05}
+epoch 2: loss nan {}
+2026-03-01 10:00:20 succeeded
+`;
+
+describe("parseEpochLog", () => {
+  it("reads loss and metrics per epoch; a resumed epoch's later line wins; None and nan are null", () => {
+    expect(parseEpochLog(LOG)).toEqual([
+      { epoch: 0, loss: 0.9134, metrics: { val_rmse_mm: 4.25, val_loss: 0.88 } },
+      { epoch: 1, loss: 0.4999, metrics: { val_rmse_mm: 2.4, val_loss: 1e-5 } },
+      { epoch: 2, loss: null, metrics: {} },
+    ]);
+  });
+
+  it("is empty for a run that has not finished an epoch", () => {
+    expect(parseEpochLog("2026-03-01 10:00:00 attempt 1\n")).toEqual([]);
+    expect(parseEpochLog("")).toEqual([]);
+  });
+});
+
+describe("progressLine", () => {
+  const history = parseEpochLog(LOG).slice(0, 2);
+
+  it("shows the epoch (1-based) of the total, the loss, and the last finished epoch's metrics mid-epoch", () => {
+    const line = progressLine(
+      { state: "running", error: "" },
+      { epoch: 2, epochs: 4, step: 3, loss: 0.41234, metrics: {} },
+      history,
+    );
+    expect(line).toBe("Epoch 3 of 4 · loss 0.4123 · val_rmse_mm 2.4 · val_loss 0.00001");
+  });
+
+  it("marks a finished epoch, and prefers the report's own metrics", () => {
+    const line = progressLine(
+      { state: "running", error: "" },
+      { epoch: 3, epochs: 4, step: -1, loss: 0.3, metrics: { val_rmse_mm: 1.9 } },
+      history,
+    );
+    expect(line).toBe("Epoch 4 of 4 done · loss 0.3 · val_rmse_mm 1.9");
+  });
+
+  it("names queued, preparing, finished and failed runs", () => {
+    expect(progressLine({ state: "queued", error: "" }, {})).toMatch(/^Queued/);
+    expect(progressLine({ state: "running", error: "" }, {})).toBe("Preparing the data snapshot");
+    expect(
+      progressLine({ state: "succeeded", error: "" }, { epoch: 1, epochs: 2, step: -1, loss: 0.2 }),
+    ).toBe("Succeeded · Epoch 2 of 2 done · loss 0.2");
+    expect(progressLine({ state: "failed", error: "ValueError: no data" }, {})).toBe(
+      "Failed · ValueError: no data",
+    );
+  });
+});
+
+describe("fractionDone", () => {
+  it("clamps the reported fraction and completes a succeeded run", () => {
+    expect(fractionDone({ state: "running" }, { fraction: 0.25 })).toBe(0.25);
+    expect(fractionDone({ state: "running" }, { fraction: 3 })).toBe(1);
+    expect(fractionDone({ state: "running" }, {})).toBe(0);
+    expect(fractionDone({ state: "succeeded" }, { fraction: 0.5 })).toBe(1);
+  });
+});
+
+describe("goldSummary", () => {
+  it("puts the primary metric first and counts the gold cases", () => {
+    expect(
+      goldSummary({
+        gold_metrics: {
+          primary: "frac_below_2_76mm",
+          n_gold: 2,
+          rmse_mean_mm: 1.23456,
+          frac_below_2_76mm: 0.9,
+          rmse_p95_mm: null,
+          per_output: { neg_rmse_left: -1 },
+        },
+      }),
+    ).toBe("frac_below_2_76mm 0.9 (primary) · rmse_mean_mm 1.23 · rmse_p95_mm – · 2 gold case(s)");
+    expect(goldSummary({ gold_metrics: {} })).toBe("not evaluated");
+  });
+});
+
+describe("promotionAction", () => {
+  const versions = [
+    { kind: "contour" as const, version: 3, status: "candidate" as const },
+    { kind: "contour" as const, version: 2, status: "promoted" as const },
+    { kind: "contour" as const, version: 1, status: "retired" as const },
+    { kind: "lesions" as const, version: 1, status: "candidate" as const },
+  ];
+  it("rolls back to an older version, promotes a newer one, leaves the current one", () => {
+    expect(promotionAction(versions[0], versions)).toBe("promote");
+    expect(promotionAction(versions[1], versions)).toBe("promoted");
+    expect(promotionAction(versions[2], versions)).toBe("roll back");
+    expect(promotionAction(versions[3], versions)).toBe("promote"); // no promoted lesion model yet
+  });
+});
+
+describe("kindsFor and parseConfig", () => {
+  it("offers the kinds of the project's modality", () => {
+    expect(kindsFor("MR")).toEqual(["contour", "lesions"]);
+    expect(kindsFor("CT")).toEqual(["ctgrade"]);
+  });
+
+  it("accepts an empty text or a JSON object, and explains anything else", () => {
+    expect(parseConfig("  ")).toEqual({});
+    expect(parseConfig('{"epochs": 2, "device": "cpu"}')).toEqual({ epochs: 2, device: "cpu" });
+    expect(parseConfig("[1]")).toMatch(/JSON object/);
+    expect(parseConfig("{epochs: 2}")).toMatch(/not valid JSON/);
+  });
+});

@@ -1,0 +1,122 @@
+// Pure helpers of the training panel: which kinds a project can train, how a run's progress and a version's
+// gold metrics read, the per-epoch history from a run's log, and whether a promotion is a roll-back.
+import type { ModelKind, ModelVersion, TrainingRun } from "../../api";
+import type { TrainingProgress } from "../../api/types";
+
+export const ACTIVE_STATES = new Set(["queued", "running"]);
+
+export const KIND_LABELS: Record<ModelKind, string> = {
+  contour: "Joint-line contours (MRI)",
+  lesions: "Lesion classifier (MRI)",
+  ctgrade: "CT sacroiliitis grade",
+};
+
+/** The model kinds a project of this modality trains (the API refuses the others with a 400). */
+export function kindsFor(modality: string): ModelKind[] {
+  return modality === "CT" ? ["ctgrade"] : ["contour", "lesions"];
+}
+
+export const isActive = (run: Pick<TrainingRun, "state">): boolean => ACTIVE_STATES.has(run.state ?? "");
+
+export interface EpochRow {
+  epoch: number;
+  loss: number | null;
+  metrics: Record<string, number | null>;
+}
+
+const NUMBER = String.raw`-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf|-inf|None`;
+const EPOCH_LINE = new RegExp(String.raw`^epoch (\d+): loss (${NUMBER}) \{(.*)\}\s*$`);
+const METRIC = new RegExp(String.raw`'([^']+)':\s*(${NUMBER})`, "g");
+
+const num = (text: string): number | null => {
+  const v = Number(text);
+  return text === "None" || !Number.isFinite(v) ? null : v;
+};
+
+/** The end-of-epoch lines of a run's log (``epoch 0: loss 0.4321 {'val_loss': 0.5}``), oldest first; a
+ * resumed run repeats epochs, the later line wins. */
+export function parseEpochLog(log: string): EpochRow[] {
+  const rows = new Map<number, EpochRow>();
+  for (const line of log.split("\n")) {
+    const m = EPOCH_LINE.exec(line.trim());
+    if (!m) continue;
+    const metrics: Record<string, number | null> = {};
+    for (const [, key, value] of m[3].matchAll(METRIC)) metrics[key] = num(value);
+    rows.set(Number(m[1]), { epoch: Number(m[1]), loss: num(m[2]), metrics });
+  }
+  return [...rows.values()].sort((a, b) => a.epoch - b.epoch);
+}
+
+/** `digits` significant digits. */
+const fmtNumber = (v: number | null | undefined, digits = 4): string =>
+  v === null || v === undefined || !Number.isFinite(v) ? "–" : Number(v.toPrecision(digits)).toString();
+
+/** One line for a run's state: "Epoch 2 of 4 · loss 0.1234 · val_rmse_mm 1.9" (metrics of the last
+ * finished epoch when the current step reports none). */
+export function progressLine(
+  run: Pick<TrainingRun, "state" | "error">,
+  progress: TrainingProgress,
+  history: EpochRow[] = [],
+): string {
+  if (run.state === "queued") return "Queued, waiting for a worker on the gpu queue";
+  const parts: string[] = [];
+  if (progress.epochs) {
+    const finished = progress.step === -1;
+    const epoch = Math.min((progress.epoch ?? 0) + 1, progress.epochs);
+    parts.push(`Epoch ${epoch} of ${progress.epochs}${finished ? " done" : ""}`);
+  } else if (run.state === "running") parts.push("Preparing the data snapshot");
+  if (progress.loss !== undefined) parts.push(`loss ${fmtNumber(progress.loss)}`);
+  const metrics =
+    progress.metrics && Object.keys(progress.metrics).length
+      ? progress.metrics
+      : (history.at(-1)?.metrics ?? {});
+  for (const [k, v] of Object.entries(metrics)) parts.push(`${k} ${fmtNumber(v)}`);
+  if (run.state === "failed" && run.error) parts.push(run.error);
+  if (run.state !== "running") parts.unshift(capitalise(run.state ?? ""));
+  return parts.join(" · ");
+}
+
+const capitalise = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+/** The fraction of the run done, 0–1 (a finished run is 1). */
+export function fractionDone(run: Pick<TrainingRun, "state">, progress: TrainingProgress): number {
+  if (run.state === "succeeded") return 1;
+  return Math.max(0, Math.min(1, progress.fraction ?? 0));
+}
+
+/** "frac_below_2_76mm 0.9 (primary) · rmse_mean_mm 1.2 · n_gold 2" from a version's gold metrics. */
+export function goldSummary(version: Pick<ModelVersion, "gold_metrics">): string {
+  const g = version.gold_metrics ?? {};
+  const primary = typeof g.primary === "string" ? g.primary : null;
+  const entries = Object.entries(g).filter(
+    ([k, v]) =>
+      k !== "primary" && k !== "n_gold" && k !== "per_output" && (typeof v === "number" || v === null),
+  ) as [string, number | null][];
+  entries.sort(([a], [b]) => (a === primary ? -1 : b === primary ? 1 : a.localeCompare(b)));
+  const parts = entries.map(([k, v]) => `${k} ${fmtNumber(v, 3)}${k === primary ? " (primary)" : ""}`);
+  if (typeof g.n_gold === "number") parts.push(`${g.n_gold} gold case(s)`);
+  return parts.join(" · ") || "not evaluated";
+}
+
+/** What promoting this version means: nothing (it is the promoted one), a roll-back to an older version,
+ * or a promotion of a newer one. */
+export function promotionAction(
+  version: Pick<ModelVersion, "kind" | "version" | "status">,
+  versions: Pick<ModelVersion, "kind" | "version" | "status">[],
+): "promoted" | "roll back" | "promote" {
+  if (version.status === "promoted") return "promoted";
+  const current = versions.find((v) => v.kind === version.kind && v.status === "promoted");
+  return current && version.version < current.version ? "roll back" : "promote";
+}
+
+/** The configuration overrides typed by the admin: a JSON object, or an error message. */
+export function parseConfig(text: string): Record<string, unknown> | string {
+  if (!text.trim()) return {};
+  try {
+    const value: unknown = JSON.parse(text);
+    if (value && typeof value === "object" && !Array.isArray(value)) return value as Record<string, unknown>;
+    return 'The configuration must be a JSON object, e.g. {"epochs": 2}.';
+  } catch (e) {
+    return `The configuration is not valid JSON: ${e instanceof Error ? e.message : String(e)}`;
+  }
+}
