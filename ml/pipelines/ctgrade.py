@@ -15,7 +15,7 @@ from typing import Any
 from ml.ctgrade.infer import CtPredictor
 from ml.ctgrade.train import evaluate, train_from_config
 from ml.pipelines import Cancelled, Evaluation, TrainRequest, loop_progress
-from ml.pipelines.snapshot import link_study
+from ml.pipelines.snapshot import cases, link_study, load_manifest
 from ml.training import read_card
 
 TRAIN_KEYS = ("epochs", "lr", "batch_size", "seed", "device", "patience", "amp", "compile")
@@ -39,11 +39,26 @@ def _config(overrides: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def _require_segmentations(snapshot_dir: Path) -> None:
+    """Raise ValueError naming the training cases whose study has no SEG series (the segmenter's labels)."""
+    missing = [
+        case["case_id"]
+        for case in cases(load_manifest(snapshot_dir), "train")
+        if not any(series.get("modality") == "SEG" for series in case["series"])
+    ]
+    if missing:
+        raise ValueError(
+            f"training case(s) {missing} have no SEG series: the CT grader trains its pelvis segmenter on "
+            "each study's DICOM SEG; import the SEG with (or after) the CT study"
+        )
+
+
 class CtGradePipeline:
     kind = "ctgrade"
     default_config: dict[str, Any] = _config({})
 
     def train(self, request: TrainRequest) -> dict[str, Any]:
+        _require_segmentations(Path(request.snapshot_dir))
         config = _config(request.config)
 
         progress = loop_progress(request, config["train"]["epochs"])

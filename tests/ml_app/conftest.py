@@ -1,5 +1,6 @@
-"""A small MRI campaign for the retraining tests: phantoms imported into a local store, simulated readers'
-readings and contours submitted through the services, consensus refitted, two gold cases."""
+"""A small MRI or CT campaign for the retraining tests: phantoms (CT with their pelvis SEGs) imported into the
+configured store, simulated readers' readings and contours submitted through the services, consensus refitted,
+gold cases."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from labeling.services.ingest import import_paths
 from labeling.services.readings import reading_submit
 from ml.phantoms import generate, load_truth
 from tests.labeling.conftest import client_for  # noqa: F401 - shared fixture
-from tests.labeling.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.labeling.factories import MembershipFactory, ProjectFactory, UserFactory, scheme
 
 TINY_CONTOUR = {"epochs": 2, "width": 4, "crop_mm": 48.0, "pixel_mm": 1.5, "batch_size": 16, "device": "cpu"}
 
@@ -29,13 +30,24 @@ class Campaign:
     root: Path
 
 
-def build_campaign(root: Path, n_mri: int = 5, n_gold: int = 2) -> Campaign:
+TINY_CT = {  # seconds on one CPU core: 1 epoch each of a narrow segmenter and DenseNet-121 on coarse crops
+    "epochs": 1,
+    "batch_size": 2,
+    "device": "cpu",
+    "grader": {"init_features": 4, "growth_rate": 4, "seg_channels": [4, 8, 16], "seg_strides": [2, 2]},
+    "crop": {"box_mm": [64.0, 64.0, 64.0], "voxel_mm": 2.0, "seg_shape": [16, 32, 32]},
+}
+
+
+def build_campaign(root: Path, n_mri: int = 5, n_gold: int = 2, *, n_ct: int = 0) -> Campaign:
+    """MRI phantoms into an MRI project, or with ``n_ct`` CT phantoms (each with its pelvis SEG) into a CT one."""
     data = root / "phantoms"
-    generate(data, n_mri=n_mri, n_ct=0, seed=11, workers=1, readers=3, sessions=1)
-    project = ProjectFactory(readers_per_case=3)
+    kind = "ct" if n_ct else "mri"
+    generate(data, n_mri=0 if n_ct else n_mri, n_ct=n_ct, seed=11, workers=1, readers=3, sessions=1)
+    project = ProjectFactory(readers_per_case=3, **({"scheme": scheme("ct_sij")} if n_ct else {}))
     admin = UserFactory(username=f"ml-admin-{project.pk}")
     MembershipFactory(project=project, user=admin, role=Membership.Role.ADMIN)
-    files = [p for p in data.rglob("*.dcm") if p.parent.name in ("T1", "STIR")]
+    files = [p for p in data.rglob("*.dcm") if p.parent.name in ("T1", "STIR", "CT", "SEG")]
     report = import_paths(actor=admin, paths=files, project=project)
     assert not report.problems, report.problems
     by_uid = {c.study.study_uid: c for c in Case.objects.filter(project=project).select_related("study")}
@@ -52,7 +64,7 @@ def build_campaign(root: Path, n_mri: int = 5, n_gold: int = 2) -> Campaign:
             project=project, case=case, reader=user, session=record["session"]
         )
         reading_submit(actor=user, assignment=assignment, **record["payload"])
-    for entry in sorted(data.glob("mri-*/truth.json"))[:n_gold]:
+    for entry in sorted(data.glob(f"{kind}-*/truth.json"))[:n_gold]:
         truth = load_truth(entry)
         Case.objects.filter(project=project, study__study_uid=truth.study_instance_uid).update(
             is_gold=True, reference=truth.values()

@@ -2,8 +2,9 @@
 
 Generates MRI and CT phantoms with ``ml.phantoms`` (cached under ``VAR_DIR/phantoms``), imports them into the
 configured DICOM store (each CT study with its pelvis bone SEG, which the CT grader trains its segmenter on) as
-cases of the demo projects ("SIJ MRI demo", "SIJ CT demo", made by ``demo_setup``), generates assignments, submits the simulated readings of readers R1..R3 as reader1..reader3 (session 2 where
-the generator planned a blinded repeat), and refits the consensus. Safe to run again: nothing is added twice.
+cases of the demo projects ("SIJ MRI demo", "SIJ CT demo", made by ``demo_setup``), generates assignments,
+submits the simulated readings of readers R1..R3 as reader1..reader3 (session 2 where the generator planned a
+blinded repeat), and refits the consensus. Safe to run again: nothing is added twice.
 """
 
 from __future__ import annotations

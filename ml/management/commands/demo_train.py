@@ -24,9 +24,16 @@ DEMO_RUNS = {  # project name -> kind -> a configuration that trains in minutes 
         },
         "lesions": {"epochs": 3, "device": "cpu"},
     },
+    "SIJ CT demo": {  # the segmenter learns from each study's pelvis SEG, imported with the phantoms
+        "ctgrade": {
+            "device": "cpu",
+            "seg_train": {"epochs": 3, "lr": 3e-3, "batch_size": 2},
+            "train": {"epochs": 8, "lr": 2e-3, "batch_size": 8},
+            "grader": {"init_features": 16, "growth_rate": 8},
+            "crop": {"box_mm": [56.0, 56.0, 56.0], "voxel_mm": 1.75},
+        },
+    },
 }
-# The CT grader trains its pelvis segmenter on each study's SEG, which study import does not take yet
-# (DICOM SEG objects are not CT images); until it does, the demo trains the two MRI models only.
 
 
 class Command(BaseCommand):
