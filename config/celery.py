@@ -21,9 +21,26 @@ app.conf.update(
     result_expires=24 * 3600,
     beat_scheduler="django_celery_beat.schedulers:DatabaseScheduler",
     broker_connection_retry_on_startup=True,
-    task_routes={"ml.tasks.*": {"queue": "gpu"}},
+    task_routes={
+        "ml.tasks.training_runs_recover_task": {"queue": "default"},  # never behind a long training run
+        "ml.tasks.*": {"queue": "gpu"},
+    },
 )
 app.autodiscover_tasks()
+
+RECOVER_ENTRY = "ml: re-dispatch training runs whose task was lost"
+
+
+@app.on_after_finalize.connect
+def _periodic_tasks(sender: Celery, **kwargs: object) -> None:
+    """Fixed beat entries; the DatabaseScheduler copies them into django-celery-beat's tables at start."""
+    from django.conf import settings
+
+    sender.add_periodic_task(
+        float(settings.ML_RECOVER_EVERY_S),
+        sender.signature("ml.tasks.training_runs_recover_task"),
+        name=RECOVER_ENTRY,
+    )
 
 
 @app.task(name="concord.ping")

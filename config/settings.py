@@ -152,6 +152,10 @@ DICOM_IMPORT_SOURCES = env.list("DICOM_IMPORT_SOURCES", default=[])
 ML_WEIGHTS_DIR = Path(env.str("ML_WEIGHTS_DIR", default=str(VAR_DIR / "models")))
 # A running training run whose worker sent no heartbeat for this long is resumed by the next delivery.
 ML_HEARTBEAT_STALE_S = env.int("ML_HEARTBEAT_STALE_S", default=120)
+# A run queued (or running without a heartbeat) this long after its last dispatch lost its task message (a
+# broker restart): the beat task that runs every ML_RECOVER_EVERY_S dispatches it again.
+ML_REDISPATCH_AFTER_S = env.int("ML_REDISPATCH_AFTER_S", default=600)
+ML_RECOVER_EVERY_S = env.int("ML_RECOVER_EVERY_S", default=300)
 
 LOGGING = {
     "version": 1,

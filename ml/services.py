@@ -1,5 +1,6 @@
 """The model registry's services: dataset snapshots, training runs (start on the gpu queue with one active
-run per project and kind enforced by the database, execute on a worker resumably, cancel), evaluation on
+run per project and kind enforced by the database, execute on a worker resumably, cancel, re-dispatch when
+the task message was lost), evaluation on
 adjudicated gold and promotion, AI pre-reads, and nightly training policies on django-celery-beat.
 
 Snapshots freeze the cases and labels a run trains on (format: ``ml.pipelines.snapshot``); gold cases (gold
@@ -14,16 +15,19 @@ import logging
 import math
 import os
 import tempfile
+import threading
 import time
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import CharField, Max, OuterRef, Q, Subquery
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
@@ -31,6 +35,7 @@ from labeling.dicom import LocalFolderStore
 from labeling.exceptions import Conflict, InvalidInput
 from labeling.models import (
     Adjudication,
+    AuditEvent,
     Case,
     Contour,
     ContourConsensus,
@@ -189,17 +194,57 @@ def _finish(run_id: int, state: str, error: str = "") -> None:
     )
 
 
+class _Heartbeat:
+    """Keep a claimed run's heartbeat fresh from a thread while this process works on it.
+
+    Snapshots, data caching and evaluation report no progress for minutes; without this, a second delivery
+    of the task (a broker redelivery or a re-dispatch) would take a busy worker for a dead one and train the
+    same run twice. The thread dies with the process, so a killed worker's heartbeat does go stale.
+    """
+
+    def __init__(self, run_id: int, every_s: float) -> None:
+        self.run_id, self.every_s = run_id, every_s
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=30)
+
+    def _beat(self) -> None:
+        try:
+            while not self.stopped.wait(self.every_s):
+                try:
+                    TrainingRun.objects.filter(pk=self.run_id, state=TrainingRun.State.RUNNING).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except DatabaseError:  # a briefly unreachable database: the next beat tries again
+                    log.warning("heartbeat of training run %s failed", self.run_id, exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection
+
+
 def training_run_execute(*, run_id: int) -> None:
     """Run (or resume) one training run to the end: snapshot, train, evaluate on gold, register.
 
-    Idempotent: a finished run, or one another live worker holds, returns at once; a run whose worker
-    died resumes from its last checkpoint.
+    Idempotent, so the task may be delivered twice: a finished or cancelled run returns at once, and so does
+    one that a live worker holds (its heartbeat is kept fresh by ``_Heartbeat``); a run whose worker died
+    resumes from its last checkpoint.
     """
 
     claimed = _claim(run_id)
     if claimed is None:
         return
     run, resume = claimed
+    with _Heartbeat(run.pk, every_s=max(settings.ML_HEARTBEAT_STALE_S / 4, 0.5)):
+        _train_claimed(run, resume)
+
+
+def _train_claimed(run: TrainingRun, resume: bool) -> None:
     reporter = _Reporter(run)
     try:
         snapshot = run.snapshot or snapshot_create(project=run.project, kind=run.kind)
@@ -225,6 +270,60 @@ def training_run_execute(*, run_id: int) -> None:
         _finish(run.pk, TrainingRun.State.FAILED, f"{type(exc).__name__}: {exc}")
         return
     _finish(run.pk, TrainingRun.State.SUCCEEDED)
+
+
+REDISPATCH_ACTION = "training.redispatch"
+
+
+def training_runs_recover(*, now: datetime | None = None) -> list[int]:
+    """Re-dispatch the runs whose task message was lost (a broker restart, a purged queue); return their ids.
+
+    A run is lost when its last dispatch (its start, or the latest re-dispatch in the audit trail) is older
+    than ``ML_REDISPATCH_AFTER_S`` and no worker shows life: still queued, or running with a heartbeat older
+    than ``ML_HEARTBEAT_STALE_S``. A message that was not lost after all does no harm: the task claims the
+    run under a row lock, and the later of two deliveries finds it finished or held by a live worker and
+    returns. Each run is re-dispatched at most once per ``ML_REDISPATCH_AFTER_S`` (audited, and noted in its
+    log); rows another caller is examining are skipped (``skip_locked``).
+    """
+    now = now or timezone.now()
+    dispatched_before = now - timedelta(seconds=settings.ML_REDISPATCH_AFTER_S)
+    stale_before = now - timedelta(seconds=settings.ML_HEARTBEAT_STALE_S)
+    silent = Q(state=TrainingRun.State.QUEUED) | Q(
+        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale_before), state=TrainingRun.State.RUNNING
+    )
+    last_dispatch = (
+        AuditEvent.objects.filter(
+            action=REDISPATCH_ACTION,
+            object_type="ml.trainingrun",
+            object_id=Cast(OuterRef("pk"), CharField()),
+        )
+        .order_by("-id")
+        .values("created_at")[:1]
+    )
+    recovered = []
+    with transaction.atomic():
+        candidates = (
+            TrainingRun.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("project")
+            .filter(silent, created_at__lt=dispatched_before)
+            .annotate(last_dispatch=Subquery(last_dispatch))
+            .filter(Q(last_dispatch__isnull=True) | Q(last_dispatch__lt=dispatched_before))
+            .order_by("pk")
+        )
+        for run in candidates:
+            quiet_s = (now - (run.heartbeat_at or run.last_dispatch or run.created_at)).total_seconds()
+            why = f"{run.state} for {quiet_s:.0f} s with no sign of a worker"
+            TrainingRun.objects.filter(pk=run.pk).update(
+                log=run.log + f"{now:%Y-%m-%d %H:%M:%S} re-dispatched: {why}\n"
+            )
+            audit_record(
+                actor=None, action=REDISPATCH_ACTION, target=run, project=run.project, data={"why": why}
+            )
+            transaction.on_commit(partial(_enqueue, run.pk))
+            recovered.append(run.pk)
+    if recovered:
+        log.warning("re-dispatched lost training runs %s", recovered)
+    return recovered
 
 
 # --- snapshots ----------------------------------------------------------------------------------------------

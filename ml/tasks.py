@@ -36,3 +36,11 @@ def training_scheduled_task(project_id: int, kind: str) -> None:
     from ml.services import training_scheduled_check
 
     training_scheduled_check(project_id=project_id, kind=kind)
+
+
+@shared_task(ignore_result=True)
+def training_runs_recover_task() -> None:
+    """Beat entry (on the default queue, every ML_RECOVER_EVERY_S): re-dispatch runs whose message was lost."""
+    from ml.services import training_runs_recover
+
+    training_runs_recover()

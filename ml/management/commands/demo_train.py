@@ -12,7 +12,8 @@ from labeling.models import Project
 from ml.models import TrainingRun
 from ml.services import training_run_start
 
-DEMO_RUNS = {  # project name -> kind -> a configuration that trains in minutes on 2 CPU cores
+# project name -> kind -> a configuration that trains in minutes on 2 CPU cores
+DEMO_RUNS: dict[str, dict[str, dict[str, Any]]] = {
     "SIJ MRI demo": {
         "contour": {
             "epochs": 3,
