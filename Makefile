@@ -126,7 +126,7 @@ demo: $(VENV)/.runtime .env frontend demo-stop ## install, create the database, 
 	    --pidfile $(VAR)/run/worker.pid --logfile $(VAR)/log/worker.log --detach
 	$(BIN)/celery -A config beat --loglevel INFO --pidfile $(VAR)/run/beat.pid \
 	    --logfile $(VAR)/log/beat.log --detach
-	$(BIN)/gunicorn config.wsgi --bind $(DEMO_HOST):$(DEMO_PORT) --workers 2 --daemon \
+	$(BIN)/gunicorn -c config/gunicorn.conf.py config.wsgi --bind $(DEMO_HOST):$(DEMO_PORT) --daemon \
 	    --pid $(VAR)/run/web.pid --access-logfile $(VAR)/log/web-access.log --error-logfile $(VAR)/log/web.log
 	$(PY) manage.py demo_train
 	@for i in $$(seq 1 60); do curl -fs -o /dev/null http://$(DEMO_HOST):$(DEMO_PORT)/api/schema/ && break; sleep 0.5; done

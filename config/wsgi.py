@@ -1,8 +1,16 @@
-"""WSGI entry point (gunicorn config.wsgi)."""
+"""WSGI entry point (gunicorn -c config/gunicorn.conf.py config.wsgi).
+
+Frame requests the DICOMweb proxy has already authorised are streamed by ``FramesFastPath`` without the
+Django stack; everything else is Django's.
+"""
 
 import os
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from labeling.api.dicomweb_fastpath import FramesFastPath  # noqa: E402 - needs the settings loaded above
+
+application = FramesFastPath(django_application)

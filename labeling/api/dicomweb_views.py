@@ -65,7 +65,7 @@ _CHUNK_BYTES = 256 * 1024
 _session: requests.Session | None = None
 
 
-def _upstream_session() -> requests.Session:
+def upstream_session() -> requests.Session:
     """One pooled HTTP session per process for proxied requests (urllib3 pools are thread-safe)."""
     global _session
     if _session is None:
@@ -88,7 +88,7 @@ def _local_store(folder: str) -> LocalFolderStore:
 
 def _store() -> DicomStore:
     if settings.DICOMWEB_URL:
-        return DicomWebStore(settings.DICOMWEB_URL, session=_upstream_session(), max_attempts=1)
+        return DicomWebStore(settings.DICOMWEB_URL, session=upstream_session(), max_attempts=1)
     return _local_store(str(settings.DICOM_FOLDER))
 
 
@@ -120,19 +120,34 @@ class _TtlCache:
                 self._entries.clear()
             self._entries[key] = (time.monotonic() + ttl_s, value)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
-_decisions = _TtlCache()
+
+decisions = _TtlCache()
 
 
 class _CachedTokenAuthentication(TokenAuthentication):
     """DRF's token authentication with the token → user answer remembered briefly (see _TtlCache)."""
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
-        cached = _decisions.get(("token", key))
+        cached = decisions.get(("token", key))
         if cached is not None:
             return cached
         result = super().authenticate_credentials(key)
-        _decisions.put(("token", key), result)
+        decisions.put(("token", key), result)
+        return result
+
+
+class _CachedSessionAuthentication(SessionAuthentication):
+    """DRF's session authentication, noting "this session is this user" briefly for the frames fast path."""
+
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        result = super().authenticate(request)
+        session_key = getattr(getattr(request._request, "session", None), "session_key", None)
+        if result is not None and session_key:
+            decisions.put(("session", session_key), result[0].pk)
         return result
 
 
@@ -157,7 +172,7 @@ def _own_root(request: Request) -> str:
 class DicomWebApi(APIView):
     """Base: authenticated, Accept handled by the view, store failures mapped to HTTP statuses."""
 
-    authentication_classes = [_CachedTokenAuthentication, SessionAuthentication]
+    authentication_classes = [_CachedTokenAuthentication, _CachedSessionAuthentication]
     content_negotiation_class = _AnyAccept
     renderer_classes = [_DicomJsonRenderer]
 
@@ -288,14 +303,14 @@ def _check(request: Request, study_uid: str, series_uid: str | None = None) -> N
     """404 unless the caller may see the study and (when Concord knows the series) the series is in it."""
     user = request_user(request)
     key = ("study", user.pk, study_uid, series_uid)
-    if _decisions.get(key):
+    if decisions.get(key):
         return
     study = dicom_study_for(user, study_uid)
     if series_uid is not None:
         owner = Series.objects.filter(series_uid=series_uid).values_list("study_id", flat=True).first()
         if owner is not None and owner != study.pk:
             raise NotFound("not found")
-    _decisions.put(key, True)
+    decisions.put(key, True)
 
 
 # --- WADO-RS: proxied -----------------------------------------------------------------------------------------
@@ -330,7 +345,7 @@ def _proxy(
 ) -> HttpResponseBase:
     """Stream ``path`` from the configured DICOMweb server; 404 and errors are answered here, not passed on."""
     upstream = dicomweb_raw_get(
-        settings.DICOMWEB_URL, path, query=query, accept=accept, session=_upstream_session()
+        settings.DICOMWEB_URL, path, query=query, accept=accept, session=upstream_session()
     )
     if upstream.status_code == 404:
         upstream.close()
@@ -362,7 +377,7 @@ def _proxy(
     return response
 
 
-def _frames_accept(accept: str) -> str:
+def frames_accept(accept: str) -> str:
     """The Accept to send upstream: a wildcard part type (dicomweb-client's default) becomes octet-stream.
 
     ``multipart/related; type="*/*"`` and ``*/*`` are valid requests that some servers (Orthanc) refuse; the
@@ -436,7 +451,7 @@ class FramesApi(DicomWebApi):
         accept = request.META.get("HTTP_ACCEPT") or FRAMES_ACCEPT
         if settings.DICOMWEB_URL:
             path = f"studies/{study_uid}/series/{series_uid}/instances/{sop_uid}/frames/{frames}"
-            return _proxy(request, path, accept=_frames_accept(accept))
+            return _proxy(request, path, accept=frames_accept(accept))
         store = LocalFolderStore(settings.DICOM_FOLDER)
         media_type = _local_frames_media_type(accept, store, (study_uid, series_uid, sop_uid))
         return _multipart(store.frames(study_uid, series_uid, sop_uid, numbers), media_type)

@@ -1,9 +1,10 @@
 """Benchmark: latency of one frame fetched through Concord's /dicomweb/ proxy vs straight from Orthanc.
 
-Run: ``.venv/bin/python -m tests.bench.bench_proxy [--clients 20] [--requests 40] [--workers 2 --threads 16]``.
+Run: ``.venv/bin/python -m tests.bench.bench_proxy [--clients 20] [--requests 40] [--workers 4 --threads 4]``.
 Needs Orthanc (``bash platform/services.sh start orthanc``) and PostgreSQL. It works in a throw-away database
 (test_concord_proxybench), STOWs a small MR study (512×512, 16-bit) to Orthanc, imports it by QIDO, assigns it
-to a reader with a token, starts gunicorn on 127.0.0.1 with DICOMWEB_URL pointing at Orthanc, and then lets
+to a reader with a token, starts gunicorn on 127.0.0.1 with DICOMWEB_URL pointing at Orthanc and the web
+process's own settings (config/gunicorn.conf.py, whose workers and threads the options override), and then lets
 ``--clients`` threads each fetch ``--requests`` frames (a bounded loop, round-robin over the slices) from
 each target in turn. Target: the proxy adds at most 20 % at p95.
 """
@@ -73,8 +74,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40, help="frames per client per target")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per target")
     parser.add_argument("--slices", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
     parser.add_argument("--orthanc", default="http://127.0.0.1:8042")
     args = parser.parse_args()
@@ -132,7 +133,7 @@ def main() -> None:
             PYTHONPATH=str(ROOT),
         )
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{args.port}", "-k", "gthread",
+            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi", "-b", f"127.0.0.1:{args.port}",
              "-w", str(args.workers), "--threads", str(args.threads), "--log-level", "warning"],
             cwd=ROOT, env=env, start_new_session=True,
         )  # fmt: skip

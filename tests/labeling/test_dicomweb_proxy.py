@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from io import BytesIO
+from typing import Any
 
 import pytest
 import requests
 from dicomweb_client.api import DICOMwebClient
+from django.test import Client
 from pydicom.uid import generate_uid
 from rest_framework.authtoken.models import Token
 
+from labeling.api.dicomweb_fastpath import FramesFastPath
+from labeling.api.dicomweb_views import decisions
 from labeling.dicom import DicomWebStore
 from labeling.dicom.store import json_value
 from labeling.models import Assignment, Case
@@ -120,7 +125,6 @@ def test_session_auth_accept_and_bad_frame_numbers(local_setup, world, client_fo
     datasets, _ = local_setup
     first = datasets[0]
     url = f"/dicomweb/studies/{first.StudyInstanceUID}/series/{first.SeriesInstanceUID}/instances/{first.SOPInstanceUID}"
-    from django.test import Client
 
     browser = Client()
     browser.force_login(world.reader)
@@ -247,3 +251,124 @@ def test_import_studies_command_imports_a_qido_query(orthanc, world, tmp_path, s
         "imported 1 studies, skipped 0 already known, created 1 cases, 0 problems" in capsys.readouterr().out
     )
     assert Case.objects.filter(project=world.project, study__study_uid=datasets[0].StudyInstanceUID).exists()
+
+
+# --- the frames fast path (config.wsgi) -------------------------------------------------------------------
+# It serves only what the full Django path has just authorised. The live server runs that full path in a
+# thread of this process, so its decisions land in the per-process cache the fast path reads; the fast path is
+# then called as WSGI with an inner app that records whether a request fell through to Django.
+
+FELL_THROUGH = b"django answered"
+
+
+class Recorder:
+    """The inner WSGI app: notes each request that reached it and answers a marker."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        self.paths.append(environ["PATH_INFO"])
+        start_response("599 Fell Through", [("Content-Type", "text/plain")])
+        return [FELL_THROUGH]
+
+
+def call(app: FramesFastPath, path: str, **environ: str) -> tuple[str, dict[str, str], bytes]:
+    answer: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        answer.update(status=status, headers=dict(headers))
+
+    body = app({"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "wsgi.input": BytesIO(),
+                **environ}, start_response)  # fmt: skip
+    try:
+        data = b"".join(body)
+    finally:
+        getattr(body, "close", lambda: None)()
+    return answer["status"], answer["headers"], data
+
+
+@pytest.fixture
+def imported(orthanc, world, settings, tmp_path):
+    settings.VAR_DIR = tmp_path / "var"
+    settings.DICOMWEB_AUTH_CACHE_S = 60
+    decisions.clear()
+    datasets = mri_datasets(seed=7)
+    orthanc.store(datasets)
+    report = import_dicomweb(
+        actor=None, url=orthanc.url, filters={"PatientID": PATIENT}, project=world.project
+    )
+    assign(world, Case.objects.get(pk=report.cases[0]), world.reader)
+    yield datasets
+    decisions.clear()
+
+
+def frame_path(ds, frame: str = "1") -> str:
+    return (
+        f"/dicomweb/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/"
+        f"{ds.SOPInstanceUID}/frames/{frame}"
+    )
+
+
+def test_authorised_frames_stream_from_orthanc_without_django(imported, world, live_server):
+    t1 = imported[0]
+    token = Token.objects.get_or_create(user=world.reader)[0].key
+    auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
+    inner = Recorder()
+    app = FramesFastPath(inner)
+
+    # before Django has seen this reader and series, the request goes to Django
+    assert call(app, frame_path(t1), **auth)[2] == FELL_THROUGH
+    client(live_server.url, world.reader).retrieve_instance_frames(
+        t1.StudyInstanceUID, t1.SeriesInstanceUID, t1.SOPInstanceUID, frame_numbers=[1]
+    )
+    inner.paths.clear()
+    for ds in imported[:2]:  # both slices of the series Django authorised
+        status, headers, body = call(app, frame_path(ds), **auth)
+        assert status == "200 OK" and headers["Content-Type"].startswith("multipart/related")
+        assert ds.PixelData in body and int(headers["Content-Length"]) == len(body)
+        assert "max-age" in headers["Cache-Control"]
+    assert inner.paths == []
+
+    stir = imported[2]  # same study, a series Django has not authorised for this reader yet
+    other_token = Token.objects.get_or_create(user=world.other_reader)[0].key
+    unknown_instance = frame_path(t1).replace(t1.SOPInstanceUID, f"{t1.SOPInstanceUID}.9")
+    for path, extra in [
+        (frame_path(stir), auth),
+        (frame_path(t1), {"HTTP_AUTHORIZATION": f"Token {other_token}"}),
+        (frame_path(t1), {"HTTP_AUTHORIZATION": "Token not-a-token"}),
+        (frame_path(t1), {"HTTP_AUTHORIZATION": f"Bearer {token}"}),
+        (frame_path(t1), {}),
+        (unknown_instance, auth),  # Orthanc answers 404: Django words the error
+        (frame_path(t1).replace("/frames/1", "/metadata"), auth),
+        (frame_path(t1, "0"), auth),
+    ]:
+        assert call(app, path, **extra)[2] == FELL_THROUGH, path
+    assert call(app, frame_path(t1), QUERY_STRING="x=1", **auth)[2] == FELL_THROUGH
+
+
+def test_a_browser_session_authorised_by_django_is_served_by_the_fast_path(imported, world, live_server):
+    t1 = imported[0]
+    browser = Client()
+    browser.force_login(world.reader)
+    session_key = browser.cookies["sessionid"].value
+    inner = Recorder()
+    app = FramesFastPath(inner)
+    cookie = {"HTTP_COOKIE": f"csrftoken=x; sessionid={session_key}"}
+    assert call(app, frame_path(t1), **cookie)[2] == FELL_THROUGH
+    warm = requests.get(live_server.url + frame_path(t1), cookies={"sessionid": session_key}, timeout=30)
+    assert warm.status_code == 200
+    status, _, body = call(app, frame_path(imported[1]), **cookie)
+    assert status == "200 OK" and imported[1].PixelData in body
+    assert call(app, frame_path(t1), HTTP_COOKIE="sessionid=someone-else")[2] == FELL_THROUGH
+
+
+def test_without_a_decision_cache_every_frame_goes_through_django(imported, world, live_server, settings):
+    settings.DICOMWEB_AUTH_CACHE_S = 0  # revocation takes effect at once, at the price of the fast path
+    t1 = imported[0]
+    token = Token.objects.get_or_create(user=world.reader)[0].key
+    client(live_server.url, world.reader).retrieve_instance_frames(
+        t1.StudyInstanceUID, t1.SeriesInstanceUID, t1.SOPInstanceUID, frame_numbers=[1]
+    )
+    app = FramesFastPath(Recorder())
+    assert call(app, frame_path(t1), HTTP_AUTHORIZATION=f"Token {token}")[2] == FELL_THROUGH

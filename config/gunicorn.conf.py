@@ -1,0 +1,14 @@
+"""gunicorn settings of Concord's web process: ``gunicorn -c config/gunicorn.conf.py config.wsgi --bind ...``.
+
+Threads, not plain processes: a viewer opening a case asks for dozens of frames at once and the DICOMweb proxy
+streams each one from the image server, so most of a request's time is spent waiting on sockets. 4 processes
+× 4 threads served 20 concurrent viewers best on 2 cores in tests/bench/bench_proxy.py (2 × 16 spent more time
+in the GIL). ``WEB_WORKERS`` and ``WEB_THREADS`` override them for larger machines.
+"""
+
+import os
+
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_WORKERS", "4"))
+threads = int(os.environ.get("WEB_THREADS", "4"))
+timeout = 120
