@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ml.contours.infer import ContourPredictor
-from ml.lesions.crops import CropConfig
+from ml.lesions.crops import CROP_MODES, CropConfig
 from ml.lesions.infer import LesionPredictor
 from ml.lesions.labels import TARGET_MODES
 from ml.lesions.model import LesionModelConfig
@@ -46,8 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--patience", type=int, default=0)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    t.add_argument("--crop-mm", type=float, default=72.0)
-    t.add_argument("--size-px", type=int, default=40)
+    t.add_argument(
+        "--crop-mode", choices=CROP_MODES, default="joint", help="straightened joint or square box"
+    )
+    t.add_argument("--crop-mm", type=float, default=64.0, help="extent along the joint (joint) or of the box")
+    t.add_argument("--size-px", type=int, default=80)
+    t.add_argument("--width-mm", type=float, default=38.4, help="extent across the joint (joint mode)")
+    t.add_argument("--width-px", type=int, default=48)
     t.add_argument("--n-slices", type=int, default=16)
     t.add_argument("--channels", type=_ints, default=(16, 32, 64, 128))
     t.add_argument("--trace-weight", type=float, default=0.01)
@@ -60,12 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--split", help="only studies of this manifest split")
     e.add_argument("--cache")
+    e.add_argument("--contours", help="contour checkpoint: crops at traced joint lines instead of the truth")
     e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     e.add_argument("--output", help="JSON file (default: stdout)")
     r = sub.add_parser("predict", help="score both joints of study folders (T1/ + STIR/)")
     r.add_argument("--study", required=True, nargs="+")
     r.add_argument("--checkpoint", required=True)
-    r.add_argument("--contours", help="contour checkpoint: joint centres from traced contours")
+    r.add_argument("--contours", help="contour checkpoint: joint lines / centres from traced contours")
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     r.add_argument("--output", help="JSON file (default: stdout)")
     return p
@@ -89,13 +95,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                              seed=args.seed, patience=args.patience, device=args.device, amp=not args.no_amp,
                              compile=args.compile, deterministic=args.deterministic)  # fmt: skip
         result = train(args.data, args.out, target=args.target, train_config=config, cache_dir=args.cache,
-                       crop_config=CropConfig(args.crop_mm, args.size_px, args.n_slices), val_fraction=args.val_fraction,
+                       crop_config=CropConfig(mode=args.crop_mode, crop_mm=args.crop_mm, size_px=args.size_px, width_mm=args.width_mm,
+                                              width_px=args.width_px, n_slices=args.n_slices), val_fraction=args.val_fraction,
                        model_config=LesionModelConfig(channels=args.channels, trace_weight=args.trace_weight),
                        progress=_progress, resume=args.resume)  # fmt: skip
     elif args.command == "evaluate":
-        result = evaluate(
-            args.data, args.checkpoint, cache_dir=args.cache, split=args.split, device=args.device
+        contours = (
+            ContourPredictor.from_checkpoint(args.contours, device=args.device) if args.contours else None
         )
+        result = evaluate(args.data, args.checkpoint, cache_dir=args.cache, split=args.split, device=args.device,
+                          contours=contours)  # fmt: skip
     else:
         predictor = LesionPredictor.from_checkpoint(args.checkpoint, device=args.device)
         contours = (

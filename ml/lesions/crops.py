@@ -1,14 +1,28 @@
 """Per-joint MRI crops (SPEC §7.2): T1 + STIR as 2 channels over all slices, (C=2, S, H, W).
 
-A crop is a fixed-mm square (``crop_mm``) around the joint centre, resampled to ``size_px`` pixels
-(bilinear), on every slice; the patient's right joint is mirrored so every crop looks like a left joint
-(iliac side toward the same crop edge), and rows are flipped when the image's column direction points
-superior, so row 0 is always the superior edge. The slice axis is centre-cropped or zero-padded to
-``n_slices``. Intensities are scaled per scan and channel to the 1st..99th percentiles.
+Two crop modes (``CropConfig.mode``):
 
-Joint centres: from the truth polylines for training crops (phantoms), else from the contour model
-(``ml.contours.ContourPredictor``, median of the traced polylines' box centres) when a checkpoint is given,
-else from the intensity locator ``ml.contours.locate.locate_joints`` (median over slices).
+* ``"joint"`` (default): the joint straightened along its line on every slice (a curved planar
+  reformation). Row i samples the joint line at arc length L/2 + (i - (H-1)/2) * ``crop_mm`` / H from
+  its superior end (L = that slice's joint length; beyond the ends the line continues along its end
+  tangents), column j at (j - (W-1)/2) * ``width_mm`` / W mm along the normal, toward the ilium (lateral)
+  for increasing j. So on every slice the middle row is the upper/lower split (half the arc length, SPEC
+  §6.3), the middle column the joint line, the left half sacral and the right half iliac: each quadrant
+  is one fixed block of the crop, whatever the joint's length, slope or curvature, and small cortical
+  defects keep close to native resolution (0.8 mm at the defaults). Slices without a joint line are zero.
+* ``"box"``: a fixed-mm square (``crop_mm``) around the joint centre, resampled to ``size_px`` pixels
+  (bilinear); the patient's right joint is mirrored so every crop looks like a left joint (iliac side
+  toward the same crop edge), and rows are flipped when the image's column direction points superior,
+  so row 0 is always the superior edge. Cards written before ``mode`` existed load as ``"box"``.
+
+The slice axis is centre-cropped or zero-padded to ``n_slices``. Intensities are scaled per scan and
+channel to the 1st..99th percentiles.
+
+Joint lines (joint mode): the truth polylines for training crops (phantoms), else the contour model's
+traced lines (``ml.contours.ContourPredictor``; confident traces only) when a checkpoint is given, else a
+straight vertical line of ``FALLBACK_LENGTH_MM`` through the intensity locator's centre. Joint centres
+(box mode): the truth polylines' box centres, else the median of the traced lines' box centres, else
+the intensity locator ``ml.contours.locate.locate_joints`` (median over slices).
 """
 
 from __future__ import annotations
@@ -37,15 +51,37 @@ from ml.phantoms.truth import MriTruth, load_truth
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
 SEQUENCES = ("T1", "STIR")
+CROP_MODES = ("joint", "box")
+#: Joint-mode crops use traced contours at least this confident (heat-map peak, ``TracedContour``).
+MIN_TRACE_CONFIDENCE = 0.2
+#: Length of the straight stand-in joint line when neither truth nor a contour model is at hand.
+FALLBACK_LENGTH_MM = 50.0
+Polylines = dict[str, dict[int, F64]]  # joint -> slice index -> (K, 2) slice px (col, row)
 
 
 @dataclass(frozen=True)
 class CropConfig:
-    """Crop geometry, stored in the model card so inference rebuilds identical crops."""
+    """Crop geometry, stored in the model card so inference rebuilds identical crops.
 
-    crop_mm: float = 80.0
-    size_px: int = 48
+    ``crop_mm``/``size_px``: extent and samples along the joint (joint mode) or of the square (box mode);
+    ``width_mm``/``width_px``: extent and samples across the joint (joint mode only).
+    """
+
+    mode: str = "joint"
+    crop_mm: float = 64.0
+    size_px: int = 80
     n_slices: int = 16
+    width_mm: float = 38.4
+    width_px: int = 48
+
+    def __post_init__(self) -> None:
+        if self.mode not in CROP_MODES:
+            raise ValueError(f"crop mode must be one of {CROP_MODES}, got {self.mode!r}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """In-plane crop shape (rows, columns)."""
+        return (self.size_px, self.width_px) if self.mode == "joint" else (self.size_px, self.size_px)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -55,7 +91,10 @@ class CropConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> CropConfig:
         """Inverse of :meth:`to_dict`, ignoring unknown keys."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        kwargs = {k: v for k, v in data.items() if k in names}
+        if data and "mode" not in data:  # a card from before joint-mode crops
+            kwargs["mode"] = "box"
+        return cls(**kwargs)
 
     def tag(self) -> str:
         """Short hash naming cache files built with this config."""
@@ -136,6 +175,102 @@ def fit_slices(crop: F32, n_slices: int) -> F32:
     return out
 
 
+def truth_polylines(truth: MriTruth) -> Polylines:
+    """Per joint and slice, the truth polyline in slice px (col, row), superior end first."""
+    out: Polylines = {j: {} for j in JOINTS}
+    for r in truth.slices:
+        if r.joint in out:
+            out[r.joint][r.slice_index] = np.asarray(r.polyline_px(), dtype=np.float64)
+    return out
+
+
+def located_polylines(scan: MriScan, predictor: ContourPredictor | None = None) -> Polylines:
+    """Joint lines without truth: the contour model's confident traces, else a straight vertical line of
+    ``FALLBACK_LENGTH_MM`` through the located joint centre on every slice (slice px (col, row))."""
+    s = scan.series
+    out: Polylines = {j: {} for j in JOINTS}
+    if predictor is not None:
+        arrays = ScanArrays("scan", scan.images, s.pixel_spacing, s.positions, s.orientation)
+        for traced in predictor.predict_scan(arrays):
+            if traced.confidence >= MIN_TRACE_CONFIDENCE and len(traced.points_px) >= 2:
+                out[traced.side][traced.slice_index] = np.asarray(traced.points_px, dtype=np.float64)
+    if not all(out.values()):
+        centres = located_centres(scan)
+        half = FALLBACK_LENGTH_MM / 2 / float(s.pixel_spacing[0])
+        for joint in JOINTS:
+            c = centres[joint]
+            line = np.stack([np.full(11, c[0]), c[1] + np.linspace(-half, half, 11)], axis=1)
+            out[joint] = {k: line for k in range(scan.images.shape[0])}
+    return out
+
+
+def _superior_first(line_mm: F64, orientation: F64) -> F64:
+    """The polyline (K, 2) (col mm, row mm) ordered superior end first (patient z = row * orientation[5])."""
+    return line_mm[::-1] if (line_mm[-1, 1] - line_mm[0, 1]) * orientation[5] > 0 else line_mm
+
+
+def _resample(line_mm: F64, step_mm: float) -> tuple[F64, F64, float]:
+    """Points at ``step_mm`` arc spacing along a polyline, their smoothed unit tangents, and the length."""
+    seg = np.linalg.norm(np.diff(line_mm, axis=0), axis=1)
+    keep = np.concatenate([[True], seg > 1e-6])
+    line_mm = line_mm[keep]
+    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(line_mm, axis=0), axis=1))])
+    length = float(arc[-1])
+    if len(line_mm) < 2 or length < 1e-3:
+        return line_mm[:1], np.array([[0.0, 1.0]]), 0.0
+    t = np.linspace(0.0, length, max(2, int(np.ceil(length / step_mm)) + 1))
+    points = np.stack([np.interp(t, arc, line_mm[:, k]) for k in range(2)], axis=1)
+    tangent = np.gradient(points, axis=0)
+    tangent = ndimage.gaussian_filter1d(tangent, sigma=max(1.0, 3.0 / step_mm), axis=0, mode="nearest")
+    tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-9)
+    return points, tangent, length
+
+
+def straighten_slice(image: F32, line_px: F64, pixel_spacing: F64, orientation: F64, lateral_col: float,
+                     config: CropConfig) -> F32:  # fmt: skip
+    """Sample one slice's channels (C, H, W) on the straightened grid of one joint line (joint mode).
+
+    ``lateral_col`` is +1 when the joint's lateral (iliac) side lies toward increasing image columns.
+    Returns (C, size_px, width_px).
+    """
+    dr, dc = float(pixel_spacing[0]), float(pixel_spacing[1])
+    line = _superior_first(np.asarray(line_px, dtype=np.float64) * np.array([dc, dr]), orientation)
+    points, tangent, length = _resample(line, 0.5)
+    n_along, n_across = config.shape
+    along = length / 2 + (np.arange(n_along) - (n_along - 1) / 2) * (config.crop_mm / n_along)
+    across = (np.arange(n_across) - (n_across - 1) / 2) * (config.width_mm / n_across)
+    arc = np.linspace(0.0, length, len(points))
+    idx = np.interp(np.clip(along, 0.0, length), arc, np.arange(len(points)))
+    i0 = np.clip(np.floor(idx).astype(int), 0, len(points) - 1)
+    i1 = np.minimum(i0 + 1, len(points) - 1)
+    w = (idx - i0)[:, None]
+    base = points[i0] * (1 - w) + points[i1] * w
+    tan = tangent[i0] * (1 - w) + tangent[i1] * w
+    tan /= np.maximum(np.linalg.norm(tan, axis=1, keepdims=True), 1e-9)
+    base = base + tan * (along - np.clip(along, 0.0, length))[:, None]  # continue past the ends
+    normal = np.stack([tan[:, 1], -tan[:, 0]], axis=1)
+    normal *= np.where(normal[:, :1] * lateral_col >= 0, 1.0, -1.0)
+    xy = base[:, None, :] + across[None, :, None] * normal[:, None, :]  # (H, W, 2) mm (col, row)
+    coords = np.stack([xy[..., 1].ravel() / dr, xy[..., 0].ravel() / dc])
+    out = np.empty((image.shape[0], n_along, n_across), dtype=np.float32)
+    for c in range(image.shape[0]):
+        sampled = ndimage.map_coordinates(image[c], coords, order=1, mode="constant")
+        out[c] = sampled.reshape(n_along, n_across)
+    return out
+
+
+def straighten_joint(scan: MriScan, lines: dict[int, F64], joint: str, config: CropConfig) -> F32:
+    """Joint-mode crop (2, n_slices, size_px, width_px) of one joint from its per-slice lines (slice px)."""
+    s = scan.series
+    lateral_col = -1.0 if mirror_side(joint, float(s.orientation[0])) else 1.0
+    vol = scan.images
+    out = np.zeros((vol.shape[1], vol.shape[0], *config.shape), dtype=np.float32)
+    for k, line in lines.items():
+        if 0 <= k < vol.shape[0] and len(line) >= 2:
+            out[:, k] = straighten_slice(vol[k], line, s.pixel_spacing, s.orientation, lateral_col, config)
+    return fit_slices(out, config.n_slices)
+
+
 def study_crops(
     folder: str | os.PathLike[str],
     config: CropConfig,
@@ -143,29 +278,39 @@ def study_crops(
     use_truth: bool = True,
     predictor: ContourPredictor | None = None,
 ) -> tuple[F32, dict[str, F64]]:
-    """Crops (2 joints [left, right], 2, S, n, n) of one study folder and the centres used.
+    """Crops (2 joints [left, right], 2, S, H, W) of one study folder and the joint centres used.
 
-    ``use_truth`` takes centres from ``folder/truth.json`` when it exists (training crops).
+    ``use_truth`` takes joint lines / centres from ``folder/truth.json`` when it exists (training crops).
     """
     scan = load_mri_scan(folder)
     truth_path = Path(folder) / "truth.json"
-    if use_truth and truth_path.exists():
-        truth = load_truth(truth_path)
-        assert isinstance(truth, MriTruth)
-        centres = truth_centres(truth)
-    else:
-        centres = located_centres(scan, predictor)
+    truth = load_truth(truth_path) if use_truth and truth_path.exists() else None
+    assert truth is None or isinstance(truth, MriTruth)
+    if config.mode == "joint":
+        lines = truth_polylines(truth) if truth is not None else located_polylines(scan, predictor)
+        crops = np.stack([straighten_joint(scan, lines[j], j, config) for j in JOINTS])
+        centres = {
+            j: np.median(np.stack([(v.min(0) + v.max(0)) / 2 for v in lines[j].values()]), axis=0)
+            if lines[j]
+            else np.full(2, np.nan)
+            for j in JOINTS
+        }
+        return crops, centres
+    centres = truth_centres(truth) if truth is not None else located_centres(scan, predictor)
     crops = np.stack([crop_joint(scan, centres[j], j, config) for j in JOINTS])
     return crops, centres
 
 
-def cached_crops(folder: Path, study_id: str, config: CropConfig, cache_dir: str | os.PathLike[str]) -> F32:
-    """Training crops of a study, cached as ``<cache_dir>/<study_id>.<config tag>.npz`` (key ``crops``)."""
-    path = Path(cache_dir) / f"{study_id}.{config.tag()}.npz"
+def cached_crops(folder: Path, study_id: str, config: CropConfig, cache_dir: str | os.PathLike[str],
+                 predictor: ContourPredictor | None = None) -> F32:  # fmt: skip
+    """Crops of a study, cached as ``<cache_dir>/<study_id>.<config tag>.npz`` (key ``crops``): at the truth
+    joint lines when known, else at the ``predictor``'s traces (then the tag says ``traced``)."""
+    tag = config.tag() + (".traced" if predictor is not None else "")
+    path = Path(cache_dir) / f"{study_id}.{tag}.npz"
     if path.exists():
         with np.load(path) as data:
             return np.asarray(data["crops"], dtype=np.float32)
-    crops, _ = study_crops(folder, config)
+    crops, _ = study_crops(folder, config, use_truth=predictor is None, predictor=predictor)
     crops = crops.astype(np.float16).astype(np.float32)  # what the cache returns next time
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")

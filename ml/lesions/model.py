@@ -29,11 +29,13 @@ from ml.lesions.labels import LESION_TYPES, OUTPUT_LESION, OUTPUTS
 
 @dataclass(frozen=True)
 class LesionModelConfig:
-    """Network settings (card ``extra.model_config``). ``size_px``/``n_slices`` must match the crops."""
+    """Network settings (card ``extra.model_config``). ``size_px``/``width_px``/``n_slices`` must match the
+    crops (``width_px`` 0 = square crops of ``size_px``)."""
 
     in_channels: int = 2
     size_px: int = 48
     n_slices: int = 16
+    width_px: int = 0
     channels: tuple[int, ...] = (16, 32, 64, 128)
     strides: tuple[int, ...] = (2, 2, 2, 2)
     num_res_units: int = 1
@@ -64,7 +66,7 @@ class LesionNet(nn.Module):
         super().__init__()
         self.config = config
         self.slice_net = Regressor(
-            in_shape=(config.in_channels, config.size_px, config.size_px),
+            in_shape=(config.in_channels, config.size_px, config.width_px or config.size_px),
             out_shape=(len(OUTPUTS),),
             channels=config.channels,
             strides=config.strides,

@@ -24,9 +24,11 @@ from numpy.typing import NDArray
 from torch import nn
 from torch.utils.data import Dataset
 
+from ml.contours.infer import ContourPredictor
 from ml.lesions.crops import CropConfig, cached_crops
 from ml.lesions.infer import MODEL_KIND, LesionPredictor
 from ml.lesions.labels import (
+    OUTPUTS,
     TARGET_MODES,
     fit_soft_targets,
     majority_targets,
@@ -41,18 +43,27 @@ from ml.training import TrainConfig, fit
 from ml.training.loop import CancelFn, ProgressFn
 
 F32 = NDArray[np.float32]
+#: Output permutation that swaps every upper quadrant with the lower one of the same side.
+HALF_SWAP = torch.as_tensor(
+    [OUTPUTS.index((lesion, region.replace("upper", "LOW").replace("lower", "upper").replace("LOW", "lower")))
+     for lesion, region in OUTPUTS]
+)  # fmt: skip
 
 
 class LesionDataset(Dataset[dict[str, torch.Tensor]]):
     """Joint crops (N, C, S, H, W) with targets: ``majority``/``soft``/``reference`` (N, 14) float (NaN =
     none) and ``readers`` (N, R, S, 14) (-1 = missing). ``augment`` reverses the slice order (labels are
     "on any slice", so order-free), shifts by up to 2 px in-plane and applies a random gain/offset and
-    noise, all from torch's seeded global RNG."""
+    noise, all from torch's seeded global RNG. ``flip_halves`` (joint-mode crops, whose middle row is the
+    upper/lower split) also mirrors the rows half of the time and swaps the upper and lower quadrants'
+    targets with them, so every quadrant learns from the other half's lesions too."""
 
-    def __init__(self, crops: F32, targets: dict[str, np.ndarray], *, augment: bool = False) -> None:
+    def __init__(
+        self, crops: F32, targets: dict[str, np.ndarray], *, augment: bool = False, flip_halves: bool = False
+    ) -> None:
         self.crops = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32))
         self.targets = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in targets.items()}
-        self.augment = augment
+        self.augment, self.flip_halves = augment, flip_halves
 
     def __len__(self) -> int:
         return int(self.crops.shape[0])
@@ -65,6 +76,9 @@ class LesionDataset(Dataset[dict[str, torch.Tensor]]):
             shift = tuple(int(v) for v in torch.randint(-2, 3, (2,)))
             x = torch.roll(x, shifts=shift, dims=(2, 3))
             x = x * (0.85 + 0.3 * torch.rand(())) + 0.1 * (torch.rand(()) - 0.5) + 0.02 * torch.randn_like(x)
+            if self.flip_halves and bool(torch.rand(()) < 0.5):
+                x = x.flip(2)
+                return {"input": x, **{k: v[index][..., HALF_SWAP] for k, v in self.targets.items()}}
         return {"input": x, **{k: v[index] for k, v in self.targets.items()}}
 
 
@@ -95,11 +109,13 @@ def build_targets(studies: Sequence[StudyRecord], readers: Sequence[str], n_sess
     return {k: v.reshape(-1, *v.shape[2:]) for k, v in flat.items()}, info
 
 
-def crops_of(studies: Sequence[StudyRecord], config: CropConfig, cache_dir: str | os.PathLike[str]) -> F32:
-    """Crops (2N, 2, S, n, n) of the studies, [left, right] per study, through the npz cache."""
+def crops_of(studies: Sequence[StudyRecord], config: CropConfig, cache_dir: str | os.PathLike[str],
+             contours: ContourPredictor | None = None) -> F32:  # fmt: skip
+    """Crops (2N, 2, S, H, W) of the studies, [left, right] per study, through the npz cache; at the truth
+    joint lines, or at the ``contours`` model's traces when given."""
     if not studies:
-        return np.zeros((0, 2, config.n_slices, config.size_px, config.size_px), np.float32)
-    return np.concatenate([cached_crops(s.folder, s.study_id, config, cache_dir) for s in studies])
+        return np.zeros((0, 2, config.n_slices, *config.shape), np.float32)
+    return np.concatenate([cached_crops(s.folder, s.study_id, config, cache_dir, contours) for s in studies])
 
 
 def _evaluate_fn(model: nn.Module, val_data: Any, device: torch.device) -> dict[str, float]:
@@ -149,10 +165,12 @@ def train(
     targets, info = build_targets([*train_s, *val_s], readers, n_sessions)
     n_train = 2 * len(train_s)
     crops = np.concatenate([crops_of(train_s, crop, cache), crops_of(val_s, crop, cache)])
-    train_ds = LesionDataset(crops[:n_train], {k: v[:n_train] for k, v in targets.items()}, augment=True)
+    train_ds = LesionDataset(crops[:n_train], {k: v[:n_train] for k, v in targets.items()}, augment=True,
+                             flip_halves=crop.mode == "joint")  # fmt: skip
     val_ds = LesionDataset(crops[n_train:], {k: v[n_train:] for k, v in targets.items()}) if val_s else None
     mc = dataclasses.replace(model_config or LesionModelConfig(), target=target, n_readers=len(readers),
-                             n_sessions=n_sessions, size_px=crop.size_px, n_slices=crop.n_slices)  # fmt: skip
+                             n_sessions=n_sessions, size_px=crop.shape[0], width_px=crop.shape[1],
+                             n_slices=crop.n_slices)  # fmt: skip
     tc = dataclasses.replace(train_config or TrainConfig(), checkpoint_dir=str(checkpoint_dir))
     torch.manual_seed(tc.seed)
     extra = {"model_config": mc.to_dict(), "crop_config": crop.to_dict(), "readers": readers, **info,
@@ -184,13 +202,15 @@ def evaluate(
     cache_dir: str | os.PathLike[str] | None = None,
     split: str | None = None,
     device: str = "auto",
+    contours: ContourPredictor | None = None,
 ) -> dict[str, Any]:
     """Metrics of a checkpoint on the MRI studies of ``data_dir`` (optionally one ``split``) against their
-    reference labels (phantom truth or adjudicated gold), crops at the truth centres when known."""
+    reference labels (phantom truth or adjudicated gold); crops at the truth joint lines when known, or
+    at the ``contours`` model's traced lines when given (the product's pre-read path)."""
     predictor = LesionPredictor.from_checkpoint(checkpoint_dir, device=device)
     studies = [s for s in load_data_folder(data_dir).of_kind("mri") if split is None or s.split == split]
     cache = Path(cache_dir) if cache_dir else Path(checkpoint_dir) / "crops"
-    probs = predictor.predict_crops(crops_of(studies, predictor.crop_config, cache))
+    probs = predictor.predict_crops(crops_of(studies, predictor.crop_config, cache, contours))
     out = lesion_metrics(reference_targets(studies).reshape(-1, probs.shape[1]), probs)
     out["n_studies"] = len(studies)
     return out

@@ -26,7 +26,9 @@ def _config(overrides: dict[str, Any]) -> dict[str, Any]:
         "target": "soft",
         "train": {"epochs": 4, "batch_size": 8, "device": "auto"},
         "model": {},
-        "crop": {},
+        # Box crops: the pipeline's predict has no contour model, and joint-mode crops (ml.lesions.crops)
+        # need the joint lines (truth or traced) to straighten along.
+        "crop": {"mode": "box", "crop_mm": 80.0, "size_px": 48},
     }
     for key, value in overrides.items():
         if key in TRAIN_KEYS:

@@ -17,7 +17,7 @@ from ml.lesions.snapshot import load_data_folder
 from ml.lesions.train import evaluate, train, train_from_config
 from ml.training import TrainConfig, read_card
 
-CROP = CropConfig(crop_mm=64.0, size_px=16, n_slices=16)
+CROP = CropConfig(crop_mm=64.0, size_px=16, width_mm=32.0, width_px=12, n_slices=16)  # joint mode
 MODEL = LesionModelConfig(channels=(4, 8, 8, 8), dropout=0.0)
 
 
@@ -26,12 +26,13 @@ def test_phantom_folder_loads_readers_and_truth(mri_phantoms: Path) -> None:
     studies = folder.of_kind("mri")
     assert len(studies) == 3 and folder.readers("mri") == ["R1", "R2", "R3"]
     assert all(s.reference and len(s.reference) == 28 for s in studies)
-    crops, centres = study_crops(studies[0].folder, CROP)
-    assert crops.shape == (2, 2, 16, 16, 16) and np.isfinite(crops).all()
-    _located, found = study_crops(studies[0].folder, CROP, use_truth=False)
-    assert all(
-        np.linalg.norm(found[j] - centres[j]) < 15 for j in ("left", "right")
-    )  # locator near truth (px)
+    for crop in (CROP, CropConfig(mode="box", crop_mm=64.0, size_px=16, n_slices=16)):
+        crops, centres = study_crops(studies[0].folder, crop)
+        assert crops.shape == (2, 2, 16, *crop.shape) and np.isfinite(crops).all()
+        _located, found = study_crops(studies[0].folder, crop, use_truth=False)
+        assert all(
+            np.linalg.norm(found[j] - centres[j]) < 15 for j in ("left", "right")
+        )  # locator near truth (px)
 
 
 @pytest.mark.parametrize("mode", ["majority", "soft", "readers"])

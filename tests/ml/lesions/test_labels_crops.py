@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ml.lesions.crops import CropConfig, MriScan, crop_joint, fit_slices
+from ml.lesions.crops import CropConfig, MriScan, crop_joint, fit_slices, straighten_joint
 from ml.lesions.labels import fit_soft_targets, majority_targets
 from ml.lesions.metrics import lesion_metrics
 from ml.lesions.series import Series
@@ -60,7 +60,7 @@ def _scan(orientation: tuple[float, ...]) -> MriScan:
 
 
 def test_right_joint_is_mirrored_to_left_orientation_and_row_zero_is_superior() -> None:
-    config = CropConfig(crop_mm=32.0, size_px=32, n_slices=2)
+    config = CropConfig(mode="box", crop_mm=32.0, size_px=32, n_slices=2)
     for orientation in ((1, 0, 0, 0, 0, -1), (1, 0, 0, 0, 0, 1)):
         scan = _scan(orientation)
         left = crop_joint(scan, np.array([44.0, 32.0]), "left", config)
@@ -75,3 +75,30 @@ def test_fit_slices_pads_and_crops_centrally() -> None:
     crop = np.arange(5, dtype=np.float32)[None, :, None, None] * np.ones((1, 5, 2, 2), np.float32)
     assert fit_slices(crop, 3)[0, :, 0, 0].tolist() == [1, 2, 3]
     assert fit_slices(crop, 7)[0, :, 0, 0].tolist() == [0, 0, 1, 2, 3, 4, 0]
+
+
+def test_joint_mode_straightens_the_line_iliac_right_superior_top_quadrants_fixed() -> None:
+    """A slanted joint line with a dot 6 mm lateral of its upper quarter: the dot lands in the crop's
+    iliac-upper block for both joints and both column directions, and the line on the middle column."""
+    config = CropConfig(mode="joint", crop_mm=48.0, size_px=48, width_mm=24.0, width_px=24, n_slices=1)
+    for orientation in ((1, 0, 0, 0, 0, -1), (1, 0, 0, 0, 0, 1), (-1, 0, 0, 0, 0, -1)):
+        row_up = -1 if orientation[5] < 0 else 1
+        for joint, sign in (("left", 1), ("right", -1)):
+            lateral = sign * (1 if orientation[0] > 0 else -1)  # lateral in image columns
+            image = np.zeros((1, 2, 96, 96), np.float32)
+            rows = 48 + row_up * np.linspace(20, -20, 41)  # superior end first
+            cols = 48 + lateral * np.linspace(4, -4, 41)  # superolateral -> inferomedial
+            image[0, :, np.round(rows).astype(int), np.round(cols).astype(int)] = 0.5
+            image[0, :, int(48 + row_up * 10), int(48 + lateral * 8)] = 1.0  # upper quarter, iliac
+            series = Series(image[:, 0], np.array([1.0, 1.0]), np.zeros((1, 3)), np.array(orientation, float), 3.0, "1", ("a",))  # fmt: skip
+            crop = straighten_joint(MriScan(image, series), {0: np.stack([cols, rows], 1)}, joint, config)
+            assert crop.shape == (2, 1, 48, 24)
+            row, col = np.unravel_index(int(np.argmax(crop[0, 0])), crop.shape[2:])
+            assert row < 24 and col > 12, (orientation, joint, row, col)
+            assert abs(int(np.argmax(crop[0, 0, 40])) - 11.5) <= 1.5  # the line on the middle column
+
+
+def test_old_cards_load_box_crops() -> None:
+    assert CropConfig.from_dict({"crop_mm": 72.0, "size_px": 56, "n_slices": 16}).mode == "box"
+    assert CropConfig.from_dict({}).mode == "joint"
+    assert CropConfig(mode="box", size_px=40).shape == (40, 40)
