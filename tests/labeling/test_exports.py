@@ -21,6 +21,7 @@ from labeling.services.ingest import import_paths
 from labeling.services.readings import reading_submit
 from tests.labeling.dicom.dicom_factory import make_series, write_series
 from tests.labeling.factories import contour, full_values
+from tests.services import dciodvfy_errors
 
 
 @pytest.fixture
@@ -127,6 +128,8 @@ def test_sr_reloads_with_highdicom_with_findings_contours_and_source_references(
         for ref in series.ReferencedSOPSequence
     }
     assert saved.sop_instance_uid in evidence
+    for written in paths:  # a valid Comprehensive 3D SR IOD, as an archive would check it
+        assert not (errors := dciodvfy_errors(written)), f"{written.name}: {errors}"
 
 
 def test_sr_api_returns_a_zip_and_the_command_writes_everything(read_project, world, client_for, tmp_path):
