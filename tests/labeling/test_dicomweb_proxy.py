@@ -17,6 +17,7 @@ from django.test import Client
 from pydicom.uid import generate_uid
 from rest_framework.authtoken.models import Token
 
+from config.celery import app
 from labeling.api.dicomweb_fastpath import FramesFastPath
 from labeling.api.dicomweb_views import decisions
 from labeling.dicom import DicomWebStore
@@ -25,6 +26,7 @@ from labeling.models import Assignment, Case
 from labeling.services.ingest import import_dicomweb, import_paths
 from tests.labeling.dicom.conftest import _ensure_orthanc
 from tests.labeling.dicom.dicom_factory import make_series, write_series
+from tests.labeling.processes import celery_worker_cmd, process_env, running, wait_until
 from tests.services import missing_service
 
 PATIENT = f"PHANTOM-TEST-PROXY-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
@@ -205,35 +207,35 @@ def test_orthanc_import_to_the_local_store_copies_the_pixels(orthanc, world, tmp
     ]
 
 
-def test_dicomweb_import_api_queues_a_job_that_imports_the_qido_matches(
-    orthanc, world, client_for, tmp_path, settings, django_capture_on_commit_callbacks
+@pytest.mark.django_db(transaction=True)
+def test_dicomweb_import_api_queues_a_job_that_a_real_worker_runs_with_progress(
+    orthanc, world, client_for, tmp_path
 ):
-    from unittest import mock
-
-    from labeling.services.ingest import import_job_run
-    from labeling.tasks import import_job_run_task
-
-    settings.VAR_DIR = tmp_path / "var"
+    app.control.purge()
     datasets = mri_datasets(seed=9)
     orthanc.store(datasets)
-    with (
-        mock.patch.object(
-            import_job_run_task, "delay", side_effect=lambda job_id: import_job_run(job_id=job_id)
-        ),
-        django_capture_on_commit_callbacks(execute=True),
-    ):
-        response = client_for(world.admin).post(
+    env = process_env(DICOMWEB_URL=orthanc.url, CONCORD_VAR_DIR=str(tmp_path / "var"))
+    admin = client_for(world.admin)
+    with running(celery_worker_cmd("default"), env, tmp_path / "worker.log"):
+        response = admin.post(
             f"/api/projects/{world.project.pk}/imports/dicomweb/",
             {"filters": {"PatientID": PATIENT}},
             format="json",
         )
-    assert response.status_code == 202, response.content
-    job = (
-        client_for(world.admin)
-        .get(f"/api/projects/{world.project.pk}/imports/{response.json()['id']}/")
-        .json()
-    )
-    assert job["status"] == "succeeded" and job["done"] == job["total"] == 4
+        assert response.status_code == 202, response.content
+        url = f"/api/projects/{world.project.pk}/imports/{response.json()['id']}/"
+        seen: list[tuple[str, int, int]] = []
+
+        def finished() -> bool:
+            job = admin.get(url).json()
+            seen.append((job["status"], job["done"], job["total"]))
+            return job["status"] in ("succeeded", "failed")
+
+        wait_until(finished, timeout_s=120, what="the worker to run the import job")
+    assert seen[-1] == ("succeeded", 4, 4), (tmp_path / "worker.log").read_text()[-2000:]
+    done = [d for _, d, _ in seen]
+    assert done == sorted(done)  # progress only moves forward
+    job = admin.get(url).json()
     assert job["report"]["imported"] == [datasets[0].StudyInstanceUID]
     assert Case.objects.filter(project=world.project, study__study_uid=datasets[0].StudyInstanceUID).exists()
 
