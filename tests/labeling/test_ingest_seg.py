@@ -15,11 +15,11 @@ from pydicom.dataset import Dataset
 
 from labeling.dicom import DicomWebStore, LocalFolderStore
 from labeling.dicom.store import json_value
-from labeling.models import Case, Instance, Series, Study
+from labeling.models import Assignment, Case, Instance, Membership, Series, Study
 from labeling.services.ingest import import_dicomweb, import_paths
 from tests.labeling.dicom.conftest import _ensure_orthanc
 from tests.labeling.dicom.dicom_factory import make_seg, make_series, write_seg, write_series
-from tests.labeling.factories import ProjectFactory, scheme
+from tests.labeling.factories import MembershipFactory, ProjectFactory, UserFactory, scheme
 from tests.services import missing_service
 
 PATIENT = f"PHANTOM-TEST-SEG-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
@@ -97,6 +97,25 @@ def test_a_seg_imported_after_its_study_joins_it_without_a_second_case(store_dir
     assert report.imported == [series[0].StudyInstanceUID] and not report.problems and not report.cases
     assert_registered(series, seg)
     assert Case.objects.filter(project=project).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_reader_opens_the_ct_first_and_the_seg_is_marked_as_such(store_dir, tmp_path, client_for):
+    project = ct_project()
+    series, seg = ct_and_seg()
+    ct_paths, seg_path = write_study(tmp_path / "in", series, seg)
+    (case_id,) = import_paths(actor=None, paths=[seg_path, *ct_paths], project=project).cases
+    reader = UserFactory(username="ct-reader")
+    MembershipFactory(project=project, user=reader, role=Membership.Role.READER)
+    assignment = Assignment.objects.create(project=project, case_id=case_id, reader=reader, session=1)
+
+    shown = client_for(reader).get(f"/api/assignments/{assignment.pk}/").json()["series"]
+
+    # the reading view shows a CT study's first series; the SEG comes after it, named by its modality
+    assert [(s["series_uid"], s["modality"]) for s in shown] == [
+        (series[0].SeriesInstanceUID, "CT"),
+        (seg.SeriesInstanceUID, "SEG"),
+    ]
 
 
 def _frame_of_reference(seg: Dataset) -> None:
