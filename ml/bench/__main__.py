@@ -1,6 +1,7 @@
 """``python -m ml.bench accuracy|speed``: the model acceptance table and the throughput benchmark.
 
 python -m ml.bench accuracy --out var/bench [--quick]     # phantoms -> train 3 models -> table
+python -m ml.bench accuracy --out var/bench --only lesions  # reuses that folder's phantoms and crops
 python -m ml.bench speed [--full] [--device cuda]         # samples/s + peak memory vs plain fp32 loop
 python -m ml.bench inference --out var/bench              # pre-read timing with the accuracy run's models
 """
@@ -30,6 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only", nargs="+", choices=["contours", "lesions", "ct"], default=["contours", "lesions", "ct"]
     )
     acc.add_argument("--sizes", type=json.loads, default={}, help='JSON overrides, e.g. {"ct_epochs": 30}')
+    acc.add_argument(
+        "--threads", type=int, default=2, help="torch threads (1 is faster on busy shared cores)"
+    )
     speed = sub.add_parser("speed", help="training throughput vs a plain fp32 loop")
     speed.add_argument("--full", action="store_true", help="full sizes (GPU); default tiny on CPU")
     speed.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -40,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "accuracy":
         sizes = dataclasses.replace(QUICK if args.quick else BenchSizes(), **args.sizes)
         results = run_accuracy(args.out, sizes, seed_train=args.seed_train, seed_test=args.seed_test,
-                               log=lambda m: print(m, file=sys.stderr, flush=True), only=tuple(args.only))  # fmt: skip
+                               log=lambda m: print(m, file=sys.stderr, flush=True), only=tuple(args.only),
+                               threads=args.threads)  # fmt: skip
         print(format_table(results))
     elif args.command == "speed":
         from ml.bench.speed import format_speed, run_speed

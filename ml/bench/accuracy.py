@@ -127,13 +127,14 @@ def run_ct(train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes) -> dic
 
 
 def run_accuracy(out: Path, sizes: BenchSizes, *, seed_train: int = 1001, seed_test: int = 2002,
-                 log: Log = print, only: tuple[str, ...] = COMPONENTS) -> dict[str, Any]:  # fmt: skip
+                 log: Log = print, only: tuple[str, ...] = COMPONENTS, threads: int = 2) -> dict[str, Any]:  # fmt: skip
     """Generate, train, evaluate; returns every metric plus timings (also written to ``out/results.json``).
 
     ``only`` restricts the run to some of "contours", "lesions", "ct"; their results replace those of an
-    earlier run in the same ``out`` folder (the others are kept from ``results.json``).
+    earlier run in the same ``out`` folder (the others are kept from ``results.json``). ``threads`` sets
+    torch's intra-op threads (1 runs several times faster than 2 when other jobs keep both cores busy).
     """
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     train_dir, test_dir = out / "phantoms-train", out / "phantoms-test"
     timings: dict[str, float] = {}
 

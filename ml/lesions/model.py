@@ -21,10 +21,18 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from monai.networks.blocks import ResidualUnit
 from monai.networks.nets.regressor import Regressor
 from torch import nn
 
-from ml.lesions.labels import LESION_TYPES, OUTPUT_LESION, OUTPUTS
+from ml.lesions.labels import (
+    JOINT_LESION_ORDER,
+    LESION_TYPES,
+    OUTPUT_LESION,
+    OUTPUTS,
+    QUADRANT_LESION_ORDER,
+)
+from ml.phantoms.schema import QUADRANTS
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class LesionModelConfig:
     strides: tuple[int, ...] = (2, 2, 2, 2)
     num_res_units: int = 1
     dropout: float = 0.1
+    head: str = "flatten"
     target: str = "soft"
     n_readers: int = 0
     n_sessions: int = 0
@@ -59,12 +68,52 @@ class LesionModelConfig:
         return cls(**kwargs)
 
 
+class QuadrantSliceNet(nn.Module):
+    """Per-slice network of the ``quadrant`` head, for joint-mode crops (quadrant = fixed crop block).
+
+    A stack of MONAI ``ResidualUnit``s maps a slice (C, H, W) to features (F, h, w); each quadrant's block
+    of the map (upper/lower half of the rows x sacral/iliac half of the columns, ``ml.lesions.crops``) is
+    max-pooled, so a small finding anywhere in its quadrant counts, and one linear layer shared by the four
+    quadrants (plus a bias per output) gives the bme/erosion/fat logits: every quadrant learns from the
+    others' lesions. Sclerosis and ankylosis come from the max- and mean-pooled whole map.
+    """
+
+    def __init__(self, config: LesionModelConfig) -> None:
+        super().__init__()
+        layers, cin = [], config.in_channels
+        for cout, stride in zip(config.channels, config.strides, strict=True):
+            layers.append(ResidualUnit(2, cin, cout, strides=stride, subunits=max(config.num_res_units, 1)))
+            cin = cout
+        self.features = nn.Sequential(*layers)
+        self.drop = nn.Dropout(config.dropout)
+        self.quadrant = nn.Linear(cin, len(QUADRANT_LESION_ORDER))
+        self.quadrant_bias = nn.Parameter(torch.zeros(len(QUADRANT_LESION_ORDER), len(QUADRANTS)))
+        self.joint = nn.Linear(2 * cin, len(JOINT_LESION_ORDER))
+        # OUTPUTS order of quadrants: cell (row half, column half) of the 2 x 2 max-pooled map.
+        self.cells = [(0 if q.endswith("upper") else 1, 1 if q.startswith("iliac") else 0) for q in QUADRANTS]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, 14) logits in ``OUTPUTS`` order."""
+        f = self.features(x)
+        cells = F.adaptive_max_pool2d(f, (2, 2))  # (N, F, 2, 2): rows upper/lower, columns sacral/iliac
+        per_q = torch.stack([cells[:, :, r, c] for r, c in self.cells], dim=1)  # (N, 4, F)
+        quadrant = self.quadrant(self.drop(per_q)).transpose(1, 2) + self.quadrant_bias  # (N, 3, 4)
+        pooled = torch.cat([f.amax(dim=(2, 3)), f.mean(dim=(2, 3))], dim=1)
+        return torch.cat([quadrant.flatten(1), self.joint(self.drop(pooled))], dim=1)
+
+
 class LesionNet(nn.Module):
-    """(B, C, S, H, W) joint crops -> (B, 14) logits (order: ``ml.lesions.labels.OUTPUTS``)."""
+    """(B, C, S, H, W) joint crops -> (B, 14) logits (order: ``ml.lesions.labels.OUTPUTS``).
+
+    ``head="flatten"``: a MONAI ``Regressor`` per slice; ``"quadrant"``: :class:`QuadrantSliceNet`.
+    """
 
     def __init__(self, config: LesionModelConfig) -> None:
         super().__init__()
         self.config = config
+        if config.head == "quadrant":
+            self.slice_net: nn.Module = QuadrantSliceNet(config)
+            return
         self.slice_net = Regressor(
             in_shape=(config.in_channels, config.size_px, config.width_px or config.size_px),
             out_shape=(len(OUTPUTS),),

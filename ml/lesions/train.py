@@ -43,11 +43,16 @@ from ml.training import TrainConfig, fit
 from ml.training.loop import CancelFn, ProgressFn
 
 F32 = NDArray[np.float32]
-#: Output permutation that swaps every upper quadrant with the lower one of the same side.
-HALF_SWAP = torch.as_tensor(
-    [OUTPUTS.index((lesion, region.replace("upper", "LOW").replace("lower", "upper").replace("LOW", "lower")))
-     for lesion, region in OUTPUTS]
-)  # fmt: skip
+
+
+def _swap(a: str, b: str) -> torch.Tensor:
+    """Output permutation exchanging regions named with ``a`` and ``b`` (e.g. upper <-> lower)."""
+    return torch.as_tensor([OUTPUTS.index((lesion, region.replace(a, "@").replace(b, a).replace("@", b)))
+                            for lesion, region in OUTPUTS])  # fmt: skip
+
+
+#: Output permutations swapping every upper quadrant with the lower one of its side / iliac with sacral.
+HALF_SWAP, SIDE_SWAP = _swap("upper", "lower"), _swap("iliac", "sacral")
 
 
 class LesionDataset(Dataset[dict[str, torch.Tensor]]):
@@ -56,14 +61,14 @@ class LesionDataset(Dataset[dict[str, torch.Tensor]]):
     "on any slice", so order-free), shifts by up to 2 px in-plane and applies a random gain/offset and
     noise, all from torch's seeded global RNG. ``flip_halves`` (joint-mode crops, whose middle row is the
     upper/lower split) also mirrors the rows half of the time and swaps the upper and lower quadrants'
-    targets with them, so every quadrant learns from the other half's lesions too."""
+    targets with them, so every quadrant learns from the other half's lesions too; ``flip_sides`` does the
+    same with the columns (the joint line) and the iliac and sacral quadrants."""
 
-    def __init__(
-        self, crops: F32, targets: dict[str, np.ndarray], *, augment: bool = False, flip_halves: bool = False
-    ) -> None:
+    def __init__(self, crops: F32, targets: dict[str, np.ndarray], *, augment: bool = False,
+                 flip_halves: bool = False, flip_sides: bool = False) -> None:  # fmt: skip
         self.crops = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32))
         self.targets = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in targets.items()}
-        self.augment, self.flip_halves = augment, flip_halves
+        self.augment, self.flip_halves, self.flip_sides = augment, flip_halves, flip_sides
 
     def __len__(self) -> int:
         return int(self.crops.shape[0])
@@ -76,9 +81,12 @@ class LesionDataset(Dataset[dict[str, torch.Tensor]]):
             shift = tuple(int(v) for v in torch.randint(-2, 3, (2,)))
             x = torch.roll(x, shifts=shift, dims=(2, 3))
             x = x * (0.85 + 0.3 * torch.rand(())) + 0.1 * (torch.rand(()) - 0.5) + 0.02 * torch.randn_like(x)
+            order = torch.arange(len(OUTPUTS))
             if self.flip_halves and bool(torch.rand(()) < 0.5):
-                x = x.flip(2)
-                return {"input": x, **{k: v[index][..., HALF_SWAP] for k, v in self.targets.items()}}
+                x, order = x.flip(2), order[HALF_SWAP]
+            if self.flip_sides and bool(torch.rand(()) < 0.5):
+                x, order = x.flip(3), order[SIDE_SWAP]
+            return {"input": x, **{k: v[index][..., order] for k, v in self.targets.items()}}
         return {"input": x, **{k: v[index] for k, v in self.targets.items()}}
 
 
@@ -145,8 +153,12 @@ def train(
     progress: ProgressFn | None = None,
     should_stop: CancelFn | None = None,
     resume: bool = False,
+    flip_sides: bool = False,
 ) -> dict[str, Any]:
     """Train on the MRI studies of ``data_dir`` with one target mode; checkpoints go to ``checkpoint_dir``.
+
+    Joint-mode crops train with the upper/lower flip (:class:`LesionDataset`), and with the iliac/sacral
+    flip too when ``flip_sides``.
 
     Raises ValueError for an unknown ``target`` or a folder without MRI studies. Returns the run summary
     with validation metrics against the reference labels (when the folder has them).
@@ -166,7 +178,7 @@ def train(
     n_train = 2 * len(train_s)
     crops = np.concatenate([crops_of(train_s, crop, cache), crops_of(val_s, crop, cache)])
     train_ds = LesionDataset(crops[:n_train], {k: v[:n_train] for k, v in targets.items()}, augment=True,
-                             flip_halves=crop.mode == "joint")  # fmt: skip
+                             flip_halves=crop.mode == "joint", flip_sides=flip_sides and crop.mode == "joint")  # fmt: skip
     val_ds = LesionDataset(crops[n_train:], {k: v[n_train:] for k, v in targets.items()}) if val_s else None
     mc = dataclasses.replace(model_config or LesionModelConfig(), target=target, n_readers=len(readers),
                              n_sessions=n_sessions, size_px=crop.shape[0], width_px=crop.shape[1],

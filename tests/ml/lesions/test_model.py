@@ -12,6 +12,7 @@ from ml.lesions.crops import CropConfig
 from ml.lesions.infer import LesionPredictor
 from ml.lesions.labels import OUTPUT_NAMES, OUTPUTS
 from ml.lesions.model import LesionLoss, LesionModel, LesionModelConfig, ReaderConfusion
+from ml.lesions.train import LesionDataset
 from ml.training import save_model
 
 TINY = LesionModelConfig(size_px=16, n_slices=3, channels=(4, 8, 8, 8), dropout=0.0)
@@ -42,10 +43,12 @@ def test_output_order_matches_scheme_names() -> None:
     )
 
 
-@pytest.mark.parametrize("mode", ["majority", "soft", "readers"])
-def test_shapes_gradients_and_a_few_steps_reduce_the_loss(mode: str) -> None:
+@pytest.mark.parametrize(("mode", "head"), [("majority", "flatten"), ("soft", "flatten"), ("readers", "flatten"),
+                                           ("soft", "quadrant"), ("readers", "quadrant")])  # fmt: skip
+def test_shapes_gradients_and_a_few_steps_reduce_the_loss(mode: str, head: str) -> None:
     torch.manual_seed(0)
-    config = LesionModelConfig(**{**TINY.to_dict(), "target": mode, "n_readers": 2, "n_sessions": 2})
+    extra = {"head": head, "strides": (2, 2, 1, 1)} if head == "quadrant" else {}
+    config = LesionModelConfig(**{**TINY.to_dict(), "target": mode, "n_readers": 2, "n_sessions": 2, **extra})
     model, loss_fn, batch = LesionModel(config), LesionLoss(mode), _batch()
     out = model(batch["input"])
     assert out["logits"].shape == (4, 14)
@@ -109,3 +112,44 @@ def test_checkpoint_save_load_gives_identical_outputs(tmp_path: Path) -> None:
         expected = torch.sigmoid(model(x)["logits"]).double().numpy()
     np.testing.assert_array_equal(predictor.predict_crops(x.numpy()), expected)
     assert predictor.crop_config == CropConfig(size_px=16, n_slices=3)
+
+
+def test_quadrant_head_reads_each_quadrant_from_its_block() -> None:
+    """A feature in one quadrant block changes only that quadrant's bme/erosion/fat logits (per slice; the
+    convolutions are bypassed, as their instance norm spreads any change over the whole map)."""
+    torch.manual_seed(0)
+    config = LesionModelConfig(size_px=16, width_px=12, n_slices=1, channels=(2,), strides=(1,),
+                               head="quadrant", dropout=0.0)  # fmt: skip
+    net = LesionModel(config).net.slice_net.eval()
+    net.features = torch.nn.Identity()
+    base = torch.zeros(1, 2, 16, 12)
+    spot = base.clone()
+    spot[0, :, 1:3, 9:11] = 5.0  # upper rows, iliac (right) columns, away from the block edges
+    with torch.no_grad():
+        delta = (net(spot) - net(base))[0]
+    changed = {OUTPUT_NAMES[i] for i in range(12) if abs(float(delta[i])) > 1e-6}
+    assert changed <= {"bme/iliac_upper", "erosion/iliac_upper", "fat/iliac_upper"} and changed
+
+
+def test_flips_move_the_targets_with_the_quadrants() -> None:
+    """A bright block in the iliac-upper quarter labelled erosion/iliac_upper: after any flip, the label
+    follows the block to the quarter it now lies in (readers' readings too)."""
+    crop = np.zeros((1, 2, 2, 16, 12), np.float32)
+    crop[0, :, :, 2:6, 8:10] = 1.0  # upper rows, iliac (right) columns; stays there under 2 px shifts
+    target = np.zeros((1, 14), np.float32)
+    target[0, OUTPUT_NAMES.index("erosion/iliac_upper")] = 1.0
+    readers = np.broadcast_to(target.astype(np.int64)[:, None, None], (1, 2, 1, 14)).copy()
+    data = LesionDataset(crop, {"majority": target, "readers": readers}, augment=True, flip_halves=True,
+                         flip_sides=True)  # fmt: skip
+    torch.manual_seed(0)
+    seen = set()
+    for _ in range(40):
+        item = data[0]
+        x = item["input"][0, 0]
+        upper = bool(x[:8].mean() > x[8:].mean())
+        iliac = bool(x[:, 6:].mean() > x[:, :6].mean())
+        name = f"erosion/{'iliac' if iliac else 'sacral'}_{'upper' if upper else 'lower'}"
+        assert item["majority"][OUTPUT_NAMES.index(name)] == 1.0 and item["majority"].sum() == 1.0
+        assert item["readers"][1, 0, OUTPUT_NAMES.index(name)] == 1
+        seen.add(name)
+    assert len(seen) == 4
