@@ -4,12 +4,13 @@ Two crop modes (``CropConfig.mode``):
 
 * ``"joint"`` (default): the joint straightened along its line on every slice (a curved planar
   reformation). Row i samples the joint line at arc length L/2 + (i - (H-1)/2) * ``crop_mm`` / H from
-  its superior end (L = that slice's joint length; beyond the ends the line continues along its end
-  tangents), column j at (j - (W-1)/2) * ``width_mm`` / W mm along the normal, toward the ilium (lateral)
-  for increasing j. So on every slice the middle row is the upper/lower split (half the arc length, SPEC
-  §6.3), the middle column the joint line, the left half sacral and the right half iliac: each quadrant
-  is one fixed block of the crop, whatever the joint's length, slope or curvature, and small cortical
-  defects keep close to native resolution (0.8 mm at the defaults). Slices without a joint line are zero.
+  its superior end (L = that slice's joint length; rows beyond the ends are zero, as nothing is scored
+  there, or with ``zero_outside`` off continue along the end tangents), column j at
+  (j - (W-1)/2) * ``width_mm`` / W mm along the normal, toward the ilium (lateral) for increasing j.
+  So on every slice the middle row is the upper/lower split (half the arc length, SPEC §6.3), the
+  middle column the joint line, the left half sacral and the right half iliac: each quadrant is one
+  fixed block of the crop, whatever the joint's length, slope or curvature, and small cortical defects
+  keep close to native resolution (0.8 mm at the defaults). Slices without a joint line are zero.
 * ``"box"``: a fixed-mm square (``crop_mm``) around the joint centre, resampled to ``size_px`` pixels
   (bilinear); the patient's right joint is mirrored so every crop looks like a left joint (iliac side
   toward the same crop edge), and rows are flipped when the image's column direction points superior,
@@ -64,7 +65,8 @@ class CropConfig:
     """Crop geometry, stored in the model card so inference rebuilds identical crops.
 
     ``crop_mm``/``size_px``: extent and samples along the joint (joint mode) or of the square (box mode);
-    ``width_mm``/``width_px``: extent and samples across the joint (joint mode only).
+    ``width_mm``/``width_px``: extent and samples across the joint (joint mode only); ``zero_outside``:
+    rows beyond the joint line's ends are zero (joint mode), so the crop shows where the joint ends.
     """
 
     mode: str = "joint"
@@ -73,6 +75,7 @@ class CropConfig:
     n_slices: int = 16
     width_mm: float = 38.4
     width_px: int = 48
+    zero_outside: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in CROP_MODES:
@@ -247,6 +250,7 @@ def straighten_slice(image: F32, line_px: F64, pixel_spacing: F64, orientation: 
     base = points[i0] * (1 - w) + points[i1] * w
     tan = tangent[i0] * (1 - w) + tangent[i1] * w
     tan /= np.maximum(np.linalg.norm(tan, axis=1, keepdims=True), 1e-9)
+    outside = (along < 0.0) | (along > length)
     base = base + tan * (along - np.clip(along, 0.0, length))[:, None]  # continue past the ends
     normal = np.stack([tan[:, 1], -tan[:, 0]], axis=1)
     normal *= np.where(normal[:, :1] * lateral_col >= 0, 1.0, -1.0)
@@ -256,6 +260,8 @@ def straighten_slice(image: F32, line_px: F64, pixel_spacing: F64, orientation: 
     for c in range(image.shape[0]):
         sampled = ndimage.map_coordinates(image[c], coords, order=1, mode="constant")
         out[c] = sampled.reshape(n_along, n_across)
+    if config.zero_outside:
+        out[:, outside] = 0.0
     return out
 
 
