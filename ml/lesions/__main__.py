@@ -21,7 +21,7 @@ from ml.contours.infer import ContourPredictor
 from ml.lesions.crops import CROP_MODES, CropConfig
 from ml.lesions.infer import LesionPredictor
 from ml.lesions.labels import TARGET_MODES
-from ml.lesions.model import LesionModelConfig
+from ml.lesions.model import HEADS, LesionModelConfig
 from ml.lesions.train import evaluate, train
 from ml.training import TrainConfig
 
@@ -54,7 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--width-mm", type=float, default=38.4, help="extent across the joint (joint mode)")
     t.add_argument("--width-px", type=int, default=48)
     t.add_argument("--n-slices", type=int, default=16)
-    t.add_argument("--channels", type=_ints, default=(16, 32, 64, 128))
+    t.add_argument("--channels", type=_ints, default=(8, 16, 32, 64))
+    t.add_argument("--strides", type=_ints, default=(2, 2, 2, 1))
+    t.add_argument("--head", choices=HEADS, default="quadrant", help="quadrant (joint crops) or flatten")
+    t.add_argument("--dropout", type=float, default=0.3)
     t.add_argument("--trace-weight", type=float, default=0.01)
     t.add_argument("--no-amp", action="store_true")
     t.add_argument("--compile", action="store_true")
@@ -97,7 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = train(args.data, args.out, target=args.target, train_config=config, cache_dir=args.cache,
                        crop_config=CropConfig(mode=args.crop_mode, crop_mm=args.crop_mm, size_px=args.size_px, width_mm=args.width_mm,
                                               width_px=args.width_px, n_slices=args.n_slices), val_fraction=args.val_fraction,
-                       model_config=LesionModelConfig(channels=args.channels, trace_weight=args.trace_weight),
+                       model_config=LesionModelConfig(channels=args.channels, strides=args.strides, head=args.head,
+                                                      dropout=args.dropout, trace_weight=args.trace_weight),
                        progress=_progress, resume=args.resume)  # fmt: skip
     elif args.command == "evaluate":
         contours = (

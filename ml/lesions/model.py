@@ -34,6 +34,8 @@ from ml.lesions.labels import (
 )
 from ml.phantoms.schema import QUADRANTS
 
+HEADS = ("flatten", "quadrant")
+
 
 @dataclass(frozen=True)
 class LesionModelConfig:

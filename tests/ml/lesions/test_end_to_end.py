@@ -62,7 +62,8 @@ def test_cli_train_evaluate_predict(
     mri_phantoms: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ckpt = str(tmp_path / "ckpt")
-    args = ["--crop-mm", "64", "--size-px", "16", "--channels", "4,8,8,8", "--epochs", "1", "--device", "cpu"]
+    args = ["--crop-mm", "64", "--size-px", "16", "--width-px", "12", "--channels", "4,8,8,8", "--epochs", "1",
+            "--device", "cpu"]  # fmt: skip
     assert main(["train", "--data", str(mri_phantoms), "--out", ckpt, "--target", "readers", *args]) == 0
     assert json.loads(capsys.readouterr().out)["epochs_completed"] == 1
     assert main(["evaluate", "--data", str(mri_phantoms), "--checkpoint", ckpt, "--device", "cpu"]) == 0
