@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ml.ctgrade.infer import CtPredictor
 from ml.ctgrade.train import evaluate, train_from_config
-from ml.pipelines import Cancelled, Evaluation, TrainRequest, loop_progress
+from ml.pipelines import Cancelled, Evaluation, TrainRequest
 from ml.pipelines.snapshot import cases, link_study, load_manifest
 from ml.training import read_card
 
@@ -39,6 +40,42 @@ def _config(overrides: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def two_phase_progress(
+    request: TrainRequest, *, seg_epochs: int, grader_epochs: int, seg_done: bool = False
+) -> Callable[[int, int, float, Any], None]:
+    """Adapt ml.training's progress to one scale over the two fits, segmenter epochs then grader epochs,
+    so the run's fraction never goes back when the grader starts; each report names its ``phase``.
+    ``seg_done``: the segmenter had finished before (a resumed run)."""
+    state = {"grader": seg_done, "last_epoch": -1}
+
+    def progress(epoch: int, step: int, loss: float, metrics: Any) -> None:
+        if not state["grader"] and epoch < state["last_epoch"]:  # the segmenter stopped early
+            state["grader"] = True
+        state["last_epoch"] = epoch
+        request.progress(
+            {
+                "epoch": epoch + (seg_epochs if state["grader"] else 0),
+                "epochs": seg_epochs + grader_epochs,
+                "step": step,
+                "loss": float(loss),
+                "metrics": {k: float(v) for k, v in dict(metrics).items()},
+                "phase": "grader" if state["grader"] else "segmenter",
+            }
+        )
+        if step == -1 and epoch == seg_epochs - 1:  # the segmenter's last epoch: the grader comes next
+            state["grader"] = True
+
+    return progress
+
+
+def _finished(fit_dir: Path, epochs: int) -> bool:
+    """Whether a fit's card (written after every epoch) records ``epochs`` epochs."""
+    try:
+        return len(read_card(fit_dir).get("metrics_history", [])) >= epochs
+    except FileNotFoundError:
+        return False
+
+
 def _require_segmentations(snapshot_dir: Path) -> None:
     """Raise ValueError naming the training cases whose study has no SEG series (the segmenter's labels)."""
     missing = [
@@ -61,7 +98,13 @@ class CtGradePipeline:
         _require_segmentations(Path(request.snapshot_dir))
         config = _config(request.config)
 
-        progress = loop_progress(request, config["train"]["epochs"])
+        progress = two_phase_progress(
+            request,
+            seg_epochs=int(config["seg_train"]["epochs"]),
+            grader_epochs=int(config["train"]["epochs"]),
+            seg_done=request.resume
+            and _finished(Path(request.checkpoint_dir) / "seg", int(config["seg_train"]["epochs"])),
+        )
 
         summary = train_from_config(
             request.snapshot_dir,
