@@ -26,9 +26,17 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
+from labeling.dicom.segmentation import (
+    SEG_MODALITY,
+    KnownSeries,
+    Segmentation,
+    SourceSeries,
+    is_segmentation,
+    read_segmentation,
+    segmentation_mismatch,
+)
+
 GEOMETRY = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing")
-SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
-SEG_MODALITY = "SEG"
 
 
 @dataclass(frozen=True)
@@ -54,27 +62,6 @@ class ValidSeries:
     paths: tuple[Path, ...]
     spacing_mm: float | None  # between consecutive slice centres; None for a single file
     source_series_uid: str | None = None  # for a SEG: the image series it segments
-
-
-@dataclass(frozen=True)
-class SourceSeries:
-    """An image series a SEG may refer to: one of the same import, or one registered before.
-
-    ``positions``: ImagePositionPatient of each slice (mm); ``orientation``: ImageOrientationPatient (6).
-    """
-
-    study_uid: str
-    series_uid: str
-    frame_of_reference_uid: str
-    rows: int | None
-    columns: int | None
-    orientation: tuple[float, ...]
-    positions: tuple[tuple[float, float, float], ...]
-    sop_uids: frozenset[str]
-
-
-#: Look up a series registered before this import by SeriesInstanceUID (None when unknown).
-KnownSeries = Callable[[str], SourceSeries | None]
 
 
 @dataclass
@@ -111,22 +98,6 @@ class _Slice:
     columns: int
 
 
-@dataclass(frozen=True)
-class _Segmentation:
-    path: Path
-    study_uid: str
-    series_uid: str
-    sop_uid: str
-    description: str
-    frame_of_reference_uid: str
-    source_series_uid: str
-    source_sop_uids: frozenset[str]
-    rows: int
-    columns: int
-    orientation: np.ndarray  # (6,)
-    frame_positions: np.ndarray  # (F, 3)
-
-
 def validate_files(
     paths: Iterable[str | os.PathLike[str]],
     *,
@@ -144,13 +115,13 @@ def validate_files(
     allowed = {required_modality} if isinstance(required_modality, str) else required_modality
     report = ValidationReport()
     slices: list[_Slice] = []
-    segmentations: list[_Segmentation] = []
+    segmentations: list[Segmentation] = []
     for raw_path in paths:
         path = Path(raw_path)
         checked = _check_file(path, allowed)
         if isinstance(checked, ValidationProblem):
             report.problems.append(checked)
-        elif isinstance(checked, _Segmentation):
+        elif isinstance(checked, Segmentation):
             segmentations.append(checked)
         else:
             slices.append(checked)
@@ -167,7 +138,7 @@ def validate_files(
             report.studies.setdefault(study_uid, {})[series_uid] = series
             sources[series_uid] = _source_of(series, [by_path[p] for p in series.paths])
     _check_segmentations(
-        [item for item in unique if isinstance(item, _Segmentation)],
+        [item for item in unique if isinstance(item, Segmentation)],
         sources,
         {series_uid for _, series_uid in groups} | _series_of(report.problems),
         known_series,
@@ -178,7 +149,7 @@ def validate_files(
 
 def _check_file(
     path: Path, allowed_modalities: Collection[str] | None
-) -> _Slice | _Segmentation | ValidationProblem:
+) -> _Slice | Segmentation | ValidationProblem:
     """Return the slice facts of one file, or the first problem that makes it unusable."""
     if not path.is_file():
         return ValidationProblem(path, f"{path.name} does not exist or is not a regular file")
@@ -198,8 +169,12 @@ def _check_file(
     if problem := _pixel_problem(dataset):
         return ValidationProblem(path, f"{path.name}: {problem}")
     modality = str(dataset.get("Modality", ""))
-    if modality == SEG_MODALITY or str(dataset.get("SOPClassUID", "")) == SEGMENTATION_STORAGE:
-        return _check_segmentation_file(path, dataset)
+    if is_segmentation(dataset):
+        geometry = _geometry(dataset)
+        if isinstance(geometry, str):
+            return ValidationProblem(path, f"{path.name}: {geometry}")
+        seg = read_segmentation(path, dataset, orientation=geometry[0])
+        return ValidationProblem(path, seg) if isinstance(seg, str) else seg
     if allowed_modalities is not None and modality not in allowed_modalities:
         expected = " or ".join(sorted(allowed_modalities))
         return ValidationProblem(
@@ -292,10 +267,10 @@ def _geometry(dataset: Dataset) -> tuple[np.ndarray, np.ndarray] | str:
 
 
 def _drop_duplicates(
-    slices: list[_Slice | _Segmentation], problems: list[ValidationProblem]
-) -> list[_Slice | _Segmentation]:
+    slices: list[_Slice | Segmentation], problems: list[ValidationProblem]
+) -> list[_Slice | Segmentation]:
     """Keep the first file of each SOPInstanceUID; the others are problems."""
-    first: dict[str, _Slice | _Segmentation] = {}
+    first: dict[str, _Slice | Segmentation] = {}
     for item in slices:
         if item.sop_uid in first:
             other = first[item.sop_uid].path.name
@@ -385,93 +360,6 @@ def _order_and_space(
 # --- DICOM SEG ----------------------------------------------------------------------------------------------
 
 
-def _check_segmentation_file(path: Path, dataset: Dataset) -> _Segmentation | ValidationProblem:
-    """Return the facts of a SEG that stands on its own (segments, frames, one source series), or why not."""
-    name = path.name
-    sop_class = str(dataset.get("SOPClassUID", ""))
-    if sop_class != SEGMENTATION_STORAGE:
-        return ValidationProblem(
-            path,
-            f"{name} is a SEG of SOP class {sop_class or 'none'}; only Segmentation Storage is supported",
-        )
-    kind = str(dataset.get("SegmentationType", ""))
-    if kind not in ("BINARY", "FRACTIONAL"):
-        return ValidationProblem(
-            path, f"{name} has SegmentationType {kind or 'none'!r}; only BINARY or FRACTIONAL can be imported"
-        )
-    segments = {int(item.get("SegmentNumber", 0) or 0) for item in dataset.get("SegmentSequence", [])}
-    if not segments:
-        return ValidationProblem(path, f"{name} is a SEG without segments (SegmentSequence is empty)")
-    frame_of_reference_uid = str(dataset.get("FrameOfReferenceUID", "")).strip()
-    if not frame_of_reference_uid:
-        return ValidationProblem(path, f"{name} is a SEG without a FrameOfReferenceUID")
-    referenced = dataset.get("ReferencedSeriesSequence", [])
-    source_uids = {str(item.get("SeriesInstanceUID", "")) for item in referenced} - {""}
-    if not source_uids:
-        return ValidationProblem(
-            path, f"{name} is a SEG that names no source series (ReferencedSeriesSequence is missing)"
-        )
-    if len(source_uids) > 1:
-        return ValidationProblem(
-            path, f"{name} refers to {len(source_uids)} series; only a SEG of one source series is supported"
-        )
-    geometry = _geometry(dataset)
-    if isinstance(geometry, str):
-        return ValidationProblem(path, f"{name}: {geometry}")
-    frames = _frame_positions(dataset, segments)
-    if isinstance(frames, str):
-        return ValidationProblem(path, f"{name}: {frames}")
-    return _Segmentation(
-        path=path,
-        study_uid=str(dataset.StudyInstanceUID),
-        series_uid=str(dataset.SeriesInstanceUID),
-        sop_uid=str(dataset.SOPInstanceUID),
-        description=str(dataset.get("SeriesDescription", "")),
-        frame_of_reference_uid=frame_of_reference_uid,
-        source_series_uid=source_uids.pop(),
-        source_sop_uids=frozenset(
-            str(instance.get("ReferencedSOPInstanceUID", ""))
-            for item in referenced
-            for instance in item.get("ReferencedInstanceSequence", [])
-        )
-        - {""},
-        rows=int(dataset.Rows),
-        columns=int(dataset.Columns),
-        orientation=geometry[0],
-        frame_positions=frames,
-    )
-
-
-def _frame_positions(dataset: Dataset, segments: set[int]) -> np.ndarray | str:
-    """Return each frame's ImagePositionPatient (F, 3), or why the frames cannot be placed or labelled."""
-    n_frames = int(dataset.get("NumberOfFrames", 0) or 0)
-    per_frame = dataset.get("PerFrameFunctionalGroupsSequence", [])
-    if n_frames < 1:
-        return "the SEG has no frames (no segment is present in its pixel data)"
-    if len(per_frame) != n_frames:
-        return f"the SEG has {n_frames} frames but {len(per_frame)} per-frame functional groups"
-    shared = (dataset.get("SharedFunctionalGroupsSequence") or [Dataset()])[0]
-    positions = []
-    for number, group in enumerate(per_frame, start=1):
-        identification = group.get("SegmentIdentificationSequence") or shared.get(
-            "SegmentIdentificationSequence"
-        )
-        segment = int(identification[0].get("ReferencedSegmentNumber", 0) or 0) if identification else 0
-        if segment not in segments:
-            return (
-                f"frame {number} refers to segment {segment}, which the SEG's SegmentSequence does not define"
-            )
-        plane = group.get("PlanePositionSequence") or shared.get("PlanePositionSequence")
-        try:
-            position = [float(v) for v in plane[0].ImagePositionPatient]
-        except (AttributeError, IndexError, TypeError, ValueError):
-            return f"frame {number} has no ImagePositionPatient"
-        if len(position) != 3:
-            return f"frame {number} has an ImagePositionPatient without 3 values"
-        positions.append(position)
-    return np.asarray(positions, dtype=np.float64)
-
-
 def _series_of(problems: list[ValidationProblem]) -> set[str]:
     """SeriesInstanceUIDs of the rejected files whose header can still be read."""
     found = set()
@@ -498,19 +386,19 @@ def _source_of(series: ValidSeries, members: list[_Slice]) -> SourceSeries:
 
 
 def _check_segmentations(
-    segmentations: list[_Segmentation],
+    segmentations: list[Segmentation],
     sources: dict[str, SourceSeries],
     seen_series: set[str],
     known_series: KnownSeries | None,
     report: ValidationReport,
 ) -> None:
     """Check each SEG against its source series; add the good ones as SEG series after the image series."""
-    groups: dict[tuple[str, str], list[_Segmentation]] = {}
+    groups: dict[tuple[str, str], list[Segmentation]] = {}
     for seg in segmentations:
         source = sources.get(seg.source_series_uid)
         if source is None and seg.source_series_uid not in seen_series and known_series is not None:
             source = known_series(seg.source_series_uid)
-        reason = _segmentation_mismatch(seg, source, rejected=seg.source_series_uid in seen_series)
+        reason = segmentation_mismatch(seg, source, rejected=seg.source_series_uid in seen_series)
         if reason is not None:
             report.problems.append(ValidationProblem(seg.path, f"{seg.path.name} {reason}"))
         else:
@@ -535,43 +423,3 @@ def _check_segmentations(
             spacing_mm=None,
             source_series_uid=members[0].source_series_uid,
         )
-
-
-def _segmentation_mismatch(seg: _Segmentation, source: SourceSeries | None, *, rejected: bool) -> str | None:
-    """Return why a SEG does not fit its source series (the reason follows the file name), else None."""
-    uid = seg.source_series_uid
-    if source is None:
-        if rejected:
-            return f"refers to series {uid}, which was rejected (see the problems of its files)"
-        return (
-            f"refers to series {uid}, which is neither among the files imported with it nor imported before"
-        )
-    if source.study_uid != seg.study_uid:
-        return f"refers to series {uid} of study {source.study_uid}, not of its own study {seg.study_uid}"
-    if source.frame_of_reference_uid != seg.frame_of_reference_uid:
-        return (
-            f"has FrameOfReferenceUID {seg.frame_of_reference_uid}, but its source series {uid} has "
-            f"{source.frame_of_reference_uid}: a SEG must share its source series' frame of reference"
-        )
-    if missing := sorted(seg.source_sop_uids - source.sop_uids):
-        return f"refers to {len(missing)} instance(s) that are not in its source series {uid} (e.g. {missing[0]})"
-    if (source.rows, source.columns) != (seg.rows, seg.columns):
-        return (
-            f"has {seg.rows}x{seg.columns} frames, but its source series {uid} has {source.rows}x"
-            f"{source.columns} images: only a SEG on the pixel grid of its source series can be imported"
-        )
-    if not np.allclose(seg.orientation, source.orientation, atol=1e-3):
-        return f"is oriented {_shown(tuple(seg.orientation))}, unlike its source series {uid}"
-    slices = np.asarray(source.positions, dtype=np.float64)
-    if not len(slices):
-        return None  # a registered series without positions: nothing to place the frames on
-    gaps = np.linalg.norm(np.diff(slices, axis=0), axis=1) if len(slices) > 1 else np.array([1.0])
-    tolerance = max(0.1 * float(np.min(gaps)), 0.01)
-    distances = np.linalg.norm(seg.frame_positions[:, None, :] - slices[None, :, :], axis=2).min(axis=1)
-    worst = int(np.argmax(distances))
-    if distances[worst] > tolerance:
-        return (
-            f"frame {worst + 1} lies {distances[worst]:.2f} mm from the nearest slice of its source series "
-            f"{uid}: a SEG's frames must lie on its source series' slices"
-        )
-    return None

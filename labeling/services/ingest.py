@@ -29,8 +29,9 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from labeling.dicom import DicomStore, DicomStoreError, DicomStoreUnavailable, DicomWebStore, store_open
+from labeling.dicom.segmentation import SourceSeries
 from labeling.dicom.store import json_value, tag_key
-from labeling.dicom.validate import SourceSeries, ValidationProblem, ValidSeries, validate_files
+from labeling.dicom.validate import ValidationProblem, ValidSeries, validate_files
 from labeling.exceptions import DomainError, InvalidInput
 from labeling.models import Case, ImportJob, Instance, Project, Series, Study
 from labeling.services.audit import audit_record

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from pydicom.dataset import Dataset
 
-from labeling.dicom.validate import SourceSeries, ValidationReport, validate_files
+from labeling.dicom.segmentation import SourceSeries
+from labeling.dicom.validate import ValidationReport, validate_files
 from tests.labeling.dicom.dicom_factory import make_seg, make_series, write_seg, write_series
 
 
