@@ -146,6 +146,11 @@ def _claim(run_id: int) -> tuple[TrainingRun, bool] | None:
         alive = run.heartbeat_at and now - run.heartbeat_at < stale_after
         if run.state == TrainingRun.State.RUNNING and alive:
             return None  # another worker is on it
+        if run.cancel_requested:  # cancelled while its worker was gone: nothing left to train
+            run.state, run.finished_at = TrainingRun.State.CANCELLED, now
+            run.log += f"{now:%Y-%m-%d %H:%M:%S} cancelled (asked while no worker was on it)\n"
+            run.save(update_fields=["state", "finished_at", "log"])
+            return None
         resume = run.state == TrainingRun.State.RUNNING  # its worker died: continue from the checkpoint
         run.state, run.heartbeat_at, run.attempts = TrainingRun.State.RUNNING, now, run.attempts + 1
         run.started_at = run.started_at or now

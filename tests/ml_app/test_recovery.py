@@ -85,6 +85,16 @@ def test_a_second_delivery_while_a_live_worker_holds_the_run_does_nothing():
     assert (after.state, after.attempts, after.log, after.snapshot_id) == ("running", 1, "attempt 1\n", None)
 
 
+@pytest.mark.django_db
+def test_a_run_cancelled_while_its_worker_was_gone_ends_at_its_next_delivery():
+    run = _run("running", age_s=3600, heartbeat_age_s=600)
+    TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True, attempts=1)
+    training_run_execute(run_id=run.pk)
+    after = TrainingRun.objects.get(pk=run.pk)
+    assert (after.state, after.attempts, after.snapshot_id) == ("cancelled", 1, None)
+    assert after.finished_at and "asked while no worker was on it" in after.log
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_heartbeat_stays_fresh_while_a_worker_is_busy_without_progress():
     run = _run("running", age_s=60, heartbeat_age_s=600)
