@@ -4,9 +4,10 @@ Sources: files (a folder, an upload, an unpacked zip) or a DICOMweb server searc
 validated first (``labeling.dicom.validate``); a bad file or study becomes a problem naming the file and the
 reason, and the other studies go on. A DICOM SEG (e.g. a CT study's pelvis bone mask) is imported with its
 study, or later on its own, when it fits an image series of that study; it is stored like any instance and
-registered as a Series of modality SEG whose ``source_series`` is that image series (never graded). Re-importing the same UIDs adds nothing twice. Long imports run as an
-ImportJob (``import_job_run``, from a Celery task or the command line) that records its progress; uploads
-reach a job through ``labeling.services.uploads``.
+registered as a Series of modality SEG whose ``source_series`` is that image series (never graded).
+Re-importing the same UIDs adds nothing twice. Long imports run as an ImportJob (``import_job_run``, from a
+Celery task or the command line) that records its progress; uploads reach a job through
+``labeling.services.uploads``.
 """
 
 from __future__ import annotations
@@ -193,7 +194,9 @@ def _import_study(
     missing = _missing_sequences(project, study_uid, series)
     if missing:
         assert project is not None
-        present = sorted({s.description or "no description" for s in series.values() if s.modality != "SEG"})
+        present = sorted(
+            {s.description or "no description" for s in series.values() if s.modality != Series.SEG}
+        )
         report.problems.append(
             {
                 "path": study_uid,
