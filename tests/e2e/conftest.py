@@ -69,7 +69,8 @@ def _up(url: str) -> bool:
 
 @pytest.fixture(scope="module")
 def site(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Site]:
-    """Seeded test database + web server (gunicorn, threads) + Celery worker, for the whole module."""
+    """Seeded test database + web server (gunicorn, threads) + Celery workers (default and gpu queues), for
+    the whole module."""
     if not CHROMIUM.is_file():
         missing_service(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     if not DIST.is_file() or not AXE.is_file():
@@ -110,6 +111,8 @@ def site(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Site]
             with (
                 running(web, env, tmp / "web.log"),
                 running(celery_worker_cmd("default"), env, tmp / "worker.log"),
+                # training and AI pre-reads, apart so that a run never holds up a consensus refit
+                running(celery_worker_cmd("gpu"), env, tmp / "worker-gpu.log"),
             ):
                 wait_until(lambda: _up(f"{base}/api/auth/csrf/"), timeout_s=60, what="the web server")
                 yield Site(base, data, tmp)

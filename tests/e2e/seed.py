@@ -19,6 +19,7 @@ import pydicom
 
 PASSWORD = "concord-e2e-pw"
 READERS = ("reader1", "reader2", "reader3")
+TRAINING = "training"  # sub-folder of the phantoms: the training project's studies, with simulated readings
 
 
 @dataclass
@@ -31,28 +32,23 @@ class Seeded:
     mri_truth: dict[str, Any]
     assignments: dict[str, int] = field(default_factory=dict)  # "mri:reader1" → assignment id
     series: dict[str, str] = field(default_factory=dict)  # "T1" → series uid
+    train_project: int = 0
+    train_cases: list[int] = field(default_factory=list)  # the last one is gold
 
 
 def write_phantoms(out: Path, seed: int = 7) -> None:
-    if (out / "manifest.json").is_file():
-        return
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ml.phantoms",
-            "--mri",
-            "1",
-            "--ct",
-            "1",
-            "--out",
-            str(out),
-            "--seed",
-            str(seed),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    """One MRI and one CT study for the readers; three MRI studies read by three simulated readers (in
+    ``out/training``) for the training project."""
+    for folder, args in [
+        (out, ["--mri", "1", "--ct", "1", "--seed", str(seed)]),
+        (out / TRAINING, ["--mri", "3", "--ct", "0", "--seed", "11", "--readers", "3", "--sessions", "1"]),
+    ]:
+        if not (folder / "manifest.json").is_file():
+            subprocess.run(
+                [sys.executable, "-m", "ml.phantoms", *args, "--out", str(folder)],
+                check=True,
+                capture_output=True,
+            )
 
 
 def _series_rows(folder: Path, description: str) -> dict[str, Any]:
@@ -132,7 +128,63 @@ def seed(phantoms: Path) -> Seeded:
         out[f"{kind}_study"] = study_uid
         if kind == "mri":
             out["mri_truth"] = json.loads((phantoms / entry["truth"]).read_text())
+    out["train_project"], out["train_cases"] = _seed_training_project(phantoms / TRAINING, users)
     return Seeded(phantoms=phantoms, **out)
+
+
+def _seed_training_project(folder: Path, users: dict[str, Any]) -> tuple[int, list[int]]:
+    """An MRI project whose three cases simulated readers (users sim-R1, sim-R2 …, apart from the browser's
+    readers) have read, contours included, with its consensus fitted: two cases to train on, the last one
+    gold (its truth as reference)."""
+    from django.contrib.auth import get_user_model
+
+    from labeling.models import Assignment, Case, GradingScheme, Membership
+    from labeling.services.consensus import consensus_refit_project
+    from labeling.services.projects import membership_add, project_create
+    from labeling.services.readings import reading_submit
+    from labeling.services.studies import study_register
+    from ml.phantoms import load_truth
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    project = project_create(
+        actor=users["admin"],
+        name="E2E Training",
+        scheme=GradingScheme.objects.get(name="mri_sij", version=1),
+        readers_per_case=3,
+        adjudication_threshold=1.0,
+    )
+    membership_add(
+        actor=users["admin"], project=project, username="adjudicator", role=Membership.Role.ADJUDICATOR
+    )
+    cases: dict[str, Case] = {}
+    for i, entry in enumerate(manifest["studies"]):
+        series = [_series_rows(folder / info["folder"], desc) for desc, info in entry["series"].items()]
+        study = study_register(
+            actor=None, study_uid=entry["study_instance_uid"], modality="MR",
+            patient_id=entry["patient_id"], series=series,
+        )  # fmt: skip
+        gold = i == len(manifest["studies"]) - 1
+        cases[entry["study_instance_uid"]] = Case.objects.create(
+            project=project,
+            study=study,
+            label=f"train-{i + 1}",
+            is_gold=gold,
+            reference=load_truth(folder / entry["truth"]).values() if gold else None,
+        )
+    readers: dict[str, Any] = {}
+    for record in json.loads((folder / "readings" / "readings.json").read_text()):
+        reader = readers.get(record["reader"])
+        if reader is None:
+            reader, _ = get_user_model().objects.get_or_create(username=f"sim-{record['reader']}")
+            membership_add(
+                actor=users["admin"], project=project, username=reader.username, role=Membership.Role.READER
+            )
+            readers[record["reader"]] = reader
+        case = cases[record["study_instance_uid"]]
+        assignment = Assignment.objects.create(project=project, case=case, reader=reader, session=1)
+        reading_submit(actor=reader, assignment=assignment, **record["payload"])
+    consensus_refit_project(project_id=project.pk)
+    return project.pk, [c.pk for c in cases.values()]
 
 
 if __name__ == "__main__":

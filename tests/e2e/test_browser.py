@@ -1,10 +1,12 @@
 """End to end in a real browser: three readers grade the phantom MRI case (one with a contour, two keyboard
-only), the consensus refits in a real worker, the adjudicator resolves an item, the admin sees agreement.
+only), the consensus refits in a real worker, the adjudicator resolves an item, the admin sees agreement, then
+trains a (tiny) contour model in the gpu worker and watches it, and the adjudicator sees its AI pre-read.
 
 The tests of this module run in order and share one seeded server (see conftest.site)."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -20,6 +22,47 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
 
 FIRST_IMAGE_BUDGET_MS = float(os.environ.get("E2E_FIRST_IMAGE_BUDGET_MS", "1500"))
 FIRST_IMAGE_MS: list[float] = []  # measured by the first test, checked against the budget by the next
+# As tests/ml_app's TINY_CONTOUR, one epoch more so that the run is seen between epochs.
+TINY_CONTOUR = {"epochs": 3, "width": 4, "crop_mm": 48.0, "pixel_mm": 1.5, "batch_size": 16, "device": "cpu"}
+
+# Contrast (standard deviation of the red channel) in the middle of the first pane's canvas: 0 when blank.
+CANVAS_SD_JS = """
+() => {
+  const canvas = window.__concordViewer.panes[0].element.querySelector('canvas');
+  const ctx = canvas.getContext('2d');
+  const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  const cx = canvas.width / 2, cy = canvas.height / 2, vals = [];
+  for (let y = cy - 100; y < cy + 100; y += 4) for (let x = cx - 100; x < cx + 100; x += 4)
+    vals.push(data[(Math.round(y) * canvas.width + Math.round(x)) * 4]);
+  const m = vals.reduce((s, x) => s + x, 0) / vals.length;
+  return Math.sqrt(vals.reduce((s, x) => s + (x - m) ** 2, 0) / vals.length);
+}
+"""
+
+
+def _rendered(page: Any) -> float:
+    """Wait until every pane shows its image, then return the first canvas's contrast."""
+    page.wait_for_function(
+        "() => window.__concordViewer && window.__concordViewer.panes.every(p => p.hasImage)"
+    )
+    page.wait_for_timeout(300)  # the render after the camera fit
+    return page.evaluate(CANVAS_SD_JS)
+
+
+# The axial slice nearest to a patient point (as viewer/geometry.ts nearestSlice).
+NEAREST_SLICE_JS = """
+(point) => {
+  const planes = window.__concordViewer.panes[0].series.planes;
+  let best = 0, bestD = Infinity;
+  planes.forEach((p, i) => {
+    const r = p.iop.slice(0, 3), c = p.iop.slice(3);
+    const n = [r[1]*c[2]-r[2]*c[1], r[2]*c[0]-r[0]*c[2], r[0]*c[1]-r[1]*c[0]];
+    const d = Math.abs(n.reduce((s, x, j) => s + x * (point[j] - p.ipp[j]), 0));
+    if (d < bestD) { bestD = d; best = i; }
+  });
+  return best;
+}
+"""
 
 # Sample the first pane's canvas: luminance on the ground-truth joint line vs. 7 mm either side of it.
 SAMPLE_JS = """
@@ -221,6 +264,50 @@ def test_3_ct_reading_view_shows_the_grade_definitions(site: Site, new_page) -> 
     assert axe_serious(page) == []
     shot(page, "05-reading-ct")
 
+    # The coronal reformat, linked to the axial stack: a click on the coronal moves the axial view to the
+    # slice through the clicked point; a click on the axial view moves the coronal plane through it.
+    page.click("text=Coronal reformat")
+    page.wait_for_selector("[data-reformat-ready]", timeout=30_000)
+    page.wait_for_selector(".reformat-box line[data-ref=axial]", state="attached")
+    page.wait_for_selector("[data-testid=viewer] line[data-ref=coronal]", state="attached")
+    # the volume streams in slice by slice behind the first render (slow when the cores are shared)
+    page.wait_for_function("() => window.__concordReformat.volumeLoaded()", timeout=120_000)
+    before = page.evaluate("() => window.__concordViewer.slice")
+    box = page.locator(".reformat-box .cs-element").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    picked = None
+    for dy in (-0.2, 0.2, -0.1, 0.1):  # a point a few slices above or below the current one
+        point = page.evaluate(
+            "([x, y]) => { const r = window.__concordReformat; const b = document.querySelector("
+            "'.reformat-box .cs-element').getBoundingClientRect(); return r.toWorld(x - b.left, y - b.top); }",
+            [x, y + dy * box["height"]],
+        )
+        expected = page.evaluate(NEAREST_SLICE_JS, point)
+        if expected != before:
+            picked = (y + dy * box["height"], expected)
+            break
+    assert picked, "no other axial slice under the coronal view"
+    page.mouse.click(x, picked[0])
+    page.wait_for_function(f"() => window.__concordViewer.slice === {picked[1]}")
+    page.wait_for_selector(f"text=Slice {picked[1] + 1} / ")  # the axial image of that slice is on screen
+    print(f"coronal click: axial slice {before} → {picked[1]}")
+    axial = page.locator("[data-testid=viewer] .cs-element").bounding_box()
+    ax, ay = axial["x"] + axial["width"] * 0.5, axial["y"] + axial["height"] * 0.5
+    target = page.evaluate(
+        "([x, y]) => { const v = window.__concordViewer; const p = v.panes[0];"
+        " const b = p.element.getBoundingClientRect(); return v.toWorld(p, x - b.left, y - b.top); }",
+        [ax, ay],
+    )
+    page.mouse.click(ax, ay)
+    page.wait_for_function(
+        "(t) => { const c = window.__concordReformat.camera(); const n = c.viewPlaneNormal;"
+        " return Math.abs(n.reduce((s, x, j) => s + x * (t[j] - c.focalPoint[j]), 0)) < 0.5; }",
+        arg=target,
+    )
+    assert axe_serious(page) == []
+    shot(page, "05b-reading-ct-coronal")
+    assert page.errors == []
+
 
 def test_4_adjudicator_resolves_an_item(site: Site, new_page) -> None:
     project = site.data.mri_project
@@ -243,6 +330,7 @@ def test_4_adjudicator_resolves_an_item(site: Site, new_page) -> None:
     page.goto(site.base + item)
     page.wait_for_selector("[data-first-image-ms]")
     page.wait_for_selector("polyline[data-reader]", state="attached")  # reader 1's contour, in its colour
+    assert _rendered(page) > 5, "the adjudication view shows no image"
     assert page.locator("table.readers tbody tr").count() == 3
     assert axe_serious(page) == []
     shot(page, "07-adjudication-item")
@@ -262,15 +350,13 @@ def test_5_admin_sees_projects_and_agreement(site: Site, new_page) -> None:
     page = new_page("admin")
     page.goto(f"{site.base}/manage/projects/{project}")
     page.wait_for_selector("text=Generate assignments")
-    assert page.locator("text=reader3").count() >= 1
+    page.wait_for_selector("td:text-is('reader3')")  # the members table loads on its own request
     assert axe_serious(page) == []
     shot(page, "08-admin-project", full_page=True)
     # The case preview (the viewer's demo page) shows the study to its admin.
     page.click("text=Preview")
     page.wait_for_selector("[data-first-image-ms]")
-    page.wait_for_function(
-        "() => window.__concordViewer && window.__concordViewer.panes.every(p => p.hasImage)"
-    )
+    assert _rendered(page) > 5, "the case preview shows no image"
     assert axe_serious(page) == []
     shot(page, "08b-case-preview")
     page.goto(f"{site.base}/manage/projects/{project}/agreement")
@@ -281,4 +367,88 @@ def test_5_admin_sees_projects_and_agreement(site: Site, new_page) -> None:
     assert page.locator("text=3 of 3 assignments submitted").count() == 1
     assert axe_serious(page) == []
     shot(page, "09-agreement", full_page=True)
+    assert page.errors == []
+
+
+def test_6_admin_trains_a_model_and_watches_it(site: Site, new_page) -> None:
+    project = site.data.train_project
+    page = new_page("admin")
+    page.goto(f"{site.base}/manage/projects/{project}")
+    page.click("text=Training and models")
+    page.wait_for_selector("text=No training runs yet.")
+    assert axe_serious(page) == []
+
+    page.select_option("#train-kind", "contour")
+    page.fill("#train-config", json.dumps(TINY_CONTOUR))
+    started = time.monotonic()
+    page.click("text=Start training")
+    page.wait_for_selector("text=/Run \\d+ queued\\./")
+    card = page.locator(".run-card").first
+    # A second start while the run is active is refused, and says why.
+    page.click("text=Start training")
+    page.wait_for_selector("text=Only one run per model can be queued or running")
+    assert page.locator("[role=alert]", has_text="already").count() == 1
+
+    # Live progress by polling: the states and epochs the page showed, until the run ends.
+    seen: list[str] = []
+
+    def finished() -> bool:
+        text = card.locator(".run-status").inner_text()
+        if not seen or seen[-1] != text:
+            seen.append(text)
+        return card.get_attribute("class").split("state-")[-1] in ("succeeded", "failed", "cancelled")
+
+    wait_for(finished, timeout_s=300, what="the training run to end")
+    print(f"training run: {time.monotonic() - started:.1f} s; the page showed: {seen}")
+    assert "state-succeeded" in (card.get_attribute("class") or ""), seen
+    assert any("Epoch" in s and "loss" in s for s in seen), seen
+    assert any(s.startswith(("Queued", "Preparing", "Epoch 1", "Epoch 2")) for s in seen), seen
+    assert card.locator("progress").get_attribute("value") == "1"
+    assert card.locator("figure.chart svg").count() == 1  # loss per epoch
+
+    # The run registered a version, evaluated on the gold case and promoted (the project had none).
+    versions = page.locator("[data-testid=model-versions]")
+    versions.locator("text=frac_below_2_76mm").wait_for()
+    row = versions.locator("tr[data-version='contour-1']")
+    assert row.locator(".badge").inner_text() == "promoted"
+    assert "1 gold case(s)" in row.inner_text()
+    assert "no promoted model yet" in row.inner_text()
+    runs = page.locator("[data-testid=training-runs]")
+    assert "contour v1 (promoted)" in runs.inner_text()
+    assert axe_serious(page) == []
+    shot(page, "10-training", full_page=True)
+    assert page.errors == []
+
+
+def test_7_adjudicator_sees_the_ai_pre_read_and_readers_do_not(site: Site, new_page) -> None:
+    project = site.data.train_project
+    case_id = site.data.train_cases[0]
+    adj = site.api("adjudicator")
+    predictions = f"{site.base}/api/projects/{project}/cases/{case_id}/predictions/"
+    wait_for(lambda: bool(adj.get(predictions).json()), timeout_s=120, what="the AI pre-read of the case")
+    (prediction,) = adj.get(predictions).json()
+    assert prediction["kind"] == "contour" and prediction["version"] == 1
+    left = [c for c in prediction["output"]["contours"] if c["side"] == "left"]
+    print(f"AI pre-read: {len(prediction['output']['contours'])} contour(s), {len(left)} on the left joint")
+    assert left, prediction["output"]
+    longest = max(left, key=lambda c: math.dist(c["points_mm"][0], c["points_mm"][-1]))
+
+    item = f"/projects/{project}/adjudication/{case_id}/left/iliac_upper/bme"
+    # Blinding is the API's: a reader gets no adjudication item, hence no AI output.
+    reader_item = site.api("reader1").get(
+        f"{site.base}/api{item.replace('/adjudication/', '/adjudication/items/')}/"
+    )
+    assert reader_item.status_code in (403, 404)
+
+    page = new_page("adjudicator")
+    page.goto(f"{site.base}{item}?slice={longest['slice_index']}")
+    page.wait_for_selector("[data-first-image-ms]")
+    ai = page.locator("[data-testid=ai-output]")
+    ai.locator("text=Pre-read by contour v1").wait_for()
+    page.wait_for_selector("polyline.contour.ai[data-ai='contour v1']", state="attached")
+    page.wait_for_selector("text=AI (contour v1)")
+    assert _rendered(page) > 5, "the adjudication view shows no image"
+    assert page.locator("svg text.ai-label").first.text_content() == "AI"
+    assert axe_serious(page) == []
+    shot(page, "11-adjudication-ai")
     assert page.errors == []

@@ -141,6 +141,12 @@ export class Reformat {
     this.disposers.push(() => target.removeEventListener(type, fn));
   }
 
+  /** True once every slice of the volume is loaded (it streams in after the first render). */
+  volumeLoaded(): boolean {
+    const volume = cache.getVolume(this.volumeId) as { loadStatus?: { loaded?: boolean } } | undefined;
+    return volume?.loadStatus?.loaded === true;
+  }
+
   /** The viewed plane: focal point (in the plane), camera position and unit normal, in patient mm. */
   camera(): PlaneCamera | null {
     if (!this.viewport) return null;

@@ -14,6 +14,7 @@ import type { LoadedSeries } from "../dicomweb";
 import { h, s } from "../ui/dom";
 import { ensureCornerstone } from "./cornerstone";
 import { projectOntoPlane, syncedSliceIndex, type Vec3 } from "./geometry";
+import { prefetchOrder } from "./prefetch";
 import { presetRange, presetsFor, type Preset } from "./presets";
 
 export interface Pane {
@@ -33,6 +34,8 @@ export type Painter = (pane: Pane, slice: number) => SVGElement[];
 let counter = 0;
 /** A click that did not drag (window/level, pan and zoom drag) picks a point. */
 const CLICK_SLOP_PX = 4;
+/** Background image requests in flight at once (of the browser's six per host). */
+const PREFETCH_CONCURRENCY = 2;
 
 export class Viewer {
   readonly panes: Pane[] = [];
@@ -80,6 +83,7 @@ export class Viewer {
       viewer.panes.map(async (p) => {
         await p.viewport.setStack(p.series.imageIds, viewer.indexFor(p, viewer.slice));
         if (viewer.destroyed) return;
+        p.viewport.resetCamera(); // fit this image, whatever camera another pane's sync left
         p.hasImage = true;
         const range = p.viewport.getProperties().voiRange;
         p.auto = range ? { lower: range.lower, upper: range.upper } : null;
@@ -168,9 +172,20 @@ export class Viewer {
     this.disposers.push(() => target.removeEventListener(type, fn));
   }
 
+  /** Load the other slices in the background, nearest to the shown one first, a few at a time: the browser
+   * opens at most six connections per host, and drafts and other API calls must not queue behind images. */
   private prefetch(): void {
-    const ids = this.panes.flatMap((p) => p.series.imageIds);
-    for (const id of ids) void imageLoader.loadAndCacheImage(id).catch(() => undefined);
+    const ids = prefetchOrder(
+      this.panes.map((p) => p.series.imageIds),
+      this.panes.map((p) => this.indexFor(p, this.slice)),
+    );
+    let next = 0;
+    const worker = async () => {
+      while (!this.destroyed && next < ids.length) {
+        await imageLoader.loadAndCacheImage(ids[next++]).catch(() => undefined);
+      }
+    };
+    for (let k = 0; k < PREFETCH_CONCURRENCY; k++) void worker();
   }
 
   /** Index in a pane's stack for the viewer's reference slice (the first pane's index). */
@@ -225,8 +240,10 @@ export class Viewer {
     return this.setSlice(this.slice + delta);
   }
 
+  /** Zoom/pan of `source` to the other panes. Only between panes showing an image: a pane still waiting
+   * for its first image has a default camera (far out, off centre) that must not spread to the others. */
   private syncCamera(source: Pane): void {
-    if (this.syncing) {
+    if (this.syncing || !source.hasImage) {
       this.paint(source);
       return;
     }
@@ -234,7 +251,7 @@ export class Viewer {
     try {
       const cam = source.viewport.getCamera();
       for (const p of this.panes) {
-        if (p === source) continue;
+        if (p === source || !p.hasImage) continue;
         p.viewport.setCamera({
           parallelScale: cam.parallelScale,
           focalPoint: cam.focalPoint,

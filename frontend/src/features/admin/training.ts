@@ -16,6 +16,7 @@ import {
   parseEpochLog,
   progressLine,
   promotionAction,
+  shownMetrics,
 } from "./trainingModel";
 
 const POLL_MS = 1000;
@@ -66,11 +67,14 @@ function runCard(run: TrainingRunDetail, onCancel: () => void): HTMLElement {
                 colour: "#0b5cad",
                 points: history.map((r) => [r.epoch + 1, r.loss]),
               },
-              ...Object.keys(history.at(-1)?.metrics ?? {}).map((k, i) => ({
-                label: k,
-                colour: ["#b45309", "#15803d", "#7e22ce"][i % 3],
-                points: history.map((r): [number, number | null] => [r.epoch + 1, r.metrics[k] ?? null]),
-              })),
+              // the validation loss and the first validation metric (each on its own scale)
+              ...Object.keys(shownMetrics(history.at(-1)?.metrics))
+                .slice(0, 2)
+                .map((k, i) => ({
+                  label: k,
+                  colour: ["#b45309", "#15803d"][i],
+                  points: history.map((r): [number, number | null] => [r.epoch + 1, r.metrics[k] ?? null]),
+                })),
             ],
             { title: `Loss and validation metrics of run ${run.id} per epoch`, xLabel: "epoch" },
           ),

@@ -12,7 +12,7 @@ import {
 // As ml.services writes it: attempt lines with a timestamp, one line per finished epoch (a Python dict of
 // the epoch's validation metrics; NaN stored as None), the final state.
 const LOG = `2026-03-01 10:00:00 attempt 1
-epoch 0: loss 0.9134 {'val_rmse_mm': 4.25, 'val_loss': 0.88}
+epoch 0: loss 0.9134 {'val_rmse_mm': 4.25, 'val_loss': 0.88, 'epoch': 0, 'train_loss': 0.9134}
 epoch 1: loss 0.5021 {'val_rmse_mm': 2.5, 'val_loss': None}
 2026-03-01 10:00:09 attempt 2 (resuming)
 epoch 1: loss 0.4999 {'val_rmse_mm': 2.4, 'val_loss': 1e-05}
@@ -23,7 +23,11 @@ epoch 2: loss nan {}
 describe("parseEpochLog", () => {
   it("reads loss and metrics per epoch; a resumed epoch's later line wins; None and nan are null", () => {
     expect(parseEpochLog(LOG)).toEqual([
-      { epoch: 0, loss: 0.9134, metrics: { val_rmse_mm: 4.25, val_loss: 0.88 } },
+      {
+        epoch: 0,
+        loss: 0.9134,
+        metrics: { val_rmse_mm: 4.25, val_loss: 0.88, epoch: 0, train_loss: 0.9134 },
+      },
       { epoch: 1, loss: 0.4999, metrics: { val_rmse_mm: 2.4, val_loss: 1e-5 } },
       { epoch: 2, loss: null, metrics: {} },
     ]);
@@ -50,7 +54,7 @@ describe("progressLine", () => {
   it("marks a finished epoch, and prefers the report's own metrics", () => {
     const line = progressLine(
       { state: "running", error: "" },
-      { epoch: 3, epochs: 4, step: -1, loss: 0.3, metrics: { val_rmse_mm: 1.9 } },
+      { epoch: 3, epochs: 4, step: -1, loss: 0.3, metrics: { epoch: 3, train_loss: 0.3, val_rmse_mm: 1.9 } },
       history,
     );
     expect(line).toBe("Epoch 4 of 4 done · loss 0.3 · val_rmse_mm 1.9");

@@ -51,6 +51,15 @@ export function parseEpochLog(log: string): EpochRow[] {
 const fmtNumber = (v: number | null | undefined, digits = 4): string =>
   v === null || v === undefined || !Number.isFinite(v) ? "–" : Number(v.toPrecision(digits)).toString();
 
+/** The metrics worth showing: the loop also reports the epoch and the training loss, already shown. */
+export function shownMetrics(
+  metrics: Record<string, number | null> | undefined,
+): Record<string, number | null> {
+  return Object.fromEntries(
+    Object.entries(metrics ?? {}).filter(([k]) => k !== "epoch" && k !== "train_loss" && k !== "loss"),
+  );
+}
+
 /** One line for a run's state: "Epoch 2 of 4 · loss 0.1234 · val_rmse_mm 1.9" (metrics of the last
  * finished epoch when the current step reports none). */
 export function progressLine(
@@ -66,10 +75,9 @@ export function progressLine(
     parts.push(`Epoch ${epoch} of ${progress.epochs}${finished ? " done" : ""}`);
   } else if (run.state === "running") parts.push("Preparing the data snapshot");
   if (progress.loss !== undefined) parts.push(`loss ${fmtNumber(progress.loss)}`);
-  const metrics =
-    progress.metrics && Object.keys(progress.metrics).length
-      ? progress.metrics
-      : (history.at(-1)?.metrics ?? {});
+  const metrics = shownMetrics(
+    progress.metrics && Object.keys(progress.metrics).length ? progress.metrics : history.at(-1)?.metrics,
+  );
   for (const [k, v] of Object.entries(metrics)) parts.push(`${k} ${fmtNumber(v)}`);
   if (run.state === "failed" && run.error) parts.push(run.error);
   if (run.state !== "running") parts.unshift(capitalise(run.state ?? ""));
