@@ -215,14 +215,14 @@ export function lineChart(
   const svg = s("svg", { width: w, height: hgt, role: "img", "aria-label": opts.title, class: "lines" });
   svg.append(s("title", {}, opts.title));
   const xs = lines.flatMap((l) => l.points.map(([x]) => x));
-  const x0 = Math.min(...xs, 0);
+  const x0 = xs.length ? Math.min(...xs) : 0;
   const x1 = Math.max(...xs, x0 + 1);
   const x = (v: number) => left + ((v - x0) / (x1 - x0)) * (w - left - 10);
   const bottom = plotH + 6;
   svg.append(
     s("line", { x1: left, x2: w - 10, y1: bottom, y2: bottom, class: "axis" }),
     s("text", { x: left, y: bottom + 16 }, String(x0)),
-    s("text", { x: w - 40, y: bottom + 16 }, `${opts.xLabel ?? ""} ${x1}`.trim()),
+    s("text", { x: w - 10, y: bottom + 16, "text-anchor": "end" }, `${opts.xLabel ?? ""} ${x1}`.trim()),
   );
   lines.forEach((line, i) => {
     const ys = line.points.map(([, y]) => y).filter((y): y is number => y !== null && Number.isFinite(y));
