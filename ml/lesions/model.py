@@ -51,10 +51,12 @@ class LesionModelConfig:
     num_res_units: int = 1
     dropout: float = 0.1
     head: str = "flatten"
+    joint_cells: bool = False
     target: str = "soft"
     n_readers: int = 0
     n_sessions: int = 0
     trace_weight: float = 0.01
+    confusion_warmup_steps: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -77,7 +79,8 @@ class QuadrantSliceNet(nn.Module):
     of the map (upper/lower half of the rows x sacral/iliac half of the columns, ``ml.lesions.crops``) is
     max-pooled, so a small finding anywhere in its quadrant counts, and one linear layer shared by the four
     quadrants (plus a bias per output) gives the bme/erosion/fat logits: every quadrant learns from the
-    others' lesions. Sclerosis and ankylosis come from the max- and mean-pooled whole map.
+    others' lesions. Sclerosis and ankylosis come from the max- and mean-pooled whole map, plus with
+    ``joint_cells`` a linear layer shared by the four blocks, log-sum-exp pooled over them.
     """
 
     def __init__(self, config: LesionModelConfig) -> None:
@@ -91,6 +94,7 @@ class QuadrantSliceNet(nn.Module):
         self.quadrant = nn.Linear(cin, len(QUADRANT_LESION_ORDER))
         self.quadrant_bias = nn.Parameter(torch.zeros(len(QUADRANT_LESION_ORDER), len(QUADRANTS)))
         self.joint = nn.Linear(2 * cin, len(JOINT_LESION_ORDER))
+        self.joint_cells = nn.Linear(cin, len(JOINT_LESION_ORDER)) if config.joint_cells else None
         # OUTPUTS order of quadrants: cell (row half, column half) of the 2 x 2 max-pooled map.
         self.cells = [(0 if q.endswith("upper") else 1, 1 if q.startswith("iliac") else 0) for q in QUADRANTS]
 
@@ -101,7 +105,10 @@ class QuadrantSliceNet(nn.Module):
         per_q = torch.stack([cells[:, :, r, c] for r, c in self.cells], dim=1)  # (N, 4, F)
         quadrant = self.quadrant(self.drop(per_q)).transpose(1, 2) + self.quadrant_bias  # (N, 3, 4)
         pooled = torch.cat([f.amax(dim=(2, 3)), f.mean(dim=(2, 3))], dim=1)
-        return torch.cat([quadrant.flatten(1), self.joint(self.drop(pooled))], dim=1)
+        joint = self.joint(self.drop(pooled))
+        if self.joint_cells is not None:  # a joint finding in any quadrant block, as for the quadrants
+            joint = joint + torch.logsumexp(self.joint_cells(self.drop(per_q)), dim=1)
+        return torch.cat([quadrant.flatten(1), joint], dim=1)
 
 
 class LesionNet(nn.Module):
@@ -135,10 +142,11 @@ class LesionNet(nn.Module):
 class ReaderConfusion(nn.Module):
     """Consensus -> reader -> session confusion layers for binary outputs, per lesion type."""
 
-    def __init__(
-        self, n_readers: int, n_sessions: int, *, reader_init: float = 3.0, session_init: float = 5.0
-    ):
+    def __init__(self, n_readers: int, n_sessions: int, *, reader_init: float = 3.0, session_init: float = 5.0,
+                 warmup_steps: int = 0):  # fmt: skip
         super().__init__()
+        self.warmup_steps = warmup_steps
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long), persistent=False)
         n_types = len(LESION_TYPES)
         eye = torch.eye(2)
         self.reader_logits = nn.Parameter(eye.repeat(n_readers, n_types, 1, 1) * reader_init)
@@ -156,11 +164,25 @@ class ReaderConfusion(nn.Module):
         reader, session, _ = self.matrices()
         diag_r = reader.diagonal(dim1=-2, dim2=-1).sum(-1)
         diag_s = session.diagonal(dim1=-2, dim2=-1).sum(-1)
-        return diag_r.mean() + diag_s.mean()
+        trace = diag_r.mean() + diag_s.mean()
+        return (
+            trace.detach() if self.training and int(self.get_buffer("steps")) <= self.warmup_steps else trace
+        )
 
     def forward(self, p_true: torch.Tensor) -> torch.Tensor:
-        """P(truth = 1) (B, 14) -> P(reader r, session s says 1) (B, R, S, 14)."""
+        """P(truth = 1) (B, 14) -> P(reader r, session s says 1) (B, R, S, 14).
+
+        For the first ``warmup_steps`` training calls the matrices stay at their near-identity start (no
+        gradient), so the network first learns every finding from the readings before the layers may
+        explain readings away as reader noise: without it a rare finding (ankylosis) can settle at a
+        constant low P(truth), where its gradient, which carries a factor p (1 - p), vanishes.
+        """
         _, _, composed = self.matrices()
+        if self.training:
+            steps = self.get_buffer("steps")
+            if int(steps) < self.warmup_steps:
+                composed = composed.detach()
+            steps += 1
         per_output = composed[:, :, self.get_buffer("output_lesion")]  # (R, S, 14, 2, 2)
         p = p_true[:, None, None, :]
         return p * per_output[..., 1, 1] + (1 - p) * per_output[..., 0, 1]
@@ -178,7 +200,8 @@ class LesionModel(nn.Module):
         self.net = LesionNet(config)
         self.confusion: ReaderConfusion | None = None
         if config.target == "readers":
-            self.confusion = ReaderConfusion(max(config.n_readers, 1), max(config.n_sessions, 1))
+            self.confusion = ReaderConfusion(max(config.n_readers, 1), max(config.n_sessions, 1),
+                                             warmup_steps=config.confusion_warmup_steps)  # fmt: skip
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Logits, and the readers' predicted answers when confusion layers exist."""

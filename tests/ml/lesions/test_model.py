@@ -153,3 +153,19 @@ def test_flips_move_the_targets_with_the_quadrants() -> None:
         assert item["readers"][1, 0, OUTPUT_NAMES.index(name)] == 1
         seen.add(name)
     assert len(seen) == 4
+
+
+def test_confusion_layers_stay_at_their_start_during_the_warmup() -> None:
+    torch.manual_seed(0)
+    config = LesionModelConfig(**{**TINY.to_dict(), "target": "readers", "n_readers": 2, "n_sessions": 2,
+                                  "confusion_warmup_steps": 3})  # fmt: skip
+    model, loss_fn, batch = LesionModel(config), LesionLoss("readers", trace_weight=0.1), _batch()
+    assert model.confusion is not None
+    start = model.confusion.reader_logits.detach().clone()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for step in range(5):
+        opt.zero_grad()
+        loss_fn(model(batch["input"]), batch).backward()
+        opt.step()
+        moved = float((model.confusion.reader_logits - start).abs().max().detach())
+        assert (moved == 0.0) == (step < 3), (step, moved)
