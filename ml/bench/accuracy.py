@@ -41,6 +41,8 @@ from ml.training import TrainConfig
 
 Log = Callable[[str], None]
 COMPONENTS = ("contours", "lesions", "ct")
+#: Epochs the readers model's confusion layers stay frozen at their start (``ReaderConfusion``).
+LESION_CONFUSION_WARMUP_EPOCHS = 5
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class BenchSizes:
     readers: int = 4
     contour_scans: int = 16
     contour_epochs: int = 10
-    lesion_epochs: int = 30
+    lesion_epochs: int = 40
     seg_epochs: int = 6
     ct_epochs: int = 30
     workers: int = 2
@@ -100,13 +102,17 @@ def run_lesions(train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes) -
     traced lines (``traced``), the product's pre-read path.
     """
     crop = CropConfig(n_slices=16)  # joint mode: 64 x 38.4 mm straightened at 0.8 mm (ml.lesions.crops)
+    n_val = round(0.15 * sizes.mri_train)
+    steps_per_epoch = math.ceil(2 * (sizes.mri_train - n_val) / 16)
+    model = LesionModelConfig(channels=(8, 16, 32, 64), strides=(2, 2, 2, 1), dropout=0.3, head="quadrant",
+                              confusion_warmup_steps=LESION_CONFUSION_WARMUP_EPOCHS * steps_per_epoch)  # fmt: skip
     results: dict[str, Any] = {}
     for mode in ("majority", "soft", "readers"):
         config = TrainConfig(
             epochs=sizes.lesion_epochs, lr=2e-3, weight_decay=1e-3, batch_size=16, device="cpu"
         )
         lesion_train(train_dir, out / f"lesions-{mode}", target=mode, crop_config=crop, train_config=config,
-                     model_config=LesionModelConfig(channels=(8, 16, 32, 64), dropout=0.3), cache_dir=out / "lesion-crops", val_fraction=0.15)  # fmt: skip
+                     model_config=model, cache_dir=out / "lesion-crops", val_fraction=0.15, flip_sides=True)  # fmt: skip
         results[mode] = lesion_evaluate(test_dir, out / f"lesions-{mode}", cache_dir=out / "lesion-crops-test",
                                         device="cpu")  # fmt: skip
     if (out / "contours" / "card.json").exists():
