@@ -34,6 +34,7 @@ class Seeded:
     series: dict[str, str] = field(default_factory=dict)  # "T1" → series uid
     train_project: int = 0
     train_cases: list[int] = field(default_factory=list)  # the last one is gold
+    train_reads: dict[str, int] = field(default_factory=dict)  # "sim-R1" → a submitted (unaided) assignment
 
 
 def write_phantoms(out: Path, seed: int = 7) -> None:
@@ -128,14 +129,17 @@ def seed(phantoms: Path) -> Seeded:
         out[f"{kind}_study"] = study_uid
         if kind == "mri":
             out["mri_truth"] = json.loads((phantoms / entry["truth"]).read_text())
-    out["train_project"], out["train_cases"] = _seed_training_project(phantoms / TRAINING, users)
+    out["train_project"], out["train_cases"], out["train_reads"] = _seed_training_project(
+        phantoms / TRAINING, users
+    )
     return Seeded(phantoms=phantoms, **out)
 
 
-def _seed_training_project(folder: Path, users: dict[str, Any]) -> tuple[int, list[int]]:
+def _seed_training_project(folder: Path, users: dict[str, Any]) -> tuple[int, list[int], dict[str, int]]:
     """An MRI project whose three cases simulated readers (users sim-R1, sim-R2 …, apart from the browser's
     readers) have read, contours included, with its consensus fitted: two cases to train on, the last one
-    gold (its truth as reference)."""
+    gold (its truth as reference). The project has AI-aided reads, so each of those readers has an aided
+    second read of each case they read waiting."""
     from django.contrib.auth import get_user_model
 
     from labeling.models import Assignment, Case, GradingScheme, Membership
@@ -152,6 +156,7 @@ def _seed_training_project(folder: Path, users: dict[str, Any]) -> tuple[int, li
         scheme=GradingScheme.objects.get(name="mri_sij", version=1),
         readers_per_case=3,
         adjudication_threshold=1.0,
+        ai_aided_reads=True,  # each submitted read opens the reader's AI-aided second read of the case
     )
     membership_add(
         actor=users["admin"], project=project, username="adjudicator", role=Membership.Role.ADJUDICATOR
@@ -172,10 +177,13 @@ def _seed_training_project(folder: Path, users: dict[str, Any]) -> tuple[int, li
             reference=load_truth(folder / entry["truth"]).values() if gold else None,
         )
     readers: dict[str, Any] = {}
+    reads: dict[str, int] = {}
     for record in json.loads((folder / "readings" / "readings.json").read_text()):
         reader = readers.get(record["reader"])
         if reader is None:
             reader, _ = get_user_model().objects.get_or_create(username=f"sim-{record['reader']}")
+            reader.set_password(PASSWORD)
+            reader.save()
             membership_add(
                 actor=users["admin"], project=project, username=reader.username, role=Membership.Role.READER
             )
@@ -183,8 +191,9 @@ def _seed_training_project(folder: Path, users: dict[str, Any]) -> tuple[int, li
         case = cases[record["study_instance_uid"]]
         assignment = Assignment.objects.create(project=project, case=case, reader=reader, session=1)
         reading_submit(actor=reader, assignment=assignment, **record["payload"])
+        reads.setdefault(reader.username, assignment.pk)
     consensus_refit_project(project_id=project.pk)
-    return project.pk, [c.pk for c in cases.values()]
+    return project.pk, [c.pk for c in cases.values()], reads
 
 
 if __name__ == "__main__":

@@ -482,3 +482,26 @@ def test_7_adjudicator_sees_the_ai_pre_read_and_readers_do_not(site: Site, new_p
     assert axe_serious(page) == []
     shot(page, "11-adjudication-ai")
     assert page.errors == []
+
+
+def test_8_an_ai_aided_read_shows_the_pre_read_and_an_unaided_one_does_not(site: Site, new_page) -> None:
+    project = site.data.train_project
+    reader = site.api("sim-R1")
+    items = reader.get(f"{site.base}/api/projects/{project}/worklist/").json()["items"]
+    aided = next(i for i in items if i["aided"] and i["status"] in ("open", "in_progress"))
+    unaided = site.data.train_reads["sim-R1"]  # blinding: no AI output for the unaided read
+    assert reader.get(f"{site.base}/api/assignments/{unaided}/ai/").status_code == 404
+    assert reader.get(f"{site.base}/api/assignments/{aided['id']}/ai/").status_code == 200
+
+    page = new_page("sim-R1")
+    page.goto(f"{site.base}/read/{aided['id']}")
+    page.wait_for_selector("[data-first-image-ms]")
+    page.wait_for_selector("text=AI-aided read")
+    ai = page.locator("[data-testid=ai-output]")
+    ai.locator("text=contour v1, lesions v1").wait_for()
+    assert ai.locator("tbody tr").count() == 28  # the lesion model's value for every item of the form
+    page.wait_for_selector("polyline.contour.ai", state="attached")
+    assert _rendered(page) > 5
+    assert axe_serious(page) == []
+    shot(page, "12-aided-read")
+    assert page.errors == []

@@ -4,6 +4,7 @@ import { get, post, request, upload } from "./client";
 import type { components } from "./schema";
 import type {
   AdjudicationItem,
+  AiPrediction,
   AgreementReport,
   AssignmentDetail,
   Draft,
@@ -83,6 +84,8 @@ export const api = {
   draft: (id: number) => get<Draft>(`/api/assignments/${id}/draft/`),
   draftSave: (id: number, body: Partial<Pick<Draft, "values" | "contours">>, keepalive = false) =>
     request<Draft>("POST", `/api/assignments/${id}/draft/save/`, body, keepalive),
+  /** The AI pre-read shown in an AI-aided read (404 for any other assignment: readers are blind to it). */
+  assignmentAi: (id: number) => get<AiPrediction[]>(`/api/assignments/${id}/ai/`),
   submit: (id: number, body: ReadingBody) => post<{ id: number }>(`/api/assignments/${id}/reading/`, body),
 
   queue: (id: number, offset = 0) =>

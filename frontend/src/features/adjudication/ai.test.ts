@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { AiPrediction } from "../../api/types";
 import type { ImagePlane } from "../../viewer/geometry";
-import { aiConfidenceText, aiContours, aiContoursOnSlice, aiValues } from "./ai";
+import { aiConfidenceText, aiContours, aiContoursOnSlice, aiForForm, aiValues } from "./ai";
 
 // Outputs as ml.pipelines write them (lesions: P(1) per "lesion/region"; ctgrade: mNY probabilities).
 const lesions: AiPrediction = {
@@ -127,5 +127,20 @@ describe("aiContours", () => {
     expect(aiContoursOnSlice(left, planes, 0)).toEqual([]);
     // without geometry, by index
     expect(aiContoursOnSlice(left, [], 6).map((c) => c.slice_index)).toEqual([6]);
+  });
+});
+
+describe("aiForForm", () => {
+  it("lists the AI's value for each form item it covers, in form order", () => {
+    const form = [
+      { joint: "left", region: "iliac_upper", lesion: "bme", values: [0, 1] },
+      { joint: "left", region: "iliac_lower", lesion: "fat", values: [0, 1] },
+      { joint: "right", region: "iliac_upper", lesion: "bme", values: [0, 1] },
+    ];
+    const rows = aiForForm([lesions, contour], form);
+    expect(rows.map((r) => [r.joint, r.region, r.lesion, r.value.value])).toEqual([
+      ["left", "iliac_upper", "bme", 1],
+      ["right", "iliac_upper", "bme", 0],
+    ]);
   });
 });

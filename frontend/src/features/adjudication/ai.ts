@@ -101,3 +101,22 @@ export function aiConfidenceText(v: AiValue, values: number[]): string {
   if (values.length === 2) return `P(1) = ${v.probabilities[1].toFixed(2)}`;
   return `p = ${Number.isFinite(p) ? p.toFixed(2) : "–"}`;
 }
+
+export interface AiFormRow {
+  joint: string;
+  region: string;
+  lesion: string;
+  value: AiValue;
+}
+
+/** The AI's value for every item of a form it has an opinion on (an AI-aided read shows them all). */
+export function aiForForm(ai: AiPrediction[] | undefined, form: Item[]): AiFormRow[] {
+  return form.flatMap((item) =>
+    aiValues(ai, item).map((value) => ({
+      joint: item.joint,
+      region: item.region,
+      lesion: item.lesion,
+      value,
+    })),
+  );
+}

@@ -2,20 +2,22 @@
 // contours per joint and slice (MRI), drafts saved as the reader works, submit → next case.
 import { api } from "../../api";
 import { ApiError } from "../../api/client";
-import type { AssignmentDetail } from "../../api/types";
+import type { AiPrediction, AssignmentDetail } from "../../api/types";
 import { loadStudySeries, type LoadedSeries } from "../../dicomweb";
 import { navigate } from "../../nav";
 import type { Params } from "../../router";
 import { Debounced } from "../../ui/debounce";
+import { bars } from "../../ui/charts";
 import { h, message, s, typing } from "../../ui/dom";
 import { ensureCornerstone } from "../../viewer/cornerstone";
 import { nearestSlice, type Vec3 } from "../../viewer/geometry";
 import { planeCut } from "../../viewer/mpr";
 import { Reformat } from "../../viewer/reformat";
 import { Viewer } from "../../viewer/viewer";
+import { aiConfidenceText, aiContours, aiContoursOnSlice, aiForForm } from "../adjudication/ai";
 import { attachContourEditing, ContourStore, contourPainter, JOINT_COLOURS } from "./contours";
 import { pickSeries } from "./series";
-import { label, missingItems, rowsToValues, type Values, valuesToRows } from "./grid";
+import { type FormItem, label, missingItems, rowsToValues, type Values, valuesToRows } from "./grid";
 import { markMissing, renderGrid } from "./gridView";
 
 export async function readingView(outlet: HTMLElement, params: Params): Promise<() => void> {
@@ -66,6 +68,9 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
   }
   const scheme = assignment.scheme;
   const form = scheme.form;
+  // An AI-aided read (the second, paired read of a project that enables it) shows the AI pre-read; the API
+  // answers 404 for any other assignment, so an unaided reader never receives it.
+  const ai: AiPrediction[] = assignment.aided ? await api.assignmentAi(id).catch(() => []) : [];
   const isCt = scheme.modality === "CT";
   const sequences = Object.keys(
     ((scheme.definition.acquisition as Record<string, unknown> | undefined)?.sequences as object) ?? {},
@@ -101,6 +106,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     h("a", { href: `/projects/${assignment.project_id}/worklist`, class: "back" }, "← Worklist"),
     h("h1", null, `Case ${assignment.case_label}`),
     h("span", { class: "modality" }, `${scheme.name} v${scheme.version}`),
+    ...(assignment.aided ? [h("span", { class: "badge aided" }, "AI-aided read")] : []),
     status,
     submitButton,
   );
@@ -114,6 +120,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     isCt ? Object.fromEntries(Object.entries(grades).map(([k, v]) => [Number(k), `${k} ${v}`])) : undefined,
   );
   panel.append(h("h2", null, isCt ? "mNY grade per joint" : "Findings"), gridView.root);
+  if (assignment.aided) panel.append(aiPanel(ai, form, isCt));
   if (isCt && Object.keys(grades).length) {
     panel.append(
       h("h3", null, "Grade definitions"),
@@ -406,6 +413,19 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     viewer.presets.forEach((p) => presetSelect.append(h("option", { value: p.id }, p.label)));
     viewer.onSlice(updateSlice);
     viewer.addPainter(contourPainter(contours, viewer, () => state));
+    if (ai.length) {
+      const v = viewer;
+      const lines = joints.flatMap((j) => aiContours(ai, j));
+      v.addPainter((pane, slice) =>
+        aiContoursOnSlice(lines, pane.series.planes, slice).map((c) =>
+          s("polyline", {
+            points: c.points_mm.map((p) => v.toCanvas(pane, p).join(",")).join(" "),
+            class: "contour ai",
+            "data-ai": c.model,
+          }),
+        ),
+      );
+    }
     if (isCt) {
       const v = viewer;
       v.onPick((_pane, point) => {
@@ -444,4 +464,72 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     );
   }
   return cleanup;
+}
+
+/** The AI pre-read of an aided read: the model's value (and confidence) per item, CT grades as bars. */
+function aiPanel(ai: AiPrediction[], form: FormItem[], isCt: boolean): HTMLElement {
+  const box = h("section", { class: "ai-output", "aria-label": "AI pre-read", "data-testid": "ai-output" });
+  box.append(h("h2", null, "AI pre-read"));
+  if (!ai.length) {
+    box.append(h("p", { class: "sub" }, "No promoted model has pre-read this case yet."));
+    return box;
+  }
+  const rows = aiForForm(ai, form);
+  box.append(
+    h(
+      "p",
+      { class: "sub" },
+      `${ai.map((p) => `${p.kind} v${p.version}`).join(", ")}; AI contours are dashed. Your grades are your own.`,
+    ),
+  );
+  if (isCt)
+    for (const r of rows)
+      box.append(
+        h("p", null, `${label(r.joint)} joint: grade ${r.value.value}`),
+        bars(
+          r.value.probabilities,
+          r.value.probabilities.map((_, g) => `grade ${g}`),
+          { title: `AI probability per mNY grade, ${label(r.joint)} joint`, highlight: r.value.value },
+        ),
+      );
+  else if (rows.length)
+    box.append(
+      h(
+        "details",
+        { open: true },
+        h("summary", null, `AI values (${rows.filter((r) => r.value.value !== 0).length} positive)`),
+        h(
+          "table",
+          { class: "readers" },
+          h(
+            "thead",
+            null,
+            h(
+              "tr",
+              null,
+              ["Joint", "Item", "AI"].map((c) => h("th", { scope: "col" }, c)),
+            ),
+          ),
+          h(
+            "tbody",
+            null,
+            rows.map((r) =>
+              h(
+                "tr",
+                { class: r.value.value ? "ai-positive" : undefined },
+                h("td", null, label(r.joint)),
+                h("td", null, `${label(r.lesion)} ${r.region === "joint" ? "" : label(r.region)}`.trim()),
+                h(
+                  "td",
+                  null,
+                  `${r.value.value} `,
+                  h("span", { class: "sub" }, aiConfidenceText(r.value, [0, 1])),
+                ),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+  return box;
 }
