@@ -261,6 +261,7 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
     );
     for (const v of ai)
       aiBox.append(
+        h("p", { class: "sub" }, `${v.model}: value ${v.value}, ${aiConfidenceText(v, item.values)}`),
         bars(
           v.probabilities,
           item.values.map((x) => `value ${x}`),
