@@ -21,7 +21,12 @@ from django.db import transaction
 from labeling.dicom.validate import validate_files
 from labeling.exceptions import InvalidInput
 from labeling.models import ImportJob, Project
-from labeling.services.ingest import dicom_files_under, import_job_create, import_job_enqueue
+from labeling.services.ingest import (
+    dicom_files_under,
+    import_job_create,
+    import_job_enqueue,
+    registered_series,
+)
 
 #: An upload or zip may hold at most this much (uncompressed), so a zip bomb cannot fill the disk.
 MAX_IMPORT_BYTES = 8 * 1024**3
@@ -101,7 +106,7 @@ def import_upload_prepare(
                 _unzip(target, target.parent, budget)
         paths = dicom_files_under(folder)
         modality = project.scheme.parsed.modality
-        validation = validate_files(paths, required_modality=modality)
+        validation = validate_files(paths, required_modality=modality, known_series=registered_series)
         if not validation.studies:
             reasons = "; ".join(p.reason for p in validation.problems[:20]) or "the upload holds no files"
             more = len(validation.problems) - 20

@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 from labeling.dicom import DicomWebStore, LocalFolderStore
 from labeling.dicom.store import json_value
 from labeling.models import Assignment, Case, Instance, Membership, Series, Study
-from labeling.services.ingest import import_dicomweb, import_paths
+from labeling.services.ingest import import_dicomweb, import_job_run, import_paths
 from tests.labeling.dicom.conftest import _ensure_orthanc
 from tests.labeling.dicom.dicom_factory import make_seg, make_series, write_seg, write_series
 from tests.labeling.factories import MembershipFactory, ProjectFactory, UserFactory, scheme
@@ -116,6 +116,28 @@ def test_the_reader_opens_the_ct_first_and_the_seg_is_marked_as_such(store_dir, 
         (series[0].SeriesInstanceUID, "CT"),
         (seg.SeriesInstanceUID, "SEG"),
     ]
+
+
+@pytest.mark.django_db
+def test_a_seg_uploaded_after_its_study_passes_the_upload_check_and_its_job_imports_it(
+    store_dir, tmp_path, client_for
+):
+    project = ct_project()
+    admin = UserFactory(username="ct-admin")
+    MembershipFactory(project=project, user=admin, role=Membership.Role.ADMIN)
+    series, seg = ct_and_seg()
+    ct_paths, seg_path = write_study(tmp_path / "in", series, seg)
+    import_paths(actor=None, paths=ct_paths, project=project)
+
+    with seg_path.open("rb") as upload:
+        response = client_for(admin).post(
+            f"/api/projects/{project.pk}/imports/upload/", {"files": [upload]}, format="multipart"
+        )
+    assert response.status_code == 202, response.content
+    job = import_job_run(job_id=response.json()["id"])  # what the queued task runs
+
+    assert job.status == "succeeded" and job.report["imported"] == [series[0].StudyInstanceUID]
+    assert_registered(series, seg)
 
 
 def _frame_of_reference(seg: Dataset) -> None:
