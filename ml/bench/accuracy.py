@@ -104,7 +104,7 @@ def run_lesions(train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes) -
     crop = CropConfig(n_slices=16)  # joint mode: 64 x 38.4 mm straightened at 0.8 mm (ml.lesions.crops)
     n_val = round(0.15 * sizes.mri_train)
     steps_per_epoch = math.ceil(2 * (sizes.mri_train - n_val) / 16)
-    model = LesionModelConfig(channels=(8, 16, 32, 64), strides=(2, 2, 2, 1), dropout=0.3, head="quadrant",
+    model = LesionModelConfig(channels=(8, 16, 32, 64), strides=(2, 2, 2, 1), dropout=0.3, head="quadrant", joint_map=True,
                               confusion_warmup_steps=LESION_CONFUSION_WARMUP_EPOCHS * steps_per_epoch)  # fmt: skip
     results: dict[str, Any] = {}
     for mode in ("majority", "soft", "readers"):

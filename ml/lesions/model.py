@@ -51,7 +51,7 @@ class LesionModelConfig:
     num_res_units: int = 1
     dropout: float = 0.1
     head: str = "flatten"
-    joint_cells: bool = False
+    joint_map: bool = False
     target: str = "soft"
     n_readers: int = 0
     n_sessions: int = 0
@@ -80,7 +80,8 @@ class QuadrantSliceNet(nn.Module):
     max-pooled, so a small finding anywhere in its quadrant counts, and one linear layer shared by the four
     quadrants (plus a bias per output) gives the bme/erosion/fat logits: every quadrant learns from the
     others' lesions. Sclerosis and ankylosis come from the max- and mean-pooled whole map, plus with
-    ``joint_cells`` a linear layer shared by the four blocks, log-sum-exp pooled over them.
+    ``joint_map`` a linear layer over the whole (flattened) map, which knows where along the joint line a
+    feature lies.
     """
 
     def __init__(self, config: LesionModelConfig) -> None:
@@ -94,7 +95,12 @@ class QuadrantSliceNet(nn.Module):
         self.quadrant = nn.Linear(cin, len(QUADRANT_LESION_ORDER))
         self.quadrant_bias = nn.Parameter(torch.zeros(len(QUADRANT_LESION_ORDER), len(QUADRANTS)))
         self.joint = nn.Linear(2 * cin, len(JOINT_LESION_ORDER))
-        self.joint_cells = nn.Linear(cin, len(JOINT_LESION_ORDER)) if config.joint_cells else None
+        # Position-aware joint outputs from the whole map: ankylosis is marrow where the joint line should be,
+        # which only the line's continuation above and below (not any one receptive field) tells from marrow.
+        size = (config.size_px, config.width_px or config.size_px)
+        with torch.no_grad():
+            n_map = self.features(torch.zeros(1, config.in_channels, *size)).numel()
+        self.joint_map = nn.Linear(n_map, len(JOINT_LESION_ORDER)) if config.joint_map else None
         # OUTPUTS order of quadrants: cell (row half, column half) of the 2 x 2 max-pooled map.
         self.cells = [(0 if q.endswith("upper") else 1, 1 if q.startswith("iliac") else 0) for q in QUADRANTS]
 
@@ -106,8 +112,8 @@ class QuadrantSliceNet(nn.Module):
         quadrant = self.quadrant(self.drop(per_q)).transpose(1, 2) + self.quadrant_bias  # (N, 3, 4)
         pooled = torch.cat([f.amax(dim=(2, 3)), f.mean(dim=(2, 3))], dim=1)
         joint = self.joint(self.drop(pooled))
-        if self.joint_cells is not None:  # a joint finding in any quadrant block, as for the quadrants
-            joint = joint + torch.logsumexp(self.joint_cells(self.drop(per_q)), dim=1)
+        if self.joint_map is not None:
+            joint = joint + self.joint_map(self.drop(f.flatten(1)))
         return torch.cat([quadrant.flatten(1), joint], dim=1)
 
 
