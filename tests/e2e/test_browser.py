@@ -434,6 +434,15 @@ def test_6_admin_trains_a_model_and_watches_it(site: Site, new_page) -> None:
     runs = page.locator("[data-testid=training-runs]")
     assert "contour v1 (promoted)" in runs.inner_text()
     assert runs.locator("tbody tr").count() == 2
+
+    # Nightly retraining of the contour model, set from the page.
+    page.check("#policy-contour-enabled")
+    page.fill("#policy-contour-hour", "3")
+    page.locator("form[data-kind=contour] button[type=submit]").click()
+    page.wait_for_selector("text=Saved: nightly at 3:00 UTC.")
+    policies = site.api("admin").get(f"{site.base}/api/projects/{project}/training/policies/").json()
+    (contour_policy,) = [p for p in policies if p["kind"] == "contour"]
+    assert contour_policy["schedule_enabled"] and contour_policy["hour_utc"] == 3
     assert axe_serious(page) == []
     shot(page, "10-training", full_page=True)
     assert page.errors == []

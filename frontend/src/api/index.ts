@@ -130,6 +130,8 @@ export const api = {
     post<TrainingRun>(`${p(id)}/training/runs/start/`, { kind, config }),
   trainingCancel: (id: number, run: number) => post<TrainingRun>(`${p(id)}/training/runs/${run}/cancel/`),
   trainingPolicies: (id: number) => get<TrainingPolicy[]>(`${p(id)}/training/policies/`),
+  trainingPolicyUpdate: (id: number, kind: ModelKind, body: S["TrainingPolicyUpdateInputRequest"]) =>
+    post<TrainingPolicy>(`${p(id)}/training/policies/${kind}/update/`, body),
   modelVersions: (id: number) => get<ModelVersion[]>(`${p(id)}/models/`),
   modelPromote: (id: number, version: number, reason: string) =>
     post<ModelVersion>(`${p(id)}/models/${version}/promote/`, { reason }),

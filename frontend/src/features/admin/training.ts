@@ -1,6 +1,13 @@
 // Admin: training. Start a run, watch it live (epoch, loss, metric; polled), the history of runs, model
 // versions with their gold metrics, promotion by hand or roll-back to an earlier version.
-import { api, type ModelKind, type ModelVersion, type TrainingRun, type TrainingRunDetail } from "../../api";
+import {
+  api,
+  type ModelKind,
+  type ModelVersion,
+  type TrainingPolicy,
+  type TrainingRun,
+  type TrainingRunDetail,
+} from "../../api";
 import { ApiError } from "../../api/client";
 import type { TrainingProgress } from "../../api/types";
 import type { Cleanup, Params } from "../../router";
@@ -147,6 +154,7 @@ export async function trainingView(outlet: HTMLElement, params: Params): Promise
   const kinds = kindsFor(modality);
 
   const liveBox = h("div", { class: "runs-live", "data-testid": "live-runs" });
+  const policiesBox = h("div", { "data-testid": "policies" });
   const runsBox = h("div");
   const versionsBox = h("div");
   const startErrors = h("div", { "aria-live": "assertive" });
@@ -203,6 +211,17 @@ export async function trainingView(outlet: HTMLElement, params: Params): Promise
       versionsBox,
     ),
     h("section", { "aria-labelledby": "runs-title" }, h("h2", { id: "runs-title" }, "Runs"), runsBox),
+    h(
+      "section",
+      { "aria-labelledby": "policy-title" },
+      h("h2", { id: "policy-title" }, "Scheduled retraining"),
+      h(
+        "p",
+        { class: "sub" },
+        "Each night at the given hour (UTC) the project retrains a model when enough new adjudicated or confident labels have come in; a candidate is refused when any output's gold metric drops by more than the limit.",
+      ),
+      policiesBox,
+    ),
   );
 
   // Runs shown live: the active ones, and every run that was active while this page was open (so its end
@@ -359,9 +378,86 @@ export async function trainingView(outlet: HTMLElement, params: Params): Promise
     await refresh();
   }
 
+  const policies = await api.trainingPolicies(id).catch((): TrainingPolicy[] => []);
+  policiesBox.replaceChildren(
+    ...kinds.map((k) =>
+      policyForm(
+        id,
+        k,
+        policies.find((pol) => pol.kind === k),
+      ),
+    ),
+  );
   await refresh();
   return () => {
     closed = true;
     if (timer) clearTimeout(timer);
   };
+}
+
+/** The nightly retraining policy of one model kind (the model's defaults until first saved). */
+function policyForm(projectId: number, kind: ModelKind, policy: TrainingPolicy | undefined): HTMLElement {
+  const idp = `policy-${kind}`;
+  const enabled = h("input", {
+    id: `${idp}-enabled`,
+    type: "checkbox",
+    checked: policy?.schedule_enabled ?? false,
+  });
+  const hour = h("input", {
+    id: `${idp}-hour`,
+    type: "number",
+    min: 0,
+    max: 23,
+    value: String(policy?.hour_utc ?? 2),
+  });
+  const minItems = h("input", {
+    id: `${idp}-min`,
+    type: "number",
+    min: 0,
+    value: String(policy?.min_new_items ?? 100),
+  });
+  const maxDrop = h("input", {
+    id: `${idp}-drop`,
+    type: "number",
+    min: 0,
+    max: 1,
+    step: "0.005",
+    value: String(policy?.max_output_drop ?? 0.02),
+  });
+  const status = h("span", { role: "status" });
+  return h(
+    "form",
+    {
+      class: "form-row",
+      "data-kind": kind,
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        status.replaceChildren();
+        api
+          .trainingPolicyUpdate(projectId, kind, {
+            schedule_enabled: enabled.checked,
+            hour_utc: Number(hour.value),
+            min_new_items: Number(minItems.value),
+            max_output_drop: Number(maxDrop.value),
+          })
+          .then((saved) =>
+            status.replaceChildren(
+              message(
+                saved.schedule_enabled
+                  ? `Saved: nightly at ${saved.hour_utc}:00 UTC.`
+                  : "Saved: no scheduled retraining.",
+              ),
+            ),
+          )
+          .catch((err: unknown) => status.replaceChildren(message(`Not saved: ${errorText(err)}`, "error")));
+      },
+    },
+    h("strong", { class: "policy-kind" }, KIND_LABELS[kind]),
+    h("label", { class: "check" }, enabled, " retrain nightly"),
+    h("label", null, "Hour (UTC)", hour),
+    h("label", null, "Minimum new labels", minItems),
+    h("label", null, "Largest drop allowed", maxDrop),
+    h("button", { type: "submit" }, "Save"),
+    status,
+  );
 }
