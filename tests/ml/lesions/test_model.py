@@ -44,10 +44,12 @@ def test_output_order_matches_scheme_names() -> None:
 
 
 @pytest.mark.parametrize(("mode", "head"), [("majority", "flatten"), ("soft", "flatten"), ("readers", "flatten"),
-                                           ("soft", "quadrant"), ("readers", "quadrant")])  # fmt: skip
+                                           ("soft", "quadrant"), ("readers", "quadrant+map")])  # fmt: skip
 def test_shapes_gradients_and_a_few_steps_reduce_the_loss(mode: str, head: str) -> None:
     torch.manual_seed(0)
-    extra = {"head": head, "strides": (2, 2, 1, 1)} if head == "quadrant" else {}
+    extra: dict[str, object] = {}
+    if head.startswith("quadrant"):
+        extra = {"head": "quadrant", "strides": (2, 2, 1, 1), "joint_map": head.endswith("map")}
     config = LesionModelConfig(**{**TINY.to_dict(), "target": mode, "n_readers": 2, "n_sessions": 2, **extra})
     model, loss_fn, batch = LesionModel(config), LesionLoss(mode), _batch()
     out = model(batch["input"])
