@@ -160,7 +160,8 @@ class AssignmentReaderOutput(WorklistItemOutput):
         ]
 
     def get_series(self, assignment: Assignment) -> list[dict[str, Any]]:
-        return list(SeriesOutput(assignment.case.study.series.prefetch_related("instances"), many=True).data)
+        images = assignment.case.study.series.images().prefetch_related("instances")  # no SEG objects
+        return list(SeriesOutput(images, many=True).data)
 
 
 class ContourOutput(serializers.ModelSerializer):

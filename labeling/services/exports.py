@@ -294,10 +294,10 @@ def reading_sr(reading: Reading) -> hd.sr.Comprehensive3DSR:
         .select_related("series")
         .filter(sop_uid__in=contour_sops)
     )
-    if not instances:  # no contour: reference the first image of each series
+    if not instances:  # no contour: reference the first image of each image series
         instances = [
             inst
-            for s in series.values()
+            for s in reading.case.study.series.images()
             for inst in Instance.objects.filter(series=s).select_related("series")[:1]
         ]
     evidence = _evidence(reading, instances)

@@ -100,7 +100,7 @@ def test_a_seg_imported_after_its_study_joins_it_without_a_second_case(store_dir
 
 
 @pytest.mark.django_db
-def test_the_reader_opens_the_ct_first_and_the_seg_is_marked_as_such(store_dir, tmp_path, client_for):
+def test_the_reader_gets_the_ct_series_and_never_the_seg(store_dir, tmp_path, client_for):
     project = ct_project()
     series, seg = ct_and_seg()
     ct_paths, seg_path = write_study(tmp_path / "in", series, seg)
@@ -111,11 +111,9 @@ def test_the_reader_opens_the_ct_first_and_the_seg_is_marked_as_such(store_dir, 
 
     shown = client_for(reader).get(f"/api/assignments/{assignment.pk}/").json()["series"]
 
-    # the reading view shows a CT study's first series; the SEG comes after it, named by its modality
-    assert [(s["series_uid"], s["modality"]) for s in shown] == [
-        (series[0].SeriesInstanceUID, "CT"),
-        (seg.SeriesInstanceUID, "SEG"),
-    ]
+    # a SEG is training data derived from the CT, not something a reader grades or sees
+    assert [(s["series_uid"], s["modality"]) for s in shown] == [(series[0].SeriesInstanceUID, "CT")]
+    assert Series.objects.filter(series_uid=seg.SeriesInstanceUID, source_series__isnull=False).exists()
 
 
 @pytest.mark.django_db
