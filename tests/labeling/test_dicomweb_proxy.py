@@ -24,10 +24,9 @@ from labeling.dicom import DicomWebStore
 from labeling.dicom.store import json_value
 from labeling.models import Assignment, Case
 from labeling.services.ingest import import_dicomweb, import_paths
-from tests.labeling.dicom.conftest import _ensure_orthanc
+from tests.labeling.dicom.conftest import orthanc_configured
 from tests.labeling.dicom.dicom_factory import make_series, write_series
 from tests.labeling.processes import celery_worker_cmd, process_env, running, wait_until
-from tests.services import missing_service
 
 PATIENT = f"PHANTOM-TEST-PROXY-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
@@ -147,15 +146,8 @@ def test_session_auth_accept_and_bad_frame_numbers(local_setup, world, client_fo
 @pytest.fixture
 def orthanc(settings) -> Iterator[DicomWebStore]:
     """The test Orthanc as the configured store; the proxy test patient's studies are deleted after."""
-    try:
-        base = _ensure_orthanc()
-    except RuntimeError as exc:
-        missing_service(f"Orthanc is required for the proxy tests and is not available: {exc}")
-    store = DicomWebStore.for_orthanc(base, max_attempts=1)
-    settings.DICOMWEB_URL = store.url
-    yield store
-    for study in store.search_studies({"PatientID": PATIENT}):
-        store.delete_study(json_value(study, "StudyInstanceUID"))
+    with orthanc_configured(settings, PATIENT, "the proxy tests") as store:
+        yield store
 
 
 def test_orthanc_stow_qido_import_proxy_frames_equal_source(orthanc, world, live_server, tmp_path, settings):

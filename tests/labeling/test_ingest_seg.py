@@ -14,13 +14,11 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from labeling.dicom import DicomWebStore, LocalFolderStore
-from labeling.dicom.store import json_value
 from labeling.models import Assignment, Case, Instance, Membership, Series, Study
 from labeling.services.ingest import import_dicomweb, import_job_run, import_paths
-from tests.labeling.dicom.conftest import _ensure_orthanc
+from tests.labeling.dicom.conftest import orthanc_configured
 from tests.labeling.dicom.dicom_factory import make_seg, make_series, write_seg, write_series
 from tests.labeling.factories import MembershipFactory, ProjectFactory, UserFactory, scheme
-from tests.services import missing_service
 
 PATIENT = f"PHANTOM-TEST-SEG-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
@@ -208,16 +206,9 @@ def test_a_seg_alone_whose_series_was_never_imported_writes_nothing(store_dir, t
 @pytest.fixture
 def orthanc(settings, tmp_path) -> Iterator[DicomWebStore]:
     """The test Orthanc as the configured store; this file's test patient's studies are deleted after."""
-    try:
-        base = _ensure_orthanc()
-    except RuntimeError as exc:
-        missing_service(f"Orthanc is required for the SEG import tests and is not available: {exc}")
-    store = DicomWebStore.for_orthanc(base, max_attempts=1)
-    settings.DICOMWEB_URL = store.url
     settings.VAR_DIR = tmp_path / "var"
-    yield store
-    for study in store.search_studies({"PatientID": PATIENT}):
-        store.delete_study(json_value(study, "StudyInstanceUID"))
+    with orthanc_configured(settings, PATIENT, "the SEG import tests") as store:
+        yield store
 
 
 @pytest.mark.django_db

@@ -13,20 +13,17 @@ import pytest
 from pydicom import dcmread
 
 from config.celery import app
-from labeling.dicom import DicomWebStore
-from labeling.dicom.store import json_value
 from labeling.models import Case
 from labeling.services.ingest import import_paths
 from ml.ctgrade.data import load_ct_scan
 from ml.models import ModelVersion, Prediction, TrainingRun
 from ml.pipelines.snapshot import link_study
 from ml.services import case_record
-from tests.labeling.dicom.conftest import _ensure_orthanc
+from tests.labeling.dicom.conftest import orthanc_configured
 from tests.labeling.dicom.dicom_factory import make_seg, make_series, write_seg, write_series
 from tests.labeling.factories import ProjectFactory, scheme
 from tests.labeling.processes import celery_worker_cmd, process_env, running, wait_until
 from tests.ml_app.conftest import TINY_CT, build_campaign
-from tests.services import missing_service
 
 PATIENT = f"PHANTOM-TEST-CTSEG-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
@@ -40,15 +37,8 @@ def configured_store(request, settings, tmp_path):
         settings.DICOMWEB_URL, settings.DICOM_FOLDER = "", tmp_path / "store"
         yield request.param
         return
-    try:
-        base = _ensure_orthanc()
-    except RuntimeError as exc:
-        missing_service(f"Orthanc is required for the CT SEG tests and is not available: {exc}")
-    store = DicomWebStore.for_orthanc(base, max_attempts=1)
-    settings.DICOMWEB_URL = store.url
-    yield request.param
-    for study in store.search_studies({"PatientID": PATIENT}):
-        store.delete_study(json_value(study, "StudyInstanceUID"))
+    with orthanc_configured(settings, PATIENT, "the CT SEG tests"):
+        yield request.param
 
 
 @pytest.mark.django_db

@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydicom.dataset import Dataset
@@ -44,10 +46,26 @@ def _ensure_orthanc() -> str:
     return f"http://127.0.0.1:{os.environ.get('ORTHANC_PORT', '8042')}"
 
 
-def _purge(store: DicomWebStore) -> None:
-    """Delete every study of the test patient (left over from this or an interrupted run)."""
-    for study in store.search_studies({"PatientID": TEST_PATIENT}):
+def _purge(store: DicomWebStore, patient: str = TEST_PATIENT) -> None:
+    """Delete every study of a test patient (left over from this or an interrupted run)."""
+    for study in store.search_studies({"PatientID": patient}):
         store.delete_study(json_value(study, "StudyInstanceUID"))
+
+
+@contextmanager
+def orthanc_configured(settings: Any, patient: str, needed_for: str) -> Iterator[DicomWebStore]:
+    """The test Orthanc as the configured store (``settings.DICOMWEB_URL``); ``patient``'s studies are
+    deleted after. A test module's Django fixture wraps it; Orthanc missing skips, or fails with CI=true."""
+    try:
+        base = _ensure_orthanc()
+    except RuntimeError as exc:
+        missing_service(f"Orthanc is required for {needed_for} and is not available: {exc}")
+    store = DicomWebStore.for_orthanc(base, max_attempts=1)
+    settings.DICOMWEB_URL = store.url
+    try:
+        yield store
+    finally:
+        _purge(store, patient)
 
 
 @pytest.fixture(scope="session")
