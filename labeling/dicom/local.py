@@ -84,6 +84,7 @@ class LocalFolderStore:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._cache: dict[Path, tuple[tuple[int, int], _Entry | None]] = {}  # path → ((size, mtime), entry)
+        self._index: dict[str, _Entry] = {}  # SOPInstanceUID → entry, as the last scan found them
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -124,7 +125,22 @@ class LocalFolderStore:
         for _, entry in seen.values():
             if entry is not None and (entry.sop_uid not in index or entry.path == self._canonical(entry)):
                 index[entry.sop_uid] = entry
+        with self._lock:
+            self._index = index
         return index
+
+    def _known(self, sop_uid: str) -> _Entry | None:
+        """The last scan's entry for ``sop_uid`` while its file is unchanged (one stat instead of a walk)."""
+        with self._lock:
+            entry = self._index.get(sop_uid)
+            cached = self._cache.get(entry.path) if entry is not None else None
+        if entry is None or cached is None:
+            return None
+        try:
+            stat = entry.path.stat()
+        except FileNotFoundError:
+            return None
+        return entry if cached[0] == (stat.st_size, stat.st_mtime_ns) else None
 
     def _canonical(self, entry: _Entry) -> Path:
         return self.root / entry.study_uid / entry.series_uid / f"{entry.sop_uid}.dcm"
@@ -137,7 +153,8 @@ class LocalFolderStore:
         path = self.root / study_uid / series_uid / f"{sop_uid}.dcm"
         if path.is_file():
             return path
-        entry = self._scan().get(sop_uid)
+        # files dropped in under another layout: a viewer asks for every slice, so remember where they are
+        entry = self._known(sop_uid) or self._scan().get(sop_uid)
         if entry is None or (entry.study_uid, entry.series_uid) != (study_uid, series_uid):
             raise DicomNotFound(f"{what}: not found")
         return entry.path

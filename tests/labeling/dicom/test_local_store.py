@@ -59,6 +59,32 @@ def test_files_dropped_into_the_folder_are_found_and_non_dicom_is_ignored(
     assert frames == [series[1].PixelData]
 
 
+def test_a_dropped_in_file_is_found_again_without_walking_the_folder_until_it_changes(
+    local_store: LocalFolderStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    series = make_series(n_slices=2, modality="CT", description="CT SIJ", patient_id="PHANTOM-CT")
+    first, second = write_series(series, local_store.root / "incoming")
+    uids = (series[0].StudyInstanceUID, series[0].SeriesInstanceUID)
+    walks = []
+    real_walk = os.walk
+    monkeypatch.setattr(os, "walk", lambda *a, **k: walks.append(a) or real_walk(*a, **k))
+
+    for ds in series:  # a viewer fetching every slice: one walk finds them all
+        assert local_store.frames(*uids, ds.SOPInstanceUID, [1]) == [ds.PixelData]
+    assert len(walks) == 1
+
+    changed = make_series(n_slices=1, modality="CT", description="CT SIJ", patient_id="PHANTOM-CT", seed=5)[0]
+    changed.StudyInstanceUID, changed.SeriesInstanceUID = uids
+    changed.SOPInstanceUID = series[1].SOPInstanceUID
+    write_series([changed], local_store.root / "incoming-2")
+    second.unlink()  # the instance moved: the remembered path is stale, so the folder is walked again
+    assert local_store.frames(*uids, series[1].SOPInstanceUID, [1]) == [changed.PixelData]
+    assert len(walks) == 2
+    first.unlink()
+    with pytest.raises(DicomNotFound):
+        local_store.frames(*uids, series[0].SOPInstanceUID, [1])
+
+
 def test_another_store_on_the_same_folder_sees_new_writes(tmp_path: Path, mr_series: list[Dataset]) -> None:
     reader, writer = LocalFolderStore(tmp_path), LocalFolderStore(tmp_path)
     assert reader.search_studies() == []
