@@ -58,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--strides", type=_ints, default=(2, 2, 2, 1))
     t.add_argument("--head", choices=HEADS, default="quadrant", help="quadrant (joint crops) or flatten")
     t.add_argument("--dropout", type=float, default=0.3)
+    t.add_argument(
+        "--no-joint-map", action="store_true", help="quadrant head: joint outputs from pooling only"
+    )
+    t.add_argument(
+        "--confusion-warmup-steps", type=int, default=0, help="readers target: frozen confusion steps"
+    )
     t.add_argument("--trace-weight", type=float, default=0.01)
     t.add_argument("--no-amp", action="store_true")
     t.add_argument("--compile", action="store_true")
@@ -101,7 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                        crop_config=CropConfig(mode=args.crop_mode, crop_mm=args.crop_mm, size_px=args.size_px, width_mm=args.width_mm,
                                               width_px=args.width_px, n_slices=args.n_slices), val_fraction=args.val_fraction,
                        model_config=LesionModelConfig(channels=args.channels, strides=args.strides, head=args.head,
-                                                      dropout=args.dropout, trace_weight=args.trace_weight),
+                                                      dropout=args.dropout, trace_weight=args.trace_weight,
+                                                      joint_map=args.head == "quadrant" and not args.no_joint_map,
+                                                      confusion_warmup_steps=args.confusion_warmup_steps),
                        progress=_progress, resume=args.resume)  # fmt: skip
     elif args.command == "evaluate":
         contours = (
