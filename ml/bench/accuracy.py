@@ -47,8 +47,9 @@ LESION_CONFUSION_WARMUP_EPOCHS = 5
 
 @dataclass(frozen=True)
 class BenchSizes:
-    """Phantom counts and epochs; the defaults ran in 14.5 min on the 2 shared cores (load 2-5),
-    see ml/bench/RESULTS.md run 5."""
+    """Phantom counts and epochs; the defaults ran in 30 min plus 10 min of phantom generation on the 2
+    shared cores at load 1-11 (median 5), about 18 min on run 5's machine state (14.5 min then, with the
+    old lesion model), see ml/bench/RESULTS.md run 6."""
 
     mri_train: int = 200
     mri_test: int = 32
