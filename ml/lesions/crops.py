@@ -200,7 +200,7 @@ def located_polylines(scan: MriScan, predictor: ContourPredictor | None = None) 
     if not all(out.values()):
         centres = located_centres(scan)
         half = FALLBACK_LENGTH_MM / 2 / float(s.pixel_spacing[0])
-        for joint in JOINTS:
+        for joint in (j for j in JOINTS if not out[j]):  # keep a joint's traces when it has any
             c = centres[joint]
             line = np.stack([np.full(11, c[0]), c[1] + np.linspace(-half, half, 11)], axis=1)
             out[joint] = {k: line for k in range(scan.images.shape[0])}
