@@ -93,6 +93,13 @@ def training_run_start(
         raise InvalidInput(f"a {kind} model needs a {expected} project", field="kind")
     policy = project.training_policies.filter(kind=kind).first()
     merged = {**(policy.config if policy else {}), **(config or {})}
+    if kind == ModelKind.LESIONS and "contour_checkpoint" not in merged:
+        # the lesion model's crops follow the joint lines of the project's promoted contour model
+        contour = project.model_versions.filter(
+            kind=ModelKind.CONTOUR, status=ModelVersion.Status.PROMOTED
+        ).first()
+        if contour is not None:
+            merged |= {"contour_checkpoint": contour.checkpoint_dir, "contour_version": contour.version}
     try:
         with transaction.atomic():
             run = TrainingRun.objects.create(
@@ -436,6 +443,7 @@ def _study_entry(folder: Path, case: dict[str, Any], modality: str) -> dict[str,
             for r in case["readers"]
         ],
         "soft_labels": rows(case["consensus"], "posterior"),
+        "contours": case["contours"]["consensus"],  # joint lines readers agreed on: lesion crops follow them
     }
     if case["gold"]:
         entry["reference"] = rows(case["gold"], "value")

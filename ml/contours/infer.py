@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -87,6 +88,11 @@ class ContourPredictor:
         self.config: ContourModelConfig = model.config
         self.batch_size, self.gap_norm = batch_size, gap_norm
         self.walker_kwargs = dict(walker_kwargs or {})
+        digest = hashlib.sha1()
+        for name, tensor in sorted(model.state_dict().items()):
+            digest.update(name.encode() + tensor.detach().cpu().numpy().tobytes())
+        #: Names these weights (e.g. in cache keys of crops along this model's traces).
+        self.identity = digest.hexdigest()[:10]
 
     @classmethod
     def from_checkpoint(cls, directory: str | os.PathLike[str], *, device: str = "auto") -> ContourPredictor:

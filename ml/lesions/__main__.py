@@ -1,7 +1,7 @@
 """Command line: ``python -m ml.lesions train|evaluate|predict ...``.
 
     python -m ml.phantoms --mri 40 --out var/ph --seed 1 --readers 4        # phantoms + simulated readers
-    python -m ml.lesions train --data var/ph --out var/lesions --target readers --epochs 25
+    python -m ml.lesions train --data var/ph --out var/lesions --target readers --epochs 25 [--contours CKPT]
     python -m ml.lesions evaluate --data var/ph-test --checkpoint var/lesions
     python -m ml.lesions predict --study var/ph-test/mri-0000 --checkpoint var/lesions [--contours CKPT]
 
@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--width-mm", type=float, default=38.4, help="extent across the joint (joint mode)")
     t.add_argument("--width-px", type=int, default=48)
     t.add_argument("--n-slices", type=int, default=16)
+    t.add_argument("--smooth-mm", type=float, default=3.0, help="joint line smoothing sigma (joint mode)")
+    t.add_argument("--flip-sides", action="store_true", help="also mirror iliac <-> sacral (joint mode)")
+    t.add_argument(
+        "--contours", help="contour checkpoint: crops along its traced lines (bundled with the model)"
+    )
     t.add_argument("--channels", type=_ints, default=(8, 16, 32, 64))
     t.add_argument("--strides", type=_ints, default=(2, 2, 2, 1))
     t.add_argument("--head", choices=HEADS, default="quadrant", help="quadrant (joint crops) or flatten")
@@ -74,13 +79,18 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--split", help="only studies of this manifest split")
     e.add_argument("--cache")
-    e.add_argument("--contours", help="contour checkpoint: crops at traced joint lines instead of the truth")
+    e.add_argument(
+        "--contours", help="contour checkpoint: crops at its traced lines (default: the bundled one)"
+    )
+    e.add_argument(
+        "--truth-lines", action="store_true", help="crops at the truth lines, not the bundled traces"
+    )
     e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     e.add_argument("--output", help="JSON file (default: stdout)")
     r = sub.add_parser("predict", help="score both joints of study folders (T1/ + STIR/)")
     r.add_argument("--study", required=True, nargs="+")
     r.add_argument("--checkpoint", required=True)
-    r.add_argument("--contours", help="contour checkpoint: joint lines / centres from traced contours")
+    r.add_argument("--contours", help="contour checkpoint: joint lines (default: the bundled one)")
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     r.add_argument("--output", help="JSON file (default: stdout)")
     return p
@@ -105,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              compile=args.compile, deterministic=args.deterministic)  # fmt: skip
         result = train(args.data, args.out, target=args.target, train_config=config, cache_dir=args.cache,
                        crop_config=CropConfig(mode=args.crop_mode, crop_mm=args.crop_mm, size_px=args.size_px, width_mm=args.width_mm,
-                                              width_px=args.width_px, n_slices=args.n_slices), val_fraction=args.val_fraction,
+                                              width_px=args.width_px, n_slices=args.n_slices, smooth_mm=args.smooth_mm),
+                       val_fraction=args.val_fraction, flip_sides=args.flip_sides, contours=args.contours,
                        model_config=LesionModelConfig(channels=args.channels, strides=args.strides, head=args.head,
                                                       dropout=args.dropout, trace_weight=args.trace_weight,
                                                       joint_map=args.head == "quadrant" and not args.no_joint_map,
@@ -116,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ContourPredictor.from_checkpoint(args.contours, device=args.device) if args.contours else None
         )
         result = evaluate(args.data, args.checkpoint, cache_dir=args.cache, split=args.split, device=args.device,
-                          contours=contours)  # fmt: skip
+                          contours=contours, bundled=not args.truth_lines)  # fmt: skip
     else:
         predictor = LesionPredictor.from_checkpoint(args.checkpoint, device=args.device)
         contours = (

@@ -32,7 +32,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,9 @@ class CropConfig:
 
     ``crop_mm``/``size_px``: extent and samples along the joint (joint mode) or of the square (box mode);
     ``width_mm``/``width_px``: extent and samples across the joint (joint mode only); ``zero_outside``:
-    rows beyond the joint line's ends are zero (joint mode), so the crop shows where the joint ends.
+    rows beyond the joint line's ends are zero (joint mode), so the crop shows where the joint ends;
+    ``smooth_mm``: Gaussian sigma (mm of arc) the joint line is smoothed with before straightening, so a
+    traced line's pixel wiggle, or a detour into an erosion, does not bend the crop (joint mode).
     """
 
     mode: str = "joint"
@@ -76,6 +78,7 @@ class CropConfig:
     width_mm: float = 38.4
     width_px: int = 48
     zero_outside: bool = True
+    smooth_mm: float = 3.0
 
     def __post_init__(self) -> None:
         if self.mode not in CROP_MODES:
@@ -207,22 +210,56 @@ def located_polylines(scan: MriScan, predictor: ContourPredictor | None = None) 
     return out
 
 
+def known_polylines(series: Series, contours: Sequence[Mapping[str, Any]]) -> Polylines:
+    """Joint lines drawn by people (a snapshot's consensus contours: ``joint``, ``slice_index``,
+    ``points_mm`` in patient LPS mm) as slice px (col, row) on ``series``; lines off the series are skipped."""
+    out: Polylines = {j: {} for j in JOINTS}
+    row_dir, col_dir = series.orientation[:3], series.orientation[3:]
+    dr, dc = float(series.pixel_spacing[0]), float(series.pixel_spacing[1])
+    for c in contours:
+        k, points = int(c["slice_index"]), np.asarray(c["points_mm"], dtype=np.float64)
+        if c["joint"] in out and 0 <= k < len(series.positions) and points.ndim == 2 and len(points) >= 2:
+            offset = points[:, :3] - series.positions[k]
+            out[c["joint"]][k] = np.stack([offset @ row_dir / dc, offset @ col_dir / dr], axis=1)
+    return out
+
+
 def _superior_first(line_mm: F64, orientation: F64) -> F64:
     """The polyline (K, 2) (col mm, row mm) ordered superior end first (patient z = row * orientation[5])."""
     return line_mm[::-1] if (line_mm[-1, 1] - line_mm[0, 1]) * orientation[5] > 0 else line_mm
 
 
-def _resample(line_mm: F64, step_mm: float) -> tuple[F64, F64, float]:
-    """Points at ``step_mm`` arc spacing along a polyline, their smoothed unit tangents, and the length."""
+def _smooth(points: F64, sigma: float) -> F64:
+    """Gaussian smoothing (sigma in samples) of a polyline's points, padded by point reflection through
+    each end, so both ends stay where they are and a straight line stays exactly straight."""
+    pad = min(len(points) - 1, int(np.ceil(4 * sigma)))
+    if sigma <= 0 or pad < 1:
+        return points
+    head, tail = 2 * points[0] - points[pad:0:-1], 2 * points[-1] - points[-2 : -pad - 2 : -1]
+    padded = np.concatenate([head, points, tail])
+    return ndimage.gaussian_filter1d(padded, sigma, axis=0, mode="nearest")[pad : pad + len(points)]
+
+
+def _arc_points(line_mm: F64, step_mm: float) -> tuple[F64, float]:
+    """Points at ``step_mm`` arc spacing along a polyline (first and last kept) and its length."""
     seg = np.linalg.norm(np.diff(line_mm, axis=0), axis=1)
-    keep = np.concatenate([[True], seg > 1e-6])
-    line_mm = line_mm[keep]
+    line_mm = line_mm[np.concatenate([[True], seg > 1e-6])]
     arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(line_mm, axis=0), axis=1))])
     length = float(arc[-1])
     if len(line_mm) < 2 or length < 1e-3:
-        return line_mm[:1], np.array([[0.0, 1.0]]), 0.0
+        return line_mm[:1], 0.0
     t = np.linspace(0.0, length, max(2, int(np.ceil(length / step_mm)) + 1))
-    points = np.stack([np.interp(t, arc, line_mm[:, k]) for k in range(2)], axis=1)
+    return np.stack([np.interp(t, arc, line_mm[:, k]) for k in range(2)], axis=1), length
+
+
+def _resample(line_mm: F64, step_mm: float, smooth_mm: float = 0.0) -> tuple[F64, F64, float]:
+    """Points at ``step_mm`` arc spacing along a polyline (smoothed with sigma ``smooth_mm`` first), their
+    smoothed unit tangents, and the length."""
+    points, length = _arc_points(line_mm, step_mm)
+    if length == 0.0:
+        return points, np.array([[0.0, 1.0]]), 0.0
+    if smooth_mm > 0:
+        points, length = _arc_points(_smooth(points, smooth_mm / step_mm), step_mm)
     tangent = np.gradient(points, axis=0)
     tangent = ndimage.gaussian_filter1d(tangent, sigma=max(1.0, 3.0 / step_mm), axis=0, mode="nearest")
     tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-9)
@@ -238,7 +275,7 @@ def straighten_slice(image: F32, line_px: F64, pixel_spacing: F64, orientation: 
     """
     dr, dc = float(pixel_spacing[0]), float(pixel_spacing[1])
     line = _superior_first(np.asarray(line_px, dtype=np.float64) * np.array([dc, dr]), orientation)
-    points, tangent, length = _resample(line, 0.5)
+    points, tangent, length = _resample(line, 0.5, config.smooth_mm)
     n_along, n_across = config.shape
     along = length / 2 + (np.arange(n_along) - (n_along - 1) / 2) * (config.crop_mm / n_along)
     across = (np.arange(n_across) - (n_across - 1) / 2) * (config.width_mm / n_across)
@@ -283,17 +320,25 @@ def study_crops(
     *,
     use_truth: bool = True,
     predictor: ContourPredictor | None = None,
+    known: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[F32, dict[str, F64]]:
     """Crops (2 joints [left, right], 2, S, H, W) of one study folder and the joint centres used.
 
     ``use_truth`` takes joint lines / centres from ``folder/truth.json`` when it exists (training crops).
+    Otherwise (joint mode) each slice's line is a ``known`` consensus contour where people drew one
+    (:func:`known_polylines`), else the ``predictor``'s trace (:func:`located_polylines`).
     """
     scan = load_mri_scan(folder)
     truth_path = Path(folder) / "truth.json"
     truth = load_truth(truth_path) if use_truth and truth_path.exists() else None
     assert truth is None or isinstance(truth, MriTruth)
     if config.mode == "joint":
-        lines = truth_polylines(truth) if truth is not None else located_polylines(scan, predictor)
+        if truth is not None:
+            lines = truth_polylines(truth)
+        else:
+            lines = located_polylines(scan, predictor)
+            for joint, drawn in known_polylines(scan.series, known).items():
+                lines[joint] = {**lines[joint], **drawn}
         crops = np.stack([straighten_joint(scan, lines[j], j, config) for j in JOINTS])
         centres = {
             j: np.median(np.stack([(v.min(0) + v.max(0)) / 2 for v in lines[j].values()]), axis=0)
@@ -308,15 +353,22 @@ def study_crops(
 
 
 def cached_crops(folder: Path, study_id: str, config: CropConfig, cache_dir: str | os.PathLike[str],
-                 predictor: ContourPredictor | None = None) -> F32:  # fmt: skip
-    """Crops of a study, cached as ``<cache_dir>/<study_id>.<config tag>.npz`` (key ``crops``): at the truth
-    joint lines when known, else at the ``predictor``'s traces (then the tag says ``traced``)."""
-    tag = config.tag() + (".traced" if predictor is not None else "")
+                 predictor: ContourPredictor | None = None, known: Sequence[Mapping[str, Any]] = (),
+                 use_truth: bool | None = None) -> F32:  # fmt: skip
+    """Crops of a study (:func:`study_crops`), cached as ``<cache_dir>/<study_id>.<tag>.npz`` (key
+    ``crops``); the tag names the crop config, whether truth lines were asked for, the ``predictor``'s
+    weights and the ``known`` contours. ``use_truth`` defaults to "neither a predictor nor known lines"."""
+    use_truth = predictor is None and not known if use_truth is None else use_truth
+    tag = config.tag() + (".truth" if use_truth else "")
+    if predictor is not None:
+        tag += f".traced-{predictor.identity}"
+    if known:
+        tag += "." + hashlib.sha1(json.dumps(list(known), sort_keys=True).encode()).hexdigest()[:10]
     path = Path(cache_dir) / f"{study_id}.{tag}.npz"
     if path.exists():
         with np.load(path) as data:
             return np.asarray(data["crops"], dtype=np.float32)
-    crops, _ = study_crops(folder, config, use_truth=predictor is None, predictor=predictor)
+    crops, _ = study_crops(folder, config, use_truth=use_truth, predictor=predictor, known=known)
     crops = crops.astype(np.float16).astype(np.float32)  # what the cache returns next time
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")

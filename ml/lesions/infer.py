@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,28 +16,43 @@ from ml.lesions.labels import OUTPUT_NAMES
 from ml.lesions.model import LesionModel, LesionModelConfig
 from ml.phantoms.schema import JOINTS
 from ml.training import load_checkpoint, resolve_device
+from ml.training.checkpoint import CARD_NAME
 
 MODEL_KIND = "lesions"
+#: Sub-folder of a lesion checkpoint holding the contour model whose traced lines its crops follow.
+CONTOURS_DIR = "contours"
 
 
 class LesionPredictor:
-    """A trained :class:`LesionModel` with its crop settings; probabilities P(lesion) per output."""
+    """A trained :class:`LesionModel` with its crop settings; probabilities P(lesion) per output.
 
-    def __init__(
-        self, model: LesionModel, crop_config: CropConfig, *, device: str = "auto", batch_size: int = 16
-    ):
+    ``contours``: the contour model the lesion model was trained with (bundled in its checkpoint), which
+    traces the joint lines of a study's crops at inference.
+    """
+
+    def __init__(self, model: LesionModel, crop_config: CropConfig, *, device: str = "auto", batch_size: int = 16,
+                 contours: ContourPredictor | None = None):  # fmt: skip
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
-        self.crop_config, self.batch_size = crop_config, batch_size
+        self.crop_config, self.batch_size, self.contours = crop_config, batch_size, contours
 
     @classmethod
     def from_checkpoint(cls, directory: str | os.PathLike[str], *, device: str = "auto") -> LesionPredictor:
-        """Load the best weights and the card's ``extra.model_config``/``extra.crop_config``."""
+        """Load the best weights, the card's ``extra.model_config``/``extra.crop_config`` and the bundled
+        contour model (``contours/``) when there is one."""
         state, card = load_checkpoint(directory)
         extra = card.get("extra", {})
         model = LesionModel(LesionModelConfig.from_dict(extra.get("model_config", {})))
         model.load_state_dict(state)
-        return cls(model, CropConfig.from_dict(extra.get("crop_config", {})), device=device)
+        bundled = Path(directory) / CONTOURS_DIR
+        contours = (
+            ContourPredictor.from_checkpoint(bundled, device=device)
+            if (bundled / CARD_NAME).exists()
+            else None
+        )
+        return cls(
+            model, CropConfig.from_dict(extra.get("crop_config", {})), device=device, contours=contours
+        )
 
     @torch.no_grad()
     def predict_crops(self, crops: ArrayLike) -> NDArray[np.float64]:
@@ -55,10 +71,12 @@ class LesionPredictor:
     ) -> dict[str, Any]:
         """Score both joints of a study folder (T1/ + STIR/): ``{joint: {output name: p}, "centres_px": ...}``.
 
-        Joint centres come from ``contours`` (traced joint lines) when given, else from the intensity
-        locator; ``use_truth`` uses ``truth.json`` instead (phantoms, evaluation).
+        Joint lines / centres come from ``contours`` (traced joint lines) when given, else from the bundled
+        contour model, else from the intensity locator; ``use_truth`` uses ``truth.json`` instead (phantoms,
+        evaluation).
         """
-        crops, centres = study_crops(folder, self.crop_config, use_truth=use_truth, predictor=contours)
+        predictor = contours or self.contours
+        crops, centres = study_crops(folder, self.crop_config, use_truth=use_truth, predictor=predictor)
         probs = self.predict_crops(crops)
         out: dict[str, Any] = {j: dict(zip(OUTPUT_NAMES, probs[k].round(5).tolist(), strict=True))
                                for k, j in enumerate(JOINTS)}  # fmt: skip

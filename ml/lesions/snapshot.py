@@ -12,8 +12,10 @@ training run, frozen with its consensus run) looks like this::
                       "values": [{"joint": "left", "region": "iliac_upper", "lesion": "bme", "value": 1}]}],
         "soft_labels": [{"joint": "left", "region": "iliac_upper", "lesion": "bme",
                          "posterior": [0.1, 0.9]}],             # frozen Dawid-Skene posterior, optional
-        "reference": [{"joint": "left", "region": "joint", "lesion": "mny_grade", "value": 2}]}]}
+        "reference": [{"joint": "left", "region": "joint", "lesion": "mny_grade", "value": 2}],
                                                                 # adjudicated / gold labels, optional
+        "contours": [{"joint": "left", "slice_index": 5, "points_mm": [[x, y, z], ...]}]}]}
+                                                                # consensus joint lines, optional
 
 A phantom folder has the same ``studies`` list (``path``, ``truth``) plus ``readings/readings.json``
 (records ``{reader, session, study_id, payload: {values: [...]}}``); its ``truth.json`` values become
@@ -53,6 +55,7 @@ class StudyRecord:
     soft: dict[Key, list[float]] | None = None
     reference: dict[Key, int] | None = None
     split: str | None = None
+    contours: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -101,5 +104,6 @@ def load_data_folder(root: str | os.PathLike[str]) -> DataFolder:
             reference = _values(load_truth(root / entry["truth"]).values())
         studies.append(StudyRecord(study_id=str(entry["study_id"]), kind=str(entry["kind"]),
                                    folder=root / entry["path"], readings=readings, soft=soft,
-                                   reference=reference, split=entry.get("split")))  # fmt: skip
+                                   reference=reference, split=entry.get("split"),
+                                   contours=list(entry.get("contours", []))))  # fmt: skip
     return DataFolder(root, studies, manifest.get("snapshot_id"), manifest.get("consensus_run_id"))

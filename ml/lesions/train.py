@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 
 from ml.contours.infer import ContourPredictor
 from ml.lesions.crops import CropConfig, cached_crops
-from ml.lesions.infer import MODEL_KIND, LesionPredictor
+from ml.lesions.infer import CONTOURS_DIR, MODEL_KIND, LesionPredictor
 from ml.lesions.labels import (
     OUTPUTS,
     TARGET_MODES,
@@ -39,7 +39,7 @@ from ml.lesions.labels import (
 from ml.lesions.metrics import lesion_metrics
 from ml.lesions.model import LesionLoss, LesionModel, LesionModelConfig
 from ml.lesions.snapshot import StudyRecord, load_data_folder
-from ml.training import TrainConfig, fit
+from ml.training import TrainConfig, copy_model, fit
 from ml.training.loop import CancelFn, ProgressFn
 
 F32 = NDArray[np.float32]
@@ -62,13 +62,17 @@ class LesionDataset(Dataset[dict[str, torch.Tensor]]):
     noise, all from torch's seeded global RNG. ``flip_halves`` (joint-mode crops, whose middle row is the
     upper/lower split) also mirrors the rows half of the time and swaps the upper and lower quadrants'
     targets with them, so every quadrant learns from the other half's lesions too; ``flip_sides`` does the
-    same with the columns (the joint line) and the iliac and sacral quadrants."""
+    same with the columns (the joint line) and the iliac and sacral quadrants. With ``alternatives`` (the
+    same joints cropped along other lines), augmentation takes those half of the time."""
 
     def __init__(self, crops: F32, targets: dict[str, np.ndarray], *, augment: bool = False,
-                 flip_halves: bool = False, flip_sides: bool = False) -> None:  # fmt: skip
+                 flip_halves: bool = False, flip_sides: bool = False, alternatives: F32 | None = None) -> None:  # fmt: skip
         self.crops = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32))
         self.targets = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in targets.items()}
         self.augment, self.flip_halves, self.flip_sides = augment, flip_halves, flip_sides
+        self.alternatives = (
+            None if alternatives is None else torch.from_numpy(np.ascontiguousarray(alternatives))
+        )
 
     def __len__(self) -> int:
         return int(self.crops.shape[0])
@@ -76,6 +80,8 @@ class LesionDataset(Dataset[dict[str, torch.Tensor]]):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         x = self.crops[index]
         if self.augment:
+            if self.alternatives is not None and bool(torch.rand(()) < 0.5):
+                x = self.alternatives[index]
             if bool(torch.rand(()) < 0.5):
                 x = x.flip(1)
             shift = tuple(int(v) for v in torch.randint(-2, 3, (2,)))
@@ -118,12 +124,15 @@ def build_targets(studies: Sequence[StudyRecord], readers: Sequence[str], n_sess
 
 
 def crops_of(studies: Sequence[StudyRecord], config: CropConfig, cache_dir: str | os.PathLike[str],
-             contours: ContourPredictor | None = None) -> F32:  # fmt: skip
-    """Crops (2N, 2, S, H, W) of the studies, [left, right] per study, through the npz cache; at the truth
-    joint lines, or at the ``contours`` model's traces when given."""
+             contours: ContourPredictor | None = None, *, drawn: bool = True, truth: bool | None = None) -> F32:  # fmt: skip
+    """Crops (2N, 2, S, H, W) of the studies, [left, right] per study, through the npz cache: at the truth
+    joint lines of phantoms (``truth``; by default when there is no ``contours`` model), else at the
+    studies' consensus contours where people drew them (``drawn``) and the ``contours`` model's traces
+    elsewhere."""
     if not studies:
         return np.zeros((0, 2, config.n_slices, *config.shape), np.float32)
-    return np.concatenate([cached_crops(s.folder, s.study_id, config, cache_dir, contours) for s in studies])
+    return np.concatenate([cached_crops(s.folder, s.study_id, config, cache_dir, contours,
+                                        s.contours if drawn else (), truth) for s in studies])  # fmt: skip
 
 
 def _evaluate_fn(model: nn.Module, val_data: Any, device: torch.device) -> dict[str, float]:
@@ -154,11 +163,15 @@ def train(
     should_stop: CancelFn | None = None,
     resume: bool = False,
     flip_sides: bool = False,
+    contours: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Train on the MRI studies of ``data_dir`` with one target mode; checkpoints go to ``checkpoint_dir``.
 
     Joint-mode crops train with the upper/lower flip (:class:`LesionDataset`), and with the iliac/sacral
-    flip too when ``flip_sides``.
+    flip too when ``flip_sides``. With a ``contours`` checkpoint, each training crop follows either the
+    reference lines (phantom truth, or the studies' consensus contours where drawn and the model's traces
+    elsewhere) or, half of the time, only the model's traces; validation crops follow the traces, as a
+    pre-read does. The contour model is copied into ``checkpoint_dir/contours`` (the pre-reads' tracer).
 
     Raises ValueError for an unknown ``target`` or a folder without MRI studies. Returns the run summary
     with validation metrics against the reference labels (when the folder has them).
@@ -176,9 +189,18 @@ def train(
     train_s, val_s = split_studies(studies, val_fraction)
     targets, info = build_targets([*train_s, *val_s], readers, n_sessions)
     n_train = 2 * len(train_s)
-    crops = np.concatenate([crops_of(train_s, crop, cache), crops_of(val_s, crop, cache)])
+    traced = None
+    if contours is None:
+        crops = np.concatenate([crops_of(train_s, crop, cache), crops_of(val_s, crop, cache)])
+    else:  # each training crop along the reference lines or, half of the time, the traced ones
+        tracer = ContourPredictor.from_checkpoint(copy_model(contours, Path(checkpoint_dir) / CONTOURS_DIR),
+                                                  device="cpu")  # fmt: skip
+        traced = crops_of(train_s, crop, cache, tracer, drawn=False, truth=False)
+        crops = np.concatenate([crops_of(train_s, crop, cache, tracer, truth=True),
+                                crops_of(val_s, crop, cache, tracer, drawn=False, truth=False)])  # fmt: skip
     train_ds = LesionDataset(crops[:n_train], {k: v[:n_train] for k, v in targets.items()}, augment=True,
-                             flip_halves=crop.mode == "joint", flip_sides=flip_sides and crop.mode == "joint")  # fmt: skip
+                             flip_halves=crop.mode == "joint", flip_sides=flip_sides and crop.mode == "joint",
+                             alternatives=traced)  # fmt: skip
     val_ds = LesionDataset(crops[n_train:], {k: v[n_train:] for k, v in targets.items()}) if val_s else None
     mc = dataclasses.replace(model_config or LesionModelConfig(), target=target, n_readers=len(readers),
                              n_sessions=n_sessions, size_px=crop.shape[0], width_px=crop.shape[1],
@@ -215,14 +237,17 @@ def evaluate(
     split: str | None = None,
     device: str = "auto",
     contours: ContourPredictor | None = None,
+    bundled: bool = True,
 ) -> dict[str, Any]:
     """Metrics of a checkpoint on the MRI studies of ``data_dir`` (optionally one ``split``) against their
-    reference labels (phantom truth or adjudicated gold); crops at the truth joint lines when known, or
-    at the ``contours`` model's traced lines when given (the product's pre-read path)."""
+    reference labels (phantom truth or adjudicated gold). Crops follow the joint lines a pre-read traces
+    (drawn contours are not used): those of ``contours`` when given, else of the checkpoint's own contour
+    model (unless ``bundled`` is off); without either, the truth joint lines when known."""
     predictor = LesionPredictor.from_checkpoint(checkpoint_dir, device=device)
+    tracer = contours or (predictor.contours if bundled else None)
     studies = [s for s in load_data_folder(data_dir).of_kind("mri") if split is None or s.split == split]
     cache = Path(cache_dir) if cache_dir else Path(checkpoint_dir) / "crops"
-    probs = predictor.predict_crops(crops_of(studies, predictor.crop_config, cache, contours))
+    probs = predictor.predict_crops(crops_of(studies, predictor.crop_config, cache, tracer, drawn=False))
     out = lesion_metrics(reference_targets(studies).reshape(-1, probs.shape[1]), probs)
     out["n_studies"] = len(studies)
     return out
@@ -239,7 +264,8 @@ def train_from_config(
 ) -> dict[str, Any]:
     """:func:`train` with a JSON-style config (what a task queue passes)::
 
-    {"target": "soft", "val_fraction": 0.15, "cache_dir": null,
+    {"target": "soft", "val_fraction": 0.15, "cache_dir": null, "flip_sides": false,
+     "contour_checkpoint": null,                                # train at (and bundle) its traced lines
      "train": {TrainConfig fields}, "model": {LesionModelConfig fields}, "crop": {CropConfig fields}}
     """
     return train(
@@ -254,4 +280,6 @@ def train_from_config(
         progress=progress,
         should_stop=should_stop,
         resume=resume,
+        flip_sides=bool(config.get("flip_sides", False)),
+        contours=config.get("contour_checkpoint"),
     )

@@ -1,7 +1,14 @@
 """The lesion pipeline: ml.lesions trained on a snapshot's readers (soft Dawid–Skene labels of the frozen
 consensus by default, or majority vote, or per-reader confusion layers), evaluated on its gold studies.
 
-Primary gold metric: mean AUC over the 14 outputs; per output: each output's AUC (for the no-drop rule).
+Crops: with a contour model (``contour_checkpoint`` in the config: the product passes the project's
+promoted one) the joints are straightened along their lines (joint-mode crops, ``ml.lesions.crops``) -
+the snapshot's consensus contours where readers drew them, the contour model's traces elsewhere - and
+the contour model is copied into the lesion checkpoint (``contours/``), so its pre-reads trace the same
+way. Without one, fixed boxes around the located joint centres.
+
+Primary gold metric: mean AUC over the 14 outputs, at the traced lines (what a pre-read sees); per
+output: each output's AUC (for the no-drop rule).
 """
 
 from __future__ import annotations
@@ -18,6 +25,10 @@ from ml.pipelines.snapshot import link_study
 from ml.training import read_card
 
 TRAIN_KEYS = ("epochs", "lr", "batch_size", "seed", "device", "patience", "amp", "compile")
+BOX_CROP = {"mode": "box", "crop_mm": 80.0, "size_px": 48}
+#: Joint-mode crops (the CropConfig defaults) with the quadrant head, as ``python -m ml.bench`` trains.
+JOINT_MODEL = {"channels": [8, 16, 32, 64], "strides": [2, 2, 2, 1], "dropout": 0.3, "head": "quadrant",
+               "joint_map": True}  # fmt: skip
 
 
 def _config(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -26,9 +37,9 @@ def _config(overrides: dict[str, Any]) -> dict[str, Any]:
         "target": "soft",
         "train": {"epochs": 4, "batch_size": 8, "device": "auto"},
         "model": {},
-        # Box crops: the pipeline's predict has no contour model, and joint-mode crops (ml.lesions.crops)
-        # need the joint lines (truth or traced) to straighten along.
-        "crop": {"mode": "box", "crop_mm": 80.0, "size_px": 48},
+        "crop": {},
+        "contour_checkpoint": None,
+        "flip_sides": True,
     }
     for key, value in overrides.items():
         if key in TRAIN_KEYS:
@@ -46,6 +57,11 @@ class LesionPipeline:
 
     def train(self, request: TrainRequest) -> dict[str, Any]:
         config = _config(request.config)
+        if config["contour_checkpoint"]:
+            config["crop"] = {"mode": "joint", **config["crop"]}
+            config["model"] = {**JOINT_MODEL, **config["model"]}
+        else:
+            config["crop"] = {**BOX_CROP, **config["crop"]}
         progress = loop_progress(request, config["train"]["epochs"])
         summary = train_from_config(
             request.snapshot_dir,

@@ -210,3 +210,19 @@ def save_model(
     save_weights(directory / "model.safetensors", module.state_dict(), {"model_kind": model_kind})
     save_json(directory / CARD_NAME, {**card, "checkpoint": {"weights": "model.safetensors"}})
     return directory
+
+
+def copy_model(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+    """Copy a checkpoint's best weights and card to ``target`` as a stand-alone model (no training state).
+
+    The card is written last, so ``target`` is complete once it has one; a complete ``target`` is kept
+    as it is (idempotent). Raises FileNotFoundError when ``source`` holds no model.
+    """
+    target = Path(target)
+    if (target / CARD_NAME).exists():
+        return target
+    state, card = load_checkpoint(source)
+    save_weights(target / "model.safetensors", state, {"model_kind": str(card.get("model_kind", ""))})
+    card = {**card, "checkpoint": {"weights": "model.safetensors"}, "copied_from": str(source)}
+    save_json(target / CARD_NAME, card)
+    return target

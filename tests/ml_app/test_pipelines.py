@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from ml.models import ModelVersion, TrainingRun
 from ml.pipelines import TrainRequest, pipeline_for
-from ml.services import case_record, snapshot_create
-from tests.ml_app.conftest import build_campaign
+from ml.services import case_record, snapshot_create, training_run_start
+from ml.training import read_card
+from tests.ml_app.conftest import TINY_CONTOUR, build_campaign
 
 TINY_LESIONS = {
     "epochs": 1,
@@ -43,3 +47,44 @@ def test_lesion_pipeline_trains_on_a_snapshot_evaluates_on_gold_and_pre_reads(ca
     case = campaign.project.cases.select_related("study").first()
     output = pipeline.predict(campaign.root / "ckpt", case_record(case, ["T1", "STIR"]))
     assert set(output) >= {"left", "right"} and 0.0 <= output["left"]["bme/iliac_upper"] <= 1.0
+
+
+@pytest.mark.django_db
+def test_with_a_promoted_contour_model_lesion_crops_follow_the_joint_lines(campaign_settings):
+    """A lesion run started while a contour model is promoted trains on joint-mode crops along the
+    readers' consensus contours and that model's traces, bundles the contour model, and its pre-reads
+    trace the joints with it."""
+    campaign = build_campaign(campaign_settings, n_mri=4, n_gold=2)
+    project = campaign.project
+    contour_dir = campaign.root / "contour-ckpt"
+    contour_snapshot = snapshot_create(project=project, kind="contour")
+    pipeline_for("contour").train(TrainRequest(Path(contour_snapshot.path), contour_dir, TINY_CONTOUR))
+    contour_run = TrainingRun.objects.create(
+        project=project, kind="contour", state=TrainingRun.State.SUCCEEDED
+    )
+    ModelVersion.objects.create(project=project, kind="contour", version=1, training_run=contour_run,
+                                status=ModelVersion.Status.PROMOTED, checkpoint_dir=str(contour_dir))  # fmt: skip
+
+    config = {**TINY_LESIONS, "crop": {"crop_mm": 64.0, "size_px": 32, "width_px": 16, "n_slices": 8}}
+    run = training_run_start(actor=None, project=project, kind="lesions", config=config)
+    assert run.config["contour_checkpoint"] == str(contour_dir) and run.config["contour_version"] == 1
+
+    snapshot = snapshot_create(project=project, kind="lesions")
+    studies = json.loads((Path(snapshot.path) / "manifest.json").read_text())["studies"]
+    assert all(
+        s["contours"] and {"joint", "slice_index", "points_mm"} <= set(s["contours"][0]) for s in studies
+    )
+    pipeline = pipeline_for("lesions")
+    checkpoint = campaign.root / "lesion-ckpt"
+    card = pipeline.train(TrainRequest(Path(snapshot.path), checkpoint, run.config))
+    assert (
+        card["extra"]["crop_config"]["mode"] == "joint"
+        and card["extra"]["model_config"]["head"] == "quadrant"
+    )
+    assert read_card(checkpoint / "contours")["model_kind"] == read_card(contour_dir)["model_kind"]
+    assert 0.0 <= pipeline.evaluate(checkpoint, Path(snapshot.path)).score <= 1.0
+
+    case = project.cases.select_related("study").first()
+    output = pipeline.predict(checkpoint, case_record(case, ["T1", "STIR"]))
+    assert 0.0 <= output["right"]["erosion/sacral_lower"] <= 1.0
+    assert all(np.isfinite(output["centres_px"][j]).all() for j in ("left", "right"))

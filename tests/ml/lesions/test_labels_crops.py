@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ml.lesions.crops import CropConfig, MriScan, crop_joint, fit_slices, straighten_joint
+from ml.lesions.crops import CropConfig, MriScan, crop_joint, fit_slices, known_polylines, straighten_joint
 from ml.lesions.labels import fit_soft_targets, majority_targets
 from ml.lesions.metrics import lesion_metrics
 from ml.lesions.series import Series
@@ -102,3 +102,44 @@ def test_old_cards_load_box_crops() -> None:
     assert CropConfig.from_dict({"crop_mm": 72.0, "size_px": 56, "n_slices": 16}).mode == "box"
     assert CropConfig.from_dict({}).mode == "joint"
     assert CropConfig(mode="box", size_px=40).shape == (40, 40)
+
+
+def _line_image() -> MriScan:
+    """One slice, 1 mm pixels, a bright vertical joint line at column 48 (rows 18..78)."""
+    image = np.zeros((1, 2, 96, 96), np.float32)
+    image[0, :, 18:79, 48] = 1.0
+    orientation = np.array([1.0, 0, 0, 0, 0, -1])
+    series = Series(image[:, 0], np.array([1.0, 1.0]), np.zeros((1, 3)), orientation, 3.0, "1", ("a",))
+    return MriScan(image, series)
+
+
+def test_smoothing_keeps_a_straight_line_and_irons_out_a_traced_lines_wiggle() -> None:
+    scan = _line_image()
+    rows = np.arange(20.0, 77.0)
+    straight = np.stack([np.full_like(rows, 48.0), rows], 1)
+    wiggly = straight + np.stack([np.where(np.arange(len(rows)) % 4 < 2, 1.5, -1.5), 0 * rows], 1)
+    wiggly[28:32, 0] += 3.0  # a 4 mm detour, as into an erosion
+    sharp, smooth = CropConfig(n_slices=1, smooth_mm=0.0), CropConfig(n_slices=1, smooth_mm=3.0)
+    np.testing.assert_allclose(straighten_joint(scan, {0: straight}, "left", smooth),
+                               straighten_joint(scan, {0: straight}, "left", sharp), atol=1e-5)  # fmt: skip
+
+    def offsets_px(config: CropConfig) -> np.ndarray:  # of the straightened line from the middle column
+        crop = straighten_joint(scan, {0: wiggly}, "left", config)[0, 0]
+        inside = crop.max(axis=1) > 0.5  # rows along the joint
+        return np.abs(np.argmax(crop[inside], axis=1) - (crop.shape[1] - 1) / 2)
+
+    before, after = offsets_px(sharp), offsets_px(smooth)
+    assert np.median(before) == 1.5 and np.median(after) == 0.5  # the wiggle: +-1.5 mm -> within a pixel
+    assert before.max() >= 6.0 and after.max() <= 0.6 * before.max()  # the detour: 5.2 mm -> 2.8 mm
+
+
+def test_known_contours_in_patient_mm_become_slice_pixels() -> None:
+    orientation = np.array([1.0, 0, 0, 0, 0, -1])  # rows along -z
+    positions = np.array([[-50.0, 10.0, 40.0], [-50.0, 13.0, 40.0]])
+    series = Series(np.zeros((2, 8, 8), np.float32), np.array([0.5, 0.8]), positions, orientation, 3.0, "1", ("a", "b"))  # fmt: skip
+    drawn = [{"joint": "left", "slice_index": 1, "points_mm": [[-50.0 + 0.8 * 3, 13.0, 40.0 - 0.5 * 2],
+                                                                [-50.0 + 0.8 * 5, 13.0, 40.0 - 0.5 * 7]]},
+             {"joint": "right", "slice_index": 9, "points_mm": [[0, 0, 0], [1, 1, 1]]}]  # fmt: skip
+    lines = known_polylines(series, drawn)
+    np.testing.assert_allclose(lines["left"][1], [[3.0, 2.0], [5.0, 7.0]])
+    assert lines["right"] == {}  # off the series

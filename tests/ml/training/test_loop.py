@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from ml.training import TrainConfig, fit, load_checkpoint, save_model
+from ml.training import TrainConfig, copy_model, fit, load_checkpoint, save_model
 
 
 def _data() -> TensorDataset:
@@ -80,6 +80,20 @@ def test_save_model_then_load(tmp_path: Path) -> None:
     state, card = load_checkpoint(tmp_path)
     assert card["model_kind"] == "toy"
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+
+def test_copy_model_takes_the_best_weights_and_card_only(tmp_path: Path) -> None:
+    fit(_model(), nn.functional.mse_loss, _data(), _data(), _config(tmp_path / "run", epochs=3),
+        model_kind="toy")  # fmt: skip
+    best, card = load_checkpoint(tmp_path / "run")
+    copy_model(tmp_path / "run", tmp_path / "copy")
+    state, copied = load_checkpoint(tmp_path / "copy")
+    assert all(torch.equal(state[k], v) for k, v in best.items())
+    assert copied["model_kind"] == "toy" and copied["created"] == card["created"]
+    assert sorted(p.name for p in (tmp_path / "copy").iterdir()) == ["card.json", "model.safetensors"]
+    copy_model(tmp_path / "elsewhere", tmp_path / "copy")  # a complete copy is kept as it is
+    with pytest.raises(FileNotFoundError):
+        copy_model(tmp_path / "missing", tmp_path / "other")
 
 
 def _step(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.StepLR:
