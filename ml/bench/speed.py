@@ -25,6 +25,8 @@ from ml.lesions.model import LesionLoss, LesionModel, LesionModelConfig
 from ml.training import TrainConfig, Trainer, resolve_device
 
 Spec = tuple[str, Callable[[], nn.Module], Callable[[int], dict[str, torch.Tensor]], Any, int]
+#: The lesion network as trained (``ml.bench.accuracy``, ``ml.pipelines.lesions``): quadrant head.
+LESION_HEAD: dict[str, Any] = {"strides": (2, 2, 2, 1), "head": "quadrant", "joint_map": True}
 
 
 def _specs(full: bool) -> list[Spec]:
@@ -32,12 +34,12 @@ def _specs(full: bool) -> list[Spec]:
     if full:
         ct_shape, ct_batch, grader = (1, 64, 128, 128), 16, GraderConfig()
         mri_shape, mri_batch = (2, 12, 96, 96), 64
-        lesion = LesionModelConfig(size_px=96, n_slices=12, channels=(32, 64, 128, 256))
+        lesion = LesionModelConfig(size_px=96, n_slices=12, channels=(32, 64, 128, 256), **LESION_HEAD)
         contour = ContourModelConfig(in_channels=2, width=32, crop_mm=72.0, pixel_mm=0.75)
     else:
         ct_shape, ct_batch, grader = (1, 32, 32, 32), 2, GraderConfig(init_features=8, growth_rate=4)
         mri_shape, mri_batch = (2, 4, 32, 32), 4
-        lesion = LesionModelConfig(size_px=32, n_slices=4, channels=(8, 16, 32, 64))
+        lesion = LesionModelConfig(size_px=32, n_slices=4, channels=(8, 16, 32, 64), **LESION_HEAD)
         contour = ContourModelConfig(in_channels=2, width=8, crop_mm=32.0, pixel_mm=1.0)
     n = contour.crop_px
 
@@ -55,7 +57,7 @@ def _specs(full: bool) -> list[Spec]:
     return [
         ("ctgrade DenseNet-121 3-D", lambda: build_grader(grader), ct_batch_fn,
          lambda out, batch: soft_cross_entropy(out, batch["target"]), ct_batch),
-        ("lesions (per-slice Regressor)", lambda: LesionModel(lesion), mri_batch_fn, LesionLoss("soft"), mri_batch),
+        ("lesions (ResidualUnits, quadrant)", lambda: LesionModel(lesion), mri_batch_fn, LesionLoss("soft"), mri_batch),
         ("contours BasicUNet", lambda: ContourNet(contour), contour_batch_fn, ContourLoss(), mri_batch),
     ]  # fmt: skip
 

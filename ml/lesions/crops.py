@@ -45,6 +45,7 @@ from ml.contours.data import mirror_side, normalise_scan
 from ml.contours.files import ScanArrays
 from ml.contours.infer import ContourPredictor
 from ml.contours.locate import locate_joints
+from ml.contours.metrics import one_sided_distances
 from ml.lesions.series import Series, load_series
 from ml.phantoms.schema import JOINTS
 from ml.phantoms.truth import MriTruth, load_truth
@@ -55,6 +56,8 @@ SEQUENCES = ("T1", "STIR")
 CROP_MODES = ("joint", "box")
 #: Joint-mode crops use traced contours at least this confident (heat-map peak, ``TracedContour``).
 MIN_TRACE_CONFIDENCE = 0.2
+#: A short trace is replaced only when it runs along the blend of its neighbours (90% of it within this).
+SHORT_TRACE_AGREE_MM = 3.0
 #: Length of the straight stand-in joint line when neither truth nor a contour model is at hand.
 FALLBACK_LENGTH_MM = 50.0
 Polylines = dict[str, dict[int, F64]]  # joint -> slice index -> (K, 2) slice px (col, row)
@@ -68,7 +71,9 @@ class CropConfig:
     ``width_mm``/``width_px``: extent and samples across the joint (joint mode only); ``zero_outside``:
     rows beyond the joint line's ends are zero (joint mode), so the crop shows where the joint ends;
     ``smooth_mm``: Gaussian sigma (mm of arc) the joint line is smoothed with before straightening, so a
-    traced line's pixel wiggle, or a detour into an erosion, does not bend the crop (joint mode).
+    traced line's pixel wiggle, or a detour into an erosion, does not bend the crop (joint mode);
+    ``short_trace_ratio``: traced lines shorter than this fraction of their expected length are repaired
+    from the neighbouring slices' (:func:`repair_short_traces`; 0 = off).
     """
 
     mode: str = "joint"
@@ -79,6 +84,7 @@ class CropConfig:
     width_px: int = 48
     zero_outside: bool = True
     smooth_mm: float = 3.0
+    short_trace_ratio: float = 0.8
 
     def __post_init__(self) -> None:
         if self.mode not in CROP_MODES:
@@ -190,8 +196,10 @@ def truth_polylines(truth: MriTruth) -> Polylines:
     return out
 
 
-def located_polylines(scan: MriScan, predictor: ContourPredictor | None = None) -> Polylines:
-    """Joint lines without truth: the contour model's confident traces, else a straight vertical line of
+def located_polylines(scan: MriScan, predictor: ContourPredictor | None = None, *,
+                      short_trace_ratio: float = 0.0) -> Polylines:  # fmt: skip
+    """Joint lines without truth: the contour model's confident traces (short ones repaired when
+    ``short_trace_ratio`` > 0, :func:`repair_short_traces`), else a straight vertical line of
     ``FALLBACK_LENGTH_MM`` through the located joint centre on every slice (slice px (col, row))."""
     s = scan.series
     out: Polylines = {j: {} for j in JOINTS}
@@ -200,6 +208,9 @@ def located_polylines(scan: MriScan, predictor: ContourPredictor | None = None) 
         for traced in predictor.predict_scan(arrays):
             if traced.confidence >= MIN_TRACE_CONFIDENCE and len(traced.points_px) >= 2:
                 out[traced.side][traced.slice_index] = np.asarray(traced.points_px, dtype=np.float64)
+        if short_trace_ratio > 0:
+            pixel_mm = float(np.mean(s.pixel_spacing))
+            out = {j: repair_short_traces(v, pixel_mm, ratio=short_trace_ratio) for j, v in out.items()}
     if not all(out.values()):
         centres = located_centres(scan)
         half = FALLBACK_LENGTH_MM / 2 / float(s.pixel_spacing[0])
@@ -207,6 +218,55 @@ def located_polylines(scan: MriScan, predictor: ContourPredictor | None = None) 
             c = centres[joint]
             line = np.stack([np.full(11, c[0]), c[1] + np.linspace(-half, half, 11)], axis=1)
             out[joint] = {k: line for k in range(scan.images.shape[0])}
+    return out
+
+
+def _polyline_length(line: F64) -> float:
+    return float(np.linalg.norm(np.diff(line, axis=0), axis=1).sum())
+
+
+def _by_arc(line: F64, n: int) -> F64:
+    """``n`` points at equal arc-length steps along a polyline, first and last kept."""
+    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(line, axis=0), axis=1))])
+    t = np.linspace(0.0, arc[-1], n)
+    return np.stack([np.interp(t, arc, line[:, k]) for k in range(line.shape[1])], axis=1)
+
+
+def repair_short_traces(lines: dict[int, F64], pixel_mm: float, *, ratio: float = 0.8,
+                        agree_mm: float = SHORT_TRACE_AGREE_MM) -> dict[int, F64]:  # fmt: skip
+    """Replace traces that stop well short of their slice's share of the joint (the walker ended at a gap,
+    as across an ankylosed segment, or started late) by blending the nearest full traces on either side.
+
+    A joint's length changes smoothly from slice to slice, so the expected length on each slice is a
+    quadratic in the slice index, fitted to the traced lengths with the short ones left out (three
+    rounds); a trace shorter than ``ratio`` times that is short. Its replacement blends the nearest full
+    traces above and below (same arc-length fractions, weighted by slice distance), and is taken only
+    when the short trace lies along it (90% of its points within ``agree_mm``): a trace that is short
+    because the joint is, and so runs elsewhere than the blend, is kept, as are short traces without full
+    ones on both sides and joints traced on fewer than five slices. ``lines`` are in pixels of
+    ``pixel_mm``.
+    """
+    ks = sorted(lines)
+    if len(ks) < 5:
+        return lines
+    x = np.asarray(ks, dtype=np.float64)
+    lengths = np.array([_polyline_length(lines[k]) for k in ks])
+    full = np.ones(len(ks), dtype=bool)
+    for _ in range(3):
+        expected = np.polyval(np.polyfit(x[full], lengths[full], 2), x)
+        full = lengths >= ratio * expected
+        if full.sum() < 3:
+            return lines
+    out = dict(lines)
+    for i in np.flatnonzero(~full):
+        below = [j for j in range(i - 1, -1, -1) if full[j]]
+        above = [j for j in range(i + 1, len(ks)) if full[j]]
+        if below and above:
+            lo, hi = below[0], above[0]
+            w = (x[i] - x[lo]) / (x[hi] - x[lo])
+            blend = (1 - w) * _by_arc(lines[ks[lo]], 64) + w * _by_arc(lines[ks[hi]], 64)
+            if np.percentile(one_sided_distances(lines[ks[i]], blend, 0.5), 90) * pixel_mm <= agree_mm:
+                out[ks[i]] = blend
     return out
 
 
@@ -336,7 +396,7 @@ def study_crops(
         if truth is not None:
             lines = truth_polylines(truth)
         else:
-            lines = located_polylines(scan, predictor)
+            lines = located_polylines(scan, predictor, short_trace_ratio=config.short_trace_ratio)
             for joint, drawn in known_polylines(scan.series, known).items():
                 lines[joint] = {**lines[joint], **drawn}
         crops = np.stack([straighten_joint(scan, lines[j], j, config) for j in JOINTS])
