@@ -19,9 +19,11 @@ Two crop modes (``CropConfig.mode``):
 The slice axis is centre-cropped or zero-padded to ``n_slices``. Intensities are scaled per scan and
 channel to the 1st..99th percentiles.
 
-Joint lines (joint mode): the truth polylines for training crops (phantoms), else the contour model's
-traced lines (``ml.contours.ContourPredictor``; confident traces only) when a checkpoint is given, else a
-straight vertical line of ``FALLBACK_LENGTH_MM`` through the intensity locator's centre. Joint centres
+Joint lines (joint mode): the truth polylines of phantoms, else the readers' consensus contours where
+they drew one and the contour model's traced lines elsewhere (``ml.contours.ContourPredictor``; confident
+traces, short ones rebuilt from the neighbouring slices by ``ml.contours.repair``), else a straight
+vertical line of ``FALLBACK_LENGTH_MM`` through the intensity locator's centre. Every line is smoothed
+along its arc (``CropConfig.smooth_mm``) before straightening. Joint centres
 (box mode): the truth polylines' box centres, else the median of the traced lines' box centres, else
 the intensity locator ``ml.contours.locate.locate_joints`` (median over slices).
 """
