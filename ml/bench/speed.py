@@ -57,7 +57,7 @@ def _specs(full: bool) -> list[Spec]:
     return [
         ("ctgrade DenseNet-121 3-D", lambda: build_grader(grader), ct_batch_fn,
          lambda out, batch: soft_cross_entropy(out, batch["target"]), ct_batch),
-        ("lesions (ResidualUnits, quadrant)", lambda: LesionModel(lesion), mri_batch_fn, LesionLoss("soft"), mri_batch),
+        ("lesions ResidualUnit quadrant", lambda: LesionModel(lesion), mri_batch_fn, LesionLoss("soft"), mri_batch),
         ("contours BasicUNet", lambda: ContourNet(contour), contour_batch_fn, ContourLoss(), mri_batch),
     ]  # fmt: skip
 
