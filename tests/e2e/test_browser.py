@@ -227,14 +227,18 @@ def test_1_reader_grades_the_mri_case_with_a_contour_and_the_viewer_renders(site
     assert page.errors == []
 
 
-@pytest.mark.xfail(
-    reason="the budget holds on loopback (1181 ms measured with the other suite running beside it), but the "
-    "first image shares 2 cores with the rest of the parallel suite, so a miss is reported, not failed",
-    strict=False,
-)
 def test_1b_first_image_within_budget() -> None:
+    """The budget holds for the page alone; beside the rest of the parallel suite (xdist workers on the
+    same 2 cores) the first image gets twice the budget (1181 ms was measured there)."""
     assert FIRST_IMAGE_MS, "test_1 did not measure the first image"
-    assert FIRST_IMAGE_MS[0] <= FIRST_IMAGE_BUDGET_MS, f"first image after {FIRST_IMAGE_MS[0]:.0f} ms"
+    shared = "PYTEST_XDIST_WORKER" in os.environ
+    budget = FIRST_IMAGE_BUDGET_MS * (2 if shared else 1)
+    print(
+        f"first image after {FIRST_IMAGE_MS[0]:.0f} ms (budget {budget:.0f} ms{', shared cores' if shared else ''})"
+    )
+    assert FIRST_IMAGE_MS[0] <= budget, (
+        f"first image after {FIRST_IMAGE_MS[0]:.0f} ms, budget {budget:.0f} ms"
+    )
 
 
 @pytest.mark.parametrize(
