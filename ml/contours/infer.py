@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
@@ -17,10 +18,15 @@ from ml.contours.files import ScanArrays
 from ml.contours.locate import locate_joints
 from ml.contours.metrics import symmetric_rmse
 from ml.contours.model import ContourModelConfig, ContourNet, heatmaps, unit_field
+from ml.contours.repair import repair_short_traces
 from ml.contours.walker import WalkResult, heatmap_peak, pixel_to_patient_mm, walk
 from ml.training import load_checkpoint, resolve_device
 
 MODEL_KIND = "contours"
+#: Traces at least this confident (the smaller heat-map peak) are shown, cropped along and repaired from.
+CONFIDENT = 0.2
+#: A confident trace shorter than this fraction of its slice's expected length is repaired.
+SHORT_TRACE_RATIO = 0.8
 F64 = NDArray[np.float64]
 
 
@@ -137,9 +143,18 @@ class ContourPredictor:
         return [self.trace(f, h) for f, h in zip(fields, heats, strict=True)]
 
     def predict_scan(
-        self, scan: ScanArrays, *, centres: Mapping[tuple[int, str], ArrayLike] | None = None
+        self,
+        scan: ScanArrays,
+        *,
+        centres: Mapping[tuple[int, str], ArrayLike] | None = None,
+        short_trace_ratio: float = SHORT_TRACE_RATIO,
     ) -> list[TracedContour]:
-        """Trace both joints on every slice (or at the given (slice, side) -> (x, y) centres)."""
+        """Trace both joints on every slice (or at the given (slice, side) -> (x, y) centres).
+
+        Confident traces that stop short of their slice's expected length are rebuilt from the
+        neighbouring slices' (:func:`ml.contours.repair.repair_short_traces`, ``stop_reason``
+        "repaired"; ``short_trace_ratio`` 0 = off).
+        """
         if centres is None:
             centres = locate_scan(scan)
         samples = samples_from_arrays(
@@ -169,7 +184,26 @@ class ContourPredictor:
                     confidence,
                 )
             )
-        return out
+        return repair_traced(out, scan, ratio=short_trace_ratio) if short_trace_ratio > 0 else out
+
+
+def repair_traced(traced: Sequence[TracedContour], scan: ScanArrays, *, ratio: float = SHORT_TRACE_RATIO) -> list[TracedContour]:  # fmt: skip
+    """``traced`` with each joint's short confident traces rebuilt from its neighbouring slices (only
+    traces at least ``CONFIDENT``, of two or more points, take part); the rest as they were."""
+    out = list(traced)
+    pixel_mm = float(np.mean(scan.pixel_spacing))
+    for side in {t.side for t in out}:
+        index = {t.slice_index: i for i, t in enumerate(out)
+                 if t.side == side and t.confidence >= CONFIDENT and len(t.points_px) >= 2}  # fmt: skip
+        lines = {k: out[i].points_px for k, i in index.items()}
+        for k, line in repair_short_traces(lines, pixel_mm, ratio=ratio).items():
+            if line is not lines[k]:
+                mm = pixel_to_patient_mm(
+                    line, scan.image_position[k], scan.image_orientation, scan.pixel_spacing
+                )
+                out[index[k]] = dataclasses.replace(out[index[k]], points_px=line, points_mm=mm, reached_end=True,
+                                                    stop_reason="repaired")  # fmt: skip
+    return out
 
 
 def locate_scan(scan: ScanArrays) -> dict[tuple[int, str], F64]:

@@ -45,9 +45,8 @@ from scipy import ndimage
 
 from ml.contours.data import mirror_side, normalise_scan
 from ml.contours.files import ScanArrays
-from ml.contours.infer import ContourPredictor
+from ml.contours.infer import CONFIDENT, ContourPredictor
 from ml.contours.locate import locate_joints
-from ml.contours.repair import repair_short_traces
 from ml.lesions.series import Series, load_series
 from ml.phantoms.schema import JOINTS
 from ml.phantoms.truth import MriTruth, load_truth
@@ -56,8 +55,6 @@ F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
 SEQUENCES = ("T1", "STIR")
 CROP_MODES = ("joint", "box")
-#: Joint-mode crops use traced contours at least this confident (heat-map peak, ``TracedContour``).
-MIN_TRACE_CONFIDENCE = 0.2
 #: Length of the straight stand-in joint line when neither truth nor a contour model is at hand.
 FALLBACK_LENGTH_MM = 50.0
 Polylines = dict[str, dict[int, F64]]  # joint -> slice index -> (K, 2) slice px (col, row)
@@ -73,7 +70,7 @@ class CropConfig:
     ``smooth_mm``: Gaussian sigma (mm of arc) the joint line is smoothed with before straightening, so a
     traced line's pixel wiggle, or a detour into an erosion, does not bend the crop (joint mode);
     ``short_trace_ratio``: traced lines shorter than this fraction of their expected length are repaired
-    from the neighbouring slices' (:func:`repair_short_traces`; 0 = off).
+    from the neighbouring slices' (:func:`ml.contours.repair.repair_short_traces`; 0 = off).
     """
 
     mode: str = "joint"
@@ -199,18 +196,15 @@ def truth_polylines(truth: MriTruth) -> Polylines:
 def located_polylines(scan: MriScan, predictor: ContourPredictor | None = None, *,
                       short_trace_ratio: float = 0.0) -> Polylines:  # fmt: skip
     """Joint lines without truth: the contour model's confident traces (short ones repaired when
-    ``short_trace_ratio`` > 0, :func:`repair_short_traces`), else a straight vertical line of
+    ``short_trace_ratio`` > 0, :func:`ml.contours.repair.repair_short_traces`), else a straight vertical line of
     ``FALLBACK_LENGTH_MM`` through the located joint centre on every slice (slice px (col, row))."""
     s = scan.series
     out: Polylines = {j: {} for j in JOINTS}
     if predictor is not None:
         arrays = ScanArrays("scan", scan.images, s.pixel_spacing, s.positions, s.orientation)
-        for traced in predictor.predict_scan(arrays):
-            if traced.confidence >= MIN_TRACE_CONFIDENCE and len(traced.points_px) >= 2:
+        for traced in predictor.predict_scan(arrays, short_trace_ratio=short_trace_ratio):
+            if traced.confidence >= CONFIDENT and len(traced.points_px) >= 2:
                 out[traced.side][traced.slice_index] = np.asarray(traced.points_px, dtype=np.float64)
-        if short_trace_ratio > 0:
-            pixel_mm = float(np.mean(s.pixel_spacing))
-            out = {j: repair_short_traces(v, pixel_mm, ratio=short_trace_ratio) for j, v in out.items()}
     if not all(out.values()):
         centres = located_centres(scan)
         half = FALLBACK_LENGTH_MM / 2 / float(s.pixel_spacing[0])

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ml.contours.files import ScanArrays
-from ml.contours.infer import ContourPredictor, rmse_against_truth
+from ml.contours.infer import CONFIDENT, ContourPredictor, rmse_against_truth
 from ml.contours.model import ContourModelConfig
 from ml.contours.train import train_contours
 from ml.pipelines import Cancelled, Evaluation, TrainRequest, loop_progress
@@ -127,7 +127,7 @@ class ContourPipeline:
     def predict(self, checkpoint_dir: Path, case: dict[str, Any]) -> dict[str, Any]:
         predictor = ContourPredictor.from_checkpoint(checkpoint_dir, device="cpu")
         scan, _ = _scan({**case, "contours": {}})
-        return {"contours": [t.to_json() for t in predictor.predict_scan(scan) if t.confidence > 0.2]}
+        return {"contours": [t.to_json() for t in predictor.predict_scan(scan) if t.confidence >= CONFIDENT]}
 
 
 PIPELINE = ContourPipeline()
