@@ -34,7 +34,7 @@ from ml.ctgrade.train import evaluate as ct_evaluate
 from ml.ctgrade.train import train as ct_train
 from ml.lesions.crops import CropConfig
 from ml.lesions.labels import OUTPUT_NAMES
-from ml.lesions.model import LesionModelConfig
+from ml.lesions.model import JOINT_CROP_NET, LesionModelConfig
 from ml.lesions.train import evaluate as lesion_evaluate
 from ml.lesions.train import train as lesion_train
 from ml.phantoms.cli import generate
@@ -110,7 +110,7 @@ def run_lesions(train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes) -
     contours = out / "contours" if (out / "contours" / "card.json").exists() else None
     n_val = round(0.15 * sizes.mri_train)
     steps_per_epoch = math.ceil(2 * (sizes.mri_train - n_val) / 16)
-    model = LesionModelConfig(channels=(8, 16, 32, 64), strides=(2, 2, 2, 1), dropout=0.3, head="quadrant", joint_map=True,
+    model = LesionModelConfig(**JOINT_CROP_NET,
                               confusion_warmup_steps=LESION_CONFUSION_WARMUP_EPOCHS * steps_per_epoch)  # fmt: skip
     results: dict[str, Any] = {"lines": "traced" if contours else "truth"}
     for mode in ("majority", "soft", "readers"):

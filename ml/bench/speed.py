@@ -21,12 +21,12 @@ from torch import nn
 
 from ml.contours.model import ContourLoss, ContourModelConfig, ContourNet
 from ml.ctgrade.model import GraderConfig, build_grader, soft_cross_entropy
-from ml.lesions.model import LesionLoss, LesionModel, LesionModelConfig
+from ml.lesions.model import JOINT_CROP_NET, LesionLoss, LesionModel, LesionModelConfig
 from ml.training import TrainConfig, Trainer, resolve_device
 
 Spec = tuple[str, Callable[[], nn.Module], Callable[[int], dict[str, torch.Tensor]], Any, int]
-#: The lesion network as trained (``ml.bench.accuracy``, ``ml.pipelines.lesions``): quadrant head.
-LESION_HEAD: dict[str, Any] = {"strides": (2, 2, 2, 1), "head": "quadrant", "joint_map": True}
+#: The lesion network as trained (``JOINT_CROP_NET``), at the channel widths of each size.
+LESION_HEAD: dict[str, Any] = {k: v for k, v in JOINT_CROP_NET.items() if k != "channels"}
 
 
 def _specs(full: bool) -> list[Spec]:

@@ -21,7 +21,7 @@ from ml.contours.infer import ContourPredictor
 from ml.lesions.crops import CROP_MODES, CropConfig
 from ml.lesions.infer import LesionPredictor
 from ml.lesions.labels import TARGET_MODES
-from ml.lesions.model import HEADS, LesionModelConfig
+from ml.lesions.model import HEADS, JOINT_CROP_NET, LesionModelConfig
 from ml.lesions.train import evaluate, train
 from ml.training import TrainConfig
 
@@ -59,10 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--contours", help="contour checkpoint: crops along its traced lines (bundled with the model)"
     )
-    t.add_argument("--channels", type=_ints, default=(8, 16, 32, 64))
-    t.add_argument("--strides", type=_ints, default=(2, 2, 2, 1))
+    t.add_argument("--channels", type=_ints, default=JOINT_CROP_NET["channels"])
+    t.add_argument("--strides", type=_ints, default=JOINT_CROP_NET["strides"])
     t.add_argument("--head", choices=HEADS, default="quadrant", help="quadrant (joint crops) or flatten")
-    t.add_argument("--dropout", type=float, default=0.3)
+    t.add_argument("--dropout", type=float, default=JOINT_CROP_NET["dropout"])
     t.add_argument(
         "--no-joint-map", action="store_true", help="quadrant head: joint outputs from pooling only"
     )

@@ -47,6 +47,7 @@ from ml.contours.data import mirror_side, normalise_scan
 from ml.contours.files import ScanArrays
 from ml.contours.infer import CONFIDENT, ContourPredictor
 from ml.contours.locate import locate_joints
+from ml.contours.walker import patient_mm_to_pixel
 from ml.lesions.series import Series, load_series
 from ml.phantoms.schema import JOINTS
 from ml.phantoms.truth import MriTruth, load_truth
@@ -219,13 +220,11 @@ def known_polylines(series: Series, contours: Sequence[Mapping[str, Any]]) -> Po
     """Joint lines drawn by people (a snapshot's consensus contours: ``joint``, ``slice_index``,
     ``points_mm`` in patient LPS mm) as slice px (col, row) on ``series``; lines off the series are skipped."""
     out: Polylines = {j: {} for j in JOINTS}
-    row_dir, col_dir = series.orientation[:3], series.orientation[3:]
-    dr, dc = float(series.pixel_spacing[0]), float(series.pixel_spacing[1])
     for c in contours:
         k, points = int(c["slice_index"]), np.asarray(c["points_mm"], dtype=np.float64)
         if c["joint"] in out and 0 <= k < len(series.positions) and points.ndim == 2 and len(points) >= 2:
-            offset = points[:, :3] - series.positions[k]
-            out[c["joint"]][k] = np.stack([offset @ row_dir / dc, offset @ col_dir / dr], axis=1)
+            out[c["joint"]][k] = patient_mm_to_pixel(points[:, :3], series.positions[k], series.orientation,
+                                                     series.pixel_spacing)  # fmt: skip
     return out
 
 

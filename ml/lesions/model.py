@@ -35,6 +35,10 @@ from ml.lesions.labels import (
 from ml.phantoms.schema import QUADRANTS
 
 HEADS = ("flatten", "quadrant")
+#: The network trained on joint-mode crops by ``python -m ml.bench`` and the product's lesion pipeline:
+#: MONAI ResidualUnits 8-64 (the last unit keeps its resolution) with the quadrant head.
+JOINT_CROP_NET: dict[str, Any] = {"channels": (8, 16, 32, 64), "strides": (2, 2, 2, 1), "dropout": 0.3,
+                                  "head": "quadrant", "joint_map": True}  # fmt: skip
 
 
 @dataclass(frozen=True)

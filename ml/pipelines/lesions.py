@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ml.lesions.infer import LesionPredictor
+from ml.lesions.model import JOINT_CROP_NET
 from ml.lesions.train import evaluate, train_from_config
 from ml.pipelines import Cancelled, Evaluation, TrainRequest, loop_progress
 from ml.pipelines.snapshot import link_study
@@ -26,9 +27,6 @@ from ml.training import read_card
 
 TRAIN_KEYS = ("epochs", "lr", "batch_size", "seed", "device", "patience", "amp", "compile")
 BOX_CROP = {"mode": "box", "crop_mm": 80.0, "size_px": 48}
-#: Joint-mode crops (the CropConfig defaults) with the quadrant head, as ``python -m ml.bench`` trains.
-JOINT_MODEL = {"channels": [8, 16, 32, 64], "strides": [2, 2, 2, 1], "dropout": 0.3, "head": "quadrant",
-               "joint_map": True}  # fmt: skip
 
 
 def _config(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +57,7 @@ class LesionPipeline:
         config = _config(request.config)
         if config["contour_checkpoint"]:
             config["crop"] = {"mode": "joint", **config["crop"]}
-            config["model"] = {**JOINT_MODEL, **config["model"]}
+            config["model"] = {**JOINT_CROP_NET, **config["model"]}
         else:
             config["crop"] = {**BOX_CROP, **config["crop"]}
         progress = loop_progress(request, config["train"]["epochs"])
