@@ -7,6 +7,7 @@ import { casePreviewView } from "./features/admin/preview";
 import { manageProjectsView, manageProjectView } from "./features/admin/projects";
 import { trainingView } from "./features/admin/training";
 import { loginView } from "./features/auth/login";
+import { loginPath } from "./features/auth/next";
 import { homeView } from "./features/home";
 import { readingView } from "./features/reading/view";
 import { worklistView } from "./features/worklist/view";
@@ -32,13 +33,18 @@ const bar = h(
 const outlet = h("div", { class: "outlet" });
 document.getElementById("app")!.append(bar, outlet);
 
+/** Off to the login page, which brings the user back here (path and query) afterwards. */
+const toLogin = () => {
+  if (location.pathname !== "/login") navigate(loginPath(location.pathname, location.search), true);
+};
+
 /** Views behind a login: send anonymous users to /login?next=… */
 const authed =
   (view: View): View =>
   async (el, params) => {
     const user = await me();
     if (!user) {
-      navigate(`/login?next=${encodeURIComponent(location.pathname)}`, true);
+      toLogin(); // the 401 of me() may have sent them already: then the address is the login page's
       return;
     }
     userSlot.replaceChildren(
@@ -78,7 +84,7 @@ const navigate = (path: string, replace = false) => router.go(path, replace);
 installNavigate(navigate);
 setUnauthorisedHandler(() => {
   forget();
-  if (location.pathname !== "/login") navigate(`/login?next=${encodeURIComponent(location.pathname)}`, true);
+  toLogin();
 });
 
 router

@@ -1,6 +1,7 @@
 import { api } from "../../api";
 import { ApiError, ensureCsrf } from "../../api/client";
 import { navigate } from "../../nav";
+import { nextAfterLogin } from "./next";
 import { forget, me } from "../../session";
 import { h, message } from "../../ui/dom";
 
@@ -27,8 +28,7 @@ export function loginView(outlet: HTMLElement): void {
           forget();
           await ensureCsrf(true); // login rotates the token
           await me(true);
-          const next = new URLSearchParams(location.search).get("next");
-          navigate(next && next.startsWith("/") ? next : "/", true);
+          navigate(nextAfterLogin(location.search), true);
         } catch (err) {
           errors.append(message(err instanceof ApiError ? err.detail : "Could not log in", "error"));
         }

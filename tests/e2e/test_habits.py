@@ -1,0 +1,76 @@
+"""End to end, the way a radiologist uses the app (issue 15): the real login form from a logged-out deep link,
+real keys and a real mouse. One seeded server for the module (see conftest.site)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Site, shot
+from tests.e2e.seed import PASSWORD
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
+
+
+def _log_in_through_the_form(page: Any, username: str) -> None:
+    """Type the credentials key by key into the login form and press Enter, as a person does."""
+    page.wait_for_selector("#username")
+    page.click("#username")
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+
+
+@pytest.mark.parametrize("deep", ["/read/{mri}", "/projects/{project}/worklist?done=1"])
+def test_a_logged_out_deep_link_survives_the_login_form(site: Site, new_page, deep: str) -> None:
+    path = deep.format(mri=site.data.assignments["mri:reader1"], project=site.data.mri_project)
+    page = new_page(None)
+    page.goto(f"{site.base}{path}")
+    page.wait_for_selector("#username")
+    # The login page remembers where the user was going, and nothing else.
+    page.wait_for_timeout(300)  # a second redirect, if any, has happened by now
+    assert page.evaluate("() => new URLSearchParams(location.search).get('next')") == path
+    shot(page, "00-login-deep-link")
+    _log_in_through_the_form(page, "reader1")
+    page.wait_for_url(f"{site.base}{path}")
+    assert page.locator("#username").count() == 0, "the login form is still shown after a correct password"
+    if path.startswith("/read/"):
+        page.wait_for_selector("[data-first-image-ms]")
+    else:
+        page.wait_for_selector("text=my worklist")
+    assert page.errors == []
+
+
+def test_a_logged_out_visit_to_the_root_logs_in_to_the_projects(site: Site, new_page) -> None:
+    page = new_page(None)
+    page.goto(f"{site.base}/")
+    page.wait_for_selector("#username")
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => new URLSearchParams(location.search).get('next')") in (None, "/")
+    _log_in_through_the_form(page, "reader1")
+    page.wait_for_url(f"{site.base}/")
+    page.wait_for_selector("h1:text-is('Projects')")
+    assert page.errors == []
+
+
+def test_a_wrong_password_says_so_and_keeps_the_deep_link(site: Site, new_page) -> None:
+    path = f"/read/{site.data.assignments['mri:reader2']}"
+    page = new_page(None)
+    page.goto(f"{site.base}{path}")
+    page.wait_for_selector("#username")
+    page.click("#username")
+    page.keyboard.type("reader2")
+    page.keyboard.press("Tab")
+    page.keyboard.type("not-the-password")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("[role=alert]")
+    assert page.evaluate("() => new URLSearchParams(location.search).get('next')") == path
+    page.fill("#password", "")
+    page.click("#password")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{site.base}{path}")
+    page.wait_for_selector("[data-first-image-ms]")
+    assert page.errors == []
