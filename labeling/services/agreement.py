@@ -8,8 +8,6 @@ are undefined (e.g. every reading the same) are None, never NaN.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from dataclasses import asdict
 from typing import Any, Literal
@@ -18,6 +16,7 @@ import numpy as np
 
 from labeling.models import Project, ReadingValue
 from labeling.selectors import reader_pseudonyms
+from labeling.services.csvcells import csv_text
 from ml.consensus.agreement import Agreement, fleiss_kappa, icc, intra_reader_kappa, krippendorff_alpha
 
 
@@ -170,15 +169,23 @@ def agreement_report(*, project: Project, n_boot: int = 200, seed: int = 0) -> d
 
 def agreement_csv(report: dict[str, Any]) -> str:
     """One row per lesion × joint × region and statistic, then the ICC of the total score."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        ["lesion", "joint", "region", "statistic", "value", "ci_low", "ci_high", "n", "n_cases", "n_readers"]
-    )
+    header = [
+        "lesion",
+        "joint",
+        "region",
+        "statistic",
+        "value",
+        "ci_low",
+        "ci_high",
+        "n",
+        "n_cases",
+        "n_readers",
+    ]
+    rows: list[list[Any]] = []
     for cell in report["cells"]:
         for name in ("alpha", "fleiss_kappa"):
             s = cell[name]
-            writer.writerow(
+            rows.append(
                 [
                     cell["lesion"],
                     cell["joint"],
@@ -194,7 +201,7 @@ def agreement_csv(report: dict[str, Any]) -> str:
             )
     for row in report["intra_reader"]:
         s = row["kappa"]
-        writer.writerow(
+        rows.append(
             [
                 row["lesion"],
                 "",
@@ -210,7 +217,7 @@ def agreement_csv(report: dict[str, Any]) -> str:
         )
     total = report["total_score"]
     s = total["icc"]
-    writer.writerow(
+    rows.append(
         [
             "total_score",
             "",
@@ -224,4 +231,4 @@ def agreement_csv(report: dict[str, Any]) -> str:
             "",
         ]
     )
-    return out.getvalue()
+    return csv_text(header, rows, lineterminator="\r\n")

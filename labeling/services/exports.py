@@ -9,8 +9,6 @@ present/absent values, which are SNOMED CT.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import tempfile
 import zipfile
@@ -28,6 +26,7 @@ from pydicom.uid import generate_uid
 
 from labeling.models import Adjudication, Contour, Instance, ItemPosterior, Project, Reading, Series
 from labeling.services.audit import audit_record
+from labeling.services.csvcells import csv_text
 
 SCHEME = "99CONCORD"
 PRESENT = hd.sr.CodedConcept("52101004", "SCT", "Present")
@@ -38,11 +37,7 @@ logging.getLogger("highdicom").setLevel(logging.WARNING)  # it logs every module
 
 
 def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue()
+    return csv_text(header, rows)  # cells escaped against formula injection
 
 
 def _current_readings(project: Project) -> Any:
@@ -339,9 +334,9 @@ def sr_write(*, actor: User | None, project: Project, folder: Path) -> list[Path
     written = []
     for reading in readings:
         sr = reading_sr(reading)
+        # named from ids only: a case label is free text ("../x", "a/b") and must never become a path
         path = (
-            folder
-            / f"{reading.case.label or reading.case_id}-reader{reading.reader_id}-s{reading.session}-r{reading.pk}.dcm"
+            folder / f"case{reading.case_id}-reader{reading.reader_id}-s{reading.session}-r{reading.pk}.dcm"
         )
         sr.save_as(path, enforce_file_format=True)
         written.append(path)

@@ -141,3 +141,60 @@ def test_sr_api_returns_a_zip_and_the_command_writes_everything(read_project, wo
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert written == ["adjudications.csv", "consensus.csv", "readings.csv", "sr"]
     assert len(list((tmp_path / "out" / "sr").iterdir())) == 2
+
+
+def test_sr_file_names_never_come_from_case_labels(read_project, world, client_for, tmp_path):
+    """Issue 13, hole 4: a label with ``/`` or ``..`` escaped the export folder (or gave a 500)."""
+    for label in ("../../escaped", "a/b", "..", "/etc/x"):
+        read_project.label = label
+        read_project.save(update_fields=["label"])
+        folder = tmp_path / "deep" / "sr"
+        paths = sr_write(actor=world.admin, project=world.project, folder=folder)
+        assert len(paths) == 2
+        assert sorted(p.parent for p in paths) == [folder, folder], label
+        assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in paths), label
+        assert not (tmp_path / "escaped").exists() and not (tmp_path / "deep" / "escaped").exists()
+        response = client_for(world.admin).post(f"/api/projects/{world.project.pk}/exports/sr/")
+        assert response.status_code == 200, label
+        names = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).namelist()
+        assert all(n.startswith("sr/case") and n.count("/") == 1 and ".." not in n for n in names), names
+
+
+FORMULAS = ['=HYPERLINK("http://x")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
+
+
+def test_csv_exports_escape_cells_a_spreadsheet_would_run_as_formulas(read_project, world, client_for):
+    """Issue 13, hole 5: a label, username or reason starting with = + - @ was a formula in a spreadsheet."""
+    read_project.label = FORMULAS[0]
+    read_project.save(update_fields=["label"])
+    world.reader.username = FORMULAS[1]
+    world.reader.save(update_fields=["username"])
+    adjudication_record(
+        actor=world.adjudicator, project=world.project, case_id=read_project.pk, joint="left",
+        region="iliac_upper", lesion="bme", value=0, reason=FORMULAS[3],
+    )  # fmt: skip
+    client = client_for(world.admin)
+    base = f"/api/projects/{world.project.pk}/exports"
+    cells = [
+        cell
+        for name in ("readings", "consensus", "adjudications")
+        for row in rows(client.get(f"{base}/{name}.csv").content)
+        for cell in row.values()
+    ]
+    assert "'" + FORMULAS[0] in cells and "'" + FORMULAS[1] in cells and "'" + FORMULAS[3] in cells
+    dangerous = [
+        c for c in cells if c[:1] in ("=", "+", "@", "\t", "\r") or (c[:1] == "-" and not _number(c))
+    ]
+    assert dangerous == []
+    from labeling.services.csvcells import csv_cell
+
+    assert [csv_cell(v) for v in FORMULAS] == ["'" + v for v in FORMULAS]
+    assert [csv_cell(v) for v in ("-0.25", "+3", "-1e-3", 7, "plain")] == ["-0.25", "+3", "-1e-3", 7, "plain"]
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
