@@ -113,6 +113,14 @@ class Study(models.Model):
     description = models.CharField(max_length=200, blank=True)
     study_date = models.DateField(null=True, blank=True)
     source = models.CharField(max_length=200, blank=True, help_text="DICOM store the study came from")
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="who first registered or imported it: a project admin sees only theirs and their projects'",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -473,6 +481,15 @@ class Adjudication(models.Model):
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            # one first decision per item; ``supersedes`` is one-to-one, so the decisions of an item form one
+            # chain and exactly one of them is current (two simultaneous first decisions: the second fails)
+            models.UniqueConstraint(
+                fields=["project", "case", "joint", "region", "lesion"],
+                condition=Q(supersedes__isnull=True),
+                name="adjudication_one_first_per_item",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.case_id}/{self.joint}/{self.region}/{self.lesion} = {self.value}"

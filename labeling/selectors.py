@@ -24,6 +24,7 @@ from labeling.models import (
     ReaderContourReliability,
     Reading,
     ReadingValue,
+    Study,
 )
 
 OPEN_STATES = (Assignment.Status.OPEN, Assignment.Status.IN_PROGRESS)
@@ -111,6 +112,18 @@ def reading_get_for_reader(*, reader: User, reading_id: int) -> Reading:
     if reading is None:
         raise NotFound("no such reading")
     return reading
+
+
+def study_list_for_user(*, user: User) -> QuerySet[Study]:
+    """Studies ``user`` may list and add as cases: every one for staff; for a project admin, the studies of
+    their projects' cases and those they registered or imported themselves (nobody else's, so a project
+    admin can neither browse the site's studies nor pull another project's study into theirs)."""
+    if user.is_staff:
+        return Study.objects.all()
+    admin_of = Membership.objects.filter(user=user, role=Membership.Role.ADMIN).values("project_id")
+    return Study.objects.filter(
+        Q(pk__in=Case.objects.filter(project_id__in=admin_of).values("study_id")) | Q(registered_by=user)
+    )
 
 
 def case_list(*, project: Project) -> QuerySet[Case]:

@@ -15,7 +15,7 @@ from labeling.api import serializers as out
 from labeling.api.common import created, paginated, request_user
 from labeling.api.permissions import ADJUDICATOR, ADMIN, READER, project_for, require_any_admin, require_staff
 from labeling.exceptions import InvalidInput, NotFound
-from labeling.models import Case, GradingScheme, Study
+from labeling.models import Case, GradingScheme
 from labeling.services.assignments import assignments_generate
 from labeling.services.projects import (
     membership_add,
@@ -141,8 +141,13 @@ class MembershipRemoveApi(APIView):
 class StudyListApi(APIView):
     @extend_schema(responses=out.StudyOutput(many=True))
     def get(self, request: Request) -> Response:
+        """Staff: every study of the site. A project admin: their projects' studies and the ones they registered."""
         require_any_admin(request_user(request))
-        studies = Study.objects.prefetch_related("series__instances").order_by("id")
+        studies = (
+            selectors.study_list_for_user(user=request_user(request))
+            .prefetch_related("series__instances")
+            .order_by("id")
+        )
         return paginated(request, self, studies, out.StudyOutput)
 
 
@@ -190,8 +195,9 @@ class CaseCreateApi(APIView):
         payload = self.CaseCreateInput(data=request.data)
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
-        study = Study.objects.filter(study_uid=data.pop("study_uid")).first()
-        if study is None:
+        uid = data.pop("study_uid")
+        study = selectors.study_list_for_user(user=request_user(request)).filter(study_uid=uid).first()
+        if study is None:  # unknown, or another project's: the same answer, so existence is not confirmed
             raise InvalidInput("no study with this UID has been imported or registered", field="study_uid")
         case = case_create(actor=request_user(request), project=project, study=study, **data)
         return created(out.CaseOutput(case).data)

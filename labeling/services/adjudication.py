@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
-from labeling.exceptions import InvalidInput, NotFound
+from labeling.exceptions import Conflict, InvalidInput, NotFound
 from labeling.models import Adjudication, Case, Project
 from labeling.services.audit import audit_record
 from labeling.services.readings import consensus_enqueue
@@ -42,17 +42,24 @@ def adjudication_record(
         )
         .first()
     )
-    adjudication = Adjudication.objects.create(
-        project=project,
-        case=case,
-        joint=joint,
-        region=region,
-        lesion=lesion,
-        value=value,
-        reason=reason.strip(),
-        adjudicator=actor,
-        supersedes=previous,
-    )
+    try:
+        with transaction.atomic():  # a savepoint: the clash below leaves the outer transaction usable
+            adjudication = Adjudication.objects.create(
+                project=project,
+                case=case,
+                joint=joint,
+                region=region,
+                lesion=lesion,
+                value=value,
+                reason=reason.strip(),
+                adjudicator=actor,
+                supersedes=previous,
+            )
+    except IntegrityError:
+        # another decision on this item was committed between our read and our insert: one current per item
+        raise Conflict(
+            "another adjudication of this item was recorded at the same time; reload the item and decide again"
+        ) from None
     audit_record(
         actor=actor,
         action="adjudication.record",

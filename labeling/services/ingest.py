@@ -33,10 +33,10 @@ from labeling.dicom import DicomStore, DicomStoreError, DicomStoreUnavailable, D
 from labeling.dicom.segmentation import SourceSeries
 from labeling.dicom.store import json_value, tag_key
 from labeling.dicom.validate import ValidationProblem, ValidSeries, validate_files
-from labeling.exceptions import DomainError, InvalidInput
+from labeling.exceptions import Conflict, DomainError, InvalidInput
 from labeling.models import Case, ImportJob, Instance, Project, Series, Study
 from labeling.services.audit import audit_record
-from labeling.services.studies import case_create, study_register
+from labeling.services.studies import case_create, study_check_not_foreign, study_register
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +204,11 @@ def _import_study(
                 f"{project.scheme.name} needs (it has {present}); nothing of it was imported",
             }
         )
+        return
+    try:
+        study_check_not_foreign(actor=actor, study_uid=study_uid)
+    except Conflict as exc:  # checked before storing: the files must not replace another project's images
+        report.problems.append({"path": study_uid, "reason": f"{exc.message}; nothing of it was imported"})
         return
     if _already_done(study_uid, series, project):
         report.skipped.append(study_uid)

@@ -10,6 +10,7 @@ from django.db import transaction
 
 from labeling.exceptions import Conflict, InvalidInput
 from labeling.models import Case, Instance, Project, Series, Study
+from labeling.selectors import study_list_for_user
 from labeling.services.audit import audit_record
 
 SERIES_FIELDS = (
@@ -22,6 +23,23 @@ SERIES_FIELDS = (
     "slice_thickness_mm",
     "orientation",
 )
+
+
+def study_check_not_foreign(*, actor: User | None, study_uid: str) -> None:
+    """Conflict when ``study_uid`` is known but outside what a (non-staff) ``actor`` may touch.
+
+    Registering or importing a known UID would otherwise hand a project admin another project's study (and
+    let their files replace its instances in the store). Commands (no actor) and staff may.
+    """
+    if actor is None or not actor.is_authenticated or actor.is_staff:
+        return
+    if not Study.objects.filter(study_uid=study_uid).exists():
+        return
+    if not study_list_for_user(user=actor).filter(study_uid=study_uid).exists():
+        raise Conflict(
+            f"study {study_uid} is already registered outside your projects; ask a site administrator",
+            field="study_uid",
+        )
 
 
 @transaction.atomic
@@ -40,6 +58,7 @@ def study_register(
     A SEG's entry names its image series as ``source_series_uid`` (registered before it, in this call or an
     earlier one); InvalidInput when that series is not part of the study.
     """
+    study_check_not_foreign(actor=actor, study_uid=study_uid)
     study, created = Study.objects.get_or_create(
         study_uid=study_uid,
         defaults={
@@ -47,6 +66,7 @@ def study_register(
             "patient_id": patient_id,
             "description": description,
             "source": source,
+            "registered_by": actor if actor is not None and actor.is_authenticated else None,
         },
     )
     for entry in series:  # a SEG's entry comes after its source series' entry (or the source is known)

@@ -55,12 +55,12 @@ class StudyFactory(factory.django.DjangoModelFactory):
     patient_id = factory.Sequence(lambda n: f"PHANTOM-{n:04d}")
 
 
-def mri_study(n_slices: int = 3) -> Study:
+def mri_study(n_slices: int = 3, actor: Any = None) -> Study:
     """An MRI study with T1 and STIR series of ``n_slices`` instances each."""
     from labeling.services.studies import study_register
 
     return study_register(
-        actor=None,
+        actor=actor,
         study_uid=uid(),
         modality="MR",
         series=[

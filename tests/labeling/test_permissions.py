@@ -66,7 +66,7 @@ def with_training_run(w):
 
 
 def new_study(w):
-    w.new_study = mri_study()
+    w.new_study = mri_study(actor=w.admin)  # a project admin may add only studies they registered
 
 
 P = lambda w: f"/api/projects/{w.project.pk}"  # noqa: E731
