@@ -84,7 +84,7 @@ test-ml: $(VENV)/.dev ## the plain-Python ml tests, without Django
 	$(BIN)/pytest tests/ml -p no:django -p no:cacheprovider
 
 .PHONY: bench
-bench: bench-assignments bench-consensus bench-refit bench-proxy ## every benchmark of tests/bench, as tables
+bench: bench-assignments bench-consensus bench-refit bench-proxy bench-dicomweb-local ## every benchmark of tests/bench, as tables
 
 .PHONY: bench-assignments
 bench-assignments: deps services ## assignment generator, 10,000 cases x 3 readers + 20% repeats
@@ -98,6 +98,10 @@ bench-consensus: deps ## Dawid-Skene fits 1e3..1e6 items vs majority vote and cr
 .PHONY: bench-refit
 bench-refit: deps services ## end-to-end consensus refit of 1,000,000 reading values on PostgreSQL
 	$(PY) -m tests.bench.bench_consensus_refit
+
+.PHONY: bench-dicomweb-local
+bench-dicomweb-local: deps services ## series metadata and frame latency of /dicomweb/ on the local store
+	$(PY) -m tests.bench.bench_dicomweb_local
 
 .PHONY: bench-proxy
 bench-proxy: deps services ## frame latency through the DICOMweb proxy vs Orthanc, 20 clients

@@ -2,7 +2,7 @@
 
 A viewer opening a case fetches every frame of its series in a burst. The first request of a burst goes
 through Django as any other (``FramesApi``: authentication, the study check, errors); it leaves two brief
-decisions in the per-process cache of ``dicomweb_views`` — "this token or session is this user" and "this
+decisions in the per-process cache of ``dicomweb_auth`` — "this token or session is this user" and "this
 user may see this series". While they last, this WSGI middleware answers the following frame requests
 itself: it matches the path, finds both decisions, and streams the frames from the DICOMweb server through
 the proxy's connection pool. Everything else — a first request, a cache miss, an upstream error, the local
@@ -24,12 +24,9 @@ import urllib3
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
-from labeling.api.dicomweb_views import (
-    CACHE_IMMUTABLE,
-    decisions,
-    frames_accept,
-    upstream_session,
-)
+from labeling.api.dicomweb_auth import decisions
+from labeling.api.dicomweb_views import CACHE_IMMUTABLE
+from labeling.dicom.proxy import frames_accept, pooled_session
 
 _FRAMES_PATH = re.compile(
     r"/dicomweb/studies/([0-9.]{1,64})/series/([0-9.]{1,64})/instances/([0-9.]{1,64})/frames/([1-9][0-9]*(?:,[1-9][0-9]*)*)"
@@ -81,7 +78,7 @@ class FramesFastPath:
             return None
         url = f"{base.rstrip('/')}/studies/{study}/series/{series}/instances/{instance}/frames/{frames}"
         accept = frames_accept(environ.get("HTTP_ACCEPT") or "")
-        pool = cast(HTTPAdapter, upstream_session().get_adapter(url)).poolmanager  # shares its connections
+        pool = cast(HTTPAdapter, pooled_session().get_adapter(url)).poolmanager  # shares its connections
         try:
             upstream = pool.urlopen(
                 "GET", url, headers={"Accept": accept}, preload_content=False, redirect=False,

@@ -5,6 +5,7 @@ Everything takes base URLs and folder paths as arguments; nothing here reads Dja
 
 from labeling.dicom.dicomweb import DicomWebStore, dicomweb_raw_get
 from labeling.dicom.errors import (
+    DicomInvalidRequest,
     DicomNotFound,
     DicomOperationUnsupported,
     DicomStoreError,
@@ -15,6 +16,7 @@ from labeling.dicom.local import LocalFolderStore
 from labeling.dicom.store import DicomJson, DicomStore, SearchFilters
 
 __all__ = [
+    "DicomInvalidRequest",
     "DicomJson",
     "DicomNotFound",
     "DicomOperationUnsupported",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from urllib.parse import urlencode
 
 import requests
 from dicomweb_client.api import DICOMwebClient
@@ -16,7 +15,10 @@ from labeling.dicom.errors import (
     DicomStoreError,
     DicomStoreUnavailable,
 )
+from labeling.dicom.proxy import Served, dicomweb_raw_get, frames_accept, stream_get
 from labeling.dicom.store import DicomJson, SearchFilters, part10
+
+__all__ = ["TRANSIENT_HTTP_STATUSES", "DicomWebStore", "dicomweb_raw_get"]
 
 #: HTTP statuses worth a retry: the server is overloaded, restarting or behind a flaky gateway.
 TRANSIENT_HTTP_STATUSES = frozenset({408, 429, 502, 503, 504})
@@ -87,6 +89,14 @@ class DicomWebStore:
         base = base_url.rstrip("/")
         return cls(f"{base}/dicom-web", orthanc_url=base, **kwargs)  # type: ignore[arg-type]
 
+    #: QIDO UID-list matching (PS3.18 8.3.4.1) is optional and Orthanc lacks it: assume it is missing
+    uid_lists = False
+
+    @property
+    def link_root(self) -> str:
+        """The root that BulkDataURI and RetrieveURL values of this server's answers start with."""
+        return self.url
+
     @property
     def supports_delete(self) -> bool:
         """Whether delete_study can work (DICOMweb has no portable delete; Orthanc's REST API does)."""
@@ -144,6 +154,14 @@ class DicomWebStore:
             raise DicomNotFound(f"metadata of series {series_uid}: not found")
         return result
 
+    def study_metadata(self, study_uid: str) -> list[DicomJson]:
+        """Return the metadata of every instance of a study; DicomNotFound if the study is absent."""
+        with _translated(f"metadata of study {study_uid}"):
+            result = self._client.retrieve_study_metadata(study_uid)
+        if not result:
+            raise DicomNotFound(f"metadata of study {study_uid}: not found")
+        return result
+
     def instance_metadata(self, study_uid: str, series_uid: str, sop_uid: str) -> DicomJson:
         """Return the metadata of one instance."""
         with _translated(f"metadata of instance {sop_uid}"):
@@ -179,6 +197,43 @@ class DicomWebStore:
             return self._client.retrieve_instance_rendered(
                 study_uid, series_uid, sop_uid, media_types=(media_type,)
             )
+
+    # ---------------------------------------------------------------- served as they come (the proxy)
+
+    def _stream(self, path: str, accept: str, query: str | None = None) -> Served:
+        return stream_get(
+            self._session, self.url, path, accept=accept, query=query, timeout_s=self._timeout_s
+        )
+
+    def serve_frames(
+        self, study_uid: str, series_uid: str, sop_uid: str, frame_numbers: Sequence[int], accept: str
+    ) -> Served:
+        """Stream the server's multipart answer for the frames (a wildcard Accept asks for the stored syntax)."""
+        frames = ",".join(str(n) for n in frame_numbers)
+        path = f"studies/{study_uid}/series/{series_uid}/instances/{sop_uid}/frames/{frames}"
+        return self._stream(path, frames_accept(accept))
+
+    def serve_rendered(
+        self,
+        study_uid: str,
+        series_uid: str,
+        sop_uid: str,
+        frame_numbers: Sequence[int] | None,
+        accept: str,
+        query: str | None = None,
+    ) -> Served:
+        """Stream the server's rendering of an instance or frames (its media types, its query parameters)."""
+        path = f"studies/{study_uid}/series/{series_uid}/instances/{sop_uid}"
+        path += (
+            f"/frames/{','.join(str(n) for n in frame_numbers)}/rendered" if frame_numbers else "/rendered"
+        )
+        return self._stream(path, accept, query)
+
+    def serve_instances(self, study_uid: str, series_uid: str | None, sop_uid: str | None) -> Served:
+        """Stream a study, series or instance as multipart/related; type="application/dicom" (stored syntax)."""
+        path = f"studies/{study_uid}" + (f"/series/{series_uid}" if series_uid else "")
+        path += f"/instances/{sop_uid}" if series_uid and sop_uid else ""
+        return self._stream(path, 'multipart/related; type="application/dicom"; transfer-syntax=*')
 
     # ---------------------------------------------------------------- STOW-RS and delete
 
@@ -221,34 +276,3 @@ class DicomWebStore:
                 self._session.delete(
                     f"{self.orthanc_url}/studies/{orthanc_id}", timeout=self._timeout_s
                 ).raise_for_status()
-
-
-def dicomweb_raw_get(
-    base_url: str,
-    path: str,
-    *,
-    query: str | Mapping[str, str | Sequence[str]] | None = None,
-    accept: str | None = None,
-    session: requests.Session | None = None,
-    timeout_s: float = 30.0,
-) -> requests.Response:
-    """GET ``base_url/path`` with ``stream=True`` and return the open response, whatever its status.
-
-    The building block of the authorised DICOM proxy: it forwards only ``Accept``, never the caller's
-    cookies or credentials. ``path`` is relative to the DICOMweb root (``studies/1.2/series/3.4/metadata``)
-    and may not climb out of it. The caller must close the response (``with`` or ``.close()``).
-    Raises DicomStoreUnavailable when the server cannot be reached, ValueError for an unsafe path.
-    """
-    relative = path.lstrip("/")
-    segments = relative.split("/")
-    if "://" in relative or "\\" in relative or any(seg in {"..", "."} for seg in segments):
-        raise ValueError(f"unsafe DICOMweb path {path!r}")
-    url = f"{base_url.rstrip('/')}/{relative}"
-    if query:
-        url += "?" + (query.lstrip("?") if isinstance(query, str) else urlencode(query, doseq=True))
-    headers = {"Accept": accept} if accept else {}
-    http = session or requests.Session()
-    try:
-        return http.get(url, headers=headers, stream=True, timeout=timeout_s)
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise DicomStoreUnavailable(f"GET {url}: DICOM server unreachable: {exc}") from exc

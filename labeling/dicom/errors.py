@@ -17,3 +17,7 @@ class DicomNotFound(DicomStoreError):
 
 class DicomOperationUnsupported(DicomStoreError):
     """The store cannot do this operation (e.g. delete on a DICOMweb server that is not Orthanc)."""
+
+
+class DicomInvalidRequest(DicomStoreError, ValueError):
+    """The request itself is wrong (an unsupported search key, no frame numbers): the caller must change it."""

@@ -7,6 +7,7 @@ re-reads only files whose size or mtime changed, so several processes (web, work
 from __future__ import annotations
 
 import fnmatch
+import io
 import os
 import shutil
 import tempfile
@@ -20,7 +21,13 @@ from pydicom import dcmread, dcmwrite
 from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
 
-from labeling.dicom.errors import DicomNotFound, DicomOperationUnsupported, DicomStoreError
+from labeling.dicom.errors import (
+    DicomInvalidRequest,
+    DicomNotFound,
+    DicomOperationUnsupported,
+    DicomStoreError,
+)
+from labeling.dicom.proxy import Served, frames_media_type, multipart, multipart_stream
 from labeling.dicom.render import frame_bytes, render_png
 from labeling.dicom.store import DicomJson, SearchFilters, dataset_to_json, is_uid, part10, tag_key
 
@@ -79,6 +86,8 @@ class LocalFolderStore:
     """A DicomStore over a folder of DICOM files (created if missing); thread-safe, multi-process friendly."""
 
     supports_delete = True
+    uid_lists = True  # QIDO UID-list matching
+    link_root = None  # metadata carries no BulkDataURI
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
@@ -183,7 +192,7 @@ class LocalFolderStore:
         """Group indexed instances by ``group_by`` (a UID keyword), filter the groups, and sort them."""
         unsupported = [key for key in (filters or {}) if tag_key(key) not in _SEARCHABLE]
         if unsupported:
-            raise ValueError(
+            raise DicomInvalidRequest(
                 f"unsupported search filter {unsupported}; use one of {sorted(_SEARCHABLE_NAMES)}"
             )
         groups: dict[str, list[_Entry]] = {}
@@ -269,6 +278,13 @@ class LocalFolderStore:
         sop_uids = [_values(item, tag_key("SOPInstanceUID"))[0] for item in instances]
         return [self.instance_metadata(study_uid, series_uid, sop_uid) for sop_uid in sop_uids]
 
+    def study_metadata(self, study_uid: str) -> list[DicomJson]:
+        """Return the metadata of every instance of a study, series by series; DicomNotFound if absent."""
+        series = [_values(s, tag_key("SeriesInstanceUID"))[0] for s in self.search_series(study_uid)]
+        if not series:
+            raise DicomNotFound(f"metadata of study {study_uid}: not found")
+        return [item for uid in series for item in self.series_metadata(study_uid, uid)]
+
     def instance_metadata(self, study_uid: str, series_uid: str, sop_uid: str) -> DicomJson:
         """Return the metadata of one instance as DICOM JSON without bulk data."""
         return dataset_to_json(self._read(self._locate(study_uid, series_uid, sop_uid), pixels=False))
@@ -282,7 +298,7 @@ class LocalFolderStore:
     ) -> list[bytes]:
         """Return the stored bytes of the given 1-based frames (raw pixels for uncompressed syntaxes)."""
         if not frame_numbers:
-            raise ValueError("at least one frame number is needed")
+            raise DicomInvalidRequest("at least one frame number is needed")
         dataset = self.instance(study_uid, series_uid, sop_uid)
         return [frame_bytes(dataset, number) for number in frame_numbers]
 
@@ -293,6 +309,51 @@ class LocalFolderStore:
         if media_type != "image/png":
             raise DicomOperationUnsupported(f"the local store renders image/png only, not {media_type}")
         return render_png(self.instance(study_uid, series_uid, sop_uid))
+
+    # ---------------------------------------------------------------- served (the DICOMweb endpoint)
+
+    def serve_frames(
+        self, study_uid: str, series_uid: str, sop_uid: str, frame_numbers: Sequence[int], accept: str
+    ) -> Served:
+        """The frames as multipart/related octet-stream parts in the stored syntax; 406 for any other Accept."""
+        dataset = self.instance(study_uid, series_uid, sop_uid)
+        syntax = dataset.file_meta.get("TransferSyntaxUID")
+        media_type = frames_media_type(
+            accept, str(syntax) if syntax is not None and syntax.is_compressed else None
+        )
+        if not frame_numbers:
+            raise DicomInvalidRequest("at least one frame number is needed")
+        return multipart([frame_bytes(dataset, n) for n in frame_numbers], media_type)
+
+    def serve_rendered(
+        self,
+        study_uid: str,
+        series_uid: str,
+        sop_uid: str,
+        frame_numbers: Sequence[int] | None,
+        accept: str,
+        query: str | None = None,
+    ) -> Served:
+        """The first frame as PNG; other frames, media types (and rendering parameters) are unsupported (406)."""
+        if frame_numbers is not None and list(frame_numbers) != [1]:
+            raise DicomOperationUnsupported("the local store renders the first frame only")
+        if not any(kind in accept for kind in ("image/png", "image/*", "*/*")):
+            raise DicomOperationUnsupported("the local store renders image/png only")
+        return Served.whole("image/png", self.rendered(study_uid, series_uid, sop_uid))
+
+    def serve_instances(self, study_uid: str, series_uid: str | None, sop_uid: str | None) -> Served:
+        """A study, series or instance as multipart/related; type="application/dicom", one file in memory at a time."""
+        if series_uid is not None and sop_uid is not None:
+            targets = [(series_uid, sop_uid)]
+        else:
+            targets = [
+                (_values(i, tag_key("SeriesInstanceUID"))[0], _values(i, tag_key("SOPInstanceUID"))[0])
+                for i in self.search_instances(study_uid, series_uid)
+            ]
+        if not targets:
+            raise DicomNotFound(f"study {study_uid}, series {series_uid}: not found")
+        parts = (_part10_bytes(self.instance(study_uid, se, sop)) for se, sop in targets)
+        return multipart_stream(parts, "application/dicom")
 
     # ---------------------------------------------------------------- store and delete
 
@@ -349,6 +410,12 @@ class LocalFolderStore:
                 path.unlink(missing_ok=True)
         except OSError as exc:
             raise DicomStoreError(f"delete of study {study_uid}: {exc}") from exc
+
+
+def _part10_bytes(dataset: Dataset) -> bytes:
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
 
 
 def _sort_number(item: DicomJson, keyword: str) -> str:

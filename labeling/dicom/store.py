@@ -5,11 +5,14 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
+
+if TYPE_CHECKING:
+    from labeling.dicom.proxy import Served
 
 #: One DICOM JSON object (PS3.18 F.2): ``{"0020000D": {"vr": "UI", "Value": ["1.2.3"]}, ...}``.
 DicomJson = dict[str, Any]
@@ -93,6 +96,10 @@ class DicomStore(Protocol):
         """Return the full metadata of every instance of a series (DICOM JSON, no pixel data)."""
         ...
 
+    def study_metadata(self, study_uid: str) -> list[DicomJson]:
+        """Return the full metadata of every instance of a study (DICOM JSON, no pixel data)."""
+        ...
+
     def instance_metadata(self, study_uid: str, series_uid: str, sop_uid: str) -> DicomJson:
         """Return the full metadata of one instance (DICOM JSON, no pixel data)."""
         ...
@@ -111,6 +118,38 @@ class DicomStore(Protocol):
         self, study_uid: str, series_uid: str, sop_uid: str, *, media_type: str = "image/png"
     ) -> bytes:
         """Return one instance rendered as a consumer image (PNG by default)."""
+        ...
+
+    # The DICOMweb endpoint's answers, as bodies to send on (see labeling.dicom.proxy).
+
+    #: Whether QIDO matches a backslash-separated list of StudyInstanceUIDs in one search.
+    uid_lists: bool
+
+    @property
+    def link_root(self) -> str | None:
+        """The URL that BulkDataURI/RetrieveURL values in this store's answers start with (None: no links)."""
+        ...
+
+    def serve_frames(
+        self, study_uid: str, series_uid: str, sop_uid: str, frame_numbers: Sequence[int], accept: str
+    ) -> Served:
+        """Frames as multipart/related for the ``Accept`` asked (DicomOperationUnsupported when impossible)."""
+        ...
+
+    def serve_rendered(
+        self,
+        study_uid: str,
+        series_uid: str,
+        sop_uid: str,
+        frame_numbers: Sequence[int] | None,
+        accept: str,
+        query: str | None = None,
+    ) -> Served:
+        """An instance (or frames) rendered as a consumer image for ``Accept``."""
+        ...
+
+    def serve_instances(self, study_uid: str, series_uid: str | None, sop_uid: str | None) -> Served:
+        """A study, series or instance as multipart/related; type="application/dicom"."""
         ...
 
     def store(self, datasets: Sequence[Dataset]) -> list[str]:

@@ -12,6 +12,7 @@ Celery task or the command line) that records its progress; uploads reach a job 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -30,6 +31,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from labeling.dicom import DicomStore, DicomStoreError, DicomStoreUnavailable, DicomWebStore, store_open
+from labeling.dicom.proxy import pooled_session
 from labeling.dicom.segmentation import SourceSeries
 from labeling.dicom.store import json_value, tag_key
 from labeling.dicom.validate import ValidationProblem, ValidSeries, validate_files
@@ -66,8 +68,17 @@ class ImportReport:
 
 
 def configured_store() -> DicomStore:
-    """The deployment's DICOM store: the DICOMweb server when DICOMWEB_URL is set, else the local folder."""
-    return store_open(dicomweb_url=settings.DICOMWEB_URL, folder=settings.DICOM_FOLDER)
+    """The deployment's DICOM store: the DICOMweb server when DICOMWEB_URL is set, else the local folder.
+
+    One per process and configuration, so that the DICOMweb server's connections are pooled and the local
+    store's header index is kept between requests (the one factory of the web app, the workers and the proxy).
+    """
+    return _store_for(settings.DICOMWEB_URL, str(settings.DICOM_FOLDER))
+
+
+@functools.lru_cache(maxsize=4)
+def _store_for(dicomweb_url: str, folder: str) -> DicomStore:
+    return store_open(dicomweb_url=dicomweb_url, folder=folder, session=pooled_session())
 
 
 def _same_server(a: DicomStore, b: DicomStore) -> bool:

@@ -18,8 +18,8 @@ from pydicom.uid import generate_uid
 from rest_framework.authtoken.models import Token
 
 from config.celery import app
+from labeling.api.dicomweb_auth import decisions
 from labeling.api.dicomweb_fastpath import FramesFastPath
-from labeling.api.dicomweb_views import decisions
 from labeling.dicom import DicomWebStore
 from labeling.dicom.store import json_value
 from labeling.models import Assignment, Case
