@@ -84,7 +84,7 @@ test-ml: $(VENV)/.dev ## the plain-Python ml tests, without Django
 	$(BIN)/pytest tests/ml -p no:django -p no:cacheprovider
 
 .PHONY: bench
-bench: bench-assignments bench-consensus bench-refit bench-proxy bench-dicomweb-local ## every benchmark of tests/bench, as tables
+bench: bench-assignments bench-consensus bench-refit bench-proxy bench-dicomweb-local bench-readerstudy ## every benchmark of tests/bench, as tables
 
 .PHONY: bench-assignments
 bench-assignments: deps services ## assignment generator, 10,000 cases x 3 readers + 20% repeats
@@ -106,6 +106,10 @@ bench-dicomweb-local: deps services ## series metadata and frame latency of /dic
 .PHONY: bench-proxy
 bench-proxy: deps services ## frame latency through the DICOMweb proxy vs Orthanc, 20 clients
 	$(PY) -m tests.bench.bench_proxy
+
+.PHONY: bench-readerstudy
+bench-readerstudy: $(VENV)/.dev ## MRMC analysis: type I error on 2,000 Roe-Metz null studies, speed at 10 x 2 x 1,000
+	$(PY) -m tests.bench.bench_readerstudy
 
 .PHONY: schema
 schema: $(VENV)/.runtime ## write the OpenAPI schema to var/openapi.yaml
