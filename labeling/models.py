@@ -43,6 +43,13 @@ class GradingScheme(models.Model):
 class Project(models.Model):
     """A reading campaign on one grading scheme."""
 
+    class ReaderStudyDesign(models.TextChoices):
+        SEQUENTIAL = "sequential", "sequential (the unaided read, then at once the same case with AI)"
+        CROSSOVER = (
+            "crossover",
+            "crossover (unaided and aided sessions apart by the washout, order randomised)",
+        )
+
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
     scheme = models.ForeignKey(GradingScheme, on_delete=models.PROTECT, related_name="projects")
@@ -56,6 +63,12 @@ class Project(models.Model):
         default=3.0, help_text="slices whose readers' contours differ more than this go to adjudication"
     )
     ai_aided_reads = models.BooleanField(default=False)
+    reader_study_design = models.CharField(
+        max_length=16,
+        choices=ReaderStudyDesign.choices,
+        default=ReaderStudyDesign.SEQUENTIAL,
+        help_text="how AI-aided reads are scheduled when ai_aided_reads is on",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -255,6 +268,11 @@ class Assignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reader} on {self.case} (session {self.session})"
+
+    @property
+    def condition(self) -> str:
+        """The reader-study condition of this read: "aided" (with the AI output) or "unaided"."""
+        return "aided" if self.aided else "unaided"
 
 
 class Draft(models.Model):

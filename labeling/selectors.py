@@ -97,18 +97,28 @@ def assignment_get_for_reader(*, reader: User, assignment_id: int) -> Assignment
     return found
 
 
-def reading_list_for_reader(*, reader: User, project_id: int | None = None) -> QuerySet[Reading]:
-    readings = (
-        Reading.objects.filter(reader=reader).select_related("case").prefetch_related("values", "contours")
-    )
+def reading_list_for_reader(
+    *, reader: User, project_id: int | None = None, blinded: bool = True
+) -> QuerySet[Reading]:
+    """The reader's own readings, less (``blinded``) those of a case the reader is still to read again.
+
+    Blinding: while any other session of the same case (an AI-aided read, the second read of a crossover
+    pair, a blinded repeat) is open, the earlier reading of that case stays hidden. ``blinded=False`` only
+    to answer the submission that just created a reading.
+    """
+    readings = Reading.objects.filter(reader=reader)
+    if blinded:
+        pending = Assignment.objects.filter(reader=reader, status__in=OPEN_STATES).values("case_id")
+        readings = readings.exclude(case_id__in=pending)
+    readings = readings.select_related("case").prefetch_related("values", "contours")
     if project_id is not None:
         readings = readings.filter(project_id=project_id)
     return readings.order_by("id")
 
 
-def reading_get_for_reader(*, reader: User, reading_id: int) -> Reading:
+def reading_get_for_reader(*, reader: User, reading_id: int, blinded: bool = True) -> Reading:
     """The reader's own reading; another reader's is NotFound, never Forbidden (blinding)."""
-    reading = reading_list_for_reader(reader=reader).filter(pk=reading_id).first()
+    reading = reading_list_for_reader(reader=reader, blinded=blinded).filter(pk=reading_id).first()
     if reading is None:
         raise NotFound("no such reading")
     return reading

@@ -134,7 +134,9 @@ class ReadingSubmitApi(APIView):
         reading = reading_submit(actor=request_user(request), assignment=assignment, **payload.validated_data)
         return created(
             out.ReadingOutput(
-                selectors.reading_get_for_reader(reader=request_user(request), reading_id=reading.pk)
+                selectors.reading_get_for_reader(
+                    reader=request_user(request), reading_id=reading.pk, blinded=False
+                )
             ).data
         )
 

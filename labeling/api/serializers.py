@@ -54,6 +54,7 @@ class ProjectOutput(serializers.ModelSerializer):
             "adjudication_threshold",
             "contour_disagreement_mm",
             "ai_aided_reads",
+            "reader_study_design",
             "created_at",
         ]
 

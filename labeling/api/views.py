@@ -15,7 +15,7 @@ from labeling.api import serializers as out
 from labeling.api.common import created, paginated, request_user
 from labeling.api.permissions import ADJUDICATOR, ADMIN, READER, project_for, require_any_admin, require_staff
 from labeling.exceptions import InvalidInput, NotFound
-from labeling.models import Case, GradingScheme
+from labeling.models import Case, GradingScheme, Project
 from labeling.services.assignments import assignments_generate
 from labeling.services.projects import (
     membership_add,
@@ -45,6 +45,7 @@ class ProjectSettings(serializers.Serializer):
     adjudication_threshold = serializers.FloatField(required=False, min_value=0.01, max_value=1)
     contour_disagreement_mm = serializers.FloatField(required=False, min_value=0.1, max_value=100)
     ai_aided_reads = serializers.BooleanField(required=False)
+    reader_study_design = serializers.ChoiceField(choices=Project.ReaderStudyDesign.choices, required=False)
 
 
 class ProjectListApi(APIView):
@@ -262,6 +263,7 @@ class AssignmentGenerateApi(APIView):
     class AssignmentGenerateOutput(serializers.Serializer):
         created = serializers.IntegerField()
         created_repeats = serializers.IntegerField()
+        created_crossover = serializers.IntegerField(help_text="aided reads planned for a crossover study")
         gold_cases = serializers.IntegerField()
         loads = serializers.DictField(child=serializers.IntegerField())
 
@@ -276,6 +278,7 @@ class AssignmentGenerateApi(APIView):
             {
                 "created": result.created,
                 "created_repeats": result.created_repeats,
+                "created_crossover": result.created_crossover,
                 "gold_cases": result.gold_cases,
                 "loads": {str(k): v for k, v in result.loads.items()},
             }

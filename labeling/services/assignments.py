@@ -1,7 +1,8 @@
 """The assignment generator and handing out work.
 
 Generation is deterministic for a seed and idempotent: it tops up what is missing (readers per case, gold
-cases, repeat sessions) and creates nothing when re-run on unchanged data. Loads stay balanced: a case takes
+cases, repeat sessions, the aided half of a crossover reader study) and creates nothing when re-run on
+unchanged data. Loads stay balanced: a case takes
 its readers from the least-loaded eligible readers, repeats go to the least-loaded reader, so the total load
 per reader differs by at most one whenever every reader is eligible.
 """
@@ -30,6 +31,7 @@ class GenerationResult:
     created: int
     created_repeats: int
     gold_cases: int
+    created_crossover: int = 0
     loads: dict[int, int] = field(default_factory=dict)
 
     @property
@@ -144,6 +146,64 @@ def _assign_repeats(
     return new
 
 
+def _assign_crossover(project: Project, seed: int, washout_days: int, washout_cases: int) -> int:
+    """Pair every unaided first read with an aided read of the same case by the same reader.
+
+    Half of each reader's pairs (rounded down) read the case with the AI first: their aided assignment is
+    the first session and the unaided one waits for it, like a blinded repeat (days and other cases). Which
+    cases go AI-first is a seeded shuffle per reader. A pair whose unaided read has started is unaided-first.
+    """
+    firsts = list(
+        project.assignments.filter(session=1, aided=False, status__in=ACTIVE)
+        .order_by("id")
+        .values_list("id", "case_id", "reader_id", "status", "previous_id")
+    )
+    aided = {
+        (case_id, reader_id): previous_id
+        for case_id, reader_id, previous_id in project.assignments.filter(session=1, aided=True).values_list(
+            "case_id", "reader_id", "previous_id"
+        )
+    }
+    per_reader: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
+    ai_first_done: dict[int, int] = defaultdict(int)
+    pairs: dict[int, int] = defaultdict(int)
+    for first_id, case_id, reader_id, status, previous_id in firsts:
+        if (case_id, reader_id) in aided:
+            pairs[reader_id] += 1
+            ai_first_done[reader_id] += aided[(case_id, reader_id)] is None
+        elif previous_id is None:
+            per_reader[reader_id].append((first_id, case_id, status))
+    created = 0
+    for reader_id, todo in sorted(per_reader.items()):
+        random.Random(f"{seed}:crossover:{reader_id}").shuffle(todo)
+        want_ai_first = (pairs[reader_id] + len(todo)) // 2 - ai_first_done[reader_id]
+        for first_id, case_id, status in todo:
+            ai_first = want_ai_first > 0 and status == Assignment.Status.OPEN
+            twin = Assignment.objects.create(
+                project=project,
+                case_id=case_id,
+                reader_id=reader_id,
+                session=1,
+                aided=True,
+                previous_id=None if ai_first else first_id,
+                washout_days=0 if ai_first else washout_days,
+                washout_cases=0 if ai_first else washout_cases,
+                order_key=_order_key(seed, case_id, reader_id, 1)
+                if ai_first
+                else _order_key(seed, case_id, reader_id, 3),
+            )
+            if ai_first:
+                want_ai_first -= 1
+                Assignment.objects.filter(pk=first_id).update(
+                    previous=twin,
+                    washout_days=washout_days,
+                    washout_cases=washout_cases,
+                    order_key=_order_key(seed, case_id, reader_id, 3),
+                )
+            created += 1
+    return created
+
+
 def assignments_generate(
     *,
     actor: User | None,
@@ -194,7 +254,15 @@ def assignments_generate(
             project.washout_cases if washout_cases is None else washout_cases,
         )
         Assignment.objects.bulk_create(repeats, batch_size=5000)
-        result = GenerationResult(len(firsts), len(repeats), gold, loads)
+        crossover = 0
+        if project.ai_aided_reads and project.reader_study_design == Project.ReaderStudyDesign.CROSSOVER:
+            crossover = _assign_crossover(
+                project,
+                seed,
+                project.washout_days if washout_days is None else washout_days,
+                project.washout_cases if washout_cases is None else washout_cases,
+            )
+        result = GenerationResult(len(firsts), len(repeats), gold, created_crossover=crossover, loads=loads)
         audit_record(
             actor=actor,
             action="assignments.generate",
@@ -208,6 +276,7 @@ def assignments_generate(
                 "created": len(firsts),
                 "created_repeats": len(repeats),
                 "gold_cases": gold,
+                "created_crossover": crossover,
             },
         )
     return result

@@ -22,6 +22,7 @@ PROJECT_SETTINGS = (
     "adjudication_threshold",
     "contour_disagreement_mm",
     "ai_aided_reads",
+    "reader_study_design",
 )
 
 

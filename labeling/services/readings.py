@@ -166,7 +166,11 @@ def reading_submit(
     for repeat in assignment.repeats.all():  # the washout clock of a blinded repeat starts now
         repeat.not_before = now + timedelta(days=repeat.washout_days)
         repeat.save(update_fields=["not_before"])
-    if assignment.project.ai_aided_reads and not assignment.aided:
+    if (
+        assignment.project.ai_aided_reads
+        and assignment.project.reader_study_design == assignment.project.ReaderStudyDesign.SEQUENTIAL
+        and not assignment.aided
+    ):
         # paper (b)'s design: the unaided read is done, now the same reader reads again with the AI output
         Assignment.objects.get_or_create(
             project=assignment.project,
