@@ -2,20 +2,39 @@
 
 ``decisions`` is the per-process cache of recent answers ("this token is this user", "this session is this
 user", "this user may see this series"); entries live ``DICOMWEB_AUTH_CACHE_S`` seconds (0: no cache). The
-frames fast path (``dicomweb_fastpath``) serves only what these decisions allow.
+frames fast path (``dicomweb_fastpath``) serves only what these decisions allow, so every change that can take
+a right away drops them at once, in every web process (``DecisionCache.revoke``, through a file in VAR_DIR):
+a logout, a deleted token, a changed or removed membership, an assignment cancelled or deleted, a user
+deactivated. ``revoke_decisions`` is the hook for any other such change.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
+from django.contrib.auth.signals import user_logged_out
+from django.db.models.signals import post_delete, post_save
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 
 from labeling.dicom.cache import DecisionCache
+from labeling.models import Assignment, Membership
 
-decisions = DecisionCache(lambda: float(settings.DICOMWEB_AUTH_CACHE_S))
+
+def _epoch() -> Path:
+    return Path(settings.VAR_DIR) / "dicomweb-decisions.epoch"
+
+
+decisions = DecisionCache(lambda: float(settings.DICOMWEB_AUTH_CACHE_S), _epoch)
+
+
+def revoke_decisions(**_: Any) -> None:
+    """Forget every cached DICOMweb decision in every web process (a signal receiver as well)."""
+    decisions.revoke()
 
 
 class CachedTokenAuthentication(TokenAuthentication):
@@ -25,8 +44,9 @@ class CachedTokenAuthentication(TokenAuthentication):
         cached = decisions.get(("token", key))
         if cached is not None:
             return cached
+        since = decisions.begin()
         result = super().authenticate_credentials(key)
-        decisions.put(("token", key), result)
+        decisions.put(("token", key), result, since=since)
         return result
 
 
@@ -34,8 +54,33 @@ class CachedSessionAuthentication(SessionAuthentication):
     """DRF's session authentication, noting "this session is this user" briefly for the frames fast path."""
 
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        since = decisions.begin()
         result = super().authenticate(request)
         session_key = getattr(getattr(request._request, "session", None), "session_key", None)
         if result is not None and session_key:
-            decisions.put(("session", session_key), result[0].pk)
+            decisions.put(("session", session_key), result[0].pk, since=since)
         return result
+
+
+def _assignment_saved(instance: Assignment, **_: Any) -> None:
+    if instance.status not in (
+        Assignment.Status.OPEN,
+        Assignment.Status.IN_PROGRESS,
+        Assignment.Status.SUBMITTED,
+    ):
+        decisions.revoke()  # cancelled (or any state that no longer shows the study)
+
+
+def _user_saved(instance: User, **_: Any) -> None:
+    if not instance.is_active:
+        decisions.revoke()
+
+
+user_logged_out.connect(revoke_decisions, dispatch_uid="dicomweb-logout")
+post_delete.connect(revoke_decisions, sender=Token, dispatch_uid="dicomweb-token-deleted")
+post_save.connect(revoke_decisions, sender=Membership, dispatch_uid="dicomweb-membership-saved")
+post_delete.connect(revoke_decisions, sender=Membership, dispatch_uid="dicomweb-membership-deleted")
+post_save.connect(_assignment_saved, sender=Assignment, dispatch_uid="dicomweb-assignment-saved")
+post_delete.connect(revoke_decisions, sender=Assignment, dispatch_uid="dicomweb-assignment-deleted")
+post_delete.connect(revoke_decisions, sender=User, dispatch_uid="dicomweb-user-deleted")
+post_save.connect(_user_saved, sender=User, dispatch_uid="dicomweb-user-saved")

@@ -25,12 +25,13 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 
 from labeling.api.dicomweb_auth import decisions
-from labeling.api.dicomweb_views import CACHE_IMMUTABLE
+from labeling.api.dicomweb_urls import FRAMES_PATH
+from labeling.api.dicomweb_views import CACHE_IMMUTABLE, frame_numbers
 from labeling.dicom.proxy import frames_accept, pooled_session
+from labeling.exceptions import InvalidInput
 
-_FRAMES_PATH = re.compile(
-    r"/dicomweb/studies/([0-9.]{1,64})/series/([0-9.]{1,64})/instances/([0-9.]{1,64})/frames/([1-9][0-9]*(?:,[1-9][0-9]*)*)"
-)
+#: Exactly the Django route's path (same UID and frame-list patterns, so no ``.``/``..`` segments).
+_FRAMES_PATH = re.compile(FRAMES_PATH)
 _READ_BYTES = 1024 * 1024
 _TIMEOUT = urllib3.Timeout(connect=5.0, read=30.0)
 
@@ -73,6 +74,10 @@ class FramesFastPath:
         if not base or match is None or environ.get("QUERY_STRING"):
             return None
         study, series, instance, frames = match.groups()
+        try:
+            frames = ",".join(str(n) for n in frame_numbers(frames))
+        except InvalidInput:
+            return None  # frame 0: the full path words the 400
         user_pk = cached_user_pk(environ)
         if user_pk is None or not decisions.get(("study", user_pk, study, series)):
             return None

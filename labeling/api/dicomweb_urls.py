@@ -4,9 +4,13 @@ from django.urls import path, register_converter
 
 from labeling.api import dicomweb_views as v
 
+#: What the routes accept as a UID and as a frame list; the frames fast path matches with the same patterns.
+UID_REGEX = r"[0-9]+(?:\.[0-9]+)*"
+FRAMES_REGEX = r"[0-9]+(?:,[0-9]+)*"
+
 
 class UidConverter:
-    regex = r"[0-9]+(?:\.[0-9]+)*"
+    regex = UID_REGEX
 
     def to_python(self, value: str) -> str:
         return value
@@ -16,7 +20,7 @@ class UidConverter:
 
 
 class FramesConverter:
-    regex = r"[0-9]+(?:,[0-9]+)*"
+    regex = FRAMES_REGEX
 
     def to_python(self, value: str) -> str:
         return value
@@ -31,6 +35,11 @@ register_converter(FramesConverter, "frames")
 S = "studies/<uid:study_uid>"
 SE = f"{S}/series/<uid:series_uid>"
 I = f"{SE}/instances/<uid:sop_uid>"  # noqa: E741
+
+#: The frames route as one pattern over PATH_INFO (for the fast path, which runs before Django's resolver).
+FRAMES_PATH = (
+    rf"/dicomweb/studies/({UID_REGEX})/series/({UID_REGEX})/instances/({UID_REGEX})/frames/({FRAMES_REGEX})"
+)
 
 urlpatterns = [
     path("studies", v.QidoStudiesApi.as_view(), name="dicomweb-studies"),

@@ -70,12 +70,13 @@ def _check(request: Request, study_uid: str, series_uid: str | None = None) -> N
     key = ("study", user.pk, study_uid, series_uid)
     if decisions.get(key):
         return
+    since = decisions.begin()
     study = dicom_study_for(user, study_uid)
     if series_uid is not None:
         owner = Series.objects.filter(series_uid=series_uid).values_list("study_id", flat=True).first()
         if owner is not None and owner != study.pk:
             raise NotFound("not found")
-    decisions.put(key, True)
+    decisions.put(key, True, since=since)
 
 
 def _send(served: Served, *, cache: str = CACHE_IMMUTABLE) -> HttpResponseBase:
@@ -173,7 +174,7 @@ class QidoInstancesApi(DicomWebApi):
 # --- WADO-RS --------------------------------------------------------------------------------------------------
 
 
-def _frame_numbers(frames: str) -> list[int]:
+def frame_numbers(frames: str) -> list[int]:
     if not re.fullmatch(r"\d+(,\d+)*", frames) or "0" in frames.split(","):
         raise InvalidInput("frame numbers are 1-based integers separated by commas", field="frames")
     return [int(n) for n in frames.split(",")]
@@ -185,7 +186,7 @@ class FramesApi(DicomWebApi):
         self, request: Request, study_uid: str, series_uid: str, sop_uid: str, frames: str
     ) -> HttpResponseBase:
         """Retrieve frames as multipart/related (``transfer-syntax=*`` gives the stored syntax)."""
-        numbers = _frame_numbers(frames)
+        numbers = frame_numbers(frames)
         _check(request, study_uid, series_uid)
         accept = request.META.get("HTTP_ACCEPT") or FRAMES_ACCEPT
         return _send(configured_store().serve_frames(study_uid, series_uid, sop_uid, numbers, accept))
@@ -197,7 +198,7 @@ class RenderedApi(DicomWebApi):
         self, request: Request, study_uid: str, series_uid: str, sop_uid: str, frames: str | None = None
     ) -> HttpResponseBase:
         """Retrieve an instance (or frame) rendered as PNG (JPEG too when the upstream server offers it)."""
-        numbers = _frame_numbers(frames) if frames is not None else None
+        numbers = frame_numbers(frames) if frames is not None else None
         _check(request, study_uid, series_uid)
         accept = request.META.get("HTTP_ACCEPT") or "image/png"
         query = request.META.get("QUERY_STRING") or None

@@ -6,7 +6,9 @@ Full path against Orthanc: test series → STOW → QIDO import → proxy → fr
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
 from typing import Any
 
@@ -21,11 +23,13 @@ from config.celery import app
 from labeling.api.dicomweb_auth import decisions
 from labeling.api.dicomweb_fastpath import FramesFastPath
 from labeling.dicom import DicomWebStore
+from labeling.dicom.cache import DecisionCache
 from labeling.dicom.store import json_value
-from labeling.models import Assignment, Case
+from labeling.models import Assignment, Case, Membership
 from labeling.services.ingest import import_dicomweb, import_paths
 from tests.labeling.dicom.conftest import orthanc_configured
 from tests.labeling.dicom.dicom_factory import make_series, write_series
+from tests.labeling.factories import ProjectFactory
 from tests.labeling.processes import celery_worker_cmd, process_env, running, wait_until
 
 PATIENT = f"PHANTOM-TEST-PROXY-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
@@ -366,3 +370,155 @@ def test_without_a_decision_cache_every_frame_goes_through_django(imported, worl
     )
     app = FramesFastPath(Recorder())
     assert call(app, frame_path(t1), HTTP_AUTHORIZATION=f"Token {token}")[2] == FELL_THROUGH
+
+
+# --- hole 13: the fast path serves exactly the Django route, and forgets a decision when a right goes ------------
+
+
+class UpstreamRecorder(ThreadingHTTPServer):
+    """A stand-in DICOMweb server (a boundary we do not own): answers every GET with one frame, notes its path."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                recorder.paths.append(self.path)
+                body = b"--b\r\nContent-Type: application/octet-stream\r\n\r\nFRAME\r\n--b--\r\n"
+                self.send_response(200)
+                self.send_header(
+                    "Content-Type", 'multipart/related; type="application/octet-stream"; boundary=b'
+                )
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+@pytest.fixture
+def stub_upstream(settings, tmp_path) -> Iterator[UpstreamRecorder]:
+    server = UpstreamRecorder()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    settings.DICOMWEB_URL = f"http://127.0.0.1:{server.server_address[1]}/dicom-web"
+    settings.DICOMWEB_AUTH_CACHE_S = 60
+    settings.VAR_DIR = tmp_path / "var"
+    decisions.clear()
+    yield server
+    server.shutdown()
+    server.server_close()
+    decisions.clear()
+
+
+def test_the_fast_path_serves_exactly_what_the_django_frames_route_accepts(stub_upstream, world):
+    from django.urls import Resolver404, resolve
+
+    from labeling.api.dicomweb_views import FramesApi
+
+    token = Token.objects.get_or_create(user=world.reader)[0]
+    long_uid = ".".join(["1"] * 40)  # 79 characters: the route takes it, the old pattern did not
+    study, series = "1.2", "3.4"
+    decisions.put(("study", world.reader.pk, study, series), True)  # as if Django had just authorised it
+    decisions.put(("token", token.key), (world.reader, token))
+    base = f"/dicomweb/studies/{study}/series/{series}/instances"
+    paths = {
+        f"{base}/../frames/1": False,
+        f"{base}/./frames/1": False,
+        f"{base}/5..6/frames/1": False,
+        f"{base}/5.6./frames/1": False,
+        f"{base}/.5/frames/1": False,
+        f"{base}/5.6/frames/0": False,  # routed, but Django answers 400
+        f"{base}/5.6/frames/1,0": False,
+        f"{base}/5.6/frames/1/": False,
+        f"{base}/5.6/frames/1": True,
+        f"{base}/5.6/frames/1,2": True,
+        f"{base}/{long_uid}/frames/1": True,
+    }
+    app = FramesFastPath(Recorder())
+    for path, served in paths.items():
+        try:
+            routed = resolve(path).func.view_class is FramesApi  # type: ignore[attr-defined]
+        except Resolver404:
+            routed = False
+        assert routed or not served, path
+        stub_upstream.paths.clear()
+        status, _, body = call(app, path, HTTP_AUTHORIZATION=f"Token {token.key}")
+        assert (status == "200 OK") is served, path
+        assert (body == FELL_THROUGH) is not served, path
+        assert bool(stub_upstream.paths) is served, path  # nothing the route refuses reaches the server
+
+
+def warm_fast_path(imported, world, live_server, **credentials: str) -> tuple[FramesFastPath, dict[str, str]]:
+    """Authorise the reader's T1 series through Django, and check the fast path then serves its frames."""
+    t1 = imported[0]
+    if "token" in credentials:
+        environ = {"HTTP_AUTHORIZATION": f"Token {credentials['token']}"}
+        warm = requests.get(live_server.url + frame_path(t1), headers={"Authorization": environ["HTTP_AUTHORIZATION"]}, timeout=30)  # fmt: skip
+    else:
+        environ = {"HTTP_COOKIE": f"sessionid={credentials['session']}"}
+        warm = requests.get(live_server.url + frame_path(t1), cookies={"sessionid": credentials["session"]}, timeout=30)  # fmt: skip
+    assert warm.status_code == 200
+    app = FramesFastPath(Recorder())
+    status, _, body = call(app, frame_path(imported[1]), **environ)
+    assert status == "200 OK" and imported[1].PixelData in body
+    return app, environ
+
+
+def test_logout_ends_fast_path_service_of_that_session_at_once(imported, world, live_server):
+    browser = Client()
+    browser.force_login(world.reader)
+    app, cookie = warm_fast_path(imported, world, live_server, session=browser.cookies["sessionid"].value)
+    browser.logout()
+    assert call(app, frame_path(imported[1]), **cookie)[2] == FELL_THROUGH
+    assert requests.get(live_server.url + frame_path(imported[1]), cookies={"sessionid": cookie["HTTP_COOKIE"].split("=")[1]}, timeout=30).status_code in (401, 403)  # fmt: skip
+
+
+def test_a_deleted_token_ends_fast_path_service_at_once(imported, world, live_server):
+    token = Token.objects.get_or_create(user=world.reader)[0]
+    app, auth = warm_fast_path(imported, world, live_server, token=token.key)
+    Token.objects.filter(user=world.reader).delete()
+    assert call(app, frame_path(imported[1]), **auth)[2] == FELL_THROUGH
+    assert requests.get(live_server.url + frame_path(imported[1]), headers={"Authorization": auth["HTTP_AUTHORIZATION"]}, timeout=30).status_code == 401  # fmt: skip
+
+
+@pytest.mark.parametrize("change", ["membership removed", "membership changed", "assignment cancelled"])
+def test_losing_the_reader_role_or_the_assignment_ends_fast_path_service_at_once(
+    imported, world, live_server, change
+):
+    token = Token.objects.get_or_create(user=world.reader)[0]
+    app, auth = warm_fast_path(imported, world, live_server, token=token.key)
+    membership = Membership.objects.get(project=world.project, user=world.reader, role=Membership.Role.READER)
+    if change == "membership removed":
+        membership.delete()
+    elif change == "membership changed":
+        membership.role = Membership.Role.ADMIN
+        membership.project = ProjectFactory()  # moved to another project: no longer a reader of this one
+        membership.save()
+    else:
+        assignment = Assignment.objects.get(
+            reader=world.reader, case__study__study_uid=imported[0].StudyInstanceUID
+        )
+        assignment.status = Assignment.Status.CANCELLED
+        assignment.save()
+    assert call(app, frame_path(imported[1]), **auth)[2] == FELL_THROUGH
+    response = requests.get(live_server.url + frame_path(imported[1]), headers={"Authorization": auth["HTTP_AUTHORIZATION"]}, timeout=30)  # fmt: skip
+    assert response.status_code == 404
+
+
+def test_a_revocation_in_one_web_process_reaches_the_caches_of_the_others(tmp_path):
+    epoch = tmp_path / "var" / "dicomweb-decisions.epoch"
+    here, other = (DecisionCache(lambda: 60.0, lambda: epoch) for _ in range(2))  # two gunicorn workers
+    other.put(("session", "abc"), 7)
+    here.put(("session", "abc"), 7)
+    assert other.get(("session", "abc")) == 7
+    here.revoke()  # e.g. the logout request was handled by this worker
+    assert here.get(("session", "abc")) is None and other.get(("session", "abc")) is None
+    stale = other.begin()  # a decision started before a revocation is not kept
+    here.revoke()
+    other.put(("session", "abc"), 7, since=stale)
+    assert other.get(("session", "abc")) is None
