@@ -600,3 +600,33 @@ class ReaderContourReliability(models.Model):
 
     def __str__(self) -> str:
         return f"reader {self.reader_id}: {self.mean_mm:.2f} mm"
+
+
+class ReaderStudyAnalysis(models.Model):
+    """One MRMC analysis of a project's aided vs unaided reads against one reference standard.
+
+    Keyed by the hash of its inputs (the reads, the reference, the analysis version), like a consensus run:
+    unchanged data reuse the stored analysis; ``result`` is the JSON the API serves.
+    """
+
+    class Reference(models.TextChoices):
+        PHANTOM = "phantom", "the phantoms' ground truth (each case's reference values)"
+        ADJUDICATED = "adjudicated", "the adjudicators' current decisions"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reader_studies")
+    reference = models.CharField(max_length=16, choices=Reference.choices)
+    data_hash = models.CharField(max_length=64)
+    result = models.JSONField()
+    duration_s = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "reference", "data_hash"], name="reader_study_analysis_data_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} reader study ({self.reference}) #{self.pk}"

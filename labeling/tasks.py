@@ -37,3 +37,18 @@ def import_job_run_task(job_id: int) -> None:
     from labeling.services.ingest import import_job_run
 
     import_job_run(job_id=job_id)
+
+
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=1800,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def reader_study_compute_task(project_id: int, reference: str) -> None:
+    """Analyse the project's reader study against ``reference``; idempotent per data hash."""
+    from labeling.services.reader_study import reader_study_compute
+
+    reader_study_compute(project_id=project_id, reference=reference)

@@ -4,6 +4,7 @@ from django.urls import path
 
 from labeling.api import auth_views as a
 from labeling.api import consensus_views as c
+from labeling.api import reader_study_views as rs
 from labeling.api import reader_views as r
 from labeling.api import views as v
 
@@ -54,6 +55,15 @@ urlpatterns = [
     path("readings/<int:reading_id>/", r.ReadingDetailApi.as_view(), name="reading-detail"),
     path("readings/<int:reading_id>/correct/", r.ReadingCorrectApi.as_view(), name="reading-correct"),
     path("audit/", v.AuditListApi.as_view(), name="audit-list"),
+    path("projects/<int:project_id>/reader-study/", rs.ReaderStudyApi.as_view(), name="reader-study"),
+    path(
+        "projects/<int:project_id>/reader-study.csv", rs.ReaderStudyCsvApi.as_view(), name="reader-study-csv"
+    ),
+    path(
+        "projects/<int:project_id>/reader-study/report.html",
+        rs.ReaderStudyReportApi.as_view(),
+        name="reader-study-report",
+    ),
     path("projects/<int:project_id>/consensus/", c.ConsensusListApi.as_view(), name="consensus-list"),
     path("projects/<int:project_id>/consensus/refit/", c.ConsensusRefitApi.as_view(), name="consensus-refit"),
     path(

@@ -165,6 +165,34 @@ def _mean_squares(y: FloatArray) -> dict[str, float]:
     return {"T": float(ms_t), "R": float(ms_r), "T:R": float(ms_tr)}
 
 
+def _ratio(num: float, den: float) -> float:
+    """num / den, with x / 0 = ±inf for x ≠ 0 and 0 / 0 = nan (e.g. every reader scoring the same)."""
+    if den != 0:
+        return num / den
+    return float(np.copysign(np.inf, num)) if num != 0 else float("nan")
+
+
+def _hillis_df(error_term: float, ms: float, df_ms: float) -> float:
+    """Satterthwaite-type df of ``error_term`` built on mean square ``ms`` (inf when ms = 0 < error_term)."""
+    return _ratio(error_term**2, ms**2 / df_ms)
+
+
+def _f_sf(f: float, df1: float, df2: float) -> float:
+    """P(F > f); the F(df1, inf) limit is chi-square(df1) / df1."""
+    if np.isnan(f) or np.isnan(df2):
+        return float("nan")
+    if np.isinf(df2):
+        return float(stats.chi2.sf(f * df1, df1))
+    return float(stats.f.sf(f, df1, df2))
+
+
+def _two_sided(stat: float, df: float) -> float:
+    """Two-sided p of a t (finite df) or z (df = inf) statistic."""
+    if np.isnan(stat) or np.isnan(df):
+        return float("nan")
+    return float(2 * (stats.norm.sf(abs(stat)) if np.isinf(df) else stats.t.sf(abs(stat), df)))
+
+
 def _ci(estimate: float, std_err: float, quantile: float, unit: bool) -> tuple[float, float]:
     lower, upper = estimate - quantile * std_err, estimate + quantile * std_err
     if unit:
@@ -304,7 +332,7 @@ def mrmc(
             q = float(stats.t.ppf(alpha2, df))
         elif readers == "random":
             se = float(np.sqrt(ms_r / n_r + max(cov2_t, 0.0)))
-            df = float((ms_r + n_r * max(cov2_t, 0.0)) ** 2 / (ms_r**2 / (n_r - 1)))
+            df = _hillis_df(ms_r + n_r * max(cov2_t, 0.0), ms_r, n_r - 1)
             q = float(stats.t.ppf(alpha2, df))
         else:
             se = float(np.sqrt((var_t + (n_r - 1) * max(cov2_t, 0.0)) / n_r))
@@ -316,36 +344,36 @@ def mrmc(
     if cases == "fixed":
         denominator = ms["T:R"]
         df2 = float((n_t - 1) * (n_r - 1))
-        f = ms["T"] / denominator
+        f = _ratio(ms["T"], denominator)
         global_test = GlobalTest(
-            "F", f, n_t - 1, df2, float(stats.f.sf(f, n_t - 1, df2)), ms["T"], ms["T:R"], denominator
+            "F", f, n_t - 1, df2, _f_sf(f, n_t - 1, df2), ms["T"], ms["T:R"], denominator
         )
         se = float(np.sqrt(2.0 / n_r * ms["T:R"]))
         q = float(stats.t.ppf(alpha2, df2))
         for a, b in pairs:
             est = float(means[a] - means[b])
-            tstat = est / se
+            tstat = _ratio(est, se)
             differences.append(
                 Difference(layout.conditions[a], layout.conditions[b], est, se, df2, est - q * se, est + q * se,
-                           tstat, float(2 * stats.t.sf(abs(tstat), df2)))
+                           tstat, _two_sided(tstat, df2))
             )  # fmt: skip
     elif readers == "random":
         assert components is not None
         c2, c3 = components.cov2, components.cov3
         denominator = ms["T:R"] + n_r * max(c2 - c3, 0.0)
-        df2 = float(denominator**2 / (ms["T:R"] ** 2 / ((n_t - 1) * (n_r - 1))))
-        f = ms["T"] / denominator
+        df2 = _hillis_df(denominator, ms["T:R"], (n_t - 1) * (n_r - 1))
+        f = _ratio(ms["T"], denominator)
         global_test = GlobalTest(
-            "F", f, n_t - 1, df2, float(stats.f.sf(f, n_t - 1, df2)), ms["T"], ms["T:R"], denominator
+            "F", f, n_t - 1, df2, _f_sf(f, n_t - 1, df2), ms["T"], ms["T:R"], denominator
         )
         se = float(np.sqrt(2.0 / n_r * denominator))
         q = float(stats.t.ppf(alpha2, df2))
         for a, b in pairs:
             est = float(means[a] - means[b])
-            tstat = est / se
+            tstat = _ratio(est, se)
             differences.append(
                 Difference(layout.conditions[a], layout.conditions[b], est, se, df2, est - q * se, est + q * se,
-                           tstat, float(2 * stats.t.sf(abs(tstat), df2)))
+                           tstat, _two_sided(tstat, df2))
             )  # fmt: skip
     else:
         assert components is not None and covariance is not None
@@ -357,24 +385,23 @@ def mrmc(
         se = float(np.sqrt(2.0 / n_r * denominator))
         for a, b in pairs:
             est = float(means[a] - means[b])
-            z = est / se
+            z = _ratio(est, se)
             differences.append(
                 Difference(layout.conditions[a], layout.conditions[b], est, se, float("inf"), est - q * se,
-                           est + q * se, z, float(2 * stats.norm.sf(abs(z))))
+                           est + q * se, z, _two_sided(z, np.inf))
             )  # fmt: skip
-        x2 = (n_t - 1) * ms["T"] / denominator
-        global_test = GlobalTest(
-            "X2", x2, n_t - 1, float("inf"), float(stats.chi2.sf(x2, n_t - 1)), ms["T"], None, denominator
-        )
+        x2 = _ratio((n_t - 1) * ms["T"], denominator)
+        p_x2 = float(stats.chi2.sf(x2, n_t - 1)) if not np.isnan(x2) else float("nan")
+        global_test = GlobalTest("X2", x2, n_t - 1, float("inf"), p_x2, ms["T"], None, denominator)
         for ri, rname in enumerate(layout.readers):
             var_r, c1_r, _, _ = averaged(covariance, reader_of == ri)
             se_r = float(np.sqrt(2.0 * (var_r - c1_r)))
             for a, b in pairs:
                 est = float(values[ri, a] - values[ri, b])
-                z = est / se_r
+                z = _ratio(est, se_r)
                 reader_diffs.append(
                     Difference(layout.conditions[a], layout.conditions[b], est, se_r, float("inf"), est - q * se_r,
-                               est + q * se_r, z, float(2 * stats.norm.sf(abs(z))), reader=rname)
+                               est + q * se_r, z, _two_sided(z, np.inf), reader=rname)
                 )  # fmt: skip
 
     zq = float(stats.norm.ppf(alpha2))

@@ -123,3 +123,22 @@ def roc_points(truth: BoolArray, rating: FloatArray) -> tuple[FloatArray, FloatA
     tpr = (len(pos) - np.searchsorted(pos, thresholds, side="left")) / max(len(pos), 1)
     fpr = (len(neg) - np.searchsorted(neg, thresholds, side="left")) / max(len(neg), 1)
     return np.concatenate([[0.0], fpr]), np.concatenate([[0.0], tpr])
+
+
+def average_roc(
+    curves: list[tuple[FloatArray, FloatArray]], n_points: int = 101
+) -> tuple[FloatArray, FloatArray]:
+    """Reader-averaged ROC curve: the mean true-positive rate at each false-positive rate of a grid.
+
+    Each empirical curve is joined by straight lines (the trapezoidal rule's curve), so the area under the
+    averaged curve is the mean of the readers' AUCs up to the grid's resolution.
+    """
+    grid = np.linspace(0.0, 1.0, n_points)
+    tprs = []
+    for fpr, tpr in curves:
+        # at a repeated false-positive rate the curve rises vertically: keep its lowest and highest point
+        xs = np.concatenate([fpr, [1.0]])
+        ys = np.concatenate([tpr, [1.0]])
+        left = np.interp(grid, xs, ys, left=0.0, right=1.0)
+        tprs.append(left)
+    return grid, np.mean(tprs, axis=0)

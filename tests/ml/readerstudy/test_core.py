@@ -172,3 +172,17 @@ def test_options_are_checked():
         mrmc(reader, case, cond, truth, rating, readers="fixed", cases="fixed")
     with pytest.raises(ValueError, match="metric must be one of"):
         mrmc(reader, case, cond, truth, rating, metric="youden")  # type: ignore[arg-type]
+
+
+def test_readers_who_all_score_the_same_give_infinite_df_not_a_crash():
+    """Regression: every reader perfect when aided made MS(R) = 0 and the Hillis df a division by zero."""
+    reader, case, cond, truth, rating = simulated(seed=2, n_readers=3, n_cases=40)
+    aided = cond == "aided"
+    rating = np.where(aided, 1.0 + 4.0 * truth, rating)  # AUC = 1 for every aided reader
+    result = mrmc(reader, case, cond, truth, rating, conditions=["aided", "unaided"])
+    perfect = result.condition_estimates[0]
+    assert perfect.estimate == 1.0 and perfect.ms_reader == 0.0 and perfect.std_err == 0.0
+    assert np.isnan(perfect.df) or np.isinf(perfect.df)
+    assert result.differences[0].estimate > 0 and 0 <= result.global_test.p_value <= 1
+    document = result.to_dict()
+    assert document["condition_estimates"][0]["df"] is None  # JSON-ready: no NaN or inf

@@ -1,0 +1,316 @@
+"""Reader studies: did the AI help? MRMC analysis of a project's aided vs unaided reads (issue 14).
+
+Reads → binary endpoints of the scheme (per joint: an ordinal grade ≥ 2 with the grade as its own rating, a
+binary lesion present in any region; per patient for CT: modified New York, bilateral ≥ 2 or unilateral ≥ 3)
+→ ``ml.readerstudy.mrmc`` per endpoint (empirical AUC with jackknife covariance, random readers and cases;
+the same with fixed readers for the per-reader differences; sensitivity and specificity at the endpoint's
+cut) → ROC curves, the change in inter-reader agreement → one ReaderStudyAnalysis row, keyed by the hash of
+its inputs like a consensus run. First sessions only (repeats measure intra-reader agreement, not the aid);
+superseded readings left out. The reference standard is chosen per analysis and written on the result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from labeling.exceptions import InvalidInput
+from labeling.models import Adjudication, Project, ReaderStudyAnalysis, ReadingValue
+from labeling.selectors import reader_pseudonyms
+from labeling.services.audit import audit_record
+from labeling.services.csvcells import csv_text
+from ml.readerstudy import MrmcResult, mrmc, roc_points
+from ml.readerstudy.agreement import agreement_change
+from ml.readerstudy.metrics import average_roc
+
+ANALYSIS_VERSION = 1  # bump when the analysis changes: stored results of older versions are not reused
+CONDITIONS = ("aided", "unaided")  # differences are aided − unaided
+REFERENCES = tuple(ReaderStudyAnalysis.Reference.values)
+N_BOOT = 1000
+
+Values = dict[tuple[str, str, str], int]  # (joint, region, lesion) -> value
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    key: str
+    label: str
+    unit: str  # "joint" or "patient"
+    lesion: str
+    threshold: int  # a read is positive at rating >= threshold
+
+
+def endpoints_for(project: Project) -> list[Endpoint]:
+    """The binary endpoints a project's scheme supports."""
+    scheme = project.scheme.parsed
+    out = []
+    for lesion in scheme.form_lesions:
+        values = scheme.lesion_values(lesion)
+        if scheme.lesion_is_ordinal(lesion) and max(values) >= 2:
+            out.append(Endpoint(f"{lesion}_ge2", f"{lesion} grade ≥ 2, per joint", "joint", lesion, 2))
+        elif tuple(values) == (0, 1):
+            out.append(Endpoint(lesion, f"{lesion} present, per joint (any region)", "joint", lesion, 1))
+    derived = scheme.definition.get("derived") or {}
+    if "mny_radiological_positive" in derived and "mny_grade" in scheme.form_lesions:
+        out.append(
+            Endpoint(
+                "mny_patient",
+                "modified New York positive, per patient (bilateral grade ≥ 2 or unilateral ≥ 3)",
+                "patient",
+                "mny_grade",
+                1,
+            )
+        )
+    return out
+
+
+def _joint_scores(values: Values, lesion: str, joints: list[str]) -> dict[str, int] | None:
+    """Per joint, the highest value of the lesion over its regions (None when a joint has none)."""
+    out: dict[str, int] = {}
+    for (joint, _region, les), v in values.items():
+        if les == lesion:
+            out[joint] = max(out.get(joint, v), v)
+    return out if set(out) >= set(joints) else None
+
+
+def _units(endpoint: Endpoint, values: Values, joints: list[str]) -> dict[str, int]:
+    """unit key -> rating (reads) or truth (reference) of one case for one endpoint."""
+    scores = _joint_scores(values, endpoint.lesion, joints)
+    if scores is None:
+        return {}
+    if endpoint.unit == "joint":
+        return dict(scores)
+    left, right = (scores[j] for j in joints[:2])
+    return {"patient": int((left >= 2 and right >= 2) or left >= 3 or right >= 3)}
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """The flat inputs of one analysis, per endpoint: (reader, unit, condition, truth, rating) rows."""
+
+    reference: str
+    design: str
+    endpoints: list[Endpoint]
+    rows: dict[str, list[tuple[int, str, str, int, int]]]
+
+    def data_hash(self) -> str:
+        payload = {
+            "version": ANALYSIS_VERSION,
+            "reference": self.reference,
+            "design": self.design,
+            "endpoints": [asdict(e) for e in self.endpoints],
+            "rows": {k: sorted(v) for k, v in self.rows.items()},
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _reference_values(project: Project, reference: str) -> dict[int, Values]:
+    out: dict[int, Values] = defaultdict(dict)
+    if reference == ReaderStudyAnalysis.Reference.PHANTOM:
+        for case_id, rows in project.cases.exclude(reference=None).values_list("id", "reference"):
+            for row in rows or ():
+                out[case_id][(row["joint"], row["region"], row["lesion"])] = int(row["value"])
+    elif reference == ReaderStudyAnalysis.Reference.ADJUDICATED:
+        for case_id, joint, region, lesion, value in Adjudication.objects.filter(
+            project=project, superseded_by__isnull=True
+        ).values_list("case_id", "joint", "region", "lesion", "value"):
+            out[case_id][(joint, region, lesion)] = value
+    else:
+        raise InvalidInput(f"must be one of {', '.join(REFERENCES)}", field="reference")
+    return out
+
+
+def study_data(project: Project, reference: str) -> StudyData:
+    """Collect the current first-session reads and the reference of every endpoint."""
+    scheme = project.scheme.parsed
+    joints = scheme.joints
+    truth_values = _reference_values(project, reference)
+    reads: dict[tuple[int, int, bool], Values] = defaultdict(dict)
+    for case_id, reader_id, aided, joint, region, lesion, value in ReadingValue.objects.filter(
+        reading__project=project, reading__superseded_by__isnull=True, reading__session=1
+    ).values_list(
+        "reading__case_id",
+        "reading__reader_id",
+        "reading__assignment__aided",
+        "joint",
+        "region",
+        "lesion",
+        "value",
+    ):
+        reads[(case_id, reader_id, aided)][(joint, region, lesion)] = value
+    endpoints = endpoints_for(project)
+    rows: dict[str, list[tuple[int, str, str, int, int]]] = {e.key: [] for e in endpoints}
+    for endpoint in endpoints:
+        truths = {c: _units(endpoint, v, joints) for c, v in truth_values.items()}
+        for (case_id, reader_id, aided), values in sorted(reads.items()):
+            truth = truths.get(case_id) or {}
+            for unit, rating in _units(endpoint, values, joints).items():
+                if unit in truth:
+                    t = int(truth[unit] >= endpoint.threshold) if endpoint.unit == "joint" else truth[unit]
+                    condition = "aided" if aided else "unaided"
+                    rows[endpoint.key].append((reader_id, f"{case_id}:{unit}", condition, t, rating))
+    return StudyData(reference, project.reader_study_design, endpoints, rows)
+
+
+def _analysis(result: MrmcResult) -> dict[str, Any]:
+    out = result.to_dict()
+    out.pop("covariance", None)
+    return out
+
+
+def _endpoint_result(
+    endpoint: Endpoint, rows: list[tuple[int, str, str, int, int]], names: dict[int, str]
+) -> dict:
+    base: dict[str, Any] = {"key": endpoint.key, "label": endpoint.label, "unit": endpoint.unit,
+                            "threshold": endpoint.threshold}  # fmt: skip
+    if not rows:
+        return {**base, "error": "no reads of this endpoint have a reference value yet"}
+    reader = np.array([names.get(r, f"reader {r}") for r, *_ in rows])
+    unit = np.array([u for _, u, *_ in rows])
+    condition = np.array([c for _, _, c, _, _ in rows])
+    truth = np.array([t for *_, t, _ in rows], dtype=np.int64)
+    rating = np.array([v for *_, v in rows], dtype=np.float64)
+    both = {r for r in set(reader.tolist()) if {"aided", "unaided"} <= set(condition[reader == r].tolist())}
+    keep = np.isin(reader, sorted(both))
+    reader, unit, condition, truth, rating = (
+        reader[keep],
+        unit[keep],
+        condition[keep],
+        truth[keep],
+        rating[keep],
+    )
+    base.update(
+        n_units=len(set(unit.tolist())),
+        n_positive=len({u for u, t in zip(unit.tolist(), truth.tolist(), strict=True) if t}),
+        n_readers=len(both),
+        n_reads=len(unit),
+    )
+    args = (reader, unit, condition, truth, rating)
+    try:
+        analyses = {
+            "auc": _analysis(mrmc(*args, metric="auc", cov="jackknife", conditions=CONDITIONS)),
+            "auc_fixed_readers": _analysis(
+                mrmc(*args, metric="auc", cov="jackknife", readers="fixed", conditions=CONDITIONS)
+            ),
+        }
+        for metric in ("sensitivity", "specificity"):
+            try:
+                analyses[metric] = _analysis(
+                    mrmc(*args, metric=metric, threshold=endpoint.threshold, conditions=CONDITIONS)  # type: ignore[arg-type]
+                )
+            except ValueError as exc:
+                analyses[metric] = {"error": str(exc)}
+    except ValueError as exc:
+        return {**base, "error": str(exc)}
+    curves: dict[str, Any] = {}
+    for cond in CONDITIONS:
+        per_reader = {}
+        for name in sorted(both):
+            sel = (reader == name) & (condition == cond)
+            fpr, tpr = roc_points(truth[sel].astype(bool), rating[sel])
+            per_reader[name] = {"fpr": np.round(fpr, 6).tolist(), "tpr": np.round(tpr, 6).tolist()}
+        grid, mean_tpr = average_roc([(np.array(c["fpr"]), np.array(c["tpr"])) for c in per_reader.values()])
+        curves[cond] = {
+            "readers": per_reader,
+            "average": {"fpr": grid.round(6).tolist(), "tpr": mean_tpr.round(6).tolist()},
+        }
+    change = agreement_change(
+        reader, unit, condition, (rating >= endpoint.threshold).astype(int), conditions=("unaided", "aided"),
+        n_boot=N_BOOT, seed=0,
+    )  # fmt: skip
+    return {**base, "analyses": analyses, "roc": curves, "agreement": asdict(change)}
+
+
+def reader_study_analyse(data: StudyData, names: dict[int, str]) -> dict[str, Any]:
+    """The whole result document of one analysis (pure: no database access)."""
+    return {
+        "version": ANALYSIS_VERSION,
+        "reference": data.reference,
+        "reference_label": ReaderStudyAnalysis.Reference(data.reference).label,
+        "design": data.design,
+        "conditions": list(CONDITIONS),
+        "endpoints": [_endpoint_result(e, data.rows[e.key], names) for e in data.endpoints],
+    }
+
+
+def reader_study_lookup(*, project: Project, reference: str) -> tuple[str, ReaderStudyAnalysis | None]:
+    """The hash of the current inputs and the stored analysis of exactly those inputs, if there is one."""
+    digest = study_data(project, reference).data_hash()
+    return digest, ReaderStudyAnalysis.objects.filter(
+        project=project, reference=reference, data_hash=digest
+    ).first()
+
+
+def reader_study_compute(*, project_id: int, reference: str) -> ReaderStudyAnalysis | None:
+    """Analyse (or reuse, when the inputs are unchanged) a project's reader study; None if no project."""
+    started = time.perf_counter()
+    project = Project.objects.select_related("scheme").filter(pk=project_id).first()
+    if project is None:
+        return None
+    data = study_data(project, reference)
+    digest = data.data_hash()
+    if done := ReaderStudyAnalysis.objects.filter(
+        project=project, reference=reference, data_hash=digest
+    ).first():
+        return done
+    result = reader_study_analyse(data, reader_pseudonyms(project=project))
+    result.update(data_hash=digest, computed_at=timezone.now().isoformat())
+    try:
+        with transaction.atomic():
+            analysis = ReaderStudyAnalysis.objects.create(
+                project=project,
+                reference=reference,
+                data_hash=digest,
+                result=result,
+                duration_s=round(time.perf_counter() - started, 3),
+            )
+            audit_record(actor=None, action="reader_study.compute", target=analysis, project=project,
+                         data={"reference": reference, "data_hash": digest})  # fmt: skip
+    except IntegrityError:  # a concurrent task stored the same inputs first
+        return ReaderStudyAnalysis.objects.get(project=project, reference=reference, data_hash=digest)
+    return analysis
+
+
+def reader_study_enqueue(*, project: Project, reference: str) -> None:
+    """Queue the analysis on the worker (after commit)."""
+    from labeling.tasks import reader_study_compute_task  # services import tasks lazily
+
+    transaction.on_commit(lambda: reader_study_compute_task.delay(project.pk, reference))
+
+
+CSV_HEADER = ("endpoint", "metric", "reference", "row", "reader", "condition", "comparison", "estimate",
+              "std_err", "df", "ci_lower", "ci_upper", "statistic", "p_value")  # fmt: skip
+
+
+def reader_study_csv(result: dict[str, Any]) -> str:
+    """Every estimate of a result as CSV: condition means, differences, per-reader values and differences."""
+    rows: list[list[Any]] = []
+    ref = result["reference"]
+    for ep in result["endpoints"]:
+        for metric, a in (ep.get("analyses") or {}).items():
+            if "error" in a:
+                rows.append([ep["key"], metric, ref, "error", "", "", "", a["error"], *[""] * 6])
+                continue
+            for c in a["condition_estimates"]:
+                rows.append([ep["key"], metric, ref, "condition", "", c["condition"], "", c["estimate"],
+                             c["std_err"], c["df"], c["ci_lower"], c["ci_upper"], "", ""])  # fmt: skip
+            for d in a["differences"]:
+                rows.append([ep["key"], metric, ref, "difference", "", "", f"{d['first']} - {d['second']}",
+                             d["estimate"], d["std_err"], d["df"], d["ci_lower"], d["ci_upper"], d["statistic"],
+                             d["p_value"]])  # fmt: skip
+            for d in a["reader_differences"]:
+                rows.append([ep["key"], metric, ref, "reader difference", d["reader"], "",
+                             f"{d['first']} - {d['second']}", d["estimate"], d["std_err"], "", d["ci_lower"],
+                             d["ci_upper"], d["statistic"], d["p_value"]])  # fmt: skip
+            for r in a["reader_estimates"]:
+                rows.append([ep["key"], metric, ref, "reader", r["reader"], r["condition"], "", r["estimate"],
+                             r["std_err"], "", r["ci_lower"], r["ci_upper"], "", ""])  # fmt: skip
+    return csv_text(CSV_HEADER, ([("" if v is None else v) for v in row] for row in rows))
