@@ -6,13 +6,17 @@ caller may see. Token and session authentication both work (``dicomweb_auth``), 
 3D Slicer can use it with ``Authorization: Token <key>``.
 
 The views only check the request and the caller, then ask the process's one store
-(``configured_store``) for the answer; what differs between a DICOMweb server and the local folder lives in
+(``configured_store``) for the answer. Whoever is not site staff (readers, adjudicators, project admins)
+receives QIDO results, metadata and instances through ``labeling.dicom.confidentiality``: only what a viewer
+needs, no patient-identifying attribute (PS3.15 Annex E), whatever the store holds; what differs between a DICOMweb server and the local folder lives in
 the stores (``labeling.dicom``), and store failures become HTTP statuses in ``errors.exception_handler``.
 """
 
 from __future__ import annotations
 
+import io
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
@@ -26,11 +30,13 @@ from rest_framework.views import APIView
 from labeling.api.common import request_user
 from labeling.api.dicomweb_auth import CachedSessionAuthentication, CachedTokenAuthentication, decisions
 from labeling.api.permissions import dicom_study_for, dicom_visible_studies
-from labeling.dicom import DicomJson, DicomOperationUnsupported
-from labeling.dicom.proxy import FRAMES_ACCEPT, Served, rebase_links, search_visible
-from labeling.dicom.store import tag_key
+from labeling.dicom import DicomJson, DicomOperationUnsupported, DicomStore
+from labeling.dicom.confidentiality import reader_dataset, reader_jsons
+from labeling.dicom.proxy import FRAMES_ACCEPT, Served, multipart_stream, rebase_links, search_visible
+from labeling.dicom.store import json_value, tag_key
 from labeling.exceptions import InvalidInput, NotFound
 from labeling.models import Series
+from labeling.services.identity import clean_series_descriptions, sees_identity
 from labeling.services.ingest import configured_store
 
 DICOM_JSON = "application/dicom+json"
@@ -102,7 +108,10 @@ def _send(served: Served, *, cache: str = CACHE_IMMUTABLE) -> HttpResponseBase:
 
 
 def _json(items: list[DicomJson], request: Request, *, cache: str) -> Response:
-    response = Response(rebase_links(items, configured_store().link_root, _own_root(request)))
+    items = rebase_links(items, configured_store().link_root, _own_root(request))
+    if not sees_identity(request_user(request)):
+        items = reader_jsons(items, clean_series_descriptions())
+    response = Response(items)
     response["Content-Type"] = DICOM_JSON
     response["Cache-Control"] = cache
     response["Vary"] = "Authorization, Cookie"
@@ -236,4 +245,33 @@ class RetrieveApi(DicomWebApi):
             raise DicomOperationUnsupported(
                 'instances are available as multipart/related; type="application/dicom"'
             )
-        return _send(configured_store().serve_instances(study_uid, series_uid, sop_uid))
+        store = configured_store()
+        if sees_identity(request_user(request)):
+            return _send(store.serve_instances(study_uid, series_uid, sop_uid))
+        return _send(_reader_instances(store, study_uid, series_uid, sop_uid))
+
+
+def _reader_instances(
+    store: DicomStore, study_uid: str, series_uid: str | None, sop_uid: str | None
+) -> Served:
+    """Instances as Part 10 holding only what a reader may see (parsed and rewritten, one at a time)."""
+    if series_uid is not None and sop_uid is not None:
+        targets = [(series_uid, sop_uid)]
+    else:
+        targets = [
+            (str(json_value(i, "SeriesInstanceUID")), str(json_value(i, "SOPInstanceUID")))
+            for i in store.search_instances(study_uid, series_uid)
+        ]
+    if not targets:
+        raise NotFound("not found")
+    clean = clean_series_descriptions()
+
+    def parts() -> Iterator[bytes]:
+        for se, sop in targets:
+            buffer = io.BytesIO()
+            reader_dataset(store.instance(study_uid, se, sop), clean).save_as(
+                buffer, enforce_file_format=True
+            )
+            yield buffer.getvalue()
+
+    return multipart_stream(parts(), "application/dicom")

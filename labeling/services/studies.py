@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -148,7 +149,8 @@ def case_create(
     case = Case.objects.create(
         project=project,
         study=study,
-        label=label or f"case-{study.study_uid[-8:]}",
+        # never derived from the study's UIDs or patient: a label is shown to readers
+        label=label or f"case-{secrets.token_hex(4)}",
         is_gold=is_gold,
         reference=reference,
     )

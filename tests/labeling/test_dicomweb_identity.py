@@ -1,0 +1,205 @@
+"""Issue 13, hole 3: readers never receive patient identity through /dicomweb/, whatever the store holds.
+
+Tried as a reader would, with dicomweb-client and a token, against the local folder store and a real Orthanc:
+every QIDO level, every metadata level and the Part 10 retrieve. The studies carry identifying attributes at
+the top level, inside a sequence and in a private tag; frames still equal the stored pixels.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from dicomweb_client.api import DICOMwebClient
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+from rest_framework.authtoken.models import Token
+
+from labeling.dicom.confidentiality import READER_KEYWORDS
+from labeling.dicom.store import json_value, tag_key
+from labeling.models import Assignment, Case
+from labeling.services.ingest import import_dicomweb, import_paths
+from tests.labeling.dicom.conftest import orthanc_configured
+from tests.labeling.dicom.dicom_factory import make_series, write_series
+
+PATIENT = f"PHANTOM-TEST-IDENTITY-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+
+#: Attributes of PS3.15 Table E.1-1 (Basic Profile action other than K) that the test studies carry or that a
+#: store adds; the four UIDs (action U) are checked apart, as they are replaced, not removed, and so is
+#: SeriesDescription (action C under the Clean Descriptors option: only the scheme's sequence names pass).
+ANNEX_E_BASIC = (
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientAge", "PatientWeight", "PatientSize",
+    "PatientAddress", "OtherPatientIDs", "OtherPatientNames", "PatientBirthTime", "EthnicGroup",
+    "PatientComments", "AdditionalPatientHistory", "MedicalRecordLocator", "IssuerOfPatientID",
+    "AccessionNumber", "StudyID", "StudyDate", "StudyTime", "SeriesDate", "SeriesTime", "AcquisitionDate",
+    "AcquisitionTime", "ContentDate", "ContentTime", "InstanceCreationDate", "InstanceCreationTime",
+    "AcquisitionDateTime", "StudyDescription", "ImageComments", "ReferringPhysicianName",
+    "PerformingPhysicianName", "NameOfPhysiciansReadingStudy", "OperatorsName", "RequestingPhysician",
+    "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "StationName", "DeviceSerialNumber",
+    "ProtocolName", "RequestAttributesSequence", "ReferencedPatientSequence", "ReferencedStudySequence",
+    "ReferencedImageSequence", "SourceImageSequence", "StorageMediaFileSetUID", "TimezoneOffsetFromUTC",
+    "ReasonForStudy", "RequestedProcedureDescription", "PerformedProcedureStepDescription",
+)  # fmt: skip
+UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
+PRIVATE_TAG = "00091010"
+
+
+def identified_mri(seed: int = 0) -> list[Dataset]:
+    """A T1 + STIR study with identity everywhere a modality puts it."""
+    study_uid, frame = generate_uid(), generate_uid()
+    datasets = [
+        ds
+        for i, description in enumerate(("T1", "STIR"))
+        for ds in make_series(n_slices=2, rows=16, columns=16, study_uid=study_uid, frame_of_reference_uid=frame,
+                              description=description, patient_id=PATIENT, seed=seed + i)
+    ]  # fmt: skip
+    for ds in datasets:
+        ds.PatientName = "Doe^Jane"
+        ds.PatientBirthDate, ds.PatientSex, ds.PatientAge = "19700101", "F", "056Y"
+        ds.OtherPatientIDs = "MRN-0042"
+        ds.AccessionNumber, ds.StudyDescription = "ACC-991", "MRI SIJ Jane Doe"
+        ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = "20260102"
+        ds.InstitutionName, ds.InstitutionAddress = "St Elsewhere", "1 Main Street"
+        ds.ReferringPhysicianName, ds.OperatorsName = "House^Gregory", "Tech^Tina"
+        ds.StationName, ds.DeviceSerialNumber = "MR-STATION-7", "SN-12345"
+        ds.ProtocolName = "SIJ Jane Doe protocol"
+        request = Dataset()
+        request.RequestedProcedureID, request.ScheduledProcedureStepID = "RP-1", "SPS-1"
+        request.ReasonForTheRequestedProcedure = "back pain, Jane Doe"
+        ds.RequestAttributesSequence = [request]
+        ds.private_block(0x0009, "CONCORD TEST", create=True).add_new(0x10, "LO", "Jane Doe private")
+    return datasets
+
+
+def reader_client(base_url: str, user: Any) -> DICOMwebClient:
+    key = Token.objects.get_or_create(user=user)[0].key
+    dw = DICOMwebClient(url=f"{base_url}/dicomweb", headers={"Authorization": f"Token {key}"})
+    dw.host = f"{dw.host}:{dw.port}"  # dicomweb-client drops the port from Host
+    return dw
+
+
+def identity_in(items: list[dict[str, Any]]) -> set[str]:
+    """Annex E attributes (by keyword) present anywhere in DICOM JSON objects, sequences and private tags."""
+    banned = {tag_key(k): k for k in ANNEX_E_BASIC}
+    found: set[str] = set()
+
+    def walk(item: dict[str, Any]) -> None:
+        for key, entry in item.items():
+            if key in banned:
+                found.add(banned[key])
+            if int(key[:4], 16) % 2:
+                found.add(f"private {key}")
+            if entry.get("vr") == "SQ":
+                for child in entry.get("Value") or []:
+                    walk(child)
+
+    for item in items:
+        walk(item)
+    return found
+
+
+def everything_a_reader_can_ask(dw: DICOMwebClient, datasets: list[Dataset]) -> list[list[dict[str, Any]]]:
+    first = datasets[0]
+    study, series, sop = first.StudyInstanceUID, first.SeriesInstanceUID, first.SOPInstanceUID
+    return [
+        dw.search_for_studies(),
+        dw.search_for_studies(search_filters={"PatientID": PATIENT}),
+        dw.search_for_series(),
+        dw.search_for_series(study),
+        dw.search_for_instances(),
+        dw.search_for_instances(study),
+        dw.search_for_instances(study, series),
+        dw.retrieve_study_metadata(study),
+        dw.retrieve_series_metadata(study, series),
+        [dw.retrieve_instance_metadata(study, series, sop)],
+        [ds.to_json_dict() for ds in dw.retrieve_series(study, series)],
+    ]
+
+
+def check_reader_view(dw: DICOMwebClient, datasets: list[Dataset]) -> None:
+    answers = everything_a_reader_can_ask(dw, datasets)
+    assert all(answers), "every request answered something"
+    for answer in answers:
+        assert identity_in(answer) == set(), answer
+    allowed = {tag_key(k) for k in READER_KEYWORDS} | {
+        tag_key("TransferSyntaxUID"),
+        tag_key("SeriesDescription"),
+    }
+    for answer in answers:
+        for item in answer:
+            assert set(item) <= allowed, set(item) - allowed
+    descriptions = {json_value(i, "SeriesDescription") for answer in answers for i in answer} - {None}
+    assert descriptions == {"T1", "STIR"}  # the scheme's sequence names: clean, and the viewer needs them
+    first = datasets[0]
+    uids = (first.StudyInstanceUID, first.SeriesInstanceUID, first.SOPInstanceUID)
+    assert dw.retrieve_instance_frames(*uids, frame_numbers=[1]) == [first.PixelData]
+    (instance,) = [d for d in dw.retrieve_series(*uids[:2]) if d.SOPInstanceUID == first.SOPInstanceUID]
+    assert instance.PixelData == first.PixelData and "PatientName" not in instance
+
+
+def test_a_reader_receives_no_patient_identity_from_the_local_store(world, settings, tmp_path, live_server):
+    settings.DICOMWEB_URL = ""
+    settings.DICOM_FOLDER = tmp_path / "store"
+    settings.VAR_DIR = tmp_path / "var"
+    datasets = identified_mri()
+    paths = write_series(datasets[:2], tmp_path / "in" / "T1") + write_series(
+        datasets[2:], tmp_path / "in" / "STIR"
+    )
+    report = import_paths(actor=None, paths=paths, project=world.project)
+    case = Case.objects.get(pk=report.cases[0])
+    Assignment.objects.create(project=world.project, case=case, reader=world.reader, session=1)
+    check_reader_view(reader_client(live_server.url, world.reader), datasets)
+    adjudicator = reader_client(live_server.url, world.adjudicator)
+    assert identity_in(adjudicator.retrieve_study_metadata(datasets[0].StudyInstanceUID)) == set()
+
+
+@pytest.fixture
+def orthanc(settings) -> Iterator[Any]:
+    with orthanc_configured(settings, PATIENT, "the identity tests") as store:
+        yield store
+
+
+def test_a_reader_receives_no_patient_identity_from_orthanc(orthanc, world, settings, tmp_path, live_server):
+    settings.VAR_DIR = tmp_path / "var"
+    datasets = identified_mri(seed=4)
+    orthanc.store(datasets)
+    report = import_dicomweb(
+        actor=None, url=orthanc.url, filters={"PatientID": PATIENT}, project=world.project
+    )
+    case = Case.objects.get(pk=report.cases[0])
+    Assignment.objects.create(project=world.project, case=case, reader=world.reader, session=1)
+    check_reader_view(reader_client(live_server.url, world.reader), datasets)
+    assert identity_in(orthanc.series_metadata(datasets[0].StudyInstanceUID, datasets[0].SeriesInstanceUID))
+
+
+def test_site_staff_receive_the_objects_as_stored(world, settings, tmp_path, live_server):
+    settings.DICOMWEB_URL = ""
+    settings.DICOM_FOLDER = tmp_path / "store"
+    datasets = identified_mri(seed=8)
+    paths = write_series(datasets[:2], tmp_path / "in" / "T1") + write_series(
+        datasets[2:], tmp_path / "in" / "STIR"
+    )
+    import_paths(actor=None, paths=paths, project=world.project)
+    world.admin.is_staff = True
+    world.admin.save()
+    first = datasets[0]
+    metadata = reader_client(live_server.url, world.admin).retrieve_series_metadata(
+        first.StudyInstanceUID, first.SeriesInstanceUID
+    )
+    assert {json_value(m, "PatientName") for m in metadata} == {"Doe^Jane"}
+
+
+def test_a_default_case_label_owes_nothing_to_the_study_uid_or_patient(world, settings, tmp_path):
+    settings.DICOMWEB_URL = ""
+    settings.DICOM_FOLDER = tmp_path / "store"
+    datasets = identified_mri(seed=12)
+    paths = write_series(datasets[:2], tmp_path / "in" / "T1") + write_series(
+        datasets[2:], tmp_path / "in" / "STIR"
+    )
+    report = import_paths(actor=None, paths=paths, project=world.project)
+    label = Case.objects.get(pk=report.cases[0]).label
+    study_uid = datasets[0].StudyInstanceUID
+    assert label.startswith("case-")
+    assert study_uid[-8:] not in label and PATIENT not in label
