@@ -69,6 +69,10 @@ class Project(models.Model):
         default=ReaderStudyDesign.SEQUENTIAL,
         help_text="how AI-aided reads are scheduled when ai_aided_reads is on",
     )
+    readers_may_adjudicate_own_cases = models.BooleanField(
+        default=False,
+        help_text="let an adjudicator decide items of cases they read themselves (off: blinding; audited)",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -330,6 +334,21 @@ class Reading(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise ImmutableError("readings are immutable; submit a correction instead")
+
+
+class CalibrationShown(models.Model):
+    """A case whose consensus a reader has been shown through calibration: their readings of it are final."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    shown_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["reader", "case"], name="calibration_shown_unique")]
+
+    def __str__(self) -> str:
+        return f"reader {self.reader_id} saw the consensus of case {self.case_id}"
 
 
 class ReadingValue(models.Model):

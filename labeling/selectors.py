@@ -42,6 +42,16 @@ def roles_of(*, user: User, project_id: int) -> set[str]:
     return set(Membership.objects.filter(user=user, project_id=project_id).values_list("role", flat=True))
 
 
+def is_blinded(*, user: User, project_id: int) -> bool:
+    """Whether ``user`` still has an unsubmitted assignment (first, aided or repeat) in the project."""
+    return Assignment.objects.filter(reader=user, project_id=project_id, status__in=OPEN_STATES).exists()
+
+
+def blinded_project_ids(*, user: User) -> QuerySet[Assignment, Any]:
+    """The ids of the projects in which ``user`` is blinded (a subquery)."""
+    return Assignment.objects.filter(reader=user, status__in=OPEN_STATES).values("project_id")
+
+
 def _available(assignments: QuerySet[Assignment]) -> QuerySet[Assignment]:
     """Keep first sessions, and repeats whose washout (days and other cases read since) has passed."""
     read_since = (
@@ -154,11 +164,16 @@ def assignment_list(*, project: Project) -> QuerySet[Assignment]:
 
 
 def audit_list_for_user(*, user: User, project_id: int | None = None) -> QuerySet[AuditEvent]:
-    """Staff see every event; a project admin the events of the projects they administer."""
+    """Staff see every event; a project admin the events of the projects they administer.
+
+    Events of projects in which the user still has cases to read are left out (they carry adjudicated
+    values and reading counts: blinding).
+    """
     events = AuditEvent.objects.select_related("actor").order_by("-id")
     if not user.is_staff:
         admin_of = Membership.objects.filter(user=user, role=Membership.Role.ADMIN).values("project_id")
         events = events.filter(project_id__in=admin_of)
+    events = events.exclude(project_id__in=blinded_project_ids(user=user))
     if project_id is not None:
         events = events.filter(project_id=project_id)
     return events
@@ -178,10 +193,16 @@ def reader_pseudonyms(*, project: Project) -> dict[int, str]:
     return {user_id: f"Reader {i + 1}" for i, user_id in enumerate(ids)}
 
 
-def adjudication_queue(*, project: Project) -> QuerySet[ItemPosterior]:
+def cases_read_by(*, user: User, project: Project) -> QuerySet[Reading, Any]:
+    """The ids of the cases ``user`` read in the project (a subquery)."""
+    return Reading.objects.filter(project=project, reader=user).values("case_id")
+
+
+def adjudication_queue(*, project: Project, adjudicator: User | None = None) -> QuerySet[ItemPosterior]:
     """Uncertain items of the current runs (max posterior below the project's threshold), least sure first.
 
-    Items already adjudicated (since the run, or clamped in it) are left out.
+    Items already adjudicated (since the run, or clamped in it) are left out, and so are the cases the
+    ``adjudicator`` read themselves unless the project allows them to decide those.
     """
     decided = Adjudication.objects.filter(
         project=project,
@@ -191,26 +212,33 @@ def adjudication_queue(*, project: Project) -> QuerySet[ItemPosterior]:
         lesion=OuterRef("run__lesion"),
         superseded_by__isnull=True,
     )
-    return (
-        ItemPosterior.objects.filter(
-            run__project=project,
-            run__is_current=True,
-            clamped=False,
-            max_posterior__lt=project.adjudication_threshold,
-        )
-        .exclude(Exists(decided))
-        .select_related("run", "case")
-        .order_by("max_posterior", "-entropy", "id")
-    )
+    items = ItemPosterior.objects.filter(
+        run__project=project,
+        run__is_current=True,
+        clamped=False,
+        max_posterior__lt=project.adjudication_threshold,
+    ).exclude(Exists(decided))
+    if adjudicator is not None and not project.readers_may_adjudicate_own_cases:
+        items = items.exclude(case_id__in=cases_read_by(user=adjudicator, project=project))
+    return items.select_related("run", "case").order_by("max_posterior", "-entropy", "id")
 
 
 def adjudication_item(
-    *, project: Project, case_id: int, joint: str, region: str, lesion: str
+    *, project: Project, case_id: int, joint: str, region: str, lesion: str, adjudicator: User | None = None
 ) -> dict[str, Any]:
-    """Everything an adjudicator needs for one item: each (pseudonymised) reading, posterior, confusions."""
+    """Everything an adjudicator needs for one item: each (pseudonymised) reading, posterior, confusions.
+
+    A case the ``adjudicator`` read themselves is NotFound unless the project allows them to decide it.
+    """
     case = project.cases.select_related("study").filter(pk=case_id).first()
     if case is None:
         raise NotFound("no such case")
+    if (
+        adjudicator is not None
+        and not project.readers_may_adjudicate_own_cases
+        and case.readings.filter(reader=adjudicator).exists()
+    ):
+        raise NotFound("you read this case yourself; another adjudicator decides it")
     names = reader_pseudonyms(project=project)
     run = project.consensus_runs.filter(is_current=True, lesion=lesion).first()
     posterior = (
@@ -281,6 +309,11 @@ def reader_calibration(*, reader: User, project: Project) -> list[dict[str, Any]
     A case's window closes when none of its assignments is still open: only then can the consensus no
     longer bias anyone's reading. Per lesion: counts[consensus class][reader's class], and agreement.
     """
+    return calibration_report_and_cases(reader=reader, project=project)[0]
+
+
+def calibration_report_and_cases(*, reader: User, project: Project) -> tuple[list[dict[str, Any]], set[int]]:
+    """The calibration report, and the cases whose consensus it shows."""
     still_open = Assignment.objects.filter(case=OuterRef("reading__case"), status__in=OPEN_STATES)
     mine = (
         ReadingValue.objects.filter(
@@ -297,10 +330,12 @@ def reader_calibration(*, reader: User, project: Project) -> list[dict[str, Any]
         for p in run.posteriors.only("case_id", "joint", "region", "label")
     }
     out: dict[str, dict[str, Any]] = {}
+    shown: set[int] = set()
     for case_id, joint, region, lesion, value in mine:
         truth = consensus.get((case_id, joint, region, lesion))
         if truth is None:
             continue
+        shown.add(case_id)
         values = list(project.scheme.parsed.lesion_values(lesion))
         entry = out.setdefault(
             lesion,
@@ -315,7 +350,7 @@ def reader_calibration(*, reader: User, project: Project) -> list[dict[str, Any]
         entry["counts"][values.index(truth)][values.index(value)] += 1
         entry["n"] += 1
         entry["agree"] += int(truth == value)
-    return [{**e, "agreement": e["agree"] / e["n"] if e["n"] else None} for e in out.values()]
+    return [{**e, "agreement": e["agree"] / e["n"] if e["n"] else None} for e in out.values()], shown
 
 
 def contour_queue(*, project: Project) -> QuerySet[ContourConsensus]:

@@ -12,11 +12,12 @@ from rest_framework.views import APIView
 
 from labeling import selectors
 from labeling.api.common import paginated, request_user
-from labeling.api.permissions import ADJUDICATOR, ADMIN, READER, project_for
+from labeling.api.permissions import ADJUDICATOR, ADMIN, READER, project_for, project_for_unblinded
 from labeling.exceptions import InvalidInput, NotFound
 from labeling.models import ConsensusRun, ContourConsensus, ItemPosterior
 from labeling.services.adjudication import adjudication_record
 from labeling.services.agreement import agreement_csv, agreement_report
+from labeling.services.readings import calibration_show
 from labeling.tasks import consensus_refit_task
 
 
@@ -78,7 +79,7 @@ class ConsensusListApi(APIView):
     @extend_schema(responses=ConsensusRunOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         """The current consensus run of every lesion type."""
-        project = project_for(request_user(request), project_id, ADMIN, ADJUDICATOR)
+        project = project_for_unblinded(request_user(request), project_id, ADMIN, ADJUDICATOR)
         return Response(ConsensusRunOutput(selectors.consensus_current_runs(project=project), many=True).data)
 
 
@@ -95,7 +96,7 @@ class ConsensusReadersApi(APIView):
     @extend_schema(responses=ReaderConfusionOutput(many=True))
     def get(self, request: Request, project_id: int, run_id: int) -> Response:
         """Each reader's confusion matrix in one run (readers pseudonymised)."""
-        project = project_for(request_user(request), project_id, ADMIN, ADJUDICATOR)
+        project = project_for_unblinded(request_user(request), project_id, ADMIN, ADJUDICATOR)
         run = project.consensus_runs.filter(pk=run_id).first()
         if run is None:
             raise NotFound("no such consensus run")
@@ -118,8 +119,13 @@ class AdjudicationQueueApi(APIView):
     @extend_schema(responses=QueueItemOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         """Items the consensus is least sure of, most uncertain first."""
-        project = project_for(request_user(request), project_id, ADJUDICATOR, ADMIN)
-        return paginated(request, self, selectors.adjudication_queue(project=project), QueueItemOutput)
+        project = project_for_unblinded(request_user(request), project_id, ADJUDICATOR, ADMIN)
+        return paginated(
+            request,
+            self,
+            selectors.adjudication_queue(project=project, adjudicator=request_user(request)),
+            QueueItemOutput,
+        )
 
 
 class AdjudicationItemApi(APIView):
@@ -128,9 +134,14 @@ class AdjudicationItemApi(APIView):
         self, request: Request, project_id: int, case_id: int, joint: str, region: str, lesion: str
     ) -> Response:
         """Every reading of one item (pseudonymised), its posterior and the readers' confusion matrices."""
-        project = project_for(request_user(request), project_id, ADJUDICATOR, ADMIN)
+        project = project_for_unblinded(request_user(request), project_id, ADJUDICATOR, ADMIN)
         item = selectors.adjudication_item(
-            project=project, case_id=case_id, joint=joint, region=region, lesion=lesion
+            project=project,
+            case_id=case_id,
+            joint=joint,
+            region=region,
+            lesion=lesion,
+            adjudicator=request_user(request),
         )
         return Response(item)
 
@@ -147,7 +158,7 @@ class AdjudicationRecordApi(APIView):
     @extend_schema(request=AdjudicationRecordInput, responses={201: OpenApiTypes.OBJECT})
     def post(self, request: Request, project_id: int) -> Response:
         """Record the final class of an item with a reason; it is clamped in the next refit."""
-        project = project_for(request_user(request), project_id, ADJUDICATOR)
+        project = project_for_unblinded(request_user(request), project_id, ADJUDICATOR)
         payload = self.AdjudicationRecordInput(data=request.data)
         payload.is_valid(raise_exception=True)
         adjudication = adjudication_record(
@@ -180,7 +191,7 @@ class ContourQueueApi(APIView):
     @extend_schema(responses=ContourQueueOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         """Slices where readers' joint contours disagree beyond the project's threshold, worst first."""
-        project = project_for(request_user(request), project_id, ADJUDICATOR, ADMIN)
+        project = project_for_unblinded(request_user(request), project_id, ADJUDICATOR, ADMIN)
         return paginated(request, self, selectors.contour_queue(project=project), ContourQueueOutput)
 
 
@@ -188,7 +199,7 @@ class ContourReliabilityApi(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, project_id: int) -> Response:
         """Each reader's contour reliability: mean and 95th-percentile distance to the consensus, in mm."""
-        project = project_for(request_user(request), project_id, ADJUDICATOR, ADMIN)
+        project = project_for_unblinded(request_user(request), project_id, ADJUDICATOR, ADMIN)
         return Response(selectors.contour_reliability(project=project))
 
 
@@ -206,7 +217,7 @@ class AgreementApi(APIView):
     @extend_schema(parameters=[BOOT], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, project_id: int) -> Response:
         """κ/α per lesion × joint × region with CIs, reader confusion, intra-reader κ, ICC of the total."""
-        project = project_for(request_user(request), project_id, ADMIN, ADJUDICATOR)
+        project = project_for_unblinded(request_user(request), project_id, ADMIN, ADJUDICATOR)
         return Response(agreement_report(project=project, n_boot=_n_boot(request)))
 
 
@@ -214,7 +225,7 @@ class AgreementCsvApi(APIView):
     @extend_schema(parameters=[BOOT], responses={(200, "text/csv"): str})
     def get(self, request: Request, project_id: int) -> HttpResponse:
         """The agreement report as CSV."""
-        project = project_for(request_user(request), project_id, ADMIN, ADJUDICATOR)
+        project = project_for_unblinded(request_user(request), project_id, ADMIN, ADJUDICATOR)
         body = agreement_csv(agreement_report(project=project, n_boot=_n_boot(request)))
         response = HttpResponse(body, content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="agreement-project-{project.pk}.csv"'
@@ -224,6 +235,9 @@ class AgreementCsvApi(APIView):
 class CalibrationApi(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, project_id: int) -> Response:
-        """The reader's own readings against the consensus, on cases whose reading window has closed."""
-        project = project_for(request_user(request), project_id, READER)
-        return Response(selectors.reader_calibration(reader=request_user(request), project=project))
+        """The reader's own readings against the consensus, on cases whose reading window has closed.
+
+        404 while the reader has cases left to read here; readings of the cases shown can no longer be
+        corrected."""
+        project = project_for_unblinded(request_user(request), project_id, READER)
+        return Response(calibration_show(reader=request_user(request), project=project))

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labeling.api.common import paginated, request_user
-from labeling.api.permissions import ADMIN, project_for
+from labeling.api.permissions import ADMIN, project_for, project_for_unblinded
 from labeling.exceptions import InvalidInput, NotFound
 from labeling.services import exports
 from labeling.services.ingest import import_dicomweb_queue
@@ -111,7 +111,7 @@ class ExportReadingsCsvApi(APIView):
     @extend_schema(responses=CSV)
     def get(self, request: Request, project_id: int) -> HttpResponse:
         """Every current reading value: one row per item × reader × session."""
-        project = project_for(request_user(request), project_id, ADMIN)
+        project = project_for_unblinded(request_user(request), project_id, ADMIN)
         return _csv(exports.readings_csv(project=project), f"readings-project-{project.pk}.csv")
 
 
@@ -119,7 +119,7 @@ class ExportConsensusCsvApi(APIView):
     @extend_schema(responses=CSV)
     def get(self, request: Request, project_id: int) -> HttpResponse:
         """The current consensus per item: posterior, MAP label, entropy and the adjudicated value."""
-        project = project_for(request_user(request), project_id, ADMIN)
+        project = project_for_unblinded(request_user(request), project_id, ADMIN)
         return _csv(exports.consensus_csv(project=project), f"consensus-project-{project.pk}.csv")
 
 
@@ -127,7 +127,7 @@ class ExportAdjudicationsCsvApi(APIView):
     @extend_schema(responses=CSV)
     def get(self, request: Request, project_id: int) -> HttpResponse:
         """Every adjudication, superseded ones included."""
-        project = project_for(request_user(request), project_id, ADMIN)
+        project = project_for_unblinded(request_user(request), project_id, ADMIN)
         return _csv(exports.adjudications_csv(project=project), f"adjudications-project-{project.pk}.csv")
 
 
@@ -138,7 +138,7 @@ class ExportSrApi(APIView):
     )
     def post(self, request: Request, project_id: int) -> FileResponse:
         """Build a DICOM Structured Report (TID 1500) for every current reading and return them as a zip."""
-        project = project_for(request_user(request), project_id, ADMIN)
+        project = project_for_unblinded(request_user(request), project_id, ADMIN)
         archive = exports.sr_zip(actor=request_user(request), project=project)
         return FileResponse(
             archive,

@@ -3,6 +3,11 @@
 Rules: an outsider (no role in the project) gets 404 for everything in it, so existence is not confirmed;
 a member without the needed role gets 403; staff act as admin of every project. Readers only ever reach
 their own assignments and readings through the reader selectors — another reader's row is a 404.
+
+Blinding is a rule of the system, not of the screens: while a user has any unsubmitted assignment in a
+project (a first read, an aided read or a blinded repeat), whatever of that project reveals other readers,
+the consensus, AI output or agreement is a 404 for them, whatever other role they hold
+(``project_for_unblinded``). A reader never adjudicates a case they read unless the project allows it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from rest_framework.views import APIView
 
 from labeling.exceptions import Forbidden, NotFound
 from labeling.models import Assignment, Membership, Project, Study
-from labeling.selectors import roles_of
+from labeling.selectors import is_blinded, roles_of
 
 READER = Membership.Role.READER
 ADJUDICATOR = Membership.Role.ADJUDICATOR
@@ -38,6 +43,18 @@ def project_for(user: User, project_id: int, *roles: str) -> Project:
         raise NotFound("no such project")
     if roles and not held.intersection(roles):
         raise Forbidden(f"this needs the {' or '.join(roles)} role in this project")
+    return project
+
+
+def project_for_unblinded(user: User, project_id: int, *roles: str) -> Project:
+    """``project_for``, and NotFound while ``user`` has an unsubmitted assignment in the project (blinding).
+
+    For every view that shows other readers' readings, consensus, AI output (other than the user's own aided
+    read), agreement or calibration. Staff are blinded too when they read in the project.
+    """
+    project = project_for(user, project_id, *roles)
+    if is_blinded(user=user, project_id=project.pk):
+        raise NotFound("hidden while you have cases to read in this project (blinding)")
     return project
 
 

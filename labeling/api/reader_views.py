@@ -174,6 +174,7 @@ class ReadingCorrectApi(APIView):
         payload = self.ReadingCorrectInput(data=request.data)
         payload.is_valid(raise_exception=True)
         reading = selectors.reading_get_for_reader(reader=request_user(request), reading_id=reading_id)
+        project_for(request_user(request), reading.project_id, READER)  # only current readers correct
         correction = reading_correct(actor=request_user(request), reading=reading, **payload.validated_data)
         return created(
             out.ReadingOutput(

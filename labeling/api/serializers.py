@@ -18,6 +18,7 @@ from labeling.models import (
     Series,
     Study,
 )
+from labeling.selectors import roles_of
 
 
 class SchemeOutput(serializers.ModelSerializer):
@@ -55,8 +56,29 @@ class ProjectOutput(serializers.ModelSerializer):
             "contour_disagreement_mm",
             "ai_aided_reads",
             "reader_study_design",
+            "readers_may_adjudicate_own_cases",
             "created_at",
         ]
+
+
+class ProjectReaderOutput(serializers.ModelSerializer):
+    """What a reader sees of a project: not its study design (repeat fraction, washout, gold, thresholds)."""
+
+    scheme: serializers.Field = serializers.StringRelatedField()
+    scheme_id = serializers.IntegerField()
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "description", "scheme", "scheme_id", "ai_aided_reads", "created_at"]
+
+
+def project_output(project: Project, user: Any) -> dict[str, Any]:
+    """The full project for staff, admins and adjudicators of it; the reader's view for everyone else."""
+    overseer = user.is_staff or roles_of(user=user, project_id=project.pk) & {
+        Membership.Role.ADMIN,
+        Membership.Role.ADJUDICATOR,
+    }
+    return dict((ProjectOutput if overseer else ProjectReaderOutput)(project).data)
 
 
 class MembershipOutput(serializers.ModelSerializer):
@@ -112,6 +134,14 @@ class CaseOutput(serializers.ModelSerializer):
             "n_readings",
             "created_at",
         ]
+
+
+class CaseBlindedOutput(CaseOutput):
+    """A case as an admin or adjudicator who still reads in the project sees it: no gold flag, reference or
+    counts of other readers' work."""
+
+    class Meta(CaseOutput.Meta):
+        fields = ["id", "label", "study_uid", "created_at"]
 
 
 class AssignmentAdminOutput(serializers.ModelSerializer):

@@ -13,7 +13,15 @@ from rest_framework.views import APIView
 from labeling import selectors
 from labeling.api import serializers as out
 from labeling.api.common import created, paginated, request_user
-from labeling.api.permissions import ADJUDICATOR, ADMIN, READER, project_for, require_any_admin, require_staff
+from labeling.api.permissions import (
+    ADJUDICATOR,
+    ADMIN,
+    READER,
+    project_for,
+    project_for_unblinded,
+    require_any_admin,
+    require_staff,
+)
 from labeling.exceptions import InvalidInput, NotFound
 from labeling.models import Case, GradingScheme, Project
 from labeling.services.assignments import assignments_generate
@@ -46,15 +54,17 @@ class ProjectSettings(serializers.Serializer):
     contour_disagreement_mm = serializers.FloatField(required=False, min_value=0.1, max_value=100)
     ai_aided_reads = serializers.BooleanField(required=False)
     reader_study_design = serializers.ChoiceField(choices=Project.ReaderStudyDesign.choices, required=False)
+    readers_may_adjudicate_own_cases = serializers.BooleanField(
+        required=False, help_text="let adjudicators decide cases they read (off by default; audited)"
+    )
 
 
 class ProjectListApi(APIView):
     @extend_schema(responses=out.ProjectOutput(many=True))
     def get(self, request: Request) -> Response:
         """Projects the user holds a role in."""
-        return Response(
-            out.ProjectOutput(selectors.project_list_for_user(user=request_user(request)), many=True).data
-        )
+        user = request_user(request)
+        return Response([out.project_output(p, user) for p in selectors.project_list_for_user(user=user)])
 
 
 class ProjectCreateApi(APIView):
@@ -82,7 +92,9 @@ class ProjectCreateApi(APIView):
 class ProjectDetailApi(APIView):
     @extend_schema(responses=out.ProjectOutput)
     def get(self, request: Request, project_id: int) -> Response:
-        return Response(out.ProjectOutput(project_for(request_user(request), project_id)).data)
+        """The project; readers who hold no other role see its name and scheme, not its study design."""
+        user = request_user(request)
+        return Response(out.project_output(project_for(user, project_id), user))
 
 
 class ProjectUpdateApi(APIView):
@@ -180,7 +192,8 @@ class CaseListApi(APIView):
     @extend_schema(responses=out.CaseOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         project = project_for(request_user(request), project_id, ADMIN, ADJUDICATOR)
-        return paginated(request, self, selectors.case_list(project=project), out.CaseOutput)
+        serializer = out.CaseBlindedOutput if _blinded(request, project) else out.CaseOutput
+        return paginated(request, self, selectors.case_list(project=project), serializer)
 
 
 class CaseCreateApi(APIView):
@@ -204,6 +217,10 @@ class CaseCreateApi(APIView):
         return created(out.CaseOutput(case).data)
 
 
+def _blinded(request: Request, project: Project) -> bool:
+    return selectors.is_blinded(user=request_user(request), project_id=project.pk)
+
+
 def _case_for(request: Request, project_id: int, case_id: int, *roles: str) -> Case:
     project = project_for(request_user(request), project_id, *roles)
     case = project.cases.select_related("study", "project__scheme").filter(pk=case_id).first()
@@ -215,7 +232,9 @@ def _case_for(request: Request, project_id: int, case_id: int, *roles: str) -> C
 class CaseDetailApi(APIView):
     @extend_schema(responses=out.CaseOutput)
     def get(self, request: Request, project_id: int, case_id: int) -> Response:
-        return Response(out.CaseOutput(_case_for(request, project_id, case_id, ADMIN, ADJUDICATOR)).data)
+        case = _case_for(request, project_id, case_id, ADMIN, ADJUDICATOR)
+        serializer = out.CaseBlindedOutput if _blinded(request, case.project) else out.CaseOutput
+        return Response(serializer(case).data)
 
 
 class CaseUpdateApi(APIView):
@@ -247,7 +266,8 @@ class CaseDeleteApi(APIView):
 class AssignmentListApi(APIView):
     @extend_schema(responses=out.AssignmentAdminOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
-        project = project_for(request_user(request), project_id, ADMIN)
+        # sessions and repeat links would tell a reading admin which of their own cases are repeats
+        project = project_for_unblinded(request_user(request), project_id, ADMIN)
         return paginated(request, self, selectors.assignment_list(project=project), out.AssignmentAdminOutput)
 
 
@@ -296,7 +316,7 @@ class AuditListApi(APIView):
         if project_id is not None:
             if not project_id.isdigit():
                 raise InvalidInput("must be a project id", field="project")
-            project_for(request_user(request), int(project_id), ADMIN)
+            project_for_unblinded(request_user(request), int(project_id), ADMIN)
         else:
             require_any_admin(request_user(request))
         events = selectors.audit_list_for_user(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
-from labeling.exceptions import Conflict, InvalidInput, NotFound
-from labeling.models import Adjudication, Case, Project
+from labeling.exceptions import Conflict, Forbidden, InvalidInput, NotFound
+from labeling.models import Adjudication, Case, Project, Reading
+from labeling.selectors import is_blinded
 from labeling.services.audit import audit_record
 from labeling.services.readings import consensus_enqueue
 
@@ -27,6 +28,13 @@ def adjudication_record(
     case = Case.objects.filter(project=project, pk=case_id).first()
     if case is None:
         raise NotFound("no such case in this project")
+    if is_blinded(user=actor, project_id=project.pk):
+        raise NotFound("hidden while you have cases to read in this project (blinding)")
+    if (
+        not project.readers_may_adjudicate_own_cases
+        and Reading.objects.filter(case=case, reader=actor).exists()
+    ):
+        raise Forbidden("you read this case yourself; another adjudicator must decide it")
     scheme = project.scheme.parsed
     item = next((i for i in scheme.form_items if i.key == (joint, region, lesion)), None)
     if item is None:

@@ -23,6 +23,7 @@ PROJECT_SETTINGS = (
     "contour_disagreement_mm",
     "ai_aided_reads",
     "reader_study_design",
+    "readers_may_adjudicate_own_cases",
 )
 
 
@@ -51,6 +52,14 @@ def project_create(*, actor: User, name: str, scheme: GradingScheme, **settings:
         project=project,
         data={"name": name, "scheme": str(scheme), **settings},
     )
+    if settings.get("readers_may_adjudicate_own_cases"):
+        audit_record(
+            actor=actor,
+            action="project.blinding_relaxed",
+            target=project,
+            project=project,
+            data={"readers_may_adjudicate_own_cases": True},
+        )
     return project
 
 
@@ -67,6 +76,14 @@ def project_update(*, actor: User, project: Project, **changes: Any) -> Project:
         setattr(project, key, value)
     project.save(update_fields=list(changes) or None)
     audit_record(actor=actor, action="project.update", target=project, project=project, data=changes)
+    if changes.get("readers_may_adjudicate_own_cases"):
+        audit_record(  # lifts a blinding rule: its own event, easy to find in the log
+            actor=actor,
+            action="project.blinding_relaxed",
+            target=project,
+            project=project,
+            data={"readers_may_adjudicate_own_cases": True},
+        )
     return project
 
 

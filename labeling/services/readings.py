@@ -13,7 +13,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from labeling.exceptions import Conflict, InvalidInput
-from labeling.models import Assignment, Contour, Draft, Instance, Reading, ReadingValue
+from labeling.models import (
+    Assignment,
+    CalibrationShown,
+    Contour,
+    Draft,
+    Instance,
+    Project,
+    Reading,
+    ReadingValue,
+)
+from labeling.selectors import calibration_report_and_cases
 from labeling.services.audit import audit_record
 
 MAX_CONTOUR_POINTS = 2000
@@ -210,6 +220,10 @@ def reading_correct(
     )
     if Reading.objects.filter(supersedes=reading).exists():
         raise Conflict("this reading has been corrected already; correct the newest version")
+    if CalibrationShown.objects.filter(reader_id=reading.reader_id, case_id=reading.case_id).exists():
+        raise Conflict(
+            "you have seen the consensus of this case in your calibration; its reading can no longer be corrected"
+        )
     correction = _write_reading(
         assignment=locked,
         values=values,
@@ -227,3 +241,15 @@ def reading_correct(
     )
     consensus_enqueue(locked.project_id)
     return correction
+
+
+@transaction.atomic
+def calibration_show(*, reader: User, project: Project) -> list[dict[str, Any]]:
+    """The reader's calibration report; the cases it shows the consensus of are recorded, and from then on
+    the reader's readings of them can no longer be corrected (a correction would no longer be blind)."""
+    report, cases = calibration_report_and_cases(reader=reader, project=project)
+    CalibrationShown.objects.bulk_create(
+        [CalibrationShown(project=project, reader=reader, case_id=case_id) for case_id in sorted(cases)],
+        ignore_conflicts=True,
+    )
+    return report

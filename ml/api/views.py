@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labeling.api.common import paginated, request_user
-from labeling.api.permissions import ADJUDICATOR, ADMIN, project_for
+from labeling.api.permissions import ADJUDICATOR, ADMIN, project_for, project_for_unblinded
 from labeling.exceptions import NotFound
 from ml.models import ModelKind, ModelVersion, Prediction, TrainingPolicy, TrainingRun
 from ml.services import model_version_promote, training_policy_update, training_run_cancel, training_run_start
@@ -135,7 +135,7 @@ class ModelVersionListApi(APIView):
     @extend_schema(responses=ModelVersionOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         """Model versions with their gold metrics and the comparison that decided their promotion."""
-        project = project_for(request_user(request), project_id, ADMIN, ADJUDICATOR)
+        project = project_for_unblinded(request_user(request), project_id, ADMIN, ADJUDICATOR)
         versions = project.model_versions.select_related("promoted_by").order_by("kind", "-version")
         return Response(ModelVersionOutput(versions, many=True).data)
 
@@ -192,7 +192,7 @@ class CasePredictionListApi(APIView):
     @extend_schema(responses=PredictionOutput(many=True))
     def get(self, request: Request, project_id: int, case_id: int) -> Response:
         """AI pre-reads of a case by the promoted versions (adjudicators and admins)."""
-        project = project_for(request_user(request), project_id, ADJUDICATOR, ADMIN)
+        project = project_for_unblinded(request_user(request), project_id, ADJUDICATOR, ADMIN)
         if not project.cases.filter(pk=case_id).exists():
             raise NotFound("no such case")
         predictions = Prediction.objects.filter(

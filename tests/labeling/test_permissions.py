@@ -8,12 +8,20 @@ from typing import Any
 
 import pytest
 from django.urls import get_resolver
+from django.utils import timezone
 
-from labeling.models import Assignment
+from labeling.models import Assignment, Membership
 from labeling.services.readings import reading_submit
-from tests.labeling.factories import full_values, mri_study
+from tests.labeling.factories import MembershipFactory, UserFactory, full_values, mri_study
 
 ROLES = ["anonymous", "outsider", "reader", "other_reader", "adjudicator", "admin", "staff"]
+# Blinding (issue 13, hole 1): a reader with an open assignment on the world's case who also holds another
+# role, and a reader whose blinded repeat of that case is open (their first reading submitted).
+BLINDED_ROLES = {
+    "reader_admin": "admin",
+    "reader_adjudicator": "adjudicator",
+    "repeat_reader": "other_reader",
+}
 
 
 @dataclass
@@ -25,6 +33,7 @@ class Endpoint:
     default: int = 403
     body: Callable[[Any], dict] = lambda w: {}
     setup: Callable[[Any], None] = lambda w: None
+    blinded: bool = False  # reveals other readers, consensus, AI output or agreement: 404 while reading
 
 
 def values(w):
@@ -147,7 +156,9 @@ ENDPOINTS = [
         lambda w: f"{P(w)}/cases/{w.case.pk}/delete/",
         {"admin": 204, "staff": 204, **MEMBERS_404},
     ),
-    Endpoint("assignment-list", "get", lambda w: f"{P(w)}/assignments/", {**ADMINS, **MEMBERS_404}),
+    Endpoint(
+        "assignment-list", "get", lambda w: f"{P(w)}/assignments/", {**ADMINS, **MEMBERS_404}, blinded=True
+    ),
     Endpoint(
         "assignment-generate",
         "post",
@@ -213,8 +224,16 @@ ENDPOINTS = [
         setup=with_reading,
     ),
     Endpoint("audit-list", "get", lambda w: "/api/audit/", ADMINS),
-    Endpoint("audit-list", "get", lambda w: f"/api/audit/?project={w.project.pk}", {**ADMINS, **MEMBERS_404}),
-    Endpoint("consensus-list", "get", lambda w: f"{P(w)}/consensus/", {**ADJUDICATORS, **MEMBERS_404}),
+    Endpoint(
+        "audit-list",
+        "get",
+        lambda w: f"/api/audit/?project={w.project.pk}",
+        {**ADMINS, **MEMBERS_404},
+        blinded=True,
+    ),
+    Endpoint(
+        "consensus-list", "get", lambda w: f"{P(w)}/consensus/", {**ADJUDICATORS, **MEMBERS_404}, blinded=True
+    ),
     Endpoint(
         "consensus-refit",
         "post",
@@ -227,9 +246,14 @@ ENDPOINTS = [
         lambda w: f"{P(w)}/consensus/{w.run.pk}/readers/",
         {**ADJUDICATORS, **MEMBERS_404},
         setup=with_run,
+        blinded=True,
     ),
     Endpoint(
-        "adjudication-queue", "get", lambda w: f"{P(w)}/adjudication/queue/", {**ADJUDICATORS, **MEMBERS_404}
+        "adjudication-queue",
+        "get",
+        lambda w: f"{P(w)}/adjudication/queue/",
+        {**ADJUDICATORS, **MEMBERS_404},
+        blinded=True,
     ),
     Endpoint(
         "adjudication-item",
@@ -237,6 +261,7 @@ ENDPOINTS = [
         lambda w: f"{P(w)}/adjudication/items/{w.case.pk}/left/iliac_upper/bme/",
         {**ADJUDICATORS, **MEMBERS_404},
         setup=with_run,
+        blinded=True,
     ),
     Endpoint(
         "adjudication-record",
@@ -251,15 +276,21 @@ ENDPOINTS = [
             "value": 1,
             "reason": "clear oedema",
         },
+        blinded=True,
     ),
     Endpoint(
-        "contour-queue", "get", lambda w: f"{P(w)}/adjudication/contours/", {**ADJUDICATORS, **MEMBERS_404}
+        "contour-queue",
+        "get",
+        lambda w: f"{P(w)}/adjudication/contours/",
+        {**ADJUDICATORS, **MEMBERS_404},
+        blinded=True,
     ),
     Endpoint(
         "contour-reliability",
         "get",
         lambda w: f"{P(w)}/contours/reliability/",
         {**ADJUDICATORS, **MEMBERS_404},
+        blinded=True,
     ),
     Endpoint("training-run-list", "get", lambda w: f"{P(w)}/training/runs/", {**ADMINS, **MEMBERS_404}),
     Endpoint(
@@ -293,7 +324,13 @@ ENDPOINTS = [
         {**ADMINS, **MEMBERS_404},
         body=lambda w: {"schedule_enabled": True, "min_new_items": 10},
     ),
-    Endpoint("model-version-list", "get", lambda w: f"{P(w)}/models/", {**ADJUDICATORS, **MEMBERS_404}),
+    Endpoint(
+        "model-version-list",
+        "get",
+        lambda w: f"{P(w)}/models/",
+        {**ADJUDICATORS, **MEMBERS_404},
+        blinded=True,
+    ),
     Endpoint(
         "model-version-promote",
         "post",
@@ -307,16 +344,30 @@ ENDPOINTS = [
         "get",
         lambda w: f"{P(w)}/cases/{w.case.pk}/predictions/",
         {**ADJUDICATORS, **MEMBERS_404},
+        blinded=True,
     ),
-    Endpoint("agreement", "get", lambda w: f"{P(w)}/agreement/?n_boot=5", {**ADJUDICATORS, **MEMBERS_404}),
     Endpoint(
-        "agreement-csv", "get", lambda w: f"{P(w)}/agreement.csv?n_boot=5", {**ADJUDICATORS, **MEMBERS_404}
+        "agreement",
+        "get",
+        lambda w: f"{P(w)}/agreement/?n_boot=5",
+        {**ADJUDICATORS, **MEMBERS_404},
+        blinded=True,
+    ),
+    Endpoint(
+        "agreement-csv",
+        "get",
+        lambda w: f"{P(w)}/agreement.csv?n_boot=5",
+        {**ADJUDICATORS, **MEMBERS_404},
+        blinded=True,
     ),
     Endpoint(
         "calibration",
         "get",
         lambda w: f"{P(w)}/calibration/",
-        {"reader": 200, "other_reader": 200, **MEMBERS_404},
+        # both readers still have their case to read: the consensus stays hidden (200 once they submit,
+        # tests/labeling/test_trust.py)
+        {"reader": 404, "other_reader": 404, **MEMBERS_404},
+        blinded=True,
     ),
     # imports and exports (labeling/api/io_urls.py)
     Endpoint("import-list", "get", lambda w: f"{P(w)}/imports/", {**ADMINS, **MEMBERS_404}),
@@ -343,19 +394,33 @@ ENDPOINTS = [
         body=lambda w: {"filters": {"PatientID": "PHANTOM-*"}},
     ),
     Endpoint(
-        "export-readings-csv", "get", lambda w: f"{P(w)}/exports/readings.csv", {**ADMINS, **MEMBERS_404}
+        "export-readings-csv",
+        "get",
+        lambda w: f"{P(w)}/exports/readings.csv",
+        {**ADMINS, **MEMBERS_404},
+        blinded=True,
     ),
     Endpoint(
-        "export-consensus-csv", "get", lambda w: f"{P(w)}/exports/consensus.csv", {**ADMINS, **MEMBERS_404}
+        "export-consensus-csv",
+        "get",
+        lambda w: f"{P(w)}/exports/consensus.csv",
+        {**ADMINS, **MEMBERS_404},
+        blinded=True,
     ),
     Endpoint(
         "export-adjudications-csv",
         "get",
         lambda w: f"{P(w)}/exports/adjudications.csv",
         {**ADMINS, **MEMBERS_404},
+        blinded=True,
     ),
     Endpoint(
-        "export-sr", "post", lambda w: f"{P(w)}/exports/sr/", {**ADMINS, **MEMBERS_404}, setup=with_reading
+        "export-sr",
+        "post",
+        lambda w: f"{P(w)}/exports/sr/",
+        {**ADMINS, **MEMBERS_404},
+        setup=with_reading,
+        blinded=True,
     ),
 ]
 
@@ -363,14 +428,42 @@ ENDPOINTS = [
 def expected(endpoint: Endpoint, role: str) -> int:
     if role == "anonymous":
         return 401
+    if role in BLINDED_ROLES:
+        if endpoint.name in ("worklist", "worklist-next"):
+            return 200  # they are readers
+        if endpoint.name == "calibration":
+            return 404  # a reader's calibration shows the consensus: hidden while they read
+        if endpoint.name == "case-create" and role == "reader_admin":
+            return 400  # the new study was registered by the world's admin: not theirs to add
+        code = expected(endpoint, BLINDED_ROLES[role])
+        return 404 if endpoint.blinded and code not in (403, 404) else code
     return endpoint.expect.get(role, endpoint.default)
 
 
-@pytest.mark.parametrize("role", ROLES)
+def add_blinded_role(w: Any, role: str) -> Any:
+    """A user of ``role`` (see BLINDED_ROLES) with their open assignment on the world's case."""
+    user = UserFactory(username=role)
+    MembershipFactory(project=w.project, user=user, role=Membership.Role.READER)
+    if role == "repeat_reader":
+        first = Assignment.objects.create(project=w.project, case=w.case, reader=user, session=1)
+        reading_submit(actor=user, assignment=first, values=full_values(w.project.scheme.parsed))
+        Assignment.objects.create(
+            project=w.project, case=w.case, reader=user, session=2, previous=first, not_before=timezone.now()
+        )
+    else:
+        MembershipFactory(project=w.project, user=user, role=BLINDED_ROLES[role])
+        Assignment.objects.create(project=w.project, case=w.case, reader=user, session=1)
+    return user
+
+
+@pytest.mark.parametrize("role", ROLES + list(BLINDED_ROLES))
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: f"{e.method}:{e.name}")
 def test_role_endpoint_matrix(world, client_for, endpoint, role):
     endpoint.setup(world)
-    user = None if role == "anonymous" else getattr(world, role)
+    if role in BLINDED_ROLES:
+        user = add_blinded_role(world, role)
+    else:
+        user = None if role == "anonymous" else getattr(world, role)
     client = client_for(user)
     url = endpoint.url(world)
     response = getattr(client, endpoint.method)(url, endpoint.body(world), format="json")

@@ -11,9 +11,9 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from labeling.models import Adjudication, Case, Membership
+from labeling.models import Adjudication, Assignment, Case, Membership
 from labeling.services.studies import study_register
-from tests.labeling.factories import MembershipFactory, ProjectFactory, UserFactory, mri_study
+from tests.labeling.factories import MembershipFactory, ProjectFactory, UserFactory, full_values, mri_study
 
 # --- hole 12: hostile JSON ------------------------------------------------------------------------------
 
@@ -184,3 +184,170 @@ def test_an_import_cannot_graft_files_onto_another_projects_study(world, two_pro
     assert not (tmp_path / "store").exists() or not any((tmp_path / "store").rglob("*.dcm"))
     with pytest.raises(Exception, match="outside your projects"):
         study_register(actor=world.admin, study_uid=foreign.study_uid, modality="MR")
+
+
+# --- hole 1: blinding as a rule of the system -----------------------------------------------------------
+
+
+def _refit(world):
+    from labeling.services.consensus import consensus_refit_project
+
+    return consensus_refit_project(project_id=world.project.pk)
+
+
+def _read(world, user, case=None, session=1, value=None):
+    from labeling.services.readings import reading_submit
+
+    assignment = Assignment.objects.filter(
+        reader=user, case=case or world.case, session=session, aided=False
+    ).first() or Assignment.objects.create(
+        project=world.project, case=case or world.case, reader=user, session=session
+    )
+    return reading_submit(
+        actor=user, assignment=assignment, values=full_values(world.project.scheme.parsed, value=value)
+    )
+
+
+def test_an_adjudicator_who_still_reads_sees_nothing_of_other_readers_until_they_submit(world, client_for):
+    """The adjudicator also reads: while their assignment is open, no other reader, consensus or agreement."""
+    MembershipFactory(project=world.project, user=world.adjudicator, role=Membership.Role.READER)
+    other_case = Case.objects.create(project=world.project, study=mri_study(), label="case-2")
+    mine = Assignment.objects.create(project=world.project, case=other_case, reader=world.adjudicator)
+    _read(world, world.reader)
+    _read(world, world.other_reader, value=1)
+    _refit(world)
+    client = client_for(world.adjudicator)
+    p = f"/api/projects/{world.project.pk}"
+    urls = [
+        f"{p}/adjudication/queue/",
+        f"{p}/adjudication/items/{world.case.pk}/left/iliac_upper/bme/",
+        f"{p}/consensus/",
+        f"{p}/agreement/?n_boot=5",
+        f"{p}/contours/reliability/",
+        f"{p}/models/",
+        f"{p}/cases/{world.case.pk}/predictions/",
+    ]
+    assert {u: client.get(u).status_code for u in urls} == dict.fromkeys(urls, 404)
+    record = client.post(
+        f"{p}/adjudication/record/",
+        {"case_id": world.case.pk, **ITEM, "value": 1, "reason": "peeked"},
+        format="json",
+    )
+    assert record.status_code == 404 and not Adjudication.objects.exists()
+    _read(world, world.adjudicator, case=other_case)  # submits `mine`
+    mine.refresh_from_db()
+    assert {u: client.get(u).status_code for u in urls} == dict.fromkeys(urls, 200)
+
+
+def test_a_reader_never_adjudicates_a_case_they_read_unless_the_project_allows_it(world, client_for):
+    from labeling.models import AuditEvent
+
+    MembershipFactory(project=world.project, user=world.reader, role=Membership.Role.ADJUDICATOR)
+    _read(world, world.reader)
+    _read(world, world.other_reader, value=1)
+    _refit(world)
+    client = client_for(world.reader)
+    p = f"/api/projects/{world.project.pk}"
+    queue = client.get(f"{p}/adjudication/queue/").json()["results"]
+    assert queue == []  # every uncertain item is of the case they read
+    assert client_for(world.adjudicator).get(f"{p}/adjudication/queue/").json()["results"]
+    item = f"{p}/adjudication/items/{world.case.pk}/left/iliac_upper/bme/"
+    assert client.get(item).status_code == 404
+    body = {"case_id": world.case.pk, **ITEM, "value": 1, "reason": "my own case"}
+    assert client.post(f"{p}/adjudication/record/", body, format="json").status_code == 403
+    # the project may allow it: off by default, audited when switched on
+    assert client_for(world.admin).get(f"{p}/").json()["readers_may_adjudicate_own_cases"] is False
+    response = client_for(world.admin).post(
+        f"{p}/update/", {"readers_may_adjudicate_own_cases": True}, format="json"
+    )
+    assert response.status_code == 200
+    assert AuditEvent.objects.filter(action="project.blinding_relaxed", actor=world.admin).count() == 1
+    assert client.get(item).status_code == 200
+    assert client.post(f"{p}/adjudication/record/", body, format="json").status_code == 201
+
+
+def test_an_admin_who_still_reads_gets_cases_without_reference_and_no_audit_of_the_project(world, client_for):
+    MembershipFactory(project=world.project, user=world.admin, role=Membership.Role.READER)
+    world.case.is_gold, world.case.reference = True, full_values(world.project.scheme.parsed)
+    world.case.save()
+    Assignment.objects.create(project=world.project, case=world.case, reader=world.admin)
+    client = client_for(world.admin)
+    p = f"/api/projects/{world.project.pk}"
+    (case,) = client.get(f"{p}/cases/").json()["results"]
+    detail = client.get(f"{p}/cases/{world.case.pk}/").json()
+    for shown in (case, detail):
+        assert not {"reference", "is_gold", "n_readings"} & set(shown)
+    _read(world, world.reader)
+    assert client.get(f"{p}/assignments/").status_code == 404
+    assert client.get(f"/api/audit/?project={world.project.pk}").status_code == 404
+    assert [
+        e for e in client.get("/api/audit/").json()["results"] if e["project_id"] == world.project.pk
+    ] == []
+
+
+# --- hole 2 (records side): earlier readings hidden during a repeat; study design hidden from readers ----
+
+
+def test_the_earlier_reading_stays_hidden_until_the_repeat_is_submitted(world, client_for):
+    first = _read(world, world.reader)
+    client = client_for(world.reader)
+
+    def listed():
+        return [r["id"] for r in client.get(f"/api/readings/?project={world.project.pk}").json()["results"]]
+
+    assert listed() == [first.pk]
+    repeat = Assignment.objects.create(
+        project=world.project, case=world.case, reader=world.reader, session=2, previous=world.assignment
+    )
+    assert listed() == []
+    assert client.get(f"/api/readings/{first.pk}/").status_code == 404
+    body = {"values": full_values(world.project.scheme.parsed), "reason": "second thoughts"}
+    assert client.post(f"/api/readings/{first.pk}/correct/", body, format="json").status_code == 404
+    second = _read(world, world.reader, session=2)
+    repeat.refresh_from_db()
+    assert repeat.status == Assignment.Status.SUBMITTED
+    assert sorted(listed()) == sorted([first.pk, second.pk])
+
+
+def test_readers_do_not_see_the_projects_repeat_fraction_or_washout(world, client_for):
+    world.project.repeat_fraction, world.project.washout_days, world.project.washout_cases = 0.2, 14, 20
+    world.project.save()
+    design = {"repeat_fraction", "washout_days", "washout_cases", "gold_fraction", "readers_per_case"}
+    for user in (world.reader, world.other_reader):
+        detail = client_for(user).get(f"/api/projects/{world.project.pk}/").json()
+        (listed,) = client_for(user).get("/api/projects/").json()
+        assert not design & set(detail) and not design & set(listed)
+        assert detail["name"] == world.project.name
+    for user in (world.admin, world.adjudicator, world.staff):
+        assert client_for(user).get(f"/api/projects/{world.project.pk}/").json()["repeat_fraction"] == 0.2
+
+
+# --- hole 6: corrections only by current readers, never after calibration ------------------------------
+
+
+def test_a_reader_removed_from_the_project_can_no_longer_correct(world, client_for):
+    reading = _read(world, world.reader)
+    membership = world.project.memberships.get(user=world.reader, role=Membership.Role.READER)
+    removed = client_for(world.admin).post(
+        f"/api/projects/{world.project.pk}/members/{membership.pk}/remove/"
+    )
+    assert removed.status_code == 204
+    body = {"values": full_values(world.project.scheme.parsed, value=1), "reason": "late change"}
+    response = client_for(world.reader).post(f"/api/readings/{reading.pk}/correct/", body, format="json")
+    assert response.status_code == 404
+    assert not reading.__class__.objects.filter(supersedes=reading).exists()
+
+
+def test_no_correction_after_the_reader_was_shown_the_consensus_through_calibration(world, client_for):
+    mine = _read(world, world.reader)
+    theirs = _read(world, world.other_reader, value=1)
+    _refit(world)
+    body = {"values": full_values(world.project.scheme.parsed, value=1), "reason": "second look"}
+    # not shown yet: a correction is fine
+    fixed = client_for(world.other_reader).post(f"/api/readings/{theirs.pk}/correct/", body, format="json")
+    assert fixed.status_code == 201
+    calibration = client_for(world.reader).get(f"/api/projects/{world.project.pk}/calibration/")
+    assert calibration.status_code == 200 and calibration.json()
+    response = client_for(world.reader).post(f"/api/readings/{mine.pk}/correct/", body, format="json")
+    assert response.status_code == 409 and "calibration" in response.json()["detail"]
+    assert not mine.__class__.objects.filter(supersedes=mine).exists()
