@@ -369,6 +369,21 @@ ENDPOINTS = [
         {"reader": 404, "other_reader": 404, **MEMBERS_404},
         blinded=True,
     ),
+    # the reader-study analysis (202: queued for the worker)
+    *(
+        Endpoint(
+            name,
+            "get",
+            lambda w, u=url: f"{P(w)}/{u}",
+            {"admin": 202, "staff": 202, **MEMBERS_404},
+            blinded=True,
+        )
+        for name, url in [
+            ("reader-study", "reader-study/"),
+            ("reader-study-csv", "reader-study.csv"),
+            ("reader-study-report", "reader-study/report.html"),
+        ]
+    ),
     # imports and exports (labeling/api/io_urls.py)
     Endpoint("import-list", "get", lambda w: f"{P(w)}/imports/", {**ADMINS, **MEMBERS_404}),
     Endpoint(
