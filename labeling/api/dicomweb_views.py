@@ -17,8 +17,10 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
@@ -29,17 +31,24 @@ from rest_framework.views import APIView
 
 from labeling.api.common import request_user
 from labeling.api.dicomweb_auth import CachedSessionAuthentication, CachedTokenAuthentication, decisions
-from labeling.api.permissions import dicom_study_for, dicom_visible_studies
+from labeling.api.permissions import dicom_assignments, dicom_study_for, dicom_visible_studies
 from labeling.dicom import DicomJson, DicomOperationUnsupported, DicomStore
 from labeling.dicom.confidentiality import reader_dataset, reader_jsons
 from labeling.dicom.proxy import FRAMES_ACCEPT, Served, multipart_stream, rebase_links, search_visible
+from labeling.dicom.pseudonyms import UidMap
 from labeling.dicom.store import json_value, tag_key
 from labeling.exceptions import InvalidInput, NotFound
 from labeling.models import Series
-from labeling.services.identity import clean_series_descriptions, sees_identity
+from labeling.services.identity import (
+    assignment_uid_map,
+    clean_series_descriptions,
+    pseudonymous_studies,
+    sees_identity,
+)
 from labeling.services.ingest import configured_store
 
 DICOM_JSON = "application/dicom+json"
+_STUDY_UID = tag_key("StudyInstanceUID")
 CACHE_IMMUTABLE = "private, max-age=3600"
 _VARY = "Authorization, Cookie, Accept"
 
@@ -85,6 +94,54 @@ def _check(request: Request, study_uid: str, series_uid: str | None = None) -> N
     decisions.put(key, True, since=since)
 
 
+@dataclass(frozen=True)
+class _Target:
+    """What a request names, in the store's real UIDs; ``uids``: the reader's assignment map, when addressed
+    through its pseudonymous UIDs (answers then carry those)."""
+
+    study: str
+    series: str | None
+    sop: str | None
+    uids: UidMap | None
+
+
+def _reader_pseudonyms(user: User) -> dict[str, tuple[int, str]]:
+    """Pseudonymous study UID → (assignment id, real study UID) for the reader's own assignments."""
+    key = ("pseudonyms", user.pk)
+    cached = decisions.get(key)
+    if cached is None:
+        since = decisions.begin()
+        pairs = list(dicom_assignments(user).values_list("pk", "case__study__study_uid"))
+        cached = pseudonymous_studies(pairs)
+        decisions.put(key, cached, since=since)
+    return cached  # type: ignore[no-any-return]
+
+
+def _uid_map(assignment_id: int, study_uid: str) -> UidMap:
+    key = ("uid-map", assignment_id)
+    cached = decisions.get(key)
+    if cached is None:
+        cached = assignment_uid_map(assignment_id, study_uid)
+        decisions.put(key, cached)
+    return cached  # type: ignore[no-any-return]
+
+
+def _target(
+    request: Request, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None
+) -> _Target:
+    """Resolve and authorise the UIDs of a request: an assignment's pseudonymous UIDs, or real ones (404 else)."""
+    found = _reader_pseudonyms(request_user(request)).get(study_uid)
+    if found is None:
+        _check(request, study_uid, series_uid)
+        return _Target(study_uid, series_uid, sop_uid, None)
+    uids = _uid_map(*found)
+    series = uids.real(series_uid) if series_uid is not None else None
+    sop = uids.real(sop_uid) if sop_uid is not None else None
+    if (series_uid is not None and series is None) or (sop_uid is not None and sop is None):
+        raise NotFound("not found")
+    return _Target(found[1], series, sop, uids)
+
+
 def _send(served: Served, *, cache: str = CACHE_IMMUTABLE) -> HttpResponseBase:
     """The HTTP response for a store's body: whole bodies as they are, others streamed (closed at the end)."""
     chunks = served.chunks
@@ -107,10 +164,12 @@ def _send(served: Served, *, cache: str = CACHE_IMMUTABLE) -> HttpResponseBase:
     return response
 
 
-def _json(items: list[DicomJson], request: Request, *, cache: str) -> Response:
+def _json(items: list[DicomJson], request: Request, *, cache: str, uids: UidMap | None = None) -> Response:
     items = rebase_links(items, configured_store().link_root, _own_root(request))
     if not sees_identity(request_user(request)):
         items = reader_jsons(items, clean_series_descriptions())
+    if uids is not None:
+        items = [uids.json(item) for item in items]
     response = Response(items)
     response["Content-Type"] = DICOM_JSON
     response["Cache-Control"] = cache
@@ -147,16 +206,49 @@ def _search(request: Request, level: str, study_uid: str | None, series_uid: str
     filters, limit, offset = _qido_params(request)
     store = configured_store()
     if study_uid is None:
-        visible = set(dicom_visible_studies(request_user(request)).values_list("study_uid", flat=True))
-        found = search_visible(store, level, filters, visible, uid_lists=store.uid_lists)
+        return _search_everywhere(request, level, filters, limit, offset)
+    target = _target(request, study_uid, series_uid)
+    if level == "series":
+        found = store.search_series(target.study, filters)
     else:
-        _check(request, study_uid, series_uid)
-        if level == "series":
-            found = store.search_series(study_uid, filters)
-        else:
-            found = store.search_instances(study_uid, series_uid, filters)
+        found = store.search_instances(target.study, target.series, filters)
     page = found[offset : offset + limit if limit is not None else None]
-    return _json(page, request, cache="private, no-cache")
+    return _json(page, request, cache="private, no-cache", uids=target.uids)
+
+
+def _search_everywhere(
+    request: Request, level: str, filters: dict[str, str], limit: int | None, offset: int
+) -> Response:
+    """QIDO across the visible studies: a study the caller reads appears once per assignment, pseudonymous."""
+    user = request_user(request)
+    store = configured_store()
+    pseudonyms = _reader_pseudonyms(user)
+    asked = filters.get("StudyInstanceUID") or filters.get(_STUDY_UID)
+    wanted = set(asked.split("\\")) if asked else None
+    if wanted is not None:  # names of the caller's own pseudonymous studies stand for the real ones
+        real = {pseudonyms[uid][1] if uid in pseudonyms else uid for uid in wanted}
+        filters = {k: v for k, v in filters.items() if k not in ("StudyInstanceUID", _STUDY_UID)}
+        filters["StudyInstanceUID"] = "\\".join(sorted(real))
+    visible = set(dicom_visible_studies(user).values_list("study_uid", flat=True))
+    found = search_visible(store, level, filters, visible, uid_lists=store.uid_lists)
+    read: dict[str, list[tuple[str, int]]] = {}
+    for pseudo, (assignment_id, real_uid) in sorted(pseudonyms.items()):
+        if wanted is None or pseudo in wanted or real_uid in wanted:
+            read.setdefault(real_uid, []).append((pseudo, assignment_id))
+    assigned = {real_uid for _, real_uid in pseudonyms.values()}
+    answers: list[tuple[DicomJson, UidMap | None]] = []
+    for item in found:
+        uid = str(json_value(item, "StudyInstanceUID"))
+        if uid not in assigned:
+            answers.append((item, None))
+        for _, assignment_id in read.get(uid, []):
+            answers.append((item, _uid_map(assignment_id, uid)))
+    page = answers[offset : offset + limit if limit is not None else None]
+    shown = [item for item, _ in page]
+    if not sees_identity(user):
+        shown = reader_jsons(shown, clean_series_descriptions())
+    items = [uids.json(item) if uids else item for item, (_, uids) in zip(shown, page, strict=True)]
+    return _json(items, request, cache="private, no-cache")
 
 
 class QidoStudiesApi(DicomWebApi):
@@ -196,9 +288,9 @@ class FramesApi(DicomWebApi):
     ) -> HttpResponseBase:
         """Retrieve frames as multipart/related (``transfer-syntax=*`` gives the stored syntax)."""
         numbers = frame_numbers(frames)
-        _check(request, study_uid, series_uid)
+        t = _target(request, study_uid, series_uid, sop_uid)
         accept = request.META.get("HTTP_ACCEPT") or FRAMES_ACCEPT
-        return _send(configured_store().serve_frames(study_uid, series_uid, sop_uid, numbers, accept))
+        return _send(configured_store().serve_frames(t.study, t.series or "", t.sop or "", numbers, accept))
 
 
 class RenderedApi(DicomWebApi):
@@ -208,12 +300,11 @@ class RenderedApi(DicomWebApi):
     ) -> HttpResponseBase:
         """Retrieve an instance (or frame) rendered as PNG (JPEG too when the upstream server offers it)."""
         numbers = frame_numbers(frames) if frames is not None else None
-        _check(request, study_uid, series_uid)
+        t = _target(request, study_uid, series_uid, sop_uid)
         accept = request.META.get("HTTP_ACCEPT") or "image/png"
         query = request.META.get("QUERY_STRING") or None
-        return _send(
-            configured_store().serve_rendered(study_uid, series_uid, sop_uid, numbers, accept, query)
-        )
+        store = configured_store()
+        return _send(store.serve_rendered(t.study, t.series or "", t.sop or "", numbers, accept, query))
 
 
 class MetadataApi(DicomWebApi):
@@ -222,15 +313,15 @@ class MetadataApi(DicomWebApi):
         self, request: Request, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None
     ) -> HttpResponseBase:
         """Retrieve the metadata of a study, series or instance (DICOM JSON, bulk data by URI)."""
-        _check(request, study_uid, series_uid)
+        t = _target(request, study_uid, series_uid, sop_uid)
         store = configured_store()
-        if sop_uid is not None and series_uid is not None:
-            items = [store.instance_metadata(study_uid, series_uid, sop_uid)]
-        elif series_uid is not None:
-            items = store.series_metadata(study_uid, series_uid)
+        if t.sop is not None and t.series is not None:
+            items = [store.instance_metadata(t.study, t.series, t.sop)]
+        elif t.series is not None:
+            items = store.series_metadata(t.study, t.series)
         else:
-            items = store.study_metadata(study_uid)
-        return _json(items, request, cache=CACHE_IMMUTABLE)
+            items = store.study_metadata(t.study)
+        return _json(items, request, cache=CACHE_IMMUTABLE, uids=t.uids)
 
 
 class RetrieveApi(DicomWebApi):
@@ -239,20 +330,20 @@ class RetrieveApi(DicomWebApi):
         self, request: Request, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None
     ) -> HttpResponseBase:
         """Retrieve a study, series or instance as multipart/related; type="application/dicom" (Part 10)."""
-        _check(request, study_uid, series_uid)
+        t = _target(request, study_uid, series_uid, sop_uid)
         accept = request.META.get("HTTP_ACCEPT") or 'multipart/related; type="application/dicom"'
         if "application/dicom" not in accept and "*/*" not in accept and "multipart/related" not in accept:
             raise DicomOperationUnsupported(
                 'instances are available as multipart/related; type="application/dicom"'
             )
         store = configured_store()
-        if sees_identity(request_user(request)):
-            return _send(store.serve_instances(study_uid, series_uid, sop_uid))
-        return _send(_reader_instances(store, study_uid, series_uid, sop_uid))
+        if sees_identity(request_user(request)) and t.uids is None:
+            return _send(store.serve_instances(t.study, t.series, t.sop))
+        return _send(_reader_instances(store, t.study, t.series, t.sop, t.uids))
 
 
 def _reader_instances(
-    store: DicomStore, study_uid: str, series_uid: str | None, sop_uid: str | None
+    store: DicomStore, study_uid: str, series_uid: str | None, sop_uid: str | None, uids: UidMap | None
 ) -> Served:
     """Instances as Part 10 holding only what a reader may see (parsed and rewritten, one at a time)."""
     if series_uid is not None and sop_uid is not None:
@@ -269,9 +360,8 @@ def _reader_instances(
     def parts() -> Iterator[bytes]:
         for se, sop in targets:
             buffer = io.BytesIO()
-            reader_dataset(store.instance(study_uid, se, sop), clean).save_as(
-                buffer, enforce_file_format=True
-            )
+            dataset = reader_dataset(store.instance(study_uid, se, sop), clean)
+            (uids.dataset(dataset) if uids else dataset).save_as(buffer, enforce_file_format=True)
             yield buffer.getvalue()
 
     return multipart_stream(parts(), "application/dicom")

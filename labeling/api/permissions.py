@@ -79,13 +79,19 @@ def dicom_visible_studies(user: User) -> QuerySet[Study]:
     if user.is_staff:
         return Study.objects.all()
     overseen = Membership.objects.filter(user=user, role__in=[ADMIN, ADJUDICATOR]).values("project_id")
+    assigned = dicom_assignments(user).values("case__study_id")
+    return Study.objects.filter(Q(pk__in=assigned) | Q(cases__project_id__in=overseen)).distinct()
+
+
+def dicom_assignments(user: User) -> QuerySet[Assignment]:
+    """The assignments whose study ``user`` reads through the DICOM proxy, each under its own pseudonymous
+    UIDs: their own (open, in progress or submitted) in projects where they are still readers."""
     reading = Membership.objects.filter(user=user, role=READER).values("project_id")
-    assigned = Assignment.objects.filter(
+    return Assignment.objects.filter(
         reader=user,
         project_id__in=reading,
         status__in=[Assignment.Status.OPEN, Assignment.Status.IN_PROGRESS, Assignment.Status.SUBMITTED],
-    ).values("case__study_id")
-    return Study.objects.filter(Q(pk__in=assigned) | Q(cases__project_id__in=overseen)).distinct()
+    )
 
 
 def dicom_study_for(user: User, study_uid: str) -> Study:

@@ -1,14 +1,20 @@
 """Who may see patient identity in images, and which series descriptions are clean enough to show anyone.
 
 Readers and adjudicators never receive patient-identifying attributes (``labeling.dicom.confidentiality``);
-site staff (who administer the stores and the pseudonym mapping) receive the objects as stored.
+site staff (who administer the stores and the pseudonym mapping) receive the objects as stored. A reader's
+assignment is also served under UIDs of its own (``labeling.dicom.pseudonyms``), keyed by a secret derived
+from SECRET_KEY: only the server can map them back.
 """
 
 from __future__ import annotations
 
+import hashlib
+
+from django.conf import settings
 from django.contrib.auth.models import User
 
-from labeling.models import GradingScheme
+from labeling.dicom.pseudonyms import UidMap, pseudonymous_uid
+from labeling.models import Assignment, GradingScheme, Instance, Series
 
 
 def sees_identity(user: User) -> bool:
@@ -19,3 +25,32 @@ def sees_identity(user: User) -> bool:
 def clean_series_descriptions() -> frozenset[str]:
     """Series descriptions safe to show readers: the sequence names the loaded schemes ask for (T1, STIR)."""
     return frozenset(seq for scheme in GradingScheme.objects.all() for seq in scheme.parsed.sequences)
+
+
+def _secret() -> bytes:
+    return hashlib.sha256(b"concord dicom pseudonyms\x00" + str(settings.SECRET_KEY).encode()).digest()
+
+
+def _scope(assignment_id: int) -> str:
+    return f"assignment:{assignment_id}"
+
+
+def assignment_study_uid(assignment: Assignment) -> str:
+    """The StudyInstanceUID under which ``assignment``'s reader fetches its images."""
+    return pseudonymous_uid(_secret(), _scope(assignment.pk), assignment.case.study.study_uid)
+
+
+def pseudonymous_studies(assignments: list[tuple[int, str]]) -> dict[str, tuple[int, str]]:
+    """Pseudonymous study UID → (assignment id, real study UID), for (assignment id, real study UID) pairs."""
+    secret = _secret()
+    return {pseudonymous_uid(secret, _scope(pk), uid): (pk, uid) for pk, uid in assignments}
+
+
+def assignment_uid_map(assignment_id: int, study_uid: str) -> UidMap:
+    """Every UID of the assignment's study (as Concord registered it) and its pseudonym for that assignment."""
+    series = Series.objects.filter(study__study_uid=study_uid).values_list(
+        "series_uid", "frame_of_reference_uid"
+    )
+    instances = Instance.objects.filter(series__study__study_uid=study_uid).values_list("sop_uid", flat=True)
+    uids = [study_uid, *(u for pair in series for u in pair if u), *instances]
+    return UidMap(_secret(), _scope(assignment_id), uids)

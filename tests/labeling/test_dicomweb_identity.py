@@ -7,11 +7,13 @@ the top level, inside a sequence and in a private tag; frames still equal the st
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
@@ -20,6 +22,7 @@ from rest_framework.authtoken.models import Token
 from labeling.dicom.confidentiality import READER_KEYWORDS
 from labeling.dicom.store import json_value, tag_key
 from labeling.models import Assignment, Case
+from labeling.services.identity import assignment_study_uid
 from labeling.services.ingest import import_dicomweb, import_paths
 from tests.labeling.dicom.conftest import orthanc_configured
 from tests.labeling.dicom.dicom_factory import make_series, write_series
@@ -203,3 +206,75 @@ def test_a_default_case_label_owes_nothing_to_the_study_uid_or_patient(world, se
     study_uid = datasets[0].StudyInstanceUID
     assert label.startswith("case-")
     assert study_uid[-8:] not in label and PATIENT not in label
+
+
+# --- per-assignment pseudonymous UIDs (issue 13, hole 2's UIDs) ---------------------------------------------------
+
+
+def check_pseudonymous_reads(base_url: str, world: Any, datasets: list[Dataset], case: Case) -> None:
+    """The reader has a first read and a blinded repeat of one case: two studies, no real UID, same pixels."""
+    first = Assignment.objects.create(project=world.project, case=case, reader=world.reader, session=1)
+    Assignment.objects.create(project=world.project, case=case, reader=world.reader, session=2)
+    dw = reader_client(base_url, world.reader)
+    real = {str(getattr(ds, k)) for ds in datasets for k in UIDS}
+    studies = dw.search_for_studies()
+    uids = [json_value(s, "StudyInstanceUID") for s in studies]
+    assert len(uids) == 2 and len(set(uids)) == 2 and not set(uids) & real  # a repeat looks like a new study
+    assert assignment_study_uid(first) in uids
+    seen: list[set[str]] = []
+    by_number = {(ds.SeriesDescription, ds.InstanceNumber): ds for ds in datasets}
+    for study in uids:
+        series = dw.search_for_series(study)
+        answers = [studies, series, dw.search_for_instances(study), dw.retrieve_study_metadata(study)]
+        own: set[str] = {study}
+        for s in series:
+            series_uid = json_value(s, "SeriesInstanceUID")
+            metadata = dw.retrieve_series_metadata(study, series_uid)
+            answers.append(metadata)
+            for m in metadata:
+                sop = json_value(m, "SOPInstanceUID")
+                own |= {series_uid, sop, json_value(m, "FrameOfReferenceUID")}
+                source = by_number[(json_value(s, "SeriesDescription"), json_value(m, "InstanceNumber"))]
+                assert dw.retrieve_instance_frames(study, series_uid, sop, frame_numbers=[1]) == [
+                    source.PixelData
+                ]
+            for instance in dw.retrieve_series(study, series_uid):
+                source = by_number[(instance.SeriesDescription, instance.InstanceNumber)]
+                assert instance.PixelData == source.PixelData
+                assert instance.StudyInstanceUID == study and instance.SOPInstanceUID in own
+        text = json.dumps(answers)
+        assert not [uid for uid in real if uid in text]  # no real UID anywhere, links included
+        for answer in answers:
+            assert identity_in(answer) == set()
+        seen.append(own)
+    assert not seen[0] & seen[1]  # no UID shared between the first read and the repeat
+    other = reader_client(base_url, world.other_reader)
+    with pytest.raises(requests.HTTPError) as caught:
+        other.retrieve_study_metadata(uids[0])
+    assert caught.value.response.status_code == 404
+
+
+def test_a_repeat_read_is_served_under_uids_of_its_own_from_the_local_store(
+    world, settings, tmp_path, live_server
+):
+    settings.DICOMWEB_URL = ""
+    settings.DICOM_FOLDER = tmp_path / "store"
+    settings.VAR_DIR = tmp_path / "var"
+    datasets = identified_mri(seed=16)
+    paths = write_series(datasets[:2], tmp_path / "in" / "T1") + write_series(
+        datasets[2:], tmp_path / "in" / "STIR"
+    )
+    report = import_paths(actor=None, paths=paths, project=world.project)
+    check_pseudonymous_reads(live_server.url, world, datasets, Case.objects.get(pk=report.cases[0]))
+
+
+def test_a_repeat_read_is_served_under_uids_of_its_own_from_orthanc(
+    orthanc, world, settings, tmp_path, live_server
+):
+    settings.VAR_DIR = tmp_path / "var"
+    datasets = identified_mri(seed=20)
+    orthanc.store(datasets)
+    report = import_dicomweb(
+        actor=None, url=orthanc.url, filters={"PatientID": PATIENT}, project=world.project
+    )
+    check_pseudonymous_reads(live_server.url, world, datasets, Case.objects.get(pk=report.cases[0]))

@@ -26,6 +26,7 @@ from labeling.dicom import DicomWebStore
 from labeling.dicom.cache import DecisionCache
 from labeling.dicom.store import json_value
 from labeling.models import Assignment, Case, Membership
+from labeling.services.identity import assignment_study_uid
 from labeling.services.ingest import import_dicomweb, import_paths
 from tests.labeling.dicom.conftest import orthanc_configured
 from tests.labeling.dicom.dicom_factory import make_series, write_series
@@ -85,7 +86,11 @@ def test_reader_fetches_frames_metadata_and_rendered_of_an_assigned_study(local_
     first = datasets[0]
     uids = (first.StudyInstanceUID, first.SeriesInstanceUID, first.SOPInstanceUID)
     dw = client(live_server.url, world.reader)
-    assert [json_value(s, "StudyInstanceUID") for s in dw.search_for_studies()] == [uids[0]]
+    assignment = Assignment.objects.get(reader=world.reader, case=local_setup[1])
+    # a search names the reader's assignment by its own pseudonymous UID, never the stored one
+    assert [json_value(s, "StudyInstanceUID") for s in dw.search_for_studies()] == [
+        assignment_study_uid(assignment)
+    ]
     assert len(dw.search_for_series(uids[0])) == 2
     assert len(dw.search_for_instances(uids[0], uids[1])) == 2
     (frame,) = dw.retrieve_instance_frames(*uids, frame_numbers=[1])
@@ -162,10 +167,10 @@ def test_orthanc_stow_qido_import_proxy_frames_equal_source(orthanc, world, live
         actor=world.admin, url=orthanc.url, filters={"PatientID": PATIENT}, project=world.project
     )
     assert report.imported == [datasets[0].StudyInstanceUID] and not report.problems
-    assign(world, Case.objects.get(pk=report.cases[0]), world.reader)
+    assignment = assign(world, Case.objects.get(pk=report.cases[0]), world.reader)
     dw = client(live_server.url, world.reader)
     assert [json_value(s, "StudyInstanceUID") for s in dw.search_for_studies()] == [
-        datasets[0].StudyInstanceUID
+        assignment_study_uid(assignment)
     ]
     for ds in datasets:
         uids = (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
