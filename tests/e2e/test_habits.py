@@ -74,3 +74,50 @@ def test_a_wrong_password_says_so_and_keeps_the_deep_link(site: Site, new_page) 
     page.wait_for_url(f"{site.base}{path}")
     page.wait_for_selector("[data-first-image-ms]")
     assert page.errors == []
+
+
+def _slice(page: Any) -> int:
+    return page.evaluate("() => window.__concordViewer.slice")
+
+
+def _wait_slice(page: Any, index: int) -> None:
+    page.wait_for_function(f"() => window.__concordViewer.slice === {index}", timeout=5_000)
+
+
+def test_arrows_and_the_wheel_scroll_slices_and_never_change_a_grade(site: Site, new_page) -> None:
+    page = new_page("reader1")
+    page.goto(f"{site.base}/read/{site.data.assignments['mri:reader1']}")
+    page.wait_for_selector("[data-first-image-ms]")
+    page.wait_for_function("() => window.__concordViewer.panes.every(p => p.hasImage)")
+    start = _slice(page)
+    page.keyboard.press("g")  # focus on the first item of the grid, as a PACS user tabbing in
+    assert page.evaluate("() => document.activeElement.type") == "radio"
+    page.keyboard.press("ArrowDown")
+    _wait_slice(page, start + 1)
+    page.keyboard.press("ArrowDown")
+    _wait_slice(page, start + 2)
+    page.keyboard.press("ArrowUp")
+    _wait_slice(page, start + 1)
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowLeft")
+    assert page.locator(".grid input[type=radio]:checked").count() == 0, "an arrow key set a grade"
+    assert page.evaluate("() => document.activeElement.type") == "radio", "focus left the grid"
+
+    # The wheel over either image scrolls, with the contour tool off and on, focus still in the grid.
+    pane = page.locator("[data-testid=viewer] .pane").nth(1).bounding_box()
+    page.mouse.move(pane["x"] + pane["width"] / 2, pane["y"] + pane["height"] / 2)
+    page.mouse.wheel(0, 120)
+    _wait_slice(page, start + 2)
+    page.keyboard.press("c")
+    page.mouse.wheel(0, -120)
+    _wait_slice(page, start + 1)
+    page.keyboard.press("c")
+    assert page.locator(".grid input[type=radio]:checked").count() == 0
+
+    # Digits still grade and move on.
+    page.keyboard.press("g")
+    page.keyboard.press("1")
+    assert page.locator(".grid input[type=radio]:checked").count() == 1
+    assert page.locator(".grid input[type=radio][value='1']:checked").count() == 1
+    shot(page, "13-arrows-scroll")
+    assert page.errors == []

@@ -5,7 +5,6 @@ import dicomImageLoader from "@cornerstonejs/dicom-image-loader";
 import {
   Enums as ToolEnums,
   PanTool,
-  StackScrollTool,
   ToolGroupManager,
   WindowLevelTool,
   ZoomTool,
@@ -36,6 +35,9 @@ let counter = 0;
 const CLICK_SLOP_PX = 4;
 /** Background image requests in flight at once (of the browser's six per host). */
 const PREFETCH_CONCURRENCY = 2;
+/** Wheel travel (px) that makes one slice step: a mouse notch is 100–120 px, a touchpad sends small deltas. */
+const WHEEL_NOTCH_PX = 40;
+const WHEEL_LINE_PX = 40;
 
 export class Viewer {
   readonly panes: Pane[] = [];
@@ -98,12 +100,7 @@ export class Viewer {
     this.container.classList.add("viewer", `viewer-${series.length}`);
     const toolGroup = ToolGroupManager.createToolGroup(this.toolGroupId);
     if (!toolGroup) throw new Error("could not create the tool group");
-    for (const name of [
-      WindowLevelTool.toolName,
-      PanTool.toolName,
-      ZoomTool.toolName,
-      StackScrollTool.toolName,
-    ])
+    for (const name of [WindowLevelTool.toolName, PanTool.toolName, ZoomTool.toolName])
       toolGroup.addTool(name);
     toolGroup.setToolActive(WindowLevelTool.toolName, {
       bindings: [{ mouseButton: ToolEnums.MouseBindings.Primary }],
@@ -113,9 +110,6 @@ export class Viewer {
     });
     toolGroup.setToolActive(ZoomTool.toolName, {
       bindings: [{ mouseButton: ToolEnums.MouseBindings.Secondary }],
-    });
-    toolGroup.setToolActive(StackScrollTool.toolName, {
-      bindings: [{ mouseButton: ToolEnums.MouseBindings.Wheel }],
     });
 
     series.forEach((ser, i) => {
@@ -155,9 +149,18 @@ export class Viewer {
       });
       this.listen(element, Enums.Events.CAMERA_MODIFIED, () => this.syncCamera(pane));
       this.listen(element, "pointermove", (e) => this.moveCrosshair(pane, e as PointerEvent));
-      this.listen(svg, "wheel", (e) => {
+      // The wheel over any part of the pane (image, overlay, label) scrolls one slice per notch, whatever
+      // has the focus and whether the contour tool is on; Cornerstone's own stack scroll is not bound.
+      let wheelAcc = 0;
+      this.listen(root, "wheel", (e) => {
+        const w = e as WheelEvent;
         e.preventDefault();
-        this.step(Math.sign((e as WheelEvent).deltaY));
+        e.stopPropagation();
+        wheelAcc += w.deltaMode === WheelEvent.DOM_DELTA_LINE ? w.deltaY * WHEEL_LINE_PX : w.deltaY;
+        if (Math.abs(wheelAcc) < WHEEL_NOTCH_PX) return;
+        const step = Math.sign(wheelAcc);
+        wheelAcc = 0;
+        void this.step(step);
       });
     });
     const resize = new ResizeObserver(() => {

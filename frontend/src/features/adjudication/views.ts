@@ -9,6 +9,7 @@ import type { Params } from "../../router";
 import { bars, READER_COLOURS } from "../../ui/charts";
 import { fmt, h, message, s } from "../../ui/dom";
 import type { Vec3 } from "../../viewer/geometry";
+import { isArrow, sliceStep } from "../../viewer/keys";
 import { Viewer } from "../../viewer/viewer";
 import { label } from "../reading/grid";
 import { aiConfidenceText, aiContours, aiContoursOnSlice, aiValues } from "./ai";
@@ -319,7 +320,7 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
       h(
         "p",
         { class: "sub" },
-        "Keys: a digit picks the value, Ctrl+Enter records, PageUp/PageDown change slice.",
+        "Keys: a digit picks the value, Ctrl+Enter records, ↑/↓ or PageUp/PageDown change slice.",
       ),
     ),
   );
@@ -411,9 +412,14 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
       panel.querySelector<HTMLFormElement>("form.decision")?.requestSubmit();
       return;
     }
+    const step = sliceStep(e);
+    if (step) {
+      e.preventDefault(); // the decision's radio buttons would change value
+      void viewer?.step(step);
+      return;
+    }
     if ((e.target as HTMLElement).tagName === "TEXTAREA" || e.altKey || e.ctrlKey || e.metaKey) return;
-    if (e.key === "PageDown") void viewer?.step(1);
-    else if (e.key === "PageUp") void viewer?.step(-1);
+    if (isArrow(e.key) && (e.target as HTMLInputElement).type === "radio") e.preventDefault();
     else if (/^[0-9]$/.test(e.key)) {
       // A digit picks that value and moves on to the reason.
       const input = panel.querySelector<HTMLInputElement>(`input[name=${name}][value="${e.key}"]`);

@@ -3,6 +3,7 @@ import { api } from "../../api";
 import { loadStudySeries, studySeries } from "../../dicomweb";
 import type { Params } from "../../router";
 import { h, message } from "../../ui/dom";
+import { sliceStep } from "../../viewer/keys";
 import { Viewer } from "../../viewer/viewer";
 
 export async function casePreviewView(outlet: HTMLElement, params: Params): Promise<() => void> {
@@ -43,8 +44,10 @@ export async function casePreviewView(outlet: HTMLElement, params: Params): Prom
   );
   outlet.append(main);
   const onKey = (e: KeyboardEvent) => {
-    if (e.key === "PageDown" || e.key === "ArrowDown") void viewer?.step(1);
-    if (e.key === "PageUp" || e.key === "ArrowUp") void viewer?.step(-1);
+    const step = sliceStep(e);
+    if (!step) return;
+    e.preventDefault(); // the focused preset select would change value
+    void viewer?.step(step);
   };
   document.addEventListener("keydown", onKey);
   const cleanup = () => {

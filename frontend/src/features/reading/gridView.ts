@@ -1,6 +1,7 @@
 // The grading grid as accessible radio groups: Tab between items, digits set the focused item's value
 // and move to the next item; unanswered items are marked.
 import { h } from "../../ui/dom";
+import { isArrow } from "../../viewer/keys";
 import { buildGrid, type FormItem, itemKey, label, valueForKey, type Values } from "./grid";
 
 export interface GridView {
@@ -37,6 +38,8 @@ export function renderGrid(
         },
         onkeydown: (e: KeyboardEvent) => {
           if (e.ctrlKey || e.metaKey || e.altKey) return;
+          // Arrows would move the radio group's checked value: ↑/↓ scroll slices (the page's handler).
+          if (isArrow(e.key)) return e.preventDefault();
           const v2 = valueForKey(item, e.key);
           if (v2 === null) return;
           e.preventDefault();

@@ -11,6 +11,7 @@ import { bars } from "../../ui/charts";
 import { h, message, s, typing } from "../../ui/dom";
 import { ensureCornerstone } from "../../viewer/cornerstone";
 import { nearestSlice, type Vec3 } from "../../viewer/geometry";
+import { sliceStep } from "../../viewer/keys";
 import { planeCut } from "../../viewer/mpr";
 import { Reformat } from "../../viewer/reformat";
 import { Viewer } from "../../viewer/viewer";
@@ -141,7 +142,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
         null,
         h("li", null, "G: go to the first ungraded item"),
         h("li", null, "Tab / Shift+Tab: next / previous item; a digit sets the value and moves on"),
-        h("li", null, "PageUp / PageDown (↑ / ↓ outside the grid): previous / next slice"),
+        h("li", null, "↑ / ↓, PageUp / PageDown or the mouse wheel: previous / next slice"),
         h("li", null, "W: next window preset · R: reset zoom/pan"),
         !isCt ? h("li", null, "C: contour mode · J: switch joint · Backspace: remove the last point") : null,
         isCt
@@ -347,15 +348,12 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
       gridView.focusItem(missingItems(form, values)[0] ?? form[0]);
       return;
     }
-    const inGrid = (e.target as HTMLElement | null)?.closest?.(".grid");
+    const step = sliceStep(e);
+    if (step) e.preventDefault(); // a focused radio or select would change its value
     const v = viewer;
     if (!v) return;
-    if (e.key === "PageDown" || (e.key === "ArrowDown" && !inGrid)) {
-      e.preventDefault();
-      void v.step(1);
-    } else if (e.key === "PageUp" || (e.key === "ArrowUp" && !inGrid)) {
-      e.preventDefault();
-      void v.step(-1);
+    if (step) {
+      void v.step(step);
     } else if (e.key === "w" || e.key === "W") {
       presetSelect.selectedIndex = v.applyPreset(v.presetIndex + 1) ? v.presetIndex : 0;
     } else if (e.key === "r" || e.key === "R") {
