@@ -121,3 +121,43 @@ def test_arrows_and_the_wheel_scroll_slices_and_never_change_a_grade(site: Site,
     assert page.locator(".grid input[type=radio][value='1']:checked").count() == 1
     shot(page, "13-arrows-scroll")
     assert page.errors == []
+
+
+# The 1st and 99th percentile of the grey values (red channel) over the middle half of a pane's canvas.
+PANE_GREYS_JS = """
+(i) => {
+  const canvas = window.__concordViewer.panes[i].element.querySelector('canvas');
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  const vals = [];
+  for (let y = canvas.height / 4; y < canvas.height * 3 / 4; y += 3)
+    for (let x = canvas.width / 4; x < canvas.width * 3 / 4; x += 3)
+      vals.push(data[(Math.round(y) * canvas.width + Math.round(x)) * 4]);
+  vals.sort((a, b) => a - b);
+  return [vals[Math.floor(vals.length * 0.01)], vals[Math.floor(vals.length * 0.99)]];
+}
+"""
+
+
+def test_mri_opens_with_a_window_from_the_pixels_not_the_12_bit_header(site: Site, new_page) -> None:
+    """The phantom headers say 2047/4095 while STIR pixels stop near 250 (grey 15/255 with the header's
+    window): each series opens with its pixel percentiles, and the presets are relative to those."""
+    page = new_page("reader2")
+    page.goto(f"{site.base}/read/{site.data.assignments['mri:reader2']}")
+    page.wait_for_selector("[data-first-image-ms]")
+    page.wait_for_function("() => window.__concordViewer.panes.every(p => p.hasImage)")
+    page.wait_for_timeout(300)
+    greys = {name: page.evaluate(PANE_GREYS_JS, i) for i, name in enumerate(["T1", "STIR"])}
+    print(f"grey p1/p99 per pane: {greys}")
+    for name, (low, high) in greys.items():
+        assert high >= 180, f"{name} is too dark: its 99th percentile is grey {high}/255"
+        assert high - low >= 120, f"{name} has little contrast: grey {low}–{high}"
+    shot(page, "14-mri-window-from-pixels")
+    # Every preset keeps the STIR image visible (the "Contrast" preset made it black).
+    for k in range(3):
+        page.keyboard.press("w")
+        page.wait_for_timeout(200)
+        low, high = page.evaluate(PANE_GREYS_JS, 1)
+        label = page.evaluate("() => document.querySelector('select[aria-label=\"Window preset\"]').value")
+        print(f"preset {label}: STIR grey {low}–{high}")
+        assert high >= 100, f"preset {label} leaves STIR black (grey ≤ {high})"
+    assert page.errors == []

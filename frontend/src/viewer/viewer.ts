@@ -15,6 +15,7 @@ import { ensureCornerstone } from "./cornerstone";
 import { projectOntoPlane, syncedSliceIndex, type Vec3 } from "./geometry";
 import { prefetchOrder } from "./prefetch";
 import { presetRange, presetsFor, type Preset } from "./presets";
+import { chooseVoi, headerWindow, percentileRange } from "./voi";
 
 export interface Pane {
   id: string;
@@ -24,6 +25,9 @@ export interface Pane {
   svg: SVGSVGElement;
   viewport: Types.IStackViewport;
   auto: { lower: number; upper: number } | null;
+  /** Where the initial window came from: the DICOM header, or the pixel percentiles (header missing or
+   * implausible). */
+  voiSource: "header" | "pixels" | null;
   /** Set once the stack's first image is loaded (renders before that are of an empty viewport). */
   hasImage: boolean;
 }
@@ -87,8 +91,15 @@ export class Viewer {
         if (viewer.destroyed) return;
         p.viewport.resetCamera(); // fit this image, whatever camera another pane's sync left
         p.hasImage = true;
-        const range = p.viewport.getProperties().voiRange;
-        p.auto = range ? { lower: range.lower, upper: range.upper } : null;
+        const voi = seriesVoi(p.viewport.getCornerstoneImage());
+        if (voi) {
+          p.auto = voi.range;
+          p.voiSource = voi.source;
+          p.viewport.setProperties({ voiRange: voi.range }); // kept for every slice of the stack
+        } else {
+          const range = p.viewport.getProperties().voiRange;
+          p.auto = range ? { lower: range.lower, upper: range.upper } : null;
+        }
         p.viewport.render();
       }),
     );
@@ -133,7 +144,17 @@ export class Viewer {
       });
       toolGroup.addViewport(id, this.engine.id);
       const viewport = this.engine.getViewport(id) as Types.IStackViewport;
-      const pane: Pane = { id, series: ser, root, element, svg, viewport, auto: null, hasImage: false };
+      const pane: Pane = {
+        id,
+        series: ser,
+        root,
+        element,
+        svg,
+        viewport,
+        auto: null,
+        voiSource: null,
+        hasImage: false,
+      };
       this.panes.push(pane);
       this.listen(element, Enums.Events.IMAGE_RENDERED, () => {
         if (this.firstImageMs === null && pane.hasImage) {
@@ -362,4 +383,16 @@ export class Viewer {
     this.engine.destroy();
     this.container.replaceChildren();
   }
+}
+
+/** The window a series opens with: the header's if it suits the pixels of the shown slice, else theirs. */
+function seriesVoi(image: Types.IImage | undefined): ReturnType<typeof chooseVoi> {
+  if (!image || image.color) return null;
+  const scaled = image.preScale?.scaled === true;
+  const data = percentileRange(
+    image.getPixelData(),
+    scaled ? 1 : (image.slope ?? 1),
+    scaled ? 0 : (image.intercept ?? 0),
+  );
+  return chooseVoi(headerWindow(image.windowCenter, image.windowWidth), data);
 }
