@@ -161,3 +161,51 @@ def test_mri_opens_with_a_window_from_the_pixels_not_the_12_bit_header(site: Sit
         print(f"preset {label}: STIR grey {low}–{high}")
         assert high >= 100, f"preset {label} leaves STIR black (grey ≤ {high})"
     assert page.errors == []
+
+
+def _markers(page: Any, pane: int) -> dict[str, str]:
+    box = page.locator("[data-testid=viewer] .pane").nth(pane)
+    return {
+        side: box.locator(f"[data-marker={side}]").inner_text() for side in ("left", "right", "top", "bottom")
+    }
+
+
+def test_orientation_markers_and_the_overlay_on_ct_and_mri(site: Site, new_page) -> None:
+    page = new_page("reader2")
+    page.goto(f"{site.base}/read/{site.data.assignments['ct:reader2']}")
+    page.wait_for_selector("[data-first-image-ms]")
+    page.wait_for_function("() => window.__concordViewer.panes.every(p => p.hasImage)")
+    page.wait_for_selector("[data-testid=pane-voi]:has-text('W ')")
+    # CT axial: the patient's right on the screen's left, anterior at the top.
+    assert _markers(page, 0) == {"left": "R", "right": "L", "top": "A", "bottom": "P"}
+    slice_index, count = page.evaluate(
+        "() => [window.__concordViewer.slice, window.__concordViewer.sliceCount]"
+    )
+    where = page.locator("[data-testid=pane-where]").first
+    assert where.inner_text().startswith(f"{slice_index + 1}/{count} · "), where.inner_text()
+    assert where.inner_text().endswith(" mm")
+    assert page.locator("[data-testid=pane-voi]").first.inner_text() == "W 1800 L 400"  # the bone window
+    assert page.locator("[data-testid=viewer] .pane-label").first.inner_text() == "CT SIJ"
+    before = where.inner_text()
+    page.keyboard.press("ArrowDown")
+    page.wait_for_selector(f"[data-testid=pane-where]:has-text('{slice_index + 2}/{count} · ')")
+    assert where.inner_text() != before
+    # Another window preset shows in the overlay.
+    page.keyboard.press("w")
+    page.wait_for_selector("[data-testid=pane-voi]:has-text('W 400 L 40')")
+    shot(page, "15-ct-overlay")
+
+    page.goto(f"{site.base}/read/{site.data.assignments['mri:reader2']}")
+    page.wait_for_selector("[data-first-image-ms]")
+    page.wait_for_function("() => window.__concordViewer.panes.every(p => p.hasImage)")
+    page.wait_for_selector("[data-testid=pane-voi]:has-text('W ')")
+    for pane in (0, 1):
+        m = _markers(page, pane)
+        print(f"MRI pane {pane} markers: {m}")
+        assert m["left"].startswith("R") and m["right"].startswith("L"), m
+        assert m["top"] and m["bottom"], m
+    labels = page.locator("[data-testid=viewer] .pane-label").all_inner_texts()
+    assert labels == ["T1", "STIR"]
+    assert page.locator("[data-testid=pane-where]").count() == 2
+    shot(page, "16-mri-overlay")
+    assert page.errors == []

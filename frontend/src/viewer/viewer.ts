@@ -13,6 +13,7 @@ import type { LoadedSeries } from "../dicomweb";
 import { h, s } from "../ui/dom";
 import { ensureCornerstone } from "./cornerstone";
 import { projectOntoPlane, syncedSliceIndex, type Vec3 } from "./geometry";
+import { markers, type Markers, slicePosition, windowText } from "./orientation";
 import { prefetchOrder } from "./prefetch";
 import { presetRange, presetsFor, type Preset } from "./presets";
 import { chooseVoi, headerWindow, percentileRange } from "./voi";
@@ -128,12 +129,21 @@ export class Viewer {
       const element = h("div", { class: "cs-element", "data-series": ser.seriesUid }) as HTMLDivElement;
       element.oncontextmenu = (e) => e.preventDefault();
       const svg = s("svg", { class: "overlay", "aria-hidden": "true" }) as SVGSVGElement;
+      // Orientation markers at the edges and the figures a reader checks (slice, position, window).
+      const edge = (side: keyof Markers) =>
+        h("span", { class: `marker marker-${side}`, "data-marker": side });
+      const edges = { top: edge("top"), bottom: edge("bottom"), left: edge("left"), right: edge("right") };
+      const where = h("span", { class: "pane-info pane-where", "data-testid": "pane-where" });
+      const voi = h("span", { class: "pane-info pane-voi", "data-testid": "pane-voi" });
       const root = h(
         "figure",
         { class: "pane", "data-pane": String(i), "aria-label": `${labels[i]} image` },
         h("figcaption", { class: "pane-label" }, labels[i]),
         element,
         svg,
+        ...Object.values(edges),
+        where,
+        voi,
       );
       this.container.appendChild(root);
       this.engine.enableElement({
@@ -163,6 +173,15 @@ export class Viewer {
           console.info(`[concord] first image on screen after ${this.firstImageMs.toFixed(0)} ms`);
         }
         this.paint(pane);
+        const index = viewport.getCurrentImageIdIndex();
+        const plane = ser.planes[index];
+        if (plane) {
+          const m = markers(plane);
+          for (const side of Object.keys(edges) as (keyof Markers)[])
+            if (edges[side].textContent !== m[side]) edges[side].textContent = m[side];
+          where.textContent = `${index + 1}/${ser.planes.length} · ${slicePosition(plane).toFixed(1)} mm`;
+        }
+        voi.textContent = pane.hasImage ? windowText(viewport.getProperties().voiRange) : "";
       });
       this.listen(element, Enums.Events.STACK_NEW_IMAGE, (e) => {
         const index = (e as CustomEvent<{ imageIdIndex: number }>).detail.imageIdIndex;
