@@ -153,7 +153,7 @@ def test_mri_opens_with_a_window_from_the_pixels_not_the_12_bit_header(site: Sit
         assert high - low >= 120, f"{name} has little contrast: grey {low}–{high}"
     shot(page, "14-mri-window-from-pixels")
     # Every preset keeps the STIR image visible (the "Contrast" preset made it black).
-    for k in range(3):
+    for _ in range(3):
         page.keyboard.press("w")
         page.wait_for_timeout(200)
         low, high = page.evaluate(PANE_GREYS_JS, 1)
@@ -185,7 +185,7 @@ def test_orientation_markers_and_the_overlay_on_ct_and_mri(site: Site, new_page)
     assert where.inner_text().startswith(f"{slice_index + 1}/{count} · "), where.inner_text()
     assert where.inner_text().endswith(" mm")
     assert page.locator("[data-testid=pane-voi]").first.inner_text() == "W 1800 L 400"  # the bone window
-    assert page.locator("[data-testid=viewer] .pane-label").first.inner_text() == "CT SIJ"
+    assert page.locator("[data-testid=viewer] .pane-label").first.inner_text().startswith("CT")
     before = where.inner_text()
     page.keyboard.press("ArrowDown")
     page.wait_for_selector(f"[data-testid=pane-where]:has-text('{slice_index + 2}/{count} · ')")
