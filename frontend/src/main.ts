@@ -5,6 +5,7 @@ import { adjudicationItemView, adjudicationQueueView } from "./features/adjudica
 import { agreementView } from "./features/admin/agreement";
 import { casePreviewView } from "./features/admin/preview";
 import { manageProjectsView, manageProjectView } from "./features/admin/projects";
+import { readerStudyView } from "./features/admin/readerStudy";
 import { trainingView } from "./features/admin/training";
 import { loginView } from "./features/auth/login";
 import { loginPath } from "./features/auth/next";
@@ -100,6 +101,7 @@ router
   .add("/manage", authed(manageProjectsView))
   .add("/manage/projects/:id", authed(manageProjectView))
   .add("/manage/projects/:id/agreement", authed(agreementView))
+  .add("/manage/projects/:id/reader-study", authed(readerStudyView))
   .add("/manage/projects/:id/training", authed(trainingView))
   .add("/manage/projects/:id/cases/:case/preview", authed(casePreviewView));
 

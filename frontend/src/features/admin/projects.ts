@@ -97,6 +97,8 @@ export async function manageProjectView(outlet: HTMLElement, params: Params): Pr
       `${project.scheme} · ${project.readers_per_case} readers per case · gold ${project.gold_fraction} · repeats ${project.repeat_fraction} · `,
       h("a", { href: `/manage/projects/${id}/agreement` }, "Agreement dashboard"),
       " · ",
+      h("a", { href: `/manage/projects/${id}/reader-study` }, "Reader study"),
+      " · ",
       h("a", { href: `/manage/projects/${id}/training` }, "Training and models"),
     ),
     h(
