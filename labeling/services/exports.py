@@ -27,6 +27,7 @@ from pydicom.uid import generate_uid
 from labeling.models import Adjudication, Contour, Instance, ItemPosterior, Project, Reading, Series
 from labeling.services.audit import audit_record
 from labeling.services.csvcells import csv_text
+from labeling.services.identity import pseudonymous_patient_id
 
 SCHEME = "99CONCORD"
 PRESENT = hd.sr.CodedConcept("52101004", "SCT", "Present")
@@ -202,7 +203,7 @@ def _value_code(value: int, binary: bool) -> hd.sr.CodedConcept:
 
 
 def _evidence(reading: Reading, instances: Sequence[Instance]) -> list[Dataset]:
-    """Minimal datasets of the source images (UIDs, patient and study attributes) built from Concord's rows."""
+    """Minimal datasets of the source images (UIDs, pseudonymous patient) built from Concord's rows."""
     study = reading.case.study
     out = []
     for inst in instances:
@@ -213,12 +214,13 @@ def _evidence(reading: Reading, instances: Sequence[Instance]) -> list[Dataset]:
         ds.StudyInstanceUID = study.study_uid
         ds.SeriesInstanceUID = series.series_uid
         ds.Modality = series.modality
-        ds.PatientID = study.patient_id
-        ds.PatientName = f"{study.patient_id}^"  # one-component name, marked as such
+        # a pseudonym, never the stored patient: exports leave the site
+        ds.PatientID = pseudonymous_patient_id(reading.case.project_id, study.patient_id)
+        ds.PatientName = f"{ds.PatientID}^"  # one-component name, marked as such
         ds.PatientBirthDate = ""
         ds.PatientSex = ""
         ds.StudyID = ""
-        ds.StudyDate = study.study_date.strftime("%Y%m%d") if study.study_date else ""
+        ds.StudyDate = ""
         ds.StudyTime = ""
         ds.AccessionNumber = ""
         ds.ReferringPhysicianName = ""

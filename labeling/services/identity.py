@@ -9,12 +9,13 @@ from SECRET_KEY: only the server can map them back.
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 from django.conf import settings
 from django.contrib.auth.models import User
 
 from labeling.dicom.pseudonyms import UidMap, pseudonymous_uid
-from labeling.models import Assignment, GradingScheme, Instance, Series
+from labeling.models import Assignment, GradingScheme, Instance, Series, Study
 
 
 def sees_identity(user: User) -> bool:
@@ -54,3 +55,18 @@ def assignment_uid_map(assignment_id: int, study_uid: str) -> UidMap:
     instances = Instance.objects.filter(series__study__study_uid=study_uid).values_list("sop_uid", flat=True)
     uids = [study_uid, *(u for pair in series for u in pair if u), *instances]
     return UidMap(_secret(), _scope(assignment_id), uids)
+
+
+def pseudonymous_patient_id(project_id: int, patient_id: str) -> str:
+    """The PatientID that exports of ``project_id`` carry: stable per patient and project (a patient's studies
+    stay linked), reversible only on the server (``patient_pseudonyms``)."""
+    digest = hmac.new(_secret(), f"project:{project_id}\x00{patient_id}".encode(), hashlib.sha256)
+    return f"CONCORD-{project_id}-{digest.hexdigest()[:16].upper()}"
+
+
+def patient_pseudonyms(project_id: int) -> dict[str, str]:
+    """Pseudonymous PatientID → stored PatientID for the studies of a project (for site staff only)."""
+    patients = (
+        Study.objects.filter(cases__project_id=project_id).values_list("patient_id", flat=True).distinct()
+    )
+    return {pseudonymous_patient_id(project_id, patient): patient for patient in patients}

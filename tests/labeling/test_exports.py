@@ -198,3 +198,15 @@ def _number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_sr_exports_carry_a_patient_pseudonym_not_the_stored_patient(read_project, world, tmp_path):
+    from labeling.services.identity import patient_pseudonyms, pseudonymous_patient_id
+
+    study = read_project.study
+    for path in sr_write(actor=world.admin, project=world.project, folder=tmp_path / "sr"):
+        sr = dcmread(path)
+        assert study.patient_id not in str(sr.PatientID) and study.patient_id not in str(sr.PatientName)
+        assert sr.PatientID == pseudonymous_patient_id(world.project.pk, study.patient_id)
+        assert not sr.get("StudyDate") and not sr.get("PatientBirthDate")
+        assert patient_pseudonyms(world.project.pk)[sr.PatientID] == study.patient_id  # staff can map it back
