@@ -3,6 +3,7 @@ real keys and a real mouse. One seeded server for the module (see conftest.site)
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -208,4 +209,76 @@ def test_orientation_markers_and_the_overlay_on_ct_and_mri(site: Site, new_page)
     assert labels == ["T1", "STIR"]
     assert page.locator("[data-testid=pane-where]").count() == 2
     shot(page, "16-mri-overlay")
+    assert page.errors == []
+
+
+def _busy(page: Any, seconds: float) -> float:
+    """Read for about `seconds` as a person does (a slice step now and then); returns the seconds spent."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        page.keyboard.press("ArrowDown")
+        page.wait_for_timeout(500)
+        page.keyboard.press("ArrowUp")
+        page.wait_for_timeout(500)
+    return time.monotonic() - started
+
+
+def test_submit_feedback_and_a_true_duration_across_a_reload(site: Site, new_page) -> None:
+    assignment = site.data.assignments["mri:reader3"]
+    page = new_page("reader3")
+    page.goto(f"{site.base}/read/{assignment}")
+    page.wait_for_selector("[data-first-image-ms]")
+    before_reload = _busy(page, 4)
+    page.reload()
+    page.wait_for_selector("[data-first-image-ms]")
+    started = time.monotonic()
+    page.keyboard.press("Control+Enter")
+    missing = page.locator("[role=alert]", has_text="not graded yet")
+    missing.wait_for()
+    assert missing.inner_text().startswith("28 item(s) not graded yet")
+    page.keyboard.press("g")
+    for k in range(28):
+        page.keyboard.press("0")
+        if k == 9:
+            assert missing.inner_text().startswith("18 item(s) not graded yet"), missing.inner_text()
+    assert page.locator("[role=alert]", has_text="not graded yet").count() == 0, "stale 'not graded yet'"
+    after_reload = _busy(page, 2) + (time.monotonic() - started)
+    page.keyboard.press("Control+Enter")
+    page.wait_for_url(f"{site.base}/projects/{site.data.mri_project}/worklist?done=1")
+    toast = page.locator("[data-testid=toast]")
+    assert toast.inner_text() == "Reading of case mri-1 submitted."
+    shot(page, "17-submitted-toast")
+
+    readings = site.api("reader3").get(f"{site.base}/api/readings/").json()
+    readings = readings["results"] if isinstance(readings, dict) else readings
+    duration = readings[0]["duration_s"]
+    print(f"duration_s {duration} for {before_reload:.1f} s before the reload and {after_reload:.1f} s after")
+    assert before_reload + after_reload - 1.5 <= duration <= before_reload + after_reload + 5
+    assert page.errors == []
+
+
+def test_contour_mode_is_visible_with_its_own_cursor(site: Site, new_page) -> None:
+    page = new_page("reader1")
+    page.goto(f"{site.base}/read/{site.data.assignments['mri:reader1']}")
+    page.wait_for_selector("[data-first-image-ms]")
+    pane = page.locator("[data-testid=viewer] .pane").first.bounding_box()
+    x, y = pane["x"] + pane["width"] / 2, pane["y"] + pane["height"] / 2
+    cursor_js = "([x, y]) => getComputedStyle(document.elementFromPoint(x, y)).cursor"
+    outline_js = "() => getComputedStyle(document.querySelector('[data-testid=viewer] .pane')).outlineStyle"
+    off = page.evaluate(cursor_js, [x, y]), page.evaluate(outline_js)
+    assert not page.locator("[data-testid=mode]").is_visible()
+    page.keyboard.press("c")
+    banner = page.locator("[data-testid=mode]")
+    banner.wait_for()
+    assert "Contour mode" in banner.inner_text() and "left joint" in banner.inner_text()
+    on = page.evaluate(cursor_js, [x, y]), page.evaluate(outline_js)
+    print(f"cursor and frame: off {off}, on {on}")
+    assert on[0] != off[0] and "url(" in on[0], on
+    assert on[1] == "solid" and off[1] != "solid"
+    shot(page, "18-contour-mode")
+    page.keyboard.press("j")
+    assert "right joint" in banner.inner_text()
+    page.keyboard.press("Escape")
+    banner.wait_for(state="hidden")
+    assert page.evaluate(cursor_js, [x, y]) == off[0]
     assert page.errors == []

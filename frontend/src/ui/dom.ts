@@ -56,6 +56,14 @@ export function message(text: string, kind: "error" | "info" = "info"): HTMLElem
   return h("p", { class: `msg ${kind}`, role: kind === "error" ? "alert" : "status" }, text);
 }
 
+/** A short confirmation that survives a route change (it lives outside the router's outlet), then fades. */
+export function toast(text: string, ms = 8000): HTMLElement {
+  const el = h("div", { class: "toast", role: "status", "data-testid": "toast" }, text);
+  document.body.append(el);
+  setTimeout(() => el.remove(), ms);
+  return el;
+}
+
 export function fmt(v: number | null | undefined, digits = 2): string {
   return v === null || v === undefined || Number.isNaN(v) ? "–" : v.toFixed(digits);
 }

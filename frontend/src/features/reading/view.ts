@@ -8,7 +8,7 @@ import { navigate } from "../../nav";
 import type { Params } from "../../router";
 import { Debounced } from "../../ui/debounce";
 import { bars } from "../../ui/charts";
-import { h, message, s, typing } from "../../ui/dom";
+import { h, message, s, toast, typing } from "../../ui/dom";
 import { ensureCornerstone } from "../../viewer/cornerstone";
 import { nearestSlice, type Vec3 } from "../../viewer/geometry";
 import { sliceStep } from "../../viewer/keys";
@@ -16,6 +16,7 @@ import { planeCut } from "../../viewer/mpr";
 import { Reformat } from "../../viewer/reformat";
 import { Viewer } from "../../viewer/viewer";
 import { aiConfidenceText, aiContours, aiContoursOnSlice, aiForForm } from "../adjudication/ai";
+import { ActiveClock, storage } from "./activeTime";
 import { attachContourEditing, ContourStore, contourPainter, JOINT_COLOURS } from "./contours";
 import { pickSeries } from "./series";
 import { type FormItem, label, missingItems, rowsToValues, type Values, valuesToRows } from "./grid";
@@ -83,7 +84,12 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
   const state = { joint: joints[0] ?? "left", editing: false };
   let viewer: Viewer | null = null;
   let closed = false;
-  const startedAt = Date.now();
+  let submitted = false;
+  const clock = new ActiveClock(`concord.active.${id}`, storage());
+  /** The "N item(s) not graded yet" message of the last submit, kept up to date until none is missing. */
+  let missingMsg: HTMLElement | null = null;
+  const missingText = (missing: FormItem[]) =>
+    `${missing.length} item(s) not graded yet, first: ${label(missing[0].joint)} ${label(missing[0].lesion)} ${label(missing[0].region)}`;
 
   const saver = new Debounced(async () => {
     status.textContent = "Saving…";
@@ -95,7 +101,14 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
       throw e;
     }
   });
-  const changed = () => saver.schedule();
+  const changed = () => {
+    saver.schedule();
+    if (missingMsg?.isConnected) {
+      const missing = missingItems(form, values);
+      if (missing.length) missingMsg.textContent = missingText(missing);
+      else missingMsg.remove();
+    }
+  };
 
   // Header
   const submitButton = h(
@@ -171,6 +184,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     joints.map((j) => h("option", { value: j }, `${label(j)} joint`)),
   );
   const contourInfo = h("span", { class: "contour-info" }, "");
+  const modeBanner = h("p", { class: "mode-banner", role: "status", hidden: true, "data-testid": "mode" });
   let reformat: Reformat | null = null;
   let loadedSeries: LoadedSeries[] = [];
   /** The last point picked on either CT view (patient mm): the axial slice and the coronal plane pass through it. */
@@ -228,6 +242,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
             jointSelect,
             h("button", { type: "button", onclick: () => clearContour() }, "Clear contour"),
             contourInfo,
+            modeBanner,
           ]),
     ],
   );
@@ -241,6 +256,12 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
   const setEditing = (on: boolean) => {
     state.editing = on;
     contourToggle.setAttribute("aria-pressed", String(on));
+    contourToggle.classList.toggle("active", on);
+    viewerBox.classList.toggle("contour-mode", on);
+    modeBanner.hidden = !on;
+    modeBanner.textContent = on
+      ? `Contour mode: click along the ${label(state.joint).toLowerCase()} joint line to add points · C or Esc to leave`
+      : "";
     viewer?.setInteractive(on);
     viewer?.repaint();
   };
@@ -248,6 +269,8 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     state.joint = joint;
     jointSelect.value = joint;
     jointSelect.style.borderColor = JOINT_COLOURS[joint] ?? "";
+    viewerBox.style.setProperty("--joint-colour", JOINT_COLOURS[joint] ?? "#f5c542");
+    if (state.editing) setEditing(true); // the banner names the joint
     viewer?.repaint();
     updateSlice();
   };
@@ -301,12 +324,8 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     const missing = missingItems(form, values);
     markMissing(gridView.root, missing);
     if (missing.length) {
-      errors.append(
-        message(
-          `${missing.length} item(s) not graded yet, first: ${label(missing[0].joint)} ${label(missing[0].lesion)} ${label(missing[0].region)}`,
-          "error",
-        ),
-      );
+      missingMsg = message(missingText(missing), "error");
+      errors.append(missingMsg);
       gridView.focusItem(missing[0]);
       return;
     }
@@ -315,10 +334,13 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
       await api.submit(id, {
         values: valuesToRows(form, values),
         contours: contours.rows(true),
-        duration_s: Math.round((Date.now() - startedAt) / 100) / 10,
+        duration_s: clock.seconds(),
       });
       closed = true;
+      submitted = true;
       saver.discard();
+      clock.clear();
+      toast(`Reading of case ${assignment.case_label} submitted.`);
       const next = await api.next(assignment.project_id);
       if (next) navigate(`/read/${next.id}`);
       else navigate(`/projects/${assignment.project_id}/worklist?done=1`);
@@ -360,6 +382,8 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
       v.resetView();
     } else if (!isCt && (e.key === "c" || e.key === "C")) {
       setEditing(!state.editing);
+    } else if (!isCt && e.key === "Escape" && state.editing) {
+      setEditing(false);
     } else if (!isCt && (e.key === "j" || e.key === "J")) {
       setJoint(joints[(joints.indexOf(state.joint) + 1) % joints.length]);
     } else if (!isCt && e.key === "Backspace" && state.editing) {
@@ -374,16 +398,25 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
   document.addEventListener("keydown", onKey);
   // Closing the tab or reloading: send what is unsaved in a request that outlives the page.
   const onHide = () => {
+    if (!submitted) clock.pause();
     if (!saver.pending) return;
     saver.discard();
     void api.draftSave(id, { values: valuesToRows(form, values), contours: contours.rows() }, true);
   };
   window.addEventListener("pagehide", onHide);
+  const onInput = () => clock.touch();
+  const onVisibility = () => (document.hidden ? clock.pause() : clock.touch());
+  const inputs = ["keydown", "pointerdown", "pointermove", "wheel"] as const;
+  for (const type of inputs) document.addEventListener(type, onInput, { capture: true, passive: true });
+  document.addEventListener("visibilitychange", onVisibility);
   setJoint(state.joint);
   const cleanup = () => {
     closed = true;
     document.removeEventListener("keydown", onKey);
     window.removeEventListener("pagehide", onHide);
+    for (const type of inputs) document.removeEventListener(type, onInput, { capture: true });
+    document.removeEventListener("visibilitychange", onVisibility);
+    if (!submitted) clock.pause(); // off to another page: keep the time for when the case is opened again
     detachEditing();
     if (saver.pending) void saver.flush();
     viewer?.destroy();
