@@ -130,6 +130,7 @@ demo: $(VENV)/.runtime .env frontend demo-stop ## install, create the database, 
 	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py demo_setup
 	$(PY) manage.py demo_load_phantoms --mri $(DEMO_MRI) --ct $(DEMO_CT)
+	$(PY) manage.py demo_reader_study
 	$(BIN)/celery -A config worker -Q default,gpu -c 2 --loglevel INFO \
 	    --pidfile $(VAR)/run/worker.pid --logfile $(VAR)/log/worker.log --detach
 	$(BIN)/celery -A config beat --loglevel INFO --pidfile $(VAR)/run/beat.pid \
@@ -142,6 +143,7 @@ demo: $(VENV)/.runtime .env frontend demo-stop ## install, create the database, 
 	@echo
 	@echo "Concord is running at http://$(DEMO_HOST):$(DEMO_PORT)/  (API docs: /api/docs/, admin: /admin/)"
 	@cat $(VAR)/demo-logins.txt
+	@echo "AI-aided CT reader study (MRMC, aided vs unaided): Manage > SIJ CT reader study demo > Reader study."
 	@echo "Training runs of each model kind are going in the background (Admin > Training, or /api/projects/1/training/runs/)."
 	@echo "Logs in $(VAR)/log/; stop with: make demo-stop"
 
