@@ -29,6 +29,9 @@ class VarianceComponents:
 
     @property
     def correlations(self) -> tuple[float, float, float]:
+        """Cov1, Cov2, Cov3 over Var(error); nan when the error variance is 0 (e.g. every case read right)."""
+        if self.error == 0:
+            return (float("nan"),) * 3
         return (self.cov1 / self.error, self.cov2 / self.error, self.cov3 / self.error)
 
 

@@ -186,3 +186,15 @@ def test_readers_who_all_score_the_same_give_infinite_df_not_a_crash():
     assert result.differences[0].estimate > 0 and 0 <= result.global_test.p_value <= 1
     document = result.to_dict()
     assert document["condition_estimates"][0]["df"] is None  # JSON-ready: no NaN or inf
+
+
+def test_a_metric_without_case_variance_reports_undefined_correlations_not_a_crash():
+    """Regression (make demo): every reader's sensitivity 1 in both conditions made Var(error) = 0 and the
+    correlations a division by zero."""
+    reader, case, cond, truth, rating = simulated(seed=6, n_readers=3, n_cases=30)
+    rating = np.where(truth == 1, 5.0, rating)  # every positive called positive by everyone
+    result = mrmc(reader, case, cond, truth, rating, metric="sensitivity", threshold=3)
+    assert result.components is not None and result.components.error == 0
+    document = result.to_dict()
+    assert document["components"]["correlations"] == [None, None, None]
+    assert result.differences[0].estimate == 0
