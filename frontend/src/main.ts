@@ -18,17 +18,14 @@ import { forget, me } from "./session";
 import { h, message } from "./ui/dom";
 
 const userSlot = h("span", { class: "user" });
+/** Only for staff and project admins: readers and logged-out visitors have nothing to manage. */
+const manageLink = h("a", { href: "/manage", hidden: true }, "Manage");
 const bar = h(
   "header",
   { class: "topbar" },
   h("a", { href: "#main", class: "skip" }, "Skip to content"),
   h("a", { href: "/", class: "brand" }, "Concord"),
-  h(
-    "nav",
-    { "aria-label": "Main" },
-    h("a", { href: "/" }, "Projects"),
-    h("a", { href: "/manage" }, "Manage"),
-  ),
+  h("nav", { "aria-label": "Main" }, h("a", { href: "/" }, "Projects"), manageLink),
   userSlot,
 );
 const outlet = h("div", { class: "outlet" });
@@ -48,6 +45,7 @@ const authed =
       toLogin(); // the 401 of me() may have sent them already: then the address is the login page's
       return;
     }
+    manageLink.hidden = !(user.is_staff || Object.values(user.roles).some((r) => r.includes("admin")));
     userSlot.replaceChildren(
       h("span", null, user.username),
       h(
@@ -91,6 +89,7 @@ setUnauthorisedHandler(() => {
 router
   .add("/login", (el) => {
     userSlot.replaceChildren();
+    manageLink.hidden = true;
     loginView(el);
   })
   .add("/", authed(homeView))

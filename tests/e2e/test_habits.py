@@ -282,3 +282,26 @@ def test_contour_mode_is_visible_with_its_own_cursor(site: Site, new_page) -> No
     banner.wait_for(state="hidden")
     assert page.evaluate(cursor_js, [x, y]) == off[0]
     assert page.errors == []
+
+
+def test_manage_only_for_admins_and_radio_buttons_big_enough_to_hit(site: Site, new_page) -> None:
+    manage = "header.topbar nav a:text-is('Manage')"
+    page = new_page(None)
+    page.goto(f"{site.base}/")
+    page.wait_for_selector("#username")
+    assert not page.locator(manage).is_visible(), "Manage shown to a logged-out visitor"
+    _log_in_through_the_form(page, "reader1")
+    page.wait_for_selector("h1:text-is('Projects')")
+    assert not page.locator(manage).is_visible(), "Manage shown to a reader"
+    page.goto(f"{site.base}/read/{site.data.assignments['ct:reader1']}")
+    page.wait_for_selector("[data-first-image-ms]")
+    box = page.locator(".grid input[type=radio]").first.bounding_box()
+    target = page.locator(".grid label.opt").first.bounding_box()
+    print(
+        f"radio {box['width']:.0f}x{box['height']:.0f} px, its label {target['width']:.0f}x{target['height']:.0f} px"
+    )
+    assert box["width"] >= 18 and box["height"] >= 18
+    assert target["height"] >= 24
+    admin = new_page("admin")
+    assert admin.locator(manage).is_visible()
+    assert page.errors == [] and admin.errors == []
