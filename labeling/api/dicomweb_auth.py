@@ -62,8 +62,10 @@ class CachedSessionAuthentication(SessionAuthentication):
         return result
 
 
-def _assignment_saved(instance: Assignment, **_: Any) -> None:
-    if instance.status not in (
+def _assignment_saved(instance: Assignment, created: bool = False, **_: Any) -> None:
+    if created:
+        decisions.revoke()  # a new read: the reader's list of pseudonymous studies changes
+    elif instance.status not in (
         Assignment.Status.OPEN,
         Assignment.Status.IN_PROGRESS,
         Assignment.Status.SUBMITTED,

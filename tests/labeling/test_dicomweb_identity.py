@@ -221,6 +221,11 @@ def check_pseudonymous_reads(base_url: str, world: Any, datasets: list[Dataset],
     uids = [json_value(s, "StudyInstanceUID") for s in studies]
     assert len(uids) == 2 and len(set(uids)) == 2 and not set(uids) & real  # a repeat looks like a new study
     assert assignment_study_uid(first) in uids
+    for uid in uids:  # a search by a pseudonymous UID finds that read, and only it
+        assert [
+            json_value(s, "StudyInstanceUID")
+            for s in dw.search_for_studies(search_filters={"StudyInstanceUID": uid})
+        ] == [uid]
     seen: list[set[str]] = []
     by_number = {(ds.SeriesDescription, ds.InstanceNumber): ds for ds in datasets}
     for study in uids:
@@ -265,7 +270,11 @@ def test_a_repeat_read_is_served_under_uids_of_its_own_from_the_local_store(
         datasets[2:], tmp_path / "in" / "STIR"
     )
     report = import_paths(actor=None, paths=paths, project=world.project)
-    check_pseudonymous_reads(live_server.url, world, datasets, Case.objects.get(pk=report.cases[0]))
+    settings.DICOMWEB_AUTH_CACHE_S = 60  # decisions are cached: a new read must still show at once
+    case = Case.objects.get(pk=report.cases[0])
+    check_pseudonymous_reads(live_server.url, world, datasets, case)
+    Assignment.objects.create(project=world.project, case=case, reader=world.reader, session=3)
+    assert len(reader_client(live_server.url, world.reader).search_for_studies()) == 3
 
 
 def test_a_repeat_read_is_served_under_uids_of_its_own_from_orthanc(
