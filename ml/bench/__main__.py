@@ -1,6 +1,6 @@
 """``python -m ml.bench accuracy|speed``: the model acceptance table and the throughput benchmark.
 
-python -m ml.bench accuracy --out var/bench [--quick]     # phantoms -> train 3 models -> table
+python -m ml.bench accuracy --out var/bench [--quick] [--device cuda]  # phantoms -> train 3 models -> table
 python -m ml.bench accuracy --out var/bench --only lesions  # reuses that folder's phantoms and crops
 python -m ml.bench speed [--full] [--device cuda]         # samples/s + peak memory vs plain fp32 loop
 python -m ml.bench inference --out var/bench              # pre-read timing with the accuracy run's models
@@ -14,6 +14,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ml.bench.accuracy import QUICK, BenchSizes, format_table, run_accuracy
 
@@ -34,10 +35,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     acc.add_argument(
         "--threads", type=int, default=2, help="torch threads (1 is faster on busy shared cores)"
     )
+    acc.add_argument(
+        "--device",
+        default="cpu",
+        choices=["auto", "cpu", "cuda"],
+        help="where the models train and predict (RESULTS.md's figures are CPU)",
+    )
     speed = sub.add_parser("speed", help="training throughput vs a plain fp32 loop")
     speed.add_argument("--full", action="store_true", help="full sizes (GPU); default tiny on CPU")
     speed.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     speed.add_argument("--steps", type=int, default=0, help="timed steps per model (default 20 GPU, 3 CPU)")
+    speed.add_argument(
+        "--loops",
+        nargs="+",
+        choices=["shared", "shared_cl"],
+        default=["shared", "shared_cl"],
+        help="shared-loop variants to time beside the plain loop (each compiles once per model)",
+    )
     inf = sub.add_parser("inference", help="time an MRI pre-read (contours + lesions) and a CT pre-read")
     inf.add_argument("--out", type=Path, default=Path("var/bench"))
     args = parser.parse_args(argv)
@@ -45,12 +59,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         sizes = dataclasses.replace(QUICK if args.quick else BenchSizes(), **args.sizes)
         results = run_accuracy(args.out, sizes, seed_train=args.seed_train, seed_test=args.seed_test,
                                log=lambda m: print(m, file=sys.stderr, flush=True), only=tuple(args.only),
-                               threads=args.threads)  # fmt: skip
+                               threads=args.threads, device=args.device)  # fmt: skip
         print(format_table(results))
     elif args.command == "speed":
         from ml.bench.speed import format_speed, run_speed
 
-        print(format_speed(run_speed(full=args.full, device=args.device, steps=args.steps)))
+        def row_done(row: dict[str, Any]) -> None:
+            print(json.dumps(row), file=sys.stderr, flush=True)
+
+        print(
+            format_speed(
+                run_speed(
+                    full=args.full, device=args.device, steps=args.steps, loops=args.loops, on_row=row_done
+                )
+            )
+        )
     else:
         from ml.bench.inference import format_inference, run_inference
 

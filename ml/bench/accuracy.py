@@ -1,4 +1,4 @@
-"""``python -m ml.bench accuracy``: phantoms -> train all three models on CPU -> one table (SPEC §7).
+"""``python -m ml.bench accuracy``: phantoms -> train all three models (CPU, or --device cuda) -> one table (SPEC §7).
 
 Training phantoms use ``seed_train`` with simulated readers (noisy, biased, plus one spammer); the
 held-out phantoms use ``seed_test`` (never used in training) and are scored against their truth. Lesion
@@ -39,6 +39,7 @@ from ml.lesions.train import evaluate as lesion_evaluate
 from ml.lesions.train import train as lesion_train
 from ml.phantoms.cli import generate
 from ml.training import TrainConfig
+from ml.training.config import Device
 
 Log = Callable[[str], None]
 COMPONENTS = ("contours", "lesions", "ct")
@@ -79,7 +80,9 @@ def _timed(log: Log, name: str, fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, elapsed
 
 
-def run_contours(train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes) -> dict[str, Any]:
+def run_contours(
+    train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes, device: Device = "cpu"
+) -> dict[str, Any]:
     """Train ``ml.contours`` on truth polylines of the first ``contour_scans`` MRI phantoms; evaluate the
     full pipeline (locate, crop, trace) on every held-out slice with a truth polyline."""
     folders = sorted(p.parent for p in train_dir.glob("mri-*/truth.json"))[: sizes.contour_scans]
@@ -87,9 +90,9 @@ def run_contours(train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes) 
     n_val = max(1, len(scans) // 6)
     model_config = ContourModelConfig(in_channels=1, width=16, crop_mm=96.0, pixel_mm=1.5)
     config = TrainConfig(epochs=sizes.contour_epochs, lr=2e-3, batch_size=16, metric="val_rmse_mm", mode="min",
-                         device="cpu", checkpoint_dir=str(out / "contours"))  # fmt: skip
+                         device=device, checkpoint_dir=str(out / "contours"))  # fmt: skip
     train_contours(scans[:-n_val], scans[-n_val:], model_config, config, jitter_mm=8.0, copies=1)
-    predictor = ContourPredictor.from_checkpoint(out / "contours", device="cpu")
+    predictor = ContourPredictor.from_checkpoint(out / "contours", device=device)
     tests = [phantom_scan(p.parent) for p in sorted(test_dir.glob("mri-*/truth.json"))]
     result = evaluate_scans(predictor, tests)
     result.pop("rows", None)
@@ -98,7 +101,9 @@ def run_contours(train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes) 
     return result
 
 
-def run_lesions(train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes) -> dict[str, Any]:
+def run_lesions(
+    train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes, device: Device = "cpu"
+) -> dict[str, Any]:
     """Train the lesion classifier with each target mode; evaluate on the held-out phantoms' truth.
 
     When this run's folder holds a contour checkpoint (``out/contours``), crops follow its traced joint
@@ -115,36 +120,40 @@ def run_lesions(train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes) -
     results: dict[str, Any] = {"lines": "traced" if contours else "truth"}
     for mode in ("majority", "soft", "readers"):
         config = TrainConfig(
-            epochs=sizes.lesion_epochs, lr=2e-3, weight_decay=1e-3, batch_size=16, device="cpu"
+            epochs=sizes.lesion_epochs, lr=2e-3, weight_decay=1e-3, batch_size=16, device=device
         )
         lesion_train(train_dir, out / f"lesions-{mode}", target=mode, crop_config=crop, train_config=config,
                      model_config=model, cache_dir=out / "lesion-crops", val_fraction=0.15, flip_sides=True,
                      contours=contours)  # fmt: skip
         results[mode] = lesion_evaluate(test_dir, out / f"lesions-{mode}", cache_dir=out / "lesion-crops-test",
-                                        device="cpu")  # fmt: skip
+                                        device=device)  # fmt: skip
     if contours is not None:
         results["truth_lines"] = lesion_evaluate(test_dir, out / f"lesions-{TABLE_TARGET}", cache_dir=out / "lesion-crops-test",
-                                                 device="cpu", bundled=False)  # fmt: skip
+                                                 device=device, bundled=False)  # fmt: skip
     return results
 
 
-def run_ct(train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes) -> dict[str, Any]:
+def run_ct(
+    train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes, device: Device = "cpu"
+) -> dict[str, Any]:
     """Train segmenter + reduced-width DenseNet-121 grader; evaluate the full pipeline on held-out CT."""
     crop = CtCropConfig(box_mm=(sizes.ct_box_mm,) * 3, voxel_mm=sizes.ct_voxel_mm)
     ct_train(train_dir, out / "ct", grader_config=GraderConfig(init_features=16, growth_rate=8), crop_config=crop,
-             train_config=TrainConfig(epochs=sizes.ct_epochs, lr=2e-3, batch_size=8, device="cpu"),
-             seg_train_config=TrainConfig(epochs=sizes.seg_epochs, lr=3e-3, batch_size=2, device="cpu"),
+             train_config=TrainConfig(epochs=sizes.ct_epochs, lr=2e-3, batch_size=8, device=device),
+             seg_train_config=TrainConfig(epochs=sizes.seg_epochs, lr=3e-3, batch_size=2, device=device),
              cache_dir=out / "ct-cache", val_fraction=0.1)  # fmt: skip
-    return ct_evaluate(test_dir, out / "ct", device="cpu")
+    return ct_evaluate(test_dir, out / "ct", device=device)
 
 
 def run_accuracy(out: Path, sizes: BenchSizes, *, seed_train: int = 1001, seed_test: int = 2002,
-                 log: Log = print, only: tuple[str, ...] = COMPONENTS, threads: int = 2) -> dict[str, Any]:  # fmt: skip
+                 log: Log = print, only: tuple[str, ...] = COMPONENTS, threads: int = 2,
+                 device: Device = "cpu") -> dict[str, Any]:  # fmt: skip
     """Generate, train, evaluate; returns every metric plus timings (also written to ``out/results.json``).
 
     ``only`` restricts the run to some of "contours", "lesions", "ct"; their results replace those of an
     earlier run in the same ``out`` folder (the others are kept from ``results.json``). ``threads`` sets
-    torch's intra-op threads (1 runs several times faster than 2 when other jobs keep both cores busy).
+    torch's intra-op threads (1 runs several times faster than 2 when other jobs keep both cores busy);
+    ``device`` where the three models train and predict ("cpu", the figures of RESULTS.md, or "cuda").
     """
     torch.set_num_threads(threads)
     train_dir, test_dir = out / "phantoms-train", out / "phantoms-test"
@@ -167,6 +176,7 @@ def run_accuracy(out: Path, sizes: BenchSizes, *, seed_train: int = 1001, seed_t
     _, timings["generate"] = _timed(log, "generate phantoms", make_both)
     results: dict[str, Any] = {
         "sizes": dataclasses.asdict(sizes),
+        "device": device,
         "seed_train": seed_train,
         "seed_test": seed_test,
     }
@@ -175,16 +185,18 @@ def run_accuracy(out: Path, sizes: BenchSizes, *, seed_train: int = 1001, seed_t
         kept = json.loads(previous.read_text())
         results |= {k: kept[k] for k in COMPONENTS if k in kept and k not in only}
         timings |= {k: v for k, v in kept.get("timings_s", {}).items() if k in COMPONENTS and k not in only}
-    runners: dict[str, Callable[[Path, Path, Path, BenchSizes], dict[str, Any]]] = {
+    runners: dict[str, Callable[..., dict[str, Any]]] = {
         "contours": run_contours,
         "lesions": run_lesions,
         "ct": run_ct,
     }
-    for name in only:
+    for name in only:  # results.json after each model, so an interrupted run keeps what it finished
         runner = runners[name]
-        results[name], timings[name] = _timed(log, name, partial(runner, train_dir, test_dir, out, sizes))
-    results["timings_s"] = timings | {"total": sum(timings.values())}
-    (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
+        results[name], timings[name] = _timed(
+            log, name, partial(runner, train_dir, test_dir, out, sizes, device)
+        )
+        results["timings_s"] = timings | {"total": sum(timings.values())}
+        (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
     return results
 
 

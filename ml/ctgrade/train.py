@@ -167,7 +167,7 @@ def train(
     out["grader"] = {"stopped": grader.stopped, "epochs_completed": grader.epochs_completed,
                      "best_epoch": grader.best_epoch, "best_metric": grader.best_metric, "target": mode}  # fmt: skip
     if val_s and grader.stopped != "cancelled" and (ref[2 * n :] >= 0).all():
-        out["val"] = evaluate_studies(CtPredictor.from_checkpoint(root, device="cpu"), val_s)
+        out["val"] = evaluate_studies(CtPredictor.from_checkpoint(root, device=tc.device), val_s)
     return out
 
 

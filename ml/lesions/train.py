@@ -194,7 +194,7 @@ def train(
         crops = np.concatenate([crops_of(train_s, crop, cache), crops_of(val_s, crop, cache)])
     else:  # each training crop along the reference lines or, half of the time, the traced ones
         tracer = ContourPredictor.from_checkpoint(copy_model(contours, Path(checkpoint_dir) / CONTOURS_DIR),
-                                                  device="cpu")  # fmt: skip
+                                                  device=(train_config or TrainConfig()).device)  # fmt: skip
         traced = crops_of(train_s, crop, cache, tracer, drawn=False, truth=False)
         crops = np.concatenate([crops_of(train_s, crop, cache, tracer, truth=True),
                                 crops_of(val_s, crop, cache, tracer, drawn=False, truth=False)])  # fmt: skip
@@ -222,7 +222,7 @@ def train(
         "last": result.history[-1] if result.history else {},
     }
     if val_ds is not None and result.stopped != "cancelled":
-        predictor = LesionPredictor.from_checkpoint(checkpoint_dir, device="cpu")
+        predictor = LesionPredictor.from_checkpoint(checkpoint_dir, device=tc.device)
         summary["val"] = lesion_metrics(
             targets["reference"][n_train:], predictor.predict_crops(val_ds.crops.numpy())
         )

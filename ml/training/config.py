@@ -17,8 +17,12 @@ class TrainConfig:
 
     ``metric`` names a key of the validation metrics (``"val_loss"`` is always present); ``mode`` says
     whether larger (``"max"``) or smaller (``"min"``) is better. ``patience`` counts epochs without
-    improvement before early stopping (0 disables it). ``amp`` enables bf16 autocast and ``compile``
-    ``torch.compile``; both only take effect on CUDA. ``checkpoint_dir`` None keeps everything in memory.
+    improvement before early stopping (0 disables it). ``amp`` enables bf16 autocast, ``compile``
+    ``torch.compile`` and ``channels_last`` the channels-last memory format (``channels_last_3d`` for a
+    network with 3-D convolutions and for 5-D inputs); all three take effect only on CUDA, unless
+    ``cuda_paths_on_cpu`` applies them on the CPU too (slow: it is how the CPU test suite runs the code a
+    GPU worker runs; ``compile_backend="aot_eager"`` there traces and splits the graphs as Inductor would
+    without generating its kernels). ``checkpoint_dir`` None keeps everything in memory.
     """
 
     epochs: int = 10
@@ -33,6 +37,8 @@ class TrainConfig:
     amp: bool = True
     compile: bool = False
     channels_last: bool = False
+    cuda_paths_on_cpu: bool = False
+    compile_backend: str = "inductor"
     deterministic: bool = False
     num_workers: int = 0
     grad_clip: float | None = None

@@ -49,12 +49,23 @@ def resolve_device(kind: str, dist_info: DistInfo | None = None) -> torch.device
     return torch.device("cpu")
 
 
+def memory_format(model: nn.Module) -> torch.memory_format:
+    """The channels-last format that suits ``model``: ``channels_last_3d`` when it has a 3-D convolution
+    (``channels_last`` needs rank-4 weights and raises for Conv3d), else ``channels_last``."""
+    if any(isinstance(m, nn.Conv3d | nn.ConvTranspose3d) for m in model.modules()):
+        return torch.channels_last_3d
+    return torch.channels_last
+
+
 def move_to(obj: Any, device: torch.device, channels_last: bool = False) -> Any:
-    """Move tensors nested in mappings, lists and tuples to ``device``."""
+    """Move tensors nested in mappings, lists and tuples to ``device`` (asynchronously from pinned memory);
+    with ``channels_last`` floating-point 4-D tensors become ``channels_last`` and 5-D ``channels_last_3d``."""
     if isinstance(obj, torch.Tensor):
         obj = obj.to(device, non_blocking=True)
-        if channels_last and obj.dim() == 4 and obj.is_floating_point():
-            obj = obj.contiguous(memory_format=torch.channels_last)
+        if channels_last and obj.is_floating_point() and obj.dim() in (4, 5):
+            obj = obj.contiguous(
+                memory_format=torch.channels_last if obj.dim() == 4 else torch.channels_last_3d
+            )
         return obj
     if isinstance(obj, Mapping):
         return {k: move_to(v, device, channels_last) for k, v in obj.items()}
@@ -119,15 +130,19 @@ class Trainer:
         )
         self.device = resolve_device(config.device, self.dist)
         seed_everything(config.seed + self.dist.rank, deterministic=config.deterministic)
+        # bf16 autocast, torch.compile and channels-last: on CUDA, or on the CPU when asked (tests)
+        cuda_paths = self.device.type == "cuda" or config.cuda_paths_on_cpu
+        self.amp = config.amp and cuda_paths
+        self.channels_last = config.channels_last and cuda_paths
         self.raw_model = model.to(self.device)
-        if config.channels_last:
-            self.raw_model = self.raw_model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        if self.channels_last:
+            self.raw_model = self.raw_model.to(memory_format=memory_format(self.raw_model))  # type: ignore[call-overload]
         self.model: nn.Module = self.raw_model
         if self.dist.is_distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(self.raw_model, device_ids=ids)
-        if config.compile and self.device.type == "cuda":
-            self.model = torch.compile(self.model)  # type: ignore[assignment]
+        if config.compile and cuda_paths:
+            self.model = torch.compile(self.model, backend=config.compile_backend)  # type: ignore[assignment]
         self.loss_fn = loss_fn
         self.train_data, self.val_data = train_data, val_data
         self.optimizer = optimizer_factory(self.raw_model, config)
@@ -170,8 +185,8 @@ class Trainer:
         return iter(loader)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.config.amp and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.amp:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     # -- epochs -----------------------------------------------------------------------------------
@@ -180,7 +195,7 @@ class Trainer:
         self.model.train()
         total, count = 0.0, 0
         for step, batch in enumerate(self._batches(self.train_data, epoch, train=True)):
-            inputs, targets = move_to(split_batch(batch), self.device, self.config.channels_last)
+            inputs, targets = move_to(split_batch(batch), self.device, self.channels_last)
             with self._autocast():
                 loss = self.loss_fn(self.model(inputs), targets)
             self.optimizer.zero_grad(set_to_none=True)
@@ -205,7 +220,7 @@ class Trainer:
         total, count = 0.0, 0
         with self._autocast():
             for batch in self._batches(self.val_data, 0, train=False):
-                inputs, targets = move_to(split_batch(batch), self.device, self.config.channels_last)
+                inputs, targets = move_to(split_batch(batch), self.device, self.channels_last)
                 total += float(self.loss_fn(self.model(inputs), targets).item())
                 count += 1
             metrics = {"val_loss": total / max(count, 1)}
