@@ -8,4 +8,4 @@ class LabelingConfig(AppConfig):
     def ready(self) -> None:
         # connects the receivers that drop the DICOMweb endpoint's cached decisions (logout, token, roles) in
         # every process that can make such a change: web, workers, management commands
-        from labeling.api import dicomweb_auth  # noqa: F401
+        from labeling.api import authentication, dicomweb_auth  # noqa: F401 - token revocation, throttles

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_protect, ensure_csrf_cookie
@@ -15,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from labeling.api.authentication import LOGIN_THROTTLES, token_issue
 from labeling.api.common import request_user
 
 # --- authentication -------------------------------------------------------------------------------------
@@ -52,6 +55,7 @@ def _me(user: Any) -> dict[str, Any]:
 class LoginApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
+    throttle_classes = LOGIN_THROTTLES  # failed logins per username and per address: then 429
 
     @method_decorator(csrf_protect)
     @extend_schema(request=Credentials, responses=MeOutput)
@@ -69,6 +73,8 @@ class LoginApi(APIView):
 class LogoutApi(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request) -> Response:
+        """End the session and revoke the user's API token (scripts log out with their token)."""
+        Token.objects.filter(user=request_user(request)).delete()
         logout(request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -83,16 +89,25 @@ class MeApi(APIView):
 class TokenApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
+    throttle_classes = LOGIN_THROTTLES
 
     @extend_schema(
-        request=Credentials, responses=inline_serializer("TokenOut", {"token": serializers.CharField()})
+        request=Credentials,
+        responses=inline_serializer(
+            "TokenOut", {"token": serializers.CharField(), "expires_at": serializers.DateTimeField()}
+        ),
     )
     def post(self, request: Request) -> Response:
-        """Exchange username and password for a key, sent as ``Authorization: Token <key>``."""
+        """Exchange username and password for a key, sent as ``Authorization: Token <key>``.
+
+        The key is valid until ``expires_at`` (``TOKEN_TTL_S``), and revoked by logout, a password change and
+        the removal of a membership. Repeated wrong passwords are a 429 with Retry-After."""
         payload = Credentials(data=request.data)
         payload.is_valid(raise_exception=True)
         user = authenticate(request._request, **payload.validated_data)
         if user is None:
             return Response({"detail": "wrong username or password"}, status=status.HTTP_400_BAD_REQUEST)
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        token = token_issue(user)
+        return Response(
+            {"token": token.key, "expires_at": token.created + timedelta(seconds=settings.TOKEN_TTL_S)}
+        )

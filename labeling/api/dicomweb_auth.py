@@ -17,10 +17,11 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_delete, post_save
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 
+from labeling.api.authentication import ExpiringTokenAuthentication
 from labeling.dicom.cache import DecisionCache
 from labeling.models import Assignment, Membership
 
@@ -37,8 +38,8 @@ def revoke_decisions(**_: Any) -> None:
     decisions.revoke()
 
 
-class CachedTokenAuthentication(TokenAuthentication):
-    """DRF's token authentication with the token → user answer remembered briefly."""
+class CachedTokenAuthentication(ExpiringTokenAuthentication):
+    """Concord's token authentication (DRF's token with a lifetime) with the answer remembered briefly."""
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
         cached = decisions.get(("token", key))
