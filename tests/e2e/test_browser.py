@@ -344,13 +344,43 @@ def test_4_adjudicator_resolves_an_item(site: Site, new_page) -> None:
         "case_id"
     ]
     item = f"/projects/{project}/adjudication/{case_id}/left/iliac_upper/bme"
+    # A slow store: the study metadata comes after a second, meanwhile the viewer says it is loading.
+    metadata = "**/dicomweb/studies/*/metadata"
+    page.route(metadata, lambda route: (time.sleep(1.0), route.continue_()))
     page.goto(site.base + item)
+    page.wait_for_selector("[data-testid=loading]")
     page.wait_for_selector("[data-first-image-ms]")
+    page.unroute(metadata)
+    assert page.locator("[data-testid=loading]").count() == 0
     page.wait_for_selector("polyline[data-reader]", state="attached")  # reader 1's contour, in its colour
     assert _rendered(page) > 5, "the adjudication view shows no image"
     assert page.locator("table.readers tbody tr").count() == 3
     assert axe_serious(page) == []
     shot(page, "07-adjudication-item")
+    # No decision is pre-set: Ctrl+Enter with a reason but no value chosen records nothing.
+    assert page.locator("input[name=decision]:checked").count() == 0, "the decision is pre-set"
+    page.fill("#reason", "rubber stamp?")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("[role=alert]:has-text('Choose a value.')")
+    assert (
+        adj.get(f"{site.base}/api{item.replace('/adjudication/', '/adjudication/items/')}/").json()[
+            "adjudications"
+        ]
+        == []
+    )
+    page.fill("#reason", "")
+    page.keyboard.press("Shift+Tab")  # out of the reason field, onto the decision (choosing nothing)
+    # W/L presets and reset, as in the reading view.
+    voi = page.locator("[data-testid=pane-voi]").first
+    before = voi.inner_text()
+    page.keyboard.press("w")
+    page.wait_for_function(
+        "(b) => document.querySelector('[data-testid=pane-voi]').textContent !== b", arg=before
+    )
+    page.click("text=Reset view")
+    page.wait_for_function(
+        "(b) => document.querySelector('[data-testid=pane-voi]').textContent === b", arg=before
+    )
     # Keyboard: a digit picks the value and moves to the reason; Ctrl+Enter records.
     page.keyboard.press("1")
     assert page.locator("input[name=decision][value='1']").is_checked()

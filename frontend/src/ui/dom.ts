@@ -64,6 +64,13 @@ export function toast(text: string, ms = 8000): HTMLElement {
   return el;
 }
 
+/** "Loading images…" in a viewer's box until `done()` (the first image is on screen, or loading failed). */
+export function loadingIndicator(box: HTMLElement, text = "Loading images…"): () => void {
+  const el = h("p", { class: "loading", role: "status", "data-testid": "loading" }, text);
+  box.append(el);
+  return () => el.remove();
+}
+
 export function fmt(v: number | null | undefined, digits = 2): string {
   return v === null || v === undefined || Number.isNaN(v) ? "–" : v.toFixed(digits);
 }

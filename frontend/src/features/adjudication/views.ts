@@ -7,7 +7,7 @@ import { loadStudySeries, studySeries } from "../../dicomweb";
 import { navigate } from "../../nav";
 import type { Params } from "../../router";
 import { bars, READER_COLOURS } from "../../ui/charts";
-import { fmt, h, message, s } from "../../ui/dom";
+import { fmt, h, loadingIndicator, message, s } from "../../ui/dom";
 import type { Vec3 } from "../../viewer/geometry";
 import { isArrow, sliceStep } from "../../viewer/keys";
 import { Viewer } from "../../viewer/viewer";
@@ -153,6 +153,10 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
   const aiLines = aiContours(item.ai, item.joint);
   const viewerBox = h("div", { class: "viewer-box", "data-testid": "viewer" });
   const sliceLabel = h("span", { class: "slice" });
+  const presetSelect = h("select", {
+    "aria-label": "Window preset",
+    onchange: () => viewer?.applyPreset(presetSelect.selectedIndex),
+  });
   const panel = h("aside", { class: "grading", "aria-label": "Decision" });
   const errors = h("div", { class: "errors", "aria-live": "assertive" });
   let viewer: Viewer | null = null;
@@ -187,6 +191,8 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
             { type: "button", "aria-label": "Next slice", onclick: () => void viewer?.step(1) },
             "▼",
           ),
+          presetSelect,
+          h("button", { type: "button", onclick: () => resetView() }, "Reset view"),
         ),
         viewerBox,
       ),
@@ -279,7 +285,8 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
     h(
       "label",
       { class: "opt" },
-      h("input", { type: "radio", name, value: String(v), checked: v === item.consensus_label }),
+      // Nothing pre-set: Ctrl+Enter must not rubber-stamp the consensus.
+      h("input", { type: "radio", name, value: String(v) }),
       ` ${v}`,
     ),
   );
@@ -314,18 +321,37 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
       },
       h("h2", null, "Decision"),
       h("fieldset", { class: "choice" }, h("legend", null, "Final value"), choices),
+      item.consensus_label !== null && item.consensus_label !== undefined
+        ? h(
+            "p",
+            { class: "sub" },
+            `Consensus: ${item.consensus_label}` +
+              (item.posterior
+                ? ` (posterior ${fmt(item.posterior[item.values.indexOf(item.consensus_label)])})`
+                : "") +
+              ". Choose the final value yourself.",
+          )
+        : null,
       h("label", { for: "reason" }, "Reason"),
       reason,
       h("p", null, h("button", { type: "submit", class: "primary" }, "Record decision and go to next")),
       h(
         "p",
         { class: "sub" },
-        "Keys: a digit picks the value, Ctrl+Enter records, ↑/↓ or PageUp/PageDown change slice.",
+        "Keys: a digit picks the value, Ctrl+Enter records, ↑/↓ or PageUp/PageDown change slice, W next window preset, R reset.",
       ),
     ),
   );
 
+  const resetView = () => {
+    if (!viewer) return;
+    viewer.resetView();
+    viewer.applyPreset(0);
+    presetSelect.selectedIndex = 0;
+  };
+
   // Images with every reader's contour
+  const imagesShown = loadingIndicator(viewerBox);
   try {
     const all = await studySeries(item.study_uid);
     const images = all.filter((x) => x.modality !== "SEG" && x.modality !== "SR");
@@ -347,6 +373,8 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
       initialSlice: askedSlice !== null ? Number(askedSlice) : firstContour?.slice_index,
     });
     const v = viewer;
+    imagesShown();
+    v.presets.forEach((p) => presetSelect.append(h("option", { value: p.id }, p.label)));
     (window as unknown as { __concordViewer?: Viewer }).__concordViewer = v;
     const update = () => (sliceLabel.textContent = `Slice ${v.slice + 1} / ${v.sliceCount}`);
     v.onSlice(update);
@@ -402,6 +430,7 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
       ),
     );
   } catch (e) {
+    imagesShown();
     viewerBox.append(
       message(`Images could not be loaded: ${e instanceof Error ? e.message : String(e)}`, "error"),
     );
@@ -420,6 +449,10 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
     }
     if ((e.target as HTMLElement).tagName === "TEXTAREA" || e.altKey || e.ctrlKey || e.metaKey) return;
     if (isArrow(e.key) && (e.target as HTMLInputElement).type === "radio") e.preventDefault();
+    else if (e.key === "w" || e.key === "W") {
+      if (viewer)
+        presetSelect.selectedIndex = viewer.presets.indexOf(viewer.applyPreset(viewer.presetIndex + 1));
+    } else if (e.key === "r" || e.key === "R") resetView();
     else if (/^[0-9]$/.test(e.key)) {
       // A digit picks that value and moves on to the reason.
       const input = panel.querySelector<HTMLInputElement>(`input[name=${name}][value="${e.key}"]`);

@@ -8,7 +8,7 @@ import { navigate } from "../../nav";
 import type { Params } from "../../router";
 import { Debounced } from "../../ui/debounce";
 import { bars } from "../../ui/charts";
-import { h, message, s, toast, typing } from "../../ui/dom";
+import { h, loadingIndicator, message, s, toast, typing } from "../../ui/dom";
 import { ensureCornerstone } from "../../viewer/cornerstone";
 import { nearestSlice, type Vec3 } from "../../viewer/geometry";
 import { sliceStep } from "../../viewer/keys";
@@ -31,7 +31,9 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
   const errors = h("div", { class: "errors", "aria-live": "assertive" });
   const viewerBox = h("div", { class: "viewer-box", "data-testid": "viewer" });
   const reformatBox = h("div", { class: "viewer-box reformat-box", hidden: true });
-  const imageRow = h("div", { class: "image-row" }, viewerBox, reformatBox);
+  // Over the images, not in the toolbar: a banner there would wrap the toolbar and resize the images.
+  const modeBanner = h("p", { class: "mode-banner", role: "status", hidden: true, "data-testid": "mode" });
+  const imageRow = h("div", { class: "image-row" }, viewerBox, reformatBox, modeBanner);
   const panel = h("aside", { class: "grading", "aria-label": "Grading" });
   const toolbar = h("div", { class: "toolbar", role: "toolbar", "aria-label": "Image tools" });
   const header = h("header", { class: "case-header" });
@@ -184,7 +186,6 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     joints.map((j) => h("option", { value: j }, `${label(j)} joint`)),
   );
   const contourInfo = h("span", { class: "contour-info" }, "");
-  const modeBanner = h("p", { class: "mode-banner", role: "status", hidden: true, "data-testid": "mode" });
   let reformat: Reformat | null = null;
   let loadedSeries: LoadedSeries[] = [];
   /** The last point picked on either CT view (patient mm): the axial slice and the coronal plane pass through it. */
@@ -242,7 +243,6 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
             jointSelect,
             h("button", { type: "button", onclick: () => clearContour() }, "Clear contour"),
             contourInfo,
-            modeBanner,
           ]),
     ],
   );
@@ -425,6 +425,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     delete (window as unknown as { __concordReformat?: Reformat }).__concordReformat;
   };
 
+  const imagesShown = loadingIndicator(viewerBox);
   try {
     console.info(`[concord] case data after ${(performance.now() - openedAt).toFixed(0)} ms`);
     const loaded: LoadedSeries[] = await loadStudySeries(
@@ -439,6 +440,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
       openedAt,
       labels: loaded.map((l) => l.description || l.modality),
     });
+    imagesShown();
     if (closed) return cleanup;
     (window as unknown as { __concordViewer?: Viewer }).__concordViewer = viewer;
     viewer.presets.forEach((p) => presetSelect.append(h("option", { value: p.id }, p.label)));
@@ -490,6 +492,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     );
     updateSlice();
   } catch (e) {
+    imagesShown();
     viewerBox.replaceChildren(
       message(`Images could not be loaded: ${e instanceof Error ? e.message : String(e)}`, "error"),
     );
