@@ -84,7 +84,7 @@ test-ml: $(VENV)/.dev ## the plain-Python ml tests, without Django
 	$(BIN)/pytest tests/ml -p no:django -p no:cacheprovider
 
 .PHONY: bench
-bench: bench-assignments bench-consensus bench-refit bench-proxy bench-dicomweb-local bench-readerstudy ## every benchmark of tests/bench, as tables
+bench: bench-assignments bench-consensus bench-consensus-robust bench-refit bench-proxy bench-dicomweb-local bench-readerstudy ## every benchmark of tests/bench, as tables
 
 .PHONY: bench-assignments
 bench-assignments: deps services ## assignment generator, 10,000 cases x 3 readers + 20% repeats
@@ -94,6 +94,11 @@ bench-assignments: deps services ## assignment generator, 10,000 cases x 3 reade
 bench-consensus: deps ## Dawid-Skene fits 1e3..1e6 items vs majority vote and crowd-kit
 	$(PY) -m pip install -q --no-deps crowd-kit==1.4.2 && $(PY) -m pip install -q nltk==3.10.4
 	$(PY) -m tests.bench.bench_consensus
+
+.PHONY: bench-consensus-robust
+bench-consensus-robust: deps ## consensus under realistic readers vs majority, crowd-kit DS/GLAD/MACE, with CIs
+	$(PY) -m pip install -q --no-deps crowd-kit==1.4.2 && $(PY) -m pip install -q nltk==3.10.4
+	$(PY) -m tests.bench.bench_consensus_robust
 
 .PHONY: bench-refit
 bench-refit: deps services ## end-to-end consensus refit of 1,000,000 reading values on PostgreSQL

@@ -10,7 +10,7 @@ initialisation, 1e-10 clipping and the per-reading ELBO stop rule follow crowd-k
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -18,11 +18,12 @@ from scipy.special import xlogy
 
 from ml.consensus._counts import Patterns, as_readings, count_matrix, group_patterns
 from ml.consensus.ordinal import fit_ordinal_params, ordinal_log_confusion
-from ml.consensus.result import ConsensusResult, ModelName, Smoothing, as_smoothing
+from ml.consensus.result import ConsensusResult, ModelName, Repeats, Smoothing, as_smoothing
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
+_Groups = tuple[IntArray, IntArray, float]  # annotator -> reader, annotator -> session, tie strength
 EPS = 1e-10  # crowd-kit's floor for zero confusion cells and priors
 MODELS: tuple[ModelName, ...] = ("full", "one_coin", "ordinal")
 
@@ -52,6 +53,9 @@ def fit(
     seed: int = 0,
     n_items: int | None = None,
     n_readers: int | None = None,
+    sessions: ArrayLike | None = None,
+    repeats: Repeats = "pool",
+    session_tie: float = 2.0,
 ) -> ConsensusResult:
     """Estimate true classes and reader error models from flat readings by (MAP-)EM.
 
@@ -68,9 +72,35 @@ def fit(
     ``tol=-inf, max_iter=n`` here and ``DawidSkene(n_iter=n, tol=-inf)`` there agree to 1e-12.
     seed: reserved for randomised restarts; EM itself is deterministic. n_items, n_readers: sizes when
     items or readers without readings must appear (default max index + 1); unread items get the prior.
+    sessions, repeats: (n_readings,) session index of each reading; ``repeats="pool"`` (default) pools a
+    reader's sessions in one confusion matrix (SPEC §4.4 option 1, ``sessions`` ignored);
+    ``repeats="session"`` makes every (reader, session) its own annotator (option 2) whose confusion has
+    the tied prior Dir(session_tie · K · π^(k)) around its reader's pooled matrix π^(k) (empirical Bayes,
+    re-estimated every M-step); the result then has one matrix per annotator, annotator a = reader · S +
+    session (S = number of sessions), mapped back by ``annotator_reader`` / ``annotator_session``.
+    ``repeats="mean"`` (correlation-robust): a reader's n readings of one item each count 1/n, so a
+    reader's sessions contribute their mean log-likelihood, one reading's worth of evidence (repeats of
+    one reader are correlated through memory; pooling counts them as independent and is overconfident).
     Raises ValueError on malformed input. Returns a ``ConsensusResult``; never NaN.
     """
     del seed  # deterministic; kept so the signature stays stable when restarts are added
+    if repeats not in ("pool", "session", "mean"):
+        raise ValueError(f"repeats must be 'pool', 'session' or 'mean', got {repeats!r}")
+    groups = None
+    if repeats == "session":
+        if sessions is None:
+            raise ValueError("repeats='session' needs sessions")
+        if session_tie < 0:
+            raise ValueError("session_tie must be >= 0")
+        rd, ss = np.asarray(readers, dtype=np.int64).ravel(), np.asarray(sessions, dtype=np.int64).ravel()
+        if rd.shape != ss.shape:
+            raise ValueError(f"readers and sessions differ in length: {rd.size}, {ss.size}")
+        if ss.size and ss.min() < 0:
+            raise ValueError("sessions must be >= 0")
+        n_sess = int(ss.max()) + 1 if ss.size else 1
+        n_r = n_readers if n_readers is not None else (int(rd.max()) + 1 if rd.size else 0)
+        readers, n_readers = rd * n_sess + ss, n_r * n_sess
+        groups = (np.arange(n_readers) // n_sess, np.arange(n_readers) % n_sess, session_tie)
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     if max_iter < 1:
@@ -84,7 +114,20 @@ def fit(
         raise ValueError(f"gold item {int(gold_items.max())} outside n_items={r.n_items}")
     clamp[gold_items] = gold_labels
     pats = group_patterns(count_matrix(r), clamp)
-    return _run_em(pats, r.n_readers, n_classes, model, as_smoothing(smoothing), max_iter, tol)
+    if repeats == "mean":
+        pats = _mean_repeats(pats, r.n_readers, n_classes)
+    return _run_em(pats, r.n_readers, n_classes, model, as_smoothing(smoothing), max_iter, tol, groups)
+
+
+def _mean_repeats(pats: Patterns, n_readers: int, n_classes: int) -> Patterns:
+    """Divide each pattern's counts of reader k by that reader's number of readings in the pattern."""
+    counts = pats.counts.astype(np.float64).tocsr()
+    row = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+    reader = counts.indices // n_classes
+    per = np.zeros((counts.shape[0], n_readers))
+    np.add.at(per, (row, reader), counts.data)
+    counts.data = counts.data / per[row, reader]
+    return replace(pats, counts=counts)
 
 
 def _gold_arrays(gold: Mapping[int, int] | None, n_classes: int) -> tuple[IntArray, IntArray]:
@@ -102,9 +145,16 @@ class _Problem:
     """Pattern-level arrays shared by every EM step (U patterns, C = R·K count columns)."""
 
     def __init__(
-        self, pats: Patterns, n_readers: int, n_classes: int, smoothing: Smoothing, model: ModelName
+        self,
+        pats: Patterns,
+        n_readers: int,
+        n_classes: int,
+        smoothing: Smoothing,
+        model: ModelName,
+        groups: _Groups | None = None,
     ) -> None:
         self.n_readers, self.n_classes, self.smoothing = n_readers, n_classes, smoothing
+        self.groups = groups
         self.counts = pats.counts.astype(np.float64)
         self.counts_t = self.counts.T.tocsr()
         self.clamped = pats.clamp >= 0
@@ -198,6 +248,8 @@ def _m_step(prob: _Problem, post: FloatArray, model: ModelName, previous: _Param
     class_mass = prob.weighted_sum(post) + sm.prior
     log_prior = _normalise_log(class_mass)
     weights = prob.expected_counts(post) + prob.pseudo[None]
+    if prob.groups is not None:
+        weights = weights + _tied_pseudo_counts(weights, prob.groups)
     if model == "full":
         return _Params(_normalise_log(weights), log_prior)
     if model == "one_coin":
@@ -207,6 +259,21 @@ def _m_step(prob: _Problem, post: FloatArray, model: ModelName, previous: _Param
     spread0 = previous.spread if previous is not None and previous.spread is not None else np.ones(r)
     bias, spread = fit_ordinal_params(weights, bias0, spread0)
     return _Params(ordinal_log_confusion(bias, spread, k), log_prior, bias=bias, spread=spread)
+
+
+def _tied_pseudo_counts(weights: FloatArray, groups: _Groups) -> FloatArray:
+    """(A, K, K) pseudo-counts c · K · π^(k) tying each (reader, session) annotator to its reader.
+
+    π^(k) is the reader's pooled matrix: its annotators' expected counts (with smoothing) summed and
+    row-normalised; c · K spreads c readings per row (SPEC §4.4 option 2, Dir(c · π^(k)) per row).
+    """
+    reader, _, tie = groups
+    n_classes = weights.shape[1]
+    pooled = np.zeros((int(reader.max()) + 1 if reader.size else 0, n_classes, n_classes))
+    np.add.at(pooled, reader, weights)
+    rows = pooled.sum(axis=2, keepdims=True)
+    pi = np.divide(pooled, rows, out=np.full_like(pooled, 1.0 / n_classes), where=rows > 0)
+    return np.asarray(tie * n_classes * pi[reader])
 
 
 def _one_coin(weights: FloatArray, log_prior: FloatArray) -> _Params:
@@ -232,9 +299,10 @@ def _run_em(
     smoothing: Smoothing,
     max_iter: int,
     tol: float,
+    groups: _Groups | None = None,
 ) -> ConsensusResult:
     """Iterate E- and M-steps on patterns until the objective gain per reading drops below ``tol``."""
-    prob = _Problem(pats, n_readers, n_classes, smoothing, model)
+    prob = _Problem(pats, n_readers, n_classes, smoothing, model, groups)
     post = prob.initial_posterior()
     params = _m_step(prob, post, model, None)
     scores = prob.scores(params)
@@ -292,4 +360,6 @@ def _assemble(
         bias=params.bias,
         spread=params.spread,
         skill=params.skill,
+        annotator_reader=None if prob.groups is None else prob.groups[0],
+        annotator_session=None if prob.groups is None else prob.groups[1],
     )

@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 ModelName = Literal["full", "one_coin", "ordinal"]
+Repeats = Literal["pool", "session", "mean"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ class ConsensusResult:
     objective: final EM objective per reading (ELBO, plus the log Dirichlet prior when smoothing).
     bias, spread: (n_readers,) ordinal model only (SPEC §4.6), else None.
     skill: (n_readers,) one-coin model only, P(reader says the true class), else None.
+    annotator_reader, annotator_session: with ``repeats="session"`` the reader axis indexes (reader,
+      session) annotators; these (n_annotators,) arrays give each one's reader and session, else None.
     """
 
     model: ModelName
@@ -100,6 +103,8 @@ class ConsensusResult:
     bias: FloatArray | None = None
     spread: FloatArray | None = None
     skill: FloatArray | None = None
+    annotator_reader: IntArray | None = None
+    annotator_session: IntArray | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -112,6 +117,8 @@ class ConsensusResult:
             "bias",
             "spread",
             "skill",
+            "annotator_reader",
+            "annotator_session",
         ):
             value = getattr(self, name)
             if value is not None:
