@@ -1,13 +1,18 @@
-"""Django admin: browse everything; readings and audit events are read-only."""
+"""Django admin: browse everything. Studies, cases, assignments, readings and audit events are read-only
+(the API's services change them, with their checks); every write the admin site does make (projects,
+memberships, users, training policies) is also an audit event, from the admin's own log entry."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
+from django.db.models.signals import post_save
 from django.http import HttpRequest
 
 from labeling import models
+from labeling.services.audit import audit_record
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -38,19 +43,19 @@ class ProjectAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Study)
-class StudyAdmin(admin.ModelAdmin):
+class StudyAdmin(ReadOnlyAdmin):
     list_display = ["study_uid", "modality", "patient_id", "source", "created_at"]
     search_fields = ["study_uid", "patient_id"]
 
 
 @admin.register(models.Case)
-class CaseAdmin(admin.ModelAdmin):
+class CaseAdmin(ReadOnlyAdmin):
     list_display = ["label", "project", "study", "is_gold"]
     list_filter = ["project", "is_gold"]
 
 
 @admin.register(models.Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(ReadOnlyAdmin):
     list_display = ["id", "project", "case", "reader", "session", "status", "submitted_at"]
     list_filter = ["project", "status", "session"]
 
@@ -76,3 +81,31 @@ class ReadingAdmin(ReadOnlyAdmin):
 class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "actor", "action", "object_type", "object_id", "project"]
     list_filter = ["action", "project"]
+
+
+ADMIN_ACTIONS = {ADDITION: "add", CHANGE: "change", DELETION: "delete"}
+
+
+def _admin_write_audited(sender: type[LogEntry], instance: LogEntry, created: bool, **_: Any) -> None:
+    """Every admin-site write (Django logs each one as a LogEntry) becomes an audit event in the chain."""
+    if not created:
+        return
+    object_id = str(instance.object_id or "")
+    project = None
+    if instance.content_type is not None and instance.content_type.model_class() is models.Project:
+        project = models.Project.objects.filter(pk=int(object_id)).first() if object_id.isdigit() else None
+    audit_record(
+        actor=instance.user,
+        action=f"admin.{ADMIN_ACTIONS.get(instance.action_flag, 'write')}",
+        target=instance,
+        project=project,
+        data={
+            "model": instance.content_type.model if instance.content_type else "",
+            "object_id": object_id,
+            "object": instance.object_repr,
+            "change": instance.get_change_message(),
+        },
+    )
+
+
+post_save.connect(_admin_write_audited, sender=LogEntry, dispatch_uid="admin-writes-audited")

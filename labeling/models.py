@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class ImmutableError(Exception):
@@ -291,6 +292,16 @@ class Draft(models.Model):
         return f"draft of assignment {self.assignment_id}"
 
 
+class ImmutableQuerySet(models.QuerySet[Any]):
+    """Rows of a finished reading: never updated or deleted (a PostgreSQL trigger refuses it as well)."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise ImmutableError("readings are immutable; submit a correction instead")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise ImmutableError("readings are immutable; submit a correction instead")
+
+
 class ReadingQuerySet(models.QuerySet["Reading"]):
     def update(self, **kwargs: Any) -> int:
         raise ImmutableError("readings are immutable; submit a correction instead")
@@ -360,6 +371,8 @@ class ReadingValue(models.Model):
     lesion = models.CharField(max_length=32)
     value = models.SmallIntegerField()
 
+    objects = ImmutableQuerySet.as_manager()
+
     class Meta:
         ordering = ["reading_id", "id"]
         constraints = [
@@ -384,6 +397,8 @@ class Contour(models.Model):
     start_mm = models.JSONField()
     end_mm = models.JSONField()
 
+    objects = ImmutableQuerySet.as_manager()
+
     class Meta:
         ordering = ["reading_id", "joint", "slice_index"]
         constraints = [
@@ -397,19 +412,35 @@ class Contour(models.Model):
 
 
 class AuditEvent(models.Model):
-    """Who did what, when, from which request. Written by every service that changes state."""
+    """Who did what, when, from which request. Written by every service that changes state.
 
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    Events form a hash chain (``seq``, ``prev_hash``, ``hash``: ``labeling.services.audit``) that
+    ``manage.py audit_verify`` checks, and PostgreSQL refuses to update or delete them (a trigger). The actor
+    and project are kept as recorded (no database constraint): deleting a user or a project leaves the
+    events, and their hashes, as they were.
+    """
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     action = models.CharField(max_length=64)
-    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
     object_type = models.CharField(max_length=64)
     object_id = models.CharField(max_length=64)
     data = models.JSONField(default=dict, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
+    seq = models.PositiveBigIntegerField(null=True, unique=True, help_text="position in the hash chain")
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-id"]

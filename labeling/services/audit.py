@@ -1,14 +1,50 @@
-"""The audit trail: one AuditEvent per write, with the request it came from."""
+"""The audit trail: one AuditEvent per write, with the request it came from, in a hash chain.
+
+Each event carries its place in the chain (``seq``), the hash of the event before it (``prev_hash``) and its
+own ``hash``: an HMAC-SHA256 (Django's ``salted_hmac``, keyed by ``SECRET_KEY``) of its content and
+``prev_hash``. Editing an event breaks its own hash, deleting one leaves a gap in ``seq``, inserting one
+breaks the link to it; ``audit_verify`` names the first broken link. Events are appended one at a time (a
+transaction-scoped advisory lock on PostgreSQL; SQLite's write transactions are serial anyway).
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import models
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, models, transaction
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+from django.utils.ipv6 import clean_ipv6_address
 
 from labeling.middleware import current_request
 from labeling.models import AuditEvent, Project
+
+GENESIS = "0" * 64
+_CHAIN_LOCK = 0x436F6E636F7264  # "Concord": the advisory lock that serialises appends
+
+
+def audit_hash(event: AuditEvent) -> str:
+    """The HMAC of an event's content and the hash before it."""
+    content = {
+        "seq": event.seq,
+        "created_at": event.created_at.isoformat(),
+        "actor": event.actor_id,
+        "action": event.action,
+        "project": event.project_id,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "data": event.data,
+        "request_id": event.request_id,
+        "ip": event.ip,
+        "prev": event.prev_hash,
+    }
+    message = json.dumps(content, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
+    return salted_hmac("concord.audit.chain", message, algorithm="sha256").hexdigest()
 
 
 def audit_record(
@@ -21,13 +57,57 @@ def audit_record(
 ) -> AuditEvent:
     """Append an audit event for ``action`` on ``target``; call inside the write's transaction."""
     context = current_request.get()
-    return AuditEvent.objects.create(
-        actor=actor if actor is not None and actor.is_authenticated else None,
-        action=action,
-        project=project,
-        object_type=target._meta.label_lower,
-        object_id=str(target.pk),
-        data=data or {},
-        request_id=context.request_id,
-        ip=context.ip,
-    )
+    ip = context.ip
+    if ip and ":" in ip:
+        ip = clean_ipv6_address(ip)  # as the database will return it
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
+        last = AuditEvent.objects.exclude(seq=None).order_by("-seq").values_list("seq", "hash").first()
+        seq = (last[0] or 0) + 1 if last else 1
+        event = AuditEvent(
+            created_at=timezone.now(),
+            actor=actor if actor is not None and actor.is_authenticated else None,
+            action=action,
+            project=project,
+            object_type=target._meta.label_lower,
+            object_id=str(target.pk),
+            # as the database will return it (string keys, JSON types only), so the hash can be recomputed
+            data=json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder)),
+            request_id=context.request_id,
+            ip=ip,
+            seq=seq,
+            prev_hash=last[1] if last else GENESIS,
+        )
+        event.hash = audit_hash(event)
+        event.save(force_insert=True)
+    return event
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    event_id: int
+    seq: int | None
+    reason: str
+
+
+def audit_chain_breaks() -> Iterator[ChainBreak]:
+    """Walk the chain in order; yield where it breaks (the first break is the one to look at)."""
+    expected_seq, expected_prev = 1, GENESIS
+    for event in AuditEvent.objects.order_by("seq", "id").iterator(chunk_size=2000):
+        if event.seq is None:
+            yield ChainBreak(event.pk, None, "has no place in the chain: inserted outside the audit service")
+            continue
+        if event.seq != expected_seq:
+            missing = (
+                f"{expected_seq}" if event.seq == expected_seq + 1 else f"{expected_seq}..{event.seq - 1}"
+            )
+            yield ChainBreak(event.pk, event.seq, f"the event(s) at seq {missing} before it were deleted")
+        elif event.prev_hash != expected_prev:
+            yield ChainBreak(
+                event.pk, event.seq, "does not link to the event before it: inserted or relinked"
+            )
+        if audit_hash(event) != event.hash:
+            yield ChainBreak(event.pk, event.seq, "its content does not match its hash: edited")
+        expected_seq, expected_prev = event.seq + 1, event.hash

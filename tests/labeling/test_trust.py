@@ -351,3 +351,145 @@ def test_no_correction_after_the_reader_was_shown_the_consensus_through_calibrat
     response = client_for(world.reader).post(f"/api/readings/{mine.pk}/correct/", body, format="json")
     assert response.status_code == 409 and "calibration" in response.json()["detail"]
     assert not mine.__class__.objects.filter(supersedes=mine).exists()
+
+
+# --- hole 10: records that resist tampering -------------------------------------------------------------
+
+
+def test_reading_values_and_contours_cannot_be_changed_even_by_raw_sql(world):
+    from django.db import DatabaseError, connection
+
+    from labeling.models import Contour, ImmutableError, ReadingValue
+
+    reading = _read(world, world.reader)
+    value = reading.values.first()
+    with pytest.raises(ImmutableError):
+        ReadingValue.objects.filter(pk=value.pk).update(value=1)
+    with pytest.raises(ImmutableError):
+        Contour.objects.filter(reading=reading).delete()
+    statements = [
+        ("UPDATE labeling_readingvalue SET value = 1 - value WHERE id = %s", value.pk),
+        ("DELETE FROM labeling_readingvalue WHERE id = %s", value.pk),
+        ("UPDATE labeling_reading SET reason = 'edited' WHERE id = %s", reading.pk),
+        ("UPDATE labeling_auditevent SET action = 'edited' WHERE object_id = %s", str(reading.pk)),
+    ]
+    for sql, arg in statements:
+        with (
+            pytest.raises(DatabaseError, match="immutable"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql, [arg])
+    value.refresh_from_db()
+    assert value.value == full_values(world.project.scheme.parsed)[0]["value"]
+
+
+def _verify() -> tuple[int, str]:
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    out = io.StringIO()
+    try:
+        call_command("audit_verify", stdout=out)
+    except CommandError as exc:
+        return 1, str(exc)
+    return 0, out.getvalue()
+
+
+@pytest.fixture
+def audit_chain(world):
+    """Five audited writes, and a cursor that may tamper (as the database's owner can: triggers off)."""
+    from labeling.models import AuditEvent
+
+    for i in range(5):
+        client_update = {"label": f"case-{i}"}
+        from labeling.services.studies import case_update
+
+        case_update(actor=world.admin, case=world.case, **client_update)
+    events = list(AuditEvent.objects.order_by("seq"))
+    assert _verify()[0] == 0, _verify()
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE labeling_auditevent DISABLE TRIGGER USER")
+        yield events, cursor
+        cursor.execute("ALTER TABLE labeling_auditevent ENABLE TRIGGER USER")
+
+
+def test_audit_verify_reports_an_edited_event(audit_chain):
+    events, cursor = audit_chain
+    target = events[-3]
+    cursor.execute(
+        'UPDATE labeling_auditevent SET data = \'{"label": "harmless"}\' WHERE id = %s', [target.pk]
+    )
+    code, message = _verify()
+    assert code == 1 and f"event {target.pk} (seq {target.seq})" in message and "edited" in message
+
+
+def test_audit_verify_reports_a_deleted_event(audit_chain):
+    events, cursor = audit_chain
+    gone, after = events[-3], events[-2]
+    cursor.execute("DELETE FROM labeling_auditevent WHERE id = %s", [gone.pk])
+    code, message = _verify()
+    assert code == 1 and f"event {after.pk} (seq {after.seq})" in message and "deleted" in message
+
+
+def test_audit_verify_reports_an_inserted_event(audit_chain):
+    events, cursor = audit_chain
+    last = events[-1]
+    cursor.execute(
+        "INSERT INTO labeling_auditevent (created_at, action, object_type, object_id, data, request_id, seq,"
+        " prev_hash, hash) VALUES (now(), 'reading.submit', 'labeling.reading', '1', '{}', '', %s, %s, %s)",
+        [last.seq + 1, last.hash, "f" * 64],
+    )
+    code, message = _verify()
+    assert code == 1 and f"(seq {last.seq + 1})" in message and "edited" in message
+    # and one slipped in without a place in the chain
+    cursor.execute("DELETE FROM labeling_auditevent WHERE seq = %s", [last.seq + 1])
+    assert _verify()[0] == 0
+    cursor.execute(
+        "INSERT INTO labeling_auditevent (created_at, action, object_type, object_id, data, request_id,"
+        " prev_hash, hash) VALUES (now(), 'reading.submit', 'labeling.reading', '1', '{}', '', '', '')"
+    )
+    code, message = _verify()
+    assert code == 1 and "inserted" in message
+
+
+def test_admin_site_writes_are_audited_and_records_are_read_only_there(world):
+    from django.test import Client
+
+    from labeling.models import AuditEvent
+
+    client = Client()
+    client.force_login(world.staff)
+    world.staff.is_superuser = True
+    world.staff.save()
+    response = client.post(
+        f"/admin/labeling/project/{world.project.pk}/change/",
+        {
+            "name": "Renamed in admin",
+            "description": "",
+            "scheme": world.project.scheme_id,
+            "readers_per_case": 3,
+            "gold_fraction": 0,
+            "repeat_fraction": 0,
+            "washout_days": 0,
+            "washout_cases": 0,
+            "adjudication_threshold": 0.8,
+            "contour_disagreement_mm": 3,
+            "reader_study_design": "sequential",
+            "created_by": world.admin.pk,
+            "memberships-TOTAL_FORMS": 0,
+            "memberships-INITIAL_FORMS": 0,
+        },
+    )
+    errors = response.context and [f.errors for f in [response.context.get("adminform")] if f]
+    assert response.status_code == 302, errors
+    world.project.refresh_from_db()
+    assert world.project.name == "Renamed in admin"
+    event = AuditEvent.objects.filter(action="admin.change").latest("seq")
+    assert event.actor_id == world.staff.pk and event.project_id == world.project.pk
+    assert "Name" in event.data["change"]
+    for model in ("study", "case", "assignment", "reading", "auditevent"):
+        assert client.get(f"/admin/labeling/{model}/add/").status_code == 403, model
+    assert _verify()[0] == 0
