@@ -76,8 +76,9 @@ def fit(
     reader's sessions in one confusion matrix (SPEC §4.4 option 1, ``sessions`` ignored);
     ``repeats="session"`` makes every (reader, session) its own annotator (option 2) whose confusion has
     the tied prior Dir(session_tie · K · π^(k)) around its reader's pooled matrix π^(k) (empirical Bayes,
-    re-estimated every M-step); the result then has one matrix per annotator, annotator a = reader · S +
-    session (S = number of sessions), mapped back by ``annotator_reader`` / ``annotator_session``.
+    re-estimated every M-step, and left out of the stop rule's objective); the result then has one matrix
+    per annotator, annotator a = reader · S + session (S = number of sessions), mapped back by
+    ``annotator_reader`` / ``annotator_session``.
     ``repeats="mean"`` (correlation-robust): a reader's n readings of one item each count 1/n, so a
     reader's sessions contribute their mean log-likelihood, one reading's worth of evidence (repeats of
     one reader are correlated through memory; pooling counts them as independent and is overconfident).

@@ -28,8 +28,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import ndtr
 
 from ml.consensus.agreement import cohen_kappa, intra_reader_kappa
+from ml.consensus.agreement.kappa import Weights
 from ml.consensus.simulate import SimulatedReadings
 
 FloatArray = NDArray[np.float64]
@@ -178,8 +180,6 @@ def _expected_rates(
     evidence: FloatArray, truth: IntArray, tau: FloatArray, scale: FloatArray, scenario: Scenario
 ) -> tuple[FloatArray, FloatArray]:
     """(R,) expected sensitivity and specificity of each reader, averaged over this output's items."""
-    from scipy.special import ndtr
-
     sd = scale * np.hypot(scenario.memory_sd, scenario.session_sd)
     p_pos = ndtr((evidence[None, :] - tau[:, None]) / sd[:, None])  # (R, n_items)
     sens = p_pos[:, truth == 1].mean(axis=1) if np.any(truth == 1) else np.full(tau.size, np.nan)
@@ -187,7 +187,7 @@ def _expected_rates(
     return np.asarray(sens), np.asarray(spec)
 
 
-def inter_reader_kappa(r: SimulatedReadings, readers: int, weights: str | None = None) -> float | None:
+def inter_reader_kappa(r: SimulatedReadings, readers: int, weights: Weights = None) -> float | None:
     """Mean Cohen κ (QWK with weights="quadratic") over pairs of readers < ``readers`` on session 0."""
     first = r.sessions == 0
     n_items = r.truth.size
@@ -199,13 +199,13 @@ def inter_reader_kappa(r: SimulatedReadings, readers: int, weights: str | None =
     for a in range(readers):
         for b in range(a + 1, readers):
             both = (table[a] >= 0) & (table[b] >= 0)
-            k = cohen_kappa(table[a, both], table[b, both], weights=weights, labels=classes).value  # type: ignore[arg-type]
+            k = cohen_kappa(table[a, both], table[b, both], weights=weights, labels=classes).value
             if k is not None:
                 values.append(k)
     return float(np.mean(values)) if values else None
 
 
-def mean_intra_kappa(r: SimulatedReadings, readers: int, weights: str | None = None) -> float | None:
+def mean_intra_kappa(r: SimulatedReadings, readers: int, weights: Weights = None) -> float | None:
     """Mean over readers < ``readers`` of κ between their own sessions (None without repeats)."""
     keep = r.readers < readers
     if not np.any(r.sessions[keep] > 0):
@@ -215,7 +215,7 @@ def mean_intra_kappa(r: SimulatedReadings, readers: int, weights: str | None = N
         r.readers[keep],
         r.sessions[keep],
         r.labels[keep],
-        weights=weights,  # type: ignore[arg-type]
+        weights=weights,
     )
     values = [x.kappa.value for x in per if x.kappa.value is not None]
     return float(np.mean(values)) if values else None

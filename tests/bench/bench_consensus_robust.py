@@ -22,12 +22,14 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ml.consensus import fit
 from ml.consensus.realistic import SCENARIOS, simulate_ct, simulate_finding
+from ml.consensus.result import ModelName, Repeats
 from ml.consensus.simulate import SimulatedReadings
 
 FloatArray = NDArray[np.float64]
@@ -43,9 +45,9 @@ def majority(r: SimulatedReadings, k: int) -> FloatArray:
     return np.divide(votes, total, out=np.full_like(votes, 1.0 / k), where=total > 0)
 
 
-def concord(model: str, repeats: str = "pool") -> Method:
+def concord(model: ModelName, repeats: Repeats = "pool") -> Method:
     def run(r: SimulatedReadings, k: int) -> FloatArray:
-        res = fit(r.items, r.readers, r.labels, k, model=model, sessions=r.sessions, repeats=repeats)  # type: ignore[arg-type]
+        res = fit(r.items, r.readers, r.labels, k, model=model, sessions=r.sessions, repeats=repeats)
         return np.asarray(res.posterior)
 
     return run
@@ -60,6 +62,7 @@ def crowdkit_method(name: str, args: argparse.Namespace) -> Method | None:
 
     def run(r: SimulatedReadings, k: int) -> FloatArray:
         frame = pd.DataFrame({"task": r.items, "worker": r.readers, "label": r.labels})
+        model: Any
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if name == "ck-DS":
