@@ -11,6 +11,7 @@ import { loginView } from "./features/auth/login";
 import { loginPath } from "./features/auth/next";
 import { homeView } from "./features/home";
 import { readingView } from "./features/reading/view";
+import { readingReviewView } from "./features/worklist/readings";
 import { worklistView } from "./features/worklist/view";
 import { installNavigate } from "./nav";
 import { Router, type View } from "./router";
@@ -95,6 +96,7 @@ router
   .add("/", authed(homeView))
   .add("/projects/:id/worklist", authed(worklistView))
   .add("/read/:assignment", authed(readingView))
+  .add("/projects/:id/readings/:reading", authed(readingReviewView))
   .add("/projects/:id/adjudication", authed(adjudicationQueueView))
   .add("/projects/:id/adjudication/:case/:joint/:region/:lesion", authed(adjudicationItemView))
   .add("/manage", authed(manageProjectsView))

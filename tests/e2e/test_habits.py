@@ -305,3 +305,37 @@ def test_manage_only_for_admins_and_radio_buttons_big_enough_to_hit(site: Site, 
     admin = new_page("admin")
     assert admin.locator(manage).is_visible()
     assert page.errors == [] and admin.errors == []
+
+
+def test_my_readings_are_listed_and_can_be_corrected_with_the_rules_shown(site: Site, new_page) -> None:
+    """reader3 submitted a reading above (test_submit_feedback…): it is on the worklist, opens for review,
+    and a grade changed with the mouse plus a reason makes a correction that supersedes it."""
+    project = site.data.mri_project
+    page = new_page("reader3")
+    page.goto(f"{site.base}/projects/{project}/worklist")
+    mine = page.locator("[data-testid=my-readings]")
+    mine.locator("tbody tr").first.wait_for()
+    assert mine.locator("tbody tr").count() == 1
+    row = mine.locator("tbody tr").first.inner_text()
+    assert "mri-1" in row and "original" in row, row
+    assert "until you have seen that case's consensus" in mine.inner_text()
+    shot(page, "19-my-readings", full_page=True)
+    mine.locator("text=Review").click()
+    page.wait_for_selector("h1:text-is('My reading of case mri-1')")
+    assert page.locator(".grid input[type=radio]:checked").count() == 28
+    page.click("text=Submit correction")
+    page.wait_for_selector("[role=alert]:has-text('Change a value')")
+    page.locator('label[for="g-left/iliac_upper/bme-1"]').click()
+    page.click("#correction-reason")
+    page.keyboard.type("BME on two slices I had missed")
+    page.click("text=Submit correction")
+    page.wait_for_selector("[data-testid=toast]:has-text('Correction of case mri-1 recorded.')")
+    page.wait_for_selector("text=corrects reading")
+    shot(page, "20-reading-corrected")
+    readings = site.api("reader3").get(f"{site.base}/api/readings/").json()
+    readings = readings["results"] if isinstance(readings, dict) else readings
+    assert sorted(r["superseded"] for r in readings) == [False, True]
+    current = next(r for r in readings if not r["superseded"])
+    values = {f"{v['joint']}/{v['region']}/{v['lesion']}": v["value"] for v in current["values"]}
+    assert values["left/iliac_upper/bme"] == 1 and sum(values.values()) == 1
+    assert page.errors == []

@@ -49,7 +49,14 @@ const items = <T>(page: Page<T>): T[] => (Array.isArray(page) ? page : page.resu
 
 const p = (id: number) => `/api/projects/${id}`;
 
+export type ReadingOut = S["ReadingOutput"] & { created_at?: string };
+
 export const api = {
+  readings: async (projectId: number) =>
+    items(await get<Page<ReadingOut>>(`/api/readings/?project=${projectId}&limit=500`)),
+  reading: (id: number) => get<ReadingOut>(`/api/readings/${id}/`),
+  correct: (id: number, body: S["ReadingCorrectInputRequest"]) =>
+    post<ReadingOut>(`/api/readings/${id}/correct/`, body),
   me: () => get<Me>("/api/auth/me/"),
   login: (username: string, password: string) => post<Me>("/api/auth/login/", { username, password }),
   logout: () => post<unknown>("/api/auth/logout/"),

@@ -5,6 +5,7 @@ import { navigate } from "../../nav";
 import type { Params } from "../../router";
 import { fmt, h, message } from "../../ui/dom";
 import { label } from "../reading/grid";
+import { myReadings } from "./readings";
 
 const STATUS: Record<string, string> = {
   open: "To read",
@@ -93,6 +94,9 @@ export async function worklistView(outlet: HTMLElement, params: Params): Promise
     ),
   );
   next.focus();
+
+  const readings = await api.readings(projectId).catch(() => []);
+  main.append(await myReadings(projectId, readings, worklist.items));
 
   // Calibration: agreement of the reader's own closed readings with the consensus, per lesion.
   const calibration = await api.calibration(projectId).catch(() => []);
