@@ -31,7 +31,7 @@ from ml.readerstudy import MrmcResult, mrmc, roc_points
 from ml.readerstudy.agreement import agreement_change
 from ml.readerstudy.metrics import average_roc
 
-ANALYSIS_VERSION = 1  # bump when the analysis changes: stored results of older versions are not reused
+ANALYSIS_VERSION = 2  # bump when the analysis changes: stored results of older versions are not reused
 CONDITIONS = ("aided", "unaided")  # differences are aided − unaided
 REFERENCES = tuple(ReaderStudyAnalysis.Reference.values)
 N_BOOT = 1000

@@ -20,6 +20,7 @@ REFERENCES = [
     "Fleiss JL. Measuring nominal scale agreement among many raters. Psychol Bull 1971;76:378–382.",
     "Smith BJ, Hillis SL. Multi-reader multi-case analysis of variance software for diagnostic performance "
     "comparison of imaging modalities. Proc SPIE 2020;11316:113160K (MRMCaov).",
+    "Krippendorff K. Content Analysis: An Introduction to Its Methodology. 2nd ed. Thousand Oaks: Sage; 2004.",
 ]
 
 
@@ -191,7 +192,9 @@ def _endpoint(ep: dict[str, Any]) -> str:
         f"<p>Inter-reader agreement (Fleiss' κ, {ag['n_cases']} {escape(ep['unit'])}s read by {ag['n_raters']} readers "
         f"in both conditions): unaided {_f(ag['kappa_first'])}, aided {_f(ag['kappa_second'])}; change "
         f"{_f(ag['difference'])} (95% CI {_ci(ag['ci_lower'], ag['ci_upper'])}, paired case bootstrap, "
-        f"{ag['n_boot']} resamples).</p>"
+        f"{ag['n_boot']} resamples). Krippendorff's α (nominal) [7]: unaided {_f(ag.get('alpha_first'))}, aided "
+        f"{_f(ag.get('alpha_second'))}; change {_f(ag.get('alpha_difference'))} (95% CI "
+        f"{_ci(ag.get('alpha_ci_lower'), ag.get('alpha_ci_upper'))}).</p>"
     )
     tables = "".join(_metric_table(label, a[key]) for key, label in
                      (("auc", "AUC (primary)"), ("sensitivity", "Sensitivity"), ("specificity", "Specificity"))
@@ -217,8 +220,8 @@ def reader_study_html(project_name: str, result: dict[str, Any]) -> str:
         "merit were estimated by the jackknife over cases [4]. The primary figure of merit is the empirical "
         "(trapezoidal) area under the ROC curve, with ordinal grades serving as their own ratings; sensitivity "
         "and specificity at the endpoint's threshold were analysed the same way. Per-reader differences come "
-        "from the fixed-reader analysis (z intervals). Inter-reader agreement is Fleiss' κ [5] of the readers' "
-        "binary calls, with a percentile confidence interval for its change from resampling cases (the same "
+        "from the fixed-reader analysis (z intervals). Inter-reader agreement is Fleiss' κ [5] and Krippendorff's α "
+        "[7] of the readers' binary calls, with percentile confidence intervals for their changes from resampling cases (the same "
         "resampled cases for both conditions). Only first reading sessions enter; corrections replace the "
         "readings they supersede. For per-joint endpoints the two joints of a patient are analysed as separate "
         "cases (their correlation within a patient is not modelled). The analysis software (Concord "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.consensus.agreement import fleiss_kappa
+from ml.consensus.agreement import fleiss_kappa, krippendorff_alpha
 from ml.readerstudy.agreement import agreement_change
 from ml.readerstudy.metrics import auc, average_roc, roc_points
 
@@ -35,6 +35,16 @@ def test_kappas_equal_fleiss_on_the_same_tables_and_the_ci_brackets_the_change()
     assert res.difference is not None and res.difference > 0.3  # less noise aided: agreement rises
     assert res.ci_lower is not None and res.ci_upper is not None
     assert res.ci_lower < res.difference < res.ci_upper and res.ci_lower > 0
+    for name, value in (("unaided", res.alpha_first), ("aided", res.alpha_second)):
+        sel = cond == name
+        matrix = np.full((3, 80), np.nan)
+        for r, c, v in zip(reader[sel], case[sel], call[sel].astype(int), strict=True):
+            matrix[int(r[1:]), int(c[1:])] = v
+        assert value == pytest.approx(krippendorff_alpha(matrix, level="nominal").value, abs=1e-12)
+    assert (
+        res.alpha_difference is not None and res.alpha_ci_lower is not None and res.alpha_ci_upper is not None
+    )
+    assert res.alpha_ci_lower < res.alpha_difference < res.alpha_ci_upper and res.alpha_ci_lower > 0
 
 
 def test_identical_conditions_change_by_exactly_nothing():
@@ -47,6 +57,7 @@ def test_identical_conditions_change_by_exactly_nothing():
     )
     res = agreement_change(*both, n_boot=200)
     assert res.difference == 0 and res.ci_lower == 0 and res.ci_upper == 0
+    assert res.alpha_difference == 0 and res.alpha_ci_lower == 0 and res.alpha_ci_upper == 0
 
 
 def test_too_few_shared_cases_give_none_not_nan():

@@ -54,6 +54,11 @@ interface Endpoint {
     difference: number | null;
     ci_lower: number | null;
     ci_upper: number | null;
+    alpha_first?: number | null;
+    alpha_second?: number | null;
+    alpha_difference?: number | null;
+    alpha_ci_lower?: number | null;
+    alpha_ci_upper?: number | null;
   };
 }
 export interface ReaderStudy {
@@ -204,7 +209,7 @@ function endpointSection(ep: Endpoint): HTMLElement {
       h(
         "p",
         { class: "sub", "data-agreement": ep.key },
-        `Inter-reader agreement (Fleiss κ): unaided ${fmt(ag.kappa_first)}, aided ${fmt(ag.kappa_second)}; change ${fmt(ag.difference)} (95% CI ${fmt(ag.ci_lower)} to ${fmt(ag.ci_upper)})`,
+        `Inter-reader agreement (Fleiss κ): unaided ${fmt(ag.kappa_first)}, aided ${fmt(ag.kappa_second)}; change ${fmt(ag.difference)} (95% CI ${fmt(ag.ci_lower)} to ${fmt(ag.ci_upper)}) · Krippendorff α: unaided ${fmt(ag.alpha_first)}, aided ${fmt(ag.alpha_second)}; change ${fmt(ag.alpha_difference)} (95% CI ${fmt(ag.alpha_ci_lower)} to ${fmt(ag.alpha_ci_upper)})`,
       ),
     );
   return section;
