@@ -662,6 +662,10 @@ class ReaderStudyAnalysis(models.Model):
     class Reference(models.TextChoices):
         PHANTOM = "phantom", "the phantoms' ground truth (each case's reference values)"
         ADJUDICATED = "adjudicated", "the adjudicators' current decisions"
+        CONSENSUS = (
+            "consensus",
+            "the Dawid-Skene consensus of the other readers' unaided reads (never the reader's own)",
+        )
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reader_studies")
     reference = models.CharField(max_length=16, choices=Reference.choices)

@@ -26,7 +26,9 @@ from labeling.exceptions import InvalidInput
 from labeling.models import Adjudication, Project, ReaderStudyAnalysis, ReadingValue
 from labeling.selectors import reader_pseudonyms
 from labeling.services.audit import audit_record
+from labeling.services.consensus import MAX_ITER, SMOOTHING, TOL
 from labeling.services.csvcells import csv_text
+from ml.consensus import fit
 from ml.readerstudy import MrmcResult, mrmc, roc_points
 from ml.readerstudy.agreement import agreement_change
 from ml.readerstudy.metrics import average_roc
@@ -112,6 +114,49 @@ class StudyData:
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+def _consensus_of_others(project: Project, reader_ids: list[int]) -> dict[int, dict[int, Values]]:
+    """Per reader: the Dawid–Skene consensus (fitted as consensus refits fit it) of the other readers'
+    unaided first-session reads, lesion by lesion; a reader's own reads never enter their reference."""
+    scheme = project.scheme.parsed
+    rows = list(
+        ReadingValue.objects.filter(
+            reading__project=project,
+            reading__superseded_by__isnull=True,
+            reading__session=1,
+            reading__assignment__aided=False,
+        ).values_list("reading__case_id", "reading__reader_id", "joint", "region", "lesion", "value")
+    )
+    out: dict[int, dict[int, Values]] = {}
+    for reader_id in reader_ids:
+        values: dict[int, Values] = defaultdict(dict)
+        for lesion in scheme.form_lesions:
+            sub = [r for r in rows if r[1] != reader_id and r[4] == lesion]
+            if not sub:
+                continue
+            levels = list(scheme.lesion_values(lesion))
+            item_keys = sorted({(c, j, reg) for c, _, j, reg, _, _ in sub})
+            item_index = {key: i for i, key in enumerate(item_keys)}
+            others = sorted({u for _, u, *_ in sub})
+            reader_index = {u: i for i, u in enumerate(others)}
+            model = "ordinal" if scheme.lesion_is_ordinal(lesion) else "full"
+            result = fit(
+                np.array([item_index[(c, j, reg)] for c, _, j, reg, _, _ in sub], dtype=np.int64),
+                np.array([reader_index[u] for _, u, *_ in sub], dtype=np.int64),
+                np.array([levels.index(v) for *_, v in sub], dtype=np.int64),
+                len(levels),
+                model=model,  # type: ignore[arg-type]
+                smoothing=SMOOTHING[model],
+                n_items=len(item_keys),
+                n_readers=len(others),
+                max_iter=MAX_ITER,
+                tol=TOL,
+            )
+            for (case_id, joint, region), label in zip(item_keys, result.labels.tolist(), strict=True):
+                values[case_id][(joint, region, lesion)] = levels[label]
+        out[reader_id] = values
+    return out
+
+
 def _reference_values(project: Project, reference: str) -> dict[int, Values]:
     out: dict[int, Values] = defaultdict(dict)
     if reference == ReaderStudyAnalysis.Reference.PHANTOM:
@@ -132,7 +177,10 @@ def study_data(project: Project, reference: str) -> StudyData:
     """Collect the current first-session reads and the reference of every endpoint."""
     scheme = project.scheme.parsed
     joints = scheme.joints
-    truth_values = _reference_values(project, reference)
+    if reference not in REFERENCES:
+        raise InvalidInput(f"must be one of {', '.join(REFERENCES)}", field="reference")
+    per_reader = reference == ReaderStudyAnalysis.Reference.CONSENSUS
+    common = {} if per_reader else _reference_values(project, reference)
     reads: dict[tuple[int, int, bool], Values] = defaultdict(dict)
     for case_id, reader_id, aided, joint, region, lesion, value in ReadingValue.objects.filter(
         reading__project=project, reading__superseded_by__isnull=True, reading__session=1
@@ -146,12 +194,17 @@ def study_data(project: Project, reference: str) -> StudyData:
         "value",
     ):
         reads[(case_id, reader_id, aided)][(joint, region, lesion)] = value
+    readers = sorted({reader_id for _, reader_id, _ in reads})
+    references = _consensus_of_others(project, readers) if per_reader else dict.fromkeys(readers, common)
     endpoints = endpoints_for(project)
     rows: dict[str, list[tuple[int, str, str, int, int]]] = {e.key: [] for e in endpoints}
     for endpoint in endpoints:
-        truths = {c: _units(endpoint, v, joints) for c, v in truth_values.items()}
+        truths = {
+            r: {c: _units(endpoint, v, joints) for c, v in reference_values.items()}
+            for r, reference_values in references.items()
+        }
         for (case_id, reader_id, aided), values in sorted(reads.items()):
-            truth = truths.get(case_id) or {}
+            truth = truths[reader_id].get(case_id) or {}
             for unit, rating in _units(endpoint, values, joints).items():
                 if unit in truth:
                     t = int(truth[unit] >= endpoint.threshold) if endpoint.unit == "joint" else truth[unit]
@@ -167,7 +220,7 @@ def _analysis(result: MrmcResult) -> dict[str, Any]:
 
 
 def _endpoint_result(
-    endpoint: Endpoint, rows: list[tuple[int, str, str, int, int]], names: dict[int, str]
+    endpoint: Endpoint, rows: list[tuple[int, str, str, int, int]], names: dict[int, str], per_reader: bool
 ) -> dict:
     base: dict[str, Any] = {"key": endpoint.key, "label": endpoint.label, "unit": endpoint.unit,
                             "threshold": endpoint.threshold}  # fmt: skip
@@ -196,12 +249,18 @@ def _endpoint_result(
     args = (reader, unit, condition, truth, rating)
     try:
         analyses = {
-            "auc": _analysis(mrmc(*args, metric="auc", cov="jackknife", conditions=CONDITIONS)),
-            "auc_fixed_readers": _analysis(
-                mrmc(*args, metric="auc", cov="jackknife", readers="fixed", conditions=CONDITIONS)
+            "auc": _analysis(
+                mrmc(*args, metric="auc", cov="jackknife", conditions=CONDITIONS, truth_by_reader=per_reader)
             ),
-        }
+            "auc_fixed_readers": _analysis(
+                mrmc(*args, metric="auc", cov="jackknife", readers="fixed", conditions=CONDITIONS,
+                     truth_by_reader=per_reader)
+            ),
+        }  # fmt: skip
         for metric in ("sensitivity", "specificity"):
+            if per_reader:  # their case sets would differ between readers
+                analyses[metric] = {"error": f"{metric} needs a reference common to all readers"}
+                continue
             try:
                 analyses[metric] = _analysis(
                     mrmc(*args, metric=metric, threshold=endpoint.threshold, conditions=CONDITIONS)  # type: ignore[arg-type]
@@ -212,14 +271,16 @@ def _endpoint_result(
         return {**base, "error": str(exc)}
     curves: dict[str, Any] = {}
     for cond in CONDITIONS:
-        per_reader = {}
+        reader_curves = {}
         for name in sorted(both):
             sel = (reader == name) & (condition == cond)
             fpr, tpr = roc_points(truth[sel].astype(bool), rating[sel])
-            per_reader[name] = {"fpr": np.round(fpr, 6).tolist(), "tpr": np.round(tpr, 6).tolist()}
-        grid, mean_tpr = average_roc([(np.array(c["fpr"]), np.array(c["tpr"])) for c in per_reader.values()])
+            reader_curves[name] = {"fpr": np.round(fpr, 6).tolist(), "tpr": np.round(tpr, 6).tolist()}
+        grid, mean_tpr = average_roc(
+            [(np.array(c["fpr"]), np.array(c["tpr"])) for c in reader_curves.values()]
+        )
         curves[cond] = {
-            "readers": per_reader,
+            "readers": reader_curves,
             "average": {"fpr": grid.round(6).tolist(), "tpr": mean_tpr.round(6).tolist()},
         }
     change = agreement_change(
@@ -237,7 +298,12 @@ def reader_study_analyse(data: StudyData, names: dict[int, str]) -> dict[str, An
         "reference_label": ReaderStudyAnalysis.Reference(data.reference).label,
         "design": data.design,
         "conditions": list(CONDITIONS),
-        "endpoints": [_endpoint_result(e, data.rows[e.key], names) for e in data.endpoints],
+        "endpoints": [
+            _endpoint_result(
+                e, data.rows[e.key], names, data.reference == ReaderStudyAnalysis.Reference.CONSENSUS
+            )
+            for e in data.endpoints
+        ],
     }
 
 

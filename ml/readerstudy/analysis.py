@@ -49,6 +49,7 @@ class StudyLayout:
         rating: ArrayLike,
         metric: Metric,
         conditions: Sequence[object] | None,
+        truth_by_reader: bool = False,
     ) -> None:
         columns = {name: np.asarray(v) for name, v in [("reader", reader), ("case", case),
                                                         ("condition", condition), ("truth", truth),
@@ -90,12 +91,23 @@ class StudyLayout:
         r = np.searchsorted(np.array(self.readers), reader_keys)
         case_ids, k = np.unique(case_keys, return_inverse=True)
 
-        case_truth = np.full(len(case_ids), -1, dtype=np.int64)
-        np.maximum.at(case_truth, k, truth_flat.astype(np.int64))
-        if np.any(case_truth[k] != truth_flat):
-            bad = case_ids[np.unique(k[case_truth[k] != truth_flat])][:5]
-            raise ValueError(f"truth differs between readings of the same case: {bad.tolist()}")
-        truth_case = case_truth.astype(bool)
+        if truth_by_reader:
+            # each reader has their own reference (e.g. a consensus of the other readers): one truth per
+            # reader and case, the same in every condition
+            reader_truth = np.full((len(self.readers), len(case_ids)), -1, dtype=np.int64)
+            np.maximum.at(reader_truth, (r, k), truth_flat.astype(np.int64))
+            if np.any(reader_truth[r, k] != truth_flat):
+                bad = case_ids[np.unique(k[reader_truth[r, k] != truth_flat])][:5]
+                raise ValueError(f"a reader's truth differs between conditions for cases {bad.tolist()}")
+            truth_case = reader_truth.max(axis=0) > 0  # only used to check for metric-specific case sets
+        else:
+            case_truth = np.full(len(case_ids), -1, dtype=np.int64)
+            np.maximum.at(case_truth, k, truth_flat.astype(np.int64))
+            if np.any(case_truth[k] != truth_flat):
+                bad = case_ids[np.unique(k[case_truth[k] != truth_flat])][:5]
+                raise ValueError(f"truth differs between readings of the same case: {bad.tolist()}")
+            truth_case = case_truth.astype(bool)
+            reader_truth = np.broadcast_to(case_truth, (len(self.readers), len(case_ids)))
 
         # The binary metrics of one truth class live on that class's cases only (MRMCaov's preprocess).
         keep_cases = np.ones(len(case_ids), dtype=bool)
@@ -135,6 +147,9 @@ class StudyLayout:
         self.ratings = np.full((n_t * n_r, n_c), np.nan)
         self.ratings[g, k] = ratings
         self.n_conditions, self.n_readers, self.n_cases = n_t, n_r, n_c
+        self.truth_by_reader = truth_by_reader
+        # (G, C): the truth each group is scored against (condition-major groups, as ``read``)
+        self.truth_groups = np.tile(reader_truth[:, keep_cases] > 0, (n_t, 1))
 
     def group(self, t: int, r: int) -> int:
         return t * self.n_readers + r
@@ -226,13 +241,17 @@ def mrmc(
     conf_level: float = 0.95,
     threshold: float | None = None,
     conditions: Sequence[object] | None = None,
+    truth_by_reader: bool = False,
 ) -> MrmcResult:
     """Compare conditions by a reader performance metric over readers and cases.
 
     One entry per reading in the equal-length arrays. ``truth`` is the case's reference standard (0/1);
     ``rating`` a confidence or probability (higher = more likely positive), or 0/1. ``threshold`` makes the
     binary metrics' call (rating >= threshold). ``conditions`` orders the conditions (differences are
-    first − second in that order); default sorted. Raises ValueError naming what is wrong with the input.
+    first − second in that order); default sorted. ``truth_by_reader`` lets the truth of a case differ between
+    readers (a reference of each reader's own, such as the consensus of the other readers; the same in every
+    condition); it needs the jackknife and a metric over all cases (auc, accuracy, kappa). Raises ValueError
+    naming what is wrong with the input.
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
@@ -247,7 +266,11 @@ def mrmc(
     if cov in ("delong", "unbiased") and metric != "auc" and cases == "random":
         raise ValueError(f"{cov} covariance is defined for the empirical AUC only; use cov='jackknife'")
 
-    layout = StudyLayout(reader, case, condition, truth, rating, metric, conditions)
+    if truth_by_reader and (cov != "jackknife" or metric in ("sensitivity", "specificity")):
+        raise ValueError(
+            "truth_by_reader needs cov='jackknife' and a metric over all cases (auc, accuracy, kappa)"
+        )
+    layout = StudyLayout(reader, case, condition, truth, rating, metric, conditions, truth_by_reader)
     thr = _threshold(metric, threshold, np.asarray(rating, dtype=np.float64))
     n_t, n_r = layout.n_conditions, layout.n_readers
     if n_t < 2:
@@ -259,14 +282,16 @@ def mrmc(
     estimates = np.empty(n_t * n_r)
     for g in range(n_t * n_r):
         mask = layout.read[g]
-        estimates[g] = value(metric, layout.truth[mask], layout.ratings[g, mask], thr)
+        estimates[g] = value(metric, layout.truth_groups[g, mask], layout.ratings[g, mask], thr)
     values = estimates.reshape(n_t, n_r).T  # (R, T)
     n_cases_group = layout.read.sum(axis=1)
 
     covariance: FloatArray | None = None
     if cases == "random":
         if cov == "jackknife":
-            covariance = covmod.jackknife(metric, layout.truth, layout.ratings, layout.read, estimates, thr)
+            covariance = covmod.jackknife(
+                metric, layout.truth_groups, layout.ratings, layout.read, estimates, thr
+            )
         elif cov == "delong":
             covariance = covmod.delong(layout.truth, layout.ratings, layout.read)
         else:

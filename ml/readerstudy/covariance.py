@@ -29,12 +29,16 @@ def jackknife(
     estimates: FloatArray,
     threshold: float | None,
 ) -> FloatArray:
-    """(n - 1) / n Σ_c (θ_(c) - θ̄)(θ_(c) - θ̄)ᵀ over the n cases of the study."""
+    """(n - 1) / n Σ_c (θ_(c) - θ̄)(θ_(c) - θ̄)ᵀ over the n cases of the study.
+
+    ``truth`` is (C,), or (G, C) when each group is scored against its own reference.
+    """
     n_groups, n_cases = read.shape
+    truth_g = np.broadcast_to(truth, (n_groups, n_cases))
     pseudo = np.broadcast_to(estimates[:, None], (n_groups, n_cases)).copy()
     for g in range(n_groups):
         mask = read[g]
-        pseudo[g, mask] = leave_one_out(metric, truth[mask], ratings[g, mask], threshold)
+        pseudo[g, mask] = leave_one_out(metric, truth_g[g, mask], ratings[g, mask], threshold)
     if not np.all(np.isfinite(pseudo)):
         raise ValueError(f"{metric} is undefined with one case left out (too few cases of one kind)")
     centred = pseudo - pseudo.mean(axis=1, keepdims=True)

@@ -161,3 +161,30 @@ def test_the_worker_computes_the_study_and_the_api_serves_json_csv_and_a_self_co
     assert "Hillis" in html and "Reference standard:" in html and "ground truth (each case" in html
     assert f"{auc['differences'][0]['estimate']:.3f}" in html
     assert "<script" not in html and "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_the_consensus_reference_of_a_reader_never_uses_their_own_reads(db):
+    """reference=consensus: each reader is scored against the Dawid-Skene consensus of the *other* readers'
+    unaided reads; correcting one reader's unaided reads leaves that reader's reference unchanged."""
+    from labeling.services.readings import reading_correct
+
+    project, _admin, readers = ct_study(n_cases=16, n_readers=3)
+    analysis = reader_study_compute(project_id=project.pk, reference="consensus")
+    assert analysis is not None and analysis.result["reference"] == "consensus"
+    joint = next(e for e in analysis.result["endpoints"] if e["key"] == "mny_grade_ge2")
+    assert joint["n_readers"] == 3 and "auc" in joint["analyses"]
+    assert "needs a reference common to all readers" in joint["analyses"]["sensitivity"]["error"]
+
+    def truths(reader_id):
+        rows = study_data(project, "consensus").rows["mny_grade_ge2"]
+        return sorted((u, c, t) for r, u, c, t, _ in rows if r == reader_id)
+
+    target = readers[0]
+    before_own, before_other = truths(target.pk), truths(readers[1].pk)
+    for reading in project.readings.filter(reader=target, assignment__aided=False):
+        values = [
+            {"joint": j, "region": "joint", "lesion": "mny_grade", "value": 4} for j in ("left", "right")
+        ]
+        reading_correct(actor=target, reading=reading, values=values, reason="all ankylosed")
+    assert truths(target.pk) == before_own  # their own reads are not in their reference
+    assert truths(readers[1].pk) != before_other  # but they are in the others'

@@ -198,3 +198,38 @@ def test_a_metric_without_case_variance_reports_undefined_correlations_not_a_cra
     document = result.to_dict()
     assert document["components"]["correlations"] == [None, None, None]
     assert result.differences[0].estimate == 0
+
+
+def test_truth_by_reader_scores_each_reader_against_their_own_reference():
+    """A reference per reader (e.g. the consensus of the others): AUCs and the jackknife covariance equal a
+    loop that scores each reader × condition against that reader's truth; a common truth changes nothing."""
+    reader, case, cond, truth, rating = simulated(seed=8, n_readers=3, n_cases=50)
+    common = mrmc(reader, case, cond, truth, rating)
+    same = mrmc(reader, case, cond, truth, rating, truth_by_reader=True)
+    np.testing.assert_array_equal(common.values, same.values)
+    np.testing.assert_allclose(common.covariance, same.covariance, rtol=0, atol=0)  # type: ignore[arg-type]
+
+    rng = np.random.default_rng(1)
+    flips = {r: set(rng.choice(50, 6, replace=False).tolist()) for r in ("r0", "r1", "r2")}
+    own = np.array([t ^ (int(c[1:]) in flips[r]) for r, c, t in zip(reader, case, truth, strict=True)])
+    result = mrmc(reader, case, cond, own, rating, truth_by_reader=True, conditions=["aided", "unaided"])
+    groups = [(t, r) for t in ("aided", "unaided") for r in ("r0", "r1", "r2")]
+    cases = np.unique(case)
+    pseudo = np.empty((len(cases), len(groups)))
+    for j, (t, r) in enumerate(groups):
+        sel = (cond == t) & (reader == r)
+        assert result.values[("r0", "r1", "r2").index(r), ("aided", "unaided").index(t)] == pytest.approx(
+            value("auc", own[sel].astype(bool), rating[sel], None), abs=1e-15
+        )
+        for i, c in enumerate(cases):
+            keep = sel & (case != c)
+            pseudo[i, j] = value("auc", own[keep].astype(bool), rating[keep], None)
+    centred = pseudo - pseudo.mean(axis=0)
+    expected = (len(cases) - 1) / len(cases) * centred.T @ centred
+    np.testing.assert_allclose(result.covariance, expected, rtol=1e-10, atol=1e-15)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="truth differs between readings of the same case"):
+        mrmc(reader, case, cond, own, rating)
+    with pytest.raises(ValueError, match="truth_by_reader needs cov='jackknife'"):
+        mrmc(reader, case, cond, own, rating, truth_by_reader=True, cov="delong")
+    with pytest.raises(ValueError, match="differs between conditions"):
+        mrmc(reader, case, cond, np.where(cond == "aided", own, 1 - own), rating, truth_by_reader=True)

@@ -71,7 +71,7 @@ export interface ReaderStudy {
 }
 
 const COLOURS: Record<string, string> = { unaided: "#0b5cad", aided: "#b45309" };
-const REFERENCES = ["phantom", "adjudicated"];
+const REFERENCES = ["phantom", "adjudicated", "consensus"];
 
 /** Empirical ROC curves: thin per reader, thick reader average, one colour per condition. */
 export function rocChart(roc: NonNullable<Endpoint["roc"]>, title: string, size = 300): SVGElement {
