@@ -38,18 +38,24 @@ def run_inference(out: Path, *, max_studies: int = 4) -> dict[str, Any]:
         t0 = time.perf_counter()
         ct.predict_study(folder)
         ct_s.append(time.perf_counter() - t0)
-    return {"load_models_s": load_s, "mri_s": mri_s, "ct_s": ct_s,
-            "mri_median_s": float(np.median(mri_s)) if mri_s else float("nan"),
-            "ct_median_s": float(np.median(ct_s)) if ct_s else float("nan")}  # fmt: skip
+    return {
+        "load_models_s": load_s,
+        "mri_s": mri_s,
+        "ct_s": ct_s,
+        "mri_median_s": float(np.median(mri_s)) if mri_s else float("nan"),
+        "ct_median_s": float(np.median(ct_s)) if ct_s else float("nan"),
+    }
 
 
 def format_inference(result: dict[str, Any]) -> str:
     """Two-line summary with the targets."""
     mri, ct = result["mri_median_s"], result["ct_median_s"]
-    return "\n".join([
-        f"MRI pre-read (contours + lesions, both joints): median {mri:.2f} s  target <= 2 s  "
-        f"{'ok' if mri <= 2 else 'ABOVE'}  runs {[round(v, 2) for v in result['mri_s']]}",
-        f"CT pre-read (segment + grade, both joints):     median {ct:.2f} s  target <= 5 s  "
-        f"{'ok' if ct <= 5 else 'ABOVE'}  runs {[round(v, 2) for v in result['ct_s']]}",
-        f"model loading (once per worker): {result['load_models_s']:.2f} s",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"MRI pre-read (contours + lesions, both joints): median {mri:.2f} s  target <= 2 s  "
+            f"{'ok' if mri <= 2 else 'ABOVE'}  runs {[round(v, 2) for v in result['mri_s']]}",
+            f"CT pre-read (segment + grade, both joints):     median {ct:.2f} s  target <= 5 s  "
+            f"{'ok' if ct <= 5 else 'ABOVE'}  runs {[round(v, 2) for v in result['ct_s']]}",
+            f"model loading (once per worker): {result['load_models_s']:.2f} s",
+        ]
+    )

@@ -27,5 +27,11 @@ def phantom_scan(folder: str | os.PathLike[str]) -> ScanArrays:
         assert isinstance(truth, MriTruth)
         polylines = {(r.slice_index, r.joint): r.polyline_px() for r in truth.slices}
     s = scan.series
-    return ScanArrays(Path(folder).name, scan.images, s.pixel_spacing, s.positions, s.orientation,
-                      {k: np.asarray(v, np.float64) for k, v in polylines.items()})  # fmt: skip
+    return ScanArrays(
+        Path(folder).name,
+        scan.images,
+        s.pixel_spacing,
+        s.positions,
+        s.orientation,
+        {k: np.asarray(v, np.float64) for k, v in polylines.items()},
+    )

@@ -187,22 +187,28 @@ class ContourPredictor:
         return repair_traced(out, scan, ratio=short_trace_ratio) if short_trace_ratio > 0 else out
 
 
-def repair_traced(traced: Sequence[TracedContour], scan: ScanArrays, *, ratio: float = SHORT_TRACE_RATIO) -> list[TracedContour]:  # fmt: skip
+def repair_traced(
+    traced: Sequence[TracedContour], scan: ScanArrays, *, ratio: float = SHORT_TRACE_RATIO
+) -> list[TracedContour]:
     """``traced`` with each joint's short confident traces rebuilt from its neighbouring slices (only
     traces at least ``CONFIDENT``, of two or more points, take part); the rest as they were."""
     out = list(traced)
     pixel_mm = float(np.mean(scan.pixel_spacing))
     for side in {t.side for t in out}:
-        index = {t.slice_index: i for i, t in enumerate(out)
-                 if t.side == side and t.confidence >= CONFIDENT and len(t.points_px) >= 2}  # fmt: skip
+        index = {
+            t.slice_index: i
+            for i, t in enumerate(out)
+            if t.side == side and t.confidence >= CONFIDENT and len(t.points_px) >= 2
+        }
         lines = {k: out[i].points_px for k, i in index.items()}
         for k, line in repair_short_traces(lines, pixel_mm, ratio=ratio).items():
             if line is not lines[k]:
                 mm = pixel_to_patient_mm(
                     line, scan.image_position[k], scan.image_orientation, scan.pixel_spacing
                 )
-                out[index[k]] = dataclasses.replace(out[index[k]], points_px=line, points_mm=mm, reached_end=True,
-                                                    stop_reason="repaired")  # fmt: skip
+                out[index[k]] = dataclasses.replace(
+                    out[index[k]], points_px=line, points_mm=mm, reached_end=True, stop_reason="repaired"
+                )
     return out
 
 

@@ -19,8 +19,13 @@ def _by_arc(line: FloatArray, n: int) -> FloatArray:
     return np.stack([np.interp(t, arc, line[:, k]) for k in range(line.shape[1])], axis=1)
 
 
-def repair_short_traces(lines: dict[int, FloatArray], pixel_mm: float, *, ratio: float = 0.8,
-                        agree_mm: float = SHORT_TRACE_AGREE_MM) -> dict[int, FloatArray]:  # fmt: skip
+def repair_short_traces(
+    lines: dict[int, FloatArray],
+    pixel_mm: float,
+    *,
+    ratio: float = 0.8,
+    agree_mm: float = SHORT_TRACE_AGREE_MM,
+) -> dict[int, FloatArray]:
     """Replace traces that stop well short of their slice's share of the joint (the walker ended at a gap,
     as across an ankylosed segment, or started late) by blending the nearest full traces on either side.
 

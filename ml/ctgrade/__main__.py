@@ -81,14 +81,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     result: Any
     if args.command == "train":
-        common = {"lr": args.lr, "seed": args.seed, "device": args.device, "amp": not args.no_amp,
-                  "compile": args.compile}  # fmt: skip
-        result = train(args.data, args.out, target=args.target, cache_dir=args.cache, val_fraction=args.val_fraction,
-                       grader_config=GraderConfig(init_features=args.init_features, growth_rate=args.growth_rate),
-                       crop_config=CtCropConfig(box_mm=args.box_mm, voxel_mm=args.voxel_mm),
-                       train_config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, **common),
-                       seg_train_config=TrainConfig(epochs=args.seg_epochs, batch_size=2, **common),
-                       progress=_progress, resume=args.resume)  # fmt: skip
+        common = {
+            "lr": args.lr,
+            "seed": args.seed,
+            "device": args.device,
+            "amp": not args.no_amp,
+            "compile": args.compile,
+        }
+        result = train(
+            args.data,
+            args.out,
+            target=args.target,
+            cache_dir=args.cache,
+            val_fraction=args.val_fraction,
+            grader_config=GraderConfig(init_features=args.init_features, growth_rate=args.growth_rate),
+            crop_config=CtCropConfig(box_mm=args.box_mm, voxel_mm=args.voxel_mm),
+            train_config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, **common),
+            seg_train_config=TrainConfig(epochs=args.seg_epochs, batch_size=2, **common),
+            progress=_progress,
+            resume=args.resume,
+        )
     elif args.command == "evaluate":
         result = evaluate(
             args.data, args.checkpoint, split=args.split, device=args.device, use_truth_seg=args.truth_seg

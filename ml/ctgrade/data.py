@@ -107,16 +107,27 @@ def voxel_to_patient(series: Series, kji: F64) -> F64:
     """Native voxel index (..., 3) as (slice k, row j, col i) -> patient LPS mm (..., 3)."""
     k, j, i = kji[..., 0:1], kji[..., 1:2], kji[..., 2:3]
     dr, dc = series.pixel_spacing
-    return np.asarray(series.positions[0] + k * series.spacing_mm * series.normal
-                      + i * dc * series.orientation[:3] + j * dr * series.orientation[3:], dtype=np.float64)  # fmt: skip
+    return np.asarray(
+        series.positions[0]
+        + k * series.spacing_mm * series.normal
+        + i * dc * series.orientation[:3]
+        + j * dr * series.orientation[3:],
+        dtype=np.float64,
+    )
 
 
 def patient_to_voxel(series: Series, xyz: F64) -> F64:
     """Patient LPS mm (..., 3) -> native voxel index (..., 3) (k, j, i), fractional."""
     rel = np.asarray(xyz, dtype=np.float64) - series.positions[0]
     dr, dc = series.pixel_spacing
-    return np.stack([rel @ series.normal / series.spacing_mm, rel @ series.orientation[3:] / dr,
-                     rel @ series.orientation[:3] / dc], axis=-1)  # fmt: skip
+    return np.stack(
+        [
+            rel @ series.normal / series.spacing_mm,
+            rel @ series.orientation[3:] / dr,
+            rel @ series.orientation[:3] / dc,
+        ],
+        axis=-1,
+    )
 
 
 def joint_centres(series: Series, seg_labels: np.ndarray, touch_vox: int = 2) -> dict[str, F64]:
@@ -181,7 +192,9 @@ def study_inputs(
     return image, crops, labels, centres
 
 
-def cached_inputs(folder: Path, study_id: str, config: CtCropConfig, cache_dir: str | os.PathLike[str]) -> dict[str, np.ndarray]:  # fmt: skip
+def cached_inputs(
+    folder: Path, study_id: str, config: CtCropConfig, cache_dir: str | os.PathLike[str]
+) -> dict[str, np.ndarray]:
     """:func:`study_inputs` through an npz cache ``<cache_dir>/<study_id>.<tag>.npz`` (image, crops, labels)."""
     path = Path(cache_dir) / f"{study_id}.{config.tag()}.npz"
     if not path.exists():
@@ -194,5 +207,8 @@ def cached_inputs(folder: Path, study_id: str, config: CtCropConfig, cache_dir: 
         )
         os.replace(tmp, path)
     with np.load(path) as data:
-        return {"image": data["image"].astype(np.float32), "crops": data["crops"].astype(np.float32),
-                "labels": data["labels"].astype(np.int64)}  # fmt: skip
+        return {
+            "image": data["image"].astype(np.float32),
+            "crops": data["crops"].astype(np.float32),
+            "labels": data["labels"].astype(np.int64),
+        }

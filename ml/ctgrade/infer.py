@@ -22,8 +22,14 @@ SEG_KIND = "ctgrade-seg"
 class CtPredictor:
     """Segmenter + grader with their crop settings. ``segmenter`` None: centres need a SEG in the study."""
 
-    def __init__(self, grader: torch.nn.Module, segmenter: torch.nn.Module | None, crop_config: CtCropConfig,
-                 *, device: str = "auto") -> None:  # fmt: skip
+    def __init__(
+        self,
+        grader: torch.nn.Module,
+        segmenter: torch.nn.Module | None,
+        crop_config: CtCropConfig,
+        *,
+        device: str = "auto",
+    ) -> None:
         self.device = resolve_device(device)
         self.grader = grader.to(self.device).eval()
         self.segmenter = segmenter.to(self.device).eval() if segmenter is not None else None
@@ -62,7 +68,9 @@ class CtPredictor:
         x = torch.as_tensor(np.asarray(image, dtype=np.float32))[None].to(self.device)
         return np.asarray(self.segmenter(x).argmax(1)[0].cpu().numpy(), dtype=np.uint8)
 
-    def study_crops(self, folder: str | os.PathLike[str], *, use_truth_seg: bool = False) -> tuple[NDArray[np.float32], dict[str, Any]]:  # fmt: skip
+    def study_crops(
+        self, folder: str | os.PathLike[str], *, use_truth_seg: bool = False
+    ) -> tuple[NDArray[np.float32], dict[str, Any]]:
         """Crops (2, 1, z, y, x) [left, right] of a study and the centres (mm) and seg labels used."""
         cfg = self.crop_config
         scan = load_ct_scan(folder)
@@ -83,10 +91,22 @@ class CtPredictor:
         probs = self.grade_crops(crops)
         out: dict[str, Any] = {}
         for k, joint in enumerate(JOINTS):
-            groups = {name: dict(zip(GROUPINGS[name], grouped_probabilities(probs[k : k + 1], name)[0].round(5).tolist(),
-                                     strict=True)) for name in GROUPINGS}  # fmt: skip
-            out[joint] = {"probabilities": probs[k].round(5).tolist(), "grade": int(probs[k].argmax()),
-                          "groupings": groups, "centre_mm": np.round(info["centres_mm"][joint], 2).tolist()}  # fmt: skip
+            groups = {
+                name: dict(
+                    zip(
+                        GROUPINGS[name],
+                        grouped_probabilities(probs[k : k + 1], name)[0].round(5).tolist(),
+                        strict=True,
+                    )
+                )
+                for name in GROUPINGS
+            }
+            out[joint] = {
+                "probabilities": probs[k].round(5).tolist(),
+                "grade": int(probs[k].argmax()),
+                "groupings": groups,
+                "centre_mm": np.round(info["centres_mm"][joint], 2).tolist(),
+            }
         left, right = out["left"]["grade"], out["right"]["grade"]
         out["total_score"], out["mny_positive"] = left + right, mny_positive(left, right)
         return out

@@ -55,16 +55,27 @@ class GraderConfig:
 
 def build_grader(config: GraderConfig) -> nn.Module:
     """DenseNet-121 (3-D, 1 channel in, 5 logits out): (B, 1, z, y, x) -> (B, 5)."""
-    net: nn.Module = DenseNet121(spatial_dims=3, in_channels=1, out_channels=N_GRADES,
-                                 init_features=config.init_features, growth_rate=config.growth_rate,
-                                 dropout_prob=config.dropout)  # fmt: skip
+    net: nn.Module = DenseNet121(
+        spatial_dims=3,
+        in_channels=1,
+        out_channels=N_GRADES,
+        init_features=config.init_features,
+        growth_rate=config.growth_rate,
+        dropout_prob=config.dropout,
+    )
     return net
 
 
 def build_segmenter(config: GraderConfig) -> nn.Module:
     """Small 3-D U-Net: (B, 1, *seg_shape) -> (B, 3, *seg_shape) logits."""
-    net: nn.Module = UNet(spatial_dims=3, in_channels=1, out_channels=SEG_CLASSES, channels=config.seg_channels,
-                          strides=config.seg_strides, num_res_units=1)  # fmt: skip
+    net: nn.Module = UNet(
+        spatial_dims=3,
+        in_channels=1,
+        out_channels=SEG_CLASSES,
+        channels=config.seg_channels,
+        strides=config.seg_strides,
+        num_res_units=1,
+    )
     return net
 
 

@@ -133,10 +133,18 @@ def train(
     train_s, val_s = split_studies(studies, val_fraction)
     inputs = [cached_inputs(s.folder, s.study_id, cc, cache) for s in [*train_s, *val_s]]
     n = len(train_s)
-    extra = {"grader_config": gc.to_dict(), "crop_config": cc.to_dict(),
-             "train_studies": [s.study_id for s in train_s], "val_studies": [s.study_id for s in val_s]}  # fmt: skip
-    common = {"progress": progress, "should_stop": should_stop, "data_snapshot_id": folder.snapshot_id,
-              "consensus_run_id": folder.consensus_run_id}  # fmt: skip
+    extra = {
+        "grader_config": gc.to_dict(),
+        "crop_config": cc.to_dict(),
+        "train_studies": [s.study_id for s in train_s],
+        "val_studies": [s.study_id for s in val_s],
+    }
+    common = {
+        "progress": progress,
+        "should_stop": should_stop,
+        "data_snapshot_id": folder.snapshot_id,
+        "consensus_run_id": folder.consensus_run_id,
+    }
     out: dict[str, Any] = {"checkpoint_dir": str(root)}
 
     def seg_set(part: list[dict[str, np.ndarray]]) -> TensorDataset:
@@ -147,8 +155,17 @@ def train(
     stc = dataclasses.replace(
         seg_train_config or TrainConfig(epochs=10, batch_size=4), checkpoint_dir=str(root / "seg")
     )
-    seg = fit(build_segmenter(gc), _seg_loss(), seg_set(inputs[:n]), seg_set(inputs[n:]) if val_s else None, stc,
-              resume=resume, model_kind=SEG_KIND, card_extra=extra, **common)  # fmt: skip
+    seg = fit(
+        build_segmenter(gc),
+        _seg_loss(),
+        seg_set(inputs[:n]),
+        seg_set(inputs[n:]) if val_s else None,
+        stc,
+        resume=resume,
+        model_kind=SEG_KIND,
+        card_extra=extra,
+        **common,
+    )
     out["seg"] = {
         "stopped": seg.stopped,
         "epochs_completed": seg.epochs_completed,
@@ -162,16 +179,32 @@ def train(
     val_ds = TensorDataset({"input": crops[2 * n :], "target": soft[2 * n :]}) if val_s else None
     tc = dataclasses.replace(train_config or TrainConfig(), checkpoint_dir=str(root / "grader"))
     torch.manual_seed(tc.seed)
-    grader = fit(build_grader(gc), _grader_loss, train_ds, val_ds, tc, resume=resume, model_kind=GRADER_KIND,
-                 card_extra={**extra, "target": mode}, **common)  # fmt: skip
-    out["grader"] = {"stopped": grader.stopped, "epochs_completed": grader.epochs_completed,
-                     "best_epoch": grader.best_epoch, "best_metric": grader.best_metric, "target": mode}  # fmt: skip
+    grader = fit(
+        build_grader(gc),
+        _grader_loss,
+        train_ds,
+        val_ds,
+        tc,
+        resume=resume,
+        model_kind=GRADER_KIND,
+        card_extra={**extra, "target": mode},
+        **common,
+    )
+    out["grader"] = {
+        "stopped": grader.stopped,
+        "epochs_completed": grader.epochs_completed,
+        "best_epoch": grader.best_epoch,
+        "best_metric": grader.best_metric,
+        "target": mode,
+    }
     if val_s and grader.stopped != "cancelled" and (ref[2 * n :] >= 0).all():
         out["val"] = evaluate_studies(CtPredictor.from_checkpoint(root, device=tc.device), val_s)
     return out
 
 
-def evaluate_studies(predictor: CtPredictor, studies: Sequence[StudyRecord], *, use_truth_seg: bool = False) -> dict[str, Any]:  # fmt: skip
+def evaluate_studies(
+    predictor: CtPredictor, studies: Sequence[StudyRecord], *, use_truth_seg: bool = False
+) -> dict[str, Any]:
     """Grading metrics of the full pipeline on studies with reference grades, plus mean seg Dice."""
     probs, grades, dice = [], [], []
     for study in studies:
@@ -194,17 +227,26 @@ def _seg_dice(study: StudyRecord, predictor: CtPredictor, predicted: np.ndarray)
     if scan.labels is None:
         return float("nan")
     truth = to_seg_grid(scan.labels, predictor.crop_config.seg_shape, order=0)
-    scores = [2 * ((truth == c) & (predicted == c)).sum() / max((truth == c).sum() + (predicted == c).sum(), 1)
-              for c in (1, 2)]  # fmt: skip
+    scores = [
+        2 * ((truth == c) & (predicted == c)).sum() / max((truth == c).sum() + (predicted == c).sum(), 1)
+        for c in (1, 2)
+    ]
     return float(np.mean(scores))
 
 
-def evaluate(data_dir: str | os.PathLike[str], checkpoint_dir: str | os.PathLike[str], *, split: str | None = None,
-             device: str = "auto", use_truth_seg: bool = False) -> dict[str, Any]:  # fmt: skip
+def evaluate(
+    data_dir: str | os.PathLike[str],
+    checkpoint_dir: str | os.PathLike[str],
+    *,
+    split: str | None = None,
+    device: str = "auto",
+    use_truth_seg: bool = False,
+) -> dict[str, Any]:
     """Grading metrics of a checkpoint on the CT studies of ``data_dir`` (optionally one ``split``)."""
     studies = [s for s in load_data_folder(data_dir).of_kind("ct") if split is None or s.split == split]
-    return evaluate_studies(CtPredictor.from_checkpoint(checkpoint_dir, device=device), studies,
-                            use_truth_seg=use_truth_seg)  # fmt: skip
+    return evaluate_studies(
+        CtPredictor.from_checkpoint(checkpoint_dir, device=device), studies, use_truth_seg=use_truth_seg
+    )
 
 
 def train_from_config(

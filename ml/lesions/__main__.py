@@ -110,24 +110,61 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     result: Any
     if args.command == "train":
-        config = TrainConfig(epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay, batch_size=args.batch_size,
-                             seed=args.seed, patience=args.patience, device=args.device, amp=not args.no_amp,
-                             compile=args.compile, deterministic=args.deterministic)  # fmt: skip
-        result = train(args.data, args.out, target=args.target, train_config=config, cache_dir=args.cache,
-                       crop_config=CropConfig(mode=args.crop_mode, crop_mm=args.crop_mm, size_px=args.size_px, width_mm=args.width_mm,
-                                              width_px=args.width_px, n_slices=args.n_slices, smooth_mm=args.smooth_mm),
-                       val_fraction=args.val_fraction, flip_sides=args.flip_sides, contours=args.contours,
-                       model_config=LesionModelConfig(channels=args.channels, strides=args.strides, head=args.head,
-                                                      dropout=args.dropout, trace_weight=args.trace_weight,
-                                                      joint_map=args.head == "quadrant" and not args.no_joint_map,
-                                                      confusion_warmup_steps=args.confusion_warmup_steps),
-                       progress=_progress, resume=args.resume)  # fmt: skip
+        config = TrainConfig(
+            epochs=args.epochs,
+            lr=args.lr,
+            weight_decay=args.weight_decay,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            patience=args.patience,
+            device=args.device,
+            amp=not args.no_amp,
+            compile=args.compile,
+            deterministic=args.deterministic,
+        )
+        result = train(
+            args.data,
+            args.out,
+            target=args.target,
+            train_config=config,
+            cache_dir=args.cache,
+            crop_config=CropConfig(
+                mode=args.crop_mode,
+                crop_mm=args.crop_mm,
+                size_px=args.size_px,
+                width_mm=args.width_mm,
+                width_px=args.width_px,
+                n_slices=args.n_slices,
+                smooth_mm=args.smooth_mm,
+            ),
+            val_fraction=args.val_fraction,
+            flip_sides=args.flip_sides,
+            contours=args.contours,
+            model_config=LesionModelConfig(
+                channels=args.channels,
+                strides=args.strides,
+                head=args.head,
+                dropout=args.dropout,
+                trace_weight=args.trace_weight,
+                joint_map=args.head == "quadrant" and not args.no_joint_map,
+                confusion_warmup_steps=args.confusion_warmup_steps,
+            ),
+            progress=_progress,
+            resume=args.resume,
+        )
     elif args.command == "evaluate":
         contours = (
             ContourPredictor.from_checkpoint(args.contours, device=args.device) if args.contours else None
         )
-        result = evaluate(args.data, args.checkpoint, cache_dir=args.cache, split=args.split, device=args.device,
-                          contours=contours, bundled=not args.truth_lines)  # fmt: skip
+        result = evaluate(
+            args.data,
+            args.checkpoint,
+            cache_dir=args.cache,
+            split=args.split,
+            device=args.device,
+            contours=contours,
+            bundled=not args.truth_lines,
+        )
     else:
         predictor = LesionPredictor.from_checkpoint(args.checkpoint, device=args.device)
         contours = (

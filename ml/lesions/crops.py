@@ -194,8 +194,9 @@ def truth_polylines(truth: MriTruth) -> Polylines:
     return out
 
 
-def located_polylines(scan: MriScan, predictor: ContourPredictor | None = None, *,
-                      short_trace_ratio: float = 0.0) -> Polylines:  # fmt: skip
+def located_polylines(
+    scan: MriScan, predictor: ContourPredictor | None = None, *, short_trace_ratio: float = 0.0
+) -> Polylines:
     """Joint lines without truth: the contour model's confident traces (short ones repaired when
     ``short_trace_ratio`` > 0, :func:`ml.contours.repair.repair_short_traces`), else a straight vertical line of
     ``FALLBACK_LENGTH_MM`` through the located joint centre on every slice (slice px (col, row))."""
@@ -223,8 +224,9 @@ def known_polylines(series: Series, contours: Sequence[Mapping[str, Any]]) -> Po
     for c in contours:
         k, points = int(c["slice_index"]), np.asarray(c["points_mm"], dtype=np.float64)
         if c["joint"] in out and 0 <= k < len(series.positions) and points.ndim == 2 and len(points) >= 2:
-            out[c["joint"]][k] = patient_mm_to_pixel(points[:, :3], series.positions[k], series.orientation,
-                                                     series.pixel_spacing)  # fmt: skip
+            out[c["joint"]][k] = patient_mm_to_pixel(
+                points[:, :3], series.positions[k], series.orientation, series.pixel_spacing
+            )
     return out
 
 
@@ -270,8 +272,9 @@ def _resample(line_mm: F64, step_mm: float, smooth_mm: float = 0.0) -> tuple[F64
     return points, tangent, length
 
 
-def straighten_slice(image: F32, line_px: F64, pixel_spacing: F64, orientation: F64, lateral_col: float,
-                     config: CropConfig) -> F32:  # fmt: skip
+def straighten_slice(
+    image: F32, line_px: F64, pixel_spacing: F64, orientation: F64, lateral_col: float, config: CropConfig
+) -> F32:
     """Sample one slice's channels (C, H, W) on the straightened grid of one joint line (joint mode).
 
     ``lateral_col`` is +1 when the joint's lateral (iliac) side lies toward increasing image columns.
@@ -356,9 +359,15 @@ def study_crops(
     return crops, centres
 
 
-def cached_crops(folder: Path, study_id: str, config: CropConfig, cache_dir: str | os.PathLike[str],
-                 predictor: ContourPredictor | None = None, known: Sequence[Mapping[str, Any]] = (),
-                 use_truth: bool | None = None) -> F32:  # fmt: skip
+def cached_crops(
+    folder: Path,
+    study_id: str,
+    config: CropConfig,
+    cache_dir: str | os.PathLike[str],
+    predictor: ContourPredictor | None = None,
+    known: Sequence[Mapping[str, Any]] = (),
+    use_truth: bool | None = None,
+) -> F32:
     """Crops of a study (:func:`study_crops`), cached as ``<cache_dir>/<study_id>.<tag>.npz`` (key
     ``crops``); the tag names the crop config, whether truth lines were asked for, the ``predictor``'s
     weights and the ``known`` contours. ``use_truth`` defaults to "neither a predictor nor known lines"."""

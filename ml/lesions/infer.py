@@ -30,8 +30,15 @@ class LesionPredictor:
     traces the joint lines of a study's crops at inference.
     """
 
-    def __init__(self, model: LesionModel, crop_config: CropConfig, *, device: str = "auto", batch_size: int = 16,
-                 contours: ContourPredictor | None = None):  # fmt: skip
+    def __init__(
+        self,
+        model: LesionModel,
+        crop_config: CropConfig,
+        *,
+        device: str = "auto",
+        batch_size: int = 16,
+        contours: ContourPredictor | None = None,
+    ):
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.crop_config, self.batch_size, self.contours = crop_config, batch_size, contours
@@ -58,8 +65,10 @@ class LesionPredictor:
     def predict_crops(self, crops: ArrayLike) -> NDArray[np.float64]:
         """Crops (N, 2, S, n, n) -> probabilities (N, 14) in ``OUTPUT_NAMES`` order."""
         x = torch.as_tensor(np.asarray(crops, dtype=np.float32))
-        out = [torch.sigmoid(self.model(x[i : i + self.batch_size].to(self.device))["logits"].float()).cpu()
-               for i in range(0, len(x), self.batch_size)]  # fmt: skip
+        out = [
+            torch.sigmoid(self.model(x[i : i + self.batch_size].to(self.device))["logits"].float()).cpu()
+            for i in range(0, len(x), self.batch_size)
+        ]
         return torch.cat(out).double().numpy() if out else np.zeros((0, len(OUTPUT_NAMES)))
 
     def predict_study(
@@ -78,7 +87,8 @@ class LesionPredictor:
         predictor = contours or self.contours
         crops, centres = study_crops(folder, self.crop_config, use_truth=use_truth, predictor=predictor)
         probs = self.predict_crops(crops)
-        out: dict[str, Any] = {j: dict(zip(OUTPUT_NAMES, probs[k].round(5).tolist(), strict=True))
-                               for k, j in enumerate(JOINTS)}  # fmt: skip
+        out: dict[str, Any] = {
+            j: dict(zip(OUTPUT_NAMES, probs[k].round(5).tolist(), strict=True)) for k, j in enumerate(JOINTS)
+        }
         out["centres_px"] = {j: np.round(c, 2).tolist() for j, c in centres.items()}
         return out

@@ -93,8 +93,16 @@ def fit_soft_targets(readings: I8, **fit_kwargs: Any) -> tuple[F32, dict[str, An
         if m.size == 0:
             continue
         items = m * len(cols) + q
-        result = consensus_fit(items, r, block[m, r, s, q].astype(np.int64), 2, model="full",
-                               n_items=flat.shape[0] * len(cols), n_readers=flat.shape[1], **fit_kwargs)  # fmt: skip
+        result = consensus_fit(
+            items,
+            r,
+            block[m, r, s, q].astype(np.int64),
+            2,
+            model="full",
+            n_items=flat.shape[0] * len(cols),
+            n_readers=flat.shape[1],
+            **fit_kwargs,
+        )
         post = result.posterior[:, 1].reshape(flat.shape[0], len(cols)).astype(np.float32)
         read = (block >= 0).any(axis=(1, 2))
         out[:, cols] = np.where(read, post, np.nan)

@@ -33,16 +33,24 @@ def lesion_metrics(truth: ArrayLike, prob: ArrayLike, *, threshold: float = 0.5)
     for o, name in enumerate(OUTPUT_NAMES):
         keep = np.isfinite(y_all[:, o])
         y, p = y_all[keep, o].astype(int), p_all[keep, o]
-        per_output[name] = {"auc": roc_auc(y, p), **_binary_stats(y, p, threshold),
-                            "n_pos": int(y.sum()), "n": int(y.size)}  # fmt: skip
+        per_output[name] = {
+            "auc": roc_auc(y, p),
+            **_binary_stats(y, p, threshold),
+            "n_pos": int(y.sum()),
+            "n": int(y.size),
+        }
     per_lesion: dict[str, dict[str, float]] = {}
     for t, lesion in enumerate(LESION_TYPES):
         cols = np.flatnonzero(t == OUTPUT_LESION)
         y_block, p_block = y_all[:, cols].ravel(), p_all[:, cols].ravel()
         keep = np.isfinite(y_block)
         y, p = y_block[keep].astype(int), p_block[keep]
-        per_lesion[lesion] = {"auc": roc_auc(y, p), **_binary_stats(y, p, threshold),
-                              "n_pos": int(y.sum()), "n": int(y.size)}  # fmt: skip
+        per_lesion[lesion] = {
+            "auc": roc_auc(y, p),
+            **_binary_stats(y, p, threshold),
+            "n_pos": int(y.sum()),
+            "n": int(y.size),
+        }
     aucs = np.array([v["auc"] for v in per_output.values()], dtype=np.float64)
     finite = aucs[np.isfinite(aucs)]
     return {

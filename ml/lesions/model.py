@@ -37,8 +37,13 @@ from ml.phantoms.schema import QUADRANTS
 HEADS = ("flatten", "quadrant")
 #: The network trained on joint-mode crops by ``python -m ml.bench`` and the product's lesion pipeline:
 #: MONAI ResidualUnits 8-64 (the last unit keeps its resolution) with the quadrant head.
-JOINT_CROP_NET: dict[str, Any] = {"channels": (8, 16, 32, 64), "strides": (2, 2, 2, 1), "dropout": 0.3,
-                                  "head": "quadrant", "joint_map": True}  # fmt: skip
+JOINT_CROP_NET: dict[str, Any] = {
+    "channels": (8, 16, 32, 64),
+    "strides": (2, 2, 2, 1),
+    "dropout": 0.3,
+    "head": "quadrant",
+    "joint_map": True,
+}
 
 
 @dataclass(frozen=True)
@@ -152,8 +157,15 @@ class LesionNet(nn.Module):
 class ReaderConfusion(nn.Module):
     """Consensus -> reader -> session confusion layers for binary outputs, per lesion type."""
 
-    def __init__(self, n_readers: int, n_sessions: int, *, reader_init: float = 3.0, session_init: float = 5.0,
-                 warmup_steps: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        n_readers: int,
+        n_sessions: int,
+        *,
+        reader_init: float = 3.0,
+        session_init: float = 5.0,
+        warmup_steps: int = 0,
+    ):
         super().__init__()
         self.warmup_steps = warmup_steps
         self.register_buffer("steps", torch.zeros((), dtype=torch.long), persistent=False)
@@ -210,8 +222,11 @@ class LesionModel(nn.Module):
         self.net = LesionNet(config)
         self.confusion: ReaderConfusion | None = None
         if config.target == "readers":
-            self.confusion = ReaderConfusion(max(config.n_readers, 1), max(config.n_sessions, 1),
-                                             warmup_steps=config.confusion_warmup_steps)  # fmt: skip
+            self.confusion = ReaderConfusion(
+                max(config.n_readers, 1),
+                max(config.n_sessions, 1),
+                warmup_steps=config.confusion_warmup_steps,
+            )
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Logits, and the readers' predicted answers when confusion layers exist."""

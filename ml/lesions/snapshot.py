@@ -93,17 +93,29 @@ def load_data_folder(root: str | os.PathLike[str]) -> DataFolder:
     studies = []
     for entry in manifest["studies"]:
         readings = by_study.get(entry["study_id"], [])
-        readings += [Reading(str(r["reader"]), int(r["session"]), _values(r["values"]))
-                     for r in entry.get("readings", [])]  # fmt: skip
+        readings += [
+            Reading(str(r["reader"]), int(r["session"]), _values(r["values"]))
+            for r in entry.get("readings", [])
+        ]
         soft = None
         if "soft_labels" in entry:
-            soft = {(v["joint"], v["region"], v["lesion"]): [float(p) for p in v["posterior"]]
-                    for v in entry["soft_labels"]}  # fmt: skip
+            soft = {
+                (v["joint"], v["region"], v["lesion"]): [float(p) for p in v["posterior"]]
+                for v in entry["soft_labels"]
+            }
         reference = _values(entry["reference"]) if "reference" in entry else None
         if reference is None and entry.get("truth"):
             reference = _values(load_truth(root / entry["truth"]).values())
-        studies.append(StudyRecord(study_id=str(entry["study_id"]), kind=str(entry["kind"]),
-                                   folder=root / entry["path"], readings=readings, soft=soft,
-                                   reference=reference, split=entry.get("split"),
-                                   contours=list(entry.get("contours", []))))  # fmt: skip
+        studies.append(
+            StudyRecord(
+                study_id=str(entry["study_id"]),
+                kind=str(entry["kind"]),
+                folder=root / entry["path"],
+                readings=readings,
+                soft=soft,
+                reference=reference,
+                split=entry.get("split"),
+                contours=list(entry.get("contours", [])),
+            )
+        )
     return DataFolder(root, studies, manifest.get("snapshot_id"), manifest.get("consensus_run_id"))

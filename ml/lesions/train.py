@@ -47,8 +47,12 @@ F32 = NDArray[np.float32]
 
 def _swap(a: str, b: str) -> torch.Tensor:
     """Output permutation exchanging regions named with ``a`` and ``b`` (e.g. upper <-> lower)."""
-    return torch.as_tensor([OUTPUTS.index((lesion, region.replace(a, "@").replace(b, a).replace("@", b)))
-                            for lesion, region in OUTPUTS])  # fmt: skip
+    return torch.as_tensor(
+        [
+            OUTPUTS.index((lesion, region.replace(a, "@").replace(b, a).replace("@", b)))
+            for lesion, region in OUTPUTS
+        ]
+    )
 
 
 #: Output permutations swapping every upper quadrant with the lower one of its side / iliac with sacral.
@@ -65,8 +69,16 @@ class LesionDataset(Dataset[dict[str, torch.Tensor]]):
     same with the columns (the joint line) and the iliac and sacral quadrants. With ``alternatives`` (the
     same joints cropped along other lines), augmentation takes those half of the time."""
 
-    def __init__(self, crops: F32, targets: dict[str, np.ndarray], *, augment: bool = False,
-                 flip_halves: bool = False, flip_sides: bool = False, alternatives: F32 | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        crops: F32,
+        targets: dict[str, np.ndarray],
+        *,
+        augment: bool = False,
+        flip_halves: bool = False,
+        flip_sides: bool = False,
+        alternatives: F32 | None = None,
+    ) -> None:
         self.crops = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32))
         self.targets = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in targets.items()}
         self.augment, self.flip_halves, self.flip_sides = augment, flip_halves, flip_sides
@@ -106,7 +118,9 @@ def split_studies(
     return list(studies[: len(studies) - n_val]), list(studies[len(studies) - n_val :])
 
 
-def build_targets(studies: Sequence[StudyRecord], readers: Sequence[str], n_sessions: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:  # fmt: skip
+def build_targets(
+    studies: Sequence[StudyRecord], readers: Sequence[str], n_sessions: int
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Targets for every (study, joint), flattened to (2N, ...) in study-major, [left, right] order."""
     readings = reader_tensor(studies, readers, n_sessions)
     soft = snapshot_soft_targets(studies)
@@ -123,16 +137,29 @@ def build_targets(studies: Sequence[StudyRecord], readers: Sequence[str], n_sess
     return {k: v.reshape(-1, *v.shape[2:]) for k, v in flat.items()}, info
 
 
-def crops_of(studies: Sequence[StudyRecord], config: CropConfig, cache_dir: str | os.PathLike[str],
-             contours: ContourPredictor | None = None, *, drawn: bool = True, truth: bool | None = None) -> F32:  # fmt: skip
+def crops_of(
+    studies: Sequence[StudyRecord],
+    config: CropConfig,
+    cache_dir: str | os.PathLike[str],
+    contours: ContourPredictor | None = None,
+    *,
+    drawn: bool = True,
+    truth: bool | None = None,
+) -> F32:
     """Crops (2N, 2, S, H, W) of the studies, [left, right] per study, through the npz cache: at the truth
     joint lines of phantoms (``truth``; by default when there is no ``contours`` model), else at the
     studies' consensus contours where people drew them (``drawn``) and the ``contours`` model's traces
     elsewhere."""
     if not studies:
         return np.zeros((0, 2, config.n_slices, *config.shape), np.float32)
-    return np.concatenate([cached_crops(s.folder, s.study_id, config, cache_dir, contours,
-                                        s.contours if drawn else (), truth) for s in studies])  # fmt: skip
+    return np.concatenate(
+        [
+            cached_crops(
+                s.folder, s.study_id, config, cache_dir, contours, s.contours if drawn else (), truth
+            )
+            for s in studies
+        ]
+    )
 
 
 def _evaluate_fn(model: nn.Module, val_data: Any, device: torch.device) -> dict[str, float]:
@@ -141,8 +168,10 @@ def _evaluate_fn(model: nn.Module, val_data: Any, device: torch.device) -> dict[
     was = model.training
     model.eval()
     with torch.no_grad():
-        probs = [torch.sigmoid(model(val_data.crops[i : i + 32].to(device))["logits"].float()).cpu()
-                 for i in range(0, len(val_data), 32)]  # fmt: skip
+        probs = [
+            torch.sigmoid(model(val_data.crops[i : i + 32].to(device))["logits"].float()).cpu()
+            for i in range(0, len(val_data), 32)
+        ]
     model.train(was)
     labels = val_data.targets["majority"].numpy()
     labels = np.where(labels == 0.5, np.nan, labels)
@@ -193,26 +222,60 @@ def train(
     if contours is None:
         crops = np.concatenate([crops_of(train_s, crop, cache), crops_of(val_s, crop, cache)])
     else:  # each training crop along the reference lines or, half of the time, the traced ones
-        tracer = ContourPredictor.from_checkpoint(copy_model(contours, Path(checkpoint_dir) / CONTOURS_DIR),
-                                                  device=(train_config or TrainConfig()).device)  # fmt: skip
+        tracer = ContourPredictor.from_checkpoint(
+            copy_model(contours, Path(checkpoint_dir) / CONTOURS_DIR),
+            device=(train_config or TrainConfig()).device,
+        )
         traced = crops_of(train_s, crop, cache, tracer, drawn=False, truth=False)
-        crops = np.concatenate([crops_of(train_s, crop, cache, tracer, truth=True),
-                                crops_of(val_s, crop, cache, tracer, drawn=False, truth=False)])  # fmt: skip
-    train_ds = LesionDataset(crops[:n_train], {k: v[:n_train] for k, v in targets.items()}, augment=True,
-                             flip_halves=crop.mode == "joint", flip_sides=flip_sides and crop.mode == "joint",
-                             alternatives=traced)  # fmt: skip
+        crops = np.concatenate(
+            [
+                crops_of(train_s, crop, cache, tracer, truth=True),
+                crops_of(val_s, crop, cache, tracer, drawn=False, truth=False),
+            ]
+        )
+    train_ds = LesionDataset(
+        crops[:n_train],
+        {k: v[:n_train] for k, v in targets.items()},
+        augment=True,
+        flip_halves=crop.mode == "joint",
+        flip_sides=flip_sides and crop.mode == "joint",
+        alternatives=traced,
+    )
     val_ds = LesionDataset(crops[n_train:], {k: v[n_train:] for k, v in targets.items()}) if val_s else None
-    mc = dataclasses.replace(model_config or LesionModelConfig(), target=target, n_readers=len(readers),
-                             n_sessions=n_sessions, size_px=crop.shape[0], width_px=crop.shape[1],
-                             n_slices=crop.n_slices)  # fmt: skip
+    mc = dataclasses.replace(
+        model_config or LesionModelConfig(),
+        target=target,
+        n_readers=len(readers),
+        n_sessions=n_sessions,
+        size_px=crop.shape[0],
+        width_px=crop.shape[1],
+        n_slices=crop.n_slices,
+    )
     tc = dataclasses.replace(train_config or TrainConfig(), checkpoint_dir=str(checkpoint_dir))
     torch.manual_seed(tc.seed)
-    extra = {"model_config": mc.to_dict(), "crop_config": crop.to_dict(), "readers": readers, **info,
-             "train_studies": [s.study_id for s in train_s], "val_studies": [s.study_id for s in val_s]}  # fmt: skip
-    result = fit(LesionModel(mc), LesionLoss(target, mc.trace_weight), train_ds, val_ds, tc, resume=resume,
-                 evaluate_fn=_evaluate_fn if val_ds is not None else None, progress=progress,
-                 should_stop=should_stop, model_kind=MODEL_KIND, data_snapshot_id=folder.snapshot_id,
-                 consensus_run_id=folder.consensus_run_id, card_extra=extra)  # fmt: skip
+    extra = {
+        "model_config": mc.to_dict(),
+        "crop_config": crop.to_dict(),
+        "readers": readers,
+        **info,
+        "train_studies": [s.study_id for s in train_s],
+        "val_studies": [s.study_id for s in val_s],
+    }
+    result = fit(
+        LesionModel(mc),
+        LesionLoss(target, mc.trace_weight),
+        train_ds,
+        val_ds,
+        tc,
+        resume=resume,
+        evaluate_fn=_evaluate_fn if val_ds is not None else None,
+        progress=progress,
+        should_stop=should_stop,
+        model_kind=MODEL_KIND,
+        data_snapshot_id=folder.snapshot_id,
+        consensus_run_id=folder.consensus_run_id,
+        card_extra=extra,
+    )
     summary: dict[str, Any] = {
         "checkpoint_dir": str(checkpoint_dir),
         "stopped": result.stopped,

@@ -43,13 +43,29 @@ def _entry(truth: Truth) -> dict[str, Any]:
         "truth": f"{truth.study_id}/truth.json",
         "patient_id": truth.patient_id,
         "study_instance_uid": truth.study_instance_uid,
-        "series": {key: {"series_instance_uid": s.series_instance_uid, "folder": f"{truth.study_id}/{s.folder}",
-                         "n_instances": len(s.sop_instance_uids)} for key, s in truth.series.items()},
-    }  # fmt: skip
+        "series": {
+            key: {
+                "series_instance_uid": s.series_instance_uid,
+                "folder": f"{truth.study_id}/{s.folder}",
+                "n_instances": len(s.sop_instance_uids),
+            }
+            for key, s in truth.series.items()
+        },
+    }
 
 
-def generate(out: Path, *, n_mri: int, n_ct: int, seed: int = 0, workers: int = 2, readers: int = 0,
-             sessions: int | None = None, spammer: bool = False, adversarial: bool = False) -> dict[str, Any]:  # fmt: skip
+def generate(
+    out: Path,
+    *,
+    n_mri: int,
+    n_ct: int,
+    seed: int = 0,
+    workers: int = 2,
+    readers: int = 0,
+    sessions: int | None = None,
+    spammer: bool = False,
+    adversarial: bool = False,
+) -> dict[str, Any]:
     """Write ``n_mri`` MRI and ``n_ct`` CT studies (and optional simulated readings) under ``out``.
 
     Returns the manifest, also written to ``out/manifest.json``.
@@ -83,8 +99,11 @@ def generate(out: Path, *, n_mri: int, n_ct: int, seed: int = 0, workers: int = 
         folder.mkdir(exist_ok=True)
         (folder / "readers.json").write_text(json.dumps([asdict(p) for p in profiles], indent=1))
         (folder / "readings.json").write_text(json.dumps(records))
-        manifest["readings"] = {"readers": "readings/readers.json", "readings": "readings/readings.json",
-                                "count": len(records)}  # fmt: skip
+        manifest["readings"] = {
+            "readers": "readings/readers.json",
+            "readings": "readings/readings.json",
+            "count": len(records),
+        }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
 
@@ -103,9 +122,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adversarial", action="store_true", help="add one reader contradicting the truth")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    manifest = generate(args.out, n_mri=args.mri, n_ct=args.ct, seed=args.seed, workers=args.workers,
-                        readers=args.readers, sessions=args.sessions, spammer=args.spammer,
-                        adversarial=args.adversarial)  # fmt: skip
+    manifest = generate(
+        args.out,
+        n_mri=args.mri,
+        n_ct=args.ct,
+        seed=args.seed,
+        workers=args.workers,
+        readers=args.readers,
+        sessions=args.sessions,
+        spammer=args.spammer,
+        adversarial=args.adversarial,
+    )
     elapsed = time.perf_counter() - start
     print(f"wrote {len(manifest['studies'])} studies to {args.out} in {elapsed:.1f} s")
     return 0

@@ -101,9 +101,17 @@ def sample_ct_params(rng: Generator, grades: dict[str, int] | None = None) -> Ct
 
 def ct_geometry(params: CtParams) -> SliceGeometry:
     """Axial stack ``[1,0,0, 0,1,0]``; slices stepped along +z (inferior -> superior)."""
-    return centred_geometry(rows=MATRIX, cols=MATRIX, n_slices=N_SLICES, pixel_mm=PIXEL_MM, slice_thickness_mm=SLICE_MM,
-                            spacing_mm=SLICE_MM, row_dir=np.array([1.0, 0, 0]), col_dir=np.array([0, 1.0, 0]),
-                            centre=np.asarray(params.centre_mm))  # fmt: skip
+    return centred_geometry(
+        rows=MATRIX,
+        cols=MATRIX,
+        n_slices=N_SLICES,
+        pixel_mm=PIXEL_MM,
+        slice_thickness_mm=SLICE_MM,
+        spacing_mm=SLICE_MM,
+        row_dir=np.array([1.0, 0, 0]),
+        col_dir=np.array([0, 1.0, 0]),
+        centre=np.asarray(params.centre_mm),
+    )
 
 
 def _surface_noise(rng: Generator, a: FloatArray, z: FloatArray, amp: float) -> FloatArray:
@@ -121,8 +129,14 @@ def _surface_noise(rng: Generator, a: FloatArray, z: FloatArray, amp: float) -> 
 class _Blobs:
     """Ellipsoids in curve coordinates of one joint, evaluated only inside a small voxel box."""
 
-    def __init__(self, shape: CtJointShape, c: CtJointCoords, geometry: SliceGeometry, z: FloatArray,
-                 offset: tuple[float, float, float]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        shape: CtJointShape,
+        c: CtJointCoords,
+        geometry: SliceGeometry,
+        z: FloatArray,
+        offset: tuple[float, float, float],
+    ) -> None:
         self.shape, self.c, self.geometry, self.z, self.offset = shape, c, geometry, z, offset
 
     def mask(
@@ -144,8 +158,11 @@ class _Blobs:
             np.array([centre[0] + reach, centre[1] + reach, z0 + reach]) + off
         )
         g = self.geometry
-        box = (slice(max(int(k0), 0), min(int(k1) + 2, g.n_slices)), slice(max(int(lo[1]), 0), min(int(hi[1]) + 2, g.rows)),
-               slice(max(int(lo[0]), 0), min(int(hi[0]) + 2, g.cols)))  # fmt: skip
+        box = (
+            slice(max(int(k0), 0), min(int(k1) + 2, g.n_slices)),
+            slice(max(int(lo[1]), 0), min(int(hi[1]) + 2, g.rows)),
+            slice(max(int(lo[0]), 0), min(int(hi[0]) + 2, g.cols)),
+        )
         a, d = self.c.a[box], self.c.d[box]
         zz = self.z[box[0]]
         inside = ((a - a0) / radii[0]) ** 2 + ((d - d0) / radii[1]) ** 2 + ((zz - z0) / radii[2]) ** 2 <= 1
@@ -170,12 +187,24 @@ def _random_site(rng: Generator, shape: CtJointShape, c: CtJointCoords) -> tuple
     return float(rng.uniform(0.25, 0.75)) * length, zr
 
 
-def _apply_recipe(rng: Generator, grade: int, shape: CtJointShape, blobs: _Blobs, hu: FloatArray, labels: np.ndarray,
-                  p: CtParams) -> dict[str, Any]:  # fmt: skip
+def _apply_recipe(
+    rng: Generator,
+    grade: int,
+    shape: CtJointShape,
+    blobs: _Blobs,
+    hu: FloatArray,
+    labels: np.ndarray,
+    p: CtParams,
+) -> dict[str, Any]:
     """Draw the grade-specific changes of one joint into ``hu`` and ``labels`` (S, H, W), in place."""
     c, half_w, side_label = blobs.c, shape.width_mm / 2, LABELS[shape.joint]
-    features: dict[str, Any] = {"width_mm": round(shape.width_mm, 3), "erosions": 0, "sclerosis": "none",
-                                "bridges": 0, "ankylosis": grade == 4}  # fmt: skip
+    features: dict[str, Any] = {
+        "width_mm": round(shape.width_mm, 3),
+        "erosions": 0,
+        "sclerosis": "none",
+        "bridges": 0,
+        "ankylosis": grade == 4,
+    }
     if grade == 4:
         fused = c.zone & (np.abs(c.d) < half_w + p.cortex_mm)
         hu[fused] = p.hu["cancellous"]

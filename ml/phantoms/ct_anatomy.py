@@ -115,9 +115,11 @@ def sacrum_mask(
     front = ya - 6.0 + 6.0 * (x / xa) ** 2
     back = yp + 10.0
     canal = np.sqrt((x / 11.0) ** 2 + ((y - (yp - 3.0)) / 6.0) ** 2)
-    margins = [
-        -coords[j].d - joints[j].width_mm / 2 for j in JOINTS
-    ] + [y - front, back - y, (canal - 1.0) * 6.0]  # fmt: skip
+    margins = [-coords[j].d - joints[j].width_mm / 2 for j in JOINTS] + [
+        y - front,
+        back - y,
+        (canal - 1.0) * 6.0,
+    ]
     margin = margins[0]
     for m in margins[1:]:
         margin = np.minimum(margin, m)

@@ -32,11 +32,22 @@ MANUFACTURER = "Concord"
 _UID_NAMESPACE = uuid.UUID("6f1c1f52-2d0e-5b7a-9c1e-0c0ac0ad5a11")
 #: Acquisition attributes of the simulated sequences (plausible 1.5 T values; type-2 attributes need a value).
 MR_SEQUENCES: dict[str, dict[str, object]] = {
-    "T1": {"ScanningSequence": "SE", "SequenceVariant": "NONE", "RepetitionTime": 550.0, "EchoTime": 12.0,
-           "EchoTrainLength": 1},
-    "STIR": {"ScanningSequence": ["SE", "IR"], "SequenceVariant": "NONE", "RepetitionTime": 4000.0,
-             "EchoTime": 60.0, "EchoTrainLength": 12, "InversionTime": 150.0},
-}  # fmt: skip
+    "T1": {
+        "ScanningSequence": "SE",
+        "SequenceVariant": "NONE",
+        "RepetitionTime": 550.0,
+        "EchoTime": 12.0,
+        "EchoTrainLength": 1,
+    },
+    "STIR": {
+        "ScanningSequence": ["SE", "IR"],
+        "SequenceVariant": "NONE",
+        "RepetitionTime": 4000.0,
+        "EchoTime": 60.0,
+        "EchoTrainLength": 12,
+        "InversionTime": 150.0,
+    },
+}
 
 
 def make_uid(*parts: object) -> str:
@@ -63,8 +74,16 @@ class StudyMeta:
     body_part: str = "PELVIS"
 
 
-def _base_dataset(meta: StudyMeta, geometry: SliceGeometry, *, sop_class: str, modality: str, description: str,
-                  series_uid: str, series_number: int) -> Dataset:  # fmt: skip
+def _base_dataset(
+    meta: StudyMeta,
+    geometry: SliceGeometry,
+    *,
+    sop_class: str,
+    modality: str,
+    description: str,
+    series_uid: str,
+    series_number: int,
+) -> Dataset:
     """Attributes common to all slices of one series (Patient, Study, Series, FoR, Equipment, Image, Pixel)."""
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 100"
@@ -106,17 +125,34 @@ def _base_dataset(meta: StudyMeta, geometry: SliceGeometry, *, sop_class: str, m
     return ds
 
 
-def write_series(folder: Path, pixels: NDArray[np.uint16], geometry: SliceGeometry, meta: StudyMeta, *,
-                 modality: str, description: str, series_uid: str, series_number: int, sop_uids: Sequence[str],
-                 extra: dict[str, object]) -> list[Dataset]:  # fmt: skip
+def write_series(
+    folder: Path,
+    pixels: NDArray[np.uint16],
+    geometry: SliceGeometry,
+    meta: StudyMeta,
+    *,
+    modality: str,
+    description: str,
+    series_uid: str,
+    series_number: int,
+    sop_uids: Sequence[str],
+    extra: dict[str, object],
+) -> list[Dataset]:
     """Write ``pixels`` (S, H, W) uint16 as S files ``folder/0001.dcm``...; return the datasets in slice order.
 
     ``extra`` holds modality-specific attributes (MR sequence parameters, CT rescale, window).
     """
     folder.mkdir(parents=True, exist_ok=True)
     sop_class = MR_IMAGE_STORAGE if modality == "MR" else CT_IMAGE_STORAGE
-    base = _base_dataset(meta, geometry, sop_class=sop_class, modality=modality, description=description,
-                         series_uid=series_uid, series_number=series_number)  # fmt: skip
+    base = _base_dataset(
+        meta,
+        geometry,
+        sop_class=sop_class,
+        modality=modality,
+        description=description,
+        series_uid=series_uid,
+        series_number=series_number,
+    )
     for key, value in extra.items():
         setattr(base, key, value)
     base_bytes = [(int(elem.tag), _encode(elem)) for elem in base]
@@ -196,8 +232,17 @@ def ct_extra(slope: float, intercept: float) -> dict[str, object]:
 SEGMENT_LABELS = {1: "sacrum", 2: "left ilium", 3: "right ilium"}
 
 
-def write_pelvis_seg(path: Path, source: Sequence[Dataset], labels: NDArray[np.uint8], *, series_uid: str,
-                     sop_uid: str, comments: str, date: str, time: str) -> hd.seg.Segmentation:  # fmt: skip
+def write_pelvis_seg(
+    path: Path,
+    source: Sequence[Dataset],
+    labels: NDArray[np.uint8],
+    *,
+    series_uid: str,
+    sop_uid: str,
+    comments: str,
+    date: str,
+    time: str,
+) -> hd.seg.Segmentation:
     """Write a BINARY SEG of the pelvic bones; ``labels`` (S, H, W) holds 0 or a key of SEGMENT_LABELS."""
     descriptions = [
         hd.seg.SegmentDescription(

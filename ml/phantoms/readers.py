@@ -49,8 +49,9 @@ class ReaderProfile:
     spam_rate: float = 0.5
 
 
-def sample_readers(rng: Generator, n: int, *, sessions: int | None = None, spammer: bool = False,
-                   adversarial: bool = False) -> list[ReaderProfile]:  # fmt: skip
+def sample_readers(
+    rng: Generator, n: int, *, sessions: int | None = None, spammer: bool = False, adversarial: bool = False
+) -> list[ReaderProfile]:
     """Draw ``n`` normal readers (plus an optional spammer and adversarial reader) per SPEC §6.5."""
     readers = [
         ReaderProfile(
@@ -70,8 +71,21 @@ def sample_readers(rng: Generator, n: int, *, sessions: int | None = None, spamm
     ]
     extra = [("spammer", 0.5, 0.5)] * spammer + [("adversarial", 0.1, 0.1)] * adversarial
     for kind, sens, spec in extra:
-        readers.append(ReaderProfile(f"R{len(readers) + 1}", kind, sens, spec, 0, 1.0, 1.0, sessions or 1, 0.0,
-                                     float(rng.normal(0.0, 3.0)), 2.0))  # fmt: skip
+        readers.append(
+            ReaderProfile(
+                f"R{len(readers) + 1}",
+                kind,
+                sens,
+                spec,
+                0,
+                1.0,
+                1.0,
+                sessions or 1,
+                0.0,
+                float(rng.normal(0.0, 3.0)),
+                2.0,
+            )
+        )
     return readers
 
 
@@ -102,11 +116,13 @@ def session_parameters(profile: ReaderProfile, rng: Generator) -> list[dict[str,
     out = []
     for s in range(profile.sessions):
         jitter = rng.normal(0.0, profile.drift_sd, 3) if s else np.zeros(3)
-        out.append({
-            "sensitivity": float(np.clip(profile.sensitivity + jitter[0], 0.01, 0.99)),
-            "specificity": float(np.clip(profile.specificity + jitter[1], 0.01, 0.99)),
-            "bias": float(profile.bias + 10 * jitter[2]),
-        })  # fmt: skip
+        out.append(
+            {
+                "sensitivity": float(np.clip(profile.sensitivity + jitter[0], 0.01, 0.99)),
+                "specificity": float(np.clip(profile.specificity + jitter[1], 0.01, 0.99)),
+                "bias": float(profile.bias + 10 * jitter[2]),
+            }
+        )
     return out
 
 
@@ -175,12 +191,14 @@ def simulate_readings(
         for s, params in enumerate(session_parameters(profile, rng), start=1):
             for i in chosen:
                 truth = truths[i]
-                records.append({
-                    "reader": profile.reader_id,
-                    "session": s,
-                    "study_id": truth.study_id,
-                    "study_instance_uid": truth.study_instance_uid,
-                    "modality": "CT" if isinstance(truth, CtTruth) else "MR",
-                    "payload": read_study(truth, profile, params, rng),
-                })  # fmt: skip
+                records.append(
+                    {
+                        "reader": profile.reader_id,
+                        "session": s,
+                        "study_id": truth.study_id,
+                        "study_instance_uid": truth.study_instance_uid,
+                        "modality": "CT" if isinstance(truth, CtTruth) else "MR",
+                        "payload": read_study(truth, profile, params, rng),
+                    }
+                )
     return records

@@ -78,9 +78,18 @@ def write_mri_study(out: Path, seed: int, index: int, phantom: MriPhantom | None
         image = phantom.t1 if sequence == "T1" else phantom.stir
         series_uid = make_uid(seed, study_id, sequence)
         sop_uids = [make_uid(seed, study_id, sequence, k) for k in range(phantom.geometry.n_slices)]
-        write_series(folder / sequence, to_uint16(image, MR_SCALE, MR_MAX), phantom.geometry, meta, modality="MR",
-                     description=sequence, series_uid=series_uid, series_number=number, sop_uids=sop_uids,
-                     extra=mr_extra(sequence, MR_MAX))  # fmt: skip
+        write_series(
+            folder / sequence,
+            to_uint16(image, MR_SCALE, MR_MAX),
+            phantom.geometry,
+            meta,
+            modality="MR",
+            description=sequence,
+            series_uid=series_uid,
+            series_number=number,
+            sop_uids=sop_uids,
+            extra=mr_extra(sequence, MR_MAX),
+        )
         series[sequence] = SeriesRef(sequence, "MR", series_uid, sop_uids, sequence)
     truth = MriTruth(
         kind="mri",
@@ -114,12 +123,29 @@ def write_ct_study(out: Path, seed: int, index: int, phantom: CtPhantom | None =
     )
     series_uid = make_uid(seed, study_id, "CT")
     sop_uids = [make_uid(seed, study_id, "CT", k) for k in range(phantom.geometry.n_slices)]
-    datasets = write_series(folder / "CT", stored, phantom.geometry, meta, modality="CT",
-                            description=CT_SERIES_DESCRIPTION, series_uid=series_uid, series_number=1,
-                            sop_uids=sop_uids, extra=ct_extra(p.rescale_slope, p.rescale_intercept))  # fmt: skip
+    datasets = write_series(
+        folder / "CT",
+        stored,
+        phantom.geometry,
+        meta,
+        modality="CT",
+        description=CT_SERIES_DESCRIPTION,
+        series_uid=series_uid,
+        series_number=1,
+        sop_uids=sop_uids,
+        extra=ct_extra(p.rescale_slope, p.rescale_intercept),
+    )
     seg_uid, seg_sop = make_uid(seed, study_id, "SEG"), make_uid(seed, study_id, "SEG", 0)
-    write_pelvis_seg(folder / "SEG" / "seg.dcm", datasets, phantom.labels, series_uid=seg_uid, sop_uid=seg_sop,
-                     comments=meta.image_comments, date=meta.study_date, time=meta.study_time)  # fmt: skip
+    write_pelvis_seg(
+        folder / "SEG" / "seg.dcm",
+        datasets,
+        phantom.labels,
+        series_uid=seg_uid,
+        sop_uid=seg_sop,
+        comments=meta.image_comments,
+        date=meta.study_date,
+        time=meta.study_time,
+    )
     grades = p.grades
     truth = CtTruth(
         kind="ct",

@@ -182,8 +182,12 @@ def _window_max(per_slice: list[int], width: int) -> int:
 
 def berlin_grade(slices: list[SliceJointTruth], quadrant: str) -> int:
     """Berlin BME grade 0-3 of one quadrant: mean BME share over the slices where the quadrant is scored."""
-    scored = [s for s in slices if s.quadrant_rule == "upper_and_lower" or (
-        s.quadrant_rule == "upper_quadrants_only" and quadrant.endswith("upper"))]  # fmt: skip
+    scored = [
+        s
+        for s in slices
+        if s.quadrant_rule == "upper_and_lower"
+        or (s.quadrant_rule == "upper_quadrants_only" and quadrant.endswith("upper"))
+    ]
     if not any(s.quadrants[quadrant]["bme"] for s in slices):
         return 0
     share = float(np.mean([s.bme_fraction[quadrant] for s in scored])) if scored else 0.0
