@@ -62,6 +62,15 @@ class TensorDataset(Dataset[dict[str, torch.Tensor]]):
         return item
 
 
+def frozen_grade_posteriors(studies: Sequence[StudyRecord]) -> np.ndarray | None:
+    """The snapshot's frozen ordinal consensus posteriors (2N, 5) in study-major [left, right] order, or None
+    when a joint has none (a phantom folder: ``grade_targets`` then fits the readings itself)."""
+    rows = [(s.soft or {}).get((j, "joint", KEY)) for s in studies for j in JOINTS]
+    if not rows or any(r is None or len(r) != N_GRADES for r in rows):
+        return None
+    return np.asarray(rows, dtype=np.float32)
+
+
 def grade_targets(studies: Sequence[StudyRecord], target: str) -> tuple[np.ndarray, np.ndarray, str]:
     """Targets (2N, 5) for the chosen mode and reference grades (2N,) (-1 where unknown); resolves ``auto``."""
     ref = np.array(
@@ -87,6 +96,9 @@ def grade_targets(studies: Sequence[StudyRecord], target: str) -> tuple[np.ndarr
         np.add.at(counts, (np.array(items), np.array(labels)), 1.0)
         soft = counts / np.maximum(counts.sum(1, keepdims=True), 1.0)
     elif target == "soft":
+        frozen = frozen_grade_posteriors(studies)
+        if frozen is not None:
+            return frozen, ref, target
         result = consensus_fit(items, readers, labels, N_GRADES, model="ordinal", n_items=2 * len(studies))
         soft = result.posterior.astype(np.float32)
     else:
@@ -174,6 +186,15 @@ def train(
     if seg.stopped == "cancelled":
         return out
     soft, ref, mode = grade_targets([*train_s, *val_s], target)
+    soft_source = (
+        (
+            "snapshot"
+            if frozen_grade_posteriors([*train_s, *val_s]) is not None
+            else "ml.consensus.fit(model='ordinal')"
+        )
+        if mode == "soft"
+        else mode
+    )
     crops = np.concatenate([p["crops"] for p in inputs])
     train_ds = TensorDataset({"input": crops[: 2 * n], "target": soft[: 2 * n]}, augment=True)
     val_ds = TensorDataset({"input": crops[2 * n :], "target": soft[2 * n :]}) if val_s else None
@@ -187,7 +208,7 @@ def train(
         tc,
         resume=resume,
         model_kind=GRADER_KIND,
-        card_extra={**extra, "target": mode},
+        card_extra={**extra, "target": mode, "soft_source": soft_source},
         **common,
     )
     out["grader"] = {

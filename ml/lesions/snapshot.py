@@ -118,4 +118,8 @@ def load_data_folder(root: str | os.PathLike[str]) -> DataFolder:
                 contours=list(entry.get("contours", [])),
             )
         )
-    return DataFolder(root, studies, manifest.get("snapshot_id"), manifest.get("consensus_run_id"))
+    runs = manifest.get("consensus_runs")  # the product's frozen runs, lesion -> ConsensusRun id
+    run_id = (
+        ",".join(f"{k}:{v}" for k, v in sorted(runs.items())) if runs else manifest.get("consensus_run_id")
+    )
+    return DataFolder(root, studies, manifest.get("snapshot_id"), run_id)

@@ -105,6 +105,9 @@ def test_a_ct_run_from_the_api_trains_on_the_segs_is_promoted_and_pre_reads(camp
     assert version.status == ModelVersion.Status.PROMOTED, version.comparison
     assert version.gold_metrics["primary"] == "qwk" and version.gold_metrics["n_gold"] == 1
     assert version.card["model_kind"] and version.card["data_snapshot_id"] == run.snapshot.content_hash
+    # trained on the frozen consensus the card names (the two training cases have no reference grade)
+    assert version.card["extra"]["soft_source"] == "snapshot"
+    assert version.card["consensus_run_id"] == f"mny_grade:{run.snapshot.consensus_runs['mny_grade']}"
     output = Prediction.objects.filter(model_version=version).first().output
     assert {"left", "right", "total_score"} <= set(output)
     assert abs(sum(output["left"]["probabilities"]) - 1) < 1e-3

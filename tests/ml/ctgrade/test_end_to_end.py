@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from ml.ctgrade.data import CtCropConfig, load_ct_scan, study_inputs
 from ml.ctgrade.model import GraderConfig
 from ml.ctgrade.train import evaluate, grade_targets, train, train_from_config
 from ml.lesions.snapshot import load_data_folder
+from ml.phantoms.schema import JOINTS
 from ml.training import TrainConfig
 
 CROP = CtCropConfig(box_mm=(64.0, 64.0, 64.0), voxel_mm=2.0, seg_shape=(16, 32, 32))
@@ -34,6 +36,23 @@ def test_targets_reference_soft_majority(ct_phantoms: Path) -> None:
         soft, ref, _used = grade_targets(studies, mode)
         assert soft.shape == (4, 5) and np.allclose(soft.sum(1), 1.0) and (ref >= 0).all()
     assert grade_targets(studies, "auto")[2] == "reference"
+
+
+def test_soft_targets_are_the_snapshot_s_frozen_posteriors_not_a_refit(ct_phantoms: Path) -> None:
+    """A product snapshot carries the ordinal consensus the project froze (its own smoothing, its run id on
+    the card): the grader trains on exactly those posteriors, not on a refit of the readings."""
+    studies = load_data_folder(ct_phantoms).of_kind("ct")
+    refit, _, _ = grade_targets(studies, "soft")
+    frozen = np.array([[0.05, 0.8, 0.1, 0.05, 0.0], [0.0, 0.0, 0.2, 0.3, 0.5]], dtype=np.float32)
+    snapshot = [
+        dataclasses.replace(
+            s, soft={(j, "joint", "mny_grade"): frozen[n].tolist() for n, j in enumerate(JOINTS)}
+        )
+        for s in studies
+    ]
+    soft, _, mode = grade_targets(snapshot, "soft")
+    assert mode == "soft" and np.array_equal(soft, np.concatenate([frozen] * len(studies)))
+    assert not np.allclose(refit, soft)
 
 
 def test_tiny_train_evaluate_predict_cli(
