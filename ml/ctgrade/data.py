@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from ml.config import load_config
 from ml.lesions.series import Series, load_seg_labels, load_series
 from ml.phantoms.schema import JOINTS
 
@@ -59,12 +60,8 @@ class CtCropConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CtCropConfig:
-        """Inverse of :meth:`to_dict`, ignoring unknown keys (lists become tuples)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        kwargs: dict[str, Any] = {
-            k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names
-        }
-        return cls(**kwargs)
+        """Inverse of :meth:`to_dict`; ConfigError (a ValueError) naming a key it does not have."""
+        return load_config(cls, data)
 
     def tag(self) -> str:
         """Short hash naming cache files built with this config."""

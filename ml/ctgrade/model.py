@@ -23,6 +23,7 @@ from monai.networks.nets.unet import UNet
 from numpy.typing import ArrayLike, NDArray
 from torch import nn
 
+from ml.config import load_config
 from ml.phantoms.schema import GROUPINGS
 
 N_GRADES = 5
@@ -45,12 +46,8 @@ class GraderConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GraderConfig:
-        """Inverse of :meth:`to_dict`, ignoring unknown keys (lists become tuples)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        kwargs: dict[str, Any] = {
-            k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names
-        }
-        return cls(**kwargs)
+        """Inverse of :meth:`to_dict`; ConfigError (a ValueError) naming a key it does not have."""
+        return load_config(cls, data)
 
 
 def build_grader(config: GraderConfig) -> nn.Module:

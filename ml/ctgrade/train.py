@@ -26,6 +26,7 @@ import torch
 from monai.losses.dice import DiceCELoss
 from torch.utils.data import Dataset
 
+from ml.config import check_keys, load_config
 from ml.consensus import fit as consensus_fit
 from ml.ctgrade.data import CtCropConfig, cached_inputs
 from ml.ctgrade.infer import GRADER_KIND, SEG_KIND, CtPredictor
@@ -284,15 +285,20 @@ def train_from_config(
     {"target": "auto", "val_fraction": 0.1, "cache_dir": null, "train": {TrainConfig fields},
      "seg_train": {TrainConfig fields}, "grader": {GraderConfig fields}, "crop": {CtCropConfig fields}}
     """
+    check_keys(
+        config,
+        ("target", "grader", "crop", "train", "seg_train", "cache_dir", "val_fraction"),
+        "the training configuration",
+    )
     return train(
         data_dir,
         checkpoint_dir,
         target=str(config.get("target", "auto")),
         grader_config=GraderConfig.from_dict(dict(config.get("grader", {}))),
         crop_config=CtCropConfig.from_dict(dict(config.get("crop", {}))),
-        train_config=TrainConfig.from_dict(dict(config.get("train", {}))),
-        seg_train_config=TrainConfig.from_dict(
-            dict(config.get("seg_train", {"epochs": 10, "batch_size": 4}))
+        train_config=load_config(TrainConfig, dict(config.get("train", {}))),
+        seg_train_config=load_config(
+            TrainConfig, dict(config.get("seg_train", {"epochs": 10, "batch_size": 4}))
         ),
         cache_dir=config.get("cache_dir"),
         val_fraction=float(config.get("val_fraction", 0.1)),

@@ -43,6 +43,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from ml.config import load_config
 from ml.contours.data import mirror_side, normalise_scan
 from ml.contours.files import ScanArrays
 from ml.contours.infer import CONFIDENT, ContourPredictor
@@ -99,12 +100,10 @@ class CropConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CropConfig:
-        """Inverse of :meth:`to_dict`, ignoring unknown keys."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in names}
+        """Inverse of :meth:`to_dict`; ConfigError (a ValueError) naming a key it does not have."""
         if data and "mode" not in data:  # a card from before joint-mode crops
-            kwargs["mode"] = "box"
-        return cls(**kwargs)
+            data = {**data, "mode": "box"}
+        return load_config(cls, data)
 
     def tag(self) -> str:
         """Short hash naming cache files built with this config."""

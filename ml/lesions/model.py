@@ -25,6 +25,7 @@ from monai.networks.blocks import ResidualUnit
 from monai.networks.nets.regressor import Regressor
 from torch import nn
 
+from ml.config import load_config
 from ml.lesions.labels import (
     JOINT_LESION_ORDER,
     LESION_TYPES,
@@ -73,12 +74,8 @@ class LesionModelConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LesionModelConfig:
-        """Inverse of :meth:`to_dict`, ignoring unknown keys (lists become tuples)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        kwargs: dict[str, Any] = {
-            k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names
-        }
-        return cls(**kwargs)
+        """Inverse of :meth:`to_dict`; ConfigError (a ValueError) naming a key it does not have."""
+        return load_config(cls, data)
 
 
 class QuadrantSliceNet(nn.Module):

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from torch import nn
 from torch.utils.data import Dataset
 
+from ml.config import check_keys, load_config
 from ml.contours.infer import ContourPredictor
 from ml.lesions.crops import CropConfig, cached_crops
 from ml.lesions.infer import CONTOURS_DIR, MODEL_KIND, LesionPredictor
@@ -331,11 +332,26 @@ def train_from_config(
      "contour_checkpoint": null,                                # train at (and bundle) its traced lines
      "train": {TrainConfig fields}, "model": {LesionModelConfig fields}, "crop": {CropConfig fields}}
     """
+    check_keys(
+        config,
+        (
+            "target",
+            "train",
+            "model",
+            "crop",
+            "cache_dir",
+            "val_fraction",
+            "flip_sides",
+            "contour_checkpoint",
+            "contour_version",
+        ),
+        "the training configuration",
+    )
     return train(
         data_dir,
         checkpoint_dir,
         target=str(config.get("target", "soft")),
-        train_config=TrainConfig.from_dict(dict(config.get("train", {}))),
+        train_config=load_config(TrainConfig, dict(config.get("train", {}))),
         model_config=LesionModelConfig.from_dict(dict(config.get("model", {}))),
         crop_config=CropConfig.from_dict(dict(config.get("crop", {}))),
         cache_dir=config.get("cache_dir"),
