@@ -211,6 +211,8 @@ DICOMWEB_AUTH_CACHE_S = env.float("DICOMWEB_AUTH_CACHE_S", default=10.0)
 DICOM_IMPORT_SOURCES = env.list("DICOM_IMPORT_SOURCES", default=[])
 ML_WEIGHTS_DIR = Path(env.str("ML_WEIGHTS_DIR", default=str(VAR_DIR / "models")))
 # A running training run whose worker sent no heartbeat for this long is resumed by the next delivery.
+# Where the gpu queue's workers evaluate and pre-read: "auto" (CUDA when the worker has a GPU), "cuda", "cpu".
+ML_DEVICE = env.str("ML_DEVICE", default="auto")
 ML_HEARTBEAT_STALE_S = env.int("ML_HEARTBEAT_STALE_S", default=120)
 # A run queued (or running without a heartbeat) this long after its last dispatch lost its task message (a
 # broker restart): the beat task that runs every ML_RECOVER_EVERY_S dispatches it again.

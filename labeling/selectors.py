@@ -186,11 +186,17 @@ def consensus_current_runs(*, project: Project) -> QuerySet[ConsensusRun]:
     return project.consensus_runs.filter(is_current=True).order_by("lesion")
 
 
-def reader_pseudonyms(*, project: Project) -> dict[int, str]:
-    """Stable per-project names for readers, shown to adjudicators instead of usernames."""
+def reader_numbers(*, project: Project) -> dict[int, int]:
+    """Stable per-project reader numbers (1, 2, …) by user id: the project's readers, then anyone else who
+    read in it; the pseudonym shown to adjudicators and the reader id a dataset snapshot carries."""
     ids = sorted(project.memberships.filter(role=Membership.Role.READER).values_list("user_id", flat=True))
     ids += sorted(set(project.readings.values_list("reader_id", flat=True)) - set(ids))
-    return {user_id: f"Reader {i + 1}" for i, user_id in enumerate(ids)}
+    return {user_id: i + 1 for i, user_id in enumerate(ids)}
+
+
+def reader_pseudonyms(*, project: Project) -> dict[int, str]:
+    """Stable per-project names for readers, shown to adjudicators instead of usernames."""
+    return {user_id: f"Reader {n}" for user_id, n in reader_numbers(project=project).items()}
 
 
 def cases_read_by(*, user: User, project: Project) -> QuerySet[Reading, Any]:

@@ -72,6 +72,9 @@ class TrainingRun(models.Model):
     config = models.JSONField(default=dict)
     progress = models.JSONField(default=dict, help_text="epoch, epochs, step, loss, metrics, fraction")
     log = models.TextField(blank=True)
+    history = models.JSONField(
+        default=list, blank=True, help_text="one {epoch, loss, metrics[, phase]} per finished epoch, in order"
+    )
     error = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
     attempts = models.PositiveIntegerField(default=0, help_text="deliveries to a worker (> 1 after a crash)")

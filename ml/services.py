@@ -26,8 +26,19 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import CharField, Max, OuterRef, Q, Subquery
-from django.db.models.functions import Cast
+from django.db.models import (
+    CharField,
+    F,
+    Func,
+    JSONField,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+    TextField,
+    Value,
+)
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
@@ -43,9 +54,10 @@ from labeling.models import (
     Project,
     ReadingValue,
 )
-from labeling.selectors import reader_pseudonyms
+from labeling.selectors import reader_numbers
 from labeling.services.audit import audit_record
 from labeling.services.ingest import configured_store
+from ml.config import ConfigError
 from ml.models import (
     DatasetSnapshot,
     ModelKind,
@@ -54,7 +66,7 @@ from ml.models import (
     TrainingPolicy,
     TrainingRun,
 )
-from ml.pipelines import Cancelled, Evaluation, TrainRequest, pipeline_for
+from ml.pipelines import Cancelled, Evaluation, TrainRequest, check_config, pipeline_for
 from ml.pipelines.snapshot import MANIFEST, link_study
 
 log = logging.getLogger(__name__)
@@ -91,6 +103,7 @@ def training_run_start(
     expected = {"contour": "MR", "lesions": "MR", "ctgrade": "CT"}[kind]
     if project.scheme.modality != expected:
         raise InvalidInput(f"a {kind} model needs a {expected} project", field="kind")
+    _check_config(kind, config or {})
     policy = project.training_policies.filter(kind=kind).first()
     merged = {**(policy.config if policy else {}), **(config or {})}
     if kind == ModelKind.LESIONS and "contour_checkpoint" not in merged:
@@ -120,6 +133,16 @@ def training_run_start(
             + (f" (run {active.pk})" if active else "")
         ) from exc
     return run
+
+
+def _check_config(kind: str, config: Any) -> None:
+    """InvalidInput (400) for a configuration that is not an object or has a key ``kind`` does not know."""
+    if not isinstance(config, dict):
+        raise InvalidInput("the configuration must be a JSON object", field="config")
+    try:
+        check_config(kind, config)
+    except ConfigError as exc:
+        raise InvalidInput(str(exc), field="config") from exc
 
 
 def _enqueue(run_id: int) -> None:
@@ -185,11 +208,14 @@ class _Reporter:
             progress=_finite({**info, "fraction": round(fraction, 4)}), heartbeat_at=timezone.now()
         )
         if end_of_epoch:
-            line = (
-                f"epoch {info.get('epoch')}: loss {info.get('loss'):.4f} {_finite(info.get('metrics', {}))}\n"
+            row = _finite({k: info[k] for k in ("epoch", "loss", "metrics", "phase") if k in info})
+            shown = " ".join(f"{k} {v:.4g}" for k, v in row.get("metrics", {}).items() if v is not None)
+            loss = f"{row['loss']:.4f}" if row.get("loss") is not None else "nan"
+            _append(
+                self.run_id,
+                line=f"epoch {row.get('epoch')}: loss {loss} {shown}".rstrip() + "\n",
+                history=row,
             )
-            run = TrainingRun.objects.get(pk=self.run_id)
-            TrainingRun.objects.filter(pk=self.run_id).update(log=run.log + line)
 
     def should_stop(self) -> bool:
         self.cancelled = (
@@ -198,12 +224,25 @@ class _Reporter:
         return self.cancelled
 
 
+def _append(run_id: int, *, line: str = "", history: dict[str, Any] | None = None, **fields: Any) -> None:
+    """Append a log line and/or an epoch row to a run in one UPDATE (no read: concurrent appends from the
+    worker, its heartbeat and the recovery task cannot drop each other's lines)."""
+    if line:
+        fields["log"] = Concat(F("log"), Value(line), output_field=TextField())
+    if history is not None:
+        fields["history"] = Func(
+            F("history"),
+            Value([history], output_field=JSONField()),
+            template="(%(expressions)s)",
+            arg_joiner=" || ",
+            output_field=JSONField(),
+        )
+    TrainingRun.objects.filter(pk=run_id).update(**fields)
+
+
 def _finish(run_id: int, state: str, error: str = "") -> None:
     now = timezone.now()
-    run = TrainingRun.objects.get(pk=run_id)
-    TrainingRun.objects.filter(pk=run_id).update(
-        state=state, error=error, finished_at=now, log=run.log + f"{now:%Y-%m-%d %H:%M:%S} {state}\n"
-    )
+    _append(run_id, line=f"{now:%Y-%m-%d %H:%M:%S} {state}\n", state=state, error=error, finished_at=now)
 
 
 class _Heartbeat:
@@ -325,9 +364,7 @@ def training_runs_recover(*, now: datetime | None = None) -> list[int]:
         for run in candidates:
             quiet_s = (now - (run.heartbeat_at or run.last_dispatch or run.created_at)).total_seconds()
             why = f"{run.state} for {quiet_s:.0f} s with no sign of a worker"
-            TrainingRun.objects.filter(pk=run.pk).update(
-                log=run.log + f"{now:%Y-%m-%d %H:%M:%S} re-dispatched: {why}\n"
-            )
+            _append(run.pk, line=f"{now:%Y-%m-%d %H:%M:%S} re-dispatched: {why}\n")
             audit_record(
                 actor=None, action=REDISPATCH_ACTION, target=run, project=run.project, data={"why": why}
             )
@@ -378,7 +415,7 @@ def _series_files(case: Case, wanted: list[str], dicom_dir: Path) -> list[dict[s
 
 def _labels(project: Project) -> dict[str, Any]:
     """Per case: consensus posteriors (current runs), pseudonymous readings, gold, contours."""
-    names = {uid: int(name.split()[-1]) for uid, name in reader_pseudonyms(project=project).items()}
+    names = reader_numbers(project=project)
     consensus: dict[int, dict[str, list[float]]] = defaultdict(dict)
     runs = {}
     for run in project.consensus_runs.filter(is_current=True):
@@ -541,6 +578,8 @@ def labelled_items(project: Project) -> int:
 @transaction.atomic
 def training_policy_update(*, actor: User, project: Project, kind: str, **changes: Any) -> TrainingPolicy:
     """Create or change a project's policy for one kind and keep its beat schedule in step."""
+    if "config" in changes:
+        _check_config(kind, changes["config"])
     policy, _ = TrainingPolicy.objects.get_or_create(project=project, kind=kind)
     for key, value in changes.items():
         if key in POLICY_FIELDS:
@@ -604,7 +643,9 @@ DEFAULT_MAX_OUTPUT_DROP = 0.02
 
 def _evaluate(kind: str, checkpoint_dir: str, snapshot_dir: str) -> Evaluation | None:
     try:
-        return pipeline_for(kind).evaluate(Path(checkpoint_dir), Path(snapshot_dir))
+        return pipeline_for(kind).evaluate(
+            Path(checkpoint_dir), Path(snapshot_dir), device=settings.ML_DEVICE
+        )
     except FileNotFoundError:
         return None  # e.g. the promoted version's weights were removed
 
@@ -733,24 +774,26 @@ def case_record(case: Case, series_for: list[str]) -> dict[str, Any]:
 def prereads_compute(*, version_id: int, batch: int = 50) -> int:
     """AI pre-reads of the project's cases that this version has not read yet; returns how many were made.
 
-    Idempotent (a unique row per version and case); a retired version stops early.
+    The version's weights are loaded once per batch, onto ``ML_DEVICE`` (the gpu queue's GPU). Idempotent
+    (a unique row per version and case); a retired version stops early.
     """
 
     version = ModelVersion.objects.select_related("project").get(pk=version_id)
-    pipeline = pipeline_for(version.kind)
-    done = 0
     todo = (
         version.project.cases.exclude(predictions__model_version=version)
         .select_related("study")
         .order_by("id")
     )
-    for case in todo[:batch]:
+    cases = list(todo[:batch])
+    if not cases:
+        return 0
+    predictor = pipeline_for(version.kind).load(Path(version.checkpoint_dir), device=settings.ML_DEVICE)
+    done = 0
+    for case in cases:
         if not ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.PROMOTED).exists():
             break
         try:
-            output = pipeline.predict(
-                Path(version.checkpoint_dir), case_record(case, SERIES_FOR_KIND[version.kind])
-            )
+            output = predictor.predict(case_record(case, SERIES_FOR_KIND[version.kind]))
         except Exception:  # one unreadable case must not stop the others
             log.exception("pre-read of case %s by %s failed", case.pk, version)
             continue

@@ -44,9 +44,20 @@ class TrainingRunOutput(serializers.ModelSerializer):
         return version.pk if version else None
 
 
+class EpochRowOutput(serializers.Serializer):
+    """One finished epoch: training loss and validation metrics (null where not finite)."""
+
+    epoch = serializers.IntegerField()
+    loss = serializers.FloatField(allow_null=True)
+    metrics = serializers.DictField(child=serializers.FloatField(allow_null=True))
+    phase = serializers.CharField(required=False, help_text="segmenter | grader (the CT model's two fits)")
+
+
 class TrainingRunDetailOutput(TrainingRunOutput):
+    history = EpochRowOutput(many=True, read_only=True)
+
     class Meta(TrainingRunOutput.Meta):
-        fields = [*TrainingRunOutput.Meta.fields, "log"]
+        fields = [*TrainingRunOutput.Meta.fields, "log", "history"]
 
 
 class ModelVersionOutput(serializers.ModelSerializer):

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ml.config import check_keys
+
 Progress = Callable[[dict[str, Any]], None]
 ShouldStop = Callable[[], bool]
 
@@ -21,6 +23,28 @@ PIPELINES = {
     "lesions": "ml.pipelines.lesions",
     "ctgrade": "ml.pipelines.ctgrade",
 }
+
+
+#: Flat training keys every pipeline accepts at the top level (they go to its ``train`` section).
+TRAIN_KEYS = ("epochs", "lr", "batch_size", "seed", "device", "patience", "amp", "compile")
+#: The top-level keys of each kind's training configuration (a run's or a training policy's); the nested
+#: sections (``train``, ``model``, ``crop`` …) are checked against their dataclasses when training starts.
+CONFIG_KEYS: dict[str, frozenset[str]] = {
+    "contour": frozenset(
+        {"epochs", "lr", "batch_size", "seed", "patience", "device"}
+        | {"width", "crop_mm", "pixel_mm", "jitter_mm", "copies"}
+    ),
+    "lesions": frozenset(TRAIN_KEYS)
+    | {"target", "train", "model", "crop", "cache_dir", "val_fraction", "flip_sides"}
+    | {"contour_checkpoint", "contour_version"},
+    "ctgrade": frozenset(TRAIN_KEYS)
+    | {"target", "train", "seg_train", "grader", "crop", "cache_dir", "val_fraction"},
+}
+
+
+def check_config(kind: str, config: dict[str, Any]) -> None:
+    """Raise ``ml.config.ConfigError`` naming the first key ``kind``'s training does not know."""
+    check_keys(config, CONFIG_KEYS[kind], f"the {kind} training configuration")
 
 
 class Cancelled(Exception):
@@ -55,6 +79,13 @@ class Evaluation:
         return self.metrics[self.primary]
 
 
+class Predictor(Protocol):
+    """A checkpoint's weights loaded once onto a device; pre-reads any number of cases with them."""
+
+    def predict(self, case: dict[str, Any]) -> dict[str, Any]:
+        """Pre-read one case of a snapshot-style case record (series with DICOM file paths)."""
+
+
 class Pipeline(Protocol):
     kind: str
     default_config: dict[str, Any]
@@ -62,11 +93,11 @@ class Pipeline(Protocol):
     def train(self, request: TrainRequest) -> dict[str, Any]:
         """Train (or resume) and return the model card; raises Cancelled when stopped."""
 
-    def evaluate(self, checkpoint_dir: Path, snapshot_dir: Path) -> Evaluation:
-        """Score a checkpoint on the snapshot's gold split."""
+    def evaluate(self, checkpoint_dir: Path, snapshot_dir: Path, device: str = "auto") -> Evaluation:
+        """Score a checkpoint on the snapshot's gold split, on ``device`` ("auto": CUDA when present)."""
 
-    def predict(self, checkpoint_dir: Path, case: dict[str, Any]) -> dict[str, Any]:
-        """Pre-read one case of a snapshot-style case record (series with DICOM file paths)."""
+    def load(self, checkpoint_dir: Path, device: str = "auto") -> Predictor:
+        """Load a checkpoint's weights onto ``device`` for pre-reads; FileNotFoundError when absent."""
 
 
 def loop_progress(request: TrainRequest, epochs: int) -> Callable[[int, int, float, Any], None]:

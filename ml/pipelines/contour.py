@@ -16,7 +16,7 @@ from ml.contours.files import ScanArrays
 from ml.contours.infer import CONFIDENT, ContourPredictor, rmse_against_truth
 from ml.contours.model import ContourModelConfig
 from ml.contours.train import train_contours
-from ml.pipelines import Cancelled, Evaluation, TrainRequest, loop_progress
+from ml.pipelines import Cancelled, Evaluation, TrainRequest, check_config, loop_progress
 from ml.pipelines.snapshot import Volume, cases, load_manifest, load_volume, series_files
 from ml.training import TrainConfig, read_card
 
@@ -57,6 +57,7 @@ class ContourPipeline:
     }
 
     def train(self, request: TrainRequest) -> dict[str, Any]:
+        check_config(self.kind, request.config)
         cfg = {**self.default_config, **request.config}
         manifest = load_manifest(request.snapshot_dir)
         scans = [_scan(c)[0] for c in cases(manifest, "train") if c.get("contours", {}).get("consensus")]
@@ -97,8 +98,8 @@ class ContourPipeline:
             raise Cancelled("training was cancelled")
         return read_card(request.checkpoint_dir)
 
-    def evaluate(self, checkpoint_dir: Path, snapshot_dir: Path) -> Evaluation:
-        predictor = ContourPredictor.from_checkpoint(checkpoint_dir, device="cpu")
+    def evaluate(self, checkpoint_dir: Path, snapshot_dir: Path, device: str = "auto") -> Evaluation:
+        predictor = ContourPredictor.from_checkpoint(checkpoint_dir, device=device)
         errors: dict[str, list[float]] = {"left": [], "right": []}
         gold = [
             c for c in cases(load_manifest(snapshot_dir), "gold") if c.get("contours", {}).get("consensus")
@@ -124,10 +125,20 @@ class ContourPipeline:
         }
         return Evaluation("frac_below_2_76mm", metrics, per_output, n_gold=len(gold))
 
-    def predict(self, checkpoint_dir: Path, case: dict[str, Any]) -> dict[str, Any]:
-        predictor = ContourPredictor.from_checkpoint(checkpoint_dir, device="cpu")
+    def load(self, checkpoint_dir: Path, device: str = "auto") -> ContourPreReader:
+        return ContourPreReader(ContourPredictor.from_checkpoint(checkpoint_dir, device=device))
+
+
+class ContourPreReader:
+    """Traces the joint lines of a case's T1 series with weights loaded once."""
+
+    def __init__(self, predictor: ContourPredictor) -> None:
+        self.predictor = predictor
+
+    def predict(self, case: dict[str, Any]) -> dict[str, Any]:
         scan, _ = _scan({**case, "contours": {}})
-        return {"contours": [t.to_json() for t in predictor.predict_scan(scan) if t.confidence >= CONFIDENT]}
+        traces = self.predictor.predict_scan(scan)
+        return {"contours": [t.to_json() for t in traces if t.confidence >= CONFIDENT]}
 
 
 PIPELINE = ContourPipeline()

@@ -15,14 +15,13 @@ from typing import Any
 
 from ml.ctgrade.infer import CtPredictor
 from ml.ctgrade.train import evaluate, train_from_config
-from ml.pipelines import Cancelled, Evaluation, TrainRequest
+from ml.pipelines import TRAIN_KEYS, Cancelled, Evaluation, TrainRequest, check_config
 from ml.pipelines.snapshot import cases, link_study, load_manifest
 from ml.training import read_card
 
-TRAIN_KEYS = ("epochs", "lr", "batch_size", "seed", "device", "patience", "amp", "compile")
-
 
 def _config(overrides: dict[str, Any]) -> dict[str, Any]:
+    check_config("ctgrade", overrides)
     config: dict[str, Any] = {
         "target": "auto",
         "train": {"epochs": 4, "batch_size": 4, "device": "auto"},
@@ -118,8 +117,8 @@ class CtGradePipeline:
             raise Cancelled("training was cancelled")
         return read_card(Path(request.checkpoint_dir) / "grader")
 
-    def evaluate(self, checkpoint_dir: Path, snapshot_dir: Path) -> Evaluation:
-        result = evaluate(snapshot_dir, checkpoint_dir, split="test", device="cpu")
+    def evaluate(self, checkpoint_dir: Path, snapshot_dir: Path, device: str = "auto") -> Evaluation:
+        result = evaluate(snapshot_dir, checkpoint_dir, split="test", device=device)
         five = result["mny5"]  # 5-class metrics; groupings sit beside it
         qwk = float(five["qwk"])
         metrics = {
@@ -132,10 +131,19 @@ class CtGradePipeline:
         }
         return Evaluation("qwk", metrics, per_output, n_gold=int(result.get("n_joints", 0)) // 2)
 
-    def predict(self, checkpoint_dir: Path, case: dict[str, Any]) -> dict[str, Any]:
-        predictor = CtPredictor.from_checkpoint(checkpoint_dir, device="cpu")
+    def load(self, checkpoint_dir: Path, device: str = "auto") -> CtPreReader:
+        return CtPreReader(CtPredictor.from_checkpoint(checkpoint_dir, device=device))
+
+
+class CtPreReader:
+    """Pre-reads case records with one loaded CtPredictor (the case laid out as a study folder of links)."""
+
+    def __init__(self, predictor: CtPredictor) -> None:
+        self.predictor = predictor
+
+    def predict(self, case: dict[str, Any]) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp:
-            return predictor.predict_study(link_study(case, Path(tmp) / "study"))
+            return self.predictor.predict_study(link_study(case, Path(tmp) / "study"))
 
 
 PIPELINE = CtGradePipeline()

@@ -21,16 +21,16 @@ from typing import Any
 from ml.lesions.infer import LesionPredictor
 from ml.lesions.model import JOINT_CROP_NET
 from ml.lesions.train import evaluate, train_from_config
-from ml.pipelines import Cancelled, Evaluation, TrainRequest, loop_progress
+from ml.pipelines import TRAIN_KEYS, Cancelled, Evaluation, TrainRequest, check_config, loop_progress
 from ml.pipelines.snapshot import link_study
 from ml.training import read_card
 
-TRAIN_KEYS = ("epochs", "lr", "batch_size", "seed", "device", "patience", "amp", "compile")
 BOX_CROP = {"mode": "box", "crop_mm": 80.0, "size_px": 48}
 
 
 def _config(overrides: dict[str, Any]) -> dict[str, Any]:
     """Nested config for ``train_from_config``; flat training keys (epochs, device …) are accepted too."""
+    check_config("lesions", overrides)
     config: dict[str, Any] = {
         "target": "soft",
         "train": {"epochs": 4, "batch_size": 8, "device": "auto"},
@@ -73,8 +73,8 @@ class LesionPipeline:
             raise Cancelled("training was cancelled")
         return read_card(request.checkpoint_dir)
 
-    def evaluate(self, checkpoint_dir: Path, snapshot_dir: Path) -> Evaluation:
-        result = evaluate(snapshot_dir, checkpoint_dir, split="test", device="cpu")
+    def evaluate(self, checkpoint_dir: Path, snapshot_dir: Path, device: str = "auto") -> Evaluation:
+        result = evaluate(snapshot_dir, checkpoint_dir, split="test", device=device)
         per_output = {
             f"auc_{name}": float(v["auc"])
             for name, v in result["per_output"].items()
@@ -84,10 +84,19 @@ class LesionPipeline:
         metrics = {"mean_auc": mean_auc, "min_auc": float(result["min_auc"])}
         return Evaluation("mean_auc", metrics, per_output, n_gold=int(result["n_studies"]))
 
-    def predict(self, checkpoint_dir: Path, case: dict[str, Any]) -> dict[str, Any]:
-        predictor = LesionPredictor.from_checkpoint(checkpoint_dir, device="cpu")
+    def load(self, checkpoint_dir: Path, device: str = "auto") -> LesionPreReader:
+        return LesionPreReader(LesionPredictor.from_checkpoint(checkpoint_dir, device=device))
+
+
+class LesionPreReader:
+    """Pre-reads case records with one loaded LesionPredictor (the case laid out as a study folder of links)."""
+
+    def __init__(self, predictor: LesionPredictor) -> None:
+        self.predictor = predictor
+
+    def predict(self, case: dict[str, Any]) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp:
-            return predictor.predict_study(link_study(case, Path(tmp) / "study"))
+            return self.predictor.predict_study(link_study(case, Path(tmp) / "study"))
 
 
 PIPELINE = LesionPipeline()

@@ -36,7 +36,9 @@ export type TrainingRun = Omit<S["TrainingRunOutput"], "progress" | "config" | "
   config: Record<string, unknown>;
   started_by: string | null;
 };
-export type TrainingRunDetail = TrainingRun & { log: string };
+/** One finished epoch of a run (loss and metrics null where not finite). */
+export type EpochRow = S["EpochRowOutput"];
+export type TrainingRunDetail = TrainingRun & { log: string; history: EpochRow[] };
 export type ModelVersion = Omit<S["ModelVersionOutput"], "gold_metrics" | "comparison" | "promoted_by"> & {
   gold_metrics: GoldMetrics;
   comparison: Comparison;

@@ -1237,6 +1237,17 @@ export interface components {
                 [key: string]: unknown;
             }[];
         };
+        /** @description One finished epoch: training loss and validation metrics (null where not finite). */
+        EpochRowOutput: {
+            epoch: number;
+            /** Format: double */
+            loss: number | null;
+            metrics: {
+                [key: string]: number | null;
+            };
+            /** @description segmenter | grader (the CT model's two fits) */
+            phase?: string;
+        };
         ImportDicomwebInputRequest: {
             /** @description QIDO study filters, e.g. {"PatientID": "PHANTOM-*", "StudyDate": "20260101-"} */
             filters: {
@@ -1575,6 +1586,7 @@ export interface components {
             finished_at?: string | null;
             readonly model_version: number | null;
             log?: string;
+            readonly history: components["schemas"]["EpochRowOutput"][];
         };
         TrainingRunOutput: {
             readonly id: number;

@@ -16,11 +16,11 @@ import { h, message } from "../../ui/dom";
 import {
   fractionDone,
   goldSummary,
+  epochHistory,
   isActive,
   KIND_LABELS,
   kindsFor,
   parseConfig,
-  parseEpochLog,
   progressLine,
   promotionAction,
   shownMetrics,
@@ -44,7 +44,7 @@ function errorText(e: unknown): string {
 /** The live card of one run: state line, progress bar, loss per epoch, cancel. */
 function runCard(run: TrainingRunDetail, onCancel: () => void): HTMLElement {
   const progress = (run.progress ?? {}) as TrainingProgress;
-  const history = parseEpochLog(run.log ?? "");
+  const history = epochHistory(run.history);
   const fraction = fractionDone(run, progress);
   const title = `Run ${run.id}: ${KIND_LABELS[run.kind]}`;
   return h(

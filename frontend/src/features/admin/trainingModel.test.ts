@@ -1,46 +1,40 @@
 import { describe, expect, it } from "vitest";
 import {
+  epochHistory,
+  type EpochRow,
   fractionDone,
   goldSummary,
   kindsFor,
   parseConfig,
-  parseEpochLog,
   progressLine,
   promotionAction,
 } from "./trainingModel";
 
-// As ml.services writes it: attempt lines with a timestamp, one line per finished epoch (a Python dict of
-// the epoch's validation metrics; NaN stored as None), the final state.
-const LOG = `2026-03-01 10:00:00 attempt 1
-epoch 0: loss 0.9134 {'val_rmse_mm': 4.25, 'val_loss': 0.88, 'epoch': 0, 'train_loss': 0.9134}
-epoch 1: loss 0.5021 {'val_rmse_mm': 2.5, 'val_loss': None}
-2026-03-01 10:00:09 attempt 2 (resuming)
-epoch 1: loss 0.4999 {'val_rmse_mm': 2.4, 'val_loss': 1e-05}
-epoch 2: loss nan {}
-2026-03-01 10:00:20 succeeded
-`;
+// As the run API serves it: one row per finished epoch, appended; a resumed run reports epoch 1 again.
+const HISTORY: EpochRow[] = [
+  { epoch: 0, loss: 0.9134, metrics: { val_rmse_mm: 4.25, val_loss: 0.88, epoch: 0, train_loss: 0.9134 } },
+  { epoch: 1, loss: 0.5021, metrics: { val_rmse_mm: 2.5, val_loss: null } },
+  { epoch: 1, loss: 0.4999, metrics: { val_rmse_mm: 2.4, val_loss: 1e-5 } },
+  { epoch: 2, loss: null, metrics: {} },
+];
 
-describe("parseEpochLog", () => {
-  it("reads loss and metrics per epoch; a resumed epoch's later line wins; None and nan are null", () => {
-    expect(parseEpochLog(LOG)).toEqual([
-      {
-        epoch: 0,
-        loss: 0.9134,
-        metrics: { val_rmse_mm: 4.25, val_loss: 0.88, epoch: 0, train_loss: 0.9134 },
-      },
+describe("epochHistory", () => {
+  it("keeps one row per epoch in order; a resumed epoch's later row wins", () => {
+    expect(epochHistory(HISTORY)).toEqual([
+      HISTORY[0],
       { epoch: 1, loss: 0.4999, metrics: { val_rmse_mm: 2.4, val_loss: 1e-5 } },
       { epoch: 2, loss: null, metrics: {} },
     ]);
   });
 
   it("is empty for a run that has not finished an epoch", () => {
-    expect(parseEpochLog("2026-03-01 10:00:00 attempt 1\n")).toEqual([]);
-    expect(parseEpochLog("")).toEqual([]);
+    expect(epochHistory([])).toEqual([]);
+    expect(epochHistory(undefined)).toEqual([]);
   });
 });
 
 describe("progressLine", () => {
-  const history = parseEpochLog(LOG).slice(0, 2);
+  const history = epochHistory(HISTORY).slice(0, 2);
 
   it("shows the epoch (1-based) of the total, the loss, and the last finished epoch's metrics mid-epoch", () => {
     const line = progressLine(

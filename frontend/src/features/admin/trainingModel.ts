@@ -1,6 +1,8 @@
 // Pure helpers of the training panel: which kinds a project can train, how a run's progress and a version's
-// gold metrics read, the per-epoch history from a run's log, and whether a promotion is a roll-back.
-import type { ModelKind, ModelVersion, TrainingRun } from "../../api";
+// gold metrics read, the per-epoch history of a run, and whether a promotion is a roll-back.
+import type { EpochRow, ModelKind, ModelVersion, TrainingRun } from "../../api";
+
+export type { EpochRow };
 import type { TrainingProgress } from "../../api/types";
 
 export const ACTIVE_STATES = new Set(["queued", "running"]);
@@ -18,33 +20,11 @@ export function kindsFor(modality: string): ModelKind[] {
 
 export const isActive = (run: Pick<TrainingRun, "state">): boolean => ACTIVE_STATES.has(run.state ?? "");
 
-export interface EpochRow {
-  epoch: number;
-  loss: number | null;
-  metrics: Record<string, number | null>;
-}
-
-const NUMBER = String.raw`-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf|-inf|None`;
-const EPOCH_LINE = new RegExp(String.raw`^epoch (\d+): loss (${NUMBER}) \{(.*)\}\s*$`);
-const METRIC = new RegExp(String.raw`'([^']+)':\s*(${NUMBER})`, "g");
-
-const num = (text: string): number | null => {
-  const v = Number(text);
-  return text === "None" || !Number.isFinite(v) ? null : v;
-};
-
-/** The end-of-epoch lines of a run's log (``epoch 0: loss 0.4321 {'val_loss': 0.5}``), oldest first; a
- * resumed run repeats epochs, the later line wins. */
-export function parseEpochLog(log: string): EpochRow[] {
-  const rows = new Map<number, EpochRow>();
-  for (const line of log.split("\n")) {
-    const m = EPOCH_LINE.exec(line.trim());
-    if (!m) continue;
-    const metrics: Record<string, number | null> = {};
-    for (const [, key, value] of m[3].matchAll(METRIC)) metrics[key] = num(value);
-    rows.set(Number(m[1]), { epoch: Number(m[1]), loss: num(m[2]), metrics });
-  }
-  return [...rows.values()].sort((a, b) => a.epoch - b.epoch);
+/** A run's epoch history, oldest first; a resumed run reports an epoch again, the later row wins. */
+export function epochHistory(rows: readonly EpochRow[] | null | undefined): EpochRow[] {
+  const byEpoch = new Map<number, EpochRow>();
+  for (const row of rows ?? []) byEpoch.set(row.epoch, row);
+  return [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
 }
 
 /** `digits` significant digits. */
