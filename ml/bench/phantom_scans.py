@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ml.contours.files import ScanArrays
+from ml.data.truth import MriTruth, load_truth
 from ml.lesions.crops import load_mri_scan
-from ml.phantoms.truth import MriTruth, load_truth
 
 
 def phantom_scan(folder: str | os.PathLike[str]) -> ScanArrays:

@@ -19,7 +19,8 @@ from ml.contours.locate import locate_joints
 from ml.contours.metrics import symmetric_rmse
 from ml.contours.model import ContourModelConfig, ContourNet, heatmaps, unit_field
 from ml.contours.repair import repair_short_traces
-from ml.contours.walker import WalkResult, heatmap_peak, pixel_to_patient_mm, walk
+from ml.contours.walker import WalkResult, heatmap_peak, walk
+from ml.data.geometry import pixel_to_patient
 from ml.training import load_checkpoint, resolve_device
 
 MODEL_KIND = "contours"
@@ -169,7 +170,7 @@ class ContourPredictor:
         out = []
         for sample, (result, confidence) in zip(samples, self.trace_samples(samples), strict=True):
             px = sample.geometry.to_slice(result.points)
-            mm = pixel_to_patient_mm(
+            mm = pixel_to_patient(
                 px, scan.image_position[sample.slice_index], scan.image_orientation, scan.pixel_spacing
             )
             out.append(
@@ -203,7 +204,7 @@ def repair_traced(
         lines = {k: out[i].points_px for k, i in index.items()}
         for k, line in repair_short_traces(lines, pixel_mm, ratio=ratio).items():
             if line is not lines[k]:
-                mm = pixel_to_patient_mm(
+                mm = pixel_to_patient(
                     line, scan.image_position[k], scan.image_orientation, scan.pixel_spacing
                 )
                 out[index[k]] = dataclasses.replace(
@@ -228,7 +229,7 @@ def rmse_against_truth(scan: ScanArrays, traced: Sequence[TracedContour]) -> dic
     for contour in traced:
         key = (contour.slice_index, contour.side)
         if key in scan.polylines:
-            truth = pixel_to_patient_mm(
+            truth = pixel_to_patient(
                 scan.polylines[key], scan.image_position[key[0]], scan.image_orientation, scan.pixel_spacing
             )
             out[key] = symmetric_rmse(contour.points_mm, truth)

@@ -1,4 +1,4 @@
-"""Toy two-joint coronal slices for tests and smoke runs (the real phantoms live in ``ml.phantoms``).
+"""Toy two-joint coronal slices for tests and smoke runs (the realistic DICOM phantoms are the phantom generator's).
 
 Each joint is a gently S-bent curve running superolateral -> inferomedial, drawn as a dark band
 (joint space and cortices) on bright noisy "marrow"; the patient's left joint lies at larger column

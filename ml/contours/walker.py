@@ -162,34 +162,3 @@ def _is_reversed(
 def _unit(vector: FloatArray) -> FloatArray:
     n = float(np.linalg.norm(vector))
     return vector / n if n > 0 else np.array([1.0, 0.0])
-
-
-def pixel_to_patient_mm(
-    points_xy: ArrayLike,
-    image_position: ArrayLike,
-    image_orientation: ArrayLike,
-    pixel_spacing: ArrayLike,
-) -> FloatArray:
-    """Map in-plane pixel points (N, 2) (x = column, y = row) to patient LPS mm (N, 3).
-
-    DICOM: mm = IPP + col * dc * rowdir + row * dr * coldir, with ImageOrientationPatient =
-    rowdir (3) + coldir (3) and PixelSpacing = (dr, dc) = (row spacing, column spacing).
-    """
-    p = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
-    ipp = np.asarray(image_position, dtype=np.float64).reshape(3)
-    iop = np.asarray(image_orientation, dtype=np.float64).reshape(6)
-    dr, dc = np.asarray(pixel_spacing, dtype=np.float64).reshape(2)
-    return ipp + np.outer(p[:, 0] * dc, iop[:3]) + np.outer(p[:, 1] * dr, iop[3:])
-
-
-def patient_mm_to_pixel(
-    points_mm: ArrayLike,
-    image_position: ArrayLike,
-    image_orientation: ArrayLike,
-    pixel_spacing: ArrayLike,
-) -> FloatArray:
-    """Inverse of :func:`pixel_to_patient_mm` for points (N, 3) on (or projected onto) the slice plane."""
-    q = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3) - np.asarray(image_position, dtype=np.float64)
-    iop = np.asarray(image_orientation, dtype=np.float64).reshape(6)
-    dr, dc = np.asarray(pixel_spacing, dtype=np.float64).reshape(2)
-    return np.stack([q @ iop[:3] / dc, q @ iop[3:] / dr], axis=1)

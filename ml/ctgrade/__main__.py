@@ -1,6 +1,6 @@
 """Command line: ``python -m ml.ctgrade train|evaluate|predict ...``.
 
-    python -m ml.phantoms --ct 40 --out var/ph --seed 1 --readers 3
+    # var/ph: phantoms from the phantom generator's CLI (--ct 40 --out var/ph --seed 1 --readers 3)
     python -m ml.ctgrade train --data var/ph --out var/ctgrade --epochs 20 --init-features 16 --growth-rate 8
     python -m ml.ctgrade evaluate --data var/ph-test --checkpoint var/ctgrade
     python -m ml.ctgrade predict --study var/ph-test/ct-0000 --checkpoint var/ctgrade

@@ -25,8 +25,9 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from ml.config import load_config
-from ml.lesions.series import Series, load_seg_labels, load_series
-from ml.phantoms.schema import JOINTS
+from ml.data.geometry import patient_to_voxel, voxel_to_patient
+from ml.data.series import Series, load_seg_labels, load_series
+from ml.vocab import JOINTS
 
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
@@ -98,33 +99,6 @@ def to_seg_grid(volume: np.ndarray, shape: tuple[int, int, int], order: int = 1)
     factors = [t / s for t, s in zip(shape, volume.shape, strict=True)]
     out = ndimage.zoom(volume, factors, order=order, mode="nearest", grid_mode=True)
     return np.asarray(out[: shape[0], : shape[1], : shape[2]])
-
-
-def voxel_to_patient(series: Series, kji: F64) -> F64:
-    """Native voxel index (..., 3) as (slice k, row j, col i) -> patient LPS mm (..., 3)."""
-    k, j, i = kji[..., 0:1], kji[..., 1:2], kji[..., 2:3]
-    dr, dc = series.pixel_spacing
-    return np.asarray(
-        series.positions[0]
-        + k * series.spacing_mm * series.normal
-        + i * dc * series.orientation[:3]
-        + j * dr * series.orientation[3:],
-        dtype=np.float64,
-    )
-
-
-def patient_to_voxel(series: Series, xyz: F64) -> F64:
-    """Patient LPS mm (..., 3) -> native voxel index (..., 3) (k, j, i), fractional."""
-    rel = np.asarray(xyz, dtype=np.float64) - series.positions[0]
-    dr, dc = series.pixel_spacing
-    return np.stack(
-        [
-            rel @ series.normal / series.spacing_mm,
-            rel @ series.orientation[3:] / dr,
-            rel @ series.orientation[:3] / dc,
-        ],
-        axis=-1,
-    )
 
 
 def joint_centres(series: Series, seg_labels: np.ndarray, touch_vox: int = 2) -> dict[str, F64]:

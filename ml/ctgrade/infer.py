@@ -12,8 +12,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from ml.ctgrade.data import CtCropConfig, crop_joint, joint_centres, load_ct_scan, to_seg_grid, window
 from ml.ctgrade.model import GraderConfig, build_grader, build_segmenter, grouped_probabilities
-from ml.phantoms.schema import GROUPINGS, JOINTS, mny_positive
 from ml.training import load_checkpoint, resolve_device
+from ml.vocab import GROUPINGS, JOINTS, mny_positive
 
 GRADER_KIND = "ctgrade"
 SEG_KIND = "ctgrade-seg"

@@ -9,8 +9,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ml.ctgrade.model import N_GRADES, grouped_labels, grouped_probabilities
-from ml.phantoms.schema import GROUPINGS
 from ml.training.metrics import roc_auc
+from ml.vocab import GROUPINGS
 
 
 def quadratic_weighted_kappa(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int) -> float:

@@ -5,7 +5,7 @@
   CPU (e.g. 16/8), block_config stays (6, 12, 24, 16) - the "121".
 * :func:`build_segmenter` is a small ``monai.networks.nets.UNet`` with 3 classes (background, sacrum,
   ilium) on the coarse segmentation grid.
-* Groupings (SPEC §2.4) are data: :data:`GROUPINGS` from ``ml.phantoms.schema``; a grouped probability is
+* Groupings (SPEC §2.4) are data: :data:`GROUPINGS` from ``ml.vocab`` (the ``ct_sij`` scheme); a grouped probability is
   the sum of the 5-class probabilities of its grades (:func:`grouped_probabilities`).
 """
 
@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 from torch import nn
 
 from ml.config import load_config
-from ml.phantoms.schema import GROUPINGS
+from ml.vocab import GROUPINGS
 
 N_GRADES = 5
 SEG_CLASSES = 3  # background, sacrum, ilium

@@ -34,9 +34,9 @@ from ml.ctgrade.metrics import grading_metrics
 from ml.ctgrade.model import N_GRADES, GraderConfig, build_grader, build_segmenter, soft_cross_entropy
 from ml.lesions.snapshot import StudyRecord, load_data_folder
 from ml.lesions.train import split_studies
-from ml.phantoms.schema import JOINTS
 from ml.training import TrainConfig, fit
 from ml.training.loop import CancelFn, ProgressFn
+from ml.vocab import JOINTS
 
 KEY = "mny_grade"
 

@@ -1,6 +1,6 @@
 """Command line: ``python -m ml.lesions train|evaluate|predict ...``.
 
-    python -m ml.phantoms --mri 40 --out var/ph --seed 1 --readers 4        # phantoms + simulated readers
+    # var/ph: phantoms + simulated readers from the phantom generator's CLI (--mri 40 --seed 1 --readers 4)
     python -m ml.lesions train --data var/ph --out var/lesions --target readers --epochs 25 [--contours CKPT]
     python -m ml.lesions evaluate --data var/ph-test --checkpoint var/lesions
     python -m ml.lesions predict --study var/ph-test/mri-0000 --checkpoint var/lesions [--contours CKPT]

@@ -48,10 +48,10 @@ from ml.contours.data import mirror_side, normalise_scan
 from ml.contours.files import ScanArrays
 from ml.contours.infer import CONFIDENT, ContourPredictor
 from ml.contours.locate import locate_joints
-from ml.contours.walker import patient_mm_to_pixel
-from ml.lesions.series import Series, load_series
-from ml.phantoms.schema import JOINTS
-from ml.phantoms.truth import MriTruth, load_truth
+from ml.data.geometry import patient_to_pixel
+from ml.data.series import Series, load_series
+from ml.data.truth import MriTruth, load_truth
+from ml.vocab import JOINTS
 
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
@@ -223,7 +223,7 @@ def known_polylines(series: Series, contours: Sequence[Mapping[str, Any]]) -> Po
     for c in contours:
         k, points = int(c["slice_index"]), np.asarray(c["points_mm"], dtype=np.float64)
         if c["joint"] in out and 0 <= k < len(series.positions) and points.ndim == 2 and len(points) >= 2:
-            out[c["joint"]][k] = patient_mm_to_pixel(
+            out[c["joint"]][k] = patient_to_pixel(
                 points[:, :3], series.positions[k], series.orientation, series.pixel_spacing
             )
     return out

@@ -12,11 +12,10 @@ from numpy.typing import ArrayLike, NDArray
 
 from ml.contours.infer import ContourPredictor
 from ml.lesions.crops import CropConfig, study_crops
-from ml.lesions.labels import OUTPUT_NAMES
 from ml.lesions.model import LesionModel, LesionModelConfig
-from ml.phantoms.schema import JOINTS
 from ml.training import load_checkpoint, resolve_device
 from ml.training.checkpoint import CARD_NAME
+from ml.vocab import JOINTS, OUTPUT_NAMES
 
 MODEL_KIND = "lesions"
 #: Sub-folder of a lesion checkpoint holding the contour model whose traced lines its crops follow.

@@ -1,6 +1,6 @@
 """Output order and the three training targets of the lesion classifier (SPEC §7.2, §4.7).
 
-Output order (14 per joint, paper (a) Fig. 9; names are the ``mri_sij`` scheme's lesion and region ids)::
+Output order (14 per joint, paper (a) Fig. 9; ``ml.vocab.OUTPUTS``, read from the ``mri_sij`` scheme)::
 
      0- 3  bme      iliac_upper, iliac_lower, sacral_upper, sacral_lower
      4- 7  erosion  (same quadrant order)
@@ -27,20 +27,16 @@ from numpy.typing import NDArray
 
 from ml.consensus import fit as consensus_fit
 from ml.lesions.snapshot import StudyRecord
-from ml.phantoms.schema import JOINTS, QUADRANTS
+from ml.vocab import JOINTS, MRI, OUTPUTS
+from ml.vocab import OUTPUT_NAMES as OUTPUT_NAMES  # the lesion CLI, bench and tests name outputs by it
 
 F32 = NDArray[np.float32]
 I8 = NDArray[np.int8]
 
-QUADRANT_LESION_ORDER = ("bme", "erosion", "fat")
-JOINT_LESION_ORDER = ("sclerosis", "ankylosis")
+#: Lesion types in output order: quadrant-level (bme, erosion, fat), then joint-level (sclerosis, ankylosis).
+QUADRANT_LESION_ORDER = MRI.output_quadrant_lesions
+JOINT_LESION_ORDER = MRI.lesions_of("joint")
 LESION_TYPES = QUADRANT_LESION_ORDER + JOINT_LESION_ORDER
-#: The 14 outputs as (lesion, region), in network output order.
-OUTPUTS: tuple[tuple[str, str], ...] = tuple(
-    [(lesion, q) for lesion in QUADRANT_LESION_ORDER for q in QUADRANTS]
-    + [(lesion, "joint") for lesion in JOINT_LESION_ORDER]
-)
-OUTPUT_NAMES = tuple(f"{lesion}/{region}" for lesion, region in OUTPUTS)
 #: (14,) index into LESION_TYPES of each output.
 OUTPUT_LESION = np.array([LESION_TYPES.index(lesion) for lesion, _ in OUTPUTS], dtype=np.int64)
 TARGET_MODES = ("majority", "soft", "readers")

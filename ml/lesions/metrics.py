@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ml.lesions.labels import LESION_TYPES, OUTPUT_LESION, OUTPUT_NAMES
+from ml.lesions.labels import LESION_TYPES, OUTPUT_LESION
 from ml.training.metrics import roc_auc
+from ml.vocab import OUTPUT_NAMES
 
 
 def _binary_stats(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:

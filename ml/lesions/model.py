@@ -33,7 +33,7 @@ from ml.lesions.labels import (
     OUTPUTS,
     QUADRANT_LESION_ORDER,
 )
-from ml.phantoms.schema import QUADRANTS
+from ml.vocab import QUADRANTS
 
 HEADS = ("flatten", "quadrant")
 #: The network trained on joint-mode crops by ``python -m ml.bench`` and the product's lesion pipeline:

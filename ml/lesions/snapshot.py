@@ -1,4 +1,4 @@
-"""Training data folders: a phantom folder (``python -m ml.phantoms``) or a product dataset snapshot.
+"""Training data folders: a phantom folder (the phantom generator's output) or a product dataset snapshot.
 
 Both are a folder with a ``manifest.json``. The dataset snapshot the product will export (one per
 training run, frozen with its consensus run) looks like this::
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ml.phantoms.truth import load_truth
+from ml.data.truth import load_truth
 
 Key = tuple[str, str, str]  # (joint, region, lesion)
 

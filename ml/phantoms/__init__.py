@@ -7,7 +7,7 @@ Public API:
 * Generation: :func:`make_mri_phantom`, :func:`make_ct_phantom` (arrays + truth in memory);
   :func:`write_mri_study`, :func:`write_ct_study` (DICOM + ``truth.json`` for one study);
   :func:`generate` (a whole data set + ``manifest.json``; also ``python -m ml.phantoms``).
-* Truth: :func:`load_truth` -> :class:`MriTruth` / :class:`CtTruth` (see :mod:`ml.phantoms.truth`).
+* Truth: :func:`load_truth` -> :class:`MriTruth` / :class:`CtTruth` (see :mod:`ml.data.truth`).
 * Contour-model targets (SPEC §7.1): :func:`vector_field_target`, :func:`heatmap_targets`,
   :func:`slice_targets`.
 * Simulated readers (SPEC §6.5): :func:`sample_readers`, :func:`simulate_readings`, :func:`read_study`.
@@ -20,6 +20,7 @@ Data-set layout written by :func:`generate`::
     DIR/readings/readers.json     DIR/readings/readings.json      (with --readers / --spammer)
 """
 
+from ml.data.truth import CtTruth, MriTruth, SliceJointTruth, load_truth
 from ml.phantoms.cli import generate
 from ml.phantoms.ct import CtPhantom, make_ct_phantom
 from ml.phantoms.mri import MriPhantom, make_mri_phantom
@@ -27,7 +28,6 @@ from ml.phantoms.readers import ReaderProfile, read_study, sample_readers, simul
 from ml.phantoms.schema import GENERATOR_VERSION
 from ml.phantoms.studies import write_ct_study, write_mri_study
 from ml.phantoms.targets import heatmap_targets, slice_targets, vector_field_target
-from ml.phantoms.truth import CtTruth, MriTruth, SliceJointTruth, load_truth
 
 __all__ = [
     "GENERATOR_VERSION",

@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from ml.data.truth import Truth
 from ml.phantoms.readers import sample_readers, simulate_readings
 from ml.phantoms.schema import GENERATOR_NAME, GENERATOR_VERSION
 from ml.phantoms.studies import write_ct_study, write_mri_study
-from ml.phantoms.truth import Truth
 
 
 def _one(job: tuple[Path, int, str, int]) -> Truth:

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.random import Generator
 from scipy.ndimage import gaussian_filter
 
+from ml.data.geometry import BoolArray, FloatArray, SliceGeometry, centred_geometry
 from ml.phantoms.ct_anatomy import (
     SIGNS,
     CtJointCoords,
@@ -22,7 +23,6 @@ from ml.phantoms.ct_anatomy import (
     sacrum_mask,
     sample_ct_joint,
 )
-from ml.phantoms.geometry import BoolArray, FloatArray, SliceGeometry, centred_geometry
 from ml.phantoms.schema import JOINTS
 
 MATRIX = 256

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.random import Generator
 
-from ml.phantoms.geometry import BoolArray, FloatArray
+from ml.data.geometry import BoolArray, FloatArray
 from ml.phantoms.schema import JOINTS
 
 SIGNS = {"left": 1.0, "right": -1.0}

@@ -23,7 +23,7 @@ from pydicom.filewriter import write_data_element, write_file_meta_info
 from pydicom.sr.codedict import codes
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 
-from ml.phantoms.geometry import SliceGeometry
+from ml.data.geometry import SliceGeometry
 from ml.phantoms.schema import GENERATOR_NAME, GENERATOR_VERSION
 
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"

@@ -13,11 +13,11 @@ import numpy as np
 from numpy.random import Generator
 from scipy.ndimage import distance_transform_edt, gaussian_filter, zoom
 
-from ml.phantoms.geometry import FloatArray, SliceGeometry, centred_geometry, resample_polyline
+from ml.data.geometry import FloatArray, SliceGeometry, centred_geometry, resample_polyline
+from ml.data.truth import MriJointTruth, SliceJointTruth, joint_summary
 from ml.phantoms.mri_anatomy import JointFrame, JointShape, joint_curve, joint_frame, sample_joint_shape
 from ml.phantoms.mri_lesions import LesionSpec, paint_lesions, plan_lesions
 from ml.phantoms.schema import JOINTS, quadrant_rule
-from ml.phantoms.truth import MriJointTruth, SliceJointTruth, joint_summary
 
 MATRIX = 320
 CONTOUR_POINTS = 64

@@ -12,7 +12,7 @@ import numpy as np
 from numpy.random import Generator
 from scipy.spatial import cKDTree
 
-from ml.phantoms.geometry import (
+from ml.data.geometry import (
     BoolArray,
     FloatArray,
     arc_lengths,

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.random import Generator
 from scipy.ndimage import binary_erosion
 
-from ml.phantoms.geometry import BoolArray, FloatArray
+from ml.data.geometry import BoolArray, FloatArray
 from ml.phantoms.mri_anatomy import JointFrame
 from ml.phantoms.schema import HALVES, JOINTS, QUADRANTS
 

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 from numpy.random import Generator
 
-from ml.phantoms.geometry import FloatArray, resample_polyline, unit_tangents
+from ml.data.geometry import FloatArray, resample_polyline, unit_tangents
+from ml.data.truth import CtTruth, MriTruth, SliceJointTruth, Truth
 from ml.phantoms.mri_anatomy import smooth_series
 from ml.phantoms.schema import JOINTS, MNY_GRADES
-from ml.phantoms.truth import CtTruth, MriTruth, SliceJointTruth, Truth
 
 CONTOUR_POINTS = 24
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ml.data.truth import CtJointTruth, CtTruth, MriTruth, SeriesRef, save_truth
 from ml.phantoms.ct import CtPhantom, make_ct_phantom
 from ml.phantoms.dicom_io import (
     SEGMENT_LABELS,
@@ -37,7 +38,6 @@ from ml.phantoms.schema import (
     grouping_class,
     mny_positive,
 )
-from ml.phantoms.truth import CtJointTruth, CtTruth, MriTruth, SeriesRef, save_truth
 
 MR_SCALE = 1000.0  # arbitrary units -> stored integer values
 MR_MAX = 4095

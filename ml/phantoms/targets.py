@@ -15,9 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ml.phantoms.geometry import BoolArray, FloatArray, resample_by_spacing, unit_tangents
+from ml.data.geometry import BoolArray, FloatArray, resample_by_spacing, unit_tangents
+from ml.data.truth import MriTruth
 from ml.phantoms.schema import JOINTS
-from ml.phantoms.truth import MriTruth
 
 DENSE_SPACING_PX = 0.05
 

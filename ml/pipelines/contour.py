@@ -16,28 +16,31 @@ from ml.contours.files import ScanArrays
 from ml.contours.infer import CONFIDENT, ContourPredictor, rmse_against_truth
 from ml.contours.model import ContourModelConfig
 from ml.contours.train import train_contours
+from ml.data.geometry import patient_to_pixel
+from ml.data.series import load_series_files
 from ml.pipelines import Cancelled, Evaluation, TrainRequest, check_config, loop_progress
-from ml.pipelines.snapshot import Volume, cases, load_manifest, load_volume, series_files
+from ml.pipelines.snapshot import cases, load_manifest, series_files
 from ml.training import TrainConfig, read_card
 
 RMSE_LIMIT_MM = 2.76
 
 
-def _scan(case: dict[str, Any]) -> tuple[ScanArrays, Volume]:
-    volume = load_volume(series_files(case, "T1") if len(case["series"]) > 1 else series_files(case))
+def _scan(case: dict[str, Any]) -> ScanArrays:
+    series = load_series_files(series_files(case, "T1") if len(case["series"]) > 1 else series_files(case))
     polylines = {
-        (c["slice_index"], c["joint"]): volume.to_pixel(np.asarray(c["points_mm"]), c["slice_index"])
+        (c["slice_index"], c["joint"]): patient_to_pixel(
+            c["points_mm"], series.positions[c["slice_index"]], series.orientation, series.pixel_spacing
+        )
         for c in case.get("contours", {}).get("consensus", [])
     }
-    scan = ScanArrays(
+    return ScanArrays(
         scan_id=str(case["case_id"]),
-        images=volume.pixels[:, None].astype(np.float32),
-        pixel_spacing=volume.spacing,
-        image_position=volume.positions,
-        image_orientation=volume.orientation,
+        images=series.pixels[:, None].astype(np.float32),
+        pixel_spacing=series.pixel_spacing,
+        image_position=series.positions,
+        image_orientation=series.orientation,
         polylines=polylines,
     )
-    return scan, volume
 
 
 class ContourPipeline:
@@ -60,7 +63,7 @@ class ContourPipeline:
         check_config(self.kind, request.config)
         cfg = {**self.default_config, **request.config}
         manifest = load_manifest(request.snapshot_dir)
-        scans = [_scan(c)[0] for c in cases(manifest, "train") if c.get("contours", {}).get("consensus")]
+        scans = [_scan(c) for c in cases(manifest, "train") if c.get("contours", {}).get("consensus")]
         if not scans:
             raise ValueError("the snapshot has no training case with consensus contours")
         n_val = max(1, len(scans) // 5) if len(scans) > 1 else 0
@@ -105,7 +108,7 @@ class ContourPipeline:
             c for c in cases(load_manifest(snapshot_dir), "gold") if c.get("contours", {}).get("consensus")
         ]
         for case in gold:
-            scan, _ = _scan(case)
+            scan = _scan(case)
             centres = {k: (v.min(0) + v.max(0)) / 2.0 for k, v in scan.polylines.items()}
             traced = predictor.predict_scan(scan, centres=centres)
             rmse = rmse_against_truth(scan, traced)
@@ -136,7 +139,7 @@ class ContourPreReader:
         self.predictor = predictor
 
     def predict(self, case: dict[str, Any]) -> dict[str, Any]:
-        scan, _ = _scan({**case, "contours": {}})
+        scan = _scan({**case, "contours": {}})
         traces = self.predictor.predict_scan(scan)
         return {"contours": [t.to_json() for t in traces if t.confidence >= CONFIDENT]}
 

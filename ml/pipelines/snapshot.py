@@ -22,13 +22,8 @@ evaluation: pipelines train on ``split == "train"`` and evaluate on ``split == "
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-import pydicom
-from numpy.typing import NDArray
 
 MANIFEST = "manifest.json"
 
@@ -42,54 +37,6 @@ def load_manifest(snapshot_dir: Path) -> dict[str, Any]:
 
 def cases(manifest: dict[str, Any], split: str | None = None) -> list[dict[str, Any]]:
     return [c for c in manifest["cases"] if split is None or c["split"] == split]
-
-
-@dataclass(frozen=True)
-class Volume:
-    """A series as an array with its geometry (LPS, DICOM conventions).
-
-    pixels: (S, H, W) float32 in stored units after rescale. positions: (S, 3) ImagePositionPatient.
-    orientation: (6,) ImageOrientationPatient. spacing: (2,) PixelSpacing (row, column) in mm.
-    """
-
-    pixels: NDArray[np.float32]
-    positions: NDArray[np.float64]
-    orientation: NDArray[np.float64]
-    spacing: NDArray[np.float64]
-
-    def to_pixel(self, points_mm: NDArray[np.float64], slice_index: int) -> NDArray[np.float64]:
-        """(N, 3) patient mm on slice ``slice_index`` -> (N, 2) (column x, row y) pixel coordinates."""
-        row_dir, col_dir = self.orientation[:3], self.orientation[3:]
-        offset = np.asarray(points_mm, dtype=np.float64) - self.positions[slice_index]
-        return np.stack([offset @ row_dir / self.spacing[1], offset @ col_dir / self.spacing[0]], axis=1)
-
-    def to_mm(self, pixels_xy: NDArray[np.float64], slice_index: int) -> NDArray[np.float64]:
-        """(N, 2) (column x, row y) pixel coordinates on a slice -> (N, 3) patient mm."""
-        row_dir, col_dir = self.orientation[:3], self.orientation[3:]
-        xy = np.asarray(pixels_xy, dtype=np.float64)
-        return (
-            self.positions[slice_index]
-            + np.outer(xy[:, 0] * self.spacing[1], row_dir)
-            + np.outer(xy[:, 1] * self.spacing[0], col_dir)
-        )
-
-
-def load_volume(files: list[str]) -> Volume:
-    """Read a series' files (already in slice order) into a Volume."""
-    datasets = [pydicom.dcmread(f) for f in files]
-    pixels = np.stack(
-        [
-            ds.pixel_array.astype(np.float32) * float(getattr(ds, "RescaleSlope", 1) or 1)
-            + float(getattr(ds, "RescaleIntercept", 0) or 0)
-            for ds in datasets
-        ]
-    )
-    return Volume(
-        pixels=pixels,
-        positions=np.array([[float(v) for v in ds.ImagePositionPatient] for ds in datasets]),
-        orientation=np.array([float(v) for v in datasets[0].ImageOrientationPatient]),
-        spacing=np.array([float(v) for v in datasets[0].PixelSpacing]),
-    )
 
 
 def series_files(case: dict[str, Any], description: str | None = None) -> list[str]:

@@ -8,7 +8,8 @@ import pytest
 from ml.contours.field import field_targets
 from ml.contours.geometry import project_to_polyline, resample_polyline
 from ml.contours.metrics import summarise_rmse, symmetric_rmse
-from ml.contours.walker import bilinear, heatmap_peak, patient_mm_to_pixel, pixel_to_patient_mm, walk
+from ml.contours.walker import bilinear, heatmap_peak, walk
+from ml.data.geometry import patient_to_pixel, pixel_to_patient
 
 
 def _arc(cx: float, cy: float, r: float, a0: float, a1: float, n: int = 200) -> np.ndarray:
@@ -108,9 +109,9 @@ def test_bilinear_and_peak() -> None:
 
 def test_pixel_to_patient_roundtrip_and_dicom_axes() -> None:
     ipp, iop, spacing = [-150.0, 20.0, 100.0], [1, 0, 0, 0, 0, -1], [0.8, 0.9]  # (row, column) spacing
-    mm = pixel_to_patient_mm([[10.0, 20.0]], ipp, iop, spacing)
+    mm = pixel_to_patient([[10.0, 20.0]], ipp, iop, spacing)
     assert mm[0].tolist() == pytest.approx([-150 + 10 * 0.9, 20.0, 100 - 20 * 0.8])
-    assert patient_mm_to_pixel(mm, ipp, iop, spacing)[0].tolist() == pytest.approx([10.0, 20.0])
+    assert patient_to_pixel(mm, ipp, iop, spacing)[0].tolist() == pytest.approx([10.0, 20.0])
 
 
 def test_rmse_identical_and_shifted() -> None:

@@ -7,7 +7,7 @@ import numpy as np
 from ml.contours.files import ScanArrays
 from ml.contours.infer import TracedContour, repair_traced
 from ml.contours.repair import repair_short_traces
-from ml.contours.walker import pixel_to_patient_mm
+from ml.data.geometry import pixel_to_patient
 
 LENGTHS = [20.0, 32.0, 40.0, 44.0, 46.0, 44.0, 40.0, 32.0, 20.0]
 
@@ -34,7 +34,7 @@ def test_traced_contours_are_repaired_in_pixels_and_patient_mm_from_confident_ne
                       np.array([[0.0, 0.0, 3.0 * k] for k in range(9)]), np.array([1.0, 0, 0, 0, 1, 0]))  # fmt: skip
 
     def trace(k: int, points: np.ndarray, confidence: float = 0.7) -> TracedContour:
-        mm = pixel_to_patient_mm(points, scan.image_position[k], scan.image_orientation, scan.pixel_spacing)
+        mm = pixel_to_patient(points, scan.image_position[k], scan.image_orientation, scan.pixel_spacing)
         return TracedContour("s", k, "left", points, mm, True, "end", confidence)
 
     lines = [np.stack([np.full(30, 50.0), np.linspace(10, 10 + 2 * n, 30)], 1) for n in LENGTHS]  # 0.5 mm px

@@ -14,8 +14,8 @@ from ml.ctgrade.data import CtCropConfig, load_ct_scan, study_inputs
 from ml.ctgrade.model import GraderConfig
 from ml.ctgrade.train import evaluate, grade_targets, train, train_from_config
 from ml.lesions.snapshot import load_data_folder
-from ml.phantoms.schema import JOINTS
 from ml.training import TrainConfig
+from ml.vocab import JOINTS
 
 CROP = CtCropConfig(box_mm=(64.0, 64.0, 64.0), voxel_mm=2.0, seg_shape=(16, 32, 32))
 SMALL = GraderConfig(init_features=4, growth_rate=4, seg_channels=(4, 8, 16), seg_strides=(2, 2))

@@ -12,7 +12,7 @@ from ml.ctgrade.data import CtCropConfig, crop_joint, joint_centres
 from ml.ctgrade.infer import CtPredictor
 from ml.ctgrade.metrics import class_metrics, grading_metrics, quadratic_weighted_kappa
 from ml.ctgrade.model import GraderConfig, build_grader, grouped_labels, grouped_probabilities
-from ml.lesions.series import Series
+from ml.data.series import Series
 from ml.training import save_model
 
 SMALL = GraderConfig(init_features=4, growth_rate=4)

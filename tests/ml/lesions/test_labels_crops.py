@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ml.data.series import Series
 from ml.lesions.crops import (
     CropConfig,
     MriScan,
@@ -14,7 +15,6 @@ from ml.lesions.crops import (
 )
 from ml.lesions.labels import fit_soft_targets, majority_targets
 from ml.lesions.metrics import lesion_metrics
-from ml.lesions.series import Series
 
 
 def test_majority_vote_ties_and_unread_items() -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ml.data.truth import CtTruth, MriTruth
 from ml.phantoms.ct import CtPhantom, make_ct_phantom
 from ml.phantoms.mri import MriPhantom, make_mri_phantom
 from ml.phantoms.studies import study_rng, write_ct_study, write_mri_study
-from ml.phantoms.truth import CtTruth, MriTruth
 
 SEED = 0
 MRI_INDEX = 4  # seed 0, index 4 has BME, fat and sclerosis

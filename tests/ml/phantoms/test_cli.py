@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pydicom
 
+from ml.data.truth import CtTruth, MriTruth, load_truth, save_truth
 from ml.phantoms.cli import generate
-from ml.phantoms.truth import CtTruth, MriTruth, load_truth, save_truth
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
+from ml.data.truth import load_truth
 from ml.phantoms.ct import PIXEL_MM, PSF_FWHM_MM, SLICE_MM, _grids, make_ct_phantom, sample_ct_params
 from ml.phantoms.ct_anatomy import joint_coords
 from ml.phantoms.schema import GROUPINGS, grouping_class, mny_positive
-from ml.phantoms.truth import load_truth
 
 
 def _joint_line_hu(phantom, joint: str) -> float:

@@ -6,8 +6,8 @@ import highdicom as hd
 import numpy as np
 import pydicom
 
+from ml.data.truth import load_truth
 from ml.phantoms.schema import GENERATOR_VERSION
-from ml.phantoms.truth import load_truth
 from tests.services import dciodvfy_errors
 
 

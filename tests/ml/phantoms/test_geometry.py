@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 
-from ml.phantoms.geometry import centred_geometry
-from ml.phantoms.truth import load_truth
+from ml.data.geometry import centred_geometry
+from ml.data.truth import load_truth
 
 
 def _series(folder):

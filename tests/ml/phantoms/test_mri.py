@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ml.data.truth import berlin_grade
 from ml.phantoms.mri import (
     NORMAL_BAND_FACTOR,
     make_mri_phantom,
@@ -14,7 +15,6 @@ from ml.phantoms.mri import (
 from ml.phantoms.mri_lesions import LesionSpec
 from ml.phantoms.schema import JOINTS, QUADRANTS
 from ml.phantoms.studies import study_rng
-from ml.phantoms.truth import berlin_grade
 
 from .conftest import bilinear
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ml.data.truth import load_truth
 from ml.phantoms.readers import (
     ReaderProfile,
     ordinal_confusion,
@@ -13,7 +14,6 @@ from ml.phantoms.readers import (
     sample_readers,
     simulate_readings,
 )
-from ml.phantoms.truth import load_truth
 
 REGIONS = {"iliac_upper", "iliac_lower", "sacral_upper", "sacral_lower", "joint"}
 

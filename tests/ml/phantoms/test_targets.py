@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ml.data.truth import load_truth
 from ml.phantoms.schema import JOINTS
 from ml.phantoms.targets import heatmap_targets, slice_targets, vector_field_target
-from ml.phantoms.truth import load_truth
 
 
 def test_straight_line_field_points_to_the_curve_and_along_it() -> None:

@@ -1,4 +1,4 @@
-"""Ground-truth sidecar records of the phantoms (SPEC §6.7): dataclasses, JSON I/O and derived scores.
+"""Ground-truth sidecar records of phantom studies (SPEC §6.7): dataclasses, JSON I-O and derived scores.
 
 One ``truth.json`` sits in each study folder. Points are given twice: ``points_mm`` (N, 3) patient LPS mm and
 ``points_px`` (N, 2) in-plane pixel ``(col, row)`` of slice ``slice_index`` (0-based along the slice normal,
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ml.phantoms.geometry import FloatArray, SliceGeometry
-from ml.phantoms.schema import HALVES, JOINT_LESIONS, JOINTS, QUADRANT_LESIONS, QUADRANTS
+from ml.data.geometry import FloatArray, SliceGeometry
+from ml.vocab import HALVES, JOINT_LESIONS, JOINTS, QUADRANT_LESIONS, QUADRANTS
 
 
 @dataclass(frozen=True)

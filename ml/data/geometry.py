@@ -1,6 +1,6 @@
 """Slice-stack geometry in patient LPS coordinates and open-curve helpers.
 
-Conventions used throughout ``ml.phantoms``:
+Conventions used by the phantom generator and every pixel <-> patient mapping of ml:
 
 * Patient coordinates are DICOM LPS in mm: +x toward the patient's left, +y posterior, +z superior.
 * A slice stack is given by its row direction (along a row, i.e. increasing column index), its column
@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
+
+from ml.data.series import Series
 
 FloatArray = NDArray[np.floating[Any]]
+F64 = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
 
@@ -181,3 +184,64 @@ def unit_tangents(points: FloatArray) -> FloatArray:
     tangent = np.gradient(points, axis=0)
     out: FloatArray = tangent / np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-12)
     return out
+
+
+# --- pixel <-> patient mm of real series (DICOM attributes) ---------------------------------------------
+
+
+def pixel_to_patient(
+    points_xy: ArrayLike,
+    image_position: ArrayLike,
+    image_orientation: ArrayLike,
+    pixel_spacing: ArrayLike,
+) -> FloatArray:
+    """Map in-plane pixel points (N, 2) (x = column, y = row) to patient LPS mm (N, 3).
+
+    DICOM: mm = IPP + col * dc * rowdir + row * dr * coldir, with ImageOrientationPatient =
+    rowdir (3) + coldir (3) and PixelSpacing = (dr, dc) = (row spacing, column spacing).
+    """
+    p = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
+    ipp = np.asarray(image_position, dtype=np.float64).reshape(3)
+    iop = np.asarray(image_orientation, dtype=np.float64).reshape(6)
+    dr, dc = np.asarray(pixel_spacing, dtype=np.float64).reshape(2)
+    return ipp + np.outer(p[:, 0] * dc, iop[:3]) + np.outer(p[:, 1] * dr, iop[3:])
+
+
+def patient_to_pixel(
+    points_mm: ArrayLike,
+    image_position: ArrayLike,
+    image_orientation: ArrayLike,
+    pixel_spacing: ArrayLike,
+) -> FloatArray:
+    """Inverse of :func:`pixel_to_patient` for points (N, 3) on (or projected onto) the slice plane."""
+    q = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3) - np.asarray(image_position, dtype=np.float64)
+    iop = np.asarray(image_orientation, dtype=np.float64).reshape(6)
+    dr, dc = np.asarray(pixel_spacing, dtype=np.float64).reshape(2)
+    return np.stack([q @ iop[:3] / dc, q @ iop[3:] / dr], axis=1)
+
+
+def voxel_to_patient(series: Series, kji: F64) -> F64:
+    """Native voxel index (..., 3) as (slice k, row j, col i) -> patient LPS mm (..., 3)."""
+    k, j, i = kji[..., 0:1], kji[..., 1:2], kji[..., 2:3]
+    dr, dc = series.pixel_spacing
+    return np.asarray(
+        series.positions[0]
+        + k * series.spacing_mm * series.normal
+        + i * dc * series.orientation[:3]
+        + j * dr * series.orientation[3:],
+        dtype=np.float64,
+    )
+
+
+def patient_to_voxel(series: Series, xyz: F64) -> F64:
+    """Patient LPS mm (..., 3) -> native voxel index (..., 3) (k, j, i), fractional."""
+    rel = np.asarray(xyz, dtype=np.float64) - series.positions[0]
+    dr, dc = series.pixel_spacing
+    return np.stack(
+        [
+            rel @ series.normal / series.spacing_mm,
+            rel @ series.orientation[3:] / dr,
+            rel @ series.orientation[:3] / dc,
+        ],
+        axis=-1,
+    )

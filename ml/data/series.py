@@ -1,6 +1,7 @@
-"""Read DICOM series and SEG objects into arrays with their geometry (pydicom only).
+"""The one series loader: DICOM series and SEG objects into arrays with their geometry (pydicom only).
 
-Shared by :mod:`ml.lesions` (MRI T1 + STIR) and :mod:`ml.ctgrade` (CT + pelvis SEG). Geometry comes from
+Shared by :mod:`ml.lesions` (MRI T1 + STIR), :mod:`ml.ctgrade` (CT + pelvis SEG) and the contour pipeline
+(a snapshot's T1 files). Geometry comes from
 ImagePositionPatient / ImageOrientationPatient (SPEC §6.6), never from assumed axes; slices are sorted
 along the slice normal, so index 0 is the first position along ``row_dir x col_dir``.
 """
@@ -8,6 +9,7 @@ along the slice normal, so index 0 is the first position along ``row_dir x col_d
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,26 +45,36 @@ class Series:
 
 
 def load_series(folder: str | os.PathLike[str]) -> Series:
-    """Read every ``*.dcm`` of one series folder; raises FileNotFoundError when it holds none.
+    """Read every ``*.dcm`` of one series folder, sorted along the slice normal; FileNotFoundError when it
+    holds none.
 
     Pixel values are ``stored * RescaleSlope + RescaleIntercept`` when the rescale tags are present.
     """
     paths = sorted(Path(folder).glob("*.dcm"))
     if not paths:
         raise FileNotFoundError(f"no DICOM files in {folder}")
+    return load_series_files(paths, sort=True)
+
+
+def load_series_files(paths: Sequence[str | os.PathLike[str]], *, sort: bool = False) -> Series:
+    """Read a series from its files, in the given order (a snapshot lists them in slice order, which its
+    contours' ``slice_index`` refers to) or, with ``sort``, along the slice normal."""
+    if not paths:
+        raise FileNotFoundError("a series without files")
     datasets = [pydicom.dcmread(p) for p in paths]
     orientation = np.asarray([float(v) for v in datasets[0].ImageOrientationPatient], dtype=np.float64)
     normal = np.cross(orientation[:3], orientation[3:])
     positions = np.asarray([[float(v) for v in d.ImagePositionPatient] for d in datasets], dtype=np.float64)
-    order = np.argsort(positions @ normal, kind="stable")
-    datasets = [datasets[i] for i in order]
-    positions = positions[order]
+    if sort:
+        order = np.argsort(positions @ normal, kind="stable")
+        datasets = [datasets[i] for i in order]
+        positions = positions[order]
     slices = []
     for d in datasets:
         image = d.pixel_array.astype(np.float32)
         slope, intercept = float(getattr(d, "RescaleSlope", 1.0)), float(getattr(d, "RescaleIntercept", 0.0))
         slices.append(image * np.float32(slope) + np.float32(intercept))
-    steps = np.diff(positions @ normal)
+    steps = np.abs(np.diff(positions @ normal))
     return Series(
         pixels=np.stack(slices).astype(np.float32),
         pixel_spacing=np.asarray([float(v) for v in datasets[0].PixelSpacing], dtype=np.float64),
