@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -381,15 +382,11 @@ def contour_reliability(*, project: Project) -> list[dict[str, Any]]:
     ]
 
 
-def ai_output_for_case(*, case_id: int) -> list[dict[str, Any]]:
-    """The promoted models' pre-reads of a case (empty when none exists yet)."""
-    from ml.models import ModelVersion, Prediction  # ml's registry sits beside labeling, not below it
+#: Who answers "the AI pre-reads of a case": the ml app registers its selector here when it is ready
+#: (``ml.apps``), so that labeling does not import the app that builds on it.
+AI_OUTPUT_PROVIDERS: list[Callable[..., list[dict[str, Any]]]] = []
 
-    return [
-        {"kind": p.model_version.kind, "version": p.model_version.version, "output": p.output}
-        for p in Prediction.objects.filter(
-            case_id=case_id, model_version__status=ModelVersion.Status.PROMOTED
-        )
-        .select_related("model_version")
-        .order_by("model_version__kind")
-    ]
+
+def ai_output_for_case(*, case_id: int) -> list[dict[str, Any]]:
+    """The promoted models' pre-reads of a case (empty when none exists yet, or without the ml app)."""
+    return [output for provider in AI_OUTPUT_PROVIDERS for output in provider(case_id=case_id)]

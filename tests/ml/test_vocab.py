@@ -29,7 +29,7 @@ def test_names_come_from_the_scheme_data() -> None:
     definition["quadrants"].append({"id": "sacral_middle", "side": "sacral", "half": "middle"})
     assert Vocabulary.from_definition(definition).quadrants[-1] == "sacral_middle"
     assert len(Vocabulary.from_definition(definition).outputs) == 3 * 5 + 2
-    assert MRI == Vocabulary.from_definition(scheme_definition("mri_sij"))
+    assert Vocabulary.from_definition(scheme_definition("mri_sij")) == MRI
     ct = scheme_definition("ct_sij")
     assert {name: set(classes) for name, classes in GROUPINGS.items()} == {
         name: set(classes) for name, classes in ct["groupings"].items()
