@@ -8,22 +8,18 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ml.consensus.agreement import cohen_kappa
 from ml.ctgrade.model import N_GRADES, grouped_labels, grouped_probabilities
 from ml.training.metrics import roc_auc
 from ml.vocab import GROUPINGS
 
 
 def quadratic_weighted_kappa(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int) -> float:
-    """QWK = 1 - sum(w O) / sum(w E), w_ij = (i - j)^2 / (K - 1)^2 (SPEC §5); NaN when undefined."""
-    t, p = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
-    observed = np.zeros((n_classes, n_classes))
-    np.add.at(observed, (t, p), 1.0)
-    observed /= max(observed.sum(), 1.0)
-    expected = np.outer(observed.sum(1), observed.sum(0))
-    i, j = np.indices((n_classes, n_classes))
-    w = (i - j) ** 2 / max(n_classes - 1, 1) ** 2
-    denom = float((w * expected).sum())
-    return float("nan") if denom == 0 else 1.0 - float((w * observed).sum()) / denom
+    """QWK over the grades 0..K-1 (SPEC §5) by ``ml.consensus.agreement.cohen_kappa``; NaN when undefined
+    (every true and predicted grade the same), which the table prints and promotion treats as the worst."""
+    labels = np.arange(n_classes)
+    value = cohen_kappa(y_true, y_pred, weights="quadratic", labels=labels).value
+    return float("nan") if value is None else value
 
 
 def class_metrics(y_true: ArrayLike, probs: ArrayLike) -> dict[str, Any]:
