@@ -194,7 +194,7 @@ def pixel_to_patient(
     image_position: ArrayLike,
     image_orientation: ArrayLike,
     pixel_spacing: ArrayLike,
-) -> FloatArray:
+) -> F64:
     """Map in-plane pixel points (N, 2) (x = column, y = row) to patient LPS mm (N, 3).
 
     DICOM: mm = IPP + col * dc * rowdir + row * dr * coldir, with ImageOrientationPatient =
@@ -212,7 +212,7 @@ def patient_to_pixel(
     image_position: ArrayLike,
     image_orientation: ArrayLike,
     pixel_spacing: ArrayLike,
-) -> FloatArray:
+) -> F64:
     """Inverse of :func:`pixel_to_patient` for points (N, 3) on (or projected onto) the slice plane."""
     q = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3) - np.asarray(image_position, dtype=np.float64)
     iop = np.asarray(image_orientation, dtype=np.float64).reshape(6)
