@@ -5,7 +5,7 @@
     python -m ml.ctgrade evaluate --data var/ph-test --checkpoint var/ctgrade
     python -m ml.ctgrade predict --study var/ph-test/ct-0000 --checkpoint var/ctgrade
 
-``--data`` is a phantom folder or a dataset snapshot (format in :mod:`ml.lesions.snapshot`).
+``--data`` is a phantom folder or a dataset snapshot (format in :mod:`ml.data.snapshot`).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from ml.ctgrade.data import CtCropConfig, cached_inputs
 from ml.ctgrade.infer import GRADER_KIND, SEG_KIND, CtPredictor
 from ml.ctgrade.metrics import grading_metrics
 from ml.ctgrade.model import N_GRADES, GraderConfig, build_grader, build_segmenter, soft_cross_entropy
-from ml.lesions.snapshot import StudyRecord, load_data_folder
+from ml.data.snapshot import StudyRecord, load_data_folder
 from ml.lesions.train import split_studies
 from ml.training import TrainConfig, fit
 from ml.training.loop import CancelFn, ProgressFn

@@ -5,7 +5,7 @@
     python -m ml.lesions evaluate --data var/ph-test --checkpoint var/lesions
     python -m ml.lesions predict --study var/ph-test/mri-0000 --checkpoint var/lesions [--contours CKPT]
 
-``--data`` is a phantom folder or a dataset snapshot (format in :mod:`ml.lesions.snapshot`).
+``--data`` is a phantom folder or a dataset snapshot (format in :mod:`ml.data.snapshot`).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ml.consensus import fit as consensus_fit
-from ml.lesions.snapshot import StudyRecord
+from ml.data.snapshot import StudyRecord
 from ml.vocab import JOINTS, MRI, OUTPUTS
 from ml.vocab import OUTPUT_NAMES as OUTPUT_NAMES  # the lesion CLI, bench and tests name outputs by it
 

@@ -6,7 +6,7 @@ Public entry points (what the product's retraining task calls)::
         -> {"checkpoint_dir", "stopped", "epochs_completed", "best_epoch", "best_metric", "val": metrics}
     evaluate(data_dir, checkpoint_dir) -> lesion_metrics(...) against the reference labels
 
-``data_dir`` is a phantom folder or a dataset snapshot (:mod:`ml.lesions.snapshot`); crops are cached
+``data_dir`` is a phantom folder or a dataset snapshot (:mod:`ml.data.snapshot`); crops are cached
 as npz under ``cache_dir`` (default ``<checkpoint_dir>/crops``).
 """
 
@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 
 from ml.config import check_keys, load_config
 from ml.contours.infer import ContourPredictor
+from ml.data.snapshot import StudyRecord, load_data_folder
 from ml.lesions.crops import CropConfig, cached_crops
 from ml.lesions.infer import CONTOURS_DIR, MODEL_KIND, LesionPredictor
 from ml.lesions.labels import (
@@ -39,7 +40,6 @@ from ml.lesions.labels import (
 )
 from ml.lesions.metrics import lesion_metrics
 from ml.lesions.model import LesionLoss, LesionModel, LesionModelConfig
-from ml.lesions.snapshot import StudyRecord, load_data_folder
 from ml.training import TrainConfig, copy_model, fit
 from ml.training.loop import CancelFn, ProgressFn
 

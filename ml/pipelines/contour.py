@@ -18,29 +18,40 @@ from ml.contours.model import ContourModelConfig
 from ml.contours.train import train_contours
 from ml.data.geometry import patient_to_pixel
 from ml.data.series import load_series_files
+from ml.data.snapshot import TEST, TRAIN, load_data_folder, series_folder
 from ml.pipelines import Cancelled, Evaluation, TrainRequest, check_config, loop_progress
-from ml.pipelines.snapshot import cases, load_manifest, series_files
 from ml.training import TrainConfig, read_card
 
 RMSE_LIMIT_MM = 2.76
 
 
-def _scan(case: dict[str, Any]) -> ScanArrays:
-    series = load_series_files(series_files(case, "T1") if len(case["series"]) > 1 else series_files(case))
+def _scan(scan_id: str, files: list[Path] | list[str], contours: list[dict[str, Any]]) -> ScanArrays:
+    """A T1 series (files in slice order) with its consensus joint lines mapped to pixels."""
+    series = load_series_files(files)
     polylines = {
         (c["slice_index"], c["joint"]): patient_to_pixel(
             c["points_mm"], series.positions[c["slice_index"]], series.orientation, series.pixel_spacing
         )
-        for c in case.get("contours", {}).get("consensus", [])
+        for c in contours
     }
     return ScanArrays(
-        scan_id=str(case["case_id"]),
+        scan_id=scan_id,
         images=series.pixels[:, None].astype(np.float32),
         pixel_spacing=series.pixel_spacing,
         image_position=series.positions,
         image_orientation=series.orientation,
         polylines=polylines,
     )
+
+
+def _traced_studies(snapshot_dir: Path, split: str) -> list[ScanArrays]:
+    """The snapshot's MRI studies of ``split`` that have consensus joint lines, as scans."""
+    studies = load_data_folder(snapshot_dir).of_kind("mri")
+    return [
+        _scan(s.study_id, series_folder(s, "T1"), s.contours)
+        for s in studies
+        if (s.split or TRAIN) == split and s.contours
+    ]
 
 
 class ContourPipeline:
@@ -62,8 +73,7 @@ class ContourPipeline:
     def train(self, request: TrainRequest) -> dict[str, Any]:
         check_config(self.kind, request.config)
         cfg = {**self.default_config, **request.config}
-        manifest = load_manifest(request.snapshot_dir)
-        scans = [_scan(c) for c in cases(manifest, "train") if c.get("contours", {}).get("consensus")]
+        scans = _traced_studies(Path(request.snapshot_dir), TRAIN)
         if not scans:
             raise ValueError("the snapshot has no training case with consensus contours")
         n_val = max(1, len(scans) // 5) if len(scans) > 1 else 0
@@ -104,11 +114,8 @@ class ContourPipeline:
     def evaluate(self, checkpoint_dir: Path, snapshot_dir: Path, device: str = "auto") -> Evaluation:
         predictor = ContourPredictor.from_checkpoint(checkpoint_dir, device=device)
         errors: dict[str, list[float]] = {"left": [], "right": []}
-        gold = [
-            c for c in cases(load_manifest(snapshot_dir), "gold") if c.get("contours", {}).get("consensus")
-        ]
-        for case in gold:
-            scan = _scan(case)
+        gold = _traced_studies(Path(snapshot_dir), TEST)
+        for scan in gold:
             centres = {k: (v.min(0) + v.max(0)) / 2.0 for k, v in scan.polylines.items()}
             traced = predictor.predict_scan(scan, centres=centres)
             rmse = rmse_against_truth(scan, traced)
@@ -139,7 +146,8 @@ class ContourPreReader:
         self.predictor = predictor
 
     def predict(self, case: dict[str, Any]) -> dict[str, Any]:
-        scan = _scan({**case, "contours": {}})
+        t1 = next((x for x in case["series"] if x["description"] == "T1"), case["series"][0])
+        scan = _scan(str(case["case_id"]), t1["files"], [])
         traces = self.predictor.predict_scan(scan)
         return {"contours": [t.to_json() for t in traces if t.confidence >= CONFIDENT]}
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from ml.ctgrade.infer import CtPredictor
 from ml.ctgrade.train import evaluate, train_from_config
+from ml.data.snapshot import TEST, TRAIN, link_study, load_data_folder, series_folder
 from ml.pipelines import TRAIN_KEYS, Cancelled, Evaluation, TrainRequest, check_config
-from ml.pipelines.snapshot import cases, link_study, load_manifest
 from ml.training import read_card
 
 
@@ -76,11 +76,11 @@ def _finished(fit_dir: Path, epochs: int) -> bool:
 
 
 def _require_segmentations(snapshot_dir: Path) -> None:
-    """Raise ValueError naming the training cases whose study has no SEG series (the segmenter's labels)."""
+    """Raise ValueError naming the training studies that have no SEG series (the segmenter's labels)."""
     missing = [
-        case["case_id"]
-        for case in cases(load_manifest(snapshot_dir), "train")
-        if not any(series.get("modality") == "SEG" for series in case["series"])
+        study.study_id
+        for study in load_data_folder(snapshot_dir).of_kind("ct")
+        if (study.split or TRAIN) == TRAIN and not series_folder(study, "SEG")
     ]
     if missing:
         raise ValueError(
@@ -118,7 +118,7 @@ class CtGradePipeline:
         return read_card(Path(request.checkpoint_dir) / "grader")
 
     def evaluate(self, checkpoint_dir: Path, snapshot_dir: Path, device: str = "auto") -> Evaluation:
-        result = evaluate(snapshot_dir, checkpoint_dir, split="test", device=device)
+        result = evaluate(snapshot_dir, checkpoint_dir, split=TEST, device=device)
         five = result["mny5"]  # 5-class metrics; groupings sit beside it
         qwk = float(five["qwk"])
         metrics = {

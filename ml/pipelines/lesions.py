@@ -18,11 +18,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ml.data.snapshot import TEST, link_study
 from ml.lesions.infer import LesionPredictor
 from ml.lesions.model import JOINT_CROP_NET
 from ml.lesions.train import evaluate, train_from_config
 from ml.pipelines import TRAIN_KEYS, Cancelled, Evaluation, TrainRequest, check_config, loop_progress
-from ml.pipelines.snapshot import link_study
 from ml.training import read_card
 
 BOX_CROP = {"mode": "box", "crop_mm": 80.0, "size_px": 48}
@@ -74,7 +74,7 @@ class LesionPipeline:
         return read_card(request.checkpoint_dir)
 
     def evaluate(self, checkpoint_dir: Path, snapshot_dir: Path, device: str = "auto") -> Evaluation:
-        result = evaluate(snapshot_dir, checkpoint_dir, split="test", device=device)
+        result = evaluate(snapshot_dir, checkpoint_dir, split=TEST, device=device)
         per_output = {
             f"auc_{name}": float(v["auc"])
             for name, v in result["per_output"].items()

@@ -1,7 +1,7 @@
 """The model registry's services, one module per topic (views and tasks stay thin):
 
 * ``training``: start, execute (resumably, on the gpu queue), cancel, recover runs whose message was lost;
-* ``snapshots``: freeze a project's labels for a model kind (``ml.pipelines.snapshot`` format);
+* ``snapshots``: freeze a project's labels for a model kind (``ml.data.snapshot`` format);
 * ``promotion``: evaluate on gold, register, promote (or roll back by hand);
 * ``prereads``: AI pre-reads of a promoted version;
 * ``schedules``: training policies and the nightly check.

@@ -1,5 +1,5 @@
 """Dataset snapshots: freeze a project's cases and labels for one model kind into a folder (format:
-``ml.pipelines.snapshot``); the same data gives the same snapshot (content hash). Gold cases (references or
+``ml.data.snapshot``); the same data gives the same snapshot (content hash). Gold cases (references or
 adjudications) are kept apart for evaluation."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from django.db import IntegrityError, transaction
 from labeling.dicom import LocalFolderStore
 from labeling.models import Case, Project
 from labeling.services.ingest import configured_store
+from ml.data.snapshot import MANIFEST, TEST, TRAIN, link_study
 from ml.models import DatasetSnapshot
-from ml.pipelines.snapshot import MANIFEST, link_study
 from ml.selectors import item_key, labelled_items, snapshot_labels
 from ml.vocab import MODEL_INPUTS
 
@@ -56,7 +56,7 @@ def _series_files(case: Case, wanted: list[str], dicom_dir: Path) -> list[dict[s
 
 def _study_entry(folder: Path, case: dict[str, Any], modality: str) -> dict[str, Any]:
     """The same case as a study folder (series sub-folders of links to the files) with its labels, the
-    layout the lesion and CT pipelines read (``ml.lesions.snapshot``)."""
+    layout every pipeline reads (``ml.data.snapshot``)."""
     link_study(case, folder / "studies" / str(case["case_id"]))
 
     def rows(values: dict[str, Any], key: str) -> list[dict[str, Any]]:
@@ -69,7 +69,7 @@ def _study_entry(folder: Path, case: dict[str, Any], modality: str) -> dict[str,
         "study_id": str(case["case_id"]),
         "kind": "ct" if modality == "CT" else "mri",
         "path": f"studies/{case['case_id']}",
-        "split": "test" if case["split"] == "gold" else "train",
+        "split": case["split"],
         "readings": [
             {"reader": f"R{r['reader']}", "session": r["session"], "values": rows(r["values"], "value")}
             for r in case["readers"]
@@ -105,7 +105,7 @@ def snapshot_create(*, project: Project, kind: str) -> DatasetSnapshot:
             {
                 "case_id": case.pk,
                 "study_uid": case.study.study_uid,
-                "split": "gold" if case.pk in labels["gold"] else "train",
+                "split": TEST if case.pk in labels["gold"] else TRAIN,
                 "series": _series_files(case, SERIES_FOR_KIND[kind], root / "dicom"),
                 "consensus": labels["consensus"].get(case.pk, {}),
                 "readers": [
@@ -116,7 +116,7 @@ def snapshot_create(*, project: Project, kind: str) -> DatasetSnapshot:
             }
         )
     manifest = {
-        "format": 1,
+        "format": 2,
         "kind": kind,
         "project": project.pk,
         "scheme": {
@@ -124,6 +124,7 @@ def snapshot_create(*, project: Project, kind: str) -> DatasetSnapshot:
             "version": scheme.version,
             "modality": scheme.modality,
             "items": [item_key(*i.key) for i in scheme.form_items],
+            "definition": project.scheme.definition,  # ml.vocab.Vocabulary.from_definition reads it
         },
         "consensus_runs": labels["runs"],
         "cases": case_rows,
@@ -133,14 +134,17 @@ def snapshot_create(*, project: Project, kind: str) -> DatasetSnapshot:
         return existing
     folder = root / digest[:16]
     studies = [_study_entry(folder, case, scheme.modality) for case in case_rows]
+    frozen = {
+        k: v for k, v in manifest.items() if k != "cases"
+    }  # the hash covers the files; studies link them
     _write_atomically(
         folder / MANIFEST,
-        json.dumps({**manifest, "content_hash": digest, "snapshot_id": digest, "studies": studies}, indent=1),
+        json.dumps({**frozen, "content_hash": digest, "snapshot_id": digest, "studies": studies}, indent=1),
     )
     summary = {
         "cases": len(case_rows),
-        "train": sum(c["split"] == "train" for c in case_rows),
-        "gold": sum(c["split"] == "gold" for c in case_rows),
+        "train": sum(c["split"] == TRAIN for c in case_rows),
+        "gold": sum(c["split"] == TEST for c in case_rows),
         "labelled_items": labelled_items(project=project),  # the nightly check counts new ones from here
     }
     try:

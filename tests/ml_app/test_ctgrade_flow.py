@@ -16,8 +16,8 @@ from config.celery import app
 from labeling.models import Case
 from labeling.services.ingest import import_paths
 from ml.ctgrade.data import load_ct_scan
+from ml.data.snapshot import link_study
 from ml.models import ModelVersion, Prediction, TrainingRun
-from ml.pipelines.snapshot import link_study
 from ml.services.prereads import case_record
 from tests.labeling.dicom.conftest import orthanc_configured
 from tests.labeling.dicom.dicom_factory import make_seg, make_series, write_seg, write_series
@@ -99,9 +99,15 @@ def test_a_ct_run_from_the_api_trains_on_the_segs_is_promoted_and_pre_reads(camp
             what="CT pre-reads of every case",
         )
     manifest = json.loads((Path(run.snapshot.path) / "manifest.json").read_text())
-    assert all([s["modality"] for s in c["series"]] == ["CT", "SEG"] for c in manifest["cases"])
+    assert "cases" not in manifest and manifest["format"] == 2  # one format: the studies
+    root = Path(run.snapshot.path)
+    assert all(
+        sorted(p.name for p in (root / s["path"]).iterdir()) == ["CT", "SEG"] for s in manifest["studies"]
+    )
     summary = run.snapshot.summary
-    assert (summary["cases"], summary["train"], summary["gold"]) == (3, 2, 1) and summary["labelled_items"] > 0
+    assert (summary["cases"], summary["train"], summary["gold"]) == (3, 2, 1) and summary[
+        "labelled_items"
+    ] > 0
     assert (run.progress["phase"], run.progress["epochs"], run.progress["fraction"]) == ("grader", 2, 1.0)
     assert version.status == ModelVersion.Status.PROMOTED, version.comparison
     assert version.gold_metrics["primary"] == "qwk" and version.gold_metrics["n_gold"] == 1

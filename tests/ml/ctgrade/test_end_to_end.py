@@ -13,7 +13,7 @@ from ml.ctgrade.__main__ import main
 from ml.ctgrade.data import CtCropConfig, load_ct_scan, study_inputs
 from ml.ctgrade.model import GraderConfig
 from ml.ctgrade.train import evaluate, grade_targets, train, train_from_config
-from ml.lesions.snapshot import load_data_folder
+from ml.data.snapshot import load_data_folder
 from ml.training import TrainConfig
 from ml.vocab import JOINTS
 

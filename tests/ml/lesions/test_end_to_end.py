@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ml.data.snapshot import load_data_folder
 from ml.lesions.__main__ import main
 from ml.lesions.crops import CropConfig, study_crops
 from ml.lesions.infer import LesionPredictor
 from ml.lesions.labels import OUTPUT_NAMES
 from ml.lesions.model import LesionModelConfig
-from ml.lesions.snapshot import load_data_folder
 from ml.lesions.train import evaluate, train, train_from_config
 from ml.training import TrainConfig, read_card
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ml.data.snapshot import load_data_folder
 from ml.lesions.labels import OUTPUT_NAMES, snapshot_soft_targets
-from ml.lesions.snapshot import load_data_folder
 from ml.lesions.train import build_targets
 
 

@@ -1,22 +1,27 @@
-"""Training data folders: a phantom folder (the phantom generator's output) or a product dataset snapshot.
+"""The one data-folder format and its reader: a product dataset snapshot or a phantom folder.
 
-Both are a folder with a ``manifest.json``. The dataset snapshot the product will export (one per
-training run, frozen with its consensus run) looks like this::
+Both are a folder with a ``manifest.json``. The product writes one snapshot per training run
+(``ml.services.snapshots``), frozen with its consensus runs::
 
-    {"format": "concord-dataset-snapshot", "version": 1,
-     "snapshot_id": "snap-2026-11-24-01", "consensus_run_id": "cr-17", "kind": "mri",
+    {"format": 2, "kind": "contour" | "lesions" | "ctgrade", "project": 3,
+     "snapshot_id": "<content hash>", "content_hash": "<content hash>",
+     "scheme": {"name": "mri_sij", "version": 1, "modality": "MR", "items": ["left/iliac_upper/bme", …],
+                "definition": {…the grading scheme document: ml.vocab.Vocabulary.from_definition reads it}},
+     "consensus_runs": {"bme": 12, …},                            # lesion -> frozen ConsensusRun id
      "studies": [
-       {"study_id": "S1", "kind": "mri", "path": "S1",          # folder with T1/ + STIR/ (or CT/ [+ SEG/])
-        "split": "train",                                       # optional: train | val | test
+       {"study_id": "5", "kind": "mri", "path": "studies/5",    # folder with T1/ + STIR/ (or CT/ [+ SEG/])
+        "split": "train",                                       # train | val | test (TRAIN, VAL, TEST)
         "readings": [{"reader": "R1", "session": 1,
                       "values": [{"joint": "left", "region": "iliac_upper", "lesion": "bme", "value": 1}]}],
         "soft_labels": [{"joint": "left", "region": "iliac_upper", "lesion": "bme",
-                         "posterior": [0.1, 0.9]}],             # frozen Dawid-Skene posterior, optional
+                         "posterior": [0.1, 0.9]}],             # frozen Dawid-Skene posterior
         "reference": [{"joint": "left", "region": "joint", "lesion": "mny_grade", "value": 2}],
                                                                 # adjudicated / gold labels, optional
         "contours": [{"joint": "left", "slice_index": 5, "points_mm": [[x, y, z], ...]}]}]}
                                                                 # consensus joint lines, optional
 
+A series folder holds links ``0001.dcm`` … in slice order (the order ``slice_index`` counts in). Gold cases
+(adjudicated or reference) are the ``test`` split: pipelines train on ``train`` and evaluate on ``test``.
 A phantom folder has the same ``studies`` list (``path``, ``truth``) plus ``readings/readings.json``
 (records ``{reader, session, study_id, payload: {values: [...]}}``); its ``truth.json`` values become
 the reference. Values use the reading-payload keys (joint, region, lesion, value) of SPEC §2.
@@ -33,6 +38,9 @@ from typing import Any
 from ml.data.truth import load_truth
 
 Key = tuple[str, str, str]  # (joint, region, lesion)
+
+MANIFEST = "manifest.json"
+TRAIN, VAL, TEST = "train", "val", "test"  # the splits, named here once
 
 
 @dataclass(frozen=True)
@@ -83,7 +91,7 @@ def _values(items: list[dict[str, Any]]) -> dict[Key, int]:
 def load_data_folder(root: str | os.PathLike[str]) -> DataFolder:
     """Load ``root/manifest.json`` (phantom folder or dataset snapshot); raises FileNotFoundError without one."""
     root = Path(root)
-    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
     by_study: dict[str, list[Reading]] = {}
     if isinstance(manifest.get("readings"), dict):  # phantom folder
         records = json.loads((root / manifest["readings"]["readings"]).read_text(encoding="utf-8"))
@@ -123,3 +131,22 @@ def load_data_folder(root: str | os.PathLike[str]) -> DataFolder:
         ",".join(f"{k}:{v}" for k, v in sorted(runs.items())) if runs else manifest.get("consensus_run_id")
     )
     return DataFolder(root, studies, manifest.get("snapshot_id"), run_id)
+
+
+def series_folder(study: StudyRecord, name: str) -> list[Path]:
+    """The files of one series folder of a study (``T1``, ``STIR``, ``CT``, ``SEG``) in slice order."""
+    return sorted((study.folder / name).glob("*.dcm"))
+
+
+def link_study(case: dict[str, Any], folder: Path) -> Path:
+    """Lay a case record (``{"series": [{"description", "modality", "files"}]}``) out as a study folder,
+    one sub-folder of links per series (``T1/0001.dcm`` …) in the record's slice order; returns ``folder``."""
+    for series in case["series"]:
+        modality = series.get("modality", "")
+        series_dir = folder / (modality if modality in ("CT", "SEG") else series["description"])
+        series_dir.mkdir(parents=True, exist_ok=True)
+        for i, source in enumerate(series["files"], start=1):
+            link = series_dir / f"{i:04d}.dcm"
+            if not link.exists():
+                link.symlink_to(source)
+    return folder
