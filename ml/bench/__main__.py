@@ -57,9 +57,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "accuracy":
         sizes = dataclasses.replace(QUICK if args.quick else BenchSizes(), **args.sizes)
-        results = run_accuracy(args.out, sizes, seed_train=args.seed_train, seed_test=args.seed_test,
-                               log=lambda m: print(m, file=sys.stderr, flush=True), only=tuple(args.only),
-                               threads=args.threads, device=args.device)  # fmt: skip
+        results = run_accuracy(
+            args.out,
+            sizes,
+            seed_train=args.seed_train,
+            seed_test=args.seed_test,
+            log=lambda m: print(m, file=sys.stderr, flush=True),
+            only=tuple(args.only),
+            threads=args.threads,
+            device=args.device,
+        )
         print(format_table(results))
     elif args.command == "speed":
         from ml.bench.speed import format_speed, run_speed

@@ -68,8 +68,18 @@ class BenchSizes:
     workers: int = 2
 
 
-QUICK = BenchSizes(mri_train=6, mri_test=4, ct_train=6, ct_test=4, readers=3, contour_scans=3, contour_epochs=2,
-                   lesion_epochs=2, seg_epochs=1, ct_epochs=2)  # fmt: skip
+QUICK = BenchSizes(
+    mri_train=6,
+    mri_test=4,
+    ct_train=6,
+    ct_test=4,
+    readers=3,
+    contour_scans=3,
+    contour_epochs=2,
+    lesion_epochs=2,
+    seg_epochs=1,
+    ct_epochs=2,
+)
 
 
 def _timed(log: Log, name: str, fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -89,8 +99,15 @@ def run_contours(
     scans = [phantom_scan(f) for f in folders]
     n_val = max(1, len(scans) // 6)
     model_config = ContourModelConfig(in_channels=1, width=16, crop_mm=96.0, pixel_mm=1.5)
-    config = TrainConfig(epochs=sizes.contour_epochs, lr=2e-3, batch_size=16, metric="val_rmse_mm", mode="min",
-                         device=device, checkpoint_dir=str(out / "contours"))  # fmt: skip
+    config = TrainConfig(
+        epochs=sizes.contour_epochs,
+        lr=2e-3,
+        batch_size=16,
+        metric="val_rmse_mm",
+        mode="min",
+        device=device,
+        checkpoint_dir=str(out / "contours"),
+    )
     train_contours(scans[:-n_val], scans[-n_val:], model_config, config, jitter_mm=8.0, copies=1)
     predictor = ContourPredictor.from_checkpoint(out / "contours", device=device)
     tests = [phantom_scan(p.parent) for p in sorted(test_dir.glob("mri-*/truth.json"))]
@@ -115,21 +132,37 @@ def run_lesions(
     contours = out / "contours" if (out / "contours" / "card.json").exists() else None
     n_val = round(0.15 * sizes.mri_train)
     steps_per_epoch = math.ceil(2 * (sizes.mri_train - n_val) / 16)
-    model = LesionModelConfig(**JOINT_CROP_NET,
-                              confusion_warmup_steps=LESION_CONFUSION_WARMUP_EPOCHS * steps_per_epoch)  # fmt: skip
+    model = LesionModelConfig(
+        **JOINT_CROP_NET, confusion_warmup_steps=LESION_CONFUSION_WARMUP_EPOCHS * steps_per_epoch
+    )
     results: dict[str, Any] = {"lines": "traced" if contours else "truth"}
     for mode in ("majority", "soft", "readers"):
         config = TrainConfig(
             epochs=sizes.lesion_epochs, lr=2e-3, weight_decay=1e-3, batch_size=16, device=device
         )
-        lesion_train(train_dir, out / f"lesions-{mode}", target=mode, crop_config=crop, train_config=config,
-                     model_config=model, cache_dir=out / "lesion-crops", val_fraction=0.15, flip_sides=True,
-                     contours=contours)  # fmt: skip
-        results[mode] = lesion_evaluate(test_dir, out / f"lesions-{mode}", cache_dir=out / "lesion-crops-test",
-                                        device=device)  # fmt: skip
+        lesion_train(
+            train_dir,
+            out / f"lesions-{mode}",
+            target=mode,
+            crop_config=crop,
+            train_config=config,
+            model_config=model,
+            cache_dir=out / "lesion-crops",
+            val_fraction=0.15,
+            flip_sides=True,
+            contours=contours,
+        )
+        results[mode] = lesion_evaluate(
+            test_dir, out / f"lesions-{mode}", cache_dir=out / "lesion-crops-test", device=device
+        )
     if contours is not None:
-        results["truth_lines"] = lesion_evaluate(test_dir, out / f"lesions-{TABLE_TARGET}", cache_dir=out / "lesion-crops-test",
-                                                 device=device, bundled=False)  # fmt: skip
+        results["truth_lines"] = lesion_evaluate(
+            test_dir,
+            out / f"lesions-{TABLE_TARGET}",
+            cache_dir=out / "lesion-crops-test",
+            device=device,
+            bundled=False,
+        )
     return results
 
 
@@ -138,16 +171,30 @@ def run_ct(
 ) -> dict[str, Any]:
     """Train segmenter + reduced-width DenseNet-121 grader; evaluate the full pipeline on held-out CT."""
     crop = CtCropConfig(box_mm=(sizes.ct_box_mm,) * 3, voxel_mm=sizes.ct_voxel_mm)
-    ct_train(train_dir, out / "ct", grader_config=GraderConfig(init_features=16, growth_rate=8), crop_config=crop,
-             train_config=TrainConfig(epochs=sizes.ct_epochs, lr=2e-3, batch_size=8, device=device),
-             seg_train_config=TrainConfig(epochs=sizes.seg_epochs, lr=3e-3, batch_size=2, device=device),
-             cache_dir=out / "ct-cache", val_fraction=0.1)  # fmt: skip
+    ct_train(
+        train_dir,
+        out / "ct",
+        grader_config=GraderConfig(init_features=16, growth_rate=8),
+        crop_config=crop,
+        train_config=TrainConfig(epochs=sizes.ct_epochs, lr=2e-3, batch_size=8, device=device),
+        seg_train_config=TrainConfig(epochs=sizes.seg_epochs, lr=3e-3, batch_size=2, device=device),
+        cache_dir=out / "ct-cache",
+        val_fraction=0.1,
+    )
     return ct_evaluate(test_dir, out / "ct", device=device)
 
 
-def run_accuracy(out: Path, sizes: BenchSizes, *, seed_train: int = 1001, seed_test: int = 2002,
-                 log: Log = print, only: tuple[str, ...] = COMPONENTS, threads: int = 2,
-                 device: Device = "cpu") -> dict[str, Any]:  # fmt: skip
+def run_accuracy(
+    out: Path,
+    sizes: BenchSizes,
+    *,
+    seed_train: int = 1001,
+    seed_test: int = 2002,
+    log: Log = print,
+    only: tuple[str, ...] = COMPONENTS,
+    threads: int = 2,
+    device: Device = "cpu",
+) -> dict[str, Any]:
     """Generate, train, evaluate; returns every metric plus timings (also written to ``out/results.json``).
 
     ``only`` restricts the run to some of "contours", "lesions", "ct"; their results replace those of an
@@ -169,8 +216,14 @@ def run_accuracy(out: Path, sizes: BenchSizes, *, seed_train: int = 1001, seed_t
         generate(folder, workers=sizes.workers, **kwargs)
 
     def make_both() -> None:
-        make(train_dir, n_mri=sizes.mri_train, n_ct=sizes.ct_train, seed=seed_train, readers=sizes.readers,
-             spammer=True)  # fmt: skip
+        make(
+            train_dir,
+            n_mri=sizes.mri_train,
+            n_ct=sizes.ct_train,
+            seed=seed_train,
+            readers=sizes.readers,
+            spammer=True,
+        )
         make(test_dir, n_mri=sizes.mri_test, n_ct=sizes.ct_test, seed=seed_test)
 
     _, timings["generate"] = _timed(log, "generate phantoms", make_both)
@@ -221,8 +274,14 @@ def format_table(results: dict[str, Any]) -> str:
         "report",
         f"n={c.get('n', '?')} missing={c.get('missing', '?')}",
     )
-    les = results.get("lesions") or {m: {"per_output": {n: {"auc": math.nan} for n in OUTPUT_NAMES},
-                                         "mean_auc": math.nan, "min_auc": math.nan} for m in ("majority", "soft", "readers")}  # fmt: skip
+    les = results.get("lesions") or {
+        m: {
+            "per_output": {n: {"auc": math.nan} for n in OUTPUT_NAMES},
+            "mean_auc": math.nan,
+            "min_auc": math.nan,
+        }
+        for m in ("majority", "soft", "readers")
+    }
     lines = les.get("lines", "truth")
     for name in OUTPUT_NAMES:
         auc = les[TABLE_TARGET]["per_output"][name]["auc"]
@@ -235,14 +294,20 @@ def format_table(results: dict[str, Any]) -> str:
             f"min {les[mode]['min_auc']:.3f}",
         )
     if "truth_lines" in les:
-        row(f"lesions ({TABLE_TARGET}) at truth lines: mean AUC", les["truth_lines"]["mean_auc"], "report",
-            f"min {les['truth_lines']['min_auc']:.3f}")  # fmt: skip
+        row(
+            f"lesions ({TABLE_TARGET}) at truth lines: mean AUC",
+            les["truth_lines"]["mean_auc"],
+            "report",
+            f"min {les['truth_lines']['min_auc']:.3f}",
+        )
     beats = max(les["soft"]["mean_auc"], les["readers"]["mean_auc"]) > les["majority"]["mean_auc"]
     rows.append(
         f"{'lesions: reader-aware beats majority':<52} {beats!s:>7}  {'true':<8} {'ok' if beats else 'NO'}"
     )
-    ct = results.get("ct") or {g: {"auc": [], "accuracy": math.nan, "qwk": math.nan}
-                               for g in ("mny5", "du_2026_three_class", "zhang_2023_three_class", "binary_definite")}  # fmt: skip
+    ct = results.get("ct") or {
+        g: {"auc": [], "accuracy": math.nan, "qwk": math.nan}
+        for g in ("mny5", "du_2026_three_class", "zhang_2023_three_class", "binary_definite")
+    }
     row("CT: 5-class accuracy", ct["mny5"]["accuracy"], ">= 0.90", _ok(ct["mny5"]["accuracy"], 0.90))
     row("CT: QWK (5 classes)", ct["mny5"]["qwk"], ">= 0.91", _ok(ct["mny5"]["qwk"], 0.91))
     for grouping in ("mny5", "du_2026_three_class", "zhang_2023_three_class", "binary_definite"):

@@ -54,15 +54,30 @@ def _specs(full: bool) -> list[Spec]:
 
     def contour_batch_fn(b: int) -> dict[str, torch.Tensor]:
         field = torch.nn.functional.normalize(torch.randn(b, 2, n, n), dim=1)
-        return {"input": torch.rand(b, 2, n, n), "field": field, "heatmap": torch.rand(b, 2, n, n),
-                "weight": torch.ones(b, n, n)}  # fmt: skip
+        return {
+            "input": torch.rand(b, 2, n, n),
+            "field": field,
+            "heatmap": torch.rand(b, 2, n, n),
+            "weight": torch.ones(b, n, n),
+        }
 
     return [
-        ("ctgrade DenseNet-121 3-D", lambda: build_grader(grader), ct_batch_fn,
-         lambda out, batch: soft_cross_entropy(out, batch["target"]), ct_batch),
-        ("lesions ResidualUnit quadrant", lambda: LesionModel(lesion), mri_batch_fn, LesionLoss("soft"), mri_batch),
+        (
+            "ctgrade DenseNet-121 3-D",
+            lambda: build_grader(grader),
+            ct_batch_fn,
+            lambda out, batch: soft_cross_entropy(out, batch["target"]),
+            ct_batch,
+        ),
+        (
+            "lesions ResidualUnit quadrant",
+            lambda: LesionModel(lesion),
+            mri_batch_fn,
+            LesionLoss("soft"),
+            mri_batch,
+        ),
         ("contours BasicUNet", lambda: ContourNet(contour), contour_batch_fn, ContourLoss(), mri_batch),
-    ]  # fmt: skip
+    ]
 
 
 def _peak(device: torch.device) -> float:
@@ -76,7 +91,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _plain(model: nn.Module, loss_fn: Any, batches: list[dict[str, torch.Tensor]], device: torch.device, warmup: int) -> float:  # fmt: skip
+def _plain(
+    model: nn.Module, loss_fn: Any, batches: list[dict[str, torch.Tensor]], device: torch.device, warmup: int
+) -> float:
     """Samples/s of a plain fp32 eager loop over ``batches`` (first ``warmup`` untimed)."""
     model.to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -95,13 +112,30 @@ def _plain(model: nn.Module, loss_fn: Any, batches: list[dict[str, torch.Tensor]
     return count / (time.perf_counter() - start)
 
 
-def _shared(model: nn.Module, loss_fn: Any, batches: list[dict[str, torch.Tensor]], device: torch.device, warmup: int, *,
-            channels_last: bool, cuda_paths_on_cpu: bool = False, compile_backend: str = "inductor") -> float:  # fmt: skip
+def _shared(
+    model: nn.Module,
+    loss_fn: Any,
+    batches: list[dict[str, torch.Tensor]],
+    device: torch.device,
+    warmup: int,
+    *,
+    channels_last: bool,
+    cuda_paths_on_cpu: bool = False,
+    compile_backend: str = "inductor",
+) -> float:
     """Samples/s of ``ml.training.Trainer.train_one_epoch``: bf16 autocast and ``torch.compile`` (on CUDA,
     or on the CPU with ``cuda_paths_on_cpu``), the batches pinned as the product's DataLoader pins them
     and copied without blocking, and with ``channels_last`` the memory format that suits the network."""
-    config = TrainConfig(epochs=1, lr=1e-4, device="cuda" if device.type == "cuda" else "cpu", amp=True, compile=True, channels_last=channels_last,
-                         cuda_paths_on_cpu=cuda_paths_on_cpu, compile_backend=compile_backend)  # fmt: skip
+    config = TrainConfig(
+        epochs=1,
+        lr=1e-4,
+        device="cuda" if device.type == "cuda" else "cpu",
+        amp=True,
+        compile=True,
+        channels_last=channels_last,
+        cuda_paths_on_cpu=cuda_paths_on_cpu,
+        compile_backend=compile_backend,
+    )
     if device.type == "cuda":
         batches = [{k: v.pin_memory() for k, v in b.items()} for b in batches]
     stamps: list[float] = []
@@ -133,8 +167,16 @@ def tf32_state() -> str:
     )
 
 
-def run_speed(*, full: bool = False, device: str = "auto", steps: int = 0, cuda_paths_on_cpu: bool = False,
-              compile_backend: str = "inductor", loops: Sequence[str] = ("plain", "shared", "shared_cl"), on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+def run_speed(
+    *,
+    full: bool = False,
+    device: str = "auto",
+    steps: int = 0,
+    cuda_paths_on_cpu: bool = False,
+    compile_backend: str = "inductor",
+    loops: Sequence[str] = ("plain", "shared", "shared_cl"),
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
     """Measure every model with every loop of :data:`LOOPS`; returns one row per model.
 
     ``cuda_paths_on_cpu`` runs the shared loop's CUDA-only branches (bf16 autocast, ``torch.compile``,
@@ -184,8 +226,12 @@ def format_speed(rows: list[dict[str, Any]]) -> str:
     out = [f"{'model':<30} {'input':<14} {'batch':>5} {'plain/s':>8} {'shared/s':>8} {'x':>5} {'+CL/s':>8} "
            f"{'x':>5} {'MiB plain':>9} {'shared':>7} {'+CL':>7}"]  # fmt: skip
     for r in rows:
-        r = {"shared_samples_s": math.nan, "shared_cl_samples_s": math.nan, "shared_peak_mib": math.nan,
-             "shared_cl_peak_mib": math.nan} | r  # fmt: skip
+        r = {
+            "shared_samples_s": math.nan,
+            "shared_cl_samples_s": math.nan,
+            "shared_peak_mib": math.nan,
+            "shared_cl_peak_mib": math.nan,
+        } | r
         shape = "x".join(str(v) for v in r["input"])
         out.append(f"{r['model']:<30} {shape:<14} {r['batch']:>5} {r['plain_samples_s']:>8.1f} "
                    f"{r['shared_samples_s']:>8.1f} {r['speedup']:>5.2f} {r['shared_cl_samples_s']:>8.1f} "

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ml.config import load_config
+
 Device = Literal["auto", "cpu", "cuda"]
 Mode = Literal["max", "min"]
 
@@ -58,9 +60,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build a config from :meth:`to_dict` output, ignoring unknown keys."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        """Build a config from :meth:`to_dict` output; ConfigError (a ValueError) naming an unknown key."""
+        return load_config(cls, data)
 
     @property
     def checkpoint_path(self) -> Path | None:

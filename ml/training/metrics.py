@@ -1,4 +1,5 @@
-"""Classification metrics in plain numpy: ROC AUC (rank formula), accuracy, quadratic-weighted kappa."""
+"""Classification metrics in plain numpy: ROC AUC (rank formula), accuracy, confusion matrix (kappa, weighted
+or not, is ``ml.consensus.agreement.cohen_kappa``)."""
 
 from __future__ import annotations
 
@@ -63,21 +64,3 @@ def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int) -> ND
     if a.size and (min(a.min(), b.min()) < 0 or max(a.max(), b.max()) >= n_classes):
         raise ValueError(f"labels must lie in 0..{n_classes - 1}")
     return np.bincount(a * n_classes + b, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
-
-
-def quadratic_weighted_kappa(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int) -> float:
-    """Cohen's kappa with quadratic weights ``(i - j)^2 / (K - 1)^2`` for ordinal labels 0..K-1.
-
-    Returns 1.0 when both raters use one identical constant label (no disagreement possible).
-    """
-    observed = confusion_matrix(y_true, y_pred, n_classes).astype(np.float64)
-    n = observed.sum()
-    if n == 0:
-        return float("nan")
-    i, j = np.indices((n_classes, n_classes))
-    weights = (i - j) ** 2 / max(n_classes - 1, 1) ** 2
-    expected = np.outer(observed.sum(1), observed.sum(0)) / n
-    denom = float((weights * expected).sum())
-    if denom == 0.0:
-        return 1.0
-    return float(1.0 - (weights * observed).sum() / denom)

@@ -34,6 +34,10 @@ def test_quadratic_weighted_kappa_by_hand() -> None:
     assert quadratic_weighted_kappa([0, 1, 2], [0, 1, 2], 3) == 1.0
     # O = [[0, .5], [.5, 0]], E = [[.25, .25], [.25, .25]], w = [[0, 1], [1, 0]] -> 1 - 1 / 0.5 = -1
     assert quadratic_weighted_kappa([0, 1], [1, 0], 2) == -1.0
+    # observed [[1,0],[1,0]]: weighted disagreement 1/2 vs expected 1/2 -> kappa 0
+    assert quadratic_weighted_kappa([0, 1], [0, 0], 2) == pytest.approx(0.0)
+    assert quadratic_weighted_kappa([0, 2], [2, 0], 3) == pytest.approx(-1.0)  # reversed ordinal ratings
+    assert np.isnan(quadratic_weighted_kappa([2, 2], [2, 2], 5))  # undefined: one grade everywhere
 
 
 def test_class_and_grading_metrics() -> None:
