@@ -50,13 +50,16 @@ def ct_study(n_cases: int = 30, n_readers: int = 3, seed: int = 1, **settings):
         )
         truth[case.pk] = (left, right)
     assignments_generate(actor=None, project=project, seed=seed)
-    for reader in readers:
+    labels = dict(project.cases.values_list("id", "label"))
+    for index, reader in enumerate(readers):
         for _ in range(4 * n_cases):  # bounded: each case is read unaided then aided
             a = worklist_for_reader(reader=reader, project_id=project.pk).first()
             if a is None:
                 break
             p_off = 0.10 if a.aided else 0.45
             left, right = truth[a.case_id]
+            # seeded by case label, reader number and condition, not by database ids or reading order
+            rng = random.Random(f"{seed}:{labels[a.case_id]}:{index}:{a.aided}")
             values = [{"joint": "left", "region": "joint", "lesion": "mny_grade", "value": grades(left, rng, p_off)},
                       {"joint": "right", "region": "joint", "lesion": "mny_grade",
                        "value": grades(right, rng, p_off)}]  # fmt: skip
