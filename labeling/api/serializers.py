@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.crypto import salted_hmac
 from rest_framework import serializers
 
 from labeling.models import (
@@ -165,14 +166,28 @@ class AssignmentAdminOutput(serializers.ModelSerializer):
         ]
 
 
-class WorklistItemOutput(serializers.ModelSerializer):
-    """What a reader sees of an assignment: no session number, no gold flag (blinding)."""
+def assignment_pseudonym(assignment: Assignment) -> str:
+    """The name a reader sees for the case of one assignment: derived from the assignment alone (an HMAC
+    keyed by SECRET_KEY), so a blinded repeat of a case looks like a new case, unlike its label or id."""
+    return (
+        salted_hmac("concord.assignment.label", str(assignment.pk), algorithm="sha256")
+        .hexdigest()[:8]
+        .upper()
+    )
 
-    case_label = serializers.CharField(source="case.label")
+
+class WorklistItemOutput(serializers.ModelSerializer):
+    """What a reader sees of an assignment: no session number, no gold flag, and neither the case's id nor
+    its label: ``case_label`` is the assignment's own pseudonym (blinding; a repeat looks like a new case)."""
+
+    case_label = serializers.SerializerMethodField()
 
     class Meta:
         model = Assignment
-        fields = ["id", "case_id", "case_label", "status", "aided", "started_at"]
+        fields = ["id", "case_label", "status", "aided", "started_at"]
+
+    def get_case_label(self, assignment: Assignment) -> str:
+        return assignment_pseudonym(assignment)
 
 
 class AssignmentReaderOutput(WorklistItemOutput):

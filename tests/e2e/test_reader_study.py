@@ -53,6 +53,12 @@ def _plan_and_read(site: Site) -> tuple[int, dict[str, int]]:
     assert plan.json()["created"] == 2 * N_CASES and plan.json()["created_crossover"] == 2 * N_CASES
 
     counts = {"aided_first": 0}
+
+    # readers never see case ids (issue 13, hole 2): the admin's assignment list maps each read to its case
+    def case_of(assignment_id: int) -> int:
+        rows = admin.get(f"{site.base}/api/projects/{project}/assignments/?limit=10000").json()["results"]
+        return next(row["case_id"] for row in rows if row["id"] == assignment_id)
+
     for name in READERS:
         reader = site.api(name)
         seen: dict[int, str] = {}
@@ -62,11 +68,12 @@ def _plan_and_read(site: Site) -> tuple[int, dict[str, int]]:
                 break
             a = nxt.json()
             condition = "aided" if a["aided"] else "unaided"
-            if a["case_id"] not in seen:
+            case_id = case_of(a["id"])
+            if case_id not in seen:
                 counts["aided_first"] += condition == "aided"
-            seen[a["case_id"]] = condition
+            seen[case_id] = condition
             p_off = 0.1 if a["aided"] else 0.5  # the AI helps: fewer grades one off
-            left, right = truth[a["case_id"]]
+            left, right = truth[case_id]
             values = [{"joint": j, "region": "joint", "lesion": "mny_grade", "value": _grades(rng, t, p_off)}
                       for j, t in (("left", left), ("right", right))]  # fmt: skip
             r = reader.post(f"{site.base}/api/assignments/{a['id']}/reading/", json={"values": values})

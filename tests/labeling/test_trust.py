@@ -10,6 +10,7 @@ import time
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from labeling.models import Adjudication, Assignment, Case, Membership
 from labeling.services.studies import study_register
@@ -493,3 +494,20 @@ def test_admin_site_writes_are_audited_and_records_are_read_only_there(world):
     for model in ("study", "case", "assignment", "reading", "auditevent"):
         assert client.get(f"/admin/labeling/{model}/add/").status_code == 403, model
     assert _verify()[0] == 0
+
+
+def test_a_repeat_reaches_the_reader_under_a_name_of_its_own_never_the_case_id_or_label(world, client_for):
+    """Issue 13, hole 2: the repeat carried the same case_id and case_label as the first read."""
+    client = client_for(world.reader)
+    first = client.get(f"/api/assignments/{world.assignment.pk}/").json()
+    _read(world, world.reader)
+    repeat = Assignment.objects.create(
+        project=world.project, case=world.case, reader=world.reader, session=2, previous=world.assignment,
+        not_before=timezone.now(),
+    )  # fmt: skip
+    (item,) = client.get(f"/api/projects/{world.project.pk}/worklist/").json()["items"]
+    detail = client.get(f"/api/assignments/{repeat.pk}/").json()
+    for shown in (first, item, detail):
+        assert "case_id" not in shown and shown["case_label"] != world.case.label
+        assert str(world.case.pk) not in shown["case_label"]
+    assert item["case_label"] == detail["case_label"] != first["case_label"]
