@@ -246,7 +246,9 @@ def test_submit_feedback_and_a_true_duration_across_a_reload(site: Site, new_pag
     page.keyboard.press("Control+Enter")
     page.wait_for_url(f"{site.base}/projects/{site.data.mri_project}/worklist?done=1")
     toast = page.locator("[data-testid=toast]")
-    assert toast.inner_text() == "Reading of case mri-1 submitted."
+    # readers see the assignment's own pseudonym, never the case label (issue 13, hole 2)
+    shown = site.api("reader3").get(f"{site.base}/api/assignments/{assignment}/").json()["case_label"]
+    assert shown != "mri-1" and toast.inner_text() == f"Reading of case {shown} submitted."
     shot(page, "17-submitted-toast")
 
     readings = site.api("reader3").get(f"{site.base}/api/readings/").json()
