@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from monai.networks.nets.basic_unet import BasicUNet
+from monai.networks.nets.basic_unet import BasicUNet, UpCat
 from torch import nn
 
 FIELD_CHANNELS = 2
@@ -78,6 +78,13 @@ class ContourNet(nn.Module):
             features=(w, w, 2 * w, 4 * w, 8 * w, w),
             dropout=self.config.dropout,
         )
+        # Crops are a multiple of 16 px (the config checks), so the decoder's skip connections always
+        # match and MONAI's "replicate" padding of them is zero-width; it is switched off because
+        # Inductor's channels-last backward of that pad is wrong in torch 2.13 (assert_size_stride on
+        # replication_pad2d_backward): a compiled channels-last contour model could not train.
+        for block in self.net.modules():
+            if isinstance(block, UpCat):
+                block.is_pad = False
         if self.config.heatmap_loss == "focal":
             with torch.no_grad():  # start heatmaps at p = 0.1, as CenterNet does
                 self.net.final_conv.bias[FIELD_CHANNELS:].fill_(-2.19)

@@ -70,3 +70,29 @@ def test_cuda_only_switches_stay_off_on_the_cpu_by_default(flag: str) -> None:
     trainer = Trainer(model, lambda o, t: o.mean(), [], None, config)
     assert not trainer.amp and not trainer.channels_last
     assert trainer.model is trainer.raw_model  # not compiled
+
+
+def test_the_contour_net_runs_no_replicate_padding() -> None:
+    # Inductor's channels-last backward of aten.replication_pad2d is wrong in torch 2.13 (an assert_size_stride
+    # failure seen compiling the contour model): MONAI's BasicUNet padded every skip connection by zero pixels
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from ml.contours.model import ContourModelConfig, ContourNet
+
+    class Ops(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names: set[str] = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            self.names.add(func.__name__)
+            return func(*args, **(kwargs or {}))
+
+    net = ContourNet(ContourModelConfig(in_channels=2, width=8, crop_mm=32.0, pixel_mm=1.0))
+    x = torch.rand(2, 2, 32, 32, requires_grad=True)
+    with Ops() as ops:
+        out = net(x)
+        out.sum().backward()
+    assert out.shape == (2, 4, 32, 32)
+    assert "conv2d.default" in ops.names or "convolution.default" in ops.names  # the mode saw the network
+    assert not {n for n in ops.names if "replication_pad" in n}
