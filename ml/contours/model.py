@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from monai.networks.nets.basic_unet import BasicUNet, UpCat
 from torch import nn
 
+from ml.config import load_config
+
 FIELD_CHANNELS = 2
 HEATMAP_CHANNELS = 2  # start (superior), end (inferior)
 
@@ -54,9 +56,8 @@ class ContourModelConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ContourModelConfig:
-        """Inverse of :meth:`to_dict`, ignoring unknown keys."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        """Inverse of :meth:`to_dict`; ConfigError (a ValueError) naming a key it does not have."""
+        return load_config(cls, data)
 
 
 class ContourNet(nn.Module):

@@ -7,12 +7,14 @@ import json
 import pytest
 
 from ml.config import ConfigError, load_config
+from ml.contours.model import ContourModelConfig
 from ml.ctgrade.data import CtCropConfig
 from ml.lesions.crops import CropConfig
 from ml.lesions.model import LesionModelConfig
 from ml.pipelines import check_config
 from ml.pipelines.ctgrade import _config as ct_config
 from ml.pipelines.lesions import _config as lesion_config
+from ml.training import TrainConfig
 
 
 def test_a_typo_in_a_model_config_names_the_key() -> None:
@@ -22,6 +24,10 @@ def test_a_typo_in_a_model_config_names_the_key() -> None:
         LesionModelConfig.from_dict({"chanels": [8, 16]})
     with pytest.raises(ConfigError, match="'crop_size'"):
         CropConfig.from_dict({"mode": "joint", "crop_size": 64})
+    with pytest.raises(ConfigError, match="'widht' in ContourModelConfig"):
+        ContourModelConfig.from_dict({"widht": 4})
+    with pytest.raises(ConfigError, match="'epoch' in TrainConfig"):
+        TrainConfig.from_dict({"epoch": 10})
 
 
 def test_a_card_round_trips_through_json_lists_back_to_tuples() -> None:
