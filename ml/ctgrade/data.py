@@ -26,7 +26,7 @@ from scipy import ndimage
 
 from ml.config import load_config
 from ml.data.geometry import patient_to_voxel, voxel_to_patient
-from ml.data.series import Series, load_seg_labels, load_series
+from ml.data.series import Series, folder_fingerprint, load_seg_labels, load_series
 from ml.vocab import JOINTS
 
 F32 = NDArray[np.float32]
@@ -166,8 +166,9 @@ def study_inputs(
 def cached_inputs(
     folder: Path, study_id: str, config: CtCropConfig, cache_dir: str | os.PathLike[str]
 ) -> dict[str, np.ndarray]:
-    """:func:`study_inputs` through an npz cache ``<cache_dir>/<study_id>.<tag>.npz`` (image, crops, labels)."""
-    path = Path(cache_dir) / f"{study_id}.{config.tag()}.npz"
+    """:func:`study_inputs` through an npz cache ``<cache_dir>/<study_id>.<files>.<tag>.npz`` (image, crops,
+    labels), keyed by the folder's files (:func:`folder_fingerprint`) and the crop config."""
+    path = Path(cache_dir) / f"{study_id}.{folder_fingerprint(folder)}.{config.tag()}.npz"
     if not path.exists():
         image, crops, labels, _ = study_inputs(folder, config)
         assert labels is not None  # study_inputs raises without a SEG

@@ -8,6 +8,7 @@ along the slice normal, so index 0 is the first position along ``row_dir x col_d
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,17 @@ from numpy.typing import NDArray
 
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """A short hash of a study folder's files (relative path, size, modification time): caches of what was
+    computed from the folder key on it, so a folder rewritten with other studies (another phantom seed into
+    the same ``--out``) is never answered from the old files' cache."""
+    digest = hashlib.sha1()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:10]
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from ml.contours.files import ScanArrays
 from ml.contours.infer import CONFIDENT, ContourPredictor
 from ml.contours.locate import locate_joints
 from ml.data.geometry import patient_to_pixel
-from ml.data.series import Series, load_series
+from ml.data.series import Series, folder_fingerprint, load_series
 from ml.data.truth import MriTruth, load_truth
 from ml.vocab import JOINTS
 
@@ -368,10 +368,11 @@ def cached_crops(
     use_truth: bool | None = None,
 ) -> F32:
     """Crops of a study (:func:`study_crops`), cached as ``<cache_dir>/<study_id>.<tag>.npz`` (key
-    ``crops``); the tag names the crop config, whether truth lines were asked for, the ``predictor``'s
-    weights and the ``known`` contours. ``use_truth`` defaults to "neither a predictor nor known lines"."""
+    ``crops``); the tag names the folder's files (:func:`folder_fingerprint`), the crop config, whether
+    truth lines were asked for, the ``predictor``'s weights and the ``known`` contours. ``use_truth``
+    defaults to "neither a predictor nor known lines"."""
     use_truth = predictor is None and not known if use_truth is None else use_truth
-    tag = config.tag() + (".truth" if use_truth else "")
+    tag = f"{folder_fingerprint(folder)}.{config.tag()}" + (".truth" if use_truth else "")
     if predictor is not None:
         tag += f".traced-{predictor.identity}"
     if known:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ml.data.series import Series
@@ -150,3 +152,21 @@ def test_known_contours_in_patient_mm_become_slice_pixels() -> None:
     lines = known_polylines(series, drawn)
     np.testing.assert_allclose(lines["left"][1], [[3.0, 2.0], [5.0, 7.0]])
     assert lines["right"] == {}  # off the series
+
+
+def test_the_crop_cache_never_answers_for_a_study_folder_rewritten_with_another_seed(tmp_path: Path) -> None:
+    # was keyed by study id and config only: a rerun with another --seed-test into the same --out reused the
+    # old seed's crops
+    from ml.lesions.crops import cached_crops
+    from ml.phantoms.cli import generate
+
+    config = CropConfig(mode="box", crop_mm=32.0, size_px=16, n_slices=4)
+    crops = []
+    for seed in (11, 12):
+        generate(tmp_path / "phantoms", n_mri=1, n_ct=0, seed=seed, workers=1)
+        folder = next((tmp_path / "phantoms").glob("mri-*/truth.json")).parent
+        crops.append(cached_crops(folder, folder.name, config, tmp_path / "cache"))
+        again = cached_crops(folder, folder.name, config, tmp_path / "cache")
+        np.testing.assert_array_equal(again, crops[-1])  # the cache still answers for unchanged files
+    assert not np.allclose(crops[0], crops[1])
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
