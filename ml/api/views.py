@@ -12,9 +12,7 @@ from labeling.api.common import paginated, request_user
 from labeling.api.permissions import ADJUDICATOR, ADMIN, project_for, project_for_unblinded
 from labeling.exceptions import NotFound
 from ml.models import ModelKind, ModelVersion, Prediction, TrainingPolicy, TrainingRun
-from ml.services.promotion import model_version_promote
-from ml.services.schedules import training_policy_update
-from ml.services.training import training_run_cancel, training_run_start
+from ml.services import model_version_promote, training_policy_update, training_run_cancel, training_run_start
 
 
 class TrainingRunOutput(serializers.ModelSerializer):

@@ -15,7 +15,7 @@ from django_celery_beat.schedulers import DatabaseScheduler
 from config.celery import RECOVER_ENTRY, app
 from labeling.models import AuditEvent
 from ml.models import ModelVersion, TrainingRun
-from ml.services.training import _Heartbeat, training_run_execute, training_run_start, training_runs_recover
+from ml.services import _Heartbeat, training_run_execute, training_run_start, training_runs_recover
 from ml.tasks import training_runs_recover_task
 from tests.labeling.factories import ProjectFactory
 from tests.labeling.processes import celery_worker_cmd, process_env, running, wait_until

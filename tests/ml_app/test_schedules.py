@@ -6,8 +6,7 @@ import pytest
 
 from ml.models import TrainingRun
 from ml.selectors import labelled_items
-from ml.services.schedules import training_policy_update, training_scheduled_check
-from ml.services.snapshots import snapshot_create
+from ml.services import snapshot_create, training_policy_update, training_scheduled_check
 from tests.ml_app.conftest import build_campaign
 
 
