@@ -86,9 +86,14 @@ class FramesFastPath:
         pool = cast(HTTPAdapter, pooled_session().get_adapter(url)).poolmanager  # shares its connections
         try:
             upstream = pool.urlopen(
-                "GET", url, headers={"Accept": accept}, preload_content=False, redirect=False,
-                retries=False, timeout=_TIMEOUT,
-            )  # fmt: skip
+                "GET",
+                url,
+                headers={"Accept": accept},
+                preload_content=False,
+                redirect=False,
+                retries=False,
+                timeout=_TIMEOUT,
+            )
         except urllib3.exceptions.HTTPError:
             return None  # the full path answers unreachable servers (503) with its own message
         if upstream.status != 200:
@@ -102,8 +107,11 @@ class FramesFastPath:
             ("X-Content-Type-Options", "nosniff"),
         ]
         # passed through as they come: the body is relayed undecoded, so its length and encoding still hold
-        headers += [(name, upstream.headers[name]) for name in ("Content-Length", "Content-Encoding")
-                    if name in upstream.headers]  # fmt: skip
+        headers += [
+            (name, upstream.headers[name])
+            for name in ("Content-Length", "Content-Encoding")
+            if name in upstream.headers
+        ]
         start_response("200 OK", headers)
         return _body(upstream)
 

@@ -23,31 +23,73 @@ from labeling.dicom.store import DicomJson, tag_key
 #: Attributes a reader's viewer needs; everything else is withheld.
 READER_KEYWORDS = (
     # which object, which series, in which order
-    "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID",
-    "Modality", "SeriesNumber", "InstanceNumber", "ImageType", "AcquisitionNumber",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "FrameOfReferenceUID",
+    "Modality",
+    "SeriesNumber",
+    "InstanceNumber",
+    "ImageType",
+    "AcquisitionNumber",
     # image plane
-    "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceThickness", "SpacingBetweenSlices",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "SliceThickness",
+    "SpacingBetweenSlices",
     "SliceLocation",
     # image pixel
-    "Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated", "BitsStored",
-    "HighBit", "PixelRepresentation", "PlanarConfiguration", "PixelAspectRatio", "NumberOfFrames",
-    "SmallestImagePixelValue", "LargestImagePixelValue", "PixelData",
+    "Rows",
+    "Columns",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "PlanarConfiguration",
+    "PixelAspectRatio",
+    "NumberOfFrames",
+    "SmallestImagePixelValue",
+    "LargestImagePixelValue",
+    "PixelData",
     # display
-    "RescaleIntercept", "RescaleSlope", "RescaleType", "WindowCenter", "WindowWidth", "VOILUTFunction",
+    "RescaleIntercept",
+    "RescaleSlope",
+    "RescaleType",
+    "WindowCenter",
+    "WindowWidth",
+    "VOILUTFunction",
     # multi-frame functional groups (geometry and pixel values per frame)
-    "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence", "PlanePositionSequence",
-    "PlaneOrientationSequence", "PixelMeasuresSequence", "PixelValueTransformationSequence",
-    "FrameVOILUTSequence", "FrameContentSequence", "DimensionIndexValues", "StackID", "InStackPositionNumber",
+    "SharedFunctionalGroupsSequence",
+    "PerFrameFunctionalGroupsSequence",
+    "PlanePositionSequence",
+    "PlaneOrientationSequence",
+    "PixelMeasuresSequence",
+    "PixelValueTransformationSequence",
+    "FrameVOILUTSequence",
+    "FrameContentSequence",
+    "DimensionIndexValues",
+    "StackID",
+    "InStackPositionNumber",
     "TemporalPositionIndex",
     # QIDO-RS result counts
-    "ModalitiesInStudy", "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances",
+    "ModalitiesInStudy",
+    "NumberOfStudyRelatedSeries",
+    "NumberOfStudyRelatedInstances",
     "NumberOfSeriesRelatedInstances",
-)  # fmt: skip
+)
 READER_TAGS = frozenset(tag_key(keyword) for keyword in READER_KEYWORDS)
 _SERIES_DESCRIPTION = tag_key("SeriesDescription")
 #: File meta attributes a Part 10 copy keeps (the transfer syntax is needed to read the pixels).
-_META_KEYWORDS = ("FileMetaInformationVersion", "MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID",
-                  "TransferSyntaxUID")  # fmt: skip
+_META_KEYWORDS = (
+    "FileMetaInformationVersion",
+    "MediaStorageSOPClassUID",
+    "MediaStorageSOPInstanceUID",
+    "TransferSyntaxUID",
+)
 #: DICOM JSON key of the transfer syntax, which some servers (Orthanc) put in metadata.
 _TRANSFER_SYNTAX = tag_key("TransferSyntaxUID")
 

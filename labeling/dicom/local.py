@@ -32,13 +32,28 @@ from labeling.dicom.render import frame_bytes, render_png
 from labeling.dicom.store import DicomJson, SearchFilters, dataset_to_json, is_uid, part10, tag_key
 
 STUDY_KEYWORDS = (
-    "StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "ReferringPhysicianName",
-    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyID", "StudyDescription",
-)  # fmt: skip
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyID",
+    "StudyDescription",
+)
 SERIES_KEYWORDS = ("SeriesInstanceUID", "Modality", "SeriesDescription", "SeriesNumber", "BodyPartExamined")
 INSTANCE_KEYWORDS = (
-    "SOPInstanceUID", "SOPClassUID", "InstanceNumber", "Rows", "Columns", "NumberOfFrames", "BitsAllocated",
-)  # fmt: skip
+    "SOPInstanceUID",
+    "SOPClassUID",
+    "InstanceNumber",
+    "Rows",
+    "Columns",
+    "NumberOfFrames",
+    "BitsAllocated",
+)
 _HIDDEN = "."  # temporary and half-deleted entries start with a dot and are never indexed
 
 

@@ -222,8 +222,12 @@ def _analysis(result: MrmcResult) -> dict[str, Any]:
 def _endpoint_result(
     endpoint: Endpoint, rows: list[tuple[int, str, str, int, int]], names: dict[int, str], per_reader: bool
 ) -> dict:
-    base: dict[str, Any] = {"key": endpoint.key, "label": endpoint.label, "unit": endpoint.unit,
-                            "threshold": endpoint.threshold}  # fmt: skip
+    base: dict[str, Any] = {
+        "key": endpoint.key,
+        "label": endpoint.label,
+        "unit": endpoint.unit,
+        "threshold": endpoint.threshold,
+    }
     if not rows:
         return {**base, "error": "no reads of this endpoint have a reference value yet"}
     reader = np.array([names.get(r, f"reader {r}") for r, *_ in rows])
@@ -253,10 +257,16 @@ def _endpoint_result(
                 mrmc(*args, metric="auc", cov="jackknife", conditions=CONDITIONS, truth_by_reader=per_reader)
             ),
             "auc_fixed_readers": _analysis(
-                mrmc(*args, metric="auc", cov="jackknife", readers="fixed", conditions=CONDITIONS,
-                     truth_by_reader=per_reader)
+                mrmc(
+                    *args,
+                    metric="auc",
+                    cov="jackknife",
+                    readers="fixed",
+                    conditions=CONDITIONS,
+                    truth_by_reader=per_reader,
+                )
             ),
-        }  # fmt: skip
+        }
         for metric in ("sensitivity", "specificity"):
             if per_reader:  # their case sets would differ between readers
                 analyses[metric] = {"error": f"{metric} needs a reference common to all readers"}
@@ -284,9 +294,14 @@ def _endpoint_result(
             "average": {"fpr": grid.round(6).tolist(), "tpr": mean_tpr.round(6).tolist()},
         }
     change = agreement_change(
-        reader, unit, condition, (rating >= endpoint.threshold).astype(int), conditions=("unaided", "aided"),
-        n_boot=N_BOOT, seed=0,
-    )  # fmt: skip
+        reader,
+        unit,
+        condition,
+        (rating >= endpoint.threshold).astype(int),
+        conditions=("unaided", "aided"),
+        n_boot=N_BOOT,
+        seed=0,
+    )
     return {**base, "analyses": analyses, "roc": curves, "agreement": asdict(change)}
 
 
@@ -338,8 +353,13 @@ def reader_study_compute(*, project_id: int, reference: str) -> ReaderStudyAnaly
                 result=result,
                 duration_s=round(time.perf_counter() - started, 3),
             )
-            audit_record(actor=None, action="reader_study.compute", target=analysis, project=project,
-                         data={"reference": reference, "data_hash": digest})  # fmt: skip
+            audit_record(
+                actor=None,
+                action="reader_study.compute",
+                target=analysis,
+                project=project,
+                data={"reference": reference, "data_hash": digest},
+            )
     except IntegrityError:  # a concurrent task stored the same inputs first
         return ReaderStudyAnalysis.objects.get(project=project, reference=reference, data_hash=digest)
     return analysis
@@ -352,8 +372,22 @@ def reader_study_enqueue(*, project: Project, reference: str) -> None:
     transaction.on_commit(lambda: reader_study_compute_task.delay(project.pk, reference))
 
 
-CSV_HEADER = ("endpoint", "metric", "reference", "row", "reader", "condition", "comparison", "estimate",
-              "std_err", "df", "ci_lower", "ci_upper", "statistic", "p_value")  # fmt: skip
+CSV_HEADER = (
+    "endpoint",
+    "metric",
+    "reference",
+    "row",
+    "reader",
+    "condition",
+    "comparison",
+    "estimate",
+    "std_err",
+    "df",
+    "ci_lower",
+    "ci_upper",
+    "statistic",
+    "p_value",
+)
 
 
 def reader_study_csv(result: dict[str, Any]) -> str:
@@ -366,17 +400,79 @@ def reader_study_csv(result: dict[str, Any]) -> str:
                 rows.append([ep["key"], metric, ref, "error", "", "", "", a["error"], *[""] * 6])
                 continue
             for c in a["condition_estimates"]:
-                rows.append([ep["key"], metric, ref, "condition", "", c["condition"], "", c["estimate"],
-                             c["std_err"], c["df"], c["ci_lower"], c["ci_upper"], "", ""])  # fmt: skip
+                rows.append(
+                    [
+                        ep["key"],
+                        metric,
+                        ref,
+                        "condition",
+                        "",
+                        c["condition"],
+                        "",
+                        c["estimate"],
+                        c["std_err"],
+                        c["df"],
+                        c["ci_lower"],
+                        c["ci_upper"],
+                        "",
+                        "",
+                    ]
+                )
             for d in a["differences"]:
-                rows.append([ep["key"], metric, ref, "difference", "", "", f"{d['first']} - {d['second']}",
-                             d["estimate"], d["std_err"], d["df"], d["ci_lower"], d["ci_upper"], d["statistic"],
-                             d["p_value"]])  # fmt: skip
+                rows.append(
+                    [
+                        ep["key"],
+                        metric,
+                        ref,
+                        "difference",
+                        "",
+                        "",
+                        f"{d['first']} - {d['second']}",
+                        d["estimate"],
+                        d["std_err"],
+                        d["df"],
+                        d["ci_lower"],
+                        d["ci_upper"],
+                        d["statistic"],
+                        d["p_value"],
+                    ]
+                )
             for d in a["reader_differences"]:
-                rows.append([ep["key"], metric, ref, "reader difference", d["reader"], "",
-                             f"{d['first']} - {d['second']}", d["estimate"], d["std_err"], "", d["ci_lower"],
-                             d["ci_upper"], d["statistic"], d["p_value"]])  # fmt: skip
+                rows.append(
+                    [
+                        ep["key"],
+                        metric,
+                        ref,
+                        "reader difference",
+                        d["reader"],
+                        "",
+                        f"{d['first']} - {d['second']}",
+                        d["estimate"],
+                        d["std_err"],
+                        "",
+                        d["ci_lower"],
+                        d["ci_upper"],
+                        d["statistic"],
+                        d["p_value"],
+                    ]
+                )
             for r in a["reader_estimates"]:
-                rows.append([ep["key"], metric, ref, "reader", r["reader"], r["condition"], "", r["estimate"],
-                             r["std_err"], "", r["ci_lower"], r["ci_upper"], "", ""])  # fmt: skip
+                rows.append(
+                    [
+                        ep["key"],
+                        metric,
+                        ref,
+                        "reader",
+                        r["reader"],
+                        r["condition"],
+                        "",
+                        r["estimate"],
+                        r["std_err"],
+                        "",
+                        r["ci_lower"],
+                        r["ci_upper"],
+                        "",
+                        "",
+                    ]
+                )
     return csv_text(CSV_HEADER, ([("" if v is None else v) for v in row] for row in rows))

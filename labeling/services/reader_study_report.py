@@ -196,9 +196,15 @@ def _endpoint(ep: dict[str, Any]) -> str:
         f"{_f(ag.get('alpha_second'))}; change {_f(ag.get('alpha_difference'))} (95% CI "
         f"{_ci(ag.get('alpha_ci_lower'), ag.get('alpha_ci_upper'))}).</p>"
     )
-    tables = "".join(_metric_table(label, a[key]) for key, label in
-                     (("auc", "AUC (primary)"), ("sensitivity", "Sensitivity"), ("specificity", "Specificity"))
-                     if key in a)  # fmt: skip
+    tables = "".join(
+        _metric_table(label, a[key])
+        for key, label in (
+            ("auc", "AUC (primary)"),
+            ("sensitivity", "Sensitivity"),
+            ("specificity", "Specificity"),
+        )
+        if key in a
+    )
     per_reader_table = (
         "<h4>AUC difference per reader (aided − unaided)</h4><table><thead><tr><th>reader</th><th>difference</th>"
         f"<th>95% CI</th><th>p</th></tr></thead><tbody>{per_reader}</tbody></table>"

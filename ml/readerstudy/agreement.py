@@ -124,6 +124,19 @@ def agreement_change(
         else (None, None)
     )
     return AgreementChange(
-        *conditions, first, second, diff, lo, hi, len(keep), m, n_boot, conf_level,
-        a_first, a_second, a_diff, a_lo, a_hi,
-    )  # fmt: skip
+        *conditions,
+        first,
+        second,
+        diff,
+        lo,
+        hi,
+        len(keep),
+        m,
+        n_boot,
+        conf_level,
+        a_first,
+        a_second,
+        a_diff,
+        a_lo,
+        a_hi,
+    )

@@ -51,9 +51,16 @@ class StudyLayout:
         conditions: Sequence[object] | None,
         truth_by_reader: bool = False,
     ) -> None:
-        columns = {name: np.asarray(v) for name, v in [("reader", reader), ("case", case),
-                                                        ("condition", condition), ("truth", truth),
-                                                        ("rating", rating)]}  # fmt: skip
+        columns = {
+            name: np.asarray(v)
+            for name, v in [
+                ("reader", reader),
+                ("case", case),
+                ("condition", condition),
+                ("truth", truth),
+                ("rating", rating),
+            ]
+        }
         lengths = {name: (len(v) if v.ndim == 1 else -1) for name, v in columns.items()}
         if len(set(lengths.values())) != 1 or -1 in lengths.values():
             raise ValueError(
@@ -379,9 +386,18 @@ def mrmc(
             est = float(means[a] - means[b])
             tstat = _ratio(est, se)
             differences.append(
-                Difference(layout.conditions[a], layout.conditions[b], est, se, df2, est - q * se, est + q * se,
-                           tstat, _two_sided(tstat, df2))
-            )  # fmt: skip
+                Difference(
+                    layout.conditions[a],
+                    layout.conditions[b],
+                    est,
+                    se,
+                    df2,
+                    est - q * se,
+                    est + q * se,
+                    tstat,
+                    _two_sided(tstat, df2),
+                )
+            )
     elif readers == "random":
         assert components is not None
         c2, c3 = components.cov2, components.cov3
@@ -397,9 +413,18 @@ def mrmc(
             est = float(means[a] - means[b])
             tstat = _ratio(est, se)
             differences.append(
-                Difference(layout.conditions[a], layout.conditions[b], est, se, df2, est - q * se, est + q * se,
-                           tstat, _two_sided(tstat, df2))
-            )  # fmt: skip
+                Difference(
+                    layout.conditions[a],
+                    layout.conditions[b],
+                    est,
+                    se,
+                    df2,
+                    est - q * se,
+                    est + q * se,
+                    tstat,
+                    _two_sided(tstat, df2),
+                )
+            )
     else:
         assert components is not None and covariance is not None
         var, c1, c2, c3 = components.error, components.cov1, components.cov2, components.cov3
@@ -412,9 +437,18 @@ def mrmc(
             est = float(means[a] - means[b])
             z = _ratio(est, se)
             differences.append(
-                Difference(layout.conditions[a], layout.conditions[b], est, se, float("inf"), est - q * se,
-                           est + q * se, z, _two_sided(z, np.inf))
-            )  # fmt: skip
+                Difference(
+                    layout.conditions[a],
+                    layout.conditions[b],
+                    est,
+                    se,
+                    float("inf"),
+                    est - q * se,
+                    est + q * se,
+                    z,
+                    _two_sided(z, np.inf),
+                )
+            )
         x2 = _ratio((n_t - 1) * ms["T"], denominator)
         p_x2 = float(stats.chi2.sf(x2, n_t - 1)) if not np.isnan(x2) else float("nan")
         global_test = GlobalTest("X2", x2, n_t - 1, float("inf"), p_x2, ms["T"], None, denominator)
@@ -425,9 +459,19 @@ def mrmc(
                 est = float(values[ri, a] - values[ri, b])
                 z = _ratio(est, se_r)
                 reader_diffs.append(
-                    Difference(layout.conditions[a], layout.conditions[b], est, se_r, float("inf"), est - q * se_r,
-                               est + q * se_r, z, _two_sided(z, np.inf), reader=rname)
-                )  # fmt: skip
+                    Difference(
+                        layout.conditions[a],
+                        layout.conditions[b],
+                        est,
+                        se_r,
+                        float("inf"),
+                        est - q * se_r,
+                        est + q * se_r,
+                        z,
+                        _two_sided(z, np.inf),
+                        reader=rname,
+                    )
+                )
 
     zq = float(stats.norm.ppf(alpha2))
     for ti, cname in enumerate(layout.conditions):

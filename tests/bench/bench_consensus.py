@@ -116,12 +116,16 @@ def measure(
     truth = data.readings.truth
     p_true = outcome.posterior[np.arange(truth.size), truth]
     return Row(
-        kind, truth.size, method, min(times), peak,
+        kind,
+        truth.size,
+        method,
+        min(times),
+        peak,
         accuracy=float(np.mean(np.argmax(outcome.posterior, axis=1) == truth)),
         log_loss=float(-np.mean(np.log(np.clip(p_true, 1e-15, 1.0)))),
         conf_mae=float(np.mean(np.abs(outcome.confusion - data.confusion))),
         n_iter=outcome.n_iter,
-    )  # fmt: skip
+    )
 
 
 def print_row(row: Row) -> None:
@@ -169,8 +173,10 @@ def crowdkit_parity(n_items: int = 10_000, n_iter: int = 20) -> None:
         ds = DawidSkene(n_iter=n_iter, tol=-np.inf).fit(frame)
     theirs = ds.probas_.reindex(index=range(n_items), columns=range(2)).to_numpy()
     res = fit(r.items, r.readers, r.labels, 2, smoothing=None, max_iter=n_iter, tol=-np.inf)
-    print(f"\nParity with crowd-kit DawidSkene (binary, n={n_items}, smoothing=None, {n_iter} iterations): "
-          f"max |posterior difference| = {np.abs(theirs - res.posterior).max():.1e}")  # fmt: skip
+    print(
+        f"\nParity with crowd-kit DawidSkene (binary, n={n_items}, smoothing=None, {n_iter} iterations): "
+        f"max |posterior difference| = {np.abs(theirs - res.posterior).max():.1e}"
+    )
 
 
 def summarise(rows: list[Row]) -> None:
@@ -182,23 +188,32 @@ def summarise(rows: list[Row]) -> None:
             continue
         big = max(full, key=lambda r: r.n_items)
         peak = big.peak_mb if big.peak_mb is not None else float("nan")
-        print(f"  {kind} n={big.n_items}: full fit {big.time_s:.3f} s (target <= {TARGET_TIME_S}), "
-              f"peak {peak:.1f} MB (target <= {TARGET_PEAK_MB:.0f})")  # fmt: skip
+        print(
+            f"  {kind} n={big.n_items}: full fit {big.time_s:.3f} s (target <= {TARGET_TIME_S}), "
+            f"peak {peak:.1f} MB (target <= {TARGET_PEAK_MB:.0f})"
+        )
         ck = {r.n_items: r for r in rows if r.kind == kind and r.method == "crowdkit-DS"}
         both = [r for r in full if r.n_items in ck]
         if both:
             at = max(both, key=lambda r: r.n_items)
             ref = ck[at.n_items]
-            print(f"  {kind} n={at.n_items}: {ref.time_s / at.time_s:.0f}x faster than crowd-kit DS "
-                  f"(target >= {TARGET_SPEEDUP:.0f}x); accuracy {100 * at.accuracy:.2f}% vs "
-                  f"{100 * ref.accuracy:.2f}% (target: within {TARGET_ACC_POINTS} points or better)")  # fmt: skip
+            print(
+                f"  {kind} n={at.n_items}: {ref.time_s / at.time_s:.0f}x faster than crowd-kit DS "
+                f"(target >= {TARGET_SPEEDUP:.0f}x); accuracy {100 * at.accuracy:.2f}% vs "
+                f"{100 * ref.accuracy:.2f}% (target: within {TARGET_ACC_POINTS} points or better)"
+            )
     for r_full in (r for r in rows if r.kind == "ordinal-sparse" and r.method == "ours-full"):
-        r_ord = next(r for r in rows if r.kind == "ordinal-sparse" and r.method == "ours-ordinal"
-                     and r.n_items == r_full.n_items)  # fmt: skip
+        r_ord = next(
+            r
+            for r in rows
+            if r.kind == "ordinal-sparse" and r.method == "ours-ordinal" and r.n_items == r_full.n_items
+        )
         verdict = "yes" if r_ord.accuracy > r_full.accuracy and r_ord.log_loss < r_full.log_loss else "NO"
-        print(f"  ordinal-sparse n={r_full.n_items}: ordinal beats full on accuracy and log-loss: {verdict} "
-              f"({100 * r_ord.accuracy:.2f}% / {r_ord.log_loss:.3f} vs "
-              f"{100 * r_full.accuracy:.2f}% / {r_full.log_loss:.3f})")  # fmt: skip
+        print(
+            f"  ordinal-sparse n={r_full.n_items}: ordinal beats full on accuracy and log-loss: {verdict} "
+            f"({100 * r_ord.accuracy:.2f}% / {r_ord.log_loss:.3f} vs "
+            f"{100 * r_full.accuracy:.2f}% / {r_full.log_loss:.3f})"
+        )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -217,8 +232,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    print(f"{'data':<15}{'items':>9}  {'method':<14}{'time_s':>9}{'peak_MB':>9}{'acc_%':>9}"
-          f"{'logloss':>9}{'conf_MAE':>9}{'iters':>6}")  # fmt: skip
+    print(
+        f"{'data':<15}{'items':>9}  {'method':<14}{'time_s':>9}{'peak_MB':>9}{'acc_%':>9}"
+        f"{'logloss':>9}{'conf_MAE':>9}{'iters':>6}"
+    )
     rows: list[Row] = []
     for kind in args.kinds.split(","):
         for n_items in args.sizes:

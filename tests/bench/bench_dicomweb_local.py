@@ -56,9 +56,15 @@ def main() -> None:
     config = setup_databases(verbosity=0, interactive=False)
     try:
         datasets = make_series(n_slices=args.slices, rows=256, columns=256, description="T1")
-        stir = make_series(n_slices=args.slices, rows=256, columns=256, description="STIR", seed=1,
-                           study_uid=datasets[0].StudyInstanceUID,
-                           frame_of_reference_uid=datasets[0].FrameOfReferenceUID)  # fmt: skip
+        stir = make_series(
+            n_slices=args.slices,
+            rows=256,
+            columns=256,
+            description="STIR",
+            seed=1,
+            study_uid=datasets[0].StudyInstanceUID,
+            frame_of_reference_uid=datasets[0].FrameOfReferenceUID,
+        )
         paths = write_series(datasets, folder / "in" / "T1") + write_series(stir, folder / "in" / "STIR")
         project = ProjectFactory()
         reader = UserFactory(username="bench-reader")
@@ -88,8 +94,10 @@ def main() -> None:
                 if n:
                     times.append(elapsed)
             results[name] = times
-        print(f"\nlocal folder store, in-process Django client, token auth, {args.requests} sequential requests "
-              f"per kind after one warm-up, {os.cpu_count()} CPUs")  # fmt: skip
+        print(
+            f"\nlocal folder store, in-process Django client, token auth, {args.requests} sequential requests "
+            f"per kind after one warm-up, {os.cpu_count()} CPUs"
+        )
         print(f"{'request':34s} {'median ms':>10s} {'p95 ms':>8s} {'mean ms':>8s}")
         for name, times in results.items():
             print(

@@ -112,9 +112,15 @@ def main() -> None:
         datasets = make_series(
             n_slices=args.slices, rows=512, columns=512, description="T1", patient_id=PATIENT
         )
-        stir = make_series(n_slices=args.slices, rows=512, columns=512, description="STIR", patient_id=PATIENT,
-                           study_uid=datasets[0].StudyInstanceUID,
-                           frame_of_reference_uid=datasets[0].FrameOfReferenceUID)  # fmt: skip
+        stir = make_series(
+            n_slices=args.slices,
+            rows=512,
+            columns=512,
+            description="STIR",
+            patient_id=PATIENT,
+            study_uid=datasets[0].StudyInstanceUID,
+            frame_of_reference_uid=datasets[0].FrameOfReferenceUID,
+        )
         store.store(datasets + stir)
         project = ProjectFactory()
         reader = UserFactory(username="bench-reader")
@@ -133,10 +139,26 @@ def main() -> None:
             PYTHONPATH=str(ROOT),
         )
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi", "-b", f"127.0.0.1:{args.port}",
-             "-w", str(args.workers), "--threads", str(args.threads), "--log-level", "warning"],
-            cwd=ROOT, env=env, start_new_session=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "config/gunicorn.conf.py",
+                "config.wsgi",
+                "-b",
+                f"127.0.0.1:{args.port}",
+                "-w",
+                str(args.workers),
+                "--threads",
+                str(args.threads),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )
         wait_for(f"http://127.0.0.1:{args.port}/api/schemes/")
 
         def frame_urls(base: str) -> list[str]:
@@ -148,8 +170,11 @@ def main() -> None:
 
         targets = {
             "orthanc (direct)": (frame_urls(dicomweb), {}),
-            "concord proxy": (frame_urls(f"http://127.0.0.1:{args.port}/dicomweb"), {"Authorization": f"Token {token}"}),
-        }  # fmt: skip
+            "concord proxy": (
+                frame_urls(f"http://127.0.0.1:{args.port}/dicomweb"),
+                {"Authorization": f"Token {token}"},
+            ),
+        }
         for urls, headers in targets.values():  # warm up connections, caches and worker threads
             run_clients(urls, headers, args.clients, 3)
         results: dict[str, list[float]] = {name: [] for name in targets}
@@ -159,9 +184,11 @@ def main() -> None:
                 latencies, wall = run_clients(urls, headers, args.clients, args.requests)
                 results[name] += latencies
                 walls[name] += wall
-        print(f"\nframe of 512x512x16 bit ({512 * 512 * 2 // 1024} KiB), {args.clients} concurrent clients, "
-              f"{args.rounds} x {args.requests} requests each per target, gunicorn {args.workers}x{args.threads} "
-              f"threads, {os.cpu_count()} CPUs")  # fmt: skip
+        print(
+            f"\nframe of 512x512x16 bit ({512 * 512 * 2 // 1024} KiB), {args.clients} concurrent clients, "
+            f"{args.rounds} x {args.requests} requests each per target, gunicorn {args.workers}x{args.threads} "
+            f"threads, {os.cpu_count()} CPUs"
+        )
         print(f"{'target':18s} {'requests':>8s} {'median ms':>10s} {'p95 ms':>8s} {'req/s':>7s}")
         for name, latencies in results.items():
             print(

@@ -61,8 +61,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     args = parser.parse_args(argv)
 
     half = 1.96 * np.sqrt(ALPHA * (1 - ALPHA) / args.studies)
-    print(f"Type I error, {args.studies} Roe-Metz null studies each, 5 readers x 2 conditions x 100 cases, "
-          f"alpha = {ALPHA} (binomial 95% half-width at 0.05: {half:.4f}); target {TARGET_LOW}-{TARGET_HIGH}")  # fmt: skip
+    print(
+        f"Type I error, {args.studies} Roe-Metz null studies each, 5 readers x 2 conditions x 100 cases, "
+        f"alpha = {ALPHA} (binomial 95% half-width at 0.05: {half:.4f}); target {TARGET_LOW}-{TARGET_HIGH}"
+    )
     print(
         f"{'variance structure (σ²_R = σ²_TR = .011)':52s} {'AUC sep':>7s} {'ratings':>10s} {'jackknife':>9s} {'DeLong':>7s} {'unbiased':>8s}"
     )
@@ -73,12 +75,16 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             rates = type_one_error(args.studies, args.seed + 10 * i + (bins or 0), mu, comps, bins)
             rows.append((name, mu, bins, rates))
             label = "5 bins" if bins else "continuous"
-            print(f"{name:52s} {mu:7.2f} {label:>10s} {rates['jackknife']:9.4f} {rates['delong']:7.4f} "
-                  f"{rates['unbiased']:8.4f}   ({time.perf_counter() - start:.1f} s)")  # fmt: skip
+            print(
+                f"{name:52s} {mu:7.2f} {label:>10s} {rates['jackknife']:9.4f} {rates['delong']:7.4f} "
+                f"{rates['unbiased']:8.4f}   ({time.perf_counter() - start:.1f} s)"
+            )
     seconds, p = speed(args.repeat, args.seed)
     ok = seconds <= TARGET_SPEED_S
-    print(f"\nSpeed: 10 readers x 2 conditions x 1,000 cases, jackknife: median {seconds * 1000:.1f} ms of "
-          f"{args.repeat} runs (target <= {TARGET_SPEED_S:.0f} s: {'met' if ok else 'MISSED'}; p = {p:.4f})")  # fmt: skip
+    print(
+        f"\nSpeed: 10 readers x 2 conditions x 1,000 cases, jackknife: median {seconds * 1000:.1f} ms of "
+        f"{args.repeat} runs (target <= {TARGET_SPEED_S:.0f} s: {'met' if ok else 'MISSED'}; p = {p:.4f})"
+    )
     all_rates = [r for *_, rates in rows for r in rates.values()]
     within = all(TARGET_LOW <= r <= TARGET_HIGH for r in all_rates)
     print(f"Type I error within {TARGET_LOW}-{TARGET_HIGH} in every row: {'yes' if within else 'NO'}")

@@ -33,12 +33,17 @@ class BenchData:
 def binary_panel() -> NDArray[np.float64]:
     """(10, 2, 2) confusion of the binary panel, rows = truth (negative, positive)."""
     sens_spec = [
-        (0.95, 0.97), (0.93, 0.96), (0.96, 0.95),  # good
-        (0.80, 0.90), (0.78, 0.88), (0.82, 0.91),  # average
-        (0.95, 0.70), (0.55, 0.98),  # biased: over-caller, under-caller
+        (0.95, 0.97),
+        (0.93, 0.96),
+        (0.96, 0.95),  # good
+        (0.80, 0.90),
+        (0.78, 0.88),
+        (0.82, 0.91),  # average
+        (0.95, 0.70),
+        (0.55, 0.98),  # biased: over-caller, under-caller
         (0.55, 0.50),  # near-random
         (0.25, 0.30),  # adversarial
-    ]  # fmt: skip
+    ]
     return np.array([[[spec, 1 - spec], [1 - sens, sens]] for sens, spec in sens_spec])
 
 

@@ -105,9 +105,21 @@ def site(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Site]
             port = free_port()
             base = f"http://127.0.0.1:{port}"
             web = [
-                sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
-                "--workers", "1", "--threads", "8", "--worker-class", "gthread", "--timeout", "60",
-            ]  # fmt: skip
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--threads",
+                "8",
+                "--worker-class",
+                "gthread",
+                "--timeout",
+                "60",
+            ]
             with (
                 running(web, env, tmp / "web.log"),
                 running(celery_worker_cmd("default"), env, tmp / "worker.log"),

@@ -105,9 +105,12 @@ def seed(phantoms: Path) -> Seeded:
             series.append(rows)
             out["series"][rows["description"]] = rows["series_uid"]
         study = study_register(
-            actor=None, study_uid=study_uid, modality="CT" if kind == "ct" else "MR",
-            patient_id=entry["patient_id"], series=series,
-        )  # fmt: skip
+            actor=None,
+            study_uid=study_uid,
+            modality="CT" if kind == "ct" else "MR",
+            patient_id=entry["patient_id"],
+            series=series,
+        )
         scheme = GradingScheme.objects.get(name="ct_sij" if kind == "ct" else "mri_sij", version=1)
         project = project_create(
             actor=users["admin"],
@@ -165,9 +168,12 @@ def _seed_training_project(folder: Path, users: dict[str, Any]) -> tuple[int, li
     for i, entry in enumerate(manifest["studies"]):
         series = [_series_rows(folder / info["folder"], desc) for desc, info in entry["series"].items()]
         study = study_register(
-            actor=None, study_uid=entry["study_instance_uid"], modality="MR",
-            patient_id=entry["patient_id"], series=series,
-        )  # fmt: skip
+            actor=None,
+            study_uid=entry["study_instance_uid"],
+            modality="MR",
+            patient_id=entry["patient_id"],
+            series=series,
+        )
         gold = i == len(manifest["studies"]) - 1
         cases[entry["study_instance_uid"]] = Case.objects.create(
             project=project,

@@ -172,8 +172,10 @@ def test_1_reader_grades_the_mri_case_with_a_contour_and_the_viewer_renders(site
     slice_index = page.evaluate("() => window.__concordViewer.slice")
     line = _truth_line(site, slice_index, "left")
     sample = page.evaluate(SAMPLE_JS, {"points": line[::4], "offsetMm": 7})
-    print(f"canvas {sample['width']}x{sample['height']}, sd {sample['sd']:.1f}; joint line {sample['on']:.0f} vs "
-          f"7 mm beside it {sample['off']:.0f}")  # fmt: skip
+    print(
+        f"canvas {sample['width']}x{sample['height']}, sd {sample['sd']:.1f}; joint line {sample['on']:.0f} vs "
+        f"7 mm beside it {sample['off']:.0f}"
+    )
     assert sample["sd"] > 5, "the canvas is blank"
     assert sample["on"] < 0.8 * sample["off"], sample
     assert axe_serious(page) == []

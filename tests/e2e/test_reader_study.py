@@ -25,9 +25,16 @@ def _plan_and_read(site: Site) -> tuple[int, dict[str, int]]:
     admin = site.api("admin")
     created = admin.post(
         f"{site.base}/api/projects/create/",
-        json={"name": "E2E reader study", "scheme": "ct_sij", "readers_per_case": 2, "ai_aided_reads": True,
-              "reader_study_design": "crossover", "washout_days": 0, "washout_cases": 0},
-    )  # fmt: skip
+        json={
+            "name": "E2E reader study",
+            "scheme": "ct_sij",
+            "readers_per_case": 2,
+            "ai_aided_reads": True,
+            "reader_study_design": "crossover",
+            "washout_days": 0,
+            "washout_cases": 0,
+        },
+    )
     assert created.status_code == 201, created.text
     project = created.json()["id"]
     for name in READERS:
@@ -42,10 +49,14 @@ def _plan_and_read(site: Site) -> tuple[int, dict[str, int]]:
         r = admin.post(f"{site.base}/api/studies/register/", json={"study_uid": uid, "modality": "CT"})
         assert r.status_code == 201, r.text
         left, right = rng.choice((0, 1, 2, 3, 4)), rng.choice((0, 1, 2, 3, 4))
-        reference = [{"joint": j, "region": "joint", "lesion": "mny_grade", "value": v}
-                     for j, v in (("left", left), ("right", right))]  # fmt: skip
-        r = admin.post(f"{site.base}/api/projects/{project}/cases/create/",
-                       json={"study_uid": uid, "label": f"rs-{i + 1}", "reference": reference})  # fmt: skip
+        reference = [
+            {"joint": j, "region": "joint", "lesion": "mny_grade", "value": v}
+            for j, v in (("left", left), ("right", right))
+        ]
+        r = admin.post(
+            f"{site.base}/api/projects/{project}/cases/create/",
+            json={"study_uid": uid, "label": f"rs-{i + 1}", "reference": reference},
+        )
         assert r.status_code == 201, r.text
         truth[r.json()["id"]] = (left, right)
     plan = admin.post(f"{site.base}/api/projects/{project}/assignments/generate/", json={"seed": 3})
@@ -74,8 +85,10 @@ def _plan_and_read(site: Site) -> tuple[int, dict[str, int]]:
             seen[case_id] = condition
             p_off = 0.1 if a["aided"] else 0.5  # the AI helps: fewer grades one off
             left, right = truth[case_id]
-            values = [{"joint": j, "region": "joint", "lesion": "mny_grade", "value": _grades(rng, t, p_off)}
-                      for j, t in (("left", left), ("right", right))]  # fmt: skip
+            values = [
+                {"joint": j, "region": "joint", "lesion": "mny_grade", "value": _grades(rng, t, p_off)}
+                for j, t in (("left", left), ("right", right))
+            ]
             r = reader.post(f"{site.base}/api/assignments/{a['id']}/reading/", json={"values": values})
             assert r.status_code == 201, r.text
         assert len(seen) == N_CASES

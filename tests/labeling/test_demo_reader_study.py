@@ -18,8 +18,10 @@ def test_the_demo_reader_study_is_read_analysed_and_shows_the_gain(db):
         MembershipFactory(project=source, user=UserFactory(username=name), role=Membership.Role.READER)
     rng = random.Random(3)
     for i in range(24):
-        ref = [{"joint": j, "region": "joint", "lesion": "mny_grade", "value": rng.choice((0, 1, 2, 3, 4))}
-               for j in ("left", "right")]  # fmt: skip
+        ref = [
+            {"joint": j, "region": "joint", "lesion": "mny_grade", "value": rng.choice((0, 1, 2, 3, 4))}
+            for j in ("left", "right")
+        ]
         Case.objects.create(project=source, study=StudyFactory(modality="CT"), label=f"ct-{i}", reference=ref)
 
     out = io.StringIO()

@@ -33,18 +33,59 @@ PATIENT = f"PHANTOM-TEST-IDENTITY-{os.environ.get('PYTEST_XDIST_WORKER', 'main')
 #: store adds; the four UIDs (action U) are checked apart, as they are replaced, not removed, and so is
 #: SeriesDescription (action C under the Clean Descriptors option: only the scheme's sequence names pass).
 ANNEX_E_BASIC = (
-    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientAge", "PatientWeight", "PatientSize",
-    "PatientAddress", "OtherPatientIDs", "OtherPatientNames", "PatientBirthTime", "EthnicGroup",
-    "PatientComments", "AdditionalPatientHistory", "MedicalRecordLocator", "IssuerOfPatientID",
-    "AccessionNumber", "StudyID", "StudyDate", "StudyTime", "SeriesDate", "SeriesTime", "AcquisitionDate",
-    "AcquisitionTime", "ContentDate", "ContentTime", "InstanceCreationDate", "InstanceCreationTime",
-    "AcquisitionDateTime", "StudyDescription", "ImageComments", "ReferringPhysicianName",
-    "PerformingPhysicianName", "NameOfPhysiciansReadingStudy", "OperatorsName", "RequestingPhysician",
-    "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "StationName", "DeviceSerialNumber",
-    "ProtocolName", "RequestAttributesSequence", "ReferencedPatientSequence", "ReferencedStudySequence",
-    "ReferencedImageSequence", "SourceImageSequence", "StorageMediaFileSetUID", "TimezoneOffsetFromUTC",
-    "ReasonForStudy", "RequestedProcedureDescription", "PerformedProcedureStepDescription",
-)  # fmt: skip
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "PatientAge",
+    "PatientWeight",
+    "PatientSize",
+    "PatientAddress",
+    "OtherPatientIDs",
+    "OtherPatientNames",
+    "PatientBirthTime",
+    "EthnicGroup",
+    "PatientComments",
+    "AdditionalPatientHistory",
+    "MedicalRecordLocator",
+    "IssuerOfPatientID",
+    "AccessionNumber",
+    "StudyID",
+    "StudyDate",
+    "StudyTime",
+    "SeriesDate",
+    "SeriesTime",
+    "AcquisitionDate",
+    "AcquisitionTime",
+    "ContentDate",
+    "ContentTime",
+    "InstanceCreationDate",
+    "InstanceCreationTime",
+    "AcquisitionDateTime",
+    "StudyDescription",
+    "ImageComments",
+    "ReferringPhysicianName",
+    "PerformingPhysicianName",
+    "NameOfPhysiciansReadingStudy",
+    "OperatorsName",
+    "RequestingPhysician",
+    "InstitutionName",
+    "InstitutionAddress",
+    "InstitutionalDepartmentName",
+    "StationName",
+    "DeviceSerialNumber",
+    "ProtocolName",
+    "RequestAttributesSequence",
+    "ReferencedPatientSequence",
+    "ReferencedStudySequence",
+    "ReferencedImageSequence",
+    "SourceImageSequence",
+    "StorageMediaFileSetUID",
+    "TimezoneOffsetFromUTC",
+    "ReasonForStudy",
+    "RequestedProcedureDescription",
+    "PerformedProcedureStepDescription",
+)
 UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
 PRIVATE_TAG = "00091010"
 
@@ -55,9 +96,17 @@ def identified_mri(seed: int = 0) -> list[Dataset]:
     datasets = [
         ds
         for i, description in enumerate(("T1", "STIR"))
-        for ds in make_series(n_slices=2, rows=16, columns=16, study_uid=study_uid, frame_of_reference_uid=frame,
-                              description=description, patient_id=PATIENT, seed=seed + i)
-    ]  # fmt: skip
+        for ds in make_series(
+            n_slices=2,
+            rows=16,
+            columns=16,
+            study_uid=study_uid,
+            frame_of_reference_uid=frame,
+            description=description,
+            patient_id=PATIENT,
+            seed=seed + i,
+        )
+    ]
     for ds in datasets:
         ds.PatientName = "Doe^Jane"
         ds.PatientBirthDate, ds.PatientSex, ds.PatientAge = "19700101", "F", "056Y"

@@ -42,10 +42,16 @@ def mri_datasets(seed: int = 0):
         ds
         for i, description in enumerate(("T1", "STIR"))
         for ds in make_series(
-            n_slices=2, rows=16, columns=16, study_uid=study_uid, frame_of_reference_uid=frame,
-            description=description, patient_id=PATIENT, seed=seed + i,
+            n_slices=2,
+            rows=16,
+            columns=16,
+            study_uid=study_uid,
+            frame_of_reference_uid=frame,
+            description=description,
+            patient_id=PATIENT,
+            seed=seed + i,
         )
-    ]  # fmt: skip
+    ]
 
 
 def client(base_url: str, user) -> DICOMwebClient:
@@ -184,8 +190,14 @@ def test_orthanc_stow_qido_import_proxy_frames_equal_source(orthanc, world, live
     assert dw.retrieve_instance_rendered(*uids)[:2] == b"\xff\xd8"  # the server's default: JPEG
     other = client(live_server.url, world.other_reader)
     assert other.search_for_studies() == []
-    assert status_of(lambda: other.retrieve_instance_frames(first.StudyInstanceUID, first.SeriesInstanceUID,
-                                                           first.SOPInstanceUID, frame_numbers=[1])) == 404  # fmt: skip
+    assert (
+        status_of(
+            lambda: other.retrieve_instance_frames(
+                first.StudyInstanceUID, first.SeriesInstanceUID, first.SOPInstanceUID, frame_numbers=[1]
+            )
+        )
+        == 404
+    )
     again = import_dicomweb(
         actor=world.admin, url=orthanc.url, filters={"PatientID": PATIENT}, project=world.project
     )
@@ -282,8 +294,10 @@ def call(app: FramesFastPath, path: str, **environ: str) -> tuple[str, dict[str,
     def start_response(status: str, headers: list[tuple[str, str]]) -> None:
         answer.update(status=status, headers=dict(headers))
 
-    body = app({"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "wsgi.input": BytesIO(),
-                **environ}, start_response)  # fmt: skip
+    body = app(
+        {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "wsgi.input": BytesIO(), **environ},
+        start_response,
+    )
     try:
         data = b"".join(body)
     finally:
@@ -463,10 +477,16 @@ def warm_fast_path(imported, world, live_server, **credentials: str) -> tuple[Fr
     t1 = imported[0]
     if "token" in credentials:
         environ = {"HTTP_AUTHORIZATION": f"Token {credentials['token']}"}
-        warm = requests.get(live_server.url + frame_path(t1), headers={"Authorization": environ["HTTP_AUTHORIZATION"]}, timeout=30)  # fmt: skip
+        warm = requests.get(
+            live_server.url + frame_path(t1),
+            headers={"Authorization": environ["HTTP_AUTHORIZATION"]},
+            timeout=30,
+        )
     else:
         environ = {"HTTP_COOKIE": f"sessionid={credentials['session']}"}
-        warm = requests.get(live_server.url + frame_path(t1), cookies={"sessionid": credentials["session"]}, timeout=30)  # fmt: skip
+        warm = requests.get(
+            live_server.url + frame_path(t1), cookies={"sessionid": credentials["session"]}, timeout=30
+        )
     assert warm.status_code == 200
     app = FramesFastPath(Recorder())
     status, _, body = call(app, frame_path(imported[1]), **environ)
@@ -480,7 +500,11 @@ def test_logout_ends_fast_path_service_of_that_session_at_once(imported, world, 
     app, cookie = warm_fast_path(imported, world, live_server, session=browser.cookies["sessionid"].value)
     browser.logout()
     assert call(app, frame_path(imported[1]), **cookie)[2] == FELL_THROUGH
-    assert requests.get(live_server.url + frame_path(imported[1]), cookies={"sessionid": cookie["HTTP_COOKIE"].split("=")[1]}, timeout=30).status_code in (401, 403)  # fmt: skip
+    assert requests.get(
+        live_server.url + frame_path(imported[1]),
+        cookies={"sessionid": cookie["HTTP_COOKIE"].split("=")[1]},
+        timeout=30,
+    ).status_code in (401, 403)
 
 
 def test_a_deleted_token_ends_fast_path_service_at_once(imported, world, live_server):
@@ -488,7 +512,14 @@ def test_a_deleted_token_ends_fast_path_service_at_once(imported, world, live_se
     app, auth = warm_fast_path(imported, world, live_server, token=token.key)
     Token.objects.filter(user=world.reader).delete()
     assert call(app, frame_path(imported[1]), **auth)[2] == FELL_THROUGH
-    assert requests.get(live_server.url + frame_path(imported[1]), headers={"Authorization": auth["HTTP_AUTHORIZATION"]}, timeout=30).status_code == 401  # fmt: skip
+    assert (
+        requests.get(
+            live_server.url + frame_path(imported[1]),
+            headers={"Authorization": auth["HTTP_AUTHORIZATION"]},
+            timeout=30,
+        ).status_code
+        == 401
+    )
 
 
 @pytest.mark.parametrize("change", ["membership removed", "membership changed", "assignment cancelled"])
@@ -511,7 +542,11 @@ def test_losing_the_reader_role_or_the_assignment_ends_fast_path_service_at_once
         assignment.status = Assignment.Status.CANCELLED
         assignment.save()
     assert call(app, frame_path(imported[1]), **auth)[2] == FELL_THROUGH
-    response = requests.get(live_server.url + frame_path(imported[1]), headers={"Authorization": auth["HTTP_AUTHORIZATION"]}, timeout=30)  # fmt: skip
+    response = requests.get(
+        live_server.url + frame_path(imported[1]),
+        headers={"Authorization": auth["HTTP_AUTHORIZATION"]},
+        timeout=30,
+    )
     # a removed membership also revokes the user's token (issue 13, hole 8): 401, not just 404
     assert response.status_code == (401 if change == "membership removed" else 404)
 

@@ -32,8 +32,15 @@ def read_project(world, settings, tmp_path):
     study_uid, frame = generate_uid(), generate_uid()
     paths = []
     for i, description in enumerate(("T1", "STIR")):
-        series = make_series(n_slices=3, rows=8, columns=8, study_uid=study_uid, frame_of_reference_uid=frame,
-                             description=description, seed=i)  # fmt: skip
+        series = make_series(
+            n_slices=3,
+            rows=8,
+            columns=8,
+            study_uid=study_uid,
+            frame_of_reference_uid=frame,
+            description=description,
+            seed=i,
+        )
         paths += write_series(series, tmp_path / "in" / description)
     case = Case.objects.get(pk=import_paths(actor=None, paths=paths, project=world.project).cases[0])
     t1 = case.study.series.get(description="T1")
@@ -48,9 +55,15 @@ def read_project(world, settings, tmp_path):
         )
     consensus_refit_project(project_id=world.project.pk)
     adjudication_record(
-        actor=world.adjudicator, project=world.project, case_id=case.pk, joint="left", region="iliac_upper",
-        lesion="bme", value=1, reason="clear oedema",
-    )  # fmt: skip
+        actor=world.adjudicator,
+        project=world.project,
+        case_id=case.pk,
+        joint="left",
+        region="iliac_upper",
+        lesion="bme",
+        value=1,
+        reason="clear oedema",
+    )
     return case
 
 
@@ -170,9 +183,15 @@ def test_csv_exports_escape_cells_a_spreadsheet_would_run_as_formulas(read_proje
     world.reader.username = FORMULAS[1]
     world.reader.save(update_fields=["username"])
     adjudication_record(
-        actor=world.adjudicator, project=world.project, case_id=read_project.pk, joint="left",
-        region="iliac_upper", lesion="bme", value=0, reason=FORMULAS[3],
-    )  # fmt: skip
+        actor=world.adjudicator,
+        project=world.project,
+        case_id=read_project.pk,
+        joint="left",
+        region="iliac_upper",
+        lesion="bme",
+        value=0,
+        reason=FORMULAS[3],
+    )
     client = client_for(world.admin)
     base = f"/api/projects/{world.project.pk}/exports"
     cells = [

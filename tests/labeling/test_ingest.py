@@ -37,9 +37,14 @@ def mri_files(
     paths = []
     for i, description in enumerate(sequences):
         series = make_series(
-            n_slices=n_slices, rows=16, columns=16, study_uid=study_uid, frame_of_reference_uid=frame,
-            description=description, seed=seed + i,
-        )  # fmt: skip
+            n_slices=n_slices,
+            rows=16,
+            columns=16,
+            study_uid=study_uid,
+            frame_of_reference_uid=frame,
+            description=description,
+            seed=seed + i,
+        )
         paths += write_series(list(reversed(series)), folder / study_uid / description)
     return study_uid, paths
 
@@ -200,9 +205,10 @@ def test_upload_of_a_zip_queues_a_job_that_imports_with_progress(
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = client.post(
-            f"/api/projects/{world.project.pk}/imports/upload/", {"files": [_zip(paths, tmp_path / "in")]},
+            f"/api/projects/{world.project.pk}/imports/upload/",
+            {"files": [_zip(paths, tmp_path / "in")]},
             format="multipart",
-        )  # fmt: skip
+        )
     assert response.status_code == 202, response.content
     delay.assert_called_once_with(response.json()["id"])
     job = client.get(f"/api/projects/{world.project.pk}/imports/{response.json()['id']}/").json()

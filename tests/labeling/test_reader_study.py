@@ -43,8 +43,10 @@ def ct_study(n_cases: int = 30, n_readers: int = 3, seed: int = 1, **settings):
     truth = {}
     for i in range(n_cases):
         left, right = rng.choice((0, 1, 1, 2, 3, 4)), rng.choice((0, 1, 2, 2, 3, 4))
-        ref = [{"joint": "left", "region": "joint", "lesion": "mny_grade", "value": left},
-               {"joint": "right", "region": "joint", "lesion": "mny_grade", "value": right}]  # fmt: skip
+        ref = [
+            {"joint": "left", "region": "joint", "lesion": "mny_grade", "value": left},
+            {"joint": "right", "region": "joint", "lesion": "mny_grade", "value": right},
+        ]
         case = Case.objects.create(
             project=project, study=StudyFactory(modality="CT"), label=f"ct-{i}", reference=ref
         )
@@ -60,9 +62,20 @@ def ct_study(n_cases: int = 30, n_readers: int = 3, seed: int = 1, **settings):
             left, right = truth[a.case_id]
             # seeded by case label, reader number and condition, not by database ids or reading order
             rng = random.Random(f"{seed}:{labels[a.case_id]}:{index}:{a.aided}")
-            values = [{"joint": "left", "region": "joint", "lesion": "mny_grade", "value": grades(left, rng, p_off)},
-                      {"joint": "right", "region": "joint", "lesion": "mny_grade",
-                       "value": grades(right, rng, p_off)}]  # fmt: skip
+            values = [
+                {
+                    "joint": "left",
+                    "region": "joint",
+                    "lesion": "mny_grade",
+                    "value": grades(left, rng, p_off),
+                },
+                {
+                    "joint": "right",
+                    "region": "joint",
+                    "lesion": "mny_grade",
+                    "value": grades(right, rng, p_off),
+                },
+            ]
             reading_submit(actor=reader, assignment=a, values=values)
     return project, admin, readers
 
@@ -85,8 +98,14 @@ def test_the_analysis_finds_the_simulated_gain_and_equals_ml_readerstudy_on_the_
     # the same reads through ml.readerstudy directly give the same numbers
     rows = study_data(project, "phantom").rows["mny_grade_ge2"]
     names = reader_pseudonyms(project=project)
-    direct = mrmc([names[r] for r, *_ in rows], [u for _, u, *_ in rows], [c for _, _, c, _, _ in rows],
-                  [t for *_, t, _ in rows], [v for *_, v in rows], conditions=("aided", "unaided"))  # fmt: skip
+    direct = mrmc(
+        [names[r] for r, *_ in rows],
+        [u for _, u, *_ in rows],
+        [c for _, _, c, _, _ in rows],
+        [t for *_, t, _ in rows],
+        [v for *_, v in rows],
+        conditions=("aided", "unaided"),
+    )
     assert diff["estimate"] == pytest.approx(direct.differences[0].estimate, abs=1e-12)
     assert joint["analyses"]["auc"]["global_test"]["p_value"] == pytest.approx(
         direct.global_test.p_value, abs=1e-12
@@ -152,8 +171,11 @@ def test_the_worker_computes_the_study_and_the_api_serves_json_csv_and_a_self_co
     table = client.get(f"{base}.csv")
     assert table.status_code == 200 and table["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(table.content.decode())))
-    diff_row = next(r for r in rows if r["endpoint"] == "mny_grade_ge2" and r["metric"] == "auc"
-                    and r["row"] == "difference")  # fmt: skip
+    diff_row = next(
+        r
+        for r in rows
+        if r["endpoint"] == "mny_grade_ge2" and r["metric"] == "auc" and r["row"] == "difference"
+    )
     assert float(diff_row["estimate"]) == pytest.approx(auc["differences"][0]["estimate"])
     assert diff_row["comparison"] == "aided - unaided" and diff_row["reference"] == "phantom"
 

@@ -15,8 +15,15 @@ CROSSOVER = Project.ReaderStudyDesign.CROSSOVER
 
 
 def crossover_project(**settings):
-    defaults = {"n_cases": 20, "n_readers": 4, "readers_per_case": 2, "ai_aided_reads": True,
-                "reader_study_design": CROSSOVER, "washout_days": 0, "washout_cases": 3}  # fmt: skip
+    defaults = {
+        "n_cases": 20,
+        "n_readers": 4,
+        "readers_per_case": 2,
+        "ai_aided_reads": True,
+        "reader_study_design": CROSSOVER,
+        "washout_days": 0,
+        "washout_cases": 3,
+    }
     return make_project(**{**defaults, **settings})
 
 
@@ -60,8 +67,12 @@ def test_crossover_plan_is_seeded_and_idempotent(db):
     )
     again = assignments_generate(actor=None, project=project, seed=7)
     assert (again.created, again.created_crossover) == (0, 0)
-    assert sorted(project.assignments.values_list("case_id", "reader_id", "aided", "previous__aided",
-                                                  "order_key")) == plan  # fmt: skip
+    assert (
+        sorted(
+            project.assignments.values_list("case_id", "reader_id", "aided", "previous__aided", "order_key")
+        )
+        == plan
+    )
     other, _ = crossover_project()
     assignments_generate(actor=None, project=other, seed=8)
     assert [len(ai_first_cases(other, r.pk)) for r in _] == [

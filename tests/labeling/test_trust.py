@@ -63,9 +63,13 @@ def test_two_simultaneous_first_adjudications_leave_one_current_and_the_second_g
         try:
             with transaction.atomic():
                 Adjudication.objects.create(
-                    project=world.project, case=world.case, value=0, reason="rival", adjudicator=world.staff,
+                    project=world.project,
+                    case=world.case,
+                    value=0,
+                    reason="rival",
+                    adjudicator=world.staff,
                     **ITEM,
-                )  # fmt: skip
+                )
                 inserted.set()
                 # commit only once our request waits on the rival's row (bounded: 10 s)
                 with connection.cursor() as cursor:
@@ -175,8 +179,9 @@ def test_an_import_cannot_graft_files_onto_another_projects_study(world, two_pro
     _, _, foreign, _ = two_projects
     paths = []
     for i, description in enumerate(("T1", "STIR")):
-        series = make_series(n_slices=2, rows=8, columns=8, study_uid=foreign.study_uid,
-                             description=description, seed=i)  # fmt: skip
+        series = make_series(
+            n_slices=2, rows=8, columns=8, study_uid=foreign.study_uid, description=description, seed=i
+        )
         paths += write_series(series, tmp_path / "in" / description)
     report = import_paths(actor=world.admin, paths=paths, project=world.project)
     assert report.cases == [] and report.imported == []
@@ -502,9 +507,13 @@ def test_a_repeat_reaches_the_reader_under_a_name_of_its_own_never_the_case_id_o
     first = client.get(f"/api/assignments/{world.assignment.pk}/").json()
     _read(world, world.reader)
     repeat = Assignment.objects.create(
-        project=world.project, case=world.case, reader=world.reader, session=2, previous=world.assignment,
+        project=world.project,
+        case=world.case,
+        reader=world.reader,
+        session=2,
+        previous=world.assignment,
         not_before=timezone.now(),
-    )  # fmt: skip
+    )
     (item,) = client.get(f"/api/projects/{world.project.pk}/worklist/").json()["items"]
     detail = client.get(f"/api/assignments/{repeat.pk}/").json()
     for shown in (first, item, detail):

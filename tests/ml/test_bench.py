@@ -18,12 +18,16 @@ def test_speed_smoke_trains_every_model_with_both_loops() -> None:
 
 
 def test_table_flags_each_target_it_misses() -> None:
-    lesions = {m: {"per_output": {n: {"auc": 0.95} for n in OUTPUT_NAMES}, "mean_auc": 0.95, "min_auc": 0.95}
-               for m in ("majority", "soft", "readers")}  # fmt: skip
+    lesions = {
+        m: {"per_output": {n: {"auc": 0.95} for n in OUTPUT_NAMES}, "mean_auc": 0.95, "min_auc": 0.95}
+        for m in ("majority", "soft", "readers")
+    }
     lesions["soft"]["per_output"]["erosion/sacral_lower"]["auc"] = 0.89
     lesions["majority"]["mean_auc"] = 0.96
-    results = {"contours": {"frac_below": 0.97, "p95": 1.7, "mean": 1.6, "n": 10, "missing": 0},
-               "lesions": {"lines": "traced", **lesions}}  # fmt: skip
+    results = {
+        "contours": {"frac_below": 0.97, "p95": 1.7, "mean": 1.6, "n": 10, "missing": 0},
+        "lesions": {"lines": "traced", **lesions},
+    }
     table = format_table(results).splitlines()
 
     def status(prefix: str) -> str:

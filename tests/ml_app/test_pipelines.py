@@ -99,8 +99,14 @@ def test_with_a_promoted_contour_model_lesion_crops_follow_the_joint_lines(campa
     contour_run = TrainingRun.objects.create(
         project=project, kind="contour", state=TrainingRun.State.SUCCEEDED
     )
-    ModelVersion.objects.create(project=project, kind="contour", version=1, training_run=contour_run,
-                                status=ModelVersion.Status.PROMOTED, checkpoint_dir=str(contour_dir))  # fmt: skip
+    ModelVersion.objects.create(
+        project=project,
+        kind="contour",
+        version=1,
+        training_run=contour_run,
+        status=ModelVersion.Status.PROMOTED,
+        checkpoint_dir=str(contour_dir),
+    )
 
     config = {**TINY_LESIONS, "crop": {"crop_mm": 64.0, "size_px": 32, "width_px": 16, "n_slices": 8}}
     run = training_run_start(actor=None, project=project, kind="lesions", config=config)

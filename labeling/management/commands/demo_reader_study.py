@@ -50,9 +50,13 @@ class Command(BaseCommand):
         project = Project.objects.filter(name=NAME).first()
         if project is None:
             project = project_create(
-                actor=admin, name=NAME, scheme=source.scheme, readers_per_case=2, ai_aided_reads=True,
+                actor=admin,
+                name=NAME,
+                scheme=source.scheme,
+                readers_per_case=2,
+                ai_aided_reads=True,
                 description="AI-aided vs unaided grading by two simulated readers (issue 14)",
-            )  # fmt: skip
+            )
         names = [n for n in options["readers"].split(",") if n]
         for name in names:
             if not project.memberships.filter(user__username=name, role=Membership.Role.READER).exists():

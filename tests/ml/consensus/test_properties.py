@@ -85,9 +85,16 @@ def test_duplicating_all_data_changes_counts_only(data, model) -> None:
     smoothing, doubled_smoothing = Smoothing(1.0, 0.1, 0.5), Smoothing(2.0, 0.2, 1.0)
     base = fit(items, readers, labels, k, model=model, smoothing=smoothing, n_items=12, n_readers=4, **FIXED)
     doubled = fit(
-        np.concatenate([items, items + 12]), np.tile(readers, 2), np.tile(labels, 2), k,
-        model=model, smoothing=doubled_smoothing, n_items=24, n_readers=4, **FIXED,
-    )  # fmt: skip
+        np.concatenate([items, items + 12]),
+        np.tile(readers, 2),
+        np.tile(labels, 2),
+        k,
+        model=model,
+        smoothing=doubled_smoothing,
+        n_items=24,
+        n_readers=4,
+        **FIXED,
+    )
     np.testing.assert_allclose(doubled.confusion, base.confusion, atol=1e-7)
     np.testing.assert_allclose(doubled.prior, base.prior, atol=1e-7)
     np.testing.assert_allclose(doubled.posterior[:12], base.posterior, atol=1e-7)

@@ -30,8 +30,13 @@ def test_a_trace_stopped_at_a_gap_is_rebuilt_from_its_neighbours_a_short_joint_i
 
 
 def test_traced_contours_are_repaired_in_pixels_and_patient_mm_from_confident_neighbours_only() -> None:
-    scan = ScanArrays("s", np.zeros((9, 1, 8, 8), np.float32), np.array([0.5, 0.5]),
-                      np.array([[0.0, 0.0, 3.0 * k] for k in range(9)]), np.array([1.0, 0, 0, 0, 1, 0]))  # fmt: skip
+    scan = ScanArrays(
+        "s",
+        np.zeros((9, 1, 8, 8), np.float32),
+        np.array([0.5, 0.5]),
+        np.array([[0.0, 0.0, 3.0 * k] for k in range(9)]),
+        np.array([1.0, 0, 0, 0, 1, 0]),
+    )
 
     def trace(k: int, points: np.ndarray, confidence: float = 0.7) -> TracedContour:
         mm = pixel_to_patient(points, scan.image_position[k], scan.image_orientation, scan.pixel_spacing)

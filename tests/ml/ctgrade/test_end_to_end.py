@@ -59,9 +59,15 @@ def test_tiny_train_evaluate_predict_cli(
     ct_phantoms: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ckpt = tmp_path / "ckpt"
-    summary = train(ct_phantoms, ckpt, grader_config=SMALL, crop_config=CROP, val_fraction=0.5,
-                    train_config=TrainConfig(epochs=1, batch_size=2, device="cpu"),
-                    seg_train_config=TrainConfig(epochs=1, batch_size=1, device="cpu"))  # fmt: skip
+    summary = train(
+        ct_phantoms,
+        ckpt,
+        grader_config=SMALL,
+        crop_config=CROP,
+        val_fraction=0.5,
+        train_config=TrainConfig(epochs=1, batch_size=2, device="cpu"),
+        seg_train_config=TrainConfig(epochs=1, batch_size=1, device="cpu"),
+    )
     assert summary["grader"]["target"] == "reference" and summary["seg"]["epochs_completed"] == 1
     assert (ckpt / "seg" / "card.json").exists() and (ckpt / "grader" / "card.json").exists()
     metrics = evaluate(ct_phantoms, ckpt, device="cpu", use_truth_seg=True)

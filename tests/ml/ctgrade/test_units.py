@@ -53,8 +53,15 @@ def test_class_and_grading_metrics() -> None:
 def _series() -> Series:
     """A 40^3 axial volume, 1 mm voxels, origin at (-20, -20, -20): patient x = column - 20."""
     pixels = np.zeros((40, 40, 40), np.float32)
-    return Series(pixels, np.array([1.0, 1.0]), np.array([[-20.0, -20.0, -20.0 + k] for k in range(40)]),
-                  np.array([1.0, 0, 0, 0, 1.0, 0]), 1.0, "1", tuple(str(k) for k in range(40)))  # fmt: skip
+    return Series(
+        pixels,
+        np.array([1.0, 1.0]),
+        np.array([[-20.0, -20.0, -20.0 + k] for k in range(40)]),
+        np.array([1.0, 0, 0, 0, 1.0, 0]),
+        1.0,
+        "1",
+        tuple(str(k) for k in range(40)),
+    )
 
 
 def test_right_joint_crop_is_mirrored_so_lateral_is_plus_x() -> None:
@@ -92,8 +99,12 @@ def test_grader_shapes_gradients_and_checkpoint_round_trip(tmp_path: Path) -> No
     out.logsumexp(1).sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
     net.eval()
-    save_model(tmp_path / "grader", net, model_kind="ctgrade",
-               extra={"grader_config": SMALL.to_dict(), "crop_config": CtCropConfig().to_dict()})  # fmt: skip
+    save_model(
+        tmp_path / "grader",
+        net,
+        model_kind="ctgrade",
+        extra={"grader_config": SMALL.to_dict(), "crop_config": CtCropConfig().to_dict()},
+    )
     predictor = CtPredictor.from_checkpoint(tmp_path, device="cpu")
     assert predictor.segmenter is None
     with torch.no_grad():

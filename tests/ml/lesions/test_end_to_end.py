@@ -38,9 +38,17 @@ def test_phantom_folder_loads_readers_and_truth(mri_phantoms: Path) -> None:
 @pytest.mark.parametrize("mode", ["majority", "soft", "readers"])
 def test_tiny_train_and_evaluate(mri_phantoms: Path, tmp_path: Path, mode: str) -> None:
     calls: list[int] = []
-    summary = train(mri_phantoms, tmp_path / "ckpt", target=mode, crop_config=CROP, model_config=MODEL,
-                    train_config=TrainConfig(epochs=2, batch_size=2, device="cpu"), cache_dir=tmp_path / "cache",
-                    val_fraction=0.34, progress=lambda e, s, loss, m: calls.append(s))  # fmt: skip
+    summary = train(
+        mri_phantoms,
+        tmp_path / "ckpt",
+        target=mode,
+        crop_config=CROP,
+        model_config=MODEL,
+        train_config=TrainConfig(epochs=2, batch_size=2, device="cpu"),
+        cache_dir=tmp_path / "cache",
+        val_fraction=0.34,
+        progress=lambda e, s, loss, m: calls.append(s),
+    )
     assert summary["epochs_completed"] == 2 and -1 in calls
     card = read_card(tmp_path / "ckpt")
     assert card["extra"]["model_config"]["target"] == mode and card["extra"]["readers"] == ["R1", "R2", "R3"]
@@ -50,8 +58,12 @@ def test_tiny_train_and_evaluate(mri_phantoms: Path, tmp_path: Path, mode: str) 
 
 
 def test_cancel_stops_training_config_from_json(mri_phantoms: Path, tmp_path: Path) -> None:
-    config = {"target": "soft", "crop": CROP.to_dict(), "model": MODEL.to_dict(),
-              "train": {"epochs": 3, "batch_size": 2, "device": "cpu"}}  # fmt: skip
+    config = {
+        "target": "soft",
+        "crop": CROP.to_dict(),
+        "model": MODEL.to_dict(),
+        "train": {"epochs": 3, "batch_size": 2, "device": "cpu"},
+    }
     summary = train_from_config(
         mri_phantoms, tmp_path / "ckpt", json.loads(json.dumps(config)), should_stop=lambda: True
     )
@@ -62,8 +74,20 @@ def test_cli_train_evaluate_predict(
     mri_phantoms: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ckpt = str(tmp_path / "ckpt")
-    args = ["--crop-mm", "64", "--size-px", "16", "--width-px", "12", "--channels", "4,8,8,8", "--epochs", "1",
-            "--device", "cpu"]  # fmt: skip
+    args = [
+        "--crop-mm",
+        "64",
+        "--size-px",
+        "16",
+        "--width-px",
+        "12",
+        "--channels",
+        "4,8,8,8",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+    ]
     assert main(["train", "--data", str(mri_phantoms), "--out", ckpt, "--target", "readers", *args]) == 0
     assert json.loads(capsys.readouterr().out)["epochs_completed"] == 1
     assert main(["evaluate", "--data", str(mri_phantoms), "--checkpoint", ckpt, "--device", "cpu"]) == 0

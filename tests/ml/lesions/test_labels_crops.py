@@ -99,7 +99,15 @@ def test_joint_mode_straightens_the_line_iliac_right_superior_top_quadrants_fixe
             cols = 48 + lateral * np.linspace(4, -4, 41)  # superolateral -> inferomedial
             image[0, :, np.round(rows).astype(int), np.round(cols).astype(int)] = 0.5
             image[0, :, int(48 + row_up * 10), int(48 + lateral * 8)] = 1.0  # upper quarter, iliac
-            series = Series(image[:, 0], np.array([1.0, 1.0]), np.zeros((1, 3)), np.array(orientation, float), 3.0, "1", ("a",))  # fmt: skip
+            series = Series(
+                image[:, 0],
+                np.array([1.0, 1.0]),
+                np.zeros((1, 3)),
+                np.array(orientation, float),
+                3.0,
+                "1",
+                ("a",),
+            )
             crop = straighten_joint(MriScan(image, series), {0: np.stack([cols, rows], 1)}, joint, config)
             assert crop.shape == (2, 1, 48, 24)
             row, col = np.unravel_index(int(np.argmax(crop[0, 0])), crop.shape[2:])
@@ -129,8 +137,11 @@ def test_smoothing_keeps_a_straight_line_and_irons_out_a_traced_lines_wiggle() -
     wiggly = straight + np.stack([np.where(np.arange(len(rows)) % 4 < 2, 1.5, -1.5), 0 * rows], 1)
     wiggly[28:32, 0] += 3.0  # a 4 mm detour, as into an erosion
     sharp, smooth = CropConfig(n_slices=1, smooth_mm=0.0), CropConfig(n_slices=1, smooth_mm=3.0)
-    np.testing.assert_allclose(straighten_joint(scan, {0: straight}, "left", smooth),
-                               straighten_joint(scan, {0: straight}, "left", sharp), atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        straighten_joint(scan, {0: straight}, "left", smooth),
+        straighten_joint(scan, {0: straight}, "left", sharp),
+        atol=1e-5,
+    )
 
     def offsets_px(config: CropConfig) -> np.ndarray:  # of the straightened line from the middle column
         crop = straighten_joint(scan, {0: wiggly}, "left", config)[0, 0]
@@ -145,10 +156,17 @@ def test_smoothing_keeps_a_straight_line_and_irons_out_a_traced_lines_wiggle() -
 def test_known_contours_in_patient_mm_become_slice_pixels() -> None:
     orientation = np.array([1.0, 0, 0, 0, 0, -1])  # rows along -z
     positions = np.array([[-50.0, 10.0, 40.0], [-50.0, 13.0, 40.0]])
-    series = Series(np.zeros((2, 8, 8), np.float32), np.array([0.5, 0.8]), positions, orientation, 3.0, "1", ("a", "b"))  # fmt: skip
-    drawn = [{"joint": "left", "slice_index": 1, "points_mm": [[-50.0 + 0.8 * 3, 13.0, 40.0 - 0.5 * 2],
-                                                                [-50.0 + 0.8 * 5, 13.0, 40.0 - 0.5 * 7]]},
-             {"joint": "right", "slice_index": 9, "points_mm": [[0, 0, 0], [1, 1, 1]]}]  # fmt: skip
+    series = Series(
+        np.zeros((2, 8, 8), np.float32), np.array([0.5, 0.8]), positions, orientation, 3.0, "1", ("a", "b")
+    )
+    drawn = [
+        {
+            "joint": "left",
+            "slice_index": 1,
+            "points_mm": [[-50.0 + 0.8 * 3, 13.0, 40.0 - 0.5 * 2], [-50.0 + 0.8 * 5, 13.0, 40.0 - 0.5 * 7]],
+        },
+        {"joint": "right", "slice_index": 9, "points_mm": [[0, 0, 0], [1, 1, 1]]},
+    ]
     lines = known_polylines(series, drawn)
     np.testing.assert_allclose(lines["left"][1], [[3.0, 2.0], [5.0, 7.0]])
     assert lines["right"] == {}  # off the series

@@ -43,8 +43,16 @@ def test_output_order_matches_scheme_names() -> None:
     )
 
 
-@pytest.mark.parametrize(("mode", "head"), [("majority", "flatten"), ("soft", "flatten"), ("readers", "flatten"),
-                                           ("soft", "quadrant"), ("readers", "quadrant+map")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("mode", "head"),
+    [
+        ("majority", "flatten"),
+        ("soft", "flatten"),
+        ("readers", "flatten"),
+        ("soft", "quadrant"),
+        ("readers", "quadrant+map"),
+    ],
+)
 def test_shapes_gradients_and_a_few_steps_reduce_the_loss(mode: str, head: str) -> None:
     torch.manual_seed(0)
     extra: dict[str, object] = {}
@@ -106,8 +114,12 @@ def test_reader_loss_ignores_missing_readings() -> None:
 def test_checkpoint_save_load_gives_identical_outputs(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = LesionModel(TINY).eval()
-    save_model(tmp_path, model, model_kind="lesions",
-               extra={"model_config": TINY.to_dict(), "crop_config": CropConfig(size_px=16, n_slices=3).to_dict()})  # fmt: skip
+    save_model(
+        tmp_path,
+        model,
+        model_kind="lesions",
+        extra={"model_config": TINY.to_dict(), "crop_config": CropConfig(size_px=16, n_slices=3).to_dict()},
+    )
     predictor = LesionPredictor.from_checkpoint(tmp_path, device="cpu")
     x = _batch()["input"]
     with torch.no_grad():
@@ -120,8 +132,9 @@ def test_quadrant_head_reads_each_quadrant_from_its_block() -> None:
     """A feature in one quadrant block changes only that quadrant's bme/erosion/fat logits (per slice; the
     convolutions are bypassed, as their instance norm spreads any change over the whole map)."""
     torch.manual_seed(0)
-    config = LesionModelConfig(size_px=16, width_px=12, n_slices=1, channels=(2,), strides=(1,),
-                               head="quadrant", dropout=0.0)  # fmt: skip
+    config = LesionModelConfig(
+        size_px=16, width_px=12, n_slices=1, channels=(2,), strides=(1,), head="quadrant", dropout=0.0
+    )
     net = LesionModel(config).net.slice_net.eval()
     net.features = torch.nn.Identity()
     base = torch.zeros(1, 2, 16, 12)
@@ -141,8 +154,9 @@ def test_flips_move_the_targets_with_the_quadrants() -> None:
     target = np.zeros((1, 14), np.float32)
     target[0, OUTPUT_NAMES.index("erosion/iliac_upper")] = 1.0
     readers = np.broadcast_to(target.astype(np.int64)[:, None, None], (1, 2, 1, 14)).copy()
-    data = LesionDataset(crop, {"majority": target, "readers": readers}, augment=True, flip_halves=True,
-                         flip_sides=True)  # fmt: skip
+    data = LesionDataset(
+        crop, {"majority": target, "readers": readers}, augment=True, flip_halves=True, flip_sides=True
+    )
     torch.manual_seed(0)
     seen = set()
     for _ in range(40):
@@ -159,8 +173,15 @@ def test_flips_move_the_targets_with_the_quadrants() -> None:
 
 def test_confusion_layers_stay_at_their_start_during_the_warmup() -> None:
     torch.manual_seed(0)
-    config = LesionModelConfig(**{**TINY.to_dict(), "target": "readers", "n_readers": 2, "n_sessions": 2,
-                                  "confusion_warmup_steps": 3})  # fmt: skip
+    config = LesionModelConfig(
+        **{
+            **TINY.to_dict(),
+            "target": "readers",
+            "n_readers": 2,
+            "n_sessions": 2,
+            "confusion_warmup_steps": 3,
+        }
+    )
     model, loss_fn, batch = LesionModel(config), LesionLoss("readers", trace_weight=0.1), _batch()
     assert model.confusion is not None
     start = model.confusion.reader_logits.detach().clone()

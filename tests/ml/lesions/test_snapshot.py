@@ -36,8 +36,14 @@ def _manifest(tmp_path: Path, study_folder: Path, *, soft: bool) -> Path:
         entry["soft_labels"] = [
             {"joint": "left", "region": "iliac_upper", "lesion": "bme", "posterior": [0.2, 0.8]}
         ]
-    manifest = {"format": "concord-dataset-snapshot", "version": 1, "snapshot_id": "snap-1",
-                "consensus_run_id": "cr-9", "kind": "mri", "studies": [entry]}  # fmt: skip
+    manifest = {
+        "format": "concord-dataset-snapshot",
+        "version": 1,
+        "snapshot_id": "snap-1",
+        "consensus_run_id": "cr-9",
+        "kind": "mri",
+        "studies": [entry],
+    }
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     return tmp_path
 

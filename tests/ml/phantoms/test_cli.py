@@ -27,8 +27,27 @@ def _digest(root: Path) -> dict[str, str]:
 
 def test_cli_writes_studies_manifest_and_readings_deterministically(tmp_path: Path) -> None:
     out_a = tmp_path / "a"
-    cmd = [sys.executable, "-m", "ml.phantoms", "--mri", "1", "--ct", "1", "--out", str(out_a), "--seed", "7",
-           "--readers", "2", "--sessions", "2", "--spammer", "--adversarial", "--workers", "2"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "ml.phantoms",
+        "--mri",
+        "1",
+        "--ct",
+        "1",
+        "--out",
+        str(out_a),
+        "--seed",
+        "7",
+        "--readers",
+        "2",
+        "--sessions",
+        "2",
+        "--spammer",
+        "--adversarial",
+        "--workers",
+        "2",
+    ]
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     manifest = json.loads((out_a / "manifest.json").read_text())

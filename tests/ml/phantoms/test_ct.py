@@ -24,8 +24,14 @@ def _joint_line_hu(phantom, joint: str) -> float:
 def graded():
     """Two phantoms covering grades 0-4: left 0 / right 4, left 3 / right 2 (plus 1 in a third)."""
     rng = np.random.default_rng(21)
-    return {g: make_ct_phantom(rng, grades) for g, grades in
-            [("0-4", {"left": 0, "right": 4}), ("3-2", {"left": 3, "right": 2}), ("1-1", {"left": 1, "right": 1})]}  # fmt: skip
+    return {
+        g: make_ct_phantom(rng, grades)
+        for g, grades in [
+            ("0-4", {"left": 0, "right": 4}),
+            ("3-2", {"left": 3, "right": 2}),
+            ("1-1", {"left": 1, "right": 1}),
+        ]
+    }
 
 
 def test_joint_space_hu_by_grade(graded) -> None:
@@ -93,5 +99,10 @@ def test_mny_rule_and_groupings() -> None:
     assert mny_positive(2, 2) and mny_positive(3, 0) and mny_positive(0, 4)
     assert not mny_positive(2, 1) and not mny_positive(1, 1)
     assert [grouping_class("du_2026_three_class", g) for g in range(5)] == [
-        "normal_or_suspicious", "normal_or_suspicious", "definite_sacroiliitis", "definite_sacroiliitis", "ankylosis"]  # fmt: skip
+        "normal_or_suspicious",
+        "normal_or_suspicious",
+        "definite_sacroiliitis",
+        "definite_sacroiliitis",
+        "ankylosis",
+    ]
     assert [grouping_class("binary_definite", g) for g in range(5)] == ["negative"] * 2 + ["positive"] * 3

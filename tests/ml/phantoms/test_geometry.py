@@ -14,8 +14,17 @@ def _series(folder):
 
 
 def test_pixel_patient_round_trip() -> None:
-    g = centred_geometry(rows=8, cols=10, n_slices=5, pixel_mm=0.8, slice_thickness_mm=3.0, spacing_mm=3.0,
-                         row_dir=np.array([1.0, 0, 0]), col_dir=np.array([0, 0.2, -1.0]), centre=np.zeros(3))  # fmt: skip
+    g = centred_geometry(
+        rows=8,
+        cols=10,
+        n_slices=5,
+        pixel_mm=0.8,
+        slice_thickness_mm=3.0,
+        spacing_mm=3.0,
+        row_dir=np.array([1.0, 0, 0]),
+        col_dir=np.array([0, 0.2, -1.0]),
+        centre=np.zeros(3),
+    )
     px = np.array([[1.5, 2.0], [9.0, 7.0]])
     xyz = g.px_to_patient(np.array([0, 4]), px)
     back, k = g.patient_to_px(xyz)

@@ -94,11 +94,13 @@ def test_fat_erosion_backfill_and_sclerosis_signals() -> None:
     )
     assert np.isclose(t1, 0.93).sum() > 10 and record.quadrants["sacral_lower"]["fat"] == 1
     np.testing.assert_allclose(stir[np.isclose(t1, 0.93)], params.marrow_stir * 0.3, atol=1e-6)
-    _, _, t1, stir, record = _render(LesionSpec("erosion", "left", "iliac_lower", (0,), 0.7, 2.5, 3.0, t1=0.2,
-                                                stir=0.15, active=True))  # fmt: skip
+    _, _, t1, stir, record = _render(
+        LesionSpec("erosion", "left", "iliac_lower", (0,), 0.7, 2.5, 3.0, t1=0.2, stir=0.15, active=True)
+    )
     assert np.isclose(stir, 0.7).sum() >= 3 and record.quadrants["iliac_lower"]["erosion"] == 1
-    _, _, t1, _, record = _render(LesionSpec("erosion", "left", "iliac_upper", (0,), 0.3, 2.5, 3.0, t1=0.95,
-                                             stir=0.05, backfill=True))  # fmt: skip
+    _, _, t1, _, record = _render(
+        LesionSpec("erosion", "left", "iliac_upper", (0,), 0.3, 2.5, 3.0, t1=0.95, stir=0.05, backfill=True)
+    )
     assert record.halves["upper"]["backfill"] == 1 and record.quadrants["iliac_upper"]["erosion"] == 1
     _, _, t1, stir, record = _render(
         LesionSpec("sclerosis", "right", None, (0,), 0.5, 12.0, 7.0, t1=0.05, stir=0.05)

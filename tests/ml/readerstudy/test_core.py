@@ -79,14 +79,21 @@ def _mrmcaov_unbiased_default(reader, case, cond, truth, rating, groups):
             py, ny, sy = scores(*gb)
             ip, ineg = np.intersect1d(px, py), np.intersect1d(nx, ny)
             nxny = sx.size * sy.size
-            delta = nxny / (nxny - sx.shape[0] * len(ineg) * sy.shape[0] - sx.shape[1] * len(ip) * sy.shape[1]
-                            + len(ip) * len(ineg))  # fmt: skip
+            delta = nxny / (
+                nxny
+                - sx.shape[0] * len(ineg) * sy.shape[0]
+                - sx.shape[1] * len(ip) * sy.shape[1]
+                + len(ip) * len(ineg)
+            )
             rx, ry = sx.sum(axis=1), sy.sum(axis=1)
             cx, cy = sx.sum(axis=0), sy.sum(axis=0)
             xi, yi = [list(px).index(c) for c in ip], [list(py).index(c) for c in ip]
             xj, yj = [list(nx).index(c) for c in ineg], [list(ny).index(c) for c in ineg]
-            second = (np.sum(rx[xi] * ry[yi]) + np.sum(cx[xj] * cy[yj])
-                      - np.sum(sx[np.ix_(xi, xj)] * sy[np.ix_(yi, yj)]))  # fmt: skip
+            second = (
+                np.sum(rx[xi] * ry[yi])
+                + np.sum(cx[xj] * cy[yj])
+                - np.sum(sx[np.ix_(xi, xj)] * sy[np.ix_(yi, yj)])
+            )
             out[a, b] = ((1 - delta) * sx.sum() * sy.sum() + delta * second) / nxny
     return out
 
@@ -99,12 +106,20 @@ def test_partially_paired_design_matches_mrmcaovs_algorithms():
     jk = mrmc(reader, case, cond, truth, rating, cov="jackknife")
     assert jk.design == "partially paired"
     assert jk.covariance is not None
-    np.testing.assert_allclose(jk.covariance, _mrmcaov_jackknife(reader, case, cond, truth, rating, groups, cases),
-                               rtol=1e-10, atol=1e-15)  # fmt: skip
+    np.testing.assert_allclose(
+        jk.covariance,
+        _mrmcaov_jackknife(reader, case, cond, truth, rating, groups, cases),
+        rtol=1e-10,
+        atol=1e-15,
+    )
     ub = mrmc(reader, case, cond, truth, rating, cov="unbiased")
     assert ub.covariance is not None
-    np.testing.assert_allclose(ub.covariance, _mrmcaov_unbiased_default(reader, case, cond, truth, rating, groups),
-                               rtol=1e-10, atol=1e-15)  # fmt: skip
+    np.testing.assert_allclose(
+        ub.covariance,
+        _mrmcaov_unbiased_default(reader, case, cond, truth, rating, groups),
+        rtol=1e-10,
+        atol=1e-15,
+    )
     assert 0 < jk.global_test.p_value < 1 and jk.global_test.df2 > 0
 
 

@@ -31,15 +31,27 @@ FRANKEN = load("franken")
 
 
 def run(data: dict[str, np.ndarray], case: str = "case", **kwargs: object) -> MrmcResult:
-    return mrmc(data["reader"], data[case], data["treatment"], data["truth"].astype(int),
-                data["rating"].astype(float), **kwargs)  # type: ignore[arg-type]  # fmt: skip
+    return mrmc(
+        data["reader"],
+        data[case],
+        data["treatment"],
+        data["truth"].astype(int),
+        data["rating"].astype(float),
+        **kwargs,
+    )  # type: ignore[arg-type]
 
 
 def check_components(result: MrmcResult, printed: dict[str, str]) -> None:
     comps = result.components
     assert comps is not None
-    got = {"reader": comps.reader, "condition_reader": comps.condition_reader, "error": comps.error,
-           "cov1": comps.cov1, "cov2": comps.cov2, "cov3": comps.cov3}  # fmt: skip
+    got = {
+        "reader": comps.reader,
+        "condition_reader": comps.condition_reader,
+        "error": comps.error,
+        "cov1": comps.cov1,
+        "cov2": comps.cov2,
+        "cov3": comps.cov3,
+    }
     for name, text in printed.items():
         actual = comps.correlations[int(name[-1]) - 1] if name.startswith("corr") else got[name]
         assert actual is not None
@@ -67,10 +79,20 @@ def test_vandyke_reader_aucs_equal_iowa_to_eight_decimals():
 def test_vandyke_delong_equals_mrmcaov():
     """MRMCAOV_JSS, "## DeLong method": summary(mrmc(empirical_auc(...), cov = DeLong))."""
     result = run(VANDYKE, cov="delong")
-    check_components(result, {"reader": "0.0015364254", "condition_reader": "0.0002045840",
-                              "error": "0.0007921325", "cov1": "0.0003420090", "cov2": "0.0003395265",
-                              "cov3": "0.0002358497", "corr1": "0.4317573", "corr2": "0.4286234",
-                              "corr3": "0.2977402"})  # fmt: skip
+    check_components(
+        result,
+        {
+            "reader": "0.0015364254",
+            "condition_reader": "0.0002045840",
+            "error": "0.0007921325",
+            "cov1": "0.0003420090",
+            "cov2": "0.0003395265",
+            "cov3": "0.0002358497",
+            "corr1": "0.4317573",
+            "corr2": "0.4286234",
+            "corr3": "0.2977402",
+        },
+    )
     g, d = result.global_test, result.differences[0]
     c1, c2 = result.condition_estimates
     assert g.statistic == "F" and g.df1 == 1
@@ -93,10 +115,20 @@ def test_vandyke_delong_equals_mrmcaov():
 def test_vandyke_unbiased_equals_mrmcaov():
     """MRMCAOV_JSS, "## Unbiased method"."""
     result = run(VANDYKE, cov="unbiased")
-    check_components(result, {"reader": "0.0015365290", "condition_reader": "0.0002077588",
-                              "error": "0.0007883925", "cov1": "0.0003416706", "cov2": "0.0003390650",
-                              "cov3": "0.0002356148", "corr1": "0.4333762", "corr2": "0.4300713",
-                              "corr3": "0.2988547"})  # fmt: skip
+    check_components(
+        result,
+        {
+            "reader": "0.0015365290",
+            "condition_reader": "0.0002077588",
+            "error": "0.0007883925",
+            "cov1": "0.0003416706",
+            "cov2": "0.0003390650",
+            "cov3": "0.0002356148",
+            "corr1": "0.4333762",
+            "corr2": "0.4300713",
+            "corr3": "0.2988547",
+        },
+    )
     g, d = result.global_test, result.differences[0]
     c1, c2 = result.condition_estimates
     check_rows([
@@ -114,20 +146,46 @@ def test_vandyke_unbiased_equals_mrmcaov():
 def test_vandyke_jackknife_random_readers_equals_iowa():
     """IOWA_VANDYKE, Analysis 1 (random readers and cases), jackknife covariance."""
     result = run(VANDYKE)
-    check_components(result, {"reader": "0.00153500", "condition_reader": "0.00020040", "error": "0.00080229",
-                              "cov1": "0.00034661", "cov2": "0.00034407", "cov3": "0.00023903",
-                              "corr1": "0.43203138", "corr2": "0.42886683", "corr3": "0.29793328"})  # fmt: skip
+    check_components(
+        result,
+        {
+            "reader": "0.00153500",
+            "condition_reader": "0.00020040",
+            "error": "0.00080229",
+            "cov1": "0.00034661",
+            "cov2": "0.00034407",
+            "cov3": "0.00023903",
+            "corr1": "0.43203138",
+            "corr2": "0.42886683",
+            "corr3": "0.29793328",
+        },
+    )
     g, d = result.global_test, result.differences[0]
     c1, c2 = result.condition_estimates
-    check_rows([
-        (g.ms_condition, "0.00479617", "MS(T)"), (g.denominator, "0.00107626", "error term"),
-        (g.value, "4.46", "F"), (g.df2, "15.26", "df2"), (g.p_value, "0.0517", "p"),
-        (d.std_err, "0.02075", "diff SE"), (d.ci_lower, "-0.08796", "lo"), (d.ci_upper, "0.00036", "hi"),
-        (c1.estimate, "0.89703704", "AUC 1"), (c1.std_err, "0.03317360", "SE 1"), (c1.df, "12.74", "df 1"),
-        (c1.ci_lower, "0.82522360", "lo 1"), (c1.ci_upper, "0.96885048", "hi 1"), (c1.cov2, "0.00048396", "Cov2 1"),
-        (c2.estimate, "0.94083736", "AUC 2"), (c2.std_err, "0.02156637", "SE 2"), (c2.df, "12.71", "df 2"),
-        (c2.ci_lower, "0.89413783", "lo 2"), (c2.ci_upper, "0.98753689", "hi 2"), (c2.cov2, "0.00020419", "Cov2 2"),
-    ])  # fmt: skip
+    check_rows(
+        [
+            (g.ms_condition, "0.00479617", "MS(T)"),
+            (g.denominator, "0.00107626", "error term"),
+            (g.value, "4.46", "F"),
+            (g.df2, "15.26", "df2"),
+            (g.p_value, "0.0517", "p"),
+            (d.std_err, "0.02075", "diff SE"),
+            (d.ci_lower, "-0.08796", "lo"),
+            (d.ci_upper, "0.00036", "hi"),
+            (c1.estimate, "0.89703704", "AUC 1"),
+            (c1.std_err, "0.03317360", "SE 1"),
+            (c1.df, "12.74", "df 1"),
+            (c1.ci_lower, "0.82522360", "lo 1"),
+            (c1.ci_upper, "0.96885048", "hi 1"),
+            (c1.cov2, "0.00048396", "Cov2 1"),
+            (c2.estimate, "0.94083736", "AUC 2"),
+            (c2.std_err, "0.02156637", "SE 2"),
+            (c2.df, "12.71", "df 2"),
+            (c2.ci_lower, "0.89413783", "lo 2"),
+            (c2.ci_upper, "0.98753689", "hi 2"),
+            (c2.cov2, "0.00020419", "Cov2 2"),
+        ]
+    )
 
 
 # --- Van Dyke, fixed readers / fixed cases ----------------------------------------------------------------
@@ -136,21 +194,42 @@ def test_vandyke_jackknife_random_readers_equals_iowa():
 def test_vandyke_fixed_readers_equals_mrmcaov():
     """MRMCAOV_JSS, "## Fixed readers": chi-square test, per-reader differences and single-reader CIs."""
     result = run(VANDYKE, readers="fixed")
-    check_components(result, {"reader": "0.0015349993", "condition_reader": "0.0002004025",
-                              "error": "0.0008022883", "cov1": "0.0003466137", "cov2": "0.0003440748",
-                              "cov3": "0.0002390284"})  # fmt: skip
+    check_components(
+        result,
+        {
+            "reader": "0.0015349993",
+            "condition_reader": "0.0002004025",
+            "error": "0.0008022883",
+            "cov1": "0.0003466137",
+            "cov2": "0.0003440748",
+            "cov3": "0.0002390284",
+        },
+    )
     g, d = result.global_test, result.differences[0]
     c1, c2 = result.condition_estimates
     assert g.statistic == "X2" and g.df1 == 1 and g.df2 == float("inf")
-    check_rows([
-        (g.denominator, "0.0008758604", "Denominator"), (g.value, "5.475953", "X2"), (g.p_value, "0.01927984", "p"),
-        (d.std_err, "0.01871748", "SE"), (d.ci_lower, "-0.08048591", "lo"), (d.ci_upper, "-0.00711473", "hi"),
-        (d.statistic, "-2.340075", "z"), (d.p_value, "0.01927984", "diff p"),
-        (c1.var_error, "0.0010141028", "Var 1"), (c1.cov2, "0.0004839618", "Cov2 1"), (c1.std_err, "0.02428971", "SE 1"),
-        (c1.ci_lower, "0.8494301", "lo 1"), (c1.ci_upper, "0.9446440", "hi 1"),
-        (c2.var_error, "0.0005904738", "Var 2"), (c2.cov2, "0.0002041879", "Cov2 2"), (c2.std_err, "0.01677632", "SE 2"),
-        (c2.ci_lower, "0.9079564", "lo 2"), (c2.ci_upper, "0.9737183", "hi 2"),
-    ])  # fmt: skip
+    check_rows(
+        [
+            (g.denominator, "0.0008758604", "Denominator"),
+            (g.value, "5.475953", "X2"),
+            (g.p_value, "0.01927984", "p"),
+            (d.std_err, "0.01871748", "SE"),
+            (d.ci_lower, "-0.08048591", "lo"),
+            (d.ci_upper, "-0.00711473", "hi"),
+            (d.statistic, "-2.340075", "z"),
+            (d.p_value, "0.01927984", "diff p"),
+            (c1.var_error, "0.0010141028", "Var 1"),
+            (c1.cov2, "0.0004839618", "Cov2 1"),
+            (c1.std_err, "0.02428971", "SE 1"),
+            (c1.ci_lower, "0.8494301", "lo 1"),
+            (c1.ci_upper, "0.9446440", "hi 1"),
+            (c2.var_error, "0.0005904738", "Var 2"),
+            (c2.cov2, "0.0002041879", "Cov2 2"),
+            (c2.std_err, "0.01677632", "SE 2"),
+            (c2.ci_lower, "0.9079564", "lo 2"),
+            (c2.ci_upper, "0.9737183", "hi 2"),
+        ]
+    )
     per_reader = [
         ("-0.02818035", "0.02551213", "-0.078183215", "0.021822507", "-1.1045864", "0.26933885"),
         ("-0.04653784", "0.02630183", "-0.098088476", "0.005012792", "-1.7693768", "0.07683102"),
@@ -162,10 +241,12 @@ def test_vandyke_fixed_readers_equals_mrmcaov():
     for diff, texts in zip(result.reader_differences, per_reader, strict=True):
         got = (diff.estimate, diff.std_err, diff.ci_lower, diff.ci_upper, diff.statistic, diff.p_value)
         check_rows([(a, t, f"reader {diff.reader}") for a, t in zip(got, texts, strict=True)])
-    single = {("1", "1"): ("0.9196457", "0.0301255164", "0.8606008", "0.9786907"),
-              ("1", "4"): ("0.9731079", "0.0173388332", "0.9391244", "1.0000000"),
-              ("2", "4"): ("0.9993559", "0.0007213348", "0.9979421", "1.0000000"),
-              ("2", "5"): ("0.9299517", "0.0262023046", "0.8785961", "0.9813073")}  # fmt: skip
+    single = {
+        ("1", "1"): ("0.9196457", "0.0301255164", "0.8606008", "0.9786907"),
+        ("1", "4"): ("0.9731079", "0.0173388332", "0.9391244", "1.0000000"),
+        ("2", "4"): ("0.9993559", "0.0007213348", "0.9979421", "1.0000000"),
+        ("2", "5"): ("0.9299517", "0.0262023046", "0.8785961", "0.9813073"),
+    }
     for est in result.reader_estimates:
         if (est.condition, est.reader) in single:
             texts = single[(est.condition, est.reader)]
@@ -180,13 +261,22 @@ def test_vandyke_fixed_cases_equals_mrmcaov():
     g, d = result.global_test, result.differences[0]
     c1, c2 = result.condition_estimates
     assert g.df2 == 4
-    check_rows([
-        (g.value, "8.704", "F"), (g.p_value, "0.04195875", "p"),
-        (d.std_err, "0.01484629", "SE"), (d.ci_lower, "-0.08502022", "lo"), (d.ci_upper, "-0.00258042", "hi"),
-        (d.statistic, "-2.950254", "t"),
-        (c1.std_err, "0.02482994", "SE 1"), (c1.ci_lower, "0.8280981", "lo 1"), (c1.ci_upper, "0.9659760", "hi 1"),
-        (c2.std_err, "0.01615303", "SE 2"), (c2.ci_lower, "0.8959894", "lo 2"), (c2.ci_upper, "0.9856854", "hi 2"),
-    ])  # fmt: skip
+    check_rows(
+        [
+            (g.value, "8.704", "F"),
+            (g.p_value, "0.04195875", "p"),
+            (d.std_err, "0.01484629", "SE"),
+            (d.ci_lower, "-0.08502022", "lo"),
+            (d.ci_upper, "-0.00258042", "hi"),
+            (d.statistic, "-2.950254", "t"),
+            (c1.std_err, "0.02482994", "SE 1"),
+            (c1.ci_lower, "0.8280981", "lo 1"),
+            (c1.ci_upper, "0.9659760", "hi 1"),
+            (c2.std_err, "0.01615303", "SE 2"),
+            (c2.ci_lower, "0.8959894", "lo 2"),
+            (c2.ci_upper, "0.9856854", "hi 2"),
+        ]
+    )
 
 
 # --- Van Dyke, nested designs and a binary metric ----------------------------------------------------------
@@ -196,51 +286,108 @@ def test_vandyke_cases_nested_within_readers_equals_mrmcaov():
     """MRMCAOV_JSS, "## Cases nested within readers" (case2): Cov2 = Cov3 = 0."""
     result = run(VANDYKE, case="case2")
     assert result.design == "cases nested within readers"
-    check_components(result, {"reader": "1.293517e-03", "condition_reader": "9.213005e-05",
-                              "error": "8.079682e-04", "cov1": "3.490676e-04"})  # fmt: skip
+    check_components(
+        result,
+        {
+            "reader": "1.293517e-03",
+            "condition_reader": "9.213005e-05",
+            "error": "8.079682e-04",
+            "cov1": "3.490676e-04",
+        },
+    )
     assert result.components is not None and result.components.cov2 == result.components.cov3 == 0
     g = result.global_test
-    check_rows([(g.value, "8.704", "F"), (g.df2, "4", "df2"), (g.p_value, "0.04195875", "p"),
-                (result.differences[0].std_err, "0.01484629", "SE")])  # fmt: skip
+    check_rows(
+        [
+            (g.value, "8.704", "F"),
+            (g.df2, "4", "df2"),
+            (g.p_value, "0.04195875", "p"),
+            (result.differences[0].std_err, "0.01484629", "SE"),
+        ]
+    )
 
 
 def test_vandyke_cases_nested_within_treatments_equals_mrmcaov():
     """MRMCAOV_JSS, "## Cases nested within tests" (case3): Cov1 = Cov3 = 0."""
     result = run(VANDYKE, case="case3")
     assert result.design == "cases nested within conditions"
-    check_components(result, {"reader": "1.642585e-03", "condition_reader": "9.078969e-05",
-                              "error": "8.058382e-04", "cov2": "3.455973e-04"})  # fmt: skip
+    check_components(
+        result,
+        {
+            "reader": "1.642585e-03",
+            "condition_reader": "9.078969e-05",
+            "error": "8.058382e-04",
+            "cov2": "3.455973e-04",
+        },
+    )
     g, d = result.global_test, result.differences[0]
     c1, c2 = result.condition_estimates
-    check_rows([
-        (g.denominator, "0.002279017", "Denominator"), (g.value, "2.104491", "F"), (g.df2, "68.42325", "df2"),
-        (g.p_value, "0.1514363", "p"), (d.std_err, "0.03019283", "SE"), (d.ci_lower, "-0.10404242", "lo"),
-        (d.ci_upper, "0.01644178", "hi"), (d.statistic, "-1.450686", "t"),
-        (c1.cov2, "0.0004861032", "Cov2 1"), (c1.std_err, "0.03320586", "SE 1"), (c1.df, "12.79430", "df 1"),
-        (c2.cov2, "0.0002050913", "Cov2 2"), (c2.std_err, "0.02158730", "SE 2"), (c2.df, "12.75962", "df 2"),
-    ])  # fmt: skip
+    check_rows(
+        [
+            (g.denominator, "0.002279017", "Denominator"),
+            (g.value, "2.104491", "F"),
+            (g.df2, "68.42325", "df2"),
+            (g.p_value, "0.1514363", "p"),
+            (d.std_err, "0.03019283", "SE"),
+            (d.ci_lower, "-0.10404242", "lo"),
+            (d.ci_upper, "0.01644178", "hi"),
+            (d.statistic, "-1.450686", "t"),
+            (c1.cov2, "0.0004861032", "Cov2 1"),
+            (c1.std_err, "0.03320586", "SE 1"),
+            (c1.df, "12.79430", "df 1"),
+            (c2.cov2, "0.0002050913", "Cov2 2"),
+            (c2.std_err, "0.02158730", "SE 2"),
+            (c2.df, "12.75962", "df 2"),
+        ]
+    )
 
 
 def test_vandyke_sensitivity_at_rating_3_equals_mrmcaov():
     """MRMCAOV_JSS, "## Compare sensitivity for binary classification": binary_sens(truth, rating >= 3)."""
     result = run(VANDYKE, metric="sensitivity", threshold=3)
     assert result.n_cases == 45
-    check_components(result, {"reader": "0.0049747475", "condition_reader": "0.0007828283",
-                              "error": "0.0023681257", "cov1": "0.0009943883", "cov2": "0.0010145903",
-                              "cov3": "0.0006604938", "corr1": "0.4199052", "corr2": "0.4284360",
-                              "corr3": "0.2789100"})  # fmt: skip
+    check_components(
+        result,
+        {
+            "reader": "0.0049747475",
+            "condition_reader": "0.0007828283",
+            "error": "0.0023681257",
+            "cov1": "0.0009943883",
+            "cov2": "0.0010145903",
+            "cov3": "0.0006604938",
+            "corr1": "0.4199052",
+            "corr2": "0.4284360",
+            "corr3": "0.2789100",
+        },
+    )
     g, d = result.global_test, result.differences[0]
     c1, c2 = result.condition_estimates
-    check_rows([
-        (g.ms_condition, "0.02390123", "MS(T)"), (g.ms_condition_reader or 0, "0.001802469", "MS(T:R)"),
-        (g.denominator, "0.003572952", "Denominator"), (g.value, "6.689493", "F"), (g.df2, "15.71732", "df2"),
-        (g.p_value, "0.02008822", "p"), (d.estimate, "-0.09777778", "diff"), (d.std_err, "0.03780451", "SE"),
-        (d.ci_lower, "-0.1780371", "lo"), (d.ci_upper, "-0.0175185", "hi"), (d.statistic, "-2.586405", "t"),
-        (c1.estimate, "0.8222222", "sens 1"), (c1.cov2, "0.001646465", "Cov2 1"), (c1.std_err, "0.05893747", "SE 1"),
-        (c1.df, "14.456811", "df 1"), (c1.ci_lower, "0.6961876", "lo 1"), (c1.ci_upper, "0.9482568", "hi 1"),
-        (c2.estimate, "0.9200000", "sens 2"), (c2.cov2, "0.000382716", "Cov2 2"), (c2.std_err, "0.03741657", "SE 2"),
-        (c2.df, "7.575855", "df 2"), (c2.ci_lower, "0.8328691", "lo 2"),
-    ])  # fmt: skip
+    check_rows(
+        [
+            (g.ms_condition, "0.02390123", "MS(T)"),
+            (g.ms_condition_reader or 0, "0.001802469", "MS(T:R)"),
+            (g.denominator, "0.003572952", "Denominator"),
+            (g.value, "6.689493", "F"),
+            (g.df2, "15.71732", "df2"),
+            (g.p_value, "0.02008822", "p"),
+            (d.estimate, "-0.09777778", "diff"),
+            (d.std_err, "0.03780451", "SE"),
+            (d.ci_lower, "-0.1780371", "lo"),
+            (d.ci_upper, "-0.0175185", "hi"),
+            (d.statistic, "-2.586405", "t"),
+            (c1.estimate, "0.8222222", "sens 1"),
+            (c1.cov2, "0.001646465", "Cov2 1"),
+            (c1.std_err, "0.05893747", "SE 1"),
+            (c1.df, "14.456811", "df 1"),
+            (c1.ci_lower, "0.6961876", "lo 1"),
+            (c1.ci_upper, "0.9482568", "hi 1"),
+            (c2.estimate, "0.9200000", "sens 2"),
+            (c2.cov2, "0.000382716", "Cov2 2"),
+            (c2.std_err, "0.03741657", "SE 2"),
+            (c2.df, "7.575855", "df 2"),
+            (c2.ci_lower, "0.8328691", "lo 2"),
+        ]
+    )
     assert c2.ci_upper == 1.0  # truncated at 1, printed "1.0000000"
 
 
@@ -250,32 +397,66 @@ def test_vandyke_sensitivity_at_rating_3_equals_mrmcaov():
 def test_franken_jackknife_random_readers_equals_iowa_and_rjafroc():
     """IOWA_FRANKEN Analysis 1 at 8 decimals; RJAFROC_BOOK for F, p and the CIs at 7 digits."""
     result = run(FRANKEN)
-    printed = [["0.85345997", "0.84961556"], ["0.86499322", "0.84350972"], ["0.85730439", "0.84011759"],
-               ["0.81524197", "0.81433740"]]  # fmt: skip
+    printed = [
+        ["0.85345997", "0.84961556"],
+        ["0.86499322", "0.84350972"],
+        ["0.85730439", "0.84011759"],
+        ["0.81524197", "0.81433740"],
+    ]
     for r, row in enumerate(printed):
         for t, text in enumerate(row):
             assert_printed(result.values[r, t], text, f"AUC reader {r + 1} treatment {t + 1}")
-    check_components(result, {"reader": "0.00003776", "condition_reader": "-0.00071276", "error": "0.00152578",
-                              "cov1": "0.00079168", "cov2": "0.00048364", "cov3": "0.00051251",
-                              "corr1": "0.51887172", "corr2": "0.31697811", "corr3": "0.33590059"})  # fmt: skip
-    check_components(result, {"error": "1.525776e-03", "cov1": "7.916821e-04", "cov2": "4.836377e-04",
-                              "cov3": "5.125091e-04"})  # fmt: skip
+    check_components(
+        result,
+        {
+            "reader": "0.00003776",
+            "condition_reader": "-0.00071276",
+            "error": "0.00152578",
+            "cov1": "0.00079168",
+            "cov2": "0.00048364",
+            "cov3": "0.00051251",
+            "corr1": "0.51887172",
+            "corr2": "0.31697811",
+            "corr3": "0.33590059",
+        },
+    )
+    check_components(
+        result,
+        {"error": "1.525776e-03", "cov1": "7.916821e-04", "cov2": "4.836377e-04", "cov3": "5.125091e-04"},
+    )
     g, d = result.global_test, result.differences[0]
     c1, c2 = result.condition_estimates
     assert g.df2 == 3  # Cov2 < Cov3: Hillis's max(Cov2 - Cov3, 0) leaves MS(T:R) alone
-    check_rows([
-        (result.ms["T"], "2.356541e-04", "MS(T)"), (result.ms["R"], "6.840600e-04", "MS(R)"),
-        (result.ms["T:R"], "5.020264e-05", "MS(T:R)"),
-        (g.value, "4.694058", "F"), (g.p_value, "0.1188379", "p"),
-        (d.estimate, "0.01085482", "diff"), (d.std_err, "0.005010122", "SE"), (d.statistic, "2.166577", "t"),
-        (d.ci_lower, "-0.005089627", "lo"), (d.ci_upper, "0.02679926", "hi"),
-        (c1.estimate, "0.84774989", "AUC 1"), (c1.std_err, "0.02440215", "SE 1"), (c1.df, "70.12179", "df 1"),
-        (c1.ci_lower, "0.79908282", "lo 1"), (c1.ci_upper, "0.89641696", "hi 1"), (c1.cov2, "0.0004722991", "Cov2 1"),
-        (c1.ms_reader, "0.0004926635", "MS(R) 1"), (c1.var_error, "0.001522778", "Var 1"),
-        (c2.estimate, "0.83689507", "AUC 2"), (c2.std_err, "0.02356642", "SE 2"), (c2.df, "253.64403", "df 2"),
-        (c2.ci_lower, "0.79048429", "lo 2"), (c2.ci_upper, "0.88330585", "hi 2"), (c2.cov2, "0.0004949762", "Cov2 2"),
-        (c2.ms_reader, "0.0002415991", "MS(R) 2"), (c2.var_error, "0.001528775", "Var 2"),
-    ])  # fmt: skip
+    check_rows(
+        [
+            (result.ms["T"], "2.356541e-04", "MS(T)"),
+            (result.ms["R"], "6.840600e-04", "MS(R)"),
+            (result.ms["T:R"], "5.020264e-05", "MS(T:R)"),
+            (g.value, "4.694058", "F"),
+            (g.p_value, "0.1188379", "p"),
+            (d.estimate, "0.01085482", "diff"),
+            (d.std_err, "0.005010122", "SE"),
+            (d.statistic, "2.166577", "t"),
+            (d.ci_lower, "-0.005089627", "lo"),
+            (d.ci_upper, "0.02679926", "hi"),
+            (c1.estimate, "0.84774989", "AUC 1"),
+            (c1.std_err, "0.02440215", "SE 1"),
+            (c1.df, "70.12179", "df 1"),
+            (c1.ci_lower, "0.79908282", "lo 1"),
+            (c1.ci_upper, "0.89641696", "hi 1"),
+            (c1.cov2, "0.0004722991", "Cov2 1"),
+            (c1.ms_reader, "0.0004926635", "MS(R) 1"),
+            (c1.var_error, "0.001522778", "Var 1"),
+            (c2.estimate, "0.83689507", "AUC 2"),
+            (c2.std_err, "0.02356642", "SE 2"),
+            (c2.df, "253.64403", "df 2"),
+            (c2.ci_lower, "0.79048429", "lo 2"),
+            (c2.ci_upper, "0.88330585", "hi 2"),
+            (c2.cov2, "0.0004949762", "Cov2 2"),
+            (c2.ms_reader, "0.0002415991", "MS(R) 2"),
+            (c2.var_error, "0.001528775", "Var 2"),
+        ]
+    )
 
 
 def test_franken_fixed_readers_equals_iowa():
@@ -283,18 +464,30 @@ def test_franken_fixed_readers_equals_iowa():
     result = run(FRANKEN, readers="fixed")
     g, d = result.global_test, result.differences[0]
     c1, c2 = result.condition_estimates
-    check_rows([
-        (g.value, "0.32101", "X2"), (g.p_value, "0.5710", "p"),
-        (d.std_err, "0.01916", "SE"), (d.statistic, "0.57", "z"), (d.ci_lower, "-0.02670", "lo"),
-        (d.ci_upper, "0.04840", "hi"),
-        (c1.std_err, "0.02710939", "SE 1"), (c1.ci_lower, "0.79461647", "lo 1"), (c1.ci_upper, "0.90088331", "hi 1"),
-        (c2.std_err, "0.02744860", "SE 2"), (c2.ci_lower, "0.78309680", "lo 2"), (c2.ci_upper, "0.89069334", "hi 2"),
-        (c1.var_error, "0.00152278", "Var 1"), (c2.var_error, "0.00152877", "Var 2"),
-    ])  # fmt: skip
-    per_reader = [("0.00384", "0.04279", "0.9284", "-0.08003", "0.08772"),
-                  ("0.02148", "0.04007", "0.5919", "-0.05705", "0.10002"),
-                  ("0.01719", "0.03499", "0.6233", "-0.05140", "0.08577"),
-                  ("0.00090", "0.03481", "0.9793", "-0.06731", "0.06912")]  # fmt: skip
+    check_rows(
+        [
+            (g.value, "0.32101", "X2"),
+            (g.p_value, "0.5710", "p"),
+            (d.std_err, "0.01916", "SE"),
+            (d.statistic, "0.57", "z"),
+            (d.ci_lower, "-0.02670", "lo"),
+            (d.ci_upper, "0.04840", "hi"),
+            (c1.std_err, "0.02710939", "SE 1"),
+            (c1.ci_lower, "0.79461647", "lo 1"),
+            (c1.ci_upper, "0.90088331", "hi 1"),
+            (c2.std_err, "0.02744860", "SE 2"),
+            (c2.ci_lower, "0.78309680", "lo 2"),
+            (c2.ci_upper, "0.89069334", "hi 2"),
+            (c1.var_error, "0.00152278", "Var 1"),
+            (c2.var_error, "0.00152877", "Var 2"),
+        ]
+    )
+    per_reader = [
+        ("0.00384", "0.04279", "0.9284", "-0.08003", "0.08772"),
+        ("0.02148", "0.04007", "0.5919", "-0.05705", "0.10002"),
+        ("0.01719", "0.03499", "0.6233", "-0.05140", "0.08577"),
+        ("0.00090", "0.03481", "0.9793", "-0.06731", "0.06912"),
+    ]
     for diff, texts in zip(result.reader_differences, per_reader, strict=True):
         got = (diff.estimate, diff.std_err, diff.p_value, diff.ci_lower, diff.ci_upper)
         check_rows([(a, t, f"reader {diff.reader}") for a, t in zip(got, texts, strict=True)])
@@ -305,12 +498,22 @@ def test_franken_fixed_cases_equals_iowa():
     result = run(FRANKEN, cases="fixed")
     g, d = result.global_test, result.differences[0]
     c1, c2 = result.condition_estimates
-    check_rows([
-        (g.value, "4.69", "F"), (g.p_value, "0.1188", "p"), (g.df2, "3", "df2"),
-        (d.std_err, "0.00501", "SE"), (d.ci_lower, "-0.00509", "lo"), (d.ci_upper, "0.02680", "hi"),
-        (c1.std_err, "0.01109801", "SE 1"), (c1.ci_lower, "0.81243106", "lo 1"), (c1.ci_upper, "0.88306871", "hi 1"),
-        (c2.std_err, "0.00777173", "SE 2"), (c2.ci_lower, "0.81216196", "lo 2"), (c2.ci_upper, "0.86162818", "hi 2"),
-    ])  # fmt: skip
+    check_rows(
+        [
+            (g.value, "4.69", "F"),
+            (g.p_value, "0.1188", "p"),
+            (g.df2, "3", "df2"),
+            (d.std_err, "0.00501", "SE"),
+            (d.ci_lower, "-0.00509", "lo"),
+            (d.ci_upper, "0.02680", "hi"),
+            (c1.std_err, "0.01109801", "SE 1"),
+            (c1.ci_lower, "0.81243106", "lo 1"),
+            (c1.ci_upper, "0.88306871", "hi 1"),
+            (c2.std_err, "0.00777173", "SE 2"),
+            (c2.ci_lower, "0.81216196", "lo 2"),
+            (c2.ci_upper, "0.86162818", "hi 2"),
+        ]
+    )
 
 
 @pytest.mark.parametrize("cov", ["delong", "unbiased", "jackknife"])

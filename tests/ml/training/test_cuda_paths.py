@@ -21,8 +21,14 @@ from ml.training.loop import memory_format, move_to
 
 def test_every_model_trains_through_the_cuda_branches_on_the_cpu() -> None:
     # the shared loop with channels-last runs every branch the one without does, and more
-    rows = run_speed(full=False, device="cpu", steps=1, cuda_paths_on_cpu=True, compile_backend="aot_eager",
-                     loops=("shared_cl",))  # fmt: skip
+    rows = run_speed(
+        full=False,
+        device="cpu",
+        steps=1,
+        cuda_paths_on_cpu=True,
+        compile_backend="aot_eager",
+        loops=("shared_cl",),
+    )
     assert [r["model"].split()[0] for r in rows] == ["ctgrade", "lesions", "contours"]
     for r in rows:
         assert r["plain_samples_s"] > 0 and r["shared_cl_samples_s"] > 0, r["model"]

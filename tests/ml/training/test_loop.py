@@ -83,8 +83,14 @@ def test_save_model_then_load(tmp_path: Path) -> None:
 
 
 def test_copy_model_takes_the_best_weights_and_card_only(tmp_path: Path) -> None:
-    fit(_model(), nn.functional.mse_loss, _data(), _data(), _config(tmp_path / "run", epochs=3),
-        model_kind="toy")  # fmt: skip
+    fit(
+        _model(),
+        nn.functional.mse_loss,
+        _data(),
+        _data(),
+        _config(tmp_path / "run", epochs=3),
+        model_kind="toy",
+    )
     best, card = load_checkpoint(tmp_path / "run")
     copy_model(tmp_path / "run", tmp_path / "copy")
     state, copied = load_checkpoint(tmp_path / "copy")
