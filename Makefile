@@ -76,7 +76,7 @@ check: $(VENV)/.dev ## Django system checks, migrations up to date, OpenAPI sche
 	SECRET_KEY=check $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 .PHONY: test
-test: deps services frontend lint lint-frontend check ## install, build, start services, lint, run the whole suite
+test: deps services frontend lint lint-frontend check schema-check ## install, build, start services, lint, run the whole suite
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider
 
 .PHONY: test-ml
@@ -120,6 +120,16 @@ bench-readerstudy: $(VENV)/.dev ## MRMC analysis: type I error on 2,000 Roe-Metz
 schema: $(VENV)/.runtime ## write the OpenAPI schema to var/openapi.yaml
 	@mkdir -p $(VAR)
 	SECRET_KEY=schema $(PY) manage.py spectacular --file $(VAR)/openapi.yaml
+
+.PHONY: schema-types
+schema-types: schema frontend/node_modules/.package-lock.json ## regenerate the front end's API types (frontend/src/api/schema.d.ts)
+	cd frontend && npm run --silent schema
+
+.PHONY: schema-check
+schema-check: schema frontend/node_modules/.package-lock.json ## fail when frontend/src/api/schema.d.ts is behind the API schema
+	cd frontend && npx openapi-typescript ../var/openapi.yaml -o ../var/schema.d.ts >/dev/null
+	@diff -u frontend/src/api/schema.d.ts var/schema.d.ts >var/schema.diff \
+		|| { head -40 var/schema.diff; echo "frontend/src/api/schema.d.ts is behind the API schema: run make schema-types"; exit 1; }
 
 # --- demo -----------------------------------------------------------------------------------------------
 

@@ -148,6 +148,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description End the session and revoke the user's API token (scripts log out with their token). */
         post: operations["api_auth_logout_create"];
         delete?: never;
         options?: never;
@@ -181,7 +182,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Exchange username and password for a key, sent as ``Authorization: Token <key>``. */
+        /**
+         * @description Exchange username and password for a key, sent as ``Authorization: Token <key>``.
+         *
+         *     The key is valid until ``expires_at`` (``TOKEN_TTL_S``), and revoked by logout, a password change and
+         *     the removal of a membership. Repeated wrong passwords are a 429 with Retry-After.
+         */
         post: operations["api_auth_token_create"];
         delete?: never;
         options?: never;
@@ -213,6 +219,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description The project; readers who hold no other role see its name and scheme, not its study design. */
         get: operations["api_projects_retrieve"];
         put?: never;
         post?: never;
@@ -364,7 +371,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description The reader's own readings against the consensus, on cases whose reading window has closed. */
+        /**
+         * @description The reader's own readings against the consensus, on cases whose reading window has closed.
+         *
+         *     404 while the reader has cases left to read here; readings of the cases shown can no longer be
+         *     corrected.
+         */
         get: operations["api_projects_calibration_retrieve"];
         put?: never;
         post?: never;
@@ -773,6 +785,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{project_id}/reader-study/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description MRMC analysis per endpoint of aided vs unaided reads (202 while the worker computes it). */
+        get: operations["api_projects_reader_study_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/reader-study.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Every estimate of the reader-study analysis as CSV (202 while the worker computes it). */
+        get: operations["api_projects_reader_study.csv_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/reader-study/report.html": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A self-contained HTML report (methods, design, every number with its CI, figures inline). */
+        get: operations["api_projects_reader_study_report.html_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{project_id}/training/policies/": {
         parameters: {
             query?: never;
@@ -1013,6 +1076,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Staff: every study of the site. A project admin: their projects' studies and the ones they registered. */
         get: operations["api_studies_list"];
         put?: never;
         post?: never;
@@ -1087,16 +1151,20 @@ export interface components {
         AssignmentGenerateOutput: {
             created: number;
             created_repeats: number;
+            /** @description aided reads planned for a crossover study */
+            created_crossover: number;
             gold_cases: number;
             loads: {
                 [key: string]: number;
             };
         };
-        /** @description What a reader sees of an assignment: no session number, no gold flag (blinding). */
+        /**
+         * @description What a reader sees of an assignment: no session number, no gold flag, and neither the case's id nor
+         *     its label: ``case_label`` is the assignment's own pseudonym (blinding; a repeat looks like a new case).
+         */
         AssignmentReaderOutput: {
             readonly id: number;
-            readonly case_id: number;
-            case_label: string;
+            readonly case_label: string;
             status?: components["schemas"]["AssignmentStatusEnum"];
             /** @description AI-aided read, paired with the unaided one */
             aided?: boolean;
@@ -1122,7 +1190,7 @@ export interface components {
         AuditEventOutput: {
             readonly id: number;
             /** Format: date-time */
-            readonly created_at: string;
+            created_at?: string;
             actor?: string;
             action: string;
             readonly project_id: number | null;
@@ -1370,6 +1438,9 @@ export interface components {
             /** Format: double */
             contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
+            reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            /** @description let adjudicators decide cases they read (off by default; audited) */
+            readers_may_adjudicate_own_cases?: boolean;
             name: string;
             /** @description scheme name, e.g. mri_sij */
             scheme: string;
@@ -1400,6 +1471,15 @@ export interface components {
              */
             contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
+            /**
+             * @description how AI-aided reads are scheduled when ai_aided_reads is on
+             *
+             *     * `sequential` - sequential (the unaided read, then at once the same case with AI)
+             *     * `crossover` - crossover (unaided and aided sessions apart by the washout, order randomised)
+             */
+            reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            /** @description let an adjudicator decide items of cases they read themselves (off: blinding; audited) */
+            readers_may_adjudicate_own_cases?: boolean;
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -1417,6 +1497,9 @@ export interface components {
             /** Format: double */
             contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
+            reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            /** @description let adjudicators decide cases they read (off by default; audited) */
+            readers_may_adjudicate_own_cases?: boolean;
             name?: string;
         };
         QueueItemOutput: {
@@ -1447,6 +1530,12 @@ export interface components {
             /** Format: double */
             spread: number | null;
         };
+        /**
+         * @description * `sequential` - sequential (the unaided read, then at once the same case with AI)
+         *     * `crossover` - crossover (unaided and aided sessions apart by the washout, order randomised)
+         * @enum {string}
+         */
+        ReaderStudyDesignEnum: "sequential" | "crossover";
         ReadingCorrectInputRequest: {
             values: {
                 [key: string]: unknown;
@@ -1529,6 +1618,8 @@ export interface components {
         };
         TokenOut: {
             token: string;
+            /** Format: date-time */
+            expires_at: string;
         };
         TrainingPolicyOutput: {
             kind: components["schemas"]["ModelKindEnum"];
@@ -1642,11 +1733,13 @@ export interface components {
          * @enum {string}
          */
         TriggerEnum: "manual" | "schedule" | "demo";
-        /** @description What a reader sees of an assignment: no session number, no gold flag (blinding). */
+        /**
+         * @description What a reader sees of an assignment: no session number, no gold flag, and neither the case's id nor
+         *     its label: ``case_label`` is the assignment's own pseudonym (blinding; a repeat looks like a new case).
+         */
         WorklistItemOutput: {
             readonly id: number;
-            readonly case_id: number;
-            case_label: string;
+            readonly case_label: string;
             status?: components["schemas"]["AssignmentStatusEnum"];
             /** @description AI-aided read, paired with the unaided one */
             aided?: boolean;
@@ -2707,6 +2800,110 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelVersionOutput"];
+                };
+            };
+        };
+    };
+    api_projects_reader_study_retrieve: {
+        parameters: {
+            query?: {
+                /** @description reference standard (default: phantom) */
+                reference?: "adjudicated" | "consensus" | "phantom";
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    "api_projects_reader_study.csv_retrieve": {
+        parameters: {
+            query?: {
+                /** @description reference standard (default: phantom) */
+                reference?: "adjudicated" | "consensus" | "phantom";
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    "api_projects_reader_study_report.html_retrieve": {
+        parameters: {
+            query?: {
+                /** @description reference standard (default: phantom) */
+                reference?: "adjudicated" | "consensus" | "phantom";
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };
