@@ -29,6 +29,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     acc.add_argument("--seed-train", type=int, default=1001)
     acc.add_argument("--seed-test", type=int, default=2002)
     acc.add_argument(
+        "--difficulty",
+        choices=["easy", "realistic", "hard"],
+        default="realistic",
+        help="phantom difficulty preset (default realistic; RESULTS.md's figures before issue 18 are easy)",
+    )
+    acc.add_argument(
         "--only", nargs="+", choices=["contours", "lesions", "ct"], default=["contours", "lesions", "ct"]
     )
     acc.add_argument("--sizes", type=json.loads, default={}, help='JSON overrides, e.g. {"ct_epochs": 30}')
@@ -66,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             only=tuple(args.only),
             threads=args.threads,
             device=args.device,
+            difficulty=args.difficulty,
         )
         print(format_table(results))
     elif args.command == "speed":

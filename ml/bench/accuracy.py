@@ -194,6 +194,7 @@ def run_accuracy(
     only: tuple[str, ...] = COMPONENTS,
     threads: int = 2,
     device: Device = "cpu",
+    difficulty: str = "realistic",
 ) -> dict[str, Any]:
     """Generate, train, evaluate; returns every metric plus timings (also written to ``out/results.json``).
 
@@ -201,6 +202,8 @@ def run_accuracy(
     earlier run in the same ``out`` folder (the others are kept from ``results.json``). ``threads`` sets
     torch's intra-op threads (1 runs several times faster than 2 when other jobs keep both cores busy);
     ``device`` where the three models train and predict ("cpu", the figures of RESULTS.md, or "cuda").
+    ``difficulty`` the phantom preset of both phantom sets (:mod:`ml.phantoms.difficulty`; the figures of
+    RESULTS.md before issue 18 are ``easy``).
     """
     torch.set_num_threads(threads)
     train_dir, test_dir = out / "phantoms-train", out / "phantoms-test"
@@ -208,12 +211,14 @@ def run_accuracy(
 
     def make(folder: Path, **kwargs: Any) -> None:
         manifest = folder / "manifest.json"
-        wanted = {"mri": kwargs["n_mri"], "ct": kwargs["n_ct"], "seed": kwargs["seed"]}
-        if manifest.exists():  # reuse the phantoms of an earlier run with the same sizes and seed
+        wanted = {"mri": kwargs["n_mri"], "ct": kwargs["n_ct"], "seed": kwargs["seed"], "level": difficulty}
+        if manifest.exists():  # reuse the phantoms of an earlier run with the same sizes, seed and difficulty
             old = json.loads(manifest.read_text())
-            if {"mri": old["arguments"]["mri"], "ct": old["arguments"]["ct"], "seed": old["seed"]} == wanted:
+            args = old["arguments"]
+            level = args.get("difficulty", "easy")
+            if {"mri": args["mri"], "ct": args["ct"], "seed": old["seed"], "level": level} == wanted:
                 return
-        generate(folder, workers=sizes.workers, **kwargs)
+        generate(folder, workers=sizes.workers, level=difficulty, **kwargs)
 
     def make_both() -> None:
         make(
@@ -232,6 +237,7 @@ def run_accuracy(
         "device": device,
         "seed_train": seed_train,
         "seed_test": seed_test,
+        "difficulty": difficulty,
     }
     previous = out / "results.json"
     if set(only) != set(COMPONENTS) and previous.exists():

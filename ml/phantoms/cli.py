@@ -1,4 +1,5 @@
-"""Command line: ``python -m ml.phantoms --mri 20 --ct 20 --out DIR --seed 0 [--readers 3 --sessions 2]``.
+"""Command line: ``python -m ml.phantoms --mri 20 --ct 20 --out DIR --seed 0 [--difficulty realistic]
+[--readers 3 --sessions 2]``.
 
 Output layout::
 
@@ -25,14 +26,18 @@ from typing import Any
 import numpy as np
 
 from ml.data.truth import Truth
+from ml.phantoms.difficulty import PRESETS, difficulty
 from ml.phantoms.readers import sample_readers, simulate_readings
 from ml.phantoms.schema import GENERATOR_NAME, GENERATOR_VERSION
 from ml.phantoms.studies import write_ct_study, write_mri_study
 
 
-def _one(job: tuple[Path, int, str, int]) -> Truth:
-    out, seed, kind, index = job
-    return write_mri_study(out, seed, index) if kind == "mri" else write_ct_study(out, seed, index)
+def _one(job: tuple[Path, int, str, int, str]) -> Truth:
+    out, seed, kind, index, level = job
+    d = difficulty(level)
+    if kind == "mri":
+        return write_mri_study(out, seed, index, difficulty=d)
+    return write_ct_study(out, seed, index, difficulty=d)
 
 
 def _entry(truth: Truth) -> dict[str, Any]:
@@ -65,13 +70,18 @@ def generate(
     sessions: int | None = None,
     spammer: bool = False,
     adversarial: bool = False,
+    level: str = "easy",
 ) -> dict[str, Any]:
-    """Write ``n_mri`` MRI and ``n_ct`` CT studies (and optional simulated readings) under ``out``.
+    """Write ``n_mri`` MRI and ``n_ct`` CT studies (and optional simulated readings) under ``out``, at the
+    difficulty preset ``level`` (:mod:`ml.phantoms.difficulty`).
 
     Returns the manifest, also written to ``out/manifest.json``.
     """
+    knobs = difficulty(level)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(out, seed, "ct", i) for i in range(n_ct)] + [(out, seed, "mri", i) for i in range(n_mri)]
+    jobs = [(out, seed, "ct", i, level) for i in range(n_ct)] + [
+        (out, seed, "mri", i, level) for i in range(n_mri)
+    ]
     if workers > 1 and len(jobs) > 1:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             truths = pool.map(_one, jobs, chunksize=1)
@@ -88,7 +98,9 @@ def generate(
             "sessions": sessions,
             "spammer": spammer,
             "adversarial": adversarial,
+            "difficulty": level,
         },
+        "difficulty": knobs.to_dict(),
         "studies": [_entry(t) for t in truths],
     }
     if readers or spammer or adversarial:
@@ -116,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=min(2, multiprocessing.cpu_count()))
+    parser.add_argument(
+        "--difficulty",
+        choices=sorted(PRESETS),
+        default="easy",
+        help="phantom difficulty preset (default easy)",
+    )
     parser.add_argument("--readers", type=int, default=0, help="simulated readers (0 = no readings)")
     parser.add_argument("--sessions", type=int, default=None, help="sessions per reader (default: 1-3 each)")
     parser.add_argument("--spammer", action="store_true", help="add one reader answering at random")
@@ -132,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         sessions=args.sessions,
         spammer=args.spammer,
         adversarial=args.adversarial,
+        level=args.difficulty,
     )
     elapsed = time.perf_counter() - start
     print(f"wrote {len(manifest['studies'])} studies to {args.out} in {elapsed:.1f} s")

@@ -23,6 +23,7 @@ from ml.phantoms.ct_anatomy import (
     sacrum_mask,
     sample_ct_joint,
 )
+from ml.phantoms.difficulty import EASY, Difficulty, draw
 from ml.phantoms.schema import JOINTS
 
 MATRIX = 256
@@ -35,7 +36,8 @@ LABELS = {"sacrum": 1, "left": 2, "right": 3}
 
 @dataclass(frozen=True)
 class CtParams:
-    """Scan-level parameters: tissue HU (SPEC §6.4), noise, rescale and the per-joint grades and shapes."""
+    """Scan-level parameters: tissue HU (SPEC §6.4), noise, rescale, the per-joint grades and shapes, and what
+    the difficulty adds: per-joint latent severity and anatomical variants, slice thickness, pixel size, PSF."""
 
     centre_mm: tuple[float, float, float]
     hu: dict[str, float]
@@ -45,6 +47,11 @@ class CtParams:
     cortex_mm: float
     grades: dict[str, int]
     joints: dict[str, CtJointShape] = field(repr=False)
+    severity: dict[str, float] = field(default_factory=dict)
+    variants: dict[str, dict[str, bool]] = field(default_factory=dict)
+    slice_mm: float = SLICE_MM
+    pixel_mm: float = PIXEL_MM
+    psf_fwhm_mm: float = PSF_FWHM_MM
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready parameters."""
@@ -72,9 +79,18 @@ def grade_width(rng: Generator, grade: int) -> float:
     return float(np.clip(rng.normal(2.3, 0.4), 1.6, 3.2))
 
 
-def sample_ct_params(rng: Generator, grades: dict[str, int] | None = None) -> CtParams:
-    """Sample one phantom's parameters; grades are uniform over 0-4 per joint, independently, unless given."""
-    drawn = {j: int(rng.integers(0, 5)) for j in JOINTS}
+def _chance(rng: Generator, p: float) -> bool:
+    """True with probability ``p``; draws nothing when ``p`` is 0 (``easy`` keeps its random stream)."""
+    return p > 0 and bool(rng.random() < p)
+
+
+def sample_ct_params(rng: Generator, grades: dict[str, int] | None = None, d: Difficulty = EASY) -> CtParams:
+    """Sample one phantom's parameters; grades follow the difficulty's prior (uniform over 0-4 for ``easy``)
+    per joint, independently, unless given."""
+    if d.grade_prior is None:
+        drawn = {j: int(rng.integers(0, 5)) for j in JOINTS}
+    else:
+        drawn = {j: int(rng.choice(5, p=d.grade_prior)) for j in JOINTS}
     grades = grades or drawn
     joints = {j: sample_ct_joint(rng, j, grade_width(rng, grades[j])) for j in JOINTS}
     hu = {
@@ -87,27 +103,47 @@ def sample_ct_params(rng: Generator, grades: dict[str, int] | None = None) -> Ct
         "backfill": float(rng.normal(447, 123)),
     }
     slope = float(rng.choice([1.0, 1.0, 0.5, 2.0]))
+    centre_mm = (0.0, float(rng.uniform(-5, 5)), float(rng.uniform(-10, 10)))
+    noise_sigma_hu = float(rng.uniform(10, 30))
+    cortex_mm = float(rng.uniform(1.0, 1.6))
+    severity = {
+        j: grades[j] + (float(rng.normal(0, d.severity_sd)) if d.severity_sd else 0.0) for j in JOINTS
+    }
+    variants = {
+        j: {
+            "normal_variant_sclerosis": _chance(rng, d.normal_variant_sclerosis) and grades[j] <= 1,
+            "accessory_joint": _chance(rng, d.accessory_joint),
+            "osteophyte": _chance(rng, d.osteophyte),
+        }
+        for j in JOINTS
+    }
     return CtParams(
-        centre_mm=(0.0, float(rng.uniform(-5, 5)), float(rng.uniform(-10, 10))),
+        centre_mm=centre_mm,
         hu=hu,
-        noise_sigma_hu=float(rng.uniform(10, 30)),
+        noise_sigma_hu=noise_sigma_hu,
         rescale_slope=slope,
         rescale_intercept=-1024.0,
-        cortex_mm=float(rng.uniform(1.0, 1.6)),
+        cortex_mm=cortex_mm,
         grades=grades,
         joints=joints,
+        severity=severity,
+        variants=variants,
+        slice_mm=float(rng.choice(d.slice_mm)) if len(d.slice_mm) > 1 else d.slice_mm[0],
+        pixel_mm=draw(rng, d.pixel_mm),
+        psf_fwhm_mm=draw(rng, d.psf_fwhm_mm),
     )
 
 
 def ct_geometry(params: CtParams) -> SliceGeometry:
-    """Axial stack ``[1,0,0, 0,1,0]``; slices stepped along +z (inferior -> superior)."""
+    """Axial stack ``[1,0,0, 0,1,0]``; slices stepped along +z (inferior -> superior), covering the same
+    96 mm whatever the slice thickness."""
     return centred_geometry(
         rows=MATRIX,
         cols=MATRIX,
-        n_slices=N_SLICES,
-        pixel_mm=PIXEL_MM,
-        slice_thickness_mm=SLICE_MM,
-        spacing_mm=SLICE_MM,
+        n_slices=round(N_SLICES * SLICE_MM / params.slice_mm),
+        pixel_mm=params.pixel_mm,
+        slice_thickness_mm=params.slice_mm,
+        spacing_mm=params.slice_mm,
         row_dir=np.array([1.0, 0, 0]),
         col_dir=np.array([0, 1.0, 0]),
         centre=np.asarray(params.centre_mm),
@@ -196,8 +232,13 @@ def _apply_recipe(
     labels: np.ndarray,
     p: CtParams,
 ) -> dict[str, Any]:
-    """Draw the grade-specific changes of one joint into ``hu`` and ``labels`` (S, H, W), in place."""
+    """Draw the grade-specific changes of one joint into ``hu`` and ``labels`` (S, H, W), in place.
+
+    The joint's latent severity (``p.severity``; the grade itself for ``easy``) scales the drawn changes, so
+    that a mild grade 2 looks like a severe grade 1 and a mild grade 3 like a severe grade 2.
+    """
     c, half_w, side_label = blobs.c, shape.width_mm / 2, LABELS[shape.joint]
+    f = max(p.severity.get(shape.joint, grade) / grade, 0.3) if grade else 1.0
     features: dict[str, Any] = {
         "width_mm": round(shape.width_mm, 3),
         "erosions": 0,
@@ -217,7 +258,7 @@ def _apply_recipe(
         features["sclerosis"] = "focal" if grade == 2 else "band"
         for i in range(n_scl):
             a0, z0 = _random_site(rng, shape, c)
-            depth = rng.uniform(3.5, 5.0) if grade == 2 else rng.uniform(6.0, 10.0)
+            depth = f * (rng.uniform(3.5, 5.0) if grade == 2 else rng.uniform(6.0, 10.0))
             extent = rng.uniform(5.0, 8.0) if grade == 2 else 0.35 * float(c.length.mean())
             sign = 1.0 if i == 0 else -1.0
             box, m = blobs.mask(
@@ -232,13 +273,19 @@ def _apply_recipe(
         features["erosions"] = n_ero
         for _ in range(n_ero):
             a0, z0 = _random_site(rng, shape, c)
-            r = rng.uniform(1.3, 1.5) if grade == 2 else rng.uniform(1.7, 2.5)
+            r = min(f, 1.3) * (rng.uniform(1.3, 1.5) if grade == 2 else rng.uniform(1.7, 2.5))
             sign = 1.0 if rng.random() < 0.8 else -1.0
             box, m = blobs.mask(a0, sign * (half_w + r * 0.6), z0, (r, r, r))
             backfill = grade == 3 and rng.random() < 0.3  # fat-containing repair tissue in the cavity
             features["backfilled"] = features.get("backfilled", 0) + int(backfill)
             hu[box][m] = p.hu["backfill"] if backfill else p.hu["joint"]
             labels[box][m] = 0
+    if grade == 1 and f >= 1.5:  # a severe grade 1: one tiny erosion, as readers see in early disease
+        a0, z0 = _random_site(rng, shape, c)
+        r = float(rng.uniform(0.8, 1.1))
+        box, m = blobs.mask(a0, half_w + r * 0.6, z0, (r, r, r))
+        hu[box][m], labels[box][m] = p.hu["joint"], 0
+        features["erosions"] = 1
     if grade == 3 and rng.random() < 0.4:
         features["bridges"] = int(rng.integers(1, 4))
         for _ in range(features["bridges"]):
@@ -247,6 +294,39 @@ def _apply_recipe(
             hu[box][m] = p.hu["cancellous"]
             labels[box][m] = side_label
     return features
+
+
+def _paint_variants(
+    rng: Generator,
+    variants: dict[str, bool],
+    shape: CtJointShape,
+    blobs: _Blobs,
+    hu: FloatArray,
+    labels: np.ndarray,
+    p: CtParams,
+) -> dict[str, bool]:
+    """Normal variants that are not sacroiliitis: non-uniform iliac subchondral sclerosis of normal width
+    (SPEC §6.1, 83% of asymptomatic people), an accessory joint posteriorly, an anterior osteophyte."""
+    c, half_w, side_label = blobs.c, shape.width_mm / 2, LABELS[shape.joint]
+    length = float(c.length.mean())
+    if variants.get("normal_variant_sclerosis"):
+        depth = float(np.clip(rng.normal(2.5, 1.6), 1.0, 4.5))
+        a0, z0 = _random_site(rng, shape, c)
+        box, m = blobs.mask(
+            a0, half_w + depth / 2, z0, (0.3 * length, depth / 2 + 0.3, shape.half_height_mm * 0.5)
+        )
+        m &= labels[box] > 0
+        hu[box][m] = rng.uniform(450, 700)
+    if variants.get("accessory_joint"):
+        z0 = shape.z_centre_mm + float(rng.uniform(-0.3, 0.3)) * shape.half_height_mm
+        box, m = blobs.mask(0.97 * length, half_w + 4.0, z0, (3.0, 0.9, 5.0))
+        hu[box][m], labels[box][m] = p.hu["joint"], 0
+    if variants.get("osteophyte"):
+        z0 = shape.z_centre_mm + float(rng.uniform(-0.5, 0.5)) * shape.half_height_mm
+        box, m = blobs.mask(0.0, half_w + 1.0, z0, (3.0, 2.0, 4.0))
+        m &= labels[box] == 0
+        hu[box][m], labels[box][m] = p.hu["cortical"], side_label
+    return {k: bool(v) for k, v in variants.items() if v}
 
 
 def render_ct(
@@ -262,7 +342,10 @@ def render_ct(
     labels = np.zeros(shape, np.uint8)
     for j in JOINTS:
         s, c = params.joints[j], coords[j]
-        amp = {0: 0.0, 1: 0.8, 2: 0.5, 3: 0.6, 4: 0.0}[params.grades[j]]
+        grade = params.grades[j]
+        amp = {0: 0.0, 1: 0.8, 2: 0.5, 3: 0.6, 4: 0.0}[grade] * (
+            params.severity.get(j, grade) / grade if grade else 1
+        )
         if amp:
             where = np.nonzero(c.zone)
             c.d = c.d.copy()
@@ -284,16 +367,23 @@ def render_ct(
             hu[plate] = hu[plate] * rng.uniform(0.5, 0.65) + params.hu["cancellous"] * 0.3
         blobs = _Blobs(s, c, geometry, z, params.centre_mm)
         features[j] = _apply_recipe(rng, grade, s, blobs, hu, labels, params) | {"grade": grade}
+        variants = _paint_variants(rng, params.variants.get(j, {}), s, blobs, hu, labels, params)
+        if variants:
+            features[j]["variants"] = variants
     return hu, labels, features
 
 
-def make_ct_phantom(rng: Generator, grades: dict[str, int] | None = None) -> CtPhantom:
-    """Sample and render one CT phantom (optionally with fixed grades): ~1 mm FWHM Gaussian PSF, Gaussian noise."""
-    params = sample_ct_params(rng, grades)
+def make_ct_phantom(
+    rng: Generator, grades: dict[str, int] | None = None, difficulty: Difficulty = EASY
+) -> CtPhantom:
+    """Sample and render one CT phantom (optionally with fixed grades): Gaussian PSF (~1 mm FWHM for ``easy``,
+    the kernel of the difficulty otherwise), Gaussian noise."""
+    params = sample_ct_params(rng, grades, difficulty)
     geometry = ct_geometry(params)
     clean, labels, features = render_ct(params, geometry, rng)
-    sigma_mm = PSF_FWHM_MM / 2.3548
-    blurred = gaussian_filter(clean, (sigma_mm / SLICE_MM, sigma_mm / PIXEL_MM, sigma_mm / PIXEL_MM))
+    sigma_mm = params.psf_fwhm_mm / 2.3548
+    px = params.pixel_mm
+    blurred = gaussian_filter(clean, (sigma_mm / params.slice_mm, sigma_mm / px, sigma_mm / px))
     noisy = blurred + np.float32(params.noise_sigma_hu) * rng.standard_normal(clean.shape, dtype=np.float32)
     return CtPhantom(
         params=params, geometry=geometry, hu=noisy, hu_clean=clean, labels=labels, features=features

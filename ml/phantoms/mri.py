@@ -15,6 +15,7 @@ from scipy.ndimage import distance_transform_edt, gaussian_filter, zoom
 
 from ml.data.geometry import FloatArray, SliceGeometry, centred_geometry, resample_polyline
 from ml.data.truth import MriJointTruth, SliceJointTruth, joint_summary
+from ml.phantoms.difficulty import EASY, Difficulty, draw
 from ml.phantoms.mri_anatomy import JointFrame, JointShape, joint_curve, joint_frame, sample_joint_shape
 from ml.phantoms.mri_lesions import LesionSpec, paint_lesions, plan_lesions
 from ml.phantoms.schema import JOINTS, quadrant_rule
@@ -84,8 +85,8 @@ class MriPhantom:
     lesions: list[LesionSpec]
 
 
-def sample_mri_params(rng: Generator) -> MriParams:
-    """Sample the scan-level parameters of one MRI phantom."""
+def sample_mri_params(rng: Generator, d: Difficulty = EASY) -> MriParams:
+    """Sample the scan-level parameters of one MRI phantom (noise from the difficulty ``d``)."""
     n_slices = int(rng.integers(12, 17))
     pixel_mm = float(rng.uniform(0.75, 0.94))
     mid = ((MATRIX - 1) / 2 * pixel_mm, (MATRIX - 1) / 2 * pixel_mm)
@@ -100,8 +101,8 @@ def sample_mri_params(rng: Generator) -> MriParams:
         cortex_mm=float(rng.uniform(0.8, 1.5)),
         iliac_band_mm=float(rng.uniform(1.0, 3.0)),
         iliac_depth_mm=float(rng.uniform(25.0, 35.0)),
-        snr_t1=float(rng.uniform(12.0, 30.0)),
-        snr_stir=float(rng.uniform(12.0, 30.0)),
+        snr_t1=draw(rng, d.snr),
+        snr_stir=draw(rng, d.snr),
         bias_strength=float(rng.uniform(0.05, 0.15)),
         joints={j: sample_joint_shape(rng, j, n_slices, mid) for j in JOINTS},
     )
@@ -232,18 +233,40 @@ def add_bias_and_rician(image: FloatArray, bias: FloatArray, snr: float, rng: Ge
     return noisy
 
 
-def make_mri_phantom(rng: Generator) -> MriPhantom:
-    """Sample and render one MRI phantom from ``rng`` (deterministic for a seeded generator)."""
-    params = sample_mri_params(rng)
+def partial_volume(image: FloatArray, weight: float) -> FloatArray:
+    """Mix ``weight`` of each neighbouring slice into a slice (S, H, W): a thick slice through a curved joint."""
+    if weight <= 0 or image.shape[0] < 2:
+        return image
+    padded = np.concatenate([image[:1], image, image[-1:]])
+    mixed: FloatArray = (1 - 2 * weight) * image + weight * (padded[:-2] + padded[2:])
+    return mixed
+
+
+def ghosting(image: FloatArray, amplitude: float) -> FloatArray:
+    """Add motion ghosts: copies at ``amplitude`` shifted by a quarter and a half of the field of view along
+    the phase-encoding (row) direction, as periodic breathing and bowel motion leave them."""
+    if amplitude <= 0:
+        return image
+    rows = image.shape[1]
+    ghosts = 0.6 * np.roll(image, rows // 4, axis=1) + 0.4 * np.roll(image, rows // 2, axis=1)
+    out: FloatArray = image + amplitude * ghosts
+    return out
+
+
+def make_mri_phantom(rng: Generator, difficulty: Difficulty = EASY) -> MriPhantom:
+    """Sample and render one MRI phantom from ``rng`` (deterministic for a seeded generator and difficulty)."""
+    params = sample_mri_params(rng, difficulty)
     geometry = mri_geometry(params)
-    plan = plan_lesions(rng, {j: params.joints[j].length_mm for j in JOINTS})
+    plan = plan_lesions(rng, {j: params.joints[j].length_mm for j in JOINTS}, difficulty)
     t1, stir, records = render_clean(params, geometry, plan, rng)
     bias = 1.0 + params.bias_strength * smooth_field(rng, (MATRIX, MATRIX), (4, 4))
+    pv, ghost = draw(rng, difficulty.partial_volume), draw(rng, difficulty.ghosting)
+    degraded = [ghosting(partial_volume(image, pv), ghost) for image in (t1, stir)]
     return MriPhantom(
         params=params,
         geometry=geometry,
-        t1=add_bias_and_rician(t1, bias, params.snr_t1, rng),
-        stir=add_bias_and_rician(stir, bias, params.snr_stir, rng),
+        t1=add_bias_and_rician(degraded[0], bias, params.snr_t1, rng),
+        stir=add_bias_and_rician(degraded[1], bias, params.snr_stir, rng),
         t1_clean=t1.astype(np.float32),
         stir_clean=stir.astype(np.float32),
         slices=records,

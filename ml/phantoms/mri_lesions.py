@@ -15,6 +15,7 @@ from numpy.random import Generator
 from scipy.ndimage import binary_erosion
 
 from ml.data.geometry import BoolArray, FloatArray
+from ml.phantoms.difficulty import EASY, Difficulty, draw
 from ml.phantoms.mri_anatomy import JointFrame
 from ml.phantoms.schema import HALVES, JOINTS, QUADRANTS
 
@@ -29,7 +30,9 @@ class LesionSpec:
     """One planned lesion. ``quadrant`` is None for joint-level lesions (sclerosis, ankylosis).
 
     ``centre_frac`` is the arc-length position (fraction of the joint length), ``half_extent_mm`` the half
-    extent along the joint, ``depth_mm`` the extent into the bone below the subchondral cortex.
+    extent along the joint, ``depth_mm`` the extent into the bone below the subchondral cortex. A BME with
+    ``contrast`` > 0 has STIR signal marrow x (1 + contrast) instead of ``stir``; ``t1_factor`` is its T1
+    darkening. ``spill``: the lesion is painted (and labelled) in the neighbouring quadrant of its side too.
     """
 
     kind: str
@@ -44,6 +47,9 @@ class LesionSpec:
     active: bool = False
     backfill: bool = False
     both_sides: bool = False
+    contrast: float = 0.0
+    t1_factor: float = 0.6
+    spill: bool = False
 
     def scale(self, k: int) -> float:
         """Size factor on slice ``k``: 1 at the centre of the slice run, 0.75 at its ends."""
@@ -60,17 +66,33 @@ def _run(rng: Generator, mid: list[int], lo: int, hi: int) -> tuple[int, ...]:
     return tuple(mid[start : start + n])
 
 
-def _centre(rng: Generator, quadrant: str) -> float:
-    return float(rng.uniform(0.15, 0.35) if quadrant.endswith("upper") else rng.uniform(0.65, 0.85))
+def _centre(rng: Generator, quadrant: str, anywhere: bool) -> float:
+    """Arc position of a lesion of ``quadrant``: mid-quadrant, or ``anywhere`` in it, boundaries included."""
+    upper = quadrant.endswith("upper")
+    if anywhere:
+        return float(rng.uniform(0.02, 0.5) if upper else rng.uniform(0.5, 0.98))
+    return float(rng.uniform(0.15, 0.35) if upper else rng.uniform(0.65, 0.85))
 
 
-def plan_lesions(rng: Generator, lengths_mm: dict[str, FloatArray]) -> list[LesionSpec]:
+def _bme_signal(rng: Generator, d: Difficulty) -> tuple[float, float, float]:
+    """(stir, contrast, t1_factor) of one BME: absolute STIR U(0.5, 1.0) (easy, and the intense share), or a
+    faint contrast over marrow."""
+    if d.bme_contrast is None:
+        return float(rng.uniform(0.5, 1.0)), 0.0, 0.6
+    t1_factor = draw(rng, d.bme_t1_factor)
+    if rng.random() < d.bme_intense_share:
+        return float(rng.uniform(0.5, 1.0)), 0.0, t1_factor
+    return 0.0, draw(rng, d.bme_contrast), t1_factor
+
+
+def plan_lesions(rng: Generator, lengths_mm: dict[str, FloatArray], d: Difficulty = EASY) -> list[LesionSpec]:
     """Sample the lesions of one scan; ``lengths_mm[joint]`` (S,) are the per-slice joint lengths.
 
     About 30% of scans are lesion-free; otherwise each joint gets ankylosis (p 0.15), sclerosis (p 0.3), and
     per quadrant erosion (iliac 0.32, sacral 0.08: about 4:1), fat (0.2, 0.5 with an erosion) and BME (0.35,
     0.1 with ankylosis) -- co-occurrence tendencies of SPEC §6.3. Erosions span 2-3 slices, a 3-6 mm cortical
-    gap and 3-6 mm below the cortex, 30% backfilled, half of the rest active (bright on STIR).
+    gap and 3-6 mm below the cortex, 30% backfilled, half of the rest active (bright on STIR). Sizes, BME
+    signal and where lesions sit follow the difficulty ``d`` (:mod:`ml.phantoms.difficulty`).
     """
     plan: list[LesionSpec] = []
     if rng.random() < 0.3:
@@ -117,13 +139,14 @@ def plan_lesions(rng: Generator, lengths_mm: dict[str, FloatArray]) -> list[Lesi
                         joint,
                         quadrant,
                         _run(rng, mid, 2, 3),
-                        _centre(rng, quadrant),
-                        float(rng.uniform(1.5, 3.0)),
+                        _centre(rng, quadrant, d.anywhere),
+                        draw(rng, d.erosion_half_extent_mm),
                         float(rng.uniform(3.0, 6.0)),
                         t1=0.95 if backfill else 0.2,
                         stir=0.05 if backfill else 0.15,
                         active=bool(not backfill and rng.random() < 0.5),
                         backfill=backfill,
+                        spill=d.anywhere,
                     )
                 )
             if rng.random() < (0.5 if eroded else 0.2):
@@ -133,23 +156,30 @@ def plan_lesions(rng: Generator, lengths_mm: dict[str, FloatArray]) -> list[Lesi
                         joint,
                         quadrant,
                         _run(rng, mid, 1, 3),
-                        _centre(rng, quadrant),
+                        _centre(rng, quadrant, d.anywhere),
                         float(rng.uniform(4.0, 8.0)),
                         float(rng.uniform(2.0, 10.0)),
                         t1=float(rng.uniform(0.9, 1.0)),
+                        spill=d.anywhere,
                     )
                 )
             if rng.random() < (0.1 if ankylosis else 0.35):
+                run, centre = _run(rng, mid, 1, 4), _centre(rng, quadrant, d.anywhere)
+                half_extent, depth = draw(rng, d.bme_half_extent_mm), draw(rng, d.bme_depth_mm)
+                stir, contrast, t1_factor = _bme_signal(rng, d)
                 plan.append(
                     LesionSpec(
                         "bme",
                         joint,
                         quadrant,
-                        _run(rng, mid, 1, 4),
-                        _centre(rng, quadrant),
-                        float(rng.uniform(4.0, 8.0)),
-                        float(rng.uniform(3.0, 20.0)),
-                        stir=float(rng.uniform(0.5, 1.0)),
+                        run,
+                        centre,
+                        half_extent,
+                        depth,
+                        stir=stir,
+                        contrast=contrast,
+                        t1_factor=t1_factor,
+                        spill=d.anywhere,
                     )
                 )
     return plan
@@ -187,7 +217,6 @@ def paint_lesions(
     """
     labels = empty_slice_labels()
     depth = frame.surface_depth
-    marrow_zone = (depth >= frame.cortex_mm) & frame.bone & frame.within
     order = {"sclerosis": 0, "ankylosis": 1, "fat": 2, "bme": 3, "erosion": 4}
     todo = sorted(
         (x for x in lesions if x.joint == frame.joint and k in x.slices), key=lambda x: order[x.kind]
@@ -213,33 +242,59 @@ def paint_lesions(
                 labels["halves"][half]["ankylosis"] = int((mask & in_half).sum() >= MIN_PIXELS)
             continue
         assert lesion.quadrant is not None
-        quadrant = frame.quadrant_mask(lesion.quadrant)
-        below = (depth - frame.cortex_mm) / (lesion.depth_mm * s)
-        entry = labels["quadrants"][lesion.quadrant]
-        if lesion.kind == "fat":
-            mask = (np.abs(along) <= 1) & (below <= 1) & marrow_zone & quadrant
-            t1[mask], stir[mask] = lesion.t1, stir[mask] * 0.3
-            entry["fat"] = max(entry["fat"], int(mask.sum() >= MIN_PIXELS))
-        elif lesion.kind == "bme":
-            mask = (along**2 + below**2 <= 1) & marrow_zone & quadrant
-            t1[mask], stir[mask] = t1[mask] * 0.6, lesion.stir
-            if mask.sum() >= MIN_PIXELS:
-                entry["bme"] = 1
-                entry["bme_intense"] = max(entry["bme_intense"], int(lesion.stir >= 0.9))
-                entry["bme_deep"] = max(entry["bme_deep"], int(lesion.depth_mm * s >= 10.0))
-                region = quadrant & marrow_zone & (depth <= BERLIN_DEPTH_MM)
-                share = float((mask & region).sum() / max(int(region.sum()), 1))
-                labels["bme_fraction"][lesion.quadrant] = round(
-                    labels["bme_fraction"][lesion.quadrant] + share, 4
-                )
-        else:
-            _paint_erosion(frame, lesion, s, quadrant, t1, stir, entry, labels)
+        for name in _reached(lesion):
+            _paint_quadrant(frame, lesion, name, s, along, t1, stir, marrow, labels)
     return labels
+
+
+def _reached(lesion: LesionSpec) -> tuple[str, ...]:
+    """The quadrants a quadrant lesion is painted in: its own, and with ``spill`` the other one of its side."""
+    assert lesion.quadrant is not None
+    if not lesion.spill:
+        return (lesion.quadrant,)
+    side = lesion.quadrant.split("_")[0]
+    return tuple(q for q in QUADRANTS if q.split("_")[0] == side)
+
+
+def _paint_quadrant(
+    frame: JointFrame,
+    lesion: LesionSpec,
+    name: str,
+    s: float,
+    along: FloatArray,
+    t1: FloatArray,
+    stir: FloatArray,
+    marrow: tuple[float, float],
+    labels: dict[str, Any],
+) -> None:
+    """Draw the part of a fat, BME or erosion lesion that lies in quadrant ``name`` and label it there."""
+    quadrant = frame.quadrant_mask(name)
+    marrow_zone = (frame.surface_depth >= frame.cortex_mm) & frame.bone & frame.within
+    below = (frame.surface_depth - frame.cortex_mm) / (lesion.depth_mm * s)
+    entry = labels["quadrants"][name]
+    if lesion.kind == "fat":
+        mask = (np.abs(along) <= 1) & (below <= 1) & marrow_zone & quadrant
+        t1[mask], stir[mask] = lesion.t1, stir[mask] * 0.3
+        entry["fat"] = max(entry["fat"], int(mask.sum() >= MIN_PIXELS))
+    elif lesion.kind == "bme":
+        mask = (along**2 + below**2 <= 1) & marrow_zone & quadrant
+        signal = marrow[1] * (1.0 + lesion.contrast) if lesion.contrast > 0 else lesion.stir
+        t1[mask], stir[mask] = t1[mask] * lesion.t1_factor, signal
+        if mask.sum() >= MIN_PIXELS:
+            entry["bme"] = 1
+            entry["bme_intense"] = max(entry["bme_intense"], int(lesion.stir >= 0.9))
+            entry["bme_deep"] = max(entry["bme_deep"], int(lesion.depth_mm * s >= 10.0))
+            region = quadrant & marrow_zone & (frame.surface_depth <= BERLIN_DEPTH_MM)
+            share = float((mask & region).sum() / max(int(region.sum()), 1))
+            labels["bme_fraction"][name] = round(labels["bme_fraction"][name] + share, 4)
+    else:
+        _paint_erosion(frame, lesion, name, s, quadrant, t1, stir, entry, labels)
 
 
 def _paint_erosion(
     frame: JointFrame,
     lesion: LesionSpec,
+    name: str,
     s: float,
     quadrant: BoolArray,
     t1: FloatArray,
@@ -267,5 +322,5 @@ def _paint_erosion(
         t1[rim], stir[rim] = 0.05, 0.03
     if cavity.sum() >= MIN_PIXELS:
         entry["erosion"] = 1
-        if lesion.backfill and lesion.quadrant:
-            labels["halves"][lesion.quadrant.split("_")[1]]["backfill"] = 1
+        if lesion.backfill:
+            labels["halves"][name.split("_")[1]]["backfill"] = 1

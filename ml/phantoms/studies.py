@@ -27,6 +27,7 @@ from ml.phantoms.dicom_io import (
     write_pelvis_seg,
     write_series,
 )
+from ml.phantoms.difficulty import EASY, Difficulty
 from ml.phantoms.mri import MriPhantom, make_mri_phantom
 from ml.phantoms.schema import (
     CT_SERIES_DESCRIPTION,
@@ -67,10 +68,12 @@ def to_uint16(image: np.ndarray, scale: float, max_value: int) -> np.ndarray:
     return np.clip(np.rint(image * scale), 0, max_value).astype(np.uint16)
 
 
-def write_mri_study(out: Path, seed: int, index: int, phantom: MriPhantom | None = None) -> MriTruth:
+def write_mri_study(
+    out: Path, seed: int, index: int, phantom: MriPhantom | None = None, difficulty: Difficulty = EASY
+) -> MriTruth:
     """Generate (unless given) and write MRI phantom ``index``; return its truth (also saved as truth.json)."""
     study_id = f"mri-{index:04d}"
-    phantom = phantom or make_mri_phantom(study_rng(seed, "mri", index))
+    phantom = phantom or make_mri_phantom(study_rng(seed, "mri", index), difficulty)
     meta = study_meta(seed, study_id, index, make_uid(seed, study_id, "for"))
     folder = out / study_id
     series: dict[str, SeriesRef] = {}
@@ -97,7 +100,7 @@ def write_mri_study(out: Path, seed: int, index: int, phantom: MriPhantom | None
         generator={"name": GENERATOR_NAME, "version": GENERATOR_VERSION},
         seed=seed,
         index=index,
-        parameters=phantom.params.to_dict() | {"intensity_scale": MR_SCALE},
+        parameters=phantom.params.to_dict() | {"intensity_scale": MR_SCALE, "difficulty": difficulty.name},
         patient_id=meta.patient_id,
         study_instance_uid=meta.study_instance_uid,
         frame_of_reference_uid=meta.frame_of_reference_uid,
@@ -111,10 +114,12 @@ def write_mri_study(out: Path, seed: int, index: int, phantom: MriPhantom | None
     return truth
 
 
-def write_ct_study(out: Path, seed: int, index: int, phantom: CtPhantom | None = None) -> CtTruth:
+def write_ct_study(
+    out: Path, seed: int, index: int, phantom: CtPhantom | None = None, difficulty: Difficulty = EASY
+) -> CtTruth:
     """Generate (unless given) and write CT phantom ``index`` with its SEG; return its truth (saved as truth.json)."""
     study_id = f"ct-{index:04d}"
-    phantom = phantom or make_ct_phantom(study_rng(seed, "ct", index))
+    phantom = phantom or make_ct_phantom(study_rng(seed, "ct", index), difficulty=difficulty)
     p = phantom.params
     meta = study_meta(seed, study_id, index, make_uid(seed, study_id, "for"))
     folder = out / study_id
@@ -153,7 +158,7 @@ def write_ct_study(out: Path, seed: int, index: int, phantom: CtPhantom | None =
         generator={"name": GENERATOR_NAME, "version": GENERATOR_VERSION},
         seed=seed,
         index=index,
-        parameters=p.to_dict() | {"psf_fwhm_mm": 1.0},
+        parameters=p.to_dict() | {"difficulty": difficulty.name},
         patient_id=meta.patient_id,
         study_instance_uid=meta.study_instance_uid,
         frame_of_reference_uid=meta.frame_of_reference_uid,
