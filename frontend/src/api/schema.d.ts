@@ -148,6 +148,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description End the session and revoke the user's API token (scripts log out with their token). */
         post: operations["api_auth_logout_create"];
         delete?: never;
         options?: never;
@@ -181,7 +182,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Exchange username and password for a key, sent as ``Authorization: Token <key>``. */
+        /**
+         * @description Exchange username and password for a key, sent as ``Authorization: Token <key>``.
+         *
+         *     The key is valid until ``expires_at`` (``TOKEN_TTL_S``), and revoked by logout, a password change and
+         *     the removal of a membership. Repeated wrong passwords are a 429 with Retry-After.
+         */
         post: operations["api_auth_token_create"];
         delete?: never;
         options?: never;
@@ -213,7 +219,28 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description The project; readers who hold no other role see its name and scheme, not its study design. */
         get: operations["api_projects_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/adjudication/cases/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The adjudication queue by case: each case's items in dispute (low consensus certainty, readers who
+         *     disagree, contours apart), with the reason and threshold; lowest certainty first, single reads last.
+         */
+        get: operations["api_projects_adjudication_cases_retrieve"];
         put?: never;
         post?: never;
         delete?: never;
@@ -233,6 +260,43 @@ export interface paths {
         get: operations["api_projects_adjudication_contours_list"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/adjudication/contours/{case_id}/{joint}/{slice_index}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description One contour disagreement: the readers' lines (pseudonymised) with their distance to the consensus
+         *     line, the consensus line, and the decisions so far.
+         */
+        get: operations["api_projects_adjudication_contours_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/adjudication/contours/record/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Record the final joint line of a slice: a reader's line, the consensus line, or one drawn here. */
+        post: operations["api_projects_adjudication_contours_record_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -364,7 +428,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description The reader's own readings against the consensus, on cases whose reading window has closed. */
+        /**
+         * @description The reader's own readings against the consensus, on cases whose reading window has closed.
+         *
+         *     404 while the reader has cases left to read here; readings of the cases shown can no longer be
+         *     corrected.
+         */
         get: operations["api_projects_calibration_retrieve"];
         put?: never;
         post?: never;
@@ -773,6 +842,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{project_id}/reader-study/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description MRMC analysis per endpoint of aided vs unaided reads (202 while the worker computes it). */
+        get: operations["api_projects_reader_study_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/reader-study.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Every estimate of the reader-study analysis as CSV (202 while the worker computes it). */
+        get: operations["api_projects_reader_study.csv_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/reader-study/report.html": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A self-contained HTML report (methods, design, every number with its CI, figures inline). */
+        get: operations["api_projects_reader_study_report.html_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{project_id}/training/policies/": {
         parameters: {
             query?: never;
@@ -1013,6 +1133,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Staff: every study of the site. A project admin: their projects' studies and the ones they registered. */
         get: operations["api_studies_list"];
         put?: never;
         post?: never;
@@ -1087,16 +1208,20 @@ export interface components {
         AssignmentGenerateOutput: {
             created: number;
             created_repeats: number;
+            /** @description aided reads planned for a crossover study */
+            created_crossover: number;
             gold_cases: number;
             loads: {
                 [key: string]: number;
             };
         };
-        /** @description What a reader sees of an assignment: no session number, no gold flag (blinding). */
+        /**
+         * @description What a reader sees of an assignment: no session number, no gold flag, and neither the case's id nor
+         *     its label: ``case_label`` is the assignment's own pseudonym (blinding; a repeat looks like a new case).
+         */
         AssignmentReaderOutput: {
             readonly id: number;
-            readonly case_id: number;
-            case_label: string;
+            readonly case_label: string;
             status?: components["schemas"]["AssignmentStatusEnum"];
             /** @description AI-aided read, paired with the unaided one */
             aided?: boolean;
@@ -1122,7 +1247,7 @@ export interface components {
         AuditEventOutput: {
             readonly id: number;
             /** Format: date-time */
-            readonly created_at: string;
+            created_at?: string;
             actor?: string;
             action: string;
             readonly project_id: number | null;
@@ -1152,11 +1277,58 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
         };
+        CaseQueueItemOutput: {
+            kind: components["schemas"]["CaseQueueItemOutputKindEnum"];
+            joint: string;
+            region: string | null;
+            lesion: string | null;
+            consensus: number | null;
+            /** Format: double */
+            max_posterior: number | null;
+            values_read: number[];
+            n_readers: number;
+            single_read: boolean;
+            reasons: components["schemas"]["QueueReasonOutput"][];
+            slice_index: number | null;
+            /** Format: double */
+            disagreement_mm: number | null;
+        };
+        /**
+         * @description * `grade` - grade
+         *     * `contour` - contour
+         * @enum {string}
+         */
+        CaseQueueItemOutputKindEnum: "grade" | "contour";
+        CaseQueueOutput: {
+            case_id: number;
+            case_label: string;
+            n_items: number;
+            n_single_read: number;
+            /** Format: double */
+            lowest_posterior: number | null;
+            reasons: components["schemas"]["QueueReasonEnum"][];
+            items: components["schemas"]["CaseQueueItemOutput"][];
+        };
+        CaseQueuePageOutput: {
+            count: number;
+            /** Format: double */
+            threshold: number;
+            /** Format: double */
+            contour_threshold_mm: number;
+            results: components["schemas"]["CaseQueueOutput"][];
+        };
         CaseUpdateInputRequest: {
             label?: string;
             is_gold?: boolean;
             reference?: unknown;
         };
+        /**
+         * @description * `reader` - one reader's line
+         *     * `consensus` - the consensus line
+         *     * `drawn` - drawn by the adjudicator
+         * @enum {string}
+         */
+        ChoiceEnum: "reader" | "consensus" | "drawn";
         ConsensusRunOutput: {
             readonly id: number;
             lesion: string;
@@ -1185,6 +1357,49 @@ export interface components {
             duration_s?: number;
             /** Format: date-time */
             readonly created_at: string;
+        };
+        ContourAdjudicationInputRequest: {
+            case_id: number;
+            joint: string;
+            slice_index: number;
+            choice: components["schemas"]["ChoiceEnum"];
+            /** @default  */
+            reader: string;
+            points_mm?: unknown;
+            reason: string;
+        };
+        ContourDecisionOutput: {
+            choice: components["schemas"]["ChoiceEnum"];
+            reader: string | null;
+            points_mm: number[][];
+            reason: string;
+            created_at: string;
+            current: boolean;
+        };
+        ContourDisputeOutput: {
+            case_id: number;
+            case_label: string;
+            study_uid: string;
+            joint: string;
+            slice_index: number;
+            series_uid: string;
+            /** Format: double */
+            threshold_mm: number;
+            /** Format: double */
+            disagreement_mm: number | null;
+            flagged: boolean;
+            consensus: number[][] | null;
+            readers: components["schemas"]["ContourLineOutput"][];
+            decisions: components["schemas"]["ContourDecisionOutput"][];
+        };
+        ContourLineOutput: {
+            reader: string;
+            session: number;
+            points_mm: number[][];
+            /** Format: double */
+            mean_mm: number | null;
+            /** Format: double */
+            p95_mm: number | null;
         };
         ContourOutput: {
             joint: string;
@@ -1370,6 +1585,9 @@ export interface components {
             /** Format: double */
             contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
+            reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            /** @description let adjudicators decide cases they read (off by default; audited) */
+            readers_may_adjudicate_own_cases?: boolean;
             name: string;
             /** @description scheme name, e.g. mri_sij */
             scheme: string;
@@ -1400,6 +1618,15 @@ export interface components {
              */
             contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
+            /**
+             * @description how AI-aided reads are scheduled when ai_aided_reads is on
+             *
+             *     * `sequential` - sequential (the unaided read, then at once the same case with AI)
+             *     * `crossover` - crossover (unaided and aided sessions apart by the washout, order randomised)
+             */
+            reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            /** @description let an adjudicator decide items of cases they read themselves (off: blinding; audited) */
+            readers_may_adjudicate_own_cases?: boolean;
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -1417,6 +1644,9 @@ export interface components {
             /** Format: double */
             contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
+            reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            /** @description let adjudicators decide cases they read (off by default; audited) */
+            readers_may_adjudicate_own_cases?: boolean;
             name?: string;
         };
         QueueItemOutput: {
@@ -1437,6 +1667,17 @@ export interface components {
             n_readings: number;
             readonly run_id: number;
         };
+        /**
+         * @description * `low_posterior` - low_posterior
+         *     * `disagreement` - disagreement
+         *     * `contour` - contour
+         * @enum {string}
+         */
+        QueueReasonEnum: "low_posterior" | "disagreement" | "contour";
+        QueueReasonOutput: {
+            code: components["schemas"]["QueueReasonEnum"];
+            text: string;
+        };
         ReaderConfusionOutput: {
             reader: string;
             matrix: number[][];
@@ -1447,6 +1688,12 @@ export interface components {
             /** Format: double */
             spread: number | null;
         };
+        /**
+         * @description * `sequential` - sequential (the unaided read, then at once the same case with AI)
+         *     * `crossover` - crossover (unaided and aided sessions apart by the washout, order randomised)
+         * @enum {string}
+         */
+        ReaderStudyDesignEnum: "sequential" | "crossover";
         ReadingCorrectInputRequest: {
             values: {
                 [key: string]: unknown;
@@ -1529,6 +1776,8 @@ export interface components {
         };
         TokenOut: {
             token: string;
+            /** Format: date-time */
+            expires_at: string;
         };
         TrainingPolicyOutput: {
             kind: components["schemas"]["ModelKindEnum"];
@@ -1642,11 +1891,13 @@ export interface components {
          * @enum {string}
          */
         TriggerEnum: "manual" | "schedule" | "demo";
-        /** @description What a reader sees of an assignment: no session number, no gold flag (blinding). */
+        /**
+         * @description What a reader sees of an assignment: no session number, no gold flag, and neither the case's id nor
+         *     its label: ``case_label`` is the assignment's own pseudonym (blinding; a repeat looks like a new case).
+         */
         WorklistItemOutput: {
             readonly id: number;
-            readonly case_id: number;
-            case_label: string;
+            readonly case_label: string;
             status?: components["schemas"]["AssignmentStatusEnum"];
             /** @description AI-aided read, paired with the unaided one */
             aided?: boolean;
@@ -1952,6 +2203,40 @@ export interface operations {
             };
         };
     };
+    api_projects_adjudication_cases_retrieve: {
+        parameters: {
+            query?: {
+                /** @description only items of this joint */
+                joint?: string;
+                /** @description only items of this lesion (contours left out) */
+                lesion?: string;
+                /** @description cases per page (default 50, at most 500) */
+                limit?: number;
+                /** @description cases to skip */
+                offset?: number;
+                /** @description only this reason */
+                reason?: "contour" | "disagreement" | "low_posterior";
+                /** @description items read once (default: last) */
+                single_read?: "exclude" | "include";
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CaseQueuePageOutput"];
+                };
+            };
+        };
+    };
     api_projects_adjudication_contours_list: {
         parameters: {
             query?: never;
@@ -1969,6 +2254,59 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ContourQueueOutput"][];
+                };
+            };
+        };
+    };
+    api_projects_adjudication_contours_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                case_id: number;
+                joint: string;
+                project_id: number;
+                slice_index: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContourDisputeOutput"];
+                };
+            };
+        };
+    };
+    api_projects_adjudication_contours_record_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ContourAdjudicationInputRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ContourAdjudicationInputRequest"];
+                "multipart/form-data": components["schemas"]["ContourAdjudicationInputRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };
@@ -2707,6 +3045,110 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelVersionOutput"];
+                };
+            };
+        };
+    };
+    api_projects_reader_study_retrieve: {
+        parameters: {
+            query?: {
+                /** @description reference standard (default: phantom) */
+                reference?: "adjudicated" | "consensus" | "phantom";
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    "api_projects_reader_study.csv_retrieve": {
+        parameters: {
+            query?: {
+                /** @description reference standard (default: phantom) */
+                reference?: "adjudicated" | "consensus" | "phantom";
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    "api_projects_reader_study_report.html_retrieve": {
+        parameters: {
+            query?: {
+                /** @description reference standard (default: phantom) */
+                reference?: "adjudicated" | "consensus" | "phantom";
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };
