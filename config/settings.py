@@ -178,6 +178,7 @@ SPECTACULAR_SETTINGS = {
         "ModelVersionStatusEnum": "ml.models.ModelVersion.Status",
         "TrainingRunStateEnum": "ml.models.TrainingRun.State",
         "ModelKindEnum": "ml.models.ModelKind",
+        "QueueReasonEnum": "labeling.selectors.QUEUE_REASONS",
     },
 }
 

@@ -684,3 +684,44 @@ class ReaderStudyAnalysis(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project} reader study ({self.reference}) #{self.pk}"
+
+
+class ContourAdjudication(models.Model):
+    """An adjudicator's final joint line of one case, joint and slice where readers' contours disagreed: a
+    reader's line, the consensus line or one drawn by the adjudicator. The gold line for contour models."""
+
+    class Source(models.TextChoices):
+        READER = "reader", "one reader's line"
+        CONSENSUS = "consensus", "the consensus line"
+        DRAWN = "drawn", "drawn by the adjudicator"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="contour_adjudications")
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="contour_adjudications")
+    joint = models.CharField(max_length=16)
+    series_uid = models.CharField(max_length=64)
+    slice_index = models.PositiveIntegerField()
+    source = models.CharField(max_length=16, choices=Source.choices)
+    source_reader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    points_mm = models.JSONField(help_text="the final open polyline in patient (LPS) mm, start → end")
+    reason = models.CharField(max_length=1000)
+    adjudicator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # as for Adjudication: the decisions on one slice form one chain, exactly one of them current
+            models.UniqueConstraint(
+                fields=["project", "case", "joint", "slice_index"],
+                condition=Q(supersedes__isnull=True),
+                name="contour_adjudication_one_first_per_slice",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"case {self.case_id} {self.joint} slice {self.slice_index}: {self.source}"

@@ -10,7 +10,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from labeling.exceptions import NotFound
+from labeling.exceptions import InvalidInput, NotFound
 from labeling.models import (
     Adjudication,
     Assignment,
@@ -18,15 +18,18 @@ from labeling.models import (
     Case,
     ConsensusRun,
     Contour,
+    ContourAdjudication,
     ContourConsensus,
     ItemPosterior,
     Membership,
     Project,
+    ReaderConfusion,
     ReaderContourReliability,
     Reading,
     ReadingValue,
     Study,
 )
+from ml.consensus.explain import explain_reading, tendency
 
 OPEN_STATES = (Assignment.Status.OPEN, Assignment.Status.IN_PROGRESS)
 
@@ -230,6 +233,192 @@ def adjudication_queue(*, project: Project, adjudicator: User | None = None) -> 
     return items.select_related("run", "case").order_by("max_posterior", "-entropy", "id")
 
 
+QUEUE_REASONS = ("low_posterior", "disagreement", "contour")
+
+
+def _values_text(values: list[int]) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def _focus_slices(project: Project, case_ids: set[int]) -> dict[tuple[int, str], int]:
+    """Per case and joint, the slice an adjudicator should see first: the median slice on which the readers
+    traced that joint's line (the slices that show the joint best). Missing when nobody traced it."""
+    traced: dict[tuple[int, str], list[int]] = {}
+    for case_id, joint, slice_index in Contour.objects.filter(
+        reading__project=project, reading__superseded_by__isnull=True, reading__case_id__in=case_ids
+    ).values_list("reading__case_id", "joint", "slice_index"):
+        traced.setdefault((case_id, joint), []).append(slice_index)
+    return {key: sorted(slices)[(len(slices) - 1) // 2] for key, slices in traced.items()}
+
+
+def contour_dispute_open(project: Project) -> QuerySet[ContourConsensus]:
+    """Flagged contour slices no current contour adjudication has settled."""
+    decided = ContourAdjudication.objects.filter(
+        project=project,
+        case=OuterRef("case"),
+        joint=OuterRef("joint"),
+        slice_index=OuterRef("slice_index"),
+    )
+    return ContourConsensus.objects.filter(project=project, flagged=True).exclude(Exists(decided))
+
+
+def adjudication_cases(
+    *,
+    project: Project,
+    adjudicator: User | None = None,
+    lesion: str | None = None,
+    joint: str | None = None,
+    reason: str | None = None,
+    single_read: bool = True,
+) -> dict[str, Any]:
+    """The adjudication queue by case: each case with its items in dispute and why.
+
+    A grade item is in dispute when it is not yet decided (adjudicated or clamped) and its consensus is
+    below the project's certainty threshold (``low_posterior``) or its readers gave different values
+    (``disagreement``); a contour slice when the readers' lines lie further apart than the project's
+    threshold (``contour``). Items read by one reader only are marked ``single_read`` and come last in their
+    case; cases with nothing but such items come last (``single_read=False`` leaves them out). Cases in
+    order: lowest consensus certainty first. Filters: ``lesion``, ``joint``, ``reason``.
+    """
+    if reason is not None and reason not in QUEUE_REASONS:
+        raise InvalidInput(f"reason must be one of {', '.join(QUEUE_REASONS)}", field="reason")
+    threshold = project.adjudication_threshold
+    decided = Adjudication.objects.filter(
+        project=project,
+        case=OuterRef("case"),
+        joint=OuterRef("joint"),
+        region=OuterRef("region"),
+        lesion=OuterRef("run__lesion"),
+        superseded_by__isnull=True,
+    )
+    posteriors = (
+        ItemPosterior.objects.filter(run__project=project, run__is_current=True, clamped=False)
+        .exclude(Exists(decided))
+        .select_related("run")
+    )
+    contours = contour_dispute_open(project)
+    own: set[int] = set()
+    if adjudicator is not None and not project.readers_may_adjudicate_own_cases:
+        own = set(cases_read_by(user=adjudicator, project=project).values_list("case_id", flat=True))
+    if lesion:
+        posteriors = posteriors.filter(run__lesion=lesion)
+        contours = contours.none()
+    if joint:
+        posteriors = posteriors.filter(joint=joint)
+        contours = contours.filter(joint=joint)
+    read: dict[tuple[int, str, str, str], dict[int, int]] = {}
+    for case_id, reader_id, j, region, les, value in (
+        ReadingValue.objects.filter(reading__project=project, reading__superseded_by__isnull=True)
+        .order_by("reading__reader_id", "reading__session")
+        .values_list("reading__case_id", "reading__reader_id", "joint", "region", "lesion", "value")
+    ):
+        read.setdefault((case_id, j, region, les), {})[reader_id] = value  # the reader's latest session
+    items: dict[int, list[dict[str, Any]]] = {}
+    for p in posteriors:
+        if p.case_id in own:
+            continue
+        values = sorted(read.get((p.case_id, p.joint, p.region, p.run.lesion), {}).values())
+        reasons = []
+        if p.max_posterior < threshold:
+            reasons.append(
+                {
+                    "code": "low_posterior",
+                    "text": f"consensus {p.label} at {p.max_posterior:.2f}, below the threshold {threshold:.2f}",
+                }
+            )
+        if len(set(values)) > 1:
+            reasons.append({"code": "disagreement", "text": f"readers disagree: {_values_text(values)}"})
+        if not reasons or (reason and reason not in {r["code"] for r in reasons}):
+            continue
+        single = len(values) < 2
+        if single and not single_read:
+            continue
+        items.setdefault(p.case_id, []).append(
+            {
+                "kind": "grade",
+                "joint": p.joint,
+                "region": p.region,
+                "lesion": p.run.lesion,
+                "consensus": p.label,
+                "max_posterior": p.max_posterior,
+                "values_read": values,
+                "n_readers": len(values),
+                "single_read": single,
+                "reasons": reasons,
+                "slice_index": None,
+                "disagreement_mm": None,
+            }
+        )
+    if reason in (None, "contour"):
+        limit = project.contour_disagreement_mm
+        for c in contours.order_by("-disagreement_mm", "id"):
+            if c.case_id in own:
+                continue
+            items.setdefault(c.case_id, []).append(
+                {
+                    "kind": "contour",
+                    "joint": c.joint,
+                    "region": None,
+                    "lesion": None,
+                    "consensus": None,
+                    "max_posterior": None,
+                    "values_read": [],
+                    "n_readers": c.n_contours,
+                    "single_read": False,
+                    "reasons": [
+                        {
+                            "code": "contour",
+                            "text": f"{c.n_contours} lines up to {c.disagreement_mm:.1f} mm from the consensus,"
+                            f" above the threshold {limit:.1f} mm",
+                        }
+                    ],
+                    "slice_index": c.slice_index,
+                    "disagreement_mm": c.disagreement_mm,
+                }
+            )
+    focus = _focus_slices(project, set(items))
+    labels = dict(project.cases.filter(pk__in=items).values_list("id", "label"))
+    cases: list[dict[str, Any]] = []
+    for case_id, rows in items.items():
+        for row in rows:
+            if row["kind"] == "grade":
+                row["slice_index"] = focus.get((case_id, row["joint"]))
+        rows.sort(
+            key=lambda r: (
+                r["single_read"],
+                r["kind"] == "contour",
+                r["max_posterior"] if r["max_posterior"] is not None else -(r["disagreement_mm"] or 0.0),
+                r["joint"],
+                r["region"] or "",
+                r["lesion"] or "",
+            )
+        )
+        disputed = [r for r in rows if not r["single_read"]]
+        certainties = [r["max_posterior"] for r in disputed if r["max_posterior"] is not None]
+        cases.append(
+            {
+                "case_id": case_id,
+                "case_label": labels.get(case_id, str(case_id)),
+                "n_items": len(rows),
+                "n_single_read": len(rows) - len(disputed),
+                "lowest_posterior": min(certainties) if certainties else None,
+                "reasons": sorted(
+                    {r["code"] for row in rows for r in row["reasons"]}, key=QUEUE_REASONS.index
+                ),
+                "items": rows,
+            }
+        )
+    cases.sort(
+        key=lambda c: (
+            c["n_single_read"] == c["n_items"],
+            c["lowest_posterior"] if c["lowest_posterior"] is not None else 1.0,
+            -c["n_items"],
+            c["case_id"],
+        )
+    )
+    return {"threshold": threshold, "contour_threshold_mm": project.contour_disagreement_mm, "cases": cases}
+
+
 def adjudication_item(
     *, project: Project, case_id: int, joint: str, region: str, lesion: str, adjudicator: User | None = None
 ) -> dict[str, Any]:
@@ -265,6 +454,18 @@ def adjudication_item(
     decisions = Adjudication.objects.filter(
         project=project, case=case, joint=joint, region=region, lesion=lesion
     ).order_by("-id")
+    values = list(project.scheme.parsed.lesion_values(lesion))
+    prior = run.prior if run is not None else None
+    truth = posterior.label if posterior else None
+
+    def explained(reader_id: int, value: int) -> dict[str, Any] | None:
+        """What the consensus believes this reader means by ``value`` (their confusion matrix in words)."""
+        confusion = confusions.get(reader_id)
+        if confusion is None or value not in values or len(confusion.matrix) != len(values):
+            return None
+        return explain_reading(confusion.matrix, value, values, prior=prior, truth=truth)
+
+    traced = sorted(c.slice_index for c in contours)
     return {
         "case_id": case.pk,
         "case_label": case.label,
@@ -272,7 +473,9 @@ def adjudication_item(
         "joint": joint,
         "region": region,
         "lesion": lesion,
-        "values": list(project.scheme.parsed.lesion_values(lesion)),
+        "values": values,
+        "threshold": project.adjudication_threshold,
+        "focus_slice": traced[(len(traced) - 1) // 2] if traced else None,
         "posterior": posterior.posterior if posterior else None,
         "consensus_label": posterior.label if posterior else None,
         "run_id": run.pk if run else None,
@@ -284,6 +487,7 @@ def adjudication_item(
                 "reader_confusion": confusions[v.reading.reader_id].matrix
                 if v.reading.reader_id in confusions
                 else None,
+                "explanation": explained(v.reading.reader_id, v.value),
             }
             for v in readings
         ],
@@ -357,16 +561,108 @@ def calibration_report_and_cases(*, reader: User, project: Project) -> tuple[lis
         entry["counts"][values.index(truth)][values.index(value)] += 1
         entry["n"] += 1
         entry["agree"] += int(truth == value)
-    return [{**e, "agreement": e["agree"] / e["n"] if e["n"] else None} for e in out.values()], shown
+    own = {
+        c.run.lesion: c
+        for c in ReaderConfusion.objects.filter(run__in=runs.values(), reader=reader).select_related("run")
+    }
+    return [_calibration_explained(e, own.get(e["lesion"])) for e in out.values()], shown
+
+
+def _calibration_explained(entry: dict[str, Any], confusion: ReaderConfusion | None) -> dict[str, Any]:
+    """A calibration entry with its agreement in words: what the counts say, and what the consensus model
+    believes about the reader (their confusion matrix), so a low agreement figure explains itself."""
+    n, agree = entry["n"], entry["agree"]
+    totals = [sum(row) for row in entry["counts"]]
+    observed = tendency(entry["counts"], prior=totals).sentence if n else None
+    model = None
+    if confusion is not None and len(confusion.matrix) == len(entry["values"]):
+        model = tendency(confusion.matrix, prior=confusion.run.prior).sentence
+    explanation = (
+        f"You gave the consensus value on {agree} of {n} items ({round(100 * agree / n)}%)"
+        + (f"; the consensus model believes you {model}" if model else f"; you {observed}")
+        + "."
+        if n
+        else None
+    )
+    return {
+        **entry,
+        "agreement": agree / n if n else None,
+        "observed": observed,
+        "model": model,
+        "explanation": explanation,
+    }
 
 
 def contour_queue(*, project: Project) -> QuerySet[ContourConsensus]:
-    """Slices whose readers' contours disagree beyond the project's threshold, worst first."""
-    return (
-        ContourConsensus.objects.filter(project=project, flagged=True)
-        .select_related("case")
-        .order_by("-disagreement_mm", "id")
-    )
+    """Slices whose readers' contours disagree beyond the project's threshold and that no adjudicator has
+    settled, worst first."""
+    return contour_dispute_open(project).select_related("case").order_by("-disagreement_mm", "id")
+
+
+def contour_dispute(
+    *, project: Project, case_id: int, joint: str, slice_index: int, adjudicator: User | None = None
+) -> dict[str, Any]:
+    """One contour disagreement: every reader's line on the slice (pseudonymised, with its distance to the
+    consensus), the consensus line, and the decisions so far. A case the ``adjudicator`` read is NotFound
+    unless the project allows them to decide it."""
+    case = project.cases.select_related("study").filter(pk=case_id).first()
+    if case is None:
+        raise NotFound("no such case")
+    if (
+        adjudicator is not None
+        and not project.readers_may_adjudicate_own_cases
+        and case.readings.filter(reader=adjudicator).exists()
+    ):
+        raise NotFound("you read this case yourself; another adjudicator decides it")
+    consensus = ContourConsensus.objects.filter(
+        project=project, case=case, joint=joint, slice_index=slice_index
+    ).first()
+    lines = Contour.objects.filter(
+        reading__case=case, reading__superseded_by__isnull=True, joint=joint, slice_index=slice_index
+    ).select_related("reading")
+    if consensus is None and not lines:
+        raise NotFound("no contours of this joint on this slice")
+    names = reader_pseudonyms(project=project)
+    distance = {
+        (int(reader), int(session)): (mean, p95)
+        for reader, session, mean, p95 in (consensus.reader_distances if consensus else [])
+    }
+    decisions = ContourAdjudication.objects.filter(
+        project=project, case=case, joint=joint, slice_index=slice_index
+    ).order_by("-id")
+    return {
+        "case_id": case.pk,
+        "case_label": case.label,
+        "study_uid": case.study.study_uid,
+        "joint": joint,
+        "slice_index": slice_index,
+        "series_uid": consensus.series_uid if consensus else lines[0].series_uid,
+        "threshold_mm": project.contour_disagreement_mm,
+        "disagreement_mm": consensus.disagreement_mm if consensus else None,
+        "flagged": bool(consensus and consensus.flagged),
+        "consensus": consensus.points_mm if consensus else None,
+        "readers": [
+            {
+                "reader": names.get(c.reading.reader_id, "Reader ?"),
+                "session": c.reading.session,
+                "points_mm": c.points_mm,
+                "mean_mm": distance.get((c.reading.reader_id, c.reading.session), (None, None))[0],
+                "p95_mm": distance.get((c.reading.reader_id, c.reading.session), (None, None))[1],
+            }
+            for c in sorted(lines, key=lambda c: (c.reading.reader_id, c.reading.session))
+        ],
+        "decisions": [
+            {
+                "choice": d.source,
+                "reader": names.get(d.source_reader_id, "Reader ?") if d.source_reader_id else None,
+                "points_mm": d.points_mm,
+                "reason": d.reason,
+                "created_at": d.created_at.isoformat(),
+                "current": not hasattr(d, "superseded_by"),
+            }
+            for d in decisions
+        ],
+    }
 
 
 def contour_reliability(*, project: Project) -> list[dict[str, Any]]:

@@ -6,7 +6,15 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from labeling.models import Adjudication, Contour, ContourConsensus, ItemPosterior, Project, ReadingValue
+from labeling.models import (
+    Adjudication,
+    Contour,
+    ContourAdjudication,
+    ContourConsensus,
+    ItemPosterior,
+    Project,
+    ReadingValue,
+)
 from labeling.selectors import reader_numbers
 from ml.models import ModelVersion, Prediction
 
@@ -17,7 +25,9 @@ def item_key(joint: str, region: str, lesion: str) -> str:
 
 
 def snapshot_labels(*, project: Project) -> dict[str, Any]:
-    """The labels a snapshot freezes, per case: consensus posteriors (current runs), pseudonymous readings, gold, contours."""
+    """The labels a snapshot freezes, per case: consensus posteriors (current runs), pseudonymous readings, gold,
+    contours. An adjudicated joint line replaces the consensus line of its slice (marked ``adjudicated``), and
+    its case is in ``contour_gold``: the contour model is evaluated on it."""
     names = reader_numbers(project=project)
     consensus: dict[int, dict[str, list[float]]] = defaultdict(dict)
     runs = {}
@@ -43,10 +53,25 @@ def snapshot_labels(*, project: Project) -> dict[str, Any]:
     contours: dict[int, dict[str, list[dict[str, Any]]]] = defaultdict(
         lambda: {"consensus": [], "readers": []}
     )
-    for row in ContourConsensus.objects.filter(project=project).order_by("case_id", "joint", "slice_index"):
-        contours[row.case_id]["consensus"].append(
-            {"joint": row.joint, "slice_index": row.slice_index, "points_mm": row.points_mm}
-        )
+    # The consensus line of each traced slice; where an adjudicator decided the line, theirs (gold) instead.
+    lines: dict[tuple[int, str, int], dict[str, Any]] = {}
+    for row in ContourConsensus.objects.filter(project=project):
+        lines[(row.case_id, row.joint, row.slice_index)] = {
+            "joint": row.joint,
+            "slice_index": row.slice_index,
+            "points_mm": row.points_mm,
+        }
+    contour_gold: set[int] = set()
+    for d in ContourAdjudication.objects.filter(project=project, superseded_by__isnull=True):
+        lines[(d.case_id, d.joint, d.slice_index)] = {
+            "joint": d.joint,
+            "slice_index": d.slice_index,
+            "points_mm": d.points_mm,
+            "adjudicated": True,
+        }
+        contour_gold.add(d.case_id)
+    for (case_id, _, _), line in sorted(lines.items()):
+        contours[case_id]["consensus"].append(line)
     for c in Contour.objects.filter(
         reading__project=project, reading__superseded_by__isnull=True
     ).select_related("reading"):
@@ -59,7 +84,14 @@ def snapshot_labels(*, project: Project) -> dict[str, Any]:
                 "points_mm": c.points_mm,
             }
         )
-    return {"runs": runs, "consensus": consensus, "readings": readings, "gold": gold, "contours": contours}
+    return {
+        "runs": runs,
+        "consensus": consensus,
+        "readings": readings,
+        "gold": gold,
+        "contours": contours,
+        "contour_gold": contour_gold,
+    }
 
 
 def labelled_items(*, project: Project) -> int:

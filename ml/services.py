@@ -138,15 +138,18 @@ def snapshot_create(*, project: Project, kind: str) -> DatasetSnapshot:
     scheme = project.scheme.parsed
     root = Path(settings.ML_WEIGHTS_DIR) / "snapshots" / f"project-{project.pk}-{kind}"
     case_rows = []
+    gold_cases = set(labels["gold"])
+    if kind == ModelKind.CONTOUR:  # adjudicated joint lines are the contour model's gold
+        gold_cases |= labels["contour_gold"]
     for case in project.cases.select_related("study").order_by("id"):
         readers = labels["readings"].get(case.pk, {})
-        if not readers and case.pk not in labels["gold"]:
+        if not readers and case.pk not in gold_cases:
             continue  # nothing known about this case yet
         case_rows.append(
             {
                 "case_id": case.pk,
                 "study_uid": case.study.study_uid,
-                "split": TEST if case.pk in labels["gold"] else TRAIN,
+                "split": TEST if case.pk in gold_cases else TRAIN,
                 "series": _series_files(case, SERIES_FOR_KIND[kind], root / "dicom"),
                 "consensus": labels["consensus"].get(case.pk, {}),
                 "readers": [

@@ -1,6 +1,7 @@
 import "./styles.css";
 import { api } from "./api";
 import { setUnauthorisedHandler } from "./api/client";
+import { contourDisputeView } from "./features/adjudication/contourDispute";
 import { adjudicationItemView, adjudicationQueueView } from "./features/adjudication/views";
 import { agreementView } from "./features/admin/agreement";
 import { casePreviewView } from "./features/admin/preview";
@@ -98,6 +99,7 @@ router
   .add("/read/:assignment", authed(readingView))
   .add("/projects/:id/readings/:reading", authed(readingReviewView))
   .add("/projects/:id/adjudication", authed(adjudicationQueueView))
+  .add("/projects/:id/adjudication/contours/:case/:joint/:slice", authed(contourDisputeView))
   .add("/projects/:id/adjudication/:case/:joint/:region/:lesion", authed(adjudicationItemView))
   .add("/manage", authed(manageProjectsView))
   .add("/manage/projects/:id", authed(manageProjectView))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -14,8 +16,8 @@ from labeling import selectors
 from labeling.api.common import paginated, request_user
 from labeling.api.permissions import ADJUDICATOR, ADMIN, READER, project_for, project_for_unblinded
 from labeling.exceptions import InvalidInput, NotFound
-from labeling.models import ConsensusRun, ContourConsensus, ItemPosterior
-from labeling.services.adjudication import adjudication_record
+from labeling.models import ConsensusRun, ContourAdjudication, ContourConsensus, ItemPosterior
+from labeling.services.adjudication import adjudication_record, contour_adjudication_record
 from labeling.services.agreement import agreement_csv, agreement_report
 from labeling.services.readings import calibration_show
 from labeling.tasks import consensus_refit_task
@@ -166,6 +168,167 @@ class AdjudicationRecordApi(APIView):
         )
         return Response(
             {"id": adjudication.pk, "value": adjudication.value, "supersedes": adjudication.supersedes_id},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class QueueReasonOutput(serializers.Serializer):
+    code = serializers.ChoiceField(choices=selectors.QUEUE_REASONS)
+    text = serializers.CharField()
+
+
+class CaseQueueItemOutput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["grade", "contour"])
+    joint = serializers.CharField()
+    region = serializers.CharField(allow_null=True)
+    lesion = serializers.CharField(allow_null=True)
+    consensus = serializers.IntegerField(allow_null=True)
+    max_posterior = serializers.FloatField(allow_null=True)
+    values_read = serializers.ListField(child=serializers.IntegerField())
+    n_readers = serializers.IntegerField()
+    single_read = serializers.BooleanField()
+    reasons = QueueReasonOutput(many=True)
+    slice_index = serializers.IntegerField(allow_null=True)
+    disagreement_mm = serializers.FloatField(allow_null=True)
+
+
+class CaseQueueOutput(serializers.Serializer):
+    case_id = serializers.IntegerField()
+    case_label = serializers.CharField()
+    n_items = serializers.IntegerField()
+    n_single_read = serializers.IntegerField()
+    lowest_posterior = serializers.FloatField(allow_null=True)
+    reasons = serializers.ListField(child=serializers.ChoiceField(choices=selectors.QUEUE_REASONS))
+    items = CaseQueueItemOutput(many=True)
+
+
+class CaseQueuePageOutput(serializers.Serializer):
+    count = serializers.IntegerField()
+    threshold = serializers.FloatField()
+    contour_threshold_mm = serializers.FloatField()
+    results = CaseQueueOutput(many=True)
+
+
+class AdjudicationCasesApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("lesion", str, description="only items of this lesion (contours left out)"),
+            OpenApiParameter("joint", str, description="only items of this joint"),
+            OpenApiParameter(
+                "reason", str, enum=list(selectors.QUEUE_REASONS), description="only this reason"
+            ),
+            OpenApiParameter(
+                "single_read", str, enum=["include", "exclude"], description="items read once (default: last)"
+            ),
+            OpenApiParameter("limit", int, description="cases per page (default 50, at most 500)"),
+            OpenApiParameter("offset", int, description="cases to skip"),
+        ],
+        responses=CaseQueuePageOutput,
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        """The adjudication queue by case: each case's items in dispute (low consensus certainty, readers who
+        disagree, contours apart), with the reason and threshold; lowest certainty first, single reads last."""
+        project = project_for_unblinded(request_user(request), project_id, ADJUDICATOR, ADMIN)
+        q = request.query_params
+        single = q.get("single_read", "include")
+        if single not in ("include", "exclude"):
+            raise InvalidInput("must be include or exclude", field="single_read")
+        limit, offset = _int_param(q, "limit", 50, 500), _int_param(q, "offset", 0, None)
+        queue = selectors.adjudication_cases(
+            project=project,
+            adjudicator=request_user(request),
+            lesion=q.get("lesion") or None,
+            joint=q.get("joint") or None,
+            reason=q.get("reason") or None,
+            single_read=single == "include",
+        )
+        cases = queue.pop("cases")
+        return Response(
+            CaseQueuePageOutput(
+                {**queue, "count": len(cases), "results": cases[offset : offset + limit]}
+            ).data
+        )
+
+
+def _int_param(params: Any, name: str, default: int, most: int | None) -> int:
+    raw = params.get(name, str(default))
+    if not raw.isdigit() or (most is not None and int(raw) > most):
+        raise InvalidInput(f"must be an integer from 0{f' to {most}' if most else ''}", field=name)
+    return int(raw)
+
+
+class ContourLineOutput(serializers.Serializer):
+    reader = serializers.CharField()
+    session = serializers.IntegerField()
+    points_mm = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()))
+    mean_mm = serializers.FloatField(allow_null=True)
+    p95_mm = serializers.FloatField(allow_null=True)
+
+
+class ContourDecisionOutput(serializers.Serializer):
+    choice = serializers.ChoiceField(choices=ContourAdjudication.Source.choices)
+    reader = serializers.CharField(allow_null=True)
+    points_mm = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()))
+    reason = serializers.CharField()
+    created_at = serializers.CharField()
+    current = serializers.BooleanField()
+
+
+class ContourDisputeOutput(serializers.Serializer):
+    case_id = serializers.IntegerField()
+    case_label = serializers.CharField()
+    study_uid = serializers.CharField()
+    joint = serializers.CharField()
+    slice_index = serializers.IntegerField()
+    series_uid = serializers.CharField()
+    threshold_mm = serializers.FloatField()
+    disagreement_mm = serializers.FloatField(allow_null=True)
+    flagged = serializers.BooleanField()
+    consensus = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField()), allow_null=True
+    )
+    readers = ContourLineOutput(many=True)
+    decisions = ContourDecisionOutput(many=True)
+
+
+class ContourDisputeApi(APIView):
+    @extend_schema(responses=ContourDisputeOutput)
+    def get(self, request: Request, project_id: int, case_id: int, joint: str, slice_index: int) -> Response:
+        """One contour disagreement: the readers' lines (pseudonymised) with their distance to the consensus
+        line, the consensus line, and the decisions so far."""
+        project = project_for_unblinded(request_user(request), project_id, ADJUDICATOR, ADMIN)
+        dispute = selectors.contour_dispute(
+            project=project,
+            case_id=case_id,
+            joint=joint,
+            slice_index=slice_index,
+            adjudicator=request_user(request),
+        )
+        return Response(ContourDisputeOutput(dispute).data)
+
+
+class ContourAdjudicationRecordApi(APIView):
+    class ContourAdjudicationInput(serializers.Serializer):
+        case_id = serializers.IntegerField()
+        joint = serializers.CharField(max_length=16)
+        slice_index = serializers.IntegerField(min_value=0)
+        choice = serializers.ChoiceField(choices=ContourAdjudication.Source.choices)
+        reader = serializers.CharField(max_length=64, required=False, default="")
+        points_mm = serializers.JSONField(required=False, default=None)
+        reason = serializers.CharField(max_length=1000)
+
+    @extend_schema(request=ContourAdjudicationInput, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request: Request, project_id: int) -> Response:
+        """Record the final joint line of a slice: a reader's line, the consensus line, or one drawn here."""
+        project = project_for_unblinded(request_user(request), project_id, ADJUDICATOR)
+        payload = self.ContourAdjudicationInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        decision = contour_adjudication_record(
+            actor=request_user(request), project=project, source=data.pop("choice"), **data
+        )
+        return Response(
+            {"id": decision.pk, "choice": decision.source, "supersedes": decision.supersedes_id},
             status=status.HTTP_201_CREATED,
         )
 

@@ -87,6 +87,21 @@ urlpatterns = [
         name="adjudication-record",
     ),
     path(
+        "projects/<int:project_id>/adjudication/cases/",
+        c.AdjudicationCasesApi.as_view(),
+        name="adjudication-cases",
+    ),
+    path(
+        "projects/<int:project_id>/adjudication/contours/<int:case_id>/<str:joint>/<int:slice_index>/",
+        c.ContourDisputeApi.as_view(),
+        name="contour-dispute",
+    ),
+    path(
+        "projects/<int:project_id>/adjudication/contours/record/",
+        c.ContourAdjudicationRecordApi.as_view(),
+        name="contour-adjudication-record",
+    ),
+    path(
         "projects/<int:project_id>/adjudication/contours/", c.ContourQueueApi.as_view(), name="contour-queue"
     ),
     path(

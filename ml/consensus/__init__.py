@@ -6,7 +6,7 @@ numpy/scipy only (an import-linter contract forbids django, celery, torch). Entr
     result = fit(items, readers, labels, n_classes=2, model="full", gold={17: 1})
 """
 
-from ml.consensus import agreement
+from ml.consensus import agreement, explain
 from ml.consensus.contours import ContourConsensus, contour_consensus
 from ml.consensus.dawid_skene import MODELS, fit
 from ml.consensus.result import NO_SMOOTHING, ConsensusResult, Smoothing
@@ -19,5 +19,6 @@ __all__ = [
     "Smoothing",
     "agreement",
     "contour_consensus",
+    "explain",
     "fit",
 ]

@@ -10,7 +10,6 @@ import type {
   Draft,
   Comparison,
   GoldMetrics,
-  QueuePage,
   ReadingBody,
   TrainingProgress,
 } from "./types";
@@ -97,8 +96,13 @@ export const api = {
   assignmentAi: (id: number) => get<AiPrediction[]>(`/api/assignments/${id}/ai/`),
   submit: (id: number, body: ReadingBody) => post<{ id: number }>(`/api/assignments/${id}/reading/`, body),
 
-  queue: (id: number, offset = 0) =>
-    get<QueuePage>(`${p(id)}/adjudication/queue/?limit=100&offset=${offset}`),
+  /** The adjudication queue by case; ``query`` from queueQuery (filters, limit, offset). */
+  caseQueue: (id: number, query: string) =>
+    get<S["CaseQueuePageOutput"]>(`${p(id)}/adjudication/cases/?${query}`),
+  contourDispute: (id: number, caseId: number, joint: string, slice: number) =>
+    get<S["ContourDisputeOutput"]>(`${p(id)}/adjudication/contours/${caseId}/${joint}/${slice}/`),
+  adjudicateContour: (id: number, body: S["ContourAdjudicationInputRequest"]) =>
+    post<{ id: number }>(`${p(id)}/adjudication/contours/record/`, body),
   item: (id: number, caseId: number, joint: string, region: string, lesion: string) =>
     get<AdjudicationItem>(`${p(id)}/adjudication/items/${caseId}/${joint}/${region}/${lesion}/`),
   adjudicate: (
@@ -107,9 +111,17 @@ export const api = {
   ) => post<{ id: number }>(`${p(id)}/adjudication/record/`, body),
 
   calibration: (id: number) =>
-    get<{ lesion: string; values: number[]; n: number; agree: number; agreement: number | null }[]>(
-      `${p(id)}/calibration/`,
-    ),
+    get<
+      {
+        lesion: string;
+        values: number[];
+        n: number;
+        agree: number;
+        agreement: number | null;
+        /** the agreement in words, with what the consensus model believes about the reader */
+        explanation: string | null;
+      }[]
+    >(`${p(id)}/calibration/`),
   contourQueue: async (id: number) =>
     items(
       await get<

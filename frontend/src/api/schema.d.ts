@@ -229,6 +229,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{project_id}/adjudication/cases/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The adjudication queue by case: each case's items in dispute (low consensus certainty, readers who
+         *     disagree, contours apart), with the reason and threshold; lowest certainty first, single reads last.
+         */
+        get: operations["api_projects_adjudication_cases_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{project_id}/adjudication/contours/": {
         parameters: {
             query?: never;
@@ -240,6 +260,43 @@ export interface paths {
         get: operations["api_projects_adjudication_contours_list"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/adjudication/contours/{case_id}/{joint}/{slice_index}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description One contour disagreement: the readers' lines (pseudonymised) with their distance to the consensus
+         *     line, the consensus line, and the decisions so far.
+         */
+        get: operations["api_projects_adjudication_contours_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/adjudication/contours/record/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Record the final joint line of a slice: a reader's line, the consensus line, or one drawn here. */
+        post: operations["api_projects_adjudication_contours_record_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1220,11 +1277,58 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
         };
+        CaseQueueItemOutput: {
+            kind: components["schemas"]["CaseQueueItemOutputKindEnum"];
+            joint: string;
+            region: string | null;
+            lesion: string | null;
+            consensus: number | null;
+            /** Format: double */
+            max_posterior: number | null;
+            values_read: number[];
+            n_readers: number;
+            single_read: boolean;
+            reasons: components["schemas"]["QueueReasonOutput"][];
+            slice_index: number | null;
+            /** Format: double */
+            disagreement_mm: number | null;
+        };
+        /**
+         * @description * `grade` - grade
+         *     * `contour` - contour
+         * @enum {string}
+         */
+        CaseQueueItemOutputKindEnum: "grade" | "contour";
+        CaseQueueOutput: {
+            case_id: number;
+            case_label: string;
+            n_items: number;
+            n_single_read: number;
+            /** Format: double */
+            lowest_posterior: number | null;
+            reasons: components["schemas"]["QueueReasonEnum"][];
+            items: components["schemas"]["CaseQueueItemOutput"][];
+        };
+        CaseQueuePageOutput: {
+            count: number;
+            /** Format: double */
+            threshold: number;
+            /** Format: double */
+            contour_threshold_mm: number;
+            results: components["schemas"]["CaseQueueOutput"][];
+        };
         CaseUpdateInputRequest: {
             label?: string;
             is_gold?: boolean;
             reference?: unknown;
         };
+        /**
+         * @description * `reader` - one reader's line
+         *     * `consensus` - the consensus line
+         *     * `drawn` - drawn by the adjudicator
+         * @enum {string}
+         */
+        ChoiceEnum: "reader" | "consensus" | "drawn";
         ConsensusRunOutput: {
             readonly id: number;
             lesion: string;
@@ -1253,6 +1357,49 @@ export interface components {
             duration_s?: number;
             /** Format: date-time */
             readonly created_at: string;
+        };
+        ContourAdjudicationInputRequest: {
+            case_id: number;
+            joint: string;
+            slice_index: number;
+            choice: components["schemas"]["ChoiceEnum"];
+            /** @default  */
+            reader: string;
+            points_mm?: unknown;
+            reason: string;
+        };
+        ContourDecisionOutput: {
+            choice: components["schemas"]["ChoiceEnum"];
+            reader: string | null;
+            points_mm: number[][];
+            reason: string;
+            created_at: string;
+            current: boolean;
+        };
+        ContourDisputeOutput: {
+            case_id: number;
+            case_label: string;
+            study_uid: string;
+            joint: string;
+            slice_index: number;
+            series_uid: string;
+            /** Format: double */
+            threshold_mm: number;
+            /** Format: double */
+            disagreement_mm: number | null;
+            flagged: boolean;
+            consensus: number[][] | null;
+            readers: components["schemas"]["ContourLineOutput"][];
+            decisions: components["schemas"]["ContourDecisionOutput"][];
+        };
+        ContourLineOutput: {
+            reader: string;
+            session: number;
+            points_mm: number[][];
+            /** Format: double */
+            mean_mm: number | null;
+            /** Format: double */
+            p95_mm: number | null;
         };
         ContourOutput: {
             joint: string;
@@ -1519,6 +1666,17 @@ export interface components {
             /** Format: int64 */
             n_readings: number;
             readonly run_id: number;
+        };
+        /**
+         * @description * `low_posterior` - low_posterior
+         *     * `disagreement` - disagreement
+         *     * `contour` - contour
+         * @enum {string}
+         */
+        QueueReasonEnum: "low_posterior" | "disagreement" | "contour";
+        QueueReasonOutput: {
+            code: components["schemas"]["QueueReasonEnum"];
+            text: string;
         };
         ReaderConfusionOutput: {
             reader: string;
@@ -2045,6 +2203,40 @@ export interface operations {
             };
         };
     };
+    api_projects_adjudication_cases_retrieve: {
+        parameters: {
+            query?: {
+                /** @description only items of this joint */
+                joint?: string;
+                /** @description only items of this lesion (contours left out) */
+                lesion?: string;
+                /** @description cases per page (default 50, at most 500) */
+                limit?: number;
+                /** @description cases to skip */
+                offset?: number;
+                /** @description only this reason */
+                reason?: "contour" | "disagreement" | "low_posterior";
+                /** @description items read once (default: last) */
+                single_read?: "exclude" | "include";
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CaseQueuePageOutput"];
+                };
+            };
+        };
+    };
     api_projects_adjudication_contours_list: {
         parameters: {
             query?: never;
@@ -2062,6 +2254,59 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ContourQueueOutput"][];
+                };
+            };
+        };
+    };
+    api_projects_adjudication_contours_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                case_id: number;
+                joint: string;
+                project_id: number;
+                slice_index: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContourDisputeOutput"];
+                };
+            };
+        };
+    };
+    api_projects_adjudication_contours_record_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ContourAdjudicationInputRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ContourAdjudicationInputRequest"];
+                "multipart/form-data": components["schemas"]["ContourAdjudicationInputRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };

@@ -49,23 +49,12 @@ export interface ReadingBody {
   duration_s: number;
 }
 
-export interface QueueItem {
-  case_id: number;
-  case_label: string;
-  joint: string;
-  region: string;
-  lesion: string;
-  posterior: number[];
-  label: number;
-  max_posterior: number;
-  entropy: number;
-  n_readings: number;
-  run_id: number;
-}
-
-export interface QueuePage {
-  count: number;
-  results: QueueItem[];
+export interface ReadingExplanation {
+  sentence: string;
+  meaning: string;
+  believed: number[];
+  tendency: string;
+  row: string | null;
 }
 
 export interface AdjudicationItem {
@@ -79,7 +68,18 @@ export interface AdjudicationItem {
   posterior: number[] | null;
   consensus_label: number | null;
   run_id: number | null;
-  readings: { reader: string; session: number; value: number; reader_confusion: number[][] | null }[];
+  readings: {
+    reader: string;
+    session: number;
+    value: number;
+    reader_confusion: number[][] | null;
+    /** What the consensus model believes the reader means (ml.consensus.explain); null without a model. */
+    explanation: ReadingExplanation | null;
+  }[];
+  /** The project's certainty threshold. */
+  threshold: number;
+  /** The slice the readers traced this joint on (the median), where the viewer opens. */
+  focus_slice: number | null;
   contours: { reader: string; session: number; series_uid: string; slice_index: number; points_mm: Vec3[] }[];
   adjudications: { value: number; reason?: string; adjudicator?: string; created_at?: string }[];
   /** Pre-reads of the case by the promoted models (adjudicators only; readers never get this field). */

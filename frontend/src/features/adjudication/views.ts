@@ -2,7 +2,7 @@
 // the posterior, and the decision.
 import { api } from "../../api";
 import { ApiError } from "../../api/client";
-import type { AdjudicationItem, QueueItem } from "../../api/types";
+import type { AdjudicationItem } from "../../api/types";
 import { loadStudySeries, studySeries } from "../../dicomweb";
 import { navigate } from "../../nav";
 import type { Params } from "../../router";
@@ -13,122 +13,175 @@ import { isArrow, sliceStep } from "../../viewer/keys";
 import { Viewer } from "../../viewer/viewer";
 import { label } from "../reading/grid";
 import { aiConfidenceText, aiContours, aiContoursOnSlice, aiValues } from "./ai";
-
-const itemPath = (projectId: number, q: { case_id: number; joint: string; region: string; lesion: string }) =>
-  `/projects/${projectId}/adjudication/${q.case_id}/${q.joint}/${q.region}/${q.lesion}`;
+import {
+  type CaseInQueue,
+  caseSummary,
+  entryHref,
+  filtersFrom,
+  nextEntryHref,
+  type QueueEntry,
+  type QueueFilters,
+  queueQuery,
+  REASON_LABELS,
+} from "./queue";
 
 export async function adjudicationQueueView(outlet: HTMLElement, params: Params): Promise<void> {
   const projectId = Number(params.id);
   const main = h("main", { class: "page", id: "main" });
   outlet.append(main);
-  const [project, queue] = await Promise.all([api.project(projectId), api.queue(projectId)]);
+  const filters = filtersFrom(location.search);
+  const [project, runs] = await Promise.all([
+    api.project(projectId),
+    api.consensus(projectId).catch(() => []),
+  ]);
+  const intro = h("p", { class: "sub", "data-testid": "queue-thresholds" });
+  const list = h("div", { "aria-live": "polite" });
+  const select = (labelText: string, name: keyof QueueFilters, options: [string, string][]) => {
+    const el = h(
+      "select",
+      { id: `filter-${name}`, name },
+      options.map(([value, text]) => h("option", { value }, text)),
+    );
+    el.value = String(filters[name] ?? "");
+    el.addEventListener("change", () => {
+      (filters as Record<string, unknown>)[name] = el.value;
+      void refresh();
+    });
+    return h("label", { class: "filter" }, `${labelText} `, el);
+  };
+  const single = h("input", { type: "checkbox", id: "filter-single" });
+  single.checked = !!filters.excludeSingle;
+  single.addEventListener("change", () => {
+    filters.excludeSingle = single.checked;
+    void refresh();
+  });
+  const lesions = [...new Set(runs.map((r) => r.lesion))].sort();
   main.append(
     h("h1", null, `${project.name} — adjudication`),
-    h("p", { class: "sub" }, `${queue.count} item(s) below the certainty threshold, least certain first.`),
-    queue.results.length
-      ? h(
-          "table",
-          { class: "table" },
-          h("caption", { class: "sr-only" }, "Adjudication queue"),
-          h(
-            "thead",
-            null,
-            h(
-              "tr",
-              null,
-              [
-                "Case",
-                "Joint",
-                "Region",
-                "Lesion",
-                "Consensus",
-                "Max posterior",
-                "Entropy",
-                "Readings",
-                "",
-              ].map((c) => h("th", { scope: "col" }, c)),
-            ),
-          ),
-          h(
-            "tbody",
-            null,
-            queue.results.map((q) =>
-              h(
-                "tr",
-                null,
-                h("td", null, q.case_label),
-                h("td", null, label(q.joint)),
-                h("td", null, label(q.region)),
-                h("td", null, label(q.lesion)),
-                h("td", null, String(q.label)),
-                h("td", null, fmt(q.max_posterior)),
-                h("td", null, fmt(q.entropy)),
-                h("td", null, String(q.n_readings)),
-                h(
-                  "td",
-                  null,
-                  h(
-                    "a",
-                    {
-                      href: itemPath(projectId, q),
-                      "aria-label": `Adjudicate ${q.case_label} ${label(q.joint)} ${label(q.region)} ${label(q.lesion)}`,
-                    },
-                    "Adjudicate",
-                  ),
-                ),
-              ),
-            ),
-          ),
-        )
-      : message("Nothing to adjudicate."),
+    intro,
+    h(
+      "form",
+      {
+        class: "filters",
+        role: "search",
+        "aria-label": "Filter the queue",
+        onsubmit: (e: Event) => e.preventDefault(),
+      },
+      select("Lesion", "lesion", [
+        ["", "All lesions"],
+        ...lesions.map((l): [string, string] => [l, label(l)]),
+      ]),
+      select("Joint", "joint", [
+        ["", "Both joints"],
+        ["left", "Left"],
+        ["right", "Right"],
+      ]),
+      select("Reason", "reason", [
+        ["", "Any reason"],
+        ...Object.entries(REASON_LABELS).map(([code, text]): [string, string] => [code, text]),
+      ]),
+      h("label", { class: "filter" }, single, " Leave out items read once"),
+    ),
+    list,
   );
-  const contours = await api.contourQueue(projectId).catch(() => []);
-  main.append(
-    h("h2", null, "Contours that disagree"),
-    contours.length
-      ? h(
-          "table",
-          { class: "table" },
-          h("caption", { class: "sr-only" }, "Slices where readers' contours disagree"),
+
+  async function refresh(): Promise<void> {
+    const query = queueQuery(filters);
+    const shown = new URLSearchParams(query);
+    shown.delete("limit");
+    shown.delete("offset");
+    history.replaceState(history.state, "", `${location.pathname}${shown.size ? `?${shown}` : ""}`);
+    const page = await api.caseQueue(projectId, query);
+    intro.textContent =
+      `An item is in dispute when its consensus is below ${fmt(page.threshold)} certainty (low posterior), ` +
+      `when its readers gave different values (reader disagreement), or when their joint lines lie more than ` +
+      `${fmt(page.contour_threshold_mm, 1)} mm apart (contour). ${page.count} case(s), least certain first; ` +
+      `items only one reader read are marked and come last.`;
+    list.replaceChildren(
+      ...(page.results.length
+        ? page.results.map((c) => caseSection(projectId, c))
+        : [message("Nothing to adjudicate with these filters.")]),
+    );
+  }
+  await refresh();
+}
+
+function caseSection(projectId: number, c: CaseInQueue): HTMLElement {
+  const itemName = (e: QueueEntry) =>
+    e.kind === "contour"
+      ? `${label(e.joint)} joint line, slice ${(e.slice_index ?? 0) + 1}`
+      : `${label(e.joint)} ${label(e.region ?? "")} ${label(e.lesion ?? "")}`;
+  return h(
+    "section",
+    { class: "queue-case", "data-case": c.case_label, "aria-label": `Case ${c.case_label}` },
+    h("h2", null, `Case ${c.case_label}`),
+    h(
+      "p",
+      { class: "sub" },
+      `${caseSummary(c)} · `,
+      c.reasons.map((r) => h("span", { class: `badge reason-${r}` }, REASON_LABELS[r])),
+    ),
+    h(
+      "table",
+      { class: "table" },
+      h("caption", { class: "sr-only" }, `Items in dispute in case ${c.case_label}`),
+      h(
+        "thead",
+        null,
+        h(
+          "tr",
+          null,
+          ["Item", "Why", "Consensus", "Readers' values", ""].map((t) => h("th", { scope: "col" }, t)),
+        ),
+      ),
+      h(
+        "tbody",
+        null,
+        c.items.map((e) =>
           h(
-            "thead",
-            null,
+            "tr",
+            { class: e.single_read ? "single-read" : "", "data-kind": e.kind },
             h(
-              "tr",
+              "td",
               null,
-              ["Case", "Joint", "Slice", "Contours", "Disagreement (mm)", ""].map((c) =>
-                h("th", { scope: "col" }, c),
-              ),
+              itemName(e),
+              e.single_read ? h("span", { class: "badge single" }, " read once") : null,
             ),
-          ),
-          h(
-            "tbody",
-            null,
-            contours.map((c) =>
+            h(
+              "td",
+              null,
               h(
-                "tr",
-                null,
-                h("td", null, c.case_label),
-                h("td", null, label(c.joint)),
-                h("td", null, String(c.slice_index + 1)),
-                h("td", null, String(c.n_contours)),
-                h("td", null, fmt(c.disagreement_mm, 1)),
-                h(
-                  "td",
-                  null,
-                  h(
-                    "a",
-                    {
-                      href: `/projects/${projectId}/adjudication/${c.case_id}/${c.joint}/joint/sclerosis?slice=${c.slice_index}`,
-                    },
-                    "View contours",
-                  ),
+                "ul",
+                { class: "reasons" },
+                e.reasons.map((r) =>
+                  h("li", { "data-reason": r.code }, `${REASON_LABELS[r.code]}: ${r.text}`),
                 ),
               ),
             ),
+            h(
+              "td",
+              null,
+              e.kind === "contour"
+                ? `${fmt(e.disagreement_mm, 1)} mm`
+                : `${e.consensus} (${fmt(e.max_posterior)})`,
+            ),
+            h("td", null, e.kind === "contour" ? `${e.n_readers} lines` : e.values_read.join(", ")),
+            h(
+              "td",
+              null,
+              h(
+                "a",
+                {
+                  href: entryHref(projectId, c.case_id, e),
+                  "aria-label": `${e.kind === "contour" ? "View contours" : "Decide"}: case ${c.case_label}, ${itemName(e)}`,
+                },
+                e.kind === "contour" ? "View contours" : "Decide",
+              ),
+            ),
           ),
-        )
-      : message("No contour disagreements above the threshold."),
+        ),
+      ),
+    ),
   );
 }
 
@@ -216,6 +269,7 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
           h("th", { scope: "col" }, "Reader"),
           h("th", { scope: "col" }, "Session"),
           h("th", { scope: "col" }, "Value"),
+          h("th", { scope: "col" }, "What the consensus makes of it"),
         ),
       ),
       h(
@@ -228,6 +282,16 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
             h("td", null, h("span", { class: "swatch", style: { background: colour(r.reader) } }), r.reader),
             h("td", null, String(r.session)),
             h("td", null, String(r.value)),
+            h(
+              "td",
+              { class: "explain", "data-testid": "explanation" },
+              r.explanation
+                ? [
+                    r.explanation.sentence,
+                    r.explanation.row ? h("span", { class: "sub" }, ` (${r.explanation.row})`) : null,
+                  ]
+                : "–",
+            ),
           ),
         ),
         ai.map((v) =>
@@ -237,6 +301,7 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
             h("td", null, h("span", { class: "swatch ai", "aria-hidden": "true" }), `AI (${v.model})`),
             h("td", null, "–"),
             h("td", null, `${v.value} `, h("span", { class: "sub" }, aiConfidenceText(v, item.values))),
+            h("td", null, "–"),
           ),
         ),
       ),
@@ -311,9 +376,11 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
               value: Number(chosen.value),
               reason: reason.value.trim(),
             });
-            const queue = await api.queue(projectId);
-            const next = queue.results.find((q: QueueItem) => itemPath(projectId, q) !== location.pathname);
-            navigate(next ? itemPath(projectId, next) : `/projects/${projectId}/adjudication`);
+            const queue = await api.caseQueue(projectId, queueQuery({}));
+            navigate(
+              nextEntryHref(projectId, queue.results, location.pathname) ??
+                `/projects/${projectId}/adjudication`,
+            );
           } catch (err) {
             errors.append(message(err instanceof ApiError ? err.detail : String(err), "error"));
           }
@@ -370,7 +437,9 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
     viewer = await Viewer.create(viewerBox, loaded, {
       modality,
       openedAt,
-      initialSlice: askedSlice !== null ? Number(askedSlice) : firstContour?.slice_index,
+      // the slice of the disputed finding: asked for by the queue, else where the readers traced this joint
+      initialSlice:
+        askedSlice !== null ? Number(askedSlice) : (item.focus_slice ?? firstContour?.slice_index),
     });
     const v = viewer;
     imagesShown();

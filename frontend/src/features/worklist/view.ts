@@ -107,7 +107,9 @@ export async function worklistView(outlet: HTMLElement, params: Params): Promise
       h(
         "p",
         { class: "sub" },
-        "Agreement of your submitted readings with the consensus, once a reading window closes.",
+        "Agreement: the share of your submitted readings that match the consensus, once a reading window closes" +
+          " (1.00 = every item). The consensus weighs each reader by their own confusion matrix; the last column" +
+          " says what it has learnt about you.",
       ),
       h(
         "table",
@@ -118,7 +120,7 @@ export async function worklistView(outlet: HTMLElement, params: Params): Promise
           h(
             "tr",
             null,
-            ["Lesion", "Items", "Agreement"].map((c) => h("th", { scope: "col" }, c)),
+            ["Lesion", "Items", "Agreement", "What it means"].map((c) => h("th", { scope: "col" }, c)),
           ),
         ),
         h(
@@ -131,6 +133,7 @@ export async function worklistView(outlet: HTMLElement, params: Params): Promise
               h("td", null, label(c.lesion)),
               h("td", null, String(c.n)),
               h("td", null, fmt(c.agreement)),
+              h("td", { class: "explain", "data-testid": "calibration-explanation" }, c.explanation ?? "–"),
             ),
           ),
         ),
