@@ -370,6 +370,12 @@ class ReadingValue(models.Model):
     region = models.CharField(max_length=32)
     lesion = models.CharField(max_length=32)
     value = models.SmallIntegerField()
+    rating = models.SmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="the reader's confidence (e.g. 1-5) or probability (0-100) that the lesion is present, "
+        "where the scheme asks for one; the value follows from it",
+    )
 
     objects = ImmutableQuerySet.as_manager()
 
@@ -382,7 +388,8 @@ class ReadingValue(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.joint}/{self.region}/{self.lesion}={self.value}"
+        rated = "" if self.rating is None else f" (rating {self.rating})"
+        return f"{self.joint}/{self.region}/{self.lesion}={self.value}{rated}"
 
 
 class Contour(models.Model):

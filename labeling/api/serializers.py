@@ -31,7 +31,13 @@ class SchemeOutput(serializers.ModelSerializer):
 
     def get_form(self, scheme: GradingScheme) -> list[dict[str, Any]]:
         return [
-            {"joint": i.joint, "region": i.region, "lesion": i.lesion, "values": list(i.values)}
+            {
+                "joint": i.joint,
+                "region": i.region,
+                "lesion": i.lesion,
+                "values": list(i.values),
+                "rating": i.rating.as_dict() if i.rating else None,
+            }
             for i in scheme.parsed.form_items
         ]
 
@@ -240,7 +246,7 @@ class ReadingOutput(serializers.ModelSerializer):
 
     def get_values(self, reading: Reading) -> list[dict[str, Any]]:
         return [
-            {"joint": v.joint, "region": v.region, "lesion": v.lesion, "value": v.value}
+            {"joint": v.joint, "region": v.region, "lesion": v.lesion, "value": v.value, "rating": v.rating}
             for v in reading.values.all()
         ]
 

@@ -4,6 +4,11 @@ A scheme (SPEC.md §2) lists joints, regions and lesions. Its default reading fo
 per joint, every lesion at its native unit — quadrant lesions once per quadrant, joint lesions once per joint
 (region ``"joint"``), half lesions once per half — skipping lesions marked ``in_paper_a: false``. An *item* is
 one (joint, region, lesion) cell of that form; a reading gives exactly one value for every item.
+
+Ratings (issue 14): a scheme may ask, per binary lesion (``rating: <scale>``), for a rating on one of its
+``rating_scales``: an ordinal confidence (e.g. 1 definitely absent … 5 definitely present) or a probability
+(0–100). The value then follows from the rating (present at ``rating >= present_from``); ROC analysis uses the
+rating. Ordinal items (mNY 0–4) are their own ratings and take none.
 """
 
 from __future__ import annotations
@@ -31,13 +36,85 @@ class SchemeError(ValueError):
 
 
 @dataclass(frozen=True)
+class RatingScale:
+    """A rating asked with a binary item: ``kind`` "ordinal" (labelled levels) or "probability" (0–100)."""
+
+    name: str
+    kind: str
+    low: int
+    high: int
+    present_from: int
+    labels: tuple[tuple[int, str], ...] = ()
+
+    def value_of(self, rating: int) -> int:
+        """The binary value a rating stands for."""
+        return int(rating >= self.present_from)
+
+    def describe(self) -> str:
+        if self.labels:
+            return ", ".join(f"{k} {v}" for k, v in self.labels)
+        return f"probability {self.low}–{self.high} %"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "min": self.low,
+            "max": self.high,
+            "present_from": self.present_from,
+            "labels": {str(k): v for k, v in self.labels},
+        }
+
+    @classmethod
+    def parse(cls, name: str, spec: Any) -> RatingScale:
+        field = f"rating_scales.{name}"
+        if not isinstance(spec, Mapping):
+            raise SchemeError(field, "must be a mapping with kind and present_from")
+        kind = spec.get("kind")
+        if kind == "ordinal":
+            levels = spec.get("levels")
+            # keys are ints in the YAML file and strings once stored as JSON in the database
+            if not isinstance(levels, Mapping) or len(levels) < 2 or not all(_int_key(k) for k in levels):
+                raise SchemeError(f"{field}.levels", "must map at least two integer levels to their labels")
+            labels = tuple(sorted((int(k), str(v)) for k, v in levels.items()))
+            low, high = labels[0][0], labels[-1][0]
+            if [k for k, _ in labels] != list(range(low, high + 1)):
+                raise SchemeError(f"{field}.levels", "must be consecutive integers")
+        elif kind == "probability":
+            labels = ()
+            low, high = 0, 100
+        else:
+            raise SchemeError(f"{field}.kind", f"{kind!r} is not one of ['ordinal', 'probability']")
+        present_from = spec.get("present_from")
+        if (
+            not isinstance(present_from, int)
+            or isinstance(present_from, bool)
+            or not low < present_from <= high
+        ):
+            raise SchemeError(
+                f"{field}.present_from",
+                f"must be an integer in ({low}, {high}], the first rating called present",
+            )
+        return cls(name, kind, low, high, int(present_from), labels)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _int_key(v: Any) -> bool:
+    return _is_int(v) or (isinstance(v, str) and v.lstrip("-").isdigit())
+
+
+@dataclass(frozen=True)
 class FormItem:
-    """One cell of a reading form."""
+    """One cell of a reading form; ``rating`` the scale of the rating asked with its value, if any."""
 
     joint: str
     region: str
     lesion: str
     values: tuple[int, ...]
+    rating: RatingScale | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -89,6 +166,30 @@ class Scheme:
             return tuple(int(v) for v in spec["levels"])
         raise SchemeError(f"lesions.{lesion}.value", f"unknown value kind {kind!r}")
 
+    @cached_property
+    def rating_scales(self) -> dict[str, RatingScale]:
+        scales = self.definition.get("rating_scales") or {}
+        if not isinstance(scales, Mapping):
+            raise SchemeError("rating_scales", "must map scale names to their definitions")
+        return {str(name): RatingScale.parse(str(name), spec) for name, spec in scales.items()}
+
+    def lesion_rating(self, lesion: str) -> RatingScale | None:
+        """The rating scale asked with a lesion's value, or None (ordinal lesions are their own rating)."""
+        name = self.definition["lesions"][lesion].get("rating")
+        if name is None:
+            return None
+        if self.definition["lesions"][lesion].get("value") != "binary":
+            raise SchemeError(f"lesions.{lesion}.rating", "only binary lesions take a rating")
+        if name not in self.rating_scales:
+            raise SchemeError(
+                f"lesions.{lesion}.rating", f"{name!r} is not one of {list(self.rating_scales)}"
+            )
+        return self.rating_scales[name]
+
+    @property
+    def asks_ratings(self) -> bool:
+        return any(item.rating is not None for item in self.form_items)
+
     def lesion_is_ordinal(self, lesion: str) -> bool:
         return self.definition["lesions"][lesion].get("value") == "ordinal"
 
@@ -109,26 +210,40 @@ class Scheme:
     @cached_property
     def form_items(self) -> list[FormItem]:
         return [
-            FormItem(joint, region, lesion, self.lesion_values(lesion))
+            FormItem(joint, region, lesion, self.lesion_values(lesion), self.lesion_rating(lesion))
             for joint in self.joints
             for lesion in self.form_lesions
             for region in self.regions_for(lesion)
         ]
 
     def validate_values(self, values: Sequence[Mapping[str, Any]]) -> list[tuple[FormItem, int]]:
-        """Check a complete reading; return ``[(item, value), ...]`` in form order.
+        """Check a complete set of values without ratings (a case's reference standard); return
+        ``[(item, value), ...]`` in form order. Raises SchemeError naming the offending field, e.g.
+        ``values[3].region``."""
+        return [(item, value) for item, value, _ in self._check(values, ratings=False)]
 
-        Raises SchemeError naming the offending field, e.g. ``values[3].region``.
+    def validate_reading(self, values: Sequence[Mapping[str, Any]]) -> list[tuple[FormItem, int, int | None]]:
+        """Check a complete reading, ratings included; return ``[(item, value, rating), ...]`` in form order.
+
+        An item whose lesion asks for a rating needs one in range (its value may be left out: it follows
+        from the rating, and a value that contradicts it is refused); any other item takes none.
         """
+        return self._check(values, ratings=True)
+
+    def _check(
+        self, values: Sequence[Mapping[str, Any]], *, ratings: bool
+    ) -> list[tuple[FormItem, int, int | None]]:
         if not isinstance(values, Sequence) or isinstance(values, str | bytes):
             raise SchemeError("values", "must be a list of {joint, region, lesion, value} objects")
         by_key = {item.key: item for item in self.form_items}
+        fields = {"joint", "region", "lesion", "value"} | ({"rating"} if ratings else set())
         seen: dict[tuple[str, str, str], int] = {}
+        checked: dict[tuple[str, str, str], tuple[int, int | None]] = {}
         for i, row in enumerate(values):
             where = f"values[{i}]"
             if not isinstance(row, Mapping):
                 raise SchemeError(where, "must be an object with joint, region, lesion and value")
-            unknown = set(row) - {"joint", "region", "lesion", "value"}
+            unknown = set(row) - fields
             if unknown:
                 raise SchemeError(f"{where}.{sorted(unknown)[0]}", "is not a field of a reading value")
             joint, region, lesion = row.get("joint"), row.get("region"), row.get("lesion")
@@ -143,16 +258,27 @@ class Scheme:
             key = (joint, region, lesion)
             if key in seen:
                 raise SchemeError(where, f"duplicates values[{seen[key]}] ({joint}/{region}/{lesion})")
+            item = by_key[key]
+            rating = self._check_rating(item, row.get("rating"), where) if ratings else None
             value = row.get("value")
+            if value is None and rating is not None and item.rating is not None:
+                value = item.rating.value_of(rating)
             if (
                 isinstance(value, bool)
                 or not isinstance(value, int | float)
-                or value not in by_key[key].values
+                or value not in item.values
+                or (isinstance(value, float) and (not math.isfinite(value) or value != int(value)))
             ):
-                raise SchemeError(f"{where}.value", f"{value!r} is not one of {list(by_key[key].values)}")
-            if isinstance(value, float) and (not math.isfinite(value) or value != int(value)):
-                raise SchemeError(f"{where}.value", f"{value!r} is not one of {list(by_key[key].values)}")
+                raise SchemeError(f"{where}.value", f"{value!r} is not one of {list(item.values)}")
+            if rating is not None and item.rating is not None and item.rating.value_of(rating) != value:
+                scale = item.rating
+                raise SchemeError(
+                    f"{where}.value",
+                    f"{int(value)} contradicts rating {rating}: ratings {scale.low}–{scale.present_from - 1} "
+                    f"mean absent (0), {scale.present_from}–{scale.high} present (1)",
+                )
             seen[key] = i
+            checked[key] = (int(value), rating)
         missing = [item for item in self.form_items if item.key not in seen]
         if missing:
             first = missing[0]
@@ -160,7 +286,33 @@ class Scheme:
                 "values",
                 f"{len(missing)} item(s) missing, first {first.joint}/{first.region}/{first.lesion}",
             )
-        return [(item, int(values[seen[item.key]]["value"])) for item in self.form_items]
+        return [(item, *checked[item.key]) for item in self.form_items]
+
+    def _check_rating(self, item: FormItem, rating: Any, where: str) -> int | None:
+        scale = item.rating
+        if scale is None:
+            if rating is not None:
+                raise SchemeError(
+                    f"{where}.rating",
+                    f"{self.name} v{self.version} asks for no rating of {item.lesion}"
+                    + (
+                        " (an ordinal grade is its own rating)" if self.lesion_is_ordinal(item.lesion) else ""
+                    ),
+                )
+            return None
+        if rating is None:
+            raise SchemeError(
+                f"{where}.rating",
+                f"is required by {self.name} v{self.version} for {item.lesion}: {scale.describe()}",
+            )
+        if isinstance(rating, float) and math.isfinite(rating) and rating == int(rating):
+            rating = int(rating)
+        if not _is_int(rating) or not scale.low <= rating <= scale.high:
+            raise SchemeError(
+                f"{where}.rating",
+                f"{rating!r} is out of range: an integer {scale.low}–{scale.high} ({scale.describe()})",
+            )
+        return int(rating)
 
 
 def scheme_files(directory: Path = SCHEME_DIR) -> list[Path]:

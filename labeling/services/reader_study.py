@@ -1,7 +1,10 @@
 """Reader studies: did the AI help? MRMC analysis of a project's aided vs unaided reads (issue 14).
 
 Reads → binary endpoints of the scheme (per joint: an ordinal grade ≥ 2 with the grade as its own rating, a
-binary lesion present in any region; per patient for CT: modified New York, bilateral ≥ 2 or unilateral ≥ 3)
+binary lesion present in any region; per patient for CT: modified New York, bilateral ≥ 2 or unilateral ≥ 3,
+rated by max(min(L, R), max(L, R) − 1), the monotone grade score that is ≥ 2 exactly when the rule holds).
+A binary lesion rated on the scheme's confidence or probability scale enters the ROC analysis by its ratings
+(the highest over the joint's regions), else by its 0/1 values; every endpoint says which rating it used
 → ``ml.readerstudy.mrmc`` per endpoint (empirical AUC with jackknife covariance, random readers and cases;
 the same with fixed readers for the per-reader differences; sensitivity and specificity at the endpoint's
 cut) → ROC curves, the change in inter-reader agreement → one ReaderStudyAnalysis row, keyed by the hash of
@@ -15,7 +18,8 @@ import hashlib
 import json
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -33,12 +37,13 @@ from ml.readerstudy import MrmcResult, mrmc, roc_points
 from ml.readerstudy.agreement import agreement_change
 from ml.readerstudy.metrics import average_roc
 
-ANALYSIS_VERSION = 2  # bump when the analysis changes: stored results of older versions are not reused
+ANALYSIS_VERSION = 3  # 3: confidence/probability ratings and the patient-level grade score; bump when the analysis changes: stored results of older versions are not reused
 CONDITIONS = ("aided", "unaided")  # differences are aided − unaided
 REFERENCES = tuple(ReaderStudyAnalysis.Reference.values)
 N_BOOT = 1000
 
 Values = dict[tuple[str, str, str], int]  # (joint, region, lesion) -> value
+Ratings = dict[tuple[str, str, str], int | None]  # (joint, region, lesion) -> rating (None: not rated)
 
 
 @dataclass(frozen=True)
@@ -47,19 +52,43 @@ class Endpoint:
     label: str
     unit: str  # "joint" or "patient"
     lesion: str
-    threshold: int  # a read is positive at rating >= threshold
+    threshold: int  # a joint is positive by the reference at value >= threshold
+    call_from: int  # a read is called positive at rating >= call_from (sensitivity, specificity, agreement)
+    rating: str  # "grade", "confidence", "probability" or "value": what the ROC analysis ranks reads by
+    rating_label: str  # the same in words, written on every result
 
 
 def endpoints_for(project: Project) -> list[Endpoint]:
-    """The binary endpoints a project's scheme supports."""
+    """The binary endpoints a project's scheme supports, each with the rating its ROC analysis uses."""
     scheme = project.scheme.parsed
     out = []
     for lesion in scheme.form_lesions:
         values = scheme.lesion_values(lesion)
         if scheme.lesion_is_ordinal(lesion) and max(values) >= 2:
-            out.append(Endpoint(f"{lesion}_ge2", f"{lesion} grade ≥ 2, per joint", "joint", lesion, 2))
+            out.append(
+                Endpoint(
+                    f"{lesion}_ge2",
+                    f"{lesion} grade ≥ 2, per joint",
+                    "joint",
+                    lesion,
+                    2,
+                    2,
+                    "grade",
+                    f"the {lesion} grade {min(values)}–{max(values)} (the ordinal item as its own rating)",
+                )
+            )
         elif tuple(values) == (0, 1):
-            out.append(Endpoint(lesion, f"{lesion} present, per joint (any region)", "joint", lesion, 1))
+            label = f"{lesion} present, per joint (any region)"
+            scale = scheme.lesion_rating(lesion)
+            if scale is None:
+                out.append(Endpoint(lesion, label, "joint", lesion, 1, 1, "value", "the binary value 0/1"))
+            else:
+                kind = "probability" if scale.kind == "probability" else "confidence"
+                words = (
+                    f"the reader's {kind} {scale.low}–{scale.high} ({scale.describe()}), the highest over the "
+                    f"joint's regions; called present from {scale.present_from}"
+                )
+                out.append(Endpoint(lesion, label, "joint", lesion, 1, scale.present_from, kind, words))
     derived = scheme.definition.get("derived") or {}
     if "mny_radiological_positive" in derived and "mny_grade" in scheme.form_lesions:
         out.append(
@@ -69,29 +98,65 @@ def endpoints_for(project: Project) -> list[Endpoint]:
                 "patient",
                 "mny_grade",
                 1,
+                2,
+                "grade",
+                "the grades' score max(min(left, right), max(left, right) − 1), 0–4, which is ≥ 2 exactly "
+                "when the modified New York rule holds",
             )
         )
     return out
 
 
-def _joint_scores(values: Values, lesion: str, joints: list[str]) -> dict[str, int] | None:
-    """Per joint, the highest value of the lesion over its regions (None when a joint has none)."""
+def _binary_fallback(endpoint: Endpoint, n_unrated: int) -> Endpoint:
+    """The endpoint analysed by its 0/1 values, when some reads lack the rating their scheme asks for."""
+    return replace(
+        endpoint,
+        call_from=1,
+        rating="value",
+        rating_label=f"the binary value 0/1 ({n_unrated} read(s) lack the {endpoint.rating} rating)",
+    )
+
+
+def _joint_scores(
+    values: Mapping[tuple[str, str, str], int | None], lesion: str, joints: list[str]
+) -> dict[str, int] | None:
+    """Per joint, the highest value (or rating) of the lesion over its regions (None when a joint has none
+    or a region's score is missing)."""
     out: dict[str, int] = {}
     for (joint, _region, les), v in values.items():
         if les == lesion:
+            if v is None:
+                return None
             out[joint] = max(out.get(joint, v), v)
     return out if set(out) >= set(joints) else None
 
 
 def _units(endpoint: Endpoint, values: Values, joints: list[str]) -> dict[str, int]:
-    """unit key -> rating (reads) or truth (reference) of one case for one endpoint."""
+    """unit key -> truth of one case for one endpoint, from the reference's values."""
     scores = _joint_scores(values, endpoint.lesion, joints)
     if scores is None:
         return {}
     if endpoint.unit == "joint":
-        return dict(scores)
+        return {joint: int(score >= endpoint.threshold) for joint, score in scores.items()}
     left, right = (scores[j] for j in joints[:2])
     return {"patient": int((left >= 2 and right >= 2) or left >= 3 or right >= 3)}
+
+
+def _read_units(
+    endpoint: Endpoint, values: Values, ratings: Ratings, joints: list[str]
+) -> dict[str, int | None]:
+    """unit key -> rating of one read for one endpoint (None where a rating the endpoint uses is missing)."""
+    rated = endpoint.rating in ("confidence", "probability")
+    scores = _joint_scores(values, endpoint.lesion, joints)
+    if scores is None:
+        return {}
+    if rated:
+        by_rating = _joint_scores(ratings, endpoint.lesion, joints)
+        return dict(by_rating) if by_rating is not None else dict.fromkeys(scores)
+    if endpoint.unit == "joint":
+        return dict(scores)
+    left, right = (scores[j] for j in joints[:2])
+    return {"patient": max(min(left, right), max(left, right) - 1)}
 
 
 @dataclass(frozen=True)
@@ -182,7 +247,8 @@ def study_data(project: Project, reference: str) -> StudyData:
     per_reader = reference == ReaderStudyAnalysis.Reference.CONSENSUS
     common = {} if per_reader else _reference_values(project, reference)
     reads: dict[tuple[int, int, bool], Values] = defaultdict(dict)
-    for case_id, reader_id, aided, joint, region, lesion, value in ReadingValue.objects.filter(
+    read_ratings: dict[tuple[int, int, bool], Ratings] = defaultdict(dict)
+    for case_id, reader_id, aided, joint, region, lesion, value, rating in ReadingValue.objects.filter(
         reading__project=project, reading__superseded_by__isnull=True, reading__session=1
     ).values_list(
         "reading__case_id",
@@ -192,24 +258,39 @@ def study_data(project: Project, reference: str) -> StudyData:
         "region",
         "lesion",
         "value",
+        "rating",
     ):
         reads[(case_id, reader_id, aided)][(joint, region, lesion)] = value
+        read_ratings[(case_id, reader_id, aided)][(joint, region, lesion)] = rating
     readers = sorted({reader_id for _, reader_id, _ in reads})
     references = _consensus_of_others(project, readers) if per_reader else dict.fromkeys(readers, common)
-    endpoints = endpoints_for(project)
-    rows: dict[str, list[tuple[int, str, str, int, int]]] = {e.key: [] for e in endpoints}
-    for endpoint in endpoints:
+    endpoints = []
+    rows: dict[str, list[tuple[int, str, str, int, int]]] = {}
+    for endpoint in endpoints_for(project):
         truths = {
             r: {c: _units(endpoint, v, joints) for c, v in reference_values.items()}
             for r, reference_values in references.items()
         }
+        found: list[tuple[int, str, str, int, int | None]] = []
         for (case_id, reader_id, aided), values in sorted(reads.items()):
             truth = truths[reader_id].get(case_id) or {}
-            for unit, rating in _units(endpoint, values, joints).items():
+            ratings = read_ratings[(case_id, reader_id, aided)]
+            for unit, rating in _read_units(endpoint, values, ratings, joints).items():
                 if unit in truth:
-                    t = int(truth[unit] >= endpoint.threshold) if endpoint.unit == "joint" else truth[unit]
                     condition = "aided" if aided else "unaided"
-                    rows[endpoint.key].append((reader_id, f"{case_id}:{unit}", condition, t, rating))
+                    found.append((reader_id, f"{case_id}:{unit}", condition, truth[unit], rating))
+        unrated = sum(1 for *_, rating in found if rating is None)
+        if unrated:  # reads from before the scheme asked for ratings: rank every read by its value instead
+            endpoint = _binary_fallback(endpoint, unrated)
+            found = []
+            for (case_id, reader_id, aided), values in sorted(reads.items()):
+                truth = truths[reader_id].get(case_id) or {}
+                for unit, rating in _read_units(endpoint, values, {}, joints).items():
+                    if unit in truth:
+                        condition = "aided" if aided else "unaided"
+                        found.append((reader_id, f"{case_id}:{unit}", condition, truth[unit], rating))
+        endpoints.append(endpoint)
+        rows[endpoint.key] = [(r, u, c, t, int(v)) for r, u, c, t, v in found if v is not None]
     return StudyData(reference, project.reader_study_design, endpoints, rows)
 
 
@@ -227,6 +308,9 @@ def _endpoint_result(
         "label": endpoint.label,
         "unit": endpoint.unit,
         "threshold": endpoint.threshold,
+        "call_from": endpoint.call_from,
+        "rating": endpoint.rating,
+        "rating_label": endpoint.rating_label,
     }
     if not rows:
         return {**base, "error": "no reads of this endpoint have a reference value yet"}
@@ -273,7 +357,7 @@ def _endpoint_result(
                 continue
             try:
                 analyses[metric] = _analysis(
-                    mrmc(*args, metric=metric, threshold=endpoint.threshold, conditions=CONDITIONS)  # type: ignore[arg-type]
+                    mrmc(*args, metric=metric, threshold=endpoint.call_from, conditions=CONDITIONS)  # type: ignore[arg-type]
                 )
             except ValueError as exc:
                 analyses[metric] = {"error": str(exc)}
@@ -297,7 +381,7 @@ def _endpoint_result(
         reader,
         unit,
         condition,
-        (rating >= endpoint.threshold).astype(int),
+        (rating >= endpoint.call_from).astype(int),
         conditions=("unaided", "aided"),
         n_boot=N_BOOT,
         seed=0,
@@ -376,6 +460,7 @@ CSV_HEADER = (
     "endpoint",
     "metric",
     "reference",
+    "rating",
     "row",
     "reader",
     "condition",
@@ -391,13 +476,17 @@ CSV_HEADER = (
 
 
 def reader_study_csv(result: dict[str, Any]) -> str:
-    """Every estimate of a result as CSV: condition means, differences, per-reader values and differences."""
+    """Every estimate of a result as CSV: condition means, differences, per-reader values and differences;
+    ``rating`` says what each endpoint's reads were ranked by (confidence, probability, grade or 0/1 value)."""
     rows: list[list[Any]] = []
     ref = result["reference"]
     for ep in result["endpoints"]:
+        rating = ep.get("rating_label", "")
+        if "error" in ep:
+            rows.append([ep["key"], "", ref, rating, "error", "", "", "", ep["error"], *[""] * 6])
         for metric, a in (ep.get("analyses") or {}).items():
             if "error" in a:
-                rows.append([ep["key"], metric, ref, "error", "", "", "", a["error"], *[""] * 6])
+                rows.append([ep["key"], metric, ref, rating, "error", "", "", "", a["error"], *[""] * 6])
                 continue
             for c in a["condition_estimates"]:
                 rows.append(
@@ -405,6 +494,7 @@ def reader_study_csv(result: dict[str, Any]) -> str:
                         ep["key"],
                         metric,
                         ref,
+                        rating,
                         "condition",
                         "",
                         c["condition"],
@@ -424,6 +514,7 @@ def reader_study_csv(result: dict[str, Any]) -> str:
                         ep["key"],
                         metric,
                         ref,
+                        rating,
                         "difference",
                         "",
                         "",
@@ -443,6 +534,7 @@ def reader_study_csv(result: dict[str, Any]) -> str:
                         ep["key"],
                         metric,
                         ref,
+                        rating,
                         "reader difference",
                         d["reader"],
                         "",
@@ -462,6 +554,7 @@ def reader_study_csv(result: dict[str, Any]) -> str:
                         ep["key"],
                         metric,
                         ref,
+                        rating,
                         "reader",
                         r["reader"],
                         r["condition"],

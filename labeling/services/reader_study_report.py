@@ -171,7 +171,9 @@ def _endpoint(ep: dict[str, Any]) -> str:
     fixed = a["auc_fixed_readers"]
     info = (
         f"<p>{ep['n_readers']} readers, {ep['n_units']} {escape(ep['unit'])}s ({ep['n_positive']} positive by the "
-        f"reference), {ep['n_reads']} reads; positive read at rating ≥ {ep['threshold']}.</p>"
+        f"reference), {ep['n_reads']} reads; positive read at rating ≥ {ep.get('call_from', ep['threshold'])}.</p>"
+        f"<p class='rating' data-rating='{escape(ep.get('rating', 'value'))}'><b>Rating used for the ROC "
+        f"analysis:</b> {escape(ep.get('rating_label', 'the binary value 0/1'))}.</p>"
     )
     figures = (
         "<div class='figures'><figure>"
@@ -224,8 +226,10 @@ def reader_study_html(project_name: str, result: dict[str, Any]) -> str:
         "variance for multi-reader multi-case data [1, 2] with Hillis's denominator degrees of freedom [3], "
         "treating readers and cases as random samples. The covariances of the reader × condition figures of "
         "merit were estimated by the jackknife over cases [4]. The primary figure of merit is the empirical "
-        "(trapezoidal) area under the ROC curve, with ordinal grades serving as their own ratings; sensitivity "
-        "and specificity at the endpoint's threshold were analysed the same way. Per-reader differences come "
+        "(trapezoidal) area under the ROC curve over the readers' ratings: the confidence (or probability) a "
+        "reader gave a binary item where the grading scheme asks for one, ordinal grades serving as their own "
+        "ratings, else the binary call; each endpoint below names its rating. Sensitivity and specificity at "
+        "the rating that calls a read positive were analysed the same way. Per-reader differences come "
         "from the fixed-reader analysis (z intervals). Inter-reader agreement is Fleiss' κ [5] and Krippendorff's α "
         "[7] of the readers' binary calls, with percentile confidence intervals for their changes from resampling cases (the same "
         "resampled cases for both conditions). Only first reading sessions enter; corrections replace the "

@@ -103,7 +103,7 @@ def _write_reading(
     reason: str,
     duration_s: float | None,
 ) -> Reading:
-    checked = assignment.project.scheme.parsed.validate_values(values)
+    checked = assignment.project.scheme.parsed.validate_reading(values)
     contour_rows = _check_contours(assignment, contours)
     reading = Reading.objects.create(
         assignment=assignment,
@@ -117,8 +117,15 @@ def _write_reading(
         duration_s=duration_s,
     )
     ReadingValue.objects.bulk_create(
-        ReadingValue(reading=reading, joint=item.joint, region=item.region, lesion=item.lesion, value=value)
-        for item, value in checked
+        ReadingValue(
+            reading=reading,
+            joint=item.joint,
+            region=item.region,
+            lesion=item.lesion,
+            value=value,
+            rating=rating,
+        )
+        for item, value, rating in checked
     )
     for row in contour_rows:
         row.reading = reading

@@ -28,11 +28,11 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("pw")
 
 
-def scheme(name: str = "mri_sij") -> GradingScheme:
+def scheme(name: str = "mri_sij", version: int = 1) -> GradingScheme:
     from labeling.services.schemes import schemes_load
 
     schemes_load()
-    return GradingScheme.objects.get(name=name, version=1)
+    return GradingScheme.objects.get(name=name, version=version)
 
 
 class ProjectFactory(factory.django.DjangoModelFactory):
@@ -107,11 +107,15 @@ class AssignmentFactory(factory.django.DjangoModelFactory):
 
 
 def full_values(parsed: Scheme, value: int | None = None, **overrides: Any) -> list[dict[str, Any]]:
-    """A complete, valid reading: ``value`` (default: the lowest) for every item of the form."""
+    """A complete, valid reading: ``value`` (default: the lowest) for every item of the form; where the scheme
+    asks for a rating, the lowest rating of that value (the first one called present for 1)."""
     rows = []
     for item in parsed.form_items:
         v = item.values[0] if value is None else value
-        rows.append({"joint": item.joint, "region": item.region, "lesion": item.lesion, "value": v})
+        row = {"joint": item.joint, "region": item.region, "lesion": item.lesion, "value": v}
+        if item.rating is not None:
+            row["rating"] = item.rating.present_from if v else item.rating.low
+        rows.append(row)
     return rows
 
 

@@ -6,8 +6,8 @@ from labeling.schemes import SCHEME_DIR, SchemeError, schemes_from_files
 from labeling.services.schemes import schemes_load
 from tests.labeling.factories import full_values
 
-SCHEMES = {s.name: s for s in schemes_from_files()}
-MRI, CT = SCHEMES["mri_sij"], SCHEMES["ct_sij"]
+SCHEMES = {(s.name, s.version): s for s in schemes_from_files()}
+MRI, CT = SCHEMES["mri_sij", 1], SCHEMES["ct_sij", 1]
 
 
 def test_mri_form_has_the_14_paper_outputs_per_joint():
@@ -65,7 +65,7 @@ def test_validation_returns_every_item_in_form_order():
 def test_loading_is_idempotent_and_versions_are_immutable(db, tmp_path):
     first = schemes_load()
     assert schemes_load() == first
-    assert GradingScheme.objects.count() == 2
+    assert GradingScheme.objects.count() == len(SCHEMES) == 3
     changed = tmp_path / "ct.yaml"
     text = (SCHEME_DIR / "ct_sij.v1.yaml").read_text()
     changed.write_text(text.replace("4: total ankylosis", "4: fused"))

@@ -22,7 +22,9 @@ USERS = [  # username, staff, roles in every demo project
     ("reader2", False, [Membership.Role.READER]),
     ("reader3", False, [Membership.Role.READER]),
 ]
-PROJECTS = [("SIJ MRI demo", "mri_sij"), ("SIJ CT demo", "ct_sij")]
+# Scheme versions pinned: the demo's simulated reads (demo_load_phantoms) give values without ratings, which
+# mri_sij v2 asks for; a newer scheme version must not change the demo silently.
+PROJECTS = [("SIJ MRI demo", "mri_sij", 1), ("SIJ CT demo", "ct_sij", 1)]
 
 
 class Command(BaseCommand):
@@ -58,10 +60,10 @@ class Command(BaseCommand):
     def _projects(self) -> None:
         User = get_user_model()
         admin = User.objects.get(username="admin")
-        for name, scheme_name in PROJECTS:
+        for name, scheme_name, version in PROJECTS:
             project = Project.objects.filter(name=name).first()
             if project is None:
-                scheme = GradingScheme.objects.filter(name=scheme_name).order_by("-version")[0]
+                scheme = GradingScheme.objects.get(name=scheme_name, version=version)
                 project = project_create(
                     actor=admin,
                     name=name,

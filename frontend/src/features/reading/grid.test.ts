@@ -1,11 +1,17 @@
 import { describe, expect, it } from "vitest";
 import {
   buildGrid,
+  choiceLabel,
+  choicesOf,
   type FormItem,
   itemKey,
   missingItems,
+  type RatingScale,
   rowsToValues,
+  setRating,
   valueForKey,
+  valueOfRating,
+  Values,
   valuesToRows,
 } from "./grid";
 
@@ -97,5 +103,104 @@ describe("values", () => {
     expect(valueForKey(ctForm[0], "4")).toBe(4);
     expect(valueForKey(mriForm()[0], "4")).toBeNull();
     expect(valueForKey(mriForm()[0], "x")).toBeNull();
+  });
+});
+
+/** mri_sij v2's scale as the API sends it. */
+const CONFIDENCE: RatingScale = {
+  name: "confidence",
+  kind: "ordinal",
+  min: 1,
+  max: 5,
+  present_from: 4,
+  labels: {
+    "1": "definitely absent",
+    "2": "probably absent",
+    "3": "equivocal",
+    "4": "probably present",
+    "5": "definitely present",
+  },
+};
+const PROBABILITY: RatingScale = {
+  name: "probability",
+  kind: "probability",
+  min: 0,
+  max: 100,
+  present_from: 50,
+  labels: {},
+};
+const ratedMriForm = (): FormItem[] => mriForm().map((i) => ({ ...i, rating: CONFIDENCE }));
+
+describe("confidence ratings (mri_sij v2)", () => {
+  it("offers the ratings 1-5 as the choices of a binary item, labelled by the scale", () => {
+    const item = ratedMriForm()[0];
+    expect(choicesOf(item)).toEqual([1, 2, 3, 4, 5]);
+    expect(choiceLabel(item, 3)).toBe("3 equivocal");
+    expect(choicesOf(mriForm()[0])).toEqual([0, 1]);
+    expect(choicesOf(ctForm[0])).toEqual([0, 1, 2, 3, 4]); // the mNY grade is its own rating
+  });
+
+  it("digits 1-5 set the rating and the value follows: 1-3 absent, 4-5 present", () => {
+    const item = ratedMriForm()[0];
+    const values = new Values();
+    const called = ["1", "2", "3", "4", "5"].map((key) => {
+      const rating = valueForKey(item, key) as number;
+      setRating(values, item, rating);
+      return [values.ratings.get(itemKey(item)), values.get(itemKey(item))];
+    });
+    expect(called).toEqual([
+      [1, 0],
+      [2, 0],
+      [3, 0],
+      [4, 1],
+      [5, 1],
+    ]);
+    expect(valueForKey(item, "0")).toBeNull();
+    expect(valueForKey(item, "6")).toBeNull();
+    expect(valueOfRating(PROBABILITY, 49)).toBe(0);
+    expect(valueOfRating(PROBABILITY, 50)).toBe(1);
+  });
+
+  it("grades a rated MRI case with one key per item, as many keys as an unrated one", () => {
+    const form = ratedMriForm();
+    const order = buildGrid(form).order;
+    const values = new Values();
+    let keys = 0;
+    for (const [i, item] of order.entries()) {
+      const rating = valueForKey(item, String((i % 5) + 1));
+      expect(rating).not.toBeNull();
+      setRating(values, item, rating as number);
+      keys += 1;
+    }
+    expect(keys).toBe(28);
+    expect(missingItems(form, values)).toEqual([]);
+    const rows = valuesToRows(form, values);
+    expect(rows[0]).toEqual({ joint: "left", region: "iliac_upper", lesion: "bme", value: 0, rating: 1 });
+    expect(rows.every((r) => r.value === (r.rating! >= 4 ? 1 : 0))).toBe(true);
+  });
+
+  it("counts an item without its rating as missing and restores ratings from a draft", () => {
+    const form = ratedMriForm();
+    const values = new Values();
+    values.set(itemKey(form[0]), 1); // a value but no rating (e.g. an old draft): still to grade
+    expect(missingItems(form, values)).toHaveLength(28);
+    const restored = rowsToValues(form, [
+      { joint: "left", region: "iliac_upper", lesion: "bme", value: 1, rating: 5 },
+      { joint: "left", region: "iliac_lower", lesion: "bme", value: 1 },
+      { joint: "left", region: "sacral_upper", lesion: "bme", value: 1, rating: 9 },
+    ]);
+    expect([...restored]).toEqual([["left/iliac_upper/bme", 1]]);
+    expect([...restored.ratings]).toEqual([["left/iliac_upper/bme", 5]]);
+  });
+
+  it("takes a probability typed in its field, not by one digit", () => {
+    const item: FormItem = { ...mriForm()[0], rating: PROBABILITY };
+    expect(valueForKey(item, "7")).toBeNull();
+    const values = new Values();
+    setRating(values, item, 72);
+    expect(valuesToRows([item], values)).toEqual([
+      { joint: "left", region: "iliac_upper", lesion: "bme", value: 1, rating: 72 },
+    ]);
+    expect(rowsToValues([item], [{ ...valuesToRows([item], values)[0], rating: 101 }]).size).toBe(0);
   });
 });

@@ -1,11 +1,23 @@
 // The grading grid as data, derived from the scheme's form: one section per joint, a matrix of
 // lesion × region where a lesion has several regions (quadrants), a single row where it has one.
 
+/** A rating the scheme asks with a binary item (issue 14): a confidence 1–5 or a probability 0–100. */
+export interface RatingScale {
+  name: string;
+  kind: "ordinal" | "probability";
+  min: number;
+  max: number;
+  /** the first rating that calls the lesion present; the value follows from the rating */
+  present_from: number;
+  labels: Record<string, string>;
+}
+
 export interface FormItem {
   joint: string;
   region: string;
   lesion: string;
   values: number[];
+  rating?: RatingScale | null;
 }
 
 export interface ValueRow {
@@ -13,9 +25,42 @@ export interface ValueRow {
   region: string;
   lesion: string;
   value: number;
+  rating?: number;
 }
 
-export type Values = Map<string, number>;
+/** item key → value; ``ratings`` item key → rating, for the items whose scheme asks for one. */
+export class Values extends Map<string, number> {
+  readonly ratings = new Map<string, number>();
+}
+
+const ratingsOf = (values: Map<string, number>): Map<string, number> =>
+  values instanceof Values ? values.ratings : new Map();
+
+/** The binary value a rating stands for (1 from ``present_from`` on). */
+export const valueOfRating = (scale: RatingScale, rating: number): number =>
+  rating >= scale.present_from ? 1 : 0;
+
+/** Is ``rating`` a rating of the scale (an integer in its range)? */
+export const validRating = (scale: RatingScale, rating: unknown): rating is number =>
+  typeof rating === "number" && Number.isInteger(rating) && rating >= scale.min && rating <= scale.max;
+
+/** The choices a reader picks from for an item: its ratings (confidence scale) or its values. */
+export function choicesOf(item: FormItem): number[] {
+  const scale = item.rating;
+  if (scale && scale.kind === "ordinal") {
+    const out: number[] = [];
+    for (let r = scale.min; r <= scale.max; r++) out.push(r);
+    return out;
+  }
+  return item.values;
+}
+
+/** Set an item's rating and the value that follows from it. */
+export function setRating(values: Values, item: FormItem, rating: number): void {
+  if (!item.rating) return;
+  values.ratings.set(itemKey(item), rating);
+  values.set(itemKey(item), valueOfRating(item.rating, rating));
+}
 
 export const itemKey = (i: { joint: string; region: string; lesion: string }): string =>
   `${i.joint}/${i.region}/${i.lesion}`;
@@ -66,42 +111,56 @@ export function buildGrid(form: FormItem[]): Grid {
   return { sections, order };
 }
 
-export function missingItems(form: FormItem[], values: Values): FormItem[] {
-  return form.filter((i) => !values.has(itemKey(i)));
+/** Items not answered yet: without a value, or without the rating their scheme asks for. */
+export function missingItems(form: FormItem[], values: Map<string, number>): FormItem[] {
+  const ratings = ratingsOf(values);
+  return form.filter((i) => !values.has(itemKey(i)) || (i.rating != null && !ratings.has(itemKey(i))));
 }
 
-/** Values in the API's shape, in form order; only answered items. */
-export function valuesToRows(form: FormItem[], values: Values): ValueRow[] {
+/** Values in the API's shape, in form order; only answered items, with their ratings where asked. */
+export function valuesToRows(form: FormItem[], values: Map<string, number>): ValueRow[] {
+  const ratings = ratingsOf(values);
   return form
     .filter((i) => values.has(itemKey(i)))
-    .map((i) => ({
-      joint: i.joint,
-      region: i.region,
-      lesion: i.lesion,
-      value: values.get(itemKey(i)) as number,
-    }));
+    .map((i) => {
+      const row: ValueRow = {
+        joint: i.joint,
+        region: i.region,
+        lesion: i.lesion,
+        value: values.get(itemKey(i)) as number,
+      };
+      const rating = ratings.get(itemKey(i));
+      if (i.rating && rating !== undefined) row.rating = rating;
+      return row;
+    });
 }
 
-/** Restore values from a draft; rows that no longer fit the form (or hold a bad value) are dropped. */
+/** Restore values (and ratings) from a draft or a reading; rows that no longer fit the form (or hold a bad
+ * value or rating) are dropped. */
 export function rowsToValues(form: FormItem[], rows: unknown[]): Values {
   const byKey = new Map(form.map((i) => [itemKey(i), i]));
-  const values: Values = new Map();
+  const values = new Values();
   for (const row of rows) {
     if (!row || typeof row !== "object") continue;
     const r = row as Partial<ValueRow>;
     if (typeof r.joint !== "string" || typeof r.region !== "string" || typeof r.lesion !== "string") continue;
     const item = byKey.get(itemKey(r as ValueRow));
-    if (item && typeof r.value === "number" && item.values.includes(r.value))
+    if (!item) continue;
+    if (item.rating) {
+      if (validRating(item.rating, r.rating)) setRating(values, item, r.rating);
+    } else if (typeof r.value === "number" && item.values.includes(r.value)) {
       values.set(itemKey(item), r.value);
+    }
   }
   return values;
 }
 
-/** The value a digit key stands for on an item, or null if the item has no such value. */
+/** The choice a digit key stands for on an item (a confidence rating where the scheme asks for one, else a
+ * value), or null if the item has no such choice; a probability is typed in its field, not by one key. */
 export function valueForKey(item: FormItem, key: string): number | null {
-  if (!/^[0-9]$/.test(key)) return null;
+  if (!/^[0-9]$/.test(key) || item.rating?.kind === "probability") return null;
   const v = Number(key);
-  return item.values.includes(v) ? v : null;
+  return choicesOf(item).includes(v) ? v : null;
 }
 
 const LABELS: Record<string, string> = {
@@ -122,5 +181,12 @@ const LABELS: Record<string, string> = {
   upper: "Upper",
   lower: "Lower",
 };
+
+/** A choice's caption: the scale's label for a rating (e.g. "4 probably present"), else the value. */
+export function choiceLabel(item: FormItem, choice: number, valueLabels?: Record<number, string>): string {
+  const scaleLabel = item.rating?.labels[String(choice)];
+  if (scaleLabel) return `${choice} ${scaleLabel}`;
+  return valueLabels?.[choice] ?? String(choice);
+}
 
 export const label = (id: string): string => LABELS[id] ?? id.replace(/_/g, " ");
