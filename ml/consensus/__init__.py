@@ -7,18 +7,23 @@ numpy/scipy only (an import-linter contract forbids django, celery, torch). Entr
 """
 
 from ml.consensus import agreement, explain
+from ml.consensus._counts import Patterns
 from ml.consensus.contours import ContourConsensus, contour_consensus
-from ml.consensus.dawid_skene import MODELS, fit
-from ml.consensus.result import NO_SMOOTHING, ConsensusResult, Smoothing
+from ml.consensus.dawid_skene import MODELS, fit, fit_patterns, patterns
+from ml.consensus.result import NO_SMOOTHING, ConsensusResult, Smoothing, WarmStart
 
 __all__ = [
     "MODELS",
     "NO_SMOOTHING",
     "ConsensusResult",
     "ContourConsensus",
+    "Patterns",
     "Smoothing",
+    "WarmStart",
     "agreement",
     "contour_consensus",
     "explain",
     "fit",
+    "fit_patterns",
+    "patterns",
 ]

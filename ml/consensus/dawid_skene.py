@@ -18,7 +18,7 @@ from scipy.special import xlogy
 
 from ml.consensus._counts import Patterns, as_readings, count_matrix, group_patterns
 from ml.consensus.ordinal import fit_ordinal_params, ordinal_log_confusion
-from ml.consensus.result import ConsensusResult, ModelName, Repeats, Smoothing, as_smoothing
+from ml.consensus.result import ConsensusResult, ModelName, Repeats, Smoothing, WarmStart, as_smoothing
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -56,6 +56,7 @@ def fit(
     sessions: ArrayLike | None = None,
     repeats: Repeats = "pool",
     session_tie: float = 2.0,
+    init: WarmStart | ConsensusResult | None = None,
 ) -> ConsensusResult:
     """Estimate true classes and reader error models from flat readings by (MAP-)EM.
 
@@ -79,6 +80,9 @@ def fit(
     re-estimated every M-step, and left out of the stop rule's objective); the result then has one matrix
     per annotator, annotator a = reader · S + session (S = number of sessions), mapped back by
     ``annotator_reader`` / ``annotator_session``.
+    init: warm start, e.g. ``previous.warm_start()``: EM starts from these parameters instead of the
+    soft majority vote; from converged parameters of nearly the same data it stops within a few
+    iterations at the same fixed point (readers beyond the init's get the mean reader, ``WarmStart.extend``).
     ``repeats="mean"`` (correlation-robust): a reader's n readings of one item each count 1/n, so a
     reader's sessions contribute their mean log-likelihood, one reading's worth of evidence (repeats of
     one reader are correlated through memory; pooling counts them as independent and is overconfident).
@@ -106,6 +110,51 @@ def fit(
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     if max_iter < 1:
         raise ValueError("max_iter must be >= 1")
+    pats = patterns(items, readers, labels, n_classes, gold=gold, n_items=n_items, n_readers=n_readers)
+    n_r = pats.counts.shape[1] // n_classes
+    if repeats == "mean":
+        pats = _mean_repeats(pats, n_r, n_classes)
+    return _run_em(pats, n_r, n_classes, model, as_smoothing(smoothing), max_iter, tol, groups, init)
+
+
+def fit_patterns(
+    pats: Patterns,
+    n_readers: int,
+    n_classes: int,
+    *,
+    model: ModelName = "full",
+    smoothing: Smoothing | float | tuple[float, float] | None = Smoothing(),  # noqa: B008 (frozen)
+    max_iter: int = 500,
+    tol: float = 1e-7,
+    init: WarmStart | ConsensusResult | None = None,
+) -> ConsensusResult:
+    """``fit`` on a ready pattern table (``ml.consensus.patterns``), e.g. one kept up to date incrementally.
+
+    The result is per row of ``pats.inverse`` (per pattern when ``inverse`` is ``arange(n_patterns)``).
+    Patterns of weight 0 (no item has them any more) carry no information.
+    """
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    if max_iter < 1:
+        raise ValueError("max_iter must be >= 1")
+    if pats.counts.shape[1] != n_readers * n_classes:
+        raise ValueError(
+            f"pattern counts have {pats.counts.shape[1]} columns, expected {n_readers * n_classes}"
+        )
+    return _run_em(pats, n_readers, n_classes, model, as_smoothing(smoothing), max_iter, tol, None, init)
+
+
+def patterns(
+    items: ArrayLike,
+    readers: ArrayLike,
+    labels: ArrayLike,
+    n_classes: int,
+    *,
+    gold: Mapping[int, int] | None = None,
+    n_items: int | None = None,
+    n_readers: int | None = None,
+) -> Patterns:
+    """The distinct reading patterns of flat readings (``fit``'s first step), ``inverse`` per item."""
     gold_items, gold_labels = _gold_arrays(gold, n_classes)
     if n_items is None and gold_items.size:
         n_items = max(int(np.max(items, initial=-1)) + 1, int(gold_items.max()) + 1)
@@ -114,10 +163,7 @@ def fit(
     if gold_items.size and gold_items.max() >= r.n_items:
         raise ValueError(f"gold item {int(gold_items.max())} outside n_items={r.n_items}")
     clamp[gold_items] = gold_labels
-    pats = group_patterns(count_matrix(r), clamp)
-    if repeats == "mean":
-        pats = _mean_repeats(pats, r.n_readers, n_classes)
-    return _run_em(pats, r.n_readers, n_classes, model, as_smoothing(smoothing), max_iter, tol, groups)
+    return group_patterns(count_matrix(r), clamp)
 
 
 def _mean_repeats(pats: Patterns, n_readers: int, n_classes: int) -> Patterns:
@@ -301,11 +347,15 @@ def _run_em(
     max_iter: int,
     tol: float,
     groups: _Groups | None = None,
+    init: WarmStart | ConsensusResult | None = None,
 ) -> ConsensusResult:
     """Iterate E- and M-steps on patterns until the objective gain per reading drops below ``tol``."""
     prob = _Problem(pats, n_readers, n_classes, smoothing, model, groups)
     post = prob.initial_posterior()
-    params = _m_step(prob, post, model, None)
+    if init is None:
+        params = _m_step(prob, post, model, None)
+    else:
+        params = _warm_params(init, model, n_readers, n_classes)
     scores = prob.scores(params)
     previous, objective, loglik, converged, n_iter = -np.inf, -np.inf, 0.0, False, 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is reported)
@@ -319,6 +369,26 @@ def _run_em(
         previous = objective
     post[:, ~prob.active] = np.exp(params.log_prior)[:, None]  # no readings: the posterior is the prior
     return _assemble(prob, pats, post, params, model, loglik, objective, n_iter, converged)
+
+
+def _warm_params(
+    init: WarmStart | ConsensusResult, model: ModelName, n_readers: int, n_classes: int
+) -> _Params:
+    """Parameters of a warm start, checked against the problem's shape and model."""
+    start = init.warm_start() if isinstance(init, ConsensusResult) else init
+    if start.confusion.shape[1:] != (n_classes, n_classes) or start.prior.shape != (n_classes,):
+        raise ValueError(f"init has {start.prior.shape[0]} classes, expected {n_classes}")
+    if start.confusion.shape[0] > n_readers:
+        raise ValueError(f"init has {start.confusion.shape[0]} readers, the data {n_readers}")
+    start = start.extend(n_readers)
+    log_prior = _normalise_log(np.asarray(start.prior, dtype=np.float64))
+    if model == "ordinal":
+        if start.bias is None or start.spread is None:
+            raise ValueError("an ordinal warm start needs bias and spread")
+        log_confusion = ordinal_log_confusion(start.bias, start.spread, n_classes)
+        return _Params(log_confusion, log_prior, bias=start.bias, spread=start.spread)
+    log_confusion = _normalise_log(np.asarray(start.confusion, dtype=np.float64))
+    return _Params(log_confusion, log_prior, skill=start.skill if model == "one_coin" else None)
 
 
 def _argmax_classes(post: FloatArray) -> IntArray:

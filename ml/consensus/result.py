@@ -69,6 +69,52 @@ def _frozen(array: NDArray[np.generic]) -> NDArray[np.generic]:
 
 
 @dataclass(frozen=True)
+class WarmStart:
+    """Model parameters to start EM from (``fit(..., init=...)``), e.g. a previous fit's.
+
+    confusion: (n_readers, K, K) P(reader says l | truth j); prior: (K,); bias, spread: ordinal model;
+    skill: one-coin model. Readers added since the previous fit get rows built by ``extend``.
+    """
+
+    confusion: FloatArray
+    prior: FloatArray
+    bias: FloatArray | None = None
+    spread: FloatArray | None = None
+    skill: FloatArray | None = None
+
+    def extend(self, n_readers: int) -> WarmStart:
+        """The same parameters for ``n_readers`` readers: new readers start as the mean reader."""
+        extra = n_readers - self.confusion.shape[0]
+        if extra < 0:
+            raise ValueError(
+                f"cannot shrink a warm start from {self.confusion.shape[0]} to {n_readers} readers"
+            )
+        if extra == 0:
+            return self
+
+        k = self.prior.shape[0]
+
+        def grow(values: FloatArray | None, default: float) -> FloatArray | None:
+            if values is None:
+                return None
+            if values.shape[0]:
+                fill = values.mean(axis=0, keepdims=True)
+            else:
+                fill = np.full((1, *values.shape[1:]), default)
+            return np.concatenate([values, np.repeat(fill, extra, axis=0)])
+
+        confusion = grow(self.confusion, 1.0 / max(k, 1))
+        assert confusion is not None
+        return WarmStart(
+            confusion,
+            self.prior,
+            grow(self.bias, 0.0),
+            grow(self.spread, 1.0),
+            grow(self.skill, 1.0 / max(k, 1)),
+        )
+
+
+@dataclass(frozen=True)
 class ConsensusResult:
     """Outcome of one consensus fit; arrays are read-only.
 
@@ -138,6 +184,10 @@ class ConsensusResult:
     def specificity(self) -> FloatArray:
         """(n_readers,) π_00 for binary problems (SPEC §4.5)."""
         return np.asarray(self.confusion[:, 0, 0], dtype=np.float64)
+
+    def warm_start(self) -> WarmStart:
+        """This fit's parameters, to start the next fit from (``fit(..., init=result.warm_start())``)."""
+        return WarmStart(self.confusion, self.prior, self.bias, self.spread, self.skill)
 
     def uncertain(self, threshold: float = 0.8) -> NDArray[np.bool_]:
         """(n_items,) items whose max posterior is below ``threshold`` (adjudication queue, SPEC §4.8)."""
