@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -29,6 +30,8 @@ app.conf.update(
 app.autodiscover_tasks()
 
 RECOVER_ENTRY = "ml: re-dispatch training runs whose task was lost"
+OUTBOX_ENTRY = "labeling: publish pending outbox messages"
+JOBS_RECOVER_ENTRY = "labeling: queue again import jobs and consensus refits whose worker died"
 
 
 @app.on_after_finalize.connect
@@ -41,6 +44,23 @@ def _periodic_tasks(sender: Celery, **kwargs: object) -> None:
         sender.signature("ml.tasks.training_runs_recover_task"),
         name=RECOVER_ENTRY,
     )
+    sender.add_periodic_task(
+        float(settings.OUTBOX_DRAIN_EVERY_S),
+        sender.signature("labeling.tasks.outbox_drain_task"),
+        name=OUTBOX_ENTRY,
+    )
+    sender.add_periodic_task(
+        float(settings.JOB_RECOVER_EVERY_S),
+        sender.signature("labeling.tasks.jobs_recover_task"),
+        name=JOBS_RECOVER_ENTRY,
+    )
+
+
+@worker_ready.connect
+def _on_worker_ready(sender: object = None, **kwargs: object) -> None:
+    """A (re)started worker publishes what the outbox holds and recovers jobs whose worker died."""
+    app.send_task("labeling.tasks.outbox_drain_task")
+    app.send_task("labeling.tasks.jobs_recover_task")
 
 
 @app.task(name="concord.ping")

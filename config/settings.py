@@ -219,6 +219,17 @@ ML_HEARTBEAT_STALE_S = env.int("ML_HEARTBEAT_STALE_S", default=120)
 # broker restart): the beat task that runs every ML_RECOVER_EVERY_S dispatches it again.
 ML_REDISPATCH_AFTER_S = env.int("ML_REDISPATCH_AFTER_S", default=600)
 ML_RECOVER_EVERY_S = env.int("ML_RECOVER_EVERY_S", default=300)
+# Transactional outbox (labeling.services.outbox): beat publishes pending task messages this often; a drainer's
+# lease on the rows it is publishing lasts this long; sent rows are kept this many days (then pruned).
+OUTBOX_DRAIN_EVERY_S = env.float("OUTBOX_DRAIN_EVERY_S", default=10.0)
+OUTBOX_LEASE_S = env.float("OUTBOX_LEASE_S", default=60.0)
+OUTBOX_KEEP_DAYS = env.float("OUTBOX_KEEP_DAYS", default=7.0)
+# Import jobs and consensus refits (labeling.services.jobs): a job whose worker sent no heartbeat for
+# JOB_HEARTBEAT_STALE_S is taken for dead; the recovery step (beat every JOB_RECOVER_EVERY_S, and each worker at
+# start) queues it again, and a job queued JOB_REDISPATCH_AFTER_S ago that no worker took is queued again.
+JOB_HEARTBEAT_STALE_S = env.float("JOB_HEARTBEAT_STALE_S", default=60.0)
+JOB_RECOVER_EVERY_S = env.float("JOB_RECOVER_EVERY_S", default=30.0)
+JOB_REDISPATCH_AFTER_S = env.float("JOB_REDISPATCH_AFTER_S", default=300.0)
 
 LOGGING = {
     "version": 1,

@@ -14,3 +14,5 @@ urlpatterns = [
     path("dicomweb/", include("labeling.api.dicomweb_urls")),
     path("", include("labeling.web.urls")),
 ]
+
+handler500 = "labeling.api.errors.server_error"

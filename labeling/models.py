@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -602,12 +603,72 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="kept fresh by the worker running the job; stale when it died"
+    )
+    attempts = models.PositiveIntegerField(default=0, help_text="times a worker claimed the job")
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True, help_text="when the job's task was last queued (its creation or a recovery)"
+    )
 
     class Meta:
         ordering = ["-id"]
 
     def __str__(self) -> str:
         return f"import {self.pk} ({self.status})"
+
+
+class ConsensusRefitState(models.Model):
+    """Where a project's consensus refit stands, so that a refit whose worker died is started again.
+
+    ``covered_until``: readings and adjudications created up to this time are in the current runs.
+    ``heartbeat_at`` is kept fresh while a worker refits (None when none is on it); ``dispatched_at`` is the
+    last time the recovery queued a refit. No write per reading: newer readings are found by their time.
+    """
+
+    project = models.OneToOneField(
+        Project, primary_key=True, on_delete=models.CASCADE, related_name="consensus_refit_state"
+    )
+    covered_until = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"consensus refit state of {self.project}"
+
+
+class OutboxMessage(models.Model):
+    """A task message written in the same transaction as the change that needs it (transactional outbox).
+
+    A drainer leases pending rows (``leased_until``, ``lease_token``), publishes them with ``message_id`` as
+    the task id and marks them sent; a broker that is down leaves them pending for the next drain (beat, or
+    right after the next commit). Delivery is at least once: the tasks are idempotent.
+    """
+
+    message_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    task = models.CharField(max_length=200, help_text="the Celery task's registered name")
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    available_at = models.DateTimeField(default=timezone.now, help_text="the task runs no earlier")
+    created_at = models.DateTimeField(auto_now_add=True)
+    leased_until = models.DateTimeField(null=True, blank=True)
+    lease_token = models.UUIDField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["id"], condition=Q(sent_at__isnull=True), name="outbox_pending"),
+            models.Index(fields=["sent_at"], name="outbox_sent_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"outbox {self.pk} {self.task} ({'sent' if self.sent_at else 'pending'})"
 
 
 class ContourConsensus(models.Model):

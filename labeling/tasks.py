@@ -19,9 +19,9 @@ from labeling.dicom import DicomStoreUnavailable
 )
 def consensus_refit_task(project_id: int, requested_at: str | None = None) -> None:
     """Refit the project's consensus; debounced, idempotent per data hash, safe to run twice at once."""
-    from labeling.services.consensus import consensus_refit_project
+    from labeling.services.consensus_recovery import consensus_refit_tracked
 
-    consensus_refit_project(project_id=project_id, requested_at=requested_at)
+    consensus_refit_tracked(project_id=project_id, requested_at=requested_at)
 
 
 @shared_task(
@@ -52,3 +52,23 @@ def reader_study_compute_task(project_id: int, reference: str) -> None:
     from labeling.services.reader_study import reader_study_compute
 
     reader_study_compute(project_id=project_id, reference=reference)
+
+
+@shared_task(ignore_result=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def outbox_drain_task() -> None:
+    """Beat entry (every OUTBOX_DRAIN_EVERY_S, and at worker start): publish pending outbox messages."""
+    from labeling.services.outbox import outbox_drain, outbox_prune
+
+    outbox_drain()
+    outbox_prune()
+
+
+@shared_task(ignore_result=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def jobs_recover_task() -> None:
+    """Beat entry (every JOB_RECOVER_EVERY_S, and at worker start): queue again the import jobs and consensus
+    refits whose worker died or whose message was lost."""
+    from labeling.services.consensus_recovery import consensus_refits_recover
+    from labeling.services.ingest import import_jobs_recover
+
+    import_jobs_recover()
+    consensus_refits_recover()

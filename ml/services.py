@@ -17,16 +17,14 @@ import logging
 import math
 import os
 import tempfile
-import threading
 import time
 from datetime import datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import CharField, F, Func, JSONField, Max, OuterRef, Q, Subquery, TextField, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
@@ -37,6 +35,8 @@ from labeling.exceptions import Conflict, InvalidInput
 from labeling.models import AuditEvent, Case, Project
 from labeling.services.audit import audit_record
 from labeling.services.ingest import configured_store
+from labeling.services.jobs import Heartbeat, is_alive
+from labeling.services.outbox import outbox_send
 from ml.config import ConfigError
 from ml.data.snapshot import MANIFEST, TEST, TRAIN, link_study
 from ml.models import DatasetSnapshot, ModelKind, ModelVersion, Prediction, TrainingPolicy, TrainingRun
@@ -211,9 +211,8 @@ def snapshot_create(*, project: Project, kind: str) -> DatasetSnapshot:
 
 
 def _enqueue_prereads(version_id: int) -> None:
-    from ml.tasks import prereads_task
-
-    prereads_task.delay(version_id)
+    """Queue a batch of pre-reads with the current transaction (outbox)."""
+    outbox_send("ml.tasks.prereads_task", args=(version_id,))
 
 
 def case_record(case: Case, series_for: list[str]) -> dict[str, Any]:
@@ -318,7 +317,7 @@ def _promote(version: ModelVersion, actor: User | None, reason: str) -> None:
         project=version.project,
         data={"kind": version.kind, "version": version.version, "reason": reason},
     )
-    transaction.on_commit(lambda: _enqueue_prereads(version.pk))
+    _enqueue_prereads(version.pk)
 
 
 def model_version_register(*, run: TrainingRun, card: dict[str, Any]) -> ModelVersion:
@@ -428,7 +427,7 @@ def training_run_start(
                 project=project,
                 data={"kind": kind, "trigger": trigger, "config": merged},
             )
-            transaction.on_commit(lambda: _enqueue(run.pk))
+            _enqueue(run.pk)
     except IntegrityError as exc:
         active = TrainingRun.objects.filter(project=project, kind=kind, state__in=TrainingRun.ACTIVE).first()
         raise Conflict(
@@ -449,9 +448,8 @@ def _check_config(kind: str, config: Any) -> None:
 
 
 def _enqueue(run_id: int) -> None:
-    from ml.tasks import training_run_task  # services import tasks lazily: tasks import services
-
-    training_run_task.delay(run_id)
+    """Queue the run's task with the current transaction (outbox)."""
+    outbox_send("ml.tasks.training_run_task", args=(run_id,))
 
 
 def training_run_cancel(*, actor: User, run: TrainingRun) -> TrainingRun:
@@ -475,8 +473,7 @@ def _claim(run_id: int) -> tuple[TrainingRun, bool] | None:
         if run.state not in TrainingRun.ACTIVE:
             return None  # finished, failed or cancelled: a redelivery lands here and stops
         now = timezone.now()
-        stale_after = timedelta(seconds=settings.ML_HEARTBEAT_STALE_S)  # then its worker is gone
-        alive = run.heartbeat_at and now - run.heartbeat_at < stale_after
+        alive = is_alive(run.heartbeat_at, stale_after_s=settings.ML_HEARTBEAT_STALE_S, now=now)
         if run.state == TrainingRun.State.RUNNING and alive:
             return None  # another worker is on it
         if run.cancel_requested:  # cancelled while its worker was gone: nothing left to train
@@ -548,45 +545,11 @@ def _finish(run_id: int, state: str, error: str = "") -> None:
     _append(run_id, line=f"{now:%Y-%m-%d %H:%M:%S} {state}\n", state=state, error=error, finished_at=now)
 
 
-class _Heartbeat:
-    """Keep a claimed run's heartbeat fresh from a thread while this process works on it.
-
-    Snapshots, data caching and evaluation report no progress for minutes; without this, a second delivery
-    of the task (a broker redelivery or a re-dispatch) would take a busy worker for a dead one and train the
-    same run twice. The thread dies with the process, so a killed worker's heartbeat does go stale.
-    """
-
-    def __init__(self, run_id: int, every_s: float) -> None:
-        self.run_id, self.every_s = run_id, every_s
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}", daemon=True)
-
-    def __enter__(self) -> _Heartbeat:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stopped.set()
-        self.thread.join(timeout=30)
-
-    def _beat(self) -> None:
-        try:
-            while not self.stopped.wait(self.every_s):
-                try:
-                    TrainingRun.objects.filter(pk=self.run_id, state=TrainingRun.State.RUNNING).update(
-                        heartbeat_at=timezone.now()
-                    )
-                except DatabaseError:  # a briefly unreachable database: the next beat tries again
-                    log.warning("heartbeat of training run %s failed", self.run_id, exc_info=True)
-        finally:
-            connection.close()  # this thread's own connection
-
-
 def training_run_execute(*, run_id: int) -> None:
     """Run (or resume) one training run to the end: snapshot, train, evaluate on gold, register.
 
     Idempotent, so the task may be delivered twice: a finished or cancelled run returns at once, and so does
-    one that a live worker holds (its heartbeat is kept fresh by ``_Heartbeat``); a run whose worker died
+    one that a live worker holds (its heartbeat is kept fresh by ``Heartbeat``); a run whose worker died
     resumes from its last checkpoint.
     """
 
@@ -594,7 +557,8 @@ def training_run_execute(*, run_id: int) -> None:
     if claimed is None:
         return
     run, resume = claimed
-    with _Heartbeat(run.pk, every_s=max(settings.ML_HEARTBEAT_STALE_S / 4, 0.5)):
+    every_s = max(settings.ML_HEARTBEAT_STALE_S / 4, 0.5)
+    with Heartbeat(TrainingRun, run.pk, every_s=every_s, state=TrainingRun.State.RUNNING):
         _train_claimed(run, resume)
 
 
@@ -671,7 +635,7 @@ def training_runs_recover(*, now: datetime | None = None) -> list[int]:
             audit_record(
                 actor=None, action=REDISPATCH_ACTION, target=run, project=run.project, data={"why": why}
             )
-            transaction.on_commit(partial(_enqueue, run.pk))
+            _enqueue(run.pk)
             recovered.append(run.pk)
     if recovered:
         log.warning("re-dispatched lost training runs %s", recovered)

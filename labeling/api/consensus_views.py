@@ -19,8 +19,7 @@ from labeling.exceptions import InvalidInput, NotFound
 from labeling.models import ConsensusRun, ContourAdjudication, ContourConsensus, ItemPosterior
 from labeling.services.adjudication import adjudication_record, contour_adjudication_record
 from labeling.services.agreement import agreement_csv, agreement_report
-from labeling.services.readings import calibration_show
-from labeling.tasks import consensus_refit_task
+from labeling.services.readings import calibration_show, consensus_enqueue
 
 
 class ConsensusRunOutput(serializers.ModelSerializer):
@@ -90,7 +89,7 @@ class ConsensusRefitApi(APIView):
     def post(self, request: Request, project_id: int) -> Response:
         """Queue a refit now (an unchanged data set reuses the current runs)."""
         project = project_for(request_user(request), project_id, ADMIN)
-        consensus_refit_task.delay(project.pk)
+        consensus_enqueue(project.pk, debounce=False)
         return Response({"detail": "consensus refit queued"}, status=status.HTTP_202_ACCEPTED)
 
 

@@ -1,14 +1,21 @@
 """Map domain errors to HTTP once: NotFound 404, Forbidden 403, Conflict 409, InvalidInput 400.
 
 DICOM store failures too: not found 404, a request the store cannot answer 406, a bad request 400, an
-unreachable store 503, any other store failure 502.
+unreachable store 503, any other store failure 502. A database that is unreachable or dropped the connection
+(OperationalError, InterfaceError: a restart, a failover) is a 503 with Retry-After, in DRF views and, through
+``server_error`` (``handler500``), anywhere else; the transaction that was open is rolled back by PostgreSQL,
+so nothing is half-written and the client may simply retry.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
 from django.db.models import ProtectedError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -23,6 +30,11 @@ from labeling.dicom.errors import (
 from labeling.exceptions import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from labeling.models import ImmutableError
 from labeling.schemes import SchemeError
+
+#: Errors of a database that is restarting or unreachable: the request can be retried as it is.
+DATABASE_DOWN = (OperationalError, InterfaceError)
+DATABASE_DOWN_BODY = {"detail": "the database is unavailable for a moment; nothing was saved, try again"}
+RETRY_AFTER_S = 5
 
 STATUS = {
     NotFound: status.HTTP_404_NOT_FOUND,
@@ -45,6 +57,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(body, status=code)
     if isinstance(exc, DicomStoreError):
         return _store_error(exc)
+    if isinstance(exc, DATABASE_DOWN):
+        return Response(DATABASE_DOWN_BODY, status=503, headers={"Retry-After": str(RETRY_AFTER_S)})
     if isinstance(exc, ImmutableError | ProtectedError):
         return Response({"detail": str(exc.args[0])}, status=status.HTTP_409_CONFLICT)
     return drf_exception_handler(exc, context)
@@ -61,3 +75,24 @@ def _store_error(exc: DicomStoreError) -> Response:
     if isinstance(exc, DicomStoreUnavailable):
         return Response({"detail": "the image store is unavailable, try again"}, status=503)
     return Response({"detail": "the image store failed to answer"}, status=status.HTTP_502_BAD_GATEWAY)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: a database outage is a 503 with Retry-After; API paths answer JSON, pages HTML.
+
+    Django calls it inside the ``except`` block of the failed request, so the exception is ``sys.exc_info()``;
+    it covers what DRF's handler does not see (middleware, the DICOMweb views, the web pages).
+    """
+    exc = sys.exc_info()[1]
+    api = request.path.startswith(("/api/", "/dicomweb/"))
+    if isinstance(exc, DATABASE_DOWN):
+        response: HttpResponse
+        if api:
+            response = JsonResponse(DATABASE_DOWN_BODY, status=503)
+        else:
+            response = HttpResponse(DATABASE_DOWN_BODY["detail"], status=503, content_type="text/plain")
+        response["Retry-After"] = str(RETRY_AFTER_S)
+        return response
+    if api:
+        return JsonResponse({"detail": "server error"}, status=500)
+    return defaults.server_error(request)

@@ -20,12 +20,15 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from pydicom import dcmread
 from pydicom.dataset import Dataset
@@ -38,12 +41,16 @@ from labeling.dicom.validate import ValidationProblem, ValidSeries, validate_fil
 from labeling.exceptions import Conflict, DomainError, InvalidInput
 from labeling.models import Case, ImportJob, Instance, Project, Series, Study
 from labeling.services.audit import audit_record
+from labeling.services.jobs import Heartbeat, is_alive
+from labeling.services.outbox import outbox_send
 from labeling.services.studies import case_create, study_check_not_foreign, study_register
 
 logger = logging.getLogger(__name__)
 
 #: (files done, files in total); called after each study and after validation.
 Progress = Callable[[int, int], None]
+#: (study UID, ids of the cases it added); called once a study is stored and registered.
+Imported = Callable[[str, list[int]], None]
 
 
 @dataclass
@@ -259,6 +266,7 @@ def import_paths(
     source: str = "files",
     root: Path | None = None,
     progress: Progress | None = None,
+    on_imported: Imported | None = None,
 ) -> ImportReport:
     """Validate files, then store, register and (for a project) add as cases every valid study.
 
@@ -287,6 +295,7 @@ def import_paths(
             )
             done += sum(len(s.paths) for s in series.values())
             continue
+        n_imported, n_cases = len(report.imported), len(report.cases)
         try:
             _import_study(
                 actor=actor,
@@ -300,6 +309,8 @@ def import_paths(
         except (DicomStoreError, DomainError) as exc:
             reason = getattr(exc, "message", None) or str(exc)
             report.problems.append({"path": study_uid, "reason": f"study {study_uid}: {reason}"})
+        if on_imported and len(report.imported) > n_imported:
+            on_imported(study_uid, report.cases[n_cases:])
         done += sum(len(s.paths) for s in series.values())
         if progress:
             progress(done, len(files))
@@ -364,6 +375,7 @@ def import_dicomweb(
     project: Project | None = None,
     store: DicomStore | None = None,
     progress: Progress | None = None,
+    on_imported: Imported | None = None,
 ) -> ImportReport:
     """Import the studies a QIDO search on ``url`` finds: fetch each study's instances, then ``import_paths``.
 
@@ -397,6 +409,7 @@ def import_dicomweb(
                 store_pixels=copy_pixels,
                 source=f"dicomweb:{url}",
                 root=workdir,
+                on_imported=on_imported,
             )
             report.merge(part)
             done += part.files
@@ -430,50 +443,64 @@ def _job_progress(job_id: int) -> Progress:
     return update
 
 
+def _import_job_claim(job_id: int) -> ImportJob | None:
+    """Mark the job running for this worker (row-locked); None when it is finished or a live worker has it."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(pk=job_id)
+        if job.status in (ImportJob.Status.SUCCEEDED, ImportJob.Status.FAILED):
+            return None  # a redelivered or re-dispatched task after the end
+        now = timezone.now()
+        alive = is_alive(job.heartbeat_at, stale_after_s=settings.JOB_HEARTBEAT_STALE_S, now=now)
+        if job.status == ImportJob.Status.RUNNING and alive:
+            return None  # another worker is on it
+        job.status, job.heartbeat_at, job.attempts = ImportJob.Status.RUNNING, now, job.attempts + 1
+        job.started_at = job.started_at or now
+        job.save(update_fields=["status", "heartbeat_at", "attempts", "started_at"])
+    return ImportJob.objects.select_related("project__scheme", "created_by").get(pk=job_id)
+
+
+class _Imported:
+    """The studies (and cases) each attempt of a job imported, kept in the job's row as they happen, so that a
+    job resumed after its worker died reports what an undisturbed run reports (not "skipped, already there")."""
+
+    def __init__(self, job: ImportJob) -> None:
+        self.job_id = job.pk
+        earlier = job.report if job.status == ImportJob.Status.RUNNING else {}
+        self.imported: list[str] = list(earlier.get("imported", []))
+        self.cases: list[int] = list(earlier.get("cases", []))
+
+    def __call__(self, study_uid: str, cases: list[int]) -> None:
+        self.imported.append(study_uid)
+        self.cases += cases
+        ImportJob.objects.filter(pk=self.job_id).update(
+            report={"imported": self.imported, "cases": self.cases, "partial": True}
+        )
+
+    def complete(self, report: ImportReport) -> ImportReport:
+        """The final report: studies imported by an earlier attempt count as imported, not skipped."""
+        before = [uid for uid in self.imported if uid not in report.imported]
+        report.imported = before + report.imported
+        report.skipped = [uid for uid in report.skipped if uid not in before]
+        report.cases = [c for c in self.cases if c not in report.cases] + report.cases
+        return report
+
+
 def import_job_run(*, job_id: int, progress: Progress | None = None) -> ImportJob:
     """Run a queued import; a finished job is returned as it is (a redelivered task does nothing twice).
 
-    A running job is run again (its worker died): imports are idempotent by UID. A store outage puts the job
-    back to queued and re-raises for the task to retry; any other error fails the job with the reason.
+    The job is claimed under a row lock and its heartbeat kept fresh while it runs (``labeling.services.jobs``):
+    a second delivery while a live worker has it returns at once; a job whose worker died (stale heartbeat) is
+    run again, and since imports are idempotent by UID it ends as an undisturbed run would. A store outage puts
+    the job back to queued and re-raises for the task to retry; any other error fails the job with the reason.
     """
-    job = ImportJob.objects.select_related("project__scheme", "created_by").get(pk=job_id)
-    if job.status in (ImportJob.Status.SUCCEEDED, ImportJob.Status.FAILED):
-        return job
-    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.RUNNING, started_at=timezone.now())
-    track = _job_progress(job.pk)
-
-    def both(done: int, total: int) -> None:
-        track(done, total)
-        if progress:
-            progress(done, total)
-
-    try:
-        if "url" in job.params:
-            report = import_dicomweb(
-                actor=job.created_by,
-                url=job.params["url"],
-                filters=job.params.get("filters", {}),
-                project=job.project,
-                progress=both,
-            )
-        else:
-            folder = Path(job.params["folder"])
-            report = import_paths(
-                actor=job.created_by,
-                paths=dicom_files_under(folder),
-                project=job.project,
-                source=job.source,
-                root=folder,
-                progress=both,
-            )
-    except DicomStoreUnavailable as exc:  # transient: the task retries, and the rerun skips finished studies
-        ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.QUEUED, error=f"will retry: {exc}")
-        raise
-    except (DicomStoreError, DomainError, OSError) as exc:
-        ImportJob.objects.filter(pk=job.pk).update(
-            status=ImportJob.Status.FAILED, error=str(exc)[:5000], finished_at=timezone.now()
-        )
-        raise
+    job = _import_job_claim(job_id)
+    if job is None:
+        return ImportJob.objects.get(pk=job_id)
+    imported = _Imported(job)
+    every_s = max(settings.JOB_HEARTBEAT_STALE_S / 4, 0.2)
+    with Heartbeat(ImportJob, job.pk, every_s=every_s, status=ImportJob.Status.RUNNING):
+        report = _import_job_work(job, progress, imported)
+    report = imported.complete(report)
     with transaction.atomic():
         ImportJob.objects.filter(pk=job.pk).update(
             status=ImportJob.Status.SUCCEEDED,
@@ -482,6 +509,7 @@ def import_job_run(*, job_id: int, progress: Progress | None = None) -> ImportJo
             done=report.files,
             total=report.files,
             finished_at=timezone.now(),
+            heartbeat_at=None,
         )
         job.refresh_from_db()
         audit_record(
@@ -496,11 +524,56 @@ def import_job_run(*, job_id: int, progress: Progress | None = None) -> ImportJo
     return job
 
 
-def import_job_enqueue(job: ImportJob) -> None:
-    """Queue the job's task after the surrounding transaction commits."""
-    from labeling.tasks import import_job_run_task  # services import tasks lazily: tasks import services
+def _import_job_work(job: ImportJob, progress: Progress | None, imported: _Imported) -> ImportReport:
+    track = _job_progress(job.pk)
 
-    transaction.on_commit(lambda: import_job_run_task.delay(job.pk))
+    def both(done: int, total: int) -> None:
+        track(done, total)
+        if progress:
+            progress(done, total)
+
+    try:
+        if "url" in job.params:
+            return import_dicomweb(
+                actor=job.created_by,
+                url=job.params["url"],
+                filters=job.params.get("filters", {}),
+                project=job.project,
+                progress=both,
+                on_imported=imported,
+            )
+        folder = Path(job.params["folder"])
+        return import_paths(
+            actor=job.created_by,
+            paths=dicom_files_under(folder),
+            project=job.project,
+            source=job.source,
+            root=folder,
+            progress=both,
+            on_imported=imported,
+        )
+    except DicomStoreUnavailable as exc:  # transient: the task retries, and the rerun skips finished studies
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportJob.Status.QUEUED, error=f"will retry: {exc}", heartbeat_at=None
+        )
+        raise
+    except (DicomStoreError, DomainError, OSError) as exc:
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportJob.Status.FAILED,
+            error=str(exc)[:5000],
+            finished_at=timezone.now(),
+            heartbeat_at=None,
+        )
+        raise
+
+
+IMPORT_JOB_TASK = "labeling.tasks.import_job_run_task"
+
+
+def import_job_enqueue(job: ImportJob) -> None:
+    """Queue the job's task with the current transaction (outbox): sent after commit, or by the next drain."""
+    ImportJob.objects.filter(pk=job.pk).update(dispatched_at=timezone.now())
+    outbox_send(IMPORT_JOB_TASK, args=(job.pk,))
 
 
 def import_dicomweb_queue(
@@ -527,3 +600,48 @@ def import_dicomweb_queue(
         )
         import_job_enqueue(job)
     return job
+
+
+REDISPATCH_ACTION = "import.redispatch"
+
+
+def import_jobs_recover(*, now: datetime | None = None) -> list[int]:
+    """Queue again the import jobs nobody works on; return their ids.
+
+    Lost: running with a heartbeat older than ``JOB_HEARTBEAT_STALE_S`` (its worker died, e.g. ``kill -9``)
+    and no message sent since that attempt began, or queued (or running) with its last dispatch older than
+    ``JOB_REDISPATCH_AFTER_S`` (a message lost with a broker, or a store outage that outlasted the retries). A
+    message that was not lost after all does no harm: the task claims the job under a row lock and returns when
+    it is finished or a live worker holds it. Rows another caller is examining are skipped (``skip_locked``).
+    """
+    now = now or timezone.now()
+    stale_before = now - timedelta(seconds=settings.JOB_HEARTBEAT_STALE_S)
+    dispatched_before = now - timedelta(seconds=settings.JOB_REDISPATCH_AFTER_S)
+    last_sent = Coalesce(F("dispatched_at"), F("created_at"))
+    dead = Q(status=ImportJob.Status.RUNNING) & (
+        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale_before)
+    )
+    consumed = Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=F("heartbeat_at"))
+    recovered = []
+    with transaction.atomic():
+        jobs = (
+            ImportJob.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("project")
+            .annotate(last_sent=last_sent)
+            .filter(
+                (dead & (consumed | Q(last_sent__lt=dispatched_before)))
+                | Q(status=ImportJob.Status.QUEUED, last_sent__lt=dispatched_before)
+            )
+            .order_by("pk")
+        )
+        for job in jobs:
+            quiet_from = job.heartbeat_at if job.status == ImportJob.Status.RUNNING else job.last_sent
+            why = f"{job.status} for {(now - (quiet_from or job.created_at)).total_seconds():.0f} s with no worker"
+            audit_record(
+                actor=None, action=REDISPATCH_ACTION, target=job, project=job.project, data={"why": why}
+            )
+            import_job_enqueue(job)
+            recovered.append(job.pk)
+    if recovered:
+        logger.warning("re-dispatched import jobs %s", recovered)
+    return recovered

@@ -32,6 +32,7 @@ from labeling.selectors import reader_pseudonyms
 from labeling.services.audit import audit_record
 from labeling.services.consensus import MAX_ITER, SMOOTHING, TOL
 from labeling.services.csvcells import csv_text
+from labeling.services.outbox import outbox_send
 from ml.consensus import fit
 from ml.readerstudy import MrmcResult, mrmc, roc_points
 from ml.readerstudy.agreement import agreement_change
@@ -450,10 +451,8 @@ def reader_study_compute(*, project_id: int, reference: str) -> ReaderStudyAnaly
 
 
 def reader_study_enqueue(*, project: Project, reference: str) -> None:
-    """Queue the analysis on the worker (after commit)."""
-    from labeling.tasks import reader_study_compute_task  # services import tasks lazily
-
-    transaction.on_commit(lambda: reader_study_compute_task.delay(project.pk, reference))
+    """Queue the analysis on the worker with the current transaction (outbox)."""
+    outbox_send("labeling.tasks.reader_study_compute_task", args=(project.pk, reference))
 
 
 CSV_HEADER = (

@@ -25,6 +25,7 @@ from labeling.models import (
 )
 from labeling.selectors import calibration_report_and_cases
 from labeling.services.audit import audit_record
+from labeling.services.outbox import outbox_send
 
 MAX_CONTOUR_POINTS = 2000
 
@@ -133,16 +134,22 @@ def _write_reading(
     return reading
 
 
-def consensus_enqueue(project_id: int) -> None:
-    """After commit, queue a (debounced) consensus refit of the project."""
-    from labeling.tasks import consensus_refit_task  # services import tasks lazily: tasks import services
+CONSENSUS_REFIT_TASK = "labeling.tasks.consensus_refit_task"
 
-    def send() -> None:
-        consensus_refit_task.apply_async(
-            (project_id, timezone.now().isoformat()), countdown=settings.CONSENSUS_DEBOUNCE_S
-        )
 
-    transaction.on_commit(send)
+def consensus_enqueue(project_id: int, *, debounce: bool = True) -> None:
+    """Queue a consensus refit of the project with the current transaction (outbox; debounced by default).
+
+    The message is a row of this transaction: a broker that is down delays the refit, never the request.
+    """
+    if not debounce:
+        outbox_send(CONSENSUS_REFIT_TASK, args=(project_id,))
+        return
+    outbox_send(
+        CONSENSUS_REFIT_TASK,
+        args=(project_id, timezone.now().isoformat()),
+        delay_s=settings.CONSENSUS_DEBOUNCE_S,
+    )
 
 
 @transaction.atomic

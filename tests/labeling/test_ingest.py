@@ -14,9 +14,8 @@ from pydicom import dcmread
 from pydicom.uid import generate_uid
 
 from labeling.dicom import LocalFolderStore
-from labeling.models import AuditEvent, Case, ImportJob, Instance, Series, Study
+from labeling.models import AuditEvent, Case, ImportJob, Instance, OutboxMessage, Series, Study
 from labeling.services.ingest import import_job_run, import_paths
-from labeling.tasks import import_job_run_task
 from tests.labeling.dicom.dicom_factory import make_series, write_series
 from tests.labeling.factories import ProjectFactory, scheme
 
@@ -190,27 +189,19 @@ def _zip(paths: list[Path], root: Path) -> io.BytesIO:
     return data
 
 
-def _run_inline(job_id: int) -> None:
-    import_job_run(job_id=job_id)
-
-
 @pytest.mark.django_db
-def test_upload_of_a_zip_queues_a_job_that_imports_with_progress(
-    world, client_for, store_dir, tmp_path, django_capture_on_commit_callbacks
-):
+def test_upload_of_a_zip_queues_a_job_that_imports_with_progress(world, client_for, store_dir, tmp_path):
     study_uid, paths = mri_files(tmp_path / "in")
     client = client_for(world.admin)
-    with (
-        mock.patch.object(import_job_run_task, "delay", side_effect=_run_inline) as delay,
-        django_capture_on_commit_callbacks(execute=True),
-    ):
-        response = client.post(
-            f"/api/projects/{world.project.pk}/imports/upload/",
-            {"files": [_zip(paths, tmp_path / "in")]},
-            format="multipart",
-        )
+    response = client.post(
+        f"/api/projects/{world.project.pk}/imports/upload/",
+        {"files": [_zip(paths, tmp_path / "in")]},
+        format="multipart",
+    )
     assert response.status_code == 202, response.content
-    delay.assert_called_once_with(response.json()["id"])
+    message = OutboxMessage.objects.get()  # written with the job, in its transaction
+    assert (message.task, message.args) == ("labeling.tasks.import_job_run_task", [response.json()["id"]])
+    import_job_run(job_id=response.json()["id"])  # what the worker does with it
     job = client.get(f"/api/projects/{world.project.pk}/imports/{response.json()['id']}/").json()
     assert job["status"] == "succeeded" and job["done"] == job["total"] == 6
     assert job["report"]["imported"] == [study_uid] and len(job["report"]["cases"]) == 1
@@ -257,13 +248,12 @@ UPLOAD_REJECTIONS = [
     ("name", "body", "message"), UPLOAD_REJECTIONS, ids=[r[0] for r in UPLOAD_REJECTIONS]
 )
 def test_upload_rejections_say_why_and_write_nothing(world, client_for, store_dir, name, body, message):
-    with mock.patch.object(import_job_run_task, "delay") as delay:
-        response = client_for(world.admin).post(
-            f"/api/projects/{world.project.pk}/imports/upload/", body(), format="multipart"
-        )
+    response = client_for(world.admin).post(
+        f"/api/projects/{world.project.pk}/imports/upload/", body(), format="multipart"
+    )
     assert response.status_code == 400
     assert message in response.json()["detail"]
-    assert not ImportJob.objects.exists() and not delay.called
+    assert not ImportJob.objects.exists() and not OutboxMessage.objects.exists()
     imports = store_dir.parent / "var" / "imports"
     assert not imports.exists() or not list(imports.iterdir())
     assert not (store_dir.parent / "escape.dcm").exists()
@@ -296,12 +286,11 @@ DICOMWEB_REJECTIONS = [
 @pytest.mark.parametrize(("configured", "body", "message"), DICOMWEB_REJECTIONS)
 def test_dicomweb_import_rejections(world, client_for, settings, configured, body, message):
     settings.DICOMWEB_URL = configured
-    with mock.patch.object(import_job_run_task, "delay") as delay:
-        response = client_for(world.admin).post(
-            f"/api/projects/{world.project.pk}/imports/dicomweb/", body, format="json"
-        )
+    response = client_for(world.admin).post(
+        f"/api/projects/{world.project.pk}/imports/dicomweb/", body, format="json"
+    )
     assert response.status_code == 400 and message in response.json()["detail"]
-    assert not ImportJob.objects.exists() and not delay.called
+    assert not ImportJob.objects.exists() and not OutboxMessage.objects.exists()
 
 
 @pytest.mark.django_db

@@ -14,8 +14,9 @@ from django_celery_beat.schedulers import DatabaseScheduler
 
 from config.celery import RECOVER_ENTRY, app
 from labeling.models import AuditEvent
+from labeling.services.jobs import Heartbeat
 from ml.models import ModelVersion, TrainingRun
-from ml.services import _Heartbeat, training_run_execute, training_run_start, training_runs_recover
+from ml.services import training_run_execute, training_run_start, training_runs_recover
 from ml.tasks import training_runs_recover_task
 from tests.labeling.factories import ProjectFactory
 from tests.labeling.processes import celery_worker_cmd, process_env, running, wait_until
@@ -98,7 +99,7 @@ def test_a_run_cancelled_while_its_worker_was_gone_ends_at_its_next_delivery():
 @pytest.mark.django_db(transaction=True)
 def test_the_heartbeat_stays_fresh_while_a_worker_is_busy_without_progress():
     run = _run("running", age_s=60, heartbeat_age_s=600)
-    with _Heartbeat(run.pk, every_s=0.1):
+    with Heartbeat(TrainingRun, run.pk, every_s=0.1, state=TrainingRun.State.RUNNING):
         wait_until(
             lambda: timezone.now() - TrainingRun.objects.get(pk=run.pk).heartbeat_at < timedelta(seconds=1),
             timeout_s=10,

@@ -1,0 +1,142 @@
+"""Transactional outbox: task messages are rows written with the change that needs them, sent after commit.
+
+A request never talks to the broker inside its answer's critical path: ``outbox_send`` adds an
+``OutboxMessage`` in the caller's transaction, so the message exists exactly when the change does. After the
+commit the request tries to publish it (best effort: a broker that is down costs a log line, not a 500), and
+beat's ``outbox_drain_task`` every ``OUTBOX_DRAIN_EVERY_S`` (and each worker at start) publishes whatever is
+still pending. Drainers lease rows under ``SELECT … FOR UPDATE SKIP LOCKED`` before publishing, so two drainers
+never send the same message; a drainer that dies mid-send leaves a lease that expires after
+``OUTBOX_LEASE_S``, and its messages are sent again. Delivery is at least once; every task sent this way is
+idempotent, and its task id is the row's ``message_id`` (a duplicate is recognisable in the logs).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from celery import current_app
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from kombu.exceptions import KombuError
+
+from labeling.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+#: What a broker that is down or unreachable raises on publish (kombu wraps most; sockets may leak through).
+BROKER_ERRORS: tuple[type[BaseException], ...] = (KombuError, OSError)
+try:  # the Redis client's own connection errors when kombu does not wrap them
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    BROKER_ERRORS += (RedisConnectionError, RedisTimeoutError)
+except ImportError:  # another broker: kombu's errors cover it
+    pass
+
+
+def outbox_send(
+    task: str, *, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, delay_s: float = 0.0
+) -> OutboxMessage:
+    """Queue ``task`` with the current transaction: written now, published after commit (or by a drain).
+
+    ``delay_s``: the task runs no earlier than this many seconds from now (a debounce).
+    """
+    message = OutboxMessage.objects.create(
+        task=task,
+        args=list(args),
+        kwargs=kwargs or {},
+        available_at=timezone.now() + timedelta(seconds=delay_s),
+    )
+    transaction.on_commit(lambda: _publish_after_commit(message.pk), robust=True)
+    return message
+
+
+def _publish_after_commit(message_id: int) -> None:
+    """Best effort right after the commit: the request has its answer either way; beat retries the rest."""
+    try:
+        outbox_drain(ids=[message_id], retry=False)
+    except DatabaseError:  # the database went away after the commit: the row is there, beat sends it
+        log.warning("outbox message %s left for the next drain", message_id, exc_info=True)
+
+
+def _lease(*, ids: Sequence[int] | None, limit: int, token: uuid.UUID) -> list[int]:
+    """Lease up to ``limit`` pending rows nobody else holds; returns their ids (oldest first)."""
+    now = timezone.now()
+    with transaction.atomic():
+        pending = OutboxMessage.objects.select_for_update(skip_locked=True).filter(
+            Q(leased_until__isnull=True) | Q(leased_until__lt=now), sent_at__isnull=True
+        )
+        if ids is not None:
+            pending = pending.filter(pk__in=list(ids))
+        leased = list(pending.order_by("pk").values_list("pk", flat=True)[:limit])
+        if leased:
+            OutboxMessage.objects.filter(pk__in=leased).update(
+                leased_until=now + timedelta(seconds=settings.OUTBOX_LEASE_S),
+                lease_token=token,
+                attempts=F("attempts") + 1,
+            )
+    return leased
+
+
+def _publish(message: OutboxMessage, *, retry: bool) -> None:
+    """Hand one message to the broker by task name (routes apply; the web process need not import the task).
+
+    Every task sent through the outbox ignores its result: no result-backend subscription on the way.
+    """
+    countdown = max(0.0, (message.available_at - timezone.now()).total_seconds())
+    current_app.send_task(
+        message.task,
+        args=message.args,
+        kwargs=message.kwargs,
+        task_id=str(message.message_id),
+        countdown=countdown or None,
+        retry=retry,
+        ignore_result=True,
+    )
+
+
+def outbox_drain(*, ids: Sequence[int] | None = None, limit: int = 500, retry: bool = True) -> int:
+    """Publish pending messages (all, or only ``ids``); returns how many the broker accepted.
+
+    Stops at the first broker failure and releases the rest of its lease, so a broker that is down costs one
+    failed publish per drain. ``retry``: let kombu retry a publish briefly (beat) or fail at once (a request).
+    """
+    token = uuid.uuid4()
+    leased = _lease(ids=ids, limit=limit, token=token)
+    sent = 0
+    for message in OutboxMessage.objects.filter(pk__in=leased, lease_token=token).order_by("pk"):
+        try:
+            _publish(message, retry=retry)
+        except BROKER_ERRORS as exc:
+            OutboxMessage.objects.filter(pk__in=leased, lease_token=token, sent_at__isnull=True).update(
+                leased_until=None, lease_token=None
+            )
+            OutboxMessage.objects.filter(pk=message.pk).update(
+                last_error=f"{type(exc).__name__}: {exc}"[:2000]
+            )
+            log.warning("broker unavailable, %d outbox messages left pending: %s", len(leased) - sent, exc)
+            break
+        OutboxMessage.objects.filter(pk=message.pk, lease_token=token).update(
+            sent_at=timezone.now(), leased_until=None, last_error=""
+        )
+        sent += 1
+    return sent
+
+
+def outbox_prune(*, keep_days: float | None = None) -> int:
+    """Delete messages sent more than ``keep_days`` (default OUTBOX_KEEP_DAYS) ago; returns how many."""
+    days = settings.OUTBOX_KEEP_DAYS if keep_days is None else keep_days
+    before = timezone.now() - timedelta(days=days)
+    deleted, _ = OutboxMessage.objects.filter(sent_at__lt=before).delete()
+    return deleted
+
+
+def outbox_pending_count() -> int:
+    """How many messages wait for the broker (a health figure)."""
+    return OutboxMessage.objects.filter(sent_at__isnull=True).count()
