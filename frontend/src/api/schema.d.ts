@@ -4,13 +4,14 @@
  */
 
 export interface paths {
-    "/api/assignments/{assignment_id}/": {
+    "/api/assignments/{key}/": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
+        /** @description The case data of the reader's assignment ``key`` (its study under the assignment's own UIDs). */
         get: operations["api_assignments_retrieve"];
         put?: never;
         post?: never;
@@ -20,7 +21,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/assignments/{assignment_id}/ai/": {
+    "/api/assignments/{key}/ai/": {
         parameters: {
             query?: never;
             header?: never;
@@ -37,7 +38,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/assignments/{assignment_id}/draft/": {
+    "/api/assignments/{key}/draft/": {
         parameters: {
             query?: never;
             header?: never;
@@ -54,7 +55,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/assignments/{assignment_id}/draft/save/": {
+    "/api/assignments/{key}/draft/save/": {
         parameters: {
             query?: never;
             header?: never;
@@ -71,7 +72,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/assignments/{assignment_id}/reading/": {
+    "/api/assignments/{key}/reading/": {
         parameters: {
             query?: never;
             header?: never;
@@ -82,6 +83,43 @@ export interface paths {
         put?: never;
         /** @description Submit the reading (with contours) of an open assignment; twice is a 409. */
         post: operations["api_assignments_reading_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/assignments/{key}/readings/{version}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Version ``version`` of the reader's reading of assignment ``key``. */
+        get: operations["api_assignments_readings_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/assignments/{key}/readings/{version}/correct/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Supersede version ``version`` of the reader's reading with a correction (the next version); the
+         *     original stays. Only the newest version can be corrected: an older one is a 409 (stale version).
+         */
+        post: operations["api_assignments_readings_correct_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -148,6 +186,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description End the session and revoke the user's API token (scripts log out with their token). */
         post: operations["api_auth_logout_create"];
         delete?: never;
         options?: never;
@@ -181,7 +220,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Exchange username and password for a key, sent as ``Authorization: Token <key>``. */
+        /**
+         * @description Exchange username and password for a key, sent as ``Authorization: Token <key>``.
+         *
+         *     The key is valid until ``expires_at`` (``TOKEN_TTL_S``), and revoked by logout, a password change and
+         *     the removal of a membership. Repeated wrong passwords are a 429 with Retry-After.
+         */
         post: operations["api_auth_token_create"];
         delete?: never;
         options?: never;
@@ -213,6 +257,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description The project; readers who hold no other role see its name and scheme, not its study design. */
         get: operations["api_projects_retrieve"];
         put?: never;
         post?: never;
@@ -364,7 +409,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description The reader's own readings against the consensus, on cases whose reading window has closed. */
+        /**
+         * @description The reader's own readings against the consensus, on cases whose reading window has closed.
+         *
+         *     404 while the reader has cases left to read here; readings of the cases shown can no longer be
+         *     corrected.
+         */
         get: operations["api_projects_calibration_retrieve"];
         put?: never;
         post?: never;
@@ -773,6 +823,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{project_id}/reader-study/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description MRMC analysis per endpoint of aided vs unaided reads (202 while the worker computes it). */
+        get: operations["api_projects_reader_study_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/reader-study.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Every estimate of the reader-study analysis as CSV (202 while the worker computes it). */
+        get: operations["api_projects_reader_study.csv_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/reader-study/report.html": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A self-contained HTML report (methods, design, every number with its CI, figures inline). */
+        get: operations["api_projects_reader_study_report.html_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{project_id}/training/policies/": {
         parameters: {
             query?: never;
@@ -947,43 +1048,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description The user's own readings (``?project=`` to narrow). */
+        /**
+         * @description The user's own readings (``?project=`` to narrow), less those of a case they are still to read
+         *     again (a blinded repeat, an aided read): those appear once that read is submitted.
+         */
         get: operations["api_readings_list"];
         put?: never;
         post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/readings/{reading_id}/": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get: operations["api_readings_retrieve"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/readings/{reading_id}/correct/": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** @description Supersede one of the user's readings with a correction; the original stays. */
-        post: operations["api_readings_correct_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1013,6 +1084,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Staff: every study of the site. A project admin: their projects' studies and the ones they registered. */
         get: operations["api_studies_list"];
         put?: never;
         post?: never;
@@ -1053,10 +1125,11 @@ export interface components {
         };
         AssignmentAdminOutput: {
             readonly id: number;
+            /** @description the opaque name readers address the assignment by */
+            readonly key: string;
             readonly case_id: number;
             case_label: string;
             reader: string;
-            /** Format: int64 */
             session?: number;
             /** @description AI-aided read, paired with the unaided one */
             aided?: boolean;
@@ -1087,26 +1160,29 @@ export interface components {
         AssignmentGenerateOutput: {
             created: number;
             created_repeats: number;
+            /** @description aided reads planned for a crossover study */
+            created_crossover: number;
             gold_cases: number;
             loads: {
                 [key: string]: number;
             };
         };
-        /** @description What a reader sees of an assignment: no session number, no gold flag (blinding). */
+        /**
+         * @description The case data of a reader's assignment: the study and its image series under the assignment's
+         *     pseudonymous UIDs (``/dicomweb/`` serves them), the form to fill in. No case id, label or stored UID.
+         */
         AssignmentReaderOutput: {
-            readonly id: number;
-            readonly case_id: number;
-            case_label: string;
+            /** @description the opaque name readers address the assignment by */
+            readonly key: string;
+            readonly case_label: string;
             status?: components["schemas"]["AssignmentStatusEnum"];
             /** @description AI-aided read, paired with the unaided one */
             aided?: boolean;
             /** Format: date-time */
             started_at?: string | null;
-            readonly project_id: number;
-            study_uid: string;
-            readonly series: {
-                [key: string]: unknown;
-            }[];
+            project_id: number;
+            readonly study_uid: string;
+            readonly series: components["schemas"]["ReaderSeriesOutput"][];
             scheme: components["schemas"]["SchemeOutput"];
             /** Format: date-time */
             submitted_at?: string | null;
@@ -1122,7 +1198,7 @@ export interface components {
         AuditEventOutput: {
             readonly id: number;
             /** Format: date-time */
-            readonly created_at: string;
+            created_at?: string;
             actor?: string;
             action: string;
             readonly project_id: number | null;
@@ -1163,17 +1239,11 @@ export interface components {
             model: string;
             data_hash: string;
             parameters?: unknown;
-            /** Format: int64 */
             n_classes: number;
-            /** Format: int64 */
             n_items: number;
-            /** Format: int64 */
             n_readers: number;
-            /** Format: int64 */
             n_readings: number;
-            /** Format: int64 */
             n_clamped?: number;
-            /** Format: int64 */
             n_iter: number;
             converged: boolean;
             /** Format: double */
@@ -1190,7 +1260,6 @@ export interface components {
             joint: string;
             series_uid: string;
             sop_instance_uid?: string;
-            /** Format: int64 */
             slice_index: number;
             points_mm: unknown;
             start_mm: unknown;
@@ -1200,11 +1269,9 @@ export interface components {
             readonly case_id: number;
             case_label: string;
             joint: string;
-            /** Format: int64 */
             slice_index: number;
             series_uid: string;
             points_mm: unknown;
-            /** Format: int64 */
             n_contours: number;
             /**
              * Format: double
@@ -1325,7 +1392,6 @@ export interface components {
         ModelVersionOutput: {
             readonly id: number;
             kind: components["schemas"]["ModelKindEnum"];
-            /** Format: int64 */
             version: number;
             status?: components["schemas"]["ModelVersionStatusEnum"];
             readonly training_run_id: number;
@@ -1370,6 +1436,9 @@ export interface components {
             /** Format: double */
             contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
+            reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            /** @description let adjudicators decide cases they read (off by default; audited) */
+            readers_may_adjudicate_own_cases?: boolean;
             name: string;
             /** @description scheme name, e.g. mri_sij */
             scheme: string;
@@ -1382,15 +1451,12 @@ export interface components {
             description?: string;
             readonly scheme: string;
             scheme_id: number;
-            /** Format: int64 */
             readers_per_case?: number;
             /** Format: double */
             gold_fraction?: number;
             /** Format: double */
             repeat_fraction?: number;
-            /** Format: int64 */
             washout_days?: number;
-            /** Format: int64 */
             washout_cases?: number;
             /** Format: double */
             adjudication_threshold?: number;
@@ -1400,6 +1466,15 @@ export interface components {
              */
             contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
+            /**
+             * @description how AI-aided reads are scheduled when ai_aided_reads is on
+             *
+             *     * `sequential` - sequential (the unaided read, then at once the same case with AI)
+             *     * `crossover` - crossover (unaided and aided sessions apart by the washout, order randomised)
+             */
+            reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            /** @description let an adjudicator decide items of cases they read themselves (off: blinding; audited) */
+            readers_may_adjudicate_own_cases?: boolean;
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -1417,6 +1492,9 @@ export interface components {
             /** Format: double */
             contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
+            reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            /** @description let adjudicators decide cases they read (off by default; audited) */
+            readers_may_adjudicate_own_cases?: boolean;
             name?: string;
         };
         QueueItemOutput: {
@@ -1427,13 +1505,11 @@ export interface components {
             lesion: string;
             /** @description P(class) for each class of the lesion */
             posterior: unknown;
-            /** Format: int64 */
             label: number;
             /** Format: double */
             max_posterior: number;
             /** Format: double */
             entropy: number;
-            /** Format: int64 */
             n_readings: number;
             readonly run_id: number;
         };
@@ -1447,21 +1523,43 @@ export interface components {
             /** Format: double */
             spread: number | null;
         };
+        /** @description A series as the reader's viewer fetches it: under the assignment's pseudonymous UIDs. */
+        ReaderSeriesOutput: {
+            series_uid: string;
+            modality: string;
+            /** @description the scheme's sequence name (T1, STIR), else empty */
+            description: string;
+            frame_of_reference_uid: string;
+            n_instances: number;
+        };
+        /**
+         * @description * `sequential` - sequential (the unaided read, then at once the same case with AI)
+         *     * `crossover` - crossover (unaided and aided sessions apart by the washout, order randomised)
+         * @enum {string}
+         */
+        ReaderStudyDesignEnum: "sequential" | "crossover";
         ReadingCorrectInputRequest: {
             values: {
                 [key: string]: unknown;
             }[];
+            /** @description series and images named by the assignment's pseudonymous UIDs */
             contours?: {
                 [key: string]: unknown;
             }[];
             reason: string;
         };
+        /**
+         * @description One of a reader's readings, addressed by its assignment's ``key`` and its ``version`` (1: as
+         *     submitted, 2: its first correction, …). Contours name series and images by the assignment's
+         *     pseudonymous UIDs; no reading, case or study id.
+         */
         ReadingOutput: {
-            readonly id: number;
-            readonly assignment_id: number;
+            assignment: string;
+            version: number;
+            readonly case_label: string;
             readonly project_id: number;
-            readonly case_id: number;
-            readonly supersedes: number;
+            /** @description the version this one corrects */
+            readonly supersedes: number | null;
             readonly superseded: boolean;
             /** @description why a correction was made */
             reason?: string;
@@ -1470,7 +1568,7 @@ export interface components {
             readonly values: {
                 [key: string]: unknown;
             }[];
-            contours: components["schemas"]["ContourOutput"][];
+            readonly contours: components["schemas"]["ContourOutput"][];
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -1478,6 +1576,7 @@ export interface components {
             values: {
                 [key: string]: unknown;
             }[];
+            /** @description series and images named by the assignment's pseudonymous UIDs */
             contours?: {
                 [key: string]: unknown;
             }[];
@@ -1487,7 +1586,6 @@ export interface components {
         SchemeOutput: {
             readonly id: number;
             name: string;
-            /** Format: int64 */
             version: number;
             modality: string;
             readonly form: {
@@ -1529,19 +1627,15 @@ export interface components {
         };
         TokenOut: {
             token: string;
+            /** Format: date-time */
+            expires_at: string;
         };
         TrainingPolicyOutput: {
             kind: components["schemas"]["ModelKindEnum"];
             schedule_enabled?: boolean;
-            /**
-             * Format: int64
-             * @description nightly check at this hour
-             */
+            /** @description nightly check at this hour */
             hour_utc?: number;
-            /**
-             * Format: int64
-             * @description retrain only when this many new adjudicated or confident items exist
-             */
+            /** @description retrain only when this many new adjudicated or confident items exist */
             min_new_items?: number;
             /**
              * Format: double
@@ -1573,10 +1667,7 @@ export interface components {
             progress?: unknown;
             error?: string;
             cancel_requested?: boolean;
-            /**
-             * Format: int64
-             * @description deliveries to a worker (> 1 after a crash)
-             */
+            /** @description deliveries to a worker (> 1 after a crash) */
             attempts?: number;
             /** Format: date-time */
             readonly created_at: string;
@@ -1600,10 +1691,7 @@ export interface components {
             progress?: unknown;
             error?: string;
             cancel_requested?: boolean;
-            /**
-             * Format: int64
-             * @description deliveries to a worker (> 1 after a crash)
-             */
+            /** @description deliveries to a worker (> 1 after a crash) */
             attempts?: number;
             /** Format: date-time */
             readonly created_at: string;
@@ -1642,11 +1730,15 @@ export interface components {
          * @enum {string}
          */
         TriggerEnum: "manual" | "schedule" | "demo";
-        /** @description What a reader sees of an assignment: no session number, no gold flag (blinding). */
+        /**
+         * @description What a reader sees of an assignment: its opaque ``key`` (the only way readers address it), no session
+         *     number, no gold flag, and neither the case's id nor its label: ``case_label`` is the assignment's own
+         *     pseudonym (blinding; a repeat looks like a new case).
+         */
         WorklistItemOutput: {
-            readonly id: number;
-            readonly case_id: number;
-            case_label: string;
+            /** @description the opaque name readers address the assignment by */
+            readonly key: string;
+            readonly case_label: string;
             status?: components["schemas"]["AssignmentStatusEnum"];
             /** @description AI-aided read, paired with the unaided one */
             aided?: boolean;
@@ -1673,7 +1765,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                assignment_id: number;
+                key: string;
             };
             cookie?: never;
         };
@@ -1694,7 +1786,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                assignment_id: number;
+                key: string;
             };
             cookie?: never;
         };
@@ -1717,7 +1809,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                assignment_id: number;
+                key: string;
             };
             cookie?: never;
         };
@@ -1738,7 +1830,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                assignment_id: number;
+                key: string;
             };
             cookie?: never;
         };
@@ -1765,7 +1857,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                assignment_id: number;
+                key: string;
             };
             cookie?: never;
         };
@@ -1774,6 +1866,56 @@ export interface operations {
                 "application/json": components["schemas"]["ReadingSubmitInputRequest"];
                 "application/x-www-form-urlencoded": components["schemas"]["ReadingSubmitInputRequest"];
                 "multipart/form-data": components["schemas"]["ReadingSubmitInputRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadingOutput"];
+                };
+            };
+        };
+    };
+    api_assignments_readings_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key: string;
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadingOutput"];
+                };
+            };
+        };
+    };
+    api_assignments_readings_correct_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key: string;
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReadingCorrectInputRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ReadingCorrectInputRequest"];
+                "multipart/form-data": components["schemas"]["ReadingCorrectInputRequest"];
             };
         };
         responses: {
@@ -2711,6 +2853,110 @@ export interface operations {
             };
         };
     };
+    api_projects_reader_study_retrieve: {
+        parameters: {
+            query?: {
+                /** @description reference standard (default: phantom) */
+                reference?: "adjudicated" | "consensus" | "phantom";
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    "api_projects_reader_study.csv_retrieve": {
+        parameters: {
+            query?: {
+                /** @description reference standard (default: phantom) */
+                reference?: "adjudicated" | "consensus" | "phantom";
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    "api_projects_reader_study_report.html_retrieve": {
+        parameters: {
+            query?: {
+                /** @description reference standard (default: phantom) */
+                reference?: "adjudicated" | "consensus" | "phantom";
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     api_projects_training_policies_list: {
         parameters: {
             query?: never;
@@ -2968,54 +3214,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ReadingOutput"][];
-                };
-            };
-        };
-    };
-    api_readings_retrieve: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                reading_id: number;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ReadingOutput"];
-                };
-            };
-        };
-    };
-    api_readings_correct_create: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                reading_id: number;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["ReadingCorrectInputRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["ReadingCorrectInputRequest"];
-                "multipart/form-data": components["schemas"]["ReadingCorrectInputRequest"];
-            };
-        };
-        responses: {
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ReadingOutput"];
                 };
             };
         };
