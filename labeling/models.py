@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from typing import Any
 
@@ -228,8 +229,18 @@ class Case(models.Model):
         return self.label or f"case {self.pk}"
 
 
+def new_assignment_key() -> str:
+    """An opaque, unguessable name for one assignment (128 random bits, URL-safe)."""
+    return secrets.token_urlsafe(16)
+
+
 class Assignment(models.Model):
-    """One reader's session on one case. Repeat sessions open after a washout (days and other cases)."""
+    """One reader's session on one case. Repeat sessions open after a washout (days and other cases).
+
+    Readers reach their assignments only by ``key``, never by the case's id, label or study UID: a blinded
+    repeat of a case has a key (and DICOM UIDs, ``labeling.dicom.pseudonyms``) of its own, so nothing in what
+    a reader addresses or receives ties it to the earlier read.
+    """
 
     class Status(models.TextChoices):
         OPEN = "open"
@@ -237,6 +248,13 @@ class Assignment(models.Model):
         SUBMITTED = "submitted"
         CANCELLED = "cancelled"
 
+    key = models.CharField(
+        max_length=32,
+        unique=True,
+        default=new_assignment_key,
+        editable=False,
+        help_text="the opaque name readers address the assignment by",
+    )
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="assignments")
     reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")

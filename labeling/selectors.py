@@ -100,15 +100,26 @@ def worklist_progress(*, reader: User, project_id: int) -> dict[str, int]:
     return {"total": total, "submitted": done, "available": available, "waiting": total - done - available}
 
 
-def assignment_get_for_reader(*, reader: User, assignment_id: int) -> Assignment:
-    """The reader's own assignment, if it can be read now or was read; anything else is NotFound."""
-    mine = Assignment.objects.filter(reader=reader, pk=assignment_id).select_related(
-        "case__study", "project__scheme"
-    )
+def assignment_get_for_reader(*, reader: User, key: str) -> Assignment:
+    """The reader's own assignment by its key, if it can be read now or was read; anything else (another
+    reader's key, an unknown one, a repeat still in its washout, a cancelled read) is NotFound."""
+    mine = Assignment.objects.filter(reader=reader, key=key).select_related("case__study", "project__scheme")
     found = mine.filter(status=Assignment.Status.SUBMITTED).first() or _available(mine).first()
     if found is None or found.status == Assignment.Status.CANCELLED:
         raise NotFound("no such assignment")
     return found
+
+
+def _with_versions(readings: QuerySet[Reading]) -> QuerySet[Reading]:
+    """``version``: 1 for the reading submitted, 2 for its first correction, … (per assignment)."""
+    earlier = (
+        Reading.objects.filter(assignment=OuterRef("assignment"), pk__lte=OuterRef("pk"))
+        .order_by()
+        .values("assignment")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return readings.annotate(version=Subquery(earlier))
 
 
 def reading_list_for_reader(
@@ -118,24 +129,28 @@ def reading_list_for_reader(
 
     Blinding: while any other session of the same case (an AI-aided read, the second read of a crossover
     pair, a blinded repeat) is open, the earlier reading of that case stays hidden. ``blinded=False`` only
-    to answer the submission that just created a reading.
+    to answer the submission that just created a reading. Each reading carries its ``version`` within its
+    assignment (readers address readings by assignment key and version).
     """
     readings = Reading.objects.filter(reader=reader)
     if blinded:
         pending = Assignment.objects.filter(reader=reader, status__in=OPEN_STATES).values("case_id")
         readings = readings.exclude(case_id__in=pending)
-    readings = readings.select_related("case").prefetch_related("values", "contours")
+    readings = readings.select_related("assignment__case__study", "superseded_by").prefetch_related(
+        "values", "contours"
+    )
     if project_id is not None:
         readings = readings.filter(project_id=project_id)
-    return readings.order_by("id")
+    return _with_versions(readings).order_by("id")
 
 
-def reading_get_for_reader(*, reader: User, reading_id: int, blinded: bool = True) -> Reading:
-    """The reader's own reading; another reader's is NotFound, never Forbidden (blinding)."""
-    reading = reading_list_for_reader(reader=reader, blinded=blinded).filter(pk=reading_id).first()
-    if reading is None:
+def reading_get_for_reader(*, reader: User, key: str, version: int, blinded: bool = True) -> Reading:
+    """Version ``version`` of the reader's reading of their assignment ``key``; anything else is NotFound,
+    never Forbidden (blinding)."""
+    readings = list(reading_list_for_reader(reader=reader, blinded=blinded).filter(assignment__key=key))
+    if not 1 <= version <= len(readings):  # a chain per assignment: versions 1..n in id order
         raise NotFound("no such reading")
-    return reading
+    return readings[version - 1]
 
 
 def study_list_for_user(*, user: User) -> QuerySet[Study]:

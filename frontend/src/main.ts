@@ -97,7 +97,7 @@ router
   .add("/", authed(homeView))
   .add("/projects/:id/worklist", authed(worklistView))
   .add("/read/:assignment", authed(readingView))
-  .add("/projects/:id/readings/:reading", authed(readingReviewView))
+  .add("/projects/:id/readings/:key/:version", authed(readingReviewView))
   .add("/projects/:id/adjudication", authed(adjudicationQueueView))
   .add("/projects/:id/adjudication/contours/:case/:joint/:slice", authed(contourDisputeView))
   .add("/projects/:id/adjudication/:case/:joint/:region/:lesion", authed(adjudicationItemView))

@@ -7,6 +7,7 @@ describe("router", () => {
     "/projects/:id/worklist",
     "/read/:assignment",
     "/adjudicate/:project/:case/:joint/:region/:lesion",
+    "/projects/:id/readings/:key/:version",
   ].map(compile);
 
   it("matches paths and extracts parameters", () => {
@@ -20,6 +21,21 @@ describe("router", () => {
       region: "iliac_upper",
       lesion: "bme",
     });
+  });
+
+  it("opens readings by the assignment's opaque key (URL-safe base64), never by an id", () => {
+    expect(match(routes, "/read/AUEo4fec3S2i9R0lc6mP6A")).toEqual([
+      2,
+      { assignment: "AUEo4fec3S2i9R0lc6mP6A" },
+    ]);
+    expect(match(routes, "/read/-_x9Zq0rT1uv2WX3yz4AbC")?.[1]).toEqual({
+      assignment: "-_x9Zq0rT1uv2WX3yz4AbC",
+    });
+    expect(match(routes, "/projects/3/readings/AUEo4fec3S2i9R0lc6mP6A/2")).toEqual([
+      4,
+      { id: "3", key: "AUEo4fec3S2i9R0lc6mP6A", version: "2" },
+    ]);
+    expect(match(routes, "/projects/3/readings/AUEo4fec3S2i9R0lc6mP6A")).toBeNull();
   });
 
   it("does not match other paths", () => {

@@ -3,11 +3,13 @@
 A viewer opening a case fetches every frame of its series in a burst. The first request of a burst goes
 through Django as any other (``FramesApi``: authentication, the study check, errors); it leaves two brief
 decisions in the per-process cache of ``dicomweb_auth`` — "this token or session is this user" and "this
-user may see this series". While they last, this WSGI middleware answers the following frame requests
-itself: it matches the path, finds both decisions, and streams the frames from the DICOMweb server through
-the proxy's connection pool. Everything else — a first request, a cache miss, an upstream error, the local
-folder store, any other resource — falls through to Django unchanged, so every rule and every error message
-stays in one place. It adds no decision of its own: it only reuses what the full path has decided.
+user may see this series" (or, for a reader's assignment served under its pseudonymous UIDs, "these
+pseudonyms are this stored series, with this map", so the reader's frames take this path as well). While
+they last, this WSGI middleware answers the following frame requests itself: it matches the path, finds both
+decisions, and streams the frames from the DICOMweb server through the proxy's connection pool. Everything
+else — a first request, a cache miss, an upstream error, the local folder store, any other resource — falls
+through to Django unchanged, so every rule and every error message stays in one place. It adds no decision
+of its own: it only reuses what the full path has decided.
 
 Why: the Django request cycle (middleware, DRF, ``requests``) costs several times what streaming a frame does,
 and it ran on every frame; see tests/bench/bench_proxy.py for the figures.
@@ -26,8 +28,8 @@ from requests.adapters import HTTPAdapter
 
 from labeling.api.dicomweb_auth import decisions
 from labeling.api.dicomweb_urls import FRAMES_PATH
-from labeling.api.dicomweb_views import CACHE_IMMUTABLE, frame_numbers
-from labeling.dicom.proxy import frames_accept, pooled_session
+from labeling.api.dicomweb_views import CACHE_IMMUTABLE, frame_numbers, pseudonymous_series
+from labeling.dicom.proxy import frames_accept, pooled_session, without_part_locations
 from labeling.exceptions import InvalidInput
 
 #: Exactly the Django route's path (same UID and frame-list patterns, so no ``.``/``..`` segments).
@@ -79,8 +81,18 @@ class FramesFastPath:
         except InvalidInput:
             return None  # frame 0: the full path words the 400
         user_pk = cached_user_pk(environ)
-        if user_pk is None or not decisions.get(("study", user_pk, study, series)):
+        if user_pk is None:
             return None
+        pseudonymous = None
+        if not decisions.get(("study", user_pk, study, series)):
+            # a reader's assignment, under its pseudonymous UIDs: the stored ones behind them, as decided
+            pseudonymous = pseudonymous_series(user_pk, study, series)
+            if pseudonymous is None:
+                return None
+            study, series, uids = pseudonymous
+            instance = uids.real(instance)  # type: ignore[assignment]
+            if instance is None:
+                return None  # names nothing of this series: the full path words the 404
         url = f"{base.rstrip('/')}/studies/{study}/series/{series}/instances/{instance}/frames/{frames}"
         accept = frames_accept(environ.get("HTTP_ACCEPT") or "")
         pool = cast(HTTPAdapter, pooled_session().get_adapter(url)).poolmanager  # shares its connections
@@ -100,12 +112,18 @@ class FramesFastPath:
             upstream.drain_conn()
             upstream.release_conn()
             return None
-        headers = [
-            ("Content-Type", upstream.headers.get("Content-Type", "application/octet-stream")),
-            ("Cache-Control", CACHE_IMMUTABLE),
-            ("Vary", "Authorization, Cookie, Accept"),
-            ("X-Content-Type-Options", "nosniff"),
-        ]
+        content_type = upstream.headers.get("Content-Type", "application/octet-stream")
+        if pseudonymous is not None:
+            # a reader's assignment: read whole so that no part names the stored UIDs (as the full path does)
+            try:
+                body = without_part_locations(upstream.read(decode_content=True), content_type)
+            except urllib3.exceptions.HTTPError:
+                upstream.close()
+                return None
+            upstream.release_conn()
+            start_response("200 OK", [*_headers(content_type), ("Content-Length", str(len(body)))])
+            return [body]
+        headers = _headers(content_type)
         # passed through as they come: the body is relayed undecoded, so its length and encoding still hold
         headers += [
             (name, upstream.headers[name])
@@ -114,6 +132,15 @@ class FramesFastPath:
         ]
         start_response("200 OK", headers)
         return _body(upstream)
+
+
+def _headers(content_type: str) -> list[tuple[str, str]]:
+    return [
+        ("Content-Type", content_type),
+        ("Cache-Control", CACHE_IMMUTABLE),
+        ("Vary", "Authorization, Cookie, Accept"),
+        ("X-Content-Type-Options", "nosniff"),
+    ]
 
 
 def _body(upstream: urllib3.BaseHTTPResponse) -> Iterator[bytes]:

@@ -34,7 +34,14 @@ from labeling.api.dicomweb_auth import CachedSessionAuthentication, CachedTokenA
 from labeling.api.permissions import dicom_assignments, dicom_study_for, dicom_visible_studies
 from labeling.dicom import DicomJson, DicomOperationUnsupported, DicomStore
 from labeling.dicom.confidentiality import reader_dataset, reader_jsons
-from labeling.dicom.proxy import FRAMES_ACCEPT, Served, multipart_stream, rebase_links, search_visible
+from labeling.dicom.proxy import (
+    FRAMES_ACCEPT,
+    Served,
+    multipart_stream,
+    rebase_links,
+    search_visible,
+    without_part_locations,
+)
 from labeling.dicom.pseudonyms import UidMap
 from labeling.dicom.store import json_value, tag_key
 from labeling.exceptions import InvalidInput, NotFound
@@ -129,8 +136,14 @@ def _uid_map(assignment_id: int, study_uid: str) -> UidMap:
 def _target(
     request: Request, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None
 ) -> _Target:
-    """Resolve and authorise the UIDs of a request: an assignment's pseudonymous UIDs, or real ones (404 else)."""
-    found = _reader_pseudonyms(request_user(request)).get(study_uid)
+    """Resolve and authorise the UIDs of a request: an assignment's pseudonymous UIDs, or real ones (404 else).
+
+    A series reached through a reader's pseudonyms leaves the decision "these pseudonyms are this stored
+    series, with this map" in the cache, so that the frames fast path serves the reader's following frames
+    of it as it serves stored UIDs (``pseudonymous_series``)."""
+    user = request_user(request)
+    since = decisions.begin()
+    found = _reader_pseudonyms(user).get(study_uid)
     if found is None:
         _check(request, study_uid, series_uid)
         return _Target(study_uid, series_uid, sop_uid, None)
@@ -139,7 +152,21 @@ def _target(
     sop = uids.real(sop_uid) if sop_uid is not None else None
     if (series_uid is not None and series is None) or (sop_uid is not None and sop is None):
         raise NotFound("not found")
+    if series_uid is not None and series is not None:
+        decisions.put(
+            pseudonymous_series_key(user.pk, study_uid, series_uid), (found[1], series, uids), since=since
+        )
     return _Target(found[1], series, sop, uids)
+
+
+def pseudonymous_series_key(user_pk: int, study_uid: str, series_uid: str) -> tuple[Any, ...]:
+    """The cache key of "``user_pk`` reads this pseudonymous series as (stored study, stored series, map)"."""
+    return ("pseudonymous-series", user_pk, study_uid, series_uid)
+
+
+def pseudonymous_series(user_pk: int, study_uid: str, series_uid: str) -> tuple[str, str, UidMap] | None:
+    """The cached decision of ``pseudonymous_series_key`` (None: not decided within the cache lifetime)."""
+    return decisions.get(pseudonymous_series_key(user_pk, study_uid, series_uid))  # type: ignore[no-any-return]
 
 
 def _send(served: Served, *, cache: str = CACHE_IMMUTABLE) -> HttpResponseBase:
@@ -290,7 +317,13 @@ class FramesApi(DicomWebApi):
         numbers = frame_numbers(frames)
         t = _target(request, study_uid, series_uid, sop_uid)
         accept = request.META.get("HTTP_ACCEPT") or FRAMES_ACCEPT
-        return _send(configured_store().serve_frames(t.study, t.series or "", t.sop or "", numbers, accept))
+        served = configured_store().serve_frames(t.study, t.series or "", t.sop or "", numbers, accept)
+        if t.uids is None:
+            return _send(served)
+        # a reader's assignment: no part may name the stored UIDs (or the server behind the proxy)
+        return _send(
+            Served.whole(served.content_type, without_part_locations(served.read(), served.content_type))
+        )
 
 
 class RenderedApi(DicomWebApi):

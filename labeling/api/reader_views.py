@@ -1,6 +1,10 @@
 """Reader operations: worklist, next case, drafts, readings and corrections, AI output of aided reads.
 
-A reader only ever reaches their own assignments and readings; anything else is a 404 (blinding)."""
+A reader only ever reaches their own assignments and readings; anything else is a 404 (blinding). Readers
+address an assignment by its opaque ``key`` and a reading by that key and its version, never by a case id,
+label or study UID; what they receive names the case by the assignment's pseudonym and its images by the
+assignment's pseudonymous UIDs (contours are mapped to the stored UIDs on the way in and back on the way out).
+"""
 
 from __future__ import annotations
 
@@ -17,9 +21,11 @@ from labeling import selectors
 from labeling.api import serializers as out
 from labeling.api.common import created, paginated, request_user
 from labeling.api.permissions import READER, project_for
-from labeling.exceptions import InvalidInput, NotFound
+from labeling.exceptions import Conflict, InvalidInput, NotFound
+from labeling.models import Assignment, Draft
 from labeling.services.assignments import assignment_start
 from labeling.services.drafts import draft_save
+from labeling.services.identity import assignment_uids, contours_to_pseudonymous, contours_to_stored
 from labeling.services.readings import reading_correct, reading_submit
 
 # --- reader ---------------------------------------------------------------------------------------------
@@ -53,19 +59,19 @@ class WorklistNextApi(APIView):
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         assignment = assignment_start(assignment=assignment)
-        assignment = selectors.assignment_get_for_reader(
-            reader=request_user(request), assignment_id=assignment.pk
-        )
+        assignment = selectors.assignment_get_for_reader(reader=request_user(request), key=assignment.key)
         return Response(out.AssignmentReaderOutput(assignment).data)
+
+
+def _mine(request: Request, key: str) -> Assignment:
+    return selectors.assignment_get_for_reader(reader=request_user(request), key=key)
 
 
 class AssignmentDetailApi(APIView):
     @extend_schema(responses=out.AssignmentReaderOutput)
-    def get(self, request: Request, assignment_id: int) -> Response:
-        assignment = selectors.assignment_get_for_reader(
-            reader=request_user(request), assignment_id=assignment_id
-        )
-        return Response(out.AssignmentReaderOutput(assignment).data)
+    def get(self, request: Request, key: str) -> Response:
+        """The case data of the reader's assignment ``key`` (its study under the assignment's own UIDs)."""
+        return Response(out.AssignmentReaderOutput(_mine(request, key)).data)
 
 
 class DraftOutput(serializers.Serializer):
@@ -74,16 +80,21 @@ class DraftOutput(serializers.Serializer):
     updated_at = serializers.DateTimeField(allow_null=True)
 
 
+def _draft_output(assignment: Assignment, draft: Draft | None) -> dict[str, Any]:
+    """The draft as its reader sees it: contours under the assignment's pseudonymous UIDs."""
+    if draft is None:
+        return {"values": [], "contours": [], "updated_at": None}
+    data = dict(DraftOutput(draft).data)
+    data["contours"] = contours_to_pseudonymous(assignment_uids(assignment), data["contours"])
+    return data
+
+
 class DraftDetailApi(APIView):
     @extend_schema(responses=DraftOutput)
-    def get(self, request: Request, assignment_id: int) -> Response:
+    def get(self, request: Request, key: str) -> Response:
         """The reader's saved work on an assignment (empty when nothing was saved)."""
-        assignment = selectors.assignment_get_for_reader(
-            reader=request_user(request), assignment_id=assignment_id
-        )
-        draft = getattr(assignment, "draft", None)
-        empty: dict[str, Any] = {"values": [], "contours": [], "updated_at": None}
-        return Response(DraftOutput(draft).data if draft else empty)
+        assignment = _mine(request, key)
+        return Response(_draft_output(assignment, getattr(assignment, "draft", None)))
 
 
 class DraftSaveApi(APIView):
@@ -92,23 +103,21 @@ class DraftSaveApi(APIView):
         contours = serializers.ListField(child=serializers.DictField(), required=False, default=list)
 
     @extend_schema(request=DraftSaveInput, responses=DraftOutput)
-    def post(self, request: Request, assignment_id: int) -> Response:
+    def post(self, request: Request, key: str) -> Response:
         """Replace the draft with what the reader has entered so far."""
         payload = self.DraftSaveInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        assignment = selectors.assignment_get_for_reader(
-            reader=request_user(request), assignment_id=assignment_id
-        )
-        return Response(DraftOutput(draft_save(assignment=assignment, **payload.validated_data)).data)
+        assignment = _mine(request, key)
+        contours = contours_to_stored(assignment_uids(assignment), payload.validated_data["contours"])
+        draft = draft_save(assignment=assignment, values=payload.validated_data["values"], contours=contours)
+        return Response(_draft_output(assignment, draft))
 
 
 class AssignmentAiApi(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
-    def get(self, request: Request, assignment_id: int) -> Response:
+    def get(self, request: Request, key: str) -> Response:
         """The AI pre-read for an AI-aided assignment; any other assignment is a 404 (blinding)."""
-        assignment = selectors.assignment_get_for_reader(
-            reader=request_user(request), assignment_id=assignment_id
-        )
+        assignment = _mine(request, key)
         if not assignment.aided:
             raise NotFound("no AI output for this assignment")
         return Response(selectors.ai_output_for_case(case_id=assignment.case_id))
@@ -116,7 +125,12 @@ class AssignmentAiApi(APIView):
 
 class ReadingInput(serializers.Serializer):
     values = serializers.ListField(child=serializers.DictField(), allow_empty=True)
-    contours = serializers.ListField(child=serializers.DictField(), required=False, default=list)
+    contours = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        default=list,
+        help_text="series and images named by the assignment's pseudonymous UIDs",
+    )
 
 
 class ReadingSubmitApi(APIView):
@@ -124,27 +138,25 @@ class ReadingSubmitApi(APIView):
         duration_s = serializers.FloatField(required=False, min_value=0, allow_null=True)
 
     @extend_schema(request=ReadingSubmitInput, responses={201: out.ReadingOutput})
-    def post(self, request: Request, assignment_id: int) -> Response:
+    def post(self, request: Request, key: str) -> Response:
         """Submit the reading (with contours) of an open assignment; twice is a 409."""
         payload = self.ReadingSubmitInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        assignment = selectors.assignment_get_for_reader(
-            reader=request_user(request), assignment_id=assignment_id
+        assignment = _mine(request, key)
+        data = payload.validated_data
+        data["contours"] = contours_to_stored(assignment_uids(assignment), data["contours"])
+        reading_submit(actor=request_user(request), assignment=assignment, **data)
+        reading = selectors.reading_get_for_reader(
+            reader=request_user(request), key=key, version=1, blinded=False
         )
-        reading = reading_submit(actor=request_user(request), assignment=assignment, **payload.validated_data)
-        return created(
-            out.ReadingOutput(
-                selectors.reading_get_for_reader(
-                    reader=request_user(request), reading_id=reading.pk, blinded=False
-                )
-            ).data
-        )
+        return created(out.ReadingOutput(reading).data)
 
 
 class ReadingListApi(APIView):
     @extend_schema(responses=out.ReadingOutput(many=True))
     def get(self, request: Request) -> Response:
-        """The user's own readings (``?project=`` to narrow)."""
+        """The user's own readings (``?project=`` to narrow), less those of a case they are still to read
+        again (a blinded repeat, an aided read): those appear once that read is submitted."""
         project_id = request.query_params.get("project")
         if project_id is not None and not project_id.isdigit():
             raise InvalidInput("must be a project id", field="project")
@@ -156,12 +168,10 @@ class ReadingListApi(APIView):
 
 class ReadingDetailApi(APIView):
     @extend_schema(responses=out.ReadingOutput)
-    def get(self, request: Request, reading_id: int) -> Response:
-        return Response(
-            out.ReadingOutput(
-                selectors.reading_get_for_reader(reader=request_user(request), reading_id=reading_id)
-            ).data
-        )
+    def get(self, request: Request, key: str, version: int) -> Response:
+        """Version ``version`` of the reader's reading of assignment ``key``."""
+        reading = selectors.reading_get_for_reader(reader=request_user(request), key=key, version=version)
+        return Response(out.ReadingOutput(reading).data)
 
 
 class ReadingCorrectApi(APIView):
@@ -169,15 +179,18 @@ class ReadingCorrectApi(APIView):
         reason = serializers.CharField(max_length=500)
 
     @extend_schema(request=ReadingCorrectInput, responses={201: out.ReadingOutput})
-    def post(self, request: Request, reading_id: int) -> Response:
-        """Supersede one of the user's readings with a correction; the original stays."""
+    def post(self, request: Request, key: str, version: int) -> Response:
+        """Supersede version ``version`` of the reader's reading with a correction (the next version); the
+        original stays. Only the newest version can be corrected: an older one is a 409 (stale version)."""
         payload = self.ReadingCorrectInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        reading = selectors.reading_get_for_reader(reader=request_user(request), reading_id=reading_id)
-        project_for(request_user(request), reading.project_id, READER)  # only current readers correct
-        correction = reading_correct(actor=request_user(request), reading=reading, **payload.validated_data)
-        return created(
-            out.ReadingOutput(
-                selectors.reading_get_for_reader(reader=request_user(request), reading_id=correction.pk)
-            ).data
-        )
+        user = request_user(request)
+        reading = selectors.reading_get_for_reader(reader=user, key=key, version=version)
+        project_for(user, reading.project_id, READER)  # only current readers correct
+        if hasattr(reading, "superseded_by"):
+            raise Conflict(f"version {version} is stale: correct the newest version of this reading")
+        data = payload.validated_data
+        data["contours"] = contours_to_stored(assignment_uids(reading.assignment), data["contours"])
+        reading_correct(actor=user, reading=reading, **data)
+        correction = selectors.reading_get_for_reader(reader=user, key=key, version=version + 1)
+        return created(out.ReadingOutput(correction).data)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils.crypto import salted_hmac
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from labeling.dicom.pseudonyms import UidMap
 from labeling.models import (
     Assignment,
     AuditEvent,
@@ -20,6 +22,7 @@ from labeling.models import (
     Study,
 )
 from labeling.selectors import roles_of
+from labeling.services.identity import assignment_uids, clean_series_descriptions, contours_to_pseudonymous
 
 
 class SchemeOutput(serializers.ModelSerializer):
@@ -159,6 +162,7 @@ class AssignmentAdminOutput(serializers.ModelSerializer):
         model = Assignment
         fields = [
             "id",
+            "key",
             "case_id",
             "case_label",
             "reader",
@@ -182,22 +186,46 @@ def assignment_pseudonym(assignment: Assignment) -> str:
     )
 
 
+def _reader_uids(assignment: Assignment) -> UidMap:
+    """The assignment's UID map, built once per serialised assignment."""
+    cached = getattr(assignment, "_reader_uids", None)
+    if cached is None:
+        cached = assignment_uids(assignment)
+        assignment._reader_uids = cached  # type: ignore[attr-defined]
+    return cached
+
+
 class WorklistItemOutput(serializers.ModelSerializer):
-    """What a reader sees of an assignment: no session number, no gold flag, and neither the case's id nor
-    its label: ``case_label`` is the assignment's own pseudonym (blinding; a repeat looks like a new case)."""
+    """What a reader sees of an assignment: its opaque ``key`` (the only way readers address it), no session
+    number, no gold flag, and neither the case's id nor its label: ``case_label`` is the assignment's own
+    pseudonym (blinding; a repeat looks like a new case)."""
 
     case_label = serializers.SerializerMethodField()
 
     class Meta:
         model = Assignment
-        fields = ["id", "case_label", "status", "aided", "started_at"]
+        fields = ["key", "case_label", "status", "aided", "started_at"]
 
     def get_case_label(self, assignment: Assignment) -> str:
         return assignment_pseudonym(assignment)
 
 
+class ReaderSeriesOutput(serializers.Serializer):
+    """A series as the reader's viewer fetches it: under the assignment's pseudonymous UIDs."""
+
+    series_uid = serializers.CharField()
+    modality = serializers.CharField()
+    description = serializers.CharField(help_text="the scheme's sequence name (T1, STIR), else empty")
+    frame_of_reference_uid = serializers.CharField(allow_blank=True)
+    n_instances = serializers.IntegerField()
+
+
 class AssignmentReaderOutput(WorklistItemOutput):
-    study_uid = serializers.CharField(source="case.study.study_uid")
+    """The case data of a reader's assignment: the study and its image series under the assignment's
+    pseudonymous UIDs (``/dicomweb/`` serves them), the form to fill in. No case id, label or stored UID."""
+
+    project_id = serializers.IntegerField()
+    study_uid = serializers.SerializerMethodField()
     series = serializers.SerializerMethodField()
     scheme = SchemeOutput(source="project.scheme")
 
@@ -211,9 +239,26 @@ class AssignmentReaderOutput(WorklistItemOutput):
             "submitted_at",
         ]
 
+    def get_study_uid(self, assignment: Assignment) -> str:
+        return _reader_uids(assignment).pseudo(assignment.case.study.study_uid)
+
+    @extend_schema_field(ReaderSeriesOutput(many=True))
     def get_series(self, assignment: Assignment) -> list[dict[str, Any]]:
+        uids = _reader_uids(assignment)
+        clean = clean_series_descriptions()
         images = assignment.case.study.series.images().prefetch_related("instances")  # no SEG objects
-        return list(SeriesOutput(images, many=True).data)
+        return [
+            {
+                "series_uid": uids.pseudo(s.series_uid),
+                "modality": s.modality,
+                "description": s.description if s.description in clean else "",
+                "frame_of_reference_uid": uids.pseudo(s.frame_of_reference_uid)
+                if s.frame_of_reference_uid
+                else "",
+                "n_instances": len(s.instances.all()),
+            }
+            for s in images
+        ]
 
 
 class ContourOutput(serializers.ModelSerializer):
@@ -223,18 +268,25 @@ class ContourOutput(serializers.ModelSerializer):
 
 
 class ReadingOutput(serializers.ModelSerializer):
+    """One of a reader's readings, addressed by its assignment's ``key`` and its ``version`` (1: as
+    submitted, 2: its first correction, …). Contours name series and images by the assignment's
+    pseudonymous UIDs; no reading, case or study id."""
+
+    assignment = serializers.CharField(source="assignment.key")
+    version = serializers.IntegerField()
+    case_label = serializers.SerializerMethodField()
     values = serializers.SerializerMethodField()
-    contours = ContourOutput(many=True)
-    supersedes: serializers.Field = serializers.PrimaryKeyRelatedField(read_only=True)
+    contours = serializers.SerializerMethodField()
+    supersedes = serializers.SerializerMethodField(help_text="the version this one corrects")
     superseded = serializers.SerializerMethodField()
 
     class Meta:
         model = Reading
         fields = [
-            "id",
-            "assignment_id",
+            "assignment",
+            "version",
+            "case_label",
             "project_id",
-            "case_id",
             "supersedes",
             "superseded",
             "reason",
@@ -244,11 +296,25 @@ class ReadingOutput(serializers.ModelSerializer):
             "created_at",
         ]
 
+    def get_case_label(self, reading: Reading) -> str:
+        return assignment_pseudonym(reading.assignment)
+
     def get_values(self, reading: Reading) -> list[dict[str, Any]]:
         return [
             {"joint": v.joint, "region": v.region, "lesion": v.lesion, "value": v.value, "rating": v.rating}
             for v in reading.values.all()
         ]
+
+    @extend_schema_field(ContourOutput(many=True))
+    def get_contours(self, reading: Reading) -> list[dict[str, Any]]:
+        contours = reading.contours.all()
+        if not contours:
+            return []
+        rows = ContourOutput(contours, many=True).data
+        return contours_to_pseudonymous(_reader_uids(reading.assignment), list(rows))
+
+    def get_supersedes(self, reading: Reading) -> int | None:
+        return reading.version - 1 if reading.supersedes_id else None  # type: ignore[attr-defined]
 
     def get_superseded(self, reading: Reading) -> bool:
         return hasattr(reading, "superseded_by")

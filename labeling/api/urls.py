@@ -46,14 +46,20 @@ urlpatterns = [
     ),
     path("projects/<int:project_id>/worklist/", r.WorklistApi.as_view(), name="worklist"),
     path("projects/<int:project_id>/worklist/next/", r.WorklistNextApi.as_view(), name="worklist-next"),
-    path("assignments/<int:assignment_id>/", r.AssignmentDetailApi.as_view(), name="assignment-detail"),
-    path("assignments/<int:assignment_id>/reading/", r.ReadingSubmitApi.as_view(), name="reading-submit"),
-    path("assignments/<int:assignment_id>/draft/", r.DraftDetailApi.as_view(), name="draft-detail"),
-    path("assignments/<int:assignment_id>/ai/", r.AssignmentAiApi.as_view(), name="assignment-ai"),
-    path("assignments/<int:assignment_id>/draft/save/", r.DraftSaveApi.as_view(), name="draft-save"),
+    path("assignments/<slug:key>/", r.AssignmentDetailApi.as_view(), name="assignment-detail"),
+    path("assignments/<slug:key>/reading/", r.ReadingSubmitApi.as_view(), name="reading-submit"),
+    path("assignments/<slug:key>/draft/", r.DraftDetailApi.as_view(), name="draft-detail"),
+    path("assignments/<slug:key>/ai/", r.AssignmentAiApi.as_view(), name="assignment-ai"),
+    path("assignments/<slug:key>/draft/save/", r.DraftSaveApi.as_view(), name="draft-save"),
+    path(
+        "assignments/<slug:key>/readings/<int:version>/", r.ReadingDetailApi.as_view(), name="reading-detail"
+    ),
+    path(
+        "assignments/<slug:key>/readings/<int:version>/correct/",
+        r.ReadingCorrectApi.as_view(),
+        name="reading-correct",
+    ),
     path("readings/", r.ReadingListApi.as_view(), name="reading-list"),
-    path("readings/<int:reading_id>/", r.ReadingDetailApi.as_view(), name="reading-detail"),
-    path("readings/<int:reading_id>/correct/", r.ReadingCorrectApi.as_view(), name="reading-correct"),
     path("audit/", v.AuditListApi.as_view(), name="audit-list"),
     path("projects/<int:project_id>/reader-study/", rs.ReaderStudyApi.as_view(), name="reader-study"),
     path(

@@ -90,6 +90,32 @@ def multipart(parts: Iterable[bytes], media_type: str) -> Served:
     return Served.whole(f'multipart/related; type="{kind}"; boundary={boundary}', b"".join(chunks))
 
 
+_BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
+
+
+def without_part_locations(body: bytes, content_type: str) -> bytes:
+    """A multipart body with no ``Content-Location`` header in its parts, everything else as it was.
+
+    A DICOMweb server may name each frame part by its own URL (Orthanc does), that is, by the stored UIDs and
+    the server's address: nothing for a reader, who knows the study under the assignment's pseudonymous UIDs.
+    The header is optional in a frames response (PS3.18 8.7.3.3). The boundary never occurs in a part's data
+    (the encoder's guarantee), so splitting on it leaves the pixel data untouched.
+    """
+    found = _BOUNDARY.search(content_type)
+    if found is None:
+        return body
+    delimiter = b"--" + found.group(1).encode()
+    pieces = body.split(delimiter)
+    for i, piece in enumerate(pieces[1:], start=1):
+        head, blank, data = piece.partition(b"\r\n\r\n")
+        if blank:
+            lines = [
+                line for line in head.split(b"\r\n") if not line.lower().startswith(b"content-location:")
+            ]
+            pieces[i] = b"\r\n".join(lines) + blank + data
+    return delimiter.join(pieces)
+
+
 def multipart_stream(parts: Iterable[bytes], media_type: str) -> Served:
     """Like ``multipart`` but produced lazily, one part in memory at a time (whole instances)."""
     boundary = uuid.uuid4().hex

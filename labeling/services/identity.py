@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 
 from labeling.dicom.pseudonyms import UidMap, pseudonymous_uid
+from labeling.exceptions import InvalidInput
 from labeling.models import Assignment, GradingScheme, Instance, Series, Study
 
 
@@ -55,6 +58,52 @@ def assignment_uid_map(assignment_id: int, study_uid: str) -> UidMap:
     instances = Instance.objects.filter(series__study__study_uid=study_uid).values_list("sop_uid", flat=True)
     uids = [study_uid, *(u for pair in series for u in pair if u), *instances]
     return UidMap(_secret(), _scope(assignment_id), uids)
+
+
+def assignment_uids(assignment: Assignment) -> UidMap:
+    """The UID map of ``assignment``'s study under the assignment's own pseudonyms."""
+    return assignment_uid_map(assignment.pk, assignment.case.study.study_uid)
+
+
+#: The fields of a contour payload that name DICOM objects of the case.
+CONTOUR_UID_FIELDS = ("series_uid", "sop_instance_uid")
+
+
+def contours_to_stored(uids: UidMap, contours: Sequence[Any]) -> list[Any]:
+    """A reader's contour payloads (naming series and instances by the assignment's pseudonymous UIDs) with
+    the stored UIDs in their place. A UID that names nothing of this assignment is a 400 naming the field
+    (and not the UID: readers never learn stored ones); payloads that are no objects pass on unchanged for
+    the service to word the error."""
+    out: list[Any] = []
+    for i, contour in enumerate(contours):
+        if not isinstance(contour, Mapping):
+            out.append(contour)
+            continue
+        mapped = dict(contour)
+        for field in CONTOUR_UID_FIELDS:
+            value = mapped.get(field)
+            if isinstance(value, str) and value:
+                real = uids.real(value)
+                if real is None:
+                    raise InvalidInput(
+                        "names no series or image of this case", field=f"contours[{i}].{field}"
+                    )
+                mapped[field] = real
+        out.append(mapped)
+    return out
+
+
+def contours_to_pseudonymous(uids: UidMap, contours: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Contours as stored, with the series and instance UIDs the assignment's reader knows them by."""
+    out = []
+    for contour in contours:
+        mapped = dict(contour)
+        for field in CONTOUR_UID_FIELDS:
+            value = mapped.get(field)
+            if isinstance(value, str) and value:
+                mapped[field] = uids.pseudo(value)
+        out.append(mapped)
+    return out
 
 
 def pseudonymous_patient_id(project_id: int, patient_id: str) -> str:

@@ -63,8 +63,9 @@ def _check_contours(assignment: Assignment, contours: Sequence[Mapping[str, Any]
         if isinstance(slice_index, bool) or not isinstance(slice_index, int) or slice_index < 0:
             raise InvalidInput("must be a slice index (0, 1, ...)", field=f"{where}.slice_index")
         if slices and (series_uid, slice_index) not in slices:
+            # the message names no UID: readers know the series by pseudonyms, never the stored UID
             raise InvalidInput(
-                f"slice {slice_index} of series {series_uid} is not part of this case",
+                f"slice {slice_index} of that series is not part of this case",
                 field=f"{where}.slice_index",
             )
         points = c.get("points_mm")

@@ -5,7 +5,8 @@ Run: ``.venv/bin/python -m tests.bench.bench_dicomweb_local [--slices 24] [--req
 256x256, 16 bit) to a temporary local store, imports it, assigns it to a reader with a token, and then times ``--requests``
 sequential requests per kind through the whole Django stack in this process (``django.test.Client``: the
 middleware, DRF authentication, the study check, the store): the series metadata, and single frames
-round-robin over the slices. The first request of each kind is a warm-up and is not counted. ``make
+round-robin over the slices, each under the stored UIDs and under the reader's assignment's pseudonymous UIDs
+(what the reading view fetches). The first request of each kind is a warm-up and is not counted. ``make
 bench-proxy`` measures the Orthanc path instead.
 """
 
@@ -46,6 +47,7 @@ def main() -> None:
     from rest_framework.authtoken.models import Token
 
     from labeling.models import Assignment, Membership
+    from labeling.services.identity import assignment_uids
     from labeling.services.ingest import import_paths
     from tests.labeling.dicom.dicom_factory import make_series, write_series
     from tests.labeling.factories import MembershipFactory, ProjectFactory, UserFactory
@@ -71,15 +73,23 @@ def main() -> None:
         MembershipFactory(project=project, user=reader, role=Membership.Role.READER)
         report = import_paths(actor=None, paths=paths, project=project)
         case = project.cases.get(pk=report.cases[0])
-        Assignment.objects.create(project=project, case=case, reader=reader, session=1)
+        assignment = Assignment.objects.create(project=project, case=case, reader=reader, session=1)
+        uids = assignment_uids(assignment)
         token = Token.objects.create(user=reader).key
         client = Client(HTTP_AUTHORIZATION=f"Token {token}")
         first = datasets[0]
         series = f"/dicomweb/studies/{first.StudyInstanceUID}/series/{first.SeriesInstanceUID}"
         frames = [f"{series}/instances/{ds.SOPInstanceUID}/frames/1" for ds in datasets]
+        shown = (
+            f"/dicomweb/studies/{uids.pseudo(first.StudyInstanceUID)}"
+            f"/series/{uids.pseudo(first.SeriesInstanceUID)}"
+        )
+        shown_frames = [f"{shown}/instances/{uids.pseudo(ds.SOPInstanceUID)}/frames/1" for ds in datasets]
         kinds = {
             f"series metadata ({args.slices} instances)": ([f"{series}/metadata"], {}),
             "frame (256x256x16 bit)": (frames, {"HTTP_ACCEPT": ACCEPT}),
+            "series metadata, reader UIDs": ([f"{shown}/metadata"], {}),
+            "frame, reader UIDs": (shown_frames, {"HTTP_ACCEPT": ACCEPT}),
         }
         results: dict[str, list[float]] = {}
         for name, (urls, headers) in kinds.items():

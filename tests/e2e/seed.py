@@ -30,11 +30,13 @@ class Seeded:
     mri_study: str
     ct_study: str
     mri_truth: dict[str, Any]
-    assignments: dict[str, int] = field(default_factory=dict)  # "mri:reader1" → assignment id
+    assignments: dict[str, str] = field(default_factory=dict)  # "mri:reader1" → assignment key
     series: dict[str, str] = field(default_factory=dict)  # "T1" → series uid
     train_project: int = 0
     train_cases: list[int] = field(default_factory=list)  # the last one is gold
-    train_reads: dict[str, int] = field(default_factory=dict)  # "sim-R1" → a submitted (unaided) assignment
+    train_reads: dict[str, str] = field(
+        default_factory=dict
+    )  # "sim-R1" → a submitted (unaided) assignment key
 
 
 def write_phantoms(out: Path, seed: int = 7) -> None:
@@ -127,7 +129,7 @@ def seed(phantoms: Path) -> Seeded:
         case = Case.objects.create(project=project, study=study, label=f"{kind}-1")
         for name in READERS:
             a = Assignment.objects.create(project=project, case=case, reader=users[name], session=1)
-            out["assignments"][f"{kind}:{name}"] = a.pk
+            out["assignments"][f"{kind}:{name}"] = a.key
         out[f"{kind}_project"] = project.pk
         out[f"{kind}_study"] = study_uid
         if kind == "mri":
@@ -138,7 +140,7 @@ def seed(phantoms: Path) -> Seeded:
     return Seeded(phantoms=phantoms, **out)
 
 
-def _seed_training_project(folder: Path, users: dict[str, Any]) -> tuple[int, list[int], dict[str, int]]:
+def _seed_training_project(folder: Path, users: dict[str, Any]) -> tuple[int, list[int], dict[str, str]]:
     """An MRI project whose three cases simulated readers (users sim-R1, sim-R2 …, apart from the browser's
     readers) have read, contours included, with its consensus fitted: two cases to train on, the last one
     gold (its truth as reference). The project has AI-aided reads, so each of those readers has an aided
@@ -183,7 +185,7 @@ def _seed_training_project(folder: Path, users: dict[str, Any]) -> tuple[int, li
             reference=load_truth(folder / entry["truth"]).values() if gold else None,
         )
     readers: dict[str, Any] = {}
-    reads: dict[str, int] = {}
+    reads: dict[str, str] = {}
     for record in json.loads((folder / "readings" / "readings.json").read_text()):
         reader = readers.get(record["reader"])
         if reader is None:
@@ -197,7 +199,7 @@ def _seed_training_project(folder: Path, users: dict[str, Any]) -> tuple[int, li
         case = cases[record["study_instance_uid"]]
         assignment = Assignment.objects.create(project=project, case=case, reader=reader, session=1)
         reading_submit(actor=reader, assignment=assignment, **record["payload"])
-        reads.setdefault(reader.username, assignment.pk)
+        reads.setdefault(reader.username, assignment.key)
     consensus_refit_project(project_id=project.pk)
     return project.pk, [c.pk for c in cases.values()], reads
 

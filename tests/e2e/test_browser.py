@@ -220,7 +220,12 @@ def test_1_reader_grades_the_mri_case_with_a_contour_and_the_viewer_renders(site
     assert len(readings) == 1
     (contour,) = readings[0]["contours"]
     assert contour["joint"] == "left" and contour["slice_index"] == slice_index
-    assert contour["series_uid"] == site.data.series["T1"]
+    # the reader knows the series by the assignment's pseudonymous UID, never the stored one (issue 13)
+    key = site.data.assignments["mri:reader1"]
+    shown = site.api("reader1").get(f"{site.base}/api/assignments/{key}/").json()["series"]
+    t1 = next(s["series_uid"] for s in shown if s["description"] == "T1")
+    assert contour["series_uid"] == t1 != site.data.series["T1"]
+    assert readings[0]["assignment"] == key and "case_id" not in readings[0]
     pts = contour["points_mm"]
     assert pts[0][2] >= pts[-1][2], "a contour runs superior → inferior"
     worst = max(math.dist(a, b) for a, b in zip(pts, picks, strict=True))
@@ -536,10 +541,10 @@ def test_8_an_ai_aided_read_shows_the_pre_read_and_an_unaided_one_does_not(site:
     aided = next(i for i in items if i["aided"] and i["status"] in ("open", "in_progress"))
     unaided = site.data.train_reads["sim-R1"]  # blinding: no AI output for the unaided read
     assert reader.get(f"{site.base}/api/assignments/{unaided}/ai/").status_code == 404
-    assert reader.get(f"{site.base}/api/assignments/{aided['id']}/ai/").status_code == 200
+    assert reader.get(f"{site.base}/api/assignments/{aided['key']}/ai/").status_code == 200
 
     page = new_page("sim-R1")
-    page.goto(f"{site.base}/read/{aided['id']}")
+    page.goto(f"{site.base}/read/{aided['key']}")
     page.wait_for_selector("[data-first-image-ms]")
     page.wait_for_selector("text=AI-aided read")
     ai = page.locator("[data-testid=ai-output]")

@@ -336,7 +336,8 @@ def test_my_readings_are_listed_and_can_be_corrected_with_the_rules_shown(site: 
     page.keyboard.type("BME on two slices I had missed")
     page.click("text=Submit correction")
     page.wait_for_selector(f"[data-testid=toast]:has-text('Correction of case {shown} recorded.')")
-    page.wait_for_selector("text=corrects reading")
+    page.wait_for_selector("text=corrects version 1")
+    assert page.url.endswith(f"/projects/{project}/readings/{assignment}/2")  # by key and version
     shot(page, "20-reading-corrected")
     readings = site.api("reader3").get(f"{site.base}/api/readings/").json()
     readings = readings["results"] if isinstance(readings, dict) else readings

@@ -66,9 +66,9 @@ def _plan_and_read(site: Site) -> tuple[int, dict[str, int]]:
     counts = {"aided_first": 0}
 
     # readers never see case ids (issue 13, hole 2): the admin's assignment list maps each read to its case
-    def case_of(assignment_id: int) -> int:
+    def case_of(key: str) -> int:
         rows = admin.get(f"{site.base}/api/projects/{project}/assignments/?limit=10000").json()["results"]
-        return next(row["case_id"] for row in rows if row["id"] == assignment_id)
+        return next(row["case_id"] for row in rows if row["key"] == key)
 
     for name in READERS:
         reader = site.api(name)
@@ -79,7 +79,8 @@ def _plan_and_read(site: Site) -> tuple[int, dict[str, int]]:
                 break
             a = nxt.json()
             condition = "aided" if a["aided"] else "unaided"
-            case_id = case_of(a["id"])
+            assert "id" not in a and "case_id" not in a  # readers address reads by key only
+            case_id = case_of(a["key"])
             if case_id not in seen:
                 counts["aided_first"] += condition == "aided"
             seen[case_id] = condition
@@ -89,7 +90,7 @@ def _plan_and_read(site: Site) -> tuple[int, dict[str, int]]:
                 {"joint": j, "region": "joint", "lesion": "mny_grade", "value": _grades(rng, t, p_off)}
                 for j, t in (("left", left), ("right", right))
             ]
-            r = reader.post(f"{site.base}/api/assignments/{a['id']}/reading/", json={"values": values})
+            r = reader.post(f"{site.base}/api/assignments/{a['key']}/reading/", json={"values": values})
             assert r.status_code == 201, r.text
         assert len(seen) == N_CASES
     return project, counts

@@ -4,6 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from labeling.models import AuditEvent, Reading
+from labeling.services.identity import assignment_uids
 from tests.labeling.factories import contour, full_values
 
 
@@ -17,7 +18,7 @@ def test_browser_login_needs_the_csrf_token(world):
     assert response.status_code == 200
     assert response.json()["roles"] == {str(world.project.pk): ["reader"]}
     # a session-authenticated write without the CSRF header is refused
-    url = f"/api/assignments/{world.assignment.pk}/reading/"
+    url = f"/api/assignments/{world.assignment.key}/reading/"
     body = {"values": full_values(world.project.scheme.parsed)}
     assert client.post(url, body, format="json").status_code == 403
     token = client.cookies["csrftoken"].value
@@ -38,7 +39,7 @@ def test_token_auth_for_scripts(world):
     assert client.get("/api/auth/me/").status_code == 401
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/auth/me/").json()["username"] == "reader"
-    url = f"/api/assignments/{world.assignment.pk}/reading/"
+    url = f"/api/assignments/{world.assignment.key}/reading/"
     assert (
         client.post(url, {"values": full_values(world.project.scheme.parsed)}, format="json").status_code
         == 201
@@ -49,7 +50,7 @@ def test_a_reading_that_does_not_fit_is_a_400_naming_the_field(world, client_for
     values = full_values(world.project.scheme.parsed)
     values[7]["region"] = "iliac_middle"
     response = client_for(world.reader).post(
-        f"/api/assignments/{world.assignment.pk}/reading/", {"values": values}, format="json"
+        f"/api/assignments/{world.assignment.key}/reading/", {"values": values}, format="json"
     )
     assert response.status_code == 400
     assert response.json()["field"] == "values[7].region"
@@ -60,20 +61,23 @@ def test_a_reading_that_does_not_fit_is_a_400_naming_the_field(world, client_for
 def test_submit_then_submit_again_is_409_and_correction_keeps_both(world, client_for):
     client = client_for(world.reader)
     series = world.case.study.series.get(description="STIR").series_uid
-    body = {"values": full_values(world.project.scheme.parsed), "contours": [contour(series, 2, "right")]}
-    url = f"/api/assignments/{world.assignment.pk}/reading/"
+    shown = assignment_uids(world.assignment).pseudo(series)  # the reader knows the series by its pseudonym
+    body = {"values": full_values(world.project.scheme.parsed), "contours": [contour(shown, 2, "right")]}
+    url = f"/api/assignments/{world.assignment.key}/reading/"
     first = client.post(url, body, format="json")
     assert first.status_code == 201
     assert first.json()["contours"][0]["slice_index"] == 2
+    assert first.json()["contours"][0]["series_uid"] == shown
+    assert Reading.objects.get().contours.get().series_uid == series  # stored under the stored UID
     assert client.post(url, body, format="json").status_code == 409
-    reading_id = first.json()["id"]
+    assert (first.json()["assignment"], first.json()["version"]) == (world.assignment.key, 1)
     fixed = client.post(
-        f"/api/readings/{reading_id}/correct/",
+        f"/api/assignments/{world.assignment.key}/readings/1/correct/",
         {"values": full_values(world.project.scheme.parsed, 1), "reason": "re-read"},
         format="json",
     )
-    assert fixed.status_code == 201 and fixed.json()["supersedes"] == reading_id
-    assert client.get(f"/api/readings/{reading_id}/").json()["superseded"] is True
+    assert fixed.status_code == 201 and fixed.json()["supersedes"] == 1 and fixed.json()["version"] == 2
+    assert client.get(f"/api/assignments/{world.assignment.key}/readings/1/").json()["superseded"] is True
     assert Reading.objects.count() == 2
     assert set(AuditEvent.objects.values_list("action", flat=True)) >= {"reading.submit", "reading.correct"}
 
@@ -85,7 +89,7 @@ def test_worklist_next_opens_the_case_and_then_204_when_done(world, client_for):
     assert {s["description"] for s in opened.json()["series"]} == {"T1", "STIR"}
     assert len(opened.json()["scheme"]["form"]) == 28
     client.post(
-        f"/api/assignments/{opened.json()['id']}/reading/",
+        f"/api/assignments/{opened.json()['key']}/reading/",
         {"values": full_values(world.project.scheme.parsed)},
         format="json",
     )
@@ -140,12 +144,12 @@ def test_openapi_schema_and_docs_are_served(db, path):
     response = APIClient().get(path)
     assert response.status_code == 200
     if path == "/api/schema/":
-        assert b"/api/assignments/{assignment_id}/reading/" in response.content
+        assert b"/api/assignments/{key}/reading/" in response.content
 
 
 def test_a_draft_survives_a_reload_and_is_dropped_on_submit(world, client_for):
     client = client_for(world.reader)
-    url = f"/api/assignments/{world.assignment.pk}/draft/"
+    url = f"/api/assignments/{world.assignment.key}/draft/"
     assert client.get(url).json() == {"values": [], "contours": [], "updated_at": None}
     partial = [{"joint": "left", "region": "iliac_upper", "lesion": "bme", "value": 1}]
     assert client.post(f"{url}save/", {"values": partial}, format="json").status_code == 200
@@ -153,7 +157,7 @@ def test_a_draft_survives_a_reload_and_is_dropped_on_submit(world, client_for):
     bad = client.post(f"{url}save/", {"values": "everything"}, format="json")
     assert bad.status_code == 400
     client.post(
-        f"/api/assignments/{world.assignment.pk}/reading/",
+        f"/api/assignments/{world.assignment.key}/reading/",
         {"values": full_values(world.project.scheme.parsed)},
         format="json",
     )
@@ -167,14 +171,14 @@ def test_ai_aided_read_opens_after_the_unaided_one_and_only_it_shows_ai(world, c
     world.project.ai_aided_reads = True
     world.project.save()
     client = client_for(world.reader)
-    assert client.get(f"/api/assignments/{world.assignment.pk}/ai/").status_code == 404  # unaided: blind
+    assert client.get(f"/api/assignments/{world.assignment.key}/ai/").status_code == 404  # unaided: blind
     client.post(
-        f"/api/assignments/{world.assignment.pk}/reading/",
+        f"/api/assignments/{world.assignment.key}/reading/",
         {"values": full_values(world.project.scheme.parsed)},
         format="json",
     )
     aided = Assignment.objects.get(reader=world.reader, case=world.case, aided=True)
     items = client.get(f"/api/projects/{world.project.pk}/worklist/").json()["items"]
-    assert [i["id"] for i in items] == [aided.pk] and items[0]["aided"] is True
-    assert client.get(f"/api/assignments/{aided.pk}/ai/").json() == []  # no promoted model yet
-    assert client_for(world.other_reader).get(f"/api/assignments/{aided.pk}/ai/").status_code == 404
+    assert [i["key"] for i in items] == [aided.key] and items[0]["aided"] is True
+    assert client.get(f"/api/assignments/{aided.key}/ai/").json() == []  # no promoted model yet
+    assert client_for(world.other_reader).get(f"/api/assignments/{aided.key}/ai/").status_code == 404

@@ -26,7 +26,7 @@ from labeling.dicom import DicomWebStore
 from labeling.dicom.cache import DecisionCache
 from labeling.dicom.store import json_value
 from labeling.models import Assignment, Case, Membership
-from labeling.services.identity import assignment_study_uid
+from labeling.services.identity import assignment_study_uid, assignment_uids
 from labeling.services.ingest import import_dicomweb, import_paths
 from tests.labeling.dicom.conftest import orthanc_configured
 from tests.labeling.dicom.dicom_factory import make_series, write_series
@@ -362,6 +362,66 @@ def test_authorised_frames_stream_from_orthanc_without_django(imported, world, l
     ]:
         assert call(app, path, **extra)[2] == FELL_THROUGH, path
     assert call(app, frame_path(t1), QUERY_STRING="x=1", **auth)[2] == FELL_THROUGH
+
+
+def pseudonymous_frame_path(assignment: Assignment, ds, frame: str = "1") -> str:
+    """The frame of ``ds`` as the reader of ``assignment`` addresses it (the assignment's own UIDs)."""
+    uids = assignment_uids(assignment)
+    study, series, sop = (
+        uids.pseudo(u) for u in (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    )
+    return f"/dicomweb/studies/{study}/series/{series}/instances/{sop}/frames/{frame}"
+
+
+def test_a_readers_frames_under_pseudonymous_uids_take_the_fast_path_once_django_authorised_them(
+    imported, world, live_server
+):
+    """Before: the fast path knew stored UIDs only, so every frame a reader's viewer fetched under the
+    assignment's pseudonymous UIDs went through Django. Now the first one leaves its mapping behind."""
+    assignment = Assignment.objects.get(
+        reader=world.reader, case__study__study_uid=imported[0].StudyInstanceUID
+    )
+    t1 = imported[0]
+    token = Token.objects.get_or_create(user=world.reader)[0].key
+    auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
+    inner = Recorder()
+    app = FramesFastPath(inner)
+    assert call(app, pseudonymous_frame_path(assignment, t1), **auth)[2] == FELL_THROUGH
+    warm = requests.get(
+        live_server.url + pseudonymous_frame_path(assignment, t1), headers={"Authorization": f"Token {token}"}
+    )
+    assert warm.status_code == 200 and t1.PixelData in warm.content
+    # Orthanc names each frame part by its own URL (stored UIDs): the reader's answer does not
+    assert t1.SOPInstanceUID.encode() not in warm.content and b"Content-Location" not in warm.content
+    inner.paths.clear()
+    for ds in imported[:2]:  # both slices of the series Django authorised, under the reader's UIDs
+        status, _, body = call(app, pseudonymous_frame_path(assignment, ds), **auth)
+        assert status == "200 OK" and ds.PixelData in body, ds.SOPInstanceUID
+        text = body.decode("latin-1")
+        assert ds.SOPInstanceUID not in text and ds.StudyInstanceUID not in text  # no stored UID comes back
+    assert inner.paths == []
+
+    other_token = Token.objects.get_or_create(user=world.other_reader)[0].key
+    path = pseudonymous_frame_path(assignment, imported[1])
+    unknown = path.replace("/frames/1", "").rsplit("/", 1)[0] + f"/{t1.SOPInstanceUID}/frames/1"  # stored UID
+    for candidate, extra in [
+        (pseudonymous_frame_path(assignment, imported[2]), auth),  # the STIR series: not authorised yet
+        (path, {"HTTP_AUTHORIZATION": f"Token {other_token}"}),  # another reader, same pseudonyms
+        (unknown, auth),  # a stored instance UID inside the pseudonymous series: Django words the 404
+        (path, {}),
+    ]:
+        assert call(app, candidate, **extra)[2] == FELL_THROUGH, candidate
+    assert (
+        requests.get(live_server.url + unknown, headers={"Authorization": f"Token {token}"}).status_code
+        == 404
+    )
+
+    assignment.status = Assignment.Status.CANCELLED  # the same revocation as for stored UIDs
+    assignment.save()
+    assert call(app, path, **auth)[2] == FELL_THROUGH
+    assert (
+        requests.get(live_server.url + path, headers={"Authorization": f"Token {token}"}).status_code == 404
+    )
 
 
 def test_a_browser_session_authorised_by_django_is_served_by_the_fast_path(imported, world, live_server):

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from labeling.models import Assignment, Membership
 from labeling.services.readings import reading_submit
-from tests.labeling.factories import MembershipFactory, UserFactory, full_values, mri_study
+from tests.labeling.factories import MembershipFactory, UserFactory, contour, full_values, mri_study
 
 ROLES = ["anonymous", "outsider", "reader", "other_reader", "adjudicator", "admin", "staff"]
 # Blinding (issue 13, hole 1): a reader with an open assignment on the world's case who also holds another
@@ -50,6 +50,27 @@ def with_aided(w):
     w.aided = Assignment.objects.create(
         project=w.project, case=w.case, reader=w.reader, session=1, aided=True
     )
+
+
+def with_repeat(w):
+    """The world's reader has read the case; their blinded repeat of it is open now."""
+    with_reading(w)
+    w.repeat = Assignment.objects.create(
+        project=w.project,
+        case=w.case,
+        reader=w.reader,
+        session=2,
+        previous=w.assignment,
+        not_before=timezone.now(),
+    )
+
+
+def repeat_values(w):
+    """A full reading with a contour on the repeat's T1 series, named as its reader knows it."""
+    from labeling.services.identity import assignment_uids
+
+    t1 = assignment_uids(w.repeat).pseudo(w.case.study.series.get(description="T1").series_uid)
+    return {**values(w), "contours": [contour(t1, 1)]}
 
 
 def with_run(w):
@@ -176,23 +197,23 @@ ENDPOINTS = [
         {"reader": 200, "other_reader": 200, **MEMBERS_404},
     ),
     Endpoint(
-        "assignment-detail", "get", lambda w: f"/api/assignments/{w.assignment.pk}/", {"reader": 200}, 404
+        "assignment-detail", "get", lambda w: f"/api/assignments/{w.assignment.key}/", {"reader": 200}, 404
     ),
     Endpoint(
         "reading-submit",
         "post",
-        lambda w: f"/api/assignments/{w.assignment.pk}/reading/",
+        lambda w: f"/api/assignments/{w.assignment.key}/reading/",
         {"reader": 201},
         404,
         body=values,
     ),
     Endpoint(
-        "draft-detail", "get", lambda w: f"/api/assignments/{w.assignment.pk}/draft/", {"reader": 200}, 404
+        "draft-detail", "get", lambda w: f"/api/assignments/{w.assignment.key}/draft/", {"reader": 200}, 404
     ),
     Endpoint(
         "assignment-ai",
         "get",
-        lambda w: f"/api/assignments/{w.aided.pk}/ai/",
+        lambda w: f"/api/assignments/{w.aided.key}/ai/",
         {"reader": 200},
         404,
         setup=with_aided,
@@ -200,16 +221,61 @@ ENDPOINTS = [
     Endpoint(
         "draft-save",
         "post",
-        lambda w: f"/api/assignments/{w.assignment.pk}/draft/save/",
+        lambda w: f"/api/assignments/{w.assignment.key}/draft/save/",
         {"reader": 200},
         404,
         body=lambda w: {"values": [{"joint": "left"}]},
     ),
     Endpoint("reading-list", "get", lambda w: "/api/readings/", EVERYONE),
+    # repeat sessions (issue 13, hole 2): the repeat is reached by its own key, by its reader only; the
+    # earlier reading of the case is hidden from everyone (its reader too) until the repeat is submitted
+    Endpoint(
+        "assignment-detail",
+        "get",
+        lambda w: f"/api/assignments/{w.repeat.key}/",
+        {"reader": 200},
+        404,
+        setup=with_repeat,
+    ),
+    Endpoint(
+        "draft-save",
+        "post",
+        lambda w: f"/api/assignments/{w.repeat.key}/draft/save/",
+        {"reader": 200},
+        404,
+        body=repeat_values,
+        setup=with_repeat,
+    ),
+    Endpoint(
+        "reading-submit",
+        "post",
+        lambda w: f"/api/assignments/{w.repeat.key}/reading/",
+        {"reader": 201},
+        404,
+        body=repeat_values,
+        setup=with_repeat,
+    ),
     Endpoint(
         "reading-detail",
         "get",
-        lambda w: f"/api/readings/{w.reading.pk}/",
+        lambda w: f"/api/assignments/{w.assignment.key}/readings/1/",
+        {},
+        404,
+        setup=with_repeat,
+    ),
+    Endpoint(
+        "reading-correct",
+        "post",
+        lambda w: f"/api/assignments/{w.assignment.key}/readings/1/correct/",
+        {},
+        404,
+        body=lambda w: {**values(w), "reason": "peeked at the first read"},
+        setup=with_repeat,
+    ),
+    Endpoint(
+        "reading-detail",
+        "get",
+        lambda w: f"/api/assignments/{w.assignment.key}/readings/1/",
         {"reader": 200},
         404,
         setup=with_reading,
@@ -217,7 +283,7 @@ ENDPOINTS = [
     Endpoint(
         "reading-correct",
         "post",
-        lambda w: f"/api/readings/{w.reading.pk}/correct/",
+        lambda w: f"/api/assignments/{w.assignment.key}/readings/1/correct/",
         {"reader": 201},
         404,
         body=lambda w: {**values(w), "reason": "typo"},
@@ -495,7 +561,7 @@ def test_outsider_project_list_is_empty_and_readers_see_only_their_readings(worl
     assert client_for(world.outsider).get("/api/projects/").json() == []
     with_reading(world)
     mine = client_for(world.reader).get("/api/readings/").json()
-    assert [r["id"] for r in mine["results"]] == [world.reading.pk]
+    assert [(r["assignment"], r["version"]) for r in mine["results"]] == [(world.assignment.key, 1)]
     assert client_for(world.other_reader).get("/api/readings/").json()["results"] == []
 
 
@@ -506,5 +572,5 @@ def test_worklist_reveals_neither_session_nor_gold(world, client_for):
     body = client_for(world.reader).get(f"/api/projects/{world.project.pk}/worklist/").json()
     (item,) = body["items"]
     assert "session" not in item and "is_gold" not in item and "reference" not in item
-    detail = client_for(world.reader).get(f"/api/assignments/{item['id']}/").json()
+    detail = client_for(world.reader).get(f"/api/assignments/{item['key']}/").json()
     assert not {"session", "is_gold", "reference", "previous_id"} & set(detail)

@@ -33,7 +33,7 @@ def test_a_submitted_reading_reaches_the_consensus_through_the_worker(world, cli
             (world.other_assignment, world.other_reader),
         ):
             response = client_for(user).post(
-                f"/api/assignments/{assignment.pk}/reading/",
+                f"/api/assignments/{assignment.key}/reading/",
                 {"values": full_values(world.project.scheme.parsed, 1)},
                 format="json",
             )
@@ -74,14 +74,14 @@ def test_a_submitted_reading_survives_a_server_restart_and_is_audited(world, tmp
         ]
         auth = {"Authorization": f"Token {key}"}
         created = requests.post(
-            f"{base}/api/assignments/{world.assignment.pk}/reading/", json=body, headers=auth
+            f"{base}/api/assignments/{world.assignment.key}/reading/", json=body, headers=auth
         )
         assert created.status_code == 201, created.text
-        reading_id = created.json()["id"]
+        reading_id = Reading.objects.get(assignment=world.assignment).pk
     assert not _up(f"{base}/api/schema/")
     with running(web_server_cmd(port), process_env(), tmp_path / "web2.log"):
         wait_until(lambda: _up(f"{base}/api/schema/"), timeout_s=60, what="the restarted web server")
-        again = requests.get(f"{base}/api/readings/{reading_id}/", headers=auth)
+        again = requests.get(f"{base}/api/assignments/{world.assignment.key}/readings/1/", headers=auth)
         assert again.status_code == 200
         assert {v["value"] for v in again.json()["values"]} == {1}
     assert Reading.objects.filter(pk=reading_id).exists()

@@ -116,19 +116,20 @@ def test_an_aided_read_never_shows_the_readers_own_unaided_reading_of_that_case(
     world.project.save()
     client = client_for(world.reader)
     values = full_values(world.project.scheme.parsed, value=1)
-    made = client.post(f"/api/assignments/{world.assignment.pk}/reading/", {"values": values}, format="json")
+    made = client.post(f"/api/assignments/{world.assignment.key}/reading/", {"values": values}, format="json")
     assert made.status_code == 201
-    unaided_id = made.json()["id"]
+    unaided = (made.json()["assignment"], made.json()["version"])
     aided = Assignment.objects.get(reader=world.reader, case=world.case, aided=True)
     listed = client.get("/api/readings/").json()
     rows = listed["results"] if isinstance(listed, dict) else listed
-    assert unaided_id not in [r["id"] for r in rows]
-    assert client.get(f"/api/readings/{unaided_id}/").status_code == 404
-    assert client.get(f"/api/assignments/{aided.pk}/draft/").json()["values"] == []  # the form starts empty
-    assert client.get(f"/api/assignments/{aided.pk}/ai/").json() == []  # only the AI's output, none yet
-    assert "values" not in client.get(f"/api/assignments/{aided.pk}/").json()
-    done = client.post(f"/api/assignments/{aided.pk}/reading/", {"values": values}, format="json")
+    assert unaided not in [(r["assignment"], r["version"]) for r in rows]
+    assert client.get(f"/api/assignments/{world.assignment.key}/readings/1/").status_code == 404
+    assert client.get(f"/api/assignments/{aided.key}/draft/").json()["values"] == []  # the form starts empty
+    assert client.get(f"/api/assignments/{aided.key}/ai/").json() == []  # only the AI's output, none yet
+    assert "values" not in client.get(f"/api/assignments/{aided.key}/").json()
+    done = client.post(f"/api/assignments/{aided.key}/reading/", {"values": values}, format="json")
     assert done.status_code == 201
     listed = client.get("/api/readings/").json()
     rows = listed["results"] if isinstance(listed, dict) else listed
-    assert {unaided_id, done.json()["id"]} <= {r["id"] for r in rows}  # both visible once the case is done
+    shown = {(r["assignment"], r["version"]) for r in rows}
+    assert {unaided, (aided.key, 1)} <= shown  # both visible once the case is done

@@ -25,7 +25,7 @@ def test_deeply_nested_json_is_a_400_not_a_500(world, client_for, depth):
     client = client_for(world.reader)
     client.raise_request_exception = False  # a 500 must show as a 500, not as an exception in the test
     response = client.post(
-        f"/api/assignments/{world.assignment.pk}/draft/save/", body, content_type="application/json"
+        f"/api/assignments/{world.assignment.key}/draft/save/", body, content_type="application/json"
     )
     assert response.status_code == 400, response.content[:200]
     assert "nested deeper than" in response.json()["detail"]
@@ -41,7 +41,7 @@ def test_deeply_nested_json_is_a_400_not_a_500(world, client_for, depth):
 
 def test_json_of_ordinary_depth_still_parses(world, client_for):
     response = client_for(world.reader).post(
-        f"/api/assignments/{world.assignment.pk}/draft/save/",
+        f"/api/assignments/{world.assignment.key}/draft/save/",
         {"values": [{"joint": "left", "region": "iliac_upper", "lesion": "bme", "value": 1}]},
         format="json",
     )
@@ -299,20 +299,22 @@ def test_the_earlier_reading_stays_hidden_until_the_repeat_is_submitted(world, c
     client = client_for(world.reader)
 
     def listed():
-        return [r["id"] for r in client.get(f"/api/readings/?project={world.project.pk}").json()["results"]]
+        rows = client.get(f"/api/readings/?project={world.project.pk}").json()["results"]
+        return [(r["assignment"], r["version"]) for r in rows]
 
-    assert listed() == [first.pk]
+    assert listed() == [(first.assignment.key, 1)]
     repeat = Assignment.objects.create(
         project=world.project, case=world.case, reader=world.reader, session=2, previous=world.assignment
     )
     assert listed() == []
-    assert client.get(f"/api/readings/{first.pk}/").status_code == 404
+    assert client.get(f"/api/assignments/{first.assignment.key}/readings/1/").status_code == 404
     body = {"values": full_values(world.project.scheme.parsed), "reason": "second thoughts"}
-    assert client.post(f"/api/readings/{first.pk}/correct/", body, format="json").status_code == 404
-    second = _read(world, world.reader, session=2)
+    url = f"/api/assignments/{first.assignment.key}/readings/1/correct/"
+    assert client.post(url, body, format="json").status_code == 404
+    _read(world, world.reader, session=2)
     repeat.refresh_from_db()
     assert repeat.status == Assignment.Status.SUBMITTED
-    assert sorted(listed()) == sorted([first.pk, second.pk])
+    assert sorted(listed()) == sorted([(first.assignment.key, 1), (repeat.key, 1)])
 
 
 def test_readers_do_not_see_the_projects_repeat_fraction_or_washout(world, client_for):
@@ -339,7 +341,8 @@ def test_a_reader_removed_from_the_project_can_no_longer_correct(world, client_f
     )
     assert removed.status_code == 204
     body = {"values": full_values(world.project.scheme.parsed, value=1), "reason": "late change"}
-    response = client_for(world.reader).post(f"/api/readings/{reading.pk}/correct/", body, format="json")
+    url = f"/api/assignments/{reading.assignment.key}/readings/1/correct/"
+    response = client_for(world.reader).post(url, body, format="json")
     assert response.status_code == 404
     assert not reading.__class__.objects.filter(supersedes=reading).exists()
 
@@ -350,11 +353,13 @@ def test_no_correction_after_the_reader_was_shown_the_consensus_through_calibrat
     _refit(world)
     body = {"values": full_values(world.project.scheme.parsed, value=1), "reason": "second look"}
     # not shown yet: a correction is fine
-    fixed = client_for(world.other_reader).post(f"/api/readings/{theirs.pk}/correct/", body, format="json")
+    url = f"/api/assignments/{theirs.assignment.key}/readings/1/correct/"
+    fixed = client_for(world.other_reader).post(url, body, format="json")
     assert fixed.status_code == 201
     calibration = client_for(world.reader).get(f"/api/projects/{world.project.pk}/calibration/")
     assert calibration.status_code == 200 and calibration.json()
-    response = client_for(world.reader).post(f"/api/readings/{mine.pk}/correct/", body, format="json")
+    url = f"/api/assignments/{mine.assignment.key}/readings/1/correct/"
+    response = client_for(world.reader).post(url, body, format="json")
     assert response.status_code == 409 and "calibration" in response.json()["detail"]
     assert not mine.__class__.objects.filter(supersedes=mine).exists()
 
@@ -504,7 +509,7 @@ def test_admin_site_writes_are_audited_and_records_are_read_only_there(world):
 def test_a_repeat_reaches_the_reader_under_a_name_of_its_own_never_the_case_id_or_label(world, client_for):
     """Issue 13, hole 2: the repeat carried the same case_id and case_label as the first read."""
     client = client_for(world.reader)
-    first = client.get(f"/api/assignments/{world.assignment.pk}/").json()
+    first = client.get(f"/api/assignments/{world.assignment.key}/").json()
     _read(world, world.reader)
     repeat = Assignment.objects.create(
         project=world.project,
@@ -515,7 +520,7 @@ def test_a_repeat_reaches_the_reader_under_a_name_of_its_own_never_the_case_id_o
         not_before=timezone.now(),
     )
     (item,) = client.get(f"/api/projects/{world.project.pk}/worklist/").json()["items"]
-    detail = client.get(f"/api/assignments/{repeat.pk}/").json()
+    detail = client.get(f"/api/assignments/{repeat.key}/").json()
     for shown in (first, item, detail):
         assert "case_id" not in shown and shown["case_label"] != world.case.label
         assert str(world.case.pk) not in shown["case_label"]

@@ -49,15 +49,19 @@ type Page<T> = { count: number; results: T[] } | T[];
 const items = <T>(page: Page<T>): T[] => (Array.isArray(page) ? page : page.results);
 
 const p = (id: number) => `/api/projects/${id}`;
+/** Readers address their assignments by an opaque key, never by a case id, label or study UID. */
+const a = (key: string) => `/api/assignments/${encodeURIComponent(key)}`;
 
 export type ReadingOut = S["ReadingOutput"] & { created_at?: string };
 
 export const api = {
   readings: async (projectId: number) =>
     items(await get<Page<ReadingOut>>(`/api/readings/?project=${projectId}&limit=500`)),
-  reading: (id: number) => get<ReadingOut>(`/api/readings/${id}/`),
-  correct: (id: number, body: S["ReadingCorrectInputRequest"]) =>
-    post<ReadingOut>(`/api/readings/${id}/correct/`, body),
+  /** A reading by its assignment's key and version (1: as submitted, 2: its first correction, …). */
+  reading: (key: string, version: number) => get<ReadingOut>(`${a(key)}/readings/${version}/`),
+  /** Correct that version; an older one than the newest is a 409 (stale version). */
+  correct: (key: string, version: number, body: S["ReadingCorrectInputRequest"]) =>
+    post<ReadingOut>(`${a(key)}/readings/${version}/correct/`, body),
   me: () => get<Me>("/api/auth/me/"),
   login: (username: string, password: string) => post<Me>("/api/auth/login/", { username, password }),
   logout: () => post<unknown>("/api/auth/logout/"),
@@ -88,13 +92,13 @@ export const api = {
 
   worklist: (id: number) => get<Worklist>(`${p(id)}/worklist/`),
   next: (id: number) => post<AssignmentDetail | null>(`${p(id)}/worklist/next/`),
-  assignment: (id: number) => get<AssignmentDetail>(`/api/assignments/${id}/`),
-  draft: (id: number) => get<Draft>(`/api/assignments/${id}/draft/`),
-  draftSave: (id: number, body: Partial<Pick<Draft, "values" | "contours">>, keepalive = false) =>
-    request<Draft>("POST", `/api/assignments/${id}/draft/save/`, body, keepalive),
+  assignment: (key: string) => get<AssignmentDetail>(`${a(key)}/`),
+  draft: (key: string) => get<Draft>(`${a(key)}/draft/`),
+  draftSave: (key: string, body: Partial<Pick<Draft, "values" | "contours">>, keepalive = false) =>
+    request<Draft>("POST", `${a(key)}/draft/save/`, body, keepalive),
   /** The AI pre-read shown in an AI-aided read (404 for any other assignment: readers are blind to it). */
-  assignmentAi: (id: number) => get<AiPrediction[]>(`/api/assignments/${id}/ai/`),
-  submit: (id: number, body: ReadingBody) => post<{ id: number }>(`/api/assignments/${id}/reading/`, body),
+  assignmentAi: (key: string) => get<AiPrediction[]>(`${a(key)}/ai/`),
+  submit: (key: string, body: ReadingBody) => post<ReadingOut>(`${a(key)}/reading/`, body),
 
   /** The adjudication queue by case; ``query`` from queueQuery (filters, limit, offset). */
   caseQueue: (id: number, query: string) =>

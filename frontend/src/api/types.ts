@@ -18,9 +18,10 @@ export interface SchemeInfo {
   definition: Record<string, unknown>;
 }
 
+/** A reader's assignment: its opaque key, the case's pseudonym for this assignment, and the study and series
+ * under the assignment's own pseudonymous UIDs (what /dicomweb/ serves it as). */
 export interface AssignmentDetail {
-  id: number;
-  case_id: number;
+  key: string;
   case_label: string;
   status: string;
   aided?: boolean;

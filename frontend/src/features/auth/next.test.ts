@@ -3,7 +3,9 @@ import { loginPath, nextAfterLogin } from "./next";
 
 describe("login redirects", () => {
   it("keep a deep link, query included", () => {
-    expect(loginPath("/read/40", "")).toBe("/login?next=%2Fread%2F40");
+    expect(loginPath("/read/AUEo4fec3S2i9R0lc6mP6A", "")).toBe(
+      "/login?next=%2Fread%2FAUEo4fec3S2i9R0lc6mP6A",
+    );
     expect(loginPath("/projects/3/worklist", "?done=1")).toBe(
       "/login?next=%2Fprojects%2F3%2Fworklist%3Fdone%3D1",
     );

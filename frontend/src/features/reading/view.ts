@@ -26,7 +26,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
   const openedAt = performance.now();
   void ensureCornerstone(); // in parallel with the API calls below
   document.body.classList.add("reading-room");
-  const id = Number(params.assignment);
+  const id = params.assignment; // the assignment's opaque key
   const status = h("span", { class: "save-status", role: "status", "aria-live": "polite" }, "");
   const errors = h("div", { class: "errors", "aria-live": "assertive" });
   const viewerBox = h("div", { class: "viewer-box", "data-testid": "viewer" });
@@ -342,7 +342,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
       clock.clear();
       toast(`Reading of case ${assignment.case_label} submitted.`);
       const next = await api.next(assignment.project_id);
-      if (next) navigate(`/read/${next.id}`);
+      if (next) navigate(`/read/${next.key}`);
       else navigate(`/projects/${assignment.project_id}/worklist?done=1`);
     } catch (e) {
       submitButton.disabled = false;

@@ -1,6 +1,6 @@
 // A reader's own submitted readings: listed on the worklist, reviewed and corrected on their own page, with
 // the rules of correction shown (labeling.services.readings.reading_correct enforces them).
-import { api, type ReadingOut, type WorklistItem } from "../../api";
+import { api, type ReadingOut } from "../../api";
 import { ApiError } from "../../api/client";
 import { navigate } from "../../nav";
 import type { Params } from "../../router";
@@ -18,24 +18,12 @@ const minutes = (s: number | null | undefined) =>
     : `${Math.floor(s / 60)}:${String(Math.round(s % 60)).padStart(2, "0")}`;
 const when = (iso: string | undefined) => (iso ? new Date(iso).toLocaleString() : "–");
 
-/** The "My readings" section of the worklist. */
-export async function myReadings(
-  projectId: number,
-  readings: ReadingOut[],
-  items: WorklistItem[],
-): Promise<HTMLElement> {
-  // The worklist names the open assignments' cases; a submitted one's name comes from its assignment.
-  const caseOf = new Map(items.map((it) => [it.id, it.case_label]));
-  const unnamed = [...new Set(readings.map((r) => r.assignment_id).filter((a) => !caseOf.has(a)))];
-  await Promise.all(
-    unnamed.slice(0, 100).map(async (a) => {
-      const label = await api
-        .assignment(a)
-        .then((x) => x.case_label)
-        .catch(() => null);
-      if (label) caseOf.set(a, label);
-    }),
-  );
+/** Where one version of a reading is reviewed: by its assignment's key and its version, never an id. */
+export const readingPath = (projectId: number, r: Pick<ReadingOut, "assignment" | "version">) =>
+  `/projects/${projectId}/readings/${encodeURIComponent(r.assignment)}/${r.version}`;
+
+/** The "My readings" section of the worklist. Each reading names its case by its assignment's pseudonym. */
+export function myReadings(projectId: number, readings: ReadingOut[]): HTMLElement {
   const section = h("section", { "aria-label": "My readings", "data-testid": "my-readings" });
   section.append(h("h2", null, "My readings"));
   if (!readings.length) {
@@ -63,16 +51,12 @@ export async function myReadings(
         readings.map((r) =>
           h(
             "tr",
-            { "data-reading": String(r.id) },
-            h("td", null, caseOf.get(r.assignment_id) ?? `case ${r.case_id}`),
+            { "data-reading": `${r.assignment}/${r.version}` },
+            h("td", null, r.case_label),
             h("td", null, when(r.created_at)),
             h("td", null, minutes(r.duration_s)),
             h("td", null, r.superseded ? "superseded" : r.supersedes ? "correction" : "original"),
-            h(
-              "td",
-              null,
-              h("a", { href: `/projects/${projectId}/readings/${r.id}` }, r.superseded ? "View" : "Review"),
-            ),
+            h("td", null, h("a", { href: readingPath(projectId, r) }, r.superseded ? "View" : "Review")),
           ),
         ),
       ),
@@ -86,8 +70,8 @@ export async function readingReviewView(outlet: HTMLElement, params: Params): Pr
   const projectId = Number(params.id);
   const main = h("main", { class: "page", id: "main" });
   outlet.append(main);
-  const reading = await api.reading(Number(params.reading));
-  const assignment = await api.assignment(reading.assignment_id);
+  const reading = await api.reading(params.key, Number(params.version));
+  const assignment = await api.assignment(reading.assignment);
   const form = assignment.scheme.form;
   const values = rowsToValues(form, reading.values);
   const errors = h("div", { "aria-live": "assertive" });
@@ -103,7 +87,7 @@ export async function readingReviewView(outlet: HTMLElement, params: Params): Pr
       { class: "sub" },
       `Submitted ${when(reading.created_at)} · active time ${minutes(reading.duration_s)} · ` +
         `${reading.contours.length} contour(s)` +
-        (reading.supersedes ? ` · corrects reading ${reading.supersedes}: “${reading.reason ?? ""}”` : ""),
+        (reading.supersedes ? ` · corrects version ${reading.supersedes}: “${reading.reason ?? ""}”` : ""),
     ),
     h("p", { class: "sub", "data-testid": "rules" }, CORRECTION_RULES),
     h("section", { class: "grading review", "aria-label": "Values" }, grid.root),
@@ -127,7 +111,7 @@ export async function readingReviewView(outlet: HTMLElement, params: Params): Pr
           if (!reason.value.trim())
             return errors.append(message("Give a reason for the correction.", "error"));
           try {
-            const corrected = await api.correct(reading.id, {
+            const corrected = await api.correct(reading.assignment, reading.version, {
               values: valuesToRows(form, values).map((v) => ({ ...v })),
               contours: reading.contours.map((c) => ({
                 joint: c.joint,
@@ -138,7 +122,7 @@ export async function readingReviewView(outlet: HTMLElement, params: Params): Pr
               reason: reason.value.trim(),
             });
             toast(`Correction of case ${assignment.case_label} recorded.`);
-            navigate(`/projects/${projectId}/readings/${corrected.id}`);
+            navigate(readingPath(projectId, corrected));
           } catch (err) {
             errors.append(message(err instanceof ApiError ? err.detail : String(err), "error"));
           }

@@ -30,7 +30,7 @@ export async function worklistView(outlet: HTMLElement, params: Params): Promise
         errors.replaceChildren();
         try {
           const a = await api.next(projectId);
-          if (a) navigate(`/read/${a.id}`);
+          if (a) navigate(`/read/${a.key}`);
           else errors.append(message("Nothing left to read right now."));
         } catch (e) {
           errors.append(message(e instanceof ApiError ? e.detail : String(e), "error"));
@@ -86,7 +86,7 @@ export async function worklistView(outlet: HTMLElement, params: Params): Promise
               null,
               it.status === "submitted" || it.status === "cancelled"
                 ? ""
-                : h("a", { href: `/read/${it.id}` }, it.status === "in_progress" ? "Continue" : "Open"),
+                : h("a", { href: `/read/${it.key}` }, it.status === "in_progress" ? "Continue" : "Open"),
             ),
           ),
         ),
@@ -96,7 +96,7 @@ export async function worklistView(outlet: HTMLElement, params: Params): Promise
   next.focus();
 
   const readings = await api.readings(projectId).catch(() => []);
-  main.append(await myReadings(projectId, readings, worklist.items));
+  main.append(myReadings(projectId, readings));
 
   // Calibration: agreement of the reader's own closed readings with the consensus, per lesion.
   const calibration = await api.calibration(projectId).catch(() => []);
