@@ -218,6 +218,14 @@ ML_HEARTBEAT_STALE_S = env.int("ML_HEARTBEAT_STALE_S", default=120)
 # broker restart): the beat task that runs every ML_RECOVER_EVERY_S dispatches it again.
 ML_REDISPATCH_AFTER_S = env.int("ML_REDISPATCH_AFTER_S", default=600)
 ML_RECOVER_EVERY_S = env.int("ML_RECOVER_EVERY_S", default=300)
+# Promotion floors per model kind, on the adjudicated gold: a model below its floor stays a candidate even when
+# no model is promoted, and cannot be promoted by hand (a project's training policy may set its own floor).
+# contour: fraction of joint lines within 2.76 mm RMSE; lesions: every lesion output's AUC; ctgrade: QWK.
+ML_PROMOTION_FLOORS = {
+    "contour": env.float("ML_FLOOR_CONTOUR", default=0.8),
+    "lesions": env.float("ML_FLOOR_LESIONS", default=0.8),
+    "ctgrade": env.float("ML_FLOOR_CTGRADE", default=0.6),
+}
 
 LOGGING = {
     "version": 1,

@@ -148,6 +148,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description End the session and revoke the user's API token (scripts log out with their token). */
         post: operations["api_auth_logout_create"];
         delete?: never;
         options?: never;
@@ -181,7 +182,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Exchange username and password for a key, sent as ``Authorization: Token <key>``. */
+        /**
+         * @description Exchange username and password for a key, sent as ``Authorization: Token <key>``.
+         *
+         *     The key is valid until ``expires_at`` (``TOKEN_TTL_S``), and revoked by logout, a password change and
+         *     the removal of a membership. Repeated wrong passwords are a 429 with Retry-After.
+         */
         post: operations["api_auth_token_create"];
         delete?: never;
         options?: never;
@@ -213,6 +219,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description The project; readers who hold no other role see its name and scheme, not its study design. */
         get: operations["api_projects_retrieve"];
         put?: never;
         post?: never;
@@ -364,7 +371,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description The reader's own readings against the consensus, on cases whose reading window has closed. */
+        /**
+         * @description The reader's own readings against the consensus, on cases whose reading window has closed.
+         *
+         *     404 while the reader has cases left to read here; readings of the cases shown can no longer be
+         *     corrected.
+         */
         get: operations["api_projects_calibration_retrieve"];
         put?: never;
         post?: never;
@@ -773,6 +785,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{project_id}/reader-study/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description MRMC analysis per endpoint of aided vs unaided reads (202 while the worker computes it). */
+        get: operations["api_projects_reader_study_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/reader-study.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Every estimate of the reader-study analysis as CSV (202 while the worker computes it). */
+        get: operations["api_projects_reader_study.csv_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/reader-study/report.html": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A self-contained HTML report (methods, design, every number with its CI, figures inline). */
+        get: operations["api_projects_reader_study_report.html_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{project_id}/training/policies/": {
         parameters: {
             query?: never;
@@ -1013,6 +1076,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Staff: every study of the site. A project admin: their projects' studies and the ones they registered. */
         get: operations["api_studies_list"];
         put?: never;
         post?: never;
@@ -1056,7 +1120,6 @@ export interface components {
             readonly case_id: number;
             case_label: string;
             reader: string;
-            /** Format: int64 */
             session?: number;
             /** @description AI-aided read, paired with the unaided one */
             aided?: boolean;
@@ -1087,16 +1150,20 @@ export interface components {
         AssignmentGenerateOutput: {
             created: number;
             created_repeats: number;
+            /** @description aided reads planned for a crossover study */
+            created_crossover: number;
             gold_cases: number;
             loads: {
                 [key: string]: number;
             };
         };
-        /** @description What a reader sees of an assignment: no session number, no gold flag (blinding). */
+        /**
+         * @description What a reader sees of an assignment: no session number, no gold flag, and neither the case's id nor
+         *     its label: ``case_label`` is the assignment's own pseudonym (blinding; a repeat looks like a new case).
+         */
         AssignmentReaderOutput: {
             readonly id: number;
-            readonly case_id: number;
-            case_label: string;
+            readonly case_label: string;
             status?: components["schemas"]["AssignmentStatusEnum"];
             /** @description AI-aided read, paired with the unaided one */
             aided?: boolean;
@@ -1122,7 +1189,7 @@ export interface components {
         AuditEventOutput: {
             readonly id: number;
             /** Format: date-time */
-            readonly created_at: string;
+            created_at?: string;
             actor?: string;
             action: string;
             readonly project_id: number | null;
@@ -1163,17 +1230,11 @@ export interface components {
             model: string;
             data_hash: string;
             parameters?: unknown;
-            /** Format: int64 */
             n_classes: number;
-            /** Format: int64 */
             n_items: number;
-            /** Format: int64 */
             n_readers: number;
-            /** Format: int64 */
             n_readings: number;
-            /** Format: int64 */
             n_clamped?: number;
-            /** Format: int64 */
             n_iter: number;
             converged: boolean;
             /** Format: double */
@@ -1190,7 +1251,6 @@ export interface components {
             joint: string;
             series_uid: string;
             sop_instance_uid?: string;
-            /** Format: int64 */
             slice_index: number;
             points_mm: unknown;
             start_mm: unknown;
@@ -1200,11 +1260,9 @@ export interface components {
             readonly case_id: number;
             case_label: string;
             joint: string;
-            /** Format: int64 */
             slice_index: number;
             series_uid: string;
             points_mm: unknown;
-            /** Format: int64 */
             n_contours: number;
             /**
              * Format: double
@@ -1325,7 +1383,6 @@ export interface components {
         ModelVersionOutput: {
             readonly id: number;
             kind: components["schemas"]["ModelKindEnum"];
-            /** Format: int64 */
             version: number;
             status?: components["schemas"]["ModelVersionStatusEnum"];
             readonly training_run_id: number;
@@ -1370,6 +1427,9 @@ export interface components {
             /** Format: double */
             contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
+            reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            /** @description let adjudicators decide cases they read (off by default; audited) */
+            readers_may_adjudicate_own_cases?: boolean;
             name: string;
             /** @description scheme name, e.g. mri_sij */
             scheme: string;
@@ -1382,15 +1442,12 @@ export interface components {
             description?: string;
             readonly scheme: string;
             scheme_id: number;
-            /** Format: int64 */
             readers_per_case?: number;
             /** Format: double */
             gold_fraction?: number;
             /** Format: double */
             repeat_fraction?: number;
-            /** Format: int64 */
             washout_days?: number;
-            /** Format: int64 */
             washout_cases?: number;
             /** Format: double */
             adjudication_threshold?: number;
@@ -1400,6 +1457,15 @@ export interface components {
              */
             contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
+            /**
+             * @description how AI-aided reads are scheduled when ai_aided_reads is on
+             *
+             *     * `sequential` - sequential (the unaided read, then at once the same case with AI)
+             *     * `crossover` - crossover (unaided and aided sessions apart by the washout, order randomised)
+             */
+            reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            /** @description let an adjudicator decide items of cases they read themselves (off: blinding; audited) */
+            readers_may_adjudicate_own_cases?: boolean;
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -1417,7 +1483,16 @@ export interface components {
             /** Format: double */
             contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
+            reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            /** @description let adjudicators decide cases they read (off by default; audited) */
+            readers_may_adjudicate_own_cases?: boolean;
             name?: string;
+        };
+        PromotionFloorOutput: {
+            metric: string;
+            /** Format: double */
+            min: number;
+            set_by: components["schemas"]["SetByEnum"];
         };
         QueueItemOutput: {
             readonly case_id: number;
@@ -1427,13 +1502,11 @@ export interface components {
             lesion: string;
             /** @description P(class) for each class of the lesion */
             posterior: unknown;
-            /** Format: int64 */
             label: number;
             /** Format: double */
             max_posterior: number;
             /** Format: double */
             entropy: number;
-            /** Format: int64 */
             n_readings: number;
             readonly run_id: number;
         };
@@ -1447,6 +1520,12 @@ export interface components {
             /** Format: double */
             spread: number | null;
         };
+        /**
+         * @description * `sequential` - sequential (the unaided read, then at once the same case with AI)
+         *     * `crossover` - crossover (unaided and aided sessions apart by the washout, order randomised)
+         * @enum {string}
+         */
+        ReaderStudyDesignEnum: "sequential" | "crossover";
         ReadingCorrectInputRequest: {
             values: {
                 [key: string]: unknown;
@@ -1487,7 +1566,6 @@ export interface components {
         SchemeOutput: {
             readonly id: number;
             name: string;
-            /** Format: int64 */
             version: number;
             modality: string;
             readonly form: {
@@ -1508,6 +1586,12 @@ export interface components {
             frame_of_reference_uid?: string;
             readonly n_instances: number;
         };
+        /**
+         * @description * `policy` - policy
+         *     * `default` - default
+         * @enum {string}
+         */
+        SetByEnum: "policy" | "default";
         StudyOutput: {
             readonly id: number;
             study_uid: string;
@@ -1529,25 +1613,28 @@ export interface components {
         };
         TokenOut: {
             token: string;
+            /** Format: date-time */
+            expires_at: string;
         };
         TrainingPolicyOutput: {
             kind: components["schemas"]["ModelKindEnum"];
             schedule_enabled?: boolean;
-            /**
-             * Format: int64
-             * @description nightly check at this hour
-             */
+            /** @description nightly check at this hour */
             hour_utc?: number;
-            /**
-             * Format: int64
-             * @description retrain only when this many new adjudicated or confident items exist
-             */
+            /** @description retrain only when this many new adjudicated or confident items exist */
             min_new_items?: number;
             /**
              * Format: double
              * @description promotion refused when any output's metric drops by more than this
              */
             max_output_drop?: number;
+            /**
+             * Format: double
+             * @description the least gold metric a model of this kind needs to be promoted (contour: fraction of lines within 2.76 mm, lesions: every AUC, ctgrade: QWK); empty: the ML_FLOOR_<KIND> setting
+             */
+            promotion_floor?: number | null;
+            /** @description the floor in force: metric, min, set_by (policy|default) */
+            readonly floor: components["schemas"]["PromotionFloorOutput"];
             /** @description training configuration overrides */
             config?: unknown;
         };
@@ -1557,6 +1644,8 @@ export interface components {
             min_new_items?: number;
             /** Format: double */
             max_output_drop?: number;
+            /** Format: double */
+            promotion_floor?: number | null;
             config?: {
                 [key: string]: unknown;
             };
@@ -1573,10 +1662,7 @@ export interface components {
             progress?: unknown;
             error?: string;
             cancel_requested?: boolean;
-            /**
-             * Format: int64
-             * @description deliveries to a worker (> 1 after a crash)
-             */
+            /** @description deliveries to a worker (> 1 after a crash) */
             attempts?: number;
             /** Format: date-time */
             readonly created_at: string;
@@ -1600,10 +1686,7 @@ export interface components {
             progress?: unknown;
             error?: string;
             cancel_requested?: boolean;
-            /**
-             * Format: int64
-             * @description deliveries to a worker (> 1 after a crash)
-             */
+            /** @description deliveries to a worker (> 1 after a crash) */
             attempts?: number;
             /** Format: date-time */
             readonly created_at: string;
@@ -1642,11 +1725,13 @@ export interface components {
          * @enum {string}
          */
         TriggerEnum: "manual" | "schedule" | "demo";
-        /** @description What a reader sees of an assignment: no session number, no gold flag (blinding). */
+        /**
+         * @description What a reader sees of an assignment: no session number, no gold flag, and neither the case's id nor
+         *     its label: ``case_label`` is the assignment's own pseudonym (blinding; a repeat looks like a new case).
+         */
         WorklistItemOutput: {
             readonly id: number;
-            readonly case_id: number;
-            case_label: string;
+            readonly case_label: string;
             status?: components["schemas"]["AssignmentStatusEnum"];
             /** @description AI-aided read, paired with the unaided one */
             aided?: boolean;
@@ -2707,6 +2792,110 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelVersionOutput"];
+                };
+            };
+        };
+    };
+    api_projects_reader_study_retrieve: {
+        parameters: {
+            query?: {
+                /** @description reference standard (default: phantom) */
+                reference?: "adjudicated" | "consensus" | "phantom";
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    "api_projects_reader_study.csv_retrieve": {
+        parameters: {
+            query?: {
+                /** @description reference standard (default: phantom) */
+                reference?: "adjudicated" | "consensus" | "phantom";
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    "api_projects_reader_study_report.html_retrieve": {
+        parameters: {
+            query?: {
+                /** @description reference standard (default: phantom) */
+                reference?: "adjudicated" | "consensus" | "phantom";
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };
