@@ -230,6 +230,14 @@ OUTBOX_KEEP_DAYS = env.float("OUTBOX_KEEP_DAYS", default=7.0)
 JOB_HEARTBEAT_STALE_S = env.float("JOB_HEARTBEAT_STALE_S", default=60.0)
 JOB_RECOVER_EVERY_S = env.float("JOB_RECOVER_EVERY_S", default=30.0)
 JOB_REDISPATCH_AFTER_S = env.float("JOB_REDISPATCH_AFTER_S", default=300.0)
+# Promotion floors per model kind, on the adjudicated gold: a model below its floor stays a candidate even when
+# no model is promoted, and cannot be promoted by hand (a project's training policy may set its own floor).
+# contour: fraction of joint lines within 2.76 mm RMSE; lesions: every lesion output's AUC; ctgrade: QWK.
+ML_PROMOTION_FLOORS = {
+    "contour": env.float("ML_FLOOR_CONTOUR", default=0.8),
+    "lesions": env.float("ML_FLOOR_LESIONS", default=0.8),
+    "ctgrade": env.float("ML_FLOOR_CTGRADE", default=0.6),
+}
 
 LOGGING = {
     "version": 1,

@@ -104,7 +104,8 @@ class TrainingRun(models.Model):
 
 
 class ModelVersion(models.Model):
-    """A trained model: a candidate until it beats the promoted one on adjudicated gold."""
+    """A trained model: a candidate until it reaches its kind's promotion floor and beats the promoted one on
+    adjudicated gold."""
 
     class Status(models.TextChoices):
         CANDIDATE = "candidate"
@@ -169,6 +170,12 @@ class TrainingPolicy(models.Model):
     )
     max_output_drop = models.FloatField(
         default=0.02, help_text="promotion refused when any output's metric drops by more than this"
+    )
+    promotion_floor = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="the least gold metric a model of this kind needs to be promoted (contour: fraction of lines "
+        "within 2.76 mm, lesions: every AUC, ctgrade: QWK); empty: the ML_FLOOR_<KIND> setting",
     )
     config = models.JSONField(default=dict, blank=True, help_text="training configuration overrides")
     periodic_task = models.OneToOneField(

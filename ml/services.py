@@ -267,6 +267,12 @@ def prereads_compute(*, version_id: int, batch: int = 50) -> int:
 # allows (or by hand, which is also how an admin rolls back).
 
 DEFAULT_MAX_OUTPUT_DROP = 0.02
+# the gold metric each kind's promotion floor applies to (lesions: the least AUC of its outputs)
+FLOOR_METRIC = {
+    ModelKind.CONTOUR: "frac_below_2_76mm",
+    ModelKind.LESIONS: "min_auc",
+    ModelKind.CTGRADE: "qwk",
+}
 
 
 def _evaluate(kind: str, checkpoint_dir: str, snapshot_dir: str) -> Evaluation | None:
@@ -278,24 +284,59 @@ def _evaluate(kind: str, checkpoint_dir: str, snapshot_dir: str) -> Evaluation |
         return None  # e.g. the promoted version's weights were removed
 
 
-def compare(candidate: Evaluation, current: Evaluation | None, max_drop: float) -> dict[str, Any]:
-    """Decide on promotion: better on the primary metric, and no output worse by more than ``max_drop``."""
+def promotion_floor(*, project: Project, kind: str) -> dict[str, Any]:
+    """The floor a model of this kind must reach on gold: the project's policy, else the settings default."""
+    policy = TrainingPolicy.objects.filter(project=project, kind=kind).first()
+    own = policy.promotion_floor if policy is not None else None
+    value = own if own is not None else settings.ML_PROMOTION_FLOORS[kind]
+    return {
+        "metric": FLOOR_METRIC[ModelKind(kind)],
+        "min": float(value),
+        "set_by": "default" if own is None else "policy",
+    }
+
+
+def fmt_metric(value: float) -> str:
+    """The one rounding rule of metric values in decision texts (the training page shows the same): 3
+    decimals, or 2 significant digits for a value below 0.001 that is not 0."""
+    return f"{value:.2g}" if value and abs(value) < 0.001 else f"{value:.3f}"
+
+
+def below_floor(metrics: dict[str, Any], floor: dict[str, Any]) -> str | None:
+    """Why the gold metrics miss the floor (None when they reach it); a missing or undefined metric misses."""
+    value = metrics.get(floor["metric"])
+    if isinstance(value, int | float) and math.isfinite(value) and value >= floor["min"]:
+        return None
+    shown = fmt_metric(value) if isinstance(value, int | float) and math.isfinite(value) else "undefined"
+    return f"{floor['metric']} {shown} is below the promotion floor {floor['min']:g}"
+
+
+def compare(
+    candidate: Evaluation, current: Evaluation | None, max_drop: float, floor: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Decide on promotion: at least the floor, better on the primary metric than the promoted model, and no
+    output worse by more than ``max_drop``. Below the floor a model stays a candidate even when none is
+    promoted."""
     if candidate.n_gold == 0:
         return {"promote": False, "reason": "no adjudicated gold to evaluate on"}
+    floor_part = {"floor": floor} if floor else {}
+    if floor and (missed := below_floor(candidate.metrics, floor)):
+        return {"promote": False, "reason": f"{missed}: stays a candidate", **floor_part}
     if current is None:
-        return {"promote": True, "reason": "no promoted model yet"}
+        return {"promote": True, "reason": "no promoted model yet", **floor_part}
     drops = {k: current.per_output[k] - v for k, v in candidate.per_output.items() if k in current.per_output}
     worst = max(drops, key=lambda k: drops[k], default="")
     better = candidate.score > current.score
     ok_outputs = not worst or drops[worst] <= max_drop
-    reason = f"{candidate.primary} {candidate.score:.4f} vs {current.score:.4f}" + (
-        "" if ok_outputs else f"; {worst} drops by {drops[worst]:.4f} > {max_drop}"
+    reason = f"{candidate.primary} {fmt_metric(candidate.score)} vs {fmt_metric(current.score)}" + (
+        "" if ok_outputs else f"; {worst} drops by {fmt_metric(drops[worst])} > {max_drop:g}"
     )
     return {
         "promote": better and ok_outputs,
         "reason": reason,
         "current": current.metrics,
         "drops": {k: round(v, 6) for k, v in drops.items()},
+        **floor_part,
     }
 
 
@@ -335,7 +376,12 @@ def model_version_register(*, run: TrainingRun, card: dict[str, Any]) -> ModelVe
         _evaluate(run.kind, current_version.checkpoint_dir, run.snapshot.path) if current_version else None
     )
     policy = TrainingPolicy.objects.filter(project=run.project, kind=run.kind).first()
-    decision = compare(candidate, current, policy.max_output_drop if policy else DEFAULT_MAX_OUTPUT_DROP)
+    decision = compare(
+        candidate,
+        current,
+        policy.max_output_drop if policy else DEFAULT_MAX_OUTPUT_DROP,
+        promotion_floor(project=run.project, kind=run.kind),
+    )
     with transaction.atomic():
         number = (
             ModelVersion.objects.filter(project=run.project, kind=run.kind).aggregate(n=Max("version"))["n"]
@@ -373,11 +419,19 @@ def model_version_register(*, run: TrainingRun, card: dict[str, Any]) -> ModelVe
 
 
 def model_version_promote(*, actor: User, version: ModelVersion, reason: str) -> ModelVersion:
-    """Promote a version by hand (also how an admin rolls back to an earlier one); audited."""
+    """Promote a version by hand (also how an admin rolls back to an earlier one); audited. Conflict (409)
+    for a version whose gold metrics miss its kind's promotion floor."""
     if not reason.strip():
         raise InvalidInput("promoting by hand needs a reason", field="reason")
     if version.status == ModelVersion.Status.PROMOTED:
         raise Conflict(f"version {version.version} is already promoted")
+    floor = promotion_floor(project=version.project, kind=version.kind)
+    if missed := below_floor(version.gold_metrics, floor):
+        raise Conflict(
+            f"{version.kind} v{version.version} cannot be promoted: {missed} "
+            f"({'this project' if floor['set_by'] == 'policy' else 'the default'}; an admin may change it in "
+            "the training policy)"
+        )
     _promote(version, actor, f"by hand: {reason.strip()}")
     return version
 
@@ -646,7 +700,14 @@ def training_runs_recover(*, now: datetime | None = None) -> list[int]:
 # Training policies: when a project retrains a model kind on its own (a django-celery-beat crontab),
 # and the nightly check that starts a run once enough new items were labelled.
 
-POLICY_FIELDS = ("schedule_enabled", "hour_utc", "min_new_items", "max_output_drop", "config")
+POLICY_FIELDS = (
+    "schedule_enabled",
+    "hour_utc",
+    "min_new_items",
+    "max_output_drop",
+    "promotion_floor",
+    "config",
+)
 
 
 @transaction.atomic

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from typing import Any
+
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,7 +14,13 @@ from labeling.api.common import paginated, request_user
 from labeling.api.permissions import ADJUDICATOR, ADMIN, project_for, project_for_unblinded
 from labeling.exceptions import NotFound
 from ml.models import ModelKind, ModelVersion, Prediction, TrainingPolicy, TrainingRun
-from ml.services import model_version_promote, training_policy_update, training_run_cancel, training_run_start
+from ml.services import (
+    model_version_promote,
+    promotion_floor,
+    training_policy_update,
+    training_run_cancel,
+    training_run_start,
+)
 
 
 class TrainingRunOutput(serializers.ModelSerializer):
@@ -80,10 +88,33 @@ class ModelVersionOutput(serializers.ModelSerializer):
         ]
 
 
+class PromotionFloorOutput(serializers.Serializer):
+    metric = serializers.CharField()
+    min = serializers.FloatField()
+    set_by = serializers.ChoiceField(choices=["policy", "default"])
+
+
 class TrainingPolicyOutput(serializers.ModelSerializer):
+    floor = serializers.SerializerMethodField(
+        help_text="the floor in force: metric, min, set_by (policy|default)"
+    )
+
     class Meta:
         model = TrainingPolicy
-        fields = ["kind", "schedule_enabled", "hour_utc", "min_new_items", "max_output_drop", "config"]
+        fields = [
+            "kind",
+            "schedule_enabled",
+            "hour_utc",
+            "min_new_items",
+            "max_output_drop",
+            "promotion_floor",
+            "floor",
+            "config",
+        ]
+
+    @extend_schema_field(PromotionFloorOutput)
+    def get_floor(self, policy: TrainingPolicy) -> dict[str, Any]:
+        return promotion_floor(project=policy.project, kind=policy.kind)
 
 
 class PredictionOutput(serializers.ModelSerializer):
@@ -183,6 +214,7 @@ class TrainingPolicyUpdateApi(APIView):
         hour_utc = serializers.IntegerField(required=False, min_value=0, max_value=23)
         min_new_items = serializers.IntegerField(required=False, min_value=0)
         max_output_drop = serializers.FloatField(required=False, min_value=0, max_value=1)
+        promotion_floor = serializers.FloatField(required=False, allow_null=True, min_value=-1, max_value=1)
         config = serializers.DictField(required=False)
 
     @extend_schema(request=TrainingPolicyUpdateInput, responses=TrainingPolicyOutput)

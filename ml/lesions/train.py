@@ -112,9 +112,16 @@ class LesionDataset(Dataset[dict[str, torch.Tensor]]):
 def split_studies(
     studies: Sequence[StudyRecord], val_fraction: float
 ) -> tuple[list[StudyRecord], list[StudyRecord]]:
-    """Train/val split: the manifest's ``split`` when any study has one, else the last ``val_fraction``."""
+    """Train/val split: the manifest's ``split`` when any study has one (``test`` studies are left out), else
+    the last ``val_fraction`` of the studies. A manifest that names no ``val`` study (a product snapshot names
+    only ``train`` and ``test``) has the last ``val_fraction`` of its training studies held out for validation:
+    without it, a run never validated and its reported validation loss was the training loss."""
     if any(s.split for s in studies):
-        return [s for s in studies if s.split in (None, "train")], [s for s in studies if s.split == "val"]
+        train = [s for s in studies if s.split in (None, "train")]
+        val = [s for s in studies if s.split == "val"]
+        if val:
+            return train, val
+        studies = train
     n_val = round(val_fraction * len(studies)) if len(studies) > 1 else 0
     return list(studies[: len(studies) - n_val]), list(studies[len(studies) - n_val :])
 

@@ -17,9 +17,10 @@ Mode = Literal["max", "min"]
 class TrainConfig:
     """Hyper-parameters and switches of one training run.
 
-    ``metric`` names a key of the validation metrics (``"val_loss"`` is always present); ``mode`` says
-    whether larger (``"max"``) or smaller (``"min"``) is better. ``patience`` counts epochs without
-    improvement before early stopping (0 disables it). ``amp`` enables bf16 autocast, ``compile``
+    ``metric`` names a key of the validation metrics (``"val_loss"`` is present when there is validation
+    data; without it, ``"val_loss"`` selects on ``"train_loss"``); ``mode`` says whether larger
+    (``"max"``) or smaller (``"min"``) is better. ``patience`` counts epochs without improvement before
+    early stopping (0 disables it). ``amp`` enables bf16 autocast, ``compile``
     ``torch.compile`` and ``channels_last`` the channels-last memory format (``channels_last_3d`` for a
     network with 3-D convolutions and for 5-D inputs); all three take effect only on CUDA, unless
     ``cuda_paths_on_cpu`` applies them on the CPU too (slow: it is how the CPU test suite runs the code a

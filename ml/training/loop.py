@@ -307,7 +307,8 @@ class Trainer:
         that had already finished returns at once). A cancelled epoch is discarded, so resuming it
         reproduces the uninterrupted run exactly; the returned model then holds the weights at the
         moment of cancellation, the checkpoint those of the last complete epoch. Without validation
-        data ``val_loss`` falls back to the epoch's training loss.
+        data no ``val_loss`` is reported (it is not the training loss), and a ``val_loss`` metric selects
+        the best epoch on the training loss.
         """
         if resume:
             self._restore()
@@ -321,11 +322,13 @@ class Trainer:
                 stopped = "cancelled"
                 break
             metrics = {"epoch": float(epoch), "train_loss": train_loss, **self.evaluate()}
-            metrics.setdefault("val_loss", train_loss)
-            if self.config.metric not in metrics:
+            selected_on = self.config.metric
+            if selected_on == "val_loss" and self.val_data is None:
+                selected_on = "train_loss"  # nothing to validate on: no val_loss is reported
+            if selected_on not in metrics:
                 raise KeyError(f"metric {self.config.metric!r} not in {sorted(metrics)}")
             self.history.append(metrics)
-            value = metrics[self.config.metric]
+            value = metrics[selected_on]
             best_changed = self._improved(value)
             if best_changed:
                 self.best_metric, self.best_epoch, self.bad_epochs = value, epoch, 0

@@ -91,7 +91,12 @@ def with_training_run(w):
 
     w.run = TrainingRun.objects.create(project=w.project, kind="contour", state="running")
     w.version = ModelVersion.objects.create(
-        project=w.project, kind="contour", version=1, training_run=w.run, checkpoint_dir="/nonexistent"
+        project=w.project,
+        kind="contour",
+        version=1,
+        training_run=w.run,
+        checkpoint_dir="/nonexistent",
+        gold_metrics={"frac_below_2_76mm": 0.9},  # above the promotion floor
     )
 
 

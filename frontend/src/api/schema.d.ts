@@ -4,14 +4,13 @@
  */
 
 export interface paths {
-    "/api/assignments/{key}/": {
+    "/api/assignments/{assignment_id}/": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** @description The case data of the reader's assignment ``key`` (its study under the assignment's own UIDs). */
         get: operations["api_assignments_retrieve"];
         put?: never;
         post?: never;
@@ -21,7 +20,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/assignments/{key}/ai/": {
+    "/api/assignments/{assignment_id}/ai/": {
         parameters: {
             query?: never;
             header?: never;
@@ -38,7 +37,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/assignments/{key}/draft/": {
+    "/api/assignments/{assignment_id}/draft/": {
         parameters: {
             query?: never;
             header?: never;
@@ -55,7 +54,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/assignments/{key}/draft/save/": {
+    "/api/assignments/{assignment_id}/draft/save/": {
         parameters: {
             query?: never;
             header?: never;
@@ -72,7 +71,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/assignments/{key}/reading/": {
+    "/api/assignments/{assignment_id}/reading/": {
         parameters: {
             query?: never;
             header?: never;
@@ -83,43 +82,6 @@ export interface paths {
         put?: never;
         /** @description Submit the reading (with contours) of an open assignment; twice is a 409. */
         post: operations["api_assignments_reading_create"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/assignments/{key}/readings/{version}/": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** @description Version ``version`` of the reader's reading of assignment ``key``. */
-        get: operations["api_assignments_readings_retrieve"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/assignments/{key}/readings/{version}/correct/": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * @description Supersede version ``version`` of the reader's reading with a correction (the next version); the
-         *     original stays. Only the newest version can be corrected: an older one is a 409 (stale version).
-         */
-        post: operations["api_assignments_readings_correct_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1048,13 +1010,43 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /**
-         * @description The user's own readings (``?project=`` to narrow), less those of a case they are still to read
-         *     again (a blinded repeat, an aided read): those appear once that read is submitted.
-         */
+        /** @description The user's own readings (``?project=`` to narrow). */
         get: operations["api_readings_list"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/readings/{reading_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["api_readings_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/readings/{reading_id}/correct/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Supersede one of the user's readings with a correction; the original stays. */
+        post: operations["api_readings_correct_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1125,8 +1117,6 @@ export interface components {
         };
         AssignmentAdminOutput: {
             readonly id: number;
-            /** @description the opaque name readers address the assignment by */
-            readonly key: string;
             readonly case_id: number;
             case_label: string;
             reader: string;
@@ -1168,21 +1158,22 @@ export interface components {
             };
         };
         /**
-         * @description The case data of a reader's assignment: the study and its image series under the assignment's
-         *     pseudonymous UIDs (``/dicomweb/`` serves them), the form to fill in. No case id, label or stored UID.
+         * @description What a reader sees of an assignment: no session number, no gold flag, and neither the case's id nor
+         *     its label: ``case_label`` is the assignment's own pseudonym (blinding; a repeat looks like a new case).
          */
         AssignmentReaderOutput: {
-            /** @description the opaque name readers address the assignment by */
-            readonly key: string;
+            readonly id: number;
             readonly case_label: string;
             status?: components["schemas"]["AssignmentStatusEnum"];
             /** @description AI-aided read, paired with the unaided one */
             aided?: boolean;
             /** Format: date-time */
             started_at?: string | null;
-            project_id: number;
-            readonly study_uid: string;
-            readonly series: components["schemas"]["ReaderSeriesOutput"][];
+            readonly project_id: number;
+            study_uid: string;
+            readonly series: {
+                [key: string]: unknown;
+            }[];
             scheme: components["schemas"]["SchemeOutput"];
             /** Format: date-time */
             submitted_at?: string | null;
@@ -1497,6 +1488,12 @@ export interface components {
             readers_may_adjudicate_own_cases?: boolean;
             name?: string;
         };
+        PromotionFloorOutput: {
+            metric: string;
+            /** Format: double */
+            min: number;
+            set_by: components["schemas"]["SetByEnum"];
+        };
         QueueItemOutput: {
             readonly case_id: number;
             case_label: string;
@@ -1523,15 +1520,6 @@ export interface components {
             /** Format: double */
             spread: number | null;
         };
-        /** @description A series as the reader's viewer fetches it: under the assignment's pseudonymous UIDs. */
-        ReaderSeriesOutput: {
-            series_uid: string;
-            modality: string;
-            /** @description the scheme's sequence name (T1, STIR), else empty */
-            description: string;
-            frame_of_reference_uid: string;
-            n_instances: number;
-        };
         /**
          * @description * `sequential` - sequential (the unaided read, then at once the same case with AI)
          *     * `crossover` - crossover (unaided and aided sessions apart by the washout, order randomised)
@@ -1542,24 +1530,17 @@ export interface components {
             values: {
                 [key: string]: unknown;
             }[];
-            /** @description series and images named by the assignment's pseudonymous UIDs */
             contours?: {
                 [key: string]: unknown;
             }[];
             reason: string;
         };
-        /**
-         * @description One of a reader's readings, addressed by its assignment's ``key`` and its ``version`` (1: as
-         *     submitted, 2: its first correction, …). Contours name series and images by the assignment's
-         *     pseudonymous UIDs; no reading, case or study id.
-         */
         ReadingOutput: {
-            assignment: string;
-            version: number;
-            readonly case_label: string;
+            readonly id: number;
+            readonly assignment_id: number;
             readonly project_id: number;
-            /** @description the version this one corrects */
-            readonly supersedes: number | null;
+            readonly case_id: number;
+            readonly supersedes: number;
             readonly superseded: boolean;
             /** @description why a correction was made */
             reason?: string;
@@ -1568,7 +1549,7 @@ export interface components {
             readonly values: {
                 [key: string]: unknown;
             }[];
-            readonly contours: components["schemas"]["ContourOutput"][];
+            contours: components["schemas"]["ContourOutput"][];
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -1576,7 +1557,6 @@ export interface components {
             values: {
                 [key: string]: unknown;
             }[];
-            /** @description series and images named by the assignment's pseudonymous UIDs */
             contours?: {
                 [key: string]: unknown;
             }[];
@@ -1606,6 +1586,12 @@ export interface components {
             frame_of_reference_uid?: string;
             readonly n_instances: number;
         };
+        /**
+         * @description * `policy` - policy
+         *     * `default` - default
+         * @enum {string}
+         */
+        SetByEnum: "policy" | "default";
         StudyOutput: {
             readonly id: number;
             study_uid: string;
@@ -1642,6 +1628,13 @@ export interface components {
              * @description promotion refused when any output's metric drops by more than this
              */
             max_output_drop?: number;
+            /**
+             * Format: double
+             * @description the least gold metric a model of this kind needs to be promoted (contour: fraction of lines within 2.76 mm, lesions: every AUC, ctgrade: QWK); empty: the ML_FLOOR_<KIND> setting
+             */
+            promotion_floor?: number | null;
+            /** @description the floor in force: metric, min, set_by (policy|default) */
+            readonly floor: components["schemas"]["PromotionFloorOutput"];
             /** @description training configuration overrides */
             config?: unknown;
         };
@@ -1651,6 +1644,8 @@ export interface components {
             min_new_items?: number;
             /** Format: double */
             max_output_drop?: number;
+            /** Format: double */
+            promotion_floor?: number | null;
             config?: {
                 [key: string]: unknown;
             };
@@ -1731,13 +1726,11 @@ export interface components {
          */
         TriggerEnum: "manual" | "schedule" | "demo";
         /**
-         * @description What a reader sees of an assignment: its opaque ``key`` (the only way readers address it), no session
-         *     number, no gold flag, and neither the case's id nor its label: ``case_label`` is the assignment's own
-         *     pseudonym (blinding; a repeat looks like a new case).
+         * @description What a reader sees of an assignment: no session number, no gold flag, and neither the case's id nor
+         *     its label: ``case_label`` is the assignment's own pseudonym (blinding; a repeat looks like a new case).
          */
         WorklistItemOutput: {
-            /** @description the opaque name readers address the assignment by */
-            readonly key: string;
+            readonly id: number;
             readonly case_label: string;
             status?: components["schemas"]["AssignmentStatusEnum"];
             /** @description AI-aided read, paired with the unaided one */
@@ -1765,7 +1758,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                key: string;
+                assignment_id: number;
             };
             cookie?: never;
         };
@@ -1786,7 +1779,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                key: string;
+                assignment_id: number;
             };
             cookie?: never;
         };
@@ -1809,7 +1802,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                key: string;
+                assignment_id: number;
             };
             cookie?: never;
         };
@@ -1830,7 +1823,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                key: string;
+                assignment_id: number;
             };
             cookie?: never;
         };
@@ -1857,7 +1850,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                key: string;
+                assignment_id: number;
             };
             cookie?: never;
         };
@@ -1866,56 +1859,6 @@ export interface operations {
                 "application/json": components["schemas"]["ReadingSubmitInputRequest"];
                 "application/x-www-form-urlencoded": components["schemas"]["ReadingSubmitInputRequest"];
                 "multipart/form-data": components["schemas"]["ReadingSubmitInputRequest"];
-            };
-        };
-        responses: {
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ReadingOutput"];
-                };
-            };
-        };
-    };
-    api_assignments_readings_retrieve: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                key: string;
-                version: number;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ReadingOutput"];
-                };
-            };
-        };
-    };
-    api_assignments_readings_correct_create: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                key: string;
-                version: number;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["ReadingCorrectInputRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["ReadingCorrectInputRequest"];
-                "multipart/form-data": components["schemas"]["ReadingCorrectInputRequest"];
             };
         };
         responses: {
@@ -3214,6 +3157,54 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ReadingOutput"][];
+                };
+            };
+        };
+    };
+    api_readings_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                reading_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadingOutput"];
+                };
+            };
+        };
+    };
+    api_readings_correct_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                reading_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReadingCorrectInputRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ReadingCorrectInputRequest"];
+                "multipart/form-data": components["schemas"]["ReadingCorrectInputRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadingOutput"];
                 };
             };
         };

@@ -71,3 +71,19 @@ def test_without_frozen_soft_labels_consensus_is_fitted(mri_phantoms: Path, tmp_
     folder = load_data_folder(_manifest(tmp_path, mri_phantoms / "mri-0000", soft=False))
     targets, info = build_targets(folder.studies, ["A", "B"], 2)
     assert info["soft_source"].startswith("ml.consensus") and 0 <= targets["soft"][0, 0] <= 1
+
+
+def test_a_product_snapshot_naming_only_train_and_test_still_validates() -> None:
+    """A product snapshot names its studies ``train`` or ``test`` (gold) and none ``val``: the lesion and CT
+    runs validated on nothing and reported the training loss as the validation loss (issue 15, finding 10).
+    Now the last ``val_fraction`` of the training studies is held out, and gold never enters either."""
+    from ml.data.snapshot import StudyRecord
+    from ml.lesions.train import split_studies
+
+    studies = [StudyRecord(f"s{i}", "mri", Path("."), split="train") for i in range(10)]
+    studies += [StudyRecord("gold-1", "mri", Path("."), split="test")]
+    train, val = split_studies(studies, 0.2)
+    assert [s.study_id for s in val] == ["s8", "s9"]
+    assert [s.study_id for s in train] == [f"s{i}" for i in range(8)]
+    named = [*studies, StudyRecord("v", "mri", Path("."), split="val")]
+    assert [s.study_id for s in split_studies(named, 0.2)[1]] == ["v"]  # a named val split is kept as it is

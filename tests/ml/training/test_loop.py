@@ -162,3 +162,16 @@ def test_missing_metric_and_bad_device_raise() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError):
             fit(_model(), nn.functional.mse_loss, _data(), None, _config(None, epochs=1, device="cuda"))
+
+
+def test_without_validation_data_no_validation_loss_is_reported() -> None:
+    """The runs' validation loss equalled the training loss to every digit: without validation data the loop
+    reported the training loss as ``val_loss`` (issue 15, finding 10). Now it reports none, and selects the
+    best epoch on the training loss; with validation data the two differ."""
+    alone = fit(_model(), nn.functional.mse_loss, _data(), None, _config(None, epochs=3))
+    assert all("val_loss" not in row for row in alone.history)
+    assert alone.best_metric == min(row["train_loss"] for row in alone.history)
+    g = torch.Generator().manual_seed(9)
+    held_out = TensorDataset(torch.randn(16, 4, generator=g), torch.randn(16, 1, generator=g))
+    both = fit(_model(), nn.functional.mse_loss, _data(), held_out, _config(None, epochs=3))
+    assert all(abs(row["val_loss"] - row["train_loss"]) > 1e-4 for row in both.history)

@@ -13,6 +13,7 @@ import type { TrainingProgress } from "../../api/types";
 import type { Cleanup, Params } from "../../router";
 import { lineChart } from "../../ui/charts";
 import { h, message } from "../../ui/dom";
+import { metricLabel, readableReason } from "./metrics";
 import {
   fractionDone,
   goldSummary,
@@ -27,6 +28,13 @@ import {
 } from "./trainingModel";
 
 const POLL_MS = 1000;
+
+/** What each kind's promotion floor applies to (ml.services.FLOOR_METRIC). */
+const FLOOR_LABELS: Record<ModelKind, string> = {
+  contour: metricLabel("frac_below_2_76mm"),
+  lesions: "every lesion output's AUC",
+  ctgrade: "QWK",
+};
 
 const when = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString() : "–");
 
@@ -78,7 +86,7 @@ function runCard(run: TrainingRunDetail, onCancel: () => void): HTMLElement {
               ...Object.keys(shownMetrics(history.at(-1)?.metrics))
                 .slice(0, 2)
                 .map((k, i) => ({
-                  label: k,
+                  label: metricLabel(k),
                   colour: ["#b45309", "#15803d"][i],
                   points: history.map((r): [number, number | null] => [r.epoch + 1, r.metrics[k] ?? null]),
                 })),
@@ -264,7 +272,7 @@ export async function trainingView(outlet: HTMLElement, params: Params): Promise
               h("td", null, `v${v.version}`, h("span", { class: "sub" }, ` run #${v.training_run_id}`)),
               h("td", null, h("span", { class: `badge ${v.status}` }, v.status)),
               h("td", null, goldSummary(v)),
-              h("td", null, v.comparison?.reason ?? "–"),
+              h("td", null, v.comparison?.reason ? readableReason(v.comparison.reason) : "–"),
               h(
                 "td",
                 null,
@@ -424,6 +432,16 @@ function policyForm(projectId: number, kind: ModelKind, policy: TrainingPolicy |
     step: "0.005",
     value: String(policy?.max_output_drop ?? 0.02),
   });
+  // the least gold metric to be promoted; empty: the server's default for this kind
+  const floor = h("input", {
+    id: `${idp}-floor`,
+    type: "number",
+    min: -1,
+    max: 1,
+    step: "0.01",
+    placeholder: "default",
+    value: policy?.promotion_floor == null ? "" : String(policy.promotion_floor),
+  });
   const status = h("span", { role: "status" });
   return h(
     "form",
@@ -439,6 +457,7 @@ function policyForm(projectId: number, kind: ModelKind, policy: TrainingPolicy |
             hour_utc: Number(hour.value),
             min_new_items: Number(minItems.value),
             max_output_drop: Number(maxDrop.value),
+            promotion_floor: floor.value.trim() === "" ? null : Number(floor.value),
           })
           .then((saved) =>
             status.replaceChildren(
@@ -457,6 +476,12 @@ function policyForm(projectId: number, kind: ModelKind, policy: TrainingPolicy |
     h("label", null, "Hour (UTC)", hour),
     h("label", null, "Minimum new labels", minItems),
     h("label", null, "Largest drop allowed", maxDrop),
+    h(
+      "label",
+      { title: `${FLOOR_LABELS[kind]} on the adjudicated gold; below it a model stays a candidate` },
+      `Promotion floor (${FLOOR_LABELS[kind]})`,
+      floor,
+    ),
     h("button", { type: "submit" }, "Save"),
     status,
   );

@@ -42,7 +42,9 @@ describe("progressLine", () => {
       { epoch: 2, epochs: 4, step: 3, loss: 0.41234, metrics: {} },
       history,
     );
-    expect(line).toBe("Epoch 3 of 4 · loss 0.4123 · val_rmse_mm 2.4 · val_loss 0.00001");
+    expect(line).toBe(
+      "Epoch 3 of 4 · training loss 0.412 · validation joint-line error (RMSE) 2.400 mm · validation loss 0.00001",
+    );
   });
 
   it("marks a finished epoch, and prefers the report's own metrics", () => {
@@ -51,7 +53,9 @@ describe("progressLine", () => {
       { epoch: 3, epochs: 4, step: -1, loss: 0.3, metrics: { epoch: 3, train_loss: 0.3, val_rmse_mm: 1.9 } },
       history,
     );
-    expect(line).toBe("Epoch 4 of 4 done · loss 0.3 · val_rmse_mm 1.9");
+    expect(line).toBe(
+      "Epoch 4 of 4 done · training loss 0.300 · validation joint-line error (RMSE) 1.900 mm",
+    );
   });
 
   it("names queued, preparing, finished and failed runs", () => {
@@ -59,7 +63,7 @@ describe("progressLine", () => {
     expect(progressLine({ state: "running", error: "" }, {})).toBe("Preparing the data snapshot");
     expect(
       progressLine({ state: "succeeded", error: "" }, { epoch: 1, epochs: 2, step: -1, loss: 0.2 }),
-    ).toBe("Succeeded · Epoch 2 of 2 done · loss 0.2");
+    ).toBe("Succeeded · Epoch 2 of 2 done · training loss 0.200");
     expect(progressLine({ state: "failed", error: "ValueError: no data" }, {})).toBe(
       "Failed · ValueError: no data",
     );
@@ -76,7 +80,7 @@ describe("fractionDone", () => {
 });
 
 describe("goldSummary", () => {
-  it("puts the primary metric first and counts the gold cases", () => {
+  it("puts the primary metric first, names metrics in words with units, and counts the gold cases", () => {
     expect(
       goldSummary({
         gold_metrics: {
@@ -88,7 +92,10 @@ describe("goldSummary", () => {
           per_output: { neg_rmse_left: -1 },
         },
       }),
-    ).toBe("frac_below_2_76mm 0.9 (primary) · rmse_mean_mm 1.23 · rmse_p95_mm – · 2 gold case(s)");
+    ).toBe(
+      "share of joint lines within 2.76 mm 0.900 (primary) · mean joint-line error (RMSE) 1.235 mm · " +
+        "95th-percentile joint-line error – · 2 gold case(s)",
+    );
     expect(goldSummary({ gold_metrics: {} })).toBe("not evaluated");
   });
 });

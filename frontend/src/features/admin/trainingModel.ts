@@ -4,6 +4,7 @@ import type { EpochRow, ModelKind, ModelVersion, TrainingRun } from "../../api";
 
 export type { EpochRow };
 import type { TrainingProgress } from "../../api/types";
+import { metricText } from "./metrics";
 
 export const ACTIVE_STATES = new Set(["queued", "running"]);
 
@@ -27,10 +28,6 @@ export function epochHistory(rows: readonly EpochRow[] | null | undefined): Epoc
   return [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
 }
 
-/** `digits` significant digits. */
-const fmtNumber = (v: number | null | undefined, digits = 4): string =>
-  v === null || v === undefined || !Number.isFinite(v) ? "–" : Number(v.toPrecision(digits)).toString();
-
 /** The metrics worth showing: the loop also reports the epoch and the training loss, already shown. */
 export function shownMetrics(
   metrics: Record<string, number | null> | undefined,
@@ -40,8 +37,8 @@ export function shownMetrics(
   );
 }
 
-/** One line for a run's state: "Epoch 2 of 4 · loss 0.1234 · val_rmse_mm 1.9" (metrics of the last
- * finished epoch when the current step reports none). */
+/** One line for a run's state: "Epoch 2 of 4 · training loss 0.123 · validation joint-line error (RMSE)
+ * 1.900 mm" (metrics of the last finished epoch when the current step reports none). */
 export function progressLine(
   run: Pick<TrainingRun, "state" | "error">,
   progress: TrainingProgress,
@@ -54,11 +51,11 @@ export function progressLine(
     const epoch = Math.min((progress.epoch ?? 0) + 1, progress.epochs);
     parts.push(`Epoch ${epoch} of ${progress.epochs}${finished ? " done" : ""}`);
   } else if (run.state === "running") parts.push("Preparing the data snapshot");
-  if (progress.loss !== undefined) parts.push(`loss ${fmtNumber(progress.loss)}`);
+  if (progress.loss !== undefined) parts.push(metricText("loss", progress.loss));
   const metrics = shownMetrics(
     progress.metrics && Object.keys(progress.metrics).length ? progress.metrics : history.at(-1)?.metrics,
   );
-  for (const [k, v] of Object.entries(metrics)) parts.push(`${k} ${fmtNumber(v)}`);
+  for (const [k, v] of Object.entries(metrics)) parts.push(metricText(k, v));
   if (run.state === "failed" && run.error) parts.push(run.error);
   if (run.state !== "running") parts.unshift(capitalise(run.state ?? ""));
   return parts.join(" · ");
@@ -72,7 +69,8 @@ export function fractionDone(run: Pick<TrainingRun, "state">, progress: Training
   return Math.max(0, Math.min(1, progress.fraction ?? 0));
 }
 
-/** "frac_below_2_76mm 0.9 (primary) · rmse_mean_mm 1.2 · n_gold 2" from a version's gold metrics. */
+/** "share of joint lines within 2.76 mm 0.900 (primary) · mean joint-line error (RMSE) 1.200 mm · 2 gold
+ * case(s)" from a version's gold metrics. */
 export function goldSummary(version: Pick<ModelVersion, "gold_metrics">): string {
   const g = version.gold_metrics ?? {};
   const primary = typeof g.primary === "string" ? g.primary : null;
@@ -81,7 +79,7 @@ export function goldSummary(version: Pick<ModelVersion, "gold_metrics">): string
       k !== "primary" && k !== "n_gold" && k !== "per_output" && (typeof v === "number" || v === null),
   ) as [string, number | null][];
   entries.sort(([a], [b]) => (a === primary ? -1 : b === primary ? 1 : a.localeCompare(b)));
-  const parts = entries.map(([k, v]) => `${k} ${fmtNumber(v, 3)}${k === primary ? " (primary)" : ""}`);
+  const parts = entries.map(([k, v]) => `${metricText(k, v)}${k === primary ? " (primary)" : ""}`);
   if (typeof g.n_gold === "number") parts.push(`${g.n_gold} gold case(s)`);
   return parts.join(" · ") || "not evaluated";
 }
