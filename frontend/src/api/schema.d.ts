@@ -148,6 +148,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description End the session and revoke the user's API token (scripts log out with their token). */
         post: operations["api_auth_logout_create"];
         delete?: never;
         options?: never;
@@ -181,7 +182,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Exchange username and password for a key, sent as ``Authorization: Token <key>``. */
+        /**
+         * @description Exchange username and password for a key, sent as ``Authorization: Token <key>``.
+         *
+         *     The key is valid until ``expires_at`` (``TOKEN_TTL_S``), and revoked by logout, a password change and
+         *     the removal of a membership. Repeated wrong passwords are a 429 with Retry-After.
+         */
         post: operations["api_auth_token_create"];
         delete?: never;
         options?: never;
@@ -213,6 +219,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description The project; readers who hold no other role see its name and scheme, not its study design. */
         get: operations["api_projects_retrieve"];
         put?: never;
         post?: never;
@@ -364,7 +371,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description The reader's own readings against the consensus, on cases whose reading window has closed. */
+        /**
+         * @description The reader's own readings against the consensus, on cases whose reading window has closed.
+         *
+         *     404 while the reader has cases left to read here; readings of the cases shown can no longer be
+         *     corrected.
+         */
         get: operations["api_projects_calibration_retrieve"];
         put?: never;
         post?: never;
@@ -531,6 +543,26 @@ export interface paths {
         };
         /** @description Each reader's contour reliability: mean and 95th-percentile distance to the consensus, in mm. */
         get: operations["api_projects_contours_reliability_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/deidentification/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The originals behind the pseudonyms of the project's de-identified studies (site administrators
+         *     only; every read is an audit event).
+         */
+        get: operations["api_projects_deidentification_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -767,6 +799,57 @@ export interface paths {
         put?: never;
         /** @description Promote a version by hand, or roll back to an earlier one; audited. */
         post: operations["api_projects_models_promote_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/reader-study/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description MRMC analysis per endpoint of aided vs unaided reads (202 while the worker computes it). */
+        get: operations["api_projects_reader_study_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/reader-study.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Every estimate of the reader-study analysis as CSV (202 while the worker computes it). */
+        get: operations["api_projects_reader_study.csv_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/reader-study/report.html": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A self-contained HTML report (methods, design, every number with its CI, figures inline). */
+        get: operations["api_projects_reader_study_report.html_retrieve"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1013,6 +1096,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description Staff: every study of the site. A project admin: their projects' studies and the ones they registered. */
         get: operations["api_studies_list"];
         put?: never;
         post?: never;
@@ -1056,7 +1140,6 @@ export interface components {
             readonly case_id: number;
             case_label: string;
             reader: string;
-            /** Format: int64 */
             session?: number;
             /** @description AI-aided read, paired with the unaided one */
             aided?: boolean;
@@ -1087,16 +1170,20 @@ export interface components {
         AssignmentGenerateOutput: {
             created: number;
             created_repeats: number;
+            /** @description aided reads planned for a crossover study */
+            created_crossover: number;
             gold_cases: number;
             loads: {
                 [key: string]: number;
             };
         };
-        /** @description What a reader sees of an assignment: no session number, no gold flag (blinding). */
+        /**
+         * @description What a reader sees of an assignment: no session number, no gold flag, and neither the case's id nor
+         *     its label: ``case_label`` is the assignment's own pseudonym (blinding; a repeat looks like a new case).
+         */
         AssignmentReaderOutput: {
             readonly id: number;
-            readonly case_id: number;
-            case_label: string;
+            readonly case_label: string;
             status?: components["schemas"]["AssignmentStatusEnum"];
             /** @description AI-aided read, paired with the unaided one */
             aided?: boolean;
@@ -1122,7 +1209,7 @@ export interface components {
         AuditEventOutput: {
             readonly id: number;
             /** Format: date-time */
-            readonly created_at: string;
+            created_at?: string;
             actor?: string;
             action: string;
             readonly project_id: number | null;
@@ -1163,17 +1250,11 @@ export interface components {
             model: string;
             data_hash: string;
             parameters?: unknown;
-            /** Format: int64 */
             n_classes: number;
-            /** Format: int64 */
             n_items: number;
-            /** Format: int64 */
             n_readers: number;
-            /** Format: int64 */
             n_readings: number;
-            /** Format: int64 */
             n_clamped?: number;
-            /** Format: int64 */
             n_iter: number;
             converged: boolean;
             /** Format: double */
@@ -1190,7 +1271,6 @@ export interface components {
             joint: string;
             series_uid: string;
             sop_instance_uid?: string;
-            /** Format: int64 */
             slice_index: number;
             points_mm: unknown;
             start_mm: unknown;
@@ -1200,11 +1280,9 @@ export interface components {
             readonly case_id: number;
             case_label: string;
             joint: string;
-            /** Format: int64 */
             slice_index: number;
             series_uid: string;
             points_mm: unknown;
-            /** Format: int64 */
             n_contours: number;
             /**
              * Format: double
@@ -1218,6 +1296,25 @@ export interface components {
         };
         Csrf: {
             detail: string;
+        };
+        DeidentificationOutput: {
+            study_uid: string;
+            patient_id: string;
+            original_study_uid: string;
+            original_patient_id: string;
+            original_patient_name: string;
+            /** @description dates moved back by (shift) */
+            date_shift_days: number | null;
+            /** @description the de-identification options applied */
+            profile: {
+                [key: string]: unknown;
+            };
+            /** @description pseudonymous UID → original UID */
+            uids: {
+                [key: string]: string;
+            };
+            /** Format: date-time */
+            created_at: string;
         };
         DraftOutput: {
             values: {
@@ -1325,7 +1422,6 @@ export interface components {
         ModelVersionOutput: {
             readonly id: number;
             kind: components["schemas"]["ModelKindEnum"];
-            /** Format: int64 */
             version: number;
             status?: components["schemas"]["ModelVersionStatusEnum"];
             readonly training_run_id: number;
@@ -1370,6 +1466,9 @@ export interface components {
             /** Format: double */
             contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
+            reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            /** @description let adjudicators decide cases they read (off by default; audited) */
+            readers_may_adjudicate_own_cases?: boolean;
             name: string;
             /** @description scheme name, e.g. mri_sij */
             scheme: string;
@@ -1382,15 +1481,12 @@ export interface components {
             description?: string;
             readonly scheme: string;
             scheme_id: number;
-            /** Format: int64 */
             readers_per_case?: number;
             /** Format: double */
             gold_fraction?: number;
             /** Format: double */
             repeat_fraction?: number;
-            /** Format: int64 */
             washout_days?: number;
-            /** Format: int64 */
             washout_cases?: number;
             /** Format: double */
             adjudication_threshold?: number;
@@ -1400,6 +1496,15 @@ export interface components {
              */
             contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
+            /**
+             * @description how AI-aided reads are scheduled when ai_aided_reads is on
+             *
+             *     * `sequential` - sequential (the unaided read, then at once the same case with AI)
+             *     * `crossover` - crossover (unaided and aided sessions apart by the washout, order randomised)
+             */
+            reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            /** @description let an adjudicator decide items of cases they read themselves (off: blinding; audited) */
+            readers_may_adjudicate_own_cases?: boolean;
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -1417,6 +1522,9 @@ export interface components {
             /** Format: double */
             contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
+            reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            /** @description let adjudicators decide cases they read (off by default; audited) */
+            readers_may_adjudicate_own_cases?: boolean;
             name?: string;
         };
         QueueItemOutput: {
@@ -1427,13 +1535,11 @@ export interface components {
             lesion: string;
             /** @description P(class) for each class of the lesion */
             posterior: unknown;
-            /** Format: int64 */
             label: number;
             /** Format: double */
             max_posterior: number;
             /** Format: double */
             entropy: number;
-            /** Format: int64 */
             n_readings: number;
             readonly run_id: number;
         };
@@ -1447,6 +1553,12 @@ export interface components {
             /** Format: double */
             spread: number | null;
         };
+        /**
+         * @description * `sequential` - sequential (the unaided read, then at once the same case with AI)
+         *     * `crossover` - crossover (unaided and aided sessions apart by the washout, order randomised)
+         * @enum {string}
+         */
+        ReaderStudyDesignEnum: "sequential" | "crossover";
         ReadingCorrectInputRequest: {
             values: {
                 [key: string]: unknown;
@@ -1487,7 +1599,6 @@ export interface components {
         SchemeOutput: {
             readonly id: number;
             name: string;
-            /** Format: int64 */
             version: number;
             modality: string;
             readonly form: {
@@ -1529,19 +1640,15 @@ export interface components {
         };
         TokenOut: {
             token: string;
+            /** Format: date-time */
+            expires_at: string;
         };
         TrainingPolicyOutput: {
             kind: components["schemas"]["ModelKindEnum"];
             schedule_enabled?: boolean;
-            /**
-             * Format: int64
-             * @description nightly check at this hour
-             */
+            /** @description nightly check at this hour */
             hour_utc?: number;
-            /**
-             * Format: int64
-             * @description retrain only when this many new adjudicated or confident items exist
-             */
+            /** @description retrain only when this many new adjudicated or confident items exist */
             min_new_items?: number;
             /**
              * Format: double
@@ -1573,10 +1680,7 @@ export interface components {
             progress?: unknown;
             error?: string;
             cancel_requested?: boolean;
-            /**
-             * Format: int64
-             * @description deliveries to a worker (> 1 after a crash)
-             */
+            /** @description deliveries to a worker (> 1 after a crash) */
             attempts?: number;
             /** Format: date-time */
             readonly created_at: string;
@@ -1600,10 +1704,7 @@ export interface components {
             progress?: unknown;
             error?: string;
             cancel_requested?: boolean;
-            /**
-             * Format: int64
-             * @description deliveries to a worker (> 1 after a crash)
-             */
+            /** @description deliveries to a worker (> 1 after a crash) */
             attempts?: number;
             /** Format: date-time */
             readonly created_at: string;
@@ -1642,11 +1743,13 @@ export interface components {
          * @enum {string}
          */
         TriggerEnum: "manual" | "schedule" | "demo";
-        /** @description What a reader sees of an assignment: no session number, no gold flag (blinding). */
+        /**
+         * @description What a reader sees of an assignment: no session number, no gold flag, and neither the case's id nor
+         *     its label: ``case_label`` is the assignment's own pseudonym (blinding; a repeat looks like a new case).
+         */
         WorklistItemOutput: {
             readonly id: number;
-            readonly case_id: number;
-            case_label: string;
+            readonly case_label: string;
             status?: components["schemas"]["AssignmentStatusEnum"];
             /** @description AI-aided read, paired with the unaided one */
             aided?: boolean;
@@ -2398,6 +2501,30 @@ export interface operations {
             };
         };
     };
+    api_projects_deidentification_list: {
+        parameters: {
+            query?: {
+                /** @description one study, by its stored (pseudonymous) UID */
+                study_uid?: string;
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeidentificationOutput"][];
+                };
+            };
+        };
+    };
     api_projects_delete_create: {
         parameters: {
             query?: never;
@@ -2420,7 +2547,10 @@ export interface operations {
     };
     "api_projects_exports_adjudications.csv_retrieve": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description original UIDs and patient IDs instead of pseudonyms (site administrators only; audited) */
+                identified?: boolean;
+            };
             header?: never;
             path: {
                 project_id: number;
@@ -2440,7 +2570,10 @@ export interface operations {
     };
     "api_projects_exports_consensus.csv_retrieve": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description original UIDs and patient IDs instead of pseudonyms (site administrators only; audited) */
+                identified?: boolean;
+            };
             header?: never;
             path: {
                 project_id: number;
@@ -2460,7 +2593,10 @@ export interface operations {
     };
     "api_projects_exports_readings.csv_retrieve": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description original UIDs and patient IDs instead of pseudonyms (site administrators only; audited) */
+                identified?: boolean;
+            };
             header?: never;
             path: {
                 project_id: number;
@@ -2480,7 +2616,10 @@ export interface operations {
     };
     api_projects_exports_sr_create: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description original UIDs and patient IDs instead of pseudonyms (site administrators only; audited) */
+                identified?: boolean;
+            };
             header?: never;
             path: {
                 project_id: number;
@@ -2707,6 +2846,110 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelVersionOutput"];
+                };
+            };
+        };
+    };
+    api_projects_reader_study_retrieve: {
+        parameters: {
+            query?: {
+                /** @description reference standard (default: phantom) */
+                reference?: "adjudicated" | "consensus" | "phantom";
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    "api_projects_reader_study.csv_retrieve": {
+        parameters: {
+            query?: {
+                /** @description reference standard (default: phantom) */
+                reference?: "adjudicated" | "consensus" | "phantom";
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    "api_projects_reader_study_report.html_retrieve": {
+        parameters: {
+            query?: {
+                /** @description reference standard (default: phantom) */
+                reference?: "adjudicated" | "consensus" | "phantom";
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };
