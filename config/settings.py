@@ -210,6 +210,11 @@ DICOM_FOLDER = Path(env.str("DICOM_FOLDER", default=str(VAR_DIR / "dicom")))
 DICOMWEB_AUTH_CACHE_S = env.float("DICOMWEB_AUTH_CACHE_S", default=10.0)
 # Other DICOMweb servers an admin may import from by URL (the configured one is always allowed).
 DICOM_IMPORT_SOURCES = env.list("DICOM_IMPORT_SOURCES", default=[])
+# De-identification on import (PS3.15 Annex E basic profile), the site default a project may override:
+# on/off, dates keep|shift|remove (Retain Longitudinal Temporal Information options), Clean Descriptors.
+DEIDENTIFY_ON_IMPORT = env.bool("DEIDENTIFY_ON_IMPORT", default=True)
+DEIDENTIFY_DATES = env.str("DEIDENTIFY_DATES", default="remove")
+DEIDENTIFY_CLEAN_DESCRIPTORS = env.bool("DEIDENTIFY_CLEAN_DESCRIPTORS", default=True)
 ML_WEIGHTS_DIR = Path(env.str("ML_WEIGHTS_DIR", default=str(VAR_DIR / "models")))
 # A running training run whose worker sent no heartbeat for this long is resumed by the next delivery.
 # Where the gpu queue's workers evaluate and pre-read: "auto" (CUDA when the worker has a GPU), "cuda", "cpu".

@@ -76,6 +76,26 @@ class Project(models.Model):
         default=False,
         help_text="let an adjudicator decide items of cases they read themselves (off: blinding; audited)",
     )
+    # De-identification on import (PS3.15 Annex E basic profile); "site" takes the DEIDENTIFY_* settings.
+    deidentify = models.CharField(
+        max_length=8,
+        choices=[("site", "site default"), ("on", "on"), ("off", "off (files stored as received)")],
+        default="site",
+        help_text="de-identify imported studies (PS3.15 Annex E basic profile)",
+    )
+    deidentify_dates = models.CharField(
+        max_length=8,
+        choices=[
+            ("site", "site default"),
+            ("keep", "keep (Retain Longitudinal Temporal Information, Full Dates)"),
+            ("shift", "shift by a per-patient offset (Modified Dates)"),
+            ("remove", "remove (basic profile)"),
+        ],
+        default="site",
+    )
+    deidentify_clean_descriptors = models.BooleanField(
+        null=True, blank=True, default=None, help_text="Clean Descriptors Option; empty: site default"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -149,6 +169,35 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return self.study_uid
+
+
+class StudyDeidentification(models.Model):
+    """What de-identifying a study on import replaced: the original identifiers behind its pseudonyms.
+
+    Read only by site staff, through an audited endpoint (``labeling.services.deidentification``).
+    """
+
+    study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="deidentification")
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="deidentifications"
+    )
+    scope = models.CharField(max_length=32, help_text="pseudonym scope: project:<id> or site")
+    profile = models.JSONField(default=dict, help_text="the options applied (no secret)")
+    original_study_uid = models.CharField(max_length=64)
+    original_patient_id = models.CharField(max_length=64, blank=True)
+    original_patient_name = models.CharField(max_length=324, blank=True)
+    date_shift_days = models.IntegerField(null=True, blank=True, help_text="dates moved back by (shift)")
+    uids = models.JSONField(default=dict, help_text="pseudonymous UID → original UID")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "original_study_uid"], name="deid_unique_original")
+        ]
+
+    def __str__(self) -> str:
+        return f"de-identification of {self.study}"
 
 
 class SeriesQuerySet(models.QuerySet["Series"]):

@@ -29,4 +29,9 @@ urlpatterns = [
         name="export-adjudications-csv",
     ),
     path("projects/<int:project_id>/exports/sr/", v.ExportSrApi.as_view(), name="export-sr"),
+    path(
+        "projects/<int:project_id>/deidentification/",
+        v.DeidentificationMappingApi.as_view(),
+        name="deidentification-mapping",
+    ),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import TooManyFilesSent
 from django.http import FileResponse, HttpResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -15,7 +15,9 @@ from rest_framework.views import APIView
 from labeling.api.common import paginated, request_user
 from labeling.api.permissions import ADMIN, project_for, project_for_unblinded
 from labeling.exceptions import InvalidInput, NotFound
+from labeling.models import Project
 from labeling.services import exports
+from labeling.services.deidentification import ExportIdentity, deidentification_mapping, export_identity
 from labeling.services.ingest import import_dicomweb_queue
 from labeling.services.uploads import import_upload_prepare
 
@@ -105,44 +107,100 @@ def _csv(body: str, name: str) -> HttpResponse:
 
 
 CSV = {(200, "text/csv"): OpenApiResponse(description="CSV with a header row")}
+IDENTIFIED = OpenApiParameter(
+    "identified",
+    bool,
+    description="original UIDs and patient IDs instead of pseudonyms (site administrators only; audited)",
+)
+
+
+def _identity(request: Request, project: Project, export: str) -> ExportIdentity:
+    """Pseudonyms, or with ``?identified=true`` the originals (staff only, audited; 403 for anyone else)."""
+    flag = request.query_params.get("identified", "false").strip().lower()
+    if flag not in ("true", "false", "1", "0", ""):
+        raise InvalidInput("identified must be true or false", field="identified")
+    return export_identity(
+        actor=request_user(request), project=project, identified=flag in ("true", "1"), export=export
+    )
 
 
 class ExportReadingsCsvApi(APIView):
-    @extend_schema(responses=CSV)
+    @extend_schema(responses=CSV, parameters=[IDENTIFIED])
     def get(self, request: Request, project_id: int) -> HttpResponse:
         """Every current reading value: one row per item × reader × session."""
         project = project_for_unblinded(request_user(request), project_id, ADMIN)
-        return _csv(exports.readings_csv(project=project), f"readings-project-{project.pk}.csv")
+        identity = _identity(request, project, "readings.csv")
+        return _csv(
+            exports.readings_csv(project=project, identity=identity), f"readings-project-{project.pk}.csv"
+        )
 
 
 class ExportConsensusCsvApi(APIView):
-    @extend_schema(responses=CSV)
+    @extend_schema(responses=CSV, parameters=[IDENTIFIED])
     def get(self, request: Request, project_id: int) -> HttpResponse:
         """The current consensus per item: posterior, MAP label, entropy and the adjudicated value."""
         project = project_for_unblinded(request_user(request), project_id, ADMIN)
-        return _csv(exports.consensus_csv(project=project), f"consensus-project-{project.pk}.csv")
+        identity = _identity(request, project, "consensus.csv")
+        return _csv(
+            exports.consensus_csv(project=project, identity=identity), f"consensus-project-{project.pk}.csv"
+        )
 
 
 class ExportAdjudicationsCsvApi(APIView):
-    @extend_schema(responses=CSV)
+    @extend_schema(responses=CSV, parameters=[IDENTIFIED])
     def get(self, request: Request, project_id: int) -> HttpResponse:
         """Every adjudication, superseded ones included."""
         project = project_for_unblinded(request_user(request), project_id, ADMIN)
-        return _csv(exports.adjudications_csv(project=project), f"adjudications-project-{project.pk}.csv")
+        identity = _identity(request, project, "adjudications.csv")
+        return _csv(
+            exports.adjudications_csv(project=project, identity=identity),
+            f"adjudications-project-{project.pk}.csv",
+        )
 
 
 class ExportSrApi(APIView):
     @extend_schema(
         request=None,
+        parameters=[IDENTIFIED],
         responses={(200, "application/zip"): OpenApiResponse(description="one TID 1500 SR per reading")},
     )
     def post(self, request: Request, project_id: int) -> FileResponse:
         """Build a DICOM Structured Report (TID 1500) for every current reading and return them as a zip."""
         project = project_for_unblinded(request_user(request), project_id, ADMIN)
-        archive = exports.sr_zip(actor=request_user(request), project=project)
+        identity = _identity(request, project, "sr")
+        archive = exports.sr_zip(actor=request_user(request), project=project, identity=identity)
         return FileResponse(
             archive,
             as_attachment=True,
             filename=f"sr-project-{project.pk}.zip",
             content_type="application/zip",
         )
+
+
+class DeidentificationOutput(serializers.Serializer):
+    study_uid = serializers.CharField(source="study.study_uid")
+    patient_id = serializers.CharField(source="study.patient_id")
+    original_study_uid = serializers.CharField()
+    original_patient_id = serializers.CharField()
+    original_patient_name = serializers.CharField()
+    date_shift_days = serializers.IntegerField(allow_null=True, help_text="dates moved back by (shift)")
+    profile = serializers.DictField(help_text="the de-identification options applied")
+    uids = serializers.DictField(child=serializers.CharField(), help_text="pseudonymous UID → original UID")
+    created_at = serializers.DateTimeField()
+
+
+class DeidentificationMappingApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("study_uid", str, description="one study, by its stored (pseudonymous) UID")
+        ],
+        responses=DeidentificationOutput(many=True),
+    )
+    def get(self, request: Request, project_id: int) -> Response:
+        """The originals behind the pseudonyms of the project's de-identified studies (site administrators
+        only; every read is an audit event)."""
+        project = project_for(request_user(request), project_id)
+        rows = deidentification_mapping(
+            actor=request_user(request), project=project, study_uid=request.query_params.get("study_uid")
+        )
+        return Response(DeidentificationOutput(rows, many=True).data)

@@ -67,6 +67,9 @@ class ProjectOutput(serializers.ModelSerializer):
             "ai_aided_reads",
             "reader_study_design",
             "readers_may_adjudicate_own_cases",
+            "deidentify",
+            "deidentify_dates",
+            "deidentify_clean_descriptors",
             "created_at",
         ]
 

@@ -57,6 +57,21 @@ class ProjectSettings(serializers.Serializer):
     readers_may_adjudicate_own_cases = serializers.BooleanField(
         required=False, help_text="let adjudicators decide cases they read (off by default; audited)"
     )
+    deidentify = serializers.ChoiceField(
+        choices=["site", "on", "off"],
+        required=False,
+        help_text="de-identify imports (PS3.15 Annex E basic profile); site: the DEIDENTIFY_ON_IMPORT setting",
+    )
+    deidentify_dates = serializers.ChoiceField(
+        choices=["site", "keep", "shift", "remove"],
+        required=False,
+        help_text="dates on import: keep, shift by a per-patient offset, or remove; site: DEIDENTIFY_DATES",
+    )
+    deidentify_clean_descriptors = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        help_text="Clean Descriptors Option; null: DEIDENTIFY_CLEAN_DESCRIPTORS",
+    )
 
 
 class ProjectListApi(APIView):

@@ -27,7 +27,7 @@ from pydicom.uid import generate_uid
 from labeling.models import Adjudication, Contour, Instance, ItemPosterior, Project, Reading, Series
 from labeling.services.audit import audit_record
 from labeling.services.csvcells import csv_text
-from labeling.services.identity import pseudonymous_patient_id
+from labeling.services.deidentification import ExportIdentity
 
 SCHEME = "99CONCORD"
 PRESENT = hd.sr.CodedConcept("52101004", "SCT", "Present")
@@ -41,18 +41,24 @@ def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return csv_text(header, rows)  # cells escaped against formula injection
 
 
+def _pseudonymous(project: Project, identity: ExportIdentity | None) -> ExportIdentity:
+    """Exports carry pseudonyms unless the caller passes an identified ``export_identity`` (staff, audited)."""
+    return identity or ExportIdentity(project=project, identified=False)
+
+
 def _current_readings(project: Project) -> Any:
     return (
         Reading.objects.current()
         .filter(project=project)
-        .select_related("case__study", "reader")
+        .select_related("case__study__deidentification", "reader")
         .prefetch_related("values")
         .order_by("case_id", "reader_id", "session", "id")
     )
 
 
-def readings_csv(*, project: Project) -> str:
+def readings_csv(*, project: Project, identity: ExportIdentity | None = None) -> str:
     """One row per item × reader × session of the current (not superseded) readings."""
+    ids = _pseudonymous(project, identity)
     header = [
         "case_id",
         "case_label",
@@ -72,7 +78,7 @@ def readings_csv(*, project: Project) -> str:
         [
             r.case_id,
             r.case.label,
-            r.case.study.study_uid,
+            ids.uid(r.case.study, r.case.study.study_uid),
             r.reader_id,
             r.reader.username,
             r.session,
@@ -96,12 +102,13 @@ def _adjudicated(project: Project) -> dict[tuple[int, str, str, str], int]:
     return {(a.case_id, a.joint, a.region, a.lesion): a.value for a in current}
 
 
-def consensus_csv(*, project: Project) -> str:
+def consensus_csv(*, project: Project, identity: ExportIdentity | None = None) -> str:
     """One row per item of each current consensus run: posterior per class, MAP, entropy, adjudicated value."""
+    ids = _pseudonymous(project, identity)
     adjudicated = _adjudicated(project)
     posteriors = (
         ItemPosterior.objects.filter(run__project=project, run__is_current=True)
-        .select_related("run", "case__study")
+        .select_related("run", "case__study__deidentification")
         .order_by("run__lesion", "case_id", "joint", "region")
     )
     header = [
@@ -126,7 +133,7 @@ def consensus_csv(*, project: Project) -> str:
             p.run.lesion,
             p.case_id,
             p.case.label,
-            p.case.study.study_uid,
+            ids.uid(p.case.study, p.case.study.study_uid),
             p.joint,
             p.region,
             " ".join(f"{float(x):.6f}" for x in p.posterior),
@@ -144,8 +151,9 @@ def consensus_csv(*, project: Project) -> str:
     return _csv(header, rows)
 
 
-def adjudications_csv(*, project: Project) -> str:
+def adjudications_csv(*, project: Project, identity: ExportIdentity | None = None) -> str:
     """Every adjudication, with what it supersedes and whether it is current."""
+    ids = _pseudonymous(project, identity)
     header = [
         "id",
         "case_id",
@@ -163,7 +171,7 @@ def adjudications_csv(*, project: Project) -> str:
     ]
     items = (
         Adjudication.objects.filter(project=project)
-        .select_related("case__study", "adjudicator")
+        .select_related("case__study__deidentification", "adjudicator")
         .prefetch_related("superseded_by")
         .order_by("id")
     )
@@ -172,7 +180,7 @@ def adjudications_csv(*, project: Project) -> str:
             a.pk,
             a.case_id,
             a.case.label,
-            a.case.study.study_uid,
+            ids.uid(a.case.study, a.case.study.study_uid),
             a.joint,
             a.region,
             a.lesion,
@@ -202,20 +210,20 @@ def _value_code(value: int, binary: bool) -> hd.sr.CodedConcept:
     return hd.sr.CodedConcept(f"grade-{value}", SCHEME, f"grade {value}")
 
 
-def _evidence(reading: Reading, instances: Sequence[Instance]) -> list[Dataset]:
-    """Minimal datasets of the source images (UIDs, pseudonymous patient) built from Concord's rows."""
+def _evidence(reading: Reading, instances: Sequence[Instance], ids: ExportIdentity) -> list[Dataset]:
+    """Minimal datasets of the source images (UIDs, patient as ``ids`` has them) built from Concord's rows."""
     study = reading.case.study
     out = []
     for inst in instances:
         series: Series = inst.series
         ds = Dataset()
         ds.SOPClassUID = inst.sop_class_uid or "1.2.840.10008.5.1.4.1.1.4"
-        ds.SOPInstanceUID = inst.sop_uid
-        ds.StudyInstanceUID = study.study_uid
-        ds.SeriesInstanceUID = series.series_uid
+        ds.SOPInstanceUID = ids.uid(study, inst.sop_uid)
+        ds.StudyInstanceUID = ids.uid(study, study.study_uid)
+        ds.SeriesInstanceUID = ids.uid(study, series.series_uid)
         ds.Modality = series.modality
-        # a pseudonym, never the stored patient: exports leave the site
-        ds.PatientID = pseudonymous_patient_id(reading.case.project_id, study.patient_id)
+        # a pseudonym unless staff asked for identified data: exports leave the site
+        ds.PatientID = ids.patient_id(study)
         ds.PatientName = f"{ds.PatientID}^"  # one-component name, marked as such
         ds.PatientBirthDate = ""
         ds.PatientSex = ""
@@ -281,8 +289,9 @@ def _contour_groups(
     return groups
 
 
-def reading_sr(reading: Reading) -> hd.sr.Comprehensive3DSR:
-    """Build the TID 1500 measurement report of one reading (values and contours)."""
+def reading_sr(reading: Reading, identity: ExportIdentity | None = None) -> hd.sr.Comprehensive3DSR:
+    """Build the TID 1500 measurement report of one reading (values and contours), pseudonymous by default."""
+    ids = _pseudonymous(reading.case.project, identity)
     series = {s.series_uid: s for s in reading.case.study.series.all()}
     contours = list(reading.contours.all())
     contour_sops = {c.sop_instance_uid for c in contours if c.sop_instance_uid}
@@ -297,8 +306,9 @@ def reading_sr(reading: Reading) -> hd.sr.Comprehensive3DSR:
             for s in reading.case.study.series.images()
             for inst in Instance.objects.filter(series=s).select_related("series")[:1]
         ]
-    evidence = _evidence(reading, instances)
-    frames = {uid: s.frame_of_reference_uid for uid, s in series.items()}
+    evidence = _evidence(reading, instances, ids)
+    study = reading.case.study
+    frames = {uid: ids.uid(study, s.frame_of_reference_uid) for uid, s in series.items()}
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(
             observer_person_context=hd.sr.ObserverContext(
@@ -325,7 +335,9 @@ def reading_sr(reading: Reading) -> hd.sr.Comprehensive3DSR:
     )
 
 
-def sr_write(*, actor: User | None, project: Project, folder: Path) -> list[Path]:
+def sr_write(
+    *, actor: User | None, project: Project, folder: Path, identity: ExportIdentity | None = None
+) -> list[Path]:
     """Write one SR per current reading of the project under ``folder``; returns the files (audited)."""
     folder.mkdir(parents=True, exist_ok=True)
     readings = (
@@ -335,7 +347,7 @@ def sr_write(*, actor: User | None, project: Project, folder: Path) -> list[Path
     )
     written = []
     for reading in readings:
-        sr = reading_sr(reading)
+        sr = reading_sr(reading, identity)
         # named from ids only: a case label is free text ("../x", "a/b") and must never become a path
         path = (
             folder / f"case{reading.case_id}-reader{reading.reader_id}-s{reading.session}-r{reading.pk}.dcm"
@@ -348,11 +360,11 @@ def sr_write(*, actor: User | None, project: Project, folder: Path) -> list[Path
     return written
 
 
-def sr_zip(*, actor: User | None, project: Project) -> IO[bytes]:
+def sr_zip(*, actor: User | None, project: Project, identity: ExportIdentity | None = None) -> IO[bytes]:
     """Return an open temporary file holding a zip of the project's SRs (positioned at its start)."""
     spooled = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller open
     with tempfile.TemporaryDirectory() as tmp:
-        paths = sr_write(actor=actor, project=project, folder=Path(tmp))
+        paths = sr_write(actor=actor, project=project, folder=Path(tmp), identity=identity)
         with zipfile.ZipFile(spooled, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
             for path in paths:
                 bundle.write(path, arcname=f"sr/{path.name}")
@@ -360,11 +372,16 @@ def sr_zip(*, actor: User | None, project: Project) -> IO[bytes]:
     return spooled
 
 
-def project_export(*, actor: User | None, project: Project, folder: Path) -> dict[str, Any]:
-    """Write readings.csv, consensus.csv, adjudications.csv and sr/*.dcm under ``folder``; return a summary."""
+def project_export(
+    *, actor: User | None, project: Project, folder: Path, identity: ExportIdentity | None = None
+) -> dict[str, Any]:
+    """Write readings.csv, consensus.csv, adjudications.csv and sr/*.dcm under ``folder``; return a summary.
+
+    Pseudonymous unless ``identity`` is an identified ``export_identity`` (staff, audited).
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "readings.csv").write_text(readings_csv(project=project))
-    (folder / "consensus.csv").write_text(consensus_csv(project=project))
-    (folder / "adjudications.csv").write_text(adjudications_csv(project=project))
-    reports = sr_write(actor=actor, project=project, folder=folder / "sr")
+    (folder / "readings.csv").write_text(readings_csv(project=project, identity=identity))
+    (folder / "consensus.csv").write_text(consensus_csv(project=project, identity=identity))
+    (folder / "adjudications.csv").write_text(adjudications_csv(project=project, identity=identity))
+    reports = sr_write(actor=actor, project=project, folder=folder / "sr", identity=identity)
     return {"folder": str(folder), "sr": len(reports)}

@@ -9,13 +9,13 @@ from SECRET_KEY: only the server can map them back.
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 
+from labeling.dicom.deidentify import patient_pseudonym
 from labeling.dicom.pseudonyms import UidMap, pseudonymous_uid
 from labeling.exceptions import InvalidInput
 from labeling.models import Assignment, GradingScheme, Instance, Series, Study
@@ -31,7 +31,8 @@ def clean_series_descriptions() -> frozenset[str]:
     return frozenset(seq for scheme in GradingScheme.objects.all() for seq in scheme.parsed.sequences)
 
 
-def _secret() -> bytes:
+def pseudonym_secret() -> bytes:
+    """The server's key for every pseudonym (UIDs, patients, date shifts), derived from SECRET_KEY."""
     return hashlib.sha256(b"concord dicom pseudonyms\x00" + str(settings.SECRET_KEY).encode()).digest()
 
 
@@ -41,12 +42,12 @@ def _scope(assignment_id: int) -> str:
 
 def assignment_study_uid(assignment: Assignment) -> str:
     """The StudyInstanceUID under which ``assignment``'s reader fetches its images."""
-    return pseudonymous_uid(_secret(), _scope(assignment.pk), assignment.case.study.study_uid)
+    return pseudonymous_uid(pseudonym_secret(), _scope(assignment.pk), assignment.case.study.study_uid)
 
 
 def pseudonymous_studies(assignments: list[tuple[int, str]]) -> dict[str, tuple[int, str]]:
     """Pseudonymous study UID → (assignment id, real study UID), for (assignment id, real study UID) pairs."""
-    secret = _secret()
+    secret = pseudonym_secret()
     return {pseudonymous_uid(secret, _scope(pk), uid): (pk, uid) for pk, uid in assignments}
 
 
@@ -57,7 +58,7 @@ def assignment_uid_map(assignment_id: int, study_uid: str) -> UidMap:
     )
     instances = Instance.objects.filter(series__study__study_uid=study_uid).values_list("sop_uid", flat=True)
     uids = [study_uid, *(u for pair in series for u in pair if u), *instances]
-    return UidMap(_secret(), _scope(assignment_id), uids)
+    return UidMap(pseudonym_secret(), _scope(assignment_id), uids)
 
 
 def assignment_uids(assignment: Assignment) -> UidMap:
@@ -109,8 +110,7 @@ def contours_to_pseudonymous(uids: UidMap, contours: Sequence[Mapping[str, Any]]
 def pseudonymous_patient_id(project_id: int, patient_id: str) -> str:
     """The PatientID that exports of ``project_id`` carry: stable per patient and project (a patient's studies
     stay linked), reversible only on the server (``patient_pseudonyms``)."""
-    digest = hmac.new(_secret(), f"project:{project_id}\x00{patient_id}".encode(), hashlib.sha256)
-    return f"CONCORD-{project_id}-{digest.hexdigest()[:16].upper()}"
+    return patient_pseudonym(pseudonym_secret(), f"project:{project_id}", patient_id)
 
 
 def patient_pseudonyms(project_id: int) -> dict[str, str]:

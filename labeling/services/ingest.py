@@ -34,13 +34,16 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from labeling.dicom import DicomStore, DicomStoreError, DicomStoreUnavailable, DicomWebStore, store_open
+from labeling.dicom.deidentify import DeidentificationRefused, Deidentifier, DeidProfile, refusal_reason
 from labeling.dicom.proxy import pooled_session
+from labeling.dicom.pseudonyms import pseudonymous_uid
 from labeling.dicom.segmentation import SourceSeries
 from labeling.dicom.store import json_value, tag_key
 from labeling.dicom.validate import ValidationProblem, ValidSeries, validate_files
 from labeling.exceptions import Conflict, DomainError, InvalidInput
-from labeling.models import Case, ImportJob, Instance, Project, Series, Study
+from labeling.models import Case, ImportJob, Instance, Project, Series, Study, StudyDeidentification
 from labeling.services.audit import audit_record
+from labeling.services.deidentification import deidentification_record, deidentify_profile
 from labeling.services.jobs import Heartbeat, is_alive
 from labeling.services.outbox import outbox_send
 from labeling.services.studies import case_create, study_check_not_foreign, study_register
@@ -168,34 +171,58 @@ def _missing_sequences(
     return [name for name in project.scheme.parsed.sequences if name not in descriptions]
 
 
-def registered_series(series_uid: str) -> SourceSeries | None:
-    """A registered image series as validation sees a SEG's source (None when unknown or not an image)."""
-    row = Series.objects.images().select_related("study").filter(series_uid=series_uid).first()
+def registered_series(series_uid: str, profile: DeidProfile | None = None) -> SourceSeries | None:
+    """A registered image series as validation sees a SEG's source (None when unknown or not an image).
+
+    With a de-identification ``profile``, ``series_uid`` is an original UID: the series is found under its
+    pseudonym and described with its original UIDs, as the SEG (validated before de-identification) names them.
+    """
+    wanted = pseudonymous_uid(profile.secret, profile.scope, series_uid) if profile else series_uid
+    row = Series.objects.images().select_related("study").filter(series_uid=wanted).first()
     if row is None:
         return None
     instances = list(row.instances.order_by("slice_index").values_list("sop_uid", "position"))
+    original: dict[str, str] = {}
+    if profile is not None:
+        deid = StudyDeidentification.objects.filter(study=row.study).first()
+        original = dict(deid.uids) if deid is not None else {}
+    real = original.get
     return SourceSeries(
-        study_uid=row.study.study_uid,
-        series_uid=row.series_uid,
-        frame_of_reference_uid=row.frame_of_reference_uid,
+        study_uid=real(row.study.study_uid, row.study.study_uid),
+        series_uid=real(row.series_uid, row.series_uid),
+        frame_of_reference_uid=real(row.frame_of_reference_uid, row.frame_of_reference_uid),
         rows=row.rows,
         columns=row.columns,
         orientation=tuple(float(v) for v in row.orientation or ()),
         positions=tuple((float(p[0]), float(p[1]), float(p[2])) for _, p in instances if p),
-        sop_uids=frozenset(sop for sop, _ in instances),
+        sop_uids=frozenset(real(sop, sop) for sop, _ in instances),
     )
 
 
-def _already_done(study_uid: str, series: Mapping[str, ValidSeries], project: Project | None) -> bool:
+def _already_done(study_uid: str, series_uids: list[str], n_files: int, project: Project | None) -> bool:
     """Whether every instance is registered and (for a project) the study is already one of its cases."""
     study = Study.objects.filter(study_uid=study_uid).first()
     if study is None:
         return False
-    n_files = sum(len(s.paths) for s in series.values())
-    known = Instance.objects.filter(series__study=study, series__series_uid__in=list(series)).count()
+    known = Instance.objects.filter(series__study=study, series__series_uid__in=series_uids).count()
     if known < n_files:
         return False
     return project is None or Case.objects.filter(project=project, study=study).exists()
+
+
+def _deidentifier(series: Mapping[str, ValidSeries], profile: DeidProfile) -> Deidentifier:
+    """The study's de-identifier; raises DeidentificationRefused when one of its files cannot be made safe."""
+    paths = [path for valid in series.values() for path in valid.paths]
+    for path in paths:
+        header = dcmread(
+            path, stop_before_pixels=True, specific_tags=["BurnedInAnnotation", "SOPInstanceUID"]
+        )
+        if reason := refusal_reason(header):
+            raise DeidentificationRefused(reason)
+    first = dcmread(paths[0], stop_before_pixels=True, specific_tags=["PatientID", "PatientName"])
+    return Deidentifier(
+        profile, patient_id=str(first.get("PatientID", "")), patient_name=str(first.get("PatientName", ""))
+    )
 
 
 def _import_study(
@@ -207,9 +234,24 @@ def _import_study(
     store: DicomStore | None,
     source: str,
     report: ImportReport,
+    profile: DeidProfile | None = None,
 ) -> None:
-    """Store and register one validated study (and its case); adds a problem instead when it does not fit."""
-    missing = _missing_sequences(project, study_uid, series)
+    """Store and register one validated study (and its case); adds a problem instead when it does not fit.
+
+    With a de-identification ``profile`` the files are stored, and the study registered, under their
+    pseudonyms, and the originals are kept in the study's StudyDeidentification; the report names the study
+    by its stored UID (problems by the UID of the files, which nothing was stored under).
+    """
+    try:
+        deid = _deidentifier(series, profile) if profile is not None else None
+    except DeidentificationRefused as exc:
+        report.problems.append(
+            {"path": study_uid, "reason": f"study {study_uid}: {exc}; nothing of it was imported"}
+        )
+        return
+    uid = deid.uid if deid is not None else str
+    stored_study_uid = uid(study_uid)
+    missing = _missing_sequences(project, stored_study_uid, series)
     if missing:
         assert project is not None
         present = sorted(
@@ -224,19 +266,24 @@ def _import_study(
         )
         return
     try:
-        study_check_not_foreign(actor=actor, study_uid=study_uid)
+        study_check_not_foreign(actor=actor, study_uid=stored_study_uid)
     except Conflict as exc:  # checked before storing: the files must not replace another project's images
         report.problems.append({"path": study_uid, "reason": f"{exc.message}; nothing of it was imported"})
         return
-    if _already_done(study_uid, series, project):
-        report.skipped.append(study_uid)
+    n_files = sum(len(s.paths) for s in series.values())
+    if _already_done(stored_study_uid, [uid(s) for s in series], n_files, project):
+        report.skipped.append(stored_study_uid)
         return
     entries, patient_id, description = [], "", ""
     for valid in series.values():
         datasets = [_read(path) for path in valid.paths]
+        entry = _series_entry(valid, datasets)
+        if deid is not None:
+            datasets = [deid.dataset(ds) for ds in datasets]
+            entry = _series_entry_deidentified(entry, deid, datasets, profile)
         if store is not None:
             store.store(datasets)  # idempotent: re-storing an instance replaces it
-        entries.append(_series_entry(valid, datasets))
+        entries.append(entry)
         patient_id = patient_id or str(datasets[0].get("PatientID", ""))
         description = description or str(datasets[0].get("StudyDescription", ""))
     images = [s.modality for s in series.values() if s.modality != Series.SEG]
@@ -244,16 +291,44 @@ def _import_study(
     with transaction.atomic():
         study = study_register(
             actor=actor,
-            study_uid=study_uid,
+            study_uid=stored_study_uid,
             modality=modality,
             patient_id=patient_id[:64],
             description=description[:200],
             source=source[:200],
             series=entries,
         )
+        if deid is not None:
+            deidentification_record(
+                study=study, project=project, deidentifier=deid, original_study_uid=study_uid
+            )
         if project is not None and not Case.objects.filter(project=project, study=study).exists():
             report.cases.append(case_create(actor=actor, project=project, study=study).pk)
-    report.imported.append(study_uid)
+    report.imported.append(stored_study_uid)
+
+
+def _series_entry_deidentified(
+    entry: dict[str, Any], deid: Deidentifier, datasets: Sequence[Dataset], profile: DeidProfile | None
+) -> dict[str, Any]:
+    """A study_register entry (built from the original files) under the pseudonyms of the stored ones.
+
+    The description stays only when it is known to be clean (a scheme's sequence name, e.g. T1): Concord
+    needs it to tell the sequences apart, whatever the Clean Descriptors Option did to the stored file.
+    """
+    clean = profile.clean_descriptions if profile is not None else frozenset()
+    return {
+        **entry,
+        "series_uid": deid.uid(entry["series_uid"]),
+        "frame_of_reference_uid": deid.uid(entry["frame_of_reference_uid"])
+        if entry["frame_of_reference_uid"]
+        else "",
+        "source_series_uid": deid.uid(entry["source_series_uid"]) if entry["source_series_uid"] else None,
+        "description": entry["description"] if entry["description"] in clean else "",
+        "instances": [
+            {**inst, "sop_uid": str(ds.SOPInstanceUID)}
+            for inst, ds in zip(entry["instances"], datasets, strict=True)
+        ],
+    }
 
 
 def import_paths(
@@ -277,12 +352,16 @@ def import_paths(
     files = [Path(p) for p in paths]
     report = ImportReport(files=len(files))
     modality = project.scheme.parsed.modality if project else None
-    validation = validate_files(files, required_modality=modality, known_series=registered_series)
+    profile = deidentify_profile(project)
+    validation = validate_files(
+        files, required_modality=modality, known_series=functools.partial(registered_series, profile=profile)
+    )
     report.problems += [{"path": _shown_path(p.path, root), "reason": p.reason} for p in validation.problems]
     done = len(validation.problems)
     if progress:
         progress(done, len(files))
-    target = (store or configured_store()) if store_pixels else None
+    # de-identified files are new objects: stored even when the originals came from the store itself
+    target = (store or configured_store()) if store_pixels or profile is not None else None
     tainted = _tainted_studies(validation.problems, validation.studies)
     for study_uid, series in validation.studies.items():
         if study_uid in tainted:
@@ -305,6 +384,7 @@ def import_paths(
                 store=target,
                 source=source,
                 report=report,
+                profile=profile,
             )
         except (DicomStoreError, DomainError) as exc:
             reason = getattr(exc, "message", None) or str(exc)
@@ -380,11 +460,11 @@ def import_dicomweb(
     """Import the studies a QIDO search on ``url`` finds: fetch each study's instances, then ``import_paths``.
 
     When ``url`` is the configured DICOMweb server itself, the pixels are already in place and are not stored
-    again. Raises DicomStoreUnavailable when the server cannot be reached (the job may be retried).
+    again, unless the project de-identifies (then the de-identified copies are stored beside the originals). Raises DicomStoreUnavailable when the server cannot be reached (the job may be retried).
     """
     source_store = DicomWebStore(url)
     target = store or configured_store()
-    copy_pixels = not _same_server(source_store, target)
+    copy_pixels = not _same_server(source_store, target) or deidentify_profile(project) is not None
     studies = source_store.search_studies(_search_filters(filters))
     total = sum(int(json_value(s, "NumberOfStudyRelatedInstances", 0) or 0) for s in studies)
     report, done = ImportReport(), 0

@@ -24,6 +24,9 @@ PROJECT_SETTINGS = (
     "ai_aided_reads",
     "reader_study_design",
     "readers_may_adjudicate_own_cases",
+    "deidentify",
+    "deidentify_dates",
+    "deidentify_clean_descriptors",
 )
 
 

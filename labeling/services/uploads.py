@@ -7,6 +7,7 @@ absolute paths, no ``..``) and a size and file-count budget, so a zip bomb or zi
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 import zipfile
@@ -21,6 +22,7 @@ from django.db import transaction
 from labeling.dicom.validate import validate_files
 from labeling.exceptions import InvalidInput
 from labeling.models import ImportJob, Project
+from labeling.services.deidentification import deidentify_profile
 from labeling.services.ingest import (
     dicom_files_under,
     import_job_create,
@@ -106,7 +108,8 @@ def import_upload_prepare(
                 _unzip(target, target.parent, budget)
         paths = dicom_files_under(folder)
         modality = project.scheme.parsed.modality
-        validation = validate_files(paths, required_modality=modality, known_series=registered_series)
+        known = functools.partial(registered_series, profile=deidentify_profile(project))
+        validation = validate_files(paths, required_modality=modality, known_series=known)
         if not validation.studies:
             reasons = "; ".join(p.reason for p in validation.problems[:20]) or "the upload holds no files"
             more = len(validation.problems) - 20

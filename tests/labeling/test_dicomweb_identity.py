@@ -90,6 +90,12 @@ UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfRefer
 PRIVATE_TAG = "00091010"
 
 
+@pytest.fixture(autouse=True)
+def _stored_as_received(settings):
+    """Files stored as received: readers must not receive identity whatever import did (issue 13)."""
+    settings.DEIDENTIFY_ON_IMPORT = False
+
+
 def identified_mri(seed: int = 0) -> list[Dataset]:
     """A T1 + STIR study with identity everywhere a modality puts it."""
     study_uid, frame = generate_uid(), generate_uid()

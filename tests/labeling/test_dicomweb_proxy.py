@@ -36,6 +36,12 @@ from tests.labeling.processes import celery_worker_cmd, process_env, running, wa
 PATIENT = f"PHANTOM-TEST-PROXY-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
+@pytest.fixture(autouse=True)
+def _stored_as_received(settings):
+    """Files stored as received: these tests compare the proxy's answers with the files' own UIDs."""
+    settings.DEIDENTIFY_ON_IMPORT = False
+
+
 def mri_datasets(seed: int = 0):
     study_uid, frame = generate_uid(), generate_uid()
     return [
@@ -227,7 +233,9 @@ def test_dicomweb_import_api_queues_a_job_that_a_real_worker_runs_with_progress(
     app.control.purge()
     datasets = mri_datasets(seed=9)
     orthanc.store(datasets)
-    env = process_env(DICOMWEB_URL=orthanc.url, CONCORD_VAR_DIR=str(tmp_path / "var"))
+    env = process_env(
+        DICOMWEB_URL=orthanc.url, CONCORD_VAR_DIR=str(tmp_path / "var"), DEIDENTIFY_ON_IMPORT="false"
+    )
     admin = client_for(world.admin)
     with running(celery_worker_cmd("default"), env, tmp_path / "worker.log"):
         response = admin.post(

@@ -16,6 +16,7 @@ from pydicom.uid import generate_uid
 from labeling.models import Assignment, Case, Contour
 from labeling.services.adjudication import adjudication_record
 from labeling.services.consensus import consensus_refit_project
+from labeling.services.deidentification import ExportIdentity
 from labeling.services.exports import sr_write
 from labeling.services.ingest import import_paths
 from labeling.services.readings import reading_submit
@@ -29,6 +30,7 @@ def read_project(world, settings, tmp_path):
     """The world's project with an imported MRI case read by two readers (values + one contour each)."""
     settings.DICOMWEB_URL = ""
     settings.DICOM_FOLDER = tmp_path / "store"
+    settings.DEIDENTIFY_ON_IMPORT = False  # stored as received: exports must still carry pseudonyms
     study_uid, frame = generate_uid(), generate_uid()
     paths = []
     for i, description in enumerate(("T1", "STIR")):
@@ -117,17 +119,17 @@ def test_sr_reloads_with_highdicom_with_findings_contours_and_source_references(
     reading = read_project.readings.get(reader=world.reader)
     path = next(p for p in paths if f"-r{reading.pk}." in p.name)
     sr = hd.sr.Comprehensive3DSR.from_dataset(dcmread(path))
-    assert sr.StudyInstanceUID == read_project.study.study_uid
+    pseudonyms = ExportIdentity(project=world.project, identified=False)  # stored as received: pseudonyms
+    assert sr.StudyInstanceUID == pseudonyms.uid(read_project.study, read_project.study.study_uid)
+    assert sr.StudyInstanceUID != read_project.study.study_uid
     groups = sr.content.get_planar_roi_measurement_groups()
     (roi,) = groups
     region = roi.roi
     assert region.graphic_type == hd.sr.GraphicTypeValues3D.POLYLINE
     saved = Contour.objects.get(reading=reading)
     np.testing.assert_allclose(region.value, np.asarray(saved.points_mm), atol=1e-4)
-    assert (
-        region.frame_of_reference_uid
-        == read_project.study.series.get(description="T1").frame_of_reference_uid
-    )
+    frame = read_project.study.series.get(description="T1").frame_of_reference_uid
+    assert region.frame_of_reference_uid == pseudonyms.uid(read_project.study, frame) != frame
     evaluations = [
         item
         for group in sr.content.get_image_measurement_groups()
@@ -140,7 +142,8 @@ def test_sr_reloads_with_highdicom_with_findings_contours_and_source_references(
         for series in study.ReferencedSeriesSequence
         for ref in series.ReferencedSOPSequence
     }
-    assert saved.sop_instance_uid in evidence
+    assert pseudonyms.uid(read_project.study, saved.sop_instance_uid) in evidence
+    assert saved.sop_instance_uid not in evidence
     for written in paths:  # a valid Comprehensive 3D SR IOD, as an archive would check it
         assert not (errors := dciodvfy_errors(written)), f"{written.name}: {errors}"
 

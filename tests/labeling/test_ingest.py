@@ -25,6 +25,8 @@ def store_dir(settings, tmp_path) -> Path:
     settings.DICOMWEB_URL = ""
     settings.DICOM_FOLDER = tmp_path / "store"
     settings.VAR_DIR = tmp_path / "var"
+    # ingestion of files as received; the de-identified import: tests/labeling/test_deidentification.py
+    settings.DEIDENTIFY_ON_IMPORT = False
     return settings.DICOM_FOLDER
 
 

@@ -29,6 +29,7 @@ def store_dir(settings, tmp_path) -> Path:
     settings.DICOMWEB_URL = ""
     settings.DICOM_FOLDER = tmp_path / "store"
     settings.VAR_DIR = tmp_path / "var"
+    settings.DEIDENTIFY_ON_IMPORT = False  # files as received; de-identified: test_deidentification.py
     return settings.DICOM_FOLDER
 
 
@@ -209,6 +210,7 @@ def test_a_seg_alone_whose_series_was_never_imported_writes_nothing(store_dir, t
 def orthanc(settings, tmp_path) -> Iterator[DicomWebStore]:
     """The test Orthanc as the configured store; this file's test patient's studies are deleted after."""
     settings.VAR_DIR = tmp_path / "var"
+    settings.DEIDENTIFY_ON_IMPORT = False  # purged by the test patient's own PatientID
     with orthanc_configured(settings, PATIENT, "the SEG import tests") as store:
         yield store
 

@@ -508,6 +508,13 @@ ENDPOINTS = [
         setup=with_reading,
         blinded=True,
     ),
+    # the originals behind the pseudonyms: site staff only (audited; tests/labeling/test_deidentification.py)
+    Endpoint(
+        "deidentification-mapping",
+        "get",
+        lambda w: f"{P(w)}/deidentification/",
+        {"staff": 200, **MEMBERS_404},
+    ),
 ]
 
 

@@ -176,6 +176,9 @@ def test_an_import_cannot_graft_files_onto_another_projects_study(world, two_pro
 
     settings.DICOMWEB_URL = ""
     settings.DICOM_FOLDER = tmp_path / "store"
+    settings.DEIDENTIFY_ON_IMPORT = (
+        False  # de-identified, the files would become a study of the project's own
+    )
     _, _, foreign, _ = two_projects
     paths = []
     for i, description in enumerate(("T1", "STIR")):
@@ -489,6 +492,8 @@ def test_admin_site_writes_are_audited_and_records_are_read_only_there(world):
             "adjudication_threshold": 0.8,
             "contour_disagreement_mm": 3,
             "reader_study_design": "sequential",
+            "deidentify": "site",
+            "deidentify_dates": "site",
             "created_by": world.admin.pk,
             "memberships-TOTAL_FORMS": 0,
             "memberships-INITIAL_FORMS": 0,

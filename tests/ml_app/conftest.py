@@ -13,6 +13,7 @@ from django.test import override_settings
 
 from labeling.models import Assignment, Case, Membership, Project
 from labeling.services.consensus import consensus_refit_project
+from labeling.services.deidentification import stored_uid
 from labeling.services.ingest import import_paths
 from labeling.services.readings import reading_submit
 from ml.phantoms import generate, load_truth
@@ -39,6 +40,17 @@ TINY_CT = {  # seconds on one CPU core: 1 epoch each of a narrow segmenter and D
 }
 
 
+def _stored_payload(project, payload: dict) -> dict:
+    """A simulated reading whose contours name the series and instances by the UIDs they were stored under."""
+    contours = []
+    for contour in payload.get("contours", []):
+        contour = {**contour, "series_uid": stored_uid(project, contour["series_uid"])}
+        if contour.get("sop_instance_uid"):
+            contour["sop_instance_uid"] = stored_uid(project, contour["sop_instance_uid"])
+        contours.append(contour)
+    return {**payload, "contours": contours} if "contours" in payload else payload
+
+
 def build_campaign(root: Path, n_mri: int = 5, n_gold: int = 2, *, n_ct: int = 0) -> Campaign:
     """MRI phantoms into an MRI project, or with ``n_ct`` CT phantoms (each with its pelvis SEG) into a CT one."""
     data = root / "phantoms"
@@ -59,16 +71,16 @@ def build_campaign(root: Path, n_mri: int = 5, n_gold: int = 2, *, n_ct: int = 0
                 username=f"ml-reader-{project.pk}-{record['reader']}"
             )
             MembershipFactory(project=project, user=user, role=Membership.Role.READER)
-        case = by_uid[record["study_instance_uid"]]
+        case = by_uid[stored_uid(project, record["study_instance_uid"])]  # imported de-identified
         assignment = Assignment.objects.create(
             project=project, case=case, reader=user, session=record["session"]
         )
-        reading_submit(actor=user, assignment=assignment, **record["payload"])
+        reading_submit(actor=user, assignment=assignment, **_stored_payload(project, record["payload"]))
     for entry in sorted(data.glob(f"{kind}-*/truth.json"))[:n_gold]:
         truth = load_truth(entry)
-        Case.objects.filter(project=project, study__study_uid=truth.study_instance_uid).update(
-            is_gold=True, reference=truth.values()
-        )
+        Case.objects.filter(
+            project=project, study__study_uid=stored_uid(project, truth.study_instance_uid)
+        ).update(is_gold=True, reference=truth.values())
     consensus_refit_project(project_id=project.pk)
     return Campaign(project, admin, list(users.values()), root)
 

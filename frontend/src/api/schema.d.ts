@@ -551,6 +551,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{project_id}/deidentification/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The originals behind the pseudonyms of the project's de-identified studies (site administrators
+         *     only; every read is an audit event).
+         */
+        get: operations["api_projects_deidentification_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{project_id}/delete/": {
         parameters: {
             query?: never;
@@ -1276,6 +1296,25 @@ export interface components {
         };
         Csrf: {
             detail: string;
+        };
+        DeidentificationOutput: {
+            study_uid: string;
+            patient_id: string;
+            original_study_uid: string;
+            original_patient_id: string;
+            original_patient_name: string;
+            /** @description dates moved back by (shift) */
+            date_shift_days: number | null;
+            /** @description the de-identification options applied */
+            profile: {
+                [key: string]: unknown;
+            };
+            /** @description pseudonymous UID → original UID */
+            uids: {
+                [key: string]: string;
+            };
+            /** Format: date-time */
+            created_at: string;
         };
         DraftOutput: {
             values: {
@@ -2483,6 +2522,30 @@ export interface operations {
             };
         };
     };
+    api_projects_deidentification_list: {
+        parameters: {
+            query?: {
+                /** @description one study, by its stored (pseudonymous) UID */
+                study_uid?: string;
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeidentificationOutput"][];
+                };
+            };
+        };
+    };
     api_projects_delete_create: {
         parameters: {
             query?: never;
@@ -2505,7 +2568,10 @@ export interface operations {
     };
     "api_projects_exports_adjudications.csv_retrieve": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description original UIDs and patient IDs instead of pseudonyms (site administrators only; audited) */
+                identified?: boolean;
+            };
             header?: never;
             path: {
                 project_id: number;
@@ -2525,7 +2591,10 @@ export interface operations {
     };
     "api_projects_exports_consensus.csv_retrieve": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description original UIDs and patient IDs instead of pseudonyms (site administrators only; audited) */
+                identified?: boolean;
+            };
             header?: never;
             path: {
                 project_id: number;
@@ -2545,7 +2614,10 @@ export interface operations {
     };
     "api_projects_exports_readings.csv_retrieve": {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description original UIDs and patient IDs instead of pseudonyms (site administrators only; audited) */
+                identified?: boolean;
+            };
             header?: never;
             path: {
                 project_id: number;
@@ -2565,7 +2637,10 @@ export interface operations {
     };
     api_projects_exports_sr_create: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description original UIDs and patient IDs instead of pseudonyms (site administrators only; audited) */
+                identified?: boolean;
+            };
             header?: never;
             path: {
                 project_id: number;

@@ -24,6 +24,7 @@ from labeling.models import Assignment, Case, Instance, Project
 from labeling.schemes import SchemeError
 from labeling.services.assignments import assignments_generate
 from labeling.services.consensus import consensus_refit_project
+from labeling.services.deidentification import stored_uid
 from labeling.services.ingest import dicom_files_under, import_paths
 from labeling.services.readings import reading_submit
 
@@ -66,7 +67,7 @@ class Command(BaseCommand):
             self._import(admin, project, out, studies)
             self._references(project, out, studies)
             assignments_generate(actor=admin, project=project, seed=options["seed"], gold_fraction=0.2)
-            self._readings(project, out, {s["study_instance_uid"] for s in studies})
+            self._readings(project, out, {stored_uid(project, s["study_instance_uid"]) for s in studies})
             runs = consensus_refit_project(project_id=project.pk)
             self.stdout.write(f"{name}: {project.cases.count()} cases, {len(runs)} consensus runs")
 
@@ -111,8 +112,19 @@ class Command(BaseCommand):
         for study in studies:
             truth = load_truth(out / study["truth"])
             Case.objects.filter(
-                project=project, study__study_uid=truth.study_instance_uid, reference__isnull=True
+                project=project,
+                study__study_uid=stored_uid(project, truth.study_instance_uid),
+                reference__isnull=True,
             ).update(reference=truth.values())
+
+    @staticmethod
+    def _stored_contour(project: Project, contour: dict[str, Any], slices: dict[str, int]) -> dict[str, Any]:
+        """A simulated contour, naming the series and instance by the UIDs they were stored under."""
+        out = {**contour, "series_uid": stored_uid(project, contour["series_uid"])}
+        if sop := contour.get("sop_instance_uid"):
+            out["sop_instance_uid"] = stored_uid(project, sop)
+        out["slice_index"] = slices.get(out.get("sop_instance_uid", ""), contour["slice_index"])
+        return out
 
     def _readings(self, project: Project, out: Path, study_uids: set[str]) -> None:
         records = json.loads((out / "readings" / "readings.json").read_text())
@@ -125,11 +137,12 @@ class Command(BaseCommand):
         submitted = skipped = 0
         for record in records:
             reader = users.get(READERS.get(record["reader"], ""))
-            if reader is None or record["study_instance_uid"] not in study_uids:
+            study_uid = stored_uid(project, record["study_instance_uid"])  # the phantom's own UIDs
+            if reader is None or study_uid not in study_uids:
                 continue
             assignment = Assignment.objects.filter(
                 project=project,
-                case__study__study_uid=record["study_instance_uid"],
+                case__study__study_uid=study_uid,
                 reader=reader,
                 session=record["session"],
                 aided=False,
@@ -138,10 +151,7 @@ class Command(BaseCommand):
                 skipped += 1  # no repeat planned for this case, or read already
                 continue
             payload = record["payload"]
-            contours = [
-                {**c, "slice_index": slices.get(c.get("sop_instance_uid"), c["slice_index"])}
-                for c in payload.get("contours", [])
-            ]
+            contours = [self._stored_contour(project, c, slices) for c in payload.get("contours", [])]
             try:
                 reading_submit(
                     actor=reader, assignment=assignment, values=payload["values"], contours=contours

@@ -66,6 +66,19 @@ def orthanc_configured(settings: Any, patient: str, needed_for: str) -> Iterator
         yield store
     finally:
         _purge(store, patient)
+        for study_uid in _deidentified_studies(patient):  # stored under a pseudonymous PatientID
+            store.delete_study(study_uid)
+
+
+def _deidentified_studies(patient: str) -> list[str]:
+    """The stored UIDs of ``patient``'s studies that an import de-identified (Django tests only)."""
+    from labeling.models import StudyDeidentification
+
+    rows = StudyDeidentification.objects.filter(original_patient_id=patient)
+    try:
+        return list(rows.values_list("study__study_uid", flat=True))
+    except RuntimeError:  # a test without database access imported nothing through Concord
+        return []
 
 
 @pytest.fixture(scope="session")
