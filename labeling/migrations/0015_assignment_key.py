@@ -24,7 +24,7 @@ def backfill_keys(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("labeling", "0012_reader_study_consensus_reference"),
+        ("labeling", "0013_outbox_and_import_job_heartbeat"),
     ]
 
     operations = [

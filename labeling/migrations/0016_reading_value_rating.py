@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0012_reader_study_consensus_reference'),
+        ('labeling', '0015_assignment_key'),
     ]
 
     operations = [

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0012_reader_study_consensus_reference'),
+        ('labeling', '0016_reading_value_rating'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0012_reader_study_consensus_reference'),
+        ('labeling', '0017_contour_adjudication'),
     ]
 
     operations = [

@@ -4,13 +4,14 @@
  */
 
 export interface paths {
-    "/api/assignments/{assignment_id}/": {
+    "/api/assignments/{key}/": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
+        /** @description The case data of the reader's assignment ``key`` (its study under the assignment's own UIDs). */
         get: operations["api_assignments_retrieve"];
         put?: never;
         post?: never;
@@ -20,7 +21,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/assignments/{assignment_id}/ai/": {
+    "/api/assignments/{key}/ai/": {
         parameters: {
             query?: never;
             header?: never;
@@ -37,7 +38,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/assignments/{assignment_id}/draft/": {
+    "/api/assignments/{key}/draft/": {
         parameters: {
             query?: never;
             header?: never;
@@ -54,7 +55,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/assignments/{assignment_id}/draft/save/": {
+    "/api/assignments/{key}/draft/save/": {
         parameters: {
             query?: never;
             header?: never;
@@ -71,7 +72,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/assignments/{assignment_id}/reading/": {
+    "/api/assignments/{key}/reading/": {
         parameters: {
             query?: never;
             header?: never;
@@ -82,6 +83,43 @@ export interface paths {
         put?: never;
         /** @description Submit the reading (with contours) of an open assignment; twice is a 409. */
         post: operations["api_assignments_reading_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/assignments/{key}/readings/{version}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Version ``version`` of the reader's reading of assignment ``key``. */
+        get: operations["api_assignments_readings_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/assignments/{key}/readings/{version}/correct/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * @description Supersede version ``version`` of the reader's reading with a correction (the next version); the
+         *     original stays. Only the newest version can be corrected: an older one is a 409 (stale version).
+         */
+        post: operations["api_assignments_readings_correct_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -229,6 +267,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/projects/{project_id}/adjudication/cases/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description The adjudication queue by case: each case's items in dispute (low consensus certainty, readers who
+         *     disagree, contours apart), with the reason and threshold; lowest certainty first, single reads last.
+         */
+        get: operations["api_projects_adjudication_cases_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/projects/{project_id}/adjudication/contours/": {
         parameters: {
             query?: never;
@@ -240,6 +298,43 @@ export interface paths {
         get: operations["api_projects_adjudication_contours_list"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/adjudication/contours/{case_id}/{joint}/{slice_index}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * @description One contour disagreement: the readers' lines (pseudonymised) with their distance to the consensus
+         *     line, the consensus line, and the decisions so far.
+         */
+        get: operations["api_projects_adjudication_contours_retrieve"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/projects/{project_id}/adjudication/contours/record/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** @description Record the final joint line of a slice: a reader's line, the consensus line, or one drawn here. */
+        post: operations["api_projects_adjudication_contours_record_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1030,43 +1125,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description The user's own readings (``?project=`` to narrow). */
+        /**
+         * @description The user's own readings (``?project=`` to narrow), less those of a case they are still to read
+         *     again (a blinded repeat, an aided read): those appear once that read is submitted.
+         */
         get: operations["api_readings_list"];
         put?: never;
         post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/readings/{reading_id}/": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get: operations["api_readings_retrieve"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/readings/{reading_id}/correct/": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** @description Supersede one of the user's readings with a correction; the original stays. */
-        post: operations["api_readings_correct_create"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1137,9 +1202,12 @@ export interface components {
         };
         AssignmentAdminOutput: {
             readonly id: number;
+            /** @description the opaque name readers address the assignment by */
+            readonly key: string;
             readonly case_id: number;
             case_label: string;
             reader: string;
+            /** Format: int64 */
             session?: number;
             /** @description AI-aided read, paired with the unaided one */
             aided?: boolean;
@@ -1178,22 +1246,21 @@ export interface components {
             };
         };
         /**
-         * @description What a reader sees of an assignment: no session number, no gold flag, and neither the case's id nor
-         *     its label: ``case_label`` is the assignment's own pseudonym (blinding; a repeat looks like a new case).
+         * @description The case data of a reader's assignment: the study and its image series under the assignment's
+         *     pseudonymous UIDs (``/dicomweb/`` serves them), the form to fill in. No case id, label or stored UID.
          */
         AssignmentReaderOutput: {
-            readonly id: number;
+            /** @description the opaque name readers address the assignment by */
+            readonly key: string;
             readonly case_label: string;
             status?: components["schemas"]["AssignmentStatusEnum"];
             /** @description AI-aided read, paired with the unaided one */
             aided?: boolean;
             /** Format: date-time */
             started_at?: string | null;
-            readonly project_id: number;
-            study_uid: string;
-            readonly series: {
-                [key: string]: unknown;
-            }[];
+            project_id: number;
+            readonly study_uid: string;
+            readonly series: components["schemas"]["ReaderSeriesOutput"][];
             scheme: components["schemas"]["SchemeOutput"];
             /** Format: date-time */
             submitted_at?: string | null;
@@ -1239,22 +1306,75 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
         };
+        CaseQueueItemOutput: {
+            kind: components["schemas"]["CaseQueueItemOutputKindEnum"];
+            joint: string;
+            region: string | null;
+            lesion: string | null;
+            consensus: number | null;
+            /** Format: double */
+            max_posterior: number | null;
+            values_read: number[];
+            n_readers: number;
+            single_read: boolean;
+            reasons: components["schemas"]["QueueReasonOutput"][];
+            slice_index: number | null;
+            /** Format: double */
+            disagreement_mm: number | null;
+        };
+        /**
+         * @description * `grade` - grade
+         *     * `contour` - contour
+         * @enum {string}
+         */
+        CaseQueueItemOutputKindEnum: "grade" | "contour";
+        CaseQueueOutput: {
+            case_id: number;
+            case_label: string;
+            n_items: number;
+            n_single_read: number;
+            /** Format: double */
+            lowest_posterior: number | null;
+            reasons: components["schemas"]["QueueReasonEnum"][];
+            items: components["schemas"]["CaseQueueItemOutput"][];
+        };
+        CaseQueuePageOutput: {
+            count: number;
+            /** Format: double */
+            threshold: number;
+            /** Format: double */
+            contour_threshold_mm: number;
+            results: components["schemas"]["CaseQueueOutput"][];
+        };
         CaseUpdateInputRequest: {
             label?: string;
             is_gold?: boolean;
             reference?: unknown;
         };
+        /**
+         * @description * `reader` - one reader's line
+         *     * `consensus` - the consensus line
+         *     * `drawn` - drawn by the adjudicator
+         * @enum {string}
+         */
+        ChoiceEnum: "reader" | "consensus" | "drawn";
         ConsensusRunOutput: {
             readonly id: number;
             lesion: string;
             model: string;
             data_hash: string;
             parameters?: unknown;
+            /** Format: int64 */
             n_classes: number;
+            /** Format: int64 */
             n_items: number;
+            /** Format: int64 */
             n_readers: number;
+            /** Format: int64 */
             n_readings: number;
+            /** Format: int64 */
             n_clamped?: number;
+            /** Format: int64 */
             n_iter: number;
             converged: boolean;
             /** Format: double */
@@ -1267,10 +1387,54 @@ export interface components {
             /** Format: date-time */
             readonly created_at: string;
         };
+        ContourAdjudicationInputRequest: {
+            case_id: number;
+            joint: string;
+            slice_index: number;
+            choice: components["schemas"]["ChoiceEnum"];
+            /** @default  */
+            reader: string;
+            points_mm?: unknown;
+            reason: string;
+        };
+        ContourDecisionOutput: {
+            choice: components["schemas"]["ChoiceEnum"];
+            reader: string | null;
+            points_mm: number[][];
+            reason: string;
+            created_at: string;
+            current: boolean;
+        };
+        ContourDisputeOutput: {
+            case_id: number;
+            case_label: string;
+            study_uid: string;
+            joint: string;
+            slice_index: number;
+            series_uid: string;
+            /** Format: double */
+            threshold_mm: number;
+            /** Format: double */
+            disagreement_mm: number | null;
+            flagged: boolean;
+            consensus: number[][] | null;
+            readers: components["schemas"]["ContourLineOutput"][];
+            decisions: components["schemas"]["ContourDecisionOutput"][];
+        };
+        ContourLineOutput: {
+            reader: string;
+            session: number;
+            points_mm: number[][];
+            /** Format: double */
+            mean_mm: number | null;
+            /** Format: double */
+            p95_mm: number | null;
+        };
         ContourOutput: {
             joint: string;
             series_uid: string;
             sop_instance_uid?: string;
+            /** Format: int64 */
             slice_index: number;
             points_mm: unknown;
             start_mm: unknown;
@@ -1280,9 +1444,11 @@ export interface components {
             readonly case_id: number;
             case_label: string;
             joint: string;
+            /** Format: int64 */
             slice_index: number;
             series_uid: string;
             points_mm: unknown;
+            /** Format: int64 */
             n_contours: number;
             /**
              * Format: double
@@ -1316,6 +1482,21 @@ export interface components {
             /** Format: date-time */
             created_at: string;
         };
+        /**
+         * @description * `site` - site
+         *     * `on` - on
+         *     * `off` - off
+         * @enum {string}
+         */
+        Deidentify761Enum: "site" | "on" | "off";
+        /**
+         * @description * `site` - site
+         *     * `keep` - keep
+         *     * `shift` - shift
+         *     * `remove` - remove
+         * @enum {string}
+         */
+        DeidentifyDates5e3Enum: "site" | "keep" | "shift" | "remove";
         DraftOutput: {
             values: {
                 [key: string]: unknown;
@@ -1422,6 +1603,7 @@ export interface components {
         ModelVersionOutput: {
             readonly id: number;
             kind: components["schemas"]["ModelKindEnum"];
+            /** Format: int64 */
             version: number;
             status?: components["schemas"]["ModelVersionStatusEnum"];
             readonly training_run_id: number;
@@ -1469,6 +1651,25 @@ export interface components {
             reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
             /** @description let adjudicators decide cases they read (off by default; audited) */
             readers_may_adjudicate_own_cases?: boolean;
+            /**
+             * @description de-identify imports (PS3.15 Annex E basic profile); site: the DEIDENTIFY_ON_IMPORT setting
+             *
+             *     * `site` - site
+             *     * `on` - on
+             *     * `off` - off
+             */
+            deidentify?: components["schemas"]["Deidentify761Enum"];
+            /**
+             * @description dates on import: keep, shift by a per-patient offset, or remove; site: DEIDENTIFY_DATES
+             *
+             *     * `site` - site
+             *     * `keep` - keep
+             *     * `shift` - shift
+             *     * `remove` - remove
+             */
+            deidentify_dates?: components["schemas"]["DeidentifyDates5e3Enum"];
+            /** @description Clean Descriptors Option; null: DEIDENTIFY_CLEAN_DESCRIPTORS */
+            deidentify_clean_descriptors?: boolean | null;
             name: string;
             /** @description scheme name, e.g. mri_sij */
             scheme: string;
@@ -1481,12 +1682,15 @@ export interface components {
             description?: string;
             readonly scheme: string;
             scheme_id: number;
+            /** Format: int64 */
             readers_per_case?: number;
             /** Format: double */
             gold_fraction?: number;
             /** Format: double */
             repeat_fraction?: number;
+            /** Format: int64 */
             washout_days?: number;
+            /** Format: int64 */
             washout_cases?: number;
             /** Format: double */
             adjudication_threshold?: number;
@@ -1505,9 +1709,35 @@ export interface components {
             reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
             /** @description let an adjudicator decide items of cases they read themselves (off: blinding; audited) */
             readers_may_adjudicate_own_cases?: boolean;
+            /**
+             * @description de-identify imported studies (PS3.15 Annex E basic profile)
+             *
+             *     * `site` - site default
+             *     * `on` - on
+             *     * `off` - off (files stored as received)
+             */
+            deidentify?: components["schemas"]["ProjectOutputDeidentifyEnum"];
+            deidentify_dates?: components["schemas"]["ProjectOutputDeidentifyDatesEnum"];
+            /** @description Clean Descriptors Option; empty: site default */
+            deidentify_clean_descriptors?: boolean | null;
             /** Format: date-time */
             readonly created_at: string;
         };
+        /**
+         * @description * `site` - site default
+         *     * `keep` - keep (Retain Longitudinal Temporal Information, Full Dates)
+         *     * `shift` - shift by a per-patient offset (Modified Dates)
+         *     * `remove` - remove (basic profile)
+         * @enum {string}
+         */
+        ProjectOutputDeidentifyDatesEnum: "site" | "keep" | "shift" | "remove";
+        /**
+         * @description * `site` - site default
+         *     * `on` - on
+         *     * `off` - off (files stored as received)
+         * @enum {string}
+         */
+        ProjectOutputDeidentifyEnum: "site" | "on" | "off";
         ProjectUpdateInputRequest: {
             description?: string;
             readers_per_case?: number;
@@ -1525,6 +1755,25 @@ export interface components {
             reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
             /** @description let adjudicators decide cases they read (off by default; audited) */
             readers_may_adjudicate_own_cases?: boolean;
+            /**
+             * @description de-identify imports (PS3.15 Annex E basic profile); site: the DEIDENTIFY_ON_IMPORT setting
+             *
+             *     * `site` - site
+             *     * `on` - on
+             *     * `off` - off
+             */
+            deidentify?: components["schemas"]["Deidentify761Enum"];
+            /**
+             * @description dates on import: keep, shift by a per-patient offset, or remove; site: DEIDENTIFY_DATES
+             *
+             *     * `site` - site
+             *     * `keep` - keep
+             *     * `shift` - shift
+             *     * `remove` - remove
+             */
+            deidentify_dates?: components["schemas"]["DeidentifyDates5e3Enum"];
+            /** @description Clean Descriptors Option; null: DEIDENTIFY_CLEAN_DESCRIPTORS */
+            deidentify_clean_descriptors?: boolean | null;
             name?: string;
         };
         PromotionFloorOutput: {
@@ -1541,13 +1790,26 @@ export interface components {
             lesion: string;
             /** @description P(class) for each class of the lesion */
             posterior: unknown;
+            /** Format: int64 */
             label: number;
             /** Format: double */
             max_posterior: number;
             /** Format: double */
             entropy: number;
+            /** Format: int64 */
             n_readings: number;
             readonly run_id: number;
+        };
+        /**
+         * @description * `low_posterior` - low_posterior
+         *     * `disagreement` - disagreement
+         *     * `contour` - contour
+         * @enum {string}
+         */
+        QueueReasonEnum: "low_posterior" | "disagreement" | "contour";
+        QueueReasonOutput: {
+            code: components["schemas"]["QueueReasonEnum"];
+            text: string;
         };
         ReaderConfusionOutput: {
             reader: string;
@@ -1559,6 +1821,15 @@ export interface components {
             /** Format: double */
             spread: number | null;
         };
+        /** @description A series as the reader's viewer fetches it: under the assignment's pseudonymous UIDs. */
+        ReaderSeriesOutput: {
+            series_uid: string;
+            modality: string;
+            /** @description the scheme's sequence name (T1, STIR), else empty */
+            description: string;
+            frame_of_reference_uid: string;
+            n_instances: number;
+        };
         /**
          * @description * `sequential` - sequential (the unaided read, then at once the same case with AI)
          *     * `crossover` - crossover (unaided and aided sessions apart by the washout, order randomised)
@@ -1569,17 +1840,24 @@ export interface components {
             values: {
                 [key: string]: unknown;
             }[];
+            /** @description series and images named by the assignment's pseudonymous UIDs */
             contours?: {
                 [key: string]: unknown;
             }[];
             reason: string;
         };
+        /**
+         * @description One of a reader's readings, addressed by its assignment's ``key`` and its ``version`` (1: as
+         *     submitted, 2: its first correction, …). Contours name series and images by the assignment's
+         *     pseudonymous UIDs; no reading, case or study id.
+         */
         ReadingOutput: {
-            readonly id: number;
-            readonly assignment_id: number;
+            assignment: string;
+            version: number;
+            readonly case_label: string;
             readonly project_id: number;
-            readonly case_id: number;
-            readonly supersedes: number;
+            /** @description the version this one corrects */
+            readonly supersedes: number | null;
             readonly superseded: boolean;
             /** @description why a correction was made */
             reason?: string;
@@ -1588,7 +1866,7 @@ export interface components {
             readonly values: {
                 [key: string]: unknown;
             }[];
-            contours: components["schemas"]["ContourOutput"][];
+            readonly contours: components["schemas"]["ContourOutput"][];
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -1596,6 +1874,7 @@ export interface components {
             values: {
                 [key: string]: unknown;
             }[];
+            /** @description series and images named by the assignment's pseudonymous UIDs */
             contours?: {
                 [key: string]: unknown;
             }[];
@@ -1605,6 +1884,7 @@ export interface components {
         SchemeOutput: {
             readonly id: number;
             name: string;
+            /** Format: int64 */
             version: number;
             modality: string;
             readonly form: {
@@ -1658,9 +1938,15 @@ export interface components {
         TrainingPolicyOutput: {
             kind: components["schemas"]["ModelKindEnum"];
             schedule_enabled?: boolean;
-            /** @description nightly check at this hour */
+            /**
+             * Format: int64
+             * @description nightly check at this hour
+             */
             hour_utc?: number;
-            /** @description retrain only when this many new adjudicated or confident items exist */
+            /**
+             * Format: int64
+             * @description retrain only when this many new adjudicated or confident items exist
+             */
             min_new_items?: number;
             /**
              * Format: double
@@ -1701,7 +1987,10 @@ export interface components {
             progress?: unknown;
             error?: string;
             cancel_requested?: boolean;
-            /** @description deliveries to a worker (> 1 after a crash) */
+            /**
+             * Format: int64
+             * @description deliveries to a worker (> 1 after a crash)
+             */
             attempts?: number;
             /** Format: date-time */
             readonly created_at: string;
@@ -1725,7 +2014,10 @@ export interface components {
             progress?: unknown;
             error?: string;
             cancel_requested?: boolean;
-            /** @description deliveries to a worker (> 1 after a crash) */
+            /**
+             * Format: int64
+             * @description deliveries to a worker (> 1 after a crash)
+             */
             attempts?: number;
             /** Format: date-time */
             readonly created_at: string;
@@ -1765,11 +2057,13 @@ export interface components {
          */
         TriggerEnum: "manual" | "schedule" | "demo";
         /**
-         * @description What a reader sees of an assignment: no session number, no gold flag, and neither the case's id nor
-         *     its label: ``case_label`` is the assignment's own pseudonym (blinding; a repeat looks like a new case).
+         * @description What a reader sees of an assignment: its opaque ``key`` (the only way readers address it), no session
+         *     number, no gold flag, and neither the case's id nor its label: ``case_label`` is the assignment's own
+         *     pseudonym (blinding; a repeat looks like a new case).
          */
         WorklistItemOutput: {
-            readonly id: number;
+            /** @description the opaque name readers address the assignment by */
+            readonly key: string;
             readonly case_label: string;
             status?: components["schemas"]["AssignmentStatusEnum"];
             /** @description AI-aided read, paired with the unaided one */
@@ -1797,7 +2091,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                assignment_id: number;
+                key: string;
             };
             cookie?: never;
         };
@@ -1818,7 +2112,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                assignment_id: number;
+                key: string;
             };
             cookie?: never;
         };
@@ -1841,7 +2135,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                assignment_id: number;
+                key: string;
             };
             cookie?: never;
         };
@@ -1862,7 +2156,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                assignment_id: number;
+                key: string;
             };
             cookie?: never;
         };
@@ -1889,7 +2183,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                assignment_id: number;
+                key: string;
             };
             cookie?: never;
         };
@@ -1898,6 +2192,56 @@ export interface operations {
                 "application/json": components["schemas"]["ReadingSubmitInputRequest"];
                 "application/x-www-form-urlencoded": components["schemas"]["ReadingSubmitInputRequest"];
                 "multipart/form-data": components["schemas"]["ReadingSubmitInputRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadingOutput"];
+                };
+            };
+        };
+    };
+    api_assignments_readings_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key: string;
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadingOutput"];
+                };
+            };
+        };
+    };
+    api_assignments_readings_correct_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key: string;
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReadingCorrectInputRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ReadingCorrectInputRequest"];
+                "multipart/form-data": components["schemas"]["ReadingCorrectInputRequest"];
             };
         };
         responses: {
@@ -2076,6 +2420,40 @@ export interface operations {
             };
         };
     };
+    api_projects_adjudication_cases_retrieve: {
+        parameters: {
+            query?: {
+                /** @description only items of this joint */
+                joint?: string;
+                /** @description only items of this lesion (contours left out) */
+                lesion?: string;
+                /** @description cases per page (default 50, at most 500) */
+                limit?: number;
+                /** @description cases to skip */
+                offset?: number;
+                /** @description only this reason */
+                reason?: "contour" | "disagreement" | "low_posterior";
+                /** @description items read once (default: last) */
+                single_read?: "exclude" | "include";
+            };
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CaseQueuePageOutput"];
+                };
+            };
+        };
+    };
     api_projects_adjudication_contours_list: {
         parameters: {
             query?: never;
@@ -2093,6 +2471,59 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ContourQueueOutput"][];
+                };
+            };
+        };
+    };
+    api_projects_adjudication_contours_retrieve: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                case_id: number;
+                joint: string;
+                project_id: number;
+                slice_index: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContourDisputeOutput"];
+                };
+            };
+        };
+    };
+    api_projects_adjudication_contours_record_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ContourAdjudicationInputRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["ContourAdjudicationInputRequest"];
+                "multipart/form-data": components["schemas"]["ContourAdjudicationInputRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };
@@ -3232,54 +3663,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ReadingOutput"][];
-                };
-            };
-        };
-    };
-    api_readings_retrieve: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                reading_id: number;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ReadingOutput"];
-                };
-            };
-        };
-    };
-    api_readings_correct_create: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                reading_id: number;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["ReadingCorrectInputRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["ReadingCorrectInputRequest"];
-                "multipart/form-data": components["schemas"]["ReadingCorrectInputRequest"];
-            };
-        };
-        responses: {
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ReadingOutput"];
                 };
             };
         };
