@@ -11,9 +11,7 @@ The folder format is described in :mod:`ml.contours.files`.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from ml.contours.infer import ContourPredictor
 from ml.contours.model import ContourModelConfig
 from ml.contours.synthetic import toy_scan
 from ml.contours.train import evaluate_scans, train_contours
-from ml.training import TrainConfig
+from ml.training.cli import add_device, add_output, add_training_flags, emit, print_progress, train_config
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,13 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train on the truth polylines of a folder of scans")
     t.add_argument("--data", required=True)
     t.add_argument("--out", required=True, help="checkpoint folder")
-    t.add_argument("--val-fraction", type=float, default=0.2)
-    t.add_argument("--epochs", type=int, default=30)
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--batch-size", type=int, default=16)
-    t.add_argument("--patience", type=int, default=10)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    add_training_flags(
+        t,
+        epochs=30,
+        batch_size=16,
+        val_fraction=0.2,
+        patience=10,
+        extra_flags=("channels-last", "deterministic"),
+    )
     t.add_argument("--width", type=int, default=16)
     t.add_argument("--in-channels", type=int, default=1)
     t.add_argument("--crop-mm", type=float, default=96.0)
@@ -47,19 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--band-pull", type=float, default=0.0, help="0 = SPEC band; 0.5 traced closer on toys")
     t.add_argument("--heatmap-loss", choices=["focal", "mse"], default="focal")
     t.add_argument("--copies", type=int, default=2, help="jittered crops per truth polyline")
-    t.add_argument("--no-amp", action="store_true")
-    t.add_argument("--compile", action="store_true")
-    t.add_argument("--channels-last", action="store_true")
-    t.add_argument("--deterministic", action="store_true")
-    t.add_argument("--resume", action="store_true")
     t.add_argument("--data-snapshot-id")
     t.add_argument("--consensus-run-id")
     for name, text in (("evaluate", "RMSE against the truth polylines"), ("predict", "trace every joint")):
         e = sub.add_parser(name, help=text)
         e.add_argument("--data", required=True)
         e.add_argument("--checkpoint", required=True)
-        e.add_argument("--output", help="JSON file (default: stdout)")
-        e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+        add_output(e)
+        add_device(e)
         e.add_argument("--truth-centres", action="store_true", help="crop at truth centres, not located")
     g = sub.add_parser("toy", help="write toy npz scans")
     g.add_argument("--out", required=True)
@@ -82,26 +76,7 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         heatmap_loss=args.heatmap_loss,
     )
     metric = "val_rmse_mm" if val else "train_loss"
-    config = TrainConfig(
-        epochs=args.epochs,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        patience=args.patience,
-        metric=metric,
-        mode="min",
-        device=args.device,
-        amp=not args.no_amp,
-        compile=args.compile,
-        channels_last=args.channels_last,
-        deterministic=args.deterministic,
-        checkpoint_dir=args.out,
-    )
-
-    def progress(epoch: int, step: int, loss: float, metrics: Any) -> None:
-        if step == -1:
-            shown = {k: round(v, 4) for k, v in metrics.items()}
-            print(json.dumps({"epoch": epoch, **shown}), file=sys.stderr, flush=True)
+    config = train_config(args, metric=metric, mode="min", checkpoint_dir=args.out)
 
     result = train_contours(
         train,
@@ -111,7 +86,7 @@ def _train(args: argparse.Namespace) -> dict[str, Any]:
         jitter_mm=args.jitter_mm,
         copies=args.copies,
         resume=args.resume,
-        progress=progress,
+        progress=print_progress,
         data_snapshot_id=args.data_snapshot_id,
         consensus_run_id=args.consensus_run_id,
     )
@@ -154,12 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.truth_centres:
                     centres = {k: (v.min(0) + v.max(0)) / 2.0 for k, v in scan.polylines.items()}
                 result += [c.to_json() for c in predictor.predict_scan(scan, centres=centres)]
-    text = json.dumps(result, indent=2)
-    if getattr(args, "output", None):
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        print(text)
-    return 0
+    return emit(result, args)
 
 
 if __name__ == "__main__":

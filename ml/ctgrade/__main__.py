@@ -11,8 +11,7 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from ml.ctgrade.data import CtCropConfig
 from ml.ctgrade.infer import CtPredictor
 from ml.ctgrade.model import GraderConfig
 from ml.ctgrade.train import evaluate, train
-from ml.training import TrainConfig
+from ml.training.cli import add_device, add_output, add_training_flags, emit, print_progress, train_config
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -36,20 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="checkpoint folder (seg/ and grader/ inside)")
     t.add_argument("--target", choices=["auto", "reference", "soft", "majority"], default="auto")
     t.add_argument("--cache")
-    t.add_argument("--val-fraction", type=float, default=0.1)
-    t.add_argument("--epochs", type=int, default=20)
+    add_training_flags(t, epochs=20, batch_size=8, val_fraction=0.1)
     t.add_argument("--seg-epochs", type=int, default=4)
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--batch-size", type=int, default=8)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     t.add_argument("--init-features", type=int, default=64, help="64 = MONAI default (GPU); 16 on CPU")
     t.add_argument("--growth-rate", type=int, default=32, help="32 = MONAI default (GPU); 8 on CPU")
     t.add_argument("--box-mm", type=_floats, default=(56.0, 56.0, 56.0), help="crop z,y,x in mm")
     t.add_argument("--voxel-mm", type=float, default=1.75)
-    t.add_argument("--no-amp", action="store_true")
-    t.add_argument("--compile", action="store_true")
-    t.add_argument("--resume", action="store_true")
     e = sub.add_parser("evaluate", help="grading metrics against the reference grades (full pipeline)")
     e.add_argument("--data", required=True)
     e.add_argument("--checkpoint", required=True)
@@ -57,23 +48,14 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--truth-seg", action="store_true", help="centre crops on the study's SEG, not the model's"
     )
-    e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    e.add_argument("--output")
+    add_device(e)
+    add_output(e)
     r = sub.add_parser("predict", help="grade both joints of study folders (CT/)")
     r.add_argument("--study", required=True, nargs="+")
     r.add_argument("--checkpoint", required=True)
-    r.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    r.add_argument("--output")
+    add_device(r)
+    add_output(r)
     return p
-
-
-def _progress(epoch: int, step: int, loss: float, metrics: Any) -> None:
-    if step == -1:
-        print(
-            json.dumps({"epoch": epoch, **{k: round(v, 4) for k, v in metrics.items()}}),
-            file=sys.stderr,
-            flush=True,
-        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,13 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     result: Any
     if args.command == "train":
-        common = {
-            "lr": args.lr,
-            "seed": args.seed,
-            "device": args.device,
-            "amp": not args.no_amp,
-            "compile": args.compile,
-        }
+        config = train_config(args)
         result = train(
             args.data,
             args.out,
@@ -96,9 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             val_fraction=args.val_fraction,
             grader_config=GraderConfig(init_features=args.init_features, growth_rate=args.growth_rate),
             crop_config=CtCropConfig(box_mm=args.box_mm, voxel_mm=args.voxel_mm),
-            train_config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, **common),
-            seg_train_config=TrainConfig(epochs=args.seg_epochs, batch_size=2, **common),
-            progress=_progress,
+            train_config=config,
+            seg_train_config=dataclasses.replace(config, epochs=args.seg_epochs, batch_size=2),
+            progress=print_progress,
             resume=args.resume,
         )
     elif args.command == "evaluate":
@@ -108,12 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         predictor = CtPredictor.from_checkpoint(args.checkpoint, device=args.device)
         result = {Path(s).name: predictor.predict_study(s) for s in args.study}
-    text = json.dumps(result, indent=2, default=float)
-    if getattr(args, "output", None):
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        print(text)
-    return 0
+    return emit(result, args)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from ml.lesions.infer import LesionPredictor
 from ml.lesions.labels import TARGET_MODES
 from ml.lesions.model import HEADS, JOINT_CROP_NET, LesionModelConfig
 from ml.lesions.train import evaluate, train
-from ml.training import TrainConfig
+from ml.training.cli import add_device, add_output, add_training_flags, emit, print_progress, train_config
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -38,14 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="checkpoint folder")
     t.add_argument("--target", choices=TARGET_MODES, default="soft")
     t.add_argument("--cache", help="crop cache folder (default <out>/crops)")
-    t.add_argument("--val-fraction", type=float, default=0.15)
-    t.add_argument("--epochs", type=int, default=25)
-    t.add_argument("--lr", type=float, default=2e-3)
+    add_training_flags(
+        t, epochs=25, batch_size=16, val_fraction=0.15, patience=0, extra_flags=("deterministic",)
+    )
     t.add_argument("--weight-decay", type=float, default=1e-4)
-    t.add_argument("--batch-size", type=int, default=16)
-    t.add_argument("--patience", type=int, default=0)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     t.add_argument(
         "--crop-mode", choices=CROP_MODES, default="joint", help="straightened joint or square box"
     )
@@ -70,10 +64,6 @@ def _parser() -> argparse.ArgumentParser:
         "--confusion-warmup-steps", type=int, default=0, help="readers target: frozen confusion steps"
     )
     t.add_argument("--trace-weight", type=float, default=0.01)
-    t.add_argument("--no-amp", action="store_true")
-    t.add_argument("--compile", action="store_true")
-    t.add_argument("--deterministic", action="store_true")
-    t.add_argument("--resume", action="store_true")
     e = sub.add_parser("evaluate", help="metrics against the reference labels (phantom truth / gold)")
     e.add_argument("--data", required=True)
     e.add_argument("--checkpoint", required=True)
@@ -85,24 +75,15 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--truth-lines", action="store_true", help="crops at the truth lines, not the bundled traces"
     )
-    e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    e.add_argument("--output", help="JSON file (default: stdout)")
+    add_device(e)
+    add_output(e)
     r = sub.add_parser("predict", help="score both joints of study folders (T1/ + STIR/)")
     r.add_argument("--study", required=True, nargs="+")
     r.add_argument("--checkpoint", required=True)
     r.add_argument("--contours", help="contour checkpoint: joint lines (default: the bundled one)")
-    r.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    r.add_argument("--output", help="JSON file (default: stdout)")
+    add_device(r)
+    add_output(r)
     return p
-
-
-def _progress(epoch: int, step: int, loss: float, metrics: Any) -> None:
-    if step == -1:
-        print(
-            json.dumps({"epoch": epoch, **{k: round(v, 4) for k, v in metrics.items()}}),
-            file=sys.stderr,
-            flush=True,
-        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -110,18 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     result: Any
     if args.command == "train":
-        config = TrainConfig(
-            epochs=args.epochs,
-            lr=args.lr,
-            weight_decay=args.weight_decay,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            patience=args.patience,
-            device=args.device,
-            amp=not args.no_amp,
-            compile=args.compile,
-            deterministic=args.deterministic,
-        )
+        config = train_config(args, weight_decay=args.weight_decay)
         result = train(
             args.data,
             args.out,
@@ -149,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 joint_map=args.head == "quadrant" and not args.no_joint_map,
                 confusion_warmup_steps=args.confusion_warmup_steps,
             ),
-            progress=_progress,
+            progress=print_progress,
             resume=args.resume,
         )
     elif args.command == "evaluate":
@@ -171,12 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ContourPredictor.from_checkpoint(args.contours, device=args.device) if args.contours else None
         )
         result = {Path(s).name: predictor.predict_study(s, contours=contours) for s in args.study}
-    text = json.dumps(result, indent=2, default=float)
-    if getattr(args, "output", None):
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        print(text)
-    return 0
+    return emit(result, args)
 
 
 if __name__ == "__main__":
