@@ -58,12 +58,12 @@ class ProjectSettings(serializers.Serializer):
         required=False, help_text="let adjudicators decide cases they read (off by default; audited)"
     )
     deidentify = serializers.ChoiceField(
-        choices=["site", "on", "off"],
+        choices=Project._meta.get_field("deidentify").choices,
         required=False,
         help_text="de-identify imports (PS3.15 Annex E basic profile); site: the DEIDENTIFY_ON_IMPORT setting",
     )
     deidentify_dates = serializers.ChoiceField(
-        choices=["site", "keep", "shift", "remove"],
+        choices=Project._meta.get_field("deidentify_dates").choices,
         required=False,
         help_text="dates on import: keep, shift by a per-patient offset, or remove; site: DEIDENTIFY_DATES",
     )

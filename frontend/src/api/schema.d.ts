@@ -1483,20 +1483,20 @@ export interface components {
             created_at: string;
         };
         /**
-         * @description * `site` - site
-         *     * `on` - on
-         *     * `off` - off
+         * @description * `site` - site default
+         *     * `keep` - keep (Retain Longitudinal Temporal Information, Full Dates)
+         *     * `shift` - shift by a per-patient offset (Modified Dates)
+         *     * `remove` - remove (basic profile)
          * @enum {string}
          */
-        Deidentify761Enum: "site" | "on" | "off";
+        DeidentifyDatesEnum: "site" | "keep" | "shift" | "remove";
         /**
-         * @description * `site` - site
-         *     * `keep` - keep
-         *     * `shift` - shift
-         *     * `remove` - remove
+         * @description * `site` - site default
+         *     * `on` - on
+         *     * `off` - off (files stored as received)
          * @enum {string}
          */
-        DeidentifyDates5e3Enum: "site" | "keep" | "shift" | "remove";
+        DeidentifyEnum: "site" | "on" | "off";
         DraftOutput: {
             values: {
                 [key: string]: unknown;
@@ -1654,20 +1654,20 @@ export interface components {
             /**
              * @description de-identify imports (PS3.15 Annex E basic profile); site: the DEIDENTIFY_ON_IMPORT setting
              *
-             *     * `site` - site
+             *     * `site` - site default
              *     * `on` - on
-             *     * `off` - off
+             *     * `off` - off (files stored as received)
              */
-            deidentify?: components["schemas"]["Deidentify761Enum"];
+            deidentify?: components["schemas"]["DeidentifyEnum"];
             /**
              * @description dates on import: keep, shift by a per-patient offset, or remove; site: DEIDENTIFY_DATES
              *
-             *     * `site` - site
-             *     * `keep` - keep
-             *     * `shift` - shift
-             *     * `remove` - remove
+             *     * `site` - site default
+             *     * `keep` - keep (Retain Longitudinal Temporal Information, Full Dates)
+             *     * `shift` - shift by a per-patient offset (Modified Dates)
+             *     * `remove` - remove (basic profile)
              */
-            deidentify_dates?: components["schemas"]["DeidentifyDates5e3Enum"];
+            deidentify_dates?: components["schemas"]["DeidentifyDatesEnum"];
             /** @description Clean Descriptors Option; null: DEIDENTIFY_CLEAN_DESCRIPTORS */
             deidentify_clean_descriptors?: boolean | null;
             name: string;
@@ -1716,28 +1716,13 @@ export interface components {
              *     * `on` - on
              *     * `off` - off (files stored as received)
              */
-            deidentify?: components["schemas"]["ProjectOutputDeidentifyEnum"];
-            deidentify_dates?: components["schemas"]["ProjectOutputDeidentifyDatesEnum"];
+            deidentify?: components["schemas"]["DeidentifyEnum"];
+            deidentify_dates?: components["schemas"]["DeidentifyDatesEnum"];
             /** @description Clean Descriptors Option; empty: site default */
             deidentify_clean_descriptors?: boolean | null;
             /** Format: date-time */
             readonly created_at: string;
         };
-        /**
-         * @description * `site` - site default
-         *     * `keep` - keep (Retain Longitudinal Temporal Information, Full Dates)
-         *     * `shift` - shift by a per-patient offset (Modified Dates)
-         *     * `remove` - remove (basic profile)
-         * @enum {string}
-         */
-        ProjectOutputDeidentifyDatesEnum: "site" | "keep" | "shift" | "remove";
-        /**
-         * @description * `site` - site default
-         *     * `on` - on
-         *     * `off` - off (files stored as received)
-         * @enum {string}
-         */
-        ProjectOutputDeidentifyEnum: "site" | "on" | "off";
         ProjectUpdateInputRequest: {
             description?: string;
             readers_per_case?: number;
@@ -1758,20 +1743,20 @@ export interface components {
             /**
              * @description de-identify imports (PS3.15 Annex E basic profile); site: the DEIDENTIFY_ON_IMPORT setting
              *
-             *     * `site` - site
+             *     * `site` - site default
              *     * `on` - on
-             *     * `off` - off
+             *     * `off` - off (files stored as received)
              */
-            deidentify?: components["schemas"]["Deidentify761Enum"];
+            deidentify?: components["schemas"]["DeidentifyEnum"];
             /**
              * @description dates on import: keep, shift by a per-patient offset, or remove; site: DEIDENTIFY_DATES
              *
-             *     * `site` - site
-             *     * `keep` - keep
-             *     * `shift` - shift
-             *     * `remove` - remove
+             *     * `site` - site default
+             *     * `keep` - keep (Retain Longitudinal Temporal Information, Full Dates)
+             *     * `shift` - shift by a per-patient offset (Modified Dates)
+             *     * `remove` - remove (basic profile)
              */
-            deidentify_dates?: components["schemas"]["DeidentifyDates5e3Enum"];
+            deidentify_dates?: components["schemas"]["DeidentifyDatesEnum"];
             /** @description Clean Descriptors Option; null: DEIDENTIFY_CLEAN_DESCRIPTORS */
             deidentify_clean_descriptors?: boolean | null;
             name?: string;
