@@ -43,6 +43,16 @@ class GradingScheme(models.Model):
         return cached
 
 
+# De-identification on import, per project; "site" takes the DEIDENTIFY_* settings.
+DEIDENTIFY_CHOICES = [("site", "site default"), ("on", "on"), ("off", "off (files stored as received)")]
+DEIDENTIFY_DATES_CHOICES = [
+    ("site", "site default"),
+    ("keep", "keep (Retain Longitudinal Temporal Information, Full Dates)"),
+    ("shift", "shift by a per-patient offset (Modified Dates)"),
+    ("remove", "remove (basic profile)"),
+]
+
+
 class Project(models.Model):
     """A reading campaign on one grading scheme."""
 
@@ -79,18 +89,13 @@ class Project(models.Model):
     # De-identification on import (PS3.15 Annex E basic profile); "site" takes the DEIDENTIFY_* settings.
     deidentify = models.CharField(
         max_length=8,
-        choices=[("site", "site default"), ("on", "on"), ("off", "off (files stored as received)")],
+        choices=DEIDENTIFY_CHOICES,
         default="site",
         help_text="de-identify imported studies (PS3.15 Annex E basic profile)",
     )
     deidentify_dates = models.CharField(
         max_length=8,
-        choices=[
-            ("site", "site default"),
-            ("keep", "keep (Retain Longitudinal Temporal Information, Full Dates)"),
-            ("shift", "shift by a per-patient offset (Modified Dates)"),
-            ("remove", "remove (basic profile)"),
-        ],
+        choices=DEIDENTIFY_DATES_CHOICES,
         default="site",
     )
     deidentify_clean_descriptors = models.BooleanField(

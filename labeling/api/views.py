@@ -23,7 +23,7 @@ from labeling.api.permissions import (
     require_staff,
 )
 from labeling.exceptions import InvalidInput, NotFound
-from labeling.models import Case, GradingScheme, Project
+from labeling.models import DEIDENTIFY_CHOICES, DEIDENTIFY_DATES_CHOICES, Case, GradingScheme, Project
 from labeling.services.assignments import assignments_generate
 from labeling.services.projects import (
     membership_add,
@@ -58,12 +58,12 @@ class ProjectSettings(serializers.Serializer):
         required=False, help_text="let adjudicators decide cases they read (off by default; audited)"
     )
     deidentify = serializers.ChoiceField(
-        choices=Project._meta.get_field("deidentify").choices,
+        choices=DEIDENTIFY_CHOICES,
         required=False,
         help_text="de-identify imports (PS3.15 Annex E basic profile); site: the DEIDENTIFY_ON_IMPORT setting",
     )
     deidentify_dates = serializers.ChoiceField(
-        choices=Project._meta.get_field("deidentify_dates").choices,
+        choices=DEIDENTIFY_DATES_CHOICES,
         required=False,
         help_text="dates on import: keep, shift by a per-patient offset, or remove; site: DEIDENTIFY_DATES",
     )
