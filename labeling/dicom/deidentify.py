@@ -284,7 +284,7 @@ class Deidentifier:
             methods.append(codes.DCM.RetainLongitudinalTemporalInformationModifiedDatesOption)
         dataset.PatientIdentityRemoved = "YES"
         dataset.DeidentificationMethod = ", ".join(  # LO: 64 characters at most; the codes say it in full
-            ["Concord: PS3.15 E basic profile"]
+            ["PS3.15 E basic profile"]
             + (["clean descriptors"] if self.profile.clean_descriptors else [])
             + {"keep": ["full dates"], "shift": ["modified dates"], "remove": []}[self.profile.dates]
         )

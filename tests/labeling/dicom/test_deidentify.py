@@ -13,9 +13,11 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from dicomanonymizer.dicomfields_selector import dicom_anonymization_database_selector
+from pydicom import config
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
+from pydicom.valuerep import validate_value
 
 from labeling.dicom.deidentify import (
     DATES_OPTIONS,
@@ -271,3 +273,13 @@ def test_burned_in_annotation_is_refused():
     ds.BurnedInAnnotation = "YES"
     with pytest.raises(DeidentificationRefused, match="burned-in"):
         _deid(ds)
+
+
+@pytest.mark.parametrize("dates", DATES_OPTIONS)
+@pytest.mark.parametrize("clean_descriptors", [True, False])
+def test_the_method_text_is_a_valid_lo_with_every_option(dates, clean_descriptors):
+    ds, _ = _mr_with_every_attribute()
+    _deid(ds, dates=dates, clean_descriptors=clean_descriptors)
+    validate_value("LO", ds.DeidentificationMethod, config.RAISE)  # 64 characters at most
+    meanings = [item.CodeMeaning for item in ds.DeidentificationMethodCodeSequence]
+    assert len(meanings) == 1 + clean_descriptors + (dates != "remove")
