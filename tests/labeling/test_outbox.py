@@ -46,7 +46,7 @@ def test_readings_are_accepted_while_the_broker_is_down_and_refit_once_it_is_bac
         for assignment, user in ((world.assignment, "reader"), (world.other_assignment, "reader2")):
             token = requests.post(f"{base}/api/auth/token/", json={"username": user, "password": "pw"})
             created = requests.post(
-                f"{base}/api/assignments/{assignment.pk}/reading/",
+                f"{base}/api/assignments/{assignment.key}/reading/",
                 json={"values": full_values(world.project.scheme.parsed, 1)},
                 headers={"Authorization": f"Token {token.json()['token']}"},
                 timeout=60,

@@ -80,6 +80,17 @@ def with_run(w):
     w.run = consensus_refit_project(project_id=w.project.pk)[0]
 
 
+def with_contour_reading(w):
+    """The world's reader has read the case with a joint line on slice 1 of T1."""
+    t1 = w.case.study.series.get(description="T1").series_uid
+    w.reading = reading_submit(
+        actor=w.reader,
+        assignment=w.assignment,
+        values=full_values(w.project.scheme.parsed),
+        contours=[contour(t1, 1)],
+    )
+
+
 def with_import_job(w):
     from labeling.services.ingest import import_job_create
 
@@ -347,6 +358,37 @@ ENDPOINTS = [
             "value": 1,
             "reason": "clear oedema",
         },
+        blinded=True,
+    ),
+    Endpoint(
+        "adjudication-cases",
+        "get",
+        lambda w: f"{P(w)}/adjudication/cases/",
+        {**ADJUDICATORS, **MEMBERS_404},
+        blinded=True,
+    ),
+    Endpoint(
+        "contour-dispute",
+        "get",
+        lambda w: f"{P(w)}/adjudication/contours/{w.case.pk}/left/1/",
+        {**ADJUDICATORS, **MEMBERS_404},
+        setup=with_contour_reading,
+        blinded=True,
+    ),
+    Endpoint(
+        "contour-adjudication-record",
+        "post",
+        lambda w: f"{P(w)}/adjudication/contours/record/",
+        {"adjudicator": 201, "staff": 201, **MEMBERS_404},
+        body=lambda w: {
+            "case_id": w.case.pk,
+            "joint": "left",
+            "slice_index": 1,
+            "choice": "drawn",
+            "points_mm": [[30.0, 0.0, 40.0], [27.0, 0.0, 20.0], [24.0, 0.0, 0.0]],
+            "reason": "the joint line runs medial to both readers'",
+        },
+        setup=with_contour_reading,
         blinded=True,
     ),
     Endpoint(

@@ -76,7 +76,7 @@ def test_a_rating_that_does_not_fit_is_a_400_naming_the_field(
     values = full_values(world.project.scheme.parsed)
     mutate(values)
     response = client_for(world.reader).post(
-        f"/api/assignments/{world.assignment.pk}/reading/", {"values": values}, format="json"
+        f"/api/assignments/{world.assignment.key}/reading/", {"values": values}, format="json"
     )
     assert response.status_code == 400, response.json()
     assert response.json()["field"] == field
@@ -108,11 +108,11 @@ def test_ratings_are_stored_and_returned_with_the_reading(world, client_for):
     values[0].update(value=1, rating=5)
     values[1].update(value=0, rating=3)
     client = client_for(world.reader)
-    form = client.get(f"/api/assignments/{world.assignment.pk}/").json()["scheme"]["form"]
+    form = client.get(f"/api/assignments/{world.assignment.key}/").json()["scheme"]["form"]
     assert form[0]["rating"]["min"] == 1 and form[0]["rating"]["present_from"] == 4
     assert form[0]["rating"]["labels"]["5"] == "definitely present"
     response = client.post(
-        f"/api/assignments/{world.assignment.pk}/reading/", {"values": values}, format="json"
+        f"/api/assignments/{world.assignment.key}/reading/", {"values": values}, format="json"
     )
     assert response.status_code == 201, response.json()
     returned = response.json()["values"]
