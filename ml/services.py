@@ -302,9 +302,17 @@ def fmt_metric(value: float) -> str:
     return f"{value:.2g}" if value and abs(value) < 0.001 else f"{value:.3f}"
 
 
+# the least value each floor metric can take: a floor there (or below) is no floor at all
+FLOOR_METRIC_LEAST = {"frac_below_2_76mm": 0.0, "min_auc": 0.0, "qwk": -1.0}
+
+
 def below_floor(metrics: dict[str, Any], floor: dict[str, Any]) -> str | None:
-    """Why the gold metrics miss the floor (None when they reach it); a missing or undefined metric misses."""
+    """Why the gold metrics miss the floor (None when they reach it); a missing or undefined metric misses,
+    unless the floor is the metric's least value (an admin's "accept any model": e.g. an AUC on a gold set
+    of one class is undefined, yet a floor of 0 accepts it)."""
     value = metrics.get(floor["metric"])
+    if floor["min"] <= FLOOR_METRIC_LEAST[floor["metric"]]:
+        return None
     if isinstance(value, int | float) and math.isfinite(value) and value >= floor["min"]:
         return None
     shown = fmt_metric(value) if isinstance(value, int | float) and math.isfinite(value) else "undefined"

@@ -11,7 +11,7 @@ from django.test import override_settings
 
 from ml.models import ModelVersion, Prediction, TrainingRun
 from ml.pipelines import Evaluation, TrainRequest, pipeline_for
-from ml.services import compare, model_version_register, prereads_compute, snapshot_create
+from ml.services import below_floor, compare, model_version_register, prereads_compute, snapshot_create
 from tests.ml_app.conftest import TINY_CONTOUR, build_campaign
 
 
@@ -85,6 +85,21 @@ def test_the_decision_text_rounds_as_the_training_page_does():
         "reason": "qwk 0.070 is below the promotion floor 0.6: stays a candidate",
         "floor": floor,
     }
+
+
+def test_a_floor_at_the_metrics_least_value_accepts_an_undefined_metric():
+    """An AUC on a gold set of one class is undefined: a floor of 0 (accept any) still promotes; the e2e's
+    lesion model, evaluated on one gold case, stayed a candidate and made no pre-reads."""
+    undefined = {"min_auc": float("nan")}
+    assert below_floor(undefined, {"metric": "min_auc", "min": 0.0}) is None
+    assert below_floor({}, {"metric": "qwk", "min": -1.0}) is None
+    assert below_floor(undefined, {"metric": "min_auc", "min": 0.01}) == (
+        "min_auc undefined is below the promotion floor 0.01"
+    )
+    assert (
+        below_floor({"qwk": -0.2}, {"metric": "qwk", "min": 0.0})
+        == "qwk -0.200 is below the promotion floor 0"
+    )
 
 
 @pytest.mark.django_db
