@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case as DbCase
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -35,11 +36,32 @@ OPEN_STATES = (Assignment.Status.OPEN, Assignment.Status.IN_PROGRESS)
 
 
 def project_list_for_user(*, user: User) -> QuerySet[Project]:
-    """Projects the user holds any role in (every project for staff)."""
-    projects = Project.objects.select_related("scheme").order_by("id")
+    """Projects the user holds any role in (every project for staff); deleted ones are hidden."""
+    projects = Project.objects.active().select_related("scheme").order_by("id")
     if user.is_staff:
         return projects
     return projects.filter(memberships__user=user).distinct()
+
+
+def membership_list(*, project: Project) -> QuerySet[Membership]:
+    """The project's roles; a reader role carries ``open_assignments``, the assignments (open or in progress)
+    that removing it would cancel (0 for other roles)."""
+    open_count = (
+        Assignment.objects.filter(project=project, reader=OuterRef("user"), status__in=OPEN_STATES)
+        .order_by()
+        .values("reader")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return (
+        project.memberships.select_related("user")
+        .annotate(
+            open_assignments=DbCase(
+                When(role=Membership.Role.READER, then=Coalesce(Subquery(open_count), 0)), default=Value(0)
+            )
+        )
+        .order_by("user__username", "role")
+    )
 
 
 def roles_of(*, user: User, project_id: int) -> set[str]:
