@@ -181,7 +181,9 @@ def study_list_for_user(*, user: User) -> QuerySet[Study]:
     admin can neither browse the site's studies nor pull another project's study into theirs)."""
     if user.is_staff:
         return Study.objects.all()
-    admin_of = Membership.objects.filter(user=user, role=Membership.Role.ADMIN).values("project_id")
+    admin_of = Membership.objects.filter(
+        user=user, role=Membership.Role.ADMIN, project__deleted_at__isnull=True
+    ).values("project_id")
     return Study.objects.filter(
         Q(pk__in=Case.objects.filter(project_id__in=admin_of).values("study_id")) | Q(registered_by=user)
     )

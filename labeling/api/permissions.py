@@ -65,7 +65,10 @@ def require_staff(user: User) -> None:
 
 def require_any_admin(user: User) -> None:
     """Staff, or admin of at least one project (studies are shared between projects)."""
-    if not user.is_staff and not Membership.objects.filter(user=user, role=ADMIN).exists():
+    if (
+        not user.is_staff
+        and not Membership.objects.filter(user=user, role=ADMIN, project__deleted_at__isnull=True).exists()
+    ):
         raise Forbidden("only project administrators can do this")
 
 

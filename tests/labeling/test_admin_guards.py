@@ -90,6 +90,8 @@ def test_deleting_a_project_is_soft_audited_hidden_and_refuses_new_work(world, c
     assert event.data["open_assignments"] == 2
     for client in (admin, staff, reader):
         assert pid not in {p["id"] for p in client.get("/api/projects/").json()}
+        assert str(pid) not in client.get("/api/auth/me/").json()["roles"]
+    assert admin.get("/api/studies/").status_code == 403  # admin of no project left
     assert admin.get(f"/api/projects/{pid}/").status_code == 404
     assert reader.get(f"/api/projects/{pid}/worklist/").status_code == 404
     assert staff.post(f"/api/projects/{pid}/assignments/generate/", {}, format="json").status_code == 404
