@@ -33,6 +33,8 @@ def _retype(page: Any, selector: str, text: str) -> None:
 
 
 def test_admin_guards_and_feedback(site: Site, new_page) -> None:
+    from playwright.sync_api import expect
+
     api = site.api("admin")
     created = api.post(
         f"{site.base}/api/projects/create/",
@@ -69,6 +71,8 @@ def test_admin_guards_and_feedback(site: Site, new_page) -> None:
     page.wait_for_selector("h2:text-is('Assignments (2)')")
     cases = page.locator("section[aria-label=Cases] tbody tr")
     assert cases.count() == 1 and cases.first.locator("td").nth(2).inner_text() == "2"
+    reader1 = page.locator("section[aria-label=Members] tbody tr", has=page.locator("td:text-is('reader1')"))
+    expect(reader1.locator("td").nth(2)).to_have_text("1")  # open assignments, what removing would cancel
 
     # Remove member: a confirmation naming what will be cancelled; Cancel keeps everything.
     page.click("button[aria-label='Remove reader1 (reader)']")

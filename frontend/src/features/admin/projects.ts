@@ -252,6 +252,7 @@ export async function manageProjectView(outlet: HTMLElement, params: Params): Pr
             null,
             h("th", { scope: "col" }, "User"),
             h("th", { scope: "col" }, "Role"),
+            h("th", { scope: "col" }, "Open assignments"),
             h("th", { scope: "col" }, ""),
           ),
         ),
@@ -264,6 +265,7 @@ export async function manageProjectView(outlet: HTMLElement, params: Params): Pr
               null,
               h("td", null, m.username),
               h("td", null, m.role),
+              h("td", null, m.role === "reader" ? String(m.open_assignments ?? 0) : ""),
               h(
                 "td",
                 null,
