@@ -124,8 +124,11 @@ def worklist_progress(*, reader: User, project_id: int) -> dict[str, int]:
 
 def assignment_get_for_reader(*, reader: User, key: str) -> Assignment:
     """The reader's own assignment by its key, if it can be read now or was read; anything else (another
-    reader's key, an unknown one, a repeat still in its washout, a cancelled read) is NotFound."""
-    mine = Assignment.objects.filter(reader=reader, key=key).select_related("case__study", "project__scheme")
+    reader's key, an unknown one, a repeat still in its washout, a cancelled read, one of a deleted project) is
+    NotFound."""
+    mine = Assignment.objects.filter(reader=reader, key=key, project__deleted_at__isnull=True).select_related(
+        "case__study", "project__scheme"
+    )
     found = mine.filter(status=Assignment.Status.SUBMITTED).first() or _available(mine).first()
     if found is None or found.status == Assignment.Status.CANCELLED:
         raise NotFound("no such assignment")
@@ -154,7 +157,7 @@ def reading_list_for_reader(
     to answer the submission that just created a reading. Each reading carries its ``version`` within its
     assignment (readers address readings by assignment key and version).
     """
-    readings = Reading.objects.filter(reader=reader)
+    readings = Reading.objects.filter(reader=reader, project__deleted_at__isnull=True)
     if blinded:
         pending = Assignment.objects.filter(reader=reader, status__in=OPEN_STATES).values("case_id")
         readings = readings.exclude(case_id__in=pending)

@@ -8,7 +8,8 @@ import pytest
 from labeling.exceptions import Conflict
 from labeling.models import Assignment, AuditEvent, Case, Membership, Project
 from labeling.services.assignments import assignments_generate
-from tests.labeling.factories import mri_study
+from labeling.services.readings import reading_submit
+from tests.labeling.factories import full_values, mri_study
 
 
 def _members(client, project: Project) -> dict[tuple[str, str], dict]:
@@ -78,7 +79,9 @@ def test_studies_of_another_modality_are_not_offered_and_are_refused_by_name_of_
 def test_deleting_a_project_is_soft_audited_hidden_and_refuses_new_work(world, client_for):
     admin, staff, reader = client_for(world.admin), client_for(world.staff), client_for(world.reader)
     pid = world.project.pk
+    key = world.assignment.key
     assert reader.get(f"/api/projects/{pid}/worklist/").status_code == 200
+    assert reader.get(f"/api/assignments/{key}/").status_code == 200
 
     assert admin.post(f"/api/projects/{pid}/delete/").status_code == 204
 
@@ -94,6 +97,11 @@ def test_deleting_a_project_is_soft_audited_hidden_and_refuses_new_work(world, c
     assert admin.get("/api/studies/").status_code == 403  # admin of no project left
     assert admin.get(f"/api/projects/{pid}/").status_code == 404
     assert reader.get(f"/api/projects/{pid}/worklist/").status_code == 404
+    assert reader.get(f"/api/assignments/{key}/").status_code == 404  # its open reads cannot be opened
+    body = {"values": full_values(project.scheme.parsed, value=0)}
+    assert reader.post(f"/api/assignments/{key}/reading/", body, format="json").status_code == 404
+    with pytest.raises(Conflict, match="was deleted"):
+        reading_submit(actor=world.reader, assignment=world.assignment, values=body["values"])
     assert staff.post(f"/api/projects/{pid}/assignments/generate/", {}, format="json").status_code == 404
     assert staff.post(f"/api/projects/{pid}/update/", {"description": "x"}, format="json").status_code == 404
     assert staff.post(f"/api/projects/{pid}/delete/").status_code == 404
