@@ -53,6 +53,12 @@ DEIDENTIFY_DATES_CHOICES = [
 ]
 
 
+class ProjectQuerySet(models.QuerySet["Project"]):
+    def active(self) -> ProjectQuerySet:
+        """Projects not deleted (a deleted project is kept, hidden, for its readings and audit trail)."""
+        return self.filter(deleted_at__isnull=True)
+
+
 class Project(models.Model):
     """A reading campaign on one grading scheme."""
 
@@ -105,6 +111,14 @@ class Project(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(
+        null=True, blank=True, help_text="soft deletion: hidden from lists and closed to new work since then"
+    )
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ProjectQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]

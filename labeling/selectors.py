@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case as DbCase
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -35,11 +36,32 @@ OPEN_STATES = (Assignment.Status.OPEN, Assignment.Status.IN_PROGRESS)
 
 
 def project_list_for_user(*, user: User) -> QuerySet[Project]:
-    """Projects the user holds any role in (every project for staff)."""
-    projects = Project.objects.select_related("scheme").order_by("id")
+    """Projects the user holds any role in (every project for staff); deleted ones are hidden."""
+    projects = Project.objects.active().select_related("scheme").order_by("id")
     if user.is_staff:
         return projects
     return projects.filter(memberships__user=user).distinct()
+
+
+def membership_list(*, project: Project) -> QuerySet[Membership]:
+    """The project's roles; a reader role carries ``open_assignments``, the assignments (open or in progress)
+    that removing it would cancel (0 for other roles)."""
+    open_count = (
+        Assignment.objects.filter(project=project, reader=OuterRef("user"), status__in=OPEN_STATES)
+        .order_by()
+        .values("reader")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return (
+        project.memberships.select_related("user")
+        .annotate(
+            open_assignments=DbCase(
+                When(role=Membership.Role.READER, then=Coalesce(Subquery(open_count), 0)), default=Value(0)
+            )
+        )
+        .order_by("user__username", "role")
+    )
 
 
 def roles_of(*, user: User, project_id: int) -> set[str]:
@@ -102,8 +124,11 @@ def worklist_progress(*, reader: User, project_id: int) -> dict[str, int]:
 
 def assignment_get_for_reader(*, reader: User, key: str) -> Assignment:
     """The reader's own assignment by its key, if it can be read now or was read; anything else (another
-    reader's key, an unknown one, a repeat still in its washout, a cancelled read) is NotFound."""
-    mine = Assignment.objects.filter(reader=reader, key=key).select_related("case__study", "project__scheme")
+    reader's key, an unknown one, a repeat still in its washout, a cancelled read, one of a deleted project) is
+    NotFound."""
+    mine = Assignment.objects.filter(reader=reader, key=key, project__deleted_at__isnull=True).select_related(
+        "case__study", "project__scheme"
+    )
     found = mine.filter(status=Assignment.Status.SUBMITTED).first() or _available(mine).first()
     if found is None or found.status == Assignment.Status.CANCELLED:
         raise NotFound("no such assignment")
@@ -132,7 +157,7 @@ def reading_list_for_reader(
     to answer the submission that just created a reading. Each reading carries its ``version`` within its
     assignment (readers address readings by assignment key and version).
     """
-    readings = Reading.objects.filter(reader=reader)
+    readings = Reading.objects.filter(reader=reader, project__deleted_at__isnull=True)
     if blinded:
         pending = Assignment.objects.filter(reader=reader, status__in=OPEN_STATES).values("case_id")
         readings = readings.exclude(case_id__in=pending)
@@ -159,7 +184,9 @@ def study_list_for_user(*, user: User) -> QuerySet[Study]:
     admin can neither browse the site's studies nor pull another project's study into theirs)."""
     if user.is_staff:
         return Study.objects.all()
-    admin_of = Membership.objects.filter(user=user, role=Membership.Role.ADMIN).values("project_id")
+    admin_of = Membership.objects.filter(
+        user=user, role=Membership.Role.ADMIN, project__deleted_at__isnull=True
+    ).values("project_id")
     return Study.objects.filter(
         Q(pk__in=Case.objects.filter(project_id__in=admin_of).values("study_id")) | Q(registered_by=user)
     )

@@ -761,6 +761,8 @@ def training_policy_update(*, actor: User, project: Project, kind: str, **change
 def training_scheduled_check(*, project_id: int, kind: str) -> TrainingRun | None:
     """Start a scheduled run when at least ``min_new_items`` items were labelled since the last run."""
     project = Project.objects.select_related("scheme").get(pk=project_id)
+    if project.deleted_at is not None:
+        return None  # a deleted project takes no new work
     policy = TrainingPolicy.objects.filter(project=project, kind=kind, schedule_enabled=True).first()
     if policy is None:
         return None

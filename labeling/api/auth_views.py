@@ -47,7 +47,9 @@ class MeOutput(serializers.Serializer):
 
 def _me(user: Any) -> dict[str, Any]:
     roles: dict[str, list[str]] = {}
-    for membership in user.memberships.order_by("project_id", "role"):
+    for membership in user.memberships.filter(project__deleted_at__isnull=True).order_by(
+        "project_id", "role"
+    ):
         roles.setdefault(str(membership.project_id), []).append(membership.role)
     return {"id": user.pk, "username": user.username, "is_staff": user.is_staff, "roles": roles}
 

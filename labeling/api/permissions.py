@@ -33,8 +33,8 @@ def project_for(user: User, project_id: int, *roles: str) -> Project:
     Raises NotFound for outsiders and Forbidden for members lacking the role. Staff pass as admins, but
     not as readers: reader actions need a reader membership.
     """
-    project = Project.objects.select_related("scheme").filter(pk=project_id).first()
-    if project is None:
+    project = Project.objects.active().select_related("scheme").filter(pk=project_id).first()
+    if project is None:  # unknown, or deleted: a deleted project takes no work and shows nothing
         raise NotFound("no such project")
     held = roles_of(user=user, project_id=project_id)
     if user.is_staff:
@@ -65,7 +65,10 @@ def require_staff(user: User) -> None:
 
 def require_any_admin(user: User) -> None:
     """Staff, or admin of at least one project (studies are shared between projects)."""
-    if not user.is_staff and not Membership.objects.filter(user=user, role=ADMIN).exists():
+    if (
+        not user.is_staff
+        and not Membership.objects.filter(user=user, role=ADMIN, project__deleted_at__isnull=True).exists()
+    ):
         raise Forbidden("only project administrators can do this")
 
 
@@ -78,7 +81,9 @@ def dicom_visible_studies(user: User) -> QuerySet[Study]:
     """
     if user.is_staff:
         return Study.objects.all()
-    overseen = Membership.objects.filter(user=user, role__in=[ADMIN, ADJUDICATOR]).values("project_id")
+    overseen = Membership.objects.filter(
+        user=user, role__in=[ADMIN, ADJUDICATOR], project__deleted_at__isnull=True
+    ).values("project_id")
     assigned = dicom_assignments(user).values("case__study_id")
     return Study.objects.filter(Q(pk__in=assigned) | Q(cases__project_id__in=overseen)).distinct()
 
@@ -86,7 +91,9 @@ def dicom_visible_studies(user: User) -> QuerySet[Study]:
 def dicom_assignments(user: User) -> QuerySet[Assignment]:
     """The assignments whose study ``user`` reads through the DICOM proxy, each under its own pseudonymous
     UIDs: their own (open, in progress or submitted) in projects where they are still readers."""
-    reading = Membership.objects.filter(user=user, role=READER).values("project_id")
+    reading = Membership.objects.filter(user=user, role=READER, project__deleted_at__isnull=True).values(
+        "project_id"
+    )
     return Assignment.objects.filter(
         reader=user,
         project_id__in=reading,

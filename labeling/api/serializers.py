@@ -48,6 +48,9 @@ class SchemeOutput(serializers.ModelSerializer):
 class ProjectOutput(serializers.ModelSerializer):
     scheme: serializers.Field = serializers.StringRelatedField()
     scheme_id = serializers.IntegerField()
+    modality = serializers.CharField(
+        source="scheme.modality", read_only=True, help_text="DICOM modality of the project's studies (MR, CT)"
+    )
 
     class Meta:
         model = Project
@@ -57,6 +60,7 @@ class ProjectOutput(serializers.ModelSerializer):
             "description",
             "scheme",
             "scheme_id",
+            "modality",
             "readers_per_case",
             "gold_fraction",
             "repeat_fraction",
@@ -96,10 +100,21 @@ def project_output(project: Project, user: Any) -> dict[str, Any]:
 
 class MembershipOutput(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username")
+    open_assignments = serializers.IntegerField(
+        read_only=True,
+        default=0,
+        help_text="the reader's open or in-progress assignments, cancelled if this reader role is removed",
+    )
 
     class Meta:
         model = Membership
-        fields = ["id", "username", "role", "created_at"]
+        fields = ["id", "username", "role", "open_assignments", "created_at"]
+
+
+class MembershipRemoveOutput(serializers.Serializer):
+    username = serializers.CharField()
+    role = serializers.CharField()
+    cancelled_assignments = serializers.IntegerField(help_text="the reader's open assignments now cancelled")
 
 
 class SeriesOutput(serializers.ModelSerializer):

@@ -4,7 +4,7 @@ One API class per operation. Each parses, asks ``permissions``, calls one servic
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -128,6 +128,7 @@ class ProjectUpdateApi(APIView):
 class ProjectDeleteApi(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request, project_id: int) -> Response:
+        """Delete softly (audited): hidden from lists, refuses new work; its records stay."""
         project_delete(
             actor=request_user(request), project=project_for(request_user(request), project_id, ADMIN)
         )
@@ -138,7 +139,7 @@ class MembershipListApi(APIView):
     @extend_schema(responses=out.MembershipOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         project = project_for(request_user(request), project_id, ADMIN)
-        return Response(out.MembershipOutput(project.memberships.select_related("user"), many=True).data)
+        return Response(out.MembershipOutput(selectors.membership_list(project=project), many=True).data)
 
 
 class MembershipAddApi(APIView):
@@ -156,18 +157,35 @@ class MembershipAddApi(APIView):
 
 
 class MembershipRemoveApi(APIView):
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(request=None, responses=out.MembershipRemoveOutput)
     def post(self, request: Request, project_id: int, membership_id: int) -> Response:
+        """Remove a role; removing a reader cancels their open assignments (the answer says how many)."""
         project = project_for(request_user(request), project_id, ADMIN)
-        membership_remove(actor=request_user(request), project=project, membership_id=membership_id)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        membership = project.memberships.select_related("user").filter(pk=membership_id).first()
+        if membership is None:
+            raise NotFound("no such membership")
+        cancelled = membership_remove(
+            actor=request_user(request), project=project, membership_id=membership.pk
+        )
+        return Response(
+            {
+                "username": membership.user.get_username(),
+                "role": membership.role,
+                "cancelled_assignments": cancelled,
+            }
+        )
 
 
 # --- studies and cases ----------------------------------------------------------------------------------
 
 
 class StudyListApi(APIView):
-    @extend_schema(responses=out.StudyOutput(many=True))
+    @extend_schema(
+        responses=out.StudyOutput(many=True),
+        parameters=[
+            OpenApiParameter("modality", str, description="only studies of this DICOM modality (MR, CT)")
+        ],
+    )
     def get(self, request: Request) -> Response:
         """Staff: every study of the site. A project admin: their projects' studies and the ones they registered."""
         require_any_admin(request_user(request))
@@ -176,6 +194,9 @@ class StudyListApi(APIView):
             .prefetch_related("series__instances")
             .order_by("id")
         )
+        modality = request.query_params.get("modality")
+        if modality:
+            studies = studies.filter(modality=modality.upper())
         return paginated(request, self, studies, out.StudyOutput)
 
 

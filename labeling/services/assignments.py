@@ -22,6 +22,7 @@ from django.utils import timezone
 from labeling.exceptions import Conflict, InvalidInput
 from labeling.models import Assignment, Case, Membership, Project
 from labeling.services.audit import audit_record
+from labeling.services.projects import require_active
 
 ACTIVE = (Assignment.Status.OPEN, Assignment.Status.IN_PROGRESS, Assignment.Status.SUBMITTED)
 
@@ -227,6 +228,7 @@ def assignments_generate(
         raise InvalidInput("fractions must lie between 0 and 1", field="gold_fraction")
     with transaction.atomic():
         project = Project.objects.select_for_update().get(pk=project.pk)
+        require_active(project)
         readers = sorted(
             project.memberships.filter(role=Membership.Role.READER, user__is_active=True).values_list(
                 "user_id", flat=True

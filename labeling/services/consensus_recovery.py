@@ -92,9 +92,13 @@ def consensus_refits_recover(*, now: datetime | None = None) -> list[int]:
     took the message and died again.
     """
     now = now or timezone.now()
-    projects = Project.objects.annotate(
-        latest_reading=Max("readings__created_at"),
-    ).filter(latest_reading__isnull=False)
+    projects = (
+        Project.objects.active()
+        .annotate(
+            latest_reading=Max("readings__created_at"),
+        )
+        .filter(latest_reading__isnull=False)
+    )
     adjudicated = dict(
         Adjudication.objects.values("project")
         .annotate(latest=Max("created_at"))

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from labeling.exceptions import Conflict, InvalidInput, NotFound
 from labeling.models import GradingScheme, Membership, Project
@@ -40,12 +41,19 @@ def _check_settings(values: dict[str, Any]) -> None:
         raise InvalidInput("must be at least 1", field="readers_per_case")
 
 
+def _check_name_free(name: str, exclude: Project | None = None) -> None:
+    others = Project.objects.filter(name=name)
+    taken = (others.exclude(pk=exclude.pk) if exclude else others).first()
+    if taken is not None:
+        deleted = " (deleted, kept for its records)" if taken.deleted_at else ""
+        raise Conflict(f"a project named {name!r} exists already{deleted}", field="name")
+
+
 @transaction.atomic
 def project_create(*, actor: User, name: str, scheme: GradingScheme, **settings: Any) -> Project:
     """Create a project; its creator becomes its first admin."""
     _check_settings(settings)
-    if Project.objects.filter(name=name).exists():
-        raise Conflict(f"a project named {name!r} exists already", field="name")
+    _check_name_free(name)
     project = Project.objects.create(name=name, scheme=scheme, created_by=actor, **settings)
     Membership.objects.create(project=project, user=actor, role=Membership.Role.ADMIN)
     audit_record(
@@ -73,8 +81,9 @@ def project_update(*, actor: User, project: Project, **changes: Any) -> Project:
     unknown = set(changes) - set(PROJECT_SETTINGS) - {"name"}
     if unknown:
         raise InvalidInput("cannot be changed", field=sorted(unknown)[0])
-    if "name" in changes and Project.objects.exclude(pk=project.pk).filter(name=changes["name"]).exists():
-        raise Conflict(f"a project named {changes['name']!r} exists already", field="name")
+    require_active(project)
+    if "name" in changes:
+        _check_name_free(changes["name"], exclude=project)
     for key, value in changes.items():
         setattr(project, key, value)
     project.save(update_fields=list(changes) or None)
@@ -90,18 +99,40 @@ def project_update(*, actor: User, project: Project, **changes: Any) -> Project:
     return project
 
 
+def require_active(project: Project) -> None:
+    """Refuse new work in a deleted project (409)."""
+    if project.deleted_at is not None:
+        raise Conflict(f"project {project.name!r} was deleted: it takes no new work")
+
+
 @transaction.atomic
 def project_delete(*, actor: User, project: Project) -> None:
-    """Delete a project that holds no readings; one with readings is kept (409)."""
-    if project.readings.exists():
-        raise Conflict("the project holds readings and cannot be deleted")
-    audit_record(actor=actor, action="project.delete", target=project, data={"name": project.name})
-    project.delete()
+    """Delete a project softly: it is hidden from every list and refuses new work; its cases, readings,
+    adjudications and audit trail stay. Deleting it again is a 404 (it is no longer found)."""
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    if project.deleted_at is not None:
+        raise NotFound("no such project")
+    open_assignments = project.assignments.filter(status__in=["open", "in_progress"]).count()
+    project.deleted_at, project.deleted_by = timezone.now(), actor
+    project.save(update_fields=["deleted_at", "deleted_by"])
+    audit_record(
+        actor=actor,
+        action="project.delete",
+        target=project,
+        project=project,
+        data={
+            "name": project.name,
+            "soft": True,
+            "readings": project.readings.count(),
+            "open_assignments": open_assignments,
+        },
+    )
 
 
 @transaction.atomic
 def membership_add(*, actor: User, project: Project, username: str, role: str) -> Membership:
     """Give ``username`` a role in the project; adding an existing role is a 409."""
+    require_active(project)
     if role not in Membership.Role.values:
         raise InvalidInput(f"{role!r} is not one of {Membership.Role.values}", field="role")
     user = get_user_model().objects.filter(username=username, is_active=True).first()
@@ -123,20 +154,27 @@ def membership_add(*, actor: User, project: Project, username: str, role: str) -
 
 
 @transaction.atomic
-def membership_remove(*, actor: User, project: Project, membership_id: int) -> None:
-    """Remove a role; the reader's open assignments are cancelled, submitted readings stay."""
+def membership_remove(*, actor: User, project: Project, membership_id: int) -> int:
+    """Remove a role; when it is the reader role, the reader's open assignments (open or in progress) are
+    cancelled and their submitted readings stay. Returns how many assignments were cancelled."""
     membership = Membership.objects.filter(project=project, pk=membership_id).first()
     if membership is None:
         raise NotFound("no such membership")
+    cancelled = 0
     if membership.role == Membership.Role.READER:
-        project.assignments.filter(reader=membership.user, status__in=["open", "in_progress"]).update(
-            status="cancelled"
-        )
+        cancelled = project.assignments.filter(
+            reader=membership.user, status__in=["open", "in_progress"]
+        ).update(status="cancelled")
     audit_record(
         actor=actor,
         action="membership.remove",
         target=membership,
         project=project,
-        data={"username": membership.user.get_username(), "role": membership.role},
+        data={
+            "username": membership.user.get_username(),
+            "role": membership.role,
+            "cancelled_assignments": cancelled,
+        },
     )
     membership.delete()
+    return cancelled

@@ -26,6 +26,7 @@ from labeling.models import (
 from labeling.selectors import calibration_report_and_cases
 from labeling.services.audit import audit_record
 from labeling.services.outbox import outbox_send
+from labeling.services.projects import require_active
 
 MAX_CONTOUR_POINTS = 2000
 
@@ -174,6 +175,7 @@ def reading_submit(
         raise Conflict("this assignment has been submitted already; submit a correction instead")
     if assignment.status == Assignment.Status.CANCELLED:
         raise Conflict("this assignment was cancelled")
+    require_active(assignment.project)
     reading = _write_reading(
         assignment=assignment,
         values=values,

@@ -13,6 +13,7 @@ from labeling.exceptions import Conflict, InvalidInput
 from labeling.models import Case, Instance, Project, Series, Study
 from labeling.selectors import study_list_for_user
 from labeling.services.audit import audit_record
+from labeling.services.projects import require_active
 
 SERIES_FIELDS = (
     "modality",
@@ -115,17 +116,35 @@ def study_register(
     return study
 
 
+MODALITY_NAMES = {"MR": "MRI", "CT": "CT"}
+
+
+def modality_name(modality: str) -> str:
+    """ "MRI" for MR, as people say it; other modalities as DICOM spells them."""
+    return MODALITY_NAMES.get(modality, modality)
+
+
+def _study_name(study: Study) -> str:
+    """How a person recognises a study: its patient ID and description, not its UID."""
+    parts = [p for p in (study.patient_id, study.description) if p]
+    return f"study {' – '.join(parts)}" if parts else "this study"
+
+
 def _check_study_fits(project: Project, study: Study) -> None:
     scheme = project.scheme.parsed
     if study.modality != scheme.modality:
         raise InvalidInput(
-            f"study {study.study_uid} is {study.modality}, the project's scheme needs {scheme.modality}",
+            f"{_study_name(study)} is a {modality_name(study.modality)} study; project {project.name!r} grades "
+            f"{modality_name(scheme.modality)} studies only (scheme {project.scheme.name})",
             field="study_uid",
         )
     descriptions = set(study.series.values_list("description", flat=True))
     missing = [s for s in scheme.sequences if s not in descriptions]
     if missing and descriptions:
-        raise InvalidInput(f"study {study.study_uid} lacks series {missing}", field="study_uid")
+        raise InvalidInput(
+            f"{_study_name(study)} lacks the series {', '.join(missing)} that scheme {project.scheme.name} needs",
+            field="study_uid",
+        )
 
 
 @transaction.atomic
@@ -139,13 +158,14 @@ def case_create(
     reference: list[dict[str, Any]] | None = None,
 ) -> Case:
     """Add a study to a project as a case; a gold case needs reference values that fit the scheme."""
+    require_active(project)
     _check_study_fits(project, study)
     if reference is not None:
         project.scheme.parsed.validate_values(reference)
     if is_gold and reference is None:
         raise InvalidInput("a gold case needs reference values", field="reference")
     if Case.objects.filter(project=project, study=study).exists():
-        raise Conflict(f"study {study.study_uid} is already a case of this project", field="study_uid")
+        raise Conflict(f"{_study_name(study)} is already a case of this project", field="study_uid")
     case = Case.objects.create(
         project=project,
         study=study,

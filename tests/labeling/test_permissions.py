@@ -155,7 +155,7 @@ ENDPOINTS = [
         "member-remove",
         "post",
         lambda w: f"{P(w)}/members/{w.project.memberships.get(user=w.other_reader).pk}/remove/",
-        {"admin": 204, "staff": 204, **MEMBERS_404},
+        {**ADMINS, **MEMBERS_404},
     ),
     Endpoint("study-list", "get", lambda w: "/api/studies/", ADMINS),
     Endpoint(

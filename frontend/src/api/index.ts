@@ -70,14 +70,25 @@ export const api = {
   projects: async () => items(await get<Page<Project>>("/api/projects/")),
   project: (id: number) => get<Project>(`${p(id)}/`),
   projectCreate: (body: S["ProjectCreateInputRequest"]) => post<Project>("/api/projects/create/", body),
+  projectUpdate: (id: number, body: S["ProjectUpdateInputRequest"]) =>
+    post<Project>(`${p(id)}/update/`, body),
+  /** Soft: the project is hidden and takes no new work; its records stay. */
+  projectDelete: (id: number) => post<unknown>(`${p(id)}/delete/`),
   members: async (id: number) => items(await get<Page<Member>>(`${p(id)}/members/`)),
   memberAdd: (id: number, username: string, role: Member["role"]) =>
     post<Member>(`${p(id)}/members/add/`, { username, role }),
-  memberRemove: (id: number, mid: number) => post<unknown>(`${p(id)}/members/${mid}/remove/`),
+  memberRemove: (id: number, mid: number) =>
+    post<S["MembershipRemoveOutput"]>(`${p(id)}/members/${mid}/remove/`),
   cases: async (id: number) => items(await get<Page<Case>>(`${p(id)}/cases/`)),
   caseCreate: (id: number, study_uid: string, label: string) =>
     post<Case>(`${p(id)}/cases/create/`, { study_uid, label, is_gold: false }),
-  studies: async () => items(await get<Page<Study>>("/api/studies/?limit=500")),
+  /** Studies the admin may add as cases; `modality` (MR, CT) keeps those a project of it can grade. */
+  studies: async (modality?: string) =>
+    items(
+      await get<Page<Study>>(
+        `/api/studies/?limit=500${modality ? `&modality=${encodeURIComponent(modality)}` : ""}`,
+      ),
+    ),
   assignments: async (id: number) =>
     items(await get<Page<AssignmentAdmin>>(`${p(id)}/assignments/?limit=500`)),
   generate: (id: number, body: GenerateInput) => post<GenerateOutput>(`${p(id)}/assignments/generate/`, body),

@@ -675,6 +675,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description Delete softly (audited): hidden from lists, refuses new work; its records stay. */
         post: operations["api_projects_delete_create"];
         delete?: never;
         options?: never;
@@ -843,6 +844,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** @description Remove a role; removing a reader cancels their open assignments (the answer says how many). */
         post: operations["api_projects_members_remove_create"];
         delete?: never;
         options?: never;
@@ -1583,6 +1585,11 @@ export interface components {
             readonly id: number;
             username: string;
             role: components["schemas"]["MembershipOutputRoleEnum"];
+            /**
+             * @description the reader's open or in-progress assignments, cancelled if this reader role is removed
+             * @default 0
+             */
+            readonly open_assignments: number;
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -1593,6 +1600,12 @@ export interface components {
          * @enum {string}
          */
         MembershipOutputRoleEnum: "reader" | "adjudicator" | "admin";
+        MembershipRemoveOutput: {
+            username: string;
+            role: string;
+            /** @description the reader's open assignments now cancelled */
+            cancelled_assignments: number;
+        };
         /**
          * @description * `contour` - Contour
          *     * `lesions` - Lesions
@@ -1682,6 +1695,8 @@ export interface components {
             description?: string;
             readonly scheme: string;
             scheme_id: number;
+            /** @description DICOM modality of the project's studies (MR, CT) */
+            readonly modality: string;
             /** Format: int64 */
             readers_per_case?: number;
             /** Format: double */
@@ -3202,12 +3217,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description No response body */
-            204: {
+            200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["MembershipRemoveOutput"];
+                };
             };
         };
     };
@@ -3673,7 +3689,10 @@ export interface operations {
     };
     api_studies_list: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description only studies of this DICOM modality (MR, CT) */
+                modality?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;

@@ -3,7 +3,7 @@ import { fmtMetric, metricLabel, metricText, readableReason } from "./metrics";
 
 describe("metric names", () => {
   it("reads as words with units, never as the raw key", () => {
-    expect(metricLabel("frac_below_2_76mm")).toBe("share of joint lines within 2.76 mm");
+    expect(metricLabel("frac_below_2_76mm")).toBe("joint slices with RMSE < 2.76 mm (fraction)");
     expect(metricText("rmse_mean_mm", 1.23456)).toBe("mean joint-line error (RMSE) 1.235 mm");
     expect(metricLabel("auc_grade_3")).toBe("AUC of mNY grade 3");
     expect(metricLabel("auc_bme/iliac_upper")).toBe("AUC bme/iliac_upper");
@@ -13,7 +13,9 @@ describe("metric names", () => {
   it("rewrites the server's decision text", () => {
     expect(
       readableReason("frac_below_2_76mm 0.500 is below the promotion floor 0.8: stays a candidate"),
-    ).toBe("share of joint lines within 2.76 mm 0.500 is below the promotion floor 0.8: stays a candidate");
+    ).toBe(
+      "joint slices with RMSE < 2.76 mm (fraction) 0.500 is below the promotion floor 0.8: stays a candidate",
+    );
     expect(readableReason("qwk 0.608 vs 0.601; auc_grade_2 drops by 0.030 > 0.02")).toBe(
       "quadratic weighted kappa (QWK) 0.608 vs 0.601; AUC of mNY grade 2 drops by 0.030 > 0.02",
     );

@@ -11,12 +11,12 @@ const NAMED: Record<string, MetricInfo> = {
   loss: { label: "training loss" },
   train_loss: { label: "training loss" },
   val_loss: { label: "validation loss" },
-  frac_below_2_76mm: { label: "share of joint lines within 2.76 mm" },
+  frac_below_2_76mm: { label: "joint slices with RMSE < 2.76 mm (fraction)" },
   rmse_mean_mm: { label: "mean joint-line error (RMSE)", unit: "mm" },
   rmse_p95_mm: { label: "95th-percentile joint-line error", unit: "mm" },
   val_rmse_mm: { label: "validation joint-line error (RMSE)", unit: "mm" },
   val_rmse_p95_mm: { label: "validation 95th-percentile line error", unit: "mm" },
-  val_frac_below_2_76mm: { label: "validation share of lines within 2.76 mm" },
+  val_frac_below_2_76mm: { label: "validation joint slices with RMSE < 2.76 mm (fraction)" },
   mean_auc: { label: "mean AUC of the lesion outputs" },
   min_auc: { label: "lowest AUC of a lesion output" },
   val_mean_auc_majority: { label: "validation mean AUC (majority labels)" },
@@ -25,7 +25,7 @@ const NAMED: Record<string, MetricInfo> = {
   macro_auc: { label: "macro-averaged AUC" },
 };
 
-/** A metric's readable name and unit: "share of joint lines within 2.76 mm", "AUC bme/iliac_upper". */
+/** A metric's readable name and unit: "joint slices with RMSE < 2.76 mm (fraction)", "AUC bme/iliac_upper". */
 export function metricInfo(name: string): MetricInfo {
   const known = NAMED[name];
   if (known) return known;

@@ -4,7 +4,17 @@ import { ApiError } from "../../api/client";
 import { navigate } from "../../nav";
 import type { Params } from "../../router";
 import { me } from "../../session";
-import { h, message } from "../../ui/dom";
+import { confirmDialog } from "../../ui/dialog";
+import { h, message, toast } from "../../ui/dom";
+import {
+  describeChanges,
+  generateResult,
+  modalityName,
+  removeMemberQuestion,
+  removeMemberResult,
+  SETTING_FIELDS,
+  settingsChanges,
+} from "./guards";
 
 function field(labelText: string, input: HTMLElement): HTMLElement {
   return h("label", null, labelText, input);
@@ -16,7 +26,14 @@ async function guarded(errors: HTMLElement, fn: () => Promise<void>): Promise<vo
     await fn();
   } catch (e) {
     errors.append(
-      message(e instanceof ApiError ? `${e.detail}${e.field ? ` (${e.field})` : ""}` : String(e), "error"),
+      message(
+        e instanceof ApiError
+          ? `${e.detail}${e.field ? ` (${e.field})` : ""}`
+          : e instanceof Error
+            ? e.message
+            : String(e),
+        "error",
+      ),
     );
   }
 }
@@ -84,23 +101,30 @@ export async function manageProjectView(outlet: HTMLElement, params: Params): Pr
   const id = Number(params.id);
   const main = h("main", { class: "page", id: "main" });
   outlet.append(main);
-  const project = await api.project(id);
+  let project = await api.project(id);
+  const headBox = h("div");
   const membersBox = h("div");
   const casesBox = h("div");
   const assignBox = h("div");
   const importBox = h("div");
+  const settingsBox = h("div");
+  const renderHead = () =>
+    headBox.replaceChildren(
+      h("h1", null, `${project.name}`),
+      h(
+        "p",
+        { class: "sub" },
+        `${project.scheme} (${modalityName(project.modality)}) · ${project.readers_per_case} readers per case · gold ${project.gold_fraction} · repeats ${project.repeat_fraction} · `,
+        h("a", { href: `/manage/projects/${id}/agreement` }, "Agreement dashboard"),
+        " · ",
+        h("a", { href: `/manage/projects/${id}/reader-study` }, "Reader study"),
+        " · ",
+        h("a", { href: `/manage/projects/${id}/training` }, "Training and models"),
+      ),
+    );
+  renderHead();
   main.append(
-    h("h1", null, `${project.name}`),
-    h(
-      "p",
-      { class: "sub" },
-      `${project.scheme} · ${project.readers_per_case} readers per case · gold ${project.gold_fraction} · repeats ${project.repeat_fraction} · `,
-      h("a", { href: `/manage/projects/${id}/agreement` }, "Agreement dashboard"),
-      " · ",
-      h("a", { href: `/manage/projects/${id}/reader-study` }, "Reader study"),
-      " · ",
-      h("a", { href: `/manage/projects/${id}/training` }, "Training and models"),
-    ),
+    headBox,
     h(
       "div",
       { class: "cols" },
@@ -109,6 +133,7 @@ export async function manageProjectView(outlet: HTMLElement, params: Params): Pr
     ),
     h("section", { "aria-label": "Study import" }, importBox),
     h("section", { "aria-label": "Assignments" }, assignBox),
+    h("section", { "aria-label": "Project settings" }, settingsBox),
     h(
       "p",
       { class: "links" },
@@ -205,7 +230,7 @@ export async function manageProjectView(outlet: HTMLElement, params: Params): Pr
     polling = running && importBox.isConnected ? setTimeout(() => void renderImports(), 1000) : null;
   };
 
-  const renderMembers = async () => {
+  const renderMembers = async (note?: string) => {
     const members = await api.members(id);
     const username = h("input", { id: "member-username", required: true });
     const role = h(
@@ -227,6 +252,7 @@ export async function manageProjectView(outlet: HTMLElement, params: Params): Pr
             null,
             h("th", { scope: "col" }, "User"),
             h("th", { scope: "col" }, "Role"),
+            h("th", { scope: "col" }, "Open assignments"),
             h("th", { scope: "col" }, ""),
           ),
         ),
@@ -239,6 +265,7 @@ export async function manageProjectView(outlet: HTMLElement, params: Params): Pr
               null,
               h("td", null, m.username),
               h("td", null, m.role),
+              h("td", null, m.role === "reader" ? String(m.open_assignments ?? 0) : ""),
               h(
                 "td",
                 null,
@@ -249,8 +276,19 @@ export async function manageProjectView(outlet: HTMLElement, params: Params): Pr
                     "aria-label": `Remove ${m.username} (${m.role})`,
                     onclick: () =>
                       void guarded(errors, async () => {
-                        await api.memberRemove(id, m.id);
-                        await renderMembers();
+                        let result = "";
+                        const confirmed = await confirmDialog({
+                          title: `Remove ${m.username}`,
+                          body: removeMemberQuestion(m),
+                          confirmLabel:
+                            m.role === "reader" && m.open_assignments ? "Remove and cancel" : "Remove",
+                          onConfirm: async () => {
+                            result = removeMemberResult(await api.memberRemove(id, m.id));
+                          },
+                        });
+                        if (!confirmed) return;
+                        // cancelled assignments change the case and assignment counts too
+                        await Promise.all([renderMembers(result), renderCases(), renderAssignments()]);
                       }),
                   },
                   "Remove",
@@ -278,10 +316,15 @@ export async function manageProjectView(outlet: HTMLElement, params: Params): Pr
       ),
       errors,
     );
+    if (note) errors.append(message(note));
   };
 
   const renderCases = async () => {
-    const [cases, studies] = await Promise.all([api.cases(id), api.studies().catch(() => [])]);
+    // only studies the project's scheme can grade (the API refuses the others as well)
+    const [cases, studies] = await Promise.all([
+      api.cases(id),
+      api.studies(project.modality).catch(() => []),
+    ]);
     const used = new Set(cases.map((c) => c.study_uid));
     const free = studies.filter((st) => !used.has(st.study_uid));
     const study = h(
@@ -354,13 +397,13 @@ export async function manageProjectView(outlet: HTMLElement, params: Params): Pr
         : h(
             "p",
             { class: "sub" },
-            "Every imported study is a case (import studies with manage.py import_studies).",
+            `Every imported ${modalityName(project.modality)} study is a case of this project (import studies above, or with manage.py import_studies).`,
           ),
       errors,
     );
   };
 
-  const renderAssignments = async () => {
+  const renderAssignments = async (note?: string) => {
     const assignments = await api.assignments(id);
     const num = (idName: string, value: number, step = "1") =>
       h("input", { id: idName, type: "number", step, value: String(value) });
@@ -397,12 +440,9 @@ export async function manageProjectView(outlet: HTMLElement, params: Params): Pr
                 washout_days: Number(wd.value),
                 washout_cases: Number(wc.value),
               });
-              await renderAssignments();
-              errors.append(
-                message(
-                  `Created ${out.created} assignment(s), ${out.created_repeats} repeat(s), ${out.gold_cases} gold case(s).`,
-                ),
-              );
+              // the message goes into the re-rendered form; the cases' assignment counts and the readers'
+              // open assignments (what removing one would cancel) change too
+              await Promise.all([renderAssignments(generateResult(out)), renderCases(), renderMembers()]);
             });
           },
         },
@@ -416,6 +456,106 @@ export async function manageProjectView(outlet: HTMLElement, params: Params): Pr
       ),
       errors,
     );
+    if (note) errors.append(message(note));
   };
+
+  const renderSettings = (note?: string) => {
+    const inputs = new Map<string, HTMLInputElement | HTMLSelectElement>();
+    const current = project as unknown as Record<string, unknown>;
+    const rows = SETTING_FIELDS.map((f) => {
+      const idName = `setting-${f.key}`;
+      let input: HTMLInputElement | HTMLSelectElement;
+      if (f.kind === "choice") {
+        input = h(
+          "select",
+          { id: idName },
+          (f.choices ?? []).map(([value, text]) =>
+            h("option", { value, selected: current[f.key] === value }, text),
+          ),
+        );
+      } else if (f.kind === "bool") {
+        input = h("input", { id: idName, type: "checkbox", checked: Boolean(current[f.key]) });
+      } else {
+        input = h("input", {
+          id: idName,
+          type: f.kind === "text" ? "text" : "number",
+          step: f.step ?? (f.kind === "int" ? "1" : undefined),
+          min: f.min,
+          max: f.max,
+          value: String(current[f.key] ?? ""),
+        });
+      }
+      inputs.set(f.key, input);
+      return field(f.label, input);
+    });
+    const errors = h("div", { "aria-live": "assertive" });
+    const raw = () =>
+      Object.fromEntries(
+        [...inputs].map(([k, el]) => [
+          k,
+          el instanceof HTMLInputElement && el.type === "checkbox" ? String(el.checked) : el.value,
+        ]),
+      );
+    settingsBox.replaceChildren(
+      h("h2", null, "Project settings"),
+      h(
+        "form",
+        {
+          class: "form-grid",
+          "aria-label": "Project settings",
+          onsubmit: (e: Event) => {
+            e.preventDefault();
+            void guarded(errors, async () => {
+              const parsed = settingsChanges(project, raw());
+              if ("error" in parsed) throw new Error(parsed.error);
+              if (!Object.keys(parsed.changes).length) {
+                errors.append(message("Nothing changed."));
+                return;
+              }
+              const before = project;
+              project = await api.projectUpdate(id, parsed.changes);
+              renderHead();
+              renderSettings(`Saved: ${describeChanges(before, parsed.changes)}.`);
+              await renderAssignments(); // its form starts from the project's settings
+            });
+          },
+        },
+        rows,
+        h("div", { class: "form-row" }, h("button", { type: "submit", class: "primary" }, "Save settings")),
+      ),
+      errors,
+      h("h3", null, "Delete this project"),
+      h(
+        "p",
+        { class: "sub" },
+        "The project disappears from every list and takes no new work: readers can no longer open its cases. Its cases, readings, adjudications and audit trail are kept.",
+      ),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "danger",
+          onclick: () =>
+            void guarded(errors, async () => {
+              const deleted = await confirmDialog({
+                title: `Delete ${project.name}`,
+                body: "The project will be hidden from every list and take no new work; open assignments can no longer be read. Its records are kept and the deletion is audited.",
+                confirmLabel: "Delete project",
+                typeToConfirm: project.name,
+                onConfirm: async () => {
+                  await api.projectDelete(id);
+                },
+              });
+              if (!deleted) return;
+              toast(`Project ${project.name} deleted; its records are kept.`);
+              navigate("/manage");
+            }),
+        },
+        "Delete project…",
+      ),
+    );
+    if (note) errors.append(message(note));
+  };
+  renderSettings();
   await Promise.all([renderMembers(), renderCases(), renderAssignments(), renderImports()]);
 }

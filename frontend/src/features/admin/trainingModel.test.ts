@@ -93,7 +93,7 @@ describe("goldSummary", () => {
         },
       }),
     ).toBe(
-      "share of joint lines within 2.76 mm 0.900 (primary) · mean joint-line error (RMSE) 1.235 mm · " +
+      "joint slices with RMSE < 2.76 mm (fraction) 0.900 (primary) · mean joint-line error (RMSE) 1.235 mm · " +
         "95th-percentile joint-line error – · 2 gold case(s)",
     );
     expect(goldSummary({ gold_metrics: {} })).toBe("not evaluated");

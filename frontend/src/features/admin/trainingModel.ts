@@ -69,7 +69,7 @@ export function fractionDone(run: Pick<TrainingRun, "state">, progress: Training
   return Math.max(0, Math.min(1, progress.fraction ?? 0));
 }
 
-/** "share of joint lines within 2.76 mm 0.900 (primary) · mean joint-line error (RMSE) 1.200 mm · 2 gold
+/** "joint slices with RMSE < 2.76 mm (fraction) 0.900 (primary) · mean joint-line error (RMSE) 1.200 mm · 2 gold
  * case(s)" from a version's gold metrics. */
 export function goldSummary(version: Pick<ModelVersion, "gold_metrics">): string {
   const g = version.gold_metrics ?? {};
