@@ -633,12 +633,22 @@ def _update_fit(
     return m
 
 
-def consensus_refit_lesion(*, project: Project, lesion: str, full: bool = False) -> ConsensusRun | None:
+def _memoised(memo: dict[int, list[int]], project: Project, watermark: int) -> list[int]:
+    if watermark not in memo:
+        memo[watermark] = _readings_fingerprint(project, watermark)
+    return memo[watermark]
+
+
+def consensus_refit_lesion(
+    *, project: Project, lesion: str, full: bool = False, memo: dict[int, list[int]] | None = None
+) -> ConsensusRun | None:
     """Bring the consensus of one lesion up to date; None without readings.
 
     Nothing new since the current run: the run, at once. Only new readings: an incremental refit. Otherwise, or
     with ``full`` while the run has incremental updates: a full fit (an unchanged data set reuses its run).
+    ``memo``: reading fingerprints by watermark, shared by the lesions of one project refit.
     """
+    memo = {} if memo is None else memo
     started = time.perf_counter()
     model, params = _model_params(project, lesion)
     others = _others_digest(project, lesion, model, params)
@@ -648,7 +658,7 @@ def consensus_refit_lesion(*, project: Project, lesion: str, full: bool = False)
     if (
         current is not None
         and current.fingerprint.get("others") == others
-        and current.fingerprint.get("readings") == _readings_fingerprint(project, current.watermark)
+        and current.fingerprint.get("readings") == _memoised(memo, project, current.watermark)
     ):
         if current.watermark >= _top_reading(project):
             if not (full and current.n_incremental):
@@ -680,8 +690,9 @@ def consensus_refit_project(
         ).exists()
     ):
         return []
+    memo: dict[int, list[int]] = {}
     runs = [
-        consensus_refit_lesion(project=project, lesion=lesion, full=full)
+        consensus_refit_lesion(project=project, lesion=lesion, full=full, memo=memo)
         for lesion in project.scheme.parsed.form_lesions
     ]
     contour_consensus_refit(project=project)
