@@ -5,16 +5,16 @@ model for graded lesions (mNY). Items are (case, joint, region). Superseded read
 sessions count as repeated observations, gold cases and adjudications are clamped. A run is keyed by the hash
 of its inputs, so an unchanged data set reuses the last run and two refits at once store one run.
 
-Refits are incremental (issue 16). A run records a watermark (the highest reading id it has seen) and a
-fingerprint of what lies below it (the current readings' ids, the lesion's adjudications, gold references,
-scheme and parameters) and keeps its fit's state: the table of distinct reading patterns and the parameters.
-A refit with no reading above the watermark and an unchanged fingerprint returns the run at once. New readings
-(and nothing else) are an incremental refit: only their cases' values are read, the changed items move from
-their old pattern to their new one in the table, EM on the table resumes from the run's parameters (the same
-fixed point as a full fit from that warm start), and the run is updated in place: the changed items'
-posteriors (one upsert), the readers' matrices, prior, watermark. Anything else (a correction or deletion
-below the watermark, an adjudication, a gold change, a new scheme or parameters, a run without state) is a
-full refit, and beat fits every run with incremental updates in full again (``consensus_full_refits_due``),
+Refits are incremental (issue 16). A run records a watermark (the highest reading id it has seen), the highest
+adjudication id of its lesion, and a fingerprint of what lies below them (the ids of the current readings and
+adjudications, gold references, scheme and parameters), and keeps its fit's state: the table of distinct reading
+patterns and the parameters. A refit with nothing above the marks and an unchanged fingerprint returns the run at
+once. New readings and adjudications (and nothing else) are an incremental refit: only their cases' values are
+read, the changed items move from their old pattern (readings, known class) to their new one in the table, EM on
+the table resumes from the run's parameters (the same fixed point as a full fit from that warm start), and the run
+is updated in place: the changed items' posteriors (one upsert), the readers' matrices, prior, marks. Anything
+else (a correction or deletion below the watermark, a gold change, a new scheme or parameters, a run without
+state) is a full refit, and beat fits every run with incremental updates in full again (``consensus_full_refits_due``),
 so the posteriors of unchanged items, which an incremental refit does not rewrite, cannot drift. Writers of a
 project take one lock (an advisory lock on PostgreSQL), so two refits at once store one result.
 """
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Max, Q, Sum
+from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from numpy.typing import NDArray
 
 from labeling.models import (
@@ -107,14 +107,16 @@ def _known(
     values: tuple[int, ...],
     regions: list[tuple[str, str]],
     case_ids: list[int] | None = None,
+    as_of: int | None = None,
 ) -> dict[int, int]:
     """Item key -> class index of the lesion's gold references and current adjudications (adjudication wins).
 
-    ``case_ids``: only these cases (an incremental refit), else the whole project.
+    ``case_ids``: only these cases (an incremental refit), else the whole project. ``as_of``: the adjudications
+    that were current when the highest adjudication id was ``as_of``.
     """
     code = {jr: i for i, jr in enumerate(regions)}
     gold = project.cases.filter(is_gold=True)
-    adjudications = Adjudication.objects.filter(project=project, lesion=lesion, superseded_by__isnull=True)
+    adjudications = _adjudications_as_of(project, lesion, as_of)
     if case_ids is not None:
         gold = gold.filter(pk__in=case_ids)
         adjudications = adjudications.filter(case_id__in=case_ids)
@@ -130,8 +132,19 @@ def _known(
     return known
 
 
-def lesion_data(project: Project, lesion: str, *, watermark: int | None = None) -> LesionData:
-    """Collect the current readings (up to reading id ``watermark``), gold and adjudications of one lesion."""
+def _adjudications_as_of(project: Project, lesion: str, as_of: int | None) -> QuerySet[Adjudication]:
+    """The lesion's adjudications that were current when the highest adjudication id was ``as_of`` (None: now)."""
+    adjudications = Adjudication.objects.filter(project=project, lesion=lesion)
+    if as_of is None:
+        return adjudications.filter(superseded_by__isnull=True)
+    return adjudications.filter(Q(superseded_by__isnull=True) | Q(superseded_by__pk__gt=as_of), pk__lte=as_of)
+
+
+def lesion_data(
+    project: Project, lesion: str, *, watermark: int | None = None, adjudication_mark: int | None = None
+) -> LesionData:
+    """Collect the current readings (up to reading id ``watermark``), gold and adjudications (current when the
+    highest adjudication id was ``adjudication_mark``) of one lesion."""
     scheme = project.scheme.parsed
     values = scheme.lesion_values(lesion)
     regions = _region_codes(project, lesion)
@@ -159,7 +172,7 @@ def lesion_data(project: Project, lesion: str, *, watermark: int | None = None) 
         labels.astype(np.int64),
     )
     index = {int(k): i for i, k in enumerate(item_keys)}
-    known = _known(project, lesion, values, regions)
+    known = _known(project, lesion, values, regions, as_of=adjudication_mark)
     data.gold.update({index[k]: c for k, c in known.items() if k in index})
     return data
 
@@ -352,15 +365,24 @@ def _readings_fingerprint(project: Project, watermark: int) -> list[int]:
     return [int(totals["n"] or 0), int(totals["s"] or 0), int(totals["s2"] or 0)]
 
 
-def _others_digest(project: Project, lesion: str, model: str, params: dict[str, Any]) -> str:
-    """Hash of what a fit depends on besides readings: the lesion's adjudications, gold cases, scheme, model."""
-    adjudications = list(
-        Adjudication.objects.filter(project=project, lesion=lesion, superseded_by__isnull=True)
-        .order_by("pk")
-        .values_list("pk", flat=True)
+def _top_adjudication(project: Project, lesion: str) -> int:
+    """The highest adjudication id of the project's lesion (0 without adjudications)."""
+    found = Adjudication.objects.filter(project=project, lesion=lesion).aggregate(top=Max("id"))["top"]
+    return int(found or 0)
+
+
+def _adjudications_fingerprint(project: Project, lesion: str, mark: int) -> list[int]:
+    """(count, Σ id, Σ id²) of the lesion's adjudications that were current at adjudication id ``mark``."""
+    totals = _adjudications_as_of(project, lesion, mark).aggregate(
+        n=Count("id"), s=Sum("id"), s2=Sum(F("id") * F("id"))
     )
+    return [int(totals["n"] or 0), int(totals["s"] or 0), int(totals["s2"] or 0)]
+
+
+def _others_digest(project: Project, lesion: str, model: str, params: dict[str, Any]) -> str:
+    """Hash of what a fit depends on besides readings and adjudications: gold cases, scheme, model."""
     gold = list(project.cases.filter(is_gold=True).order_by("pk").values_list("pk", "reference"))
-    payload = [project.scheme_id, lesion, model, params, adjudications, gold]
+    payload = [project.scheme_id, lesion, model, params, gold]
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -464,9 +486,14 @@ def _refit_full(
     project: Project, lesion: str, model: ModelName, params: dict[str, Any], others: str, started: float
 ) -> ConsensusRun | None:
     """Fit the lesion from all its current readings (or reuse the run of the same data)."""
-    watermark = _top_reading(project)
-    fingerprint = {"readings": _readings_fingerprint(project, watermark), "others": others}
-    data = lesion_data(project, lesion, watermark=watermark)
+    watermark, mark = _top_reading(project), _top_adjudication(project, lesion)
+    fingerprint = {
+        "readings": _readings_fingerprint(project, watermark),
+        "adjudication_mark": mark,
+        "adjudications": _adjudications_fingerprint(project, lesion, mark),
+        "others": others,
+    }
+    data = lesion_data(project, lesion, watermark=watermark, adjudication_mark=mark)
     if len(data.items) == 0:
         return None
     digest = data.data_hash(model, params)
@@ -493,22 +520,23 @@ def _refit_full(
     return existing
 
 
-def _refit_incremental(project: Project, lesion: str, run_id: int, others: str) -> ConsensusRun | None:
-    """Bring run ``run_id`` up to date with the readings above its watermark; None when a full fit is due.
+def _refit_incremental(project: Project, lesion: str, others: str) -> ConsensusRun | None:
+    """Bring the lesion's current run up to date with the readings and adjudications above its marks; None when a
+    full fit is due.
 
-    Only the new readings' cases are read. Their items leave their old pattern and join their new one, EM on
-    the pattern table resumes from the run's parameters, and the changed items' posteriors are upserted.
+    Only the cases of the new readings and adjudications are read. Their items leave their old pattern and join
+    their new one, EM on the pattern table resumes from the run's parameters, and their posteriors are upserted.
     """
     started = time.perf_counter()
     with transaction.atomic():
         _lock_project(project)
-        run = ConsensusRun.objects.filter(pk=run_id, is_current=True).first()
-        if run is None or run.state is None:
+        run = ConsensusRun.objects.filter(project=project, lesion=lesion, is_current=True).first()
+        if run is None or run.state is None or "adjudication_mark" not in run.fingerprint:
             return None
-        top = _top_reading(project)
-        if run.watermark >= top:
-            return run  # a concurrent refit got here first
-        mark = run.watermark
+        top, top_adjudication = _top_reading(project), _top_adjudication(project, lesion)
+        mark, adjudication_mark = run.watermark, run.fingerprint["adjudication_mark"]
+        if mark >= top and adjudication_mark >= top_adjudication:
+            return run  # nothing new, or a concurrent refit got here first
         arrived = list(
             Reading.objects.filter(project=project, pk__gt=mark, pk__lte=top).values_list(
                 "pk", "case_id", "supersedes_id", "superseded_by"
@@ -516,16 +544,35 @@ def _refit_incremental(project: Project, lesion: str, run_id: int, others: str) 
         )
         if any(old is not None and old <= mark for _, _, old, _ in arrived):
             return None  # a correction of a reading the run has seen: its old pattern is gone
+        decided = list(
+            Adjudication.objects.filter(
+                project=project, lesion=lesion, pk__gt=adjudication_mark, pk__lte=top_adjudication
+            ).values_list("pk", "case_id", "supersedes_id", "superseded_by")
+        )
         used = [(pk, case_id) for pk, case_id, _, newer in arrived if newer is None]
-        n, s, s2 = run.fingerprint["readings"]
         ids = np.asarray([pk for pk, _ in used], dtype=np.int64)
+        readings_fp = _add_ids(run.fingerprint["readings"], ids, 1)
+        adjudications_fp = _add_ids(
+            run.fingerprint["adjudications"],
+            np.asarray([pk for pk, *_, newer in decided if newer is None or newer > top_adjudication]),
+            1,
+        )
+        adjudications_fp = _add_ids(
+            adjudications_fp,
+            np.asarray([old for _, _, old, _ in decided if old is not None and old <= adjudication_mark]),
+            -1,
+        )
         run.fingerprint = {
-            "readings": [n + len(used), s + int(ids.sum()), s2 + int((ids * ids).sum())],
+            "readings": readings_fp,
+            "adjudication_mark": top_adjudication,
+            "adjudications": adjudications_fp,
             "others": others,
         }
-        run.data_hash = hashlib.sha256(f"{run.data_hash}+{mark}..{top}".encode()).hexdigest()
+        run.data_hash = hashlib.sha256(
+            f"{run.data_hash}+{mark}..{top}+{adjudication_mark}..{top_adjudication}".encode()
+        ).hexdigest()
         run.watermark = top
-        cases = sorted({case_id for _, case_id in used})
+        cases = sorted({case_id for _, case_id in used} | {case_id for _, case_id, *_ in decided})
         rows = list(
             ReadingValue.objects.filter(reading__project=project, lesion=lesion, reading__case_id__in=cases)
             .filter(
@@ -536,7 +583,9 @@ def _refit_incremental(project: Project, lesion: str, run_id: int, others: str) 
         changed = 0
         if rows:
             try:
-                changed = _update_fit(project, lesion, run, rows, cases, mark)
+                changed = _update_fit(
+                    project, lesion, run, rows, cases, mark, (adjudication_mark, top_adjudication)
+                )
             except ValueError:  # an old pattern the table does not hold: the run's state is not this data's
                 return None
         run.n_incremental += 1
@@ -550,6 +599,7 @@ def _refit_incremental(project: Project, lesion: str, run_id: int, others: str) 
                 "lesion": lesion,
                 "items": changed,
                 "readings": len(used),
+                "adjudications": len(decided),
                 "watermark": top,
                 "duration_s": round(time.perf_counter() - started, 3),
             },
@@ -557,13 +607,27 @@ def _refit_incremental(project: Project, lesion: str, run_id: int, others: str) 
     return run
 
 
-def _update_fit(
-    project: Project, lesion: str, run: ConsensusRun, rows: list[tuple[Any, ...]], cases: list[int], mark: int
-) -> int:
-    """Move the changed items of ``rows`` to their new patterns, refit from the run's parameters, write them.
+def _add_ids(fingerprint: list[int], ids: NDArray[Any], sign: int) -> list[int]:
+    """A (count, Σ id, Σ id²) fingerprint with ``ids`` added (sign 1) or taken away (sign -1)."""
+    ids = ids.astype(np.int64)
+    n, total, squares = fingerprint
+    return [n + sign * len(ids), total + sign * int(ids.sum()), squares + sign * int((ids * ids).sum())]
 
-    Sets the run's fit fields (not saved); returns the number of items written. Raises ValueError when an
-    item's old pattern is not in the run's table.
+
+def _update_fit(
+    project: Project,
+    lesion: str,
+    run: ConsensusRun,
+    rows: list[tuple[Any, ...]],
+    cases: list[int],
+    mark: int,
+    adjudication_marks: tuple[int, int],
+) -> int:
+    """Move the items of ``rows`` to their new patterns, refit from the run's parameters, write them.
+
+    An item's old pattern: its readings up to reading id ``mark`` and its class known at the first adjudication
+    mark; its new one: every row and the class known at the second. Sets the run's fit fields (not saved);
+    returns the number of items written. Raises ValueError when an old pattern is not in the run's table.
     """
     assert run.state is not None  # checked by the caller
     state = FitState.load(run.state)
@@ -594,10 +658,13 @@ def _update_fit(
 
     new_rows, old_rows = rows_of(np.ones(n, dtype=np.bool_)), rows_of(seen)
     had = np.bincount(items[seen], minlength=m) > 0
-    known = _known(project, lesion, values, regions, case_ids=cases)
-    clamp = np.fromiter((known.get(int(k), -1) for k in item_keys), np.int64, m)
+    known_then, known_now = (
+        _known(project, lesion, values, regions, case_ids=cases, as_of=as_of) for as_of in adjudication_marks
+    )
+    old_clamp = np.fromiter((known_then.get(int(k), -1) for k in item_keys), np.int64, m)
+    clamp = np.fromiter((known_now.get(int(k), -1) for k in item_keys), np.int64, m)
     table, where = update_patterns(
-        state.widened(len(reader_ids), n_classes), old_rows[had], clamp[had], new_rows, clamp
+        state.widened(len(reader_ids), n_classes), old_rows[had], old_clamp[had], new_rows, clamp
     )
     result = _fit(table, len(reader_ids), n_classes, _model_name(run.model), init=state.warm)
     user_ids = np.asarray(reader_ids, dtype=np.int64)
@@ -659,17 +726,22 @@ def consensus_refit_lesion(
         current is not None
         and current.fingerprint.get("others") == others
         and current.fingerprint.get("readings") == _memoised(memo, project, current.watermark)
+        and "adjudication_mark" in current.fingerprint
+        and current.fingerprint["adjudications"]
+        == _adjudications_fingerprint(project, lesion, current.fingerprint["adjudication_mark"])
     ):
-        if current.watermark >= _top_reading(project):
+        if current.watermark >= _top_reading(project) and current.fingerprint[
+            "adjudication_mark"
+        ] >= _top_adjudication(project, lesion):
             if not (full and current.n_incremental):
                 return current
-        elif not full and (run := _refit_incremental(project, lesion, current.pk, others)) is not None:
+        elif not full and (run := _refit_incremental(project, lesion, others)) is not None:
             return run
     run = _refit_full(project, lesion, model, params, others, started)
     if run is None:
         return None
     # readings that arrived while the full fit ran
-    return _refit_incremental(project, lesion, run.pk, others) or run
+    return _refit_incremental(project, lesion, others) or run
 
 
 def consensus_refit_project(

@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from labeling.models import Assignment, Case, ConsensusRun, ItemPosterior, OutboxMessage, ReaderConfusion
+from labeling.services.adjudication import adjudication_record
 from labeling.services.consensus import (
     MAX_ITER,
     SMOOTHING,
@@ -221,3 +222,37 @@ def test_a_new_reader_joins_an_incremental_refit(db):
     assert run.pk == first.pk and run.n_readers == 3
     assert ReaderConfusion.objects.filter(run=run).count() == 3
     assert all(p.n_readings == 3 for p in ItemPosterior.objects.filter(run=run, case=case))
+
+
+def test_an_adjudication_and_its_revision_are_incremental_and_clamp_the_item(db):
+    project, _, _ = campaign(n_cases=8, readers=("noisy", "average"))
+    first = consensus_refit_lesion(project=project, lesion="erosion")
+    item = ItemPosterior.objects.filter(run=first).order_by("max_posterior", "pk").first()
+    adjudicator = UserFactory()
+    for value in (1 - item.label, item.label):  # a decision, then a revision of it
+        adjudication_record(
+            actor=adjudicator,
+            project=project,
+            case_id=item.case_id,
+            joint=item.joint,
+            region=item.region,
+            lesion="erosion",
+            value=value,
+            reason="erosion on T1",
+        )
+        before = ConsensusRun.objects.get(pk=first.pk)
+        run = consensus_refit_lesion(project=project, lesion="erosion")
+        after = ItemPosterior.objects.get(run=run, case_id=item.case_id, joint=item.joint, region=item.region)
+        assert run.pk == first.pk and after.clamped and after.label == value and run.n_clamped == 1
+    assert run.n_incremental == 2
+    # the revision's step equals a full fit warm-started from the parameters before it
+    data, expected = _expected(project, "erosion", before)
+    for p in ItemPosterior.objects.filter(run=run, case_id=item.case_id):
+        np.testing.assert_allclose(
+            p.posterior, expected.posterior[data.item_keys.searchsorted(_key(data, p))], atol=2e-6
+        )
+    assert consensus_refit_lesion(project=project, lesion="erosion").n_incremental == 2  # nothing new
+
+
+def _key(data, posterior):
+    return posterior.case_id * len(data.regions) + data.regions.index((posterior.joint, posterior.region))
