@@ -8,7 +8,16 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from labeling.models import Assignment, Case, ConsensusRun, ItemPosterior, OutboxMessage, ReaderConfusion
+from labeling.models import (
+    Assignment,
+    Case,
+    ConsensusRun,
+    ItemPosterior,
+    OutboxMessage,
+    ReaderConfusion,
+    Reading,
+    ReadingValue,
+)
 from labeling.services.adjudication import adjudication_record
 from labeling.services.consensus import (
     MAX_ITER,
@@ -22,7 +31,7 @@ from labeling.services.consensus import (
 )
 from labeling.services.readings import CONSENSUS_REFIT_TASK, reading_correct, reading_submit
 from ml.consensus import fit
-from tests.labeling.factories import StudyFactory, UserFactory
+from tests.labeling.factories import StudyFactory, UserFactory, full_values
 from tests.labeling.test_consensus import _read, campaign
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
@@ -256,3 +265,33 @@ def test_an_adjudication_and_its_revision_are_incremental_and_clamp_the_item(db)
 
 def _key(data, posterior):
     return posterior.case_id * len(data.regions) + data.regions.index((posterior.joint, posterior.region))
+
+
+def test_a_reading_committed_late_below_the_watermark_is_drift_and_fits_everything_again(db):
+    project, users, _ = campaign(n_cases=4)
+    with connection.cursor() as cursor:  # a submit that took its id now and commits after the next refit
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('labeling_reading', 'id'))")
+        (late_id,) = cursor.fetchone()
+    case = _read_new_case(project, {"good": users["good"]}, np.random.default_rng(9))
+    first = consensus_refit_lesion(project=project, lesion="bme")
+    assert first.watermark > late_id
+    assignment = Assignment.objects.create(project=project, case=case, reader=users["noisy"], session=1)
+    late = Reading(
+        id=late_id,
+        assignment=assignment,
+        project=project,
+        case=case,
+        reader=users["noisy"],
+        session=1,
+        scheme=project.scheme,
+    )
+    late.save(force_insert=True)
+    ReadingValue.objects.bulk_create(
+        ReadingValue(reading=late, joint=v["joint"], region=v["region"], lesion=v["lesion"], value=v["value"])
+        for v in full_values(project.scheme.parsed, 1)
+    )
+
+    run = consensus_refit_lesion(project=project, lesion="bme")
+
+    assert run.pk != first.pk and run.n_incremental == 0 and run.n_readings == first.n_readings + 8
+    assert run.data_hash == _full_hash(project, run)

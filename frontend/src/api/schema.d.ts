@@ -1207,7 +1207,6 @@ export interface components {
             readonly case_id: number;
             case_label: string;
             reader: string;
-            /** Format: int64 */
             session?: number;
             /** @description AI-aided read, paired with the unaided one */
             aided?: boolean;
@@ -1364,17 +1363,11 @@ export interface components {
             model: string;
             data_hash: string;
             parameters?: unknown;
-            /** Format: int64 */
             n_classes: number;
-            /** Format: int64 */
             n_items: number;
-            /** Format: int64 */
             n_readers: number;
-            /** Format: int64 */
             n_readings: number;
-            /** Format: int64 */
             n_clamped?: number;
-            /** Format: int64 */
             n_iter: number;
             converged: boolean;
             /** Format: double */
@@ -1386,6 +1379,15 @@ export interface components {
             duration_s?: number;
             /** Format: date-time */
             readonly created_at: string;
+            /**
+             * Format: int64
+             * @description the highest reading id the run has seen
+             */
+            watermark?: number;
+            /** @description incremental updates since the run's full fit (a scheduled full refit follows) */
+            n_incremental?: number;
+            /** Format: date-time */
+            readonly updated_at: string;
         };
         ContourAdjudicationInputRequest: {
             case_id: number;
@@ -1434,7 +1436,6 @@ export interface components {
             joint: string;
             series_uid: string;
             sop_instance_uid?: string;
-            /** Format: int64 */
             slice_index: number;
             points_mm: unknown;
             start_mm: unknown;
@@ -1444,11 +1445,9 @@ export interface components {
             readonly case_id: number;
             case_label: string;
             joint: string;
-            /** Format: int64 */
             slice_index: number;
             series_uid: string;
             points_mm: unknown;
-            /** Format: int64 */
             n_contours: number;
             /**
              * Format: double
@@ -1603,7 +1602,6 @@ export interface components {
         ModelVersionOutput: {
             readonly id: number;
             kind: components["schemas"]["ModelKindEnum"];
-            /** Format: int64 */
             version: number;
             status?: components["schemas"]["ModelVersionStatusEnum"];
             readonly training_run_id: number;
@@ -1682,15 +1680,12 @@ export interface components {
             description?: string;
             readonly scheme: string;
             scheme_id: number;
-            /** Format: int64 */
             readers_per_case?: number;
             /** Format: double */
             gold_fraction?: number;
             /** Format: double */
             repeat_fraction?: number;
-            /** Format: int64 */
             washout_days?: number;
-            /** Format: int64 */
             washout_cases?: number;
             /** Format: double */
             adjudication_threshold?: number;
@@ -1775,13 +1770,11 @@ export interface components {
             lesion: string;
             /** @description P(class) for each class of the lesion */
             posterior: unknown;
-            /** Format: int64 */
             label: number;
             /** Format: double */
             max_posterior: number;
             /** Format: double */
             entropy: number;
-            /** Format: int64 */
             n_readings: number;
             readonly run_id: number;
         };
@@ -1869,7 +1862,6 @@ export interface components {
         SchemeOutput: {
             readonly id: number;
             name: string;
-            /** Format: int64 */
             version: number;
             modality: string;
             readonly form: {
@@ -1923,15 +1915,9 @@ export interface components {
         TrainingPolicyOutput: {
             kind: components["schemas"]["ModelKindEnum"];
             schedule_enabled?: boolean;
-            /**
-             * Format: int64
-             * @description nightly check at this hour
-             */
+            /** @description nightly check at this hour */
             hour_utc?: number;
-            /**
-             * Format: int64
-             * @description retrain only when this many new adjudicated or confident items exist
-             */
+            /** @description retrain only when this many new adjudicated or confident items exist */
             min_new_items?: number;
             /**
              * Format: double
@@ -1972,10 +1958,7 @@ export interface components {
             progress?: unknown;
             error?: string;
             cancel_requested?: boolean;
-            /**
-             * Format: int64
-             * @description deliveries to a worker (> 1 after a crash)
-             */
+            /** @description deliveries to a worker (> 1 after a crash) */
             attempts?: number;
             /** Format: date-time */
             readonly created_at: string;
@@ -1999,10 +1982,7 @@ export interface components {
             progress?: unknown;
             error?: string;
             cancel_requested?: boolean;
-            /**
-             * Format: int64
-             * @description deliveries to a worker (> 1 after a crash)
-             */
+            /** @description deliveries to a worker (> 1 after a crash) */
             attempts?: number;
             /** Format: date-time */
             readonly created_at: string;
