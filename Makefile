@@ -101,7 +101,7 @@ bench-consensus-robust: deps ## consensus under realistic readers vs majority, c
 	$(PY) -m tests.bench.bench_consensus_robust
 
 .PHONY: bench-refit
-bench-refit: deps services ## end-to-end consensus refit of 1,000,000 reading values on PostgreSQL
+bench-refit: deps services ## consensus refits at 1,000,000 reading values: full, no-op, incremental, submit -> API
 	$(PY) -m tests.bench.bench_consensus_refit
 
 .PHONY: bench-dicomweb-local

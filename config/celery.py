@@ -32,6 +32,7 @@ app.autodiscover_tasks()
 RECOVER_ENTRY = "ml: re-dispatch training runs whose task was lost"
 OUTBOX_ENTRY = "labeling: publish pending outbox messages"
 JOBS_RECOVER_ENTRY = "labeling: queue again import jobs and consensus refits whose worker died"
+FULL_REFIT_ENTRY = "labeling: full consensus refit of projects updated incrementally"
 
 
 @app.on_after_finalize.connect
@@ -53,6 +54,11 @@ def _periodic_tasks(sender: Celery, **kwargs: object) -> None:
         float(settings.JOB_RECOVER_EVERY_S),
         sender.signature("labeling.tasks.jobs_recover_task"),
         name=JOBS_RECOVER_ENTRY,
+    )
+    sender.add_periodic_task(
+        float(settings.CONSENSUS_FULL_REFIT_EVERY_S),
+        sender.signature("labeling.tasks.consensus_full_refits_task"),
+        name=FULL_REFIT_ENTRY,
     )
 
 

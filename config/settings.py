@@ -202,7 +202,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     else {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=6 * 3600)}
 )
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-CONSENSUS_DEBOUNCE_S = env.float("CONSENSUS_DEBOUNCE_S", default=5.0)  # wait for more readings before a refit
+# A refit waits this long for more readings (each refit after the first full one is incremental: tens of ms)
+CONSENSUS_DEBOUNCE_S = env.float("CONSENSUS_DEBOUNCE_S", default=0.5)
+# Beat fits every consensus run that was updated incrementally in full again this often (labeling.services.consensus)
+CONSENSUS_FULL_REFIT_EVERY_S = env.float("CONSENSUS_FULL_REFIT_EVERY_S", default=3600.0)
 
 DICOMWEB_URL = env.str("DICOMWEB_URL", default="")
 DICOM_FOLDER = Path(env.str("DICOM_FOLDER", default=str(VAR_DIR / "dicom")))

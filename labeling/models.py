@@ -545,7 +545,12 @@ class AuditEvent(models.Model):
 
 
 class ConsensusRun(models.Model):
-    """One immutable consensus fit for one project and lesion type, reproducible from its input rows."""
+    """One consensus fit for one project and lesion type, reproducible from its input rows.
+
+    A full fit is immutable until readings arrive: an incremental refit then updates the current run in place
+    (the changed items' posteriors, the readers' matrices, ``watermark``, ``n_incremental``), until the next
+    full fit replaces it.
+    """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="consensus_runs")
     lesion = models.CharField(max_length=32)
@@ -565,6 +570,18 @@ class ConsensusRun(models.Model):
     is_current = models.BooleanField(default=True, help_text="the newest run of this project and lesion")
     duration_s = models.FloatField(default=0.0)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Incremental refits (labeling.services.consensus): what the run has seen, and the fit's state
+    watermark = models.BigIntegerField(default=0, help_text="the highest reading id the run has seen")
+    fingerprint = models.JSONField(
+        default=dict, help_text="the current readings up to the watermark, adjudications, gold and parameters"
+    )
+    n_incremental = models.PositiveIntegerField(
+        default=0, help_text="incremental updates since the run's full fit (a scheduled full refit follows)"
+    )
+    state = models.BinaryField(
+        null=True, editable=False, help_text="pattern table and parameters an incremental refit resumes from"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-id"]

@@ -17,11 +17,12 @@ from labeling.dicom import DicomStoreUnavailable
     retry_backoff=True,
     max_retries=5,
 )
-def consensus_refit_task(project_id: int, requested_at: str | None = None) -> None:
-    """Refit the project's consensus; debounced, idempotent per data hash, safe to run twice at once."""
+def consensus_refit_task(project_id: int, requested_at: str | None = None, full: bool = False) -> None:
+    """Refit the project's consensus (incrementally unless ``full``); debounced, idempotent, safe to run twice
+    at once."""
     from labeling.services.consensus_recovery import consensus_refit_tracked
 
-    consensus_refit_tracked(project_id=project_id, requested_at=requested_at)
+    consensus_refit_tracked(project_id=project_id, requested_at=requested_at, full=full)
 
 
 @shared_task(
@@ -72,3 +73,12 @@ def jobs_recover_task() -> None:
 
     import_jobs_recover()
     consensus_refits_recover()
+
+
+@shared_task(ignore_result=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def consensus_full_refits_task() -> None:
+    """Beat entry (every CONSENSUS_FULL_REFIT_EVERY_S): a full refit of each project whose consensus runs were
+    updated incrementally since their full fit."""
+    from labeling.services.consensus import consensus_full_refits_due
+
+    consensus_full_refits_due()

@@ -43,6 +43,9 @@ class ConsensusRunOutput(serializers.ModelSerializer):
             "is_current",
             "duration_s",
             "created_at",
+            "watermark",
+            "n_incremental",
+            "updated_at",
         ]
 
 

@@ -34,7 +34,9 @@ def _superseded_request(project_id: int, requested_at: str | None) -> bool:
     return Reading.objects.filter(project_id=project_id, created_at__gt=after).exists()
 
 
-def consensus_refit_tracked(*, project_id: int, requested_at: str | None = None) -> list[ConsensusRun]:
+def consensus_refit_tracked(
+    *, project_id: int, requested_at: str | None = None, full: bool = False
+) -> list[ConsensusRun]:
     """Refit the project's consensus (``consensus_refit_project``) with its heartbeat kept fresh.
 
     On success the state records that readings made before the refit began reading are covered.
@@ -48,7 +50,7 @@ def consensus_refit_tracked(*, project_id: int, requested_at: str | None = None)
     )
     every_s = max(settings.JOB_HEARTBEAT_STALE_S / 4, 0.2)
     with Heartbeat(ConsensusRefitState, project_id, every_s=every_s):
-        runs = consensus_refit_project(project_id=project_id)
+        runs = consensus_refit_project(project_id=project_id, full=full)
     with transaction.atomic():
         state = ConsensusRefitState.objects.select_for_update().get(project_id=project_id)
         state.covered_until = max(filter(None, (state.covered_until, began)))

@@ -139,11 +139,15 @@ def _write_reading(
 CONSENSUS_REFIT_TASK = "labeling.tasks.consensus_refit_task"
 
 
-def consensus_enqueue(project_id: int, *, debounce: bool = True) -> None:
+def consensus_enqueue(project_id: int, *, debounce: bool = True, full: bool = False) -> None:
     """Queue a consensus refit of the project with the current transaction (outbox; debounced by default).
 
     The message is a row of this transaction: a broker that is down delays the refit, never the request.
+    ``full``: fit every lesion from all its readings, not incrementally (beat's scheduled full refit).
     """
+    if full:
+        outbox_send(CONSENSUS_REFIT_TASK, args=(project_id, None, True))
+        return
     if not debounce:
         outbox_send(CONSENSUS_REFIT_TASK, args=(project_id,))
         return

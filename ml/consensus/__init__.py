@@ -7,7 +7,7 @@ numpy/scipy only (an import-linter contract forbids django, celery, torch). Entr
 """
 
 from ml.consensus import agreement, explain
-from ml.consensus._counts import Patterns
+from ml.consensus._counts import Patterns, update_patterns
 from ml.consensus.contours import ContourConsensus, contour_consensus
 from ml.consensus.dawid_skene import MODELS, fit, fit_patterns, patterns
 from ml.consensus.result import NO_SMOOTHING, ConsensusResult, Smoothing, WarmStart
@@ -26,4 +26,5 @@ __all__ = [
     "fit",
     "fit_patterns",
     "patterns",
+    "update_patterns",
 ]

@@ -167,3 +167,43 @@ def _unique_1d(keys: IntArray) -> tuple[IntArray, IntArray, IntArray]:
     first = np.empty(n_unique, dtype=np.int64)
     first[inverse] = np.arange(n)  # any item of a pattern represents it: their rows are identical
     return first, inverse, np.bincount(inverse, minlength=n_unique)
+
+
+def update_patterns(
+    pats: Patterns,
+    removed: sp.csr_matrix,
+    removed_clamp: IntArray,
+    added: sp.csr_matrix,
+    added_clamp: IntArray,
+) -> tuple[Patterns, IntArray]:
+    """The pattern table after some items changed: their old rows ``removed``, their new rows ``added``.
+
+    ``pats`` is a table per pattern (its ``inverse`` is ignored); every row of ``removed`` (with its clamp)
+    must be one of its patterns, with enough weight. Patterns no item has any more are dropped. Returns the
+    new table (``inverse`` = ``arange(n_patterns)``) and the pattern index of each row of ``added``, so EM
+    on the table (``fit_patterns``) gives the changed items' posteriors without the other items' rows.
+    Raises ValueError on mismatched widths or a removed row that is not in the table.
+    """
+    width = pats.counts.shape[1]
+    if removed.shape[1] != width or added.shape[1] != width:
+        raise ValueError(f"rows have {removed.shape[1]} / {added.shape[1]} columns, the table {width}")
+    n_old, n_removed = pats.counts.shape[0], removed.shape[0]
+    stacked = sp.vstack([pats.counts, removed, added], format="csr").astype(np.int64)
+    stacked.sum_duplicates()
+    stacked.eliminate_zeros()
+    clamp = np.concatenate([pats.clamp, removed_clamp, added_clamp]).astype(np.int64)
+    grouped = group_patterns(stacked, clamp)
+    delta = np.concatenate([pats.weight, -np.ones(n_removed), np.ones(added.shape[0])])
+    weight = np.bincount(grouped.inverse, weights=delta, minlength=grouped.weight.size)
+    if np.any(weight < -0.5):
+        raise ValueError("a removed row is not in the pattern table")
+    keep = weight > 0.5
+    new_index = np.cumsum(keep) - 1
+    table = Patterns(
+        grouped.counts[np.flatnonzero(keep)],
+        np.round(weight[keep]),
+        grouped.clamp[keep],
+        np.arange(int(keep.sum()), dtype=np.int64),
+        grouped.has_readings[keep],
+    )
+    return table, new_index[grouped.inverse[n_old + n_removed :]].astype(np.int64)

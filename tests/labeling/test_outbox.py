@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
 
-from config.celery import JOBS_RECOVER_ENTRY, OUTBOX_ENTRY, app
+from config.celery import FULL_REFIT_ENTRY, JOBS_RECOVER_ENTRY, OUTBOX_ENTRY, app
 from labeling.models import ConsensusRun, OutboxMessage, Reading
 from labeling.services.outbox import outbox_drain
 from tests.labeling.factories import full_values
@@ -112,6 +112,11 @@ def test_beat_drains_the_outbox_and_recovers_jobs_on_the_configured_periods(sett
     for name, task, period_s in (
         (OUTBOX_ENTRY, "labeling.tasks.outbox_drain_task", settings.OUTBOX_DRAIN_EVERY_S),
         (JOBS_RECOVER_ENTRY, "labeling.tasks.jobs_recover_task", settings.JOB_RECOVER_EVERY_S),
+        (
+            FULL_REFIT_ENTRY,
+            "labeling.tasks.consensus_full_refits_task",
+            settings.CONSENSUS_FULL_REFIT_EVERY_S,
+        ),
     ):
         entry = PeriodicTask.objects.get(name=name)
         assert entry.task == task and entry.enabled

@@ -1388,6 +1388,18 @@ export interface components {
             duration_s?: number;
             /** Format: date-time */
             readonly created_at: string;
+            /**
+             * Format: int64
+             * @description the highest reading id the run has seen
+             */
+            watermark?: number;
+            /**
+             * Format: int64
+             * @description incremental updates since the run's full fit (a scheduled full refit follows)
+             */
+            n_incremental?: number;
+            /** Format: date-time */
+            readonly updated_at: string;
         };
         ContourAdjudicationInputRequest: {
             case_id: number;
