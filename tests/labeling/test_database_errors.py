@@ -38,7 +38,7 @@ def _kill_own_backend_before(table: str) -> Callable[..., Any]:
 def test_a_reading_cut_off_by_a_database_restart_is_a_503_and_leaves_nothing(world, client_for):
     with connection.execute_wrapper(_kill_own_backend_before("labeling_readingvalue")):
         response = client_for(world.reader).post(
-            f"/api/assignments/{world.assignment.pk}/reading/",
+            f"/api/assignments/{world.assignment.key}/reading/",
             {"values": full_values(world.project.scheme.parsed, 1)},
             format="json",
         )
@@ -52,7 +52,7 @@ def test_a_reading_cut_off_by_a_database_restart_is_a_503_and_leaves_nothing(wor
     assert not OutboxMessage.objects.exists()
     assert Assignment.objects.get(pk=world.assignment.pk).status == Assignment.Status.OPEN
     retried = client_for(world.reader).post(
-        f"/api/assignments/{world.assignment.pk}/reading/",
+        f"/api/assignments/{world.assignment.key}/reading/",
         {"values": full_values(world.project.scheme.parsed, 1)},
         format="json",
     )
