@@ -116,6 +116,10 @@ bench-proxy: deps services ## frame latency through the DICOMweb proxy vs Orthan
 bench-readerstudy: $(VENV)/.dev ## MRMC analysis: type I error on 2,000 Roe-Metz null studies, speed at 10 x 2 x 1,000
 	$(PY) -m tests.bench.bench_readerstudy
 
+.PHONY: faults
+faults: deps services ## fault scenarios (kill -9 worker in a refit and an import, broker down, Orthanc down) on the production-shaped stack, as a table
+	$(PY) -m tests.bench.faults
+
 .PHONY: schema
 schema: $(VENV)/.runtime ## write the OpenAPI schema to var/openapi.yaml
 	@mkdir -p $(VAR)

@@ -209,6 +209,10 @@ CONSENSUS_FULL_REFIT_EVERY_S = env.float("CONSENSUS_FULL_REFIT_EVERY_S", default
 
 DICOMWEB_URL = env.str("DICOMWEB_URL", default="")
 DICOM_FOLDER = Path(env.str("DICOM_FOLDER", default=str(VAR_DIR / "dicom")))
+# Bounded waits on the DICOMweb server (Orthanc): a server that is down fails at once, one that accepts but does
+# not answer within these many seconds is "image server unavailable" (502), never a request that hangs.
+DICOMWEB_CONNECT_TIMEOUT_S = env.float("DICOMWEB_CONNECT_TIMEOUT_S", default=3.0)
+DICOMWEB_READ_TIMEOUT_S = env.float("DICOMWEB_READ_TIMEOUT_S", default=30.0)
 # How long the DICOMweb proxy trusts "this user may see this study" (seconds; 0 checks every request).
 DICOMWEB_AUTH_CACHE_S = env.float("DICOMWEB_AUTH_CACHE_S", default=10.0)
 # Other DICOMweb servers an admin may import from by URL (the configured one is always allowed).

@@ -15,8 +15,6 @@ import hashlib
 import json
 import logging
 import math
-import os
-import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -38,6 +36,7 @@ from labeling.services.ingest import configured_store
 from labeling.services.jobs import Heartbeat, is_alive
 from labeling.services.outbox import outbox_send
 from ml.config import ConfigError
+from ml.data.files import write_atomically
 from ml.data.snapshot import MANIFEST, TEST, TRAIN, link_study
 from ml.models import DatasetSnapshot, ModelKind, ModelVersion, Prediction, TrainingPolicy, TrainingRun
 from ml.pipelines import Cancelled, Evaluation, TrainRequest, check_config, pipeline_for
@@ -80,9 +79,9 @@ def _series_files(case: Case, wanted: list[str], dicom_dir: Path) -> list[dict[s
                 files.append(str(store.file_path(case.study.study_uid, series.series_uid, inst.sop_uid)))
             else:
                 target = dicom_dir / series.series_uid / f"{inst.slice_index:04d}.dcm"
-                if not target.exists():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    store.instance(case.study.study_uid, series.series_uid, inst.sop_uid).save_as(target)
+                if not target.exists():  # whole or absent (a full disk leaves no partial file to trust)
+                    dataset = store.instance(case.study.study_uid, series.series_uid, inst.sop_uid)
+                    write_atomically(target, dataset.save_as, what="snapshot image")
                 files.append(str(target))
         out.append(
             {
@@ -124,11 +123,7 @@ def _study_entry(folder: Path, case: dict[str, Any], modality: str) -> dict[str,
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest-")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), what="snapshot manifest")
 
 
 def snapshot_create(*, project: Project, kind: str) -> DatasetSnapshot:

@@ -7,9 +7,10 @@ user may see this series" (or, for a reader's assignment served under its pseudo
 pseudonyms are this stored series, with this map", so the reader's frames take this path as well). While
 they last, this WSGI middleware answers the following frame requests itself: it matches the path, finds both
 decisions, and streams the frames from the DICOMweb server through the proxy's connection pool. Everything
-else — a first request, a cache miss, an upstream error, the local folder store, any other resource — falls
-through to Django unchanged, so every rule and every error message stays in one place. It adds no decision
-of its own: it only reuses what the full path has decided.
+else — a first request, a cache miss, an upstream error answer, the local folder store, any other resource —
+falls through to Django unchanged, so every rule stays in one place; only an image server that cannot be
+reached (or does not answer in time) is answered here, with the full path's own 502 body, so that the wait is
+not doubled. It adds no decision of its own: it only reuses what the full path has decided.
 
 Why: the Django request cycle (middleware, DRF, ``requests``) costs several times what streaming a frame does,
 and it ran on every frame; see tests/bench/bench_proxy.py for the figures.
@@ -17,6 +18,7 @@ and it ran on every frame; see tests/bench/bench_proxy.py for the figures.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from http.cookies import CookieError, SimpleCookie
@@ -29,13 +31,13 @@ from requests.adapters import HTTPAdapter
 from labeling.api.dicomweb_auth import decisions
 from labeling.api.dicomweb_urls import FRAMES_PATH
 from labeling.api.dicomweb_views import CACHE_IMMUTABLE, frame_numbers, pseudonymous_series
+from labeling.api.errors import IMAGE_SERVER_DOWN_BODY, IMAGE_SERVER_RETRY_AFTER_S
 from labeling.dicom.proxy import frames_accept, pooled_session, without_part_locations
 from labeling.exceptions import InvalidInput
 
 #: Exactly the Django route's path (same UID and frame-list patterns, so no ``.``/``..`` segments).
 _FRAMES_PATH = re.compile(FRAMES_PATH)
 _READ_BYTES = 1024 * 1024
-_TIMEOUT = urllib3.Timeout(connect=5.0, read=30.0)
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -104,10 +106,13 @@ class FramesFastPath:
                 preload_content=False,
                 redirect=False,
                 retries=False,
-                timeout=_TIMEOUT,
+                timeout=urllib3.Timeout(
+                    connect=settings.DICOMWEB_CONNECT_TIMEOUT_S, read=settings.DICOMWEB_READ_TIMEOUT_S
+                ),
             )
         except urllib3.exceptions.HTTPError:
-            return None  # the full path answers unreachable servers (503) with its own message
+            # down, or no answer in time: the full path's 502 (asking again there would double the wait)
+            return _image_server_down(start_response)
         if upstream.status != 200:
             upstream.drain_conn()
             upstream.release_conn()
@@ -132,6 +137,22 @@ class FramesFastPath:
         ]
         start_response("200 OK", headers)
         return _body(upstream)
+
+
+def _image_server_down(start_response: StartResponse) -> list[bytes]:
+    """The answer of ``errors.image_server_down_response``, for a caller this path already served."""
+    body = json.dumps(IMAGE_SERVER_DOWN_BODY).encode()
+    start_response(
+        "502 Bad Gateway",
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Retry-After", str(IMAGE_SERVER_RETRY_AFTER_S)),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+        ],
+    )
+    return [body]
 
 
 def _headers(content_type: str) -> list[tuple[str, str]]:

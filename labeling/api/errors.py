@@ -1,7 +1,9 @@
 """Map domain errors to HTTP once: NotFound 404, Forbidden 403, Conflict 409, InvalidInput 400.
 
-DICOM store failures too: not found 404, a request the store cannot answer 406, a bad request 400, an
-unreachable store 503, any other store failure 502. A database that is unreachable or dropped the connection
+DICOM store failures too: not found 404, a request the store cannot answer 406, a bad request 400, an image
+server that cannot be reached or does not answer in time 502 "image server unavailable"
+with Retry-After (``IMAGE_SERVER_DOWN_BODY``, in DRF views and through ``server_error`` anywhere else), any
+other store failure 502. A database that is unreachable or dropped the connection
 (OperationalError, InterfaceError: a restart, a failover) is a 503 with Retry-After, in DRF views and, through
 ``server_error`` (``handler500``), anywhere else; the transaction that was open is rolled back by PostgreSQL,
 so nothing is half-written and the client may simply retry.
@@ -21,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from labeling.dicom.errors import (
+    IMAGE_SERVER_UNAVAILABLE,
     DicomInvalidRequest,
     DicomNotFound,
     DicomOperationUnsupported,
@@ -35,6 +38,13 @@ from labeling.schemes import SchemeError
 DATABASE_DOWN = (OperationalError, InterfaceError)
 DATABASE_DOWN_BODY = {"detail": "the database is unavailable for a moment; nothing was saved, try again"}
 RETRY_AFTER_S = 5
+#: The answer while the image server (Orthanc) is down or does not answer in time: a 502, which the viewer
+#: recognises by its ``code`` and shows as "image server unavailable" (not a black viewport).
+IMAGE_SERVER_DOWN_BODY = {
+    "detail": f"{IMAGE_SERVER_UNAVAILABLE}: the images cannot be reached for a moment, try again",
+    "code": "image_server_unavailable",
+}
+IMAGE_SERVER_RETRY_AFTER_S = 10
 
 STATUS = {
     NotFound: status.HTTP_404_NOT_FOUND,
@@ -73,7 +83,11 @@ def _store_error(exc: DicomStoreError) -> Response:
     if isinstance(exc, DicomInvalidRequest):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DicomStoreUnavailable):
-        return Response({"detail": "the image store is unavailable, try again"}, status=503)
+        return Response(
+            IMAGE_SERVER_DOWN_BODY,
+            status=status.HTTP_502_BAD_GATEWAY,
+            headers={"Retry-After": str(IMAGE_SERVER_RETRY_AFTER_S)},
+        )
     return Response({"detail": "the image store failed to answer"}, status=status.HTTP_502_BAD_GATEWAY)
 
 
@@ -85,6 +99,8 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """
     exc = sys.exc_info()[1]
     api = request.path.startswith(("/api/", "/dicomweb/"))
+    if isinstance(exc, DicomStoreUnavailable):
+        return image_server_down_response(api=api)
     if isinstance(exc, DATABASE_DOWN):
         response: HttpResponse
         if api:
@@ -96,3 +112,14 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if api:
         return JsonResponse({"detail": "server error"}, status=500)
     return defaults.server_error(request)
+
+
+def image_server_down_response(*, api: bool = True) -> HttpResponse:
+    """The 502 "image server unavailable" with Retry-After outside DRF (JSON under /api/ and /dicomweb/)."""
+    response: HttpResponse
+    if api:
+        response = JsonResponse(IMAGE_SERVER_DOWN_BODY, status=502)
+    else:
+        response = HttpResponse(IMAGE_SERVER_DOWN_BODY["detail"], status=502, content_type="text/plain")
+    response["Retry-After"] = str(IMAGE_SERVER_RETRY_AFTER_S)
+    return response

@@ -9,6 +9,7 @@ from labeling.dicom.errors import (
     DicomNotFound,
     DicomOperationUnsupported,
     DicomStoreError,
+    DicomStoreFull,
     DicomStoreUnavailable,
 )
 from labeling.dicom.factory import store_open
@@ -22,6 +23,7 @@ __all__ = [
     "DicomOperationUnsupported",
     "DicomStore",
     "DicomStoreError",
+    "DicomStoreFull",
     "DicomStoreUnavailable",
     "DicomWebStore",
     "LocalFolderStore",

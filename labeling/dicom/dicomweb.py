@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import requests
 from dicomweb_client.api import DICOMwebClient
@@ -15,13 +17,18 @@ from labeling.dicom.errors import (
     DicomStoreError,
     DicomStoreUnavailable,
 )
-from labeling.dicom.proxy import Served, dicomweb_raw_get, frames_accept, stream_get
+from labeling.dicom.proxy import (
+    TRANSIENT_HTTP_STATUSES,
+    Served,
+    Timeout,
+    dicomweb_raw_get,
+    frames_accept,
+    stream_get,
+)
 from labeling.dicom.store import DicomJson, SearchFilters, part10
 
 __all__ = ["TRANSIENT_HTTP_STATUSES", "DicomWebStore", "dicomweb_raw_get"]
 
-#: HTTP statuses worth a retry: the server is overloaded, restarting or behind a flaky gateway.
-TRANSIENT_HTTP_STATUSES = frozenset({408, 429, 502, 503, 504})
 _STOW_BATCH = 50
 
 
@@ -50,11 +57,41 @@ def _translated(what: str) -> Iterator[None]:
         raise DicomStoreError(f"{what}: {exc}") from exc
 
 
+class _Retried:
+    """A DICOMwebClient whose calls are retried on a transient HTTP status only (``TRANSIENT_HTTP_STATUSES``).
+
+    dicomweb-client's own retry (the ``retrying`` package) retries exceptions too: a server that accepts
+    connections and never answers would cost ``max_attempts`` read timeouts. A server that cannot be reached
+    or does not answer in time is raised at once; one that answers "busy" is asked again, with back-off.
+    """
+
+    def __init__(self, client: DICOMwebClient, attempts: int, backoff_s: float = 0.25) -> None:
+        self.client, self.attempts, self.backoff_s = client, max(attempts, 1), backoff_s
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        call = getattr(self.client, name)
+
+        def retried(*args: Any, **kwargs: Any) -> Any:
+            for attempt in range(1, self.attempts + 1):
+                try:
+                    return call(*args, **kwargs)
+                except requests.HTTPError as exc:
+                    status = exc.response.status_code if exc.response is not None else None
+                    if attempt == self.attempts or status not in TRANSIENT_HTTP_STATUSES:
+                        raise
+                time.sleep(self.backoff_s * 2**attempt)
+            raise AssertionError("unreachable")
+
+        return retried
+
+
 class DicomWebStore:
     """A DicomStore backed by any DICOMweb server; ``orthanc_url`` (Orthanc's REST root) enables delete.
 
-    ``url`` is the DICOMweb root, e.g. ``http://127.0.0.1:8042/dicom-web``. Requests answered 429/503/504 are
-    retried by dicomweb-client (``max_attempts``, exponential back-off) before DicomStoreUnavailable.
+    ``url`` is the DICOMweb root, e.g. ``http://127.0.0.1:8042/dicom-web``. Requests answered with a transient
+    status (408/429/502/503/504) are retried (``max_attempts``, exponential back-off) before
+    DicomStoreUnavailable; a server that cannot be reached raises DicomStoreUnavailable at once, and so does one
+    that does not answer within ``timeout_s`` (seconds, or (connect, read)), after that one wait.
     Metadata is returned as the server sends it (PixelData as a ``BulkDataURI`` on the server's own URL).
     """
 
@@ -65,23 +102,22 @@ class DicomWebStore:
         orthanc_url: str | None = None,
         session: requests.Session | None = None,
         headers: Mapping[str, str] | None = None,
-        timeout_s: float = 30.0,
+        timeout_s: Timeout = 30.0,
         max_attempts: int = 3,
     ) -> None:
         self.url = url.rstrip("/")
         self.orthanc_url = orthanc_url.rstrip("/") if orthanc_url else None
         self._session = session or requests.Session()
         self._timeout_s = timeout_s
-        self._client = DICOMwebClient(
+        client = DICOMwebClient(
             url=self.url, session=self._session, headers=dict(headers or {}), timeout=timeout_s
         )
-        self._client.set_http_retry_params(
-            retry=max_attempts > 1, max_attempts=max_attempts, wait_exponential_multiplier=250
-        )
+        client.set_http_retry_params(retry=False)  # its retry would repeat timeouts too: see _Retried
         # dicomweb-client sends "Host: <name>" without the port, so servers (Orthanc) build BulkDataURI and
         # RetrieveURL values on port 80; give it the port back.
-        if self._client.port not in (80, 443):
-            self._client.host = f"{self._client.host}:{self._client.port}"
+        if client.port not in (80, 443):
+            client.host = f"{client.host}:{client.port}"
+        self._client: Any = _Retried(client, max_attempts)
 
     @classmethod
     def for_orthanc(cls, base_url: str, **kwargs: object) -> DicomWebStore:

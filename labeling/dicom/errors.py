@@ -21,3 +21,11 @@ class DicomOperationUnsupported(DicomStoreError):
 
 class DicomInvalidRequest(DicomStoreError, ValueError):
     """The request itself is wrong (an unsupported search key, no frame numbers): the caller must change it."""
+
+
+class DicomStoreFull(DicomStoreError):
+    """The store has no space left (a full disk or quota): nothing of the refused instance was kept."""
+
+
+#: What an unreachable image server is called in every answer and message a person sees.
+IMAGE_SERVER_UNAVAILABLE = "image server unavailable"

@@ -8,6 +8,7 @@ import requests
 
 from labeling.dicom.dicomweb import DicomWebStore
 from labeling.dicom.local import LocalFolderStore
+from labeling.dicom.proxy import Timeout
 from labeling.dicom.store import DicomStore
 
 
@@ -16,7 +17,7 @@ def store_open(
     dicomweb_url: str | None = None,
     folder: str | os.PathLike[str] | None = None,
     orthanc_url: str | None = None,
-    timeout_s: float = 30.0,
+    timeout_s: Timeout = 30.0,
     session: requests.Session | None = None,
 ) -> DicomStore:
     """Return a DicomWebStore when ``dicomweb_url`` is set, else a LocalFolderStore on ``folder``.

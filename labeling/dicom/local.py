@@ -6,6 +6,8 @@ re-reads only files whose size or mtime changed, so several processes (web, work
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fnmatch
 import io
 import os
@@ -26,6 +28,7 @@ from labeling.dicom.errors import (
     DicomNotFound,
     DicomOperationUnsupported,
     DicomStoreError,
+    DicomStoreFull,
 )
 from labeling.dicom.proxy import Served, frames_media_type, multipart, multipart_stream
 from labeling.dicom.render import frame_bytes, render_png
@@ -55,6 +58,8 @@ INSTANCE_KEYWORDS = (
     "BitsAllocated",
 )
 _HIDDEN = "."  # temporary and half-deleted entries start with a dot and are never indexed
+#: The errors of a disk (or a quota) with no space left.
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 @dataclass(frozen=True)
@@ -375,7 +380,8 @@ class LocalFolderStore:
     def store(self, datasets: Sequence[Dataset]) -> list[str]:
         """Write each instance atomically to its canonical path; a re-stored SOPInstanceUID replaces the old file.
 
-        Raises DicomStoreError for a dataset without valid UIDs (nothing of that dataset is written).
+        Raises DicomStoreError for a dataset without valid UIDs, DicomStoreFull when the disk has no space left
+        (in both cases nothing of that dataset is left behind: no partial file, no new empty folder).
         """
         index = self._scan()
         stored = []
@@ -388,7 +394,14 @@ class LocalFolderStore:
             try:
                 target = self.root.joinpath(*uids[:2], f"{uids[2]}.dcm")
                 self._write_atomically(part10(dataset), target)
-            except (OSError, ValueError) as exc:
+            except OSError as exc:
+                if exc.errno in NO_SPACE:
+                    raise DicomStoreFull(
+                        f"the local image store is full (no space left on the disk of {self.root}): instance "
+                        f"{uids[2]} was not stored; free disk space, then import again"
+                    ) from exc
+                raise DicomStoreError(f"cannot store instance {uids[2]}: {exc}") from exc
+            except ValueError as exc:
                 raise DicomStoreError(f"cannot store instance {uids[2]}: {exc}") from exc
             previous = index.get(uids[2])
             if previous is not None and previous.path != target:
@@ -398,16 +411,25 @@ class LocalFolderStore:
 
     @staticmethod
     def _write_atomically(dataset: Dataset, target: Path) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=_HIDDEN + "tmp-", suffix=".dcm", dir=target.parent)
+        """Write to a hidden temporary file in the target's folder, then ``os.replace`` it into place; on any
+        failure (a full disk) the temporary file and the folders this call created are removed."""
+        created = [p for p in (target.parent.parent, target.parent) if not p.exists()]
         try:
-            with os.fdopen(handle, "wb") as stream:
-                dcmwrite(stream, dataset, enforce_file_format=True)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(prefix=_HIDDEN + "tmp-", suffix=".dcm", dir=target.parent)
+            try:
+                with os.fdopen(handle, "wb") as stream:
+                    dcmwrite(stream, dataset, enforce_file_format=True)
+                    stream.flush()
+                    os.fsync(stream.fileno())
+                os.replace(temporary, target)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
         except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+            for folder in reversed(created):
+                with contextlib.suppress(OSError):  # removed only when still empty (another writer's file)
+                    folder.rmdir()
             raise
 
     def delete_study(self, study_uid: str) -> None:

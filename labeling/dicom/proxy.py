@@ -38,6 +38,12 @@ PER_UID_LIMIT = 20
 _CHUNK_BYTES = 256 * 1024
 _STUDY_UID = tag_key("StudyInstanceUID")
 
+#: A requests timeout: seconds for the whole, or (connect, read). A server that is down (connection refused)
+#: fails at once; one that accepts and never answers fails after the read timeout, never hangs a request.
+Timeout = float | tuple[float, float]
+#: Upstream statuses of a server that is overloaded, restarting or behind a failing gateway: worth a retry.
+TRANSIENT_HTTP_STATUSES = frozenset({408, 429, 502, 503, 504})
+
 _session: requests.Session | None = None
 _session_lock = threading.Lock()
 
@@ -202,7 +208,7 @@ def dicomweb_raw_get(
     query: str | Mapping[str, str | Sequence[str]] | None = None,
     accept: str | None = None,
     session: requests.Session | None = None,
-    timeout_s: float = 30.0,
+    timeout_s: Timeout = 30.0,
 ) -> requests.Response:
     """GET ``base_url/path`` with ``stream=True`` and return the open response, whatever its status.
 
@@ -233,12 +239,13 @@ def stream_get(
     *,
     accept: str,
     query: str | None = None,
-    timeout_s: float = 30.0,
+    timeout_s: Timeout = 30.0,
 ) -> Served:
     """GET ``base_url/path`` and hand the body back as it arrives (known length kept when not encoded).
 
-    A 404 raises DicomNotFound, 400 DicomInvalidRequest, 406 DicomOperationUnsupported, anything else but 200
-    DicomStoreError; an unreachable server DicomStoreUnavailable (from ``dicomweb_raw_get``).
+    A 404 raises DicomNotFound, 400 DicomInvalidRequest, 406 DicomOperationUnsupported, a transient status
+    (``TRANSIENT_HTTP_STATUSES``) and an unreachable server DicomStoreUnavailable, anything else but 200
+    DicomStoreError.
     """
     upstream = dicomweb_raw_get(
         base_url, path, query=query, accept=accept, session=session, timeout_s=timeout_s
@@ -253,6 +260,8 @@ def stream_get(
             raise DicomInvalidRequest(what)
         if status == 406:
             raise DicomOperationUnsupported(what)
+        if status in TRANSIENT_HTTP_STATUSES:
+            raise DicomStoreUnavailable(what)
         raise DicomStoreError(what)
     length = upstream.headers.get("Content-Length")
     encoded = "Content-Encoding" in upstream.headers

@@ -33,8 +33,16 @@ from django.utils import timezone
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from labeling.dicom import DicomStore, DicomStoreError, DicomStoreUnavailable, DicomWebStore, store_open
+from labeling.dicom import (
+    DicomStore,
+    DicomStoreError,
+    DicomStoreFull,
+    DicomStoreUnavailable,
+    DicomWebStore,
+    store_open,
+)
 from labeling.dicom.deidentify import DeidentificationRefused, Deidentifier, DeidProfile, refusal_reason
+from labeling.dicom.errors import IMAGE_SERVER_UNAVAILABLE
 from labeling.dicom.proxy import pooled_session
 from labeling.dicom.pseudonyms import pseudonymous_uid
 from labeling.dicom.segmentation import SourceSeries
@@ -83,12 +91,13 @@ def configured_store() -> DicomStore:
     One per process and configuration, so that the DICOMweb server's connections are pooled and the local
     store's header index is kept between requests (the one factory of the web app, the workers and the proxy).
     """
-    return _store_for(settings.DICOMWEB_URL, str(settings.DICOM_FOLDER))
+    timeout = (settings.DICOMWEB_CONNECT_TIMEOUT_S, settings.DICOMWEB_READ_TIMEOUT_S)
+    return _store_for(settings.DICOMWEB_URL, str(settings.DICOM_FOLDER), timeout)
 
 
 @functools.lru_cache(maxsize=4)
-def _store_for(dicomweb_url: str, folder: str) -> DicomStore:
-    return store_open(dicomweb_url=dicomweb_url, folder=folder, session=pooled_session())
+def _store_for(dicomweb_url: str, folder: str, timeout: tuple[float, float]) -> DicomStore:
+    return store_open(dicomweb_url=dicomweb_url, folder=folder, session=pooled_session(), timeout_s=timeout)
 
 
 def _same_server(a: DicomStore, b: DicomStore) -> bool:
@@ -347,7 +356,9 @@ def import_paths(
 
     ``store``: where the pixels go (default: the configured store); ``store_pixels=False`` when the files
     came from that store. A project requires its scheme's modality and series (MRI: T1 and STIR). Problems are
-    reported per file (validation) or per study (missing series, store refused it), and the rest goes on.
+    reported per file (validation) or per study (missing series, store refused it), and the rest goes on. A
+    store that cannot be reached (DicomStoreUnavailable) or is full (DicomStoreFull) is no study's problem:
+    it is raised, and the studies stored before it stay imported (a rerun skips them).
     """
     files = [Path(p) for p in paths]
     report = ImportReport(files=len(files))
@@ -386,6 +397,8 @@ def import_paths(
                 report=report,
                 profile=profile,
             )
+        except (DicomStoreUnavailable, DicomStoreFull):
+            raise  # not this study's fault: the whole import pauses (unreachable) or stops (disk full)
         except (DicomStoreError, DomainError) as exc:
             reason = getattr(exc, "message", None) or str(exc)
             report.problems.append({"path": study_uid, "reason": f"study {study_uid}: {reason}"})
@@ -584,6 +597,7 @@ def import_job_run(*, job_id: int, progress: Progress | None = None) -> ImportJo
     with transaction.atomic():
         ImportJob.objects.filter(pk=job.pk).update(
             status=ImportJob.Status.SUCCEEDED,
+            error="",  # a pause on the way ("image server unavailable") is over
             report=report.as_dict(),
             problems=report.problems,
             done=report.files,
@@ -634,7 +648,7 @@ def _import_job_work(job: ImportJob, progress: Progress | None, imported: _Impor
         )
     except DicomStoreUnavailable as exc:  # transient: the task retries, and the rerun skips finished studies
         ImportJob.objects.filter(pk=job.pk).update(
-            status=ImportJob.Status.QUEUED, error=f"will retry: {exc}", heartbeat_at=None
+            status=ImportJob.Status.QUEUED, error=import_paused_message(exc), heartbeat_at=None
         )
         raise
     except (DicomStoreError, DomainError, OSError) as exc:
@@ -648,6 +662,11 @@ def _import_job_work(job: ImportJob, progress: Progress | None, imported: _Impor
 
 
 IMPORT_JOB_TASK = "labeling.tasks.import_job_run_task"
+
+
+def import_paused_message(exc: DicomStoreUnavailable) -> str:
+    """The error a queued job shows while its image server is away (it will retry, and resume)."""
+    return f"{IMAGE_SERVER_UNAVAILABLE}: paused, will retry and resume where it stopped ({exc})"[:5000]
 
 
 def import_job_enqueue(job: ImportJob) -> None:

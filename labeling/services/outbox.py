@@ -88,17 +88,25 @@ def _publish(message: OutboxMessage, *, retry: bool) -> None:
     """Hand one message to the broker by task name (routes apply; the web process need not import the task).
 
     Every task sent through the outbox ignores its result: no result-backend subscription on the way.
+    ``retry=False`` (a request, after its commit) fails at once when the broker is down: kombu would otherwise
+    spend its connect timeout (``broker_connection_timeout``, 4 s) and intervals re-connecting, about 6 s of
+    the request for every reading while the broker is gone.
     """
     countdown = max(0.0, (message.available_at - timezone.now()).total_seconds())
-    current_app.send_task(
-        message.task,
-        args=message.args,
-        kwargs=message.kwargs,
-        task_id=str(message.message_id),
-        countdown=countdown or None,
-        retry=retry,
-        ignore_result=True,
-    )
+    options: dict[str, Any] = {
+        "args": message.args,
+        "kwargs": message.kwargs,
+        "task_id": str(message.message_id),
+        "countdown": countdown or None,
+        "retry": retry,
+        "ignore_result": True,
+    }
+    if retry:
+        current_app.send_task(message.task, **options)
+        return
+    with current_app.connection_for_write() as connection:
+        connection.transport_options = {**connection.transport_options, "max_retries": 0}
+        current_app.send_task(message.task, connection=connection, **options)
 
 
 def outbox_drain(*, ids: Sequence[int] | None = None, limit: int = 500, retry: bool = True) -> int:

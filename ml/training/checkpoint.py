@@ -17,13 +17,14 @@ import datetime as dt
 import json
 import os
 import subprocess
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from ml.data.files import write_atomically
 
 CARD_NAME = "card.json"
 
@@ -45,16 +46,9 @@ def code_version() -> str:
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` then move the temp file over ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Call ``write(tmp_path)`` then move the temp file over ``path`` atomically (``ml.data.files``): a full
+    disk raises DiskFull naming the file, and leaves no partial file; the card still names the last full set."""
+    write_atomically(path, write, what="checkpoint file")
 
 
 def plain_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -134,21 +128,28 @@ def write_epoch_checkpoint(
 ) -> None:
     """Write one epoch's files, then the card that points at them, then remove stale files.
 
-    ``best_weights`` None keeps the previous best file (the card's ``checkpoint.best`` entry).
+    ``best_weights`` None keeps the previous best file (the card's ``checkpoint.best`` entry). When a write fails
+    (a full disk: DiskFull) the files of this epoch written so far are removed again, and the card still names
+    the previous epoch's complete set.
     """
     directory.mkdir(parents=True, exist_ok=True)
     previous = _pointer(directory)
     tag = f"{epoch:04d}"
     files = {"weights": f"epoch-{tag}.safetensors", "state": f"epoch-{tag}.state.pt"}
     meta = {"epoch": str(epoch), "model_kind": str(card.get("model_kind", ""))}
-    save_weights(directory / files["weights"], weights, meta)
-    save_state(directory / files["state"], state)
-    if best_weights is not None:
-        files["best"] = f"best-{tag}.safetensors"
-        save_weights(directory / files["best"], best_weights, meta)
-    elif previous.get("best"):
-        files["best"] = previous["best"]
-    save_json(directory / CARD_NAME, {**card, "checkpoint": {"epoch": epoch, **files}})
+    try:
+        save_weights(directory / files["weights"], weights, meta)
+        save_state(directory / files["state"], state)
+        if best_weights is not None:
+            files["best"] = f"best-{tag}.safetensors"
+            save_weights(directory / files["best"], best_weights, meta)
+        elif previous.get("best"):
+            files["best"] = previous["best"]
+        save_json(directory / CARD_NAME, {**card, "checkpoint": {"epoch": epoch, **files}})
+    except BaseException:
+        for name in set(files.values()) - set(previous.values()):
+            (directory / name).unlink(missing_ok=True)
+        raise
     keep = set(files.values())
     for name in previous.values():
         if isinstance(name, str) and name not in keep:

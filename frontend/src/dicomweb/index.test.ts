@@ -1,6 +1,18 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { pickSeries } from "../features/reading/series";
-import { type DicomJson, planeOf, seriesFromMetadata } from "./index";
+import {
+  type DicomJson,
+  IMAGE_SERVER_DOWN_CODE,
+  IMAGE_SERVER_MESSAGE,
+  ImageServerUnavailable,
+  failedLoadStatus,
+  imageLoadFailureMessage,
+  imageServerDown,
+  imagesFailedText,
+  loadSeries,
+  planeOf,
+  seriesFromMetadata,
+} from "./index";
 
 function instance(sop: string, z: number, series = "1.2.3"): DicomJson {
   return {
@@ -60,5 +72,53 @@ describe("series choice", () => {
 
   it("falls back to the first series without sequences (CT)", () => {
     expect(pickSeries(series.slice(2), []).map((s) => s.series_uid)).toEqual(["c"]);
+  });
+});
+
+describe("image server unavailable", () => {
+  const apiBody = { detail: "image server unavailable: ...", code: IMAGE_SERVER_DOWN_CODE };
+  const xhr = (status: number, body?: unknown) => ({
+    status,
+    response: body === undefined ? undefined : new TextEncoder().encode(JSON.stringify(body)).buffer,
+  });
+
+  it("recognises the API's 502 and a gateway that gave up, nothing else", () => {
+    expect(imageServerDown(502, apiBody)).toBe(true);
+    expect(imageServerDown(502)).toBe(true);
+    expect(imageServerDown(504)).toBe(true);
+    expect(imageServerDown(502, { detail: "the image store failed to answer" })).toBe(false);
+    expect(imageServerDown(404, { detail: "not found" })).toBe(false);
+    expect(imageServerDown(503, { detail: "the database is unavailable for a moment" })).toBe(false);
+  });
+
+  it("reads the status of a failed frame load, as Cornerstone reports it", () => {
+    expect(failedLoadStatus(xhr(502))).toBe(502);
+    expect(failedLoadStatus(new Error("Couldn't retrieve /dicomweb/x got status 504"))).toBe(504);
+    expect(failedLoadStatus({ status: 0 })).toBeNull();
+    expect(failedLoadStatus(new Error("decode failed"))).toBeNull();
+  });
+
+  it("says 'image server unavailable' instead of a black viewport, and only then", () => {
+    expect(imageLoadFailureMessage(xhr(502, apiBody))).toBe(IMAGE_SERVER_MESSAGE);
+    expect(imageLoadFailureMessage(new ImageServerUnavailable())).toBe(IMAGE_SERVER_MESSAGE);
+    expect(imageLoadFailureMessage(xhr(404, { detail: "not found" }))).toBeNull();
+    expect(imageLoadFailureMessage(xhr(502, { detail: "the image store failed to answer" }))).toBeNull();
+    expect(IMAGE_SERVER_MESSAGE).toMatch(/^Image server unavailable/);
+    expect(imagesFailedText(new ImageServerUnavailable())).toBe(IMAGE_SERVER_MESSAGE);
+    expect(imagesFailedText(new Error("DICOMweb 404 for /x"))).toBe(
+      "Images could not be loaded: DICOMweb 404 for /x",
+    );
+  });
+
+  it("turns the metadata request's 502 into ImageServerUnavailable", async () => {
+    const fetchMock = vi.fn(async () => new Response(JSON.stringify(apiBody), { status: 502 }));
+    vi.stubGlobal("fetch", fetchMock);
+    try {
+      await expect(loadSeries("1.2", "1.2.3")).rejects.toBeInstanceOf(ImageServerUnavailable);
+      fetchMock.mockImplementationOnce(async () => new Response("{}", { status: 403 }));
+      await expect(loadSeries("1.2", "1.2.3")).rejects.toThrow("DICOMweb 403 for");
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 });

@@ -49,9 +49,74 @@ export function frameUrl(studyUid: string, seriesUid: string, sopUid: string, fr
   return `${globalThis.location?.origin ?? ""}${DICOMWEB_ROOT}/studies/${studyUid}/series/${seriesUid}/instances/${sopUid}/frames/${frame}`;
 }
 
+/** What a reader sees instead of a black viewport while the image server (Orthanc) is down. */
+export const IMAGE_SERVER_MESSAGE =
+  "Image server unavailable: the images cannot be shown right now. Your grades are kept; try again in a moment.";
+
+/** The API's answer while the image server is down: 502 with this code (see labeling/api/errors.py). */
+export const IMAGE_SERVER_DOWN_CODE = "image_server_unavailable";
+
+/** Thrown by the DICOMweb calls when the server behind /dicomweb/ cannot be reached. */
+export class ImageServerUnavailable extends Error {
+  constructor() {
+    super(IMAGE_SERVER_MESSAGE);
+    this.name = "ImageServerUnavailable";
+  }
+}
+
+/** Whether an HTTP answer of /dicomweb/ means "the image server is down": the API's 502 with its code, or a
+ * gateway in front of it that gave up (502/504 without our body). */
+export function imageServerDown(status: number, body?: unknown): boolean {
+  const code = body && typeof body === "object" ? (body as { code?: unknown }).code : undefined;
+  if (code === IMAGE_SERVER_DOWN_CODE) return true;
+  return (status === 502 || status === 504) && body === undefined; // not our JSON: a proxy's error page
+}
+
+/** The HTTP status behind a failed image load: Cornerstone rejects with the XMLHttpRequest (``status``), or
+ * with an Error whose message names it ("... got status 502"); null when there is none (e.g. a decode error). */
+export function failedLoadStatus(error: unknown): number | null {
+  if (error && typeof error === "object") {
+    const status = (error as { status?: unknown }).status;
+    if (typeof status === "number" && status > 0) return status;
+  }
+  const text = error instanceof Error ? error.message : typeof error === "string" ? error : "";
+  const found = /status (\d{3})\b/.exec(text);
+  return found ? Number(found[1]) : null;
+}
+
+/** The message to show for a failed image load, or null when it is not the image server being down. */
+export function imageLoadFailureMessage(error: unknown): string | null {
+  if (error instanceof ImageServerUnavailable) return IMAGE_SERVER_MESSAGE;
+  const status = failedLoadStatus(error);
+  let body: unknown;
+  const response =
+    error && typeof error === "object" ? (error as { response?: unknown }).response : undefined;
+  try {
+    if (typeof response === "string") body = JSON.parse(response) as unknown;
+    else if (response && typeof (response as ArrayBuffer).byteLength === "number")
+      body = JSON.parse(new TextDecoder().decode(response as ArrayBuffer)) as unknown;
+    else if (response && typeof response === "object") body = response; // responseType "json"
+  } catch {
+    body = undefined; // not JSON: the status alone decides
+  }
+  return status !== null && imageServerDown(status, body) ? IMAGE_SERVER_MESSAGE : null;
+}
+
+/** The text of a viewer that could not open its images: the image server being down says so plainly. */
+export function imagesFailedText(error: unknown): string {
+  return (
+    imageLoadFailureMessage(error) ??
+    `Images could not be loaded: ${error instanceof Error ? error.message : String(error)}`
+  );
+}
+
 async function dicomJson(url: string): Promise<DicomJson[]> {
   const r = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/dicom+json" } });
-  if (!r.ok) throw new Error(`DICOMweb ${r.status} for ${url}`);
+  if (!r.ok) {
+    const body: unknown = await r.json().catch(() => undefined);
+    if (imageServerDown(r.status, body)) throw new ImageServerUnavailable();
+    throw new Error(`DICOMweb ${r.status} for ${url}`);
+  }
   return (await r.json()) as DicomJson[];
 }
 

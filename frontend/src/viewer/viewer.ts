@@ -1,6 +1,6 @@
 // A set of Cornerstone3D stack viewports side by side, with synchronised slice, zoom/pan and crosshair,
 // window/level presets and an SVG overlay per pane for contours. Created on mount, destroyed on unmount.
-import { Enums, RenderingEngine, type Types, imageLoader } from "@cornerstonejs/core";
+import { Enums, RenderingEngine, type Types, eventTarget, imageLoader } from "@cornerstonejs/core";
 import dicomImageLoader from "@cornerstonejs/dicom-image-loader";
 import {
   Enums as ToolEnums,
@@ -9,7 +9,7 @@ import {
   WindowLevelTool,
   ZoomTool,
 } from "@cornerstonejs/tools";
-import type { LoadedSeries } from "../dicomweb";
+import { imageLoadFailureMessage, type LoadedSeries } from "../dicomweb";
 import { h, s } from "../ui/dom";
 import { ensureCornerstone } from "./cornerstone";
 import { projectOntoPlane, syncedSliceIndex, type Vec3 } from "./geometry";
@@ -110,6 +110,7 @@ export class Viewer {
 
   private build(series: LoadedSeries[], labels: string[]): void {
     this.container.classList.add("viewer", `viewer-${series.length}`);
+    this.watchImageServer(series);
     const toolGroup = ToolGroupManager.createToolGroup(this.toolGroupId);
     if (!toolGroup) throw new Error("could not create the tool group");
     for (const name of [WindowLevelTool.toolName, PanTool.toolName, ZoomTool.toolName])
@@ -208,6 +209,31 @@ export class Viewer {
     });
     resize.observe(this.container);
     this.disposers.push(() => resize.disconnect());
+  }
+
+  /** While images of this viewer fail to load because the image server is down, say so over the panes (a
+   * slice that never arrives would otherwise stay black); the notice goes once an image of it loads again. */
+  private watchImageServer(series: LoadedSeries[]): void {
+    const ours = new Set(series.flatMap((s) => s.imageIds));
+    let notice: HTMLElement | null = null;
+    this.listen(eventTarget, Enums.Events.IMAGE_LOAD_FAILED, (e) => {
+      const { imageId, error } = (e as CustomEvent<{ imageId: string; error: unknown }>).detail;
+      const text = ours.has(imageId) ? imageLoadFailureMessage(error) : null;
+      if (!text || notice?.isConnected) return;
+      notice = h(
+        "p",
+        { class: "msg error viewer-notice", role: "alert", "data-testid": "image-server-down" },
+        text,
+      );
+      this.container.prepend(notice);
+    });
+    this.listen(eventTarget, Enums.Events.IMAGE_LOADED, (e) => {
+      const image = (e as CustomEvent<{ image?: { imageId?: string } }>).detail.image;
+      if (notice && image?.imageId && ours.has(image.imageId)) {
+        notice.remove();
+        notice = null;
+      }
+    });
   }
 
   private listen(target: EventTarget, type: string, fn: (e: Event) => void): void {

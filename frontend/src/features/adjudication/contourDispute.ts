@@ -3,7 +3,7 @@
 // move, right-click to delete, as when reading).
 import { api } from "../../api";
 import { ApiError } from "../../api/client";
-import { loadStudySeries } from "../../dicomweb";
+import { imagesFailedText, loadStudySeries } from "../../dicomweb";
 import { navigate } from "../../nav";
 import type { Params } from "../../router";
 import { READER_COLOURS } from "../../ui/charts";
@@ -279,9 +279,7 @@ export async function contourDisputeView(outlet: HTMLElement, params: Params): P
     detach = attachContourEditing(v, drawn, () => state, updateDrawn);
   } catch (e) {
     imagesShown();
-    viewerBox.append(
-      message(`Images could not be loaded: ${e instanceof Error ? e.message : String(e)}`, "error"),
-    );
+    viewerBox.append(message(imagesFailedText(e), "error"));
   }
   const onKey = (e: KeyboardEvent) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {

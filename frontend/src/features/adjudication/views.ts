@@ -3,7 +3,7 @@
 import { api } from "../../api";
 import { ApiError } from "../../api/client";
 import type { AdjudicationItem } from "../../api/types";
-import { loadStudySeries, studySeries } from "../../dicomweb";
+import { imagesFailedText, loadStudySeries, studySeries } from "../../dicomweb";
 import { navigate } from "../../nav";
 import type { Params } from "../../router";
 import { bars, READER_COLOURS } from "../../ui/charts";
@@ -500,9 +500,7 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
     );
   } catch (e) {
     imagesShown();
-    viewerBox.append(
-      message(`Images could not be loaded: ${e instanceof Error ? e.message : String(e)}`, "error"),
-    );
+    viewerBox.append(message(imagesFailedText(e), "error"));
   }
   const onKey = (e: KeyboardEvent) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {

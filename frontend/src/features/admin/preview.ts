@@ -1,6 +1,6 @@
 // Case preview: the case's images in the viewer, nothing else (admins check an import; the viewer's demo page).
 import { api } from "../../api";
-import { loadStudySeries, studySeries } from "../../dicomweb";
+import { imagesFailedText, loadStudySeries, studySeries } from "../../dicomweb";
 import type { Params } from "../../router";
 import { h, message } from "../../ui/dom";
 import { sliceStep } from "../../viewer/keys";
@@ -79,9 +79,7 @@ export async function casePreviewView(outlet: HTMLElement, params: Params): Prom
     v.onSlice(update);
     update();
   } catch (e) {
-    viewerBox.append(
-      message(`Images could not be loaded: ${e instanceof Error ? e.message : String(e)}`, "error"),
-    );
+    viewerBox.append(message(imagesFailedText(e), "error"));
   }
   return cleanup;
 }

@@ -3,7 +3,7 @@
 import { api } from "../../api";
 import { ApiError } from "../../api/client";
 import type { AiPrediction, AssignmentDetail } from "../../api/types";
-import { loadStudySeries, type LoadedSeries } from "../../dicomweb";
+import { imagesFailedText, loadStudySeries, type LoadedSeries } from "../../dicomweb";
 import { navigate } from "../../nav";
 import type { Params } from "../../router";
 import { Debounced } from "../../ui/debounce";
@@ -493,9 +493,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     updateSlice();
   } catch (e) {
     imagesShown();
-    viewerBox.replaceChildren(
-      message(`Images could not be loaded: ${e instanceof Error ? e.message : String(e)}`, "error"),
-    );
+    viewerBox.replaceChildren(message(imagesFailedText(e), "error"));
   }
   return cleanup;
 }

@@ -1,0 +1,701 @@
+"""Fault scenarios against the production-shaped stack, as a table (``make faults``; issue 16, "Faults").
+
+The stack, all on 127.0.0.1 and all this script's own: gunicorn (config/gunicorn.conf.py, gthread), a Celery
+worker (prefork) and beat, a Redis started here on a free port (so that it can be stopped without touching
+anyone else's), PostgreSQL (a throw-away database) and the checkout's Orthanc (platform/services.sh, on
+ORTHANC_PORT). Scenarios:
+
+1. ``kill -9`` of the worker (its whole process group) while it refits a project's consensus; the worker is
+   started again. Recovered: the refit completes, with the same result as an undisturbed refit of an
+   identical project.
+2. ``kill -9`` of the worker during an import job (some studies stored); the worker is started again.
+   Recovered: the job succeeds with every study imported once, the cases created once, no problem.
+3. The broker (Redis) stopped while readers submit readings through gunicorn: every reading must be 201; Redis
+   is started again. Recovered: the follow-up work (a consensus refit covering every reading) has run.
+4. Orthanc stopped: /dicomweb/ answers 502 "image server unavailable" with Retry-After (time of the answer),
+   an import job pauses (queued, "image server unavailable: paused"); Orthanc started again. Recovered: the
+   viewer's request answers 200 again and the import job succeeds.
+
+Time to recovery: from the fault's end (the kill, Redis or Orthanc answering again) to the recovered state.
+Every wait is a bounded loop. Run: ``.venv/bin/python -m tests.bench.faults [--cases 2000] [--studies 12]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ROOT / "platform" / "services.sh"
+PASSWORD = "faults-pw"
+PATIENT_PREFIX = "PHANTOM-FAULTS-"
+
+
+@dataclass
+class Row:
+    scenario: str
+    happened: str
+    recovered: bool
+    recovery_s: float | None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout_s: float, what: str, every_s: float = 0.1) -> Any:
+    """Poll until ``predicate`` returns something truthy (returned); TimeoutError naming ``what`` else."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(every_s)
+    raise TimeoutError(f"no {what} within {timeout_s:.0f} s")
+
+
+class Stack:
+    """The processes of the stack, each in its own process group, logs under ``folder``."""
+
+    def __init__(self, folder: Path, env: dict[str, str], web_port: int, redis_port: int) -> None:
+        self.folder, self.env, self.web_port, self.redis_port = folder, env, web_port, redis_port
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.starts: dict[str, int] = {}
+
+    def _cmd(self, name: str) -> list[str]:
+        python = sys.executable
+        return {
+            "redis": [
+                "redis-server",
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
+            "web": [
+                python,
+                "-m",
+                "gunicorn",
+                "-c",
+                "config/gunicorn.conf.py",
+                "config.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.web_port}",
+            ],
+            "worker": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                "default,gpu",
+                "-c",
+                "1",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--hostname",
+                f"faults-{os.getpid()}@%h",
+            ],
+            "beat": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--pidfile",
+                str(self.folder / "beat.pid"),
+            ],
+        }[name]
+
+    def start(self, name: str) -> None:
+        self.starts[name] = self.starts.get(name, 0) + 1
+        log = (self.folder / f"{name}-{self.starts[name]}.log").open("wb")
+        self.procs[name] = subprocess.Popen(
+            self._cmd(name),
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill9(self, name: str) -> None:
+        """SIGKILL the process group (a worker: its main process and its pool children at once)."""
+        proc = self.procs.pop(name)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for name in ("web", "beat", "worker", "redis"):
+            self.stop(name)
+
+    def redis_up(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.redis_port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    @staticmethod
+    def worker_ready() -> bool:
+        from config.celery import app
+
+        return bool(app.control.ping(timeout=1.0))
+
+
+def orthanc(action: str) -> None:
+    subprocess.run(["bash", str(SERVICES), action, "orthanc"], check=True, capture_output=True, timeout=90)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--cases", type=int, default=2000, help="cases of the refit projects (3 readers each)"
+    )
+    parser.add_argument("--studies", type=int, default=12, help="MRI studies of the killed import")
+    parser.add_argument("--timeout", type=float, default=180.0, help="bound of every wait for a recovery, s")
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="concord-faults-"))
+    redis_port, web_port = free_port(), free_port()
+    orthanc_port = os.environ.get("ORTHANC_PORT", "8042")
+    base_db = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/concord").rsplit("/", 1)
+    settings_env = {
+        "DJANGO_SETTINGS_MODULE": "config.settings_test",
+        "DATABASE_URL": f"{base_db[0]}/{base_db[1]}_faults",  # its own database: test_<name>_faults
+        "CONCORD_TEST_BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "CONCORD_VAR_DIR": str(folder / "var"),
+        "DICOMWEB_URL": f"http://127.0.0.1:{orthanc_port}/dicom-web",
+        "DEIDENTIFY_ON_IMPORT": "false",
+        "JOB_HEARTBEAT_STALE_S": "4",
+        "JOB_RECOVER_EVERY_S": "2",
+        "JOB_REDISPATCH_AFTER_S": "15",
+        "OUTBOX_DRAIN_EVERY_S": "1",
+        "WEB_WORKERS": "2",
+        "WEB_THREADS": "4",
+        "PYTHONPATH": str(ROOT),
+        "CONCORD_TEST_RUN_ID": f"faults{os.getpid()}",  # one broker key prefix for this script and the stack
+    }
+    os.environ.update(settings_env)
+    stack = Stack(folder, dict(os.environ), web_port, redis_port)
+    stack.start("redis")
+    wait_for(stack.redis_up, timeout_s=30, what="Redis answer")
+    orthanc("start")
+    orthanc("wait")
+
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test.utils import setup_databases, teardown_databases
+
+    config = setup_databases(verbosity=0, interactive=False)
+    db = connection.settings_dict
+    stack.env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    rows: list[Row] = []
+    world: World | None = None
+    try:
+        from labeling.services.schemes import schemes_load
+
+        schemes_load()
+        for proc in ("web", "worker", "beat"):
+            stack.start(proc)
+        world = World(stack, web_port)
+        world.cleanup()
+        wait_for(world.web_up, timeout_s=90, what="answer of gunicorn")
+        wait_for(stack.worker_ready, timeout_s=90, what="ready worker")
+        for scenario in (
+            lambda: refit_killed(stack, world, args.cases, args.timeout),
+            lambda: import_killed(stack, world, args.studies, folder, args.timeout),
+            lambda: broker_down(stack, world, args.timeout),
+            lambda: orthanc_down(stack, world, folder, args.timeout),
+        ):
+            try:
+                rows.append(scenario())
+            except Exception as exc:  # a scenario that could not run is a row too, and the others go on
+                traceback.print_exc()
+                name = getattr(exc, "scenario", "scenario")
+                rows.append(Row(name, f"did not complete: {type(exc).__name__}: {exc}"[:160], False, None))
+                if "worker" not in stack.procs:
+                    stack.start("worker")
+    finally:
+        stack.stop_all()
+        orthanc("start")
+        orthanc("wait")
+        if world is not None:
+            with contextlib.suppress(Exception):
+                world.cleanup()
+        connection.close()
+        teardown_databases(config, verbosity=0)
+    print_table(rows)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def print_table(rows: list[Row]) -> None:
+    width = max(len(r.happened) for r in rows)
+    print()
+    print(f"{'scenario':<34} {'what happened':<{width}} {'recovered':>9} {'recovery s':>10}")
+    for r in rows:
+        took = f"{r.recovery_s:.1f}" if r.recovery_s is not None else "-"
+        print(f"{r.scenario:<34} {r.happened:<{width}} {'yes' if r.recovered else 'no':>9} {took:>10}")
+
+
+# --- the data --------------------------------------------------------------------------------------------
+
+
+class World:
+    """Users, projects and studies the scenarios use (created in the throw-away database)."""
+
+    def __init__(self, stack: Stack, web_port: int) -> None:
+        from django.contrib.auth import get_user_model
+
+        from labeling.dicom import DicomWebStore
+
+        users = get_user_model().objects
+        self.admin = users.create_user("faults-admin", password=PASSWORD, is_staff=True)
+        self.readers = [users.create_user(f"faults-reader-{i}", password=PASSWORD) for i in range(2)]
+        self.base = f"http://127.0.0.1:{web_port}"
+        self.stack = stack
+        self.store = DicomWebStore.for_orthanc(os.environ["DICOMWEB_URL"].removesuffix("/dicom-web"))
+        self.orthanc_studies: list[str] = []
+
+    def web_up(self) -> bool:
+        import requests
+
+        try:
+            return requests.get(f"{self.base}/api/schema/", timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def token(self, user: Any) -> str:
+        import requests
+
+        answer = requests.post(
+            f"{self.base}/api/auth/token/", json={"username": user.username, "password": PASSWORD}, timeout=30
+        )
+        answer.raise_for_status()
+        return str(answer.json()["token"])
+
+    def project(self, name: str, scheme: str = "mri_sij") -> Any:
+        from labeling.models import GradingScheme, Membership, Project
+
+        project = Project.objects.create(
+            name=name, scheme=GradingScheme.objects.filter(name=scheme).latest("pk")
+        )
+        Membership.objects.create(project=project, user=self.admin, role=Membership.Role.ADMIN)
+        for reader in self.readers:
+            Membership.objects.create(project=project, user=reader, role=Membership.Role.READER)
+        return project
+
+    def cleanup(self) -> None:
+        """Delete the studies the scenarios stored in Orthanc (and those of an interrupted run)."""
+        from labeling.dicom import DicomNotFound
+        from labeling.dicom.store import json_value
+
+        found = self.store.search_studies({"PatientID": f"{PATIENT_PREFIX}*"})
+        for study_uid in {*self.orthanc_studies, *(str(json_value(s, "StudyInstanceUID")) for s in found)}:
+            with contextlib.suppress(DicomNotFound):
+                self.store.delete_study(study_uid)
+
+
+def refit_projects(world: World, n_cases: int) -> tuple[Any, Any]:
+    """Two identical projects (same simulated readings, 3 readers, every case read)."""
+    import numpy as np
+    from django.contrib.auth import get_user_model
+
+    from labeling.models import Assignment, Case, Membership, Reading, ReadingValue, Study
+
+    users = [get_user_model().objects.get_or_create(username=f"faults-refit-{r}")[0] for r in range(3)]
+    made = []
+    for copy in ("undisturbed", "killed"):
+        rng = np.random.default_rng(7)
+        project = world.project(f"faults-refit-{copy}")
+        form = project.scheme.parsed.form_items
+        for user in users:
+            Membership.objects.create(project=project, user=user, role=Membership.Role.READER)
+        studies = Study.objects.bulk_create(
+            Study(study_uid=f"2.25.77{len(made)}.{i}", modality="MR") for i in range(n_cases)
+        )
+        cases = Case.objects.bulk_create(Case(project=project, study=s) for s in studies)
+        assignments = Assignment.objects.bulk_create(
+            Assignment(project=project, case=c, reader=u, status="submitted") for c in cases for u in users
+        )
+        readings = Reading.objects.bulk_create(
+            Reading(
+                assignment=a,
+                project=project,
+                case_id=a.case_id,
+                reader_id=a.reader_id,
+                session=1,
+                scheme=project.scheme,
+            )
+            for a in assignments
+        )
+        truth = rng.random((n_cases, len(form))) < 0.15
+        flips = rng.random((len(readings), len(form))) < 0.1
+        ReadingValue.objects.bulk_create(
+            (
+                ReadingValue(
+                    reading=r,
+                    joint=item.joint,
+                    region=item.region,
+                    lesion=item.lesion,
+                    value=int(truth[i // 3, j] ^ flips[i, j]),
+                )
+                for i, r in enumerate(readings)
+                for j, item in enumerate(form)
+            ),
+            batch_size=20000,
+        )
+        made.append(project)
+    return made[0], made[1]
+
+
+def consensus_signature(project: Any) -> tuple[list[Any], list[Any]]:
+    """The current runs (per lesion) and every item's label, with cases by their order in the project."""
+    from labeling.models import ConsensusRun, ItemPosterior
+
+    order = {pk: i for i, pk in enumerate(project.cases.order_by("pk").values_list("pk", flat=True))}
+    runs = ConsensusRun.objects.filter(project=project, is_current=True)
+    summary = sorted((r.lesion, r.n_items, r.n_readings, round(r.log_likelihood, 6)) for r in runs)
+    labels = sorted(
+        (order[case], joint, region, label)
+        for case, joint, region, label in ItemPosterior.objects.filter(run__in=runs).values_list(
+            "case_id", "joint", "region", "label"
+        )
+    )
+    return summary, labels
+
+
+def named(scenario: str, exc: Exception) -> Exception:
+    exc.scenario = scenario  # type: ignore[attr-defined]
+    return exc
+
+
+# --- scenarios ---------------------------------------------------------------------------------------------
+
+
+def refit_killed(stack: Stack, world: World, n_cases: int, timeout_s: float) -> Row:
+    from django.db import transaction
+
+    from labeling.models import ConsensusRefitState, ConsensusRun
+    from labeling.services.consensus import consensus_refit_project
+    from labeling.services.readings import consensus_enqueue
+
+    scenario = "kill -9 worker during refit"
+    try:
+        undisturbed, killed = refit_projects(world, n_cases)
+        began = time.perf_counter()
+        consensus_refit_project(project_id=undisturbed.pk)
+        plain_s = time.perf_counter() - began
+        expected = consensus_signature(undisturbed)
+        with transaction.atomic():
+            consensus_enqueue(killed.pk, debounce=False)
+        wait_for(
+            lambda: ConsensusRefitState.objects.filter(project=killed, heartbeat_at__isnull=False).exists(),
+            timeout_s=timeout_s,
+            what="refit started by the worker",
+            every_s=0.02,
+        )
+        time.sleep(min(plain_s / 3, 1.0))  # well inside the refit
+        stack.kill9("worker")
+        killed_at = time.monotonic()
+        mid_refit = not ConsensusRun.objects.filter(project=killed).exists()
+        stack.start("worker")
+        n_lesions = len(expected[0])
+        wait_for(
+            lambda: ConsensusRun.objects.filter(project=killed, is_current=True).count() == n_lesions,
+            timeout_s=timeout_s,
+            what="refit completed after the restart",
+            every_s=0.2,
+        )
+        took = time.monotonic() - killed_at
+        same = consensus_signature(killed) == expected
+        values = sum(r[2] for r in expected[0])
+        happened = (
+            f"{values:,} values, refit {plain_s:.1f} s; killed {'mid-refit' if mid_refit else 'AFTER the refit'}"
+            f", worker restarted, refit rerun: {'same result' if same else 'DIFFERENT result'}"
+        )
+        return Row(scenario, happened, same and mid_refit, took)
+    except Exception as exc:
+        raise named(scenario, exc) from exc
+
+
+def mri_study_files(folder: Path, n: int, patient: str) -> list[str]:
+    from pydicom.uid import generate_uid
+
+    from tests.labeling.dicom.dicom_factory import make_series, write_series
+
+    uids = []
+    for s in range(n):
+        study_uid, frame = generate_uid(), generate_uid()
+        for i, description in enumerate(("T1", "STIR")):
+            series = make_series(
+                n_slices=8,
+                rows=64,
+                columns=64,
+                study_uid=study_uid,
+                frame_of_reference_uid=frame,
+                description=description,
+                patient_id=patient,
+                seed=s * 2 + i,
+            )
+            write_series(series, folder / study_uid / description)
+        uids.append(study_uid)
+    return uids
+
+
+def import_job_start(world: World, project: Any, folder: Path) -> Any:
+    from django.db import transaction
+
+    from labeling.services.ingest import import_job_create, import_job_enqueue
+
+    with transaction.atomic():
+        job = import_job_create(
+            actor=world.admin, project=project, source="faults", params={"folder": str(folder)}
+        )
+        import_job_enqueue(job)
+    return job
+
+
+def import_outcome(
+    world: World, job: Any, project: Any, studies: list[str], cases_before: int = 0
+) -> tuple[bool, str]:
+    """Whether the job ended as an undisturbed run does: every study imported once, a case each, no problem."""
+    from labeling.models import Case
+
+    job.refresh_from_db()
+    world.orthanc_studies += studies
+    imported = job.report.get("imported", [])
+    cases = Case.objects.filter(project=project).count() - cases_before
+    stored = sum(len(world.store.search_instances(uid)) for uid in studies)
+    ok = (
+        job.status == "succeeded"
+        and sorted(imported) == sorted(studies)
+        and cases == len(studies)
+        and not job.problems
+        and stored == 16 * len(studies)
+    )
+    return ok, (
+        f"job {job.status} after {job.attempts} attempts: {len(imported)}/{len(studies)} studies, "
+        f"{cases} cases, {stored} instances in Orthanc, {len(job.problems)} problems"
+    )
+
+
+def import_killed(stack: Stack, world: World, n_studies: int, folder: Path, timeout_s: float) -> Row:
+    from labeling.models import ImportJob
+
+    scenario = "kill -9 worker during import"
+    try:
+        project = world.project("faults-import")
+        studies = mri_study_files(folder / "import-killed", n_studies, f"{PATIENT_PREFIX}IMPORT")
+        job = import_job_start(world, project, folder / "import-killed")
+
+        def some_stored() -> bool:
+            row = ImportJob.objects.get(pk=job.pk)
+            return row.status == "running" and len(row.report.get("imported", [])) >= 2
+
+        wait_for(some_stored, timeout_s=timeout_s, what="import job with 2 studies stored", every_s=0.05)
+        before = len(ImportJob.objects.get(pk=job.pk).report.get("imported", []))
+        stack.kill9("worker")
+        killed_at = time.monotonic()
+        stack.start("worker")
+        wait_for(
+            lambda: ImportJob.objects.get(pk=job.pk).status in ("succeeded", "failed"),
+            timeout_s=timeout_s,
+            what="import job finished after the restart",
+            every_s=0.2,
+        )
+        took = time.monotonic() - killed_at
+        ok, outcome = import_outcome(world, job, project, studies)
+        return Row(scenario, f"killed with {before}/{n_studies} studies stored; {outcome}", ok, took)
+    except Exception as exc:
+        raise named(scenario, exc) from exc
+
+
+def broker_down(stack: Stack, world: World, timeout_s: float, n_cases: int = 6) -> Row:
+    import requests
+
+    from labeling.models import Assignment, Case, ConsensusRun, OutboxMessage, Reading
+    from tests.labeling.factories import full_values, mri_study
+
+    scenario = "broker (Redis) down during submits"
+    try:
+        project = world.project("faults-broker")
+        assignments = []
+        for i in range(n_cases):
+            case = Case.objects.create(project=project, study=mri_study(), label=f"broker-{i}")
+            assignments += [
+                Assignment.objects.create(project=project, case=case, reader=reader, session=1)
+                for reader in world.readers
+            ]
+        tokens = {reader.pk: world.token(reader) for reader in world.readers}
+        stack.stop("redis")
+        wait_for(lambda: not stack.redis_up(), timeout_s=30, what="Redis stop")
+        statuses, times = [], []
+        for assignment in assignments:
+            began = time.perf_counter()
+            answer = requests.post(
+                f"{world.base}/api/assignments/{assignment.key}/reading/",
+                json={"values": full_values(project.scheme.parsed, 1)},
+                headers={"Authorization": f"Token {tokens[assignment.reader_id]}"},
+                timeout=60,
+            )
+            times.append(time.perf_counter() - began)
+            statuses.append(answer.status_code)
+            if answer.status_code != 201:
+                raise RuntimeError(f"a reading was answered {answer.status_code}: {answer.text[:200]}")
+        pending = OutboxMessage.objects.filter(sent_at__isnull=True).count()
+        last = Reading.objects.filter(project=project).latest("created_at").created_at
+        time.sleep(3)  # the broker stays down a while (beat and worker retrying)
+        stack.start("redis")
+        wait_for(stack.redis_up, timeout_s=30, what="Redis answer")
+        back_at = time.monotonic()
+        wait_for(
+            lambda: (
+                ConsensusRun.objects.filter(project=project, is_current=True, created_at__gt=last).exists()
+                and not OutboxMessage.objects.filter(sent_at__isnull=True).exists()
+            ),
+            timeout_s=timeout_s,
+            what="refit covering the readings and an empty outbox",
+            every_s=0.2,
+        )
+        took = time.monotonic() - back_at
+        n_201 = statuses.count(201)
+        stored = Reading.objects.filter(project=project).count()
+        happened = (
+            f"{n_201}/{len(statuses)} readings 201 (median {statistics.median(times):.2f} s, slowest "
+            f"{max(times):.2f} s), {stored} stored, {pending} "
+            "outbox messages waited; Redis back: outbox drained, refit ran"
+        )
+        return Row(scenario, happened, n_201 == len(statuses) == stored, took)
+    except Exception as exc:
+        raise named(scenario, exc) from exc
+    finally:
+        if not stack.redis_up():  # the next scenarios need the broker
+            stack.start("redis")
+            wait_for(stack.redis_up, timeout_s=30, what="Redis answer")
+
+
+def orthanc_down(stack: Stack, world: World, folder: Path, timeout_s: float) -> Row:
+    import requests
+
+    from labeling.models import Assignment, Case, ImportJob
+
+    scenario = "Orthanc down (viewer, import)"
+    try:
+        project = world.project("faults-orthanc")
+        first = mri_study_files(folder / "orthanc-first", 1, f"{PATIENT_PREFIX}ORTHANC")
+        job = import_job_start(world, project, folder / "orthanc-first")
+        wait_for(
+            lambda: ImportJob.objects.get(pk=job.pk).status == "succeeded",
+            timeout_s=timeout_s,
+            what="first import",
+        )
+        world.orthanc_studies += first
+        case = Case.objects.get(project=project, study__study_uid=first[0])
+        Assignment.objects.create(project=project, case=case, reader=world.readers[0], session=1)
+        series = case.study.series.order_by("pk").first()
+        metadata = f"{world.base}/dicomweb/studies/{first[0]}/series/{series.series_uid}/metadata"
+        auth = {"Authorization": f"Token {world.token(world.readers[0])}"}
+        assert requests.get(metadata, headers=auth, timeout=60).status_code == 200
+
+        orthanc("stop")
+        began = time.perf_counter()
+        down = requests.get(metadata, headers=auth, timeout=60)
+        answer_s = time.perf_counter() - began
+        try:
+            detail = str(down.json().get("detail", ""))
+        except ValueError:
+            detail = f"not JSON: {down.text[:40]!r}"
+        said = (
+            down.status_code == 502
+            and detail.startswith("image server unavailable")
+            and bool(down.headers.get("Retry-After"))
+        )
+        later = mri_study_files(folder / "orthanc-later", 2, f"{PATIENT_PREFIX}ORTHANC")
+        paused_job = import_job_start(world, project, folder / "orthanc-later")
+        paused = wait_for(
+            lambda: (
+                (row := ImportJob.objects.get(pk=paused_job.pk)).attempts >= 1
+                and row.status == "queued"
+                and row.error.startswith("image server unavailable: paused")
+                and row
+            ),
+            timeout_s=timeout_s,
+            what="paused import job",
+            every_s=0.2,
+        )
+        time.sleep(3)
+        orthanc("start")
+        orthanc("wait")
+        back_at = time.monotonic()
+        wait_for(
+            lambda: requests.get(metadata, headers=auth, timeout=60).status_code == 200,
+            timeout_s=timeout_s,
+            what="metadata answered again",
+            every_s=0.2,
+        )
+        viewer_s = time.monotonic() - back_at
+        wait_for(
+            lambda: ImportJob.objects.get(pk=paused_job.pk).status in ("succeeded", "failed"),
+            timeout_s=timeout_s,
+            what="paused import job finished",
+            every_s=0.2,
+        )
+        took = time.monotonic() - back_at
+        ok, outcome = import_outcome(world, paused_job, project, later, cases_before=1)
+        happened = (
+            f"/dicomweb/ {down.status_code} '{detail[:24]}' Retry-After {down.headers.get('Retry-After')} in "
+            f"{answer_s:.2f} s; import paused ({paused.status}); back: viewer 200 after {viewer_s:.1f} s, {outcome}"
+        )
+        return Row(scenario, happened, said and ok, took)
+    except Exception as exc:
+        raise named(scenario, exc) from exc
+
+
+if __name__ == "__main__":
+    main()
