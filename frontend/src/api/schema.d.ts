@@ -433,6 +433,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * @description A list view answered by ``paginated``: declaring its paginator lets the schema document the page
+         *     (``{count, next, previous, results}`` and ``limit``/``offset``), not a bare array.
+         */
         get: operations["api_projects_assignments_list"];
         put?: never;
         post?: never;
@@ -488,6 +492,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * @description A list view answered by ``paginated``: declaring its paginator lets the schema document the page
+         *     (``{count, next, previous, results}`` and ``limit``/``offset``), not a bare array.
+         */
         get: operations["api_projects_cases_list"];
         put?: never;
         post?: never;
@@ -637,7 +645,7 @@ export interface paths {
             cookie?: never;
         };
         /** @description Each reader's contour reliability: mean and 95th-percentile distance to the consensus, in mm. */
-        get: operations["api_projects_contours_reliability_retrieve"];
+        get: operations["api_projects_contours_reliability_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1207,7 +1215,6 @@ export interface components {
             readonly case_id: number;
             case_label: string;
             reader: string;
-            /** Format: int64 */
             session?: number;
             /** @description AI-aided read, paired with the unaided one */
             aided?: boolean;
@@ -1277,7 +1284,7 @@ export interface components {
             readonly id: number;
             /** Format: date-time */
             created_at?: string;
-            actor?: string;
+            actor?: string | null;
             action: string;
             readonly project_id: number | null;
             object_type: string;
@@ -1301,8 +1308,8 @@ export interface components {
             is_gold?: boolean;
             /** @description known truth as reading values; never shown to readers */
             reference?: unknown;
-            readonly n_assignments: number;
-            readonly n_readings: number;
+            readonly n_assignments: number | null;
+            readonly n_readings: number | null;
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -1364,17 +1371,11 @@ export interface components {
             model: string;
             data_hash: string;
             parameters?: unknown;
-            /** Format: int64 */
             n_classes: number;
-            /** Format: int64 */
             n_items: number;
-            /** Format: int64 */
             n_readers: number;
-            /** Format: int64 */
             n_readings: number;
-            /** Format: int64 */
             n_clamped?: number;
-            /** Format: int64 */
             n_iter: number;
             converged: boolean;
             /** Format: double */
@@ -1434,7 +1435,6 @@ export interface components {
             joint: string;
             series_uid: string;
             sop_instance_uid?: string;
-            /** Format: int64 */
             slice_index: number;
             points_mm: unknown;
             start_mm: unknown;
@@ -1444,17 +1444,23 @@ export interface components {
             readonly case_id: number;
             case_label: string;
             joint: string;
-            /** Format: int64 */
             slice_index: number;
             series_uid: string;
             points_mm: unknown;
-            /** Format: int64 */
             n_contours: number;
             /**
              * Format: double
              * @description mean distance of the farthest reader's contour to the consensus
              */
             disagreement_mm: number;
+        };
+        ContourReliabilityOutput: {
+            reader: string;
+            n_contours: number;
+            /** Format: double */
+            mean_mm: number;
+            /** Format: double */
+            p95_mm: number;
         };
         CredentialsRequest: {
             username: string;
@@ -1525,6 +1531,11 @@ export interface components {
             };
             /** @description segmenter | grader (the CT model's two fits) */
             phase?: string;
+        };
+        /** @description An error: ``detail`` says what went wrong; ``field`` names the part of the request at fault. */
+        Error: {
+            detail: string;
+            field?: string;
         };
         ImportDicomwebInputRequest: {
             /** @description QIDO study filters, e.g. {"PatientID": "PHANTOM-*", "StudyDate": "20260101-"} */
@@ -1603,7 +1614,6 @@ export interface components {
         ModelVersionOutput: {
             readonly id: number;
             kind: components["schemas"]["ModelKindEnum"];
-            /** Format: int64 */
             version: number;
             status?: components["schemas"]["ModelVersionStatusEnum"];
             readonly training_run_id: number;
@@ -1627,6 +1637,141 @@ export interface components {
          * @enum {string}
          */
         ModelVersionStatusEnum: "candidate" | "promoted" | "retired";
+        PaginatedAssignmentAdminOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["AssignmentAdminOutput"][];
+        };
+        PaginatedAuditEventOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["AuditEventOutput"][];
+        };
+        PaginatedCaseOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["CaseOutput"][];
+        };
+        PaginatedContourQueueOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["ContourQueueOutput"][];
+        };
+        PaginatedImportJobOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["ImportJobOutput"][];
+        };
+        PaginatedQueueItemOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["QueueItemOutput"][];
+        };
+        PaginatedReadingOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["ReadingOutput"][];
+        };
+        PaginatedStudyOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["StudyOutput"][];
+        };
+        PaginatedTrainingRunOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["TrainingRunOutput"][];
+        };
         PredictionOutput: {
             kind: string;
             version: number;
@@ -1682,15 +1827,12 @@ export interface components {
             description?: string;
             readonly scheme: string;
             scheme_id: number;
-            /** Format: int64 */
             readers_per_case?: number;
             /** Format: double */
             gold_fraction?: number;
             /** Format: double */
             repeat_fraction?: number;
-            /** Format: int64 */
             washout_days?: number;
-            /** Format: int64 */
             washout_cases?: number;
             /** Format: double */
             adjudication_threshold?: number;
@@ -1775,13 +1917,11 @@ export interface components {
             lesion: string;
             /** @description P(class) for each class of the lesion */
             posterior: unknown;
-            /** Format: int64 */
             label: number;
             /** Format: double */
             max_posterior: number;
             /** Format: double */
             entropy: number;
-            /** Format: int64 */
             n_readings: number;
             readonly run_id: number;
         };
@@ -1869,7 +2009,6 @@ export interface components {
         SchemeOutput: {
             readonly id: number;
             name: string;
-            /** Format: int64 */
             version: number;
             modality: string;
             readonly form: {
@@ -1923,15 +2062,9 @@ export interface components {
         TrainingPolicyOutput: {
             kind: components["schemas"]["ModelKindEnum"];
             schedule_enabled?: boolean;
-            /**
-             * Format: int64
-             * @description nightly check at this hour
-             */
+            /** @description nightly check at this hour */
             hour_utc?: number;
-            /**
-             * Format: int64
-             * @description retrain only when this many new adjudicated or confident items exist
-             */
+            /** @description retrain only when this many new adjudicated or confident items exist */
             min_new_items?: number;
             /**
              * Format: double
@@ -1972,10 +2105,7 @@ export interface components {
             progress?: unknown;
             error?: string;
             cancel_requested?: boolean;
-            /**
-             * Format: int64
-             * @description deliveries to a worker (> 1 after a crash)
-             */
+            /** @description deliveries to a worker (> 1 after a crash) */
             attempts?: number;
             /** Format: date-time */
             readonly created_at: string;
@@ -1999,10 +2129,7 @@ export interface components {
             progress?: unknown;
             error?: string;
             cancel_requested?: boolean;
-            /**
-             * Format: int64
-             * @description deliveries to a worker (> 1 after a crash)
-             */
+            /** @description deliveries to a worker (> 1 after a crash) */
             attempts?: number;
             /** Format: date-time */
             readonly created_at: string;
@@ -2041,6 +2168,13 @@ export interface components {
          * @enum {string}
          */
         TriggerEnum: "manual" | "schedule" | "demo";
+        /** @description A request that does not fit: ``detail`` and ``field`` for a domain error, or the messages of each invalid field by its name (a list of strings, or an object of them for a nested field). */
+        ValidationError: {
+            detail?: string;
+            field?: string;
+        } & {
+            [key: string]: unknown;
+        };
         /**
          * @description What a reader sees of an assignment: its opaque ``key`` (the only way readers address it), no session
          *     number, no gold flag, and neither the case's id nor its label: ``case_label`` is the assignment's own
@@ -2063,7 +2197,71 @@ export interface components {
             items: components["schemas"]["WorklistItemOutput"][];
         };
     };
-    responses: never;
+    responses: {
+        /** @description The request is invalid. */
+        BadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ValidationError"];
+            };
+        };
+        /** @description The action clashes with the current state. */
+        Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The caller may not do this (its role, or a missing CSRF token). */
+        Forbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description No such object, or one the caller may not know of. */
+        NotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description A service is unavailable for a moment (the database, the image store); nothing was saved, retry. */
+        ServiceUnavailable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Too many failed logins: wait for Retry-After seconds. */
+        TooManyRequests: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description No valid credentials (a missing, unknown or expired token). */
+        Unauthorized: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+    };
     parameters: never;
     requestBodies: never;
     headers: never;
@@ -2090,6 +2288,11 @@ export interface operations {
                     "application/json": components["schemas"]["AssignmentReaderOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_assignments_ai_retrieve: {
@@ -2113,6 +2316,11 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_assignments_draft_retrieve: {
@@ -2134,6 +2342,11 @@ export interface operations {
                     "application/json": components["schemas"]["DraftOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_assignments_draft_save_create: {
@@ -2161,6 +2374,12 @@ export interface operations {
                     "application/json": components["schemas"]["DraftOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_assignments_reading_create: {
@@ -2188,6 +2407,12 @@ export interface operations {
                     "application/json": components["schemas"]["ReadingOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_assignments_readings_retrieve: {
@@ -2210,6 +2435,11 @@ export interface operations {
                     "application/json": components["schemas"]["ReadingOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_assignments_readings_correct_create: {
@@ -2238,11 +2468,22 @@ export interface operations {
                     "application/json": components["schemas"]["ReadingOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_audit_list: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2254,9 +2495,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AuditEventOutput"][];
+                    "application/json": components["schemas"]["PaginatedAuditEventOutputList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_auth_csrf_retrieve: {
@@ -2276,6 +2521,7 @@ export interface operations {
                     "application/json": components["schemas"]["Csrf"];
                 };
             };
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_auth_login_create: {
@@ -2301,6 +2547,11 @@ export interface operations {
                     "application/json": components["schemas"]["MeOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_auth_logout_create: {
@@ -2319,6 +2570,11 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_auth_me_retrieve: {
@@ -2338,6 +2594,9 @@ export interface operations {
                     "application/json": components["schemas"]["MeOutput"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_auth_token_create: {
@@ -2363,6 +2622,11 @@ export interface operations {
                     "application/json": components["schemas"]["TokenOut"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_list: {
@@ -2382,6 +2646,9 @@ export interface operations {
                     "application/json": components["schemas"]["ProjectOutput"][];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_retrieve: {
@@ -2403,6 +2670,11 @@ export interface operations {
                     "application/json": components["schemas"]["ProjectOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_adjudication_cases_retrieve: {
@@ -2437,11 +2709,21 @@ export interface operations {
                     "application/json": components["schemas"]["CaseQueuePageOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_adjudication_contours_list: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
             header?: never;
             path: {
                 project_id: number;
@@ -2455,9 +2737,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ContourQueueOutput"][];
+                    "application/json": components["schemas"]["PaginatedContourQueueOutputList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_adjudication_contours_retrieve: {
@@ -2482,6 +2769,11 @@ export interface operations {
                     "application/json": components["schemas"]["ContourDisputeOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_adjudication_contours_record_create: {
@@ -2511,6 +2803,12 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_adjudication_items_retrieve: {
@@ -2538,11 +2836,21 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_adjudication_queue_list: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
             header?: never;
             path: {
                 project_id: number;
@@ -2556,9 +2864,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["QueueItemOutput"][];
+                    "application/json": components["schemas"]["PaginatedQueueItemOutputList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_adjudication_record_create: {
@@ -2588,6 +2901,12 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_agreement_retrieve: {
@@ -2614,6 +2933,11 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     "api_projects_agreement.csv_retrieve": {
@@ -2638,11 +2962,21 @@ export interface operations {
                     "text/csv": string;
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_assignments_list: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
             header?: never;
             path: {
                 project_id: number;
@@ -2656,9 +2990,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AssignmentAdminOutput"][];
+                    "application/json": components["schemas"]["PaginatedAssignmentAdminOutputList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_assignments_generate_create: {
@@ -2686,6 +3025,12 @@ export interface operations {
                     "application/json": components["schemas"]["AssignmentGenerateOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_calibration_retrieve: {
@@ -2709,11 +3054,21 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_cases_list: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
             header?: never;
             path: {
                 project_id: number;
@@ -2727,9 +3082,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["CaseOutput"][];
+                    "application/json": components["schemas"]["PaginatedCaseOutputList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_cases_retrieve: {
@@ -2752,6 +3112,11 @@ export interface operations {
                     "application/json": components["schemas"]["CaseOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_cases_delete_create: {
@@ -2773,6 +3138,12 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_cases_predictions_list: {
@@ -2795,6 +3166,11 @@ export interface operations {
                     "application/json": components["schemas"]["PredictionOutput"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_cases_update_create: {
@@ -2823,6 +3199,12 @@ export interface operations {
                     "application/json": components["schemas"]["CaseOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_cases_create_create: {
@@ -2850,6 +3232,12 @@ export interface operations {
                     "application/json": components["schemas"]["CaseOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_consensus_list: {
@@ -2871,6 +3259,11 @@ export interface operations {
                     "application/json": components["schemas"]["ConsensusRunOutput"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_consensus_readers_list: {
@@ -2893,6 +3286,11 @@ export interface operations {
                     "application/json": components["schemas"]["ReaderConfusionOutput"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_consensus_refit_create: {
@@ -2913,9 +3311,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
-    api_projects_contours_reliability_retrieve: {
+    api_projects_contours_reliability_list: {
         parameters: {
             query?: never;
             header?: never;
@@ -2931,11 +3335,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ContourReliabilityOutput"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_deidentification_list: {
@@ -2960,6 +3367,11 @@ export interface operations {
                     "application/json": components["schemas"]["DeidentificationOutput"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_delete_create: {
@@ -2980,6 +3392,12 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     "api_projects_exports_adjudications.csv_retrieve": {
@@ -3003,6 +3421,11 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     "api_projects_exports_consensus.csv_retrieve": {
@@ -3026,6 +3449,11 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     "api_projects_exports_readings.csv_retrieve": {
@@ -3049,6 +3477,11 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_exports_sr_create: {
@@ -3072,11 +3505,22 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_imports_list: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
             header?: never;
             path: {
                 project_id: number;
@@ -3090,9 +3534,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ImportJobOutput"][];
+                    "application/json": components["schemas"]["PaginatedImportJobOutputList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_imports_retrieve: {
@@ -3115,6 +3564,11 @@ export interface operations {
                     "application/json": components["schemas"]["ImportJobOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_imports_dicomweb_create: {
@@ -3142,6 +3596,12 @@ export interface operations {
                     "application/json": components["schemas"]["ImportJobOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_imports_upload_create: {
@@ -3167,6 +3627,12 @@ export interface operations {
                     "application/json": components["schemas"]["ImportJobOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_members_list: {
@@ -3188,6 +3654,11 @@ export interface operations {
                     "application/json": components["schemas"]["MembershipOutput"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_members_remove_create: {
@@ -3209,6 +3680,12 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_members_add_create: {
@@ -3236,6 +3713,12 @@ export interface operations {
                     "application/json": components["schemas"]["MembershipOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_models_list: {
@@ -3257,6 +3740,11 @@ export interface operations {
                     "application/json": components["schemas"]["ModelVersionOutput"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_models_promote_create: {
@@ -3285,6 +3773,12 @@ export interface operations {
                     "application/json": components["schemas"]["ModelVersionOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_reader_study_retrieve: {
@@ -3321,6 +3815,11 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     "api_projects_reader_study.csv_retrieve": {
@@ -3355,6 +3854,11 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     "api_projects_reader_study_report.html_retrieve": {
@@ -3389,6 +3893,11 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_training_policies_list: {
@@ -3410,6 +3919,11 @@ export interface operations {
                     "application/json": components["schemas"]["TrainingPolicyOutput"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_training_policies_update_create: {
@@ -3438,11 +3952,22 @@ export interface operations {
                     "application/json": components["schemas"]["TrainingPolicyOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_training_runs_list: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
             header?: never;
             path: {
                 project_id: number;
@@ -3456,9 +3981,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TrainingRunOutput"][];
+                    "application/json": components["schemas"]["PaginatedTrainingRunOutputList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_training_runs_retrieve: {
@@ -3481,6 +4011,11 @@ export interface operations {
                     "application/json": components["schemas"]["TrainingRunDetailOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_training_runs_cancel_create: {
@@ -3503,6 +4038,12 @@ export interface operations {
                     "application/json": components["schemas"]["TrainingRunOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_training_runs_start_create: {
@@ -3530,6 +4071,12 @@ export interface operations {
                     "application/json": components["schemas"]["TrainingRunOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_update_create: {
@@ -3557,6 +4104,12 @@ export interface operations {
                     "application/json": components["schemas"]["ProjectOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_worklist_retrieve: {
@@ -3578,6 +4131,11 @@ export interface operations {
                     "application/json": components["schemas"]["WorklistOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_worklist_next_create: {
@@ -3606,6 +4164,12 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_create_create: {
@@ -3631,11 +4195,21 @@ export interface operations {
                     "application/json": components["schemas"]["ProjectOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_readings_list: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3647,9 +4221,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ReadingOutput"][];
+                    "application/json": components["schemas"]["PaginatedReadingOutputList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_schemes_list: {
@@ -3669,11 +4247,19 @@ export interface operations {
                     "application/json": components["schemas"]["SchemeOutput"][];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_studies_list: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3685,9 +4271,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["StudyOutput"][];
+                    "application/json": components["schemas"]["PaginatedStudyOutputList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_studies_register_create: {
@@ -3713,6 +4303,11 @@ export interface operations {
                     "application/json": components["schemas"]["StudyOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
 }
