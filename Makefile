@@ -79,6 +79,13 @@ check: $(VENV)/.dev ## Django system checks, migrations up to date, OpenAPI sche
 test: deps services frontend lint lint-frontend check schema-check ## install, build, start services, lint, run the whole suite
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider
 
+FUZZ_EXAMPLES ?= 100
+
+.PHONY: fuzz
+fuzz: deps services ## schemathesis on every API operation as each role: FUZZ_EXAMPLES (100) examples each, plus its coverage phase
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_COVERAGE=1 $(BIN)/pytest tests/labeling/test_api_fuzz.py -k conforms \
+	    -n $(PYTEST_WORKERS) -p no:cacheprovider
+
 .PHONY: test-ml
 test-ml: $(VENV)/.dev ## the plain-Python ml tests, without Django
 	$(BIN)/pytest tests/ml -p no:django -p no:cacheprovider

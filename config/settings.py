@@ -24,6 +24,7 @@ if SECRET_KEY.strip().lower() in {"", "change-me", "changeme", "secret", "django
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_FAILURE_VIEW = "labeling.api.errors.csrf_failure"  # JSON 403 on API paths
 
 # Behind TLS (production: README "Production settings"). HTTPS=true turns on the redirect, secure cookies and
 # HSTS, and trusts X-Forwarded-Proto from the reverse proxy, which must set it (and drop a client's own).
@@ -159,7 +160,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "labeling.api.schema.ErrorDocumentingAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "labeling.api.errors.exception_handler",

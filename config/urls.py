@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("labeling.web.urls")),
 ]
 
+handler404 = "labeling.api.errors.page_not_found"
 handler500 = "labeling.api.errors.server_error"

@@ -477,6 +477,8 @@ def adjudication_item(
         and case.readings.filter(reader=adjudicator).exists()
     ):
         raise NotFound("you read this case yourself; another adjudicator decides it")
+    if (joint, region, lesion) not in {item.key for item in project.scheme.parsed.form_items}:
+        raise NotFound(f"no item {joint}/{region}/{lesion} in the project's scheme")
     names = reader_pseudonyms(project=project)
     run = project.consensus_runs.filter(is_current=True, lesion=lesion).first()
     posterior = (

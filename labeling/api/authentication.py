@@ -11,6 +11,7 @@ counts live in Django's cache: give several web processes a shared one (``CACHE_
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Any, cast
 
@@ -80,7 +81,11 @@ class FailedLoginPerUserThrottle(_FailedLoginThrottle):
     scope = "login_user"
 
     def ident_key(self, request: HttpRequest, username: str | None) -> str | None:
-        return self.cache_format % {"scope": self.scope, "ident": username.lower()} if username else None
+        if not username:
+            return None
+        # hashed: a username may hold anything (spaces, control characters) that a cache key must not
+        ident = hashlib.sha256(username.lower().encode("utf-8", "surrogatepass")).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
 class FailedLoginPerIpThrottle(_FailedLoginThrottle):

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labeling import selectors
-from labeling.api.common import paginated, request_user
+from labeling.api.common import DB_INT_MAX, PaginatedApi, paginated, request_user
 from labeling.api.permissions import ADJUDICATOR, ADMIN, READER, project_for, project_for_unblinded
 from labeling.exceptions import InvalidInput, NotFound
 from labeling.models import ConsensusRun, ContourAdjudication, ContourConsensus, ItemPosterior
@@ -119,7 +119,7 @@ class ConsensusReadersApi(APIView):
         return Response(ReaderConfusionOutput(rows, many=True).data)
 
 
-class AdjudicationQueueApi(APIView):
+class AdjudicationQueueApi(PaginatedApi):
     @extend_schema(responses=QueueItemOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         """Items the consensus is least sure of, most uncertain first."""
@@ -313,7 +313,7 @@ class ContourAdjudicationRecordApi(APIView):
     class ContourAdjudicationInput(serializers.Serializer):
         case_id = serializers.IntegerField()
         joint = serializers.CharField(max_length=16)
-        slice_index = serializers.IntegerField(min_value=0)
+        slice_index = serializers.IntegerField(min_value=0, max_value=DB_INT_MAX)
         choice = serializers.ChoiceField(choices=ContourAdjudication.Source.choices)
         reader = serializers.CharField(max_length=64, required=False, default="")
         points_mm = serializers.JSONField(required=False, default=None)
@@ -352,7 +352,7 @@ class ContourQueueOutput(serializers.ModelSerializer):
         ]
 
 
-class ContourQueueApi(APIView):
+class ContourQueueApi(PaginatedApi):
     @extend_schema(responses=ContourQueueOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         """Slices where readers' joint contours disagree beyond the project's threshold, worst first."""
@@ -360,8 +360,15 @@ class ContourQueueApi(APIView):
         return paginated(request, self, selectors.contour_queue(project=project), ContourQueueOutput)
 
 
+class ContourReliabilityOutput(serializers.Serializer):
+    reader = serializers.CharField()
+    n_contours = serializers.IntegerField()
+    mean_mm = serializers.FloatField()
+    p95_mm = serializers.FloatField()
+
+
 class ContourReliabilityApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=ContourReliabilityOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         """Each reader's contour reliability: mean and 95th-percentile distance to the consensus, in mm."""
         project = project_for_unblinded(request_user(request), project_id, ADJUDICATOR, ADMIN)

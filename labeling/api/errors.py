@@ -3,10 +3,13 @@
 DICOM store failures too: not found 404, a request the store cannot answer 406, a bad request 400, an image
 server that cannot be reached or does not answer in time 502 "image server unavailable"
 with Retry-After (``IMAGE_SERVER_DOWN_BODY``, in DRF views and through ``server_error`` anywhere else), any
-other store failure 502. A database that is unreachable or dropped the connection
+other store failure 502. A URL no route matches and a refused CSRF check are JSON on API paths too
+(``page_not_found``, ``csrf_failure``), as the schema documents. A database that is unreachable or dropped
+the connection
 (OperationalError, InterfaceError: a restart, a failover) is a 503 with Retry-After, in DRF views and, through
 ``server_error`` (``handler500``), anywhere else; the transaction that was open is rolled back by PostgreSQL,
-so nothing is half-written and the client may simply retry.
+so nothing is half-written and the client may simply retry. A value its column cannot hold (DataError: an
+integer out of range) is the client's 400, never a 500.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from django.db import InterfaceError, OperationalError
+from django.db import DataError, InterfaceError, OperationalError
 from django.db.models import ProtectedError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views import defaults
+from django.views import csrf, defaults
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from labeling.dicom.errors import (
     IMAGE_SERVER_UNAVAILABLE,
@@ -69,6 +73,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return _store_error(exc)
     if isinstance(exc, DATABASE_DOWN):
         return Response(DATABASE_DOWN_BODY, status=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+    if isinstance(exc, DataError):  # a value its column cannot hold, past a serializer without bounds
+        set_rollback()
+        return Response({"detail": "a value of the request is out of range or too long"}, status=400)
     if isinstance(exc, ImmutableError | ProtectedError):
         return Response({"detail": str(exc.args[0])}, status=status.HTTP_409_CONFLICT)
     return drf_exception_handler(exc, context)
@@ -91,6 +98,24 @@ def _store_error(exc: DicomStoreError) -> Response:
     return Response({"detail": "the image store failed to answer"}, status=status.HTTP_502_BAD_GATEWAY)
 
 
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith(("/api/", "/dicomweb/"))
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler404``: a URL no route matches (``/api/projects/-1/``) is a JSON 404 on API paths."""
+    if _is_api(request):
+        return JsonResponse({"detail": "not found"}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """``CSRF_FAILURE_VIEW``: a refused CSRF check is a JSON 403 on API paths, Django's page elsewhere."""
+    if _is_api(request):
+        return JsonResponse({"detail": f"CSRF failed: {reason}"}, status=403)
+    return csrf.csrf_failure(request, reason)
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
     """``handler500``: a database outage is a 503 with Retry-After; API paths answer JSON, pages HTML.
 
@@ -98,7 +123,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     it covers what DRF's handler does not see (middleware, the DICOMweb views, the web pages).
     """
     exc = sys.exc_info()[1]
-    api = request.path.startswith(("/api/", "/dicomweb/"))
+    api = _is_api(request)
     if isinstance(exc, DicomStoreUnavailable):
         return image_server_down_response(api=api)
     if isinstance(exc, DATABASE_DOWN):

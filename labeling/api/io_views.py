@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labeling.api.common import paginated, request_user
+from labeling.api.common import PaginatedApi, paginated, request_user
 from labeling.api.permissions import ADMIN, project_for, project_for_unblinded
 from labeling.exceptions import InvalidInput, NotFound
 from labeling.models import Project
@@ -81,7 +81,7 @@ class ImportDicomwebApi(APIView):
         return Response(ImportJobOutput(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-class ImportListApi(APIView):
+class ImportListApi(PaginatedApi):
     @extend_schema(responses=ImportJobOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         """The project's imports, newest first."""

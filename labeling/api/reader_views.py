@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from labeling import selectors
 from labeling.api import serializers as out
-from labeling.api.common import created, paginated, request_user
+from labeling.api.common import PaginatedApi, created, paginated, request_user
 from labeling.api.permissions import READER, project_for
 from labeling.exceptions import Conflict, InvalidInput, NotFound
 from labeling.models import Assignment, Draft
@@ -152,7 +152,7 @@ class ReadingSubmitApi(APIView):
         return created(out.ReadingOutput(reading).data)
 
 
-class ReadingListApi(APIView):
+class ReadingListApi(PaginatedApi):
     @extend_schema(responses=out.ReadingOutput(many=True))
     def get(self, request: Request) -> Response:
         """The user's own readings (``?project=`` to narrow), less those of a case they are still to read

@@ -147,8 +147,9 @@ class StudyOutput(serializers.ModelSerializer):
 
 class CaseOutput(serializers.ModelSerializer):
     study_uid = serializers.CharField(source="study.study_uid")
-    n_assignments = serializers.IntegerField(read_only=True, default=None)
-    n_readings = serializers.IntegerField(read_only=True, default=None)
+    # counted by the list's query only (labeling.selectors.case_list); null elsewhere
+    n_assignments = serializers.IntegerField(read_only=True, default=None, allow_null=True)
+    n_readings = serializers.IntegerField(read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Case
@@ -339,7 +340,7 @@ class ReadingOutput(serializers.ModelSerializer):
 
 
 class AuditEventOutput(serializers.ModelSerializer):
-    actor = serializers.CharField(source="actor.username", default=None)
+    actor = serializers.CharField(source="actor.username", default=None, allow_null=True)  # null: the system
 
     class Meta:
         model = AuditEvent

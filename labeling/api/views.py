@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from labeling import selectors
 from labeling.api import serializers as out
-from labeling.api.common import created, paginated, request_user
+from labeling.api.common import PaginatedApi, created, paginated, request_user
 from labeling.api.permissions import (
     ADJUDICATOR,
     ADMIN,
@@ -43,13 +43,19 @@ class SchemeListApi(APIView):
         return Response(out.SchemeOutput(GradingScheme.objects.all(), many=True).data)
 
 
+#: Bounds of the washout settings (ten years; more cases than a project holds): a larger number is a 400,
+#: not a database integer overflow.
+MAX_WASHOUT_DAYS = 3650
+MAX_WASHOUT_CASES = 1_000_000
+
+
 class ProjectSettings(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True)
     readers_per_case = serializers.IntegerField(required=False, min_value=1, max_value=50)
     gold_fraction = serializers.FloatField(required=False, min_value=0, max_value=1)
     repeat_fraction = serializers.FloatField(required=False, min_value=0, max_value=1)
-    washout_days = serializers.IntegerField(required=False, min_value=0)
-    washout_cases = serializers.IntegerField(required=False, min_value=0)
+    washout_days = serializers.IntegerField(required=False, min_value=0, max_value=MAX_WASHOUT_DAYS)
+    washout_cases = serializers.IntegerField(required=False, min_value=0, max_value=MAX_WASHOUT_CASES)
     adjudication_threshold = serializers.FloatField(required=False, min_value=0.01, max_value=1)
     contour_disagreement_mm = serializers.FloatField(required=False, min_value=0.1, max_value=100)
     ai_aided_reads = serializers.BooleanField(required=False)
@@ -179,7 +185,7 @@ class MembershipRemoveApi(APIView):
 # --- studies and cases ----------------------------------------------------------------------------------
 
 
-class StudyListApi(APIView):
+class StudyListApi(PaginatedApi):
     @extend_schema(
         responses=out.StudyOutput(many=True),
         parameters=[
@@ -224,7 +230,7 @@ class StudyRegisterApi(APIView):
         return created(out.StudyOutput(study).data)
 
 
-class CaseListApi(APIView):
+class CaseListApi(PaginatedApi):
     @extend_schema(responses=out.CaseOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         project = project_for(request_user(request), project_id, ADMIN, ADJUDICATOR)
@@ -299,7 +305,7 @@ class CaseDeleteApi(APIView):
 # --- assignments ----------------------------------------------------------------------------------------
 
 
-class AssignmentListApi(APIView):
+class AssignmentListApi(PaginatedApi):
     @extend_schema(responses=out.AssignmentAdminOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         # sessions and repeat links would tell a reading admin which of their own cases are repeats
@@ -310,11 +316,11 @@ class AssignmentListApi(APIView):
 class AssignmentGenerateApi(APIView):
     class AssignmentGenerateInput(serializers.Serializer):
         seed = serializers.IntegerField(required=False, default=0)
-        readers_per_case = serializers.IntegerField(required=False, min_value=1)
+        readers_per_case = serializers.IntegerField(required=False, min_value=1, max_value=50)
         gold_fraction = serializers.FloatField(required=False, min_value=0, max_value=1)
         repeat_fraction = serializers.FloatField(required=False, min_value=0, max_value=1)
-        washout_days = serializers.IntegerField(required=False, min_value=0)
-        washout_cases = serializers.IntegerField(required=False, min_value=0)
+        washout_days = serializers.IntegerField(required=False, min_value=0, max_value=MAX_WASHOUT_DAYS)
+        washout_cases = serializers.IntegerField(required=False, min_value=0, max_value=MAX_WASHOUT_CASES)
 
     class AssignmentGenerateOutput(serializers.Serializer):
         created = serializers.IntegerField()
@@ -344,7 +350,7 @@ class AssignmentGenerateApi(APIView):
 # --- audit ----------------------------------------------------------------------------------------------
 
 
-class AuditListApi(APIView):
+class AuditListApi(PaginatedApi):
     @extend_schema(responses=out.AuditEventOutput(many=True))
     def get(self, request: Request) -> Response:
         """Audit events of the projects the user administers (all of them for staff); ``?project=``."""

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from labeling.api.common import paginated, request_user
+from labeling.api.common import DB_INT_MAX, PaginatedApi, paginated, request_user
 from labeling.api.permissions import ADJUDICATOR, ADMIN, project_for, project_for_unblinded
 from labeling.exceptions import NotFound
 from ml.models import ModelKind, ModelVersion, Prediction, TrainingPolicy, TrainingRun
@@ -126,7 +126,7 @@ class PredictionOutput(serializers.ModelSerializer):
         fields = ["kind", "version", "output", "created_at"]
 
 
-class TrainingRunListApi(APIView):
+class TrainingRunListApi(PaginatedApi):
     @extend_schema(responses=TrainingRunOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         """Training runs of the project, newest first."""
@@ -212,7 +212,7 @@ class TrainingPolicyUpdateApi(APIView):
     class TrainingPolicyUpdateInput(serializers.Serializer):
         schedule_enabled = serializers.BooleanField(required=False)
         hour_utc = serializers.IntegerField(required=False, min_value=0, max_value=23)
-        min_new_items = serializers.IntegerField(required=False, min_value=0)
+        min_new_items = serializers.IntegerField(required=False, min_value=0, max_value=DB_INT_MAX)
         max_output_drop = serializers.FloatField(required=False, min_value=0, max_value=1)
         promotion_floor = serializers.FloatField(required=False, allow_null=True, min_value=-1, max_value=1)
         config = serializers.DictField(required=False)

@@ -433,6 +433,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * @description A list view answered by ``paginated``: declaring its paginator lets the schema document the page
+         *     (``{count, next, previous, results}`` and ``limit``/``offset``), not a bare array.
+         */
         get: operations["api_projects_assignments_list"];
         put?: never;
         post?: never;
@@ -488,6 +492,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /**
+         * @description A list view answered by ``paginated``: declaring its paginator lets the schema document the page
+         *     (``{count, next, previous, results}`` and ``limit``/``offset``), not a bare array.
+         */
         get: operations["api_projects_cases_list"];
         put?: never;
         post?: never;
@@ -637,7 +645,7 @@ export interface paths {
             cookie?: never;
         };
         /** @description Each reader's contour reliability: mean and 95th-percentile distance to the consensus, in mm. */
-        get: operations["api_projects_contours_reliability_retrieve"];
+        get: operations["api_projects_contours_reliability_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1279,7 +1287,7 @@ export interface components {
             readonly id: number;
             /** Format: date-time */
             created_at?: string;
-            actor?: string;
+            actor?: string | null;
             action: string;
             readonly project_id: number | null;
             object_type: string;
@@ -1303,8 +1311,8 @@ export interface components {
             is_gold?: boolean;
             /** @description known truth as reading values; never shown to readers */
             reference?: unknown;
-            readonly n_assignments: number;
-            readonly n_readings: number;
+            readonly n_assignments: number | null;
+            readonly n_readings: number | null;
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -1470,6 +1478,14 @@ export interface components {
              */
             disagreement_mm: number;
         };
+        ContourReliabilityOutput: {
+            reader: string;
+            n_contours: number;
+            /** Format: double */
+            mean_mm: number;
+            /** Format: double */
+            p95_mm: number;
+        };
         CredentialsRequest: {
             username: string;
             password: string;
@@ -1539,6 +1555,11 @@ export interface components {
             };
             /** @description segmenter | grader (the CT model's two fits) */
             phase?: string;
+        };
+        /** @description An error: ``detail`` says what went wrong; ``field`` names the part of the request at fault. */
+        Error: {
+            detail: string;
+            field?: string;
         };
         ImportDicomwebInputRequest: {
             /** @description QIDO study filters, e.g. {"PatientID": "PHANTOM-*", "StudyDate": "20260101-"} */
@@ -1652,6 +1673,141 @@ export interface components {
          * @enum {string}
          */
         ModelVersionStatusEnum: "candidate" | "promoted" | "retired";
+        PaginatedAssignmentAdminOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["AssignmentAdminOutput"][];
+        };
+        PaginatedAuditEventOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["AuditEventOutput"][];
+        };
+        PaginatedCaseOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["CaseOutput"][];
+        };
+        PaginatedContourQueueOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["ContourQueueOutput"][];
+        };
+        PaginatedImportJobOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["ImportJobOutput"][];
+        };
+        PaginatedQueueItemOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["QueueItemOutput"][];
+        };
+        PaginatedReadingOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["ReadingOutput"][];
+        };
+        PaginatedStudyOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["StudyOutput"][];
+        };
+        PaginatedTrainingRunOutputList: {
+            /** @example 123 */
+            count: number;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=400&limit=100
+             */
+            next?: string | null;
+            /**
+             * Format: uri
+             * @example http://api.example.org/accounts/?offset=200&limit=100
+             */
+            previous?: string | null;
+            results: components["schemas"]["TrainingRunOutput"][];
+        };
         PredictionOutput: {
             kind: string;
             version: number;
@@ -2068,6 +2224,13 @@ export interface components {
          * @enum {string}
          */
         TriggerEnum: "manual" | "schedule" | "demo";
+        /** @description A request that does not fit: ``detail`` and ``field`` for a domain error, or the messages of each invalid field by its name (a list of strings, or an object of them for a nested field). */
+        ValidationError: {
+            detail?: string;
+            field?: string;
+        } & {
+            [key: string]: unknown;
+        };
         /**
          * @description What a reader sees of an assignment: its opaque ``key`` (the only way readers address it), no session
          *     number, no gold flag, and neither the case's id nor its label: ``case_label`` is the assignment's own
@@ -2090,7 +2253,80 @@ export interface components {
             items: components["schemas"]["WorklistItemOutput"][];
         };
     };
-    responses: never;
+    responses: {
+        /** @description The request is invalid. */
+        BadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ValidationError"];
+            };
+        };
+        /** @description The action clashes with the current state. */
+        Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The caller may not do this (its role, or a missing CSRF token). */
+        Forbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The image server cannot be reached or did not answer in time (an operation that needs images or imports them); nothing was saved, retry after Retry-After. */
+        ImageServerUnavailable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description No such object, or one the caller may not know of. */
+        NotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The database is unavailable for a moment (a restart, a failover); nothing was saved, retry. */
+        ServiceUnavailable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description Too many failed logins: wait for Retry-After seconds. */
+        TooManyRequests: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description No valid credentials (a missing, unknown or expired token). */
+        Unauthorized: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+    };
     parameters: never;
     requestBodies: never;
     headers: never;
@@ -2117,6 +2353,12 @@ export interface operations {
                     "application/json": components["schemas"]["AssignmentReaderOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_assignments_ai_retrieve: {
@@ -2140,6 +2382,12 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_assignments_draft_retrieve: {
@@ -2161,6 +2409,12 @@ export interface operations {
                     "application/json": components["schemas"]["DraftOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_assignments_draft_save_create: {
@@ -2188,6 +2442,13 @@ export interface operations {
                     "application/json": components["schemas"]["DraftOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_assignments_reading_create: {
@@ -2215,6 +2476,13 @@ export interface operations {
                     "application/json": components["schemas"]["ReadingOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_assignments_readings_retrieve: {
@@ -2237,6 +2505,12 @@ export interface operations {
                     "application/json": components["schemas"]["ReadingOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_assignments_readings_correct_create: {
@@ -2265,11 +2539,23 @@ export interface operations {
                     "application/json": components["schemas"]["ReadingOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_audit_list: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2281,9 +2567,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AuditEventOutput"][];
+                    "application/json": components["schemas"]["PaginatedAuditEventOutputList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_auth_csrf_retrieve: {
@@ -2303,6 +2594,8 @@ export interface operations {
                     "application/json": components["schemas"]["Csrf"];
                 };
             };
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_auth_login_create: {
@@ -2328,6 +2621,12 @@ export interface operations {
                     "application/json": components["schemas"]["MeOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_auth_logout_create: {
@@ -2346,6 +2645,12 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_auth_me_retrieve: {
@@ -2365,6 +2670,10 @@ export interface operations {
                     "application/json": components["schemas"]["MeOutput"];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_auth_token_create: {
@@ -2390,6 +2699,12 @@ export interface operations {
                     "application/json": components["schemas"]["TokenOut"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_list: {
@@ -2409,6 +2724,10 @@ export interface operations {
                     "application/json": components["schemas"]["ProjectOutput"][];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_retrieve: {
@@ -2430,6 +2749,12 @@ export interface operations {
                     "application/json": components["schemas"]["ProjectOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_adjudication_cases_retrieve: {
@@ -2464,11 +2789,22 @@ export interface operations {
                     "application/json": components["schemas"]["CaseQueuePageOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_adjudication_contours_list: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
             header?: never;
             path: {
                 project_id: number;
@@ -2482,9 +2818,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ContourQueueOutput"][];
+                    "application/json": components["schemas"]["PaginatedContourQueueOutputList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_adjudication_contours_retrieve: {
@@ -2509,6 +2851,12 @@ export interface operations {
                     "application/json": components["schemas"]["ContourDisputeOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_adjudication_contours_record_create: {
@@ -2538,6 +2886,13 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_adjudication_items_retrieve: {
@@ -2565,11 +2920,22 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_adjudication_queue_list: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
             header?: never;
             path: {
                 project_id: number;
@@ -2583,9 +2949,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["QueueItemOutput"][];
+                    "application/json": components["schemas"]["PaginatedQueueItemOutputList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_adjudication_record_create: {
@@ -2615,6 +2987,13 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_agreement_retrieve: {
@@ -2641,6 +3020,12 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     "api_projects_agreement.csv_retrieve": {
@@ -2665,11 +3050,22 @@ export interface operations {
                     "text/csv": string;
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_assignments_list: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
             header?: never;
             path: {
                 project_id: number;
@@ -2683,9 +3079,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AssignmentAdminOutput"][];
+                    "application/json": components["schemas"]["PaginatedAssignmentAdminOutputList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_assignments_generate_create: {
@@ -2713,6 +3115,13 @@ export interface operations {
                     "application/json": components["schemas"]["AssignmentGenerateOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_calibration_retrieve: {
@@ -2736,11 +3145,22 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_cases_list: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
             header?: never;
             path: {
                 project_id: number;
@@ -2754,9 +3174,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["CaseOutput"][];
+                    "application/json": components["schemas"]["PaginatedCaseOutputList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_cases_retrieve: {
@@ -2779,6 +3205,12 @@ export interface operations {
                     "application/json": components["schemas"]["CaseOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_cases_delete_create: {
@@ -2800,6 +3232,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_cases_predictions_list: {
@@ -2822,6 +3261,12 @@ export interface operations {
                     "application/json": components["schemas"]["PredictionOutput"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_cases_update_create: {
@@ -2850,6 +3295,13 @@ export interface operations {
                     "application/json": components["schemas"]["CaseOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_cases_create_create: {
@@ -2877,6 +3329,13 @@ export interface operations {
                     "application/json": components["schemas"]["CaseOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_consensus_list: {
@@ -2898,6 +3357,12 @@ export interface operations {
                     "application/json": components["schemas"]["ConsensusRunOutput"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_consensus_readers_list: {
@@ -2920,6 +3385,12 @@ export interface operations {
                     "application/json": components["schemas"]["ReaderConfusionOutput"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_consensus_refit_create: {
@@ -2940,9 +3411,16 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
-    api_projects_contours_reliability_retrieve: {
+    api_projects_contours_reliability_list: {
         parameters: {
             query?: never;
             header?: never;
@@ -2958,11 +3436,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ContourReliabilityOutput"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_deidentification_list: {
@@ -2987,6 +3469,12 @@ export interface operations {
                     "application/json": components["schemas"]["DeidentificationOutput"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_delete_create: {
@@ -3007,6 +3495,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     "api_projects_exports_adjudications.csv_retrieve": {
@@ -3030,6 +3525,12 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     "api_projects_exports_consensus.csv_retrieve": {
@@ -3053,6 +3554,12 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     "api_projects_exports_readings.csv_retrieve": {
@@ -3076,6 +3583,12 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_exports_sr_create: {
@@ -3099,11 +3612,23 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_imports_list: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
             header?: never;
             path: {
                 project_id: number;
@@ -3117,9 +3642,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ImportJobOutput"][];
+                    "application/json": components["schemas"]["PaginatedImportJobOutputList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_imports_retrieve: {
@@ -3142,6 +3673,12 @@ export interface operations {
                     "application/json": components["schemas"]["ImportJobOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_imports_dicomweb_create: {
@@ -3169,6 +3706,13 @@ export interface operations {
                     "application/json": components["schemas"]["ImportJobOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_imports_upload_create: {
@@ -3194,6 +3738,13 @@ export interface operations {
                     "application/json": components["schemas"]["ImportJobOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_members_list: {
@@ -3215,6 +3766,12 @@ export interface operations {
                     "application/json": components["schemas"]["MembershipOutput"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_members_remove_create: {
@@ -3237,6 +3794,13 @@ export interface operations {
                     "application/json": components["schemas"]["MembershipRemoveOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_members_add_create: {
@@ -3264,6 +3828,13 @@ export interface operations {
                     "application/json": components["schemas"]["MembershipOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_models_list: {
@@ -3285,6 +3856,12 @@ export interface operations {
                     "application/json": components["schemas"]["ModelVersionOutput"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_models_promote_create: {
@@ -3313,6 +3890,13 @@ export interface operations {
                     "application/json": components["schemas"]["ModelVersionOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_reader_study_retrieve: {
@@ -3349,6 +3933,12 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     "api_projects_reader_study.csv_retrieve": {
@@ -3383,6 +3973,12 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     "api_projects_reader_study_report.html_retrieve": {
@@ -3417,6 +4013,12 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_training_policies_list: {
@@ -3438,6 +4040,12 @@ export interface operations {
                     "application/json": components["schemas"]["TrainingPolicyOutput"][];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_training_policies_update_create: {
@@ -3466,11 +4074,23 @@ export interface operations {
                     "application/json": components["schemas"]["TrainingPolicyOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_training_runs_list: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
             header?: never;
             path: {
                 project_id: number;
@@ -3484,9 +4104,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TrainingRunOutput"][];
+                    "application/json": components["schemas"]["PaginatedTrainingRunOutputList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_training_runs_retrieve: {
@@ -3509,6 +4135,12 @@ export interface operations {
                     "application/json": components["schemas"]["TrainingRunDetailOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_training_runs_cancel_create: {
@@ -3531,6 +4163,13 @@ export interface operations {
                     "application/json": components["schemas"]["TrainingRunOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_training_runs_start_create: {
@@ -3558,6 +4197,13 @@ export interface operations {
                     "application/json": components["schemas"]["TrainingRunOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_update_create: {
@@ -3585,6 +4231,13 @@ export interface operations {
                     "application/json": components["schemas"]["ProjectOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_worklist_retrieve: {
@@ -3606,6 +4259,12 @@ export interface operations {
                     "application/json": components["schemas"]["WorklistOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_worklist_next_create: {
@@ -3634,6 +4293,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_projects_create_create: {
@@ -3659,11 +4325,22 @@ export interface operations {
                     "application/json": components["schemas"]["ProjectOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_readings_list: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3675,9 +4352,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ReadingOutput"][];
+                    "application/json": components["schemas"]["PaginatedReadingOutputList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_schemes_list: {
@@ -3697,13 +4379,21 @@ export interface operations {
                     "application/json": components["schemas"]["SchemeOutput"][];
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_studies_list: {
         parameters: {
             query?: {
+                /** @description Number of results to return per page. */
+                limit?: number;
                 /** @description only studies of this DICOM modality (MR, CT) */
                 modality?: string;
+                /** @description The initial index from which to return the results. */
+                offset?: number;
             };
             header?: never;
             path?: never;
@@ -3716,9 +4406,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["StudyOutput"][];
+                    "application/json": components["schemas"]["PaginatedStudyOutputList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     api_studies_register_create: {
@@ -3744,6 +4439,12 @@ export interface operations {
                     "application/json": components["schemas"]["StudyOutput"];
                 };
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            502: components["responses"]["ImageServerUnavailable"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
 }
