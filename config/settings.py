@@ -216,6 +216,10 @@ DICOMWEB_CONNECT_TIMEOUT_S = env.float("DICOMWEB_CONNECT_TIMEOUT_S", default=3.0
 DICOMWEB_READ_TIMEOUT_S = env.float("DICOMWEB_READ_TIMEOUT_S", default=30.0)
 # How long the DICOMweb proxy trusts "this user may see this study" (seconds; 0 checks every request).
 DICOMWEB_AUTH_CACHE_S = env.float("DICOMWEB_AUTH_CACHE_S", default=10.0)
+# The file whose change tells every web process of this site to forget its cached decisions (a revocation).
+DICOMWEB_DECISIONS_EPOCH = Path(
+    env.str("DICOMWEB_DECISIONS_EPOCH", default=str(VAR_DIR / "dicomweb-decisions.epoch"))
+)
 # Other DICOMweb servers an admin may import from by URL (the configured one is always allowed).
 DICOM_IMPORT_SOURCES = env.list("DICOM_IMPORT_SOURCES", default=[])
 # De-identification on import (PS3.15 Annex E basic profile), the site default a project may override:

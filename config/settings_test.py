@@ -21,6 +21,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "global_keyprefix": f"concord-test-{os.environ['CONCORD_TEST_RUN_ID']}-{_xdist}:",
 }
 
+# Revocations are per site: parallel test processes are separate sites (one worker's assignment changes must
+# not empty the other's decision cache in the middle of a fast-path test).
+DICOMWEB_DECISIONS_EPOCH = VAR_DIR / f"dicomweb-decisions-test-{_xdist}.epoch"  # noqa: F405
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
 LOGGING["root"]["level"] = "WARNING"  # type: ignore[index]  # noqa: F405
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405 - whitenoise warns about a missing folder

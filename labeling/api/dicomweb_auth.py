@@ -27,7 +27,7 @@ from labeling.models import Assignment, Membership
 
 
 def _epoch() -> Path:
-    return Path(settings.VAR_DIR) / "dicomweb-decisions.epoch"
+    return Path(settings.DICOMWEB_DECISIONS_EPOCH)
 
 
 decisions = DecisionCache(lambda: float(settings.DICOMWEB_AUTH_CACHE_S), _epoch)
