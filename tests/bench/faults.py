@@ -194,7 +194,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--cases", type=int, default=2000, help="cases of the refit projects (3 readers each)"
+        "--cases", type=int, default=1500, help="cases of the refit projects (3 readers each)"
     )
     parser.add_argument("--studies", type=int, default=10, help="MRI studies of the killed import")
     parser.add_argument("--timeout", type=float, default=180.0, help="bound of every wait for a recovery, s")
@@ -441,7 +441,7 @@ def refit_killed(stack: Stack, world: World, n_cases: int, timeout_s: float) -> 
             what="refit started by the worker",
             every_s=0.02,
         )
-        time.sleep(min(plain_s / 3, 1.0))  # well inside the refit
+        time.sleep(min(plain_s / 10, 0.1))  # just begun: the worker may refit faster than this process
         stack.kill9("worker")
         killed_at = time.monotonic()
         mid_refit = not ConsensusRun.objects.filter(project=killed).exists()
