@@ -68,9 +68,10 @@ def _up(url: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def site(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Site]:
+def site(django_db_setup, django_db_blocker, tmp_path_factory, request) -> Iterator[Site]:
     """Seeded test database + web server (gunicorn, threads) + Celery workers (default and gpu queues), for
-    the whole module."""
+    the whole module; a module's ``SITE_ENV`` dict adds to their environment (e.g. an image server that is
+    down)."""
     if not CHROMIUM.is_file():
         missing_service(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     if not DIST.is_file() or not AXE.is_file():
@@ -86,6 +87,7 @@ def site(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Site]
         DICOM_FOLDER=str(phantoms),
         CONSENSUS_DEBOUNCE_S="0.5",
         DEBUG="false",
+        **getattr(request.module, "SITE_ENV", {}),
     )
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],

@@ -18,6 +18,7 @@ from io import BytesIO
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command
 from pydicom import dcmread
 from pydicom.uid import generate_uid
 from rest_framework.authtoken.models import Token
@@ -197,6 +198,18 @@ def test_an_import_whose_image_server_is_down_pauses_and_resumes_when_it_is_back
     assert job.report["imported"] == [study_uid] and job.problems == []
     assert Case.objects.filter(project=world.project, study__study_uid=study_uid).exists()
     assert len(orthanc.search_instances(study_uid)) == 4
+
+
+@pytest.mark.django_db
+def test_the_import_command_says_the_image_server_is_unavailable_instead_of_a_traceback(
+    world, settings, tmp_path, closed_port
+):
+    settings.VAR_DIR = tmp_path / "var"
+    settings.DEIDENTIFY_ON_IMPORT = False
+    settings.DICOMWEB_URL = f"http://127.0.0.1:{closed_port}/dicom-web"
+    mri_folder(tmp_path / "in")
+    with pytest.raises(CommandError, match=f"^{DOWN_DETAIL}: the import stopped; run the same command again"):
+        call_command("import_studies", str(tmp_path / "in"), "--project", str(world.project.pk))
 
 
 # --- the local store's disk is full -----------------------------------------------------------------------

@@ -10,6 +10,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from labeling.dicom import DicomStoreError, DicomStoreUnavailable
+from labeling.dicom.errors import IMAGE_SERVER_UNAVAILABLE
 from labeling.exceptions import DomainError
 from labeling.models import Project
 from labeling.services.ingest import import_job_create, import_job_run
@@ -75,6 +77,13 @@ class Command(BaseCommand):
             job = import_job_run(job_id=job.pk, progress=progress)
         except DomainError as exc:
             raise CommandError(exc.message) from exc
+        except DicomStoreUnavailable as exc:
+            raise CommandError(
+                f"{IMAGE_SERVER_UNAVAILABLE}: the import stopped; run the same command again once it answers "
+                f"(studies already imported are kept and skipped): {exc}"
+            ) from exc
+        except DicomStoreError as exc:  # a full disk, a store that refuses: the reason as it is
+            raise CommandError(str(exc)) from exc
         finally:
             bar.close()
         self._print(job.report, options["json"])
