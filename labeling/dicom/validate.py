@@ -1,7 +1,10 @@
 """Check a set of files before import: each problem names its file; the valid series come back grouped.
 
-Per file: is DICOM, complete (not truncated), has Study/Series/SOP UIDs, pixel data, the required modality, and
-geometry (ImagePositionPatient, ImageOrientationPatient, PixelSpacing). Per series: one FrameOfReferenceUID,
+Per file: is DICOM (not a symbolic link, not an archive), complete (not truncated), has Study/Series/SOP UIDs,
+pixel data in a transfer syntax this server can decode, of a size it can hold (``MAX_ROWS_COLUMNS``,
+``MAX_FRAMES``, ``MAX_DECODED_BYTES``), the required modality, and geometry (ImagePositionPatient,
+ImageOrientationPatient, PixelSpacing). Headers are read with large values deferred (``DEFER_SIZE``): checking
+a file never holds its pixel data in memory. Per series: one FrameOfReferenceUID,
 one orientation, distinct slice positions at a regular spacing along the slice normal. A series with a
 series-level problem is rejected whole (every file gets a problem); a bad file alone drops only that file.
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import os
 import warnings
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +29,8 @@ import numpy as np
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.pixels.decoders.base import get_decoder
+from pydicom.uid import UID
 
 from labeling.dicom.segmentation import (
     SEG_MODALITY,
@@ -37,6 +43,15 @@ from labeling.dicom.segmentation import (
 )
 
 GEOMETRY = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing")
+
+#: Limits of one file's pixels: a header claiming more (65535 x 65535 x 10^6 frames) is refused before
+#: anything decodes it. 16384 columns and 1 GiB decoded hold any MRI or CT series file.
+MAX_ROWS_COLUMNS = 16_384
+MAX_FRAMES = 10_000
+MAX_DECODED_BYTES = 1024**3
+#: Values longer than this stay on disk while a header is checked (pixel data, large private blobs).
+DEFER_SIZE = 64 * 1024
+_UNDEFINED_LENGTH = 0xFFFFFFFF
 
 
 @dataclass(frozen=True)
@@ -151,17 +166,23 @@ def _check_file(
     path: Path, allowed_modalities: Collection[str] | None
 ) -> _Slice | Segmentation | ValidationProblem:
     """Return the slice facts of one file, or the first problem that makes it unusable."""
+    if path.is_symlink():
+        return ValidationProblem(path, f"{path.name} is a symbolic link: links are not followed")
     if not path.is_file():
         return ValidationProblem(path, f"{path.name} does not exist or is not a regular file")
     try:
         with warnings.catch_warnings():  # damaged values warn; the problems below say it better
             warnings.simplefilter("ignore")
-            dataset = dcmread(path)
+            dataset = dcmread(path, defer_size=DEFER_SIZE)
     except InvalidDicomError:
+        if zipfile.is_zipfile(path):
+            return ValidationProblem(
+                path, f"{path.name} is an archive inside the upload: nested archives are not opened"
+            )
         return ValidationProblem(path, f"{path.name} is not a DICOM file (no DICM header)")
     except Exception as exc:  # untrusted bytes: pydicom raises many types on damaged files
         return ValidationProblem(path, f"{path.name} is damaged or truncated and cannot be read ({exc})")
-    if cut := _truncated_element(dataset):
+    if cut := _truncated_element(dataset, path.stat().st_size):
         return ValidationProblem(path, f"{path.name} is truncated: the file ends inside element {cut}")
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
         if not str(dataset.get(keyword, "")).strip():
@@ -200,19 +221,52 @@ def _check_file(
     )
 
 
-def _truncated_element(dataset: Dataset) -> str | None:
-    """Return the tag of an element whose value is shorter than its declared length (the file was cut)."""
+def _truncated_element(dataset: Dataset, file_size: int) -> str | None:
+    """Return the tag of an element whose value is shorter than its declared length (the file was cut).
+
+    A deferred value (not read) is cut when it would end past the end of the file.
+    """
     for part in (dataset.file_meta, dataset):
         for tag in part.keys():  # noqa: SIM118 - iterating a Dataset would decode the raw elements
             raw = part.get_item(tag)
             length, value = getattr(raw, "length", None), getattr(raw, "value", None)
-            if (
-                isinstance(value, bytes)
-                and length is not None
-                and length != 0xFFFFFFFF
-                and len(value) < length
-            ):
+            if length is None or length == _UNDEFINED_LENGTH:
+                continue
+            if isinstance(value, bytes) and len(value) < length:
                 return str(tag)
+            tell = getattr(raw, "value_tell", None)
+            if value is None and tell is not None and tell + length > file_size:
+                return str(tag)
+    return None
+
+
+def _pixel_bytes(dataset: Dataset) -> int | None:
+    """The length of the stored pixel data without reading it; None when encapsulated (compressed)."""
+    raw = dataset.get_item("PixelData")
+    length = getattr(raw, "length", None)
+    if length is None:
+        value = getattr(raw, "value", None)
+        return len(value) if isinstance(value, bytes) else None
+    return None if length == _UNDEFINED_LENGTH else int(length)
+
+
+def _decodable(syntax: UID) -> bool:
+    try:
+        return bool(get_decoder(syntax).is_available)
+    except NotImplementedError:  # no decoder exists for it at all (video syntaxes)
+        return False
+
+
+def _syntax_problem(dataset: Dataset) -> str | None:
+    """Why the transfer syntax is unusable: unknown, or compressed in a way no installed decoder reads."""
+    syntax = dataset.file_meta.get("TransferSyntaxUID")
+    if syntax is None:
+        return None  # pydicom read it as the default (Implicit VR Little Endian)
+    syntax = UID(str(syntax))
+    if not syntax.is_transfer_syntax:
+        return f"unknown transfer syntax {syntax}"
+    if not _decodable(syntax):
+        return f"pixel data in {syntax.name} ({syntax}), which this server cannot decode"
     return None
 
 
@@ -220,15 +274,27 @@ def _pixel_problem(dataset: Dataset) -> str | None:
     """Return why the pixel data is unusable (absent or shorter than Rows x Columns x frames), else None."""
     if "PixelData" not in dataset:
         return "no pixel data (not an image, or the file is truncated)"
-    syntax = getattr(dataset.file_meta, "TransferSyntaxUID", None)
-    if syntax is not None and syntax.is_compressed:
-        return None  # fragment lengths are checked by the decoder, not here
+    if problem := _syntax_problem(dataset):
+        return problem
     try:
-        samples = int(dataset.Rows) * int(dataset.Columns) * int(dataset.get("SamplesPerPixel", 1))
-        expected = samples * int(dataset.BitsAllocated) * int(dataset.get("NumberOfFrames", 1) or 1) // 8
+        rows, columns = int(dataset.Rows), int(dataset.Columns)
+        samples, bits = int(dataset.get("SamplesPerPixel", 1) or 1), int(dataset.BitsAllocated)
+        frames = int(dataset.get("NumberOfFrames", 1) or 1)
     except (AttributeError, TypeError, ValueError):
         return "Rows, Columns or BitsAllocated missing or invalid"
-    actual = len(dataset.PixelData)
+    if min(rows, columns, samples, bits, frames) < 1:
+        return f"invalid image size (Rows {rows}, Columns {columns}, frames {frames}, BitsAllocated {bits})"
+    decoded = rows * columns * samples * frames * -(-bits // 8)
+    if max(rows, columns) > MAX_ROWS_COLUMNS or frames > MAX_FRAMES or decoded > MAX_DECODED_BYTES:
+        return (
+            f"image too large: {rows} x {columns} pixels x {frames} frame(s) would decode to "
+            f"{decoded / 1024**2:,.0f} MiB (limits: {MAX_ROWS_COLUMNS} rows or columns, {MAX_FRAMES} frames, "
+            f"{MAX_DECODED_BYTES // 1024**2} MiB)"
+        )
+    actual = _pixel_bytes(dataset)
+    if actual is None:
+        return None  # encapsulated: fragment lengths are checked by the decoder, not here
+    expected = rows * columns * samples * bits * frames // 8
     if actual < expected:
         return f"pixel data is truncated ({actual} of {expected} bytes)"
     return None

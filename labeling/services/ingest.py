@@ -5,7 +5,8 @@ validated first (``labeling.dicom.validate``); a bad file or study becomes a pro
 reason, and the other studies go on. A DICOM SEG (e.g. a CT study's pelvis bone mask) is imported with its
 study, or later on its own, when it fits an image series of that study; it is stored like any instance and
 registered as a Series of modality SEG whose ``source_series`` is that image series (never graded).
-Re-importing the same UIDs adds nothing twice. Long imports run as an ImportJob (``import_job_run``, from a
+Re-importing the same UIDs adds nothing twice; a file whose SOPInstanceUID was imported before with other pixels
+(or in another series) is refused with its study, and the stored instance stays as it was. Long imports run as an ImportJob (``import_job_run``, from a
 Celery task or the command line) that records its progress; uploads reach a job through
 ``labeling.services.uploads``.
 """
@@ -34,6 +35,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from labeling.dicom import (
+    DicomNotFound,
     DicomStore,
     DicomStoreError,
     DicomStoreFull,
@@ -279,6 +281,12 @@ def _import_study(
     except Conflict as exc:  # checked before storing: the files must not replace another project's images
         report.problems.append({"path": study_uid, "reason": f"{exc.message}; nothing of it was imported"})
         return
+    if store is not None and (refused := _replacements(series, uid, store)):
+        report.problems += [
+            {"path": path.name, "reason": f"{reason}; nothing of study {study_uid} was imported"}
+            for path, reason in refused
+        ]
+        return
     n_files = sum(len(s.paths) for s in series.values())
     if _already_done(stored_study_uid, [uid(s) for s in series], n_files, project):
         report.skipped.append(stored_study_uid)
@@ -314,6 +322,55 @@ def _import_study(
         if project is not None and not Case.objects.filter(project=project, study=study).exists():
             report.cases.append(case_create(actor=actor, project=project, study=study).pk)
     report.imported.append(stored_study_uid)
+
+
+def _replacements(
+    series: Mapping[str, ValidSeries], uid: Callable[[str], str], store: DicomStore
+) -> list[tuple[Path, str]]:
+    """The files that would replace an imported instance, with why: pixels once imported are never replaced.
+
+    A file is refused when its SOPInstanceUID (as stored: ``uid`` maps it to its pseudonym) is registered in
+    another series, or stored with other pixel data; the same file again (a re-import) is not. Only the files
+    whose UID is known are read whole, one at a time, with the stored copy.
+    """
+    stored: dict[Path, tuple[str, str, str]] = {}
+    for valid in series.values():
+        for path in valid.paths:
+            header = dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+            stored[path] = (uid(valid.study_uid), uid(valid.series_uid), uid(str(header.SOPInstanceUID)))
+    known = {
+        row.sop_uid: row
+        for row in Instance.objects.filter(sop_uid__in=[s[2] for s in stored.values()]).select_related(
+            "series__study"
+        )
+    }
+    refused = []
+    for path, (study_uid, series_uid, sop_uid) in stored.items():
+        row = known.get(sop_uid)
+        if row is None:
+            continue
+        if (row.series.study.study_uid, row.series.series_uid) != (study_uid, series_uid):
+            refused.append(
+                (
+                    path,
+                    f"{path.name}: its SOPInstanceUID {sop_uid} is already imported in series "
+                    f"{row.series.series_uid} of study {row.series.study.study_uid}",
+                )
+            )
+            continue
+        try:
+            before = store.instance(study_uid, series_uid, sop_uid).get("PixelData")
+        except DicomNotFound:
+            continue  # registered, but its file is gone: there are no pixels to keep
+        if _read(path).get("PixelData") != before:
+            refused.append(
+                (
+                    path,
+                    f"{path.name}: its SOPInstanceUID {sop_uid} was imported before with other pixels, "
+                    "and pixels once imported are never replaced",
+                )
+            )
+    return refused
 
 
 def _series_entry_deidentified(

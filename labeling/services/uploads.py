@@ -1,8 +1,12 @@
 """Uploaded files and archives on their way to an import job: saved, unpacked safely, validated, queued.
 
 Uploads land in ``VAR_DIR/imports/upload-*`` (the web and worker processes must share that folder); the job
-deletes the folder once it has imported it. Archives are unpacked with their member paths checked (no
-absolute paths, no ``..``) and a size and file-count budget, so a zip bomb or zip slip writes nothing.
+deletes the folder once it has imported it. Every member of an archive is checked before the first byte is
+unpacked: a path that would escape the folder (absolute, ``..``, a drive), a symbolic link, an archive inside
+the archive, a member that expands more than ``MAX_RATIO`` times its compressed size (past ``RATIO_FLOOR``
+bytes), and the size and file-count budget of the whole upload (``MAX_IMPORT_BYTES``, ``MAX_IMPORT_FILES``,
+as the archive declares them; zipfile never inflates a member past its declared size). A refused archive is a
+400 naming the member and why, and nothing of the upload stays on disk.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ import functools
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -33,6 +38,13 @@ from labeling.services.ingest import (
 #: An upload or zip may hold at most this much (uncompressed), so a zip bomb cannot fill the disk.
 MAX_IMPORT_BYTES = 8 * 1024**3
 MAX_IMPORT_FILES = 200_000
+#: A member may expand at most this many times its compressed size once it is over RATIO_FLOOR bytes (a zip
+#: bomb's ratio is in the thousands; DICOM images deflate 2-10 times, a sparse SEG mask more, but it is small).
+MAX_RATIO = 100
+RATIO_FLOOR = 16 * 1024**2
+#: Member names that are archives themselves: never opened (one level of unpacking only).
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".7z", ".rar", ".zst")
+_S_IFMT, _S_IFLNK = 0o170000, 0o120000
 
 
 def uploads_dir() -> Path:
@@ -47,32 +59,58 @@ def _safe_member(name: str) -> Path | None:
     return Path(*parts)
 
 
+def _member_problem(member: zipfile.ZipInfo) -> str | None:
+    """Why one member may not be unpacked, else None."""
+    if _safe_member(member.filename) is None:
+        return "has an unsafe path"
+    if (member.external_attr >> 16) & _S_IFMT == _S_IFLNK:
+        return "is a symbolic link (links are not unpacked)"
+    if member.filename.lower().endswith(ARCHIVE_SUFFIXES):
+        return "is an archive inside the archive (nested archives are not opened: upload its files)"
+    if member.file_size > RATIO_FLOOR and member.file_size > MAX_RATIO * max(member.compress_size, 1):
+        return (
+            f"would expand {member.file_size / max(member.compress_size, 1):,.0f} times "
+            f"(to {member.file_size:,} bytes; at most {MAX_RATIO} times): a zip bomb?"
+        )
+    return None
+
+
 def _unzip(archive: Path, folder: Path, budget: list[int]) -> None:
-    """Unpack ``archive`` into ``folder``; raise InvalidInput for a damaged, unsafe or oversized archive."""
+    """Unpack ``archive`` into ``folder``; raise InvalidInput for a damaged, unsafe or oversized archive.
+
+    Every member is checked before anything is written; ``budget`` is [bytes, files] left to the upload.
+    """
     name = archive.name
     try:
         with zipfile.ZipFile(archive) as bundle:
             members = [m for m in bundle.infolist() if not m.is_dir()]
             for member in members:
-                target = _safe_member(member.filename)
-                if target is None:
+                if problem := _member_problem(member):
+                    raise InvalidInput(f"{name}: member {member.filename!r} {problem}", field="files")
+            budget[0] -= sum(m.file_size for m in members)
+            budget[1] -= len(members)
+            if budget[0] < 0 or budget[1] < 0:
+                raise InvalidInput(
+                    f"{name}: the upload is too large (over {MAX_IMPORT_BYTES} bytes or "
+                    f"{MAX_IMPORT_FILES} files unpacked)",
+                    field="files",
+                )
+            for member in members:
+                out = folder / archive.stem / cast(Path, _safe_member(member.filename))
+                try:
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    with bundle.open(member) as src, out.open("wb") as dst:
+                        shutil.copyfileobj(src, dst, 1024 * 1024)
+                except OSError as exc:  # a name too long, a member path through a file member
                     raise InvalidInput(
-                        f"{name}: member {member.filename!r} has an unsafe path", field="files"
-                    )
-                budget[0] -= member.file_size
-                budget[1] -= 1
-                if budget[0] < 0 or budget[1] < 0:
-                    raise InvalidInput(
-                        f"{name}: the upload is too large (over {MAX_IMPORT_BYTES} bytes or "
-                        f"{MAX_IMPORT_FILES} files unpacked)",
+                        f"{name}: member {member.filename!r} cannot be unpacked ({exc.strerror or exc})",
                         field="files",
-                    )
-                out = folder / archive.stem / target
-                out.parent.mkdir(parents=True, exist_ok=True)
-                with bundle.open(member) as src, out.open("wb") as dst:
-                    shutil.copyfileobj(src, dst, 1024 * 1024)
-    except zipfile.BadZipFile as exc:
+                    ) from exc
+    except (zipfile.BadZipFile, NotImplementedError, EOFError, zlib.error) as exc:
+        # damaged, a bad CRC (a member longer than declared), an unknown compression method, encryption
         raise InvalidInput(f"{name} is not a readable zip archive ({exc})", field="files") from exc
+    except RuntimeError as exc:  # zipfile: an encrypted member needs a password
+        raise InvalidInput(f"{name} cannot be unpacked ({exc})", field="files") from exc
     archive.unlink()
 
 
