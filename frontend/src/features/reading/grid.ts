@@ -1,32 +1,8 @@
 // The grading grid as data, derived from the scheme's form: one section per joint, a matrix of
 // lesion × region where a lesion has several regions (quadrants), a single row where it has one.
+import type { FormItem, RatingScale, ValueRow } from "../../api";
 
-/** A rating the scheme asks with a binary item (issue 14): a confidence 1–5 or a probability 0–100. */
-export interface RatingScale {
-  name: string;
-  kind: "ordinal" | "probability";
-  min: number;
-  max: number;
-  /** the first rating that calls the lesion present; the value follows from the rating */
-  present_from: number;
-  labels: Record<string, string>;
-}
-
-export interface FormItem {
-  joint: string;
-  region: string;
-  lesion: string;
-  values: number[];
-  rating?: RatingScale | null;
-}
-
-export interface ValueRow {
-  joint: string;
-  region: string;
-  lesion: string;
-  value: number;
-  rating?: number;
-}
+export type { FormItem, RatingScale, ValueRow };
 
 /** item key → value; ``ratings`` item key → rating, for the items whose scheme asks for one. */
 export class Values extends Map<string, number> {

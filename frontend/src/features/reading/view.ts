@@ -2,7 +2,8 @@
 // contours per joint and slice (MRI), drafts saved as the reader works, submit → next case.
 import { api } from "../../api";
 import { ApiError } from "../../api/client";
-import type { AiPrediction, AssignmentDetail } from "../../api/types";
+import type { AssignmentDetail } from "../../api";
+import type { AiPrediction } from "../../api/types";
 import { loadStudySeries, type LoadedSeries } from "../../dicomweb";
 import { navigate } from "../../nav";
 import type { Params } from "../../router";
