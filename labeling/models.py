@@ -433,6 +433,11 @@ class Reading(models.Model):
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise ImmutableError("readings are immutable; submit a correction instead")
 
+    @property
+    def superseded(self) -> bool:
+        """Has a correction superseded this reading?"""
+        return hasattr(self, "superseded_by")
+
 
 class CalibrationShown(models.Model):
     """A case whose consensus a reader has been shown through calibration: their readings of it are final."""

@@ -11,7 +11,7 @@ import { trainingView } from "./features/admin/training";
 import { loginView } from "./features/auth/login";
 import { loginPath } from "./features/auth/next";
 import { homeView } from "./features/home";
-import { readingView } from "./features/reading/view";
+import { readingView } from "./features/reading/controller";
 import { readingReviewView } from "./features/worklist/readings";
 import { worklistView } from "./features/worklist/view";
 import { installNavigate } from "./nav";

@@ -75,8 +75,8 @@ class AssignmentDetailApi(APIView):
 
 
 class DraftOutput(serializers.Serializer):
-    values = serializers.ListField(child=serializers.DictField())
-    contours = serializers.ListField(child=serializers.DictField())
+    values = out.ValueRowsField()
+    contours = out.ContourRowsField()
     updated_at = serializers.DateTimeField(allow_null=True)
 
 
@@ -99,8 +99,8 @@ class DraftDetailApi(APIView):
 
 class DraftSaveApi(APIView):
     class DraftSaveInput(serializers.Serializer):
-        values = serializers.ListField(child=serializers.DictField(), required=False, default=list)
-        contours = serializers.ListField(child=serializers.DictField(), required=False, default=list)
+        values = out.ValueRowsField(required=False, default=list)
+        contours = out.ContourRowsField(required=False, default=list)
 
     @extend_schema(request=DraftSaveInput, responses=DraftOutput)
     def post(self, request: Request, key: str) -> Response:
@@ -124,9 +124,8 @@ class AssignmentAiApi(APIView):
 
 
 class ReadingInput(serializers.Serializer):
-    values = serializers.ListField(child=serializers.DictField(), allow_empty=True)
-    contours = serializers.ListField(
-        child=serializers.DictField(),
+    values = out.ValueRowsField(allow_empty=True)
+    contours = out.ContourRowsField(
         required=False,
         default=list,
         help_text="series and images named by the assignment's pseudonymous UIDs",

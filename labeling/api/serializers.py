@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils.crypto import salted_hmac
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -18,31 +19,51 @@ from labeling.models import (
     Membership,
     Project,
     Reading,
+    ReadingValue,
     Series,
     Study,
 )
 from labeling.selectors import roles_of
 from labeling.services.identity import assignment_uids, clean_series_descriptions, contours_to_pseudonymous
 
+RATING_KINDS = [("ordinal", "labelled levels"), ("probability", "a probability 0–100")]
+
+
+class RatingScaleOutput(serializers.Serializer):
+    """A rating asked with a binary item: a confidence scale ("ordinal") or a probability 0–100."""
+
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=RATING_KINDS)
+    min = serializers.IntegerField(source="low")
+    max = serializers.IntegerField(source="high")
+    present_from = serializers.IntegerField(help_text="the first rating that calls the lesion present")
+    labels = serializers.DictField(child=serializers.CharField(), source="label_map")
+
+
+class FormItemOutput(serializers.Serializer):
+    """One cell of the reading form: the values a reader picks from, and the rating asked with it, if any."""
+
+    joint = serializers.CharField()
+    region = serializers.CharField()
+    lesion = serializers.CharField()
+    values = serializers.ListField(child=serializers.IntegerField())
+    rating = RatingScaleOutput(allow_null=True)
+
+
+@extend_schema_field(OpenApiTypes.OBJECT)
+class JSONObjectField(serializers.JSONField):
+    """A JSON object, passed through as stored."""
+
 
 class SchemeOutput(serializers.ModelSerializer):
-    form = serializers.SerializerMethodField()
+    form = FormItemOutput(source="parsed.form_items", many=True, read_only=True)
+    definition = JSONObjectField(
+        help_text="the scheme's YAML as JSON: joints, lesions, grades, acquisition …"
+    )
 
     class Meta:
         model = GradingScheme
         fields = ["id", "name", "version", "modality", "form", "definition"]
-
-    def get_form(self, scheme: GradingScheme) -> list[dict[str, Any]]:
-        return [
-            {
-                "joint": i.joint,
-                "region": i.region,
-                "lesion": i.lesion,
-                "values": list(i.values),
-                "rating": i.rating.as_dict() if i.rating else None,
-            }
-            for i in scheme.parsed.form_items
-        ]
 
 
 class ProjectOutput(serializers.ModelSerializer):
@@ -118,14 +139,11 @@ class MembershipRemoveOutput(serializers.Serializer):
 
 
 class SeriesOutput(serializers.ModelSerializer):
-    n_instances = serializers.SerializerMethodField()
+    n_instances = serializers.IntegerField(source="instances.count", read_only=True)  # prefetched: no query
 
     class Meta:
         model = Series
         fields = ["series_uid", "modality", "description", "frame_of_reference_uid", "n_instances"]
-
-    def get_n_instances(self, series: Series) -> int:
-        return len(series.instances.all())
 
 
 class StudyOutput(serializers.ModelSerializer):
@@ -214,19 +232,27 @@ def _reader_uids(assignment: Assignment) -> UidMap:
     return cached
 
 
+@extend_schema_field(OpenApiTypes.STR)
+class PseudonymField(serializers.Field):
+    """The case label a reader sees for the assignment at ``source``: its pseudonym (``assignment_pseudonym``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, assignment: Assignment) -> str:
+        return assignment_pseudonym(assignment)
+
+
 class WorklistItemOutput(serializers.ModelSerializer):
     """What a reader sees of an assignment: its opaque ``key`` (the only way readers address it), no session
     number, no gold flag, and neither the case's id nor its label: ``case_label`` is the assignment's own
     pseudonym (blinding; a repeat looks like a new case)."""
 
-    case_label = serializers.SerializerMethodField()
+    case_label = PseudonymField(source="*")
 
     class Meta:
         model = Assignment
         fields = ["key", "case_label", "status", "aided", "started_at"]
-
-    def get_case_label(self, assignment: Assignment) -> str:
-        return assignment_pseudonym(assignment)
 
 
 class ReaderSeriesOutput(serializers.Serializer):
@@ -280,10 +306,68 @@ class AssignmentReaderOutput(WorklistItemOutput):
         ]
 
 
+POINT_MM_SCHEMA = {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3}
+
+
+@extend_schema_field({"type": "array", "items": POINT_MM_SCHEMA})
+class PointsMmField(serializers.JSONField):
+    """A contour's points, [x, y, z] in patient mm each: passed through as stored, typed for the schema."""
+
+
+@extend_schema_field(POINT_MM_SCHEMA)
+class PointMmField(serializers.JSONField):
+    """One point [x, y, z] in patient mm: passed through as stored, typed for the schema."""
+
+
 class ContourOutput(serializers.ModelSerializer):
+    points_mm = PointsMmField()
+    start_mm = PointMmField()
+    end_mm = PointMmField()
+
     class Meta:
         model = Contour
         fields = ["joint", "series_uid", "sop_instance_uid", "slice_index", "points_mm", "start_mm", "end_mm"]
+
+
+class ValueRow(serializers.Serializer):
+    """One value of a reading as a reader sends it (and finds it in their draft); the scheme checks it."""
+
+    joint = serializers.CharField()
+    region = serializers.CharField()
+    lesion = serializers.CharField()
+    value = serializers.IntegerField()
+    rating = serializers.IntegerField(required=False, help_text="where the scheme asks for a rating")
+
+
+class ContourRow(serializers.Serializer):
+    """One traced joint line on one slice, as a reader sends it (series named by pseudonymous UIDs)."""
+
+    joint = serializers.CharField()
+    series_uid = serializers.CharField()
+    sop_instance_uid = serializers.CharField(required=False)
+    slice_index = serializers.IntegerField()
+    points_mm = PointsMmField()
+
+
+@extend_schema_field(ValueRow(many=True))
+class ValueRowsField(serializers.ListField):
+    """Value rows, passed on as sent: the scheme checks them (naming the offending field, ``values[3].region``)."""
+
+    child = serializers.DictField()
+
+
+@extend_schema_field(ContourRow(many=True))
+class ContourRowsField(serializers.ListField):
+    """Contour rows, passed on as sent: the service checks them."""
+
+    child = serializers.DictField()
+
+
+class ReadingValueOutput(serializers.ModelSerializer):
+    class Meta:
+        model = ReadingValue
+        fields = ["joint", "region", "lesion", "value", "rating"]
+        read_only_fields = fields
 
 
 class ReadingOutput(serializers.ModelSerializer):
@@ -293,11 +377,11 @@ class ReadingOutput(serializers.ModelSerializer):
 
     assignment = serializers.CharField(source="assignment.key")
     version = serializers.IntegerField()
-    case_label = serializers.SerializerMethodField()
-    values = serializers.SerializerMethodField()
+    case_label = PseudonymField(source="assignment")
+    values = ReadingValueOutput(many=True, read_only=True)
     contours = serializers.SerializerMethodField()
     supersedes = serializers.SerializerMethodField(help_text="the version this one corrects")
-    superseded = serializers.SerializerMethodField()
+    superseded = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = Reading
@@ -313,15 +397,6 @@ class ReadingOutput(serializers.ModelSerializer):
             "values",
             "contours",
             "created_at",
-        ]
-
-    def get_case_label(self, reading: Reading) -> str:
-        return assignment_pseudonym(reading.assignment)
-
-    def get_values(self, reading: Reading) -> list[dict[str, Any]]:
-        return [
-            {"joint": v.joint, "region": v.region, "lesion": v.lesion, "value": v.value, "rating": v.rating}
-            for v in reading.values.all()
         ]
 
     @extend_schema_field(ContourOutput(many=True))

@@ -62,8 +62,13 @@ class RatingScale:
             "min": self.low,
             "max": self.high,
             "present_from": self.present_from,
-            "labels": {str(k): v for k, v in self.labels},
+            "labels": self.label_map,
         }
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        """The labelled levels as JSON has them: rating (as a string) → label."""
+        return {str(k): v for k, v in self.labels}
 
     @classmethod
     def parse(cls, name: str, spec: Any) -> RatingScale:

@@ -25,7 +25,7 @@ from ml.services import (
 
 class TrainingRunOutput(serializers.ModelSerializer):
     started_by = serializers.CharField(source="started_by.username", default=None)
-    model_version = serializers.SerializerMethodField()
+    model_version = serializers.IntegerField(source="model_version.pk", allow_null=True, read_only=True)
 
     class Meta:
         model = TrainingRun
@@ -46,10 +46,6 @@ class TrainingRunOutput(serializers.ModelSerializer):
             "finished_at",
             "model_version",
         ]
-
-    def get_model_version(self, run: TrainingRun) -> int | None:
-        version = getattr(run, "model_version", None)
-        return version.pk if version else None
 
 
 class EpochRowOutput(serializers.Serializer):

@@ -6,11 +6,8 @@ import type {
   AdjudicationItem,
   AiPrediction,
   AgreementReport,
-  AssignmentDetail,
-  Draft,
   Comparison,
   GoldMetrics,
-  ReadingBody,
   TrainingProgress,
 } from "./types";
 
@@ -23,6 +20,19 @@ export type Study = S["StudyOutput"];
 export type Worklist = S["WorklistOutput"];
 export type WorklistItem = S["WorklistItemOutput"];
 export type SchemeOut = S["SchemeOutput"];
+/** A reader's assignment: its opaque key, the case's pseudonym for this assignment, and the study and series
+ * under the assignment's own pseudonymous UIDs (what /dicomweb/ serves it as). */
+export type AssignmentDetail = S["AssignmentReaderOutput"];
+export type SeriesInfo = S["ReaderSeriesOutput"];
+export type FormItem = S["FormItemOutput"];
+/** A rating the scheme asks with a binary item (issue 14): a confidence 1–5 or a probability 0–100. */
+export type RatingScale = S["RatingScaleOutput"];
+/** One value as a reader sends it (and finds it in their draft). */
+export type ValueRow = S["ValueRowRequest"];
+/** One traced joint line on one slice, as a reader sends it. */
+export type ContourRow = S["ContourRowRequest"];
+export type Draft = S["DraftOutput"];
+export type ReadingBody = S["ReadingSubmitInputRequest"];
 export type AssignmentAdmin = S["AssignmentAdminOutput"];
 export type GenerateInput = S["AssignmentGenerateInputRequest"];
 export type GenerateOutput = S["AssignmentGenerateOutput"];

@@ -1458,9 +1458,9 @@ export interface components {
             sop_instance_uid?: string;
             /** Format: int64 */
             slice_index: number;
-            points_mm: unknown;
-            start_mm: unknown;
-            end_mm: unknown;
+            points_mm: number[][];
+            start_mm: number[];
+            end_mm: number[];
         };
         ContourQueueOutput: {
             readonly case_id: number;
@@ -1485,6 +1485,22 @@ export interface components {
             mean_mm: number;
             /** Format: double */
             p95_mm: number;
+        };
+        /** @description One traced joint line on one slice, as a reader sends it (series named by pseudonymous UIDs). */
+        ContourRow: {
+            joint: string;
+            series_uid: string;
+            sop_instance_uid?: string;
+            slice_index: number;
+            points_mm: number[][];
+        };
+        /** @description One traced joint line on one slice, as a reader sends it (series named by pseudonymous UIDs). */
+        ContourRowRequest: {
+            joint: string;
+            series_uid: string;
+            sop_instance_uid?: string;
+            slice_index: number;
+            points_mm: number[][];
         };
         CredentialsRequest: {
             username: string;
@@ -1528,22 +1544,14 @@ export interface components {
          */
         DeidentifyEnum: "site" | "on" | "off";
         DraftOutput: {
-            values: {
-                [key: string]: unknown;
-            }[];
-            contours: {
-                [key: string]: unknown;
-            }[];
+            values: components["schemas"]["ValueRow"][];
+            contours: components["schemas"]["ContourRow"][];
             /** Format: date-time */
             updated_at: string | null;
         };
         DraftSaveInputRequest: {
-            values?: {
-                [key: string]: unknown;
-            }[];
-            contours?: {
-                [key: string]: unknown;
-            }[];
+            values?: components["schemas"]["ValueRowRequest"][];
+            contours?: components["schemas"]["ContourRowRequest"][];
         };
         /** @description One finished epoch: training loss and validation metrics (null where not finite). */
         EpochRowOutput: {
@@ -1560,6 +1568,14 @@ export interface components {
         Error: {
             detail: string;
             field?: string;
+        };
+        /** @description One cell of the reading form: the values a reader picks from, and the rating asked with it, if any. */
+        FormItemOutput: {
+            joint: string;
+            region: string;
+            lesion: string;
+            values: number[];
+            rating: components["schemas"]["RatingScaleOutput"] | null;
         };
         ImportDicomwebInputRequest: {
             /** @description QIDO study filters, e.g. {"PatientID": "PHANTOM-*", "StudyDate": "20260101-"} */
@@ -1979,6 +1995,24 @@ export interface components {
             code: components["schemas"]["QueueReasonEnum"];
             text: string;
         };
+        /** @description A rating asked with a binary item: a confidence scale ("ordinal") or a probability 0–100. */
+        RatingScaleOutput: {
+            name: string;
+            kind: components["schemas"]["RatingScaleOutputKindEnum"];
+            min: number;
+            max: number;
+            /** @description the first rating that calls the lesion present */
+            present_from: number;
+            labels: {
+                [key: string]: string;
+            };
+        };
+        /**
+         * @description * `ordinal` - labelled levels
+         *     * `probability` - a probability 0–100
+         * @enum {string}
+         */
+        RatingScaleOutputKindEnum: "ordinal" | "probability";
         ReaderConfusionOutput: {
             reader: string;
             matrix: number[][];
@@ -2005,13 +2039,9 @@ export interface components {
          */
         ReaderStudyDesignEnum: "sequential" | "crossover";
         ReadingCorrectInputRequest: {
-            values: {
-                [key: string]: unknown;
-            }[];
+            values: components["schemas"]["ValueRowRequest"][];
             /** @description series and images named by the assignment's pseudonymous UIDs */
-            contours?: {
-                [key: string]: unknown;
-            }[];
+            contours?: components["schemas"]["ContourRowRequest"][];
             reason: string;
         };
         /**
@@ -2031,23 +2061,25 @@ export interface components {
             reason?: string;
             /** Format: double */
             duration_s?: number | null;
-            readonly values: {
-                [key: string]: unknown;
-            }[];
+            readonly values: components["schemas"]["ReadingValueOutput"][];
             readonly contours: components["schemas"]["ContourOutput"][];
             /** Format: date-time */
             readonly created_at: string;
         };
         ReadingSubmitInputRequest: {
-            values: {
-                [key: string]: unknown;
-            }[];
+            values: components["schemas"]["ValueRowRequest"][];
             /** @description series and images named by the assignment's pseudonymous UIDs */
-            contours?: {
-                [key: string]: unknown;
-            }[];
+            contours?: components["schemas"]["ContourRowRequest"][];
             /** Format: double */
             duration_s?: number | null;
+        };
+        ReadingValueOutput: {
+            readonly joint: string;
+            readonly region: string;
+            readonly lesion: string;
+            readonly value: number;
+            /** @description the reader's confidence (e.g. 1-5) or probability (0-100) that the lesion is present, where the scheme asks for one; the value follows from it */
+            readonly rating: number | null;
         };
         SchemeOutput: {
             readonly id: number;
@@ -2055,10 +2087,11 @@ export interface components {
             /** Format: int64 */
             version: number;
             modality: string;
-            readonly form: {
+            readonly form: components["schemas"]["FormItemOutput"][];
+            /** @description the scheme's YAML as JSON: joints, lesions, grades, acquisition … */
+            definition: {
                 [key: string]: unknown;
-            }[];
-            definition: unknown;
+            };
         };
         SeriesInputRequest: {
             series_uid: string;
@@ -2230,6 +2263,24 @@ export interface components {
             field?: string;
         } & {
             [key: string]: unknown;
+        };
+        /** @description One value of a reading as a reader sends it (and finds it in their draft); the scheme checks it. */
+        ValueRow: {
+            joint: string;
+            region: string;
+            lesion: string;
+            value: number;
+            /** @description where the scheme asks for a rating */
+            rating?: number;
+        };
+        /** @description One value of a reading as a reader sends it (and finds it in their draft); the scheme checks it. */
+        ValueRowRequest: {
+            joint: string;
+            region: string;
+            lesion: string;
+            value: number;
+            /** @description where the scheme asks for a rating */
+            rating?: number;
         };
         /**
          * @description What a reader sees of an assignment: its opaque ``key`` (the only way readers address it), no session

@@ -1,54 +1,6 @@
-// Shapes of responses the OpenAPI schema leaves free-form.
-import type { FormItem, ValueRow } from "../features/reading/grid";
+// Shapes of responses the OpenAPI schema leaves free-form (views that answer plain dicts); every serializer's
+// output is typed from the schema instead (index.ts).
 import type { Vec3 } from "../viewer/geometry";
-
-export interface SeriesInfo {
-  series_uid: string;
-  modality: string;
-  description: string;
-  frame_of_reference_uid?: string;
-  n_instances: number;
-}
-
-export interface SchemeInfo {
-  name: string;
-  version: number;
-  modality: string;
-  form: FormItem[];
-  definition: Record<string, unknown>;
-}
-
-/** A reader's assignment: its opaque key, the case's pseudonym for this assignment, and the study and series
- * under the assignment's own pseudonymous UIDs (what /dicomweb/ serves it as). */
-export interface AssignmentDetail {
-  key: string;
-  case_label: string;
-  status: string;
-  aided?: boolean;
-  project_id: number;
-  study_uid: string;
-  series: SeriesInfo[];
-  scheme: SchemeInfo;
-}
-
-export interface ContourRow {
-  joint: string;
-  series_uid: string;
-  slice_index: number;
-  points_mm: Vec3[];
-}
-
-export interface Draft {
-  values: ValueRow[];
-  contours: ContourRow[];
-  updated_at: string | null;
-}
-
-export interface ReadingBody {
-  values: ValueRow[];
-  contours: ContourRow[];
-  duration_s: number;
-}
 
 export interface ReadingExplanation {
   sentence: string;

@@ -61,9 +61,9 @@ describe("DICOMweb metadata", () => {
 
 describe("series choice", () => {
   const series = [
-    { series_uid: "a", modality: "MR", description: "STIR", n_instances: 16 },
-    { series_uid: "b", modality: "MR", description: "T1", n_instances: 16 },
-    { series_uid: "c", modality: "CT", description: "CT SIJ", n_instances: 96 },
+    { series_uid: "a", modality: "MR", description: "STIR", frame_of_reference_uid: "", n_instances: 16 },
+    { series_uid: "b", modality: "MR", description: "T1", frame_of_reference_uid: "", n_instances: 16 },
+    { series_uid: "c", modality: "CT", description: "CT SIJ", frame_of_reference_uid: "", n_instances: 96 },
   ];
 
   it("shows the scheme's sequences in the scheme's order", () => {

@@ -11,8 +11,8 @@ import { fmt, h, loadingIndicator, message, s } from "../../ui/dom";
 import { orientSuperiorFirst, round3, type Vec3 } from "../../viewer/geometry";
 import { sliceStep } from "../../viewer/keys";
 import { Viewer } from "../../viewer/viewer";
-import { attachContourEditing, ContourStore, contourPainter } from "../reading/contours";
-import { label } from "../reading/grid";
+import { attachContourEditing, ContourStore, contourPainter } from "../shared/contours";
+import { label } from "../shared/labels";
 import { nextEntryHref, queueQuery } from "./queue";
 
 const CONSENSUS_COLOUR = "#ffffff";

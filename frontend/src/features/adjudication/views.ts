@@ -11,8 +11,8 @@ import { fmt, h, loadingIndicator, message, s } from "../../ui/dom";
 import type { Vec3 } from "../../viewer/geometry";
 import { isArrow, sliceStep } from "../../viewer/keys";
 import { Viewer } from "../../viewer/viewer";
-import { label } from "../reading/grid";
-import { aiConfidenceText, aiContours, aiContoursOnSlice, aiValues } from "./ai";
+import { label } from "../shared/labels";
+import { aiConfidenceText, aiContours, aiContoursOnSlice, aiValues } from "../shared/ai";
 import {
   type CaseInQueue,
   caseSummary,

@@ -22,9 +22,9 @@ function mriForm(): FormItem[] {
   const form: FormItem[] = [];
   for (const joint of ["left", "right"]) {
     for (const lesion of ["bme", "fat", "erosion"])
-      for (const region of QUADRANTS) form.push({ joint, region, lesion, values: [0, 1] });
+      for (const region of QUADRANTS) form.push({ joint, region, lesion, values: [0, 1], rating: null });
     for (const lesion of ["sclerosis", "ankylosis"])
-      form.push({ joint, region: "joint", lesion, values: [0, 1] });
+      form.push({ joint, region: "joint", lesion, values: [0, 1], rating: null });
   }
   return form;
 }
@@ -34,6 +34,7 @@ const ctForm: FormItem[] = ["left", "right"].map((joint) => ({
   region: "joint",
   lesion: "mny_grade",
   values: [0, 1, 2, 3, 4],
+  rating: null,
 }));
 
 describe("scheme → grid", () => {

@@ -1,32 +1,10 @@
 // The grading grid as data, derived from the scheme's form: one section per joint, a matrix of
 // lesion × region where a lesion has several regions (quadrants), a single row where it has one.
+import type { FormItem, RatingScale, ValueRow } from "../../api";
 
-/** A rating the scheme asks with a binary item (issue 14): a confidence 1–5 or a probability 0–100. */
-export interface RatingScale {
-  name: string;
-  kind: "ordinal" | "probability";
-  min: number;
-  max: number;
-  /** the first rating that calls the lesion present; the value follows from the rating */
-  present_from: number;
-  labels: Record<string, string>;
-}
-
-export interface FormItem {
-  joint: string;
-  region: string;
-  lesion: string;
-  values: number[];
-  rating?: RatingScale | null;
-}
-
-export interface ValueRow {
-  joint: string;
-  region: string;
-  lesion: string;
-  value: number;
-  rating?: number;
-}
+export type { FormItem, RatingScale, ValueRow };
+/** Kept here for the pages that import it from the grid (the admin pages). */
+export { label } from "../shared/labels";
 
 /** item key → value; ``ratings`` item key → rating, for the items whose scheme asks for one. */
 export class Values extends Map<string, number> {
@@ -163,30 +141,9 @@ export function valueForKey(item: FormItem, key: string): number | null {
   return choicesOf(item).includes(v) ? v : null;
 }
 
-const LABELS: Record<string, string> = {
-  bme: "BME",
-  fat: "Fat",
-  erosion: "Erosion",
-  sclerosis: "Sclerosis",
-  ankylosis: "Ankylosis",
-  backfill: "Backfill",
-  mny_grade: "mNY grade",
-  iliac_upper: "Iliac upper",
-  iliac_lower: "Iliac lower",
-  sacral_upper: "Sacral upper",
-  sacral_lower: "Sacral lower",
-  joint: "Joint",
-  left: "Left",
-  right: "Right",
-  upper: "Upper",
-  lower: "Lower",
-};
-
 /** A choice's caption: the scale's label for a rating (e.g. "4 probably present"), else the value. */
 export function choiceLabel(item: FormItem, choice: number, valueLabels?: Record<number, string>): string {
   const scaleLabel = item.rating?.labels[String(choice)];
   if (scaleLabel) return `${choice} ${scaleLabel}`;
   return valueLabels?.[choice] ?? String(choice);
 }
-
-export const label = (id: string): string => LABELS[id] ?? id.replace(/_/g, " ");

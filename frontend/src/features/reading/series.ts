@@ -1,5 +1,5 @@
 // Which series of a study the reading view shows.
-import type { SeriesInfo } from "../../api/types";
+import type { SeriesInfo } from "../../api";
 
 /** The series to show: the scheme's sequences in order (T1, STIR), else the first series (CT). */
 export function pickSeries(series: SeriesInfo[], sequences: string[]): SeriesInfo[] {

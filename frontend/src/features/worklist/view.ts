@@ -4,7 +4,7 @@ import { ApiError } from "../../api/client";
 import { navigate } from "../../nav";
 import type { Params } from "../../router";
 import { fmt, h, message } from "../../ui/dom";
-import { label } from "../reading/grid";
+import { label } from "../shared/labels";
 import { myReadings } from "./readings";
 
 const STATUS: Record<string, string> = {

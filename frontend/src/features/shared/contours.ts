@@ -1,6 +1,6 @@
 // Open contours: one polyline per joint per slice, start (superior) → end (inferior), in patient mm.
 // Points are placed and dragged on the viewer's SVG overlay; the geometry lives in viewer/geometry.ts.
-import type { ContourRow } from "../../api/types";
+import type { ContourRow } from "../../api";
 import { s } from "../../ui/dom";
 import { orientSuperiorFirst, round3, type Vec3 } from "../../viewer/geometry";
 import type { Pane, Viewer } from "../../viewer/viewer";
