@@ -257,10 +257,11 @@ def _search_everywhere(
         filters = {k: v for k, v in filters.items() if k not in ("StudyInstanceUID", _STUDY_UID)}
         filters["StudyInstanceUID"] = "\\".join(sorted(real))
     visible = set(dicom_visible_studies(user).values_list("study_uid", flat=True))
+    visible |= {real_uid for _, real_uid in pseudonyms.values()}  # searched for, answered pseudonymous
     found = search_visible(store, level, filters, visible, uid_lists=store.uid_lists)
     read: dict[str, list[tuple[str, int]]] = {}
     for pseudo, (assignment_id, real_uid) in sorted(pseudonyms.items()):
-        if wanted is None or pseudo in wanted or real_uid in wanted:
+        if wanted is None or pseudo in wanted:  # the stored UID finds none of the caller's reads
             read.setdefault(real_uid, []).append((pseudo, assignment_id))
     assigned = {real_uid for _, real_uid in pseudonyms.values()}
     answers: list[tuple[DicomJson, UidMap | None]] = []

@@ -312,6 +312,19 @@ def check_pseudonymous_reads(base_url: str, world: Any, datasets: list[Dataset],
     with pytest.raises(requests.HTTPError) as caught:
         other.retrieve_study_metadata(uids[0])
     assert caught.value.response.status_code == 404
+    # The stored UIDs are no way in for the reader: they would tie the blinded repeat to the first read.
+    stored = datasets[0]
+    assert dw.search_for_studies(search_filters={"StudyInstanceUID": stored.StudyInstanceUID}) == []
+    for fetch in (
+        lambda: dw.retrieve_study_metadata(stored.StudyInstanceUID),
+        lambda: dw.retrieve_series_metadata(stored.StudyInstanceUID, stored.SeriesInstanceUID),
+        lambda: dw.retrieve_instance_frames(
+            stored.StudyInstanceUID, stored.SeriesInstanceUID, stored.SOPInstanceUID, frame_numbers=[1]
+        ),
+    ):
+        with pytest.raises(requests.HTTPError) as caught:
+            fetch()
+        assert caught.value.response.status_code == 404
 
 
 def test_a_repeat_read_is_served_under_uids_of_its_own_from_the_local_store(
