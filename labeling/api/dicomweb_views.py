@@ -1,9 +1,10 @@
 """Concord as a DICOMweb endpoint (``/dicomweb/``): QIDO-RS, WADO-RS metadata, frames, rendered and instances.
 
-Every request is authorised through ``permissions.dicom_study_for`` / ``dicom_visible_studies``: a reader
-reaches only the studies of their own assignments, anything else is a 404, and searches return only what the
-caller may see. Token and session authentication both work (``dicomweb_auth``), so dicomweb-client, OHIF or
-3D Slicer can use it with ``Authorization: Token <key>``.
+Every request is authorised through ``permissions.dicom_study_for`` / ``dicom_visible_studies`` (stored UIDs:
+site staff, project admins, adjudicators) or ``dicom_assignments`` (a reader reaches the study of each of their
+assignments only under that assignment's pseudonymous UIDs, never the stored ones); anything else is a 404, and
+searches return only what the caller may see. Token and session authentication both work (``dicomweb_auth``),
+so dicomweb-client, OHIF or 3D Slicer can use it with ``Authorization: Token <key>``.
 
 The views only check the request and the caller, then ask the process's one store
 (``configured_store``) for the answer. Whoever is not site staff (readers, adjudicators, project admins)
@@ -136,7 +137,9 @@ def _uid_map(assignment_id: int, study_uid: str) -> UidMap:
 def _target(
     request: Request, study_uid: str, series_uid: str | None = None, sop_uid: str | None = None
 ) -> _Target:
-    """Resolve and authorise the UIDs of a request: an assignment's pseudonymous UIDs, or real ones (404 else).
+    """Resolve and authorise the UIDs of a request: the pseudonymous UIDs of one of the caller's assignments,
+    or the stored UIDs of a study ``dicom_visible_studies`` grants (staff, project admins, adjudicators); 404
+    else.
 
     A series reached through a reader's pseudonyms leaves the decision "these pseudonyms are this stored
     series, with this map" in the cache, so that the frames fast path serves the reader's following frames
@@ -257,10 +260,11 @@ def _search_everywhere(
         filters = {k: v for k, v in filters.items() if k not in ("StudyInstanceUID", _STUDY_UID)}
         filters["StudyInstanceUID"] = "\\".join(sorted(real))
     visible = set(dicom_visible_studies(user).values_list("study_uid", flat=True))
+    visible |= {real_uid for _, real_uid in pseudonyms.values()}  # searched for, answered pseudonymous
     found = search_visible(store, level, filters, visible, uid_lists=store.uid_lists)
     read: dict[str, list[tuple[str, int]]] = {}
     for pseudo, (assignment_id, real_uid) in sorted(pseudonyms.items()):
-        if wanted is None or pseudo in wanted or real_uid in wanted:
+        if wanted is None or pseudo in wanted:  # the stored UID finds none of the caller's reads
             read.setdefault(real_uid, []).append((pseudo, assignment_id))
     assigned = {real_uid for _, real_uid in pseudonyms.values()}
     answers: list[tuple[DicomJson, UidMap | None]] = []

@@ -13,7 +13,7 @@ the consensus, AI output or agreement is a 404 for them, whatever other role the
 from __future__ import annotations
 
 from django.contrib.auth.models import User
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -73,19 +73,19 @@ def require_any_admin(user: User) -> None:
 
 
 def dicom_visible_studies(user: User) -> QuerySet[Study]:
-    """Studies whose images ``user`` may fetch through the DICOM proxy.
+    """Studies whose images ``user`` may fetch through the DICOM proxy under their stored UIDs.
 
-    Staff: every registered study. Admins and adjudicators: the studies of their projects' cases. Readers:
-    the studies of their own assignments (open, in progress or submitted) in projects where they are still
-    readers. Everything else is a 404 at the proxy, so existence is not confirmed.
+    Staff: every registered study. Admins and adjudicators: the studies of their projects' cases. A reader
+    reaches the study of an assignment only under that assignment's pseudonymous UIDs
+    (:func:`dicom_assignments`), never under the stored ones: those would tie a blinded repeat to the first
+    read. Everything else is a 404 at the proxy, so existence is not confirmed.
     """
     if user.is_staff:
         return Study.objects.all()
     overseen = Membership.objects.filter(
         user=user, role__in=[ADMIN, ADJUDICATOR], project__deleted_at__isnull=True
     ).values("project_id")
-    assigned = dicom_assignments(user).values("case__study_id")
-    return Study.objects.filter(Q(pk__in=assigned) | Q(cases__project_id__in=overseen)).distinct()
+    return Study.objects.filter(cases__project_id__in=overseen).distinct()
 
 
 def dicom_assignments(user: User) -> QuerySet[Assignment]:

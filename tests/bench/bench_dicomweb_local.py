@@ -2,11 +2,12 @@
 
 Run: ``.venv/bin/python -m tests.bench.bench_dicomweb_local [--slices 24] [--requests 60]``. Needs PostgreSQL
 (it works in a throw-away test database). It writes one MR study (T1 and STIR, ``--slices`` slices each of
-256x256, 16 bit) to a temporary local store, imports it, assigns it to a reader with a token, and then times ``--requests``
+256x256, 16 bit) to a temporary local store, imports it, assigns it to a reader, and then times ``--requests``
 sequential requests per kind through the whole Django stack in this process (``django.test.Client``: the
 middleware, DRF authentication, the study check, the store): the series metadata, and single frames
-round-robin over the slices, each under the stored UIDs and under the reader's assignment's pseudonymous UIDs
-(what the reading view fetches). The first request of each kind is a warm-up and is not counted. ``make
+round-robin over the slices, each under the stored UIDs (as an adjudicator fetches them: a reader reaches the
+study only under their assignment's UIDs) and under the reader's assignment's pseudonymous UIDs (what the
+reading view fetches); each with a token. The first request of each kind is a warm-up and is not counted. ``make
 bench-proxy`` measures the Orthanc path instead.
 """
 
@@ -36,6 +37,8 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/concord_localbench")
     os.environ["DICOMWEB_URL"] = ""
+    # stored as received (no de-identification on import): the bench addresses the files by their own UIDs
+    os.environ["DEIDENTIFY_ON_IMPORT"] = "false"
     folder = Path(tempfile.mkdtemp(prefix="concord-bench-local-"))
     os.environ["DICOM_FOLDER"] = str(folder / "store")
     import django
@@ -71,12 +74,14 @@ def main() -> None:
         project = ProjectFactory()
         reader = UserFactory(username="bench-reader")
         MembershipFactory(project=project, user=reader, role=Membership.Role.READER)
+        adjudicator = UserFactory(username="bench-adjudicator")
+        MembershipFactory(project=project, user=adjudicator, role=Membership.Role.ADJUDICATOR)
         report = import_paths(actor=None, paths=paths, project=project)
         case = project.cases.get(pk=report.cases[0])
         assignment = Assignment.objects.create(project=project, case=case, reader=reader, session=1)
         uids = assignment_uids(assignment)
-        token = Token.objects.create(user=reader).key
-        client = Client(HTTP_AUTHORIZATION=f"Token {token}")
+        as_reader = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=reader).key}")
+        as_adjudicator = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=adjudicator).key}")
         first = datasets[0]
         series = f"/dicomweb/studies/{first.StudyInstanceUID}/series/{first.SeriesInstanceUID}"
         frames = [f"{series}/instances/{ds.SOPInstanceUID}/frames/1" for ds in datasets]
@@ -86,13 +91,13 @@ def main() -> None:
         )
         shown_frames = [f"{shown}/instances/{uids.pseudo(ds.SOPInstanceUID)}/frames/1" for ds in datasets]
         kinds = {
-            f"series metadata ({args.slices} instances)": ([f"{series}/metadata"], {}),
-            "frame (256x256x16 bit)": (frames, {"HTTP_ACCEPT": ACCEPT}),
-            "series metadata, reader UIDs": ([f"{shown}/metadata"], {}),
-            "frame, reader UIDs": (shown_frames, {"HTTP_ACCEPT": ACCEPT}),
+            f"series metadata ({args.slices} instances)": (as_adjudicator, [f"{series}/metadata"], {}),
+            "frame (256x256x16 bit)": (as_adjudicator, frames, {"HTTP_ACCEPT": ACCEPT}),
+            "series metadata, reader UIDs": (as_reader, [f"{shown}/metadata"], {}),
+            "frame, reader UIDs": (as_reader, shown_frames, {"HTTP_ACCEPT": ACCEPT}),
         }
         results: dict[str, list[float]] = {}
-        for name, (urls, headers) in kinds.items():
+        for name, (client, urls, headers) in kinds.items():
             times = []
             for n in range(args.requests + 1):  # a bounded loop; the first request warms up
                 start = time.perf_counter()
@@ -100,7 +105,9 @@ def main() -> None:
                 body = response.content
                 elapsed = time.perf_counter() - start
                 if response.status_code != 200 or not body:
-                    raise RuntimeError(f"GET {urls[n % len(urls)]}: HTTP {response.status_code}")
+                    raise RuntimeError(
+                        f"GET {urls[n % len(urls)]}: HTTP {response.status_code} {body[:300]!r}"
+                    )
                 if n:
                     times.append(elapsed)
             results[name] = times

@@ -3,13 +3,14 @@
 Run: ``.venv/bin/python -m tests.bench.bench_proxy [--clients 20] [--requests 40] [--workers 4 --threads 4]``.
 Needs Orthanc (``bash platform/services.sh start orthanc``) and PostgreSQL. It works in a throw-away database
 (test_concord_proxybench), STOWs a small MR study (512×512, 16-bit) to Orthanc, imports it by QIDO, assigns it
-to a reader with a token, starts gunicorn on 127.0.0.1 with DICOMWEB_URL pointing at Orthanc and the web
+to a reader (tokens for the reader and an adjudicator), starts gunicorn on 127.0.0.1 with DICOMWEB_URL pointing at Orthanc and the web
 process's own settings (config/gunicorn.conf.py, whose workers and threads the options override), and then lets
 ``--clients`` threads each fetch ``--requests`` frames (a bounded loop, round-robin over the slices) from
 each target in turn. Target: the proxy adds at most 20 % at p95.
 
-Two proxy targets: the stored UIDs (as site staff, adjudicators and the fast path's first users fetch them), and
-the reader's own assignment under its pseudonymous UIDs (``labeling.dicom.pseudonyms``), which is what the
+Two proxy targets: the stored UIDs, as an adjudicator (site staff and project admins fetch them the same way; a
+reader reaches the study only under their assignment's UIDs), and the reader's own assignment under its
+pseudonymous UIDs (``labeling.dicom.pseudonyms``), which is what the
 reading view fetches.
 """
 
@@ -92,6 +93,8 @@ def main() -> None:
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/concord_proxybench")
     dicomweb = f"{args.orthanc}/dicom-web"
     os.environ["DICOMWEB_URL"] = dicomweb
+    # stored as received (no de-identification on import): the bench addresses the files by their own UIDs
+    os.environ["DEIDENTIFY_ON_IMPORT"] = "false"
     import django
 
     django.setup()
@@ -130,11 +133,14 @@ def main() -> None:
         project = ProjectFactory()
         reader = UserFactory(username="bench-reader")
         MembershipFactory(project=project, user=reader, role=Membership.Role.READER)
+        adjudicator = UserFactory(username="bench-adjudicator")
+        MembershipFactory(project=project, user=adjudicator, role=Membership.Role.ADJUDICATOR)
         report = import_dicomweb(actor=None, url=dicomweb, filters={"PatientID": PATIENT}, project=project)
         case = project.cases.get(pk=report.cases[0])
         assignment = Assignment.objects.create(project=project, case=case, reader=reader, session=1)
         uids = assignment_uids(assignment)
         token = Token.objects.create(user=reader).key
+        adjudicator_token = Token.objects.create(user=adjudicator).key
         connection.close()
 
         env = dict(os.environ)
@@ -182,11 +188,10 @@ def main() -> None:
             ]
 
         proxy = f"http://127.0.0.1:{args.port}/dicomweb"
-        auth = {"Authorization": f"Token {token}"}
         targets = {
             "orthanc (direct)": (frame_urls(dicomweb), {}),
-            "concord proxy": (frame_urls(proxy), auth),
-            "proxy, reader UIDs": (reader_frame_urls(proxy), auth),
+            "concord proxy": (frame_urls(proxy), {"Authorization": f"Token {adjudicator_token}"}),
+            "proxy, reader UIDs": (reader_frame_urls(proxy), {"Authorization": f"Token {token}"}),
         }
         for urls, headers in targets.values():  # warm up connections, caches and worker threads
             run_clients(urls, headers, args.clients, 3)

@@ -20,9 +20,10 @@ from pydicom.uid import generate_uid
 from rest_framework.authtoken.models import Token
 
 from labeling.dicom.confidentiality import READER_KEYWORDS
+from labeling.dicom.pseudonyms import UidMap
 from labeling.dicom.store import json_value, tag_key
 from labeling.models import Assignment, Case
-from labeling.services.identity import assignment_study_uid
+from labeling.services.identity import assignment_study_uid, assignment_uids
 from labeling.services.ingest import import_dicomweb, import_paths
 from tests.labeling.dicom.conftest import orthanc_configured
 from tests.labeling.dicom.dicom_factory import make_series, write_series
@@ -158,9 +159,19 @@ def identity_in(items: list[dict[str, Any]]) -> set[str]:
     return found
 
 
-def everything_a_reader_can_ask(dw: DICOMwebClient, datasets: list[Dataset]) -> list[list[dict[str, Any]]]:
-    first = datasets[0]
-    study, series, sop = first.StudyInstanceUID, first.SeriesInstanceUID, first.SOPInstanceUID
+def addressed(ds: Dataset, uids: UidMap | None) -> tuple[str, str, str]:
+    """Study, series and instance UIDs of ``ds`` as the caller addresses them: a reader under the assignment's
+    pseudonymous UIDs (``uids``, the only ones that reach it), an adjudicator under the stored ones (None)."""
+    stored = (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    return (
+        stored if uids is None else (uids.pseudo(stored[0]), uids.pseudo(stored[1]), uids.pseudo(stored[2]))
+    )
+
+
+def everything_a_reader_can_ask(
+    dw: DICOMwebClient, datasets: list[Dataset], uids: UidMap | None
+) -> list[list[dict[str, Any]]]:
+    study, series, sop = addressed(datasets[0], uids)
     return [
         dw.search_for_studies(),
         dw.search_for_studies(search_filters={"PatientID": PATIENT}),
@@ -176,8 +187,9 @@ def everything_a_reader_can_ask(dw: DICOMwebClient, datasets: list[Dataset]) -> 
     ]
 
 
-def check_reader_view(dw: DICOMwebClient, datasets: list[Dataset]) -> None:
-    answers = everything_a_reader_can_ask(dw, datasets)
+def check_reader_view(dw: DICOMwebClient, datasets: list[Dataset], uids: UidMap | None) -> None:
+    """Everything ``dw``'s user can ask of the study shows no identity; ``uids``: see ``addressed``."""
+    answers = everything_a_reader_can_ask(dw, datasets, uids)
     assert all(answers), "every request answered something"
     for answer in answers:
         assert identity_in(answer) == set(), answer
@@ -191,9 +203,9 @@ def check_reader_view(dw: DICOMwebClient, datasets: list[Dataset]) -> None:
     descriptions = {json_value(i, "SeriesDescription") for answer in answers for i in answer} - {None}
     assert descriptions == {"T1", "STIR"}  # the scheme's sequence names: clean, and the viewer needs them
     first = datasets[0]
-    uids = (first.StudyInstanceUID, first.SeriesInstanceUID, first.SOPInstanceUID)
-    assert dw.retrieve_instance_frames(*uids, frame_numbers=[1]) == [first.PixelData]
-    (instance,) = [d for d in dw.retrieve_series(*uids[:2]) if d.SOPInstanceUID == first.SOPInstanceUID]
+    names = addressed(first, uids)
+    assert dw.retrieve_instance_frames(*names, frame_numbers=[1]) == [first.PixelData]
+    (instance,) = [d for d in dw.retrieve_series(*names[:2]) if d.SOPInstanceUID == names[2]]
     assert instance.PixelData == first.PixelData and "PatientName" not in instance
 
 
@@ -207,10 +219,9 @@ def test_a_reader_receives_no_patient_identity_from_the_local_store(world, setti
     )
     report = import_paths(actor=None, paths=paths, project=world.project)
     case = Case.objects.get(pk=report.cases[0])
-    Assignment.objects.create(project=world.project, case=case, reader=world.reader, session=1)
-    check_reader_view(reader_client(live_server.url, world.reader), datasets)
-    adjudicator = reader_client(live_server.url, world.adjudicator)
-    assert identity_in(adjudicator.retrieve_study_metadata(datasets[0].StudyInstanceUID)) == set()
+    assignment = Assignment.objects.create(project=world.project, case=case, reader=world.reader, session=1)
+    check_reader_view(reader_client(live_server.url, world.reader), datasets, assignment_uids(assignment))
+    check_reader_view(reader_client(live_server.url, world.adjudicator), datasets, None)  # stored UIDs
 
 
 @pytest.fixture
@@ -227,8 +238,9 @@ def test_a_reader_receives_no_patient_identity_from_orthanc(orthanc, world, sett
         actor=None, url=orthanc.url, filters={"PatientID": PATIENT}, project=world.project
     )
     case = Case.objects.get(pk=report.cases[0])
-    Assignment.objects.create(project=world.project, case=case, reader=world.reader, session=1)
-    check_reader_view(reader_client(live_server.url, world.reader), datasets)
+    assignment = Assignment.objects.create(project=world.project, case=case, reader=world.reader, session=1)
+    check_reader_view(reader_client(live_server.url, world.reader), datasets, assignment_uids(assignment))
+    check_reader_view(reader_client(live_server.url, world.adjudicator), datasets, None)  # stored UIDs
     assert identity_in(orthanc.series_metadata(datasets[0].StudyInstanceUID, datasets[0].SeriesInstanceUID))
 
 
@@ -312,6 +324,19 @@ def check_pseudonymous_reads(base_url: str, world: Any, datasets: list[Dataset],
     with pytest.raises(requests.HTTPError) as caught:
         other.retrieve_study_metadata(uids[0])
     assert caught.value.response.status_code == 404
+    # The stored UIDs are no way in for the reader: they would tie the blinded repeat to the first read.
+    stored = datasets[0]
+    assert dw.search_for_studies(search_filters={"StudyInstanceUID": stored.StudyInstanceUID}) == []
+    for fetch in (
+        lambda: dw.retrieve_study_metadata(stored.StudyInstanceUID),
+        lambda: dw.retrieve_series_metadata(stored.StudyInstanceUID, stored.SeriesInstanceUID),
+        lambda: dw.retrieve_instance_frames(
+            stored.StudyInstanceUID, stored.SeriesInstanceUID, stored.SOPInstanceUID, frame_numbers=[1]
+        ),
+    ):
+        with pytest.raises(requests.HTTPError) as caught:
+            fetch()
+        assert caught.value.response.status_code == 404
 
 
 def test_a_repeat_read_is_served_under_uids_of_its_own_from_the_local_store(

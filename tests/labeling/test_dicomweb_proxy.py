@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
 from typing import Any
@@ -77,6 +78,18 @@ def assign(world, case: Case, user, status: str = "open") -> Assignment:
     return Assignment.objects.create(project=world.project, case=case, reader=user, session=1, status=status)
 
 
+def read_as(assignment: Assignment, ds) -> tuple[str, str, str]:
+    """Study, series and instance UIDs of ``ds`` as the reader of ``assignment`` addresses them: the
+    assignment's pseudonymous UIDs, the only ones that reach its study for a reader (issue 13)."""
+    uids = assignment_uids(assignment)
+    return uids.pseudo(ds.StudyInstanceUID), uids.pseudo(ds.SeriesInstanceUID), uids.pseudo(ds.SOPInstanceUID)
+
+
+def stored(ds) -> tuple[str, str, str]:
+    """Study, series and instance UIDs of ``ds`` as stored (staff, project admins and adjudicators)."""
+    return ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID
+
+
 @pytest.fixture
 def local_setup(world, settings, tmp_path):
     """One MRI study imported into the world's project (local store), assigned to ``world.reader``."""
@@ -94,15 +107,18 @@ def local_setup(world, settings, tmp_path):
 
 
 def test_reader_fetches_frames_metadata_and_rendered_of_an_assigned_study(local_setup, world, live_server):
-    datasets, _ = local_setup
+    datasets, case = local_setup
     first = datasets[0]
-    uids = (first.StudyInstanceUID, first.SeriesInstanceUID, first.SOPInstanceUID)
     dw = client(live_server.url, world.reader)
-    assignment = Assignment.objects.get(reader=world.reader, case=local_setup[1])
+    assignment = Assignment.objects.get(reader=world.reader, case=case)
+    pseudo = assignment_uids(assignment).pseudo
+    uids = read_as(assignment, first)  # what the reader's assignment API hands the viewer
     # a search names the reader's assignment by its own pseudonymous UID, never the stored one
-    assert [json_value(s, "StudyInstanceUID") for s in dw.search_for_studies()] == [
-        assignment_study_uid(assignment)
-    ]
+    assert (
+        [json_value(s, "StudyInstanceUID") for s in dw.search_for_studies()]
+        == [assignment_study_uid(assignment)]
+        == [uids[0]]
+    )
     assert len(dw.search_for_series(uids[0])) == 2
     assert len(dw.search_for_instances(uids[0], uids[1])) == 2
     (frame,) = dw.retrieve_instance_frames(*uids, frame_numbers=[1])
@@ -113,12 +129,14 @@ def test_reader_fetches_frames_metadata_and_rendered_of_an_assigned_study(local_
     assert frames == [first.PixelData]
     metadata = dw.retrieve_series_metadata(uids[0], uids[1])
     assert sorted(json_value(m, "SOPInstanceUID") for m in metadata) == sorted(
-        d.SOPInstanceUID for d in datasets[:2]
+        pseudo(d.SOPInstanceUID) for d in datasets[:2]
     )
     assert len(dw.retrieve_study_metadata(uids[0])) == 4
     assert dw.retrieve_instance_rendered(*uids, media_types=("image/png",))[:4] == b"\x89PNG"
     series = dw.retrieve_series(uids[0], uids[1])
-    assert sorted(ds.SOPInstanceUID for ds in series) == sorted(d.SOPInstanceUID for d in datasets[:2])
+    assert sorted(ds.SOPInstanceUID for ds in series) == sorted(
+        pseudo(d.SOPInstanceUID) for d in datasets[:2]
+    )
     assert dw.retrieve_instance(*uids).PixelData == first.PixelData
     assert len(dw.retrieve_study(uids[0])) == 4
 
@@ -128,25 +146,33 @@ def test_everything_outside_the_readers_assignments_is_a_404_and_hidden_from_sea
 ):
     settings.DICOMWEB_AUTH_CACHE_S = 0  # revocation below must take effect at once
     datasets, case = local_setup
-    uids = (datasets[0].StudyInstanceUID, datasets[0].SeriesInstanceUID, datasets[0].SOPInstanceUID)
+    uids = stored(datasets[0])
+    # the reader's own UIDs for the study: another reader, or an outsider, who learnt them gets nothing more
+    read = read_as(Assignment.objects.get(case=case, reader=world.reader), datasets[0])
     other = client(live_server.url, world.other_reader)  # assigned to world.case only
+    outsider = client(live_server.url, world.outsider)
     assert other.search_for_studies() == []
-    assert status_of(lambda: other.retrieve_instance_frames(*uids, frame_numbers=[1])) == 404
-    assert status_of(lambda: other.retrieve_series_metadata(uids[0], uids[1])) == 404
-    assert status_of(lambda: other.search_for_series(uids[0])) == 404
-    assert status_of(lambda: client(live_server.url, world.outsider).retrieve_study_metadata(uids[0])) == 404
+    for names in (uids, read):
+        assert status_of(lambda names=names: other.retrieve_instance_frames(*names, frame_numbers=[1])) == 404
+        assert status_of(lambda names=names: other.retrieve_series_metadata(*names[:2])) == 404
+        assert status_of(lambda names=names: other.search_for_series(names[0])) == 404
+        assert status_of(lambda names=names: outsider.retrieve_study_metadata(names[0])) == 404
     assert status_of(lambda: client(live_server.url, None).search_for_studies()) == 401
+    reader = client(live_server.url, world.reader)
+    assert len(reader.retrieve_study_metadata(read[0])) == 4
     Assignment.objects.filter(case=case, reader=world.reader).update(status="cancelled")
-    assert status_of(lambda: client(live_server.url, world.reader).retrieve_study_metadata(uids[0])) == 404
+    assert reader.search_for_studies() == []
+    assert status_of(lambda: reader.retrieve_study_metadata(read[0])) == 404
+    assert status_of(lambda: reader.retrieve_instance_frames(*read, frame_numbers=[1])) == 404
     adjudicator = client(live_server.url, world.adjudicator)
     assert uids[0] in [json_value(s, "StudyInstanceUID") for s in adjudicator.search_for_studies()]
     assert adjudicator.retrieve_instance_frames(*uids, frame_numbers=[1]) == [datasets[0].PixelData]
 
 
 def test_session_auth_accept_and_bad_frame_numbers(local_setup, world, client_for):
-    datasets, _ = local_setup
-    first = datasets[0]
-    url = f"/dicomweb/studies/{first.StudyInstanceUID}/series/{first.SeriesInstanceUID}/instances/{first.SOPInstanceUID}"
+    datasets, case = local_setup
+    study, series, sop = read_as(Assignment.objects.get(case=case, reader=world.reader), datasets[0])
+    url = f"/dicomweb/studies/{study}/series/{series}/instances/{sop}"
 
     browser = Client()
     browser.force_login(world.reader)
@@ -184,31 +210,26 @@ def test_orthanc_stow_qido_import_proxy_frames_equal_source(orthanc, world, live
     assert [json_value(s, "StudyInstanceUID") for s in dw.search_for_studies()] == [
         assignment_study_uid(assignment)
     ]
+    adjudicator = client(live_server.url, world.adjudicator)  # the stored UIDs: same pixels
     for ds in datasets:
-        uids = (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
-        assert dw.retrieve_instance_frames(*uids, frame_numbers=[1]) == [ds.PixelData]
-    metadata = dw.retrieve_series_metadata(datasets[0].StudyInstanceUID, datasets[0].SeriesInstanceUID)
-    uris = [m["7FE00010"]["BulkDataURI"] for m in metadata if "BulkDataURI" in m.get("7FE00010", {})]
-    assert uris and all(u.startswith(f"{live_server.url}/dicomweb/studies/") for u in uris)
+        assert dw.retrieve_instance_frames(*read_as(assignment, ds), frame_numbers=[1]) == [ds.PixelData]
+        assert adjudicator.retrieve_instance_frames(*stored(ds), frame_numbers=[1]) == [ds.PixelData]
     first = datasets[0]
-    uids = (first.StudyInstanceUID, first.SeriesInstanceUID, first.SOPInstanceUID)
+    uids = read_as(assignment, first)
+    metadata = dw.retrieve_series_metadata(*uids[:2])
+    uris = [m["7FE00010"]["BulkDataURI"] for m in metadata if "BulkDataURI" in m.get("7FE00010", {})]
+    assert uris and all(u.startswith(f"{live_server.url}/dicomweb/studies/{uids[0]}/") for u in uris)
     assert dw.retrieve_instance_rendered(*uids, media_types=("image/png",))[:4] == b"\x89PNG"
     assert dw.retrieve_instance_rendered(*uids)[:2] == b"\xff\xd8"  # the server's default: JPEG
     other = client(live_server.url, world.other_reader)
     assert other.search_for_studies() == []
-    assert (
-        status_of(
-            lambda: other.retrieve_instance_frames(
-                first.StudyInstanceUID, first.SeriesInstanceUID, first.SOPInstanceUID, frame_numbers=[1]
-            )
-        )
-        == 404
-    )
+    for names in (uids, stored(first)):
+        assert status_of(lambda names=names: other.retrieve_instance_frames(*names, frame_numbers=[1])) == 404
     again = import_dicomweb(
         actor=world.admin, url=orthanc.url, filters={"PatientID": PATIENT}, project=world.project
     )
     assert again.skipped == [first.StudyInstanceUID] and again.imported == []
-    (instance,) = [d for d in dw.retrieve_series(*uids[:2]) if d.SOPInstanceUID == first.SOPInstanceUID]
+    (instance,) = [d for d in dw.retrieve_series(*uids[:2]) if d.SOPInstanceUID == uids[2]]
     assert instance.PixelData == first.PixelData
 
 
@@ -328,7 +349,13 @@ def imported(orthanc, world, settings, tmp_path):
     decisions.clear()
 
 
+def reader_assignment(world, imported) -> Assignment:
+    """``world.reader``'s assignment of the imported study."""
+    return Assignment.objects.get(reader=world.reader, case__study__study_uid=imported[0].StudyInstanceUID)
+
+
 def frame_path(ds, frame: str = "1") -> str:
+    """The frame of ``ds`` under its stored UIDs (the path of site staff, project admins and adjudicators)."""
     return (
         f"/dicomweb/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/"
         f"{ds.SOPInstanceUID}/frames/{frame}"
@@ -336,17 +363,16 @@ def frame_path(ds, frame: str = "1") -> str:
 
 
 def test_authorised_frames_stream_from_orthanc_without_django(imported, world, live_server):
+    """The stored UIDs' fast path: an adjudicator's viewer (a reader's is below, under pseudonymous UIDs)."""
     t1 = imported[0]
-    token = Token.objects.get_or_create(user=world.reader)[0].key
+    token = Token.objects.get_or_create(user=world.adjudicator)[0].key
     auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
     inner = Recorder()
     app = FramesFastPath(inner)
 
-    # before Django has seen this reader and series, the request goes to Django
+    # before Django has seen this adjudicator and series, the request goes to Django
     assert call(app, frame_path(t1), **auth)[2] == FELL_THROUGH
-    client(live_server.url, world.reader).retrieve_instance_frames(
-        t1.StudyInstanceUID, t1.SeriesInstanceUID, t1.SOPInstanceUID, frame_numbers=[1]
-    )
+    client(live_server.url, world.adjudicator).retrieve_instance_frames(*stored(t1), frame_numbers=[1])
     inner.paths.clear()
     for ds in imported[:2]:  # both slices of the series Django authorised
         status, headers, body = call(app, frame_path(ds), **auth)
@@ -355,12 +381,18 @@ def test_authorised_frames_stream_from_orthanc_without_django(imported, world, l
         assert "max-age" in headers["Cache-Control"]
     assert inner.paths == []
 
-    stir = imported[2]  # same study, a series Django has not authorised for this reader yet
+    stir = imported[2]  # same study, a series Django has not authorised for this adjudicator yet
     other_token = Token.objects.get_or_create(user=world.other_reader)[0].key
+    # the reader of the study, authenticated by Django just now, asks under the stored UIDs: a 404 there, and
+    # the fast path (which knows the token, and the series for the adjudicator only) leaves it to Django
+    reader_token = Token.objects.get_or_create(user=world.reader)[0].key
+    reader = {"Authorization": f"Token {reader_token}"}
+    assert requests.get(live_server.url + frame_path(t1), headers=reader, timeout=30).status_code == 404
     unknown_instance = frame_path(t1).replace(t1.SOPInstanceUID, f"{t1.SOPInstanceUID}.9")
     for path, extra in [
         (frame_path(stir), auth),
         (frame_path(t1), {"HTTP_AUTHORIZATION": f"Token {other_token}"}),
+        (frame_path(t1), {"HTTP_AUTHORIZATION": f"Token {reader_token}"}),
         (frame_path(t1), {"HTTP_AUTHORIZATION": "Token not-a-token"}),
         (frame_path(t1), {"HTTP_AUTHORIZATION": f"Bearer {token}"}),
         (frame_path(t1), {}),
@@ -386,9 +418,7 @@ def test_a_readers_frames_under_pseudonymous_uids_take_the_fast_path_once_django
 ):
     """Before: the fast path knew stored UIDs only, so every frame a reader's viewer fetched under the
     assignment's pseudonymous UIDs went through Django. Now the first one leaves its mapping behind."""
-    assignment = Assignment.objects.get(
-        reader=world.reader, case__study__study_uid=imported[0].StudyInstanceUID
-    )
+    assignment = reader_assignment(world, imported)
     t1 = imported[0]
     token = Token.objects.get_or_create(user=world.reader)[0].key
     auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
@@ -433,30 +463,36 @@ def test_a_readers_frames_under_pseudonymous_uids_take_the_fast_path_once_django
 
 
 def test_a_browser_session_authorised_by_django_is_served_by_the_fast_path(imported, world, live_server):
+    """A reader's browser: the viewer asks for the assignment's frames under its pseudonymous UIDs."""
     t1 = imported[0]
+    assignment = reader_assignment(world, imported)
     browser = Client()
     browser.force_login(world.reader)
     session_key = browser.cookies["sessionid"].value
     inner = Recorder()
     app = FramesFastPath(inner)
     cookie = {"HTTP_COOKIE": f"csrftoken=x; sessionid={session_key}"}
-    assert call(app, frame_path(t1), **cookie)[2] == FELL_THROUGH
-    warm = requests.get(live_server.url + frame_path(t1), cookies={"sessionid": session_key}, timeout=30)
+    first = pseudonymous_frame_path(assignment, t1)
+    assert call(app, first, **cookie)[2] == FELL_THROUGH
+    warm = requests.get(live_server.url + first, cookies={"sessionid": session_key}, timeout=30)
     assert warm.status_code == 200
-    status, _, body = call(app, frame_path(imported[1]), **cookie)
+    status, _, body = call(app, pseudonymous_frame_path(assignment, imported[1]), **cookie)
     assert status == "200 OK" and imported[1].PixelData in body
-    assert call(app, frame_path(t1), HTTP_COOKIE="sessionid=someone-else")[2] == FELL_THROUGH
+    assert inner.paths == [first]  # only the first frame went through Django
+    assert call(app, first, HTTP_COOKIE="sessionid=someone-else")[2] == FELL_THROUGH
+    assert call(app, frame_path(imported[1]), **cookie)[2] == FELL_THROUGH  # stored UIDs: Django's 404
 
 
 def test_without_a_decision_cache_every_frame_goes_through_django(imported, world, live_server, settings):
     settings.DICOMWEB_AUTH_CACHE_S = 0  # revocation takes effect at once, at the price of the fast path
     t1 = imported[0]
+    assignment = reader_assignment(world, imported)
     token = Token.objects.get_or_create(user=world.reader)[0].key
-    client(live_server.url, world.reader).retrieve_instance_frames(
-        t1.StudyInstanceUID, t1.SeriesInstanceUID, t1.SOPInstanceUID, frame_numbers=[1]
-    )
+    reader = client(live_server.url, world.reader)
+    assert reader.retrieve_instance_frames(*read_as(assignment, t1), frame_numbers=[1]) == [t1.PixelData]
     app = FramesFastPath(Recorder())
-    assert call(app, frame_path(t1), HTTP_AUTHORIZATION=f"Token {token}")[2] == FELL_THROUGH
+    for path in (pseudonymous_frame_path(assignment, t1), pseudonymous_frame_path(assignment, imported[1])):
+        assert call(app, path, HTTP_AUTHORIZATION=f"Token {token}")[2] == FELL_THROUGH
 
 
 # --- hole 13: the fast path serves exactly the Django route, and forgets a decision when a right goes ------------
@@ -540,36 +576,44 @@ def test_the_fast_path_serves_exactly_what_the_django_frames_route_accepts(stub_
         assert bool(stub_upstream.paths) is served, path  # nothing the route refuses reaches the server
 
 
-def warm_fast_path(imported, world, live_server, **credentials: str) -> tuple[FramesFastPath, dict[str, str]]:
-    """Authorise the reader's T1 series through Django, and check the fast path then serves its frames."""
-    t1 = imported[0]
+def warm_fast_path(
+    imported, world, live_server, path: Callable[[Any], str] | None = None, **credentials: str
+) -> tuple[FramesFastPath, dict[str, str], str]:
+    """Authorise a T1 series through Django, and check the fast path then serves its frames; returns the app,
+    the credentials and the path of the second T1 frame. ``path`` names a frame (default: as the reader's
+    viewer does, under the assignment's pseudonymous UIDs)."""
+    if path is None:
+        assignment = reader_assignment(world, imported)
+        path = partial(pseudonymous_frame_path, assignment)
     if "token" in credentials:
         environ = {"HTTP_AUTHORIZATION": f"Token {credentials['token']}"}
         warm = requests.get(
-            live_server.url + frame_path(t1),
+            live_server.url + path(imported[0]),
             headers={"Authorization": environ["HTTP_AUTHORIZATION"]},
             timeout=30,
         )
     else:
         environ = {"HTTP_COOKIE": f"sessionid={credentials['session']}"}
         warm = requests.get(
-            live_server.url + frame_path(t1), cookies={"sessionid": credentials["session"]}, timeout=30
+            live_server.url + path(imported[0]), cookies={"sessionid": credentials["session"]}, timeout=30
         )
     assert warm.status_code == 200
     app = FramesFastPath(Recorder())
-    status, _, body = call(app, frame_path(imported[1]), **environ)
+    status, _, body = call(app, path(imported[1]), **environ)
     assert status == "200 OK" and imported[1].PixelData in body
-    return app, environ
+    return app, environ, path(imported[1])
 
 
 def test_logout_ends_fast_path_service_of_that_session_at_once(imported, world, live_server):
     browser = Client()
     browser.force_login(world.reader)
-    app, cookie = warm_fast_path(imported, world, live_server, session=browser.cookies["sessionid"].value)
+    app, cookie, path = warm_fast_path(
+        imported, world, live_server, session=browser.cookies["sessionid"].value
+    )
     browser.logout()
-    assert call(app, frame_path(imported[1]), **cookie)[2] == FELL_THROUGH
+    assert call(app, path, **cookie)[2] == FELL_THROUGH
     assert requests.get(
-        live_server.url + frame_path(imported[1]),
+        live_server.url + path,
         cookies={"sessionid": cookie["HTTP_COOKIE"].split("=")[1]},
         timeout=30,
     ).status_code in (401, 403)
@@ -577,12 +621,12 @@ def test_logout_ends_fast_path_service_of_that_session_at_once(imported, world, 
 
 def test_a_deleted_token_ends_fast_path_service_at_once(imported, world, live_server):
     token = Token.objects.get_or_create(user=world.reader)[0]
-    app, auth = warm_fast_path(imported, world, live_server, token=token.key)
+    app, auth, path = warm_fast_path(imported, world, live_server, token=token.key)
     Token.objects.filter(user=world.reader).delete()
-    assert call(app, frame_path(imported[1]), **auth)[2] == FELL_THROUGH
+    assert call(app, path, **auth)[2] == FELL_THROUGH
     assert (
         requests.get(
-            live_server.url + frame_path(imported[1]),
+            live_server.url + path,
             headers={"Authorization": auth["HTTP_AUTHORIZATION"]},
             timeout=30,
         ).status_code
@@ -595,7 +639,7 @@ def test_losing_the_reader_role_or_the_assignment_ends_fast_path_service_at_once
     imported, world, live_server, change
 ):
     token = Token.objects.get_or_create(user=world.reader)[0]
-    app, auth = warm_fast_path(imported, world, live_server, token=token.key)
+    app, auth, path = warm_fast_path(imported, world, live_server, token=token.key)
     membership = Membership.objects.get(project=world.project, user=world.reader, role=Membership.Role.READER)
     if change == "membership removed":
         membership.delete()
@@ -609,14 +653,27 @@ def test_losing_the_reader_role_or_the_assignment_ends_fast_path_service_at_once
         )
         assignment.status = Assignment.Status.CANCELLED
         assignment.save()
-    assert call(app, frame_path(imported[1]), **auth)[2] == FELL_THROUGH
+    assert call(app, path, **auth)[2] == FELL_THROUGH
     response = requests.get(
-        live_server.url + frame_path(imported[1]),
-        headers={"Authorization": auth["HTTP_AUTHORIZATION"]},
-        timeout=30,
+        live_server.url + path, headers={"Authorization": auth["HTTP_AUTHORIZATION"]}, timeout=30
     )
     # a removed membership also revokes the user's token (issue 13, hole 8): 401, not just 404
     assert response.status_code == (401 if change == "membership removed" else 404)
+
+
+def test_losing_the_adjudicator_role_ends_fast_path_service_of_stored_uids_at_once(
+    imported, world, live_server
+):
+    token = Token.objects.get_or_create(user=world.adjudicator)[0]
+    app, auth, path = warm_fast_path(imported, world, live_server, path=frame_path, token=token.key)
+    membership = Membership.objects.get(project=world.project, user=world.adjudicator)
+    membership.role = Membership.Role.READER  # a reader of the project, with no assignment of this study
+    membership.save()
+    assert call(app, path, **auth)[2] == FELL_THROUGH
+    response = requests.get(
+        live_server.url + path, headers={"Authorization": auth["HTTP_AUTHORIZATION"]}, timeout=30
+    )
+    assert response.status_code == 404
 
 
 def test_a_revocation_in_one_web_process_reaches_the_caches_of_the_others(tmp_path):
