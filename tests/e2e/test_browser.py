@@ -156,6 +156,8 @@ def test_1_reader_grades_the_mri_case_with_a_contour_and_the_viewer_renders(site
     assert axe_serious(page) == []
     shot(page, "01-worklist")
 
+    asked: list[str] = []  # every DICOMweb URL the reader's viewer fetches
+    page.on("request", lambda r: asked.append(r.url) if "/dicomweb/" in r.url else None)
     started = time.monotonic()
     page.click("text=Next case")
     page.wait_for_selector("[data-first-image-ms]")
@@ -222,9 +224,13 @@ def test_1_reader_grades_the_mri_case_with_a_contour_and_the_viewer_renders(site
     assert contour["joint"] == "left" and contour["slice_index"] == slice_index
     # the reader knows the series by the assignment's pseudonymous UID, never the stored one (issue 13)
     key = site.data.assignments["mri:reader1"]
-    shown = site.api("reader1").get(f"{site.base}/api/assignments/{key}/").json()["series"]
-    t1 = next(s["series_uid"] for s in shown if s["description"] == "T1")
+    detail = site.api("reader1").get(f"{site.base}/api/assignments/{key}/").json()
+    t1 = next(s["series_uid"] for s in detail["series"] if s["description"] == "T1")
     assert contour["series_uid"] == t1 != site.data.series["T1"]
+    # ... and so does the viewer: every image request names the assignment's own study, none a stored UID
+    assert asked and all(f"/dicomweb/studies/{detail['study_uid']}/" in url for url in asked), asked[:3]
+    stored = {site.data.mri_study, *site.data.series.values()}
+    assert not [url for url in asked if any(uid in url for uid in stored)]
     assert readings[0]["assignment"] == key and "case_id" not in readings[0]
     pts = contour["points_mm"]
     assert pts[0][2] >= pts[-1][2], "a contour runs superior → inferior"
