@@ -91,7 +91,7 @@ test-ml: $(VENV)/.dev ## the plain-Python ml tests, without Django
 	$(BIN)/pytest tests/ml -p no:django -p no:cacheprovider
 
 .PHONY: bench
-bench: bench-assignments bench-consensus bench-consensus-robust bench-refit bench-proxy bench-dicomweb-local bench-readerstudy ## every benchmark of tests/bench, as tables
+bench: bench-assignments bench-consensus bench-consensus-robust bench-refit bench-proxy bench-dicomweb-local bench-readerstudy bench-hostile-import ## every benchmark of tests/bench, as tables
 
 .PHONY: bench-assignments
 bench-assignments: deps services ## assignment generator, 10,000 cases x 3 readers + 20% repeats
@@ -122,6 +122,10 @@ bench-proxy: deps services ## frame latency through the DICOMweb proxy vs Orthan
 .PHONY: bench-readerstudy
 bench-readerstudy: $(VENV)/.dev ## MRMC analysis: type I error on 2,000 Roe-Metz null studies, speed at 10 x 2 x 1,000
 	$(PY) -m tests.bench.bench_readerstudy
+
+.PHONY: bench-hostile-import
+bench-hostile-import: deps services ## peak memory of each hostile import (zip bombs, traversal, links, absurd DICOM) vs a valid study
+	$(PY) -m tests.bench.bench_hostile_import
 
 .PHONY: schema
 schema: $(VENV)/.runtime ## write the OpenAPI schema to var/openapi.yaml
