@@ -91,7 +91,7 @@ test-ml: $(VENV)/.dev ## the plain-Python ml tests, without Django
 	$(BIN)/pytest tests/ml -p no:django -p no:cacheprovider
 
 .PHONY: bench
-bench: bench-assignments bench-consensus bench-consensus-robust bench-refit bench-proxy bench-dicomweb-local bench-readerstudy ## every benchmark of tests/bench, as tables
+bench: bench-assignments bench-consensus bench-consensus-robust bench-refit bench-proxy bench-dicomweb-local bench-readerstudy bench-hostile-import ## every benchmark of tests/bench, as tables
 
 .PHONY: bench-assignments
 bench-assignments: deps services ## assignment generator, 10,000 cases x 3 readers + 20% repeats
@@ -126,6 +126,10 @@ bench-readerstudy: $(VENV)/.dev ## MRMC analysis: type I error on 2,000 Roe-Metz
 .PHONY: faults
 faults: deps services ## fault scenarios (kill -9 worker in a refit and an import, broker down, Orthanc down) on the production-shaped stack, as a table
 	$(PY) -m tests.bench.faults
+
+.PHONY: bench-hostile-import
+bench-hostile-import: deps services ## peak memory of each hostile import (zip bombs, traversal, links, absurd DICOM) vs a valid study
+	$(PY) -m tests.bench.bench_hostile_import
 
 .PHONY: schema
 schema: $(VENV)/.runtime ## write the OpenAPI schema to var/openapi.yaml

@@ -228,7 +228,7 @@ def _truncated_element(dataset: Dataset, file_size: int) -> str | None:
     """
     for part in (dataset.file_meta, dataset):
         for tag in part.keys():  # noqa: SIM118 - iterating a Dataset would decode the raw elements
-            raw = part.get_item(tag)
+            raw = part.get_item(tag, keep_deferred=True)
             length, value = getattr(raw, "length", None), getattr(raw, "value", None)
             if length is None or length == _UNDEFINED_LENGTH:
                 continue
@@ -242,7 +242,7 @@ def _truncated_element(dataset: Dataset, file_size: int) -> str | None:
 
 def _pixel_bytes(dataset: Dataset) -> int | None:
     """The length of the stored pixel data without reading it; None when encapsulated (compressed)."""
-    raw = dataset.get_item("PixelData")
+    raw = dataset.get_item("PixelData", keep_deferred=True)
     length = getattr(raw, "length", None)
     if length is None:
         value = getattr(raw, "value", None)

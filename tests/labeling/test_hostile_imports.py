@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import stat
 import struct
+import tracemalloc
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -244,13 +245,24 @@ def test_a_compressed_file_that_can_be_decoded_passes(tmp_path: Path) -> None:
 
 
 def test_a_file_cut_inside_its_large_pixel_data_is_named_without_reading_it(tmp_path: Path) -> None:
-    """512 x 512 pixels are deferred (not read) while the header is checked: the cut is still found."""
-    ds = make_series(n_slices=1, rows=512, columns=512)[0]
-    path = tmp_path / "cut.dcm"
-    ds.save_as(path, enforce_file_format=True)
+    """32 MiB of pixels stay on disk (deferred) while the header is checked: the cut is found by offset."""
+
+    def large(ds: Dataset) -> None:
+        ds.Rows, ds.Columns = 4096, 4096
+        ds.PixelData = bytes(4096 * 4096 * 2)
+
+    path = _one_file(tmp_path, "cut", large)
     path.write_bytes(path.read_bytes()[:-1000])
-    report = validate_files([path])
-    assert len(report.problems) == 1 and "is truncated" in report.problems[0].reason
+    tracemalloc.start()
+    try:
+        report = validate_files([path])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [p.reason for p in report.problems] == [
+        "cut.dcm is truncated: the file ends inside element (7FE0,0010)"
+    ]
+    assert peak < 4 * 1024**2, f"validation held {peak / 1024**2:.0f} MiB"
 
 
 # --- a SOPInstanceUID imported before ------------------------------------------------------------------------
