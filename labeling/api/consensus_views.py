@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from labeling import selectors
+from labeling.api import serializers as out
 from labeling.api.common import DB_INT_MAX, PaginatedApi, paginated, request_user
 from labeling.api.permissions import ADJUDICATOR, ADMIN, READER, project_for, project_for_unblinded
 from labeling.exceptions import InvalidInput, NotFound
@@ -133,7 +134,7 @@ class AdjudicationQueueApi(PaginatedApi):
 
 
 class AdjudicationItemApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=out.AdjudicationItemOutput)
     def get(
         self, request: Request, project_id: int, case_id: int, joint: str, region: str, lesion: str
     ) -> Response:
@@ -337,6 +338,7 @@ class ContourAdjudicationRecordApi(APIView):
 
 class ContourQueueOutput(serializers.ModelSerializer):
     case_label = serializers.CharField(source="case.label")
+    points_mm = out.PointsMmField()
 
     class Meta:
         model = ContourConsensus
@@ -360,15 +362,8 @@ class ContourQueueApi(PaginatedApi):
         return paginated(request, self, selectors.contour_queue(project=project), ContourQueueOutput)
 
 
-class ContourReliabilityOutput(serializers.Serializer):
-    reader = serializers.CharField()
-    n_contours = serializers.IntegerField()
-    mean_mm = serializers.FloatField()
-    p95_mm = serializers.FloatField()
-
-
 class ContourReliabilityApi(APIView):
-    @extend_schema(responses=ContourReliabilityOutput(many=True))
+    @extend_schema(responses=out.ContourReliabilityOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         """Each reader's contour reliability: mean and 95th-percentile distance to the consensus, in mm."""
         project = project_for_unblinded(request_user(request), project_id, ADJUDICATOR, ADMIN)
@@ -405,7 +400,7 @@ class AgreementCsvApi(APIView):
 
 
 class CalibrationApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=out.CalibrationOutput(many=True))
     def get(self, request: Request, project_id: int) -> Response:
         """The reader's own readings against the consensus, on cases whose reading window has closed.
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -114,7 +113,7 @@ class DraftSaveApi(APIView):
 
 
 class AssignmentAiApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=out.AiPredictionOutput(many=True))
     def get(self, request: Request, key: str) -> Response:
         """The AI pre-read for an AI-aided assignment; any other assignment is a 404 (blinding)."""
         assignment = _mine(request, key)

@@ -431,3 +431,95 @@ class AuditEventOutput(serializers.ModelSerializer):
             "request_id",
             "ip",
         ]
+
+
+# --- schemas of answers built as dicts by selectors (the views pass those dicts on unchanged) -------------
+
+
+class AiPredictionOutput(serializers.Serializer):
+    """One promoted model's pre-read of a case."""
+
+    kind = serializers.CharField(help_text="contour | lesions | ctgrade")
+    version = serializers.IntegerField()
+    output = JSONObjectField(
+        help_text='lesions: {joint: {"lesion/region": P(1)}}; ctgrade: {joint: {probabilities, grade}}; '
+        "contour: {contours: [...]}"
+    )
+
+
+class ReadingExplanationOutput(serializers.Serializer):
+    """What the consensus model believes a reader means by a value (ml.consensus.explain)."""
+
+    sentence = serializers.CharField()
+    meaning = serializers.CharField()
+    believed = serializers.ListField(child=serializers.FloatField())
+    tendency = serializers.CharField()
+    row = serializers.CharField(allow_null=True)
+
+
+class AdjudicationReadingOutput(serializers.Serializer):
+    reader = serializers.CharField(help_text="the reader's pseudonym in the project")
+    session = serializers.IntegerField()
+    value = serializers.IntegerField()
+    reader_confusion = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField()), allow_null=True
+    )
+    explanation = ReadingExplanationOutput(allow_null=True, help_text="null without a consensus model")
+
+
+class AdjudicationContourOutput(serializers.Serializer):
+    reader = serializers.CharField()
+    session = serializers.IntegerField()
+    series_uid = serializers.CharField()
+    slice_index = serializers.IntegerField()
+    points_mm = PointsMmField()
+
+
+class AdjudicationDecisionOutput(serializers.Serializer):
+    value = serializers.IntegerField()
+    reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    current = serializers.BooleanField()
+
+
+class AdjudicationItemOutput(serializers.Serializer):
+    """Every current reading of one item (readers pseudonymised), its posterior, the readers' confusion
+    matrices, their contours of the joint, the AI pre-reads and the decisions so far (newest first)."""
+
+    case_id = serializers.IntegerField()
+    case_label = serializers.CharField()
+    study_uid = serializers.CharField()
+    joint = serializers.CharField()
+    region = serializers.CharField()
+    lesion = serializers.CharField()
+    values = serializers.ListField(child=serializers.IntegerField())
+    threshold = serializers.FloatField(help_text="the project's certainty threshold")
+    focus_slice = serializers.IntegerField(allow_null=True, help_text="the median slice the readers traced")
+    posterior = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    consensus_label = serializers.IntegerField(allow_null=True)
+    run_id = serializers.IntegerField(allow_null=True)
+    readings = AdjudicationReadingOutput(many=True)
+    contours = AdjudicationContourOutput(many=True)
+    ai = AiPredictionOutput(many=True)
+    adjudications = AdjudicationDecisionOutput(many=True)
+
+
+class CalibrationOutput(serializers.Serializer):
+    """A reader's readings of one lesion against the consensus: counts[consensus class][reader's class]."""
+
+    lesion = serializers.CharField()
+    values = serializers.ListField(child=serializers.IntegerField())
+    n = serializers.IntegerField()
+    agree = serializers.IntegerField()
+    counts = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
+    agreement = serializers.FloatField(allow_null=True)
+    observed = serializers.CharField(allow_null=True, help_text="what the counts say about the reader")
+    model = serializers.CharField(allow_null=True, help_text="what the consensus model believes about them")
+    explanation = serializers.CharField(allow_null=True, help_text="the agreement in words")
+
+
+class ContourReliabilityOutput(serializers.Serializer):
+    reader = serializers.CharField()
+    n_contours = serializers.IntegerField()
+    mean_mm = serializers.FloatField(allow_null=True)
+    p95_mm = serializers.FloatField(allow_null=True)

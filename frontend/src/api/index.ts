@@ -2,14 +2,7 @@
 // free-form responses (adjudication, agreement) are typed in types.ts.
 import { get, post, request, upload } from "./client";
 import type { components } from "./schema";
-import type {
-  AdjudicationItem,
-  AiPrediction,
-  AgreementReport,
-  Comparison,
-  GoldMetrics,
-  TrainingProgress,
-} from "./types";
+import type { AgreementReport, Comparison, GoldMetrics, TrainingProgress } from "./types";
 
 export type S = components["schemas"];
 export type Me = S["MeOutput"];
@@ -32,6 +25,11 @@ export type ValueRow = S["ValueRowRequest"];
 /** One traced joint line on one slice, as a reader sends it. */
 export type ContourRow = S["ContourRowRequest"];
 export type Draft = S["DraftOutput"];
+/** One promoted model's pre-read: lesions → {joint: {"lesion/region": P(1)}}, ctgrade → {joint: AiCtJoint},
+ * contour → {contours: AiContour[]} (types.ts). */
+export type AiPrediction = S["AiPredictionOutput"];
+export type ReadingExplanation = S["ReadingExplanationOutput"];
+export type AdjudicationItem = S["AdjudicationItemOutput"];
 export type ReadingBody = S["ReadingSubmitInputRequest"];
 export type AssignmentAdmin = S["AssignmentAdminOutput"];
 export type GenerateInput = S["AssignmentGenerateInputRequest"];
@@ -130,42 +128,14 @@ export const api = {
     post<{ id: number }>(`${p(id)}/adjudication/contours/record/`, body),
   item: (id: number, caseId: number, joint: string, region: string, lesion: string) =>
     get<AdjudicationItem>(`${p(id)}/adjudication/items/${caseId}/${joint}/${region}/${lesion}/`),
-  adjudicate: (
-    id: number,
-    body: { case_id: number; joint: string; region: string; lesion: string; value: number; reason: string },
-  ) => post<{ id: number }>(`${p(id)}/adjudication/record/`, body),
+  adjudicate: (id: number, body: S["AdjudicationRecordInputRequest"]) =>
+    post<{ id: number }>(`${p(id)}/adjudication/record/`, body),
 
-  calibration: (id: number) =>
-    get<
-      {
-        lesion: string;
-        values: number[];
-        n: number;
-        agree: number;
-        agreement: number | null;
-        /** the agreement in words, with what the consensus model believes about the reader */
-        explanation: string | null;
-      }[]
-    >(`${p(id)}/calibration/`),
+  /** The reader's readings against the consensus per lesion, with the agreement in words. */
+  calibration: (id: number) => get<S["CalibrationOutput"][]>(`${p(id)}/calibration/`),
   contourQueue: async (id: number) =>
-    items(
-      await get<
-        Page<{
-          case_id: number;
-          case_label: string;
-          joint: string;
-          slice_index: number;
-          series_uid: string;
-          points_mm: [number, number, number][];
-          n_contours: number;
-          disagreement_mm: number;
-        }>
-      >(`${p(id)}/adjudication/contours/?limit=50`),
-    ),
-  contourReliability: (id: number) =>
-    get<{ reader: string; n_contours: number; mean_mm: number | null; p95_mm: number | null }[]>(
-      `${p(id)}/contours/reliability/`,
-    ),
+    items(await get<Page<S["ContourQueueOutput"]>>(`${p(id)}/adjudication/contours/?limit=50`)),
+  contourReliability: (id: number) => get<S["ContourReliabilityOutput"][]>(`${p(id)}/contours/reliability/`),
   consensus: (id: number) => get<ConsensusRun[]>(`${p(id)}/consensus/`),
   refit: (id: number) => post<unknown>(`${p(id)}/consensus/refit/`),
   agreement: (id: number, nBoot = 200) => get<AgreementReport>(`${p(id)}/agreement/?n_boot=${nBoot}`),

@@ -29,7 +29,7 @@ export interface paths {
             cookie?: never;
         };
         /** @description The AI pre-read for an AI-aided assignment; any other assignment is a 404 (blinding). */
-        get: operations["api_assignments_ai_retrieve"];
+        get: operations["api_assignments_ai_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -476,7 +476,7 @@ export interface paths {
          *     404 while the reader has cases left to read here; readings of the cases shown can no longer be
          *     corrected.
          */
-        get: operations["api_projects_calibration_retrieve"];
+        get: operations["api_projects_calibration_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1202,6 +1202,56 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AdjudicationContourOutput: {
+            reader: string;
+            session: number;
+            series_uid: string;
+            slice_index: number;
+            points_mm: number[][];
+        };
+        AdjudicationDecisionOutput: {
+            value: number;
+            reason: string;
+            /** Format: date-time */
+            created_at: string;
+            current: boolean;
+        };
+        /**
+         * @description Every current reading of one item (readers pseudonymised), its posterior, the readers' confusion
+         *     matrices, their contours of the joint, the AI pre-reads and the decisions so far (newest first).
+         */
+        AdjudicationItemOutput: {
+            case_id: number;
+            case_label: string;
+            study_uid: string;
+            joint: string;
+            region: string;
+            lesion: string;
+            values: number[];
+            /**
+             * Format: double
+             * @description the project's certainty threshold
+             */
+            threshold: number;
+            /** @description the median slice the readers traced */
+            focus_slice: number | null;
+            posterior: number[] | null;
+            consensus_label: number | null;
+            run_id: number | null;
+            readings: components["schemas"]["AdjudicationReadingOutput"][];
+            contours: components["schemas"]["AdjudicationContourOutput"][];
+            ai: components["schemas"]["AiPredictionOutput"][];
+            adjudications: components["schemas"]["AdjudicationDecisionOutput"][];
+        };
+        AdjudicationReadingOutput: {
+            /** @description the reader's pseudonym in the project */
+            reader: string;
+            session: number;
+            value: number;
+            reader_confusion: number[][] | null;
+            /** @description null without a consensus model */
+            explanation: components["schemas"]["ReadingExplanationOutput"] | null;
+        };
         AdjudicationRecordInputRequest: {
             case_id: number;
             joint: string;
@@ -1209,6 +1259,16 @@ export interface components {
             lesion: string;
             value: number;
             reason: string;
+        };
+        /** @description One promoted model's pre-read of a case. */
+        AiPredictionOutput: {
+            /** @description contour | lesions | ctgrade */
+            kind: string;
+            version: number;
+            /** @description lesions: {joint: {"lesion/region": P(1)}}; ctgrade: {joint: {probabilities, grade}}; contour: {contours: [...]} */
+            output: {
+                [key: string]: unknown;
+            };
         };
         AssignmentAdminOutput: {
             readonly id: number;
@@ -1295,6 +1355,22 @@ export interface components {
             data?: unknown;
             request_id?: string;
             ip?: string | null;
+        };
+        /** @description A reader's readings of one lesion against the consensus: counts[consensus class][reader's class]. */
+        CalibrationOutput: {
+            lesion: string;
+            values: number[];
+            n: number;
+            agree: number;
+            counts: number[][];
+            /** Format: double */
+            agreement: number | null;
+            /** @description what the counts say about the reader */
+            observed: string | null;
+            /** @description what the consensus model believes about them */
+            model: string | null;
+            /** @description the agreement in words */
+            explanation: string | null;
         };
         CaseCreateInputRequest: {
             study_uid: string;
@@ -1469,7 +1545,7 @@ export interface components {
             /** Format: int64 */
             slice_index: number;
             series_uid: string;
-            points_mm: unknown;
+            points_mm: number[][];
             /** Format: int64 */
             n_contours: number;
             /**
@@ -1482,9 +1558,9 @@ export interface components {
             reader: string;
             n_contours: number;
             /** Format: double */
-            mean_mm: number;
+            mean_mm: number | null;
             /** Format: double */
-            p95_mm: number;
+            p95_mm: number | null;
         };
         /** @description One traced joint line on one slice, as a reader sends it (series named by pseudonymous UIDs). */
         ContourRow: {
@@ -2044,6 +2120,14 @@ export interface components {
             contours?: components["schemas"]["ContourRowRequest"][];
             reason: string;
         };
+        /** @description What the consensus model believes a reader means by a value (ml.consensus.explain). */
+        ReadingExplanationOutput: {
+            sentence: string;
+            meaning: string;
+            believed: number[];
+            tendency: string;
+            row: string | null;
+        };
         /**
          * @description One of a reader's readings, addressed by its assignment's ``key`` and its ``version`` (1: as
          *     submitted, 2: its first correction, …). Contours name series and images by the assignment's
@@ -2412,7 +2496,7 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
-    api_assignments_ai_retrieve: {
+    api_assignments_ai_list: {
         parameters: {
             query?: never;
             header?: never;
@@ -2428,9 +2512,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AiPredictionOutput"][];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2966,9 +3048,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AdjudicationItemOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3175,7 +3255,7 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
-    api_projects_calibration_retrieve: {
+    api_projects_calibration_list: {
         parameters: {
             query?: never;
             header?: never;
@@ -3191,9 +3271,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["CalibrationOutput"][];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -2,7 +2,7 @@
 // the posterior, and the decision.
 import { api } from "../../api";
 import { ApiError } from "../../api/client";
-import type { AdjudicationItem } from "../../api/types";
+import type { AdjudicationItem } from "../../api";
 import { imagesFailedText, loadStudySeries, studySeries } from "../../dicomweb";
 import { navigate } from "../../nav";
 import type { Params } from "../../router";

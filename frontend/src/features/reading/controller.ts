@@ -4,7 +4,7 @@
 // linkedViews.ts.
 import { api } from "../../api";
 import { ApiError } from "../../api/client";
-import type { AiPrediction } from "../../api/types";
+import type { AiPrediction } from "../../api";
 import { imagesFailedText, loadStudySeries, type LoadedSeries } from "../../dicomweb";
 import { navigate } from "../../nav";
 import type { Params } from "../../router";

@@ -1,7 +1,7 @@
 // The reading view's DOM: the page layout, the header, the grading panel (grid, AI pre-read, grade
 // definitions, keyboard help), the image toolbar and what shows the model's state. No event wiring beyond
 // the handlers it is given (controller.ts), no state of its own (model.ts).
-import type { AiPrediction } from "../../api/types";
+import type { AiPrediction } from "../../api";
 import { bars } from "../../ui/charts";
 import { h, message } from "../../ui/dom";
 import { aiConfidenceText, aiForForm } from "../shared/ai";

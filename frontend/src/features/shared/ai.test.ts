@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { AiPrediction } from "../../api/types";
+import type { AiPrediction } from "../../api";
 import type { ImagePlane } from "../../viewer/geometry";
 import { aiConfidenceText, aiContours, aiContoursOnSlice, aiForForm, aiValues } from "./ai";
 

@@ -1,6 +1,7 @@
 // The promoted models' pre-reads of a case, as the adjudication and AI-aided reading views show them: the AI's value and
 // probabilities for one item, and the AI's joint-line contours. Pure: no DOM, no Cornerstone3D.
-import type { AiContour, AiCtJoint, AiPrediction } from "../../api/types";
+import type { AiPrediction } from "../../api";
+import type { AiContour, AiCtJoint } from "../../api/types";
 import { type ImagePlane, nearestSlice, type Vec3 } from "../../viewer/geometry";
 
 export interface AiValue {
