@@ -116,6 +116,14 @@ bench-proxy: deps services ## frame latency through the DICOMweb proxy vs Orthan
 bench-readerstudy: $(VENV)/.dev ## MRMC analysis: type I error on 2,000 Roe-Metz null studies, speed at 10 x 2 x 1,000
 	$(PY) -m tests.bench.bench_readerstudy
 
+.PHONY: bench-accuracy-final
+bench-accuracy-final: $(VENV)/.dev ## the honest accuracy table (issue 18): 3 untouched seed pairs, CIs (GPU: DEVICE=cuda)
+	$(PY) -m ml.bench accuracy --out $(VAR)/bench-final --seeds final --device $(or $(DEVICE),cpu)
+
+.PHONY: bench-accuracy-smoke
+bench-accuracy-smoke: $(VENV)/.dev ## the same protocol on the development seeds at tiny sizes (minutes on a CPU)
+	$(PY) -m ml.bench accuracy --out $(VAR)/bench-smoke --seeds dev --quick --threads 1 --bootstrap 500
+
 .PHONY: schema
 schema: $(VENV)/.runtime ## write the OpenAPI schema to var/openapi.yaml
 	@mkdir -p $(VAR)
