@@ -134,7 +134,11 @@ def run_contours(
     """Train the contour pipeline on the readers' consensus contours of the first ``contour_scans``
     training phantoms; evaluate locate + trace on every held-out slice with a truth polyline."""
     snapshot = training_snapshot(
-        train_dir, out / "snapshot-contour", "contour", max_contoured=sizes.contour_scans
+        train_dir,
+        out / "snapshot-contour",
+        "contour",
+        max_contoured=sizes.contour_scans,
+        workers=sizes.workers,
     )
     _train("contour", snapshot, out / "contours", sizes, device)
     predictor = ContourPredictor.from_checkpoint(out / "contours", device=device)
@@ -159,7 +163,7 @@ def run_lesions(
     consensus contours and its traces and bundles it, as the product does with the project's contour
     model; the table scores crops along the bundled model's traces (the pre-read path).
     """
-    snapshot = training_snapshot(train_dir, out / "snapshot-lesions", "lesions")
+    snapshot = training_snapshot(train_dir, out / "snapshot-lesions", "lesions", workers=sizes.workers)
     contours = out / "contours" if (out / "contours" / "card.json").exists() else None
     results: dict[str, Any] = {"lines": "traced" if contours else "box crops (no contour model)"}
     items: dict[str, Any] = {"outputs": list(OUTPUT_NAMES)}

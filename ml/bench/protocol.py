@@ -206,7 +206,8 @@ def summarise(
     names = list(per_pair[0])
 
     def statistic(idx: list[IndexArray]) -> FloatArray:
-        values = np.array([[fn(r, i)[n] for n in names] for r, i in zip(runs, idx, strict=True)])
+        metrics = [fn(r, i) for r, i in zip(runs, idx, strict=True)]
+        values = np.array([[m[n] for n in names] for m in metrics], dtype=np.float64)
         with np.errstate(all="ignore"):
             return np.asarray(np.nanmean(values, axis=0), dtype=np.float64)
 
