@@ -4,7 +4,7 @@ python -m ml.bench accuracy --out var/bench --seeds final   # the final table: 3
 python -m ml.bench accuracy --out var/bench [--quick] [--device cuda]  # dev seeds; phantoms -> 3 models
 python -m ml.bench accuracy --out var/bench --only lesions  # reuses that folder's phantoms and crops
 python -m ml.bench speed [--full] [--device cuda]         # samples/s + peak memory vs plain fp32 loop
-python -m ml.bench inference --out var/bench              # pre-read timing with the accuracy run's models
+python -m ml.bench inference --out var/bench/seed-1001-2002  # pre-read timing with one seed pair's models
 """
 
 from __future__ import annotations
@@ -71,7 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="shared-loop variants to time beside the plain loop (each compiles once per model)",
     )
     inf = sub.add_parser("inference", help="time an MRI pre-read (contours + lesions) and a CT pre-read")
-    inf.add_argument("--out", type=Path, default=Path("var/bench"))
+    inf.add_argument(
+        "--out", type=Path, default=Path("var/bench/seed-1001-2002"), help="one seed pair's folder"
+    )
     args = parser.parse_args(argv)
     if args.command == "accuracy":
         sizes = dataclasses.replace(QUICK if args.quick else BenchSizes(), **args.sizes)
