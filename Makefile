@@ -131,6 +131,14 @@ faults: deps services ## fault scenarios (kill -9 worker in a refit and an impor
 bench-hostile-import: deps services ## peak memory of each hostile import (zip bombs, traversal, links, absurd DICOM) vs a valid study
 	$(PY) -m tests.bench.bench_hostile_import
 
+.PHONY: bench-accuracy-final
+bench-accuracy-final: $(VENV)/.dev ## the honest accuracy table (issue 18): 3 untouched seed pairs, CIs (GPU: DEVICE=cuda)
+	$(PY) -m ml.bench accuracy --out $(VAR)/bench-final --seeds final --device $(or $(DEVICE),cpu)
+
+.PHONY: bench-accuracy-smoke
+bench-accuracy-smoke: $(VENV)/.dev ## the same protocol on the development seeds at tiny sizes (minutes on a CPU)
+	$(PY) -m ml.bench accuracy --out $(VAR)/bench-smoke --seeds dev --quick --threads 1 --bootstrap 500
+
 .PHONY: schema
 schema: $(VENV)/.runtime ## write the OpenAPI schema to var/openapi.yaml
 	@mkdir -p $(VAR)

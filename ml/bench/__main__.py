@@ -1,9 +1,10 @@
 """``python -m ml.bench accuracy|speed``: the model acceptance table and the throughput benchmark.
 
-python -m ml.bench accuracy --out var/bench [--quick] [--device cuda]  # phantoms -> train 3 models -> table
+python -m ml.bench accuracy --out var/bench --seeds final   # the final table: 3 untouched seed pairs, CIs
+python -m ml.bench accuracy --out var/bench [--quick] [--device cuda]  # dev seeds; phantoms -> 3 models
 python -m ml.bench accuracy --out var/bench --only lesions  # reuses that folder's phantoms and crops
 python -m ml.bench speed [--full] [--device cuda]         # samples/s + peak memory vs plain fp32 loop
-python -m ml.bench inference --out var/bench              # pre-read timing with the accuracy run's models
+python -m ml.bench inference --out var/bench/seed-1001-2002  # pre-read timing with one seed pair's models
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ml.bench.accuracy import QUICK, BenchSizes, format_table, run_accuracy
+from ml.bench.accuracy import QUICK, BenchSizes, format_protocol, run_protocol
+from ml.bench.protocol import seed_pairs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,8 +28,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     acc = sub.add_parser("accuracy", help="train all three models on phantoms and print the acceptance table")
     acc.add_argument("--out", type=Path, default=Path("var/bench"))
     acc.add_argument("--quick", action="store_true", help="tiny sizes (smoke run, a few minutes)")
-    acc.add_argument("--seed-train", type=int, default=1001)
-    acc.add_argument("--seed-test", type=int, default=2002)
+    acc.add_argument(
+        "--seeds",
+        default="dev",
+        help="dev (development pairs), final (the untouched pairs of the final table) or TRAIN:TEST[,...]"
+        " (ml.bench.protocol; RESULTS.md lists which were used for what)",
+    )
+    acc.add_argument("--bootstrap", type=int, default=2000, help="clustered bootstrap replicates")
     acc.add_argument(
         "--difficulty",
         choices=["easy", "realistic", "hard"],
@@ -37,7 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     acc.add_argument(
         "--only", nargs="+", choices=["contours", "lesions", "ct"], default=["contours", "lesions", "ct"]
     )
-    acc.add_argument("--sizes", type=json.loads, default={}, help='JSON overrides, e.g. {"ct_epochs": 30}')
+    acc.add_argument(
+        "--sizes",
+        type=json.loads,
+        default={},
+        help='JSON overrides of phantom counts and recipe epochs, e.g. {"ct_epochs": 2} (printed with the table)',
+    )
     acc.add_argument(
         "--threads", type=int, default=2, help="torch threads (1 is faster on busy shared cores)"
     )
@@ -59,22 +71,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="shared-loop variants to time beside the plain loop (each compiles once per model)",
     )
     inf = sub.add_parser("inference", help="time an MRI pre-read (contours + lesions) and a CT pre-read")
-    inf.add_argument("--out", type=Path, default=Path("var/bench"))
+    inf.add_argument(
+        "--out", type=Path, default=Path("var/bench/seed-1001-2002"), help="one seed pair's folder"
+    )
     args = parser.parse_args(argv)
     if args.command == "accuracy":
         sizes = dataclasses.replace(QUICK if args.quick else BenchSizes(), **args.sizes)
-        results = run_accuracy(
+        protocol, pairs = seed_pairs(args.seeds)
+        summary = run_protocol(
             args.out,
             sizes,
-            seed_train=args.seed_train,
-            seed_test=args.seed_test,
+            pairs,
+            protocol=protocol,
+            n_boot=args.bootstrap,
             log=lambda m: print(m, file=sys.stderr, flush=True),
             only=tuple(args.only),
             threads=args.threads,
             device=args.device,
             difficulty=args.difficulty,
         )
-        print(format_table(results))
+        print(format_protocol(summary))
     elif args.command == "speed":
         from ml.bench.speed import format_speed, run_speed
 

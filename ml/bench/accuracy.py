@@ -1,12 +1,14 @@
-"""``python -m ml.bench accuracy``: phantoms -> train all three models (CPU, or --device cuda) -> one table (SPEC §7).
+"""``python -m ml.bench accuracy``: phantoms -> the product's training recipes -> one table with intervals.
 
-Training phantoms use ``seed_train`` with simulated readers (noisy, biased, plus one spammer); the
-held-out phantoms use ``seed_test`` (never used in training) and are scored against their truth. Lesion
-models learn from the readers only (majority vote, Dawid-Skene soft labels, confusion layers), on crops
-along the joint lines the contour model traces, in training and in the table (the pre-read path); the CT
-grader learns from the adjudicated reference grade (paper (b)'s reference label; the phantom truth plays
-the adjudicator) and its segmenter from the SEG masks; the contour model from the truth polylines (the
-readers' traced contours are not yet exported by ``ml.phantoms`` as training targets).
+Per (train, test) seed pair (``ml.bench.protocol``): training phantoms from the train seed with simulated
+readers (noisy, biased, plus one spammer); held-out phantoms from the test seed, scored against their
+truth. Every model trains through its ``ml.pipelines`` pipeline, with its product recipe
+(``ml.pipelines.recipes``), on a product-style snapshot of the training phantoms (``ml.bench.snapshot``):
+the readers' readings and the consensus of their drawn joint lines, no truth. So the contour model learns
+the readers' consensus contours, the lesion models the readers (majority vote, Dawid-Skene soft labels,
+confusion layers) on crops along consensus contours and the contour model's traces, and the CT grader
+the ordinal Dawid-Skene posterior of the readers' grades (its segmenter the SEG masks). The only
+departures from a recipe are explicit ``--sizes`` epoch overrides, printed with the results.
 """
 
 from __future__ import annotations
@@ -14,57 +16,62 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from ml.bench.phantom_scans import phantom_scan
+from ml.bench.protocol import (
+    FINAL_MIN_TEST,
+    LESION_MODES,
+    TABLE_TARGET,
+    SeedPair,
+    check_final,
+    delong_paired,
+    summarise,
+)
+from ml.bench.snapshot import training_snapshot
 from ml.contours.infer import ContourPredictor
-from ml.contours.model import ContourModelConfig
-from ml.contours.train import evaluate_scans, train_contours
-from ml.ctgrade.data import CtCropConfig
-from ml.ctgrade.model import GraderConfig
+from ml.contours.train import evaluate_scans
 from ml.ctgrade.train import evaluate as ct_evaluate
-from ml.ctgrade.train import train as ct_train
-from ml.lesions.crops import CropConfig
 from ml.lesions.labels import OUTPUT_NAMES
-from ml.lesions.model import JOINT_CROP_NET, LesionModelConfig
 from ml.lesions.train import evaluate as lesion_evaluate
-from ml.lesions.train import train as lesion_train
 from ml.phantoms.cli import generate
-from ml.training import TrainConfig
+from ml.pipelines import TrainRequest, pipeline_for
+from ml.pipelines.contour import RMSE_LIMIT_MM
+from ml.pipelines.recipes import RECIPES, recipe
 from ml.training.config import Device
 
 Log = Callable[[str], None]
 COMPONENTS = ("contours", "lesions", "ct")
-#: The target mode whose model the table scores per output: the product's default (``ml.pipelines.lesions``).
-TABLE_TARGET = "soft"
-#: Epochs the readers model's confusion layers stay frozen at their start (``ReaderConfusion``).
-LESION_CONFUSION_WARMUP_EPOCHS = 5
+#: The pipeline (model kind) of each bench component.
+KINDS = {"contours": "contour", "lesions": "lesions", "ct": "ctgrade"}
 
 
 @dataclass(frozen=True)
 class BenchSizes:
-    """Phantom counts, epochs and CT crop geometry (timings of the defaults in ml/bench/RESULTS.md)."""
+    """Phantom counts of one seed pair, and optional epoch overrides of the recipes (None: the recipe's).
+
+    ``contour_scans``: training studies whose readers' consensus contours train the contour model (every
+    training study's go into the lesion snapshot). Test sets default to the final protocol's minimum.
+    """
 
     mri_train: int = 300
-    mri_test: int = 64
+    mri_test: int = 300
     ct_train: int = 80
-    ct_test: int = 40
+    ct_test: int = 100
     readers: int = 4
     contour_scans: int = 16
-    contour_epochs: int = 10
-    lesion_epochs: int = 40
-    seg_epochs: int = 6
-    ct_epochs: int = 30
-    ct_box_mm: float = 56.0
-    ct_voxel_mm: float = 1.4  # 1.75 mm blurred grade 1's faint plate into grade 4's fusion
+    contour_epochs: int | None = None
+    lesion_epochs: int | None = None
+    seg_epochs: int | None = None
+    ct_epochs: int | None = None
     workers: int = 2
 
 
@@ -82,6 +89,29 @@ QUICK = BenchSizes(
 )
 
 
+def recipe_overrides(sizes: BenchSizes, device: Device) -> dict[str, dict[str, Any]]:
+    """What the bench changes in each kind's recipe: the device and the epoch overrides of ``sizes``."""
+    out: dict[str, dict[str, Any]] = {
+        "contour": {"device": device},
+        "lesions": {"device": device},
+        "ctgrade": {"device": device},
+    }
+    if sizes.contour_epochs is not None:
+        out["contour"]["epochs"] = sizes.contour_epochs
+    if sizes.lesion_epochs is not None:
+        out["lesions"]["train"] = {"epochs": sizes.lesion_epochs}
+    if sizes.ct_epochs is not None:
+        out["ctgrade"]["train"] = {"epochs": sizes.ct_epochs}
+    if sizes.seg_epochs is not None:
+        out["ctgrade"]["seg_train"] = {"epochs": sizes.seg_epochs}
+    return out
+
+
+def bench_config(kind: str, sizes: BenchSizes, device: Device = "cpu") -> dict[str, Any]:
+    """The configuration the bench trains ``kind`` with: its product recipe plus :func:`recipe_overrides`."""
+    return recipe(kind, recipe_overrides(sizes, device)[kind])
+
+
 def _timed(log: Log, name: str, fn: Callable[[], Any]) -> tuple[Any, float]:
     start = time.perf_counter()
     out = fn()
@@ -90,98 +120,82 @@ def _timed(log: Log, name: str, fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, elapsed
 
 
+def _train(
+    kind: str, snapshot: Path, checkpoint: Path, sizes: BenchSizes, device: Device, **extra: Any
+) -> None:
+    """Train ``kind`` through its pipeline (the product's path) on a snapshot folder."""
+    config = {**recipe_overrides(sizes, device)[kind], **extra}
+    pipeline_for(kind).train(TrainRequest(snapshot, checkpoint, config=config))
+
+
 def run_contours(
     train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes, device: Device = "cpu"
 ) -> dict[str, Any]:
-    """Train ``ml.contours`` on truth polylines of the first ``contour_scans`` MRI phantoms; evaluate the
-    full pipeline (locate, crop, trace) on every held-out slice with a truth polyline."""
-    folders = sorted(p.parent for p in train_dir.glob("mri-*/truth.json"))[: sizes.contour_scans]
-    scans = [phantom_scan(f) for f in folders]
-    n_val = max(1, len(scans) // 6)
-    model_config = ContourModelConfig(in_channels=1, width=16, crop_mm=96.0, pixel_mm=1.5)
-    config = TrainConfig(
-        epochs=sizes.contour_epochs,
-        lr=2e-3,
-        batch_size=16,
-        metric="val_rmse_mm",
-        mode="min",
-        device=device,
-        checkpoint_dir=str(out / "contours"),
+    """Train the contour pipeline on the readers' consensus contours of the first ``contour_scans``
+    training phantoms; evaluate locate + trace on every held-out slice with a truth polyline."""
+    snapshot = training_snapshot(
+        train_dir,
+        out / "snapshot-contour",
+        "contour",
+        max_contoured=sizes.contour_scans,
+        workers=sizes.workers,
     )
-    train_contours(scans[:-n_val], scans[-n_val:], model_config, config, jitter_mm=8.0, copies=1)
+    _train("contour", snapshot, out / "contours", sizes, device)
     predictor = ContourPredictor.from_checkpoint(out / "contours", device=device)
     tests = [phantom_scan(p.parent) for p in sorted(test_dir.glob("mri-*/truth.json"))]
     result = evaluate_scans(predictor, tests)
-    result.pop("rows", None)
+    rows, missing = result.pop("rows"), result.pop("missing_by_scan")
     total = result["n"] + result["missing"]  # an untraced joint slice counts as a failure
     result["frac_below_all"] = result["frac_below"] * result["n"] / total if total else float("nan")
+    result["items"] = {
+        "cluster": [r["scan_id"] for r in rows] + [k for k, n in missing.items() for _ in range(n)],
+        "below": [int(r["rmse_mm"] < RMSE_LIMIT_MM) for r in rows] + [0] * sum(missing.values()),
+    }
     return result
 
 
 def run_lesions(
     train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes, device: Device = "cpu"
 ) -> dict[str, Any]:
-    """Train the lesion classifier with each target mode; evaluate on the held-out phantoms' truth.
+    """Train the lesion pipeline with each target mode; evaluate on the held-out phantoms' truth.
 
-    When this run's folder holds a contour checkpoint (``out/contours``), crops follow its traced joint
-    lines, in training and in the table, as in the product's pre-read (the lesion checkpoints bundle it);
-    the table's model (``TABLE_TARGET``) is also scored at the truth lines (``truth_lines``). Without one,
-    crops follow the truth lines throughout.
+    With this run's contour checkpoint (``out/contours``) the pipeline trains on joint crops along the
+    consensus contours and its traces and bundles it, as the product does with the project's contour
+    model; the table scores crops along the bundled model's traces (the pre-read path).
     """
-    crop = CropConfig(n_slices=16)  # joint mode: 64 x 38.4 mm at 0.8 mm, lines smoothed (sigma 3 mm)
+    snapshot = training_snapshot(train_dir, out / "snapshot-lesions", "lesions", workers=sizes.workers)
     contours = out / "contours" if (out / "contours" / "card.json").exists() else None
-    n_val = round(0.15 * sizes.mri_train)
-    steps_per_epoch = math.ceil(2 * (sizes.mri_train - n_val) / 16)
-    model = LesionModelConfig(
-        **JOINT_CROP_NET, confusion_warmup_steps=LESION_CONFUSION_WARMUP_EPOCHS * steps_per_epoch
-    )
-    results: dict[str, Any] = {"lines": "traced" if contours else "truth"}
-    for mode in ("majority", "soft", "readers"):
-        config = TrainConfig(
-            epochs=sizes.lesion_epochs, lr=2e-3, weight_decay=1e-3, batch_size=16, device=device
+    results: dict[str, Any] = {"lines": "traced" if contours else "box crops (no contour model)"}
+    items: dict[str, Any] = {"outputs": list(OUTPUT_NAMES)}
+    for mode in LESION_MODES:
+        extra: dict[str, Any] = {"target": mode, "cache_dir": str(out / "lesion-crops")}
+        if contours is not None:
+            extra["contour_checkpoint"] = str(contours)
+        _train("lesions", snapshot, out / f"lesions-{mode}", sizes, device, **extra)
+        result = lesion_evaluate(
+            test_dir, out / f"lesions-{mode}", cache_dir=out / "lesion-crops-test", device=device, scores=True
         )
-        lesion_train(
-            train_dir,
-            out / f"lesions-{mode}",
-            target=mode,
-            crop_config=crop,
-            train_config=config,
-            model_config=model,
-            cache_dir=out / "lesion-crops",
-            val_fraction=0.15,
-            flip_sides=True,
-            contours=contours,
-        )
-        results[mode] = lesion_evaluate(
-            test_dir, out / f"lesions-{mode}", cache_dir=out / "lesion-crops-test", device=device
-        )
-    if contours is not None:
-        results["truth_lines"] = lesion_evaluate(
-            test_dir,
-            out / f"lesions-{TABLE_TARGET}",
-            cache_dir=out / "lesion-crops-test",
-            device=device,
-            bundled=False,
-        )
+        scores = result.pop("scores")
+        items["cluster"] = scores["study_ids"]
+        items[mode] = {"reference": scores["reference"], "probs": scores["probs"]}
+        results[mode] = result
+    results["items"] = items
     return results
 
 
 def run_ct(
     train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes, device: Device = "cpu"
 ) -> dict[str, Any]:
-    """Train segmenter + reduced-width DenseNet-121 grader; evaluate the full pipeline on held-out CT."""
-    crop = CtCropConfig(box_mm=(sizes.ct_box_mm,) * 3, voxel_mm=sizes.ct_voxel_mm)
-    ct_train(
-        train_dir,
-        out / "ct",
-        grader_config=GraderConfig(init_features=16, growth_rate=8),
-        crop_config=crop,
-        train_config=TrainConfig(epochs=sizes.ct_epochs, lr=2e-3, batch_size=8, device=device),
-        seg_train_config=TrainConfig(epochs=sizes.seg_epochs, lr=3e-3, batch_size=2, device=device),
-        cache_dir=out / "ct-cache",
-        val_fraction=0.1,
-    )
-    return ct_evaluate(test_dir, out / "ct", device=device)
+    """Train the CT pipeline (segmenter + grader on the readers' ordinal Dawid-Skene posteriors);
+    evaluate the full pipeline on the held-out CT against the truth grades."""
+    snapshot = training_snapshot(train_dir, out / "snapshot-ctgrade", "ctgrade")
+    _train("ctgrade", snapshot, out / "ct", sizes, device, cache_dir=str(out / "ct-cache"))
+    result = ct_evaluate(test_dir, out / "ct", device=device, scores=True)
+    scores = result.pop("scores")
+    card = json.loads((out / "ct" / "grader" / "card.json").read_text())
+    result["target"] = card["extra"]["target"]  # "soft": the ordinal Dawid-Skene posterior of the readers
+    result["items"] = {"cluster": scores["study_ids"], "grades": scores["grades"], "probs": scores["probs"]}
+    return result
 
 
 def run_accuracy(
@@ -234,6 +248,8 @@ def run_accuracy(
     _, timings["generate"] = _timed(log, "generate phantoms", make_both)
     results: dict[str, Any] = {
         "sizes": dataclasses.asdict(sizes),
+        "recipe_overrides": recipe_overrides(sizes, device),
+        "recipes": {kind: bench_config(kind, sizes, device) for kind in RECIPES},
         "device": device,
         "seed_train": seed_train,
         "seed_test": seed_test,
@@ -259,70 +275,129 @@ def run_accuracy(
     return results
 
 
-def _ok(value: float, floor: float) -> str:
-    return "ok" if np.isfinite(value) and value >= floor else "BELOW"
-
-
-def format_table(results: dict[str, Any]) -> str:
-    """The acceptance table of issue 6 as fixed-width text."""
-    rows = [f"{'metric':<52} {'value':>7}  {'target':<8} status", "-" * 78]
-
-    def row(name: str, value: float, target: str, status: str) -> None:
-        rows.append(f"{name:<52} {value:>7.3f}  {target:<8} {status}")
-
-    c = results.get("contours") or {"frac_below": math.nan, "p95": math.nan, "mean": math.nan}
-    frac = c.get("frac_below_all", c["frac_below"])
-    row("contours: fraction of joint slices < 2.76 mm", frac, ">= 0.95", _ok(frac, 0.95))
-    row("contours: RMSE 95th percentile (mm)", c["p95"], "report", "")
-    row(
-        "contours: RMSE mean (mm)",
-        c["mean"],
-        "report",
-        f"n={c.get('n', '?')} missing={c.get('missing', '?')}",
-    )
-    les = results.get("lesions") or {
-        m: {
-            "per_output": {n: {"auc": math.nan} for n in OUTPUT_NAMES},
-            "mean_auc": math.nan,
-            "min_auc": math.nan,
-        }
-        for m in ("majority", "soft", "readers")
-    }
-    lines = les.get("lines", "truth")
-    for name in OUTPUT_NAMES:
-        auc = les[TABLE_TARGET]["per_output"][name]["auc"]
-        row(f"lesions ({TABLE_TARGET}, {lines}): AUC {name}", auc, ">= 0.90", _ok(auc, 0.90))
-    for mode in ("majority", "soft", "readers"):
-        row(
-            f"lesions: mean AUC, target={mode}",
-            les[mode]["mean_auc"],
-            "report",
-            f"min {les[mode]['min_auc']:.3f}",
+def _commit() -> dict[str, Any]:
+    """The code's git commit and whether ``ml/`` has uncommitted changes (a final run's freeze record)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "ml"], capture_output=True, text=True, check=True
         )
-    if "truth_lines" in les:
-        row(
-            f"lesions ({TABLE_TARGET}) at truth lines: mean AUC",
-            les["truth_lines"]["mean_auc"],
-            "report",
-            f"min {les['truth_lines']['min_auc']:.3f}",
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+
+
+def run_protocol(
+    out: Path,
+    sizes: BenchSizes,
+    pairs: Sequence[SeedPair],
+    *,
+    protocol: str = "dev",
+    n_boot: int = 2000,
+    log: Log = print,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """:func:`run_accuracy` once per (train, test) seed pair, each into ``out/seed-<train>-<test>``, then
+    every metric as mean ± SD over the pairs with its clustered-bootstrap 95% CI, and the DeLong paired
+    tests (``ml.bench.protocol``); written to ``out/protocol.json``.
+
+    A ``final`` protocol refuses development seeds, fewer than 3 pairs, test sets below
+    ``FINAL_MIN_TEST`` and uncommitted changes under ``ml/`` (the code is frozen before the final seeds are
+    scored; the commit is recorded).
+    """
+    freeze = _commit()
+    if protocol == "final":
+        check_final(pairs)
+        small = {k: getattr(sizes, k) for k, v in FINAL_MIN_TEST.items() if getattr(sizes, k) < v}
+        if small:
+            raise ValueError(f"a final run needs test sets of at least {FINAL_MIN_TEST}, got {small}")
+        if freeze["dirty"] is not False:
+            raise ValueError(
+                "a final run scores committed code only: commit (or stash) the changes under ml/"
+            )
+    runs = []
+    for seed_train, seed_test in pairs:
+        log(f"[bench] seed pair train {seed_train} / test {seed_test}")
+        folder = out / f"seed-{seed_train}-{seed_test}"
+        folder.mkdir(parents=True, exist_ok=True)
+        runs.append(
+            run_accuracy(folder, sizes, seed_train=seed_train, seed_test=seed_test, log=log, **kwargs)
         )
-    beats = max(les["soft"]["mean_auc"], les["readers"]["mean_auc"]) > les["majority"]["mean_auc"]
-    rows.append(
-        f"{'lesions: reader-aware beats majority':<52} {beats!s:>7}  {'true':<8} {'ok' if beats else 'NO'}"
-    )
-    ct = results.get("ct") or {
-        g: {"auc": [], "accuracy": math.nan, "qwk": math.nan}
-        for g in ("mny5", "du_2026_three_class", "zhang_2023_three_class", "binary_definite")
+    summary: dict[str, Any] = {
+        "protocol": protocol,
+        "pairs": [list(p) for p in pairs],
+        **freeze,
+        "sizes": dataclasses.asdict(sizes),
+        "recipe_overrides": runs[0]["recipe_overrides"],
+        "difficulty": runs[0]["difficulty"],
+        "device": runs[0]["device"],
+        "n_boot": n_boot,
+        "metrics": {},
+        "timings_s": [r.get("timings_s", {}) for r in runs],
     }
-    row("CT: 5-class accuracy", ct["mny5"]["accuracy"], ">= 0.90", _ok(ct["mny5"]["accuracy"], 0.90))
-    row("CT: QWK (5 classes)", ct["mny5"]["qwk"], ">= 0.91", _ok(ct["mny5"]["qwk"], 0.91))
-    for grouping in ("mny5", "du_2026_three_class", "zhang_2023_three_class", "binary_definite"):
-        aucs = ct[grouping]["auc"]
-        for k, auc in enumerate(aucs):
-            row(f"CT: AUC {grouping} class {k}", auc, ">= 0.94", _ok(auc, 0.94))
-        row(f"CT: accuracy {grouping}", ct[grouping]["accuracy"], "report", "")
-    row("CT: pelvis segmentation Dice (seg grid)", ct.get("seg_dice", math.nan), "report", "")
-    t = results.get("timings_s", {})
-    rows.append("-" * 78)
-    rows.append("timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in t.items()))
-    return "\n".join(rows)
+    for component in COMPONENTS:
+        present = [r[component]["items"] for r in runs if "items" in (r.get(component) or {})]
+        if len(present) == len(runs):
+            summary["metrics"] |= summarise(component, present, n_boot=n_boot)
+            summary[f"n_test_items_{component}"] = [len(p["cluster"]) for p in present]
+            if component == "lesions":
+                summary["delong"] = {
+                    f"{mode} vs majority": delong_paired(present, mode) for mode in ("soft", "readers")
+                }
+    (out / "protocol.json").write_text(json.dumps(summary, indent=1, default=float))
+    return summary
+
+
+#: Acceptance targets of issue 18, checked against the lower 95% CI bound: metric prefix -> floor.
+TARGETS: tuple[tuple[str, float], ...] = (
+    ("contours: fraction of joint slices < 2.76 mm", 0.90),
+    (f"lesions ({TABLE_TARGET}): AUC ", 0.85),
+    ("CT: QWK (5 classes)", 0.85),
+    ("CT: AUC du_2026_three_class", 0.90),
+    ("CT: AUC zhang_2023_three_class", 0.90),
+    ("CT: AUC binary_definite", 0.90),
+)
+
+
+def _target(name: str) -> float | None:
+    return next((floor for prefix, floor in TARGETS if name.startswith(prefix)), None)
+
+
+def format_protocol(summary: dict[str, Any]) -> str:
+    """The acceptance table: per metric mean ± SD over seed pairs, 95% CI, target (on the lower bound)."""
+    pairs = ", ".join(f"{a}/{b}" for a, b in summary["pairs"])
+    head = [
+        f"protocol {summary['protocol']}: seed pairs (train/test) {pairs}; commit {summary.get('commit')}"
+        + (" (uncommitted changes)" if summary.get("dirty") else ""),
+        f"difficulty {summary['difficulty']}, device {summary['device']}, sizes {summary['sizes']}",
+        f"recipe overrides (ml.pipelines.recipes): {summary['recipe_overrides']}",
+        f"{'metric':<52} {'mean':>7} {'± SD':>6}  {'95% CI':<15} {'target':<8} status",
+        "-" * 100,
+    ]
+    rows = []
+    for name, m in summary["metrics"].items():
+        floor = _target(name)
+        low = m["ci"][0]
+        if floor is None:
+            status = f"p={m['p_bootstrap']:.3f}" if "p_bootstrap" in m else ""
+            target = "report"
+        else:
+            status = "ok" if math.isfinite(low) and low >= floor else "BELOW"
+            target = f"CI>={floor:.2f}"
+        ci = f"[{low:.3f}, {m['ci'][1]:.3f}]"
+        rows.append(f"{name:<52} {m['mean']:>7.3f} {m['sd']:>6.3f}  {ci:<15} {target:<8} {status}")
+    for comparison, outputs in summary.get("delong", {}).items():
+        better = [n for n, t in outputs.items() if math.isfinite(t["p"]) and t["diff"] > 0 and t["p"] < 0.05]
+        worse = [n for n, t in outputs.items() if math.isfinite(t["p"]) and t["diff"] < 0 and t["p"] < 0.05]
+        rows.append(
+            f"DeLong {comparison}: better (p<0.05) on {len(better)} of {len(outputs)} outputs, worse on "
+            f"{len(worse)}" + (f" ({', '.join(worse)})" if worse else "")
+        )
+    for key in ("soft", "readers"):
+        m = summary["metrics"].get(f"lesions: mean AUC {key} - majority")
+        if m is not None:
+            beats = m["ci"][0] > 0 and m.get("p_bootstrap", 1.0) < 0.05
+            rows.append(f"lesions: {key} beats majority on mean AUC (p < 0.05): {'yes' if beats else 'NO'}")
+    timings = summary.get("timings_s", [])
+    tail = ["-" * 100] + ["timings (s) " + ", ".join(f"{k} {v:.0f}" for k, v in t.items()) for t in timings]
+    return "\n".join(head + rows + tail)

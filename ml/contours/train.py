@@ -122,24 +122,26 @@ def evaluate_scans(
 ) -> dict[str, Any]:
     """Full-pipeline accuracy: locate (or truth centres), trace, RMSE in mm against every truth polyline.
 
-    Returns the :func:`summarise_rmse` summary plus per-contour rows and the count of truth contours
-    that were not traced.
+    Returns the :func:`summarise_rmse` summary plus per-contour rows, the count of truth contours that
+    were not traced and that count per scan (``missing_by_scan``).
     """
     rows: list[dict[str, Any]] = []
     missing = 0
+    missing_by_scan: dict[str, int] = {}
     for scan in scans:
         centres = None
         if use_truth_centres:
             centres = {k: (v.min(0) + v.max(0)) / 2.0 for k, v in scan.polylines.items()}
         traced = predictor.predict_scan(scan, centres=centres)
         rmse = rmse_against_truth(scan, traced)
-        missing += len(set(scan.polylines) - set(rmse))
+        missing_by_scan[scan.scan_id] = len(set(scan.polylines) - set(rmse))
+        missing += missing_by_scan[scan.scan_id]
         rows += [
             {"scan_id": scan.scan_id, "slice_index": k[0], "side": k[1], "rmse_mm": v}
             for k, v in sorted(rmse.items())
         ]
     summary = summarise_rmse([r["rmse_mm"] for r in rows])
-    return {**summary, "missing": missing, "rows": rows}
+    return {**summary, "missing": missing, "missing_by_scan": missing_by_scan, "rows": rows}
 
 
 __all__ = [

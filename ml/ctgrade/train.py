@@ -225,9 +225,14 @@ def train(
 
 
 def evaluate_studies(
-    predictor: CtPredictor, studies: Sequence[StudyRecord], *, use_truth_seg: bool = False
+    predictor: CtPredictor,
+    studies: Sequence[StudyRecord],
+    *,
+    use_truth_seg: bool = False,
+    scores: bool = False,
 ) -> dict[str, Any]:
-    """Grading metrics of the full pipeline on studies with reference grades, plus mean seg Dice."""
+    """Grading metrics of the full pipeline on studies with reference grades, plus mean seg Dice; ``scores``
+    adds the per-joint ``study_ids``, reference ``grades`` and ``probs`` (the bench's intervals)."""
     probs, grades, dice = [], [], []
     for study in studies:
         crops, info = predictor.study_crops(study.folder, use_truth_seg=use_truth_seg)
@@ -238,6 +243,12 @@ def evaluate_studies(
     out = grading_metrics(np.array(grades), np.concatenate(probs))
     out["seg_dice"] = float(np.nanmean(dice)) if dice else float("nan")
     out["n_joints"] = len(grades)
+    if scores:
+        out["scores"] = {
+            "study_ids": [s.study_id for s in studies for _ in JOINTS],
+            "grades": [int(g) for g in grades],
+            "probs": np.concatenate(probs).astype(np.float64).round(6).tolist() if probs else [],
+        }
     return out
 
 
@@ -263,11 +274,16 @@ def evaluate(
     split: str | None = None,
     device: str = "auto",
     use_truth_seg: bool = False,
+    scores: bool = False,
 ) -> dict[str, Any]:
-    """Grading metrics of a checkpoint on the CT studies of ``data_dir`` (optionally one ``split``)."""
+    """Grading metrics of a checkpoint on the CT studies of ``data_dir`` (optionally one ``split``);
+    ``scores`` as in :func:`evaluate_studies`."""
     studies = [s for s in load_data_folder(data_dir).of_kind("ct") if split is None or s.split == split]
     return evaluate_studies(
-        CtPredictor.from_checkpoint(checkpoint_dir, device=device), studies, use_truth_seg=use_truth_seg
+        CtPredictor.from_checkpoint(checkpoint_dir, device=device),
+        studies,
+        use_truth_seg=use_truth_seg,
+        scores=scores,
     )
 
 

@@ -13,6 +13,7 @@ as npz under ``cache_dir`` (default ``<checkpoint_dir>/crops``).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -201,6 +202,7 @@ def train(
     resume: bool = False,
     flip_sides: bool = False,
     contours: str | os.PathLike[str] | None = None,
+    confusion_warmup_epochs: float = 0.0,
 ) -> dict[str, Any]:
     """Train on the MRI studies of ``data_dir`` with one target mode; checkpoints go to ``checkpoint_dir``.
 
@@ -209,6 +211,8 @@ def train(
     reference lines (phantom truth, or the studies' consensus contours where drawn and the model's traces
     elsewhere) or, half of the time, only the model's traces; validation crops follow the traces, as a
     pre-read does. The contour model is copied into ``checkpoint_dir/contours`` (the pre-reads' tracer).
+    ``confusion_warmup_epochs`` > 0 sets the model's ``confusion_warmup_steps`` to that many epochs of this
+    training set (the readers target's confusion layers stay frozen at their start meanwhile).
 
     Raises ValueError for an unknown ``target`` or a folder without MRI studies. Returns the run summary
     with validation metrics against the reference labels (when the folder has them).
@@ -260,6 +264,9 @@ def train(
         n_slices=crop.n_slices,
     )
     tc = dataclasses.replace(train_config or TrainConfig(), checkpoint_dir=str(checkpoint_dir))
+    if confusion_warmup_epochs > 0:
+        steps_per_epoch = math.ceil(len(train_ds) / tc.batch_size)
+        mc = dataclasses.replace(mc, confusion_warmup_steps=round(confusion_warmup_epochs * steps_per_epoch))
     torch.manual_seed(tc.seed)
     extra = {
         "model_config": mc.to_dict(),
@@ -309,18 +316,27 @@ def evaluate(
     device: str = "auto",
     contours: ContourPredictor | None = None,
     bundled: bool = True,
+    scores: bool = False,
 ) -> dict[str, Any]:
     """Metrics of a checkpoint on the MRI studies of ``data_dir`` (optionally one ``split``) against their
     reference labels (phantom truth or adjudicated gold). Crops follow the joint lines a pre-read traces
     (drawn contours are not used): those of ``contours`` when given, else of the checkpoint's own contour
-    model (unless ``bundled`` is off); without either, the truth joint lines when known."""
+    model (unless ``bundled`` is off); without either, the truth joint lines when known. ``scores`` adds
+    the per-joint ``study_ids``, ``reference`` labels (NaN unknown) and ``probs`` (the bench's intervals)."""
     predictor = LesionPredictor.from_checkpoint(checkpoint_dir, device=device)
     tracer = contours or (predictor.contours if bundled else None)
     studies = [s for s in load_data_folder(data_dir).of_kind("mri") if split is None or s.split == split]
     cache = Path(cache_dir) if cache_dir else Path(checkpoint_dir) / "crops"
     probs = predictor.predict_crops(crops_of(studies, predictor.crop_config, cache, tracer, drawn=False))
-    out = lesion_metrics(reference_targets(studies).reshape(-1, probs.shape[1]), probs)
+    reference = reference_targets(studies).reshape(-1, probs.shape[1])
+    out = lesion_metrics(reference, probs)
     out["n_studies"] = len(studies)
+    if scores:
+        out["scores"] = {
+            "study_ids": [s.study_id for s in studies for _ in range(len(reference) // max(len(studies), 1))],
+            "reference": np.where(np.isfinite(reference), reference, np.nan).tolist(),
+            "probs": np.asarray(probs, dtype=np.float64).round(6).tolist(),
+        }
     return out
 
 
@@ -351,6 +367,7 @@ def train_from_config(
             "flip_sides",
             "contour_checkpoint",
             "contour_version",
+            "confusion_warmup_epochs",
         ),
         "the training configuration",
     )
@@ -368,4 +385,5 @@ def train_from_config(
         resume=resume,
         flip_sides=bool(config.get("flip_sides", False)),
         contours=config.get("contour_checkpoint"),
+        confusion_warmup_epochs=float(config.get("confusion_warmup_epochs", 0.0)),
     )

@@ -36,7 +36,7 @@ CONFIG_KEYS: dict[str, frozenset[str]] = {
     ),
     "lesions": frozenset(TRAIN_KEYS)
     | {"target", "train", "model", "crop", "cache_dir", "val_fraction", "flip_sides"}
-    | {"contour_checkpoint", "contour_version"},
+    | {"contour_checkpoint", "contour_version", "confusion_warmup_epochs"},
     "ctgrade": frozenset(TRAIN_KEYS)
     | {"target", "train", "seg_train", "grader", "crop", "cache_dir", "val_fraction"},
 }

@@ -20,6 +20,7 @@ from ml.data.geometry import patient_to_pixel
 from ml.data.series import load_series_files
 from ml.data.snapshot import TEST, TRAIN, load_data_folder, series_folder
 from ml.pipelines import Cancelled, Evaluation, TrainRequest, check_config, loop_progress
+from ml.pipelines.recipes import recipe
 from ml.training import TrainConfig, read_card
 
 RMSE_LIMIT_MM = 2.76
@@ -56,19 +57,7 @@ def _traced_studies(snapshot_dir: Path, split: str) -> list[ScanArrays]:
 
 class ContourPipeline:
     kind = "contour"
-    default_config: dict[str, Any] = {
-        "epochs": 4,
-        "lr": 2e-3,
-        "batch_size": 8,
-        "seed": 0,
-        "width": 8,
-        "crop_mm": 96.0,
-        "pixel_mm": 1.5,
-        "jitter_mm": 6.0,
-        "copies": 1,
-        "patience": 0,
-        "device": "auto",
-    }
+    default_config: dict[str, Any] = recipe("contour")  # ml.pipelines.recipes
 
     def train(self, request: TrainRequest) -> dict[str, Any]:
         check_config(self.kind, request.config)

@@ -16,27 +16,14 @@ from typing import Any
 from ml.ctgrade.infer import CtPredictor
 from ml.ctgrade.train import evaluate, train_from_config
 from ml.data.snapshot import TEST, TRAIN, link_study, load_data_folder, series_folder
-from ml.pipelines import TRAIN_KEYS, Cancelled, Evaluation, TrainRequest, check_config
+from ml.pipelines import Cancelled, Evaluation, TrainRequest, check_config
+from ml.pipelines.recipes import recipe
 from ml.training import read_card
 
 
 def _config(overrides: dict[str, Any]) -> dict[str, Any]:
     check_config("ctgrade", overrides)
-    config: dict[str, Any] = {
-        "target": "auto",
-        "train": {"epochs": 4, "batch_size": 4, "device": "auto"},
-        "seg_train": {"epochs": 4, "batch_size": 4, "device": "auto"},
-        "grader": {},
-        "crop": {},
-    }
-    for key, value in overrides.items():
-        if key in TRAIN_KEYS:
-            config["train"][key] = config["seg_train"][key] = value
-        elif key in ("train", "seg_train", "grader", "crop") and isinstance(value, dict):
-            config[key] = {**config[key], **value}
-        else:
-            config[key] = value
-    return config
+    return recipe("ctgrade", overrides)
 
 
 def two_phase_progress(

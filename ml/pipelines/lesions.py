@@ -22,31 +22,18 @@ from ml.data.snapshot import TEST, link_study
 from ml.lesions.infer import LesionPredictor
 from ml.lesions.model import JOINT_CROP_NET
 from ml.lesions.train import evaluate, train_from_config
-from ml.pipelines import TRAIN_KEYS, Cancelled, Evaluation, TrainRequest, check_config, loop_progress
+from ml.pipelines import Cancelled, Evaluation, TrainRequest, check_config, loop_progress
+from ml.pipelines.recipes import recipe
 from ml.training import read_card
 
 BOX_CROP = {"mode": "box", "crop_mm": 80.0, "size_px": 48}
 
 
 def _config(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Nested config for ``train_from_config``; flat training keys (epochs, device …) are accepted too."""
+    """Nested config for ``train_from_config``: the lesion recipe (:mod:`ml.pipelines.recipes`) with
+    ``overrides`` merged in; flat training keys (epochs, device …) are accepted too."""
     check_config("lesions", overrides)
-    config: dict[str, Any] = {
-        "target": "soft",
-        "train": {"epochs": 4, "batch_size": 8, "device": "auto"},
-        "model": {},
-        "crop": {},
-        "contour_checkpoint": None,
-        "flip_sides": True,
-    }
-    for key, value in overrides.items():
-        if key in TRAIN_KEYS:
-            config["train"][key] = value
-        elif key in ("train", "model", "crop") and isinstance(value, dict):
-            config[key] = {**config[key], **value}
-        else:
-            config[key] = value
-    return config
+    return recipe("lesions", overrides)
 
 
 class LesionPipeline:
