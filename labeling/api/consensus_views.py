@@ -381,7 +381,7 @@ def _n_boot(request: Request) -> int:
 
 
 class AgreementApi(APIView):
-    @extend_schema(parameters=[BOOT], responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=[BOOT], responses=out.AgreementReportOutput)
     def get(self, request: Request, project_id: int) -> Response:
         """κ/α per lesion × joint × region with CIs, reader confusion, intra-reader κ, ICC of the total."""
         project = project_for_unblinded(request_user(request), project_id, ADMIN, ADJUDICATOR)

@@ -523,3 +523,61 @@ class ContourReliabilityOutput(serializers.Serializer):
     n_contours = serializers.IntegerField()
     mean_mm = serializers.FloatField(allow_null=True)
     p95_mm = serializers.FloatField(allow_null=True)
+
+
+class StatOutput(serializers.Serializer):
+    """One agreement statistic with its percentile bootstrap interval (null where undefined)."""
+
+    value = serializers.FloatField(allow_null=True)
+    ci_low = serializers.FloatField(allow_null=True)
+    ci_high = serializers.FloatField(allow_null=True)
+    n = serializers.IntegerField(help_text="units the statistic used")
+    n_boot = serializers.IntegerField(help_text="bootstrap replicates with a defined value")
+
+
+class AgreementCellOutput(serializers.Serializer):
+    lesion = serializers.CharField()
+    joint = serializers.CharField()
+    region = serializers.CharField()
+    n_cases = serializers.IntegerField()
+    n_readers = serializers.IntegerField()
+    alpha = StatOutput()
+    fleiss_kappa = StatOutput()
+    fleiss_readers_per_case = serializers.IntegerField()
+
+
+class IntraReaderOutput(serializers.Serializer):
+    lesion = serializers.CharField()
+    reader = serializers.CharField()
+    sessions = serializers.IntegerField()
+    kappa = StatOutput()
+
+
+class ReaderAgreementOutput(serializers.Serializer):
+    lesion = serializers.CharField()
+    reader = serializers.CharField()
+    n_reads = serializers.IntegerField()
+    confusion = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()))
+    counts = serializers.ListField(child=serializers.ListField(child=serializers.FloatField()))
+    sensitivity = serializers.FloatField(allow_null=True)
+    specificity = serializers.FloatField(allow_null=True)
+    bias = serializers.FloatField(allow_null=True)
+    spread = serializers.FloatField(allow_null=True)
+
+
+class TotalScoreOutput(serializers.Serializer):
+    form = serializers.CharField(allow_null=True, help_text="the ICC form; null without enough data")
+    readers_per_case = serializers.IntegerField(required=False)
+    icc = StatOutput()
+    n_cases = serializers.IntegerField()
+
+
+class AgreementReportOutput(serializers.Serializer):
+    """κ/α per lesion × joint × region with CIs, reader confusion, intra-reader κ, ICC of the total score."""
+
+    project = serializers.IntegerField()
+    n_boot = serializers.IntegerField()
+    cells = AgreementCellOutput(many=True)
+    intra_reader = IntraReaderOutput(many=True)
+    readers = ReaderAgreementOutput(many=True)
+    total_score = TotalScoreOutput()

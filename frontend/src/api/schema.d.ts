@@ -1260,6 +1260,25 @@ export interface components {
             value: number;
             reason: string;
         };
+        AgreementCellOutput: {
+            lesion: string;
+            joint: string;
+            region: string;
+            n_cases: number;
+            n_readers: number;
+            alpha: components["schemas"]["StatOutput"];
+            fleiss_kappa: components["schemas"]["StatOutput"];
+            fleiss_readers_per_case: number;
+        };
+        /** @description κ/α per lesion × joint × region with CIs, reader confusion, intra-reader κ, ICC of the total score. */
+        AgreementReportOutput: {
+            project: number;
+            n_boot: number;
+            cells: components["schemas"]["AgreementCellOutput"][];
+            intra_reader: components["schemas"]["IntraReaderOutput"][];
+            readers: components["schemas"]["ReaderAgreementOutput"][];
+            total_score: components["schemas"]["TotalScoreOutput"];
+        };
         /** @description One promoted model's pre-read of a case. */
         AiPredictionOutput: {
             /** @description contour | lesions | ctgrade */
@@ -1687,6 +1706,12 @@ export interface components {
             /** @description DICOM files and/or zips */
             files: string[];
         };
+        IntraReaderOutput: {
+            lesion: string;
+            reader: string;
+            sessions: number;
+            kappa: components["schemas"]["StatOutput"];
+        };
         MeOutput: {
             id: number;
             username: string;
@@ -2089,6 +2114,21 @@ export interface components {
          * @enum {string}
          */
         RatingScaleOutputKindEnum: "ordinal" | "probability";
+        ReaderAgreementOutput: {
+            lesion: string;
+            reader: string;
+            n_reads: number;
+            confusion: number[][];
+            counts: number[][];
+            /** Format: double */
+            sensitivity: number | null;
+            /** Format: double */
+            specificity: number | null;
+            /** Format: double */
+            bias: number | null;
+            /** Format: double */
+            spread: number | null;
+        };
         ReaderConfusionOutput: {
             reader: string;
             matrix: number[][];
@@ -2196,6 +2236,19 @@ export interface components {
          * @enum {string}
          */
         SetByEnum: "policy" | "default";
+        /** @description One agreement statistic with its percentile bootstrap interval (null where undefined). */
+        StatOutput: {
+            /** Format: double */
+            value: number | null;
+            /** Format: double */
+            ci_low: number | null;
+            /** Format: double */
+            ci_high: number | null;
+            /** @description units the statistic used */
+            n: number;
+            /** @description bootstrap replicates with a defined value */
+            n_boot: number;
+        };
         StudyOutput: {
             readonly id: number;
             study_uid: string;
@@ -2219,6 +2272,13 @@ export interface components {
             token: string;
             /** Format: date-time */
             expires_at: string;
+        };
+        TotalScoreOutput: {
+            /** @description the ICC form; null without enough data */
+            form: string | null;
+            readers_per_case?: number;
+            icc: components["schemas"]["StatOutput"];
+            n_cases: number;
         };
         TrainingPolicyOutput: {
             kind: components["schemas"]["ModelKindEnum"];
@@ -3146,9 +3206,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AgreementReportOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];

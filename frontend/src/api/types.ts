@@ -1,6 +1,8 @@
-// Shapes of responses the OpenAPI schema leaves free-form (views that answer plain dicts); every serializer's
-// output is typed from the schema instead (index.ts).
+// Shapes inside the JSON fields the OpenAPI schema leaves free-form (an AI pre-read's output, a run's progress,
+// a model version's metrics); the agreement types stay here for the pages that import them from this file.
+// Everything else is typed from the schema (index.ts).
 import type { Vec3 } from "../viewer/geometry";
+import type { components } from "./schema";
 
 /** An AI contour (patient mm) of one joint line on one slice of the T1 series. */
 export interface AiContour {
@@ -41,36 +43,7 @@ export interface Comparison {
   drops?: Record<string, number>;
 }
 
-export interface Stat {
-  value: number | null;
-  ci_low: number | null;
-  ci_high: number | null;
-  n?: number;
-}
-
-export interface AgreementCell {
-  lesion: string;
-  joint: string;
-  region: string;
-  n_cases: number;
-  n_readers: number;
-  alpha: Stat;
-  fleiss_kappa: Stat;
-}
-
-export interface AgreementReport {
-  cells: AgreementCell[];
-  intra_reader: { lesion: string; reader: string; sessions: number; kappa: Stat }[];
-  readers: {
-    lesion: string;
-    reader: string;
-    n_reads: number;
-    confusion: number[][];
-    counts: number[][];
-    sensitivity: number | null;
-    specificity: number | null;
-    bias: number | null;
-    spread: number | null;
-  }[];
-  total_score: { form: string | null; icc: Stat; n_cases: number };
-}
+/** One agreement statistic with its bootstrap CI; the report of κ/α, reader confusion and ICC. */
+export type Stat = components["schemas"]["StatOutput"];
+export type AgreementCell = components["schemas"]["AgreementCellOutput"];
+export type AgreementReport = components["schemas"]["AgreementReportOutput"];
