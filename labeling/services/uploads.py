@@ -11,6 +11,7 @@ as the archive declares them; zipfile never inflates a member past its declared 
 
 from __future__ import annotations
 
+import errno
 import functools
 import shutil
 import tempfile
@@ -45,6 +46,15 @@ RATIO_FLOOR = 16 * 1024**2
 #: Member names that are archives themselves: never opened (one level of unpacking only).
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".7z", ".rar", ".zst")
 _S_IFMT, _S_IFLNK = 0o170000, 0o120000
+#: Errors of a member's name rather than of the server: too long, a path through a file member, not encodable.
+_MEMBER_NAME_ERRORS = {
+    errno.ENAMETOOLONG,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EEXIST,
+    errno.EILSEQ,
+    errno.EINVAL,
+}
 
 
 def uploads_dir() -> Path:
@@ -101,7 +111,9 @@ def _unzip(archive: Path, folder: Path, budget: list[int]) -> None:
                     out.parent.mkdir(parents=True, exist_ok=True)
                     with bundle.open(member) as src, out.open("wb") as dst:
                         shutil.copyfileobj(src, dst, 1024 * 1024)
-                except OSError as exc:  # a name too long, a member path through a file member
+                except OSError as exc:
+                    if exc.errno not in _MEMBER_NAME_ERRORS:
+                        raise  # the server's trouble (a full disk), not the archive's
                     raise InvalidInput(
                         f"{name}: member {member.filename!r} cannot be unpacked ({exc.strerror or exc})",
                         field="files",

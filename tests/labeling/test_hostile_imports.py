@@ -103,6 +103,12 @@ HOSTILE_ARCHIVES = [
         "member 'zeros.dcm' would expand 1,0",  # about 1,000 times
     ),
     ("lying_size", _lying_zip, "lying.zip is not a readable zip archive"),
+    ("name_too_long", lambda: _zip({"x" * 300 + ".dcm": b"x"}), "cannot be unpacked (File name too long)"),
+    (
+        "path_through_a_file",
+        lambda: _zip({"a": b"x", "a/b.dcm": b"x"}),
+        "member 'a/b.dcm' cannot be unpacked (File exists)",
+    ),
     (
         "nested",
         lambda: _zip({"ok/readme.txt": b"x", "inner.zip": _zip({"a.dcm": b"x"}).getvalue()}),
