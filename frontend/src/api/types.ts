@@ -117,5 +117,5 @@ export interface AgreementReport {
     bias: number | null;
     spread: number | null;
   }[];
-  total_score: { form: string | null; icc: Stat; n_cases: number };
+  total_score: { form: string | null; icc: Stat; n_cases: number; undefined_reason?: string | null };
 }
