@@ -570,6 +570,9 @@ class TotalScoreOutput(serializers.Serializer):
     readers_per_case = serializers.IntegerField(required=False)
     icc = StatOutput()
     n_cases = serializers.IntegerField()
+    undefined_reason = serializers.CharField(
+        allow_null=True, required=False, help_text="why the ICC is undefined (null when it is defined)"
+    )
 
 
 class AgreementReportOutput(serializers.Serializer):

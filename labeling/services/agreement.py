@@ -73,16 +73,23 @@ def _total_score_icc(rows: list[tuple[int, str, str, str, int, int, int]], n_boo
             totals[case][reader] = totals[case].get(reader, 0) + value
     sets = {tuple(sorted(t)) for t in totals.values()}
     k = min((len(s) for s in sets), default=0)
-    if k < 2:
-        return {"form": None, "icc": _stat(Agreement(None)), "n_cases": 0}
+    if k < 2 or len(totals) < 2:
+        return {
+            "form": None,
+            "icc": _stat(Agreement(None)),
+            "n_cases": 0,
+            "undefined_reason": "not enough cases read by 2+ readers",
+        }
     same_readers = len(sets) == 1
     data = np.array([[t[r] for r in sorted(t)[:k]] for t in totals.values()], dtype=float)
     form: Literal["ICC1", "ICC2"] = "ICC2" if same_readers else "ICC1"  # readers differ: one-way model
+    result = icc(data, form=form, n_boot=n_boot, seed=seed)
     return {
         "form": form,
         "readers_per_case": k,
-        "icc": _stat(icc(data, form=form, n_boot=n_boot, seed=seed)),
+        "icc": _stat(result),
         "n_cases": len(data),
+        "undefined_reason": None if result.value is not None else "total scores do not vary between cases",
     }
 
 
@@ -94,10 +101,13 @@ def agreement_report(*, project: Project, n_boot: int = 200, seed: int = 0) -> d
     by_item: dict[tuple[str, str, str], list[tuple[int, int, int]]] = defaultdict(list)
     by_lesion: dict[str, list[tuple[int, int, int, int]]] = defaultdict(list)
     item_code: dict[tuple[int, str, str], int] = {}
+    case_of_code: list[int] = []  # bootstrap clusters: a case's joints and regions are resampled together
     for case, joint, region, lesion, reader, session, value in rows:
         if session == 1:
             by_item[(joint, region, lesion)].append((case, reader, value))
         code = item_code.setdefault((case, joint, region), len(item_code))
+        if code == len(case_of_code):
+            case_of_code.append(case)
         by_lesion[lesion].append((code, reader, session, value))
     cells = []
     for item in scheme.form_items:
@@ -130,7 +140,17 @@ def agreement_report(*, project: Project, n_boot: int = 200, seed: int = 0) -> d
         if not len(data):
             continue
         weights: Literal["quadratic"] | None = "quadratic" if scheme.lesion_is_ordinal(lesion) else None
-        for result in intra_reader_kappa(data[:, 0], data[:, 1], data[:, 2], data[:, 3], weights=weights):
+        intra_results = intra_reader_kappa(
+            data[:, 0],
+            data[:, 1],
+            data[:, 2],
+            data[:, 3],
+            weights=weights,
+            n_boot=n_boot,
+            seed=seed,
+            groups=np.asarray(case_of_code, dtype=np.int64),
+        )
+        for result in intra_results:
             if result.n_sessions >= 2:
                 intra.append(
                     {

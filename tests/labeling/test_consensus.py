@@ -178,6 +178,8 @@ def test_edge_cases_never_crash_or_emit_nan(db):
     text = json.dumps(report, allow_nan=False)
     assert '"value": null' in text  # α is undefined with one reader, reported as null
     assert "alpha" in agreement_csv(report)
+    assert report["total_score"]["icc"]["value"] is None
+    assert report["total_score"]["undefined_reason"] == "not enough cases read by 2+ readers"
     for p in ItemPosterior.objects.filter(run__project=project):
         assert all(np.isfinite(p.posterior)) and np.isfinite(p.entropy)
 
@@ -192,7 +194,12 @@ def test_agreement_report_has_a_cell_per_item_with_cis(db):
     alpha = cell["alpha"]
     assert alpha["value"] is not None and alpha["ci_low"] <= alpha["value"] <= alpha["ci_high"]
     assert {r["reader"] for r in report["intra_reader"]} == {"Reader 1", "Reader 2", "Reader 3"}
+    for row in report["intra_reader"]:  # repeat-session κ has a bootstrap CI over cases, like α and κ
+        kappa = row["kappa"]
+        if kappa["value"] is not None:
+            assert kappa["ci_low"] is not None and kappa["ci_low"] <= kappa["value"] <= kappa["ci_high"]
     assert report["total_score"]["form"] == "ICC2" and report["total_score"]["icc"]["value"] is not None
+    assert report["total_score"]["undefined_reason"] is None
     assert len(report["readers"]) == 5 * 3
 
 

@@ -2279,6 +2279,8 @@ export interface components {
             readers_per_case?: number;
             icc: components["schemas"]["StatOutput"];
             n_cases: number;
+            /** @description why the ICC is undefined (null when it is defined) */
+            undefined_reason?: string | null;
         };
         TrainingPolicyOutput: {
             kind: components["schemas"]["ModelKindEnum"];

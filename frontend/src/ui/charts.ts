@@ -1,5 +1,5 @@
 // Plain-SVG charts: horizontal bars, point estimates with confidence intervals, heat maps.
-import { s } from "./dom";
+import { h, s } from "./dom";
 
 export const READER_COLOURS = [
   "#e6194b",
@@ -11,6 +11,26 @@ export const READER_COLOURS = [
   "#f032e6",
   "#bfef45",
 ];
+
+/** A chart as wide as its container: drawn at the container's width once laid out, again when that changes
+ * (fixed-width charts sat at half a card's width, their text scaled to ~9 px). */
+export function responsive(draw: (width: number) => SVGElement, initial = 600): HTMLElement {
+  const box = h("div", { class: "fit" });
+  let drawn = -1;
+  const render = (width: number) => {
+    const w = Math.max(280, Math.floor(width));
+    if (w === drawn) return;
+    drawn = w;
+    box.replaceChildren(draw(w));
+  };
+  render(initial);
+  if (typeof ResizeObserver !== "undefined")
+    new ResizeObserver((entries) => {
+      const width = entries[0]?.contentRect.width;
+      if (width) render(width);
+    }).observe(box);
+  return box;
+}
 
 export function bars(
   values: number[],

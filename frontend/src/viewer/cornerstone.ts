@@ -1,5 +1,5 @@
 // Cornerstone3D is initialised once per page; everything else in the app goes through viewer/.
-import { init as coreInit } from "@cornerstonejs/core";
+import { RenderingEngine, init as coreInit } from "@cornerstonejs/core";
 import { init as dicomImageLoaderInit } from "@cornerstonejs/dicom-image-loader";
 import {
   PanTool,
@@ -24,4 +24,22 @@ export function ensureCornerstone(): Promise<void> {
     })();
   }
   return ready;
+}
+
+let engine: RenderingEngine | null = null;
+
+/** The page's one rendering engine: views enable their viewports on it and disable them on leaving.
+ * An engine holds its WebGL contexts (seven, Cornerstone's context pool) until the garbage collector
+ * finds it, long after destroy(): with an engine per view Chrome warned "Too many active WebGL
+ * contexts" after three case switches and dropped the oldest context. */
+export function sharedEngine(): RenderingEngine {
+  if (!engine || engine.hasBeenDestroyed) engine = new RenderingEngine("concord-engine");
+  return engine;
+}
+
+/** Disable a view's viewports on the shared engine, whichever of them are still enabled. */
+export function releaseViewports(ids: string[]): void {
+  const e = engine;
+  if (!e || e.hasBeenDestroyed) return;
+  for (const id of ids) if (e.getViewport(id)) e.disableElement(id);
 }

@@ -3,7 +3,7 @@
 // mpr.ts). Own rendering engine and tool group; created on demand, destroyed with the view.
 import {
   Enums,
-  RenderingEngine,
+  type RenderingEngine,
   type Types,
   cache,
   cornerstoneStreamingImageVolumeLoader,
@@ -19,7 +19,7 @@ import {
 } from "@cornerstonejs/tools";
 import type { LoadedSeries } from "../dicomweb";
 import { h, s } from "../ui/dom";
-import { ensureCornerstone } from "./cornerstone";
+import { ensureCornerstone, releaseViewports, sharedEngine } from "./cornerstone";
 import type { Vec3 } from "./geometry";
 import { cameraThrough, type PlaneCamera } from "./mpr";
 import { presetRange, presetsFor } from "./presets";
@@ -51,7 +51,7 @@ export class Reformat {
     series: LoadedSeries,
   ) {
     const n = ++counter;
-    this.engine = new RenderingEngine(`concord-reformat-${n}`);
+    this.engine = sharedEngine();
     this.toolGroupId = `concord-reformat-tools-${n}`;
     this.volumeId = `cornerstoneStreamingImageVolume:concord-${n}-${series.seriesUid}`;
   }
@@ -216,7 +216,7 @@ export class Reformat {
     this.destroyed = true;
     for (const d of this.disposers.splice(0)) d();
     ToolGroupManager.destroyToolGroup(this.toolGroupId);
-    this.engine.destroy();
+    releaseViewports([`${this.toolGroupId}-vp`]);
     cache.removeVolumeLoadObject(this.volumeId);
     delete this.container.dataset.reformatReady;
     this.container.replaceChildren();

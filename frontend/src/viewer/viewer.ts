@@ -1,6 +1,6 @@
 // A set of Cornerstone3D stack viewports side by side, with synchronised slice, zoom/pan and crosshair,
 // window/level presets and an SVG overlay per pane for contours. Created on mount, destroyed on unmount.
-import { Enums, RenderingEngine, type Types, eventTarget, imageLoader } from "@cornerstonejs/core";
+import { Enums, type RenderingEngine, type Types, eventTarget, imageLoader } from "@cornerstonejs/core";
 import dicomImageLoader from "@cornerstonejs/dicom-image-loader";
 import {
   Enums as ToolEnums,
@@ -11,7 +11,7 @@ import {
 } from "@cornerstonejs/tools";
 import { imageLoadFailureMessage, type LoadedSeries } from "../dicomweb";
 import { h, s } from "../ui/dom";
-import { ensureCornerstone } from "./cornerstone";
+import { ensureCornerstone, releaseViewports, sharedEngine } from "./cornerstone";
 import { projectOntoPlane, syncedSliceIndex, type Vec3 } from "./geometry";
 import { markers, type Markers, slicePosition, windowText } from "./orientation";
 import { prefetchOrder } from "./prefetch";
@@ -65,7 +65,7 @@ export class Viewer {
     private readonly openedAt: number,
   ) {
     const n = ++counter;
-    this.engine = new RenderingEngine(`concord-engine-${n}`);
+    this.engine = sharedEngine();
     this.toolGroupId = `concord-tools-${n}`;
     this.presets = presetsFor(modality);
   }
@@ -425,7 +425,7 @@ export class Viewer {
     this.destroyed = true;
     for (const d of this.disposers.splice(0)) d();
     ToolGroupManager.destroyToolGroup(this.toolGroupId);
-    this.engine.destroy();
+    releaseViewports(this.panes.map((p) => p.id));
     this.container.replaceChildren();
   }
 }

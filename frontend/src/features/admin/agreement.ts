@@ -3,7 +3,8 @@
 import { api } from "../../api";
 import type { AgreementCell, AgreementReport } from "../../api/types";
 import type { Params } from "../../router";
-import { cumulative, forest, heatmap, type Interval, progressChart } from "../../ui/charts";
+import { cumulative, forest, heatmap, type Interval, progressChart, responsive } from "../../ui/charts";
+import { iccSummary } from "./iccSummary";
 import { fmt, h, message } from "../../ui/dom";
 import { label } from "../reading/grid";
 
@@ -43,7 +44,7 @@ export async function agreementView(outlet: HTMLElement, params: Params): Promis
       "p",
       { class: "sub" },
       h("a", { href: `/api/projects/${id}/agreement.csv` }, "Download CSV"),
-      ` · total score ICC (${report.total_score.form ?? "n/a"}): ${fmt(report.total_score.icc.value)} [${fmt(report.total_score.icc.ci_low)}, ${fmt(report.total_score.icc.ci_high)}]`,
+      ` · ${iccSummary(report.total_score)}`,
     ),
     h("h2", null, "Inter-reader agreement (Krippendorff α, 95% CI)"),
   );
@@ -54,7 +55,9 @@ export async function agreementView(outlet: HTMLElement, params: Params): Promis
         "figure",
         { class: "chart", "data-lesion": lesion },
         h("figcaption", null, label(lesion)),
-        forest(rows, { title: `Krippendorff alpha for ${label(lesion)} per joint and region` }),
+        responsive((width) =>
+          forest(rows, { title: `Krippendorff alpha for ${label(lesion)} per joint and region`, width }),
+        ),
       ),
     );
   }
@@ -66,24 +69,26 @@ export async function agreementView(outlet: HTMLElement, params: Params): Promis
     h(
       "figure",
       { class: "chart" },
-      forest(kappaRows, { title: "Fleiss kappa per lesion, joint and region", width: 680 }),
+      responsive((width) => forest(kappaRows, { title: "Fleiss kappa per lesion, joint and region", width })),
     ),
   );
 
-  main.append(h("h2", null, "Intra-reader agreement (κ between sessions)"));
+  main.append(h("h2", null, "Intra-reader agreement (κ between sessions, 95% CI)"));
   if (report.intra_reader.length) {
     main.append(
       h(
         "figure",
         { class: "chart" },
-        forest(
-          report.intra_reader.map((r) => ({
-            label: `${r.reader} · ${label(r.lesion)} (${r.sessions} sessions)`,
-            value: r.kappa.value,
-            low: r.kappa.ci_low,
-            high: r.kappa.ci_high,
-          })),
-          { title: "Intra-reader kappa per reader and lesion", width: 680 },
+        responsive((width) =>
+          forest(
+            report.intra_reader.map((r) => ({
+              label: `${r.reader} · ${label(r.lesion)} (${r.sessions} sessions)`,
+              value: r.kappa.value,
+              low: r.kappa.ci_low,
+              high: r.kappa.ci_high,
+            })),
+            { title: "Intra-reader kappa (95% CI) per reader and lesion", width },
+          ),
         ),
       ),
     );
@@ -137,10 +142,13 @@ export async function agreementView(outlet: HTMLElement, params: Params): Promis
         null,
         `${assignments.filter((a) => a.submitted_at).length} of ${submitted.length} assignments submitted`,
       ),
-      progressChart(cumulative(assignments.map((a) => a.submitted_at)), {
-        title: "Submitted readings over time",
-        total: submitted.length,
-      }),
+      responsive((width) =>
+        progressChart(cumulative(assignments.map((a) => a.submitted_at)), {
+          title: "Submitted readings over time",
+          total: submitted.length,
+          width,
+        }),
+      ),
     ),
   );
 

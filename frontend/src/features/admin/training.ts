@@ -11,7 +11,7 @@ import {
 import { ApiError } from "../../api/client";
 import type { TrainingProgress } from "../../api/types";
 import type { Cleanup, Params } from "../../router";
-import { lineChart } from "../../ui/charts";
+import { lineChart, responsive } from "../../ui/charts";
 import { h, message } from "../../ui/dom";
 import { metricLabel, readableReason } from "./metrics";
 import {
@@ -75,23 +75,25 @@ function runCard(run: TrainingRunDetail, onCancel: () => void): HTMLElement {
           "figure",
           { class: "chart" },
           h("figcaption", null, "Loss and validation metric per epoch"),
-          lineChart(
-            [
-              {
-                label: "training loss",
-                colour: "#0b5cad",
-                points: history.map((r) => [r.epoch + 1, r.loss]),
-              },
-              // the validation loss and the first validation metric (each on its own scale)
-              ...Object.keys(shownMetrics(history.at(-1)?.metrics))
-                .slice(0, 2)
-                .map((k, i) => ({
-                  label: metricLabel(k),
-                  colour: ["#b45309", "#15803d"][i],
-                  points: history.map((r): [number, number | null] => [r.epoch + 1, r.metrics[k] ?? null]),
-                })),
-            ],
-            { title: `Loss and validation metrics of run ${run.id} per epoch`, xLabel: "epoch" },
+          responsive((width) =>
+            lineChart(
+              [
+                {
+                  label: "training loss",
+                  colour: "#0b5cad",
+                  points: history.map((r) => [r.epoch + 1, r.loss]),
+                },
+                // the validation loss and the first validation metric (each on its own scale)
+                ...Object.keys(shownMetrics(history.at(-1)?.metrics))
+                  .slice(0, 2)
+                  .map((k, i) => ({
+                    label: metricLabel(k),
+                    colour: ["#b45309", "#15803d"][i],
+                    points: history.map((r): [number, number | null] => [r.epoch + 1, r.metrics[k] ?? null]),
+                  })),
+              ],
+              { title: `Loss and validation metrics of run ${run.id} per epoch`, xLabel: "epoch", width },
+            ),
           ),
         )
       : null,
