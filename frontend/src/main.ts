@@ -16,7 +16,7 @@ import { readingReviewView } from "./features/worklist/readings";
 import { worklistView } from "./features/worklist/view";
 import { installNavigate } from "./nav";
 import { Router, type View } from "./router";
-import { forget, me } from "./session";
+import { canManage, forget, me } from "./session";
 import { h, message } from "./ui/dom";
 
 const userSlot = h("span", { class: "user" });
@@ -47,7 +47,7 @@ const authed =
       toLogin(); // the 401 of me() may have sent them already: then the address is the login page's
       return;
     }
-    manageLink.hidden = !(user.is_staff || Object.values(user.roles).some((r) => r.includes("admin")));
+    manageLink.hidden = !canManage(user);
     userSlot.replaceChildren(
       h("span", null, user.username),
       h(

@@ -22,3 +22,8 @@ export function forget(): void {
 export function rolesIn(user: Me, projectId: number): string[] {
   return user.roles[String(projectId)] ?? [];
 }
+
+/** "Manage" is for staff and for admins of some project; readers and logged-out visitors have nothing to manage. */
+export function canManage(user: Me | null): boolean {
+  return !!user && (user.is_staff || Object.values(user.roles).some((r) => r.includes("admin")));
+}

@@ -149,6 +149,7 @@ def agreement_report(*, project: Project, n_boot: int = 200, seed: int = 0) -> d
             n_boot=n_boot,
             seed=seed,
             groups=np.asarray(case_of_code, dtype=np.int64),
+            alpha_ci=False,  # the report shows κ only
         )
         for result in intra_results:
             if result.n_sessions >= 2:

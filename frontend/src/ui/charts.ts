@@ -74,14 +74,24 @@ export interface Interval {
   colour?: string;
 }
 
-/** A forest plot on [-1, 1] (κ, α): one row per estimate, whiskers for the CI, a line at 0. */
+/** The number written beside an estimate: "0.62", or with `ci` "0.62 [0.41, 0.80]" when it has one. */
+export function estimateText(r: Interval, ci = false): string {
+  if (r.value === null) return "n/a";
+  const value = r.value.toFixed(2);
+  return ci && r.low !== null && r.high !== null
+    ? `${value} [${r.low.toFixed(2)}, ${r.high.toFixed(2)}]`
+    : value;
+}
+
+/** A forest plot on [-1, 1] (κ, α): one row per estimate, whiskers for the CI, a line at 0; `ci` writes the
+ * interval beside each estimate too. */
 export function forest(
   rows: Interval[],
-  opts: { title: string; width?: number; min?: number; max?: number },
+  opts: { title: string; width?: number; min?: number; max?: number; ci?: boolean },
 ): SVGElement {
   const w = opts.width ?? 600;
   const left = 230;
-  const right = 60;
+  const right = opts.ci ? 130 : 60;
   const rowH = 18;
   const lowest = Math.min(-0.2, ...rows.map((r) => r.low ?? r.value ?? 0));
   const min = opts.min ?? Math.max(-1, Math.floor(lowest * 5) / 5); // κ and α can go below 0
@@ -117,7 +127,7 @@ export function forest(
       svg.append(s("line", { x1: x(r.low), x2: x(r.high), y1: y, y2: y, stroke: colour, class: "ci" }));
     svg.append(
       s("circle", { cx: x(r.value), cy: y, r: 4, fill: colour }),
-      s("text", { x: w - right + 6, y: y + 4 }, r.value.toFixed(2)),
+      s("text", { x: w - right + 6, y: y + 4 }, estimateText(r, opts.ci)),
     );
   });
   return svg;

@@ -1,6 +1,6 @@
 // A multiplanar reformat of one series (CT: coronal from the axial stack) in an orthographic volume viewport,
 // with an SVG overlay and a click → patient-point hook so that a view can link it to the axial stack (see
-// mpr.ts). Own rendering engine and tool group; created on demand, destroyed with the view.
+// mpr.ts). Own tool group on the shared rendering engine; created on demand, destroyed with the view.
 import {
   Enums,
   type RenderingEngine,

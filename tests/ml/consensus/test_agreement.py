@@ -241,6 +241,20 @@ def test_intra_reader_kappa_from_repeat_sessions() -> None:
     assert result[0].alpha.value == pytest.approx(alpha, abs=1e-9)
 
 
+def test_intra_reader_kappa_ci_clusters_items_by_case_and_can_skip_alphas_bootstrap() -> None:
+    rng = np.random.default_rng(5)
+    truth = rng.integers(0, 2, 120)
+    items = np.tile(np.arange(120), 2)
+    labels = np.where(rng.random(240) < 0.2, 1 - np.tile(truth, 2), np.tile(truth, 2))
+    cases = np.arange(120) // 6  # six items (joints x regions) a case, resampled together
+    args = (items, np.zeros(240, dtype=int), np.repeat([1, 2], 120), labels)
+    [r] = intra_reader_kappa(*args, n_boot=200, seed=1, groups=cases, alpha_ci=False)
+    assert r.kappa.ci_low is not None and r.kappa.ci_low < r.kappa.value < r.kappa.ci_high
+    assert r.alpha.value is not None and r.alpha.ci_low is None
+    [full] = intra_reader_kappa(*args, n_boot=200, seed=1, groups=cases)
+    assert full.kappa == r.kappa and full.alpha.ci_low is not None
+
+
 def test_intra_reader_kappa_without_repeats_is_none() -> None:
     result = intra_reader_kappa([0, 1], [0, 0], [0, 0], [1, 0])
     assert result[0].kappa.value is None and result[0].kappa.n == 0

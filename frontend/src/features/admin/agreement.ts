@@ -87,7 +87,7 @@ export async function agreementView(outlet: HTMLElement, params: Params): Promis
               low: r.kappa.ci_low,
               high: r.kappa.ci_high,
             })),
-            { title: "Intra-reader kappa (95% CI) per reader and lesion", width },
+            { title: "Intra-reader kappa (95% CI) per reader and lesion", width, ci: true },
           ),
         ),
       ),
