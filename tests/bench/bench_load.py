@@ -324,13 +324,18 @@ def seed(args: argparse.Namespace, web: str, orthanc_url: str, folder: Path) -> 
 
 
 def orthanc_cleanup(orthanc_url: str) -> None:
-    from labeling.dicom import DicomNotFound, DicomWebStore
-    from labeling.dicom.store import json_value
+    """Delete this bench's studies (PatientID PHANTOM-LOAD-*), those of an interrupted run too. Orthanc's own
+    /tools/find: a QIDO wildcard sent through dicomweb-client arrives percent-encoded (%2A) and matches nothing."""
+    import requests
 
-    store = DicomWebStore.for_orthanc(orthanc_url, max_attempts=1)
-    for found in store.search_studies({"PatientID": f"{PATIENT_PREFIX}*"}):
-        with contextlib.suppress(DicomNotFound):
-            store.delete_study(str(json_value(found, "StudyInstanceUID")))
+    found = requests.post(
+        f"{orthanc_url}/tools/find",
+        json={"Level": "Study", "Query": {"PatientID": f"{PATIENT_PREFIX}*"}},
+        timeout=30,
+    )
+    found.raise_for_status()
+    for orthanc_id in found.json():
+        requests.delete(f"{orthanc_url}/studies/{orthanc_id}", timeout=30).raise_for_status()
 
 
 # --- runs --------------------------------------------------------------------------------------------------
