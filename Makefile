@@ -119,6 +119,12 @@ bench-dicomweb-local: deps services ## series metadata and frame latency of /dic
 bench-proxy: deps services ## frame latency through the DICOMweb proxy vs Orthanc, 20 clients
 	$(PY) -m tests.bench.bench_proxy
 
+LOAD_ARGS ?=
+
+.PHONY: bench-load
+bench-load: deps services ## locust: readers, adjudicators, admins on gunicorn + worker + beat + Orthanc, then a burst (LOAD_ARGS, e.g. "--readers 200 --adjudicators 20 --minutes 10")
+	$(PY) -m tests.bench.bench_load $(LOAD_ARGS)
+
 .PHONY: bench-readerstudy
 bench-readerstudy: $(VENV)/.dev ## MRMC analysis: type I error on 2,000 Roe-Metz null studies, speed at 10 x 2 x 1,000
 	$(PY) -m tests.bench.bench_readerstudy

@@ -1,0 +1,646 @@
+"""Load bench (``make bench-load``; issue 16, "Load"): simulated readers, adjudicators and admins against the
+production-shaped stack, then a burst without think time; prints a table.
+
+The stack, all on 127.0.0.1 and all this script's own: gunicorn (config/gunicorn.conf.py, gthread; production
+settings, DEBUG off), a Celery worker and beat, a Redis on a free port as the broker, a PostgreSQL database of its
+own (``<DATABASE_URL's name>_load``, created, migrated and dropped here) and the checkout's Orthanc
+(platform/services.sh on ORTHANC_PORT; stopped again if this script started it).
+
+The project (mri_sij, >= ``--cases`` cases): ``--image-studies`` small phantom MR studies (T1 + STIR) stored in
+Orthanc and imported, which every reader reads first (so every case a reader opens has images in a run of a few
+cases); the rest registered in bulk without images (their series list is empty, nothing to fetch), each for 3
+readers; ``--pre-read`` further cases already read by 3 other readers, fitted once before the run, so that the
+adjudicators' queue is not empty.
+
+The load run: ``--readers`` readers (a case every ``--case-s`` seconds, a draft save every ~``--draft-s``, every
+frame of both series through /dicomweb/, every third frame also straight from Orthanc in the same run),
+``--adjudicators`` adjudicators (queue -> item -> decision every 15-45 s), ``--admins`` admins (agreement and a
+refit every 30-60 s), for ``--minutes``. Then the burst: ``--burst-users`` readers ramped up one a second, no think
+time, no images, for ``--burst-s``; the saturation throughput is the highest requests/s of a 5-s window before
+the first window whose API p95 passes 150 ms or that has an error.
+
+Afterwards: every reading the API acknowledged (201) is in the database exactly once, and the consensus covers
+them all (the current runs' watermark reaches the last reading, the refit state's ``covered_until`` its time,
+the outbox is empty), waited for at most ``--settle-s``.
+
+The issue's full size: ``--readers 200 --adjudicators 20 --admins 2 --minutes 10`` (``--case-s 120 240``).
+Run: ``.venv/bin/python -m tests.bench.bench_load [--readers 50 --minutes 2 --burst-s 60]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ROOT / "platform" / "services.sh"
+PATIENT_PREFIX = "PHANTOM-LOAD-"
+API_NAMES = {"worklist": "worklist", "next case": "next case", "draft save": "draft save", "submit": "submit"}
+API_TARGET_MS = 150.0
+FRAMES_RATIO = 1.2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout_s: float, what: str, every_s: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(every_s)
+    raise TimeoutError(f"no {what} within {timeout_s:.0f} s")
+
+
+class Stack:
+    """Redis, gunicorn, worker and beat, each in its own process group, logs under ``folder``."""
+
+    def __init__(
+        self, folder: Path, env: dict[str, str], web_port: int, redis_port: int, workers: int
+    ) -> None:
+        self.folder, self.env, self.web_port, self.redis_port = folder, env, web_port, redis_port
+        self.workers = workers
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str) -> None:
+        py = sys.executable
+        redis = ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", ""]
+        web = [py, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi"]
+        worker = [py, "-m", "celery", "-A", "config", "worker", "-Q", "default,gpu", "-c", "2"]
+        beat = [py, "-m", "celery", "-A", "config", "beat", "--loglevel", "WARNING"]
+        cmd = {
+            "redis": [*redis, "--appendonly", "no", "--dir", str(self.folder)],
+            "web": [*web, "--bind", f"127.0.0.1:{self.web_port}", "--workers", str(self.workers)],
+            "worker": [
+                *worker,
+                *("--loglevel", "WARNING", "--without-gossip", "--without-mingle"),
+                *("--hostname", f"load-{os.getpid()}@%h"),
+            ],
+            "beat": [
+                *beat,
+                "--pidfile",
+                str(self.folder / "beat.pid"),
+                "--schedule",
+                str(self.folder / "beat"),
+            ],
+        }[name]
+        log = (self.folder / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(
+            cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for name in ("web", "beat", "worker", "redis"):
+            self.stop(name)
+
+    def redis_up(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.redis_port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def web_up(self) -> bool:
+        import requests
+
+        try:
+            return requests.get(f"http://127.0.0.1:{self.web_port}/api/schemes/", timeout=5).status_code < 500
+        except requests.RequestException:
+            return False
+
+
+def orthanc(action: str) -> int:
+    return subprocess.run(
+        ["bash", str(SERVICES), action, "orthanc"], capture_output=True, timeout=90
+    ).returncode
+
+
+def database(admin_url: str, name: str, action: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if action == "drop":
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> "
+                "pg_backend_pid()",
+                (name,),
+            )
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        if action == "create":
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+# --- the data ----------------------------------------------------------------------------------------------
+
+
+def seed(args: argparse.Namespace, web: str, orthanc_url: str, folder: Path) -> dict[str, Any]:
+    """The project, its users and assignments, the image studies; returns the locust seed."""
+    import numpy as np
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from labeling.dicom import DicomWebStore
+    from labeling.models import (
+        Assignment,
+        Case,
+        GradingScheme,
+        Membership,
+        Project,
+        Reading,
+        ReadingValue,
+        Study,
+    )
+    from labeling.services.consensus import consensus_refit_project
+    from labeling.services.ingest import import_dicomweb
+    from labeling.services.schemes import schemes_load
+    from tests.labeling.dicom.dicom_factory import make_series
+    from tests.labeling.factories import full_values
+
+    rng = np.random.default_rng(16)
+    schemes_load()
+    scheme = GradingScheme.objects.filter(name="mri_sij").latest("pk")
+    project = Project.objects.create(name="load bench", scheme=scheme, readers_per_case=3)
+    users = get_user_model().objects
+
+    def people(prefix: str, n: int, role: str) -> list[Any]:
+        made = [users.create(username=f"{prefix}-{i}", password="!") for i in range(n)]
+        Membership.objects.bulk_create(Membership(project=project, user=u, role=role) for u in made)
+        return made
+
+    readers = people("load-reader", args.readers, Membership.Role.READER)
+    seed_readers = people("load-seed-reader", 3, Membership.Role.READER)
+    adjudicators = people("load-adjudicator", max(1, args.adjudicators), Membership.Role.ADJUDICATOR)
+    admins = people("load-admin", max(1, args.admins), Membership.Role.ADMIN)
+    Token.objects.bulk_create(
+        Token(user=u, key=Token.generate_key()) for u in readers + adjudicators + admins
+    )
+
+    # images: small phantom studies stored in Orthanc and imported (stored UIDs: no de-identification)
+    store = DicomWebStore.for_orthanc(orthanc_url, max_attempts=1)
+    direct_frames = []
+    for s in range(args.image_studies):
+        t1 = make_series(
+            n_slices=args.slices,
+            rows=256,
+            columns=256,
+            description="T1",
+            patient_id=f"{PATIENT_PREFIX}{s}",
+            seed=2 * s,
+        )
+        stir = make_series(
+            n_slices=args.slices,
+            rows=256,
+            columns=256,
+            description="STIR",
+            patient_id=f"{PATIENT_PREFIX}{s}",
+            study_uid=t1[0].StudyInstanceUID,
+            frame_of_reference_uid=t1[0].FrameOfReferenceUID,
+            seed=2 * s + 1,
+        )
+        store.store(t1 + stir)
+        direct_frames += [
+            f"{orthanc_url}/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/"
+            f"{ds.SOPInstanceUID}/frames/1"
+            for ds in t1 + stir
+        ]
+        import_dicomweb(
+            actor=None,
+            url=f"{orthanc_url}/dicom-web",
+            filters={"PatientID": f"{PATIENT_PREFIX}{s}"},
+            project=project,
+        )
+    image_cases = list(Case.objects.filter(project=project))
+    Assignment.objects.bulk_create(
+        Assignment(project=project, case=c, reader=r, order_key=i)
+        for r in readers
+        for i, c in enumerate(image_cases)
+    )
+
+    # the bulk: studies without images, 3 readers each, in a random worklist order after the image cases
+    n_bulk = max(0, args.cases - len(image_cases) - args.pre_read)
+    studies = Study.objects.bulk_create(
+        Study(study_uid=f"2.25.{rng.integers(1 << 62)}{i}", modality="MR") for i in range(n_bulk)
+    )
+    cases = Case.objects.bulk_create(
+        Case(project=project, study=st, label=f"load-{i}") for i, st in enumerate(studies)
+    )
+    Assignment.objects.bulk_create(
+        (
+            Assignment(
+                project=project,
+                case=c,
+                reader=readers[(i * 3 + k) % len(readers)],
+                order_key=1000 + int(rng.integers(1 << 40)),
+            )
+            for i, c in enumerate(cases)
+            for k in range(min(3, len(readers)))
+        ),
+        batch_size=5000,
+    )
+
+    # already read (3 other readers, some disagreement): the adjudication queue has items from the start
+    form = scheme.parsed.form_items
+    pre = Study.objects.bulk_create(
+        Study(study_uid=f"2.25.{rng.integers(1 << 62)}9{i}", modality="MR") for i in range(args.pre_read)
+    )
+    pre_cases = Case.objects.bulk_create(
+        Case(project=project, study=st, label=f"load-read-{i}") for i, st in enumerate(pre)
+    )
+    done = Assignment.objects.bulk_create(
+        Assignment(project=project, case=c, reader=u, status="submitted")
+        for c in pre_cases
+        for u in seed_readers
+    )
+    readings = Reading.objects.bulk_create(
+        Reading(
+            assignment=a, project=project, case_id=a.case_id, reader_id=a.reader_id, session=1, scheme=scheme
+        )
+        for a in done
+    )
+    truth = rng.random((len(pre_cases), len(form))) < 0.15
+    flips = rng.random((len(readings), len(form))) < 0.15
+    ReadingValue.objects.bulk_create(
+        (
+            ReadingValue(
+                reading=r,
+                joint=item.joint,
+                region=item.region,
+                lesion=item.lesion,
+                value=int(truth[i // 3, j] ^ flips[i, j]),
+            )
+            for i, r in enumerate(readings)
+            for j, item in enumerate(form)
+        ),
+        batch_size=20000,
+    )
+    consensus_refit_project(project_id=project.pk, full=True)
+    tokens = dict(Token.objects.values_list("user_id", "key"))
+    return {
+        "web": web,
+        "project_id": project.pk,
+        "readers": [tokens[u.pk] for u in readers],
+        "adjudicators": [tokens[u.pk] for u in adjudicators],
+        "admins": [tokens[u.pk] for u in admins],
+        "n_readers": args.readers,
+        "n_adjudicators": args.adjudicators,
+        "n_admins": args.admins,
+        "values": [full_values(scheme.parsed, 0), full_values(scheme.parsed, 1)],
+        "direct_frames": direct_frames,
+        "case_s": list(args.case_s),
+        "draft_s": args.draft_s,
+        "agreement_boot": args.agreement_boot,
+        "burst": False,
+        "n_cases": Case.objects.filter(project=project).count(),
+        "n_image_cases": len(image_cases),
+    }
+
+
+def orthanc_cleanup(orthanc_url: str) -> None:
+    """Delete this bench's studies (PatientID PHANTOM-LOAD-*), those of an interrupted run too. Orthanc's own
+    /tools/find: a QIDO wildcard sent through dicomweb-client arrives percent-encoded (%2A) and matches nothing."""
+    import requests
+
+    found = requests.post(
+        f"{orthanc_url}/tools/find",
+        json={"Level": "Study", "Query": {"PatientID": f"{PATIENT_PREFIX}*"}},
+        timeout=30,
+    )
+    found.raise_for_status()
+    for orthanc_id in found.json():
+        requests.delete(f"{orthanc_url}/studies/{orthanc_id}", timeout=30).raise_for_status()
+
+
+# --- runs --------------------------------------------------------------------------------------------------
+
+
+def run_locust(
+    folder: Path,
+    seed_data: dict[str, Any],
+    tag: str,
+    users: int,
+    rate: float,
+    seconds: int,
+    env: dict[str, str],
+) -> tuple[list[tuple[float, str, float, bool, int]], list[str]]:
+    seed_file, samples, acks = (
+        folder / f"seed-{tag}.json",
+        folder / f"samples-{tag}.json",
+        folder / f"acks-{tag}.json",
+    )
+    seed_file.write_text(json.dumps(seed_data))
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(ROOT / "tests" / "bench" / "load_locustfile.py"),
+        "--headless",
+        "--only-summary",
+        "--users",
+        str(users),
+        "--spawn-rate",
+        str(rate),
+        "--run-time",
+        f"{seconds}s",
+        "--stop-timeout",
+        "30",
+        "--exit-code-on-error",
+        "0",
+        "--loglevel",
+        "WARNING",
+    ]
+    locust_env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), env["CALLER_PYTHONPATH"]) if p)}
+    locust_env |= {"LOAD_SEED": str(seed_file), "LOAD_SAMPLES": str(samples), "LOAD_ACKS": str(acks)}
+    with (folder / f"locust-{tag}.log").open("wb") as log:
+        subprocess.run(
+            cmd, cwd=ROOT, env=locust_env, stdout=log, stderr=subprocess.STDOUT, timeout=seconds + 180
+        )
+    return [tuple(s) for s in json.loads(samples.read_text())], json.loads(acks.read_text())  # type: ignore[misc]
+
+
+def warm_up(web: str, seed_data: dict[str, Any]) -> None:
+    """A few API calls per gunicorn worker, so that the first users do not pay for its lazy imports."""
+    import requests
+
+    auth = {"Authorization": f"Token {seed_data['admins'][0]}"}
+    for _ in range(16):
+        requests.get(f"{web}/api/projects/{seed_data['project_id']}/", headers=auth, timeout=60)
+        requests.get(
+            f"{web}/api/projects/{seed_data['project_id']}/adjudication/queue/", headers=auth, timeout=60
+        )
+
+
+def settle(project_id: int, timeout_s: float) -> tuple[bool, float]:
+    """Wait until the consensus covers every reading and the outbox is empty; (covered, seconds waited)."""
+    from django.db import connection
+    from django.db.models import Max
+
+    from labeling.models import ConsensusRefitState, ConsensusRun, OutboxMessage, Reading
+
+    began = time.monotonic()
+
+    def covered() -> bool:
+        last = Reading.objects.filter(project_id=project_id).aggregate(i=Max("id"), t=Max("created_at"))
+        runs = ConsensusRun.objects.filter(project_id=project_id, is_current=True)
+        state = ConsensusRefitState.objects.filter(project_id=project_id).first()
+        ok = (
+            runs.exists()
+            and all(r.watermark >= last["i"] for r in runs)
+            and state is not None
+            and state.covered_until is not None
+            and state.covered_until >= last["t"]
+            and not OutboxMessage.objects.filter(sent_at__isnull=True).exists()
+        )
+        connection.close()
+        return ok
+
+    try:
+        wait_for(covered, timeout_s=timeout_s, what="consensus covering every reading", every_s=1.0)
+        return True, time.monotonic() - began
+    except TimeoutError:
+        return False, time.monotonic() - began
+
+
+def stored_reading_keys(project_id: int) -> list[str]:
+    from labeling.models import Reading
+
+    return list(
+        Reading.objects.filter(project_id=project_id, assignment__reader__username__startswith="load-reader-")
+        .filter(supersedes__isnull=True)
+        .values_list("assignment__key", flat=True)
+    )
+
+
+# --- the table ---------------------------------------------------------------------------------------------
+
+
+def report(
+    args: argparse.Namespace,
+    seed_data: dict[str, Any],
+    load: list[tuple[float, str, float, bool, int]],
+    burst: list[tuple[float, str, float, bool, int]],
+    consistency: Any,
+    settled: tuple[bool, float],
+    commit: str,
+) -> None:
+    from tests.bench.load_check import percentile, saturation, windows
+
+    print()
+    print(
+        f"load bench at {commit}: {args.readers} readers, {args.adjudicators} adjudicators, {args.admins} admins "
+        f"for {args.minutes:g} min (case every {args.case_s[0]:g}-{args.case_s[1]:g} s, draft every "
+        f"~{args.draft_s:g} s); project of {seed_data['n_cases']:,} cases ({seed_data['n_image_cases']} with "
+        f"images in Orthanc); gunicorn {args.web_workers} workers x {os.environ.get('WEB_THREADS', '4')} threads, "
+        f"{os.cpu_count()} CPUs shared with the load generator"
+    )
+    names = sorted({s[1] for s in load}, key=lambda n: (n not in API_NAMES, n))
+    print(f"{'request':24s} {'n':>7s} {'errors':>6s} {'p50 ms':>8s} {'p95 ms':>8s} {'max ms':>8s}  target")
+    p95: dict[str, float] = {}
+    for name in names:
+        times = [s[2] for s in load if s[1] == name]
+        errors = sum(1 for s in load if s[1] == name and s[3])
+        p95[name] = percentile(times, 0.95)
+        target = ""
+        if name in API_NAMES:
+            target = f"p95 <= {API_TARGET_MS:.0f}: {'met' if p95[name] <= API_TARGET_MS else 'MISSED'}"
+        print(
+            f"{name:24s} {len(times):7d} {errors:6d} {percentile(times, 0.5):8.1f} {p95[name]:8.1f} "
+            f"{max(times):8.1f}  {target}"
+        )
+    errors = sum(1 for s in load if s[3])
+    print(f"{'all':24s} {len(load):7d} {errors:6d}  target 0 errors: {'met' if not errors else 'MISSED'}")
+    proxy = [s[2] for s in load if s[1] == "frame (proxy)"]
+    direct = [s[2] for s in load if s[1] == "frame (orthanc direct)"]
+    if proxy and direct:
+        ratio = percentile(proxy, 0.95) / percentile(direct, 0.95)
+        verdict = "met" if ratio <= FRAMES_RATIO else "MISSED"
+        print(
+            f"frames proxy / Orthanc direct: p95 {ratio:.2f} (target <= {FRAMES_RATIO}: {verdict}), "
+            f"p50 {percentile(proxy, 0.5) / percentile(direct, 0.5):.2f}"
+        )
+    print(
+        f"acknowledged readings (201): {consistency.acknowledged}, stored: {consistency.stored}; missing "
+        f"{len(consistency.missing)}, stored twice {len(consistency.duplicated)}, acknowledged twice "
+        f"{len(consistency.acknowledged_twice)}, stored but not acknowledged {len(consistency.unacknowledged)}"
+        f" -> {'exactly once: yes' if consistency.ok else 'exactly once: NO'}"
+    )
+    print(
+        f"consensus covering every reading (watermark, covered_until, outbox empty): "
+        f"{'yes' if settled[0] else 'NO'} ({settled[1]:.1f} s after the run)"
+    )
+    if burst:
+        rows = windows(burst, set(API_NAMES), 5.0)
+        print()
+        print(
+            f"burst: readers without think time or images, 1 more a second up to {min(args.burst_users, args.readers)}, {args.burst_s} s"
+        )
+        print(f"{'from s':>6s} {'users':>5s} {'req/s':>7s} {'errors':>6s} {'API p95 ms':>10s}")
+        for w in rows:
+            print(f"{w.start_s:6.0f} {w.users:5d} {w.rps:7.1f} {w.errors:6d} {w.p95_ms:10.1f}")
+        best, broke = saturation(rows, API_TARGET_MS)
+        peak = max(rows, key=lambda w: w.rps)
+        if broke is None:
+            said = f"not reached: {best:.1f} req/s with p95 <= {API_TARGET_MS:.0f} ms and no errors (raise --burst-users)"
+        elif best == 0:
+            said = (
+                f"below {broke.rps:.1f} req/s: the first window ({broke.users} users) already had API p95 "
+                f"{broke.p95_ms:.0f} ms and {broke.errors} errors"
+            )
+        else:
+            said = (
+                f"{best:.1f} req/s; the first window past API p95 {API_TARGET_MS:.0f} ms or with errors began at "
+                f"{broke.start_s:.0f} s ({broke.users} users, {broke.rps:.1f} req/s, p95 {broke.p95_ms:.0f} ms, "
+                f"{broke.errors} errors)"
+            )
+        print(f"saturation throughput: {said}")
+        print(f"peak throughput: {peak.rps:.1f} req/s at {peak.users} users (API p95 {peak.p95_ms:.0f} ms)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--readers", type=int, default=50)
+    parser.add_argument("--adjudicators", type=int, default=5)
+    parser.add_argument("--admins", type=int, default=2)
+    parser.add_argument("--minutes", type=float, default=2.0)
+    parser.add_argument("--case-s", type=float, nargs=2, default=(120.0, 240.0))
+    parser.add_argument("--draft-s", type=float, default=10.0)
+    parser.add_argument("--cases", type=int, default=2000, help="cases of the project, at least")
+    parser.add_argument(
+        "--image-studies", type=int, default=6, help="cases with images, read first by every reader"
+    )
+    parser.add_argument("--slices", type=int, default=12, help="slices of each series (256x256, 16 bit)")
+    parser.add_argument("--pre-read", type=int, default=300, help="cases already read (adjudication queue)")
+    parser.add_argument(
+        "--agreement-boot", type=int, default=200, help="n_boot of the admins' agreement calls"
+    )
+    parser.add_argument("--burst-users", type=int, default=40)
+    parser.add_argument("--burst-s", type=int, default=60, help="0: no burst")
+    parser.add_argument("--web-workers", type=int, default=4)
+    parser.add_argument("--settle-s", type=float, default=180.0)
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="concord-load-"))
+    redis_port, web_port = free_port(), free_port()
+    orthanc_url = f"http://127.0.0.1:{os.environ.get('ORTHANC_PORT', '8042')}"
+    base, name = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/concord").rsplit("/", 1)
+    db_name = f"{name}_load"
+    caller_path = os.environ.get("PYTHONPATH", "")  # the locust process's only (where locust may live)
+    broker = f"redis://127.0.0.1:{redis_port}/0"
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        SECRET_KEY=secrets.token_urlsafe(48),
+        DEBUG="false",
+        DATABASE_URL=f"{base}/{db_name}",
+        CELERY_BROKER_URL=broker,
+        CELERY_RESULT_BACKEND=broker,
+        CACHE_URL=f"rediscache://127.0.0.1:{redis_port}/1",
+        CONCORD_VAR_DIR=str(folder / "var"),
+        DICOMWEB_URL=f"{orthanc_url}/dicom-web",
+        DEIDENTIFY_ON_IMPORT="false",
+        LOG_LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+        CALLER_PYTHONPATH=caller_path,
+    )
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    stack = Stack(folder, dict(os.environ), web_port, redis_port, args.web_workers)
+    orthanc_was_up = orthanc("status") == 0
+    database(f"{base}/postgres", db_name, "create")
+    load: list[tuple[float, str, float, bool, int]] = []
+    burst: list[tuple[float, str, float, bool, int]] = []
+    try:
+        stack.start("redis")
+        wait_for(stack.redis_up, timeout_s=30, what="Redis answer")
+        if not orthanc_was_up:
+            orthanc("start")
+        if orthanc("wait") != 0:
+            raise RuntimeError(f"Orthanc does not answer at {orthanc_url}")
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env=stack.env,
+            check=True,
+        )
+        import django
+
+        django.setup()
+        from django.db import connection
+
+        from tests.bench.load_check import readings_consistency
+
+        orthanc_cleanup(orthanc_url)
+        began = time.monotonic()
+        seed_data = seed(args, f"http://127.0.0.1:{web_port}", orthanc_url, folder)
+        print(f"seeded {seed_data['n_cases']:,} cases in {time.monotonic() - began:.0f} s", flush=True)
+        connection.close()
+        for proc in ("web", "worker", "beat"):
+            stack.start(proc)
+        wait_for(stack.web_up, timeout_s=90, what="answer of gunicorn")
+        warm_up(f"http://127.0.0.1:{web_port}", seed_data)
+        total = args.readers + args.adjudicators + args.admins
+        load, acks = run_locust(
+            folder, seed_data, "load", total, max(1.0, total / 20), int(args.minutes * 60), stack.env
+        )
+        burst_acks: list[str] = []
+        burst_users = min(args.burst_users, args.readers)  # one token each
+        if args.burst_s:
+            burst, burst_acks = run_locust(
+                folder,
+                {**seed_data, "burst": True, "n_readers": burst_users},
+                "burst",
+                burst_users,
+                1.0,
+                args.burst_s,
+                stack.env,
+            )
+        settled = settle(seed_data["project_id"], args.settle_s)
+        consistency = readings_consistency(acks + burst_acks, stored_reading_keys(seed_data["project_id"]))
+        connection.close()
+        report(args, seed_data, load, burst, consistency, settled, commit)
+    finally:
+        stack.stop_all()
+        with contextlib.suppress(Exception):
+            orthanc_cleanup(orthanc_url)
+        if not orthanc_was_up:
+            orthanc("stop")
+        with contextlib.suppress(Exception):
+            from django.db import connections
+
+            connections.close_all()
+        database(f"{base}/postgres", db_name, "drop")
+        print(f"logs in {folder}")
+
+
+if __name__ == "__main__":
+    main()
