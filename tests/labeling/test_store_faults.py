@@ -29,6 +29,7 @@ from labeling.api.dicomweb_fastpath import FramesFastPath
 from labeling.dicom import DicomStoreFull, DicomStoreUnavailable, DicomWebStore, LocalFolderStore
 from labeling.dicom import local as local_store_module
 from labeling.models import Case, ImportJob
+from labeling.services.identity import assignment_study_uid, assignment_uids
 from labeling.services.ingest import import_job_create, import_job_run
 from tests.labeling.dicom.conftest import orthanc_configured
 from tests.labeling.dicom.dicom_factory import make_series, write_series
@@ -66,16 +67,18 @@ def reader(world, settings) -> APIClient:
 
 
 def dicomweb_paths(world) -> list[str]:
-    study = world.case.study
-    series = study.series.order_by("id").first()
-    sop = series.instances.order_by("slice_index").first().sop_uid
-    base = f"/dicomweb/studies/{study.study_uid}"
-    instance = f"{base}/series/{series.series_uid}/instances/{sop}"
+    """Every route, as the world's reader names their assignment's study: by its pseudonymous UIDs."""
+    uids = assignment_uids(world.assignment)
+    stored = world.case.study.series.order_by("id").first()
+    series = uids.pseudo(stored.series_uid)
+    sop = uids.pseudo(stored.instances.order_by("slice_index").first().sop_uid)
+    base = f"/dicomweb/studies/{assignment_study_uid(world.assignment)}"
+    instance = f"{base}/series/{series}/instances/{sop}"
     return [
         "/dicomweb/studies",
         f"{base}/series",
         f"{base}/metadata",
-        f"{base}/series/{series.series_uid}/metadata",
+        f"{base}/series/{series}/metadata",
         f"{instance}/frames/1",
         f"{instance}/rendered",
     ]
