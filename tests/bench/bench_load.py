@@ -34,107 +34,20 @@ import contextlib
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.stack import ROOT, Stack, free_port, wait_for
+
 SERVICES = ROOT / "platform" / "services.sh"
 PATIENT_PREFIX = "PHANTOM-LOAD-"
 API_NAMES = {"worklist": "worklist", "next case": "next case", "draft save": "draft save", "submit": "submit"}
 API_TARGET_MS = 150.0
 FRAMES_RATIO = 1.2
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], Any], *, timeout_s: float, what: str, every_s: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(every_s)
-    raise TimeoutError(f"no {what} within {timeout_s:.0f} s")
-
-
-class Stack:
-    """Redis, gunicorn, worker and beat, each in its own process group, logs under ``folder``."""
-
-    def __init__(
-        self, folder: Path, env: dict[str, str], web_port: int, redis_port: int, workers: int
-    ) -> None:
-        self.folder, self.env, self.web_port, self.redis_port = folder, env, web_port, redis_port
-        self.workers = workers
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str) -> None:
-        py = sys.executable
-        redis = ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", ""]
-        web = [py, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi"]
-        worker = [py, "-m", "celery", "-A", "config", "worker", "-Q", "default,gpu", "-c", "2"]
-        beat = [py, "-m", "celery", "-A", "config", "beat", "--loglevel", "WARNING"]
-        cmd = {
-            "redis": [*redis, "--appendonly", "no", "--dir", str(self.folder)],
-            "web": [*web, "--bind", f"127.0.0.1:{self.web_port}", "--workers", str(self.workers)],
-            "worker": [
-                *worker,
-                *("--loglevel", "WARNING", "--without-gossip", "--without-mingle"),
-                *("--hostname", f"load-{os.getpid()}@%h"),
-            ],
-            "beat": [
-                *beat,
-                "--pidfile",
-                str(self.folder / "beat.pid"),
-                "--schedule",
-                str(self.folder / "beat"),
-            ],
-        }[name]
-        log = (self.folder / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen(
-            cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def stop(self, name: str) -> None:
-        proc = self.procs.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-    def stop_all(self) -> None:
-        for name in ("web", "beat", "worker", "redis"):
-            self.stop(name)
-
-    def redis_up(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.redis_port), timeout=1) as conn:
-                conn.sendall(b"PING\r\n")
-                return conn.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def web_up(self) -> bool:
-        import requests
-
-        try:
-            return requests.get(f"http://127.0.0.1:{self.web_port}/api/schemes/", timeout=5).status_code < 500
-        except requests.RequestException:
-            return False
 
 
 def orthanc(action: str) -> int:
@@ -574,7 +487,16 @@ def main() -> None:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
     ).stdout.strip()
-    stack = Stack(folder, dict(os.environ), web_port, redis_port, args.web_workers)
+    stack = Stack(
+        folder,
+        dict(os.environ),
+        web_port,
+        redis_port,
+        tag="load",
+        web_workers=args.web_workers,
+        worker_concurrency=2,
+        loglevel="WARNING",
+    )
     orthanc_was_up = orthanc("status") == 0
     database(f"{base}/postgres", db_name, "create")
     load: list[tuple[float, str, float, bool, int]] = []

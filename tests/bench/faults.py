@@ -27,20 +27,17 @@ import argparse
 import contextlib
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.stack import ROOT, Stack, free_port, wait_for
+
 SERVICES = ROOT / "platform" / "services.sh"
 PASSWORD = "faults-pw"
 PATIENT_PREFIX = "PHANTOM-FAULTS-"
@@ -52,137 +49,6 @@ class Row:
     happened: str
     recovered: bool
     recovery_s: float | None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], Any], *, timeout_s: float, what: str, every_s: float = 0.1) -> Any:
-    """Poll until ``predicate`` returns something truthy (returned); TimeoutError naming ``what`` else."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(every_s)
-    raise TimeoutError(f"no {what} within {timeout_s:.0f} s")
-
-
-class Stack:
-    """The processes of the stack, each in its own process group, logs under ``folder``."""
-
-    def __init__(self, folder: Path, env: dict[str, str], web_port: int, redis_port: int) -> None:
-        self.folder, self.env, self.web_port, self.redis_port = folder, env, web_port, redis_port
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.starts: dict[str, int] = {}
-
-    def _cmd(self, name: str) -> list[str]:
-        python = sys.executable
-        return {
-            "redis": [
-                "redis-server",
-                "--port",
-                str(self.redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.folder),
-            ],
-            "web": [
-                python,
-                "-m",
-                "gunicorn",
-                "-c",
-                "config/gunicorn.conf.py",
-                "config.wsgi",
-                "--bind",
-                f"127.0.0.1:{self.web_port}",
-            ],
-            "worker": [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                "default,gpu",
-                "-c",
-                "1",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--hostname",
-                f"faults-{os.getpid()}@%h",
-            ],
-            "beat": [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--pidfile",
-                str(self.folder / "beat.pid"),
-            ],
-        }[name]
-
-    def start(self, name: str) -> None:
-        self.starts[name] = self.starts.get(name, 0) + 1
-        log = (self.folder / f"{name}-{self.starts[name]}.log").open("wb")
-        self.procs[name] = subprocess.Popen(
-            self._cmd(name),
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def kill9(self, name: str) -> None:
-        """SIGKILL the process group (a worker: its main process and its pool children at once)."""
-        proc = self.procs.pop(name)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-    def stop(self, name: str) -> None:
-        proc = self.procs.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-    def stop_all(self) -> None:
-        for name in ("web", "beat", "worker", "redis"):
-            self.stop(name)
-
-    def redis_up(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.redis_port), timeout=1) as conn:
-                conn.sendall(b"PING\r\n")
-                return conn.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    @staticmethod
-    def worker_ready() -> bool:
-        from config.celery import app
-
-        return bool(app.control.ping(timeout=1.0))
 
 
 def orthanc(action: str) -> None:
@@ -221,7 +87,7 @@ def main() -> None:
         "CONCORD_TEST_RUN_ID": f"faults{os.getpid()}",  # one broker key prefix for this script and the stack
     }
     os.environ.update(settings_env)
-    stack = Stack(folder, dict(os.environ), web_port, redis_port)
+    stack = Stack(folder, dict(os.environ), web_port, redis_port, tag="faults")
     stack.start("redis")
     wait_for(stack.redis_up, timeout_s=30, what="Redis answer")
     orthanc("start")
@@ -246,7 +112,7 @@ def main() -> None:
             stack.start(proc)
         world = World(stack, web_port)
         world.cleanup()
-        wait_for(world.web_up, timeout_s=90, what="answer of gunicorn")
+        wait_for(stack.web_up, timeout_s=90, what="answer of gunicorn")
         wait_for(stack.worker_ready, timeout_s=90, what="ready worker")
         for scenario in (
             lambda: refit_killed(stack, world, args.cases, args.timeout),
@@ -302,14 +168,6 @@ class World:
         self.stack = stack
         self.store = DicomWebStore.for_orthanc(os.environ["DICOMWEB_URL"].removesuffix("/dicom-web"))
         self.orthanc_studies: list[str] = []
-
-    def web_up(self) -> bool:
-        import requests
-
-        try:
-            return requests.get(f"{self.base}/api/schema/", timeout=5).status_code == 200
-        except requests.RequestException:
-            return False
 
     def token(self, user: Any) -> str:
         import requests
