@@ -483,6 +483,7 @@ def orthanc_down(stack: Stack, world: World, folder: Path, timeout_s: float) -> 
     import requests
 
     from labeling.models import Assignment, Case, ImportJob
+    from labeling.services.identity import assignment_study_uid, assignment_uids
 
     scenario = "Orthanc down (viewer, import)"
     try:
@@ -496,9 +497,13 @@ def orthanc_down(stack: Stack, world: World, folder: Path, timeout_s: float) -> 
         )
         world.orthanc_studies += first
         case = Case.objects.get(project=project, study__study_uid=first[0])
-        Assignment.objects.create(project=project, case=case, reader=world.readers[0], session=1)
+        assignment = Assignment.objects.create(project=project, case=case, reader=world.readers[0], session=1)
         series = case.study.series.order_by("pk").first()
-        metadata = f"{world.base}/dicomweb/studies/{first[0]}/series/{series.series_uid}/metadata"
+        uids = assignment_uids(assignment)  # a reader names their study by its pseudonymous UIDs only
+        metadata = (
+            f"{world.base}/dicomweb/studies/{assignment_study_uid(assignment)}"
+            f"/series/{uids.pseudo(series.series_uid)}/metadata"
+        )
         auth = {"Authorization": f"Token {world.token(world.readers[0])}"}
         assert requests.get(metadata, headers=auth, timeout=60).status_code == 200
 
