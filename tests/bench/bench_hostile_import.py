@@ -39,24 +39,9 @@ HERE = "tests.bench.bench_hostile_import"
 
 
 def _mri_study(folder: Path, slices: int, rows: int = 256) -> list[Path]:
-    from pydicom.uid import generate_uid
+    from tests.labeling.dicom.dicom_factory import write_mri_study
 
-    from tests.labeling.dicom.dicom_factory import make_series, write_series
-
-    study_uid, frame = generate_uid(), generate_uid()
-    paths: list[Path] = []
-    for i, description in enumerate(("T1", "STIR")):
-        series = make_series(
-            n_slices=slices,
-            rows=rows,
-            columns=rows,
-            study_uid=study_uid,
-            frame_of_reference_uid=frame,
-            description=description,
-            seed=i,
-        )
-        paths += write_series(series, folder / description)
-    return paths
+    return write_mri_study(folder, n_slices=slices, size=rows)[1]
 
 
 def _zip_of(target: Path, files: dict[str, Path | bytes]) -> Path:

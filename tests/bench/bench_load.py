@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.bench.seed_reads import submitted_reads
 from tests.bench.stack import ROOT, Stack, free_port, wait_for
 
 SERVICES = ROOT / "platform" / "services.sh"
@@ -87,8 +88,6 @@ def seed(args: argparse.Namespace, web: str, orthanc_url: str, folder: Path) -> 
         GradingScheme,
         Membership,
         Project,
-        Reading,
-        ReadingValue,
         Study,
     )
     from labeling.services.consensus import consensus_refit_project
@@ -180,39 +179,14 @@ def seed(args: argparse.Namespace, web: str, orthanc_url: str, folder: Path) -> 
     )
 
     # already read (3 other readers, some disagreement): the adjudication queue has items from the start
-    form = scheme.parsed.form_items
-    pre = Study.objects.bulk_create(
-        Study(study_uid=f"2.25.{rng.integers(1 << 62)}9{i}", modality="MR") for i in range(args.pre_read)
-    )
-    pre_cases = Case.objects.bulk_create(
-        Case(project=project, study=st, label=f"load-read-{i}") for i, st in enumerate(pre)
-    )
-    done = Assignment.objects.bulk_create(
-        Assignment(project=project, case=c, reader=u, status="submitted")
-        for c in pre_cases
-        for u in seed_readers
-    )
-    readings = Reading.objects.bulk_create(
-        Reading(
-            assignment=a, project=project, case_id=a.case_id, reader_id=a.reader_id, session=1, scheme=scheme
-        )
-        for a in done
-    )
-    truth = rng.random((len(pre_cases), len(form))) < 0.15
-    flips = rng.random((len(readings), len(form))) < 0.15
-    ReadingValue.objects.bulk_create(
-        (
-            ReadingValue(
-                reading=r,
-                joint=item.joint,
-                region=item.region,
-                lesion=item.lesion,
-                value=int(truth[i // 3, j] ^ flips[i, j]),
-            )
-            for i, r in enumerate(readings)
-            for j, item in enumerate(form)
-        ),
-        batch_size=20000,
+    submitted_reads(
+        project,
+        seed_readers,
+        args.pre_read,
+        rng=rng,
+        flip=0.15,
+        uid_prefix=f"2.25.{rng.integers(1 << 62)}9",
+        label="load-read-",
     )
     consensus_refit_project(project_id=project.pk, full=True)
     tokens = dict(Token.objects.values_list("user_id", "key"))

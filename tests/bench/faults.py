@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.bench.seed_reads import submitted_reads
 from tests.bench.stack import ROOT, Stack, free_port, wait_for
 
 SERVICES = ROOT / "platform" / "services.sh"
@@ -205,50 +206,16 @@ def refit_projects(world: World, n_cases: int) -> tuple[Any, Any]:
     import numpy as np
     from django.contrib.auth import get_user_model
 
-    from labeling.models import Assignment, Case, Membership, Reading, ReadingValue, Study
+    from labeling.models import Membership
 
     users = [get_user_model().objects.get_or_create(username=f"faults-refit-{r}")[0] for r in range(3)]
     made = []
     for copy in ("undisturbed", "killed"):
         rng = np.random.default_rng(7)
         project = world.project(f"faults-refit-{copy}")
-        form = project.scheme.parsed.form_items
         for user in users:
             Membership.objects.create(project=project, user=user, role=Membership.Role.READER)
-        studies = Study.objects.bulk_create(
-            Study(study_uid=f"2.25.77{len(made)}.{i}", modality="MR") for i in range(n_cases)
-        )
-        cases = Case.objects.bulk_create(Case(project=project, study=s) for s in studies)
-        assignments = Assignment.objects.bulk_create(
-            Assignment(project=project, case=c, reader=u, status="submitted") for c in cases for u in users
-        )
-        readings = Reading.objects.bulk_create(
-            Reading(
-                assignment=a,
-                project=project,
-                case_id=a.case_id,
-                reader_id=a.reader_id,
-                session=1,
-                scheme=project.scheme,
-            )
-            for a in assignments
-        )
-        truth = rng.random((n_cases, len(form))) < 0.15
-        flips = rng.random((len(readings), len(form))) < 0.1
-        ReadingValue.objects.bulk_create(
-            (
-                ReadingValue(
-                    reading=r,
-                    joint=item.joint,
-                    region=item.region,
-                    lesion=item.lesion,
-                    value=int(truth[i // 3, j] ^ flips[i, j]),
-                )
-                for i, r in enumerate(readings)
-                for j, item in enumerate(form)
-            ),
-            batch_size=20000,
-        )
+        submitted_reads(project, users, n_cases, rng=rng, flip=0.1, uid_prefix=f"2.25.77{len(made)}.")
         made.append(project)
     return made[0], made[1]
 
@@ -324,27 +291,9 @@ def refit_killed(stack: Stack, world: World, n_cases: int, timeout_s: float) -> 
 
 
 def mri_study_files(folder: Path, n: int, patient: str) -> list[str]:
-    from pydicom.uid import generate_uid
+    from tests.labeling.dicom.dicom_factory import write_mri_study
 
-    from tests.labeling.dicom.dicom_factory import make_series, write_series
-
-    uids = []
-    for s in range(n):
-        study_uid, frame = generate_uid(), generate_uid()
-        for i, description in enumerate(("T1", "STIR")):
-            series = make_series(
-                n_slices=8,
-                rows=64,
-                columns=64,
-                study_uid=study_uid,
-                frame_of_reference_uid=frame,
-                description=description,
-                patient_id=patient,
-                seed=s * 2 + i,
-            )
-            write_series(series, folder / study_uid / description)
-        uids.append(study_uid)
-    return uids
+    return [write_mri_study(folder, n_slices=8, size=64, patient_id=patient, seed=2 * s)[0] for s in range(n)]
 
 
 def import_job_start(world: World, project: Any, folder: Path) -> Any:

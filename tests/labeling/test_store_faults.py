@@ -32,7 +32,7 @@ from labeling.models import Case, ImportJob
 from labeling.services.identity import assignment_study_uid, assignment_uids
 from labeling.services.ingest import import_job_create, import_job_run
 from tests.labeling.dicom.conftest import orthanc_configured
-from tests.labeling.dicom.dicom_factory import make_series, write_series
+from tests.labeling.dicom.dicom_factory import make_series, write_mri_study
 
 PATIENT = f"PHANTOM-TEST-FAULTS-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 DOWN_DETAIL = "image server unavailable"
@@ -163,20 +163,7 @@ def orthanc(settings, tmp_path) -> Iterator[DicomWebStore]:
 
 
 def mri_folder(folder) -> str:
-    study_uid, frame = generate_uid(), generate_uid()
-    for i, description in enumerate(("T1", "STIR")):
-        series = make_series(
-            n_slices=2,
-            rows=16,
-            columns=16,
-            study_uid=study_uid,
-            frame_of_reference_uid=frame,
-            description=description,
-            patient_id=PATIENT,
-            seed=i,
-        )
-        write_series(series, folder / description)
-    return study_uid
+    return write_mri_study(folder, n_slices=2, patient_id=PATIENT)[0]
 
 
 @pytest.mark.django_db

@@ -105,6 +105,33 @@ def write_series(datasets: Sequence[Dataset], folder: Path) -> list[Path]:
     return paths
 
 
+def write_mri_study(
+    folder: Path,
+    *,
+    n_slices: int = 3,
+    size: int = 16,
+    patient_id: str = "PHANTOM-0001",
+    seed: int = 0,
+) -> tuple[str, list[Path]]:
+    """Write one MRI study, T1 and STIR (pixels from ``seed`` and ``seed + 1``), under
+    ``folder/<study UID>/<sequence>``; return its study UID and files."""
+    study_uid, frame = generate_uid(), generate_uid()
+    paths: list[Path] = []
+    for i, description in enumerate(("T1", "STIR")):
+        series = make_series(
+            n_slices=n_slices,
+            rows=size,
+            columns=size,
+            study_uid=study_uid,
+            frame_of_reference_uid=frame,
+            description=description,
+            patient_id=patient_id,
+            seed=seed + i,
+        )
+        paths += write_series(series, folder / study_uid / description)
+    return study_uid, paths
+
+
 def make_seg(
     source: Sequence[Dataset], *, segments: Sequence[str] = ("sacrum", "ilium"), seed: int = 0
 ) -> Dataset:
