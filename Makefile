@@ -125,6 +125,10 @@ LOAD_ARGS ?=
 bench-load: deps services ## locust: readers, adjudicators, admins on gunicorn + worker + beat + Orthanc, then a burst (LOAD_ARGS, e.g. "--readers 200 --adjudicators 20 --minutes 10")
 	$(PY) -m tests.bench.bench_load $(LOAD_ARGS)
 
+.PHONY: bench-soak
+bench-soak: deps services ## the 30-minute soak: 100 readers, memory of web/worker/database/Redis and open connections over time
+	$(PY) -m tests.bench.bench_load --readers 100 --adjudicators 10 --admins 2 --minutes 30 --sample-s 30 --burst-s 0 $(LOAD_ARGS)
+
 .PHONY: bench-readerstudy
 bench-readerstudy: $(VENV)/.dev ## MRMC analysis: type I error on 2,000 Roe-Metz null studies, speed at 10 x 2 x 1,000
 	$(PY) -m tests.bench.bench_readerstudy

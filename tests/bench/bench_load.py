@@ -24,6 +24,8 @@ them all (the current runs' watermark reaches the last reading, the refit state'
 the outbox is empty), waited for at most ``--settle-s``.
 
 The issue's full size: ``--readers 200 --adjudicators 20 --admins 2 --minutes 10`` (``--case-s 120 240``).
+The soak (``make bench-soak``): ``--readers 100 --minutes 30 --sample-s 30``, which adds the resource curve of
+tests/bench/soak.py (memory of web, worker, database and Redis; open connections) and its flatness verdict.
 Run: ``.venv/bin/python -m tests.bench.bench_load [--readers 50 --minutes 2 --burst-s 60]``.
 """
 
@@ -41,6 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.bench import soak
 from tests.bench.seed_reads import submitted_reads
 from tests.bench.stack import ROOT, Stack, free_port, wait_for
 
@@ -273,6 +276,27 @@ def run_locust(
     return [tuple(s) for s in json.loads(samples.read_text())], json.loads(acks.read_text())  # type: ignore[misc]
 
 
+def soak_sampler(stack: Stack, url: str, db_name: str, every_s: float) -> soak.Sampler | None:
+    """The soak's sampler over this run's processes and database, or None when ``every_s`` is 0."""
+    if every_s <= 0:
+        return None
+    import psycopg
+
+    def backends() -> list[int]:
+        with psycopg.connect(url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (db_name,)
+            ).fetchall()
+        return [pid for (pid,) in rows]
+
+    return soak.Sampler(
+        pids=lambda: {name: proc.pid for name, proc in stack.procs.items() if proc.poll() is None},
+        db_backends=backends,
+        web_port=stack.web_port,
+        every_s=every_s,
+    )
+
+
 def warm_up(web: str, seed_data: dict[str, Any]) -> None:
     """A few API calls per gunicorn worker, so that the first users do not pay for its lazy imports."""
     import requests
@@ -434,6 +458,9 @@ def main() -> None:
     parser.add_argument("--burst-s", type=int, default=60, help="0: no burst")
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--settle-s", type=float, default=180.0)
+    parser.add_argument(
+        "--sample-s", type=float, default=0.0, help="> 0: sample memory and connections this often (the soak)"
+    )
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="concord-load-"))
@@ -505,9 +532,16 @@ def main() -> None:
         wait_for(stack.web_up, timeout_s=90, what="answer of gunicorn")
         warm_up(f"http://127.0.0.1:{web_port}", seed_data)
         total = args.readers + args.adjudicators + args.admins
-        load, acks = run_locust(
-            folder, seed_data, "load", total, max(1.0, total / 20), int(args.minutes * 60), stack.env
-        )
+        sampler = soak_sampler(stack, os.environ["DATABASE_URL"], db_name, args.sample_s)
+        if sampler:
+            sampler.start()
+        try:
+            load, acks = run_locust(
+                folder, seed_data, "load", total, max(1.0, total / 20), int(args.minutes * 60), stack.env
+            )
+        finally:
+            if sampler:
+                sampler.stop()
         burst_acks: list[str] = []
         burst_users = min(args.burst_users, args.readers)  # one token each
         if args.burst_s:
@@ -524,6 +558,9 @@ def main() -> None:
         consistency = readings_consistency(acks + burst_acks, stored_reading_keys(seed_data["project_id"]))
         connection.close()
         report(args, seed_data, load, burst, consistency, settled, commit)
+        if sampler:
+            (folder / "soak.json").write_text(json.dumps(sampler.rows))
+            soak.report(sampler.rows, every_n=max(1, round(120 / args.sample_s)))
     finally:
         stack.stop_all()
         with contextlib.suppress(Exception):
