@@ -102,10 +102,27 @@ def labelled_items(*, project: Project) -> int:
     return confident + Adjudication.objects.filter(project=project, superseded_by__isnull=True).count()
 
 
+#: Keys a stored pre-read may carry that name the case (a contour pre-read before the blinding fix carried
+#: the case's primary key as each line's ``scan_id``); readers and adjudicators never see them.
+INTERNAL_KEYS = frozenset({"scan_id"})
+
+
+def _without_internal_ids(output: Any) -> Any:
+    if isinstance(output, dict):
+        return {k: _without_internal_ids(v) for k, v in output.items() if k not in INTERNAL_KEYS}
+    if isinstance(output, list):
+        return [_without_internal_ids(v) for v in output]
+    return output
+
+
 def ai_output_for_case(*, case_id: int) -> list[dict[str, Any]]:
-    """The promoted models' pre-reads of a case (empty when none exists yet)."""
+    """The promoted models' pre-reads of a case (empty when none exists yet), less any internal id."""
     return [
-        {"kind": p.model_version.kind, "version": p.model_version.version, "output": p.output}
+        {
+            "kind": p.model_version.kind,
+            "version": p.model_version.version,
+            "output": _without_internal_ids(p.output),
+        }
         for p in Prediction.objects.filter(
             case_id=case_id, model_version__status=ModelVersion.Status.PROMOTED
         )

@@ -24,6 +24,17 @@ from ml.pipelines.recipes import recipe
 from ml.training import TrainConfig, read_card
 
 RMSE_LIMIT_MM = 2.76
+#: What a pre-read keeps of a traced line (``TracedContour.to_json`` less its ``scan_id``).
+PRE_READ_FIELDS = (
+    "slice_index",
+    "side",
+    "points_mm",
+    "start_mm",
+    "end_mm",
+    "reached_end",
+    "stop_reason",
+    "confidence",
+)
 
 
 def _scan(scan_id: str, files: list[Path] | list[str], contours: list[dict[str, Any]]) -> ScanArrays:
@@ -135,10 +146,17 @@ class ContourPreReader:
         self.predictor = predictor
 
     def predict(self, case: dict[str, Any]) -> dict[str, Any]:
+        """The confident traces, without a scan id: a pre-read reaches blinded readers, and the case's
+        primary key (what ``scan_id`` carried) must not."""
         t1 = next((x for x in case["series"] if x["description"] == "T1"), case["series"][0])
-        scan = _scan(str(case["case_id"]), t1["files"], [])
-        traces = self.predictor.predict_scan(scan)
-        return {"contours": [t.to_json() for t in traces if t.confidence >= CONFIDENT]}
+        traces = self.predictor.predict_scan(_scan("", t1["files"], []))
+        return {
+            "contours": [
+                {k: v for k, v in t.to_json().items() if k in PRE_READ_FIELDS}
+                for t in traces
+                if t.confidence >= CONFIDENT
+            ]
+        }
 
 
 PIPELINE = ContourPipeline()

@@ -14,6 +14,7 @@ from tests.labeling.factories import contour, full_values
 
 #: Keys that would tie a reader's payload to the case, its study or the reader's other sessions.
 FORBIDDEN_KEYS = {
+    "scan_id",
     "case",
     "case_id",
     "study_id",
@@ -234,7 +235,15 @@ def test_no_reader_payload_names_the_case_its_study_or_the_readers_other_session
         model_version=version,
         case=world.case,
         output={
-            "contours": [{"slice_index": 1, "side": "left", "points_mm": [[1, 2, 3]], "confidence": 0.9}]
+            "contours": [  # as stored before the blinding fix: the case's primary key as scan_id
+                {
+                    "scan_id": str(world.case.pk),
+                    "slice_index": 1,
+                    "side": "left",
+                    "points_mm": [[1, 2, 3]],
+                    "confidence": 0.9,
+                }
+            ]
         },
     )
     client = client_for(world.reader)
