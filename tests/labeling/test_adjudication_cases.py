@@ -195,6 +195,32 @@ def test_the_consensus_or_a_drawn_line_and_a_later_decision_supersedes(disputes,
     assert labels["contour_gold"] == {disputes.case.pk}
 
 
+def test_choosing_the_consensus_or_a_drawn_line_with_a_blank_reader_as_the_page_sends_it(
+    disputes, client_for
+):
+    """The contour view sends ``reader: ""`` unless a reader's line is chosen; that blank was a 400 ("This field
+    may not be blank"), so neither the consensus line nor a drawn line could be recorded from the page."""
+    client = client_for(disputes.adjudicator)
+    record = f"/api/projects/{disputes.project.pk}/adjudication/contours/record/"
+    common = {
+        "case_id": disputes.case.pk,
+        "joint": "left",
+        "slice_index": 2,
+        "reader": "",
+        "reason": "checked",
+    }
+    consensus = client.post(record, {**common, "choice": "consensus"}, format="json")
+    assert consensus.status_code == 201, consensus.content
+    drawn = [[29.0, 0.0, 40.0], [24.0, 0.0, 0.0]]
+    line = client.post(record, {**common, "choice": "drawn", "points_mm": drawn}, format="json")
+    assert line.status_code == 201, line.content
+    current = ContourAdjudication.objects.get(superseded_by__isnull=True)
+    assert (current.source, current.source_reader, current.points_mm) == ("drawn", None, drawn)
+    # a reader's line still needs the reader
+    blank = client.post(record, {**common, "choice": "reader"}, format="json")
+    assert blank.status_code == 400 and "reader" in blank.json().get("fields", blank.json())
+
+
 def test_blinding_an_adjudicator_with_a_case_to_read_sees_none_of_it(disputes, client_for):
     Assignment.objects.create(project=disputes.project, case=disputes.single, reader=disputes.adjudicator)
     client = client_for(disputes.adjudicator)
