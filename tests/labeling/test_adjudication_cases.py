@@ -4,10 +4,12 @@ a drawn one, which become the contour model's gold; readers' values and calibrat
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
-from labeling.models import Assignment, Case, ContourAdjudication, Membership, Project
+from labeling.models import Assignment, Case, ContourAdjudication, Membership, Project, ReaderConfusion
 from labeling.services.consensus import consensus_refit_project
 from labeling.services.readings import reading_submit
 from ml.selectors import snapshot_labels
@@ -133,8 +135,10 @@ def test_the_item_explains_each_readers_value_and_opens_on_the_traced_slice(disp
     assert body["focus_slice"] == 1 and body["threshold"] == 1.0
     for reading in body["readings"]:
         explanation = reading["explanation"]
-        assert explanation["meaning"].startswith(f"a {reading['value']} from this reader most likely")
+        state = "present" if reading["value"] else "absent"
+        assert explanation["meaning"].startswith(f"a {reading['value']} (BME {state}) from this reader")
         assert "this reader" in explanation["sentence"] and explanation["tendency"]
+        assert "grade" not in explanation["sentence"]  # a binary finding: misses and reports, not grades
         assert abs(sum(explanation["believed"]) - 1) < 1e-6
 
 
@@ -259,7 +263,24 @@ def test_readers_get_no_queue_and_an_adjudicator_never_sees_a_case_they_read(dis
 def test_the_calibration_explains_the_agreement_figure(disputes, client_for):
     body = client_for(disputes.third).get(f"/api/projects/{disputes.project.pk}/calibration/").json()
     bme = next(row for row in body if row["lesion"] == "bme")
+    items = "item" if bme["n"] == 1 else "items"
     assert bme["explanation"].startswith(
-        f"You gave the consensus value on {bme['agree']} of {bme['n']} items"
+        f"You gave the consensus value on {bme['agree']} of {bme['n']} {items} ("
     )
-    assert bme["model"] and bme["model"] in bme["explanation"]
+    assert bme["model"] and "; the consensus model believes you " in bme["explanation"]
+    # spoken to the reader: "you miss", "you agree", never "you misses" / "you agrees"
+    assert not re.search(r"\byou (reads|agrees|misses|reports|always \w+s|never \w+s)\b", bme["explanation"])
+    assert bme["explanation"].endswith(".")
+
+
+def test_the_calibration_without_a_row_in_the_consensus_model_speaks_from_the_counts(disputes, client_for):
+    """A reader the current consensus run has no confusion row for (they joined after it) is told what their
+    own counts say, in the second person."""
+    ReaderConfusion.objects.filter(reader=disputes.third).delete()
+    body = client_for(disputes.third).get(f"/api/projects/{disputes.project.pk}/calibration/").json()
+    bme = next(row for row in body if row["lesion"] == "bme")
+    assert bme["model"] is None and bme["observed"]
+    assert "consensus model" not in bme["explanation"]
+    assert re.search(r"\); you (always |never )?(agree|miss|report|read)\b", bme["explanation"]), bme[
+        "explanation"
+    ]
