@@ -227,7 +227,7 @@ def assignments_generate(
     if not 0 <= gold_fraction <= 1 or not 0 <= repeat_fraction <= 1:
         raise InvalidInput("fractions must lie between 0 and 1", field="gold_fraction")
     with transaction.atomic():
-        project = Project.objects.select_for_update().get(pk=project.pk)
+        project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
         require_active(project)
         readers = sorted(
             project.memberships.filter(role=Membership.Role.READER, user__is_active=True).values_list(
@@ -287,7 +287,7 @@ def assignments_generate(
 @transaction.atomic
 def assignment_start(*, assignment: Assignment) -> Assignment:
     """Mark an open assignment as being read (idempotent for one already in progress)."""
-    assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
+    assignment = Assignment.objects.select_for_update(no_key=True).get(pk=assignment.pk)
     if assignment.status == Assignment.Status.OPEN:
         assignment.status = Assignment.Status.IN_PROGRESS
         assignment.started_at = timezone.now()

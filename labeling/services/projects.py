@@ -109,7 +109,7 @@ def require_active(project: Project) -> None:
 def project_delete(*, actor: User, project: Project) -> None:
     """Delete a project softly: it is hidden from every list and refuses new work; its cases, readings,
     adjudications and audit trail stay. Deleting it again is a 404 (it is no longer found)."""
-    project = Project.objects.select_for_update().get(pk=project.pk)
+    project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
     if project.deleted_at is not None:
         raise NotFound("no such project")
     open_assignments = project.assignments.filter(status__in=["open", "in_progress"]).count()

@@ -173,7 +173,9 @@ def reading_submit(
     (or SchemeError) naming the offending field when the reading does not fit the scheme.
     """
     assignment = (
-        Assignment.objects.select_for_update().select_related("project__scheme", "case").get(pk=assignment.pk)
+        Assignment.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("project__scheme", "case")
+        .get(pk=assignment.pk)
     )
     if assignment.status == Assignment.Status.SUBMITTED:
         raise Conflict("this assignment has been submitted already; submit a correction instead")
@@ -235,7 +237,7 @@ def reading_correct(
     if not reason.strip():
         raise InvalidInput("a correction needs a reason", field="reason")
     locked = (
-        Assignment.objects.select_for_update()
+        Assignment.objects.select_for_update(of=("self",), no_key=True)
         .select_related("project__scheme", "case")
         .get(pk=reading.assignment_id)
     )

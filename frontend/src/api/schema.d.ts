@@ -1509,7 +1509,10 @@ export interface components {
             joint: string;
             slice_index: number;
             choice: components["schemas"]["ChoiceEnum"];
-            /** @default  */
+            /**
+             * @description the pseudonym of the reader whose line is chosen; blank or absent for the other choices
+             * @default
+             */
             reader: string;
             points_mm?: unknown;
             reason: string;
