@@ -58,8 +58,9 @@ KINDS = {"contours": "contour", "lesions": "lesions", "ct": "ctgrade"}
 class BenchSizes:
     """Phantom counts of one seed pair, and optional epoch overrides of the recipes (None: the recipe's).
 
-    ``contour_scans``: training studies whose readers' consensus contours train the contour model (every
-    training study's go into the lesion snapshot). Test sets default to the final protocol's minimum.
+    ``contour_scans``: training studies whose readers' consensus contours train the contour model; ``None``
+    (the default, as the product trains on every case with consensus contours): all of them. Test sets
+    default to the final protocol's minimum.
     """
 
     mri_train: int = 300
@@ -67,7 +68,7 @@ class BenchSizes:
     ct_train: int = 80
     ct_test: int = 100
     readers: int = 4
-    contour_scans: int = 16
+    contour_scans: int | None = None
     contour_epochs: int | None = None
     lesion_epochs: int | None = None
     seg_epochs: int | None = None
@@ -81,7 +82,6 @@ QUICK = BenchSizes(
     ct_train=6,
     ct_test=4,
     readers=3,
-    contour_scans=3,
     contour_epochs=2,
     lesion_epochs=2,
     seg_epochs=1,
@@ -131,8 +131,8 @@ def _train(
 def run_contours(
     train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes, device: Device = "cpu"
 ) -> dict[str, Any]:
-    """Train the contour pipeline on the readers' consensus contours of the first ``contour_scans``
-    training phantoms; evaluate locate + trace on every held-out slice with a truth polyline."""
+    """Train the contour pipeline on the readers' consensus contours of the training phantoms (the first
+    ``contour_scans`` of them when set; by default all); evaluate locate + trace on every held-out slice with a truth polyline."""
     snapshot = training_snapshot(
         train_dir,
         out / "snapshot-contour",
