@@ -79,6 +79,12 @@ check: $(VENV)/.dev ## Django system checks, migrations up to date, OpenAPI sche
 test: deps services frontend lint lint-frontend check schema-check ## install, build, start services, lint, run the whole suite
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider
 
+E2E_REPEAT ?= 10
+
+.PHONY: test-e2e-repeat
+test-e2e-repeat: deps services frontend ## the browser tests E2E_REPEAT (10) times in a row, stopping at the first failure, as a table
+	E2E_REPEAT=$(E2E_REPEAT) PYTEST_WORKERS=$(PYTEST_WORKERS) $(PY) -m tests.e2e.repeat
+
 FUZZ_EXAMPLES ?= 100
 
 .PHONY: fuzz

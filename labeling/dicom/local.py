@@ -31,7 +31,7 @@ from labeling.dicom.errors import (
     DicomStoreFull,
 )
 from labeling.dicom.proxy import Served, frames_media_type, multipart, multipart_stream
-from labeling.dicom.render import frame_bytes, render_png
+from labeling.dicom.render import frame_bytes, read_frames, render_png
 from labeling.dicom.store import DicomJson, SearchFilters, dataset_to_json, is_uid, part10, tag_key
 
 STUDY_KEYWORDS = (
@@ -319,8 +319,25 @@ class LocalFolderStore:
         """Return the stored bytes of the given 1-based frames (raw pixels for uncompressed syntaxes)."""
         if not frame_numbers:
             raise DicomInvalidRequest("at least one frame number is needed")
-        dataset = self.instance(study_uid, series_uid, sop_uid)
-        return [frame_bytes(dataset, number) for number in frame_numbers]
+        return self._frames(study_uid, series_uid, sop_uid, frame_numbers)[1]
+
+    def _frames(
+        self, study_uid: str, series_uid: str, sop_uid: str, frame_numbers: Sequence[int]
+    ) -> tuple[Dataset, list[bytes]]:
+        """The instance's header and the frames' stored bytes, read at their offsets where the file allows."""
+        path = self._locate(study_uid, series_uid, sop_uid)
+        try:
+            found = read_frames(path, frame_numbers)
+        except FileNotFoundError as exc:
+            raise DicomNotFound(f"{path.name}: not found (deleted meanwhile)") from exc
+        except DicomStoreError:
+            raise
+        except Exception as exc:  # a damaged file raises many types inside pydicom
+            raise DicomStoreError(f"cannot read {path}: {exc}") from exc
+        if found is not None:
+            return found
+        dataset = self._read(path, pixels=True)
+        return dataset, [frame_bytes(dataset, number) for number in frame_numbers]
 
     def rendered(
         self, study_uid: str, series_uid: str, sop_uid: str, *, media_type: str = "image/png"
@@ -336,14 +353,14 @@ class LocalFolderStore:
         self, study_uid: str, series_uid: str, sop_uid: str, frame_numbers: Sequence[int], accept: str
     ) -> Served:
         """The frames as multipart/related octet-stream parts in the stored syntax; 406 for any other Accept."""
-        dataset = self.instance(study_uid, series_uid, sop_uid)
+        if not frame_numbers:
+            raise DicomInvalidRequest("at least one frame number is needed")
+        dataset, frames = self._frames(study_uid, series_uid, sop_uid, frame_numbers)
         syntax = dataset.file_meta.get("TransferSyntaxUID")
         media_type = frames_media_type(
             accept, str(syntax) if syntax is not None and syntax.is_compressed else None
         )
-        if not frame_numbers:
-            raise DicomInvalidRequest("at least one frame number is needed")
-        return multipart([frame_bytes(dataset, n) for n in frame_numbers], media_type)
+        return multipart(frames, media_type)
 
     def serve_rendered(
         self,

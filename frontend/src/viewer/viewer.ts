@@ -251,7 +251,10 @@ export class Viewer {
     let next = 0;
     const worker = async () => {
       while (!this.destroyed && next < ids.length) {
-        await imageLoader.loadAndCacheImage(ids[next++]).catch(() => undefined);
+        // Prefetch, not the default Interaction: it yields to the images the reader asks for now.
+        await imageLoader
+          .loadAndCacheImage(ids[next++], { requestType: Enums.RequestType.Prefetch, priority: 0 })
+          .catch(() => undefined);
       }
     };
     for (let k = 0; k < PREFETCH_CONCURRENCY; k++) void worker();

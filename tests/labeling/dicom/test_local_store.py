@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import tracemalloc
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate
+from pydicom.uid import RLELossless
 
 from labeling.dicom import DicomNotFound, DicomStoreError, LocalFolderStore
 from labeling.dicom.store import json_value
@@ -143,3 +147,44 @@ def test_frame_outside_the_instance_is_not_found(
     ds = mr_series[0]
     with pytest.raises(DicomNotFound):
         local_store.frames(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, [2])
+
+
+def _multiframe(n_frames: int, rows: int, *, compressed: bool) -> tuple[Dataset, list[bytes]]:
+    """One multi-frame instance of ``n_frames`` random 16-bit ``rows`` x ``rows`` frames (RLE fragments of
+    arbitrary bytes when ``compressed``: the store serves the stored bytes, it never decodes them)."""
+    rng = np.random.default_rng(7)
+    ds = make_series(n_slices=1, rows=rows, columns=rows)[0]
+    frames = [rng.integers(0, 4096, rows * rows, dtype="<u2").tobytes() for _ in range(n_frames)]
+    ds.NumberOfFrames = n_frames
+    if compressed:
+        frames = [f[: len(f) // 3 * 2] for f in frames]  # even lengths, as fragments must be
+        ds.file_meta.TransferSyntaxUID = RLELossless
+        ds.PixelData = encapsulate(frames)
+        ds["PixelData"].VR = "OB"
+    else:
+        ds.PixelData = b"".join(frames)
+    return ds, frames
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["native", "encapsulated"])
+def test_frames_of_a_multiframe_file_are_read_at_their_offset(
+    local_store: LocalFolderStore, compressed: bool
+) -> None:
+    """Issue 16: a viewer asks for a multi-frame instance's frames one by one; each request read the whole
+    pixel data (here 25 MiB, 200 frames: 5 GiB read to show them all). Now only the frame's own bytes."""
+    ds, frames = _multiframe(200, 256, compressed=compressed)
+    local_store.store([ds])
+    uids = ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID
+    assert local_store.frames(*uids, [1, 200]) == [frames[0], frames[199]]
+    served = local_store.serve_frames(*uids, [100], "*/*")
+    assert frames[99] in b"".join(served.chunks)
+
+    peaks = []
+    for number in (2, 57, 133, 199):
+        tracemalloc.start()
+        (got,) = local_store.frames(*uids, [number])
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert got == frames[number - 1]
+    frame_size = len(frames[0])
+    assert max(peaks) < 8 * frame_size, f"peak {max(peaks):,} bytes for a {frame_size:,}-byte frame"
