@@ -276,6 +276,38 @@ def test_2_keyboard_only_grading(site: Site, new_page, username: str, ones: set[
     assert page.errors == []
 
 
+def test_2b_keyboard_only_grading_of_a_ct_case(site: Site, new_page) -> None:
+    """No mouse from the worklist to the submitted reading: Enter opens the next case, Home/End and the arrows
+    scroll, g goes to the first item, digits grade, Ctrl+Enter submits; axe finds nothing serious."""
+    project = site.data.ct_project
+    page = new_page("reader3")
+    page.goto(f"{site.base}/projects/{project}/worklist")
+    page.wait_for_selector("text=my worklist")
+    page.keyboard.press("Enter")  # "Next case" has the focus
+    page.wait_for_selector("[data-first-image-ms]")
+    key = page.url.rstrip("/").rsplit("/", 1)[-1]
+    page.wait_for_function("() => window.__concordViewer.panes.every(p => p.hasImage)")
+    count = page.evaluate("() => window.__concordViewer.sliceCount")
+    page.keyboard.press("End")
+    page.wait_for_function(f"() => window.__concordViewer.slice === {count - 1}")
+    page.keyboard.press("Home")
+    page.wait_for_function("() => window.__concordViewer.slice === 0")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function("() => window.__concordViewer.slice === 1")
+    page.keyboard.press("g")  # to the first ungraded item: left, then right
+    page.keyboard.press("2")
+    page.keyboard.press("3")
+    assert axe_serious(page) == []
+    shot(page, "04b-keyboard-ct-reader3")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_url(f"{site.base}/projects/{project}/worklist?done=1")
+    readings = site.api("reader3").get(f"{site.base}/api/readings/").json()
+    readings = readings["results"] if isinstance(readings, dict) else readings
+    (reading,) = [r for r in readings if r["assignment"] == key]
+    assert {v["joint"]: v["value"] for v in reading["values"]} == {"left": 2, "right": 3}
+    assert page.errors == []
+
+
 def test_3_ct_reading_view_shows_the_grade_definitions(site: Site, new_page) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 

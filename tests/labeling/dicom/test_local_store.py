@@ -18,7 +18,10 @@ from tests.labeling.dicom.dicom_factory import make_series, write_series
 
 
 def _files(root: Path) -> list[Path]:
-    return sorted(Path(folder, name) for folder, _, names in os.walk(root) for name in names)
+    """The files under root, but the store's own hidden ones (its index)."""
+    return sorted(
+        Path(folder, name) for folder, _, names in os.walk(root) for name in names if not name.startswith(".")
+    )
 
 
 def test_instances_are_written_as_study_series_sop_files(
@@ -56,6 +59,7 @@ def test_files_dropped_into_the_folder_are_found_and_non_dicom_is_ignored(
     write_series(series, local_store.root / "incoming")
     (local_store.root / "README.txt").write_text("not DICOM")
 
+    assert local_store.reindex() == {"files": 3, "read": 3, "removed": 0}
     (study,) = local_store.search_studies({"Modality": "CT"})
     assert json_value(study, "ModalitiesInStudy") == "CT"
     sop_uid = series[1].SOPInstanceUID
@@ -63,7 +67,7 @@ def test_files_dropped_into_the_folder_are_found_and_non_dicom_is_ignored(
     assert frames == [series[1].PixelData]
 
 
-def test_a_dropped_in_file_is_found_again_without_walking_the_folder_until_it_changes(
+def test_a_dropped_in_file_is_found_by_one_reindex_and_then_read_without_walking_the_folder(
     local_store: LocalFolderStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     series = make_series(n_slices=2, modality="CT", description="CT SIJ", patient_id="PHANTOM-CT")
@@ -73,20 +77,69 @@ def test_a_dropped_in_file_is_found_again_without_walking_the_folder_until_it_ch
     real_walk = os.walk
     monkeypatch.setattr(os, "walk", lambda *a, **k: walks.append(a) or real_walk(*a, **k))
 
-    for ds in series:  # a viewer fetching every slice: one walk finds them all
+    for ds in series:  # a viewer fetching every slice: the first miss reindexes, the rest are in the index
         assert local_store.frames(*uids, ds.SOPInstanceUID, [1]) == [ds.PixelData]
+    assert len(local_store.search_instances(*uids)) == 2
     assert len(walks) == 1
 
     changed = make_series(n_slices=1, modality="CT", description="CT SIJ", patient_id="PHANTOM-CT", seed=5)[0]
     changed.StudyInstanceUID, changed.SeriesInstanceUID = uids
     changed.SOPInstanceUID = series[1].SOPInstanceUID
     write_series([changed], local_store.root / "incoming-2")
-    second.unlink()  # the instance moved: the remembered path is stale, so the folder is walked again
+    second.unlink()  # the instance moved: found again by a reindex
+    assert local_store.reindex() == {"files": 2, "read": 1, "removed": 1}
     assert local_store.frames(*uids, series[1].SOPInstanceUID, [1]) == [changed.PixelData]
-    assert len(walks) == 2
     first.unlink()
     with pytest.raises(DicomNotFound):
         local_store.frames(*uids, series[0].SOPInstanceUID, [1])
+
+
+def test_unknown_uids_reindex_at_most_once_in_a_while(
+    local_store: LocalFolderStore, mr_series: list[Dataset], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local_store.store(mr_series)
+    walks = []
+    real_walk = os.walk
+    monkeypatch.setattr(os, "walk", lambda *a, **k: walks.append(a) or real_walk(*a, **k))
+    ds = mr_series[0]
+
+    for n in range(20):  # someone asking for made-up instances and studies
+        with pytest.raises(DicomNotFound):
+            local_store.instance(ds.StudyInstanceUID, ds.SeriesInstanceUID, f"1.2.3.{n}")
+        assert local_store.search_series(f"1.2.4.{n}") == []
+    assert len(walks) <= 1
+
+
+def test_a_new_store_on_an_indexed_folder_reads_no_header_and_walks_nothing(
+    tmp_path: Path, mr_series: list[Dataset], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh web worker's first request: before the shared index, it read every header of the store."""
+    LocalFolderStore(tmp_path).store(mr_series)
+    import labeling.dicom.local as local
+
+    reads, walks = [], []
+    real_read, real_walk = local.dcmread, os.walk
+    monkeypatch.setattr(local, "dcmread", lambda *a, **k: reads.append(a) or real_read(*a, **k))
+    monkeypatch.setattr(os, "walk", lambda *a, **k: walks.append(a) or real_walk(*a, **k))
+    fresh = LocalFolderStore(tmp_path)
+    ds = mr_series[0]
+
+    assert len(fresh.search_studies()) == 1
+    assert len(fresh.search_instances(ds.StudyInstanceUID, ds.SeriesInstanceUID)) == 3
+    assert (walks, reads) == ([], [])
+    assert fresh.series_metadata(ds.StudyInstanceUID, ds.SeriesInstanceUID)
+    assert walks == [] and len(reads) == 3  # the series' own headers, nothing else
+
+
+def test_a_folder_written_before_the_index_is_indexed_once(tmp_path: Path, mr_series: list[Dataset]) -> None:
+    LocalFolderStore(tmp_path).store(mr_series)
+    for name in os.listdir(tmp_path):
+        if name.startswith(".concord-index"):
+            os.remove(tmp_path / name)  # as a store of an older version left it
+
+    store = LocalFolderStore(tmp_path)
+    (study,) = store.search_studies({"PatientID": mr_series[0].PatientID})
+    assert json_value(study, "NumberOfStudyRelatedInstances") == 3
 
 
 def test_another_store_on_the_same_folder_sees_new_writes(tmp_path: Path, mr_series: list[Dataset]) -> None:
