@@ -28,7 +28,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description The AI pre-read for an AI-aided assignment; any other assignment is a 404 (blinding). */
+        /**
+         * @description The AI pre-read for an AI-aided assignment; any other assignment is a 404 (blinding). Each kind's
+         *     declared fields only: nothing that names the case, its study or a file.
+         */
         get: operations["api_assignments_ai_list"];
         put?: never;
         post?: never;
@@ -240,7 +243,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Projects the user holds a role in. */
+        /** @description Projects the user holds a role in (each as ``project_output`` shows it to them). */
         get: operations["api_projects_list"];
         put?: never;
         post?: never;
@@ -1279,16 +1282,23 @@ export interface components {
             readers: components["schemas"]["ReaderAgreementOutput"][];
             total_score: components["schemas"]["TotalScoreOutput"];
         };
-        /** @description One promoted model's pre-read of a case. */
-        AiPredictionOutput: {
-            /** @description contour | lesions | ctgrade */
-            kind: string;
-            version: number;
-            /** @description lesions: {joint: {"lesion/region": P(1)}}; ctgrade: {joint: {probabilities, grade}}; contour: {contours: [...]} */
-            output: {
-                [key: string]: unknown;
-            };
+        /** @description One joint line traced by the contour model on one slice of the T1 series (patient LPS mm). */
+        AiContourOutput: {
+            /** @description the slice in the series' slice order */
+            slice_index: number;
+            /** @description the joint (left, right) */
+            side: string;
+            /** @description superior end first */
+            points_mm: number[][];
+            /**
+             * Format: double
+             * @description the smaller heatmap peak: about 1 for a clear joint
+             */
+            confidence: number;
+            reached_end?: boolean;
+            stop_reason?: string;
         };
+        AiPredictionOutput: components["schemas"]["ContourAiPredictionOutput"] | components["schemas"]["LesionsAiPredictionOutput"] | components["schemas"]["CtgradeAiPredictionOutput"];
         AssignmentAdminOutput: {
             readonly id: number;
             /** @description the opaque name readers address the assignment by */
@@ -1463,6 +1473,22 @@ export interface components {
          * @enum {string}
          */
         ChoiceEnum: "reader" | "consensus" | "drawn";
+        /** @description The promotion decision made when the version was registered (ml.services.compare). */
+        ComparisonOutput: {
+            promote?: boolean;
+            reason?: string;
+            /** @description the promoted version it was compared with */
+            against_version?: number | null;
+            /** @description that version's gold metrics on the same snapshot */
+            current?: {
+                [key: string]: number | null;
+            };
+            /** @description how much each output dropped against it */
+            drops?: {
+                [key: string]: number | null;
+            };
+            floor?: components["schemas"]["PromotionFloorOutput"];
+        };
         ConsensusRunOutput: {
             readonly id: number;
             lesion: string;
@@ -1514,6 +1540,16 @@ export interface components {
             points_mm?: unknown;
             reason: string;
         };
+        /** @description A promoted contour model's pre-read of a case. */
+        ContourAiPredictionOutput: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "contour";
+            version: number;
+            output: components["schemas"]["ContourPreReadOutput"];
+        };
         ContourDecisionOutput: {
             choice: components["schemas"]["ChoiceEnum"];
             reader: string | null;
@@ -1556,6 +1592,10 @@ export interface components {
             points_mm: number[][];
             start_mm: number[];
             end_mm: number[];
+        };
+        ContourPreReadOutput: {
+            /** @description the confidently traced joint lines */
+            contours: components["schemas"]["AiContourOutput"][];
         };
         ContourQueueOutput: {
             readonly case_id: number;
@@ -1603,6 +1643,37 @@ export interface components {
         };
         Csrf: {
             detail: string;
+        };
+        /** @description The CT grader on one joint: a probability per mNY grade 0–4 and the most probable grade. */
+        CtJointOutput: {
+            probabilities: number[];
+            grade: number;
+            /** @description grouped grades (e.g. normal / sacroiliitis) with their probabilities */
+            groupings?: {
+                [key: string]: {
+                    [key: string]: number;
+                };
+            };
+            /** @description the joint's centre (patient mm) */
+            centre_mm?: number[];
+        };
+        /** @description A promoted CT grader's pre-read of a case. */
+        CtgradeAiPredictionOutput: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "ctgrade";
+            version: number;
+            output: components["schemas"]["CtgradePreReadOutput"];
+        };
+        CtgradePreReadOutput: {
+            left: components["schemas"]["CtJointOutput"];
+            right: components["schemas"]["CtJointOutput"];
+            /** @description left + right grade */
+            total_score?: number;
+            /** @description the mNY radiological criterion */
+            mny_positive?: boolean;
         };
         DeidentificationOutput: {
             study_uid: string;
@@ -1672,6 +1743,35 @@ export interface components {
             values: number[];
             rating: components["schemas"]["RatingScaleOutput"] | null;
         };
+        /**
+         * @description A version's metrics on the snapshot's gold cases (ml.pipelines' Evaluation); null where not finite.
+         *     Each kind fills its own: contour the RMSE ones, lesions the AUCs, ctgrade QWK, accuracy, macro AUC.
+         */
+        GoldMetricsOutput: {
+            /** @description the deciding metric (larger is better) */
+            primary?: string;
+            n_gold?: number;
+            /** @description the metric per output, for the no-drop rule */
+            per_output?: {
+                [key: string]: number | null;
+            };
+            /** Format: double */
+            frac_below_2_76mm?: number | null;
+            /** Format: double */
+            rmse_mean_mm?: number | null;
+            /** Format: double */
+            rmse_p95_mm?: number | null;
+            /** Format: double */
+            mean_auc?: number | null;
+            /** Format: double */
+            min_auc?: number | null;
+            /** Format: double */
+            qwk?: number | null;
+            /** Format: double */
+            accuracy?: number | null;
+            /** Format: double */
+            macro_auc?: number | null;
+        };
         ImportDicomwebInputRequest: {
             /** @description QIDO study filters, e.g. {"PatientID": "PHANTOM-*", "StudyDate": "20260101-"} */
             filters: {
@@ -1711,6 +1811,31 @@ export interface components {
             reader: string;
             sessions: number;
             kappa: components["schemas"]["StatOutput"];
+        };
+        LesionCentresOutput: {
+            left: number[];
+            right: number[];
+        };
+        /** @description A promoted lesion model's pre-read of a case. */
+        LesionsAiPredictionOutput: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "lesions";
+            version: number;
+            output: components["schemas"]["LesionsPreReadOutput"];
+        };
+        /** @description P(value 1) of each lesion output per joint, keyed ``lesion/region`` (``bme/iliac_upper`` …). */
+        LesionsPreReadOutput: {
+            left: {
+                [key: string]: number;
+            };
+            right: {
+                [key: string]: number;
+            };
+            /** @description each joint's centre on its slice (px) */
+            centres_px?: components["schemas"]["LesionCentresOutput"];
         };
         MeOutput: {
             id: number;
@@ -1770,15 +1895,14 @@ export interface components {
             version: number;
             status?: components["schemas"]["ModelVersionStatusEnum"];
             readonly training_run_id: number;
-            gold_metrics?: unknown;
-            /** @description against the version promoted when this one was evaluated */
-            comparison?: unknown;
+            gold_metrics: components["schemas"]["GoldMetricsOutput"];
+            comparison: components["schemas"]["ComparisonOutput"];
             card?: unknown;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
             promoted_at?: string | null;
-            promoted_by?: string;
+            promoted_by?: string | null;
         };
         ModelVersionPromoteInputRequest: {
             reason: string;
@@ -1974,6 +2098,7 @@ export interface components {
             /** @description default: the newest */
             scheme_version?: number;
         };
+        ProjectForCallerOutput: components["schemas"]["ProjectOutput"] | components["schemas"]["ProjectReaderOutput"];
         ProjectOutput: {
             readonly id: number;
             name: string;
@@ -2020,6 +2145,17 @@ export interface components {
             deidentify_dates?: components["schemas"]["DeidentifyDatesEnum"];
             /** @description Clean Descriptors Option; empty: site default */
             deidentify_clean_descriptors?: boolean | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        /** @description What a reader sees of a project: not its study design (repeat fraction, washout, gold, thresholds). */
+        ProjectReaderOutput: {
+            readonly id: number;
+            name: string;
+            description?: string;
+            readonly scheme: string;
+            scheme_id: number;
+            ai_aided_reads?: boolean;
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -2322,16 +2458,36 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** @description A run's latest report (ml.pipelines.loop_progress and the fraction done); empty before training. */
+        TrainingProgressOutput: {
+            /** @description 0-based; the CT model counts both fits */
+            epoch?: number;
+            epochs?: number;
+            /** @description -1: the epoch is done */
+            step?: number;
+            /** Format: double */
+            loss?: number | null;
+            /** @description validation metrics of the epoch (null where not finite) */
+            metrics?: {
+                [key: string]: number | null;
+            };
+            /** Format: double */
+            fraction?: number;
+            /** @description segmenter | grader (the CT model's two fits) */
+            phase?: string;
+        };
         TrainingRunDetailOutput: {
             readonly id: number;
             kind: components["schemas"]["ModelKindEnum"];
             state?: components["schemas"]["TrainingRunStateEnum"];
             trigger?: components["schemas"]["TriggerEnum"];
-            started_by?: string;
+            started_by?: string | null;
             readonly snapshot_id: number | null;
-            config?: unknown;
-            /** @description epoch, epochs, step, loss, metrics, fraction */
-            progress?: unknown;
+            /** @description the configuration the run trains with (its kind's keys) */
+            config: {
+                [key: string]: unknown;
+            };
+            progress: components["schemas"]["TrainingProgressOutput"];
             error?: string;
             cancel_requested?: boolean;
             /**
@@ -2354,11 +2510,13 @@ export interface components {
             kind: components["schemas"]["ModelKindEnum"];
             state?: components["schemas"]["TrainingRunStateEnum"];
             trigger?: components["schemas"]["TriggerEnum"];
-            started_by?: string;
+            started_by?: string | null;
             readonly snapshot_id: number | null;
-            config?: unknown;
-            /** @description epoch, epochs, step, loss, metrics, fraction */
-            progress?: unknown;
+            /** @description the configuration the run trains with (its kind's keys) */
+            config: {
+                [key: string]: unknown;
+            };
+            progress: components["schemas"]["TrainingProgressOutput"];
             error?: string;
             cancel_requested?: boolean;
             /**
@@ -2916,7 +3074,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ProjectOutput"][];
+                    "application/json": components["schemas"]["ProjectForCallerOutput"][];
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -2941,7 +3099,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ProjectOutput"];
+                    "application/json": components["schemas"]["ProjectForCallerOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];
