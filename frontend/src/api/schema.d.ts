@@ -1273,6 +1273,36 @@ export interface components {
             fleiss_kappa: components["schemas"]["StatOutput"];
             fleiss_readers_per_case: number;
         };
+        /** @description Fleiss' κ and Krippendorff's α of the binary calls per condition, and their change (second − first). */
+        AgreementChangeOutput: {
+            first: string;
+            second: string;
+            /** Format: double */
+            kappa_first: number | null;
+            /** Format: double */
+            kappa_second: number | null;
+            /** Format: double */
+            difference: number | null;
+            /** Format: double */
+            ci_lower: number | null;
+            /** Format: double */
+            ci_upper: number | null;
+            n_cases: number;
+            n_raters: number;
+            n_boot: number;
+            /** Format: double */
+            conf_level: number;
+            /** Format: double */
+            alpha_first: number | null;
+            /** Format: double */
+            alpha_second: number | null;
+            /** Format: double */
+            alpha_difference: number | null;
+            /** Format: double */
+            alpha_ci_lower: number | null;
+            /** Format: double */
+            alpha_ci_upper: number | null;
+        };
         /** @description κ/α per lesion × joint × region with CIs, reader confusion, intra-reader κ, ICC of the total score. */
         AgreementReportOutput: {
             project: number;
@@ -1299,6 +1329,10 @@ export interface components {
             stop_reason?: string;
         };
         AiPredictionOutput: components["schemas"]["ContourAiPredictionOutput"] | components["schemas"]["LesionsAiPredictionOutput"] | components["schemas"]["CtgradeAiPredictionOutput"];
+        /** @description Why an analysis could not be made. */
+        AnalysisErrorOutput: {
+            error: string;
+        };
         AssignmentAdminOutput: {
             readonly id: number;
             /** @description the opaque name readers address the assignment by */
@@ -1488,6 +1522,34 @@ export interface components {
                 [key: string]: number | null;
             };
             floor?: components["schemas"]["PromotionFloorOutput"];
+        };
+        /** @description A condition's reader-averaged metric. */
+        ConditionEstimateOutput: {
+            condition: string;
+            /** Format: double */
+            estimate: number | null;
+            /** Format: double */
+            std_err: number | null;
+            /** Format: double */
+            df: number | null;
+            /** Format: double */
+            ci_lower: number | null;
+            /** Format: double */
+            ci_upper: number | null;
+            /** Format: double */
+            ms_reader: number | null;
+            /** Format: double */
+            cov2: number | null;
+            /** Format: double */
+            var_error: number | null;
+        };
+        ConditionRocOutput: {
+            /** @description by the reader's pseudonym */
+            readers: {
+                [key: string]: components["schemas"]["RocCurveOutput"];
+            };
+            /** @description the reader-averaged curve */
+            average: components["schemas"]["RocCurveOutput"];
         };
         ConsensusRunOutput: {
             readonly id: number;
@@ -1709,6 +1771,26 @@ export interface components {
          * @enum {string}
          */
         DeidentifyEnum: "site" | "on" | "off";
+        /** @description ``first`` minus ``second``, for all readers (reader null) or one reader. */
+        DifferenceOutput: {
+            first: string;
+            second: string;
+            /** Format: double */
+            estimate: number | null;
+            /** Format: double */
+            std_err: number | null;
+            /** Format: double */
+            df: number | null;
+            /** Format: double */
+            ci_lower: number | null;
+            /** Format: double */
+            ci_upper: number | null;
+            /** Format: double */
+            statistic: number | null;
+            /** Format: double */
+            p_value: number | null;
+            reader: string | null;
+        };
         DraftOutput: {
             values: components["schemas"]["ValueRow"][];
             contours: components["schemas"]["ContourRow"][];
@@ -1718,6 +1800,14 @@ export interface components {
         DraftSaveInputRequest: {
             values?: components["schemas"]["ValueRowRequest"][];
             contours?: components["schemas"]["ContourRowRequest"][];
+        };
+        EndpointAnalysesOutput: {
+            /** @description random readers and cases */
+            auc: components["schemas"]["MrmcAnalysisOutput"];
+            /** @description fixed readers: per-reader differences */
+            auc_fixed_readers: components["schemas"]["MrmcAnalysisOutput"];
+            sensitivity?: components["schemas"]["MrmcAnalysisOrErrorOutput"];
+            specificity?: components["schemas"]["MrmcAnalysisOrErrorOutput"];
         };
         /** @description One finished epoch: training loss and validation metrics (null where not finite). */
         EpochRowOutput: {
@@ -1742,6 +1832,24 @@ export interface components {
             lesion: string;
             values: number[];
             rating: components["schemas"]["RatingScaleOutput"] | null;
+        };
+        /** @description The test of equal condition means: F with Hillis's df2, or X2 (df2 null: infinite). */
+        GlobalTestOutput: {
+            statistic: string;
+            /** Format: double */
+            value: number | null;
+            /** Format: double */
+            df1: number | null;
+            /** Format: double */
+            df2: number | null;
+            /** Format: double */
+            p_value: number | null;
+            /** Format: double */
+            ms_condition: number | null;
+            /** Format: double */
+            ms_condition_reader: number | null;
+            /** Format: double */
+            denominator: number | null;
         };
         /**
          * @description A version's metrics on the snapshot's gold cases (ml.pipelines' Evaluation); null where not finite.
@@ -1914,6 +2022,37 @@ export interface components {
          * @enum {string}
          */
         ModelVersionStatusEnum: "candidate" | "promoted" | "retired";
+        MrmcAnalysisOrErrorOutput: components["schemas"]["MrmcAnalysisOutput"] | components["schemas"]["AnalysisErrorOutput"];
+        /** @description An Obuchowski–Rockette analysis with Hillis's degrees of freedom (ml.readerstudy.MrmcResult). */
+        MrmcAnalysisOutput: {
+            metric: string;
+            cov_method: string | null;
+            readers_random: boolean;
+            cases_random: boolean;
+            design: string;
+            /** Format: double */
+            conf_level: number;
+            conditions: string[];
+            readers: string[];
+            n_cases: number;
+            /** @description per reader (rows) and condition (columns) */
+            values: (number | null)[][];
+            /** @description mean squares */
+            ms: {
+                [key: string]: number | null;
+            };
+            components: components["schemas"]["VarianceComponentsOutput"] | null;
+            global_test: components["schemas"]["GlobalTestOutput"];
+            differences: components["schemas"]["DifferenceOutput"][];
+            condition_estimates: components["schemas"]["ConditionEstimateOutput"][];
+            reader_estimates: components["schemas"]["ReaderEstimateOutput"][];
+            reader_differences: components["schemas"]["DifferenceOutput"][];
+            /**
+             * Format: double
+             * @description the rating a read is called positive from (sensitivity, specificity)
+             */
+            threshold: number | null;
+        };
         PaginatedAssignmentAdminOutputList: {
             /** @example 123 */
             count: number;
@@ -2275,6 +2414,20 @@ export interface components {
             /** Format: double */
             spread: number | null;
         };
+        /** @description One reader × condition metric with its case-sampling standard error and Wald CI. */
+        ReaderEstimateOutput: {
+            reader: string;
+            condition: string;
+            /** Format: double */
+            estimate: number | null;
+            n_cases: number;
+            /** Format: double */
+            std_err: number | null;
+            /** Format: double */
+            ci_lower: number | null;
+            /** Format: double */
+            ci_upper: number | null;
+        };
         /** @description A series as the reader's viewer fetches it: under the assignment's pseudonymous UIDs. */
         ReaderSeriesOutput: {
             series_uid: string;
@@ -2284,12 +2437,63 @@ export interface components {
             frame_of_reference_uid: string;
             n_instances: number;
         };
+        /** @description The analysis of these inputs is being computed: ask again shortly. */
+        ReaderStudyComputingOutput: {
+            status: components["schemas"]["ReaderStudyComputingOutputStatusEnum"];
+            reference: string;
+            data_hash: string;
+        };
+        /** @enum {string} */
+        ReaderStudyComputingOutputStatusEnum: "computing";
         /**
          * @description * `sequential` - sequential (the unaided read, then at once the same case with AI)
          *     * `crossover` - crossover (unaided and aided sessions apart by the washout, order randomised)
          * @enum {string}
          */
         ReaderStudyDesignEnum: "sequential" | "crossover";
+        /** @description One binary endpoint: its definition, then its analyses, or ``error`` when it could not be analysed. */
+        ReaderStudyEndpointOutput: {
+            key: string;
+            label: string;
+            /** @description joint | patient */
+            unit: string;
+            /** @description a unit is positive by the reference at value >= threshold */
+            threshold: number;
+            /** @description a read is called positive at rating >= call_from */
+            call_from: number;
+            /** @description grade | confidence | probability | value: what ROC ranks by */
+            rating: string;
+            rating_label: string;
+            error?: string;
+            n_units?: number;
+            n_positive?: number;
+            /** @description readers with aided and unaided reads */
+            n_readers?: number;
+            n_reads?: number;
+            analyses?: components["schemas"]["EndpointAnalysesOutput"];
+            /** @description by condition */
+            roc?: {
+                [key: string]: components["schemas"]["ConditionRocOutput"];
+            };
+            agreement?: components["schemas"]["AgreementChangeOutput"];
+        };
+        /** @description The MRMC analysis of aided vs unaided reads, per endpoint. */
+        ReaderStudyOutput: {
+            status: components["schemas"]["ReaderStudyOutputStatusEnum"];
+            /** @description of the analysis */
+            version: number;
+            reference: string;
+            reference_label: string;
+            design: string;
+            conditions: string[];
+            endpoints: components["schemas"]["ReaderStudyEndpointOutput"][];
+            /** @description of the reads and references analysed */
+            data_hash: string;
+            /** Format: date-time */
+            computed_at: string;
+        };
+        /** @enum {string} */
+        ReaderStudyOutputStatusEnum: "ready";
         ReadingCorrectInputRequest: {
             values: components["schemas"]["ValueRowRequest"][];
             /** @description series and images named by the assignment's pseudonymous UIDs */
@@ -2340,6 +2544,10 @@ export interface components {
             readonly value: number;
             /** @description the reader's confidence (e.g. 1-5) or probability (0-100) that the lesion is present, where the scheme asks for one; the value follows from it */
             readonly rating: number | null;
+        };
+        RocCurveOutput: {
+            fpr: number[];
+            tpr: number[];
         };
         SchemeOutput: {
             readonly id: number;
@@ -2585,6 +2793,23 @@ export interface components {
             value: number;
             /** @description where the scheme asks for a rating */
             rating?: number;
+        };
+        /** @description Obuchowski–Rockette variance components (σ²_R, σ²_TR, Var(ε)) and error covariances. */
+        VarianceComponentsOutput: {
+            /** Format: double */
+            reader: number | null;
+            /** Format: double */
+            condition_reader: number | null;
+            /** Format: double */
+            error: number | null;
+            /** Format: double */
+            cov1: number | null;
+            /** Format: double */
+            cov2: number | null;
+            /** Format: double */
+            cov3: number | null;
+            /** @description Cov1, Cov2, Cov3 over Var(error) */
+            correlations: (number | null)[];
         };
         /**
          * @description What a reader sees of an assignment: its opaque ``key`` (the only way readers address it), no session
@@ -4265,9 +4490,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ReaderStudyOutput"];
                 };
             };
             202: {
@@ -4275,9 +4498,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ReaderStudyComputingOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -4315,9 +4536,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ReaderStudyComputingOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -4355,9 +4574,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ReaderStudyComputingOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];
