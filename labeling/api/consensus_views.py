@@ -148,7 +148,7 @@ class AdjudicationItemApi(APIView):
             lesion=lesion,
             adjudicator=request_user(request),
         )
-        return Response(item)
+        return Response({**item, "ai": out.ai_predictions_output(item["ai"])})
 
 
 class AdjudicationRecordApi(APIView):

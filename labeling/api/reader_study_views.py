@@ -7,7 +7,6 @@ inputs it queues the worker and answers 202 with ``{"status": "computing"}`` —
 from __future__ import annotations
 
 from django.http import HttpResponse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -16,6 +15,7 @@ from rest_framework.views import APIView
 
 from labeling.api.common import request_user
 from labeling.api.permissions import ADMIN, project_for_unblinded
+from labeling.api.reader_study_serializers import ReaderStudyComputingOutput, ReaderStudyOutput
 from labeling.exceptions import InvalidInput
 from labeling.models import Project, ReaderStudyAnalysis
 from labeling.services.reader_study import (
@@ -49,7 +49,9 @@ def _computing(reference: str, digest: str) -> Response:
 
 
 class ReaderStudyApi(APIView):
-    @extend_schema(parameters=[REFERENCE], responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT})
+    @extend_schema(
+        parameters=[REFERENCE], responses={200: ReaderStudyOutput, 202: ReaderStudyComputingOutput}
+    )
     def get(self, request: Request, project_id: int) -> Response:
         """MRMC analysis per endpoint of aided vs unaided reads (202 while the worker computes it)."""
         _project, reference, analysis, digest = _analysis(request, project_id)
@@ -59,7 +61,9 @@ class ReaderStudyApi(APIView):
 
 
 class ReaderStudyCsvApi(APIView):
-    @extend_schema(parameters=[REFERENCE], responses={(200, "text/csv"): str, 202: OpenApiTypes.OBJECT})
+    @extend_schema(
+        parameters=[REFERENCE], responses={(200, "text/csv"): str, 202: ReaderStudyComputingOutput}
+    )
     def get(self, request: Request, project_id: int) -> HttpResponse | Response:
         """Every estimate of the reader-study analysis as CSV (202 while the worker computes it)."""
         project, reference, analysis, digest = _analysis(request, project_id)
@@ -73,7 +77,9 @@ class ReaderStudyCsvApi(APIView):
 
 
 class ReaderStudyReportApi(APIView):
-    @extend_schema(parameters=[REFERENCE], responses={(200, "text/html"): str, 202: OpenApiTypes.OBJECT})
+    @extend_schema(
+        parameters=[REFERENCE], responses={(200, "text/html"): str, 202: ReaderStudyComputingOutput}
+    )
     def get(self, request: Request, project_id: int) -> HttpResponse | Response:
         """A self-contained HTML report (methods, design, every number with its CI, figures inline)."""
         project, reference, analysis, digest = _analysis(request, project_id)

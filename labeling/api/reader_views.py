@@ -113,13 +113,14 @@ class DraftSaveApi(APIView):
 
 
 class AssignmentAiApi(APIView):
-    @extend_schema(responses=out.AiPredictionOutput(many=True))
+    @extend_schema(responses=out.AI_PREDICTIONS_SCHEMA)
     def get(self, request: Request, key: str) -> Response:
-        """The AI pre-read for an AI-aided assignment; any other assignment is a 404 (blinding)."""
+        """The AI pre-read for an AI-aided assignment; any other assignment is a 404 (blinding). Each kind's
+        declared fields only: nothing that names the case, its study or a file."""
         assignment = _mine(request, key)
         if not assignment.aided:
             raise NotFound("no AI output for this assignment")
-        return Response(selectors.ai_output_for_case(case_id=assignment.case_id))
+        return Response(out.ai_predictions_output(selectors.ai_output_for_case(case_id=assignment.case_id)))
 
 
 class ReadingInput(serializers.Serializer):

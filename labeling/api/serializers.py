@@ -6,7 +6,7 @@ from typing import Any
 
 from django.utils.crypto import salted_hmac
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from labeling.dicom.pseudonyms import UidMap
@@ -108,6 +108,20 @@ class ProjectReaderOutput(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = ["id", "name", "description", "scheme", "scheme_id", "ai_aided_reads", "created_at"]
+
+
+#: What the project endpoints answer: the full project, or the reader's view of it (``project_output``).
+PROJECT_FOR_CALLER = PolymorphicProxySerializer(
+    component_name="ProjectForCallerOutput",
+    serializers=[ProjectOutput, ProjectReaderOutput],
+    resource_type_field_name=None,
+)
+PROJECTS_FOR_CALLER = PolymorphicProxySerializer(
+    component_name="ProjectForCallerOutput",
+    serializers=[ProjectOutput, ProjectReaderOutput],
+    resource_type_field_name=None,
+    many=True,
+)
 
 
 def project_output(project: Project, user: Any) -> dict[str, Any]:
@@ -436,15 +450,115 @@ class AuditEventOutput(serializers.ModelSerializer):
 # --- schemas of answers built as dicts by selectors (the views pass those dicts on unchanged) -------------
 
 
-class AiPredictionOutput(serializers.Serializer):
-    """One promoted model's pre-read of a case."""
+# --- AI pre-reads: one typed output per model kind, as ml.pipelines write them; serving a pre-read through
+# these keeps only the declared fields (a reader's pre-read names no case, study or file).
 
-    kind = serializers.CharField(help_text="contour | lesions | ctgrade")
-    version = serializers.IntegerField()
-    output = JSONObjectField(
-        help_text='lesions: {joint: {"lesion/region": P(1)}}; ctgrade: {joint: {probabilities, grade}}; '
-        "contour: {contours: [...]}"
+
+def _coords(**kwargs: Any) -> serializers.ListField:
+    """A point: (x, y) px or (x, y, z) mm."""
+    return serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=3, **kwargs)
+
+
+class AiContourOutput(serializers.Serializer):
+    """One joint line traced by the contour model on one slice of the T1 series (patient LPS mm)."""
+
+    slice_index = serializers.IntegerField(help_text="the slice in the series' slice order")
+    side = serializers.CharField(help_text="the joint (left, right)")
+    points_mm = serializers.ListField(child=_coords(), help_text="superior end first")
+    confidence = serializers.FloatField(help_text="the smaller heatmap peak: about 1 for a clear joint")
+    reached_end = serializers.BooleanField(required=False)
+    stop_reason = serializers.CharField(required=False)
+
+
+class ContourPreReadOutput(serializers.Serializer):
+    contours = AiContourOutput(many=True, help_text="the confidently traced joint lines")
+
+
+class LesionCentresOutput(serializers.Serializer):
+    left = _coords()
+    right = _coords()
+
+
+class LesionsPreReadOutput(serializers.Serializer):
+    """P(value 1) of each lesion output per joint, keyed ``lesion/region`` (``bme/iliac_upper`` …)."""
+
+    left = serializers.DictField(child=serializers.FloatField())
+    right = serializers.DictField(child=serializers.FloatField())
+    centres_px = LesionCentresOutput(required=False, help_text="each joint's centre on its slice (px)")
+
+
+class CtJointOutput(serializers.Serializer):
+    """The CT grader on one joint: a probability per mNY grade 0–4 and the most probable grade."""
+
+    probabilities = serializers.ListField(child=serializers.FloatField())
+    grade = serializers.IntegerField(min_value=0, max_value=4)
+    groupings = serializers.DictField(
+        child=serializers.DictField(child=serializers.FloatField()),
+        required=False,
+        help_text="grouped grades (e.g. normal / sacroiliitis) with their probabilities",
     )
+    centre_mm = _coords(required=False, help_text="the joint's centre (patient mm)")
+
+
+class CtgradePreReadOutput(serializers.Serializer):
+    left = CtJointOutput()
+    right = CtJointOutput()
+    total_score = serializers.IntegerField(required=False, help_text="left + right grade")
+    mny_positive = serializers.BooleanField(required=False, help_text="the mNY radiological criterion")
+
+
+class _AiPrediction(serializers.Serializer):
+    kind = serializers.CharField()
+    version = serializers.IntegerField()
+
+
+class ContourAiPredictionOutput(_AiPrediction):
+    """A promoted contour model's pre-read of a case."""
+
+    output = ContourPreReadOutput()
+
+
+class LesionsAiPredictionOutput(_AiPrediction):
+    """A promoted lesion model's pre-read of a case."""
+
+    output = LesionsPreReadOutput()
+
+
+class CtgradeAiPredictionOutput(_AiPrediction):
+    """A promoted CT grader's pre-read of a case."""
+
+    output = CtgradePreReadOutput()
+
+
+AI_PREDICTION_OUTPUTS: dict[str, type[serializers.Serializer]] = {
+    "contour": ContourAiPredictionOutput,
+    "lesions": LesionsAiPredictionOutput,
+    "ctgrade": CtgradeAiPredictionOutput,
+}
+#: The schema of a case's pre-reads: a list of the kinds' outputs, each told apart by ``kind``.
+_AI_VARIANTS: dict[str, serializers.Serializer | type[serializers.Serializer]] = {**AI_PREDICTION_OUTPUTS}
+AI_PREDICTIONS_SCHEMA = PolymorphicProxySerializer(
+    component_name="AiPredictionOutput",
+    serializers=_AI_VARIANTS,
+    resource_type_field_name="kind",
+    many=True,
+)
+
+
+def ai_predictions_output(predictions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pre-reads (``{"kind", "version", "output"}``) as their kind's serializer writes them: only the declared
+    fields, whatever else the stored output carries; a kind this API does not know is left out."""
+    return [
+        AI_PREDICTION_OUTPUTS[p["kind"]](p).data for p in predictions if p["kind"] in AI_PREDICTION_OUTPUTS
+    ]
+
+
+@extend_schema_field(AI_PREDICTIONS_SCHEMA)
+class AiPredictionsField(serializers.Field):
+    """The promoted models' pre-reads of a case, each typed by its kind."""
+
+    def to_representation(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return ai_predictions_output(value)
 
 
 class ReadingExplanationOutput(serializers.Serializer):
@@ -500,7 +614,7 @@ class AdjudicationItemOutput(serializers.Serializer):
     run_id = serializers.IntegerField(allow_null=True)
     readings = AdjudicationReadingOutput(many=True)
     contours = AdjudicationContourOutput(many=True)
-    ai = AiPredictionOutput(many=True)
+    ai = AiPredictionsField()
     adjudications = AdjudicationDecisionOutput(many=True)
 
 

@@ -81,9 +81,9 @@ class ProjectSettings(serializers.Serializer):
 
 
 class ProjectListApi(APIView):
-    @extend_schema(responses=out.ProjectOutput(many=True))
+    @extend_schema(responses=out.PROJECTS_FOR_CALLER)
     def get(self, request: Request) -> Response:
-        """Projects the user holds a role in."""
+        """Projects the user holds a role in (each as ``project_output`` shows it to them)."""
         user = request_user(request)
         return Response([out.project_output(p, user) for p in selectors.project_list_for_user(user=user)])
 
@@ -111,7 +111,7 @@ class ProjectCreateApi(APIView):
 
 
 class ProjectDetailApi(APIView):
-    @extend_schema(responses=out.ProjectOutput)
+    @extend_schema(responses=out.PROJECT_FOR_CALLER)
     def get(self, request: Request, project_id: int) -> Response:
         """The project; readers who hold no other role see its name and scheme, not its study design."""
         user = request_user(request)

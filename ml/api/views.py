@@ -23,8 +23,28 @@ from ml.services import (
 )
 
 
+def _metrics(help_text: str) -> serializers.DictField:
+    return serializers.DictField(
+        child=serializers.FloatField(allow_null=True), required=False, help_text=help_text
+    )
+
+
+class TrainingProgressOutput(serializers.Serializer):
+    """A run's latest report (ml.pipelines.loop_progress and the fraction done); empty before training."""
+
+    epoch = serializers.IntegerField(required=False, help_text="0-based; the CT model counts both fits")
+    epochs = serializers.IntegerField(required=False)
+    step = serializers.IntegerField(required=False, help_text="-1: the epoch is done")
+    loss = serializers.FloatField(required=False, allow_null=True)
+    metrics = _metrics("validation metrics of the epoch (null where not finite)")
+    fraction = serializers.FloatField(required=False, min_value=0, max_value=1)
+    phase = serializers.CharField(required=False, help_text="segmenter | grader (the CT model's two fits)")
+
+
 class TrainingRunOutput(serializers.ModelSerializer):
-    started_by = serializers.CharField(source="started_by.username", default=None)
+    started_by = serializers.CharField(source="started_by.username", default=None, allow_null=True)
+    progress = TrainingProgressOutput()
+    config = serializers.DictField(help_text="the configuration the run trains with (its kind's keys)")
     model_version = serializers.IntegerField(source="model_version.pk", allow_null=True, read_only=True)
 
     class Meta:
@@ -64,8 +84,46 @@ class TrainingRunDetailOutput(TrainingRunOutput):
         fields = [*TrainingRunOutput.Meta.fields, "log", "history"]
 
 
+class GoldMetricsOutput(serializers.Serializer):
+    """A version's metrics on the snapshot's gold cases (ml.pipelines' Evaluation); null where not finite.
+    Each kind fills its own: contour the RMSE ones, lesions the AUCs, ctgrade QWK, accuracy, macro AUC."""
+
+    primary = serializers.CharField(required=False, help_text="the deciding metric (larger is better)")
+    n_gold = serializers.IntegerField(required=False)
+    per_output = _metrics("the metric per output, for the no-drop rule")
+    frac_below_2_76mm = serializers.FloatField(required=False, allow_null=True)
+    rmse_mean_mm = serializers.FloatField(required=False, allow_null=True)
+    rmse_p95_mm = serializers.FloatField(required=False, allow_null=True)
+    mean_auc = serializers.FloatField(required=False, allow_null=True)
+    min_auc = serializers.FloatField(required=False, allow_null=True)
+    qwk = serializers.FloatField(required=False, allow_null=True)
+    accuracy = serializers.FloatField(required=False, allow_null=True)
+    macro_auc = serializers.FloatField(required=False, allow_null=True)
+
+
+class PromotionFloorOutput(serializers.Serializer):
+    metric = serializers.CharField()
+    min = serializers.FloatField()
+    set_by = serializers.ChoiceField(choices=["policy", "default"])
+
+
+class ComparisonOutput(serializers.Serializer):
+    """The promotion decision made when the version was registered (ml.services.compare)."""
+
+    promote = serializers.BooleanField(required=False)
+    reason = serializers.CharField(required=False)
+    against_version = serializers.IntegerField(
+        required=False, allow_null=True, help_text="the promoted version it was compared with"
+    )
+    current = _metrics("that version's gold metrics on the same snapshot")
+    drops = _metrics("how much each output dropped against it")
+    floor = PromotionFloorOutput(required=False)
+
+
 class ModelVersionOutput(serializers.ModelSerializer):
-    promoted_by = serializers.CharField(source="promoted_by.username", default=None)
+    promoted_by = serializers.CharField(source="promoted_by.username", default=None, allow_null=True)
+    gold_metrics = GoldMetricsOutput()
+    comparison = ComparisonOutput()
 
     class Meta:
         model = ModelVersion
@@ -82,12 +140,6 @@ class ModelVersionOutput(serializers.ModelSerializer):
             "promoted_at",
             "promoted_by",
         ]
-
-
-class PromotionFloorOutput(serializers.Serializer):
-    metric = serializers.CharField()
-    min = serializers.FloatField()
-    set_by = serializers.ChoiceField(choices=["policy", "default"])
 
 
 class TrainingPolicyOutput(serializers.ModelSerializer):

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from labeling.models import Assignment, Contour, Instance, Reading
 from labeling.services.identity import assignment_uids
+from tests.api_schema import assert_matches_schema
 from tests.labeling.factories import contour, full_values
 
 #: Keys that would tie a reader's payload to the case, its study or the reader's other sessions.
@@ -252,7 +253,7 @@ def test_no_reader_payload_names_the_case_its_study_or_the_readers_other_session
 
     def got(what: str, response) -> Any:
         assert response.status_code in (200, 201), (what, response.status_code, response.content[:300])
-        payloads[what] = response.json()
+        payloads[what] = assert_matches_schema(response)  # no field the schema does not declare
         return payloads[what]
 
     got("project", client.get(f"/api/projects/{p}/"))

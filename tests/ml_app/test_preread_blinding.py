@@ -15,6 +15,7 @@ from labeling.models import Assignment, Case, Instance, Series
 from ml.models import ModelVersion, Prediction, TrainingRun
 from ml.pipelines import TrainRequest, pipeline_for
 from ml.services import prereads_compute, snapshot_create
+from tests.api_schema import assert_matches_schema
 from tests.ml_app.conftest import TINY_CONTOUR, TINY_CT, build_campaign
 from tests.ml_app.test_pipelines import TINY_LESIONS
 
@@ -94,7 +95,7 @@ def test_a_readers_ai_pre_read_names_no_case_id_study_or_stored_uid(
     aided = Assignment.objects.create(project=project, case=case, reader=reader, session=2, aided=True)
     response = client_for(reader).get(f"/api/assignments/{aided.key}/ai/")
     assert response.status_code == 200, response.content[:300]
-    payload = response.json()
+    payload = assert_matches_schema(response)  # each kind's real output fits its declared schema
     assert [p["kind"] for p in payload] == [kind] and payload[0]["output"]
     if kind == "contour":
         assert payload[0]["output"]["contours"], "a trained contour model traces some line"

@@ -28,7 +28,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description The AI pre-read for an AI-aided assignment; any other assignment is a 404 (blinding). */
+        /**
+         * @description The AI pre-read for an AI-aided assignment; any other assignment is a 404 (blinding). Each kind's
+         *     declared fields only: nothing that names the case, its study or a file.
+         */
         get: operations["api_assignments_ai_list"];
         put?: never;
         post?: never;
@@ -240,7 +243,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Projects the user holds a role in. */
+        /** @description Projects the user holds a role in (each as ``project_output`` shows it to them). */
         get: operations["api_projects_list"];
         put?: never;
         post?: never;
@@ -1270,6 +1273,36 @@ export interface components {
             fleiss_kappa: components["schemas"]["StatOutput"];
             fleiss_readers_per_case: number;
         };
+        /** @description Fleiss' κ and Krippendorff's α of the binary calls per condition, and their change (second − first). */
+        AgreementChangeOutput: {
+            first: string;
+            second: string;
+            /** Format: double */
+            kappa_first: number | null;
+            /** Format: double */
+            kappa_second: number | null;
+            /** Format: double */
+            difference: number | null;
+            /** Format: double */
+            ci_lower: number | null;
+            /** Format: double */
+            ci_upper: number | null;
+            n_cases: number;
+            n_raters: number;
+            n_boot: number;
+            /** Format: double */
+            conf_level: number;
+            /** Format: double */
+            alpha_first: number | null;
+            /** Format: double */
+            alpha_second: number | null;
+            /** Format: double */
+            alpha_difference: number | null;
+            /** Format: double */
+            alpha_ci_lower: number | null;
+            /** Format: double */
+            alpha_ci_upper: number | null;
+        };
         /** @description κ/α per lesion × joint × region with CIs, reader confusion, intra-reader κ, ICC of the total score. */
         AgreementReportOutput: {
             project: number;
@@ -1279,15 +1312,26 @@ export interface components {
             readers: components["schemas"]["ReaderAgreementOutput"][];
             total_score: components["schemas"]["TotalScoreOutput"];
         };
-        /** @description One promoted model's pre-read of a case. */
-        AiPredictionOutput: {
-            /** @description contour | lesions | ctgrade */
-            kind: string;
-            version: number;
-            /** @description lesions: {joint: {"lesion/region": P(1)}}; ctgrade: {joint: {probabilities, grade}}; contour: {contours: [...]} */
-            output: {
-                [key: string]: unknown;
-            };
+        /** @description One joint line traced by the contour model on one slice of the T1 series (patient LPS mm). */
+        AiContourOutput: {
+            /** @description the slice in the series' slice order */
+            slice_index: number;
+            /** @description the joint (left, right) */
+            side: string;
+            /** @description superior end first */
+            points_mm: number[][];
+            /**
+             * Format: double
+             * @description the smaller heatmap peak: about 1 for a clear joint
+             */
+            confidence: number;
+            reached_end?: boolean;
+            stop_reason?: string;
+        };
+        AiPredictionOutput: components["schemas"]["ContourAiPredictionOutput"] | components["schemas"]["LesionsAiPredictionOutput"] | components["schemas"]["CtgradeAiPredictionOutput"];
+        /** @description Why an analysis could not be made. */
+        AnalysisErrorOutput: {
+            error: string;
         };
         AssignmentAdminOutput: {
             readonly id: number;
@@ -1463,6 +1507,50 @@ export interface components {
          * @enum {string}
          */
         ChoiceEnum: "reader" | "consensus" | "drawn";
+        /** @description The promotion decision made when the version was registered (ml.services.compare). */
+        ComparisonOutput: {
+            promote?: boolean;
+            reason?: string;
+            /** @description the promoted version it was compared with */
+            against_version?: number | null;
+            /** @description that version's gold metrics on the same snapshot */
+            current?: {
+                [key: string]: number | null;
+            };
+            /** @description how much each output dropped against it */
+            drops?: {
+                [key: string]: number | null;
+            };
+            floor?: components["schemas"]["PromotionFloorOutput"];
+        };
+        /** @description A condition's reader-averaged metric. */
+        ConditionEstimateOutput: {
+            condition: string;
+            /** Format: double */
+            estimate: number | null;
+            /** Format: double */
+            std_err: number | null;
+            /** Format: double */
+            df: number | null;
+            /** Format: double */
+            ci_lower: number | null;
+            /** Format: double */
+            ci_upper: number | null;
+            /** Format: double */
+            ms_reader: number | null;
+            /** Format: double */
+            cov2: number | null;
+            /** Format: double */
+            var_error: number | null;
+        };
+        ConditionRocOutput: {
+            /** @description by the reader's pseudonym */
+            readers: {
+                [key: string]: components["schemas"]["RocCurveOutput"];
+            };
+            /** @description the reader-averaged curve */
+            average: components["schemas"]["RocCurveOutput"];
+        };
         ConsensusRunOutput: {
             readonly id: number;
             lesion: string;
@@ -1517,6 +1605,16 @@ export interface components {
             points_mm?: unknown;
             reason: string;
         };
+        /** @description A promoted contour model's pre-read of a case. */
+        ContourAiPredictionOutput: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "contour";
+            version: number;
+            output: components["schemas"]["ContourPreReadOutput"];
+        };
         ContourDecisionOutput: {
             choice: components["schemas"]["ChoiceEnum"];
             reader: string | null;
@@ -1559,6 +1657,10 @@ export interface components {
             points_mm: number[][];
             start_mm: number[];
             end_mm: number[];
+        };
+        ContourPreReadOutput: {
+            /** @description the confidently traced joint lines */
+            contours: components["schemas"]["AiContourOutput"][];
         };
         ContourQueueOutput: {
             readonly case_id: number;
@@ -1607,6 +1709,37 @@ export interface components {
         Csrf: {
             detail: string;
         };
+        /** @description The CT grader on one joint: a probability per mNY grade 0–4 and the most probable grade. */
+        CtJointOutput: {
+            probabilities: number[];
+            grade: number;
+            /** @description grouped grades (e.g. normal / sacroiliitis) with their probabilities */
+            groupings?: {
+                [key: string]: {
+                    [key: string]: number;
+                };
+            };
+            /** @description the joint's centre (patient mm) */
+            centre_mm?: number[];
+        };
+        /** @description A promoted CT grader's pre-read of a case. */
+        CtgradeAiPredictionOutput: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "ctgrade";
+            version: number;
+            output: components["schemas"]["CtgradePreReadOutput"];
+        };
+        CtgradePreReadOutput: {
+            left: components["schemas"]["CtJointOutput"];
+            right: components["schemas"]["CtJointOutput"];
+            /** @description left + right grade */
+            total_score?: number;
+            /** @description the mNY radiological criterion */
+            mny_positive?: boolean;
+        };
         DeidentificationOutput: {
             study_uid: string;
             patient_id: string;
@@ -1641,6 +1774,26 @@ export interface components {
          * @enum {string}
          */
         DeidentifyEnum: "site" | "on" | "off";
+        /** @description ``first`` minus ``second``, for all readers (reader null) or one reader. */
+        DifferenceOutput: {
+            first: string;
+            second: string;
+            /** Format: double */
+            estimate: number | null;
+            /** Format: double */
+            std_err: number | null;
+            /** Format: double */
+            df: number | null;
+            /** Format: double */
+            ci_lower: number | null;
+            /** Format: double */
+            ci_upper: number | null;
+            /** Format: double */
+            statistic: number | null;
+            /** Format: double */
+            p_value: number | null;
+            reader: string | null;
+        };
         DraftOutput: {
             values: components["schemas"]["ValueRow"][];
             contours: components["schemas"]["ContourRow"][];
@@ -1650,6 +1803,14 @@ export interface components {
         DraftSaveInputRequest: {
             values?: components["schemas"]["ValueRowRequest"][];
             contours?: components["schemas"]["ContourRowRequest"][];
+        };
+        EndpointAnalysesOutput: {
+            /** @description random readers and cases */
+            auc: components["schemas"]["MrmcAnalysisOutput"];
+            /** @description fixed readers: per-reader differences */
+            auc_fixed_readers: components["schemas"]["MrmcAnalysisOutput"];
+            sensitivity?: components["schemas"]["MrmcAnalysisOrErrorOutput"];
+            specificity?: components["schemas"]["MrmcAnalysisOrErrorOutput"];
         };
         /** @description One finished epoch: training loss and validation metrics (null where not finite). */
         EpochRowOutput: {
@@ -1674,6 +1835,53 @@ export interface components {
             lesion: string;
             values: number[];
             rating: components["schemas"]["RatingScaleOutput"] | null;
+        };
+        /** @description The test of equal condition means: F with Hillis's df2, or X2 (df2 null: infinite). */
+        GlobalTestOutput: {
+            statistic: string;
+            /** Format: double */
+            value: number | null;
+            /** Format: double */
+            df1: number | null;
+            /** Format: double */
+            df2: number | null;
+            /** Format: double */
+            p_value: number | null;
+            /** Format: double */
+            ms_condition: number | null;
+            /** Format: double */
+            ms_condition_reader: number | null;
+            /** Format: double */
+            denominator: number | null;
+        };
+        /**
+         * @description A version's metrics on the snapshot's gold cases (ml.pipelines' Evaluation); null where not finite.
+         *     Each kind fills its own: contour the RMSE ones, lesions the AUCs, ctgrade QWK, accuracy, macro AUC.
+         */
+        GoldMetricsOutput: {
+            /** @description the deciding metric (larger is better) */
+            primary?: string;
+            n_gold?: number;
+            /** @description the metric per output, for the no-drop rule */
+            per_output?: {
+                [key: string]: number | null;
+            };
+            /** Format: double */
+            frac_below_2_76mm?: number | null;
+            /** Format: double */
+            rmse_mean_mm?: number | null;
+            /** Format: double */
+            rmse_p95_mm?: number | null;
+            /** Format: double */
+            mean_auc?: number | null;
+            /** Format: double */
+            min_auc?: number | null;
+            /** Format: double */
+            qwk?: number | null;
+            /** Format: double */
+            accuracy?: number | null;
+            /** Format: double */
+            macro_auc?: number | null;
         };
         ImportDicomwebInputRequest: {
             /** @description QIDO study filters, e.g. {"PatientID": "PHANTOM-*", "StudyDate": "20260101-"} */
@@ -1714,6 +1922,31 @@ export interface components {
             reader: string;
             sessions: number;
             kappa: components["schemas"]["StatOutput"];
+        };
+        LesionCentresOutput: {
+            left: number[];
+            right: number[];
+        };
+        /** @description A promoted lesion model's pre-read of a case. */
+        LesionsAiPredictionOutput: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "lesions";
+            version: number;
+            output: components["schemas"]["LesionsPreReadOutput"];
+        };
+        /** @description P(value 1) of each lesion output per joint, keyed ``lesion/region`` (``bme/iliac_upper`` …). */
+        LesionsPreReadOutput: {
+            left: {
+                [key: string]: number;
+            };
+            right: {
+                [key: string]: number;
+            };
+            /** @description each joint's centre on its slice (px) */
+            centres_px?: components["schemas"]["LesionCentresOutput"];
         };
         MeOutput: {
             id: number;
@@ -1773,15 +2006,14 @@ export interface components {
             version: number;
             status?: components["schemas"]["ModelVersionStatusEnum"];
             readonly training_run_id: number;
-            gold_metrics?: unknown;
-            /** @description against the version promoted when this one was evaluated */
-            comparison?: unknown;
+            gold_metrics: components["schemas"]["GoldMetricsOutput"];
+            comparison: components["schemas"]["ComparisonOutput"];
             card?: unknown;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
             promoted_at?: string | null;
-            promoted_by?: string;
+            promoted_by?: string | null;
         };
         ModelVersionPromoteInputRequest: {
             reason: string;
@@ -1793,6 +2025,37 @@ export interface components {
          * @enum {string}
          */
         ModelVersionStatusEnum: "candidate" | "promoted" | "retired";
+        MrmcAnalysisOrErrorOutput: components["schemas"]["MrmcAnalysisOutput"] | components["schemas"]["AnalysisErrorOutput"];
+        /** @description An Obuchowski–Rockette analysis with Hillis's degrees of freedom (ml.readerstudy.MrmcResult). */
+        MrmcAnalysisOutput: {
+            metric: string;
+            cov_method: string | null;
+            readers_random: boolean;
+            cases_random: boolean;
+            design: string;
+            /** Format: double */
+            conf_level: number;
+            conditions: string[];
+            readers: string[];
+            n_cases: number;
+            /** @description per reader (rows) and condition (columns) */
+            values: (number | null)[][];
+            /** @description mean squares */
+            ms: {
+                [key: string]: number | null;
+            };
+            components: components["schemas"]["VarianceComponentsOutput"] | null;
+            global_test: components["schemas"]["GlobalTestOutput"];
+            differences: components["schemas"]["DifferenceOutput"][];
+            condition_estimates: components["schemas"]["ConditionEstimateOutput"][];
+            reader_estimates: components["schemas"]["ReaderEstimateOutput"][];
+            reader_differences: components["schemas"]["DifferenceOutput"][];
+            /**
+             * Format: double
+             * @description the rating a read is called positive from (sensitivity, specificity)
+             */
+            threshold: number | null;
+        };
         PaginatedAssignmentAdminOutputList: {
             /** @example 123 */
             count: number;
@@ -1977,6 +2240,7 @@ export interface components {
             /** @description default: the newest */
             scheme_version?: number;
         };
+        ProjectForCallerOutput: components["schemas"]["ProjectOutput"] | components["schemas"]["ProjectReaderOutput"];
         ProjectOutput: {
             readonly id: number;
             name: string;
@@ -2023,6 +2287,17 @@ export interface components {
             deidentify_dates?: components["schemas"]["DeidentifyDatesEnum"];
             /** @description Clean Descriptors Option; empty: site default */
             deidentify_clean_descriptors?: boolean | null;
+            /** Format: date-time */
+            readonly created_at: string;
+        };
+        /** @description What a reader sees of a project: not its study design (repeat fraction, washout, gold, thresholds). */
+        ProjectReaderOutput: {
+            readonly id: number;
+            name: string;
+            description?: string;
+            readonly scheme: string;
+            scheme_id: number;
+            ai_aided_reads?: boolean;
             /** Format: date-time */
             readonly created_at: string;
         };
@@ -2142,6 +2417,20 @@ export interface components {
             /** Format: double */
             spread: number | null;
         };
+        /** @description One reader × condition metric with its case-sampling standard error and Wald CI. */
+        ReaderEstimateOutput: {
+            reader: string;
+            condition: string;
+            /** Format: double */
+            estimate: number | null;
+            n_cases: number;
+            /** Format: double */
+            std_err: number | null;
+            /** Format: double */
+            ci_lower: number | null;
+            /** Format: double */
+            ci_upper: number | null;
+        };
         /** @description A series as the reader's viewer fetches it: under the assignment's pseudonymous UIDs. */
         ReaderSeriesOutput: {
             series_uid: string;
@@ -2151,12 +2440,63 @@ export interface components {
             frame_of_reference_uid: string;
             n_instances: number;
         };
+        /** @description The analysis of these inputs is being computed: ask again shortly. */
+        ReaderStudyComputingOutput: {
+            status: components["schemas"]["ReaderStudyComputingOutputStatusEnum"];
+            reference: string;
+            data_hash: string;
+        };
+        /** @enum {string} */
+        ReaderStudyComputingOutputStatusEnum: "computing";
         /**
          * @description * `sequential` - sequential (the unaided read, then at once the same case with AI)
          *     * `crossover` - crossover (unaided and aided sessions apart by the washout, order randomised)
          * @enum {string}
          */
         ReaderStudyDesignEnum: "sequential" | "crossover";
+        /** @description One binary endpoint: its definition, then its analyses, or ``error`` when it could not be analysed. */
+        ReaderStudyEndpointOutput: {
+            key: string;
+            label: string;
+            /** @description joint | patient */
+            unit: string;
+            /** @description a unit is positive by the reference at value >= threshold */
+            threshold: number;
+            /** @description a read is called positive at rating >= call_from */
+            call_from: number;
+            /** @description grade | confidence | probability | value: what ROC ranks by */
+            rating: string;
+            rating_label: string;
+            error?: string;
+            n_units?: number;
+            n_positive?: number;
+            /** @description readers with aided and unaided reads */
+            n_readers?: number;
+            n_reads?: number;
+            analyses?: components["schemas"]["EndpointAnalysesOutput"];
+            /** @description by condition */
+            roc?: {
+                [key: string]: components["schemas"]["ConditionRocOutput"];
+            };
+            agreement?: components["schemas"]["AgreementChangeOutput"];
+        };
+        /** @description The MRMC analysis of aided vs unaided reads, per endpoint. */
+        ReaderStudyOutput: {
+            status: components["schemas"]["ReaderStudyOutputStatusEnum"];
+            /** @description of the analysis */
+            version: number;
+            reference: string;
+            reference_label: string;
+            design: string;
+            conditions: string[];
+            endpoints: components["schemas"]["ReaderStudyEndpointOutput"][];
+            /** @description of the reads and references analysed */
+            data_hash: string;
+            /** Format: date-time */
+            computed_at: string;
+        };
+        /** @enum {string} */
+        ReaderStudyOutputStatusEnum: "ready";
         ReadingCorrectInputRequest: {
             values: components["schemas"]["ValueRowRequest"][];
             /** @description series and images named by the assignment's pseudonymous UIDs */
@@ -2207,6 +2547,10 @@ export interface components {
             readonly value: number;
             /** @description the reader's confidence (e.g. 1-5) or probability (0-100) that the lesion is present, where the scheme asks for one; the value follows from it */
             readonly rating: number | null;
+        };
+        RocCurveOutput: {
+            fpr: number[];
+            tpr: number[];
         };
         SchemeOutput: {
             readonly id: number;
@@ -2325,16 +2669,36 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** @description A run's latest report (ml.pipelines.loop_progress and the fraction done); empty before training. */
+        TrainingProgressOutput: {
+            /** @description 0-based; the CT model counts both fits */
+            epoch?: number;
+            epochs?: number;
+            /** @description -1: the epoch is done */
+            step?: number;
+            /** Format: double */
+            loss?: number | null;
+            /** @description validation metrics of the epoch (null where not finite) */
+            metrics?: {
+                [key: string]: number | null;
+            };
+            /** Format: double */
+            fraction?: number;
+            /** @description segmenter | grader (the CT model's two fits) */
+            phase?: string;
+        };
         TrainingRunDetailOutput: {
             readonly id: number;
             kind: components["schemas"]["ModelKindEnum"];
             state?: components["schemas"]["TrainingRunStateEnum"];
             trigger?: components["schemas"]["TriggerEnum"];
-            started_by?: string;
+            started_by?: string | null;
             readonly snapshot_id: number | null;
-            config?: unknown;
-            /** @description epoch, epochs, step, loss, metrics, fraction */
-            progress?: unknown;
+            /** @description the configuration the run trains with (its kind's keys) */
+            config: {
+                [key: string]: unknown;
+            };
+            progress: components["schemas"]["TrainingProgressOutput"];
             error?: string;
             cancel_requested?: boolean;
             /**
@@ -2357,11 +2721,13 @@ export interface components {
             kind: components["schemas"]["ModelKindEnum"];
             state?: components["schemas"]["TrainingRunStateEnum"];
             trigger?: components["schemas"]["TriggerEnum"];
-            started_by?: string;
+            started_by?: string | null;
             readonly snapshot_id: number | null;
-            config?: unknown;
-            /** @description epoch, epochs, step, loss, metrics, fraction */
-            progress?: unknown;
+            /** @description the configuration the run trains with (its kind's keys) */
+            config: {
+                [key: string]: unknown;
+            };
+            progress: components["schemas"]["TrainingProgressOutput"];
             error?: string;
             cancel_requested?: boolean;
             /**
@@ -2430,6 +2796,23 @@ export interface components {
             value: number;
             /** @description where the scheme asks for a rating */
             rating?: number;
+        };
+        /** @description Obuchowski–Rockette variance components (σ²_R, σ²_TR, Var(ε)) and error covariances. */
+        VarianceComponentsOutput: {
+            /** Format: double */
+            reader: number | null;
+            /** Format: double */
+            condition_reader: number | null;
+            /** Format: double */
+            error: number | null;
+            /** Format: double */
+            cov1: number | null;
+            /** Format: double */
+            cov2: number | null;
+            /** Format: double */
+            cov3: number | null;
+            /** @description Cov1, Cov2, Cov3 over Var(error) */
+            correlations: (number | null)[];
         };
         /**
          * @description What a reader sees of an assignment: its opaque ``key`` (the only way readers address it), no session
@@ -2919,7 +3302,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ProjectOutput"][];
+                    "application/json": components["schemas"]["ProjectForCallerOutput"][];
                 };
             };
             401: components["responses"]["Unauthorized"];
@@ -2944,7 +3327,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ProjectOutput"];
+                    "application/json": components["schemas"]["ProjectForCallerOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -4110,9 +4493,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ReaderStudyOutput"];
                 };
             };
             202: {
@@ -4120,9 +4501,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ReaderStudyComputingOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -4160,9 +4539,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ReaderStudyComputingOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -4200,9 +4577,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ReaderStudyComputingOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -2,73 +2,17 @@
 // aided and unaided reads, a forest plot of the per-reader AUC differences, the change in agreement, and the
 // MRMC (Obuchowski–Rockette, Hillis df) test — all from GET /api/projects/{id}/reader-study/, which answers
 // 202 while the worker computes it.
+import type { S } from "../../api";
 import { get } from "../../api/client";
 import { forest, type Interval } from "../../ui/charts";
 import { fmt, h, message, s } from "../../ui/dom";
 import type { Params } from "../../router";
 
-interface Curve {
-  fpr: number[];
-  tpr: number[];
-}
-interface Diff {
-  first: string;
-  second: string;
-  estimate: number;
-  ci_lower: number | null;
-  ci_upper: number | null;
-  p_value: number | null;
-  reader: string | null;
-}
-interface Analysis {
-  error?: string;
-  conf_level: number;
-  global_test: {
-    statistic: string;
-    value: number | null;
-    df1: number;
-    df2: number | null;
-    p_value: number | null;
-  };
-  differences: Diff[];
-  reader_differences: Diff[];
-  condition_estimates: {
-    condition: string;
-    estimate: number;
-    ci_lower: number | null;
-    ci_upper: number | null;
-  }[];
-}
-interface Endpoint {
-  key: string;
-  label: string;
-  unit: string;
-  error?: string;
-  n_readers?: number;
-  n_units?: number;
-  analyses?: Record<string, Analysis>;
-  roc?: Record<string, { readers: Record<string, Curve>; average: Curve }>;
-  agreement?: {
-    kappa_first: number | null;
-    kappa_second: number | null;
-    difference: number | null;
-    ci_lower: number | null;
-    ci_upper: number | null;
-    alpha_first?: number | null;
-    alpha_second?: number | null;
-    alpha_difference?: number | null;
-    alpha_ci_lower?: number | null;
-    alpha_ci_upper?: number | null;
-  };
-}
-export interface ReaderStudy {
-  status: "ready" | "computing";
-  reference?: string;
-  reference_label?: string;
-  design?: string;
-  data_hash?: string;
-  endpoints?: Endpoint[];
-}
+type Curve = S["RocCurveOutput"];
+type Diff = S["DifferenceOutput"];
+type Endpoint = S["ReaderStudyEndpointOutput"];
+/** The answer: the analysis, or 202 while the worker computes it. */
+export type ReaderStudy = S["ReaderStudyOutput"] | S["ReaderStudyComputingOutput"];
 
 const COLOURS: Record<string, string> = { unaided: "#0b5cad", aided: "#b45309" };
 const REFERENCES = ["phantom", "adjudicated", "consensus"];
@@ -123,7 +67,9 @@ export function rocChart(roc: NonNullable<Endpoint["roc"]>, title: string, size 
   return svg;
 }
 
-export function differenceIntervals(fixed: Analysis, overall: Diff): Interval[] {
+type Shown = Pick<Diff, "reader" | "estimate" | "ci_lower" | "ci_upper">;
+
+export function differenceIntervals(fixed: { reader_differences: Shown[] }, overall: Shown): Interval[] {
   return [
     ...fixed.reader_differences.map((d) => ({
       label: d.reader ?? "",

@@ -1,7 +1,7 @@
 // The promoted models' pre-reads of a case, as the adjudication and AI-aided reading views show them: the AI's value and
 // probabilities for one item, and the AI's joint-line contours. Pure: no DOM, no Cornerstone3D.
 import type { AiPrediction } from "../../api";
-import type { AiContour, AiCtJoint } from "../../api/types";
+import type { AiContour } from "../../api/types";
 import { type ImagePlane, nearestSlice, type Vec3 } from "../../viewer/geometry";
 
 export interface AiValue {
@@ -13,9 +13,10 @@ export interface AiValue {
   probabilities: number[];
 }
 
-export interface AiItemContour extends AiContour {
+export type AiItemContour = Pick<AiContour, "slice_index" | "side" | "confidence"> & {
+  points_mm: Vec3[];
   model: string;
-}
+};
 
 type Item = { joint: string; region: string; lesion: string; values: number[] };
 
@@ -35,20 +36,18 @@ export function aiValues(ai: AiPrediction[] | undefined, item: Item): AiValue[] 
   const out: AiValue[] = [];
   for (const p of ai ?? []) {
     const model = `${p.kind} v${p.version}`;
-    const joint = p.output[item.joint];
-    if (!joint || typeof joint !== "object") continue;
     if (p.kind === "lesions") {
-      const prob = (joint as Record<string, unknown>)[`${item.lesion}/${item.region}`];
+      const prob = ofJoint(p.output, item.joint)?.[`${item.lesion}/${item.region}`];
       if (!isNumber(prob) || item.values.length !== 2) continue;
       const probabilities = [1 - prob, prob];
       out.push({ model, value: item.values[prob >= 0.5 ? 1 : 0], probabilities });
     } else if (p.kind === "ctgrade") {
-      const probs = (joint as Partial<AiCtJoint>).probabilities;
-      if (!Array.isArray(probs) || probs.length !== item.values.length || !probs.every(isNumber)) continue;
-      const grade = (joint as Partial<AiCtJoint>).grade;
+      const joint = ofJoint(p.output, item.joint);
+      const probs = joint?.probabilities;
+      if (!joint || !probs || probs.length !== item.values.length || !probs.every(isNumber)) continue;
       out.push({
         model,
-        value: isNumber(grade) && item.values.includes(grade) ? grade : item.values[argmax(probs)],
+        value: item.values.includes(joint.grade) ? joint.grade : item.values[argmax(probs)],
         probabilities: probs,
       });
     }
@@ -56,21 +55,24 @@ export function aiValues(ai: AiPrediction[] | undefined, item: Item): AiValue[] 
   return out;
 }
 
+/** A per-joint output's entry for a scheme's joint name (the models read the left and right joints). */
+function ofJoint<T>(output: { left: T; right: T }, joint: string): T | undefined {
+  return joint === "left" || joint === "right" ? output[joint] : undefined;
+}
+
 /** The contour models' traced joint lines for one joint (all slices). */
 export function aiContours(ai: AiPrediction[] | undefined, joint: string): AiItemContour[] {
   const out: AiItemContour[] = [];
   for (const p of ai ?? []) {
     if (p.kind !== "contour") continue;
-    const contours = p.output.contours;
-    if (!Array.isArray(contours)) continue;
-    for (const c of contours as Partial<AiContour>[]) {
-      if (c.side !== joint || !Array.isArray(c.points_mm) || c.points_mm.length < 2) continue;
+    for (const c of p.output.contours) {
+      if (c.side !== joint || c.points_mm.length < 2) continue;
       out.push({
         model: `${p.kind} v${p.version}`,
         side: c.side,
-        slice_index: isNumber(c.slice_index) ? c.slice_index : -1,
+        slice_index: c.slice_index,
         points_mm: c.points_mm as Vec3[],
-        confidence: isNumber(c.confidence) ? c.confidence : 0,
+        confidence: c.confidence,
       });
     }
   }
