@@ -82,8 +82,8 @@ test: deps services frontend lint lint-frontend check schema-check ## install, b
 E2E_REPEAT ?= 10
 
 .PHONY: test-e2e-repeat
-test-e2e-repeat: deps services frontend ## the browser tests E2E_REPEAT (10) times in a row, stopping at the first failure, as a table
-	E2E_REPEAT=$(E2E_REPEAT) PYTEST_WORKERS=$(PYTEST_WORKERS) $(PY) -m tests.e2e.repeat
+test-e2e-repeat: deps services frontend ## the browser tests E2E_REPEAT (10) times in a row, stopping at the first failure, as a table (E2E_ARGS: more pytest arguments)
+	E2E_REPEAT=$(E2E_REPEAT) PYTEST_WORKERS=$(PYTEST_WORKERS) $(PY) -m tests.e2e.repeat $(E2E_ARGS)
 
 FUZZ_EXAMPLES ?= 100
 

@@ -2882,7 +2882,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The database is unavailable for a moment (a restart, a failover); nothing was saved, retry. */
+        /** @description The database is unavailable for a moment (a restart, a failover): retry after Retry-After. A change is saved whole or not at all (the commit may have happened just before the connection was lost); the same reading sent again is answered with the stored one. */
         ServiceUnavailable: {
             headers: {
                 [name: string]: unknown;
