@@ -121,6 +121,12 @@ bench-refit: deps services ## consensus refits at 1,000,000 reading values: full
 bench-dicomweb-local: deps services ## series metadata and frame latency of /dicomweb/ on the local store
 	$(PY) -m tests.bench.bench_dicomweb_local
 
+FIRST_IMAGE_ARGS ?=
+
+.PHONY: bench-first-image
+bench-first-image: deps services frontend ## first image in Chromium on the demo data, cold and warm: MRI, CT, adjudication (FIRST_IMAGE_ARGS, e.g. "--store orthanc --keep")
+	$(PY) -m tests.bench.bench_first_image $(FIRST_IMAGE_ARGS)
+
 .PHONY: bench-proxy
 bench-proxy: deps services ## frame latency through the DICOMweb proxy vs Orthanc, 20 clients
 	$(PY) -m tests.bench.bench_proxy
