@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from labeling.conditions import ConditionError, validate_conditions
 from labeling.exceptions import Conflict, InvalidInput, NotFound
 from labeling.models import GradingScheme, Membership, Project
 from labeling.services.audit import audit_record
@@ -24,11 +25,23 @@ PROJECT_SETTINGS = (
     "contour_disagreement_mm",
     "ai_aided_reads",
     "reader_study_design",
+    "reader_study_conditions",
     "readers_may_adjudicate_own_cases",
     "deidentify",
     "deidentify_dates",
     "deidentify_clean_descriptors",
 )
+
+
+def _check_conditions(values: dict[str, Any], scheme: GradingScheme) -> None:
+    """Reader-study conditions: known, distinct, 2 to 6, and served by the scheme's sequences (InvalidInput)."""
+    if "reader_study_conditions" in values:
+        try:
+            values["reader_study_conditions"] = validate_conditions(
+                values["reader_study_conditions"] or (), sequences=scheme.parsed.sequences
+            )
+        except ConditionError as exc:
+            raise InvalidInput(str(exc), field="reader_study_conditions") from None
 
 
 def _check_settings(values: dict[str, Any]) -> None:
@@ -53,6 +66,7 @@ def _check_name_free(name: str, exclude: Project | None = None) -> None:
 def project_create(*, actor: User, name: str, scheme: GradingScheme, **settings: Any) -> Project:
     """Create a project; its creator becomes its first admin."""
     _check_settings(settings)
+    _check_conditions(settings, scheme)
     _check_name_free(name)
     project = Project.objects.create(name=name, scheme=scheme, created_by=actor, **settings)
     Membership.objects.create(project=project, user=actor, role=Membership.Role.ADMIN)
@@ -82,6 +96,7 @@ def project_update(*, actor: User, project: Project, **changes: Any) -> Project:
     if unknown:
         raise InvalidInput("cannot be changed", field=sorted(unknown)[0])
     require_active(project)
+    _check_conditions(changes, project.scheme)
     if "name" in changes:
         _check_name_free(changes["name"], exclude=project)
     for key, value in changes.items():

@@ -1298,8 +1298,10 @@ export interface components {
             reader: string;
             /** Format: int64 */
             session?: number;
-            /** @description AI-aided read, paired with the unaided one */
+            /** @description the read is served the AI pre-read (follows from the condition) */
             aided?: boolean;
+            /** @description the reader-study condition of this read (labeling.conditions): what the reader is served */
+            condition?: string;
             status?: components["schemas"]["AssignmentStatusEnum"];
             /** @description the earlier session this repeat waits for */
             readonly previous_id: number | null;
@@ -1343,8 +1345,12 @@ export interface components {
             readonly key: string;
             readonly case_label: string;
             status?: components["schemas"]["AssignmentStatusEnum"];
-            /** @description AI-aided read, paired with the unaided one */
+            /** @description the read is served the AI pre-read (follows from the condition) */
             aided?: boolean;
+            /** @description the reader-study condition of this read (labeling.conditions): what the reader is served */
+            condition?: string;
+            /** @description the read's condition in words ("AI-aided", "T1 only") */
+            readonly condition_label: string;
             /** Format: date-time */
             started_at?: string | null;
             project_id: number;
@@ -1463,6 +1469,14 @@ export interface components {
          * @enum {string}
          */
         ChoiceEnum: "reader" | "consensus" | "drawn";
+        /** @description A reader-study condition: its name, the label readers see, and what it serves in words. */
+        ConditionOutput: {
+            name: string;
+            label: string;
+            description: string;
+            /** @description the read is served the AI pre-read */
+            ai: boolean;
+        };
         ConsensusRunOutput: {
             readonly id: number;
             lesion: string;
@@ -1947,6 +1961,8 @@ export interface components {
             contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
             reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            /** @description the reader study's conditions in order (e.g. unaided, aided or t1_only, t1_stir); empty: unaided and aided when ai_aided_reads is on */
+            reader_study_conditions?: string[];
             /** @description let adjudicators decide cases they read (off by default; audited) */
             readers_may_adjudicate_own_cases?: boolean;
             /**
@@ -2001,12 +2017,17 @@ export interface components {
             contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
             /**
-             * @description how AI-aided reads are scheduled when ai_aided_reads is on
+             * @description how a reader study's reads of a case are scheduled (sequential or crossover)
              *
-             *     * `sequential` - sequential (the unaided read, then at once the same case with AI)
-             *     * `crossover` - crossover (unaided and aided sessions apart by the washout, order randomised)
+             *     * `sequential` - sequential (a case in each condition in turn, at once: the unaided read, then with AI)
+             *     * `crossover` - crossover (a case in each condition in sessions apart by the washout, order a seeded Latin square per reader)
              */
             reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            /** @description the conditions set (empty: the default) */
+            reader_study_conditions: string[];
+            /** @description the reader study's conditions in effect, in order (fewer than two: no reader study) */
+            readonly study_conditions: string[];
+            readonly condition_choices: components["schemas"]["ConditionOutput"][];
             /** @description let an adjudicator decide items of cases they read themselves (off: blinding; audited) */
             readers_may_adjudicate_own_cases?: boolean;
             /**
@@ -2038,6 +2059,8 @@ export interface components {
             contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
             reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            /** @description the reader study's conditions in order (e.g. unaided, aided or t1_only, t1_stir); empty: unaided and aided when ai_aided_reads is on */
+            reader_study_conditions?: string[];
             /** @description let adjudicators decide cases they read (off by default; audited) */
             readers_may_adjudicate_own_cases?: boolean;
             /**
@@ -2149,8 +2172,8 @@ export interface components {
             n_instances: number;
         };
         /**
-         * @description * `sequential` - sequential (the unaided read, then at once the same case with AI)
-         *     * `crossover` - crossover (unaided and aided sessions apart by the washout, order randomised)
+         * @description * `sequential` - sequential (a case in each condition in turn, at once: the unaided read, then with AI)
+         *     * `crossover` - crossover (a case in each condition in sessions apart by the washout, order a seeded Latin square per reader)
          * @enum {string}
          */
         ReaderStudyDesignEnum: "sequential" | "crossover";
@@ -2438,8 +2461,12 @@ export interface components {
             readonly key: string;
             readonly case_label: string;
             status?: components["schemas"]["AssignmentStatusEnum"];
-            /** @description AI-aided read, paired with the unaided one */
+            /** @description the read is served the AI pre-read (follows from the condition) */
             aided?: boolean;
+            /** @description the reader-study condition of this read (labeling.conditions): what the reader is served */
+            condition?: string;
+            /** @description the read's condition in words ("AI-aided", "T1 only") */
+            readonly condition_label: string;
             /** Format: date-time */
             started_at?: string | null;
         };

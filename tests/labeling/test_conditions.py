@@ -1,0 +1,275 @@
+"""Reader-study conditions (issue 14): a project's conditions and design, what each read is served, and the
+analysis of any two conditions. Tried through the API as an admin and a reader would, on PostgreSQL and (for
+the images) a real Orthanc."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from rest_framework.authtoken.models import Token
+
+from labeling.conditions import ConditionError, crossover_order, validate_conditions
+from labeling.models import Assignment, Case, Membership, Project
+from labeling.selectors import worklist_for_reader
+from labeling.services.assignments import assignments_generate
+from labeling.services.identity import assignment_uids
+from labeling.services.ingest import import_dicomweb
+from labeling.services.readings import reading_submit
+from tests.labeling.dicom.conftest import orthanc_configured
+from tests.labeling.dicom.dicom_factory import make_series
+from tests.labeling.factories import MembershipFactory, ProjectFactory, full_values, scheme
+from tests.labeling.test_assignments import make_project
+
+CROSSOVER = Project.ReaderStudyDesign.CROSSOVER
+
+
+def test_the_vocabulary_checks_a_projects_conditions():
+    assert validate_conditions(["t1_only", "t1_stir"], sequences=["T1", "STIR"]) == ["t1_only", "t1_stir"]
+    assert validate_conditions([]) == []  # the project's default
+    for bad, words in (
+        (["unaided"], "2 to 6"),
+        (["unaided", "unaided"], "twice"),
+        (["unaided", "guess"], "unknown condition 'guess'"),
+        (["t1_only", "t1_stir"], "needs a T1 series"),  # a CT scheme has no T1
+    ):
+        with pytest.raises(ConditionError, match=words):
+            validate_conditions(bad, sequences=[])
+    assert crossover_order(["a", "b", "c"], 0) == ["a", "b", "c"]
+    assert [crossover_order(["a", "b", "c"], r)[0] for r in range(3)] == ["a", "b", "c"]  # a Latin square
+
+
+def test_an_admin_sets_the_study_conditions_and_design_through_the_api(world, client_for):
+    url = f"/api/projects/{world.project.pk}/update/"
+    client = client_for(world.admin)
+    shown = client.get(f"/api/projects/{world.project.pk}/").json()
+    assert shown["study_conditions"] == [] and shown["reader_study_conditions"] == []
+    assert {"unaided", "aided", "t1_only", "t1_stir"} <= {c["name"] for c in shown["condition_choices"]}
+    assert client.post(url, {"ai_aided_reads": True}, format="json").json()["study_conditions"] == [
+        "unaided",
+        "aided",
+    ]  # AI-aided reads on, no conditions named: unaided, then aided
+    changed = client.post(
+        url,
+        {"reader_study_conditions": ["t1_only", "t1_stir"], "reader_study_design": "crossover"},
+        format="json",
+    )
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["study_conditions"] == ["t1_only", "t1_stir"]
+    bad = client.post(url, {"reader_study_conditions": ["t1_only", "nope"]}, format="json")
+    assert bad.status_code == 400 and "reader_study_conditions" in bad.content.decode()
+    ct = ProjectFactory(scheme=scheme("ct_sij"))
+    MembershipFactory(project=ct, user=world.admin, role=Membership.Role.ADMIN)
+    refused = client.post(
+        f"/api/projects/{ct.pk}/update/", {"reader_study_conditions": ["t1_only", "t1_stir"]}
+    )
+    assert refused.status_code == 400 and "T1" in refused.content.decode()
+    assert "t1_only" not in {
+        c["name"] for c in client.get(f"/api/projects/{ct.pk}/").json()["condition_choices"]
+    }
+
+
+def test_a_crossover_of_three_conditions_reads_each_case_in_each_in_a_balanced_latin_square(db):
+    conditions = ["unaided", "aided", "t1_only"]
+    project, readers = make_project(
+        n_cases=18,
+        n_readers=3,
+        readers_per_case=2,
+        reader_study_conditions=conditions,
+        reader_study_design=CROSSOVER,
+        washout_days=0,
+        washout_cases=2,
+    )
+    result = assignments_generate(actor=None, project=project, seed=3)
+    assert result.created == 36 and result.created_crossover == 72
+    chains: dict[tuple[int, int], list[str]] = {}
+    rows = {a.pk: a for a in project.assignments.all()}
+    for a in rows.values():
+        if a.previous_id is None:
+            order, at = [a.condition], a
+            while (nxt := next((b for b in rows.values() if b.previous_id == at.pk), None)) is not None:
+                assert nxt.case_id == a.case_id and nxt.washout_cases == 2  # the washout between sessions
+                order.append(nxt.condition)
+                at = nxt
+            chains[(a.case_id, a.reader_id)] = order
+    assert len(chains) == 36 and all(sorted(o) == sorted(conditions) for o in chains.values())
+    assert all(o in [crossover_order(conditions, r) for r in range(3)] for o in chains.values())
+    for reader in readers:  # each reader's cases take the square's rows in turn: balanced to within one
+        firsts = Counter(o[0] for (_, r), o in chains.items() if r == reader.pk)
+        assert max(firsts.values()) - min(firsts.values()) <= 1 and len(firsts) == 3
+    assert all(a.aided == (a.condition == "aided") for a in rows.values())
+    plan = sorted(project.assignments.values_list("case_id", "reader_id", "condition", "previous__condition"))
+    again = assignments_generate(actor=None, project=project, seed=3)
+    assert (again.created, again.created_crossover) == (0, 0)
+    assert (
+        sorted(project.assignments.values_list("case_id", "reader_id", "condition", "previous__condition"))
+        == plan
+    )
+
+
+def test_a_sequential_t1_study_opens_the_t1_stir_read_at_once_after_the_t1_only_one(db):
+    project, readers = make_project(
+        n_cases=3, n_readers=1, readers_per_case=1, reader_study_conditions=["t1_only", "t1_stir"]
+    )
+    assignments_generate(actor=None, project=project)
+    assert set(project.assignments.values_list("condition", flat=True)) == {"t1_only"}
+    first = worklist_for_reader(reader=readers[0], project_id=project.pk).first()
+    reading_submit(actor=readers[0], assignment=first, values=full_values(project.scheme.parsed))
+    second = project.assignments.get(case_id=first.case_id, condition="t1_stir")
+    assert second.previous_id is None and not second.aided
+    assert second.pk in {a.pk for a in worklist_for_reader(reader=readers[0], project_id=project.pk)}
+
+
+def test_the_reader_sees_the_condition_label_and_no_other_read_of_the_case(world, client_for):
+    """Blinding in a crossover: the first read of a case (worklist, detail, draft, readings) names nothing of
+    the second, which stays out of the worklist until the washout has passed."""
+    project = world.project
+    project.reader_study_conditions = ["t1_only", "t1_stir"]
+    project.reader_study_design = CROSSOVER
+    project.washout_cases = 1
+    project.save()
+    world.other_assignment.delete()
+    Assignment.objects.filter(pk=world.assignment.pk).update(condition="t1_only")
+    assignments_generate(actor=None, project=project, readers_per_case=1)
+    client = client_for(world.reader)
+    items = client.get(f"/api/projects/{project.pk}/worklist/").json()["items"]
+    assert len(items) == 1  # one read of the case: nothing says another will come
+    first = items[0]
+    assert first["condition_label"] in ("T1 only", "T1 + STIR")
+    later = Assignment.objects.get(reader=world.reader, case=world.case, previous__isnull=False)
+    detail = client.get(f"/api/assignments/{first['key']}/").json()
+    text = str(detail) + str(items)
+    assert (
+        later.key not in text and str(assignment_uids(later).pseudo(world.case.study.study_uid)) not in text
+    )
+    assert client.get(f"/api/assignments/{later.key}/").status_code == 404  # waits: not there yet
+    values = full_values(project.scheme.parsed)
+    made = client.post(f"/api/assignments/{first['key']}/reading/", {"values": values}, format="json")
+    assert made.status_code == 201
+    listed = client.get("/api/readings/").json()
+    rows = listed["results"] if isinstance(listed, dict) else listed
+    assert rows == []  # the own first read stays hidden while the case's other read is pending
+
+
+def test_migration_0021_gives_existing_reads_their_condition(transactional_db):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = [("labeling", "0020_consensus_incremental")], [("labeling", "0021_assignment_condition")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    user = old.get_model("auth", "User").objects.create(username="migrated-reader")
+    scheme_row = old.get_model("labeling", "GradingScheme").objects.create(
+        name="m", version=1, modality="CT", definition={}, content_hash="x"
+    )
+    project = old.get_model("labeling", "Project").objects.create(name="migrated", scheme=scheme_row)
+    study = old.get_model("labeling", "Study").objects.create(study_uid="1.2.3.4", modality="CT")
+    case = old.get_model("labeling", "Case").objects.create(project=project, study=study)
+    Old = old.get_model("labeling", "Assignment")
+    Old.objects.create(project=project, case=case, reader=user, session=1, aided=False, key="k1")
+    Old.objects.create(project=project, case=case, reader=user, session=1, aided=True, key="k2")
+    executor = MigrationExecutor(connection)
+    executor.migrate(after)
+    new = executor.loader.project_state(after).apps.get_model("labeling", "Assignment")
+    assert dict(new.objects.values_list("key", "condition")) == {"k1": "unaided", "k2": "aided"}
+
+
+# --- what a T1-only read is served, through /dicomweb/ on a real Orthanc --------------------------------
+
+
+PATIENT = "PHANTOM-TEST-CONDITIONS"
+
+
+@pytest.fixture
+def orthanc(settings) -> Iterator[Any]:
+    with orthanc_configured(settings, PATIENT, "the condition tests") as store:
+        yield store
+
+
+def test_a_t1_only_read_gets_no_stir_series_and_the_t1_stir_read_of_the_case_gets_both(
+    orthanc, world, settings, tmp_path, live_server
+):
+    settings.VAR_DIR = tmp_path / "var"
+    settings.DEIDENTIFY_ON_IMPORT = False
+    from pydicom.uid import generate_uid
+
+    study_uid, frame = generate_uid(), generate_uid()
+    datasets = [
+        ds
+        for i, description in enumerate(("T1", "STIR"))
+        for ds in make_series(
+            n_slices=2,
+            rows=16,
+            columns=16,
+            study_uid=study_uid,
+            frame_of_reference_uid=frame,
+            description=description,
+            patient_id=PATIENT,
+            seed=i,
+        )
+    ]
+    orthanc.store(datasets)
+    report = import_dicomweb(
+        actor=None, url=orthanc.url, filters={"PatientID": PATIENT}, project=world.project
+    )
+    case = Case.objects.get(pk=report.cases[0])
+    t1_only = Assignment.objects.create(
+        project=world.project, case=case, reader=world.reader, session=1, condition="t1_only"
+    )
+    both = Assignment.objects.create(
+        project=world.project, case=case, reader=world.reader, session=1, condition="t1_stir"
+    )
+    stir = next(ds for ds in datasets if ds.SeriesDescription == "STIR")
+    t1 = next(ds for ds in datasets if ds.SeriesDescription == "T1")
+    token = Token.objects.get_or_create(user=world.reader)[0].key
+    http = requests.Session()
+    http.headers["Authorization"] = f"Token {token}"
+
+    def get(path: str, accept: str = "application/dicom+json") -> requests.Response:
+        return http.get(f"{live_server.url}/dicomweb/{path}", headers={"Accept": accept}, timeout=30)
+
+    by_condition: dict[str, dict[str, Any]] = defaultdict(dict)
+    for a in (t1_only, both):
+        uids = assignment_uids(a)
+        study, s_t1, s_stir = (
+            uids.pseudo(u) for u in (study_uid, t1.SeriesInstanceUID, stir.SeriesInstanceUID)
+        )
+        sop_stir = uids.pseudo(stir.SOPInstanceUID)
+        shown = by_condition[a.condition]
+        detail = requests.get(
+            f"{live_server.url}/api/assignments/{a.key}/",
+            headers={"Authorization": f"Token {token}"},
+            timeout=30,
+        ).json()
+        shown["series"] = sorted(s["description"] for s in detail["series"])
+        shown["qido"] = {s["0020000E"]["Value"][0] for s in get(f"studies/{study}/series").json()}
+        shown["study_meta"] = {i["0020000E"]["Value"][0] for i in get(f"studies/{study}/metadata").json()}
+        shown["instances"] = {i["0020000E"]["Value"][0] for i in get(f"studies/{study}/instances").json()}
+        shown["all_series"] = {
+            s["0020000E"]["Value"][0]
+            for s in get(f"series?StudyInstanceUID={study}").json()
+            if s["0020000D"]["Value"][0] == study
+        }
+        shown["stir_meta"] = get(f"studies/{study}/series/{s_stir}/metadata").status_code
+        shown["stir_frame"] = get(
+            f"studies/{study}/series/{s_stir}/instances/{sop_stir}/frames/1", "multipart/related; type=*/*"
+        ).status_code
+        shown["stir_retrieve"] = get(
+            f"studies/{study}/series/{s_stir}", 'multipart/related; type="application/dicom"'
+        ).status_code
+        study_parts = get(f"studies/{study}", 'multipart/related; type="application/dicom"')
+        shown["study_retrieve_has_stir"] = b"STIR" in study_parts.content
+        shown["ids"] = (s_t1, s_stir)
+    only, full = by_condition["t1_only"], by_condition["t1_stir"]
+    s_t1, s_stir = only["ids"]
+    assert only["series"] == ["T1"] and full["series"] == ["STIR", "T1"]
+    for key in ("qido", "study_meta", "instances", "all_series"):
+        assert only[key] == {s_t1}, key
+        assert full[key] == set(full["ids"]), key
+    assert (only["stir_meta"], only["stir_frame"], only["stir_retrieve"]) == (404, 404, 404)
+    assert (full["stir_meta"], full["stir_frame"], full["stir_retrieve"]) == (200, 200, 200)
+    assert not only["study_retrieve_has_stir"] and full["study_retrieve_has_stir"]
