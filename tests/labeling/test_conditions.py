@@ -4,6 +4,9 @@ the images) a real Orthanc."""
 
 from __future__ import annotations
 
+import csv
+import io
+import random
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -18,11 +21,13 @@ from labeling.selectors import worklist_for_reader
 from labeling.services.assignments import assignments_generate
 from labeling.services.identity import assignment_uids
 from labeling.services.ingest import import_dicomweb
+from labeling.services.reader_study import ANALYSIS_VERSION, reader_study_compute
 from labeling.services.readings import reading_submit
 from tests.labeling.dicom.conftest import orthanc_configured
 from tests.labeling.dicom.dicom_factory import make_series
-from tests.labeling.factories import MembershipFactory, ProjectFactory, full_values, scheme
+from tests.labeling.factories import MembershipFactory, ProjectFactory, UserFactory, full_values, scheme
 from tests.labeling.test_assignments import make_project
+from tests.labeling.test_reader_study import ct_study, grades
 
 CROSSOVER = Project.ReaderStudyDesign.CROSSOVER
 
@@ -176,6 +181,103 @@ def test_migration_0021_gives_existing_reads_their_condition(transactional_db):
     executor.migrate(after)
     new = executor.loader.project_state(after).apps.get_model("labeling", "Assignment")
     assert dict(new.objects.values_list("key", "condition")) == {"k1": "unaided", "k2": "aided"}
+
+
+# --- the analysis of two conditions ---------------------------------------------------------------------
+
+
+def t1_study(n_cases: int = 16, n_readers: int = 3, repeat_fraction: float = 0.0):
+    """An MRI project, T1 only vs T1 + STIR in a crossover, read by simulated readers whose grades are more
+    often off without the STIR (phantom references)."""
+    from tests.labeling.factories import StudyFactory
+
+    project = ProjectFactory(
+        scheme=scheme("mri_sij"),
+        readers_per_case=n_readers,
+        reader_study_conditions=["t1_only", "t1_stir"],
+        reader_study_design=CROSSOVER,
+        washout_days=0,
+        washout_cases=1,
+        repeat_fraction=repeat_fraction,
+    )
+    readers = [UserFactory() for _ in range(n_readers)]
+    for user in readers:
+        MembershipFactory(project=project, user=user, role=Membership.Role.READER)
+    admin = UserFactory()
+    MembershipFactory(project=project, user=admin, role=Membership.Role.ADMIN)
+    parsed = project.scheme.parsed
+    rng = random.Random(5)
+    truth = {}
+    for i in range(n_cases):
+        ref = [{**v, "value": rng.choice((0, 0, 1))} for v in full_values(parsed)]
+        case = Case.objects.create(project=project, study=StudyFactory(), label=f"mri-{i}", reference=ref)
+        truth[case.pk] = ref
+    assignments_generate(actor=None, project=project, seed=2)
+    for index, reader in enumerate(readers):
+        for _ in range(6 * n_cases):
+            a = worklist_for_reader(reader=reader, project_id=project.pk).first()
+            if a is None:
+                break
+            p_off = 0.1 if a.condition == "t1_stir" else 0.4
+            read_rng = random.Random(f"{a.case_id}:{index}:{a.condition}:{a.session}")
+            values = [{**v, "value": grades(v["value"], read_rng, p_off) % 2} for v in truth[a.case_id]]
+            reading_submit(actor=reader, assignment=a, values=values)
+    return project, admin
+
+
+def test_the_api_compares_the_conditions_asked_for_and_says_which_in_csv_and_report(db, client_for):
+    project, admin = t1_study(repeat_fraction=0.5)
+    assert set(project.readings.values_list("assignment__condition", flat=True)) == {"t1_only", "t1_stir"}
+    assert project.readings.filter(session=2).exists()  # repeats of both conditions were read
+    analysis = reader_study_compute(project_id=project.pk, reference="phantom")
+    assert analysis is not None
+    result = analysis.result
+    assert result["version"] == ANALYSIS_VERSION == 4
+    assert result["conditions"] == ["t1_only", "t1_stir"] and result["condition_labels"] == [
+        "T1 only",
+        "T1 + STIR",
+    ]
+    ep = next(e for e in result["endpoints"] if "analyses" in e)
+    diff = ep["analyses"]["auc"]["differences"][0]
+    assert (diff["first"], diff["second"]) == ("t1_stir", "t1_only")  # differences: T1 + STIR − T1 only
+    assert set(ep["roc"]) == {"t1_only", "t1_stir"}
+    intra = ep["intra_reader"]
+    assert set(intra) == {"t1_only", "t1_stir"} and all(intra[c]["n_pairs"] > 0 for c in intra)
+    assert all(len(intra[c]["readers"]) == 3 for c in intra)
+
+    client = client_for(admin)
+    base = f"/api/projects/{project.pk}/reader-study"
+    body = client.get(f"{base}/", {"conditions": "t1_only,t1_stir"}).json()
+    assert body["status"] == "ready" and body["data_hash"] == result["data_hash"]  # the default pair, cached
+    flipped = client.get(f"{base}/", {"conditions": "t1_stir,t1_only"})
+    assert flipped.status_code == 202 and flipped.json()["conditions"] == ["t1_stir", "t1_only"]
+    other = client.get(f"{base}/", {"conditions": "unaided,aided"})  # no such reads: queued, computes empty
+    assert other.status_code == 202
+    for bad in ("t1_only", "t1_only,t1_only", "t1_only,guess"):
+        answer = client.get(f"{base}/", {"conditions": bad})
+        assert answer.status_code == 400 and "conditions" in answer.content.decode()
+    table = client.get(f"{base}.csv", {"conditions": "t1_only,t1_stir"})
+    assert "t1_only-vs-t1_stir" in table["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(table.content.decode())))
+    assert {r["conditions"] for r in rows} == {"t1_only vs t1_stir"}
+    assert any(r["row"] == "difference" and r["comparison"] == "t1_stir - t1_only" for r in rows)
+    intra_rows = [r for r in rows if r["metric"] == "intra_reader_kappa" and not r["reader"]]
+    assert {r["condition"] for r in intra_rows} == {"t1_only", "t1_stir"}
+    html = client.get(f"{base}/report.html").content.decode()
+    assert "Conditions compared:" in html and "t1_only (T1 only) and t1_stir (T1 + STIR)" in html
+    assert "AUC difference per reader (t1_stir − t1_only)" in html and "Intra-reader agreement" in html
+
+
+def test_an_analysis_of_an_older_version_is_not_reused(db):
+    project, _admin, _readers = ct_study(n_cases=8, n_readers=2)
+    first = reader_study_compute(project_id=project.pk, reference="phantom")
+    assert first is not None and first.result["conditions"] == ["unaided", "aided"]
+    diff = next(e for e in first.result["endpoints"] if "analyses" in e)["analyses"]["auc"]["differences"][0]
+    assert (diff["first"], diff["second"]) == ("aided", "unaided")  # unchanged for AI-aided studies
+    first.data_hash = "hash-of-version-3"  # what a stored analysis of the previous version looks like
+    first.save()
+    again = reader_study_compute(project_id=project.pk, reference="phantom")
+    assert again is not None and again.pk != first.pk and again.result["version"] == ANALYSIS_VERSION
 
 
 # --- what a T1-only read is served, through /dicomweb/ on a real Orthanc --------------------------------

@@ -917,7 +917,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description MRMC analysis per endpoint of aided vs unaided reads (202 while the worker computes it). */
+        /**
+         * @description MRMC analysis per endpoint of two conditions' reads, aided vs unaided by default (202 while the
+         *     worker computes it).
+         */
         get: operations["api_projects_reader_study_retrieve"];
         put?: never;
         post?: never;
@@ -4118,6 +4121,8 @@ export interface operations {
     api_projects_reader_study_retrieve: {
         parameters: {
             query?: {
+                /** @description the two conditions compared, e.g. unaided,aided or t1_only,t1_stir; differences are the second minus the first (default: the project's first two study conditions) */
+                conditions?: string;
                 /** @description reference standard (default: phantom) */
                 reference?: "adjudicated" | "consensus" | "phantom";
             };
@@ -4160,6 +4165,8 @@ export interface operations {
     "api_projects_reader_study.csv_retrieve": {
         parameters: {
             query?: {
+                /** @description the two conditions compared, e.g. unaided,aided or t1_only,t1_stir; differences are the second minus the first (default: the project's first two study conditions) */
+                conditions?: string;
                 /** @description reference standard (default: phantom) */
                 reference?: "adjudicated" | "consensus" | "phantom";
             };
@@ -4200,6 +4207,8 @@ export interface operations {
     "api_projects_reader_study_report.html_retrieve": {
         parameters: {
             query?: {
+                /** @description the two conditions compared, e.g. unaided,aided or t1_only,t1_stir; differences are the second minus the first (default: the project's first two study conditions) */
+                conditions?: string;
                 /** @description reference standard (default: phantom) */
                 reference?: "adjudicated" | "consensus" | "phantom";
             };
