@@ -375,3 +375,26 @@ def test_a_t1_only_read_gets_no_stir_series_and_the_t1_stir_read_of_the_case_get
     assert (only["stir_meta"], only["stir_frame"], only["stir_retrieve"]) == (404, 404, 404)
     assert (full["stir_meta"], full["stir_frame"], full["stir_retrieve"]) == (200, 200, 200)
     assert not only["study_retrieve_has_stir"] and full["study_retrieve_has_stir"]
+
+
+def test_the_agreement_report_of_a_reader_study_measures_its_first_condition_only(db):
+    """Regression: a reader's aided read of a case overwrote their unaided one in the agreement report (same
+    case, reader and session), so inter-reader agreement mixed the conditions."""
+    from labeling.services.agreement import agreement_report
+
+    project, readers = make_project(n_cases=8, n_readers=2, readers_per_case=2, ai_aided_reads=True)
+    assignments_generate(actor=None, project=project)
+    parsed = project.scheme.parsed
+    rng = random.Random(0)
+    for _ in range(40):
+        open_reads = [a for r in readers for a in worklist_for_reader(reader=r, project_id=project.pk)]
+        if not open_reads:
+            break
+        for a in open_reads:
+            # unaided: both readers give the case's own pattern; aided: each reader at random
+            value = (a.case_id % 2) if a.condition == "unaided" else rng.choice((0, 1))
+            reading_submit(actor=a.reader, assignment=a, values=full_values(parsed, value=value))
+    assert project.readings.filter(assignment__condition="aided").count() == 16
+    report = agreement_report(project=project, n_boot=0)
+    kappas = {c["fleiss_kappa"]["value"] for c in report["cells"]}
+    assert kappas == {1.0}  # the unaided reads agree perfectly; the aided ones stay out
