@@ -398,3 +398,22 @@ def test_the_agreement_report_of_a_reader_study_measures_its_first_condition_onl
     report = agreement_report(project=project, n_boot=0)
     kappas = {c["fleiss_kappa"]["value"] for c in report["cells"]}
     assert kappas == {1.0}  # the unaided reads agree perfectly; the aided ones stay out
+
+
+def test_the_readings_export_tells_a_readers_conditions_of_one_case_apart(world, client_for):
+    """Regression: the readings CSV had two rows per item for a reader's unaided and aided reads of a case,
+    with nothing to tell them apart."""
+    world.project.ai_aided_reads = True
+    world.project.save()
+    client = client_for(world.reader)
+    values = full_values(world.project.scheme.parsed)
+    assert client.post(f"/api/assignments/{world.assignment.key}/reading/", {"values": values}, format="json")
+    aided = Assignment.objects.get(reader=world.reader, case=world.case, condition="aided")
+    answer = client.post(f"/api/assignments/{aided.key}/reading/", {"values": values}, format="json")
+    assert answer.status_code == 201
+    body = client_for(world.admin).get(f"/api/projects/{world.project.pk}/exports/readings.csv").content
+    table = list(csv.DictReader(io.StringIO(body.decode())))
+    mine = [r for r in table if r["reader"] == world.reader.username]
+    assert {r["condition"] for r in mine} == {"unaided", "aided"}
+    keys = {(r["session"], r["condition"], r["joint"], r["region"], r["lesion"]) for r in mine}
+    assert len(keys) == len(mine) == 2 * len(values)
