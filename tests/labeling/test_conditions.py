@@ -48,6 +48,7 @@ def test_the_vocabulary_checks_a_projects_conditions():
 
 
 def test_an_admin_sets_the_study_conditions_and_design_through_the_api(world, client_for):
+    Assignment.objects.filter(project=world.project).delete()  # a new project: its first condition is free
     url = f"/api/projects/{world.project.pk}/update/"
     client = client_for(world.admin)
     shown = client.get(f"/api/projects/{world.project.pk}/").json()
@@ -417,3 +418,17 @@ def test_the_readings_export_tells_a_readers_conditions_of_one_case_apart(world,
     assert {r["condition"] for r in mine} == {"unaided", "aided"}
     keys = {(r["session"], r["condition"], r["joint"], r["region"], r["lesion"]) for r in mine}
     assert len(keys) == len(mine) == 2 * len(values)
+
+
+def test_the_first_condition_cannot_change_once_the_project_has_assignments(world, client_for):
+    """The first reads are in the first condition: turning AI-aided reads on keeps 'unaided' first and is
+    fine; a T1-only first condition would leave the existing unaided reads outside the study (409)."""
+    client = client_for(world.admin)
+    url = f"/api/projects/{world.project.pk}/update/"
+    assert client.post(url, {"ai_aided_reads": True}, format="json").status_code == 200
+    extended = client.post(url, {"reader_study_conditions": ["unaided", "aided", "t1_only"]}, format="json")
+    assert extended.status_code == 200
+    refused = client.post(url, {"reader_study_conditions": ["t1_only", "t1_stir"]}, format="json")
+    assert refused.status_code == 409 and "first condition" in refused.content.decode()
+    world.project.refresh_from_db()
+    assert world.project.study_conditions == ["unaided", "aided", "t1_only"]
