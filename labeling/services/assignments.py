@@ -162,7 +162,12 @@ def _assign_repeats(
 
 
 def _assign_crossover(
-    project: Project, conditions: list[str], seed: int, washout_days: int, washout_cases: int
+    project: Project,
+    conditions: list[str],
+    seed: int,
+    washout_days: int,
+    washout_cases: int,
+    readers: list[int] | None = None,
 ) -> int:
     """Read every first-session case of a reader in each of the study's conditions, one session apart.
 
@@ -170,15 +175,25 @@ def _assign_crossover(
     cases take the rows in turn, in a seeded shuffle of their cases, so the rows are balanced per reader (with
     two conditions, half of each reader's cases, rounded down, are read with the AI first). Each later read
     waits for the earlier one, like a blinded repeat (the washout's days and other cases). A case whose first
-    read has started keeps it first. Re-running tops up: a case missing a condition gets it last.
+    read has started keeps it first. Re-running tops up: a case missing a condition gets it last. A case
+    with a cancelled read (its reader was removed) is left as it is, and so are readers no longer in
+    ``readers``.
     """
     first = conditions[0]
     k = len(conditions)
     rows: dict[tuple[int, int], dict[str, tuple[int, int | None, str]]] = defaultdict(dict)
+    cancelled: set[tuple[int, int]] = set()
     for pk, case_id, reader_id, cond, previous_id, status in project.assignments.filter(
-        session=1, status__in=ACTIVE
+        session=1
     ).values_list("id", "case_id", "reader_id", "condition", "previous_id", "status"):
+        if status not in ACTIVE:
+            cancelled.add((case_id, reader_id))
         rows[(case_id, reader_id)][cond] = (pk, previous_id, status)
+    for pair in cancelled:
+        rows.pop(pair)
+    if readers is not None:
+        current = set(readers)
+        rows = defaultdict(dict, {pair: have for pair, have in rows.items() if pair[1] in current})
     used: dict[int, list[int]] = defaultdict(lambda: [0] * k)  # reader -> cases per Latin-square row
     todo: dict[int, list[int]] = defaultdict(list)  # reader -> cases read in the first condition only
     extend: list[tuple[int, int]] = []  # (case, reader) pairs with some but not all conditions
@@ -307,6 +322,7 @@ def assignments_generate(
                 seed,
                 project.washout_days if washout_days is None else washout_days,
                 project.washout_cases if washout_cases is None else washout_cases,
+                readers,
             )
         repeats = []
         for repeated in conditions if crossing else conditions[:1]:

@@ -432,3 +432,34 @@ def test_the_first_condition_cannot_change_once_the_project_has_assignments(worl
     assert refused.status_code == 409 and "first condition" in refused.content.decode()
     world.project.refresh_from_db()
     assert world.project.study_conditions == ["unaided", "aided", "t1_only"]
+
+
+def test_a_crossover_plan_is_topped_up_after_a_reader_who_had_read_is_removed(db):
+    """Regression: generating again after removing a reader (their open reads cancelled, their submitted
+    first reads kept) planned the cancelled conditions anew and failed on the unique key."""
+    from labeling.services.projects import membership_remove
+
+    project, readers = make_project(
+        n_cases=6,
+        n_readers=3,
+        readers_per_case=2,
+        reader_study_conditions=["unaided", "aided"],
+        reader_study_design=CROSSOVER,
+    )
+    assignments_generate(actor=None, project=project, seed=1)
+    gone = readers[0]
+    first = next(
+        a for a in worklist_for_reader(reader=gone, project_id=project.pk) if a.condition == "unaided"
+    )
+    reading_submit(
+        actor=gone, assignment=first, values=full_values(project.scheme.parsed)
+    )  # aided: cancelled
+    membership = project.memberships.get(user=gone, role=Membership.Role.READER)
+    assert membership_remove(actor=None, project=project, membership_id=membership.pk) > 0
+    again = assignments_generate(actor=None, project=project, seed=1)
+    assert again.created > 0  # the cases the removed reader left get other readers, in both conditions
+    active = project.assignments.exclude(status="cancelled")
+    assert not active.filter(reader=gone).exclude(status="submitted").exists()
+    for case_id, reader_id in set(active.exclude(reader=gone).values_list("case_id", "reader_id")):
+        conds = set(active.filter(case_id=case_id, reader_id=reader_id).values_list("condition", flat=True))
+        assert conds == {"unaided", "aided"}
