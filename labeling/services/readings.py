@@ -12,6 +12,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from labeling.conditions import condition
 from labeling.exceptions import Conflict, DomainError, InvalidInput
 from labeling.models import (
     Assignment,
@@ -230,19 +231,21 @@ def reading_submit(
     for repeat in assignment.repeats.all():  # the washout clock of a blinded repeat starts now
         repeat.not_before = now + timedelta(days=repeat.washout_days)
         repeat.save(update_fields=["not_before"])
+    conditions = assignment.project.study_conditions
     if (
-        assignment.project.ai_aided_reads
-        and assignment.project.reader_study_design == assignment.project.ReaderStudyDesign.SEQUENTIAL
-        and not assignment.aided
+        assignment.project.reader_study_design == assignment.project.ReaderStudyDesign.SEQUENTIAL
+        and assignment.condition in conditions[:-1]
     ):
-        # paper (b)'s design: the unaided read is done, now the same reader reads again with the AI output
+        # paper (b)'s design: the unaided read is done, now the same reader reads the case again at once in
+        # the next condition (with the AI output)
+        following = conditions[conditions.index(assignment.condition) + 1]
         Assignment.objects.get_or_create(
             project=assignment.project,
             case=assignment.case,
             reader=assignment.reader,
             session=assignment.session,
-            aided=True,
-            defaults={"order_key": assignment.order_key},
+            condition=following,
+            defaults={"order_key": assignment.order_key, "aided": condition(following).ai},
         )
     audit_record(
         actor=actor,
