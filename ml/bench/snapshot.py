@@ -62,6 +62,40 @@ def _link_series(source: Path, target: Path) -> None:
                 link.symlink_to(f.resolve())
 
 
+#: Consensus lines of every study of a phantom set, shared by its snapshots (the contour and the lesion
+#: snapshot fit the same lines; ~1-2 s per study and core).
+CONSENSUS_CACHE = "consensus-contours.json"
+
+
+def _consensus(
+    phantom_dir: Path,
+    key: str,
+    entries: list[dict[str, Any]],
+    drawn: list[list[dict[str, Any]]],
+    workers: int,
+) -> list[list[dict[str, Any]]]:
+    """Consensus lines of each study's ``drawn`` lines ([] where none), fitted once per phantom set: kept in
+    ``readings/consensus-contours.json`` under ``key``, the hash of the set's readings.json."""
+    path = phantom_dir / "readings" / CONSENSUS_CACHE
+    cache: dict[str, list[dict[str, Any]]] = {}
+    if path.exists():
+        data = json.loads(path.read_text())
+        cache = data["studies"] if data.get("key") == key else {}
+    todo = [(e["study_id"], lines) for e, lines in zip(entries, drawn, strict=True) if lines]
+    todo = [(sid, lines) for sid, lines in todo if sid not in cache]
+    if todo:
+        if workers > 1 and len(todo) > 1:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                fitted = pool.map(consensus_contours, [lines for _, lines in todo], chunksize=1)
+        else:
+            fitted = [consensus_contours(lines) for _, lines in todo]
+        cache |= {sid: lines for (sid, _), lines in zip(todo, fitted, strict=True)}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"key": key, "studies": cache}))
+        tmp.replace(path)
+    return [cache[e["study_id"]] if lines else [] for e, lines in zip(entries, drawn, strict=True)]
+
+
 def training_snapshot(
     phantom_dir: Path, out: Path, kind: str, *, max_contoured: int | None = None, workers: int = 1
 ) -> Path:
@@ -69,8 +103,8 @@ def training_snapshot(
 
     ``max_contoured`` keeps consensus contours on the first that many studies only (the contour model's
     training-set size; ``None``: every study the readers drew on); ``workers`` processes fit them (about
-    2 s per study of 4 readers on a busy core). Returns ``out``. A snapshot written from the same phantom
-    manifest and arguments is reused.
+    2 s per study of 4 readers on a busy core), once per phantom set (:data:`CONSENSUS_CACHE`). Returns
+    ``out``. A snapshot written from the same phantom manifest and arguments is reused.
     """
     manifest = json.loads((phantom_dir / MANIFEST).read_text())
     key = hashlib.sha1(
@@ -80,8 +114,10 @@ def training_snapshot(
     if written.exists() and json.loads(written.read_text()).get("snapshot_id") == key:
         return out
     records: list[dict[str, Any]] = []
+    readings_key = ""
     if isinstance(manifest.get("readings"), dict):
-        records = json.loads((phantom_dir / manifest["readings"]["readings"]).read_text())
+        text = (phantom_dir / manifest["readings"]["readings"]).read_bytes()
+        records, readings_key = json.loads(text), hashlib.sha1(text).hexdigest()
     by_study: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for rec in records:
         by_study[rec["study_id"]].append(rec)
@@ -92,11 +128,7 @@ def training_snapshot(
         lines = [c for r in by_study.get(entry["study_id"], []) for c in r["payload"].get("contours", [])]
         keep = bool(lines) and (max_contoured is None or sum(map(bool, drawn)) < max_contoured)
         drawn.append(lines if keep else [])
-    if workers > 1 and sum(map(bool, drawn)) > 1:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            consensus = pool.map(consensus_contours, drawn, chunksize=1)
-    else:
-        consensus = [consensus_contours(lines) for lines in drawn]
+    consensus = _consensus(phantom_dir, readings_key, entries, drawn, workers)
     studies = [
         {
             "study_id": entry["study_id"],

@@ -100,3 +100,27 @@ def test_the_contour_recipe_trains_in_fp32_on_every_device(
         CONTOUR.train(TrainRequest(tmp_path, tmp_path / "ck", config={"epochs": 1}))
     assert seen == {"amp": False}
     check_config("contour", {"amp": True})  # a run may still ask for autocast
+
+
+def test_the_contour_and_lesion_snapshots_fit_each_studys_consensus_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ml.bench import snapshot
+
+    phantoms = tmp_path / "phantoms"
+    generate(phantoms, n_mri=1, n_ct=0, seed=9, workers=1, readers=2)
+    lesions = load_data_folder(training_snapshot(phantoms, tmp_path / "lesions", "lesions")).studies
+
+    def refit(lines: object) -> object:
+        raise AssertionError("fitted twice")
+
+    monkeypatch.setattr(snapshot, "consensus_contours", refit)
+    contour = load_data_folder(training_snapshot(phantoms, tmp_path / "contour", "contour")).studies
+    assert contour[0].contours == lesions[0].contours and contour[0].contours
+    # new readings in the same folder (same seed and arguments) are fitted afresh
+    readings = phantoms / "readings" / "readings.json"
+    records = json.loads(readings.read_text())
+    records[0]["payload"]["contours"][0]["points_mm"][0][0] += 1.0
+    readings.write_text(json.dumps(records))
+    with pytest.raises(AssertionError, match="fitted twice"):
+        training_snapshot(phantoms, tmp_path / "contour-2", "contour")
