@@ -78,7 +78,7 @@ INDEX_NAME = _HIDDEN + "concord-index.sqlite3"
 MISS_REINDEX_S = 5.0
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS file (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
-    " study TEXT, series TEXT, sop TEXT, attributes TEXT)",
+    " study TEXT, series TEXT, sop TEXT, attributes TEXT, metadata TEXT)",
     "CREATE INDEX IF NOT EXISTS file_study ON file (study, series)",
     "CREATE INDEX IF NOT EXISTS file_sop ON file (sop)",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -87,13 +87,14 @@ _SCHEMA = (
 
 @dataclass(frozen=True)
 class _Entry:
-    """One indexed file: where it is, when it was read, and its QIDO attributes as DICOM JSON."""
+    """One indexed file: where it is, its QIDO attributes as DICOM JSON, and (when just read) its metadata."""
 
     path: Path
     study_uid: str
     series_uid: str
     sop_uid: str
     attributes: DicomJson
+    metadata: str | None = None  # WADO-RS metadata (DICOM JSON without bulk data), serialised
 
 
 def _pick(dataset: Dataset, keywords: Iterable[str]) -> DicomJson:
@@ -154,6 +155,10 @@ class LocalFolderStore:
         db.execute("PRAGMA synchronous=NORMAL")
         for statement in _SCHEMA:
             db.execute(statement)
+        if "metadata" not in {row[1] for row in db.execute("PRAGMA table_info(file)")}:
+            # an index of the first version: add the column, and have the next use reindex once to fill it
+            db.execute("ALTER TABLE file ADD COLUMN metadata TEXT")
+            db.execute("DELETE FROM meta WHERE key = 'built'")
         self._local.db = (os.getpid(), db)
         return db
 
@@ -191,15 +196,18 @@ class LocalFolderStore:
         except Exception:  # any foreign file may sit here; pydicom raises many types on junk bytes
             return None  # not DICOM, damaged, or without UIDs: invisible to the store
         attributes = _pick(header, (*STUDY_KEYWORDS, *SERIES_KEYWORDS, *INSTANCE_KEYWORDS))
-        return _Entry(path, *uids, attributes=attributes)
+        metadata = json.dumps(dataset_to_json(header), separators=(",", ":"))
+        return _Entry(path, *uids, attributes=attributes, metadata=metadata)
 
     def reindex(self) -> dict[str, int]:
         """Bring the index in line with the folder: stat every file, read the headers of new or changed files
         only, forget files that are gone. Returns {"files", "read", "removed"}."""
         db = self._db()
-        known = {
-            path: (size, mtime_ns)
-            for path, size, mtime_ns in db.execute("SELECT path, size, mtime_ns FROM file").fetchall()
+        known = {  # DICOM files without metadata (indexed by the first version) are read again
+            path: (size, mtime_ns) if complete else None
+            for path, size, mtime_ns, complete in db.execute(
+                "SELECT path, size, mtime_ns, study IS NULL OR metadata IS NOT NULL FROM file"
+            ).fetchall()
         }
         changed: list[tuple[str, int, int, _Entry | None]] = []
         present: set[str] = set()
@@ -221,7 +229,7 @@ class LocalFolderStore:
         with self._writing() as db:
             db.executemany("DELETE FROM file WHERE path = ?", [(path,) for path in gone])
             db.executemany(
-                "INSERT OR REPLACE INTO file VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO file VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [_row(relative, size, mtime_ns, entry) for relative, size, mtime_ns, entry in changed],
             )
             db.execute("INSERT OR REPLACE INTO meta VALUES ('built', '1')")
@@ -267,16 +275,18 @@ class LocalFolderStore:
         )
         return [self._row_entry(row) for row in rows.fetchall()]
 
-    def _index_stored(self, path: Path, dataset: Dataset, uids: Sequence[str]) -> None:
-        """Record a file ``store`` wrote (and forget other files of the same instance, already unlinked)."""
+    def _index_stored(self, path: Path, uids: Sequence[str]) -> None:
+        """Record a file ``store`` wrote (and forget other files of the same instance, already unlinked); its
+        header is read back, so that the index holds exactly what a read of the file gives."""
         stat = path.stat()
-        attributes = _pick(dataset, (*STUDY_KEYWORDS, *SERIES_KEYWORDS, *INSTANCE_KEYWORDS))
-        entry = _Entry(path, uids[0], uids[1], uids[2], attributes)
+        entry = self._read_entry(path)
+        if entry is None:
+            raise DicomStoreError(f"instance {uids[2]} was written but cannot be read back")
         relative = self._relative(path)
         with self._writing() as db:
             db.execute("DELETE FROM file WHERE sop = ? AND path != ?", (uids[2], relative))
             db.execute(
-                "INSERT OR REPLACE INTO file VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO file VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 _row(relative, stat.st_size, stat.st_mtime_ns, entry),
             )
 
@@ -421,7 +431,18 @@ class LocalFolderStore:
         return [item for uid in series for item in self.series_metadata(study_uid, uid)]
 
     def instance_metadata(self, study_uid: str, series_uid: str, sop_uid: str) -> DicomJson:
-        """Return the metadata of one instance as DICOM JSON without bulk data."""
+        """Return the metadata of one instance as DICOM JSON without bulk data (from the index: no file read,
+        unless the index has none for it)."""
+        if all(is_uid(uid) for uid in (study_uid, series_uid, sop_uid)):
+            self._ensure_built()
+            rows = self._db().execute(
+                "SELECT path, metadata FROM file WHERE sop = ? AND study = ? AND series = ?",
+                (sop_uid, study_uid, series_uid),
+            )
+            canonical = f"{study_uid}/{series_uid}/{sop_uid}.dcm"
+            for path, metadata in sorted(rows.fetchall(), key=lambda row: row[0] != canonical):
+                if metadata is not None and (self.root / path).is_file():
+                    return json.loads(metadata)  # type: ignore[no-any-return]
         return dataset_to_json(self._read(self._locate(study_uid, series_uid, sop_uid), pixels=False))
 
     def instance(self, study_uid: str, series_uid: str, sop_uid: str) -> Dataset:
@@ -538,7 +559,7 @@ class LocalFolderStore:
             for previous in self._known(uids[2]):
                 if previous.path != target:  # the same instance under another name: keep one copy
                     previous.path.unlink(missing_ok=True)
-            self._index_stored(target, dataset, uids)
+            self._index_stored(target, uids)
             stored.append(uids[2])
         return stored
 
@@ -594,9 +615,18 @@ class LocalFolderStore:
 def _row(relative: str, size: int, mtime_ns: int, entry: _Entry | None) -> tuple[object, ...]:
     """The index row of one file (UIDs and attributes None: not DICOM, kept so it is not read again)."""
     if entry is None:
-        return (relative, size, mtime_ns, None, None, None, None)
+        return (relative, size, mtime_ns, None, None, None, None, None)
     attributes = json.dumps(entry.attributes, separators=(",", ":"))
-    return (relative, size, mtime_ns, entry.study_uid, entry.series_uid, entry.sop_uid, attributes)
+    return (
+        relative,
+        size,
+        mtime_ns,
+        entry.study_uid,
+        entry.series_uid,
+        entry.sop_uid,
+        attributes,
+        entry.metadata,
+    )
 
 
 def _part10_bytes(dataset: Dataset) -> bytes:

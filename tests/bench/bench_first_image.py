@@ -287,6 +287,8 @@ def main() -> None:
         seed(env, args)
         seeded.write_text(json.dumps({"mri": args.mri, "ct": args.ct}))
     manage(env, "collectstatic", "--noinput", "-v", "0")  # the built front end, served by the web process
+    if args.store == "local":
+        print(manage(env, "dicom_reindex").strip())  # a kept store written by an older version: in line now
     found = targets(env)
     print({kind: len(items) for kind, items in found.items()})
 

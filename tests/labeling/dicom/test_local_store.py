@@ -13,7 +13,7 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import RLELossless
 
 from labeling.dicom import DicomNotFound, DicomStoreError, LocalFolderStore
-from labeling.dicom.store import json_value
+from labeling.dicom.store import dataset_to_json, json_value
 from tests.labeling.dicom.dicom_factory import make_series, write_series
 
 
@@ -126,9 +126,35 @@ def test_a_new_store_on_an_indexed_folder_reads_no_header_and_walks_nothing(
 
     assert len(fresh.search_studies()) == 1
     assert len(fresh.search_instances(ds.StudyInstanceUID, ds.SeriesInstanceUID)) == 3
-    assert (walks, reads) == ([], [])
-    assert fresh.series_metadata(ds.StudyInstanceUID, ds.SeriesInstanceUID)
-    assert walks == [] and len(reads) == 3  # the series' own headers, nothing else
+    metadata = fresh.series_metadata(ds.StudyInstanceUID, ds.SeriesInstanceUID)
+    assert (walks, reads) == ([], [])  # the metadata too comes from the index
+    assert metadata == [
+        dataset_to_json(real_read(p, stop_before_pixels=True)) for p in sorted_files(tmp_path)
+    ]
+
+
+def sorted_files(root: Path) -> list[Path]:
+    """The instance files under root, by InstanceNumber."""
+    from pydicom import dcmread
+
+    return sorted(_files(root), key=lambda p: int(dcmread(p, stop_before_pixels=True).InstanceNumber))
+
+
+def test_an_index_of_the_first_version_gets_its_metadata_by_one_reindex(
+    tmp_path: Path, mr_series: list[Dataset]
+) -> None:
+    import sqlite3
+
+    LocalFolderStore(tmp_path).store(mr_series)
+    with sqlite3.connect(tmp_path / ".concord-index.sqlite3") as db:  # as the first version left it
+        db.execute("ALTER TABLE file DROP COLUMN metadata")
+    ds = mr_series[0]
+
+    store = LocalFolderStore(tmp_path)
+    assert len(store.series_metadata(ds.StudyInstanceUID, ds.SeriesInstanceUID)) == 3
+    assert store.reindex() == {"files": 3, "read": 0, "removed": 0}  # the first use read them all
+    with sqlite3.connect(tmp_path / ".concord-index.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM file WHERE metadata IS NULL").fetchone() == (0,)
 
 
 def test_a_folder_written_before_the_index_is_indexed_once(tmp_path: Path, mr_series: list[Dataset]) -> None:
