@@ -145,9 +145,11 @@ bench-soak: deps services ## the 30-minute soak: 100 readers, memory of web/work
 bench-readerstudy: $(VENV)/.dev ## MRMC analysis: type I error on 2,000 Roe-Metz null studies, speed at 10 x 2 x 1,000
 	$(PY) -m tests.bench.bench_readerstudy
 
+FAULTS_ARGS ?=
+
 .PHONY: faults
-faults: deps services ## fault scenarios (kill -9 worker in a refit and an import, broker down, Orthanc down) on the production-shaped stack, as a table
-	$(PY) -m tests.bench.faults
+faults: deps services ## fault scenarios (kill -9 worker in a refit and an import, broker down, Orthanc down, kill -9 of a private PostgreSQL) as a table (FAULTS_ARGS, e.g. "--only 5")
+	$(PY) -m tests.bench.faults $(FAULTS_ARGS)
 
 .PHONY: bench-hostile-import
 bench-hostile-import: deps services ## peak memory of each hostile import (zip bombs, traversal, links, absurd DICOM) vs a valid study

@@ -2,7 +2,7 @@
 
 The stack, all on 127.0.0.1 and all this script's own: gunicorn (config/gunicorn.conf.py, gthread), a Celery
 worker (prefork) and beat, a Redis started here on a free port (so that it can be stopped without touching
-anyone else's), PostgreSQL (a throw-away database) and the checkout's Orthanc (platform/services.sh, on
+anyone else's), a PostgreSQL started here too (initdb in a temporary folder, a free port) and the checkout's Orthanc (platform/services.sh, on
 ORTHANC_PORT). Scenarios:
 
 1. ``kill -9`` of the worker (its whole process group) while it refits a project's consensus; the worker is
