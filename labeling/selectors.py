@@ -472,13 +472,9 @@ def finding_name(project: Project, lesion: str) -> str | None:
     return _FINDING_NAMES.get(lesion, lesion.replace("_", " "))
 
 
-def adjudication_item(
-    *, project: Project, case_id: int, joint: str, region: str, lesion: str, adjudicator: User | None = None
-) -> dict[str, Any]:
-    """Everything an adjudicator needs for one item: each (pseudonymised) reading, posterior, confusions.
-
-    A case the ``adjudicator`` read themselves is NotFound unless the project allows them to decide it.
-    """
+def _case_to_adjudicate(project: Project, case_id: int, adjudicator: User | None) -> Case:
+    """The project's case ``case_id`` as an adjudicator may open it: NotFound for no such case, and for one the
+    ``adjudicator`` read themselves unless the project allows them to decide it."""
     case = project.cases.select_related("study").filter(pk=case_id).first()
     if case is None:
         raise NotFound("no such case")
@@ -488,6 +484,17 @@ def adjudication_item(
         and case.readings.filter(reader=adjudicator).exists()
     ):
         raise NotFound("you read this case yourself; another adjudicator decides it")
+    return case
+
+
+def adjudication_item(
+    *, project: Project, case_id: int, joint: str, region: str, lesion: str, adjudicator: User | None = None
+) -> dict[str, Any]:
+    """Everything an adjudicator needs for one item: each (pseudonymised) reading, posterior, confusions.
+
+    A case the ``adjudicator`` read themselves is NotFound unless the project allows them to decide it.
+    """
+    case = _case_to_adjudicate(project, case_id, adjudicator)
     if (joint, region, lesion) not in {item.key for item in project.scheme.parsed.form_items}:
         raise NotFound(f"no item {joint}/{region}/{lesion} in the project's scheme")
     names = reader_pseudonyms(project=project)
@@ -681,15 +688,7 @@ def contour_dispute(
     """One contour disagreement: every reader's line on the slice (pseudonymised, with its distance to the
     consensus), the consensus line, and the decisions so far. A case the ``adjudicator`` read is NotFound
     unless the project allows them to decide it."""
-    case = project.cases.select_related("study").filter(pk=case_id).first()
-    if case is None:
-        raise NotFound("no such case")
-    if (
-        adjudicator is not None
-        and not project.readers_may_adjudicate_own_cases
-        and case.readings.filter(reader=adjudicator).exists()
-    ):
-        raise NotFound("you read this case yourself; another adjudicator decides it")
+    case = _case_to_adjudicate(project, case_id, adjudicator)
     consensus = ContourConsensus.objects.filter(
         project=project, case=case, joint=joint, slice_index=slice_index
     ).first()

@@ -8,12 +8,14 @@ model package (ml.contours, ml.lesions, ml.ctgrade) and the shared loop of ml.tr
 from __future__ import annotations
 
 import importlib
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from ml.config import check_keys
+from ml.data.snapshot import link_study
 
 Progress = Callable[[dict[str, Any]], None]
 ShouldStop = Callable[[], bool]
@@ -84,6 +86,24 @@ class Predictor(Protocol):
 
     def predict(self, case: dict[str, Any]) -> dict[str, Any]:
         """Pre-read one case of a snapshot-style case record (series with DICOM file paths)."""
+
+
+class StudyPredictor(Protocol):
+    """A model that reads a study folder (one sub-folder per series): ml.lesions' and ml.ctgrade's."""
+
+    def predict_study(self, folder: Path) -> dict[str, Any]: ...
+
+
+class StudyPreReader:
+    """A :class:`Predictor` over a study predictor loaded once: each case record is laid out as a study folder
+    of links to its files (``ml.data.snapshot.link_study``) and read; the weights stay loaded for the batch."""
+
+    def __init__(self, predictor: StudyPredictor) -> None:
+        self.predictor = predictor
+
+    def predict(self, case: dict[str, Any]) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory() as tmp:
+            return self.predictor.predict_study(link_study(case, Path(tmp) / "study"))
 
 
 class Pipeline(Protocol):

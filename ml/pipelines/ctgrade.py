@@ -8,15 +8,14 @@ Training needs each study's pelvis SEG (the segmenter's labels); a snapshot with
 from __future__ import annotations
 
 import math
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ml.ctgrade.infer import CtPredictor
 from ml.ctgrade.train import evaluate, train_from_config
-from ml.data.snapshot import TEST, TRAIN, link_study, load_data_folder, series_folder
-from ml.pipelines import Cancelled, Evaluation, TrainRequest, check_config
+from ml.data.snapshot import TEST, TRAIN, load_data_folder, series_folder
+from ml.pipelines import Cancelled, Evaluation, StudyPreReader, TrainRequest, check_config
 from ml.pipelines.recipes import recipe
 from ml.training import read_card
 
@@ -118,19 +117,8 @@ class CtGradePipeline:
         }
         return Evaluation("qwk", metrics, per_output, n_gold=int(result.get("n_joints", 0)) // 2)
 
-    def load(self, checkpoint_dir: Path, device: str = "auto") -> CtPreReader:
-        return CtPreReader(CtPredictor.from_checkpoint(checkpoint_dir, device=device))
-
-
-class CtPreReader:
-    """Pre-reads case records with one loaded CtPredictor (the case laid out as a study folder of links)."""
-
-    def __init__(self, predictor: CtPredictor) -> None:
-        self.predictor = predictor
-
-    def predict(self, case: dict[str, Any]) -> dict[str, Any]:
-        with tempfile.TemporaryDirectory() as tmp:
-            return self.predictor.predict_study(link_study(case, Path(tmp) / "study"))
+    def load(self, checkpoint_dir: Path, device: str = "auto") -> StudyPreReader:
+        return StudyPreReader(CtPredictor.from_checkpoint(checkpoint_dir, device=device))
 
 
 PIPELINE = CtGradePipeline()

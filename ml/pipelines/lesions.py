@@ -14,15 +14,14 @@ output: each output's AUC (for the no-drop rule).
 from __future__ import annotations
 
 import math
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from ml.data.snapshot import TEST, link_study
+from ml.data.snapshot import TEST
 from ml.lesions.infer import LesionPredictor
 from ml.lesions.model import JOINT_CROP_NET
 from ml.lesions.train import evaluate, train_from_config
-from ml.pipelines import Cancelled, Evaluation, TrainRequest, check_config, loop_progress
+from ml.pipelines import Cancelled, Evaluation, StudyPreReader, TrainRequest, check_config, loop_progress
 from ml.pipelines.recipes import recipe
 from ml.training import read_card
 
@@ -71,19 +70,8 @@ class LesionPipeline:
         metrics = {"mean_auc": mean_auc, "min_auc": float(result["min_auc"])}
         return Evaluation("mean_auc", metrics, per_output, n_gold=int(result["n_studies"]))
 
-    def load(self, checkpoint_dir: Path, device: str = "auto") -> LesionPreReader:
-        return LesionPreReader(LesionPredictor.from_checkpoint(checkpoint_dir, device=device))
-
-
-class LesionPreReader:
-    """Pre-reads case records with one loaded LesionPredictor (the case laid out as a study folder of links)."""
-
-    def __init__(self, predictor: LesionPredictor) -> None:
-        self.predictor = predictor
-
-    def predict(self, case: dict[str, Any]) -> dict[str, Any]:
-        with tempfile.TemporaryDirectory() as tmp:
-            return self.predictor.predict_study(link_study(case, Path(tmp) / "study"))
+    def load(self, checkpoint_dir: Path, device: str = "auto") -> StudyPreReader:
+        return StudyPreReader(LesionPredictor.from_checkpoint(checkpoint_dir, device=device))
 
 
 PIPELINE = LesionPipeline()
