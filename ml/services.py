@@ -512,7 +512,7 @@ def _enqueue(run_id: int) -> None:
 def training_run_cancel(*, actor: User, run: TrainingRun) -> TrainingRun:
     """Ask a queued or running run to stop; the worker stops at its next step."""
     with transaction.atomic():
-        run = TrainingRun.objects.select_for_update().get(pk=run.pk)
+        run = TrainingRun.objects.select_for_update(no_key=True).get(pk=run.pk)
         if run.state not in TrainingRun.ACTIVE:
             raise Conflict(f"the run is {run.state}")
         if run.state == TrainingRun.State.QUEUED:
@@ -526,7 +526,11 @@ def training_run_cancel(*, actor: User, run: TrainingRun) -> TrainingRun:
 def _claim(run_id: int) -> tuple[TrainingRun, bool] | None:
     """Mark the run running for this worker; returns (run, resume) or None when there is nothing to do."""
     with transaction.atomic():
-        run = TrainingRun.objects.select_for_update().select_related("project__scheme").get(pk=run_id)
+        run = (
+            TrainingRun.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("project__scheme")
+            .get(pk=run_id)
+        )
         if run.state not in TrainingRun.ACTIVE:
             return None  # finished, failed or cancelled: a redelivery lands here and stops
         now = timezone.now()

@@ -303,10 +303,9 @@ def meaning(
     if _binary(values, finding):
         state = "present" if said else "absent"
         subject = f"a {said} ({finding} {state}) from this reader"
+        # said of the reader's values in general, not of this item (where the other readers may outweigh it)
         if len(tied) > 1:
-            sentence = f"{subject} is as likely right as wrong (50% each)"
-        elif truth == said:
-            sentence = f"{subject} most likely is right ({percent(share)})"
+            sentence = f"{subject} is as likely to mean {finding} present as absent (50% each)"
         else:
             sentence = f"{subject} most likely means {finding} is {'present' if truth else 'absent'} ({percent(share)})"
     elif len(tied) > 1:

@@ -17,8 +17,10 @@ takes the chain lock, so the chain lock is the last lock of a transaction.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -135,3 +137,39 @@ def test_an_audited_write_goes_through_while_another_holds_its_row_locks(world, 
     submits = 1 if (holder, write) == ("assignment generation", "consensus refit") else 2
     assert Reading.objects.filter(project=world.project).count() == submits
     assert list(audit_chain_breaks()) == []
+
+
+ROOT = Path(__file__).resolve().parents[2]
+#: row locks that may stay FOR UPDATE: rows no audited write references by a foreign key, or SQLite only
+FOR_UPDATE_ALLOWED = {
+    ("labeling/services/consensus.py", "Project"),  # SQLite's stand-in for the advisory lock
+    ("labeling/services/contour_consensus.py", "ContourConsensus"),  # a cache it may delete from
+    ("labeling/services/deidentification.py", "StudyDeidentification"),
+    ("labeling/services/ingest.py", "ImportJob"),
+    ("labeling/services/outbox.py", "OutboxMessage"),
+    ("ml/services.py", "TrainingRun"),  # the worker's skip_locked claim, of self
+}
+
+
+def test_row_locks_take_no_key_update_and_only_their_own_row():
+    """The lock order above holds only while row locks are FOR NO KEY UPDATE on their own row: a plain
+    ``select_for_update()`` (FOR UPDATE) blocks every foreign-key check of the row, and with
+    ``select_related`` and no ``of`` it locks the joined rows too (how a submit came to lock its project)."""
+    offenders = []
+    for path in [*ROOT.glob("labeling/**/*.py"), *ROOT.glob("ml/**/*.py")]:
+        rel = path.relative_to(ROOT).as_posix()
+        if "/migrations/" in rel:
+            continue
+        text = path.read_text()
+        for m in re.finditer(r"(\w+)\.objects\.select_for_update\(", text):
+            model, end, depth = m.group(1), m.end(), 1
+            while depth:  # the call's arguments, to their closing parenthesis
+                depth += {"(": 1, ")": -1}.get(text[end], 0)
+                end += 1
+            args = text[m.end() : end - 1]
+            rest = re.split(r"\.get\(|\.filter\(|\.first\(|\n\n", text[end:], maxsplit=1)[0]
+            if ".select_related(" in rest and "of=" not in args:
+                offenders.append(f"{rel}: {model} locks its select_related rows too (no of=)")
+            if "no_key=True" not in args and (rel, model) not in FOR_UPDATE_ALLOWED:
+                offenders.append(f"{rel}: {model} FOR UPDATE (no_key=True missing)")
+    assert offenders == []

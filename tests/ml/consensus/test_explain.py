@@ -211,7 +211,14 @@ def test_a_row_reads_correctly(row, truth_index, values, finding, sentence):
 @pytest.mark.parametrize(
     ("matrix", "said", "values", "prior", "finding", "sentence"),
     [
-        (np.eye(2), 1, [0, 1], None, "BME", "a 1 (BME present) from this reader most likely is right (100%)"),
+        (
+            np.eye(2),
+            1,
+            [0, 1],
+            None,
+            "BME",
+            "a 1 (BME present) from this reader most likely means BME is present (100%)",
+        ),
         (
             [[0.9, 0.1], [0.3, 0.7]],
             0,
@@ -226,7 +233,7 @@ def test_a_row_reads_correctly(row, truth_index, values, finding, sentence):
             [0, 1],
             None,
             "BME",
-            "a 1 (BME present) from this reader is as likely right as wrong (50% each)",
+            "a 1 (BME present) from this reader is as likely to mean BME present as absent (50% each)",
         ),
         (
             [[0.5, 0.5, 0], [0.5, 0.5, 0], [0, 0, 1]],
@@ -253,8 +260,8 @@ def test_the_meaning_of_a_value_reads_correctly(matrix, said, values, prior, fin
 def test_explain_reading_of_a_binary_finding_and_a_truth_row_without_reads():
     out = explain_reading([[0.9, 0.1], [0.3, 0.7]], 1, [0, 1], [0.5, 0.5], truth=1, finding="BME")
     assert out["sentence"] == (
-        "a 1 (BME present) from this reader most likely is right (88%); this reader misses BME 30% of the time"
-        " it is present and reports it 10% of the time it is absent"
+        "a 1 (BME present) from this reader most likely means BME is present (88%); this reader misses BME 30%"
+        " of the time it is present and reports it 10% of the time it is absent"
     )
     assert out["row"] == "when BME is present, reports it 70% of the time"
     counts = [[3, 1, 0], [0, 0, 0], [0, 1, 2]]

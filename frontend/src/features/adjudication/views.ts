@@ -305,7 +305,7 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
                     r.explanation.sentence,
                     r.explanation.row ? h("span", { class: "sub" }, ` (${r.explanation.row})`) : null,
                   ]
-                : "–",
+                : h("span", { class: "sub" }, "No model of this reader yet (not in the last consensus fit)."),
             ),
           ),
         ),
