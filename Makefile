@@ -79,6 +79,12 @@ check: $(VENV)/.dev ## Django system checks, migrations up to date, OpenAPI sche
 test: deps services frontend lint lint-frontend check schema-check ## install, build, start services, lint, run the whole suite
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider
 
+E2E_REPEAT ?= 10
+
+.PHONY: test-e2e-repeat
+test-e2e-repeat: deps services frontend ## the browser tests E2E_REPEAT (10) times in a row, stopping at the first failure, as a table (E2E_ARGS: more pytest arguments)
+	E2E_REPEAT=$(E2E_REPEAT) PYTEST_WORKERS=$(PYTEST_WORKERS) $(PY) -m tests.e2e.repeat $(E2E_ARGS)
+
 FUZZ_EXAMPLES ?= 100
 
 .PHONY: fuzz
@@ -114,6 +120,12 @@ bench-refit: deps services ## consensus refits at 1,000,000 reading values: full
 .PHONY: bench-dicomweb-local
 bench-dicomweb-local: deps services ## series metadata and frame latency of /dicomweb/ on the local store
 	$(PY) -m tests.bench.bench_dicomweb_local
+
+FIRST_IMAGE_ARGS ?=
+
+.PHONY: bench-first-image
+bench-first-image: deps services frontend ## first image in Chromium on the demo data, cold and warm: MRI, CT, adjudication (FIRST_IMAGE_ARGS, e.g. "--store orthanc --keep")
+	$(PY) -m tests.bench.bench_first_image $(FIRST_IMAGE_ARGS)
 
 .PHONY: bench-proxy
 bench-proxy: deps services ## frame latency through the DICOMweb proxy vs Orthanc, 20 clients

@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from labeling.conditions import AIDED, CONDITIONS, UNAIDED, condition_label, study_conditions
+
 
 class ImmutableError(Exception):
     """An attempt to change or delete a row that is immutable by design."""
@@ -63,10 +65,14 @@ class Project(models.Model):
     """A reading campaign on one grading scheme."""
 
     class ReaderStudyDesign(models.TextChoices):
-        SEQUENTIAL = "sequential", "sequential (the unaided read, then at once the same case with AI)"
+        SEQUENTIAL = (
+            "sequential",
+            "sequential (a case in each condition in turn, at once: the unaided read, then with AI)",
+        )
         CROSSOVER = (
             "crossover",
-            "crossover (unaided and aided sessions apart by the washout, order randomised)",
+            "crossover (a case in each condition in sessions apart by the washout, order a seeded Latin "
+            "square per reader)",
         )
 
     name = models.CharField(max_length=200, unique=True)
@@ -86,7 +92,13 @@ class Project(models.Model):
         max_length=16,
         choices=ReaderStudyDesign.choices,
         default=ReaderStudyDesign.SEQUENTIAL,
-        help_text="how AI-aided reads are scheduled when ai_aided_reads is on",
+        help_text="how a reader study's reads of a case are scheduled (sequential or crossover)",
+    )
+    reader_study_conditions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='the reader study\'s conditions in order (labeling.conditions), e.g. ["t1_only", '
+        '"t1_stir"]; empty: unaided and aided when ai_aided_reads is on, else no reader study',
     )
     readers_may_adjudicate_own_cases = models.BooleanField(
         default=False,
@@ -138,6 +150,11 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def study_conditions(self) -> list[str]:
+        """The reader study's conditions in order; fewer than two: no reader study, every read unaided."""
+        return study_conditions(self.reader_study_conditions or (), self.ai_aided_reads)
 
 
 class Membership(models.Model):
@@ -327,7 +344,14 @@ class Assignment(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="assignments")
     reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
     session = models.PositiveSmallIntegerField(default=1)
-    aided = models.BooleanField(default=False, help_text="AI-aided read, paired with the unaided one")
+    condition = models.CharField(
+        max_length=32,
+        default=UNAIDED,
+        help_text="the reader-study condition of this read (labeling.conditions): what the reader is served",
+    )
+    aided = models.BooleanField(
+        default=False, help_text="the read is served the AI pre-read (follows from the condition)"
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     order_key = models.BigIntegerField(default=0, help_text="random worklist order, fresh per session")
     previous = models.ForeignKey(
@@ -353,7 +377,8 @@ class Assignment(models.Model):
         ordering = ["order_key", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["case", "reader", "session", "aided"], name="assignment_case_reader_session_unique"
+                fields=["case", "reader", "session", "condition"],
+                name="assignment_case_reader_session_condition_unique",
             )
         ]
         indexes = [models.Index(fields=["reader", "status", "order_key"])]
@@ -361,10 +386,17 @@ class Assignment(models.Model):
     def __str__(self) -> str:
         return f"{self.reader} on {self.case} (session {self.session})"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # ``aided`` follows the condition; an "aided=True" without a condition (the older way) means "aided"
+        if self.condition == UNAIDED and self.aided:
+            self.condition = AIDED
+        self.aided = CONDITIONS[self.condition].ai if self.condition in CONDITIONS else self.aided
+        super().save(*args, **kwargs)
+
     @property
-    def condition(self) -> str:
-        """The reader-study condition of this read: "aided" (with the AI output) or "unaided"."""
-        return "aided" if self.aided else "unaided"
+    def condition_label(self) -> str:
+        """The condition in the reader's words ("T1 only", "AI-aided")."""
+        return condition_label(self.condition)
 
 
 class Draft(models.Model):

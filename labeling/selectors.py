@@ -30,7 +30,7 @@ from labeling.models import (
     ReadingValue,
     Study,
 )
-from ml.consensus.explain import explain_reading, tendency
+from ml.consensus.explain import explain_reading, percent, tendency
 
 OPEN_STATES = (Assignment.Status.OPEN, Assignment.Status.IN_PROGRESS)
 
@@ -461,6 +461,17 @@ def adjudication_cases(
     return {"threshold": threshold, "contour_threshold_mm": project.contour_disagreement_mm, "cases": cases}
 
 
+#: how a lesion is named inside a sentence ("misses BME 30% of the time it is present"); others: its id in words
+_FINDING_NAMES = {"bme": "BME", "fat": "fat metaplasia"}
+
+
+def finding_name(project: Project, lesion: str) -> str | None:
+    """The name of a binary finding as the explanations use it; None for an ordinal grade (told in grades)."""
+    if project.scheme.parsed.lesion_is_ordinal(lesion):
+        return None
+    return _FINDING_NAMES.get(lesion, lesion.replace("_", " "))
+
+
 def _case_to_adjudicate(project: Project, case_id: int, adjudicator: User | None) -> Case:
     """The project's case ``case_id`` as an adjudicator may open it: NotFound for no such case, and for one the
     ``adjudicator`` read themselves unless the project allows them to decide it."""
@@ -514,7 +525,15 @@ def adjudication_item(
         confusion = confusions.get(reader_id)
         if confusion is None or value not in values or len(confusion.matrix) != len(values):
             return None
-        return explain_reading(confusion.matrix, value, values, prior=prior, truth=truth)
+        return explain_reading(
+            confusion.matrix,
+            value,
+            values,
+            prior=prior,
+            truth=truth,
+            finding=finding_name(project, lesion),
+            evidence=confusion.counts if len(confusion.counts or ()) == len(values) else None,
+        )
 
     traced = sorted(c.slice_index for c in contours)
     return {
@@ -616,30 +635,43 @@ def calibration_report_and_cases(*, reader: User, project: Project) -> tuple[lis
         c.run.lesion: c
         for c in ReaderConfusion.objects.filter(run__in=runs.values(), reader=reader).select_related("run")
     }
-    return [_calibration_explained(e, own.get(e["lesion"])) for e in out.values()], shown
+    return [
+        _calibration_explained(e, own.get(e["lesion"]), finding_name(project, e["lesion"]))
+        for e in out.values()
+    ], shown
 
 
-def _calibration_explained(entry: dict[str, Any], confusion: ReaderConfusion | None) -> dict[str, Any]:
+def _calibration_explained(
+    entry: dict[str, Any], confusion: ReaderConfusion | None, finding: str | None = None
+) -> dict[str, Any]:
     """A calibration entry with its agreement in words: what the counts say, and what the consensus model
-    believes about the reader (their confusion matrix), so a low agreement figure explains itself."""
-    n, agree = entry["n"], entry["agree"]
+    believes about the reader (their confusion matrix), so a low agreement figure explains itself. Without a
+    row for the reader in the consensus run (too new to it), the counts speak alone. ``observed`` and
+    ``model`` are about "this reader"; ``explanation`` speaks to the reader."""
+    n, agree, values = entry["n"], entry["agree"], entry["values"]
     totals = [sum(row) for row in entry["counts"]]
-    observed = tendency(entry["counts"], prior=totals).sentence if n else None
+    observed = tendency(entry["counts"], prior=totals, values=values, finding=finding) if n else None
     model = None
-    if confusion is not None and len(confusion.matrix) == len(entry["values"]):
-        model = tendency(confusion.matrix, prior=confusion.run.prior).sentence
-    explanation = (
-        f"You gave the consensus value on {agree} of {n} items ({round(100 * agree / n)}%)"
-        + (f"; the consensus model believes you {model}" if model else f"; you {observed}")
-        + "."
-        if n
-        else None
-    )
+    if confusion is not None and len(confusion.matrix) == len(values):
+        model = tendency(
+            confusion.matrix,
+            prior=confusion.run.prior,
+            values=values,
+            finding=finding,
+            evidence=confusion.counts if len(confusion.counts or ()) == len(values) else None,
+        )
+    explanation = None
+    if n and observed is not None:
+        explanation = (
+            f"You gave the consensus value on {agree} of {n} item{'' if n == 1 else 's'} ({percent(agree / n)})"
+            + (f"; the consensus model believes you {model.you}" if model else f"; you {observed.you}")
+            + "."
+        )
     return {
         **entry,
         "agreement": agree / n if n else None,
-        "observed": observed,
-        "model": model,
+        "observed": observed.sentence if observed else None,
+        "model": model.sentence if model else None,
         "explanation": explanation,
     }
 

@@ -48,11 +48,12 @@ def import_job_run_task(job_id: int) -> None:
     retry_backoff=True,
     max_retries=5,
 )
-def reader_study_compute_task(project_id: int, reference: str) -> None:
-    """Analyse the project's reader study against ``reference``; idempotent per data hash."""
+def reader_study_compute_task(project_id: int, reference: str, conditions: list[str] | None = None) -> None:
+    """Analyse the project's reader study (two of its conditions) against ``reference``; idempotent per data
+    hash."""
     from labeling.services.reader_study import reader_study_compute
 
-    reader_study_compute(project_id=project_id, reference=reference)
+    reader_study_compute(project_id=project_id, reference=reference, conditions=conditions)
 
 
 @shared_task(ignore_result=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)

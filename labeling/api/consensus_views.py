@@ -316,7 +316,13 @@ class ContourAdjudicationRecordApi(APIView):
         joint = serializers.CharField(max_length=16)
         slice_index = serializers.IntegerField(min_value=0, max_value=DB_INT_MAX)
         choice = serializers.ChoiceField(choices=ContourAdjudication.Source.choices)
-        reader = serializers.CharField(max_length=64, required=False, default="")
+        reader = serializers.CharField(
+            max_length=64,
+            required=False,
+            default="",
+            allow_blank=True,
+            help_text="the pseudonym of the reader whose line is chosen; blank or absent for the other choices",
+        )
         points_mm = serializers.JSONField(required=False, default=None)
         reason = serializers.CharField(max_length=1000)
 

@@ -195,6 +195,8 @@ def _send(served: Served, *, cache: str = CACHE_IMMUTABLE) -> HttpResponseBase:
 
 
 def _json(items: list[DicomJson], request: Request, *, cache: str, uids: UidMap | None = None) -> Response:
+    if uids is not None:  # a series the read's condition hides is not there (a T1-only read has no STIR)
+        items = [item for item in items if uids.shows(item)]
     items = rebase_links(items, configured_store().link_root, _own_root(request))
     if not sees_identity(request_user(request)):
         items = reader_jsons(items, clean_series_descriptions())
@@ -273,7 +275,9 @@ def _search_everywhere(
         if uid not in assigned:
             answers.append((item, None))
         for _, assignment_id in read.get(uid, []):
-            answers.append((item, _uid_map(assignment_id, uid)))
+            uids = _uid_map(assignment_id, uid)
+            if uids.shows(item):
+                answers.append((item, uids))
     page = answers[offset : offset + limit if limit is not None else None]
     shown = [item for item, _ in page]
     if not sees_identity(user):
@@ -390,6 +394,8 @@ def _reader_instances(
             (str(json_value(i, "SeriesInstanceUID")), str(json_value(i, "SOPInstanceUID")))
             for i in store.search_instances(study_uid, series_uid)
         ]
+    if uids is not None:
+        targets = [(se, sop) for se, sop in targets if se not in uids.hidden_series]
     if not targets:
         raise NotFound("not found")
     clean = clean_series_descriptions()

@@ -40,7 +40,13 @@ from labeling.schemes import SchemeError
 
 #: Errors of a database that is restarting or unreachable: the request can be retried as it is.
 DATABASE_DOWN = (OperationalError, InterfaceError)
-DATABASE_DOWN_BODY = {"detail": "the database is unavailable for a moment; nothing was saved, try again"}
+#: Not "nothing was saved": the connection may die after PostgreSQL committed and before the answer. What holds
+#: is that a change is saved whole or not at all, and that sending it again is safe (a reading sent again is
+#: answered with the stored one).
+DATABASE_DOWN_BODY = {
+    "detail": "the database is unavailable for a moment; try again (a change is saved whole or not at all, "
+    "and the same reading sent again is not stored twice)"
+}
 RETRY_AFTER_S = 5
 #: The answer while the image server (Orthanc) is down or does not answer in time: a 502, which the viewer
 #: recognises by its ``code`` and shows as "image server unavailable" (not a black viewport).

@@ -173,6 +173,22 @@ class AgreementChangeOutput(serializers.Serializer):
     alpha_ci_upper = _num()
 
 
+class IntraReaderOfReaderOutput(serializers.Serializer):
+    reader = serializers.CharField(help_text="the reader's pseudonym")
+    kappa = _num()
+    n_pairs = serializers.IntegerField()
+
+
+class IntraReaderOfConditionOutput(serializers.Serializer):
+    """Cohen's κ of a reader's repeat reads of a unit in one condition, pooled (case-clustered CI) and per reader."""
+
+    kappa = _num()
+    ci_lower = _num()
+    ci_upper = _num()
+    n_pairs = serializers.IntegerField()
+    readers = IntraReaderOfReaderOutput(many=True)
+
+
 class ReaderStudyEndpointOutput(serializers.Serializer):
     """One binary endpoint: its definition, then its analyses, or ``error`` when it could not be analysed."""
 
@@ -188,22 +204,29 @@ class ReaderStudyEndpointOutput(serializers.Serializer):
     error = serializers.CharField(required=False)
     n_units = serializers.IntegerField(required=False)
     n_positive = serializers.IntegerField(required=False)
-    n_readers = serializers.IntegerField(required=False, help_text="readers with aided and unaided reads")
+    n_readers = serializers.IntegerField(required=False, help_text="readers with reads in both conditions")
     n_reads = serializers.IntegerField(required=False)
     analyses = EndpointAnalysesOutput(required=False)
     roc = serializers.DictField(child=ConditionRocOutput(), required=False, help_text="by condition")
     agreement = AgreementChangeOutput(required=False)
+    intra_reader = serializers.DictField(
+        child=IntraReaderOfConditionOutput(), required=False, help_text="by condition"
+    )
 
 
 class ReaderStudyOutput(serializers.Serializer):
-    """The MRMC analysis of aided vs unaided reads, per endpoint."""
+    """The MRMC analysis of two conditions' reads (unaided vs aided by default), per endpoint."""
 
     status = _constant("ready")
     version = serializers.IntegerField(help_text="of the analysis")
     reference = serializers.CharField()
     reference_label = serializers.CharField()
     design = serializers.CharField()
-    conditions = serializers.ListField(child=serializers.CharField())
+    conditions = serializers.ListField(
+        child=serializers.CharField(), help_text="the two conditions compared, in order"
+    )
+    condition_labels = serializers.ListField(child=serializers.CharField())
+    comparison = serializers.CharField(help_text="what a difference is: second - first")
     endpoints = ReaderStudyEndpointOutput(many=True)
     data_hash = serializers.CharField(help_text="of the reads and references analysed")
     computed_at = serializers.DateTimeField()
@@ -214,4 +237,5 @@ class ReaderStudyComputingOutput(serializers.Serializer):
 
     status = _constant("computing")
     reference = serializers.CharField()
+    conditions = serializers.ListField(child=serializers.CharField())
     data_hash = serializers.CharField()

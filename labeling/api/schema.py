@@ -46,7 +46,9 @@ RESPONSES = {
     ),
     "503": (
         "ServiceUnavailable",
-        "The database is unavailable for a moment (a restart, a failover); nothing was saved, retry.",
+        "The database is unavailable for a moment (a restart, a failover): retry after Retry-After. A change "
+        "is saved whole or not at all (the commit may have happened just before the connection was lost); "
+        "the same reading sent again is answered with the stored one.",
         "Error",
     ),
 }

@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
+from labeling.conditions import CONDITIONS
 from labeling.dicom.pseudonyms import UidMap
 from labeling.models import (
     Assignment,
@@ -66,12 +67,44 @@ class SchemeOutput(serializers.ModelSerializer):
         fields = ["id", "name", "version", "modality", "form", "definition"]
 
 
+class ConditionOutput(serializers.Serializer):
+    """A reader-study condition: its name, the label readers see, and what it serves in words."""
+
+    name = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field (DRF pops it), not Field.label
+    description = serializers.CharField()
+    ai = serializers.BooleanField(help_text="the read is served the AI pre-read")
+
+
+def condition_choices(project: Project) -> list[dict[str, Any]]:
+    """The conditions the project's scheme can serve (a sequence-restricted one needs that sequence)."""
+    sequences = set(project.scheme.parsed.sequences)
+    return [
+        {"name": c.name, "label": c.label, "description": c.description, "ai": c.ai}
+        for c in CONDITIONS.values()
+        if set(c.sequences or ()) <= sequences
+    ]
+
+
 class ProjectOutput(serializers.ModelSerializer):
     scheme: serializers.Field = serializers.StringRelatedField()
     scheme_id = serializers.IntegerField()
     modality = serializers.CharField(
         source="scheme.modality", read_only=True, help_text="DICOM modality of the project's studies (MR, CT)"
     )
+    reader_study_conditions = serializers.ListField(
+        child=serializers.CharField(), help_text="the conditions set (empty: the default)"
+    )
+    study_conditions = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="the reader study's conditions in effect, in order (fewer than two: no reader study)",
+    )
+    condition_choices = serializers.SerializerMethodField()
+
+    @extend_schema_field(ConditionOutput(many=True))
+    def get_condition_choices(self, project: Project) -> list[dict[str, Any]]:
+        return condition_choices(project)
 
     class Meta:
         model = Project
@@ -91,6 +124,9 @@ class ProjectOutput(serializers.ModelSerializer):
             "contour_disagreement_mm",
             "ai_aided_reads",
             "reader_study_design",
+            "reader_study_conditions",
+            "study_conditions",
+            "condition_choices",
             "readers_may_adjudicate_own_cases",
             "deidentify",
             "deidentify_dates",
@@ -219,6 +255,7 @@ class AssignmentAdminOutput(serializers.ModelSerializer):
             "reader",
             "session",
             "aided",
+            "condition",
             "status",
             "previous_id",
             "not_before",
@@ -263,10 +300,13 @@ class WorklistItemOutput(serializers.ModelSerializer):
     pseudonym (blinding; a repeat looks like a new case)."""
 
     case_label = PseudonymField(source="*")
+    condition_label = serializers.CharField(
+        read_only=True, help_text='the read\'s condition in words ("AI-aided", "T1 only")'
+    )
 
     class Meta:
         model = Assignment
-        fields = ["key", "case_label", "status", "aided", "started_at"]
+        fields = ["key", "case_label", "status", "aided", "condition", "condition_label", "started_at"]
 
 
 class ReaderSeriesOutput(serializers.Serializer):
@@ -306,6 +346,7 @@ class AssignmentReaderOutput(WorklistItemOutput):
         uids = _reader_uids(assignment)
         clean = clean_series_descriptions()
         images = assignment.case.study.series.images().prefetch_related("instances")  # no SEG objects
+        hidden = uids.hidden_series  # the read's condition may hide some (a T1-only read: no STIR)
         return [
             {
                 "series_uid": uids.pseudo(s.series_uid),
@@ -317,6 +358,7 @@ class AssignmentReaderOutput(WorklistItemOutput):
                 "n_instances": len(s.instances.all()),
             }
             for s in images
+            if s.series_uid not in hidden
         ]
 
 

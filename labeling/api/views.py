@@ -22,6 +22,7 @@ from labeling.api.permissions import (
     require_any_admin,
     require_staff,
 )
+from labeling.conditions import MAX_CONDITIONS
 from labeling.exceptions import InvalidInput, NotFound
 from labeling.models import DEIDENTIFY_CHOICES, DEIDENTIFY_DATES_CHOICES, Case, GradingScheme, Project
 from labeling.services.assignments import assignments_generate
@@ -60,6 +61,13 @@ class ProjectSettings(serializers.Serializer):
     contour_disagreement_mm = serializers.FloatField(required=False, min_value=0.1, max_value=100)
     ai_aided_reads = serializers.BooleanField(required=False)
     reader_study_design = serializers.ChoiceField(choices=Project.ReaderStudyDesign.choices, required=False)
+    reader_study_conditions = serializers.ListField(
+        child=serializers.CharField(max_length=32),
+        required=False,
+        max_length=MAX_CONDITIONS,
+        help_text="the reader study's conditions in order (e.g. unaided, aided or t1_only, t1_stir); empty: "
+        "unaided and aided when ai_aided_reads is on",
+    )
     readers_may_adjudicate_own_cases = serializers.BooleanField(
         required=False, help_text="let adjudicators decide cases they read (off by default; audited)"
     )

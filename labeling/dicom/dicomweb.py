@@ -23,6 +23,7 @@ from labeling.dicom.proxy import (
     Timeout,
     dicomweb_raw_get,
     frames_accept,
+    qido_query,
     stream_get,
 )
 from labeling.dicom.store import DicomJson, SearchFilters, part10
@@ -69,7 +70,10 @@ class _Retried:
         self.client, self.attempts, self.backoff_s = client, max(attempts, 1), backoff_s
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
-        call = getattr(self.client, name)
+        return self.retried(getattr(self.client, name))
+
+    def retried(self, call: Callable[..., Any]) -> Callable[..., Any]:
+        """``call`` asked again, with back-off, while it raises an HTTPError with a transient status."""
 
         def retried(*args: Any, **kwargs: Any) -> Any:
             for attempt in range(1, self.attempts + 1):
@@ -143,12 +147,35 @@ class DicomWebStore:
 
     # ---------------------------------------------------------------- QIDO-RS
 
+    def _qido(self, path: str, filters: SearchFilters | None, limit: int | None) -> list[DicomJson]:
+        """GET a QIDO-RS resource (``studies``, ``studies/{uid}/series``...); its wildcards go unencoded.
+
+        Not dicomweb-client's search_for_*: it percent-encodes ``*`` and ``?`` and Orthanc's wildcard
+        matching then finds nothing (issue 16).
+        """
+        params: dict[str, str | int] = dict(filters or {})
+        if limit is not None:
+            params["limit"] = limit
+        url = f"{self.url}/{path}" + (f"?{qido_query(params)}" if params else "")
+
+        def get() -> list[DicomJson]:
+            response = self._session.get(
+                url, headers={"Accept": "application/dicom+json"}, timeout=self._timeout_s
+            )
+            response.raise_for_status()
+            if response.status_code == 204 or not response.content:
+                return []
+            found = response.json()
+            return [found] if isinstance(found, dict) else list(found)
+
+        return self._client.retried(get)()
+
     def search_studies(
         self, filters: SearchFilters | None = None, *, limit: int | None = None
     ) -> list[DicomJson]:
-        """Return study-level QIDO results matching ``filters``."""
+        """Return study-level QIDO results matching ``filters`` (``*`` and ``?`` are wildcards)."""
         with _translated("QIDO search for studies"):
-            return self._client.search_for_studies(search_filters=dict(filters or {}), limit=limit)
+            return self._qido("studies", filters, limit)
 
     def search_series(
         self,
@@ -159,9 +186,8 @@ class DicomWebStore:
     ) -> list[DicomJson]:
         """Return series-level QIDO results, within one study if ``study_uid`` is given."""
         with _translated(f"QIDO search for series of study {study_uid}"):
-            return self._client.search_for_series(
-                study_instance_uid=study_uid, search_filters=dict(filters or {}), limit=limit
-            )
+            path = f"studies/{study_uid}/series" if study_uid else "series"
+            return self._qido(path, filters, limit)
 
     def search_instances(
         self,
@@ -172,13 +198,13 @@ class DicomWebStore:
         limit: int | None = None,
     ) -> list[DicomJson]:
         """Return instance-level QIDO results, within one study/series if given."""
+        if series_uid and not study_uid:
+            raise ValueError("a series UID needs its study UID")
         with _translated(f"QIDO search for instances of series {series_uid}"):
-            return self._client.search_for_instances(
-                study_instance_uid=study_uid,
-                series_instance_uid=series_uid,
-                search_filters=dict(filters or {}),
-                limit=limit,
-            )
+            path = "instances"
+            if study_uid:
+                path = f"studies/{study_uid}/" + (f"series/{series_uid}/instances" if series_uid else path)
+            return self._qido(path, filters, limit)
 
     # ---------------------------------------------------------------- WADO-RS
 

@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import requests
 
@@ -201,6 +201,21 @@ def replacing(chunks: Iterable[bytes], old: bytes, new: bytes) -> Iterator[bytes
         yield tail
 
 
+def qido_query(params: Mapping[str, str | int | Sequence[str]]) -> str:
+    """A QIDO-RS query string (no ``?``) that keeps the matching wildcards ``*`` and ``?`` as they are.
+
+    ``urlencode`` (and dicomweb-client) send them as ``%2A``/``%3F``; Orthanc then matches the literal text
+    and a ``PatientID=PHANTOM-*`` search finds nothing (PS3.18 8.3.4.1: ``*`` and ``?`` are wildcards
+    in any matching value, so leaving them unencoded never changes what is asked).
+    """
+    return urlencode(
+        {key: value if isinstance(value, str | int) else list(value) for key, value in params.items()},
+        doseq=True,
+        quote_via=quote,
+        safe="*?",
+    )
+
+
 def dicomweb_raw_get(
     base_url: str,
     path: str,
@@ -223,7 +238,7 @@ def dicomweb_raw_get(
         raise ValueError(f"unsafe DICOMweb path {path!r}")
     url = f"{base_url.rstrip('/')}/{relative}"
     if query:
-        url += "?" + (query.lstrip("?") if isinstance(query, str) else urlencode(query, doseq=True))
+        url += "?" + (query.lstrip("?") if isinstance(query, str) else qido_query(query))
     headers = {"Accept": accept} if accept else {}
     http = session or requests.Session()
     try:

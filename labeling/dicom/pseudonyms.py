@@ -21,6 +21,7 @@ from labeling.dicom.store import DicomJson, tag_key
 #: The attributes that carry a UID of the study's own objects (SOP class and transfer syntax are kept).
 UID_KEYWORDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
 _UID_TAGS = frozenset(tag_key(k) for k in UID_KEYWORDS)
+_SERIES_UID_TAG = tag_key("SeriesInstanceUID")
 
 
 def pseudonymous_uid(secret: bytes, scope: str, uid: str) -> str:
@@ -32,12 +33,24 @@ def pseudonymous_uid(secret: bytes, scope: str, uid: str) -> str:
 class UidMap:
     """The real ↔ pseudonymous UIDs of one study within one scope."""
 
-    def __init__(self, secret: bytes, scope: str, real_uids: Iterable[str]) -> None:
+    def __init__(
+        self, secret: bytes, scope: str, real_uids: Iterable[str], hidden_series: Iterable[str] = ()
+    ) -> None:
         self._secret = secret
         self.scope = scope
         self._real: dict[str, str] = {}
         for uid in real_uids:
             self._real[pseudonymous_uid(secret, scope, uid)] = uid
+        #: series this scope is not served (a reader-study condition's blinding): their UIDs map to nothing
+        self.hidden_series = frozenset(hidden_series)
+
+    def shows(self, item: DicomJson) -> bool:
+        """Whether a DICOM JSON object (a series or instance) belongs to no hidden series."""
+        if not self.hidden_series:
+            return True
+        entry = item.get(_SERIES_UID_TAG) or {}
+        values = entry.get("Value") or []
+        return not (values and str(values[0]) in self.hidden_series)
 
     def pseudo(self, uid: str) -> str:
         return pseudonymous_uid(self._secret, self.scope, uid)

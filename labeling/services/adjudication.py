@@ -47,7 +47,7 @@ def adjudication_record(
     if not reason.strip():
         raise InvalidInput("an adjudication needs a reason", field="reason")
     previous = (
-        Adjudication.objects.select_for_update(of=("self",))
+        Adjudication.objects.select_for_update(of=("self",), no_key=True)
         .filter(
             project=project, case=case, joint=joint, region=region, lesion=lesion, superseded_by__isnull=True
         )
@@ -148,7 +148,7 @@ def contour_adjudication_record(
         )
     case = Case.objects.get(pk=case_id)
     previous = (
-        ContourAdjudication.objects.select_for_update(of=("self",))
+        ContourAdjudication.objects.select_for_update(of=("self",), no_key=True)
         .filter(project=project, case=case, joint=joint, slice_index=slice_index, superseded_by__isnull=True)
         .first()
     )

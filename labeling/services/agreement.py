@@ -24,13 +24,23 @@ def _stat(a: Agreement) -> dict[str, Any]:
     return {k: v for k, v in asdict(a).items()}
 
 
+def _baseline(project: Project) -> str | None:
+    """The condition whose reads the report measures: a reader study's first (unaided), else every read."""
+    conditions = project.study_conditions
+    return conditions[0] if len(conditions) >= 2 else None
+
+
 def _rows(project: Project) -> list[tuple[int, str, str, str, int, int, int]]:
+    """Current readings; in a reader study those of its first condition only: a reader's reads of one case in
+    other conditions (aided, T1 + STIR) are neither other readers nor repeat sessions."""
+    readings = ReadingValue.objects.filter(reading__project=project, reading__superseded_by__isnull=True)
+    baseline = _baseline(project)
+    if baseline is not None:
+        readings = readings.filter(reading__assignment__condition=baseline)
     return list(
-        ReadingValue.objects.filter(reading__project=project, reading__superseded_by__isnull=True)
-        .values_list(
+        readings.values_list(
             "reading__case_id", "joint", "region", "lesion", "reading__reader_id", "reading__session", "value"
-        )
-        .order_by("reading__case_id", "reading__reader_id", "reading__session")
+        ).order_by("reading__case_id", "reading__reader_id", "reading__session")
     )
 
 

@@ -5,6 +5,13 @@ own ``hash``: an HMAC-SHA256 (Django's ``salted_hmac``, keyed by ``SECRET_KEY``)
 ``prev_hash``. Editing an event breaks its own hash, deleting one leaves a gap in ``seq``, inserting one
 breaks the link to it; ``audit_verify`` names the first broken link. Events are appended one at a time (a
 transaction-scoped advisory lock on PostgreSQL; SQLite's write transactions are serial anyway).
+
+Lock order: the chain lock is the last lock a transaction takes. Row locks come first and lock only their row
+``FOR NO KEY UPDATE`` (``select_for_update(of=("self",), no_key=True)``), so that they never block another
+transaction's foreign-key checks; and the write's own foreign-key checks, which PostgreSQL defers to COMMIT, run
+before the chain lock is taken (``SET CONSTRAINTS ALL IMMEDIATE``). Otherwise a transaction holding the chain
+lock waits at COMMIT for a row that a second transaction holds while it waits for the chain lock: a deadlock
+(a reading submit against a consensus refit, tests/labeling/test_lock_order.py).
 """
 
 from __future__ import annotations
@@ -63,6 +70,10 @@ def audit_record(
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
+                # the write's deferred foreign-key checks (and their KEY SHARE locks) now, before the chain
+                # lock, then deferred again for whatever the caller writes next
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
         last = AuditEvent.objects.exclude(seq=None).order_by("-seq").values_list("seq", "hash").first()
         seq = (last[0] or 0) + 1 if last else 1

@@ -52,7 +52,7 @@ def consensus_refit_tracked(
     with Heartbeat(ConsensusRefitState, project_id, every_s=every_s):
         runs = consensus_refit_project(project_id=project_id, full=full)
     with transaction.atomic():
-        state = ConsensusRefitState.objects.select_for_update().get(project_id=project_id)
+        state = ConsensusRefitState.objects.select_for_update(no_key=True).get(project_id=project_id)
         state.covered_until = max(filter(None, (state.covered_until, began)))
         state.heartbeat_at = (
             None if state.started_at == began else state.heartbeat_at
@@ -112,7 +112,7 @@ def consensus_refits_recover(*, now: datetime | None = None) -> list[int]:
         with transaction.atomic():
             ConsensusRefitState.objects.get_or_create(project=project)
             state = (
-                ConsensusRefitState.objects.select_for_update(skip_locked=True)
+                ConsensusRefitState.objects.select_for_update(skip_locked=True, no_key=True)
                 .filter(project=project)
                 .first()
             )

@@ -32,7 +32,7 @@ def draft_save(
 
     Raises Conflict when the assignment is no longer open.
     """
-    locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
+    locked = Assignment.objects.select_for_update(no_key=True).get(pk=assignment.pk)
     if locked.status not in (Assignment.Status.OPEN, Assignment.Status.IN_PROGRESS):
         raise Conflict(f"the assignment is {locked.status}; drafts are for open assignments")
     rows, lines = _rows(values, "values"), _rows(contours, "contours")

@@ -50,14 +50,15 @@ def _current_readings(project: Project) -> Any:
     return (
         Reading.objects.current()
         .filter(project=project)
-        .select_related("case__study__deidentification", "reader")
+        .select_related("case__study__deidentification", "reader", "assignment")
         .prefetch_related("values")
         .order_by("case_id", "reader_id", "session", "id")
     )
 
 
 def readings_csv(*, project: Project, identity: ExportIdentity | None = None) -> str:
-    """One row per item × reader × session of the current (not superseded) readings."""
+    """One row per item × reader × session × condition of the current (not superseded) readings; the
+    condition tells a reader study's reads of one case apart (unaided, aided, t1_only, …)."""
     ids = _pseudonymous(project, identity)
     header = [
         "case_id",
@@ -66,6 +67,7 @@ def readings_csv(*, project: Project, identity: ExportIdentity | None = None) ->
         "reader_id",
         "reader",
         "session",
+        "condition",
         "reading_id",
         "corrects",
         "submitted_at",
@@ -82,6 +84,7 @@ def readings_csv(*, project: Project, identity: ExportIdentity | None = None) ->
             r.reader_id,
             r.reader.username,
             r.session,
+            r.assignment.condition,
             r.pk,
             r.supersedes_id or "",
             r.created_at.isoformat(),

@@ -9,12 +9,13 @@ from SECRET_KEY: only the server can map them back.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 
+from labeling.conditions import CONDITIONS
 from labeling.dicom.deidentify import patient_pseudonym
 from labeling.dicom.pseudonyms import UidMap, pseudonymous_uid
 from labeling.exceptions import InvalidInput
@@ -51,14 +52,32 @@ def pseudonymous_studies(assignments: list[tuple[int, str]]) -> dict[str, tuple[
     return {pseudonymous_uid(secret, _scope(pk), uid): (pk, uid) for pk, uid in assignments}
 
 
+def hidden_series(condition_name: str, series: Iterable[tuple[str, str]]) -> set[str]:
+    """The series UIDs, of (series UID, description) pairs, that a read in ``condition_name`` is not served
+    (a T1-only read: every series but T1, SEG objects included)."""
+    cond = CONDITIONS.get(condition_name)
+    if cond is None or cond.sequences is None:
+        return set()
+    return {uid for uid, description in series if not cond.shows_series(description)}
+
+
 def assignment_uid_map(assignment_id: int, study_uid: str) -> UidMap:
-    """Every UID of the assignment's study (as Concord registered it) and its pseudonym for that assignment."""
-    series = Series.objects.filter(study__study_uid=study_uid).values_list(
-        "series_uid", "frame_of_reference_uid"
+    """Every UID of the assignment's study (as Concord registered it) and its pseudonym for that assignment,
+    less the series the assignment's condition hides (their UIDs, and their instances', name nothing: 404)."""
+    series = list(
+        Series.objects.filter(study__study_uid=study_uid).values_list(
+            "series_uid", "frame_of_reference_uid", "description"
+        )
     )
-    instances = Instance.objects.filter(series__study__study_uid=study_uid).values_list("sop_uid", flat=True)
-    uids = [study_uid, *(u for pair in series for u in pair if u), *instances]
-    return UidMap(pseudonym_secret(), _scope(assignment_id), uids)
+    condition_name = Assignment.objects.filter(pk=assignment_id).values_list("condition", flat=True).first()
+    hidden = hidden_series(condition_name or "", ((uid, d) for uid, _, d in series))
+    instances = (
+        Instance.objects.filter(series__study__study_uid=study_uid)
+        .exclude(series__series_uid__in=hidden)
+        .values_list("sop_uid", flat=True)
+    )
+    uids = [study_uid, *(u for uid, f, _ in series if uid not in hidden for u in (uid, f) if u), *instances]
+    return UidMap(pseudonym_secret(), _scope(assignment_id), uids, hidden_series=hidden)
 
 
 def assignment_uids(assignment: Assignment) -> UidMap:

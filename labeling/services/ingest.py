@@ -651,6 +651,7 @@ def import_job_run(*, job_id: int, progress: Progress | None = None) -> ImportJo
     with Heartbeat(ImportJob, job.pk, every_s=every_s, status=ImportJob.Status.RUNNING):
         report = _import_job_work(job, progress, imported)
     report = imported.complete(report)
+    report.problems = list(job.params.get("problems", [])) + report.problems  # archive members not unpacked
     with transaction.atomic():
         ImportJob.objects.filter(pk=job.pk).update(
             status=ImportJob.Status.SUCCEEDED,

@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from labeling.conditions import UNAIDED, ConditionError, study_conditions, validate_conditions
 from labeling.exceptions import Conflict, InvalidInput, NotFound
 from labeling.models import GradingScheme, Membership, Project
 from labeling.services.audit import audit_record
@@ -24,11 +25,43 @@ PROJECT_SETTINGS = (
     "contour_disagreement_mm",
     "ai_aided_reads",
     "reader_study_design",
+    "reader_study_conditions",
     "readers_may_adjudicate_own_cases",
     "deidentify",
     "deidentify_dates",
     "deidentify_clean_descriptors",
 )
+
+
+def _check_conditions(values: dict[str, Any], scheme: GradingScheme) -> None:
+    """Reader-study conditions: known, distinct, 2 to 6, and served by the scheme's sequences (InvalidInput)."""
+    if "reader_study_conditions" in values:
+        try:
+            values["reader_study_conditions"] = validate_conditions(
+                values["reader_study_conditions"] or (), sequences=scheme.parsed.sequences
+            )
+        except ConditionError as exc:
+            raise InvalidInput(str(exc), field="reader_study_conditions") from None
+
+
+def _check_first_condition_kept(project: Project, changes: dict[str, Any]) -> None:
+    """Refuse (409) a change of the reader study's first condition once the project has assignments: their
+    first reads are in it, and new cases would start in another (adding or reordering later ones is fine)."""
+    if not {"reader_study_conditions", "ai_aided_reads"} & set(changes):
+        return
+    before = study_conditions(project.reader_study_conditions or (), project.ai_aided_reads)
+    after = study_conditions(
+        changes.get("reader_study_conditions", project.reader_study_conditions) or (),
+        changes.get("ai_aided_reads", project.ai_aided_reads),
+    )
+    first_before = before[0] if len(before) >= 2 else UNAIDED
+    first_after = after[0] if len(after) >= 2 else UNAIDED
+    if first_before != first_after and project.assignments.exists():
+        raise Conflict(
+            f"the project's reads start in {first_before!r}: its first condition cannot become {first_after!r} "
+            "once assignments exist (a new project can)",
+            field="reader_study_conditions",
+        )
 
 
 def _check_settings(values: dict[str, Any]) -> None:
@@ -53,6 +86,7 @@ def _check_name_free(name: str, exclude: Project | None = None) -> None:
 def project_create(*, actor: User, name: str, scheme: GradingScheme, **settings: Any) -> Project:
     """Create a project; its creator becomes its first admin."""
     _check_settings(settings)
+    _check_conditions(settings, scheme)
     _check_name_free(name)
     project = Project.objects.create(name=name, scheme=scheme, created_by=actor, **settings)
     Membership.objects.create(project=project, user=actor, role=Membership.Role.ADMIN)
@@ -82,6 +116,8 @@ def project_update(*, actor: User, project: Project, **changes: Any) -> Project:
     if unknown:
         raise InvalidInput("cannot be changed", field=sorted(unknown)[0])
     require_active(project)
+    _check_conditions(changes, project.scheme)
+    _check_first_condition_kept(project, changes)
     if "name" in changes:
         _check_name_free(changes["name"], exclude=project)
     for key, value in changes.items():
@@ -109,7 +145,7 @@ def require_active(project: Project) -> None:
 def project_delete(*, actor: User, project: Project) -> None:
     """Delete a project softly: it is hidden from every list and refuses new work; its cases, readings,
     adjudications and audit trail stay. Deleting it again is a 404 (it is no longer found)."""
-    project = Project.objects.select_for_update().get(pk=project.pk)
+    project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
     if project.deleted_at is not None:
         raise NotFound("no such project")
     open_assignments = project.assignments.filter(status__in=["open", "in_progress"]).count()

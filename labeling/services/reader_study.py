@@ -1,4 +1,6 @@
-"""Reader studies: did the AI help? MRMC analysis of a project's aided vs unaided reads (issue 14).
+"""Reader studies: did the AI help? MRMC analysis of any two conditions of a project's reads (issue 14):
+aided vs unaided by default, or e.g. T1 only vs T1 + STIR (``labeling.conditions``); differences are the
+second condition minus the first.
 
 Reads → binary endpoints of the scheme (per joint: an ordinal grade ≥ 2 with the grade as its own rating, a
 binary lesion present in any region; per patient for CT: modified New York, bilateral ≥ 2 or unilateral ≥ 3,
@@ -19,13 +21,14 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from labeling.conditions import AIDED, CONDITIONS, UNAIDED, condition_label
 from labeling.exceptions import InvalidInput
 from labeling.models import Adjudication, Project, ReaderStudyAnalysis, ReadingValue
 from labeling.selectors import reader_pseudonyms
@@ -34,14 +37,16 @@ from labeling.services.consensus import MAX_ITER, SMOOTHING, TOL
 from labeling.services.csvcells import csv_text
 from labeling.services.outbox import outbox_send
 from ml.consensus import fit
+from ml.consensus.agreement import cohen_kappa
 from ml.readerstudy import MrmcResult, mrmc, roc_points
 from ml.readerstudy.agreement import agreement_change
 from ml.readerstudy.metrics import average_roc
 
-ANALYSIS_VERSION = 3  # 3: confidence/probability ratings and the patient-level grade score; bump when the analysis changes: stored results of older versions are not reused
-CONDITIONS = ("aided", "unaided")  # differences are aided − unaided
+ANALYSIS_VERSION = 4  # 4: any two conditions, intra-reader agreement per condition; 3: confidence/probability ratings and the patient-level grade score; bump when the analysis changes: stored results of older versions are not reused
+DEFAULT_CONDITIONS = (UNAIDED, AIDED)  # compared when a project names no study conditions
 REFERENCES = tuple(ReaderStudyAnalysis.Reference.values)
 N_BOOT = 1000
+N_BOOT_INTRA = 200
 
 Values = dict[tuple[str, str, str], int]  # (joint, region, lesion) -> value
 Ratings = dict[tuple[str, str, str], int | None]  # (joint, region, lesion) -> rating (None: not rated)
@@ -162,34 +167,43 @@ def _read_units(
 
 @dataclass(frozen=True)
 class StudyData:
-    """The flat inputs of one analysis, per endpoint: (reader, unit, condition, truth, rating) rows."""
+    """The flat inputs of one analysis, per endpoint: (reader, unit, condition, truth, rating) rows of first
+    sessions, and (reader, unit, condition, session, rating) rows of the units a reader read again in the
+    same condition (intra-reader agreement). ``conditions``: the two compared, differences second − first."""
 
     reference: str
     design: str
     endpoints: list[Endpoint]
     rows: dict[str, list[tuple[int, str, str, int, int]]]
+    conditions: tuple[str, str] = DEFAULT_CONDITIONS
+    repeats: dict[str, list[tuple[int, str, str, int, int]]] = field(default_factory=dict)
 
     def data_hash(self) -> str:
         payload = {
             "version": ANALYSIS_VERSION,
             "reference": self.reference,
             "design": self.design,
+            "conditions": list(self.conditions),
             "endpoints": [asdict(e) for e in self.endpoints],
             "rows": {k: sorted(v) for k, v in self.rows.items()},
+            "repeats": {k: sorted(v) for k, v in self.repeats.items()},
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _consensus_of_others(project: Project, reader_ids: list[int]) -> dict[int, dict[int, Values]]:
+def _consensus_of_others(
+    project: Project, reader_ids: list[int], baseline: str = UNAIDED
+) -> dict[int, dict[int, Values]]:
     """Per reader: the Dawid–Skene consensus (fitted as consensus refits fit it) of the other readers'
-    unaided first-session reads, lesion by lesion; a reader's own reads never enter their reference."""
+    first-session reads in the ``baseline`` condition (unaided), lesion by lesion; a reader's own reads never
+    enter their reference."""
     scheme = project.scheme.parsed
     rows = list(
         ReadingValue.objects.filter(
             reading__project=project,
             reading__superseded_by__isnull=True,
             reading__session=1,
-            reading__assignment__aided=False,
+            reading__assignment__condition=baseline,
         ).values_list("reading__case_id", "reading__reader_id", "joint", "region", "lesion", "value")
     )
     out: dict[int, dict[int, Values]] = {}
@@ -239,60 +253,156 @@ def _reference_values(project: Project, reference: str) -> dict[int, Values]:
     return out
 
 
-def study_data(project: Project, reference: str) -> StudyData:
-    """Collect the current first-session reads and the reference of every endpoint."""
+def compared_conditions(project: Project, asked: str | None = None) -> tuple[str, str]:
+    """The two conditions an analysis compares: ``asked`` ("a,b"), else the project's first two study
+    conditions, else unaided and aided. InvalidInput when ``asked`` names other than two distinct ones."""
+    if asked:
+        names = tuple(n.strip() for n in asked.split(","))
+        if len(names) != 2 or len(set(names)) != 2 or not all(names):
+            raise InvalidInput("name two different conditions, e.g. unaided,aided", field="conditions")
+        unknown = [n for n in names if n not in CONDITIONS]
+        if unknown:
+            raise InvalidInput(
+                f"unknown condition {unknown[0]!r}; known: {', '.join(CONDITIONS)}", field="conditions"
+            )
+        return names[0], names[1]
+    mine = project.study_conditions
+    return (mine[0], mine[1]) if len(mine) >= 2 else DEFAULT_CONDITIONS
+
+
+def study_data(project: Project, reference: str, conditions: tuple[str, str] | None = None) -> StudyData:
+    """Collect the current reads of two conditions and the reference of every endpoint."""
     scheme = project.scheme.parsed
     joints = scheme.joints
+    compared = conditions or compared_conditions(project)
     if reference not in REFERENCES:
         raise InvalidInput(f"must be one of {', '.join(REFERENCES)}", field="reference")
     per_reader = reference == ReaderStudyAnalysis.Reference.CONSENSUS
     common = {} if per_reader else _reference_values(project, reference)
-    reads: dict[tuple[int, int, bool], Values] = defaultdict(dict)
-    read_ratings: dict[tuple[int, int, bool], Ratings] = defaultdict(dict)
-    for case_id, reader_id, aided, joint, region, lesion, value, rating in ReadingValue.objects.filter(
-        reading__project=project, reading__superseded_by__isnull=True, reading__session=1
+    reads: dict[tuple[int, int, str], Values] = defaultdict(dict)
+    read_ratings: dict[tuple[int, int, str], Ratings] = defaultdict(dict)
+    again: dict[tuple[int, int, str, int], Values] = defaultdict(dict)  # later sessions of the same condition
+    again_ratings: dict[tuple[int, int, str, int], Ratings] = defaultdict(dict)
+    for (
+        case_id,
+        reader_id,
+        cond,
+        session,
+        joint,
+        region,
+        lesion,
+        value,
+        rating,
+    ) in ReadingValue.objects.filter(
+        reading__project=project,
+        reading__superseded_by__isnull=True,
+        reading__assignment__condition__in=compared,
     ).values_list(
         "reading__case_id",
         "reading__reader_id",
-        "reading__assignment__aided",
+        "reading__assignment__condition",
+        "reading__session",
         "joint",
         "region",
         "lesion",
         "value",
         "rating",
     ):
-        reads[(case_id, reader_id, aided)][(joint, region, lesion)] = value
-        read_ratings[(case_id, reader_id, aided)][(joint, region, lesion)] = rating
+        if session == 1:
+            reads[(case_id, reader_id, cond)][(joint, region, lesion)] = value
+            read_ratings[(case_id, reader_id, cond)][(joint, region, lesion)] = rating
+        again[(case_id, reader_id, cond, session)][(joint, region, lesion)] = value
+        again_ratings[(case_id, reader_id, cond, session)][(joint, region, lesion)] = rating
     readers = sorted({reader_id for _, reader_id, _ in reads})
-    references = _consensus_of_others(project, readers) if per_reader else dict.fromkeys(readers, common)
+    references = (
+        _consensus_of_others(project, readers, compared[0]) if per_reader else dict.fromkeys(readers, common)
+    )
+    repeated = {(c, r, cond) for c, r, cond, session in again if session > 1}
     endpoints = []
     rows: dict[str, list[tuple[int, str, str, int, int]]] = {}
+    repeats: dict[str, list[tuple[int, str, str, int, int]]] = {}
     for endpoint in endpoints_for(project):
         truths = {
             r: {c: _units(endpoint, v, joints) for c, v in reference_values.items()}
             for r, reference_values in references.items()
         }
         found: list[tuple[int, str, str, int, int | None]] = []
-        for (case_id, reader_id, aided), values in sorted(reads.items()):
+        for (case_id, reader_id, cond), values in sorted(reads.items()):
             truth = truths[reader_id].get(case_id) or {}
-            ratings = read_ratings[(case_id, reader_id, aided)]
+            ratings = read_ratings[(case_id, reader_id, cond)]
             for unit, rating in _read_units(endpoint, values, ratings, joints).items():
                 if unit in truth:
-                    condition = "aided" if aided else "unaided"
-                    found.append((reader_id, f"{case_id}:{unit}", condition, truth[unit], rating))
+                    found.append((reader_id, f"{case_id}:{unit}", cond, truth[unit], rating))
         unrated = sum(1 for *_, rating in found if rating is None)
         if unrated:  # reads from before the scheme asked for ratings: rank every read by its value instead
             endpoint = _binary_fallback(endpoint, unrated)
             found = []
-            for (case_id, reader_id, aided), values in sorted(reads.items()):
+            for (case_id, reader_id, cond), values in sorted(reads.items()):
                 truth = truths[reader_id].get(case_id) or {}
                 for unit, rating in _read_units(endpoint, values, {}, joints).items():
                     if unit in truth:
-                        condition = "aided" if aided else "unaided"
-                        found.append((reader_id, f"{case_id}:{unit}", condition, truth[unit], rating))
+                        found.append((reader_id, f"{case_id}:{unit}", cond, truth[unit], rating))
         endpoints.append(endpoint)
         rows[endpoint.key] = [(r, u, c, t, int(v)) for r, u, c, t, v in found if v is not None]
-    return StudyData(reference, project.reader_study_design, endpoints, rows)
+        repeat_rows = []
+        for (case_id, reader_id, cond, session), values in sorted(again.items()):
+            if (case_id, reader_id, cond) not in repeated:
+                continue
+            ratings = again_ratings[(case_id, reader_id, cond, session)] if endpoint.rating != "value" else {}
+            for unit, rating in _read_units(endpoint, values, ratings, joints).items():
+                if rating is not None:
+                    repeat_rows.append((reader_id, f"{case_id}:{unit}", cond, session, int(rating)))
+        repeats[endpoint.key] = repeat_rows
+    return StudyData(reference, project.reader_study_design, endpoints, rows, compared, repeats)
+
+
+def _intra_reader(
+    endpoint: Endpoint,
+    repeat_rows: list[tuple[int, str, str, int, int]],
+    conditions: tuple[str, str],
+    names: dict[int, str],
+) -> dict[str, Any]:
+    """Per condition: Cohen's κ of the endpoint's call (rating ≥ call_from) between a reader's sessions of
+    the same unit, pooled over readers (case-clustered bootstrap CI) and per reader."""
+    out: dict[str, Any] = {}
+    for cond in conditions:
+        calls: dict[tuple[int, str], dict[int, int]] = defaultdict(dict)
+        for reader_id, unit, c, session, rating in repeat_rows:
+            if c == cond:
+                calls[(reader_id, unit)][session] = int(rating >= endpoint.call_from)
+        pairs = [
+            (r, u, v[1], v[s]) for (r, u), v in sorted(calls.items()) if 1 in v for s in sorted(v) if s > 1
+        ]
+        if not pairs:
+            out[cond] = {"kappa": None, "ci_lower": None, "ci_upper": None, "n_pairs": 0, "readers": []}
+            continue
+        groups = np.unique([u.split(":")[0] for _, u, _, _ in pairs], return_inverse=True)[1]
+        pooled = cohen_kappa(
+            [a for *_, a, _ in pairs],
+            [b for *_, b in pairs],
+            labels=[0, 1],
+            n_boot=N_BOOT_INTRA,
+            groups=groups,
+        )
+        per_reader = []
+        for reader_id in sorted({r for r, *_ in pairs}):
+            mine = [(a, b) for r, _, a, b in pairs if r == reader_id]
+            k = cohen_kappa([a for a, _ in mine], [b for _, b in mine], labels=[0, 1])
+            per_reader.append(
+                {
+                    "reader": names.get(reader_id, f"reader {reader_id}"),
+                    "kappa": k.value,
+                    "n_pairs": len(mine),
+                }
+            )
+        out[cond] = {
+            "kappa": pooled.value,
+            "ci_lower": pooled.ci_low,
+            "ci_upper": pooled.ci_high,
+            "n_pairs": len(pairs),
+            "readers": per_reader,
+        }
+    return out
 
 
 def _analysis(result: MrmcResult) -> dict[str, Any]:
@@ -302,8 +412,14 @@ def _analysis(result: MrmcResult) -> dict[str, Any]:
 
 
 def _endpoint_result(
-    endpoint: Endpoint, rows: list[tuple[int, str, str, int, int]], names: dict[int, str], per_reader: bool
+    endpoint: Endpoint,
+    rows: list[tuple[int, str, str, int, int]],
+    names: dict[int, str],
+    per_reader: bool,
+    compared: tuple[str, str] = DEFAULT_CONDITIONS,
+    repeat_rows: list[tuple[int, str, str, int, int]] | None = None,
 ) -> dict:
+    mrmc_order = (compared[1], compared[0])  # differences: the second condition − the first
     base: dict[str, Any] = {
         "key": endpoint.key,
         "label": endpoint.label,
@@ -313,6 +429,7 @@ def _endpoint_result(
         "rating": endpoint.rating,
         "rating_label": endpoint.rating_label,
     }
+    base["intra_reader"] = _intra_reader(endpoint, repeat_rows or [], compared, names)
     if not rows:
         return {**base, "error": "no reads of this endpoint have a reference value yet"}
     reader = np.array([names.get(r, f"reader {r}") for r, *_ in rows])
@@ -320,7 +437,7 @@ def _endpoint_result(
     condition = np.array([c for _, _, c, _, _ in rows])
     truth = np.array([t for *_, t, _ in rows], dtype=np.int64)
     rating = np.array([v for *_, v in rows], dtype=np.float64)
-    both = {r for r in set(reader.tolist()) if {"aided", "unaided"} <= set(condition[reader == r].tolist())}
+    both = {r for r in set(reader.tolist()) if set(compared) <= set(condition[reader == r].tolist())}
     keep = np.isin(reader, sorted(both))
     reader, unit, condition, truth, rating = (
         reader[keep],
@@ -339,7 +456,7 @@ def _endpoint_result(
     try:
         analyses = {
             "auc": _analysis(
-                mrmc(*args, metric="auc", cov="jackknife", conditions=CONDITIONS, truth_by_reader=per_reader)
+                mrmc(*args, metric="auc", cov="jackknife", conditions=mrmc_order, truth_by_reader=per_reader)
             ),
             "auc_fixed_readers": _analysis(
                 mrmc(
@@ -347,7 +464,7 @@ def _endpoint_result(
                     metric="auc",
                     cov="jackknife",
                     readers="fixed",
-                    conditions=CONDITIONS,
+                    conditions=mrmc_order,
                     truth_by_reader=per_reader,
                 )
             ),
@@ -358,14 +475,14 @@ def _endpoint_result(
                 continue
             try:
                 analyses[metric] = _analysis(
-                    mrmc(*args, metric=metric, threshold=endpoint.call_from, conditions=CONDITIONS)  # type: ignore[arg-type]
+                    mrmc(*args, metric=metric, threshold=endpoint.call_from, conditions=mrmc_order)  # type: ignore[arg-type]
                 )
             except ValueError as exc:
                 analyses[metric] = {"error": str(exc)}
     except ValueError as exc:
         return {**base, "error": str(exc)}
     curves: dict[str, Any] = {}
-    for cond in CONDITIONS:
+    for cond in compared:
         reader_curves = {}
         for name in sorted(both):
             sel = (reader == name) & (condition == cond)
@@ -383,7 +500,7 @@ def _endpoint_result(
         unit,
         condition,
         (rating >= endpoint.call_from).astype(int),
-        conditions=("unaided", "aided"),
+        conditions=compared,
         n_boot=N_BOOT,
         seed=0,
     )
@@ -397,31 +514,42 @@ def reader_study_analyse(data: StudyData, names: dict[int, str]) -> dict[str, An
         "reference": data.reference,
         "reference_label": ReaderStudyAnalysis.Reference(data.reference).label,
         "design": data.design,
-        "conditions": list(CONDITIONS),
+        "conditions": list(data.conditions),
+        "condition_labels": [condition_label(c) for c in data.conditions],
+        "comparison": f"{data.conditions[1]} - {data.conditions[0]}",
         "endpoints": [
             _endpoint_result(
-                e, data.rows[e.key], names, data.reference == ReaderStudyAnalysis.Reference.CONSENSUS
+                e,
+                data.rows[e.key],
+                names,
+                data.reference == ReaderStudyAnalysis.Reference.CONSENSUS,
+                data.conditions,
+                data.repeats.get(e.key, []),
             )
             for e in data.endpoints
         ],
     }
 
 
-def reader_study_lookup(*, project: Project, reference: str) -> tuple[str, ReaderStudyAnalysis | None]:
+def reader_study_lookup(
+    *, project: Project, reference: str, conditions: tuple[str, str] | None = None
+) -> tuple[str, ReaderStudyAnalysis | None]:
     """The hash of the current inputs and the stored analysis of exactly those inputs, if there is one."""
-    digest = study_data(project, reference).data_hash()
+    digest = study_data(project, reference, conditions).data_hash()
     return digest, ReaderStudyAnalysis.objects.filter(
         project=project, reference=reference, data_hash=digest
     ).first()
 
 
-def reader_study_compute(*, project_id: int, reference: str) -> ReaderStudyAnalysis | None:
+def reader_study_compute(
+    *, project_id: int, reference: str, conditions: tuple[str, str] | list[str] | None = None
+) -> ReaderStudyAnalysis | None:
     """Analyse (or reuse, when the inputs are unchanged) a project's reader study; None if no project."""
     started = time.perf_counter()
     project = Project.objects.select_related("scheme").filter(pk=project_id).first()
     if project is None:
         return None
-    data = study_data(project, reference)
+    data = study_data(project, reference, tuple(conditions) if conditions else None)  # type: ignore[arg-type]
     digest = data.data_hash()
     if done := ReaderStudyAnalysis.objects.filter(
         project=project, reference=reference, data_hash=digest
@@ -443,16 +571,23 @@ def reader_study_compute(*, project_id: int, reference: str) -> ReaderStudyAnaly
                 action="reader_study.compute",
                 target=analysis,
                 project=project,
-                data={"reference": reference, "data_hash": digest},
+                data={"reference": reference, "conditions": list(data.conditions), "data_hash": digest},
             )
     except IntegrityError:  # a concurrent task stored the same inputs first
         return ReaderStudyAnalysis.objects.get(project=project, reference=reference, data_hash=digest)
     return analysis
 
 
-def reader_study_enqueue(*, project: Project, reference: str) -> None:
+def reader_study_enqueue(
+    *, project: Project, reference: str, conditions: tuple[str, str] | None = None
+) -> None:
     """Queue the analysis on the worker with the current transaction (outbox)."""
-    outbox_send("labeling.tasks.reader_study_compute_task", args=(project.pk, reference))
+    if conditions is None:
+        outbox_send("labeling.tasks.reader_study_compute_task", args=(project.pk, reference))
+    else:
+        outbox_send(
+            "labeling.tasks.reader_study_compute_task", args=(project.pk, reference, list(conditions))
+        )
 
 
 CSV_HEADER = (
@@ -471,14 +606,17 @@ CSV_HEADER = (
     "ci_upper",
     "statistic",
     "p_value",
+    "conditions",
 )
 
 
 def reader_study_csv(result: dict[str, Any]) -> str:
-    """Every estimate of a result as CSV: condition means, differences, per-reader values and differences;
-    ``rating`` says what each endpoint's reads were ranked by (confidence, probability, grade or 0/1 value)."""
+    """Every estimate of a result as CSV: condition means, differences, per-reader values and differences,
+    intra-reader κ per condition; ``rating`` says what each endpoint's reads were ranked by (confidence,
+    probability, grade or 0/1 value), ``conditions`` which two conditions were compared."""
     rows: list[list[Any]] = []
     ref = result["reference"]
+    compared = " vs ".join(result.get("conditions") or DEFAULT_CONDITIONS)
     for ep in result["endpoints"]:
         rating = ep.get("rating_label", "")
         if "error" in ep:
@@ -567,4 +705,11 @@ def reader_study_csv(result: dict[str, Any]) -> str:
                         "",
                     ]
                 )
-    return csv_text(CSV_HEADER, ([("" if v is None else v) for v in row] for row in rows))
+        for cond, intra in (ep.get("intra_reader") or {}).items():
+            head = [ep["key"], "intra_reader_kappa", ref, rating, "intra-reader"]
+            if intra["n_pairs"]:
+                ci = [intra["ci_lower"], intra["ci_upper"]]
+                rows.append([*head, "", cond, "", intra["kappa"], "", "", *ci, "", ""])
+            for r in intra["readers"]:
+                rows.append([*head, r["reader"], cond, "", r["kappa"], *[""] * 6])
+    return csv_text(CSV_HEADER, ([*("" if v is None else v for v in row), compared] for row in rows))

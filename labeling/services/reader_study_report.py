@@ -9,6 +9,19 @@ from html import escape
 from typing import Any
 
 COLOURS = {"unaided": "#4c6a92", "aided": "#d9822b"}
+PALETTE = ("#4c6a92", "#d9822b", "#5b8c5a", "#8e5ea2")  # conditions in the order compared
+
+
+def _colour(cond: str, index: int) -> str:
+    return COLOURS.get(cond, PALETTE[index % len(PALETTE)])
+
+
+def _pair(result: dict[str, Any]) -> tuple[str, str]:
+    """The two compared conditions (older results: unaided, aided)."""
+    first, second = (result.get("conditions") or ["unaided", "aided"])[:2]
+    return str(first), str(second)
+
+
 REFERENCES = [
     "Obuchowski NA, Rockette HE. Hypothesis testing of diagnostic accuracy for multiple readers and multiple "
     "tests: an ANOVA approach with dependent observations. Commun Stat Simul Comput 1995;24:285–308.",
@@ -42,7 +55,7 @@ def _ci(lo: float | None, hi: float | None, digits: int = 3) -> str:
     return f"{_f(lo, digits)} to {_f(hi, digits)}"
 
 
-def _roc_svg(roc: dict[str, Any], size: int = 320) -> str:
+def _roc_svg(roc: dict[str, Any], size: int = 320, pair: tuple[str, str] = ("unaided", "aided")) -> str:
     pad = 36
     inner = size - 2 * pad
 
@@ -53,13 +66,13 @@ def _roc_svg(roc: dict[str, Any], size: int = 320) -> str:
         return f"M{pts.replace(' ', ' L')}"
 
     parts = [
-        f'<svg data-figure="roc" role="img" aria-label="ROC curves per reader and averaged, aided vs unaided" '
+        f'<svg data-figure="roc" role="img" aria-label="ROC curves per reader and averaged, {escape(pair[1])} vs {escape(pair[0])}" '
         f'width="{size}" height="{size}" viewBox="0 0 {size} {size}" xmlns="http://www.w3.org/2000/svg">',
         f'<rect x="{pad}" y="{pad}" width="{inner}" height="{inner}" fill="none" stroke="#999"/>',
         f'<line x1="{pad}" y1="{pad + inner}" x2="{pad + inner}" y2="{pad}" stroke="#ccc" stroke-dasharray="4 3"/>',
     ]
-    for cond, curves in roc.items():
-        colour = COLOURS.get(cond, "#555")
+    for index, (cond, curves) in enumerate(roc.items()):
+        colour = _colour(cond, index)
         for reader, c in curves["readers"].items():
             parts.append(
                 f'<path class="roc-reader" d="{path(c["fpr"], c["tpr"])}" fill="none" stroke="{colour}" '
@@ -79,14 +92,19 @@ def _roc_svg(roc: dict[str, Any], size: int = 320) -> str:
         y = pad + inner - 12 - 14 * i
         parts.append(
             f'<line x1="{pad + inner - 90}" y1="{y}" x2="{pad + inner - 70}" y2="{y}" '
-            f'stroke="{COLOURS.get(cond, "#555")}" stroke-width="2.5"/>'
+            f'stroke="{_colour(cond, i)}" stroke-width="2.5"/>'
             f'<text x="{pad + inner - 66}" y="{y + 4}" font-size="11">{escape(cond)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _forest_svg(per_reader: list[dict[str, Any]], overall: dict[str, Any], width: int = 460) -> str:
+def _forest_svg(
+    per_reader: list[dict[str, Any]],
+    overall: dict[str, Any],
+    width: int = 460,
+    pair: tuple[str, str] = ("unaided", "aided"),
+) -> str:
     rows = [(d["reader"], d["estimate"], d["ci_lower"], d["ci_upper"], False) for d in per_reader]
     rows.append(("All readers", overall["estimate"], overall["ci_lower"], overall["ci_upper"], True))
     lo = min(min(r[2] for r in rows), 0.0)
@@ -100,7 +118,7 @@ def _forest_svg(per_reader: list[dict[str, Any]], overall: dict[str, Any], width
         return left + (v - lo) / (hi - lo) * (right - left)
 
     parts = [
-        f'<svg data-figure="forest" role="img" aria-label="Per-reader AUC difference, aided minus unaided, with '
+        f'<svg data-figure="forest" role="img" aria-label="Per-reader AUC difference, {escape(pair[1])} minus {escape(pair[0])}, with '
         f'95% CIs" width="{width}" height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
         f'<line x1="{x(0):.1f}" y1="20" x2="{x(0):.1f}" y2="{height - 30}" stroke="#999" stroke-dasharray="4 3"/>',
     ]
@@ -127,7 +145,7 @@ def _forest_svg(per_reader: list[dict[str, Any]], overall: dict[str, Any], width
         )
     parts.append(
         f'<text x="{(left + right) / 2}" y="{height - 1}" text-anchor="middle" font-size="11">'
-        "AUC difference, aided − unaided</text></svg>"
+        f"AUC difference, {escape(pair[1])} − {escape(pair[0])}</text></svg>"
     )
     return "".join(parts)
 
@@ -163,10 +181,33 @@ def _metric_table(name: str, a: dict[str, Any]) -> str:
     )
 
 
-def _endpoint(ep: dict[str, Any]) -> str:
+def _intra(ep: dict[str, Any], pair: tuple[str, str]) -> str:
+    """Intra-reader agreement per condition (repeat reads of the same units in the same condition)."""
+    intra = ep.get("intra_reader") or {}
+    parts = []
+    for cond in pair:
+        i = intra.get(cond)
+        if not i or not i["n_pairs"]:
+            parts.append(f"{escape(cond)}: no repeat reads")
+            continue
+        readers = ", ".join(f"{escape(r['reader'])} {_f(r['kappa'])}" for r in i["readers"])
+        parts.append(
+            f"{escape(cond)} {_f(i['kappa'])} (95% CI {_ci(i['ci_lower'], i['ci_upper'])}, {i['n_pairs']} pairs; "
+            f"per reader: {readers})"
+        )
+    return (
+        "<p class='intra'>Intra-reader agreement (Cohen's κ of each reader's calls on the same "
+        f"{escape(ep['unit'])}s read again in the same condition, pooled over readers, case bootstrap): "
+        + "; ".join(parts)
+        + ".</p>"
+    )
+
+
+def _endpoint(ep: dict[str, Any], pair: tuple[str, str] = ("unaided", "aided")) -> str:
     head = f"<section class='endpoint' data-endpoint='{escape(ep['key'])}'><h3>{escape(ep['label'])}</h3>"
     if "error" in ep:
         return f"{head}<p class='note'>Not analysed: {escape(ep['error'])}</p></section>"
+    first, second = (escape(c) for c in pair)
     a = ep["analyses"]
     fixed = a["auc_fixed_readers"]
     info = (
@@ -177,10 +218,10 @@ def _endpoint(ep: dict[str, Any]) -> str:
     )
     figures = (
         "<div class='figures'><figure>"
-        + _roc_svg(ep["roc"])
+        + _roc_svg(ep["roc"], pair=pair)
         + "<figcaption>Empirical ROC curves: thin lines per reader, thick lines the reader average.</figcaption>"
         "</figure><figure>"
-        + _forest_svg(fixed["reader_differences"], a["auc"]["differences"][0])
+        + _forest_svg(fixed["reader_differences"], a["auc"]["differences"][0], pair=pair)
         + "<figcaption>AUC difference per reader (fixed-reader z intervals) and for all readers (OR–Hillis, "
         "random readers and cases).</figcaption></figure></div>"
     )
@@ -192,9 +233,9 @@ def _endpoint(ep: dict[str, Any]) -> str:
     ag = ep["agreement"]
     agreement = (
         f"<p>Inter-reader agreement (Fleiss' κ, {ag['n_cases']} {escape(ep['unit'])}s read by {ag['n_raters']} readers "
-        f"in both conditions): unaided {_f(ag['kappa_first'])}, aided {_f(ag['kappa_second'])}; change "
+        f"in both conditions): {first} {_f(ag['kappa_first'])}, {second} {_f(ag['kappa_second'])}; change "
         f"{_f(ag['difference'])} (95% CI {_ci(ag['ci_lower'], ag['ci_upper'])}, paired case bootstrap, "
-        f"{ag['n_boot']} resamples). Krippendorff's α (nominal) [7]: unaided {_f(ag.get('alpha_first'))}, aided "
+        f"{ag['n_boot']} resamples). Krippendorff's α (nominal) [7]: {first} {_f(ag.get('alpha_first'))}, {second} "
         f"{_f(ag.get('alpha_second'))}; change {_f(ag.get('alpha_difference'))} (95% CI "
         f"{_ci(ag.get('alpha_ci_lower'), ag.get('alpha_ci_upper'))}).</p>"
     )
@@ -208,21 +249,27 @@ def _endpoint(ep: dict[str, Any]) -> str:
         if key in a
     )
     per_reader_table = (
-        "<h4>AUC difference per reader (aided − unaided)</h4><table><thead><tr><th>reader</th><th>difference</th>"
+        f"<h4>AUC difference per reader ({second} − {first})</h4><table><thead><tr><th>reader</th><th>difference</th>"
         f"<th>95% CI</th><th>p</th></tr></thead><tbody>{per_reader}</tbody></table>"
     )
-    return head + info + figures + tables + per_reader_table + agreement + "</section>"
+    return head + info + figures + tables + per_reader_table + agreement + _intra(ep, pair) + "</section>"
 
 
 def reader_study_html(project_name: str, result: dict[str, Any]) -> str:
     """The report of one stored analysis result."""
+    pair = _pair(result)
+    labels = result.get("condition_labels") or list(pair)
+    named = " and ".join(
+        f"{escape(c)} ({escape(str(label))})" for c, label in zip(pair, labels, strict=False)
+    )
     design = {
-        "sequential": "sequential: each reader read a case unaided, then at once again with the AI output",
-        "crossover": "crossover: each reader read each case unaided and aided in two sessions separated by a "
-        "washout, half of each reader's cases with the AI first (order randomised per reader, seeded)",
+        "sequential": f"sequential: each reader read a case in {pair[0]}, then at once again in {pair[1]}",
+        "crossover": f"crossover: each reader read each case in {pair[0]} and in {pair[1]} in sessions separated "
+        "by a washout, the order of the conditions a row of a cyclic Latin square, balanced over each "
+        "reader's cases (randomised per reader, seeded)",
     }.get(result["design"], result["design"])
     methods = (
-        "Diagnostic accuracy with and without the AI output was compared with the Obuchowski–Rockette analysis of "
+        f"Diagnostic accuracy in the two conditions ({pair[0]}, {pair[1]}) was compared with the Obuchowski–Rockette analysis of "
         "variance for multi-reader multi-case data [1, 2] with Hillis's denominator degrees of freedom [3], "
         "treating readers and cases as random samples. The covariances of the reader × condition figures of "
         "merit were estimated by the jackknife over cases [4]. The primary figure of merit is the empirical "
@@ -232,14 +279,16 @@ def reader_study_html(project_name: str, result: dict[str, Any]) -> str:
         "the rating that calls a read positive were analysed the same way. Per-reader differences come "
         "from the fixed-reader analysis (z intervals). Inter-reader agreement is Fleiss' κ [5] and Krippendorff's α "
         "[7] of the readers' binary calls, with percentile confidence intervals for their changes from resampling cases (the same "
-        "resampled cases for both conditions). Only first reading sessions enter; corrections replace the "
+        "resampled cases for both conditions). Only first reading sessions enter the accuracy and inter-reader analyses; intra-reader agreement "
+        "per condition is Cohen's κ between a reader's first and repeat sessions of a case in that condition "
+        "(blinded repeats after the washout). Corrections replace the "
         "readings they supersede. For per-joint endpoints the two joints of a patient are analysed as separate "
         "cases (their correlation within a patient is not modelled). The analysis software (Concord "
         "ml.readerstudy) reproduces the published outputs of MRMCaov [6] and OR-DBM MRMC 2.51 on the Van Dyke "
         "and Franken datasets to their printed precision. All intervals are 95%; p-values are two-sided."
     )
     refs = "".join(f"<li>{escape(r)}</li>" for r in REFERENCES)
-    body = "".join(_endpoint(ep) for ep in result["endpoints"])
+    body = "".join(_endpoint(ep, pair) for ep in result["endpoints"])
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Reader study — {escape(project_name)}</title>
 <style>
@@ -250,7 +299,8 @@ figure {{ margin: 0; }} figcaption, .small, .note {{ font-size: 12px; color: #55
 section.endpoint {{ border-top: 2px solid #ddd; margin-top: 1.5em; }}
 </style></head><body>
 <h1>Reader study: does the AI help? — {escape(project_name)}</h1>
-<p><b>Design:</b> {escape(design)}. <b>Conditions:</b> aided vs unaided (differences are aided − unaided).
+<p><b>Design:</b> {escape(design)}. <b>Conditions compared:</b> <span class="conditions">{named}</span>
+(differences are {escape(pair[1])} − {escape(pair[0])}).
 <b>Reference standard:</b> {escape(result["reference_label"])}.</p>
 <p class="small">Computed {escape(str(result.get("computed_at", "")))}; input data hash {escape(str(result.get("data_hash", "")))};
 analysis version {escape(str(result["version"]))}.</p>

@@ -12,7 +12,8 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from labeling.exceptions import Conflict, InvalidInput
+from labeling.conditions import condition
+from labeling.exceptions import Conflict, DomainError, InvalidInput
 from labeling.models import (
     Assignment,
     CalibrationShown,
@@ -23,6 +24,7 @@ from labeling.models import (
     Reading,
     ReadingValue,
 )
+from labeling.schemes import SchemeError
 from labeling.selectors import calibration_report_and_cases
 from labeling.services.audit import audit_record
 from labeling.services.outbox import outbox_send
@@ -158,6 +160,32 @@ def consensus_enqueue(project_id: int, *, debounce: bool = True, full: bool = Fa
     )
 
 
+def _stored_again(
+    assignment: Assignment, values: Sequence[Mapping[str, Any]], contours: Sequence[Mapping[str, Any]]
+) -> Reading | None:
+    """The assignment's submitted reading when ``values`` and ``contours`` are exactly it, else None.
+
+    A client that got no answer, or a 503 from a database that went down around the commit (which may have
+    happened), sends the same reading again: it is answered with the stored one, nothing written twice.
+    """
+    original = Reading.objects.filter(assignment=assignment, supersedes__isnull=True).first()
+    if original is None:
+        return None
+    try:
+        checked = assignment.project.scheme.parsed.validate_reading(values)
+        sent_contours = _check_contours(assignment, contours)
+    except (DomainError, SchemeError):
+        return None
+    sent = {(item.joint, item.region, item.lesion, value, rating) for item, value, rating in checked}
+    stored = set(original.values.values_list("joint", "region", "lesion", "value", "rating"))
+
+    def shape(c: Contour) -> tuple[Any, ...]:
+        return (c.joint, c.series_uid, c.slice_index, tuple(tuple(map(float, p)) for p in c.points_mm))
+
+    same_contours = sorted(map(shape, sent_contours)) == sorted(map(shape, original.contours.all()))
+    return original if sent == stored and same_contours else None
+
+
 @transaction.atomic
 def reading_submit(
     *,
@@ -169,13 +197,19 @@ def reading_submit(
 ) -> Reading:
     """Record a complete reading for an open assignment and close it.
 
-    Locks the assignment row. Raises Conflict when it is already submitted (or cancelled), InvalidInput
+    Locks the assignment row. The same reading again (a client's retry) returns the stored one. Raises
+    Conflict when it is already submitted with other values or contours (or cancelled), InvalidInput
     (or SchemeError) naming the offending field when the reading does not fit the scheme.
     """
     assignment = (
-        Assignment.objects.select_for_update().select_related("project__scheme", "case").get(pk=assignment.pk)
+        Assignment.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("project__scheme", "case")
+        .get(pk=assignment.pk)
     )
     if assignment.status == Assignment.Status.SUBMITTED:
+        stored = _stored_again(assignment, values, contours)
+        if stored is not None:
+            return stored
         raise Conflict("this assignment has been submitted already; submit a correction instead")
     if assignment.status == Assignment.Status.CANCELLED:
         raise Conflict("this assignment was cancelled")
@@ -197,19 +231,21 @@ def reading_submit(
     for repeat in assignment.repeats.all():  # the washout clock of a blinded repeat starts now
         repeat.not_before = now + timedelta(days=repeat.washout_days)
         repeat.save(update_fields=["not_before"])
+    conditions = assignment.project.study_conditions
     if (
-        assignment.project.ai_aided_reads
-        and assignment.project.reader_study_design == assignment.project.ReaderStudyDesign.SEQUENTIAL
-        and not assignment.aided
+        assignment.project.reader_study_design == assignment.project.ReaderStudyDesign.SEQUENTIAL
+        and assignment.condition in conditions[:-1]
     ):
-        # paper (b)'s design: the unaided read is done, now the same reader reads again with the AI output
+        # paper (b)'s design: the unaided read is done, now the same reader reads the case again at once in
+        # the next condition (with the AI output)
+        following = conditions[conditions.index(assignment.condition) + 1]
         Assignment.objects.get_or_create(
             project=assignment.project,
             case=assignment.case,
             reader=assignment.reader,
             session=assignment.session,
-            aided=True,
-            defaults={"order_key": assignment.order_key},
+            condition=following,
+            defaults={"order_key": assignment.order_key, "aided": condition(following).ai},
         )
     audit_record(
         actor=actor,
@@ -235,7 +271,7 @@ def reading_correct(
     if not reason.strip():
         raise InvalidInput("a correction needs a reason", field="reason")
     locked = (
-        Assignment.objects.select_for_update()
+        Assignment.objects.select_for_update(of=("self",), no_key=True)
         .select_related("project__scheme", "case")
         .get(pk=reading.assignment_id)
     )

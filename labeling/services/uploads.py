@@ -5,12 +5,15 @@ deletes the folder once it has imported it. Every member of an archive is checke
 unpacked: a path that would escape the folder (absolute, ``..``, a drive), a symbolic link, an archive inside
 the archive, a member that expands more than ``MAX_RATIO`` times its compressed size (past ``RATIO_FLOOR``
 bytes), and the size and file-count budget of the whole upload (``MAX_IMPORT_BYTES``, ``MAX_IMPORT_FILES``,
-as the archive declares them; zipfile never inflates a member past its declared size). A refused archive is a
-400 naming the member and why, and nothing of the upload stays on disk.
+as the archive declares them; zipfile never inflates a member past its declared size). A bad member is
+skipped, nothing of it written, and named among the job's problems; the good members are imported. An
+archive that cannot be read or is over the budget, or an upload with nothing importable, is a 400 naming
+each member and why, and nothing of the upload stays on disk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import shutil
@@ -85,18 +88,32 @@ def _member_problem(member: zipfile.ZipInfo) -> str | None:
     return None
 
 
-def _unzip(archive: Path, folder: Path, budget: list[int]) -> None:
-    """Unpack ``archive`` into ``folder``; raise InvalidInput for a damaged, unsafe or oversized archive.
+def _unzip(archive: Path, folder: Path, budget: list[int]) -> list[dict[str, str]]:
+    """Unpack the good members of ``archive`` into ``folder``; return a problem ({path, reason}) per bad one.
 
-    Every member is checked before anything is written; ``budget`` is [bytes, files] left to the upload.
+    A member with an unsafe path, a link, a nested archive, a zip bomb's ratio, a name the file system
+    refuses or damaged data is skipped (nothing of it stays on disk) and named; the other members are
+    unpacked. InvalidInput when the archive as a whole cannot be read, or its members would take the upload
+    past its size or file budget (``budget`` is [bytes, files] left to the upload), before anything is written.
     """
     name = archive.name
+    problems: list[dict[str, str]] = []
+
+    def refuse(member: zipfile.ZipInfo, problem: str) -> None:
+        problems.append(
+            {"path": f"{name}/{member.filename}", "reason": f"{name}: member {member.filename!r} {problem}"}
+        )
+
     try:
         with zipfile.ZipFile(archive) as bundle:
-            members = [m for m in bundle.infolist() if not m.is_dir()]
-            for member in members:
+            members = []
+            for member in bundle.infolist():
+                if member.is_dir():
+                    continue
                 if problem := _member_problem(member):
-                    raise InvalidInput(f"{name}: member {member.filename!r} {problem}", field="files")
+                    refuse(member, problem)
+                else:
+                    members.append(member)
             budget[0] -= sum(m.file_size for m in members)
             budget[1] -= len(members)
             if budget[0] < 0 or budget[1] < 0:
@@ -106,24 +123,41 @@ def _unzip(archive: Path, folder: Path, budget: list[int]) -> None:
                     field="files",
                 )
             for member in members:
-                out = folder / archive.stem / cast(Path, _safe_member(member.filename))
-                try:
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    with bundle.open(member) as src, out.open("wb") as dst:
-                        shutil.copyfileobj(src, dst, 1024 * 1024)
-                except OSError as exc:
-                    if exc.errno not in _MEMBER_NAME_ERRORS:
-                        raise  # the server's trouble (a full disk), not the archive's
-                    raise InvalidInput(
-                        f"{name}: member {member.filename!r} cannot be unpacked ({exc.strerror or exc})",
-                        field="files",
-                    ) from exc
-    except (zipfile.BadZipFile, NotImplementedError, EOFError, zlib.error) as exc:
-        # damaged, a bad CRC (a member longer than declared), an unknown compression method, encryption
+                if problem := _unpack_member(bundle, member, folder / archive.stem):
+                    refuse(member, problem)
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:  # the directory itself is damaged
         raise InvalidInput(f"{name} is not a readable zip archive ({exc})", field="files") from exc
-    except RuntimeError as exc:  # zipfile: an encrypted member needs a password
-        raise InvalidInput(f"{name} cannot be unpacked ({exc})", field="files") from exc
     archive.unlink()
+    return problems
+
+
+def _unpack_member(bundle: zipfile.ZipFile, member: zipfile.ZipInfo, folder: Path) -> str | None:
+    """Write one member under ``folder``; return why it could not be (its partial file removed), else None."""
+    out = folder / cast(Path, _safe_member(member.filename))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with bundle.open(member) as src, out.open("wb") as dst:
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+        return None
+    except OSError as exc:
+        if exc.errno not in _MEMBER_NAME_ERRORS:
+            _remove(out)
+            raise  # the server's trouble (a full disk), not the archive's
+        problem = f"cannot be unpacked ({exc.strerror or exc})"
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:  # a bad CRC: longer than declared, or altered
+        problem = f"is damaged ({exc})"
+    except NotImplementedError as exc:
+        problem = f"cannot be unpacked ({exc})"
+    except RuntimeError as exc:  # zipfile: an encrypted member needs a password
+        problem = f"cannot be unpacked ({exc})"
+    _remove(out)
+    return problem
+
+
+def _remove(path: Path) -> None:
+    """Remove a partly written member, if there is one (its name may be one the file system refuses)."""
+    with contextlib.suppress(OSError):
+        path.unlink()
 
 
 def _save_upload(stream: IO[bytes], target: Path) -> int:
@@ -138,8 +172,9 @@ def import_upload_prepare(
 ) -> ImportJob:
     """Save uploaded files (zips unpacked) to a fresh folder, validate them, and queue an import job.
 
-    Raises InvalidInput, leaving nothing behind, when there are no files, an archive is damaged or unsafe,
-    or not one file passes validation (the message lists each file and why). ``files``: (name, stream).
+    Raises InvalidInput, leaving nothing behind, when there are no files, an archive cannot be read or is
+    over the budget, or not one file passes validation (the message lists each file and why). Bad members
+    of an archive are skipped and become problems of the job (params["problems"]). ``files``: (name, stream).
     """
     if not files:
         raise InvalidInput("upload at least one DICOM file or a zip of them", field="files")
@@ -148,6 +183,7 @@ def import_upload_prepare(
     folder = Path(tempfile.mkdtemp(prefix="upload-", dir=base))
     try:
         budget = [MAX_IMPORT_BYTES, MAX_IMPORT_FILES]
+        refused: list[dict[str, str]] = []  # archive members not unpacked
         for index, (name, stream) in enumerate(files):
             relative = _safe_member(name) or Path(f"file-{index}")
             target = folder / f"{index:05d}" / relative.name
@@ -155,14 +191,15 @@ def import_upload_prepare(
             if budget[0] < 0:
                 raise InvalidInput(f"the upload is over {MAX_IMPORT_BYTES} bytes", field="files")
             if zipfile.is_zipfile(target) or target.suffix.lower() == ".zip":
-                _unzip(target, target.parent, budget)
+                refused += _unzip(target, target.parent, budget)
         paths = dicom_files_under(folder)
         modality = project.scheme.parsed.modality
         known = functools.partial(registered_series, profile=deidentify_profile(project))
         validation = validate_files(paths, required_modality=modality, known_series=known)
         if not validation.studies:
-            reasons = "; ".join(p.reason for p in validation.problems[:20]) or "the upload holds no files"
-            more = len(validation.problems) - 20
+            all_reasons = [p["reason"] for p in refused] + [p.reason for p in validation.problems]
+            reasons = "; ".join(all_reasons[:20]) or "the upload holds no files"
+            more = len(all_reasons) - 20
             raise InvalidInput(
                 f"no importable DICOM series in the upload: {reasons}"
                 + (f" (and {more} more)" if more > 0 else ""),
@@ -173,9 +210,12 @@ def import_upload_prepare(
                 actor=actor,
                 project=project,
                 source=f"upload of {len(files)} file(s)",
-                params={"folder": str(folder), "cleanup": True},
+                params={"folder": str(folder), "cleanup": True, "problems": refused},
                 total=len(paths),
             )
+            if refused:  # shown at once; the job adds the problems of the files it reads
+                job.problems = refused
+                job.save(update_fields=["problems"])
             import_job_enqueue(job)
         return job
     except BaseException:
@@ -193,7 +233,7 @@ def import_params_for_path(path: Path) -> dict[str, Any]:
     if zipfile.is_zipfile(path):
         copy = folder / path.name
         shutil.copyfile(path, copy)
-        _unzip(copy, folder, [MAX_IMPORT_BYTES, MAX_IMPORT_FILES])
-    else:
-        shutil.copyfile(path, folder / path.name)
+        refused = _unzip(copy, folder, [MAX_IMPORT_BYTES, MAX_IMPORT_FILES])
+        return {"folder": str(folder), "cleanup": True, "problems": refused}
+    shutil.copyfile(path, folder / path.name)
     return {"folder": str(folder), "cleanup": True}

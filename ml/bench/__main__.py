@@ -42,6 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="phantom difficulty preset (default realistic; RESULTS.md's figures before issue 18 are easy)",
     )
     acc.add_argument(
+        "--readers-scenario",
+        choices=["realistic", "correlated", "paper_a", "spammer"],
+        default="realistic",
+        help="simulated readers of the training phantoms (ml.consensus.realistic; default realistic, no spammer)",
+    )
+    acc.add_argument(
         "--only", nargs="+", choices=["contours", "lesions", "ct"], default=["contours", "lesions", "ct"]
     )
     acc.add_argument(
@@ -89,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             threads=args.threads,
             device=args.device,
             difficulty=args.difficulty,
+            readers_scenario=args.readers_scenario,
         )
         print(format_protocol(summary))
     elif args.command == "speed":

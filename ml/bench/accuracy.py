@@ -1,8 +1,10 @@
 """``python -m ml.bench accuracy``: phantoms -> the product's training recipes -> one table with intervals.
 
-Per (train, test) seed pair (``ml.bench.protocol``): training phantoms from the train seed with simulated
-readers (noisy, biased, plus one spammer); held-out phantoms from the test seed, scored against their
-truth. Every model trains through its ``ml.pipelines`` pipeline, with its product recipe
+Per (train, test) seed pair (``ml.bench.protocol``): training phantoms from the train seed read by
+simulated readers of a ``--readers-scenario`` (``ml.phantoms.realistic_readers``; default ``realistic``:
+errors tied to each phantom lesion's size and contrast, so hard items fool the whole panel, reader- and
+output-specific thresholds, session memory, no spammer; the drawn inter- and intra-reader κ are recorded
+with the results); held-out phantoms from the test seed, scored against their truth. Every model trains through its ``ml.pipelines`` pipeline, with its product recipe
 (``ml.pipelines.recipes``), on a product-style snapshot of the training phantoms (``ml.bench.snapshot``):
 the readers' readings and the consensus of their drawn joint lines, no truth. So the contour model learns
 the readers' consensus contours, the lesion models the readers (majority vote, Dawid-Skene soft labels,
@@ -42,7 +44,7 @@ from ml.contours.train import evaluate_scans
 from ml.ctgrade.train import evaluate as ct_evaluate
 from ml.lesions.labels import OUTPUT_NAMES
 from ml.lesions.train import evaluate as lesion_evaluate
-from ml.phantoms.cli import generate
+from ml.phantoms.cli import format_agreement, generate
 from ml.pipelines import TrainRequest, pipeline_for
 from ml.pipelines.contour import RMSE_LIMIT_MM
 from ml.pipelines.recipes import RECIPES, recipe
@@ -58,16 +60,17 @@ KINDS = {"contours": "contour", "lesions": "lesions", "ct": "ctgrade"}
 class BenchSizes:
     """Phantom counts of one seed pair, and optional epoch overrides of the recipes (None: the recipe's).
 
-    ``contour_scans``: training studies whose readers' consensus contours train the contour model (every
-    training study's go into the lesion snapshot). Test sets default to the final protocol's minimum.
+    ``contour_scans``: training studies whose readers' consensus contours train the contour model; ``None``
+    (the default, as the product trains on every case with consensus contours): all of them. Test sets
+    default to the final protocol's minimum.
     """
 
     mri_train: int = 300
     mri_test: int = 300
     ct_train: int = 80
     ct_test: int = 100
-    readers: int = 4
-    contour_scans: int = 16
+    readers: int | None = None  # None: the reader scenario's own panel (3 readers; paper_a 2)
+    contour_scans: int | None = None
     contour_epochs: int | None = None
     lesion_epochs: int | None = None
     seg_epochs: int | None = None
@@ -80,8 +83,6 @@ QUICK = BenchSizes(
     mri_test=4,
     ct_train=6,
     ct_test=4,
-    readers=3,
-    contour_scans=3,
     contour_epochs=2,
     lesion_epochs=2,
     seg_epochs=1,
@@ -131,8 +132,8 @@ def _train(
 def run_contours(
     train_dir: Path, test_dir: Path, out: Path, sizes: BenchSizes, device: Device = "cpu"
 ) -> dict[str, Any]:
-    """Train the contour pipeline on the readers' consensus contours of the first ``contour_scans``
-    training phantoms; evaluate locate + trace on every held-out slice with a truth polyline."""
+    """Train the contour pipeline on the readers' consensus contours of the training phantoms (the first
+    ``contour_scans`` of them when set; by default all); evaluate locate + trace on every held-out slice with a truth polyline."""
     snapshot = training_snapshot(
         train_dir,
         out / "snapshot-contour",
@@ -209,6 +210,7 @@ def run_accuracy(
     threads: int = 2,
     device: Device = "cpu",
     difficulty: str = "realistic",
+    readers_scenario: str = "realistic",
 ) -> dict[str, Any]:
     """Generate, train, evaluate; returns every metric plus timings (also written to ``out/results.json``).
 
@@ -217,7 +219,8 @@ def run_accuracy(
     torch's intra-op threads (1 runs several times faster than 2 when other jobs keep both cores busy);
     ``device`` where the three models train and predict ("cpu", the figures of RESULTS.md, or "cuda").
     ``difficulty`` the phantom preset of both phantom sets (:mod:`ml.phantoms.difficulty`; the figures of
-    RESULTS.md before issue 18 are ``easy``).
+    RESULTS.md before issue 18 are ``easy``). ``readers_scenario`` the simulated readers of the training
+    phantoms (``ml.consensus.realistic.SCENARIOS``; before issue 18: SPEC §6.5 readers plus a spammer).
     """
     torch.set_num_threads(threads)
     train_dir, test_dir = out / "phantoms-train", out / "phantoms-test"
@@ -225,12 +228,22 @@ def run_accuracy(
 
     def make(folder: Path, **kwargs: Any) -> None:
         manifest = folder / "manifest.json"
-        wanted = {"mri": kwargs["n_mri"], "ct": kwargs["n_ct"], "seed": kwargs["seed"], "level": difficulty}
-        if manifest.exists():  # reuse the phantoms of an earlier run with the same sizes, seed and difficulty
+        readers = kwargs.get("readers", 0)
+        scenario = kwargs.get("readers_scenario")
+        wanted = [kwargs["n_mri"], kwargs["n_ct"], kwargs["seed"], difficulty, readers, scenario]
+        if (
+            manifest.exists()
+        ):  # reuse the phantoms of an earlier run with the same sizes, seed, difficulty, readers
             old = json.loads(manifest.read_text())
             args = old["arguments"]
-            level = args.get("difficulty", "easy")
-            if {"mri": args["mri"], "ct": args["ct"], "seed": old["seed"], "level": level} == wanted:
+            got = [
+                args["mri"],
+                args["ct"],
+                old["seed"],
+                args.get("difficulty", "easy"),
+                args.get("readers", 0),
+            ]
+            if [*got, args.get("readers_scenario")] == wanted:
                 return
         generate(folder, workers=sizes.workers, level=difficulty, **kwargs)
 
@@ -240,8 +253,8 @@ def run_accuracy(
             n_mri=sizes.mri_train,
             n_ct=sizes.ct_train,
             seed=seed_train,
-            readers=sizes.readers,
-            spammer=True,
+            readers=sizes.readers or 0,
+            readers_scenario=readers_scenario,
         )
         make(test_dir, n_mri=sizes.mri_test, n_ct=sizes.ct_test, seed=seed_test)
 
@@ -254,7 +267,10 @@ def run_accuracy(
         "seed_train": seed_train,
         "seed_test": seed_test,
         "difficulty": difficulty,
+        "readers_scenario": readers_scenario,
+        "readers": json.loads((train_dir / "manifest.json").read_text())["readings"]["agreement"],
     }
+    log(f"[bench] {format_agreement(results['readers'])} (seed {seed_train})")
     previous = out / "results.json"
     if set(only) != set(COMPONENTS) and previous.exists():
         kept = json.loads(previous.read_text())
@@ -330,6 +346,8 @@ def run_protocol(
         "sizes": dataclasses.asdict(sizes),
         "recipe_overrides": runs[0]["recipe_overrides"],
         "difficulty": runs[0]["difficulty"],
+        "readers_scenario": runs[0]["readers_scenario"],
+        "reader_agreement": {str(r["seed_train"]): r["readers"] for r in runs},
         "device": runs[0]["device"],
         "n_boot": n_boot,
         "metrics": {},
@@ -371,6 +389,10 @@ def format_protocol(summary: dict[str, Any]) -> str:
         + (" (uncommitted changes)" if summary.get("dirty") else ""),
         f"difficulty {summary['difficulty']}, device {summary['device']}, sizes {summary['sizes']}",
         f"recipe overrides (ml.pipelines.recipes): {summary['recipe_overrides']}",
+        *(
+            f"train seed {seed}: {format_agreement(agreement)}"
+            for seed, agreement in summary.get("reader_agreement", {}).items()
+        ),
         f"{'metric':<52} {'mean':>7} {'± SD':>6}  {'95% CI':<15} {'target':<8} status",
         "-" * 100,
     ]

@@ -20,6 +20,11 @@ intra-reader 0.83-0.90); ``RealisticReadings`` reports the κ of the readings ac
 The ordinal CT reader (``simulate_ct``) reads a continuous severity t_i (grade + position within the
 grade) through its own ordered cut points; it is not the ordinal consensus model's (bias, spread)
 parameterisation. numpy only.
+
+The pieces are public so that other item sets can be read the same way (``ml.phantoms.realistic_readers``
+reads the phantoms' own lesions and CT severities with them): :func:`draw_panel`,
+:func:`output_thresholds`, :func:`design`, :func:`lesion_evidence`, :func:`background_evidence`,
+:func:`read_latent`; for CT :func:`ct_cuts` and :func:`read_severity`.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr
 
 from ml.consensus.agreement import cohen_kappa, intra_reader_kappa
@@ -125,23 +130,31 @@ class RealisticReadings:
 
 
 @dataclass(frozen=True)
-class _Panel:
-    """Reader parameters shared by every output of one simulation."""
+class Panel:
+    """Reader parameters shared by every output of one simulation: threshold offset d_k and noise scale s_k
+    of each of the scenario's ``n_readers`` human readers (spammers have none)."""
 
     offset: FloatArray  # (R,) threshold offset d_k
     scale: FloatArray  # (R,) noise scale s_k
 
 
-def _panel(scenario: Scenario, rng: np.random.Generator) -> _Panel:
+def draw_panel(scenario: Scenario, rng: np.random.Generator) -> Panel:
+    """Draw the panel of ``scenario``: offsets N(0, threshold_sd) centred on 0, scales exp(N(0, skill_sd))."""
     n = scenario.n_readers
     offset = rng.normal(0.0, scenario.threshold_sd, n)
-    return _Panel(offset - offset.mean(), np.exp(rng.normal(0.0, scenario.skill_sd, n)))
+    return Panel(offset - offset.mean(), np.exp(rng.normal(0.0, scenario.skill_sd, n)))
 
 
-def _design(
-    n_items: int, scenario: Scenario, rng: np.random.Generator
-) -> tuple[IntArray, IntArray, IntArray]:
-    """(items, readers, sessions) of the design: every reader reads every item in session 0."""
+def output_thresholds(scenario: Scenario, panel: Panel, rng: np.random.Generator) -> FloatArray:
+    """(R,) cut points tau_ko = tau + d_k + d_ko of one output: reader- and output-specific."""
+    return np.asarray(
+        scenario.threshold + panel.offset + rng.normal(0.0, scenario.output_threshold_sd, scenario.n_readers)
+    )
+
+
+def design(n_items: int, scenario: Scenario, rng: np.random.Generator) -> tuple[IntArray, IntArray, IntArray]:
+    """(items, readers, sessions) of the design: every reader (spammers included) reads every item in
+    session 0; each later session re-reads a random ``repeat_share`` of the items, by every reader."""
     items, readers, sessions = [], [], []
     n_total = scenario.n_readers + scenario.spammers
     for session in range(scenario.n_sessions):
@@ -157,6 +170,50 @@ def _design(
     return cat[0], cat[1], cat[2]
 
 
+def lesion_evidence(finding: Finding, size: ArrayLike, contrast: ArrayLike) -> FloatArray:
+    """Latent evidence of lesions of ``finding``: conspicuity x contrast / the finding's mid contrast x
+    sqrt(size) - 0.5, ``size`` relative (1 = a typical lesion). Small, faint lesions are weak evidence."""
+    mean_contrast = 0.5 * (finding.contrast[0] + finding.contrast[1])
+    c = np.asarray(contrast, dtype=np.float64)
+    return np.asarray(finding.conspicuity * (c / mean_contrast) * np.sqrt(np.asarray(size, float)) - 0.5)
+
+
+def background_evidence(
+    negative: NDArray[np.bool_], scenario: Scenario, rng: np.random.Generator
+) -> FloatArray:
+    """(n_items,) evidence N(0, mimic_sd) of every item, a ``mimic_share`` of the ``negative`` ones carrying a
+    strong mimic N(threshold, 0.5); the caller overwrites the positives' entries with :func:`lesion_evidence`."""
+    evidence = rng.normal(0.0, scenario.mimic_sd, negative.size)
+    mimic = negative & (rng.random(negative.size) < scenario.mimic_share)
+    evidence[mimic] = rng.normal(scenario.threshold, 0.5, mimic.sum())
+    return evidence
+
+
+def read_latent(
+    evidence: FloatArray,
+    items: IntArray,
+    readers: IntArray,
+    tau: FloatArray,
+    panel: Panel,
+    scenario: Scenario,
+    rng: np.random.Generator,
+) -> IntArray:
+    """Binary readings 1[e_i + u_ik + w_ikt > tau] of the (items, readers) design (readers >= R are
+    spammers: positive with probability 0.5). ``tau`` (R,), or (R, n_items) for a cut point per item's
+    output. u_ik is drawn once per (reader, item), so a reader repeats its own view in every session."""
+    n_readers = scenario.n_readers
+    memory = rng.normal(0.0, scenario.memory_sd, (n_readers, evidence.size)) * panel.scale[:, None]
+    labels = np.zeros(items.size, dtype=np.int64)
+    human = readers < n_readers
+    h_items, h_readers = items[human], readers[human]
+    noise = rng.normal(0.0, scenario.session_sd, h_items.size) * panel.scale[h_readers]
+    signal = evidence[h_items] + memory[h_readers, h_items] + noise
+    cut = tau[h_readers] if tau.ndim == 1 else tau[h_readers, h_items]
+    labels[human] = (signal > cut).astype(np.int64)
+    labels[~human] = (rng.random(int((~human).sum())) < 0.5).astype(np.int64)
+    return labels
+
+
 def _evidence(
     n_items: int, finding: Finding, scenario: Scenario, rng: np.random.Generator
 ) -> tuple[IntArray, FloatArray, FloatArray, FloatArray]:
@@ -168,11 +225,8 @@ def _evidence(
     size[pos] = rng.lognormal(0.0, 0.6, pos.sum())
     size[pos & (rng.random(n_items) < scenario.faint_share)] *= 0.2
     contrast[pos] = rng.uniform(*finding.contrast, pos.sum())
-    mean_contrast = 0.5 * (finding.contrast[0] + finding.contrast[1])
-    evidence = rng.normal(0.0, scenario.mimic_sd, n_items)
-    mimic = ~pos & (rng.random(n_items) < scenario.mimic_share)
-    evidence[mimic] = rng.normal(scenario.threshold, 0.5, mimic.sum())
-    evidence[pos] = finding.conspicuity * (contrast[pos] / mean_contrast) * np.sqrt(size[pos]) - 0.5
+    evidence = background_evidence(~pos, scenario, rng)
+    evidence[pos] = lesion_evidence(finding, size[pos], contrast[pos])
     return truth, size, contrast, evidence
 
 
@@ -231,7 +285,7 @@ def simulate_mri(
     """Simulate one panel reading ``n_items`` items for every finding (one DS problem per finding)."""
     sc = SCENARIOS[scenario] if isinstance(scenario, str) else scenario
     rng = np.random.default_rng(seed)
-    panel = _panel(sc, rng)
+    panel = draw_panel(sc, rng)
     return [_simulate_finding(n_items, f, sc, panel, rng) for f in findings]
 
 
@@ -242,23 +296,16 @@ def simulate_finding(
     sc = SCENARIOS[scenario] if isinstance(scenario, str) else scenario
     f = finding if isinstance(finding, Finding) else next(x for x in MRI_FINDINGS if x.name == finding)
     rng = np.random.default_rng(seed)
-    return _simulate_finding(n_items, f, sc, _panel(sc, rng), rng)
+    return _simulate_finding(n_items, f, sc, draw_panel(sc, rng), rng)
 
 
 def _simulate_finding(
-    n_items: int, finding: Finding, sc: Scenario, panel: _Panel, rng: np.random.Generator
+    n_items: int, finding: Finding, sc: Scenario, panel: Panel, rng: np.random.Generator
 ) -> RealisticReadings:
     truth, size, contrast, evidence = _evidence(n_items, finding, sc, rng)
-    tau = sc.threshold + panel.offset + rng.normal(0.0, sc.output_threshold_sd, sc.n_readers)
-    items, readers, sessions = _design(n_items, sc, rng)
-    memory = rng.normal(0.0, sc.memory_sd, (sc.n_readers, n_items)) * panel.scale[:, None]
-    labels = np.zeros(items.size, dtype=np.int64)
-    human = readers < sc.n_readers
-    h_items, h_readers = items[human], readers[human]
-    noise = rng.normal(0.0, sc.session_sd, h_items.size) * panel.scale[h_readers]
-    signal = evidence[h_items] + memory[h_readers, h_items] + noise
-    labels[human] = (signal > tau[h_readers]).astype(np.int64)
-    labels[~human] = (rng.random(int((~human).sum())) < 0.5).astype(np.int64)
+    tau = output_thresholds(sc, panel, rng)
+    items, readers, sessions = design(n_items, sc, rng)
+    labels = read_latent(evidence, items, readers, tau, panel, sc, rng)
     readings = SimulatedReadings(items, readers, sessions, labels, truth)
     sens, spec = _expected_rates(evidence, truth, tau, panel.scale, sc)
     if sc.spammers:
@@ -299,6 +346,35 @@ class CtScenario:
     cut_sd: float = 0.15  # each cut point's own offset (reader-specific spacing)
 
 
+def ct_cuts(sc: CtScenario, n_readers: int, rng: np.random.Generator, levels: int = 5) -> FloatArray:
+    """(n_readers, levels - 1) sorted cut points on the severity scale: (0.5, 1.5, ...) + a reader-wide
+    shift N(0, shift_sd) + each cut's own offset N(0, cut_sd) (over/under-grading, reader-specific spacing)."""
+    shift = rng.normal(0.0, sc.shift_sd, n_readers)
+    offsets = rng.normal(0.0, sc.cut_sd, (n_readers, levels - 1))
+    return np.asarray(np.sort(np.arange(levels - 1) + 0.5 + shift[:, None] + offsets, 1))
+
+
+def read_severity(
+    severity: FloatArray,
+    items: IntArray,
+    readers: IntArray,
+    cuts: FloatArray,
+    sc: CtScenario,
+    rng: np.random.Generator,
+) -> IntArray:
+    """Ordinal readings #(cuts_k < t_i + u_ik + w_ikt) of the (items, readers) design; readers at or beyond
+    ``len(cuts)`` are spammers (a uniformly random grade). u_ik is kept across sessions (memory)."""
+    n_readers, levels = cuts.shape[0], cuts.shape[1] + 1
+    memory = rng.normal(0.0, sc.memory_sd, (n_readers, severity.size))
+    human = readers < n_readers
+    h_items, h_readers = items[human], readers[human]
+    seen = severity[h_items] + memory[h_readers, h_items] + rng.normal(0.0, sc.session_sd, h_items.size)
+    labels = np.zeros(items.size, dtype=np.int64)
+    labels[human] = np.sum(seen[:, None] > cuts[h_readers], axis=1)
+    labels[~human] = rng.integers(0, levels, int((~human).sum()))
+    return labels
+
+
 def simulate_ct(n_items: int, scenario: CtScenario | None = None, *, seed: int = 0) -> RealisticReadings:
     """mNY 0-4 readings: severity t_i = grade + U(-0.5, 0.5); reader k says #(cuts_k < t_i + u + w).
 
@@ -310,17 +386,10 @@ def simulate_ct(n_items: int, scenario: CtScenario | None = None, *, seed: int =
     k = len(sc.prior)
     truth = rng.choice(k, size=n_items, p=np.asarray(sc.prior)).astype(np.int64)
     severity = truth + rng.uniform(-0.5, 0.5, n_items)
-    shift = rng.normal(0.0, sc.shift_sd, sc.n_readers)
-    cuts = np.sort(
-        np.arange(k - 1) + 0.5 + shift[:, None] + rng.normal(0.0, sc.cut_sd, (sc.n_readers, k - 1)), 1
-    )
-    design = replace(
-        Scenario(), n_readers=sc.n_readers, n_sessions=sc.n_sessions, repeat_share=sc.repeat_share
-    )
-    items, readers, sessions = _design(n_items, design, rng)
-    memory = rng.normal(0.0, sc.memory_sd, (sc.n_readers, n_items))
-    seen = severity[items] + memory[readers, items] + rng.normal(0.0, sc.session_sd, items.size)
-    labels = np.sum(seen[:, None] > cuts[readers], axis=1).astype(np.int64)
+    cuts = ct_cuts(sc, sc.n_readers, rng, k)
+    plan = replace(Scenario(), n_readers=sc.n_readers, n_sessions=sc.n_sessions, repeat_share=sc.repeat_share)
+    items, readers, sessions = design(n_items, plan, rng)
+    labels = read_severity(severity, items, readers, cuts, sc, rng)
     readings = SimulatedReadings(items, readers, sessions, labels, truth)
     correct = np.array(
         [np.mean(labels[(readers == r)] == truth[items[readers == r]]) for r in range(sc.n_readers)]

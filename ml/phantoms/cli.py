@@ -1,12 +1,20 @@
 """Command line: ``python -m ml.phantoms --mri 20 --ct 20 --out DIR --seed 0 [--difficulty realistic]
-[--readers 3 --sessions 2]``.
+[--readers 3 --sessions 2] [--readers-scenario realistic|correlated|paper_a|spammer]``.
+
+``--readers N`` alone draws the SPEC §6.5 readers (:mod:`ml.phantoms.readers`: one sensitivity and
+specificity per reader for every output, errors independent of the item, sessions drawn afresh);
+``--readers-scenario`` the realistic readers of issue 18 (:mod:`ml.phantoms.realistic_readers`: item
+difficulty from the phantoms' lesions, reader- and output-specific thresholds, session memory, an ordinal
+CT reader with its own cut points), with ``--readers`` / ``--sessions`` / ``--spammer`` overriding the
+scenario's panel. The realistic panel's drawn inter- and intra-reader κ go into readers.json and the
+manifest (``readings.agreement``).
 
 Output layout::
 
     DIR/manifest.json                      generator, seed, arguments, one entry per study
     DIR/mri-0000/{T1,STIR}/0001.dcm ...    + DIR/mri-0000/truth.json
     DIR/ct-0000/CT/0001.dcm ...            + DIR/ct-0000/SEG/seg.dcm + DIR/ct-0000/truth.json
-    DIR/readings/readers.json              simulated reader parameters (only with --readers)
+    DIR/readings/readers.json              simulated reader parameters (and, realistic, their κ)
     DIR/readings/readings.json             reading records with API payloads
 
 Output is deterministic for a seed: each study uses its own generator seeded by (seed, kind, index), so the
@@ -28,6 +36,13 @@ import numpy as np
 from ml.data.truth import Truth
 from ml.phantoms.difficulty import PRESETS, difficulty
 from ml.phantoms.readers import sample_readers, simulate_readings
+from ml.phantoms.realistic_readers import (
+    SCENARIO_NAMES,
+    CtScenario,
+    readers_json,
+    scenario_for,
+    simulate_realistic_readings,
+)
 from ml.phantoms.schema import GENERATOR_NAME, GENERATOR_VERSION
 from ml.phantoms.studies import write_ct_study, write_mri_study
 
@@ -71,13 +86,23 @@ def generate(
     spammer: bool = False,
     adversarial: bool = False,
     level: str = "easy",
+    readers_scenario: str | None = None,
 ) -> dict[str, Any]:
     """Write ``n_mri`` MRI and ``n_ct`` CT studies (and optional simulated readings) under ``out``, at the
     difficulty preset ``level`` (:mod:`ml.phantoms.difficulty`).
 
+    ``readers_scenario`` (a name of ``ml.consensus.realistic.SCENARIOS``) reads them with realistic readers
+    (``readers`` / ``sessions`` / ``spammer`` override its panel when given); without it ``readers``
+    SPEC §6.5 readers do.
+
     Returns the manifest, also written to ``out/manifest.json``.
     """
     knobs = difficulty(level)
+    scenario = None
+    if readers_scenario is not None:
+        if adversarial:
+            raise ValueError("the realistic reader scenarios have no adversarial reader")
+        scenario = scenario_for(readers_scenario, readers or None, sessions, spammer)
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(out, seed, "ct", i, level) for i in range(n_ct)] + [
         (out, seed, "mri", i, level) for i in range(n_mri)
@@ -99,11 +124,28 @@ def generate(
             "spammer": spammer,
             "adversarial": adversarial,
             "difficulty": level,
+            "readers_scenario": readers_scenario,
         },
         "difficulty": knobs.to_dict(),
         "studies": [_entry(t) for t in truths],
     }
-    if readers or spammer or adversarial:
+    if scenario is not None:
+        rng = np.random.default_rng([seed, 3])
+        ct_scenario = CtScenario()
+        records, panel, agreement = simulate_realistic_readings(truths, scenario, rng, ct_scenario)
+        folder = out / "readings"
+        folder.mkdir(exist_ok=True)
+        document = readers_json(scenario, ct_scenario, panel, agreement)
+        (folder / "readers.json").write_text(json.dumps(document, indent=1))
+        (folder / "readings.json").write_text(json.dumps(records))
+        manifest["readings"] = {
+            "readers": "readings/readers.json",
+            "readings": "readings/readings.json",
+            "count": len(records),
+            "scenario": scenario.name,
+            "agreement": agreement | {"mri": _summary(agreement["mri"])},
+        }
+    elif readers or spammer or adversarial:
         rng = np.random.default_rng([seed, 3])
         profiles = sample_readers(rng, readers, sessions=sessions, spammer=spammer, adversarial=adversarial)
         records = simulate_readings(truths, profiles, rng)
@@ -118,6 +160,25 @@ def generate(
         }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+def _summary(mri: dict[str, Any]) -> dict[str, Any]:
+    """The MRI agreement without its per-output table (which readers.json keeps)."""
+    return {k: v for k, v in mri.items() if k != "per_output"}
+
+
+def format_agreement(agreement: dict[str, Any]) -> str:
+    """One line of the drawn κ: MRI mean over outputs (Cohen between, Fleiss, within), CT QWK."""
+
+    def f(x: float | None) -> str:
+        return "-" if x is None else f"{x:.2f}"
+
+    m = agreement["mri"]
+    line = f"readers {agreement['scenario']}: MRI kappa inter {f(m['inter'])} (Fleiss {f(m['fleiss'])}), intra {f(m['intra'])}"
+    if "ct" in agreement:
+        c = agreement["ct"]
+        line += f"; CT QWK inter {f(c['qwk_inter'])}, intra {f(c['qwk_intra'])} (unweighted {f(c['inter'])} / {f(c['intra'])})"
+    return line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,6 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--readers", type=int, default=0, help="simulated readers (0 = no readings)")
     parser.add_argument("--sessions", type=int, default=None, help="sessions per reader (default: 1-3 each)")
+    parser.add_argument(
+        "--readers-scenario",
+        choices=SCENARIO_NAMES,
+        default=None,
+        help="realistic readers (issue 18) of this scenario instead of the SPEC 6.5 readers",
+    )
     parser.add_argument("--spammer", action="store_true", help="add one reader answering at random")
     parser.add_argument("--adversarial", action="store_true", help="add one reader contradicting the truth")
     args = parser.parse_args(argv)
@@ -151,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         spammer=args.spammer,
         adversarial=args.adversarial,
         level=args.difficulty,
+        readers_scenario=args.readers_scenario,
     )
     elapsed = time.perf_counter() - start
     print(f"wrote {len(manifest['studies'])} studies to {args.out} in {elapsed:.1f} s")
+    if "agreement" in manifest.get("readings", {}):
+        print(format_agreement(manifest["readings"]["agreement"]))
     return 0

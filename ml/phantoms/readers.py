@@ -13,7 +13,7 @@ P(y = l | z = j) ∝ exp(-(l - j - b)^2 / (2 sigma^2)) (SPEC §4.6).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.random import Generator
@@ -89,6 +89,16 @@ def sample_readers(
     return readers
 
 
+class ContourStyle(Protocol):
+    """What :func:`reader_contour` reads of a reader: its constant line offset and its noise, mm."""
+
+    @property
+    def contour_offset_mm(self) -> float: ...
+
+    @property
+    def contour_noise_mm(self) -> float: ...
+
+
 def ordinal_confusion(bias: float, spread: float, levels: int = len(MNY_GRADES)) -> FloatArray:
     """Row-stochastic (levels, levels) matrix P(y = l | z = j) of the two-parameter ordinal reader model."""
     j, lv = np.meshgrid(np.arange(levels), np.arange(levels), indexing="ij")
@@ -127,7 +137,7 @@ def session_parameters(profile: ReaderProfile, rng: Generator) -> list[dict[str,
 
 
 def reader_contour(
-    record: SliceJointTruth, truth: MriTruth, profile: ReaderProfile, rng: Generator
+    record: SliceJointTruth, truth: MriTruth, profile: ContourStyle, rng: Generator
 ) -> dict[str, Any]:
     """Perturb a truth polyline: constant normal offset, smooth noise, end jitter; return a payload contour."""
     geometry = truth.slice_geometry()

@@ -33,7 +33,7 @@ TRAIN_KEYS = ("epochs", "lr", "batch_size", "seed", "device", "patience", "amp",
 #: sections (``train``, ``model``, ``crop`` …) are checked against their dataclasses when training starts.
 CONFIG_KEYS: dict[str, frozenset[str]] = {
     "contour": frozenset(
-        {"epochs", "lr", "batch_size", "seed", "patience", "device"}
+        {"epochs", "lr", "batch_size", "seed", "patience", "device", "amp"}
         | {"width", "crop_mm", "pixel_mm", "jitter_mm", "copies"}
     ),
     "lesions": frozenset(TRAIN_KEYS)

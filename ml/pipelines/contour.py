@@ -88,6 +88,7 @@ class ContourPipeline:
             seed=cfg["seed"],
             patience=cfg["patience"],
             device=cfg["device"],
+            amp=cfg["amp"],
             checkpoint_dir=str(request.checkpoint_dir),
             metric="val_rmse_mm" if val_scans else "val_loss",
             mode="min",

@@ -16,9 +16,18 @@ ORTHANC_PORT). Scenarios:
    an import job pauses (queued, "image server unavailable: paused"); Orthanc started again. Recovered: the
    viewer's request answers 200 again and the import job succeeds.
 
-Time to recovery: from the fault's end (the kill, Redis answering again, Orthanc's restart) to the recovered
-state.
-Every wait is a bounded loop. Run: ``.venv/bin/python -m tests.bench.faults [--cases 2000] [--studies 12]``.
+5. ``kill -9`` of PostgreSQL (the postmaster and its backends, its whole process group) while readers submit
+   readings through gunicorn; it is started again (crash recovery). Every answer must be a 201, or a 503 with
+   Retry-After (never a 500); a client retries a 503 with the same reading (an identical resubmit of a
+   reading that was stored after all is a 201). Recovered: every reading acknowledged and stored exactly once,
+   none half-written.
+
+The database is a PostgreSQL of the script's own (initdb in a temporary folder, a free port, started and
+killed by the script): the machine's shared PostgreSQL on 5432 is never touched.
+Time to recovery: from the fault's end (the kill, Redis answering again, Orthanc's restart, PostgreSQL's
+restart) to the recovered state (for PostgreSQL: its first 201 after the restart).
+Every wait is a bounded loop. Run: ``.venv/bin/python -m tests.bench.faults [--cases 2000] [--studies 12]
+[--only 5]``.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import tempfile
@@ -42,6 +52,7 @@ from tests.bench.stack import ROOT, Stack, free_port, wait_for
 SERVICES = ROOT / "platform" / "services.sh"
 PASSWORD = "faults-pw"
 PATIENT_PREFIX = "PHANTOM-FAULTS-"
+INITDB_ARGS = ("--auth=trust", "--no-sync", "-E", "UTF8")
 
 
 @dataclass
@@ -65,15 +76,21 @@ def main() -> None:
     )
     parser.add_argument("--studies", type=int, default=10, help="MRI studies of the killed import")
     parser.add_argument("--timeout", type=float, default=180.0, help="bound of every wait for a recovery, s")
+    parser.add_argument("--only", type=int, choices=range(1, 6), help="run this scenario only (1-5)")
+    parser.add_argument(
+        "--submits", type=int, default=90, help="readings submitted during the PostgreSQL scenario"
+    )
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="concord-faults-"))
     redis_port, web_port = free_port(), free_port()
     orthanc_port = os.environ.get("ORTHANC_PORT", "8042")
-    base_db = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/concord").rsplit("/", 1)
+    postgres = PrivatePostgres(folder / "postgres.log")
+    postgres.start()
+    wait_for(postgres.answers, timeout_s=60, what="answer of the private PostgreSQL")
     settings_env = {
         "DJANGO_SETTINGS_MODULE": "config.settings_test",
-        "DATABASE_URL": f"{base_db[0]}/{base_db[1]}_faults",  # its own database: test_<name>_faults
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{postgres.port}/concord_faults",  # test_concord_faults
         "CONCORD_TEST_BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
         "CONCORD_VAR_DIR": str(folder / "var"),
         "DICOMWEB_URL": f"http://127.0.0.1:{orthanc_port}/dicom-web",
@@ -115,12 +132,16 @@ def main() -> None:
         world.cleanup()
         wait_for(stack.web_up, timeout_s=90, what="answer of gunicorn")
         wait_for(stack.worker_ready, timeout_s=90, what="ready worker")
-        for scenario in (
-            lambda: refit_killed(stack, world, args.cases, args.timeout),
-            lambda: import_killed(stack, world, args.studies, folder, args.timeout),
-            lambda: broker_down(stack, world, args.timeout),
-            lambda: orthanc_down(stack, world, folder, args.timeout),
-        ):
+        scenarios = {
+            1: lambda: refit_killed(stack, world, args.cases, args.timeout),
+            2: lambda: import_killed(stack, world, args.studies, folder, args.timeout),
+            3: lambda: broker_down(stack, world, args.timeout),
+            4: lambda: orthanc_down(stack, world, folder, args.timeout),
+            5: lambda: postgres_killed(postgres, world, args.submits, args.timeout),
+        }
+        for number, scenario in scenarios.items():
+            if args.only not in (None, number):
+                continue
             try:
                 rows.append(scenario())
             except Exception as exc:  # a scenario that could not run is a row too, and the others go on
@@ -137,9 +158,72 @@ def main() -> None:
             with contextlib.suppress(Exception):
                 world.cleanup()
         connection.close()
-        teardown_databases(config, verbosity=0)
+        with contextlib.suppress(Exception):  # a database the last scenario left down is simply removed
+            wait_for(postgres.answers, timeout_s=60, what="answer of the private PostgreSQL")
+            teardown_databases(config, verbosity=0)
+        postgres.stop()
     print_table(rows)
     shutil.rmtree(folder, ignore_errors=True)
+
+
+class PrivatePostgres:
+    """A PostgreSQL of this script's own: ``initdb`` in a fresh temporary folder, a free port on 127.0.0.1,
+    the server in its own process group, so that ``kill9`` ends it (postmaster and backends) and nothing
+    else. The machine's shared PostgreSQL (5432) is never touched. Run as the ``postgres`` user when the
+    script runs as root (PostgreSQL refuses to run as root)."""
+
+    def __init__(self, log: Path) -> None:
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parts[-3]))
+        binary = Path(found[-1]) if found else Path(shutil.which("postgres") or "postgres")
+        self.bin = binary.parent
+        self.port = free_port()
+        self.data = Path(tempfile.mkdtemp(prefix="concord-faults-pg-"))  # /tmp: reachable by that user
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+            shutil.chown(self.data, "postgres", "postgres")
+        os.chmod(self.data, 0o700)
+        subprocess.run(
+            [*self.as_user, str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", *INITDB_ARGS],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def start(self) -> None:
+        command = [*self.as_user, str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port)]
+        command += ["-k", str(self.data), "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=100"]
+        self.proc = subprocess.Popen(
+            command, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def answers(self) -> bool:
+        result = subprocess.run(
+            [str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)],
+            check=False,
+            timeout=10,
+        )
+        return result.returncode == 0
+
+    def kill9(self) -> None:
+        """SIGKILL the server's process group: the postmaster and every backend at once (a crash)."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # smart shutdown of this server only
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.proc = None
+        shutil.rmtree(self.data, ignore_errors=True)
 
 
 def print_table(rows: list[Row]) -> None:
@@ -510,6 +594,130 @@ def orthanc_down(stack: Stack, world: World, folder: Path, timeout_s: float) -> 
         return Row(scenario, happened, said and ok, took)
     except Exception as exc:
         raise named(scenario, exc) from exc
+
+
+def postgres_killed(postgres: PrivatePostgres, world: World, n_submits: int, timeout_s: float) -> Row:
+    """Readers submit through gunicorn while PostgreSQL is killed with kill -9 and started again."""
+    import threading
+
+    import requests
+    from django.db import connections
+    from django.db.models import Count
+
+    from labeling.models import Assignment, Case, Reading, ReadingValue
+    from tests.labeling.factories import full_values, mri_study
+
+    scenario = "kill -9 PostgreSQL during submits"
+    try:
+        project = world.project("faults-postgres")
+        assignments = []
+        for i in range((n_submits + len(world.readers) - 1) // len(world.readers)):
+            case = Case.objects.create(project=project, study=mri_study(), label=f"pg-{i}")
+            assignments += [
+                Assignment.objects.create(project=project, case=case, reader=reader, session=1)
+                for reader in world.readers
+            ]
+        assignments = assignments[:n_submits]
+        n_values = len(full_values(project.scheme.parsed, 1))
+        tokens = {reader.pk: world.token(reader) for reader in world.readers}
+        todo = [(a.key, a.reader_id) for a in assignments]
+        lock = threading.Lock()
+        answers: list[tuple[float, int, bool, str]] = []  # (time, status, Retry-After given, assignment)
+        acknowledged: set[str] = set()
+        failures: list[str] = []
+
+        def reader_loop() -> None:
+            session = requests.Session()
+            while True:
+                with lock:
+                    if not todo:
+                        return
+                    key, reader_id = todo.pop()
+                body = {"values": full_values(project.scheme.parsed, 1)}
+                deadline = time.monotonic() + timeout_s
+                while time.monotonic() < deadline:  # a client that retries the same reading on a 503
+                    try:
+                        answer = session.post(
+                            f"{world.base}/api/assignments/{key}/reading/",
+                            json=body,
+                            headers={"Authorization": f"Token {tokens[reader_id]}"},
+                            timeout=60,
+                        )
+                    except requests.RequestException as exc:
+                        with lock:
+                            failures.append(f"no answer: {exc}"[:120])
+                        return
+                    with lock:
+                        answers.append(
+                            (time.monotonic(), answer.status_code, "Retry-After" in answer.headers, key)
+                        )
+                    if answer.status_code == 201:
+                        with lock:
+                            acknowledged.add(key)
+                        break
+                    if answer.status_code != 503:
+                        with lock:
+                            failures.append(f"{answer.status_code}: {answer.text[:100]}")
+                        return
+                    time.sleep(min(float(answer.headers.get("Retry-After", 1)), 0.5))
+                time.sleep(0.05)  # a reader's pace, roughly: the next case
+
+        threads = [threading.Thread(target=reader_loop) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        wait_for(lambda: len(acknowledged) >= min(10, n_submits // 4), timeout_s=timeout_s, what="first 201s")
+        killed_at = time.monotonic()
+        postgres.kill9()
+        time.sleep(3)  # down a while: every submit meanwhile must be a 503 with Retry-After
+        restarted_at = time.monotonic()
+        postgres.start()
+        wait_for(postgres.answers, timeout_s=timeout_s, what="answer of the restarted PostgreSQL")
+        for thread in threads:
+            thread.join(timeout=timeout_s)
+        after = [t for t, status, _, _ in answers if status == 201 and t > restarted_at]
+        took = (min(after) - restarted_at) if after else None
+        connections.close_all()  # this script's connection died with the server
+        stored = dict(
+            Reading.objects.filter(project=project, supersedes__isnull=True)
+            .values("assignment__key")
+            .annotate(n=Count("pk"))
+            .values_list("assignment__key", "n")
+        )
+        keys = {a.key for a in assignments}
+        per_reading = set(
+            ReadingValue.objects.filter(reading__project=project)
+            .values("reading")
+            .annotate(n=Count("pk"))
+            .values_list("n", flat=True)
+        )
+        statuses = [status for _, status, _, _ in answers]
+        n_503 = statuses.count(503)
+        with_retry_after = sum(1 for _, status, retry, _ in answers if status == 503 and retry)
+        retried = len({key for _, status, _, key in answers if status == 503} & acknowledged)
+        exactly_once = all(stored.get(key) == 1 for key in acknowledged) and set(stored) <= keys
+        whole = per_reading <= {n_values}
+        recovered = (
+            not failures
+            and acknowledged == keys
+            and exactly_once
+            and whole
+            and with_retry_after == n_503
+            and took is not None
+        )
+        happened = (
+            f"{len(keys)} readings by 4 clients: {statuses.count(201)}x201, {n_503}x503 ({with_retry_after} "
+            f"with Retry-After; {retried} readings 201 on a retry), {len(failures)} other ({'; '.join(failures[:2]) or 'none'}); down "
+            f"{restarted_at - killed_at:.1f} s; {len(acknowledged)}/{len(keys)} acknowledged, stored once: "
+            f"{'yes' if exactly_once else 'NO'}, each whole ({n_values} values): {'yes' if whole else 'NO'}"
+        )
+        return Row(scenario, happened, recovered, took)
+    except Exception as exc:
+        raise named(scenario, exc) from exc
+    finally:
+        if not postgres.answers():
+            if postgres.proc is None:
+                postgres.start()
+            wait_for(postgres.answers, timeout_s=60, what="answer of the private PostgreSQL")
 
 
 if __name__ == "__main__":

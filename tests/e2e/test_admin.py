@@ -70,7 +70,9 @@ def test_admin_guards_and_feedback(site: Site, new_page) -> None:
     page.wait_for_selector("text=Created 2 assignments.")
     page.wait_for_selector("h2:text-is('Assignments (2)')")
     cases = page.locator("section[aria-label=Cases] tbody tr")
-    assert cases.count() == 1 and cases.first.locator("td").nth(2).inner_text() == "2"
+    # The tables refresh one after the other: wait for the case's count rather than read it once.
+    expect(cases).to_have_count(1)
+    expect(cases.first.locator("td").nth(2)).to_have_text("2")
     reader1 = page.locator("section[aria-label=Members] tbody tr", has=page.locator("td:text-is('reader1')"))
     expect(reader1.locator("td").nth(2)).to_have_text("1")  # open assignments, what removing would cancel
 

@@ -3,6 +3,7 @@ real keys and a real mouse. One seeded server for the module (see conftest.site)
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -209,6 +210,36 @@ def test_orientation_markers_and_the_overlay_on_ct_and_mri(site: Site, new_page)
     assert labels == ["T1", "STIR"]
     assert page.locator("[data-testid=pane-where]").count() == 2
     shot(page, "16-mri-overlay")
+    assert page.errors == []
+
+
+def test_home_and_end_jump_and_the_coronal_reformat_has_markers_and_the_overlay(site: Site, new_page) -> None:
+    page = new_page("reader2")
+    page.goto(f"{site.base}/read/{site.data.assignments['ct:reader2']}")
+    page.wait_for_selector("[data-first-image-ms]")
+    page.wait_for_function("() => window.__concordViewer.panes.every(p => p.hasImage)")
+    count = page.evaluate("() => window.__concordViewer.sliceCount")
+    page.locator(".grid input[type=radio]").first.focus()  # Home/End on a radio must not grade
+    page.keyboard.press("End")
+    page.wait_for_selector(f"[data-testid=pane-where]:has-text('{count}/{count} · ')")
+    page.keyboard.press("Home")
+    page.wait_for_selector(f"[data-testid=pane-where]:has-text('1/{count} · ')")
+    assert page.evaluate("() => window.__concordViewer.slice") == 0
+    assert page.locator(".grid input[type=radio]:checked").count() == 0
+
+    page.click("text=Coronal reformat")
+    page.wait_for_selector("[data-reformat-ready]", timeout=30_000)
+    coronal = page.locator(".reformat-box .pane")
+    page.wait_for_selector(".reformat-box [data-testid=pane-voi]:has-text('W ')")
+    markers = {
+        s: coronal.locator(f"[data-marker={s}]").inner_text() for s in ("left", "right", "top", "bottom")
+    }
+    # coronal: the patient's right on the screen's left, head at the top
+    assert markers == {"left": "R", "right": "L", "top": "S", "bottom": "I"}, markers
+    where = coronal.locator("[data-testid=pane-where]").inner_text()
+    assert re.fullmatch(r"\d+/\d+ · -?\d+\.\d mm", where), where
+    assert coronal.locator("[data-testid=pane-voi]").inner_text() == "W 1800 L 400"  # the bone window
+    shot(page, "21-ct-coronal-overlay")
     assert page.errors == []
 
 

@@ -4,10 +4,12 @@ a drawn one, which become the contour model's gold; readers' values and calibrat
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
-from labeling.models import Assignment, Case, ContourAdjudication, Membership, Project
+from labeling.models import Assignment, Case, ContourAdjudication, Membership, Project, ReaderConfusion
 from labeling.services.consensus import consensus_refit_project
 from labeling.services.readings import reading_submit
 from ml.selectors import snapshot_labels
@@ -133,8 +135,10 @@ def test_the_item_explains_each_readers_value_and_opens_on_the_traced_slice(disp
     assert body["focus_slice"] == 1 and body["threshold"] == 1.0
     for reading in body["readings"]:
         explanation = reading["explanation"]
-        assert explanation["meaning"].startswith(f"a {reading['value']} from this reader most likely")
+        state = "present" if reading["value"] else "absent"
+        assert explanation["meaning"].startswith(f"a {reading['value']} (BME {state}) from this reader")
         assert "this reader" in explanation["sentence"] and explanation["tendency"]
+        assert "grade" not in explanation["sentence"]  # a binary finding: misses and reports, not grades
         assert abs(sum(explanation["believed"]) - 1) < 1e-6
 
 
@@ -195,6 +199,32 @@ def test_the_consensus_or_a_drawn_line_and_a_later_decision_supersedes(disputes,
     assert labels["contour_gold"] == {disputes.case.pk}
 
 
+def test_choosing_the_consensus_or_a_drawn_line_with_a_blank_reader_as_the_page_sends_it(
+    disputes, client_for
+):
+    """The contour view sends ``reader: ""`` unless a reader's line is chosen; that blank was a 400 ("This field
+    may not be blank"), so neither the consensus line nor a drawn line could be recorded from the page."""
+    client = client_for(disputes.adjudicator)
+    record = f"/api/projects/{disputes.project.pk}/adjudication/contours/record/"
+    common = {
+        "case_id": disputes.case.pk,
+        "joint": "left",
+        "slice_index": 2,
+        "reader": "",
+        "reason": "checked",
+    }
+    consensus = client.post(record, {**common, "choice": "consensus"}, format="json")
+    assert consensus.status_code == 201, consensus.content
+    drawn = [[29.0, 0.0, 40.0], [24.0, 0.0, 0.0]]
+    line = client.post(record, {**common, "choice": "drawn", "points_mm": drawn}, format="json")
+    assert line.status_code == 201, line.content
+    current = ContourAdjudication.objects.get(superseded_by__isnull=True)
+    assert (current.source, current.source_reader, current.points_mm) == ("drawn", None, drawn)
+    # a reader's line still needs the reader
+    blank = client.post(record, {**common, "choice": "reader"}, format="json")
+    assert blank.status_code == 400 and "reader" in blank.json().get("fields", blank.json())
+
+
 def test_blinding_an_adjudicator_with_a_case_to_read_sees_none_of_it(disputes, client_for):
     Assignment.objects.create(project=disputes.project, case=disputes.single, reader=disputes.adjudicator)
     client = client_for(disputes.adjudicator)
@@ -233,7 +263,24 @@ def test_readers_get_no_queue_and_an_adjudicator_never_sees_a_case_they_read(dis
 def test_the_calibration_explains_the_agreement_figure(disputes, client_for):
     body = client_for(disputes.third).get(f"/api/projects/{disputes.project.pk}/calibration/").json()
     bme = next(row for row in body if row["lesion"] == "bme")
+    items = "item" if bme["n"] == 1 else "items"
     assert bme["explanation"].startswith(
-        f"You gave the consensus value on {bme['agree']} of {bme['n']} items"
+        f"You gave the consensus value on {bme['agree']} of {bme['n']} {items} ("
     )
-    assert bme["model"] and bme["model"] in bme["explanation"]
+    assert bme["model"] and "; the consensus model believes you " in bme["explanation"]
+    # spoken to the reader: "you miss", "you agree", never "you misses" / "you agrees"
+    assert not re.search(r"\byou (reads|agrees|misses|reports|always \w+s|never \w+s)\b", bme["explanation"])
+    assert bme["explanation"].endswith(".")
+
+
+def test_the_calibration_without_a_row_in_the_consensus_model_speaks_from_the_counts(disputes, client_for):
+    """A reader the current consensus run has no confusion row for (they joined after it) is told what their
+    own counts say, in the second person."""
+    ReaderConfusion.objects.filter(reader=disputes.third).delete()
+    body = client_for(disputes.third).get(f"/api/projects/{disputes.project.pk}/calibration/").json()
+    bme = next(row for row in body if row["lesion"] == "bme")
+    assert bme["model"] is None and bme["observed"]
+    assert "consensus model" not in bme["explanation"]
+    assert re.search(r"\); you (always |never )?(agree|miss|report|read)\b", bme["explanation"]), bme[
+        "explanation"
+    ]

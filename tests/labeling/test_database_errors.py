@@ -46,7 +46,8 @@ def test_a_reading_cut_off_by_a_database_restart_is_a_503_and_leaves_nothing(wor
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
     assert response.json() == {
-        "detail": "the database is unavailable for a moment; nothing was saved, try again"
+        "detail": "the database is unavailable for a moment; try again (a change is saved whole or not at "
+        "all, and the same reading sent again is not stored twice)"
     }
     assert not Reading.objects.exists() and not ReadingValue.objects.exists()
     assert not OutboxMessage.objects.exists()

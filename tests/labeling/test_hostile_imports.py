@@ -27,7 +27,7 @@ from pydicom.uid import JPEGLossless, RLELossless
 from labeling.dicom.validate import validate_files
 from labeling.models import ImportJob, Instance, OutboxMessage, Study
 from labeling.services import uploads
-from labeling.services.ingest import import_paths
+from labeling.services.ingest import import_job_run, import_paths
 from tests.labeling.dicom.dicom_factory import make_series
 from tests.labeling.factories import ProjectFactory
 from tests.labeling.test_ingest import mri_files
@@ -102,7 +102,7 @@ HOSTILE_ARCHIVES = [
         lambda: _zip({"zeros.dcm": b"\0" * (32 * 1024**2)}),
         "member 'zeros.dcm' would expand 1,0",  # about 1,000 times
     ),
-    ("lying_size", _lying_zip, "lying.zip is not a readable zip archive"),
+    ("lying_size", _lying_zip, "lying.zip: member 'big.dcm' is damaged (Bad CRC-32"),
     ("name_too_long", lambda: _zip({"x" * 300 + ".dcm": b"x"}), "cannot be unpacked (File name too long)"),
     (
         "path_through_a_file",
@@ -167,6 +167,68 @@ def test_a_nested_archive_under_a_dicom_name_is_a_problem_of_its_own(
     assert "disguised.dcm is an archive inside the upload: nested archives are not opened" in detail
     assert "notes.txt is not a DICOM file" in detail
     _nothing_written(world, store_dir, tmp_path)
+
+
+def _corrupt(archive: io.BytesIO, member: str) -> io.BytesIO:
+    """The archive with one byte of ``member``'s compressed data changed (its CRC check fails on reading)."""
+    raw = bytearray(archive.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(raw))) as bundle:
+        info = bundle.getinfo(member)
+    at = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + info.compress_size // 2
+    raw[at] ^= 0xFF
+    damaged = io.BytesIO(bytes(raw))
+    damaged.name = archive.name
+    return damaged
+
+
+@pytest.mark.django_db
+def test_an_archive_with_some_bad_members_imports_the_good_ones_and_names_the_others(
+    world: Any, client_for: Any, store_dir: Path, tmp_path: Path
+) -> None:
+    """One bad member refused the whole archive (a study of 6 good files lost to one stray link); now each
+    bad member is a problem of the job, nothing of it is written, and the good files are imported."""
+    study_uid, paths = mri_files(tmp_path / "in")
+    members = {f"{p.parent.name}/{p.name}": p.read_bytes() for p in paths}
+    members |= {
+        "../../evil.dcm": b"x",
+        "inner.zip": _zip({"a.dcm": b"x"}).getvalue(),
+        "zeros.dcm": b"\0" * (32 * 1024**2),
+        "x" * 300 + ".dcm": b"x",
+        "broken.dcm": bytes(range(256)) * 64,
+    }
+    archive = _corrupt(_zip(members, name="mixed.zip"), "broken.dcm")
+    link = _symlink_zip().getvalue()
+    with zipfile.ZipFile(io.BytesIO(link)) as links, zipfile.ZipFile(archive, "a") as bundle:
+        bundle.writestr(links.infolist()[0], links.read("series/evil.dcm"))
+    archive.seek(0)
+
+    response = _upload(client_for(world.admin), world.project.pk, [archive])
+    assert response.status_code == 202, response.content
+    job = response.json()
+    reasons = {p["path"]: p["reason"] for p in job["problems"]}
+    long_name = "x" * 300 + ".dcm"
+    assert reasons == {
+        "mixed.zip/../../evil.dcm": "mixed.zip: member '../../evil.dcm' has an unsafe path",
+        "mixed.zip/inner.zip": "mixed.zip: member 'inner.zip' is an archive inside the archive (nested "
+        "archives are not opened: upload its files)",
+        "mixed.zip/zeros.dcm": reasons["mixed.zip/zeros.dcm"],
+        f"mixed.zip/{long_name}": f"mixed.zip: member '{long_name}' cannot be unpacked (File name too long)",
+        "mixed.zip/broken.dcm": reasons["mixed.zip/broken.dcm"],
+        "mixed.zip/series/evil.dcm": "mixed.zip: member 'series/evil.dcm' is a symbolic link (links are not "
+        "unpacked)",
+    }
+    assert reasons["mixed.zip/zeros.dcm"].startswith("mixed.zip: member 'zeros.dcm' would expand 1,0")
+    assert reasons["mixed.zip/broken.dcm"].startswith("mixed.zip: member 'broken.dcm' is damaged (")
+    # Nothing of a refused member on disk: the upload folder holds the good files only, nothing escaped.
+    (upload,) = (store_dir.parent / "var" / "imports").iterdir()
+    assert sorted(p.name for p in upload.rglob("*") if p.is_file()) == sorted(p.name for p in paths)
+    assert not (tmp_path / "evil.dcm").exists() and not (store_dir.parent / "evil.dcm").exists()
+
+    import_job_run(job_id=job["id"])
+    done = ImportJob.objects.get(pk=job["id"])
+    assert done.status == ImportJob.Status.SUCCEEDED and done.report["imported"] == [study_uid]
+    assert {p["path"] for p in done.problems} == set(reasons)  # still named once the job has run
+    assert Instance.objects.filter(series__study__study_uid=study_uid).count() == len(paths)
 
 
 @pytest.mark.django_db

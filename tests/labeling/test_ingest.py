@@ -331,3 +331,18 @@ def test_import_studies_command_imports_a_folder_into_a_project(world, store_dir
     assert Case.objects.filter(project=world.project, study__study_uid=study_uid).exists()
     with pytest.raises(CommandError, match="--query applies to a DICOMweb URL only"):
         call_command("import_studies", str(tmp_path / "in"), "--query", "PatientID=X")
+
+
+def test_dicom_reindex_finds_files_dropped_into_the_local_store(store_dir, capsys):
+    study_uid, _ = mri_files(store_dir / "dropped", n_slices=2)
+
+    call_command("dicom_reindex")
+
+    assert "4 files, 4 read, 0 removed" in capsys.readouterr().out
+    assert len(LocalFolderStore(store_dir).search_instances(study_uid)) == 4
+
+
+def test_dicom_reindex_refuses_a_dicomweb_store(settings):
+    settings.DICOMWEB_URL = "http://127.0.0.1:1/dicom-web"
+    with pytest.raises(CommandError, match="not a local folder"):
+        call_command("dicom_reindex")

@@ -1,8 +1,16 @@
 import pytest
 
 from labeling.exceptions import Conflict, InvalidInput
-from labeling.models import Assignment, AuditEvent, ImmutableError, Reading, ReadingValue
+from labeling.models import (
+    Assignment,
+    AuditEvent,
+    ImmutableError,
+    OutboxMessage,
+    Reading,
+    ReadingValue,
+)
 from labeling.schemes import SchemeError
+from labeling.services.identity import assignment_uids
 from labeling.services.readings import reading_correct, reading_submit
 from tests.labeling.factories import contour, full_values
 
@@ -31,12 +39,39 @@ def test_submit_stores_values_contours_and_closes_the_assignment(world):
     assert event.actor == world.reader and event.object_id == str(reading.pk)
 
 
-def test_submitting_twice_is_a_conflict(world):
-    values = full_values(world.project.scheme.parsed)
-    reading_submit(actor=world.reader, assignment=world.assignment, values=values)
-    with pytest.raises(Conflict):
-        reading_submit(actor=world.reader, assignment=world.assignment, values=values)
+def test_submitting_other_values_twice_is_a_conflict(world):
+    parsed = world.project.scheme.parsed
+    reading_submit(actor=world.reader, assignment=world.assignment, values=full_values(parsed, 0))
+    with pytest.raises(Conflict, match="submitted already"):
+        reading_submit(actor=world.reader, assignment=world.assignment, values=full_values(parsed, 1))
+    with pytest.raises(Conflict, match="submitted already"):  # same values, another contour
+        reading_submit(
+            actor=world.reader,
+            assignment=world.assignment,
+            values=full_values(parsed, 0),
+            contours=[contour(series_uid(world), 1)],
+        )
     assert Reading.objects.count() == 1
+
+
+def test_the_same_reading_again_is_the_stored_one(world, client_for):
+    """Issue 16: a client whose submit got a 503 (the database went down around the commit) or no answer
+    retries with the same reading; when the first attempt was stored, the retry is a 201 with that reading,
+    nothing stored twice (it was a 409 "submitted already", an error for a reading that is safe)."""
+    client = client_for(world.reader)
+    shown = assignment_uids(world.assignment).pseudo(series_uid(world))  # the reader's name for it
+    body = {"values": full_values(world.project.scheme.parsed, 1), "contours": [contour(shown, 1)]}
+    key = world.assignment.key
+    first = client.post(f"/api/assignments/{key}/reading/", body, format="json")
+    assert first.status_code == 201, first.content
+    again = client.post(f"/api/assignments/{key}/reading/", body, format="json")
+    assert again.status_code == 201, again.content
+    assert again.json() == first.json()
+    assert Reading.objects.count() == 1 and ReadingValue.objects.count() == 28
+    assert AuditEvent.objects.filter(action="reading.submit").count() == 1
+    assert OutboxMessage.objects.count() == 1  # one consensus refit queued, not two
+    other = dict(body, values=full_values(world.project.scheme.parsed, 0))
+    assert client.post(f"/api/assignments/{key}/reading/", other, format="json").status_code == 409
 
 
 def test_a_bad_reading_writes_nothing(world):

@@ -920,7 +920,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description MRMC analysis per endpoint of aided vs unaided reads (202 while the worker computes it). */
+        /**
+         * @description MRMC analysis per endpoint of two conditions' reads, aided vs unaided by default (202 while the
+         *     worker computes it).
+         */
         get: operations["api_projects_reader_study_retrieve"];
         put?: never;
         post?: never;
@@ -1342,8 +1345,10 @@ export interface components {
             reader: string;
             /** Format: int64 */
             session?: number;
-            /** @description AI-aided read, paired with the unaided one */
+            /** @description the read is served the AI pre-read (follows from the condition) */
             aided?: boolean;
+            /** @description the reader-study condition of this read (labeling.conditions): what the reader is served */
+            condition?: string;
             status?: components["schemas"]["AssignmentStatusEnum"];
             /** @description the earlier session this repeat waits for */
             readonly previous_id: number | null;
@@ -1387,8 +1392,12 @@ export interface components {
             readonly key: string;
             readonly case_label: string;
             status?: components["schemas"]["AssignmentStatusEnum"];
-            /** @description AI-aided read, paired with the unaided one */
+            /** @description the read is served the AI pre-read (follows from the condition) */
             aided?: boolean;
+            /** @description the reader-study condition of this read (labeling.conditions): what the reader is served */
+            condition?: string;
+            /** @description the read's condition in words ("AI-aided", "T1 only") */
+            readonly condition_label: string;
             /** Format: date-time */
             started_at?: string | null;
             project_id: number;
@@ -1543,6 +1552,14 @@ export interface components {
             /** Format: double */
             var_error: number | null;
         };
+        /** @description A reader-study condition: its name, the label readers see, and what it serves in words. */
+        ConditionOutput: {
+            name: string;
+            label: string;
+            description: string;
+            /** @description the read is served the AI pre-read */
+            ai: boolean;
+        };
         ConditionRocOutput: {
             /** @description by the reader's pseudonym */
             readers: {
@@ -1597,7 +1614,10 @@ export interface components {
             joint: string;
             slice_index: number;
             choice: components["schemas"]["ChoiceEnum"];
-            /** @default  */
+            /**
+             * @description the pseudonym of the reader whose line is chosen; blank or absent for the other choices
+             * @default
+             */
             reader: string;
             points_mm?: unknown;
             reason: string;
@@ -1914,6 +1934,24 @@ export interface components {
             /** @description DICOM files and/or zips */
             files: string[];
         };
+        /** @description Cohen's κ of a reader's repeat reads of a unit in one condition, pooled (case-clustered CI) and per reader. */
+        IntraReaderOfConditionOutput: {
+            /** Format: double */
+            kappa: number | null;
+            /** Format: double */
+            ci_lower: number | null;
+            /** Format: double */
+            ci_upper: number | null;
+            n_pairs: number;
+            readers: components["schemas"]["IntraReaderOfReaderOutput"][];
+        };
+        IntraReaderOfReaderOutput: {
+            /** @description the reader's pseudonym */
+            reader: string;
+            /** Format: double */
+            kappa: number | null;
+            n_pairs: number;
+        };
         IntraReaderOutput: {
             lesion: string;
             reader: string;
@@ -2210,6 +2248,8 @@ export interface components {
             contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
             reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            /** @description the reader study's conditions in order (e.g. unaided, aided or t1_only, t1_stir); empty: unaided and aided when ai_aided_reads is on */
+            reader_study_conditions?: string[];
             /** @description let adjudicators decide cases they read (off by default; audited) */
             readers_may_adjudicate_own_cases?: boolean;
             /**
@@ -2265,12 +2305,17 @@ export interface components {
             contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
             /**
-             * @description how AI-aided reads are scheduled when ai_aided_reads is on
+             * @description how a reader study's reads of a case are scheduled (sequential or crossover)
              *
-             *     * `sequential` - sequential (the unaided read, then at once the same case with AI)
-             *     * `crossover` - crossover (unaided and aided sessions apart by the washout, order randomised)
+             *     * `sequential` - sequential (a case in each condition in turn, at once: the unaided read, then with AI)
+             *     * `crossover` - crossover (a case in each condition in sessions apart by the washout, order a seeded Latin square per reader)
              */
             reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            /** @description the conditions set (empty: the default) */
+            reader_study_conditions: string[];
+            /** @description the reader study's conditions in effect, in order (fewer than two: no reader study) */
+            readonly study_conditions: string[];
+            readonly condition_choices: components["schemas"]["ConditionOutput"][];
             /** @description let an adjudicator decide items of cases they read themselves (off: blinding; audited) */
             readers_may_adjudicate_own_cases?: boolean;
             /**
@@ -2313,6 +2358,8 @@ export interface components {
             contour_disagreement_mm?: number;
             ai_aided_reads?: boolean;
             reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            /** @description the reader study's conditions in order (e.g. unaided, aided or t1_only, t1_stir); empty: unaided and aided when ai_aided_reads is on */
+            reader_study_conditions?: string[];
             /** @description let adjudicators decide cases they read (off by default; audited) */
             readers_may_adjudicate_own_cases?: boolean;
             /**
@@ -2441,13 +2488,14 @@ export interface components {
         ReaderStudyComputingOutput: {
             status: components["schemas"]["ReaderStudyComputingOutputStatusEnum"];
             reference: string;
+            conditions: string[];
             data_hash: string;
         };
         /** @enum {string} */
         ReaderStudyComputingOutputStatusEnum: "computing";
         /**
-         * @description * `sequential` - sequential (the unaided read, then at once the same case with AI)
-         *     * `crossover` - crossover (unaided and aided sessions apart by the washout, order randomised)
+         * @description * `sequential` - sequential (a case in each condition in turn, at once: the unaided read, then with AI)
+         *     * `crossover` - crossover (a case in each condition in sessions apart by the washout, order a seeded Latin square per reader)
          * @enum {string}
          */
         ReaderStudyDesignEnum: "sequential" | "crossover";
@@ -2467,7 +2515,7 @@ export interface components {
             error?: string;
             n_units?: number;
             n_positive?: number;
-            /** @description readers with aided and unaided reads */
+            /** @description readers with reads in both conditions */
             n_readers?: number;
             n_reads?: number;
             analyses?: components["schemas"]["EndpointAnalysesOutput"];
@@ -2476,8 +2524,12 @@ export interface components {
                 [key: string]: components["schemas"]["ConditionRocOutput"];
             };
             agreement?: components["schemas"]["AgreementChangeOutput"];
+            /** @description by condition */
+            intra_reader?: {
+                [key: string]: components["schemas"]["IntraReaderOfConditionOutput"];
+            };
         };
-        /** @description The MRMC analysis of aided vs unaided reads, per endpoint. */
+        /** @description The MRMC analysis of two conditions' reads (unaided vs aided by default), per endpoint. */
         ReaderStudyOutput: {
             status: components["schemas"]["ReaderStudyOutputStatusEnum"];
             /** @description of the analysis */
@@ -2485,7 +2537,11 @@ export interface components {
             reference: string;
             reference_label: string;
             design: string;
+            /** @description the two conditions compared, in order */
             conditions: string[];
+            condition_labels: string[];
+            /** @description what a difference is: second - first */
+            comparison: string;
             endpoints: components["schemas"]["ReaderStudyEndpointOutput"][];
             /** @description of the reads and references analysed */
             data_hash: string;
@@ -2821,8 +2877,12 @@ export interface components {
             readonly key: string;
             readonly case_label: string;
             status?: components["schemas"]["AssignmentStatusEnum"];
-            /** @description AI-aided read, paired with the unaided one */
+            /** @description the read is served the AI pre-read (follows from the condition) */
             aided?: boolean;
+            /** @description the reader-study condition of this read (labeling.conditions): what the reader is served */
+            condition?: string;
+            /** @description the read's condition in words ("AI-aided", "T1 only") */
+            readonly condition_label: string;
             /** Format: date-time */
             started_at?: string | null;
         };
@@ -2879,7 +2939,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description The database is unavailable for a moment (a restart, a failover); nothing was saved, retry. */
+        /** @description The database is unavailable for a moment (a restart, a failover): retry after Retry-After. A change is saved whole or not at all (the commit may have happened just before the connection was lost); the same reading sent again is answered with the stored one. */
         ServiceUnavailable: {
             headers: {
                 [name: string]: unknown;
@@ -4474,6 +4534,8 @@ export interface operations {
     api_projects_reader_study_retrieve: {
         parameters: {
             query?: {
+                /** @description the two conditions compared, e.g. unaided,aided or t1_only,t1_stir; differences are the second minus the first (default: the project's first two study conditions) */
+                conditions?: string;
                 /** @description reference standard (default: phantom) */
                 reference?: "adjudicated" | "consensus" | "phantom";
             };
@@ -4512,6 +4574,8 @@ export interface operations {
     "api_projects_reader_study.csv_retrieve": {
         parameters: {
             query?: {
+                /** @description the two conditions compared, e.g. unaided,aided or t1_only,t1_stir; differences are the second minus the first (default: the project's first two study conditions) */
+                conditions?: string;
                 /** @description reference standard (default: phantom) */
                 reference?: "adjudicated" | "consensus" | "phantom";
             };
@@ -4550,6 +4614,8 @@ export interface operations {
     "api_projects_reader_study_report.html_retrieve": {
         parameters: {
             query?: {
+                /** @description the two conditions compared, e.g. unaided,aided or t1_only,t1_stir; differences are the second minus the first (default: the project's first two study conditions) */
+                conditions?: string;
                 /** @description reference standard (default: phantom) */
                 reference?: "adjudicated" | "consensus" | "phantom";
             };

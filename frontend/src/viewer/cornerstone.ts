@@ -1,5 +1,11 @@
 // Cornerstone3D is initialised once per page; everything else in the app goes through viewer/.
-import { RenderingEngine, init as coreInit } from "@cornerstonejs/core";
+import {
+  Enums,
+  RenderingEngine,
+  init as coreInit,
+  imageLoadPoolManager,
+  imageRetrievalPoolManager,
+} from "@cornerstonejs/core";
 import { init as dicomImageLoaderInit } from "@cornerstonejs/dicom-image-loader";
 import {
   PanTool,
@@ -12,10 +18,26 @@ import {
 
 let ready: Promise<void> | null = null;
 
+/** Image downloads in flight at once for background loads (the viewer's prefetch, the streaming volume
+ * of a reformat), of the browser's six connections per host: the rest stay free for the image the reader
+ * asks for now. Cornerstone lets 200 go (1,000 volume loads queued): opening the coronal reformat sent
+ * 85 frame requests at once, and an axial slice the reader moved to waited behind all of them in the
+ * browser's queue (the "Slice 96 /" timeout of the e2e test_3, issue 16). */
+export const BACKGROUND_DOWNLOADS = 2;
+
+/** Background loads are `RequestType.Prefetch`: few at a time; the reader's own images (Interaction)
+ * are picked first from the pools' queues. */
+export function limitBackgroundLoads(): void {
+  imageRetrievalPoolManager.setMaxSimultaneousRequests(Enums.RequestType.Prefetch, BACKGROUND_DOWNLOADS);
+  // Decoding a downloaded image is a load request too: a few ahead of the downloads keeps them busy.
+  imageLoadPoolManager.setMaxSimultaneousRequests(Enums.RequestType.Prefetch, 2 * BACKGROUND_DOWNLOADS);
+}
+
 export function ensureCornerstone(): Promise<void> {
   if (!ready) {
     ready = (async () => {
       await coreInit();
+      limitBackgroundLoads();
       dicomImageLoaderInit({
         maxWebWorkers: Math.max(1, Math.min(2, (navigator.hardwareConcurrency || 2) - 1)),
       });

@@ -19,6 +19,11 @@ describe("slice keys", () => {
     expect(key("ArrowUp", { tagName: "SELECT" })).toBe(-1);
     expect(key("PageDown", { tagName: "BODY" })).toBe(1);
   });
+  it("Home and End jump to the first and the last slice", () => {
+    expect(key("Home", radio)).toBe(-Infinity);
+    expect(key("End", { tagName: "BODY" })).toBe(Infinity);
+    expect(key("End", { tagName: "INPUT", type: "text" })).toBe(0);
+  });
   it("leave text fields, modifiers and other keys alone", () => {
     expect(key("ArrowDown", { tagName: "TEXTAREA" })).toBe(0);
     expect(key("ArrowUp", { tagName: "INPUT", type: "text" })).toBe(0);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ImagePlane } from "./geometry";
-import { directionLabel, markers, slicePosition, windowText } from "./orientation";
+import { cameraMarkers, directionLabel, markers, slicePosition, windowText } from "./orientation";
 
 const plane = (iop: number[], ipp = [0, 0, 0]): ImagePlane => ({
   ipp: ipp as ImagePlane["ipp"],
@@ -11,6 +11,11 @@ const plane = (iop: number[], ipp = [0, 0, 0]): ImagePlane => ({
 });
 
 describe("orientation markers", () => {
+  it("of a reformat's camera, with Cornerstone's axial, coronal and sagittal cameras", () => {
+    expect(cameraMarkers([0, -1, 0], [0, 0, -1])).toEqual({ left: "R", right: "L", top: "A", bottom: "P" });
+    expect(cameraMarkers([0, 0, 1], [0, -1, 0])).toEqual({ left: "R", right: "L", top: "S", bottom: "I" });
+    expect(cameraMarkers([0, 0, 1], [1, 0, 0])).toEqual({ left: "A", right: "P", top: "S", bottom: "I" });
+  });
   it("axial: the patient's right on the left, anterior at the top", () => {
     expect(markers(plane([1, 0, 0, 0, 1, 0]))).toEqual({ left: "R", right: "L", top: "A", bottom: "P" });
   });

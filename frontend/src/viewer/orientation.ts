@@ -1,6 +1,6 @@
 // Orientation markers (the patient direction at each edge of a pane) and the overlay's figures, as reading
 // tools show them: the patient's right on the screen's left for an axial or coronal image. Pure functions.
-import { columnCosine, dot, type ImagePlane, rowCosine, sliceNormal, type Vec3 } from "./geometry";
+import { columnCosine, cross, dot, type ImagePlane, rowCosine, sliceNormal, type Vec3 } from "./geometry";
 
 /** Letters of a patient (LPS) direction, strongest first: [1, 0, 0] → "L", [0, -0.7, 0.7] → "AH"… */
 export function directionLabel(v: Vec3, min = 0.3): string {
@@ -33,6 +33,19 @@ export function markers(plane: ImagePlane): Markers {
     left: directionLabel(neg(r)),
     bottom: directionLabel(c),
     top: directionLabel(neg(c)),
+  };
+}
+
+/** The markers of a volume viewport's camera (a reformat): the screen's right is viewUp × viewPlaneNormal, as
+ * Cornerstone draws it (an axial or coronal reformat: the patient's left on the right, head up). */
+export function cameraMarkers(viewUp: Vec3, viewPlaneNormal: Vec3): Markers {
+  const right = cross(viewUp, viewPlaneNormal);
+  const neg = (v: Vec3): Vec3 => [-v[0], -v[1], -v[2]];
+  return {
+    right: directionLabel(right),
+    left: directionLabel(neg(right)),
+    top: directionLabel(viewUp),
+    bottom: directionLabel(neg(viewUp)),
   };
 }
 

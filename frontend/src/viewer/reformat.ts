@@ -20,8 +20,9 @@ import {
 import type { LoadedSeries } from "../dicomweb";
 import { h, s } from "../ui/dom";
 import { ensureCornerstone, releaseViewports, sharedEngine } from "./cornerstone";
-import type { Vec3 } from "./geometry";
+import { dot, type Vec3 } from "./geometry";
 import { cameraThrough, type PlaneCamera } from "./mpr";
+import { cameraMarkers, type Markers, windowText } from "./orientation";
 import { presetRange, presetsFor } from "./presets";
 
 /** A click that did not drag (window/level, pan and zoom drag) picks a point. */
@@ -43,6 +44,9 @@ export class Reformat {
   private viewport: Types.IVolumeViewport | null = null;
   private element: HTMLDivElement | null = null;
   private svg: SVGSVGElement | null = null;
+  private edges: Record<keyof Markers, HTMLElement> | null = null;
+  private where: HTMLElement | null = null;
+  private voi: HTMLElement | null = null;
   /** Set once the volume is on screen. */
   ready = false;
 
@@ -77,6 +81,12 @@ export class Reformat {
     const svg = s("svg", { class: "overlay", "aria-hidden": "true" }) as SVGSVGElement;
     r.element = element;
     r.svg = svg;
+    // The same overlay as the stack panes: orientation markers at the edges, slice and position bottom left,
+    // window bottom right (filled once the volume is on screen).
+    const edge = (side: keyof Markers) => h("span", { class: `marker marker-${side}`, "data-marker": side });
+    r.edges = { top: edge("top"), bottom: edge("bottom"), left: edge("left"), right: edge("right") };
+    r.where = h("span", { class: "pane-info pane-where", "data-testid": "pane-where" });
+    r.voi = h("span", { class: "pane-info pane-voi", "data-testid": "pane-voi" });
     container.append(
       h(
         "figure",
@@ -84,6 +94,9 @@ export class Reformat {
         h("figcaption", { class: "pane-label" }, `${series.description || series.modality} — ${orientation}`),
         element,
         svg,
+        ...Object.values(r.edges),
+        r.where,
+        r.voi,
       ),
     );
     const viewportId = `${r.toolGroupId}-vp`;
@@ -125,15 +138,37 @@ export class Reformat {
       r.repaint();
       for (const fn of r.cameraListeners) fn();
     });
-    r.listen(element, Enums.Events.IMAGE_RENDERED, () => r.repaint());
+    r.listen(element, Enums.Events.IMAGE_RENDERED, () => {
+      r.repaint();
+      r.updateOverlay();
+    });
     await viewport.setVolumes([{ volumeId: r.volumeId }]);
     if (r.destroyed) return r;
     const preset = presetsFor(series.modality)[0];
     viewport.setProperties({ voiRange: presetRange(preset, { lower: 0, upper: 1 }) });
     viewport.render();
     r.ready = true;
+    r.updateOverlay();
     container.dataset.reformatReady = "true";
     return r;
+  }
+
+  private updateOverlay(): void {
+    const viewport = this.viewport;
+    const cam = this.camera();
+    if (!viewport || !cam || !this.ready) return;
+    const up = viewport.getCamera().viewUp;
+    if (up && this.edges) {
+      const m = cameraMarkers([...up] as Vec3, cam.viewPlaneNormal);
+      for (const side of Object.keys(this.edges) as (keyof Markers)[])
+        if (this.edges[side].textContent !== m[side]) this.edges[side].textContent = m[side];
+    }
+    if (this.where) {
+      const n = viewport.getNumberOfSlices();
+      const position = dot(cam.focalPoint, cam.viewPlaneNormal);
+      this.where.textContent = `${viewport.getSliceIndex() + 1}/${n} · ${position.toFixed(1)} mm`;
+    }
+    if (this.voi) this.voi.textContent = windowText(viewport.getProperties()?.voiRange);
   }
 
   private listen(target: EventTarget, type: string, fn: (e: Event) => void): void {

@@ -43,6 +43,23 @@ def test_search_filters_exclude_non_matching_studies(store: DicomStore, mr_serie
     assert store.search_series(study_uid, {"SeriesDescription": "STIR"}) == []
 
 
+def test_wildcard_filters_match_at_every_level(store: DicomStore, mr_series: list[Dataset]) -> None:
+    """``*`` and ``?`` reach the server as wildcards: dicomweb-client percent-encodes them (``%2A``), and
+    Orthanc then matched nothing (issue 16; the load bench's cleanup found no studies of earlier runs)."""
+    study_uid, series_uid, sop_uids = _uids(mr_series)
+    store.store(mr_series)
+    prefix = TEST_PATIENT[:-3]
+
+    studies = store.search_studies({"PatientID": f"{prefix}*"})
+    assert study_uid in [json_value(s, "StudyInstanceUID") for s in studies]
+    assert study_uid in [
+        json_value(s, "StudyInstanceUID") for s in store.search_studies({"PatientID": f"{prefix}???"})
+    ]
+    assert len(store.search_series(study_uid, {"SeriesDescription": "T*"})) == 1
+    assert len(store.search_instances(study_uid, series_uid, {"PatientID": "*"})) == len(sop_uids)
+    assert store.search_studies({"PatientID": f"{prefix}NOBODY*"}) == []
+
+
 def test_series_metadata_carries_the_source_uids_and_no_inline_pixels(
     store: DicomStore, mr_series: list[Dataset]
 ) -> None:

@@ -150,6 +150,13 @@ def test_table_checks_targets_on_the_lower_confidence_bound() -> None:
             "lesions: mean AUC soft - majority": {**metric(0.01, 0.002), "p_bootstrap": 0.01},
         },
         "delong": {"soft vs majority": {"bme/iliac_upper": {"diff": 0.02, "p": 0.03}}},
+        "reader_agreement": {
+            "5171": {
+                "scenario": "realistic",
+                "mri": {"inter": 0.651, "fleiss": 0.648, "intra": 0.857},
+                "ct": {"qwk_inter": 0.89, "qwk_intra": 0.95, "inter": 0.55, "intra": 0.74},
+            }
+        },
     }
     table = format_protocol(summary)
     lines = table.splitlines()
@@ -162,3 +169,8 @@ def test_table_checks_targets_on_the_lower_confidence_bound() -> None:
     assert "lesions: soft beats majority on mean AUC (p < 0.05): yes" in table
     assert "better (p<0.05) on 1 of 1 outputs" in table
     assert "5171/6173" in lines[0]
+    # the simulated readers' drawn agreement is printed with the table
+    assert (
+        "train seed 5171: readers realistic: MRI kappa inter 0.65 (Fleiss 0.65), intra 0.86; "
+        "CT QWK inter 0.89, intra 0.95 (unweighted 0.55 / 0.74)" in lines
+    )

@@ -238,6 +238,28 @@ export async function contourDisputeView(outlet: HTMLElement, params: Params): P
   const chosen = () => form.querySelector<HTMLInputElement>(`input[name=${name}]:checked`);
   panel.append(form);
 
+  // Keys work from the start: a fast adjudicator can decide while the images are still loading.
+  const onKey = (e: KeyboardEvent) => {
+    if (!main.isConnected) return; // left while loading: the cleanup comes once the viewer is made
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      form.requestSubmit();
+      return;
+    }
+    const step = sliceStep(e);
+    if (step) {
+      e.preventDefault();
+      void viewer?.step(step);
+      return;
+    }
+    if ((e.target as HTMLElement).tagName === "TEXTAREA" || e.altKey || e.ctrlKey || e.metaKey) return;
+    if (e.key === "w" || e.key === "W") {
+      if (viewer)
+        presetSelect.selectedIndex = viewer.presets.indexOf(viewer.applyPreset(viewer.presetIndex + 1));
+    } else if (e.key === "r" || e.key === "R") resetView();
+  };
+  document.addEventListener("keydown", onKey);
+
   const imagesShown = loadingIndicator(viewerBox);
   let detach: () => void = () => undefined;
   try {
@@ -281,25 +303,6 @@ export async function contourDisputeView(outlet: HTMLElement, params: Params): P
     imagesShown();
     viewerBox.append(message(imagesFailedText(e), "error"));
   }
-  const onKey = (e: KeyboardEvent) => {
-    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
-      e.preventDefault();
-      form.requestSubmit();
-      return;
-    }
-    const step = sliceStep(e);
-    if (step) {
-      e.preventDefault();
-      void viewer?.step(step);
-      return;
-    }
-    if ((e.target as HTMLElement).tagName === "TEXTAREA" || e.altKey || e.ctrlKey || e.metaKey) return;
-    if (e.key === "w" || e.key === "W") {
-      if (viewer)
-        presetSelect.selectedIndex = viewer.presets.indexOf(viewer.applyPreset(viewer.presetIndex + 1));
-    } else if (e.key === "r" || e.key === "R") resetView();
-  };
-  document.addEventListener("keydown", onKey);
   return () => {
     document.removeEventListener("keydown", onKey);
     detach();

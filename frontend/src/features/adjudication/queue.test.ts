@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { caseSummary, entryHref, filtersFrom, nextEntryHref, queueQuery, type CaseInQueue } from "./queue";
+import {
+  caseSummary,
+  entryHref,
+  filtersFrom,
+  newestOnly,
+  nextEntryHref,
+  queueQuery,
+  STALE,
+  type CaseInQueue,
+} from "./queue";
 
 const grade = (region: string, slice: number | null = 4, single = false) => ({
   kind: "grade" as const,
@@ -90,5 +99,45 @@ describe("adjudication queue", () => {
   it("summarises a case", () => {
     expect(caseSummary(queue[0])).toBe("3 items in dispute");
     expect(caseSummary(queue[1])).toBe("0 items in dispute, 1 read once");
+  });
+});
+
+describe("newestOnly", () => {
+  const deferred = <T>() => {
+    let resolve!: (v: T) => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<T>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    return { promise, resolve, reject };
+  };
+
+  it("drops the answer of an earlier filter that arrives after the newer one", async () => {
+    const newest = newestOnly<string>();
+    const first = deferred<string>();
+    const second = deferred<string>();
+    const a = newest(first.promise);
+    const b = newest(second.promise);
+    second.resolve("lesion=bme");
+    expect(await b).toBe("lesion=bme");
+    first.resolve("all lesions");
+    expect(await a).toBe(STALE);
+  });
+
+  it("drops an earlier request's failure but reports the newest one's", async () => {
+    const newest = newestOnly<string>();
+    const first = deferred<string>();
+    const a = newest(first.promise);
+    const b = newest(Promise.reject(new Error("server down")));
+    first.reject(new Error("old"));
+    expect(await a).toBe(STALE);
+    await expect(b).rejects.toThrow("server down");
+  });
+
+  it("answers in order when the requests do", async () => {
+    const newest = newestOnly<number>();
+    expect(await newest(Promise.resolve(1))).toBe(1);
+    expect(await newest(Promise.resolve(2))).toBe(2);
   });
 });

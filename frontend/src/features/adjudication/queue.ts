@@ -73,3 +73,23 @@ export function caseSummary(c: CaseInQueue): string {
   if (c.n_single_read) parts.push(`${c.n_single_read} read once`);
   return parts.join(", ");
 }
+
+/** What ``newestOnly`` answers for a request that a newer one has overtaken. */
+export const STALE: unique symbol = Symbol("stale");
+
+/** Keeps a page's answers in the order its requests were made: each call wraps one request, and once a newer
+ * request has started, the older one's answer (or failure) is STALE, however late it arrives. A queue filtered
+ * twice in quick succession thus never shows the first filter's cases under the second filter. */
+export function newestOnly<T>(): (answer: Promise<T>) => Promise<T | typeof STALE> {
+  let newest = 0;
+  return async (answer) => {
+    const mine = ++newest;
+    try {
+      const value = await answer;
+      return mine === newest ? value : STALE;
+    } catch (e) {
+      if (mine !== newest) return STALE;
+      throw e;
+    }
+  };
+}

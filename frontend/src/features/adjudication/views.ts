@@ -18,11 +18,14 @@ import {
   caseSummary,
   entryHref,
   filtersFrom,
+  newestOnly,
   nextEntryHref,
   type QueueEntry,
   type QueueFilters,
   queueQuery,
   REASON_LABELS,
+  STALE,
+  type CaseQueuePage,
 } from "./queue";
 
 export async function adjudicationQueueView(outlet: HTMLElement, params: Params): Promise<void> {
@@ -85,13 +88,25 @@ export async function adjudicationQueueView(outlet: HTMLElement, params: Params)
     list,
   );
 
+  // Filters changed quickly: only the newest filter's answer is shown, however the answers arrive.
+  const newest = newestOnly<CaseQueuePage>();
   async function refresh(): Promise<void> {
     const query = queueQuery(filters);
     const shown = new URLSearchParams(query);
     shown.delete("limit");
     shown.delete("offset");
     history.replaceState(history.state, "", `${location.pathname}${shown.size ? `?${shown}` : ""}`);
-    const page = await api.caseQueue(projectId, query);
+    list.setAttribute("aria-busy", "true");
+    let page: CaseQueuePage | typeof STALE;
+    try {
+      page = await newest(api.caseQueue(projectId, query));
+    } catch (e) {
+      list.removeAttribute("aria-busy");
+      list.replaceChildren(message(e instanceof ApiError ? e.detail : String(e), "error"));
+      return;
+    }
+    if (page === STALE) return;
+    list.removeAttribute("aria-busy");
     intro.textContent =
       `An item is in dispute when its consensus is below ${fmt(page.threshold)} certainty (low posterior), ` +
       `when its readers gave different values (reader disagreement), or when their joint lines lie more than ` +
@@ -417,6 +432,38 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
     presetSelect.selectedIndex = 0;
   };
 
+  // Keys work from the start: a fast adjudicator can decide while the images are still loading.
+  const onKey = (e: KeyboardEvent) => {
+    if (!main.isConnected) return; // left while loading: the cleanup comes once the viewer is made
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      panel.querySelector<HTMLFormElement>("form.decision")?.requestSubmit();
+      return;
+    }
+    const step = sliceStep(e);
+    if (step) {
+      e.preventDefault(); // the decision's radio buttons would change value
+      void viewer?.step(step);
+      return;
+    }
+    if ((e.target as HTMLElement).tagName === "TEXTAREA" || e.altKey || e.ctrlKey || e.metaKey) return;
+    if (isArrow(e.key) && (e.target as HTMLInputElement).type === "radio") e.preventDefault();
+    else if (e.key === "w" || e.key === "W") {
+      if (viewer)
+        presetSelect.selectedIndex = viewer.presets.indexOf(viewer.applyPreset(viewer.presetIndex + 1));
+    } else if (e.key === "r" || e.key === "R") resetView();
+    else if (/^[0-9]$/.test(e.key)) {
+      // A digit picks that value and moves on to the reason.
+      const input = panel.querySelector<HTMLInputElement>(`input[name=${name}][value="${e.key}"]`);
+      if (input) {
+        e.preventDefault();
+        input.checked = true;
+        reason.focus();
+      }
+    }
+  };
+  document.addEventListener("keydown", onKey);
+
   // Images with every reader's contour
   const imagesShown = loadingIndicator(viewerBox);
   try {
@@ -502,35 +549,6 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
     imagesShown();
     viewerBox.append(message(imagesFailedText(e), "error"));
   }
-  const onKey = (e: KeyboardEvent) => {
-    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
-      e.preventDefault();
-      panel.querySelector<HTMLFormElement>("form.decision")?.requestSubmit();
-      return;
-    }
-    const step = sliceStep(e);
-    if (step) {
-      e.preventDefault(); // the decision's radio buttons would change value
-      void viewer?.step(step);
-      return;
-    }
-    if ((e.target as HTMLElement).tagName === "TEXTAREA" || e.altKey || e.ctrlKey || e.metaKey) return;
-    if (isArrow(e.key) && (e.target as HTMLInputElement).type === "radio") e.preventDefault();
-    else if (e.key === "w" || e.key === "W") {
-      if (viewer)
-        presetSelect.selectedIndex = viewer.presets.indexOf(viewer.applyPreset(viewer.presetIndex + 1));
-    } else if (e.key === "r" || e.key === "R") resetView();
-    else if (/^[0-9]$/.test(e.key)) {
-      // A digit picks that value and moves on to the reason.
-      const input = panel.querySelector<HTMLInputElement>(`input[name=${name}][value="${e.key}"]`);
-      if (input) {
-        e.preventDefault();
-        input.checked = true;
-        reason.focus();
-      }
-    }
-  };
-  document.addEventListener("keydown", onKey);
   return () => {
     document.removeEventListener("keydown", onKey);
     viewer?.destroy();

@@ -4,6 +4,7 @@ import {
   deleteConfirmed,
   describeChanges,
   generateResult,
+  parseConditions,
   removeMemberQuestion,
   removeMemberResult,
   settingsChanges,
@@ -111,5 +112,45 @@ describe("delete project", () => {
     expect(deleteConfirmed(" SIJ MRI ", "SIJ MRI")).toBe(true);
     expect(deleteConfirmed("sij mri", "SIJ MRI")).toBe(false);
     expect(deleteConfirmed("", "SIJ MRI")).toBe(false);
+  });
+});
+
+describe("reader-study conditions in the settings form", () => {
+  const withChoices = {
+    ...project,
+    reader_study_conditions: [],
+    study_conditions: [],
+    condition_choices: ["unaided", "aided", "t1_only", "t1_stir"].map((name) => ({
+      name,
+      label: name,
+      description: name,
+      ai: name === "aided",
+    })),
+  } as unknown as Project;
+
+  it("parses the conditions in order and sends them only when they changed", () => {
+    expect(parseConditions("t1_only, t1_stir", ["t1_only", "t1_stir"])).toEqual({
+      conditions: ["t1_only", "t1_stir"],
+    });
+    expect(parseConditions("  ", ["unaided"])).toEqual({ conditions: [] });
+    const result = settingsChanges(withChoices, { reader_study_conditions: "t1_only,t1_stir" });
+    expect(result).toEqual({ changes: { reader_study_conditions: ["t1_only", "t1_stir"] } });
+    if ("changes" in result)
+      expect(describeChanges(withChoices, result.changes)).toBe(
+        "reader-study conditions default → t1_only, t1_stir",
+      );
+    expect(settingsChanges(withChoices, { reader_study_conditions: "" })).toEqual({ changes: {} });
+  });
+
+  it("refuses unknown, repeated or single conditions, naming the field", () => {
+    expect(settingsChanges(withChoices, { reader_study_conditions: "t1_only, guess" })).toEqual({
+      error: 'Reader-study conditions: unknown condition "guess"; known: unaided, aided, t1_only, t1_stir.',
+    });
+    expect(settingsChanges(withChoices, { reader_study_conditions: "aided aided" })).toEqual({
+      error: "Reader-study conditions: a condition is named twice.",
+    });
+    expect(settingsChanges(withChoices, { reader_study_conditions: "aided" })).toEqual({
+      error: "Reader-study conditions: a reader study compares 2 to 6 conditions.",
+    });
   });
 });

@@ -30,7 +30,7 @@ export function generateResult(out: GenerateOutput): string {
   if (!out.created) return "No assignment created: every case already has its readers.";
   const extra = [
     out.created_repeats ? plural(out.created_repeats, "blinded repeat") : "",
-    out.created_crossover ? plural(out.created_crossover, "aided read") : "",
+    out.created_crossover ? plural(out.created_crossover, "crossover read") : "",
     out.gold_cases ? plural(out.gold_cases, "gold case") : "",
   ].filter(Boolean);
   return `Created ${plural(out.created, "assignment")}${extra.length ? ` (${extra.join(", ")})` : ""}.`;
@@ -45,7 +45,7 @@ type SettingKey = keyof Settings;
 interface SettingField {
   key: SettingKey;
   label: string;
-  kind: "text" | "int" | "number" | "bool" | "choice";
+  kind: "text" | "int" | "number" | "bool" | "choice" | "conditions";
   choices?: [string, string][];
   min?: number;
   max?: number;
@@ -79,12 +79,18 @@ export const SETTING_FIELDS: SettingField[] = [
   },
   { key: "ai_aided_reads", label: "AI-aided reads", kind: "bool" },
   {
+    key: "reader_study_conditions",
+    label:
+      "Reader-study conditions (in order, comma-separated; empty: unaided, aided when AI-aided reads are on)",
+    kind: "conditions",
+  },
+  {
     key: "reader_study_design",
     label: "Reader-study design",
     kind: "choice",
     choices: [
-      ["sequential", "sequential (unaided, then at once aided)"],
-      ["crossover", "crossover (sessions apart by the wash-out)"],
+      ["sequential", "sequential (each condition in turn, at once: unaided, then aided)"],
+      ["crossover", "crossover (sessions apart by the wash-out, order a Latin square per reader)"],
     ],
   },
   { key: "readers_may_adjudicate_own_cases", label: "Adjudicators may decide cases they read", kind: "bool" },
@@ -111,6 +117,32 @@ export const SETTING_FIELDS: SettingField[] = [
   },
 ];
 
+export const MAX_CONDITIONS = 6;
+
+/** "t1_only, t1_stir" → the conditions in order, or an error naming the field; the API checks again (e.g. a
+ * T1 condition on a CT scheme). An empty text clears them (the project's default). */
+export function parseConditions(
+  text: string,
+  known: readonly string[],
+): { conditions: string[] } | { error: string } {
+  const names = text
+    .split(/[\s,]+/)
+    .map((n) => n.trim())
+    .filter(Boolean);
+  const head = "Reader-study conditions:";
+  if (!names.length) return { conditions: [] };
+  const unknown = names.find((n) => !known.includes(n));
+  if (unknown !== undefined)
+    return { error: `${head} unknown condition "${unknown}"; known: ${known.join(", ")}.` };
+  if (new Set(names).size !== names.length) return { error: `${head} a condition is named twice.` };
+  if (names.length < 2 || names.length > MAX_CONDITIONS)
+    return { error: `${head} a reader study compares 2 to ${MAX_CONDITIONS} conditions.` };
+  return { conditions: names };
+}
+
+/** The conditions as the form shows them. */
+export const conditionsText = (names: readonly string[] | undefined): string => (names ?? []).join(", ");
+
 /** The form's raw values (input.value, or "true"/"false" for a checkbox) → the settings that changed, or an
  * error naming the field. Unchanged settings are left out, so saving sends only what the admin changed. */
 export function settingsChanges(
@@ -126,7 +158,14 @@ export function settingsChanges(
       value = text.trim();
       if (f.key === "name" && !value) return { error: "Name: the project needs a name." };
     } else if (f.kind === "bool") value = text === "true";
-    else if (f.kind === "int" || f.kind === "number") {
+    else if (f.kind === "conditions") {
+      const known = (project.condition_choices ?? []).map((c) => c.name);
+      const parsed = parseConditions(text, known);
+      if ("error" in parsed) return parsed;
+      if (conditionsText(parsed.conditions) !== conditionsText(project.reader_study_conditions))
+        changes[f.key] = parsed.conditions;
+      continue;
+    } else if (f.kind === "int" || f.kind === "number") {
       const n = Number(text);
       if (text.trim() === "" || !Number.isFinite(n) || (f.kind === "int" && !Number.isInteger(n)))
         return { error: `${f.label}: enter ${f.kind === "int" ? "a whole number" : "a number"}.` };
@@ -146,7 +185,16 @@ export function describeChanges(project: Project, changes: Settings): string {
       const f = SETTING_FIELDS.find((x) => x.key === key);
       const label = (f?.label ?? key).replace(/ \(.*\)$/, "").toLowerCase();
       if (f?.kind === "text" && key !== "name") return `${label} changed`;
-      const shown = (v: unknown) => (typeof v === "boolean" ? (v ? "on" : "off") : String(v));
+      const shown = (v: unknown) =>
+        typeof v === "boolean"
+          ? v
+            ? "on"
+            : "off"
+          : Array.isArray(v)
+            ? v.length
+              ? v.join(", ")
+              : "default"
+            : String(v);
       return `${label} ${shown((project as Record<string, unknown>)[key])} → ${shown(value)}`;
     })
     .join(", ");

@@ -7,6 +7,7 @@ import { me } from "../../session";
 import { confirmDialog } from "../../ui/dialog";
 import { h, message, toast } from "../../ui/dom";
 import {
+  conditionsText,
   describeChanges,
   generateResult,
   modalityName,
@@ -475,6 +476,29 @@ export async function manageProjectView(outlet: HTMLElement, params: Params): Pr
         );
       } else if (f.kind === "bool") {
         input = h("input", { id: idName, type: "checkbox", checked: Boolean(current[f.key]) });
+      } else if (f.kind === "conditions") {
+        const choices = project.condition_choices ?? [];
+        input = h("input", {
+          id: idName,
+          type: "text",
+          value: conditionsText(project.reader_study_conditions),
+          placeholder: conditionsText(project.study_conditions) || "e.g. unaided, aided",
+          "aria-describedby": `${idName}-help`,
+        });
+        inputs.set(f.key, input);
+        return field(
+          f.label,
+          h(
+            "span",
+            null,
+            input,
+            h(
+              "small",
+              { id: `${idName}-help`, class: "sub" },
+              `Known: ${choices.map((c) => `${c.name} (${c.label}: ${c.description})`).join("; ")}.`,
+            ),
+          ),
+        );
       } else {
         input = h("input", {
           id: idName,

@@ -1,5 +1,5 @@
 // Reader study (issue 14): does the AI help? Per endpoint, the reader-averaged and per-reader ROC curves of
-// aided and unaided reads, a forest plot of the per-reader AUC differences, the change in agreement, and the
+// two conditions' reads (unaided and aided by default, or any two, e.g. T1 only vs T1 + STIR), a forest plot of the per-reader AUC differences, the change in agreement, and the
 // MRMC (Obuchowski–Rockette, Hillis df) test — all from GET /api/projects/{id}/reader-study/, which answers
 // 202 while the worker computes it.
 import type { S } from "../../api";
@@ -15,6 +15,38 @@ type Endpoint = S["ReaderStudyEndpointOutput"];
 export type ReaderStudy = S["ReaderStudyOutput"] | S["ReaderStudyComputingOutput"];
 
 const COLOURS: Record<string, string> = { unaided: "#0b5cad", aided: "#b45309" };
+const PALETTE = ["#0b5cad", "#b45309", "#15803d", "#7e22ce"];
+const colourOf = (condition: string, i: number): string => COLOURS[condition] ?? PALETTE[i % PALETTE.length];
+
+/** The API query of one analysis: the reference standard, and the two conditions when the admin named them. */
+export function studyQuery(reference: string, conditions: string | null): string {
+  const q = new URLSearchParams({ reference });
+  const pair = (conditions ?? "")
+    .split(",")
+    .map((c) => c.trim())
+    .filter(Boolean);
+  if (pair.length) q.set("conditions", pair.join(","));
+  return `?${q.toString()}`;
+}
+
+/** Inter-reader agreement in both conditions and its change, in words. */
+export function agreementText(ag: NonNullable<Endpoint["agreement"]>, conditions: readonly string[]): string {
+  const [a, b] = conditions;
+  return `Inter-reader agreement (Fleiss κ): ${a} ${fmt(ag.kappa_first)}, ${b} ${fmt(ag.kappa_second)}; change ${fmt(ag.difference)} (95% CI ${fmt(ag.ci_lower)} to ${fmt(ag.ci_upper)}) · Krippendorff α: ${a} ${fmt(ag.alpha_first)}, ${b} ${fmt(ag.alpha_second)}; change ${fmt(ag.alpha_difference)} (95% CI ${fmt(ag.alpha_ci_lower)} to ${fmt(ag.alpha_ci_upper)})`;
+}
+
+/** Intra-reader agreement per condition (repeat reads in the same condition), in words. */
+export function intraText(
+  intra: NonNullable<Endpoint["intra_reader"]>,
+  conditions: readonly string[],
+): string {
+  const parts = conditions.map((c) => {
+    const i = intra[c];
+    if (!i || !i.n_pairs) return `${c}: no repeat reads`;
+    return `${c} ${fmt(i.kappa)} (95% CI ${fmt(i.ci_lower)} to ${fmt(i.ci_upper)}, ${i.n_pairs} pairs)`;
+  });
+  return `Intra-reader agreement (Cohen κ, repeat reads): ${parts.join("; ")}`;
+}
 const REFERENCES = ["phantom", "adjudicated", "consensus"];
 
 /** Empirical ROC curves: thin per reader, thick reader average, one colour per condition. */
@@ -46,7 +78,7 @@ export function rocChart(roc: NonNullable<Endpoint["roc"]>, title: string, size 
     s("text", { x: 4, y: pad - 8 }, "sensitivity"),
   );
   Object.entries(roc).forEach(([condition, curves], i) => {
-    const colour = COLOURS[condition] ?? "#555";
+    const colour = colourOf(condition, i);
     for (const c of Object.values(curves.readers))
       svg.append(
         s("path", { d: path(c), fill: "none", stroke: colour, "stroke-opacity": 0.35, class: "roc-reader" }),
@@ -87,7 +119,7 @@ export function differenceIntervals(fixed: { reader_differences: Shown[] }, over
   ];
 }
 
-function endpointSection(ep: Endpoint): HTMLElement {
+function endpointSection(ep: Endpoint, conditions: readonly string[]): HTMLElement {
   const section = h("section", { class: "endpoint", "data-endpoint": ep.key }, h("h2", null, ep.label));
   if (ep.error || !ep.analyses || !ep.roc) {
     section.append(message(`Not analysed: ${ep.error ?? "no data"}`));
@@ -129,7 +161,7 @@ function endpointSection(ep: Endpoint): HTMLElement {
         "figure",
         { class: "chart" },
         h("figcaption", null, "ROC curves (thin: each reader; thick: reader average)"),
-        rocChart(ep.roc, `ROC curves of ${ep.label}, aided and unaided`),
+        rocChart(ep.roc, `ROC curves of ${ep.label}, ${conditions.join(" and ")}`),
       ),
       h(
         "figure",
@@ -150,34 +182,41 @@ function endpointSection(ep: Endpoint): HTMLElement {
     ),
   );
   const ag = ep.agreement;
-  if (ag)
-    section.append(
-      h(
-        "p",
-        { class: "sub", "data-agreement": ep.key },
-        `Inter-reader agreement (Fleiss κ): unaided ${fmt(ag.kappa_first)}, aided ${fmt(ag.kappa_second)}; change ${fmt(ag.difference)} (95% CI ${fmt(ag.ci_lower)} to ${fmt(ag.ci_upper)}) · Krippendorff α: unaided ${fmt(ag.alpha_first)}, aided ${fmt(ag.alpha_second)}; change ${fmt(ag.alpha_difference)} (95% CI ${fmt(ag.alpha_ci_lower)} to ${fmt(ag.alpha_ci_upper)})`,
-      ),
-    );
+  if (ag) section.append(h("p", { class: "sub", "data-agreement": ep.key }, agreementText(ag, conditions)));
+  if (ep.intra_reader)
+    section.append(h("p", { class: "sub", "data-intra": ep.key }, intraText(ep.intra_reader, conditions)));
   return section;
 }
 
 export async function readerStudyView(outlet: HTMLElement, params: Params): Promise<void> {
   const id = Number(params.id);
-  const reference = new URLSearchParams(location.search).get("reference") ?? "phantom";
+  const search = new URLSearchParams(location.search);
+  const reference = search.get("reference") ?? "phantom";
+  const asked = search.get("conditions");
   const main = h("main", { class: "page", id: "main" });
   outlet.append(main);
   const base = `/api/projects/${id}/reader-study`;
-  const query = `?reference=${encodeURIComponent(reference)}`;
+  const query = studyQuery(reference, asked);
   const picker = h(
     "select",
     {
       id: "reference",
       onchange: (e: Event) => {
-        location.search = `?reference=${(e.target as HTMLSelectElement).value}`;
+        location.search = studyQuery((e.target as HTMLSelectElement).value, asked);
       },
     },
     REFERENCES.map((r) => h("option", { value: r, selected: r === reference }, r)),
   );
+  const pairInput = h("input", {
+    id: "conditions",
+    type: "text",
+    size: 22,
+    value: asked ?? "",
+    placeholder: "e.g. unaided,aided",
+    onchange: (e: Event) => {
+      location.search = studyQuery(reference, (e.target as HTMLInputElement).value);
+    },
+  });
   main.append(
     h("h1", null, "Reader study: does the AI help?"),
     h(
@@ -185,6 +224,9 @@ export async function readerStudyView(outlet: HTMLElement, params: Params): Prom
       { class: "sub" },
       h("label", { for: "reference" }, "Reference standard "),
       picker,
+      " · ",
+      h("label", { for: "conditions" }, "Conditions compared "),
+      pairInput,
       " · ",
       h("a", { href: `${base}.csv${query}` }, "Download CSV"),
       " · ",
@@ -207,12 +249,14 @@ export async function readerStudyView(outlet: HTMLElement, params: Params): Prom
     main.append(message("The analysis is still being computed; reload this page in a minute.", "error"));
     return;
   }
+  const conditions = study.conditions ?? ["unaided", "aided"];
+  const labels = study.condition_labels ?? conditions;
   main.append(
     h(
       "p",
-      { class: "sub" },
-      `Design: ${study.design} · reference: ${study.reference_label} · data ${study.data_hash?.slice(0, 12)}`,
+      { class: "sub", "data-conditions": conditions.join(",") },
+      `Design: ${study.design} · conditions: ${labels.join(" vs ")} (differences ${conditions[1]} − ${conditions[0]}) · reference: ${study.reference_label} · data ${study.data_hash?.slice(0, 12)}`,
     ),
-    ...(study.endpoints ?? []).map(endpointSection),
+    ...(study.endpoints ?? []).map((ep) => endpointSection(ep, conditions)),
   );
 }

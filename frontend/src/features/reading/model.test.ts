@@ -23,6 +23,8 @@ function assignment(modality: "MR" | "CT", definition: Record<string, unknown> =
     case_label: "ABCD1234",
     status: "in_progress",
     aided: false,
+    condition: "unaided",
+    condition_label: "Unaided",
     started_at: null,
     project_id: 7,
     study_uid: "2.25.1",

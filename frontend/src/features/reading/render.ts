@@ -6,7 +6,7 @@ import { bars } from "../../ui/charts";
 import { h, message } from "../../ui/dom";
 import { aiConfidenceText, aiForForm } from "../shared/ai";
 import { JOINT_COLOURS } from "../shared/contours";
-import { label } from "../shared/labels";
+import { conditionBadge, label } from "../shared/labels";
 import type { FormItem } from "./grid";
 import type { ReadingModel } from "./model";
 
@@ -58,6 +58,19 @@ export const closedPage = (reason: string, worklistPath: string): HTMLElement =>
     h("a", { href: worklistPath }, "Back to the worklist"),
   );
 
+/** The read's condition as a badge ("AI-aided read", "T1 only read"); none for a plain unaided read. */
+function conditionBadges(assignment: ReadingModel["assignment"]): HTMLElement[] {
+  const text = conditionBadge(assignment);
+  if (text === null) return [];
+  return [
+    h(
+      "span",
+      { class: `badge condition${assignment.aided ? " aided" : ""}`, "data-condition": assignment.condition },
+      text,
+    ),
+  ];
+}
+
 export function fillHeader(ui: Layout, model: ReadingModel, submitButton: HTMLElement): void {
   const { assignment } = model;
   const scheme = assignment.scheme;
@@ -65,7 +78,7 @@ export function fillHeader(ui: Layout, model: ReadingModel, submitButton: HTMLEl
     h("a", { href: model.worklistPath, class: "back" }, "← Worklist"),
     h("h1", null, `Case ${assignment.case_label}`),
     h("span", { class: "modality" }, `${scheme.name} v${scheme.version}`),
-    ...(assignment.aided ? [h("span", { class: "badge aided" }, "AI-aided read")] : []),
+    ...conditionBadges(assignment),
     ui.status,
     submitButton,
   );

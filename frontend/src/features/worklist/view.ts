@@ -80,7 +80,7 @@ export async function worklistView(outlet: HTMLElement, params: Params): Promise
             null,
             h("td", null, it.case_label),
             h("td", null, STATUS[it.status ?? "open"] ?? it.status),
-            h("td", null, it.aided ? "AI-aided" : "Unaided"),
+            h("td", null, it.condition_label || (it.aided ? "AI-aided" : "Unaided")),
             h(
               "td",
               null,
