@@ -21,15 +21,16 @@ from ml.contours.infer import ContourPredictor
 from ml.contours.model import ContourModelConfig
 from ml.contours.synthetic import toy_scan
 from ml.contours.train import evaluate_scans, train_contours
-from ml.training.cli import add_device, add_output, add_training_flags, emit, print_progress, train_config
+from ml.training.cli import add_model_io, add_train_io, add_training_flags, emit, print_progress, train_config
+
+NPZ_FOLDER = "a folder of npz scans (ml.contours.files)"
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ml.contours", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train on the truth polylines of a folder of scans")
-    t.add_argument("--data", required=True)
-    t.add_argument("--out", required=True, help="checkpoint folder")
+    add_train_io(t, data_help=NPZ_FOLDER)
     add_training_flags(
         t,
         epochs=30,
@@ -50,10 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--consensus-run-id")
     for name, text in (("evaluate", "RMSE against the truth polylines"), ("predict", "trace every joint")):
         e = sub.add_parser(name, help=text)
-        e.add_argument("--data", required=True)
-        e.add_argument("--checkpoint", required=True)
-        add_output(e)
-        add_device(e)
+        add_model_io(e, data_help=NPZ_FOLDER)
         e.add_argument("--truth-centres", action="store_true", help="crop at truth centres, not located")
     g = sub.add_parser("toy", help="write toy npz scans")
     g.add_argument("--out", required=True)

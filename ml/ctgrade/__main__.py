@@ -20,7 +20,7 @@ from ml.ctgrade.data import CtCropConfig
 from ml.ctgrade.infer import CtPredictor
 from ml.ctgrade.model import GraderConfig
 from ml.ctgrade.train import evaluate, train
-from ml.training.cli import add_device, add_output, add_training_flags, emit, print_progress, train_config
+from ml.training.cli import add_model_io, add_train_io, add_training_flags, emit, print_progress, train_config
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -31,8 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ml.ctgrade", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train segmenter + grader on a phantom folder or dataset snapshot")
-    t.add_argument("--data", required=True)
-    t.add_argument("--out", required=True, help="checkpoint folder (seg/ and grader/ inside)")
+    add_train_io(t, out_help="checkpoint folder (seg/ and grader/ inside)")
     t.add_argument("--target", choices=["auto", "reference", "soft", "majority"], default="auto")
     t.add_argument("--cache")
     add_training_flags(t, epochs=20, batch_size=8, val_fraction=0.1)
@@ -42,19 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--box-mm", type=_floats, default=(56.0, 56.0, 56.0), help="crop z,y,x in mm")
     t.add_argument("--voxel-mm", type=float, default=1.75)
     e = sub.add_parser("evaluate", help="grading metrics against the reference grades (full pipeline)")
-    e.add_argument("--data", required=True)
-    e.add_argument("--checkpoint", required=True)
-    e.add_argument("--split")
+    add_model_io(e, split=True)
     e.add_argument(
         "--truth-seg", action="store_true", help="centre crops on the study's SEG, not the model's"
     )
-    add_device(e)
-    add_output(e)
-    r = sub.add_parser("predict", help="grade both joints of study folders (CT/)")
-    r.add_argument("--study", required=True, nargs="+")
-    r.add_argument("--checkpoint", required=True)
-    add_device(r)
-    add_output(r)
+    add_model_io(sub.add_parser("predict", help="grade both joints of study folders (CT/)"), studies=True)
     return p
 
 

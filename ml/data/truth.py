@@ -83,8 +83,9 @@ class MriJointTruth:
 
 
 @dataclass(frozen=True)
-class MriTruth:
-    """Truth of one MRI phantom study (T1 + STIR, shared geometry)."""
+class StudyTruth:
+    """What the truth of every phantom study holds: which generator wrote it (kind, seed, parameters), its DICOM
+    identity, its series and the geometry of its slices. ``MriTruth`` and ``CtTruth`` add their findings."""
 
     kind: str
     study_id: str
@@ -97,13 +98,23 @@ class MriTruth:
     frame_of_reference_uid: str
     series: dict[str, SeriesRef]
     geometry: dict[str, Any]
+
+    def slice_geometry(self) -> SliceGeometry:
+        """The geometry of the study's slices (T1 and STIR share it; the CT series)."""
+        return SliceGeometry.from_dict(self.geometry)
+
+    def values(self) -> list[dict[str, Any]]:
+        """The truth values in the reading-payload format ({joint, region, lesion, value})."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class MriTruth(StudyTruth):
+    """Truth of one MRI phantom study (T1 + STIR, shared geometry)."""
+
     slices: list[SliceJointTruth]
     joints: dict[str, MriJointTruth]
     lesions: list[dict[str, Any]] = field(default_factory=list)
-
-    def slice_geometry(self) -> SliceGeometry:
-        """Geometry shared by the T1 and STIR series."""
-        return SliceGeometry.from_dict(self.geometry)
 
     def contour(self, joint: str, slice_index: int) -> SliceJointTruth:
         """Return the record of ``joint`` on ``slice_index``; raises KeyError if absent."""
@@ -132,24 +143,13 @@ class CtJointTruth:
 
 
 @dataclass(frozen=True)
-class CtTruth:
+class CtTruth(StudyTruth):
     """Truth of one CT phantom study, with its pelvis-bone SEG.
 
     ``groupings[name][joint]`` is the class name of that joint's grade in each SPEC §2.4 grouping;
     ``segments`` maps SEG segment numbers to labels.
     """
 
-    kind: str
-    study_id: str
-    generator: dict[str, str]
-    seed: int
-    index: int
-    parameters: dict[str, Any]
-    patient_id: str
-    study_instance_uid: str
-    frame_of_reference_uid: str
-    series: dict[str, SeriesRef]
-    geometry: dict[str, Any]
     rescale_slope: float
     rescale_intercept: float
     joints: dict[str, CtJointTruth]
@@ -157,10 +157,6 @@ class CtTruth:
     mny_positive: bool
     groupings: dict[str, dict[str, str]]
     segments: dict[str, str]
-
-    def slice_geometry(self) -> SliceGeometry:
-        """Geometry of the CT series."""
-        return SliceGeometry.from_dict(self.geometry)
 
     def values(self) -> list[dict[str, Any]]:
         """Truth grades in the reading-payload format."""

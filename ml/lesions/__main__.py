@@ -21,7 +21,7 @@ from ml.lesions.infer import LesionPredictor
 from ml.lesions.labels import TARGET_MODES
 from ml.lesions.model import HEADS, JOINT_CROP_NET, LesionModelConfig
 from ml.lesions.train import evaluate, train
-from ml.training.cli import add_device, add_output, add_training_flags, emit, print_progress, train_config
+from ml.training.cli import add_model_io, add_train_io, add_training_flags, emit, print_progress, train_config
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -32,8 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ml.lesions", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train on a phantom folder or dataset snapshot")
-    t.add_argument("--data", required=True)
-    t.add_argument("--out", required=True, help="checkpoint folder")
+    add_train_io(t)
     t.add_argument("--target", choices=TARGET_MODES, default="soft")
     t.add_argument("--cache", help="crop cache folder (default <out>/crops)")
     add_training_flags(
@@ -65,9 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--trace-weight", type=float, default=0.01)
     e = sub.add_parser("evaluate", help="metrics against the reference labels (phantom truth / gold)")
-    e.add_argument("--data", required=True)
-    e.add_argument("--checkpoint", required=True)
-    e.add_argument("--split", help="only studies of this manifest split")
+    add_model_io(e, split=True)
     e.add_argument("--cache")
     e.add_argument(
         "--contours", help="contour checkpoint: crops at its traced lines (default: the bundled one)"
@@ -75,14 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--truth-lines", action="store_true", help="crops at the truth lines, not the bundled traces"
     )
-    add_device(e)
-    add_output(e)
     r = sub.add_parser("predict", help="score both joints of study folders (T1/ + STIR/)")
-    r.add_argument("--study", required=True, nargs="+")
-    r.add_argument("--checkpoint", required=True)
+    add_model_io(r, studies=True)
     r.add_argument("--contours", help="contour checkpoint: joint lines (default: the bundled one)")
-    add_device(r)
-    add_output(r)
     return p
 
 

@@ -1,5 +1,6 @@
-"""What the three model command lines share (``python -m ml.contours|lesions|ctgrade``): the training flags and
-their :class:`TrainConfig`, ``--device`` and ``--output``, per-epoch progress on stderr, the JSON result."""
+"""What the three model command lines share (``python -m ml.contours|lesions|ctgrade``): the data and checkpoint
+flags, the training flags and their :class:`TrainConfig`, ``--device`` and ``--output``, per-epoch progress on
+stderr, the JSON result."""
 
 from __future__ import annotations
 
@@ -22,6 +23,34 @@ def add_device(parser: argparse.ArgumentParser) -> None:
 def add_output(parser: argparse.ArgumentParser) -> None:
     """``--output FILE`` for the JSON result (default: stdout)."""
     parser.add_argument("--output", help="JSON file (default: stdout)")
+
+
+DATA_HELP = "a phantom folder or a dataset snapshot"
+
+
+def add_train_io(
+    parser: argparse.ArgumentParser, *, data_help: str = DATA_HELP, out_help: str = "checkpoint folder"
+) -> None:
+    """``--data FOLDER`` and ``--out FOLDER`` of a ``train`` command."""
+    parser.add_argument("--data", required=True, help=data_help)
+    parser.add_argument("--out", required=True, help=out_help)
+
+
+def add_model_io(
+    parser: argparse.ArgumentParser, *, studies: bool = False, split: bool = False, data_help: str = DATA_HELP
+) -> None:
+    """The flags of a command that runs a trained model: what it reads (``--data FOLDER``, or ``--study
+    FOLDER ...`` with ``studies``), ``--checkpoint``, ``--split`` of a snapshot when asked, ``--device`` and
+    ``--output``."""
+    if studies:
+        parser.add_argument("--study", required=True, nargs="+", help="study folders")
+    else:
+        parser.add_argument("--data", required=True, help=data_help)
+    parser.add_argument("--checkpoint", required=True)
+    if split:
+        parser.add_argument("--split", help="only studies of this manifest split")
+    add_device(parser)
+    add_output(parser)
 
 
 def add_training_flags(
