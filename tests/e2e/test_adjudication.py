@@ -285,14 +285,30 @@ def test_3_a_contour_dispute_is_settled_by_choosing_the_consensus_then_by_drawin
     case_id = _case_id(site, project)
     page = new_page("adjudicator")
     page.goto(f"{site.base}/projects/{project}/adjudication?reason=contour")
+    held = Held()  # a slow store: the view says it is loading until the images come
+    page.route("**/dicomweb/**", held)
     page.locator("section[data-case=mri-1] tr[data-kind=contour]").locator("text=View contours").click()
+    page.wait_for_selector("[data-testid=loading]")
+    held.release()
     page.wait_for_selector("[data-first-image-ms]")
+    assert page.locator("[data-testid=loading]").count() == 0
     # every reader's line and the dashed consensus on the disputed slice, which the viewer opens on
     assert _slice(page) == slice_index
     assert page.locator("polyline[data-reader]").count() == 3
     assert page.locator("polyline[data-consensus]").count() == 1
     assert "above the threshold 3.0 mm" in page.inner_text("[data-testid=contour-threshold]")
     assert page.locator("select[aria-label='Window preset'] option").count() >= 2
+    # W steps through the window presets, R resets, as in the reading view
+    voi = page.locator("[data-testid=pane-voi]").first
+    before = voi.inner_text()
+    page.keyboard.press("w")
+    page.wait_for_function(
+        "(b) => document.querySelector('[data-testid=pane-voi]').textContent !== b", arg=before
+    )
+    page.keyboard.press("r")
+    page.wait_for_function(
+        "(b) => document.querySelector('[data-testid=pane-voi]').textContent === b", arg=before
+    )
     assert axe_serious(page) == []
     shot(page, "a3-contour-dispute")
     # choose the consensus line with the mouse; the page sends a blank reader (a 400 before)
