@@ -29,4 +29,16 @@ describe("Debounced", () => {
     expect(save).toHaveBeenCalledTimes(2);
     expect(d.pending).toBe(false);
   });
+
+  it("is busy while a save is on its way, not pending, so that a page hide still sends the change", async () => {
+    let done: () => void = () => undefined;
+    const d = new Debounced(() => new Promise<void>((resolve) => (done = resolve)), 500);
+    d.schedule();
+    const flushed = d.flush();
+    await Promise.resolve();
+    expect([d.pending, d.busy]).toEqual([false, true]);
+    done();
+    await flushed;
+    expect([d.pending, d.busy]).toEqual([false, false]);
+  });
 });

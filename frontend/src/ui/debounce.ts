@@ -3,6 +3,7 @@ export class Debounced {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private running: Promise<void> = Promise.resolve();
   private dirty = false;
+  private saving = 0;
 
   constructor(
     private readonly save: () => Promise<void>,
@@ -22,7 +23,10 @@ export class Debounced {
     if (!this.dirty) return this.running;
     this.dirty = false;
     this.running = this.running
-      .then(() => this.save())
+      .then(() => {
+        this.saving++;
+        return this.save().finally(() => this.saving--);
+      })
       .catch(() => {
         // Offline or a server error: keep the change and try again, unless a newer change already did.
         this.dirty = true;
@@ -40,5 +44,10 @@ export class Debounced {
 
   get pending(): boolean {
     return this.dirty;
+  }
+
+  /** A save is on its way: its request may be cut off if the page goes now. */
+  get busy(): boolean {
+    return this.saving > 0;
   }
 }

@@ -34,10 +34,14 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
   const ui = render.layout();
   outlet.append(ui.main);
 
+  // What this tab had not saved when the page went (a reload): newer than the server's draft, which the
+  // last page's keepalive save may not have reached yet when this page asks for it.
+  const unsavedKey = `concord.unsaved.${id}`;
+  const unsaved = readUnsaved(unsavedKey);
   let model: ReadingModel;
   try {
     const [assignment, draft] = await Promise.all([api.assignment(id), api.draft(id)]);
-    model = new ReadingModel(assignment, draft);
+    model = new ReadingModel(assignment, unsaved ?? draft);
   } catch (e) {
     ui.main.replaceChildren(message(e instanceof ApiError ? e.detail : String(e), "error"));
     return () => undefined;
@@ -45,6 +49,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
   const { assignment, form, contours } = model;
   const closedBecause = closedReason(assignment);
   if (closedBecause) {
+    writeUnsaved(unsavedKey, null);
     ui.main.replaceChildren(render.closedPage(closedBecause, model.worklistPath));
     return () => undefined;
   }
@@ -66,12 +71,14 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     ui.status.textContent = "Saving…";
     try {
       await api.draftSave(id, model.draftBody());
+      writeUnsaved(unsavedKey, null);
       ui.status.textContent = `Draft saved ${new Date().toLocaleTimeString()}`;
     } catch (e) {
       ui.status.textContent = "Draft not saved — will retry";
       throw e;
     }
   });
+  if (unsaved) saver.schedule(); // the server's draft is older: bring it up to date
   const changed = () => {
     saver.schedule();
     if (missingMsg?.isConnected) {
@@ -164,6 +171,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
       closed = true;
       submitted = true;
       saver.discard();
+      writeUnsaved(unsavedKey, null);
       clock.clear();
       toast(`Reading of case ${assignment.case_label} submitted.`);
       const next = await api.next(assignment.project_id);
@@ -222,9 +230,13 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
   // Closing the tab or reloading: send what is unsaved in a request that outlives the page.
   const onHide = () => {
     if (!submitted) clock.pause();
-    if (!saver.pending) return;
+    // A save on its way counts too: a reload cuts its request off. The body is also kept in this tab, for
+    // the reloaded page, which may ask for the draft before the keepalive save has reached the server.
+    if (!saver.pending && !saver.busy) return;
+    const body = model.draftBody();
+    writeUnsaved(unsavedKey, body);
     saver.discard();
-    void api.draftSave(id, model.draftBody(), true);
+    void api.draftSave(id, body, true);
   };
   window.addEventListener("pagehide", onHide);
   const onInput = () => clock.touch();
@@ -301,4 +313,25 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     ui.viewerBox.replaceChildren(message(imagesFailedText(e), "error"));
   }
   return cleanup;
+}
+
+type DraftBody = ReturnType<ReadingModel["draftBody"]>;
+
+/** The draft body this tab kept at its last page hide, if any (sessionStorage: this tab only). */
+function readUnsaved(key: string): DraftBody | null {
+  try {
+    const raw = globalThis.sessionStorage?.getItem(key);
+    return raw ? (JSON.parse(raw) as DraftBody) : null;
+  } catch {
+    return null;
+  }
+}
+
+function writeUnsaved(key: string, body: DraftBody | null): void {
+  try {
+    if (body) globalThis.sessionStorage?.setItem(key, JSON.stringify(body));
+    else globalThis.sessionStorage?.removeItem(key);
+  } catch {
+    // storage full or disabled: the keepalive save still goes
+  }
 }
