@@ -86,25 +86,32 @@ def condition_choices(project: Project) -> list[dict[str, Any]]:
     ]
 
 
+class ConditionChoicesField(serializers.ListField):
+    """The project's ``condition_choices`` (a list, not read-only: absent from a reader's view, so optional)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(child=ConditionOutput(), required=False, **kwargs)
+
+    def get_attribute(self, instance: Project) -> list[dict[str, Any]]:
+        return condition_choices(instance)
+
+
 class ProjectOutput(serializers.ModelSerializer):
     scheme: serializers.Field = serializers.StringRelatedField()
     scheme_id = serializers.IntegerField()
     modality = serializers.CharField(
         source="scheme.modality", read_only=True, help_text="DICOM modality of the project's studies (MR, CT)"
     )
+    # not required: a reader's view of a project (ProjectReaderOutput) has no study design
     reader_study_conditions = serializers.ListField(
-        child=serializers.CharField(), help_text="the conditions set (empty: the default)"
+        child=serializers.CharField(), required=False, help_text="the conditions set (empty: the default)"
     )
     study_conditions = serializers.ListField(
         child=serializers.CharField(),
-        read_only=True,
+        required=False,
         help_text="the reader study's conditions in effect, in order (fewer than two: no reader study)",
     )
-    condition_choices = serializers.SerializerMethodField()
-
-    @extend_schema_field(ConditionOutput(many=True))
-    def get_condition_choices(self, project: Project) -> list[dict[str, Any]]:
-        return condition_choices(project)
+    condition_choices = ConditionChoicesField(help_text="the conditions the project's scheme can serve")
 
     class Meta:
         model = Project

@@ -2312,10 +2312,11 @@ export interface components {
              */
             reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
             /** @description the conditions set (empty: the default) */
-            reader_study_conditions: string[];
+            reader_study_conditions?: string[];
             /** @description the reader study's conditions in effect, in order (fewer than two: no reader study) */
-            readonly study_conditions: string[];
-            readonly condition_choices: components["schemas"]["ConditionOutput"][];
+            study_conditions?: string[];
+            /** @description the conditions the project's scheme can serve */
+            condition_choices?: components["schemas"]["ConditionOutput"][];
             /** @description let an adjudicator decide items of cases they read themselves (off: blinding; audited) */
             readers_may_adjudicate_own_cases?: boolean;
             /**
