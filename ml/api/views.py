@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from labeling.api import serializers as out
 from labeling.api.common import DB_INT_MAX, PaginatedApi, paginated, request_user
 from labeling.api.permissions import ADJUDICATOR, ADMIN, project_for, project_for_unblinded
 from labeling.exceptions import NotFound
@@ -165,13 +167,42 @@ class TrainingPolicyOutput(serializers.ModelSerializer):
         return promotion_floor(project=policy.project, kind=policy.kind)
 
 
-class PredictionOutput(serializers.ModelSerializer):
-    kind = serializers.CharField(source="model_version.kind")
-    version = serializers.IntegerField(source="model_version.version")
+def _stored(base: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """A kind's pre-read (labeling.api.serializers) with the time it was made."""
+    return type(
+        base.__name__.replace("AiPrediction", "Prediction"),
+        (base,),
+        {"created_at": serializers.DateTimeField(), "__doc__": f"{base.__doc__} With its time."},
+    )
 
-    class Meta:
-        model = Prediction
-        fields = ["kind", "version", "output", "created_at"]
+
+#: A promoted version's stored pre-read of a case, typed by its kind as readers get it, with its time.
+PREDICTION_OUTPUTS = {kind: _stored(base) for kind, base in out.AI_PREDICTION_OUTPUTS.items()}
+_PREDICTION_VARIANTS: dict[str, serializers.Serializer | type[serializers.Serializer]] = {
+    **PREDICTION_OUTPUTS
+}
+PREDICTIONS_SCHEMA = PolymorphicProxySerializer(
+    component_name="PredictionOutput",
+    serializers=_PREDICTION_VARIANTS,
+    resource_type_field_name="kind",
+    many=True,
+)
+
+
+def predictions_output(predictions: Iterable[Prediction]) -> list[dict[str, Any]]:
+    """Each pre-read through its kind's serializer: only the declared fields of its output."""
+    return [
+        PREDICTION_OUTPUTS[p.model_version.kind](
+            {
+                "kind": p.model_version.kind,
+                "version": p.model_version.version,
+                "output": p.output,
+                "created_at": p.created_at,
+            }
+        ).data
+        for p in predictions
+        if p.model_version.kind in PREDICTION_OUTPUTS
+    ]
 
 
 class TrainingRunListApi(PaginatedApi):
@@ -280,7 +311,7 @@ class TrainingPolicyUpdateApi(APIView):
 
 
 class CasePredictionListApi(APIView):
-    @extend_schema(responses=PredictionOutput(many=True))
+    @extend_schema(responses=PREDICTIONS_SCHEMA)
     def get(self, request: Request, project_id: int, case_id: int) -> Response:
         """AI pre-reads of a case by the promoted versions (adjudicators and admins)."""
         project = project_for_unblinded(request_user(request), project_id, ADJUDICATOR, ADMIN)
@@ -289,4 +320,4 @@ class CasePredictionListApi(APIView):
         predictions = Prediction.objects.filter(
             case_id=case_id, model_version__status=ModelVersion.Status.PROMOTED
         ).select_related("model_version")
-        return Response(PredictionOutput(predictions, many=True).data)
+        return Response(predictions_output(predictions))

@@ -1679,6 +1679,18 @@ export interface components {
             /** @description the confidently traced joint lines */
             contours: components["schemas"]["AiContourOutput"][];
         };
+        /** @description A promoted contour model's pre-read of a case. With its time. */
+        ContourPredictionOutput: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "contour";
+            version: number;
+            output: components["schemas"]["ContourPreReadOutput"];
+            /** Format: date-time */
+            created_at: string;
+        };
         ContourQueueOutput: {
             readonly case_id: number;
             case_label: string;
@@ -1756,6 +1768,18 @@ export interface components {
             total_score?: number;
             /** @description the mNY radiological criterion */
             mny_positive?: boolean;
+        };
+        /** @description A promoted CT grader's pre-read of a case. With its time. */
+        CtgradePredictionOutput: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "ctgrade";
+            version: number;
+            output: components["schemas"]["CtgradePreReadOutput"];
+            /** Format: date-time */
+            created_at: string;
         };
         DeidentificationOutput: {
             study_uid: string;
@@ -1982,6 +2006,18 @@ export interface components {
             };
             /** @description each joint's centre on its slice (px) */
             centres_px?: components["schemas"]["LesionCentresOutput"];
+        };
+        /** @description A promoted lesion model's pre-read of a case. With its time. */
+        LesionsPredictionOutput: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "lesions";
+            version: number;
+            output: components["schemas"]["LesionsPreReadOutput"];
+            /** Format: date-time */
+            created_at: string;
         };
         MeOutput: {
             id: number;
@@ -2226,13 +2262,7 @@ export interface components {
             previous?: string | null;
             results: components["schemas"]["TrainingRunOutput"][];
         };
-        PredictionOutput: {
-            kind: string;
-            version: number;
-            output: unknown;
-            /** Format: date-time */
-            readonly created_at: string;
-        };
+        PredictionOutput: components["schemas"]["ContourPredictionOutput"] | components["schemas"]["LesionsPredictionOutput"] | components["schemas"]["CtgradePredictionOutput"];
         ProjectCreateInputRequest: {
             description?: string;
             readers_per_case?: number;
