@@ -147,10 +147,22 @@ class ProjectReaderOutput(serializers.ModelSerializer):
 
     scheme: serializers.Field = serializers.StringRelatedField()
     scheme_id = serializers.IntegerField()
+    modality = serializers.CharField(
+        source="scheme.modality", read_only=True, help_text="DICOM modality of the project's studies (MR, CT)"
+    )
 
     class Meta:
         model = Project
-        fields = ["id", "name", "description", "scheme", "scheme_id", "ai_aided_reads", "created_at"]
+        fields = [
+            "id",
+            "name",
+            "description",
+            "scheme",
+            "scheme_id",
+            "modality",
+            "ai_aided_reads",
+            "created_at",
+        ]
 
 
 #: What the project endpoints answer: the full project, or the reader's view of it (``project_output``).
