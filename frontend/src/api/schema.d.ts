@@ -2370,6 +2370,8 @@ export interface components {
             description?: string;
             readonly scheme: string;
             scheme_id: number;
+            /** @description DICOM modality of the project's studies (MR, CT) */
+            readonly modality: string;
             ai_aided_reads?: boolean;
             /** Format: date-time */
             readonly created_at: string;
