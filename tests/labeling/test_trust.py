@@ -74,7 +74,12 @@ def test_two_simultaneous_first_adjudications_leave_one_current_and_the_second_g
                 # commit only once our request waits on the rival's row (bounded: 10 s)
                 with connection.cursor() as cursor:
                     for _ in range(200):
-                        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                        # this test's database only: a wait anywhere else on the server (another test, another
+                        # checkout) let the rival commit before our request had read, and it got a 201
+                        cursor.execute(
+                            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                            " WHERE NOT l.granted AND a.datname = current_database()"
+                        )
                         if cursor.fetchone()[0]:
                             waited.append(True)
                             break
