@@ -17,7 +17,7 @@ from django.db import OperationalError
 )
 def training_run_task(run_id: int) -> None:
     """Train (or resume) one run; a redelivery after a worker crash continues from the checkpoint."""
-    from ml.services import training_run_execute
+    from ml.services.training import training_run_execute
 
     training_run_execute(run_id=run_id)
 
@@ -25,7 +25,7 @@ def training_run_task(run_id: int) -> None:
 @shared_task(acks_late=True, ignore_result=True)
 def prereads_task(version_id: int) -> None:
     """AI pre-reads of one batch of cases by a promoted version (queues the next batch itself)."""
-    from ml.services import prereads_compute
+    from ml.services.prereads import prereads_compute
 
     prereads_compute(version_id=version_id)
 
@@ -33,7 +33,7 @@ def prereads_task(version_id: int) -> None:
 @shared_task(acks_late=True, ignore_result=True)
 def training_scheduled_task(project_id: int, kind: str) -> None:
     """Beat entry: start a run when enough new gold or confident items exist since the last one."""
-    from ml.services import training_scheduled_check
+    from ml.services.schedules import training_scheduled_check
 
     training_scheduled_check(project_id=project_id, kind=kind)
 
@@ -41,6 +41,6 @@ def training_scheduled_task(project_id: int, kind: str) -> None:
 @shared_task(ignore_result=True)
 def training_runs_recover_task() -> None:
     """Beat entry (on the default queue, every ML_RECOVER_EVERY_S): re-dispatch runs whose message was lost."""
-    from ml.services import training_runs_recover
+    from ml.services.training import training_runs_recover
 
     training_runs_recover()

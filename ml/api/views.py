@@ -1,4 +1,4 @@
-"""One API class per operation; permissions from labeling.api.permissions, logic in ml.services."""
+"""One API class per operation; permissions from labeling.api.permissions, logic in ml.services (one module per topic)."""
 
 from __future__ import annotations
 
@@ -16,13 +16,9 @@ from labeling.api.common import DB_INT_MAX, PaginatedApi, paginated, request_use
 from labeling.api.permissions import ADJUDICATOR, ADMIN, project_for, project_for_unblinded
 from labeling.exceptions import NotFound
 from ml.models import ModelKind, ModelVersion, Prediction, TrainingPolicy, TrainingRun
-from ml.services import (
-    model_version_promote,
-    promotion_floor,
-    training_policy_update,
-    training_run_cancel,
-    training_run_start,
-)
+from ml.services.promotion import model_version_promote, promotion_floor
+from ml.services.schedules import training_policy_update
+from ml.services.training import training_run_cancel, training_run_start
 
 
 def _metrics(help_text: str) -> serializers.DictField:
@@ -110,7 +106,7 @@ class PromotionFloorOutput(serializers.Serializer):
 
 
 class ComparisonOutput(serializers.Serializer):
-    """The promotion decision made when the version was registered (ml.services.compare)."""
+    """The promotion decision made when the version was registered (ml.services.promotion.compare)."""
 
     promote = serializers.BooleanField(required=False)
     reason = serializers.CharField(required=False)

@@ -3,7 +3,7 @@ trains through ``ml.pipelines`` on what a project would hold: the simulated read
 consensus of their drawn joint lines, never the phantom truth.
 
 Each study's series files are linked into ``<out>/studies/<study_id>/<series>/NNNN.dcm`` (as
-``ml.services`` lays out a snapshot), so the study folder holds no ``truth.json``: lesion crops follow the
+``ml.services.snapshots`` lays out a snapshot), so the study folder holds no ``truth.json``: lesion crops follow the
 readers' consensus contours and the contour model's traces, the CT grader learns from the ordinal
 Dawid-Skene posterior of the readings (``target`` auto finds no adjudicated grade), and the contour model
 learns from consensus contours (``ml.consensus.contour_consensus`` of every reader's and session's line on

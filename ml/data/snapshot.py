@@ -1,7 +1,7 @@
 """The one data-folder format and its reader: a product dataset snapshot or a phantom folder.
 
 Both are a folder with a ``manifest.json``. The product writes one snapshot per training run
-(``ml.services``), frozen with its consensus runs::
+(``ml.services.snapshots``), frozen with its consensus runs::
 
     {"format": 2, "kind": "contour" | "lesions" | "ctgrade", "project": 3,
      "snapshot_id": "<content hash>", "content_hash": "<content hash>",

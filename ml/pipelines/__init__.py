@@ -1,7 +1,7 @@
 """Model pipelines: how each model kind trains on, is evaluated on, and predicts from a dataset snapshot.
 
 Plain Python (no Django): the retraining task of the product calls ``pipeline_for(kind)`` and hands it a
-snapshot folder written by ``ml.services`` (format in ``ml.data.snapshot``). Each pipeline wraps one
+snapshot folder written by ``ml.services.snapshots`` (format in ``ml.data.snapshot``). Each pipeline wraps one
 model package (ml.contours, ml.lesions, ml.ctgrade) and the shared loop of ml.training.
 """
 

@@ -153,7 +153,7 @@ def _seed_training_project(folder: Path, users: dict[str, Any]) -> tuple[int, li
     from labeling.services.readings import reading_submit
     from labeling.services.studies import study_register
     from ml.phantoms import load_truth
-    from ml.services import training_policy_update
+    from ml.services.schedules import training_policy_update
 
     manifest = json.loads((folder / "manifest.json").read_text())
     project = project_create(

@@ -147,7 +147,7 @@ FOR_UPDATE_ALLOWED = {
     ("labeling/services/deidentification.py", "StudyDeidentification"),
     ("labeling/services/ingest.py", "ImportJob"),
     ("labeling/services/outbox.py", "OutboxMessage"),
-    ("ml/services.py", "TrainingRun"),  # the worker's skip_locked claim, of self
+    ("ml/services/training.py", "TrainingRun"),  # the worker's skip_locked claim, of self
 }
 
 

@@ -8,7 +8,8 @@ import pytest
 
 from labeling.models import Assignment, Membership
 from ml.models import Prediction, TrainingRun
-from ml.services import prereads_compute, training_run_execute
+from ml.services.prereads import prereads_compute
+from ml.services.training import training_run_execute
 from tests.api_schema import assert_matches_schema
 from tests.labeling.factories import MembershipFactory, UserFactory
 from tests.ml_app.conftest import TINY_CONTOUR, build_campaign
@@ -16,8 +17,9 @@ from tests.ml_app.conftest import TINY_CONTOUR, build_campaign
 
 @pytest.mark.django_db
 def test_training_model_and_pre_read_answers_match_the_schema(campaign_settings, client_for, monkeypatch):
-    monkeypatch.setattr("ml.services._enqueue", lambda run_id: None)  # trained in process below
-    monkeypatch.setattr("ml.services._enqueue_prereads", lambda version_id: None)
+    monkeypatch.setattr("ml.services.training._enqueue", lambda run_id: None)  # trained in process below
+    monkeypatch.setattr("ml.services.promotion._enqueue_prereads", lambda version_id: None)  # on promotion
+    monkeypatch.setattr("ml.services.prereads._enqueue_prereads", lambda version_id: None)  # next batch
     campaign = build_campaign(campaign_settings, n_mri=4, n_gold=2)
     project = campaign.project
     project.ai_aided_reads = True

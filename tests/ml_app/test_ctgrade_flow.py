@@ -18,7 +18,7 @@ from labeling.services.ingest import import_paths
 from ml.ctgrade.data import load_ct_scan
 from ml.data.snapshot import link_study
 from ml.models import ModelVersion, Prediction, TrainingRun
-from ml.services import case_record
+from ml.services.snapshots import case_record
 from tests.labeling.dicom.conftest import orthanc_configured
 from tests.labeling.dicom.dicom_factory import make_seg, make_series, write_seg, write_series
 from tests.labeling.factories import ProjectFactory, scheme

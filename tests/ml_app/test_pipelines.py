@@ -11,7 +11,9 @@ import pytest
 from ml.lesions.infer import LesionPredictor
 from ml.models import ModelVersion, Prediction, TrainingRun
 from ml.pipelines import TrainRequest, pipeline_for
-from ml.services import case_record, prereads_compute, snapshot_create, training_run_start
+from ml.services.prereads import prereads_compute
+from ml.services.snapshots import case_record, snapshot_create
+from ml.services.training import training_run_start
 from ml.training import read_card
 from tests.ml_app.conftest import TINY_CONTOUR, build_campaign
 
@@ -77,7 +79,7 @@ def test_a_pre_read_batch_loads_the_weights_once(campaign_settings, monkeypatch)
         return real(cls, directory, **kwargs)
 
     monkeypatch.setattr(LesionPredictor, "from_checkpoint", classmethod(counting))
-    monkeypatch.setattr("ml.services._enqueue_prereads", lambda version_id: None)  # one batch only
+    monkeypatch.setattr("ml.services.prereads._enqueue_prereads", lambda version_id: None)  # one batch only
 
     assert prereads_compute(version_id=version.pk, batch=10) == campaign.project.cases.count() == 4
     assert loads == [str(checkpoint)]

@@ -14,7 +14,8 @@ import pytest
 from labeling.models import Assignment, Case, Instance, Series
 from ml.models import ModelVersion, Prediction, TrainingRun
 from ml.pipelines import TrainRequest, pipeline_for
-from ml.services import prereads_compute, snapshot_create
+from ml.services.prereads import prereads_compute
+from ml.services.snapshots import snapshot_create
 from tests.api_schema import assert_matches_schema
 from tests.ml_app.conftest import TINY_CONTOUR, TINY_CT, build_campaign
 from tests.ml_app.test_pipelines import TINY_LESIONS
@@ -87,7 +88,7 @@ def test_a_readers_ai_pre_read_names_no_case_id_study_or_stored_uid(
         status=ModelVersion.Status.PROMOTED,
         checkpoint_dir=str(checkpoint),
     )
-    monkeypatch.setattr("ml.services._enqueue_prereads", lambda version_id: None)
+    monkeypatch.setattr("ml.services.prereads._enqueue_prereads", lambda version_id: None)
     assert prereads_compute(version_id=version.pk) == project.cases.count()
 
     reader = campaign.readers[0]

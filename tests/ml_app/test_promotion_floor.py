@@ -11,7 +11,9 @@ from django.test import override_settings
 
 from ml.models import ModelVersion, Prediction, TrainingRun
 from ml.pipelines import Evaluation, TrainRequest, pipeline_for
-from ml.services import below_floor, compare, model_version_register, prereads_compute, snapshot_create
+from ml.services.prereads import prereads_compute
+from ml.services.promotion import below_floor, compare, model_version_register
+from ml.services.snapshots import snapshot_create
 from tests.ml_app.conftest import TINY_CONTOUR, build_campaign
 
 

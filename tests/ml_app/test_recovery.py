@@ -16,7 +16,7 @@ from config.celery import RECOVER_ENTRY, app
 from labeling.models import AuditEvent
 from labeling.services.jobs import Heartbeat
 from ml.models import ModelVersion, TrainingRun
-from ml.services import training_run_execute, training_run_start, training_runs_recover
+from ml.services.training import training_run_execute, training_run_start, training_runs_recover
 from ml.tasks import training_runs_recover_task
 from tests.labeling.factories import ProjectFactory
 from tests.labeling.processes import celery_worker_cmd, process_env, running, wait_until

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from ml.models import TrainingRun
-from ml.services import _finish, _Reporter, training_runs_recover
+from ml.services.training import _finish, _Reporter, training_runs_recover
 from tests.labeling.factories import ProjectFactory, UserFactory
 
 

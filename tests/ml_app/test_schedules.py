@@ -6,7 +6,8 @@ import pytest
 
 from ml.models import TrainingRun
 from ml.selectors import labelled_items
-from ml.services import snapshot_create, training_policy_update, training_scheduled_check
+from ml.services.schedules import training_policy_update, training_scheduled_check
+from ml.services.snapshots import snapshot_create
 from tests.ml_app.conftest import build_campaign
 
 

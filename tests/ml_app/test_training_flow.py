@@ -15,7 +15,7 @@ from django.db import connection
 from config.celery import app
 from labeling.exceptions import Conflict
 from ml.models import ModelVersion, Prediction, TrainingRun
-from ml.services import training_run_start
+from ml.services.training import training_run_start
 from tests.labeling.processes import celery_worker_cmd, process_env, running, wait_until
 from tests.ml_app.conftest import TINY_CONTOUR, build_campaign
 

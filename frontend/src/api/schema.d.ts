@@ -1516,7 +1516,7 @@ export interface components {
          * @enum {string}
          */
         ChoiceEnum: "reader" | "consensus" | "drawn";
-        /** @description The promotion decision made when the version was registered (ml.services.compare). */
+        /** @description The promotion decision made when the version was registered (ml.services.promotion.compare). */
         ComparisonOutput: {
             promote?: boolean;
             reason?: string;

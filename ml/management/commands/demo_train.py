@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from labeling.exceptions import Conflict, InvalidInput
 from labeling.models import Project
 from ml.models import TrainingRun
-from ml.services import training_run_start
+from ml.services.training import training_run_start
 
 # project name -> kind -> a configuration that trains in minutes on 2 CPU cores
 DEMO_RUNS: dict[str, dict[str, dict[str, Any]]] = {

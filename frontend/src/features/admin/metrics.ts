@@ -1,6 +1,6 @@
 // Readable names and units of the training and gold metrics, and the one rounding rule of the training page
-// (the server's decision texts follow the same rule, ml.services.fmt_metric): 3 decimals, or 2 significant
-// digits for a value below 0.001 that is not 0.
+// (the server's decision texts follow the same rule, ml.services.promotion.fmt_metric): 3 decimals, or 2
+// significant digits for a value below 0.001 that is not 0.
 
 interface MetricInfo {
   label: string;

@@ -29,7 +29,7 @@ import {
 
 const POLL_MS = 1000;
 
-/** What each kind's promotion floor applies to (ml.services.FLOOR_METRIC). */
+/** What each kind's promotion floor applies to (ml.services.promotion.FLOOR_METRIC). */
 const FLOOR_LABELS: Record<ModelKind, string> = {
   contour: metricLabel("frac_below_2_76mm"),
   lesions: "every lesion output's AUC",

@@ -1,0 +1,56 @@
+"""AI pre-reads: a promoted version reads the project's cases in batches on the gpu queue, its weights
+loaded once per batch."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from django.conf import settings
+
+from labeling.services.outbox import outbox_send
+from ml.models import ModelVersion, Prediction
+from ml.pipelines import pipeline_for
+from ml.services.snapshots import SERIES_FOR_KIND, case_record, json_safe
+
+log = logging.getLogger(__name__)
+
+
+def _enqueue_prereads(version_id: int) -> None:
+    """Queue a batch of pre-reads with the current transaction (outbox)."""
+    outbox_send("ml.tasks.prereads_task", args=(version_id,))
+
+
+def prereads_compute(*, version_id: int, batch: int = 50) -> int:
+    """AI pre-reads of the project's cases that this version has not read yet; returns how many were made.
+
+    The version's weights are loaded once per batch, onto ``ML_DEVICE`` (the gpu queue's GPU). Idempotent
+    (a unique row per version and case); a retired version stops early.
+    """
+
+    version = ModelVersion.objects.select_related("project").get(pk=version_id)
+    todo = (
+        version.project.cases.exclude(predictions__model_version=version)
+        .select_related("study")
+        .order_by("id")
+    )
+    cases = list(todo[:batch])
+    if not cases:
+        return 0
+    predictor = pipeline_for(version.kind).load(Path(version.checkpoint_dir), device=settings.ML_DEVICE)
+    done = 0
+    for case in cases:
+        if not ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.PROMOTED).exists():
+            break
+        try:
+            output = predictor.predict(case_record(case, SERIES_FOR_KIND[version.kind]))
+        except Exception:  # one unreadable case must not stop the others
+            log.exception("pre-read of case %s by %s failed", case.pk, version)
+            continue
+        Prediction.objects.get_or_create(
+            model_version=version, case=case, defaults={"output": json_safe(output)}
+        )
+        done += 1
+    if todo.exists() and done:
+        _enqueue_prereads(version.pk)  # the next batch
+    return done
