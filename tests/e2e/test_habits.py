@@ -90,7 +90,7 @@ def test_arrows_and_the_wheel_scroll_slices_and_never_change_a_grade(site: Site,
     page = new_page("reader1")
     page.goto(f"{site.base}/read/{site.data.assignments['mri:reader1']}")
     page.wait_for_selector("[data-first-image-ms]")
-    page.wait_for_function("() => window.__concordViewer.panes.every(p => p.hasImage)")
+    page.wait_for_function("() => window.__concordViewer?.panes.every(p => p.hasImage)")
     start = _slice(page)
     page.keyboard.press("g")  # focus on the first item of the grid, as a PACS user tabbing in
     assert page.evaluate("() => document.activeElement.type") == "radio"
@@ -146,7 +146,7 @@ def test_mri_opens_with_a_window_from_the_pixels_not_the_12_bit_header(site: Sit
     page = new_page("reader2")
     page.goto(f"{site.base}/read/{site.data.assignments['mri:reader2']}")
     page.wait_for_selector("[data-first-image-ms]")
-    page.wait_for_function("() => window.__concordViewer.panes.every(p => p.hasImage)")
+    page.wait_for_function("() => window.__concordViewer?.panes.every(p => p.hasImage)")
     page.wait_for_timeout(300)
     greys = {name: page.evaluate(PANE_GREYS_JS, i) for i, name in enumerate(["T1", "STIR"])}
     print(f"grey p1/p99 per pane: {greys}")
@@ -176,7 +176,7 @@ def test_orientation_markers_and_the_overlay_on_ct_and_mri(site: Site, new_page)
     page = new_page("reader2")
     page.goto(f"{site.base}/read/{site.data.assignments['ct:reader2']}")
     page.wait_for_selector("[data-first-image-ms]")
-    page.wait_for_function("() => window.__concordViewer.panes.every(p => p.hasImage)")
+    page.wait_for_function("() => window.__concordViewer?.panes.every(p => p.hasImage)")
     page.wait_for_selector("[data-testid=pane-voi]:has-text('W ')")
     # CT axial: the patient's right on the screen's left, anterior at the top.
     assert _markers(page, 0) == {"left": "R", "right": "L", "top": "A", "bottom": "P"}
@@ -199,7 +199,7 @@ def test_orientation_markers_and_the_overlay_on_ct_and_mri(site: Site, new_page)
 
     page.goto(f"{site.base}/read/{site.data.assignments['mri:reader2']}")
     page.wait_for_selector("[data-first-image-ms]")
-    page.wait_for_function("() => window.__concordViewer.panes.every(p => p.hasImage)")
+    page.wait_for_function("() => window.__concordViewer?.panes.every(p => p.hasImage)")
     page.wait_for_selector("[data-testid=pane-voi]:has-text('W ')")
     for pane in (0, 1):
         m = _markers(page, pane)
