@@ -87,10 +87,10 @@ def condition_choices(project: Project) -> list[dict[str, Any]]:
 
 
 class ConditionChoicesField(serializers.ListField):
-    """The project's ``condition_choices`` (a list, not read-only: absent from a reader's view, so optional)."""
+    """The project's ``condition_choices``, computed from its scheme."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(child=ConditionOutput(), required=False, **kwargs)
+        super().__init__(child=ConditionOutput(), **kwargs)
 
     def get_attribute(self, instance: Project) -> list[dict[str, Any]]:
         return condition_choices(instance)
@@ -102,13 +102,11 @@ class ProjectOutput(serializers.ModelSerializer):
     modality = serializers.CharField(
         source="scheme.modality", read_only=True, help_text="DICOM modality of the project's studies (MR, CT)"
     )
-    # not required: a reader's view of a project (ProjectReaderOutput) has no study design
     reader_study_conditions = serializers.ListField(
-        child=serializers.CharField(), required=False, help_text="the conditions set (empty: the default)"
+        child=serializers.CharField(), help_text="the conditions set (empty: the default)"
     )
     study_conditions = serializers.ListField(
         child=serializers.CharField(),
-        required=False,
         help_text="the reader study's conditions in effect, in order (fewer than two: no reader study)",
     )
     condition_choices = ConditionChoicesField(help_text="the conditions the project's scheme can serve")
@@ -140,6 +138,9 @@ class ProjectOutput(serializers.ModelSerializer):
             "deidentify_clean_descriptors",
             "created_at",
         ]
+        # Every field is always written: the schema tells this full view from the reader's (which lacks the
+        # study design) by the fields it requires.
+        extra_kwargs = {name: {"required": True} for name in fields}
 
 
 class ProjectReaderOutput(serializers.ModelSerializer):

@@ -60,6 +60,16 @@ class Site:
         return s
 
 
+def live_connection() -> None:
+    """Replace this thread's database connection when it is dead: the clean-up of an earlier module's site
+    ends every other connection to the test database, and a module that uses the ORM on this thread must not
+    start from one it ended (e2e errors 'terminating connection due to administrator command')."""
+    from django.db import connection
+
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
+
+
 def _up(url: str) -> bool:
     try:
         return requests.get(url, timeout=5).status_code < 500
@@ -99,8 +109,10 @@ def site(django_db_setup, django_db_blocker, tmp_path_factory, request) -> Itera
     # Playwright's sync API runs an event loop on this thread; pytest-django's per-test transaction is sync.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with django_db_blocker.unblock():
-        data = seed(phantoms)
         from django.db import connection as main_connection
+
+        live_connection()
+        data = seed(phantoms)
 
         main_pid = main_connection.connection.info.backend_pid  # this thread's own, closed by pytest-django
         try:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Site, axe_serious, shot, wait_for
+from tests.e2e.conftest import Site, axe_serious, live_connection, shot, wait_for
 from tests.e2e.seed import READERS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
@@ -77,6 +77,7 @@ def disputed(site: Site, django_db_blocker) -> dict[str, Any]:
     line = line[:: max(1, len(line) // 12)]
     project = site.data.mri_project
     with django_db_blocker.unblock():
+        live_connection()
         Project.objects.filter(pk=project).update(adjudication_threshold=THRESHOLD)
         # a second case, read by reader3 only: its items are single reads
         other = Study.objects.exclude(study_uid__in=[site.data.mri_study, site.data.ct_study]).first()

@@ -10,11 +10,15 @@ import random
 
 import pytest
 
-from labeling.models import GradingScheme
+from labeling.schemes import SCHEME_DIR, scheme_load_file
 from tests.e2e.conftest import Site, shot, wait_for
 from tests.labeling.factories import full_values
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
+
+#: The scheme the seeded MRI project uses, read from its file: this module never needs the ORM on the test's
+#: thread (whose connection an earlier module's clean-up may have ended).
+MRI_SCHEME = scheme_load_file(SCHEME_DIR / "mri_sij.v1.yaml")
 
 READERS = ("reader1", "reader2")
 
@@ -43,7 +47,7 @@ def _project_with_mri_cases(site: Site) -> tuple[int, dict[int, list[dict]]]:
     studies = admin.get(f"{site.base}/api/studies/", params={"modality": "MR", "limit": 100}).json()
     studies = studies["results"] if isinstance(studies, dict) else studies
     assert len(studies) >= 3, studies
-    template = full_values(GradingScheme.objects.get(name="mri_sij", version=1).parsed)
+    template = full_values(MRI_SCHEME)
     truth = {}
     for i, study in enumerate(studies):
         reference = [{**v, "value": (i + (v["joint"] == "left")) % 2} for v in template]
@@ -104,7 +108,7 @@ def test_a_t1_only_vs_t1_stir_crossover_set_on_the_project_page_read_and_analyse
         seen[condition] = len(asked)
         r = reader.post(
             f"{site.base}/api/assignments/{item['key']}/reading/",
-            json={"values": full_values(GradingScheme.objects.get(name="mri_sij", version=1).parsed)},
+            json={"values": full_values(MRI_SCHEME)},
         )
         assert r.status_code == 201, r.text
     assert not [a for a in asked if a.startswith("404")], asked  # the viewer never asked for a hidden series

@@ -2311,44 +2311,44 @@ export interface components {
         ProjectOutput: {
             readonly id: number;
             name: string;
-            description?: string;
+            description: string;
             readonly scheme: string;
             scheme_id: number;
             /** @description DICOM modality of the project's studies (MR, CT) */
             readonly modality: string;
             /** Format: int64 */
-            readers_per_case?: number;
+            readers_per_case: number;
             /** Format: double */
-            gold_fraction?: number;
+            gold_fraction: number;
             /** Format: double */
-            repeat_fraction?: number;
+            repeat_fraction: number;
             /** Format: int64 */
-            washout_days?: number;
+            washout_days: number;
             /** Format: int64 */
-            washout_cases?: number;
+            washout_cases: number;
             /** Format: double */
-            adjudication_threshold?: number;
+            adjudication_threshold: number;
             /**
              * Format: double
              * @description slices whose readers' contours differ more than this go to adjudication
              */
-            contour_disagreement_mm?: number;
-            ai_aided_reads?: boolean;
+            contour_disagreement_mm: number;
+            ai_aided_reads: boolean;
             /**
              * @description how a reader study's reads of a case are scheduled (sequential or crossover)
              *
              *     * `sequential` - sequential (a case in each condition in turn, at once: the unaided read, then with AI)
              *     * `crossover` - crossover (a case in each condition in sessions apart by the washout, order a seeded Latin square per reader)
              */
-            reader_study_design?: components["schemas"]["ReaderStudyDesignEnum"];
+            reader_study_design: components["schemas"]["ReaderStudyDesignEnum"];
             /** @description the conditions set (empty: the default) */
-            reader_study_conditions?: string[];
+            reader_study_conditions: string[];
             /** @description the reader study's conditions in effect, in order (fewer than two: no reader study) */
-            study_conditions?: string[];
+            study_conditions: string[];
             /** @description the conditions the project's scheme can serve */
-            condition_choices?: components["schemas"]["ConditionOutput"][];
+            condition_choices: components["schemas"]["ConditionOutput"][];
             /** @description let an adjudicator decide items of cases they read themselves (off: blinding; audited) */
-            readers_may_adjudicate_own_cases?: boolean;
+            readers_may_adjudicate_own_cases: boolean;
             /**
              * @description de-identify imported studies (PS3.15 Annex E basic profile)
              *
@@ -2356,10 +2356,10 @@ export interface components {
              *     * `on` - on
              *     * `off` - off (files stored as received)
              */
-            deidentify?: components["schemas"]["DeidentifyEnum"];
-            deidentify_dates?: components["schemas"]["DeidentifyDatesEnum"];
+            deidentify: components["schemas"]["DeidentifyEnum"];
+            deidentify_dates: components["schemas"]["DeidentifyDatesEnum"];
             /** @description Clean Descriptors Option; empty: site default */
-            deidentify_clean_descriptors?: boolean | null;
+            deidentify_clean_descriptors: boolean | null;
             /** Format: date-time */
             readonly created_at: string;
         };
