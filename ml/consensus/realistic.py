@@ -21,8 +21,8 @@ The ordinal CT reader (``simulate_ct``) reads a continuous severity t_i (grade +
 grade) through its own ordered cut points; it is not the ordinal consensus model's (bias, spread)
 parameterisation. numpy only.
 
-The pieces are public so that other item sets can be read the same way (the phantom generator's ``realistic_readers``
-reads the phantoms' own lesions and CT severities with them): :func:`draw_panel`,
+The pieces are public so that other item sets can be read the same way (the phantom generator's
+``realistic_readers`` reads the phantoms' own lesions and CT severities with them): :func:`draw_panel`,
 :func:`output_thresholds`, :func:`design`, :func:`lesion_evidence`, :func:`background_evidence`,
 :func:`read_latent`; for CT :func:`ct_cuts` and :func:`read_severity`.
 """
