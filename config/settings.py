@@ -173,6 +173,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "labeling.api.schema.close_reader_project_view",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "AssignmentStatusEnum": "labeling.models.Assignment.Status",
         "ImportJobStatusEnum": "labeling.models.ImportJob.Status",

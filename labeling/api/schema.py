@@ -96,3 +96,12 @@ class ErrorDocumentingAutoSchema(AutoSchema):
             codes.append("429")
         codes += ["502", "503"]
         return codes
+
+
+def close_reader_project_view(result: dict[str, Any], **_: Any) -> dict[str, Any]:
+    """A spectacular post-processing hook: the reader's view of a project admits no other field, so that a
+    full project answer matches exactly one half of the project endpoints' ``oneOf`` (it matched both)."""
+    schema = result.get("components", {}).get("schemas", {}).get("ProjectReaderOutput")
+    if schema is not None:
+        schema["additionalProperties"] = False
+    return result
