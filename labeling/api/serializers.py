@@ -96,12 +96,32 @@ class ConditionChoicesField(serializers.ListField):
         return condition_choices(instance)
 
 
-class ProjectOutput(serializers.ModelSerializer):
+class ProjectReaderOutput(serializers.ModelSerializer):
+    """What a reader sees of a project: not its study design (repeat fraction, washout, gold, thresholds)."""
+
     scheme: serializers.Field = serializers.StringRelatedField()
     scheme_id = serializers.IntegerField()
     modality = serializers.CharField(
         source="scheme.modality", read_only=True, help_text="DICOM modality of the project's studies (MR, CT)"
     )
+
+    class Meta:
+        model = Project
+        fields = [
+            "id",
+            "name",
+            "description",
+            "scheme",
+            "scheme_id",
+            "modality",
+            "ai_aided_reads",
+            "created_at",
+        ]
+
+
+class ProjectOutput(ProjectReaderOutput):
+    """The full project: the reader's view and its study design, for staff, admins and adjudicators."""
+
     reader_study_conditions = serializers.ListField(
         child=serializers.CharField(), help_text="the conditions set (empty: the default)"
     )
@@ -111,8 +131,7 @@ class ProjectOutput(serializers.ModelSerializer):
     )
     condition_choices = ConditionChoicesField(help_text="the conditions the project's scheme can serve")
 
-    class Meta:
-        model = Project
+    class Meta(ProjectReaderOutput.Meta):
         fields = [
             "id",
             "name",
@@ -141,29 +160,6 @@ class ProjectOutput(serializers.ModelSerializer):
         # Every field is always written: the schema tells this full view from the reader's (which lacks the
         # study design) by the fields it requires.
         extra_kwargs = {name: {"required": True} for name in fields}
-
-
-class ProjectReaderOutput(serializers.ModelSerializer):
-    """What a reader sees of a project: not its study design (repeat fraction, washout, gold, thresholds)."""
-
-    scheme: serializers.Field = serializers.StringRelatedField()
-    scheme_id = serializers.IntegerField()
-    modality = serializers.CharField(
-        source="scheme.modality", read_only=True, help_text="DICOM modality of the project's studies (MR, CT)"
-    )
-
-    class Meta:
-        model = Project
-        fields = [
-            "id",
-            "name",
-            "description",
-            "scheme",
-            "scheme_id",
-            "modality",
-            "ai_aided_reads",
-            "created_at",
-        ]
 
 
 #: What the project endpoints answer: the full project, or the reader's view of it (``project_output``).

@@ -2308,6 +2308,7 @@ export interface components {
             scheme_version?: number;
         };
         ProjectForCallerOutput: components["schemas"]["ProjectOutput"] | components["schemas"]["ProjectReaderOutput"];
+        /** @description The full project: the reader's view and its study design, for staff, admins and adjudicators. */
         ProjectOutput: {
             readonly id: number;
             name: string;
