@@ -156,7 +156,7 @@ bench-hostile-import: deps services ## peak memory of each hostile import (zip b
 	$(PY) -m tests.bench.bench_hostile_import
 
 .PHONY: bench-accuracy-final
-bench-accuracy-final: $(VENV)/.dev ## the honest accuracy table (issue 18): 3 untouched seed pairs, CIs (GPU: DEVICE=cuda)
+bench-accuracy-final: $(VENV)/.dev ## the honest accuracy table (issue 18): 3 untouched seed pairs, CIs (GPU: DEVICE=cuda); each scored pair is kept in ml/bench/final, so a cut-off run resumes
 	$(PY) -m ml.bench accuracy --out $(VAR)/bench-final --seeds final --device $(or $(DEVICE),cpu)
 
 .PHONY: bench-accuracy-smoke

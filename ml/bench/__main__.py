@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ml.bench.accuracy import QUICK, BenchSizes, format_protocol, run_protocol
+from ml.bench.accuracy import QUICK, RECORD_DIR, BenchSizes, format_protocol, run_protocol
 from ml.bench.protocol import seed_pairs
 
 
@@ -33,6 +33,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="dev",
         help="dev (development pairs), final (the untouched pairs of the final table) or TRAIN:TEST[,...]"
         " (ml.bench.protocol; RESULTS.md lists which were used for what)",
+    )
+    acc.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        help="keep each scored seed pair here and skip pairs already recorded (a cut-off run resumes);"
+        " default for --seeds final: ml/bench/final",
     )
     acc.add_argument("--bootstrap", type=int, default=2000, help="clustered bootstrap replicates")
     acc.add_argument(
@@ -90,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             pairs,
             protocol=protocol,
             n_boot=args.bootstrap,
+            record=args.record or (RECORD_DIR if protocol == "final" else None),
             log=lambda m: print(m, file=sys.stderr, flush=True),
             only=tuple(args.only),
             threads=args.threads,

@@ -16,6 +16,8 @@ departures from a recipe are explicit ``--sizes`` epoch overrides, printed with 
 from __future__ import annotations
 
 import dataclasses
+import gzip
+import hashlib
 import json
 import math
 import subprocess
@@ -291,16 +293,71 @@ def run_accuracy(
     return results
 
 
+#: Where ``make bench-accuracy-final`` records each scored seed pair (committed, so a run that spans
+#: sessions resumes); not part of the frozen code.
+RECORD_DIR = Path(__file__).parent / "final"
+_ROOT = Path(__file__).parents[2]
+
+
 def _commit() -> dict[str, Any]:
-    """The code's git commit and whether ``ml/`` has uncommitted changes (a final run's freeze record)."""
+    """The code's git commit and whether ``ml/`` (but the pair records) has uncommitted changes (a final
+    run's freeze record)."""
+    frozen = ["ml", f":(exclude){RECORD_DIR.relative_to(_ROOT).as_posix()}"]
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=_ROOT
+        )
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "ml"], capture_output=True, text=True, check=True
+            ["git", "status", "--porcelain", "--", *frozen],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=_ROOT,
         )
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "dirty": None}
     return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+
+
+def code_hash() -> str:
+    """SHA-256 of the code a score depends on: every file under ``ml/`` but the pair records and caches,
+    and the grading schemes the vocabulary is built from."""
+    digest = hashlib.sha256()
+    files = [*(_ROOT / "ml").rglob("*"), *(_ROOT / "labeling" / "schemes").glob("*.yaml")]
+    for path in sorted(files):
+        if path.is_file() and RECORD_DIR not in path.parents and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(_ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _record_path(record: Path, pair: SeedPair) -> Path:
+    return record / f"seed-{pair[0]}-{pair[1]}.json.gz"
+
+
+def load_record(record: Path, pair: SeedPair, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """The recorded results of ``pair``, or None when it was never scored. Raises ValueError when it was
+    scored with other settings or other ``ml/`` code: a seed pair is scored once, on frozen code, so
+    scoring it again is a person's decision (delete the record), never the runner's."""
+    path = _record_path(record, pair)
+    if not path.exists():
+        return None
+    with gzip.open(path, "rt") as f:
+        run: dict[str, Any] = json.load(f)
+    differ = sorted(k for k, v in settings.items() if run.get(k) != v)
+    if differ or run.get("code_hash") != code_hash():
+        why = f"with other settings {differ}" if differ else f"on other ml/ code (commit {run.get('commit')})"
+        raise ValueError(f"{path} was scored {why}; delete it to score the pair again")
+    return run
+
+
+def write_record(record: Path, pair: SeedPair, run: dict[str, Any]) -> None:
+    """Record one scored pair (atomically: a run cut off mid-write leaves no half record)."""
+    record.mkdir(parents=True, exist_ok=True)
+    path = _record_path(record, pair)
+    tmp = path.with_suffix(".tmp")
+    with gzip.open(tmp, "wt") as f:
+        json.dump(run, f, default=float)
+    tmp.replace(path)
 
 
 def run_protocol(
@@ -311,6 +368,7 @@ def run_protocol(
     protocol: str = "dev",
     n_boot: int = 2000,
     log: Log = print,
+    record: Path | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """:func:`run_accuracy` once per (train, test) seed pair, each into ``out/seed-<train>-<test>``, then
@@ -320,6 +378,9 @@ def run_protocol(
     A ``final`` protocol refuses development seeds, fewer than 3 pairs, test sets below
     ``FINAL_MIN_TEST`` and uncommitted changes under ``ml/`` (the code is frozen before the final seeds are
     scored; the commit is recorded).
+
+    ``record``: a folder where each scored pair's results are kept (:func:`write_record`). A pair recorded
+    there is not scored again (:func:`load_record`), so a run that is cut off resumes at the next pair.
     """
     freeze = _commit()
     if protocol == "final":
@@ -331,18 +392,31 @@ def run_protocol(
             raise ValueError(
                 "a final run scores committed code only: commit (or stash) the changes under ml/"
             )
+    settings = {
+        "sizes": dataclasses.asdict(sizes),
+        "device": kwargs.get("device", "cpu"),
+        "difficulty": kwargs.get("difficulty", "realistic"),
+        "readers_scenario": kwargs.get("readers_scenario", "realistic"),
+    }
     runs = []
-    for seed_train, seed_test in pairs:
-        log(f"[bench] seed pair train {seed_train} / test {seed_test}")
-        folder = out / f"seed-{seed_train}-{seed_test}"
-        folder.mkdir(parents=True, exist_ok=True)
-        runs.append(
-            run_accuracy(folder, sizes, seed_train=seed_train, seed_test=seed_test, log=log, **kwargs)
-        )
+    for pair in pairs:
+        log(f"[bench] seed pair train {pair[0]} / test {pair[1]}")
+        run = load_record(record, pair, settings) if record else None
+        if run is not None:
+            log(f"[bench] scored before, at commit {run['commit']}: its record is reused")
+        else:
+            folder = out / f"seed-{pair[0]}-{pair[1]}"
+            folder.mkdir(parents=True, exist_ok=True)
+            run = run_accuracy(folder, sizes, seed_train=pair[0], seed_test=pair[1], log=log, **kwargs)
+            run |= _commit() | {"code_hash": code_hash()}
+            if record:
+                write_record(record, pair, run)
+        runs.append(run)
     summary: dict[str, Any] = {
         "protocol": protocol,
         "pairs": [list(p) for p in pairs],
         **freeze,
+        "pair_commits": [r.get("commit") for r in runs],
         "sizes": dataclasses.asdict(sizes),
         "recipe_overrides": runs[0]["recipe_overrides"],
         "difficulty": runs[0]["difficulty"],

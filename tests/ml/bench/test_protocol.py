@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ml.bench.accuracy import BenchSizes, format_protocol, run_protocol
+from ml.bench.accuracy import (
+    BenchSizes,
+    code_hash,
+    format_protocol,
+    load_record,
+    run_protocol,
+    write_record,
+)
 from ml.bench.protocol import (
     DEV_SEEDS,
     FINAL_MIN_TEST,
@@ -174,3 +182,19 @@ def test_table_checks_targets_on_the_lower_confidence_bound() -> None:
         "train seed 5171: readers realistic: MRI kappa inter 0.65 (Fleiss 0.65), intra 0.86; "
         "CT QWK inter 0.89, intra 0.95 (unweighted 0.55 / 0.74)" in lines
     )
+
+
+def test_a_scored_pair_is_recorded_once_and_reused_only_on_the_same_code(tmp_path: Path) -> None:
+    settings = {"sizes": dataclasses.asdict(BenchSizes()), "device": "cpu", "difficulty": "realistic"}
+    pair = FINAL_SEEDS[0]
+    assert load_record(tmp_path, pair, settings) is None
+    run = {**settings, "commit": "abc", "code_hash": code_hash(), "lesions": {"auc": 0.9}}
+    write_record(tmp_path, pair, run)
+    assert [p.name for p in tmp_path.iterdir()] == [f"seed-{pair[0]}-{pair[1]}.json.gz"]
+    assert load_record(tmp_path, pair, settings) == run
+    with pytest.raises(ValueError, match=r"other settings \['device'\]"):
+        load_record(tmp_path, pair, settings | {"device": "cuda"})
+    # scored on code this checkout does not have: refused, never silently rescored or reused
+    write_record(tmp_path, pair, run | {"code_hash": "0" * 64})
+    with pytest.raises(ValueError, match="on other ml/ code"):
+        load_record(tmp_path, pair, settings)
