@@ -155,6 +155,11 @@ faults: deps services ## fault scenarios (kill -9 worker in a refit and an impor
 bench-hostile-import: deps services ## peak memory of each hostile import (zip bombs, traversal, links, absurd DICOM) vs a valid study
 	$(PY) -m tests.bench.bench_hostile_import
 
+.PHONY: bench-prereads
+bench-prereads: deps services ## a 24-case pre-read batch per model kind: weights loaded per case (before issue 17) vs per batch
+	@test -d $(VAR)/bench-smoke/seed-1001-2002 || $(MAKE) bench-accuracy-smoke
+	$(PY) -m tests.bench.bench_prereads --models $(VAR)/bench-smoke/seed-1001-2002
+
 .PHONY: bench-accuracy-final
 bench-accuracy-final: $(VENV)/.dev ## the honest accuracy table (issue 18): 3 untouched seed pairs, CIs (GPU: DEVICE=cuda); each scored pair is kept in ml/bench/final, so a cut-off run resumes
 	$(PY) -m ml.bench accuracy --out $(VAR)/bench-final --seeds final --device $(or $(DEVICE),cpu)

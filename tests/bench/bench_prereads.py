@@ -1,0 +1,131 @@
+"""Benchmark: a batch of AI pre-reads through the product's own path (``ml.services.prereads``), weights loaded
+once per case (as before issue 17) against once per batch (now), on the demo's data.
+
+Run: ``make bench-prereads`` or ``.venv/bin/python -m tests.bench.bench_prereads --models DIR``, where DIR is one
+seed pair's folder of an accuracy run (``make bench-accuracy-smoke`` makes var/bench-smoke/seed-1001-2002; its
+models are the product's architectures, trained for a few epochs: load and inference cost the same as full
+training's). Works in a throw-away PostgreSQL database (test_concord_bench_prereads) and a folder under var/.
+
+The demo's projects are loaded as ``make demo`` loads them (``demo_load_phantoms``: 24 MRI + 24 CT phantoms,
+imported, read by the simulated readers). For each model kind a promoted version is made from DIR's checkpoint,
+and its pre-reads of every case in the project are timed twice:
+
+- **per case**: ``prereads_compute(batch=1)`` once per case, so the weights are loaded for every case: the
+  cost structure of ``Pipeline.predict(checkpoint_dir, case)`` before issue 17 (``24 CT pre-reads took ~4 min
+  in the demo``);
+- **per batch**: ``prereads_compute()`` once, the weights loaded once for all the cases.
+
+"one load s" is the median of three loads of the checkpoint alone (what the batch saves per case).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+#: model kind -> (the demo project it pre-reads, its checkpoint's folder in an accuracy run's seed folder)
+KINDS = {"contour": ("mri", "contours"), "lesions": ("mri", "lesions-soft"), "ctgrade": ("ct", "ct")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", type=Path, default=Path("var/bench-smoke/seed-1001-2002"))
+    parser.add_argument("--out", type=Path, default=Path("var/bench-prereads"))
+    parser.add_argument("--mri", type=int, default=24)
+    parser.add_argument("--ct", type=int, default=24)
+    parser.add_argument("--kinds", nargs="+", choices=sorted(KINDS), default=list(KINDS))
+    args = parser.parse_args()
+    missing = [f for k in args.kinds if not (f := args.models / KINDS[k][1]).is_dir()]
+    if missing:
+        parser.error(f"no checkpoint at {', '.join(map(str, missing))}: run make bench-accuracy-smoke first")
+
+    out = args.out.resolve()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
+    os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/concord_bench_prereads")
+    os.environ["DICOM_FOLDER"] = str(out / "dicom")
+    os.environ["ML_WEIGHTS_DIR"] = str(out / "models")
+    os.environ["ML_DEVICE"] = "cpu"
+    import django
+
+    django.setup()
+    import torch
+    from django.core.management import call_command
+    from django.test.utils import setup_databases, teardown_databases
+
+    torch.set_num_threads(2)  # a worker's threads on these 2 cores
+    config = setup_databases(verbosity=0, interactive=False)
+    try:
+        call_command("demo_load_phantoms", mri=args.mri, ct=args.ct, seed=0, out=out / "phantoms")
+        rows = [time_kind(kind, (args.models / KINDS[kind][1]).resolve()) for kind in args.kinds]
+    finally:
+        teardown_databases(config, verbosity=0)
+    print(format_rows(rows))
+
+
+def time_kind(kind: str, checkpoint: Path) -> dict[str, Any]:
+    """Pre-read every case of the demo project of ``kind``'s modality, per case and per batch."""
+    from labeling.management.commands.demo_load_phantoms import PROJECTS
+    from labeling.models import Project
+    from ml.models import ModelVersion, Prediction, TrainingRun
+    from ml.pipelines import pipeline_for
+    from ml.services.prereads import prereads_compute
+
+    project = Project.objects.get(name=PROJECTS[KINDS[kind][0]])
+    run = TrainingRun.objects.create(project=project, kind=kind, state=TrainingRun.State.SUCCEEDED)
+    version = ModelVersion.objects.create(
+        project=project,
+        kind=kind,
+        version=1 + ModelVersion.objects.filter(project=project, kind=kind).count(),
+        training_run=run,
+        status=ModelVersion.Status.PROMOTED,
+        checkpoint_dir=str(checkpoint),
+    )
+    n = project.cases.count()
+    per_case = []
+    while len(per_case) < n:
+        start = time.perf_counter()
+        if prereads_compute(version_id=version.pk, batch=1) != 1:
+            raise RuntimeError(f"a {kind} pre-read failed; see the log")
+        per_case.append(time.perf_counter() - start)
+    Prediction.objects.filter(model_version=version).delete()
+    start = time.perf_counter()
+    done = prereads_compute(version_id=version.pk, batch=n)
+    batch_s = time.perf_counter() - start
+    if done != n:
+        raise RuntimeError(f"{kind}: {done} of {n} pre-reads made")
+    loads = []
+    for _ in range(3):
+        start = time.perf_counter()
+        pipeline_for(kind).load(checkpoint, device="cpu")
+        loads.append(time.perf_counter() - start)
+    return {
+        "kind": kind,
+        "cases": n,
+        "per_case": per_case,
+        "batch_s": batch_s,
+        "load_s": statistics.median(loads),
+    }
+
+
+def format_rows(rows: list[dict[str, Any]]) -> str:
+    head = (
+        f"{'kind':<9} {'cases':>5}  {'per case: total s':>17} {'median s':>9}  "
+        f"{'per batch: total s':>18} {'s/case':>7}  {'speed-up':>8}  {'one load s':>10}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        total = sum(r["per_case"])
+        lines.append(
+            f"{r['kind']:<9} {r['cases']:>5}  {total:>17.1f} {statistics.median(r['per_case']):>9.2f}  "
+            f"{r['batch_s']:>18.1f} {r['batch_s'] / r['cases']:>7.2f}  {total / r['batch_s']:>7.1f}x  "
+            f"{r['load_s']:>10.2f}"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
