@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,6 +200,34 @@ def new_page(site: Site, browser: Any):
     yield make
     for c in contexts:
         c.close()
+
+
+def project_create(
+    site: Site, api: requests.Session, fields: dict[str, Any], readers: Sequence[str] = ("reader1", "reader2")
+) -> int:
+    """Create a project with ``fields`` through the API as ``api``'s user, add ``readers`` to it as readers;
+    return its id."""
+    created = api.post(f"{site.base}/api/projects/create/", json=fields, timeout=10)
+    assert created.status_code == 201, created.text
+    project = int(created.json()["id"])
+    for name in readers:
+        r = api.post(
+            f"{site.base}/api/projects/{project}/members/add/",
+            json={"username": name, "role": "reader"},
+            timeout=10,
+        )
+        assert r.status_code in (200, 201), r.text
+    return project
+
+
+def log_in_through_the_form(page: Any, username: str) -> None:
+    """Type the credentials key by key into the login form and press Enter, as a person does."""
+    page.wait_for_selector("#username")
+    page.click("#username")
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
 
 
 def shot(page: Any, name: str, full_page: bool = False) -> None:
