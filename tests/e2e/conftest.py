@@ -21,6 +21,7 @@ from tests.labeling.processes import (
     ROOT,
     celery_worker_cmd,
     free_port,
+    http_up,
     process_env,
     running,
     wait_until,
@@ -68,13 +69,6 @@ def live_connection() -> None:
 
     if connection.connection is not None and not connection.is_usable():
         connection.close()
-
-
-def _up(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=5).status_code < 500
-    except requests.RequestException:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +134,7 @@ def site(django_db_setup, django_db_blocker, tmp_path_factory, request) -> Itera
                 # training and AI pre-reads, apart so that a run never holds up a consensus refit
                 running(celery_worker_cmd("gpu"), env, tmp / "worker-gpu.log"),
             ):
-                wait_until(lambda: _up(f"{base}/api/auth/csrf/"), timeout_s=60, what="the web server")
+                wait_until(lambda: http_up(f"{base}/api/auth/csrf/"), timeout_s=60, what="the web server")
                 yield Site(base, data, tmp)
         finally:
             # Playwright's sync API leaves an event loop on this thread, so Django refuses ORM calls here.
@@ -228,6 +222,17 @@ def log_in_through_the_form(page: Any, username: str) -> None:
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
+
+
+def click_mm(page: Any, point: list[float]) -> None:
+    """Click the first pane at a patient position (mm), through the viewer's own world → canvas mapping."""
+    x, y = page.evaluate(
+        "(p) => { const v = window.__concordViewer; const pane = v.panes[0];"
+        " const [x, y] = v.toCanvas(pane, p); const r = pane.svg.getBoundingClientRect();"
+        " return [r.left + x, r.top + y]; }",
+        point,
+    )
+    page.mouse.click(x, y)
 
 
 def shot(page: Any, name: str, full_page: bool = False) -> None:
