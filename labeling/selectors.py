@@ -250,12 +250,8 @@ def cases_read_by(*, user: User, project: Project) -> QuerySet[Reading, Any]:
     return Reading.objects.filter(project=project, reader=user).values("case_id")
 
 
-def adjudication_queue(*, project: Project, adjudicator: User | None = None) -> QuerySet[ItemPosterior]:
-    """Uncertain items of the current runs (max posterior below the project's threshold), least sure first.
-
-    Items already adjudicated (since the run, or clamped in it) are left out, and so are the cases the
-    ``adjudicator`` read themselves unless the project allows them to decide those.
-    """
+def item_posterior_open(project: Project) -> QuerySet[ItemPosterior]:
+    """Items of the current consensus runs that neither the run clamped nor a current adjudication decided."""
     decided = Adjudication.objects.filter(
         project=project,
         case=OuterRef("case"),
@@ -264,12 +260,18 @@ def adjudication_queue(*, project: Project, adjudicator: User | None = None) -> 
         lesion=OuterRef("run__lesion"),
         superseded_by__isnull=True,
     )
-    items = ItemPosterior.objects.filter(
-        run__project=project,
-        run__is_current=True,
-        clamped=False,
-        max_posterior__lt=project.adjudication_threshold,
-    ).exclude(Exists(decided))
+    return ItemPosterior.objects.filter(run__project=project, run__is_current=True, clamped=False).exclude(
+        Exists(decided)
+    )
+
+
+def adjudication_queue(*, project: Project, adjudicator: User | None = None) -> QuerySet[ItemPosterior]:
+    """Uncertain items of the current runs (max posterior below the project's threshold), least sure first.
+
+    Items already adjudicated (since the run, or clamped in it) are left out, and so are the cases the
+    ``adjudicator`` read themselves unless the project allows them to decide those.
+    """
+    items = item_posterior_open(project).filter(max_posterior__lt=project.adjudication_threshold)
     if adjudicator is not None and not project.readers_may_adjudicate_own_cases:
         items = items.exclude(case_id__in=cases_read_by(user=adjudicator, project=project))
     return items.select_related("run", "case").order_by("max_posterior", "-entropy", "id")
@@ -325,19 +327,7 @@ def adjudication_cases(
     if reason is not None and reason not in QUEUE_REASONS:
         raise InvalidInput(f"reason must be one of {', '.join(QUEUE_REASONS)}", field="reason")
     threshold = project.adjudication_threshold
-    decided = Adjudication.objects.filter(
-        project=project,
-        case=OuterRef("case"),
-        joint=OuterRef("joint"),
-        region=OuterRef("region"),
-        lesion=OuterRef("run__lesion"),
-        superseded_by__isnull=True,
-    )
-    posteriors = (
-        ItemPosterior.objects.filter(run__project=project, run__is_current=True, clamped=False)
-        .exclude(Exists(decided))
-        .select_related("run")
-    )
+    posteriors = item_posterior_open(project).select_related("run")
     contours = contour_dispute_open(project)
     own: set[int] = set()
     if adjudicator is not None and not project.readers_may_adjudicate_own_cases:

@@ -17,6 +17,14 @@ def _num(**kwargs: Any) -> serializers.FloatField:
     return serializers.FloatField(allow_null=True, **kwargs)
 
 
+def _estimate_with_ci() -> tuple[serializers.FloatField, ...]:
+    """``estimate, std_err, df, ci_lower, ci_upper``: an Obuchowski–Rockette estimate and its t interval.
+
+    Unpacked in a serializer's body, the five fields keep that place in its field order (and the schema's).
+    """
+    return tuple(_num() for _ in range(5))
+
+
 def _constant(value: str) -> serializers.CharField:
     """A string field that always holds ``value`` (an inline one-value enum: the answer's discriminator)."""
 
@@ -57,11 +65,7 @@ class DifferenceOutput(serializers.Serializer):
 
     first = serializers.CharField()
     second = serializers.CharField()
-    estimate = _num()
-    std_err = _num()
-    df = _num()
-    ci_lower = _num()
-    ci_upper = _num()
+    estimate, std_err, df, ci_lower, ci_upper = _estimate_with_ci()
     statistic = _num()
     p_value = _num()
     reader = serializers.CharField(allow_null=True)
@@ -71,11 +75,7 @@ class ConditionEstimateOutput(serializers.Serializer):
     """A condition's reader-averaged metric."""
 
     condition = serializers.CharField()
-    estimate = _num()
-    std_err = _num()
-    df = _num()
-    ci_lower = _num()
-    ci_upper = _num()
+    estimate, std_err, df, ci_lower, ci_upper = _estimate_with_ci()
     ms_reader = _num()
     cov2 = _num()
     var_error = _num()

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,7 @@ from tests.labeling.processes import (
     ROOT,
     celery_worker_cmd,
     free_port,
+    http_up,
     process_env,
     running,
     wait_until,
@@ -68,13 +69,6 @@ def live_connection() -> None:
 
     if connection.connection is not None and not connection.is_usable():
         connection.close()
-
-
-def _up(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=5).status_code < 500
-    except requests.RequestException:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +134,7 @@ def site(django_db_setup, django_db_blocker, tmp_path_factory, request) -> Itera
                 # training and AI pre-reads, apart so that a run never holds up a consensus refit
                 running(celery_worker_cmd("gpu"), env, tmp / "worker-gpu.log"),
             ):
-                wait_until(lambda: _up(f"{base}/api/auth/csrf/"), timeout_s=60, what="the web server")
+                wait_until(lambda: http_up(f"{base}/api/auth/csrf/"), timeout_s=60, what="the web server")
                 yield Site(base, data, tmp)
         finally:
             # Playwright's sync API leaves an event loop on this thread, so Django refuses ORM calls here.
@@ -200,6 +194,45 @@ def new_page(site: Site, browser: Any):
     yield make
     for c in contexts:
         c.close()
+
+
+def project_create(
+    site: Site, api: requests.Session, fields: dict[str, Any], readers: Sequence[str] = ("reader1", "reader2")
+) -> int:
+    """Create a project with ``fields`` through the API as ``api``'s user, add ``readers`` to it as readers;
+    return its id."""
+    created = api.post(f"{site.base}/api/projects/create/", json=fields, timeout=10)
+    assert created.status_code == 201, created.text
+    project = int(created.json()["id"])
+    for name in readers:
+        r = api.post(
+            f"{site.base}/api/projects/{project}/members/add/",
+            json={"username": name, "role": "reader"},
+            timeout=10,
+        )
+        assert r.status_code in (200, 201), r.text
+    return project
+
+
+def log_in_through_the_form(page: Any, username: str) -> None:
+    """Type the credentials key by key into the login form and press Enter, as a person does."""
+    page.wait_for_selector("#username")
+    page.click("#username")
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+
+
+def click_mm(page: Any, point: list[float]) -> None:
+    """Click the first pane at a patient position (mm), through the viewer's own world → canvas mapping."""
+    x, y = page.evaluate(
+        "(p) => { const v = window.__concordViewer; const pane = v.panes[0];"
+        " const [x, y] = v.toCanvas(pane, p); const r = pane.svg.getBoundingClientRect();"
+        " return [r.left + x, r.top + y]; }",
+        point,
+    )
+    page.mouse.click(x, y)
 
 
 def shot(page: Any, name: str, full_page: bool = False) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Site, axe_serious, live_connection, shot, wait_for
+from tests.e2e.conftest import Site, axe_serious, click_mm, live_connection, shot, wait_for
 from tests.e2e.seed import READERS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
@@ -263,17 +263,6 @@ def _case_id(site: Site, project: int) -> int:
     return next(c["case_id"] for c in queue["results"] if c["case_label"] == "mri-1")
 
 
-def _click_mm(page: Any, point: list[float]) -> None:
-    """Click the first pane at a patient position (mm), through the viewer's own world → canvas mapping."""
-    x, y = page.evaluate(
-        "(p) => { const v = window.__concordViewer; const pane = v.panes[0];"
-        " const [x, y] = v.toCanvas(pane, p); const r = pane.svg.getBoundingClientRect();"
-        " return [r.left + x, r.top + y]; }",
-        point,
-    )
-    page.mouse.click(x, y)
-
-
 def _decisions(site: Site, project: int, case_id: int, slice_index: int) -> list[dict[str, Any]]:
     url = f"{site.base}/api/projects/{project}/adjudication/contours/{case_id}/left/{slice_index}/"
     return site.api("adjudicator").get(url).json()["decisions"]
@@ -329,7 +318,7 @@ def test_3_a_contour_dispute_is_settled_by_choosing_the_consensus_then_by_drawin
     line = disputed["line"]
     picks = [line[int(i * (len(line) - 1) / 2)] for i in range(3)]
     for p in picks:
-        _click_mm(page, p)
+        click_mm(page, p)
     page.wait_for_selector("[data-testid=drawn-points]:has-text('Drawing: 3 points')")
     shot(page, "a4-contour-drawn")
     page.click("#reason")

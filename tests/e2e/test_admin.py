@@ -8,21 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Site, axe_serious, shot
-from tests.e2e.seed import PASSWORD
+from tests.e2e.conftest import Site, axe_serious, log_in_through_the_form, project_create, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
 
 NAME = "E2E Admin guards"
-
-
-def _log_in_through_the_form(page: Any, username: str) -> None:
-    page.wait_for_selector("#username")
-    page.click("#username")
-    page.keyboard.type(username)
-    page.keyboard.press("Tab")
-    page.keyboard.type(PASSWORD)
-    page.keyboard.press("Enter")
 
 
 def _retype(page: Any, selector: str, text: str) -> None:
@@ -36,23 +26,11 @@ def test_admin_guards_and_feedback(site: Site, new_page) -> None:
     from playwright.sync_api import expect
 
     api = site.api("admin")
-    created = api.post(
-        f"{site.base}/api/projects/create/",
-        json={"name": NAME, "scheme": "mri_sij", "readers_per_case": 2},
-        timeout=10,
-    )
-    created.raise_for_status()
-    pid = created.json()["id"]
-    for name in ("reader1", "reader2"):
-        api.post(
-            f"{site.base}/api/projects/{pid}/members/add/",
-            json={"username": name, "role": "reader"},
-            timeout=10,
-        ).raise_for_status()
+    pid = project_create(site, api, {"name": NAME, "scheme": "mri_sij", "readers_per_case": 2})
 
     page = new_page(None)
     page.goto(f"{site.base}/manage/projects/{pid}")
-    _log_in_through_the_form(page, "admin")
+    log_in_through_the_form(page, "admin")
     page.wait_for_url(f"{site.base}/manage/projects/{pid}")
     page.wait_for_selector(f"h1:text-is('{NAME}')")
     page.wait_for_selector("td:text-is('reader2')")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Site, axe_serious, shot, wait_for
+from tests.e2e.conftest import Site, axe_serious, click_mm, shot, wait_for
 
 # The data is seeded (committed) and flushed once per module by conftest.site; the plain django_db mark only
 # makes pytest-django create the test database.
@@ -128,17 +128,6 @@ def _truth_line(site: Site, slice_index: int, joint: str) -> list[list[float]]:
     return rows[0]["points_mm"]
 
 
-def _click_mm(page: Any, point: list[float]) -> None:
-    """Click the first pane at a patient position (mm), through the viewer's own world → canvas mapping."""
-    x, y = page.evaluate(
-        "(p) => { const v = window.__concordViewer; const pane = v.panes[0];"
-        " const [x, y] = v.toCanvas(pane, p); const r = pane.svg.getBoundingClientRect();"
-        " return [r.left + x, r.top + y]; }",
-        point,
-    )
-    page.mouse.click(x, y)
-
-
 def _form(site: Site, project: int, username: str = "reader1") -> list[dict[str, Any]]:
     a = site.api(username).get(f"{site.base}/api/assignments/{site.data.assignments['mri:' + username]}/")
     return a.json()["scheme"]["form"]
@@ -197,7 +186,7 @@ def test_1_reader_grades_the_mri_case_with_a_contour_and_the_viewer_renders(site
     page.keyboard.press("c")
     picks = [line[int(i * (len(line) - 1) / 3)] for i in range(4)]
     for p in picks:
-        _click_mm(page, p)
+        click_mm(page, p)
     page.wait_for_selector("text=4 points on this slice")
 
     # Grades with the mouse: everything 0 but left BME iliac upper.

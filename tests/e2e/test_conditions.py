@@ -11,7 +11,7 @@ import random
 import pytest
 
 from labeling.schemes import SCHEME_DIR, scheme_load_file
-from tests.e2e.conftest import Site, shot, wait_for
+from tests.e2e.conftest import Site, project_create, shot, wait_for
 from tests.labeling.factories import full_values
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
@@ -27,23 +27,18 @@ def _project_with_mri_cases(site: Site) -> tuple[int, dict[int, list[dict]]]:
     """A fresh MRI project, two readers, a case of every MR study of the site with a reference in which each
     lesion is present in half of the joints."""
     admin = site.api("admin")
-    created = admin.post(
-        f"{site.base}/api/projects/create/",
-        json={
+    project = project_create(
+        site,
+        admin,
+        {
             "name": "E2E conditions",
             "scheme": "mri_sij",
             "scheme_version": 1,
             "readers_per_case": 2,
             "washout_days": 0,
         },
+        READERS,
     )
-    assert created.status_code == 201, created.text
-    project = created.json()["id"]
-    for name in READERS:
-        r = admin.post(
-            f"{site.base}/api/projects/{project}/members/add/", json={"username": name, "role": "reader"}
-        )
-        assert r.status_code in (200, 201), r.text
     studies = admin.get(f"{site.base}/api/studies/", params={"modality": "MR", "limit": 100}).json()
     studies = studies["results"] if isinstance(studies, dict) else studies
     assert len(studies) >= 3, studies

@@ -9,20 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Site, shot
+from tests.e2e.conftest import Site, log_in_through_the_form, shot
 from tests.e2e.seed import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
-
-
-def _log_in_through_the_form(page: Any, username: str) -> None:
-    """Type the credentials key by key into the login form and press Enter, as a person does."""
-    page.wait_for_selector("#username")
-    page.click("#username")
-    page.keyboard.type(username)
-    page.keyboard.press("Tab")
-    page.keyboard.type(PASSWORD)
-    page.keyboard.press("Enter")
 
 
 @pytest.mark.parametrize("deep", ["/read/{mri}", "/projects/{project}/worklist?done=1"])
@@ -35,7 +25,7 @@ def test_a_logged_out_deep_link_survives_the_login_form(site: Site, new_page, de
     page.wait_for_timeout(300)  # a second redirect, if any, has happened by now
     assert page.evaluate("() => new URLSearchParams(location.search).get('next')") == path
     shot(page, "00-login-deep-link")
-    _log_in_through_the_form(page, "reader1")
+    log_in_through_the_form(page, "reader1")
     page.wait_for_url(f"{site.base}{path}")
     assert page.locator("#username").count() == 0, "the login form is still shown after a correct password"
     if path.startswith("/read/"):
@@ -51,7 +41,7 @@ def test_a_logged_out_visit_to_the_root_logs_in_to_the_projects(site: Site, new_
     page.wait_for_selector("#username")
     page.wait_for_timeout(300)
     assert page.evaluate("() => new URLSearchParams(location.search).get('next')") in (None, "/")
-    _log_in_through_the_form(page, "reader1")
+    log_in_through_the_form(page, "reader1")
     page.wait_for_url(f"{site.base}/")
     page.wait_for_selector("h1:text-is('Projects')")
     assert page.errors == []
@@ -323,7 +313,7 @@ def test_manage_only_for_admins_and_radio_buttons_big_enough_to_hit(site: Site, 
     page.goto(f"{site.base}/")
     page.wait_for_selector("#username")
     assert not page.locator(manage).is_visible(), "Manage shown to a logged-out visitor"
-    _log_in_through_the_form(page, "reader1")
+    log_in_through_the_form(page, "reader1")
     page.wait_for_selector("h1:text-is('Projects')")
     assert not page.locator(manage).is_visible(), "Manage shown to a reader"
     page.goto(f"{site.base}/read/{site.data.assignments['ct:reader1']}")

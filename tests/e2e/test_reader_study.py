@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from tests.e2e.conftest import Site, shot, wait_for
+from tests.e2e.conftest import Site, project_create, shot, wait_for
 
 # Seeded (committed) and flushed once per module by conftest.site, as in test_browser.py.
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
@@ -23,9 +23,10 @@ def _grades(rng: random.Random, truth: int, p_off: float) -> int:
 
 def _plan_and_read(site: Site) -> tuple[int, dict[str, int]]:
     admin = site.api("admin")
-    created = admin.post(
-        f"{site.base}/api/projects/create/",
-        json={
+    project = project_create(
+        site,
+        admin,
+        {
             "name": "E2E reader study",
             "scheme": "ct_sij",
             "readers_per_case": 2,
@@ -34,14 +35,8 @@ def _plan_and_read(site: Site) -> tuple[int, dict[str, int]]:
             "washout_days": 0,
             "washout_cases": 0,
         },
+        READERS,
     )
-    assert created.status_code == 201, created.text
-    project = created.json()["id"]
-    for name in READERS:
-        r = admin.post(
-            f"{site.base}/api/projects/{project}/members/add/", json={"username": name, "role": "reader"}
-        )
-        assert r.status_code in (200, 201), r.text
     rng = random.Random(14)
     truth = {}
     for i in range(N_CASES):

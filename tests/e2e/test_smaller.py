@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Site, shot
-from tests.e2e.seed import PASSWORD
+from tests.e2e.conftest import Site, log_in_through_the_form, shot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db]
 
@@ -20,12 +19,7 @@ def _logged_in(new_page, site: Site, username: str, path: str, viewport=(1400, 8
     """A logged-out visit to ``path``; the login form (typed key by key) brings the user back there."""
     page = new_page(None, viewport=viewport)
     page.goto(f"{site.base}{path}")
-    page.wait_for_selector("#username")
-    page.click("#username")
-    page.keyboard.type(username)
-    page.keyboard.press("Tab")
-    page.keyboard.type(PASSWORD)
-    page.keyboard.press("Enter")
+    log_in_through_the_form(page, username)
     page.wait_for_url(f"{site.base}{path}")
     return page
 

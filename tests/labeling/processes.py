@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import requests
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,6 +81,14 @@ def celery_worker_cmd(queues: str = "default,gpu") -> list[str]:
 
 def web_server_cmd(port: int) -> list[str]:
     return [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+
+
+def http_up(url: str) -> bool:
+    """Whether a server answers ``url`` with anything but a server error."""
+    try:
+        return requests.get(url, timeout=5).status_code < 500
+    except requests.RequestException:
+        return False
 
 
 def wait_until(predicate, timeout_s: float = 30.0, interval_s: float = 0.2, what: str = "condition") -> None:

@@ -24,7 +24,7 @@ from labeling.services.ingest import import_dicomweb
 from labeling.services.reader_study import ANALYSIS_VERSION, reader_study_compute
 from labeling.services.readings import reading_submit
 from tests.labeling.dicom.conftest import orthanc_configured
-from tests.labeling.dicom.dicom_factory import make_series
+from tests.labeling.dicom.dicom_factory import make_mri_study
 from tests.labeling.factories import MembershipFactory, ProjectFactory, UserFactory, full_values, scheme
 from tests.labeling.test_assignments import make_project
 from tests.labeling.test_reader_study import ct_study, grades
@@ -298,23 +298,8 @@ def test_a_t1_only_read_gets_no_stir_series_and_the_t1_stir_read_of_the_case_get
 ):
     settings.VAR_DIR = tmp_path / "var"
     settings.DEIDENTIFY_ON_IMPORT = False
-    from pydicom.uid import generate_uid
-
-    study_uid, frame = generate_uid(), generate_uid()
-    datasets = [
-        ds
-        for i, description in enumerate(("T1", "STIR"))
-        for ds in make_series(
-            n_slices=2,
-            rows=16,
-            columns=16,
-            study_uid=study_uid,
-            frame_of_reference_uid=frame,
-            description=description,
-            patient_id=PATIENT,
-            seed=i,
-        )
-    ]
+    datasets = make_mri_study(n_slices=2, patient_id=PATIENT)
+    study_uid = datasets[0].StudyInstanceUID
     orthanc.store(datasets)
     report = import_dicomweb(
         actor=None, url=orthanc.url, filters={"PatientID": PATIENT}, project=world.project

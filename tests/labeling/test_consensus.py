@@ -209,25 +209,32 @@ def test_a_refit_request_older_than_the_newest_reading_is_skipped(db):
     assert consensus_refit_project(project_id=project.pk, requested_at="2999-01-01T00:00:00+00:00")
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_refits_at_once_store_one_run():
-    project, _, _ = campaign(n_cases=10)
+def refits_at_once(project, lesion: str, n: int = 2) -> list[int]:
+    """Refit ``lesion`` in ``n`` threads at once (each with its own connection); the runs' ids, none failing."""
     results, errors = [], []
 
     def refit():
         try:
-            results.append(consensus_refit_lesion(project=project, lesion="fat").pk)
+            results.append(consensus_refit_lesion(project=project, lesion=lesion).pk)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=refit) for _ in range(2)]
+    threads = [threading.Thread(target=refit) for _ in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=60)
-    assert not errors and len(set(results)) == 1
+    assert not errors, errors
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_refits_at_once_store_one_run():
+    project, _, _ = campaign(n_cases=10)
+    results = refits_at_once(project, "fat")
+    assert len(set(results)) == 1
     assert ConsensusRun.objects.filter(project=project, lesion="fat").count() == 1
 
 

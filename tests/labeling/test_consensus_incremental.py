@@ -1,8 +1,6 @@
 """Incremental consensus refits (issue 16): a no-op refit returns at once, new readings update only their items,
 a change below the watermark and the schedule fit everything again."""
 
-import threading
-
 import numpy as np
 import pytest
 from django.db import connection
@@ -32,7 +30,7 @@ from labeling.services.consensus import (
 from labeling.services.readings import CONSENSUS_REFIT_TASK, reading_correct, reading_submit
 from ml.consensus import fit
 from tests.labeling.factories import StudyFactory, UserFactory, full_values
-from tests.labeling.test_consensus import _read, campaign
+from tests.labeling.test_consensus import _read, campaign, refits_at_once
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
 CONSENSUS_TABLES = (
@@ -201,22 +199,7 @@ def test_two_incremental_refits_at_once_apply_the_new_readings_once():
     project, users, _ = campaign(n_cases=6, readers=("good", "average"))
     first = consensus_refit_lesion(project=project, lesion="fat")
     _read_new_case(project, users, np.random.default_rng(7))
-    results, errors = [], []
-
-    def refit():
-        try:
-            results.append(consensus_refit_lesion(project=project, lesion="fat").pk)
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=refit) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors and results == [first.pk, first.pk]
+    assert refits_at_once(project, "fat") == [first.pk, first.pk]
     run = ConsensusRun.objects.get(pk=first.pk)
     assert run.n_incremental == 1 and run.n_items == 7 * 8
     assert ItemPosterior.objects.filter(run=run).count() == run.n_items

@@ -14,13 +14,19 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.uid import generate_uid
 
 from labeling.models import AuditEvent, Case, Series, Study, StudyDeidentification
 from labeling.services.ingest import configured_store, import_paths
 from labeling.services.readings import reading_submit
 from tests.labeling.dicom.conftest import orthanc_configured
-from tests.labeling.dicom.dicom_factory import make_seg, make_series, write_seg, write_series
+from tests.labeling.dicom.dicom_factory import (
+    make_mri_study,
+    make_seg,
+    make_series,
+    write_seg,
+    write_series,
+    write_study,
+)
 from tests.labeling.dicom.test_deidentify import _fill, _removing_tags
 from tests.labeling.factories import ProjectFactory, full_values, scheme
 
@@ -30,32 +36,14 @@ TAGS = _removing_tags()
 
 def identified_study(seed: int = 0) -> list[Dataset]:
     """A T1 + STIR study with a distinctive value in every attribute the basic profile removes or replaces."""
-    study_uid, frame = generate_uid(), generate_uid()
-    datasets = []
-    for i, description in enumerate(("T1", "STIR")):
-        for ds in make_series(
-            n_slices=2,
-            rows=16,
-            columns=16,
-            study_uid=study_uid,
-            frame_of_reference_uid=frame,
-            description=description,
-            patient_id=PATIENT,
-            seed=seed + i,
-        ):
-            _fill(ds, TAGS)
-            ds.PatientID, ds.PatientName = PATIENT, "Doe^Jane"
-            ds.SeriesDescription = description  # a scheme's sequence name (Clean Descriptors keeps it)
-            ds.StudyDate, ds.StudyTime = "20260101", "093000"
-            datasets.append(ds)
-    return datasets
-
-
-def write_study(datasets: list[Dataset], folder: Path) -> list[Path]:
-    by_series: dict[str, list[Dataset]] = {}
+    datasets = make_mri_study(n_slices=2, patient_id=PATIENT, seed=seed)
     for ds in datasets:
-        by_series.setdefault(str(ds.SeriesDescription), []).append(ds)
-    return [p for name, group in by_series.items() for p in write_series(group, folder / name)]
+        description = ds.SeriesDescription
+        _fill(ds, TAGS)
+        ds.PatientID, ds.PatientName = PATIENT, "Doe^Jane"
+        ds.SeriesDescription = description  # a scheme's sequence name (Clean Descriptors keeps it)
+        ds.StudyDate, ds.StudyTime = "20260101", "093000"
+    return datasets
 
 
 def uids_of(dataset: Dataset) -> set[str]:

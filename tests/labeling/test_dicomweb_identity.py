@@ -16,7 +16,6 @@ import pytest
 import requests
 from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset
-from pydicom.uid import generate_uid
 from rest_framework.authtoken.models import Token
 
 from labeling.dicom.confidentiality import READER_KEYWORDS
@@ -26,7 +25,7 @@ from labeling.models import Assignment, Case
 from labeling.services.identity import assignment_study_uid, assignment_uids
 from labeling.services.ingest import import_dicomweb, import_paths
 from tests.labeling.dicom.conftest import orthanc_configured
-from tests.labeling.dicom.dicom_factory import make_series, write_series
+from tests.labeling.dicom.dicom_factory import make_mri_study, write_study
 
 PATIENT = f"PHANTOM-TEST-IDENTITY-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
@@ -99,21 +98,7 @@ def _stored_as_received(settings):
 
 def identified_mri(seed: int = 0) -> list[Dataset]:
     """A T1 + STIR study with identity everywhere a modality puts it."""
-    study_uid, frame = generate_uid(), generate_uid()
-    datasets = [
-        ds
-        for i, description in enumerate(("T1", "STIR"))
-        for ds in make_series(
-            n_slices=2,
-            rows=16,
-            columns=16,
-            study_uid=study_uid,
-            frame_of_reference_uid=frame,
-            description=description,
-            patient_id=PATIENT,
-            seed=seed + i,
-        )
-    ]
+    datasets = make_mri_study(n_slices=2, patient_id=PATIENT, seed=seed)
     for ds in datasets:
         ds.PatientName = "Doe^Jane"
         ds.PatientBirthDate, ds.PatientSex, ds.PatientAge = "19700101", "F", "056Y"
@@ -214,9 +199,7 @@ def test_a_reader_receives_no_patient_identity_from_the_local_store(world, setti
     settings.DICOM_FOLDER = tmp_path / "store"
     settings.VAR_DIR = tmp_path / "var"
     datasets = identified_mri()
-    paths = write_series(datasets[:2], tmp_path / "in" / "T1") + write_series(
-        datasets[2:], tmp_path / "in" / "STIR"
-    )
+    paths = write_study(datasets, tmp_path / "in")
     report = import_paths(actor=None, paths=paths, project=world.project)
     case = Case.objects.get(pk=report.cases[0])
     assignment = Assignment.objects.create(project=world.project, case=case, reader=world.reader, session=1)
@@ -248,9 +231,7 @@ def test_site_staff_receive_the_objects_as_stored(world, settings, tmp_path, liv
     settings.DICOMWEB_URL = ""
     settings.DICOM_FOLDER = tmp_path / "store"
     datasets = identified_mri(seed=8)
-    paths = write_series(datasets[:2], tmp_path / "in" / "T1") + write_series(
-        datasets[2:], tmp_path / "in" / "STIR"
-    )
+    paths = write_study(datasets, tmp_path / "in")
     import_paths(actor=None, paths=paths, project=world.project)
     world.admin.is_staff = True
     world.admin.save()
@@ -265,9 +246,7 @@ def test_a_default_case_label_owes_nothing_to_the_study_uid_or_patient(world, se
     settings.DICOMWEB_URL = ""
     settings.DICOM_FOLDER = tmp_path / "store"
     datasets = identified_mri(seed=12)
-    paths = write_series(datasets[:2], tmp_path / "in" / "T1") + write_series(
-        datasets[2:], tmp_path / "in" / "STIR"
-    )
+    paths = write_study(datasets, tmp_path / "in")
     report = import_paths(actor=None, paths=paths, project=world.project)
     label = Case.objects.get(pk=report.cases[0]).label
     study_uid = datasets[0].StudyInstanceUID
@@ -346,9 +325,7 @@ def test_a_repeat_read_is_served_under_uids_of_its_own_from_the_local_store(
     settings.DICOM_FOLDER = tmp_path / "store"
     settings.VAR_DIR = tmp_path / "var"
     datasets = identified_mri(seed=16)
-    paths = write_series(datasets[:2], tmp_path / "in" / "T1") + write_series(
-        datasets[2:], tmp_path / "in" / "STIR"
-    )
+    paths = write_study(datasets, tmp_path / "in")
     report = import_paths(actor=None, paths=paths, project=world.project)
     settings.DICOMWEB_AUTH_CACHE_S = 60  # decisions are cached: a new read must still show at once
     case = Case.objects.get(pk=report.cases[0])

@@ -17,7 +17,7 @@ import pytest
 import requests
 from dicomweb_client.api import DICOMwebClient
 from django.test import Client
-from pydicom.uid import generate_uid
+from pydicom.dataset import Dataset
 from rest_framework.authtoken.models import Token
 
 from config.celery import app
@@ -30,7 +30,7 @@ from labeling.models import Assignment, Case, Membership
 from labeling.services.identity import assignment_study_uid, assignment_uids
 from labeling.services.ingest import import_dicomweb, import_paths
 from tests.labeling.dicom.conftest import orthanc_configured
-from tests.labeling.dicom.dicom_factory import make_series, write_series
+from tests.labeling.dicom.dicom_factory import make_mri_study, write_study
 from tests.labeling.factories import ProjectFactory
 from tests.labeling.processes import celery_worker_cmd, process_env, running, wait_until
 
@@ -43,22 +43,9 @@ def _stored_as_received(settings):
     settings.DEIDENTIFY_ON_IMPORT = False
 
 
-def mri_datasets(seed: int = 0):
-    study_uid, frame = generate_uid(), generate_uid()
-    return [
-        ds
-        for i, description in enumerate(("T1", "STIR"))
-        for ds in make_series(
-            n_slices=2,
-            rows=16,
-            columns=16,
-            study_uid=study_uid,
-            frame_of_reference_uid=frame,
-            description=description,
-            patient_id=PATIENT,
-            seed=seed + i,
-        )
-    ]
+def mri_datasets(seed: int = 0) -> list[Dataset]:
+    """A T1 + STIR study of two slices a series, of the proxy tests' patient."""
+    return make_mri_study(n_slices=2, patient_id=PATIENT, seed=seed)
 
 
 def client(base_url: str, user) -> DICOMwebClient:
@@ -97,10 +84,7 @@ def local_setup(world, settings, tmp_path):
     settings.DICOM_FOLDER = tmp_path / "store"
     settings.VAR_DIR = tmp_path / "var"
     datasets = mri_datasets()
-    paths = write_series(datasets[:2], tmp_path / "in" / "T1") + write_series(
-        datasets[2:], tmp_path / "in" / "STIR"
-    )
-    report = import_paths(actor=None, paths=paths, project=world.project)
+    report = import_paths(actor=None, paths=write_study(datasets, tmp_path / "in"), project=world.project)
     case = Case.objects.get(pk=report.cases[0])
     assign(world, case, world.reader)
     return datasets, case

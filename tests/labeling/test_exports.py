@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 from pydicom import dcmread
-from pydicom.uid import generate_uid
 
 from labeling.models import Assignment, Case, Contour
 from labeling.services.adjudication import adjudication_record
@@ -20,7 +19,7 @@ from labeling.services.deidentification import ExportIdentity
 from labeling.services.exports import sr_write
 from labeling.services.ingest import import_paths
 from labeling.services.readings import reading_submit
-from tests.labeling.dicom.dicom_factory import make_series, write_series
+from tests.labeling.dicom.dicom_factory import write_mri_study
 from tests.labeling.factories import contour, full_values
 from tests.services import dciodvfy_errors
 
@@ -31,19 +30,7 @@ def read_project(world, settings, tmp_path):
     settings.DICOMWEB_URL = ""
     settings.DICOM_FOLDER = tmp_path / "store"
     settings.DEIDENTIFY_ON_IMPORT = False  # stored as received: exports must still carry pseudonyms
-    study_uid, frame = generate_uid(), generate_uid()
-    paths = []
-    for i, description in enumerate(("T1", "STIR")):
-        series = make_series(
-            n_slices=3,
-            rows=8,
-            columns=8,
-            study_uid=study_uid,
-            frame_of_reference_uid=frame,
-            description=description,
-            seed=i,
-        )
-        paths += write_series(series, tmp_path / "in" / description)
+    _, paths = write_mri_study(tmp_path / "in", size=8)
     case = Case.objects.get(pk=import_paths(actor=None, paths=paths, project=world.project).cases[0])
     t1 = case.study.series.get(description="T1")
     scheme = world.project.scheme.parsed

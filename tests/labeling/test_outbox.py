@@ -21,6 +21,7 @@ from tests.labeling.factories import full_values
 from tests.labeling.processes import (
     celery_worker_cmd,
     free_port,
+    http_up,
     process_env,
     running,
     wait_until,
@@ -30,20 +31,13 @@ from tests.labeling.processes import (
 REFIT = "labeling.tasks.consensus_refit_task"
 
 
-def _up(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=5).status_code < 500
-    except requests.RequestException:
-        return False
-
-
 @pytest.mark.django_db(transaction=True)
 def test_readings_are_accepted_while_the_broker_is_down_and_refit_once_it_is_back(world, tmp_path):
     port, dead_broker = free_port(), f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     base = f"http://127.0.0.1:{port}"
     web_env = process_env(CONCORD_TEST_BROKER_URL=dead_broker)
     with running(web_server_cmd(port), web_env, tmp_path / "web.log"):
-        wait_until(lambda: _up(f"{base}/api/schema/"), timeout_s=60, what="the web server")
+        wait_until(lambda: http_up(f"{base}/api/schema/"), timeout_s=60, what="the web server")
         for assignment, user in ((world.assignment, "reader"), (world.other_assignment, "reader2")):
             token = requests.post(f"{base}/api/auth/token/", json={"username": user, "password": "pw"})
             created = requests.post(

@@ -9,6 +9,7 @@ from tests.labeling.factories import full_values
 from tests.labeling.processes import (
     celery_worker_cmd,
     free_port,
+    http_up,
     process_env,
     running,
     wait_until,
@@ -55,20 +56,13 @@ def test_a_submitted_reading_reaches_the_consensus_through_the_worker(world, cli
     ]
 
 
-def _up(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=5).status_code < 500
-    except requests.RequestException:
-        return False
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_submitted_reading_survives_a_server_restart_and_is_audited(world, tmp_path):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     body = {"values": full_values(world.project.scheme.parsed, 1)}
     with running(web_server_cmd(port), process_env(), tmp_path / "web1.log"):
-        wait_until(lambda: _up(f"{base}/api/schema/"), timeout_s=60, what="the web server")
+        wait_until(lambda: http_up(f"{base}/api/schema/"), timeout_s=60, what="the web server")
         key = requests.post(f"{base}/api/auth/token/", json={"username": "reader", "password": "pw"}).json()[
             "token"
         ]
@@ -78,9 +72,9 @@ def test_a_submitted_reading_survives_a_server_restart_and_is_audited(world, tmp
         )
         assert created.status_code == 201, created.text
         reading_id = Reading.objects.get(assignment=world.assignment).pk
-    assert not _up(f"{base}/api/schema/")
+    assert not http_up(f"{base}/api/schema/")
     with running(web_server_cmd(port), process_env(), tmp_path / "web2.log"):
-        wait_until(lambda: _up(f"{base}/api/schema/"), timeout_s=60, what="the restarted web server")
+        wait_until(lambda: http_up(f"{base}/api/schema/"), timeout_s=60, what="the restarted web server")
         again = requests.get(f"{base}/api/assignments/{world.assignment.key}/readings/1/", headers=auth)
         assert again.status_code == 200
         assert {v["value"] for v in again.json()["values"]} == {1}

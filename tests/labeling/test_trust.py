@@ -177,7 +177,7 @@ def test_a_project_admin_cannot_add_another_projects_study_as_a_case(world, clie
 
 def test_an_import_cannot_graft_files_onto_another_projects_study(world, two_projects, settings, tmp_path):
     from labeling.services.ingest import import_paths
-    from tests.labeling.dicom.dicom_factory import make_series, write_series
+    from tests.labeling.dicom.dicom_factory import make_mri_study, write_study
 
     settings.DICOMWEB_URL = ""
     settings.DICOM_FOLDER = tmp_path / "store"
@@ -185,12 +185,7 @@ def test_an_import_cannot_graft_files_onto_another_projects_study(world, two_pro
         False  # de-identified, the files would become a study of the project's own
     )
     _, _, foreign, _ = two_projects
-    paths = []
-    for i, description in enumerate(("T1", "STIR")):
-        series = make_series(
-            n_slices=2, rows=8, columns=8, study_uid=foreign.study_uid, description=description, seed=i
-        )
-        paths += write_series(series, tmp_path / "in" / description)
+    paths = write_study(make_mri_study(n_slices=2, size=8, study_uid=foreign.study_uid), tmp_path / "in")
     report = import_paths(actor=world.admin, paths=paths, project=world.project)
     assert report.cases == [] and report.imported == []
     assert any("outside your projects" in p["reason"] for p in report.problems), report.problems

@@ -105,20 +105,28 @@ def write_series(datasets: Sequence[Dataset], folder: Path) -> list[Path]:
     return paths
 
 
-def write_mri_study(
-    folder: Path,
+def write_study(datasets: Sequence[Dataset], folder: Path) -> list[Path]:
+    """Write each series of ``datasets`` as ``folder/<SeriesDescription>`` (first seen first); return the paths."""
+    by_series: dict[str, list[Dataset]] = {}
+    for ds in datasets:
+        by_series.setdefault(str(ds.SeriesDescription), []).append(ds)
+    return [path for name, group in by_series.items() for path in write_series(group, folder / name)]
+
+
+def make_mri_study(
     *,
     n_slices: int = 3,
     size: int = 16,
     patient_id: str = "PHANTOM-0001",
     seed: int = 0,
-) -> tuple[str, list[Path]]:
-    """Write one MRI study, T1 and STIR (pixels from ``seed`` and ``seed + 1``), under
-    ``folder/<study UID>/<sequence>``; return its study UID and files."""
-    study_uid, frame = generate_uid(), generate_uid()
-    paths: list[Path] = []
-    for i, description in enumerate(("T1", "STIR")):
-        series = make_series(
+    study_uid: str | None = None,
+) -> list[Dataset]:
+    """Return one MRI study, T1 then STIR (pixels from ``seed`` and ``seed + 1``) in one frame of reference."""
+    study_uid, frame = study_uid or generate_uid(), generate_uid()
+    return [
+        ds
+        for i, description in enumerate(("T1", "STIR"))
+        for ds in make_series(
             n_slices=n_slices,
             rows=size,
             columns=size,
@@ -128,8 +136,21 @@ def write_mri_study(
             patient_id=patient_id,
             seed=seed + i,
         )
-        paths += write_series(series, folder / study_uid / description)
-    return study_uid, paths
+    ]
+
+
+def write_mri_study(
+    folder: Path,
+    *,
+    n_slices: int = 3,
+    size: int = 16,
+    patient_id: str = "PHANTOM-0001",
+    seed: int = 0,
+) -> tuple[str, list[Path]]:
+    """Write :func:`make_mri_study`'s study under ``folder/<study UID>/<sequence>``; return its UID and files."""
+    datasets = make_mri_study(n_slices=n_slices, size=size, patient_id=patient_id, seed=seed)
+    study_uid = str(datasets[0].StudyInstanceUID)
+    return study_uid, write_study(datasets, folder / study_uid)
 
 
 def make_seg(
