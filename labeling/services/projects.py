@@ -82,6 +82,19 @@ def _check_name_free(name: str, exclude: Project | None = None) -> None:
         raise Conflict(f"a project named {name!r} exists already{deleted}", field="name")
 
 
+def _audit_blinding_relaxed(actor: User, project: Project, settings: dict[str, Any]) -> None:
+    """Record a ``project.blinding_relaxed`` event when ``settings`` let readers adjudicate their own cases:
+    lifting a blinding rule gets its own event, easy to find in the log."""
+    if settings.get("readers_may_adjudicate_own_cases"):
+        audit_record(
+            actor=actor,
+            action="project.blinding_relaxed",
+            target=project,
+            project=project,
+            data={"readers_may_adjudicate_own_cases": True},
+        )
+
+
 @transaction.atomic
 def project_create(*, actor: User, name: str, scheme: GradingScheme, **settings: Any) -> Project:
     """Create a project; its creator becomes its first admin."""
@@ -97,14 +110,7 @@ def project_create(*, actor: User, name: str, scheme: GradingScheme, **settings:
         project=project,
         data={"name": name, "scheme": str(scheme), **settings},
     )
-    if settings.get("readers_may_adjudicate_own_cases"):
-        audit_record(
-            actor=actor,
-            action="project.blinding_relaxed",
-            target=project,
-            project=project,
-            data={"readers_may_adjudicate_own_cases": True},
-        )
+    _audit_blinding_relaxed(actor, project, settings)
     return project
 
 
@@ -124,14 +130,7 @@ def project_update(*, actor: User, project: Project, **changes: Any) -> Project:
         setattr(project, key, value)
     project.save(update_fields=list(changes) or None)
     audit_record(actor=actor, action="project.update", target=project, project=project, data=changes)
-    if changes.get("readers_may_adjudicate_own_cases"):
-        audit_record(  # lifts a blinding rule: its own event, easy to find in the log
-            actor=actor,
-            action="project.blinding_relaxed",
-            target=project,
-            project=project,
-            data={"readers_may_adjudicate_own_cases": True},
-        )
+    _audit_blinding_relaxed(actor, project, changes)
     return project
 
 
