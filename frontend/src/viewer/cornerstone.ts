@@ -8,8 +8,10 @@ import {
 } from "@cornerstonejs/core";
 import { init as dicomImageLoaderInit } from "@cornerstonejs/dicom-image-loader";
 import {
+  Enums as ToolEnums,
   PanTool,
   StackScrollTool,
+  type Types as ToolTypes,
   WindowLevelTool,
   ZoomTool,
   addTool,
@@ -46,6 +48,15 @@ export function ensureCornerstone(): Promise<void> {
     })();
   }
   return ready;
+}
+
+/** The mouse of every view: window/level on the left button, pan on the middle one, zoom on the right.
+ * The tool group must hold the three tools. */
+export function bindMouseTools(toolGroup: ToolTypes.IToolGroup): void {
+  const { Primary, Auxiliary, Secondary } = ToolEnums.MouseBindings;
+  toolGroup.setToolActive(WindowLevelTool.toolName, { bindings: [{ mouseButton: Primary }] });
+  toolGroup.setToolActive(PanTool.toolName, { bindings: [{ mouseButton: Auxiliary }] });
+  toolGroup.setToolActive(ZoomTool.toolName, { bindings: [{ mouseButton: Secondary }] });
 }
 
 let engine: RenderingEngine | null = null;

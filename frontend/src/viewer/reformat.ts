@@ -19,7 +19,7 @@ import {
 } from "@cornerstonejs/tools";
 import type { LoadedSeries } from "../dicomweb";
 import { h, s } from "../ui/dom";
-import { ensureCornerstone, releaseViewports, sharedEngine } from "./cornerstone";
+import { bindMouseTools, ensureCornerstone, releaseViewports, sharedEngine } from "./cornerstone";
 import { dot, type Vec3 } from "./geometry";
 import { cameraThrough, type PlaneCamera } from "./mpr";
 import { cameraMarkers, type Markers, windowText } from "./orientation";
@@ -116,15 +116,7 @@ export class Reformat {
       ])
         toolGroup.addTool(name);
       toolGroup.addViewport(viewportId, r.engine.id);
-      toolGroup.setToolActive(WindowLevelTool.toolName, {
-        bindings: [{ mouseButton: ToolEnums.MouseBindings.Primary }],
-      });
-      toolGroup.setToolActive(PanTool.toolName, {
-        bindings: [{ mouseButton: ToolEnums.MouseBindings.Auxiliary }],
-      });
-      toolGroup.setToolActive(ZoomTool.toolName, {
-        bindings: [{ mouseButton: ToolEnums.MouseBindings.Secondary }],
-      });
+      bindMouseTools(toolGroup);
       toolGroup.setToolActive(StackScrollTool.toolName, {
         bindings: [{ mouseButton: ToolEnums.MouseBindings.Wheel }],
       });

@@ -2,16 +2,10 @@
 // window/level presets and an SVG overlay per pane for contours. Created on mount, destroyed on unmount.
 import { Enums, type RenderingEngine, type Types, eventTarget, imageLoader } from "@cornerstonejs/core";
 import dicomImageLoader from "@cornerstonejs/dicom-image-loader";
-import {
-  Enums as ToolEnums,
-  PanTool,
-  ToolGroupManager,
-  WindowLevelTool,
-  ZoomTool,
-} from "@cornerstonejs/tools";
+import { PanTool, ToolGroupManager, WindowLevelTool, ZoomTool } from "@cornerstonejs/tools";
 import { imageLoadFailureMessage, type LoadedSeries } from "../dicomweb";
 import { h, s } from "../ui/dom";
-import { ensureCornerstone, releaseViewports, sharedEngine } from "./cornerstone";
+import { bindMouseTools, ensureCornerstone, releaseViewports, sharedEngine } from "./cornerstone";
 import { projectOntoPlane, syncedSliceIndex, type Vec3 } from "./geometry";
 import { markers, type Markers, slicePosition, windowText } from "./orientation";
 import { prefetchOrder } from "./prefetch";
@@ -118,15 +112,7 @@ export class Viewer {
     if (!toolGroup) throw new Error("could not create the tool group");
     for (const name of [WindowLevelTool.toolName, PanTool.toolName, ZoomTool.toolName])
       toolGroup.addTool(name);
-    toolGroup.setToolActive(WindowLevelTool.toolName, {
-      bindings: [{ mouseButton: ToolEnums.MouseBindings.Primary }],
-    });
-    toolGroup.setToolActive(PanTool.toolName, {
-      bindings: [{ mouseButton: ToolEnums.MouseBindings.Auxiliary }],
-    });
-    toolGroup.setToolActive(ZoomTool.toolName, {
-      bindings: [{ mouseButton: ToolEnums.MouseBindings.Secondary }],
-    });
+    bindMouseTools(toolGroup);
 
     series.forEach((ser, i) => {
       const id = `${this.toolGroupId}-vp${i}`;

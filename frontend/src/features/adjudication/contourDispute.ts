@@ -12,6 +12,7 @@ import { orientSuperiorFirst, round3, type Vec3 } from "../../viewer/geometry";
 import { sliceStep } from "../../viewer/keys";
 import { Viewer } from "../../viewer/viewer";
 import { attachContourEditing, ContourStore, contourPainter } from "../shared/contours";
+import { imageToolbar } from "../shared/imageTools";
 import { label } from "../shared/labels";
 import { nextEntryHref, queueQuery } from "./queue";
 
@@ -63,20 +64,9 @@ export async function contourDisputeView(outlet: HTMLElement, params: Params): P
       h(
         "section",
         { class: "images", "aria-label": "Images" },
-        h(
-          "div",
-          { class: "toolbar", role: "toolbar", "aria-label": "Image tools" },
-          h(
-            "button",
-            { type: "button", "aria-label": "Previous slice", onclick: () => void viewer?.step(-1) },
-            "▲",
-          ),
+        imageToolbar(
+          (delta) => void viewer?.step(delta),
           sliceLabel,
-          h(
-            "button",
-            { type: "button", "aria-label": "Next slice", onclick: () => void viewer?.step(1) },
-            "▼",
-          ),
           presetSelect,
           h("button", { type: "button", onclick: () => resetView() }, "Reset view"),
         ),

@@ -11,6 +11,7 @@ import { fmt, h, loadingIndicator, message, s } from "../../ui/dom";
 import type { Vec3 } from "../../viewer/geometry";
 import { isArrow, sliceStep } from "../../viewer/keys";
 import { Viewer } from "../../viewer/viewer";
+import { imageToolbar } from "../shared/imageTools";
 import { label } from "../shared/labels";
 import { aiConfidenceText, aiContours, aiContoursOnSlice, aiValues } from "../shared/ai";
 import {
@@ -245,20 +246,9 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
       h(
         "section",
         { class: "images", "aria-label": "Images" },
-        h(
-          "div",
-          { class: "toolbar", role: "toolbar", "aria-label": "Image tools" },
-          h(
-            "button",
-            { type: "button", "aria-label": "Previous slice", onclick: () => void viewer?.step(-1) },
-            "▲",
-          ),
+        imageToolbar(
+          (delta) => void viewer?.step(delta),
           sliceLabel,
-          h(
-            "button",
-            { type: "button", "aria-label": "Next slice", onclick: () => void viewer?.step(1) },
-            "▼",
-          ),
           presetSelect,
           h("button", { type: "button", onclick: () => resetView() }, "Reset view"),
         ),

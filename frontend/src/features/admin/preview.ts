@@ -5,6 +5,7 @@ import type { Params } from "../../router";
 import { h, message } from "../../ui/dom";
 import { sliceStep } from "../../viewer/keys";
 import { Viewer } from "../../viewer/viewer";
+import { imageToolbar } from "../shared/imageTools";
 
 export async function casePreviewView(outlet: HTMLElement, params: Params): Promise<() => void> {
   const openedAt = performance.now();
@@ -27,18 +28,7 @@ export async function casePreviewView(outlet: HTMLElement, params: Params): Prom
     h(
       "section",
       { class: "images", "aria-label": "Images" },
-      h(
-        "div",
-        { class: "toolbar", role: "toolbar", "aria-label": "Image tools" },
-        h(
-          "button",
-          { type: "button", "aria-label": "Previous slice", onclick: () => void viewer?.step(-1) },
-          "▲",
-        ),
-        sliceLabel,
-        h("button", { type: "button", "aria-label": "Next slice", onclick: () => void viewer?.step(1) }, "▼"),
-        presetSelect,
-      ),
+      imageToolbar((delta) => void viewer?.step(delta), sliceLabel, presetSelect),
       viewerBox,
     ),
   );

@@ -6,6 +6,7 @@ import { bars } from "../../ui/charts";
 import { h, message } from "../../ui/dom";
 import { aiConfidenceText, aiForForm } from "../shared/ai";
 import { JOINT_COLOURS } from "../shared/contours";
+import { sliceButtons } from "../shared/imageTools";
 import { conditionBadge, label } from "../shared/labels";
 import type { FormItem } from "./grid";
 import type { ReadingModel } from "./model";
@@ -165,9 +166,7 @@ export function fillToolbar(ui: Layout, model: ReadingModel, on: ToolbarHandlers
   );
   ui.toolbar.append(
     ...[
-      h("button", { type: "button", "aria-label": "Previous slice", onclick: () => on.step(-1) }, "▲"),
-      sliceLabel,
-      h("button", { type: "button", "aria-label": "Next slice", onclick: () => on.step(1) }, "▼"),
+      ...sliceButtons((delta) => on.step(delta), sliceLabel),
       presetSelect,
       h("button", { type: "button", onclick: () => on.resetView() }, "Reset view"),
       ...(model.isCt
