@@ -105,10 +105,13 @@ def _forest_svg(
     width: int = 460,
     pair: tuple[str, str] = ("unaided", "aided"),
 ) -> str:
+    """Rows with no estimate (None: 0/0 in the analysis) are left out; an estimate with no interval is a point."""
     rows = [(d["reader"], d["estimate"], d["ci_lower"], d["ci_upper"], False) for d in per_reader]
     rows.append(("All readers", overall["estimate"], overall["ci_lower"], overall["ci_upper"], True))
-    lo = min(min(r[2] for r in rows), 0.0)
-    hi = max(max(r[3] for r in rows), 0.0)
+    rows = [r for r in rows if r[1] is not None]
+    ends = [v for r in rows for v in (r[1], r[2], r[3]) if v is not None]
+    lo = min([*ends, 0.0])
+    hi = max([*ends, 0.0])
     span = (hi - lo) or 1.0
     lo, hi = lo - 0.05 * span, hi + 0.05 * span
     left, right, step = 110, width - 20, 22
@@ -124,19 +127,21 @@ def _forest_svg(
     ]
     for i, (name, est, a, b, total) in enumerate(rows):
         y = 30 + step * i
+        title = f"<title>{est:.3f} ({_ci(a, b)})</title>"
+        a, b = (est, est) if a is None or b is None else (a, b)
         parts.append(
             f'<text x="{left - 8}" y="{y + 4}" text-anchor="end" font-size="11">{escape(str(name))}</text>'
         )
         parts.append(f'<line x1="{x(a):.1f}" y1="{y}" x2="{x(b):.1f}" y2="{y}" stroke="#333"/>')
         if total:
             parts.append(
-                f'<polygon class="forest-total" points="{x(a):.1f},{y} {x(est):.1f},{y - 6} {x(b):.1f},{y} '
-                f'{x(est):.1f},{y + 6}" fill="#d9822b"><title>{est:.3f} ({a:.3f} to {b:.3f})</title></polygon>'
+                f'<polygon class="forest-total" points="{x(a) - 3:.1f},{y} {x(est):.1f},{y - 6} {x(b) + 3:.1f},{y} '
+                f'{x(est):.1f},{y + 6}" fill="#d9822b">{title}</polygon>'
             )
         else:
             parts.append(
                 f'<rect class="forest-reader" x="{x(est) - 4:.1f}" y="{y - 4}" width="8" height="8" fill="#4c6a92">'
-                f"<title>{est:.3f} ({a:.3f} to {b:.3f})</title></rect>"
+                f"{title}</rect>"
             )
     axis_y = height - 22
     for v in (lo, 0.0, hi):

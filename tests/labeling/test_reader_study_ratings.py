@@ -33,9 +33,15 @@ def confidence(truth: int, rng: random.Random, separation: float) -> int:
     return 1 + sum(latent > c for c in CUTS)
 
 
-def mri_study_with_ratings(version: int = 2, n_cases: int = 20, n_readers: int = 2, seed: int = 3):
+def mri_study_with_ratings(
+    version: int = 2,
+    n_cases: int = 20,
+    n_readers: int = 2,
+    seed: int = 3,
+    separation: tuple[float, float] = (1.2, 2.2),
+):
     """An MRI project (sequential aided reads, phantom references) read by simulated readers whose latent
-    separation is 1.2 unaided and 2.2 aided; values follow from their ratings (v1: values only)."""
+    separation is ``separation`` (unaided, aided); values follow from their ratings (v1: values only)."""
     project = ProjectFactory(
         scheme=scheme("mri_sij", version), ai_aided_reads=True, readers_per_case=n_readers
     )
@@ -62,7 +68,7 @@ def mri_study_with_ratings(version: int = 2, n_cases: int = 20, n_readers: int =
             read_rng = random.Random(f"{seed}:{labels[a.case_id]}:{index}:{a.aided}")
             values = []
             for row in truth[a.case_id]:
-                rating = confidence(row["value"], read_rng, 2.2 if a.aided else 1.2)
+                rating = confidence(row["value"], read_rng, separation[a.aided])
                 out = {k: row[k] for k in ("joint", "region", "lesion")} | {"value": int(rating >= 4)}
                 if version >= 2:
                     out["rating"] = rating
@@ -126,6 +132,26 @@ def test_reads_without_the_ratings_the_scheme_asks_for_are_ranked_by_their_value
     assert bme["rating"] == "value" and bme["call_from"] == 1
     assert "lack the confidence rating" in bme["rating_label"]
     assert {v for *_, v in study_data(project, "phantom").rows["bme"]} == {0, 1}
+
+
+def test_the_report_renders_intervals_the_analysis_could_not_estimate(db):
+    """An OR-Hillis statistic, df or interval that is 0/0 (e.g. a jackknife variance of 0) is stored as None
+    (MrmcResult.to_dict); the report showed a 500 for it in CI. It shows a dash, and the forest plot draws the
+    point alone, or leaves out a row with no estimate."""
+    project = mri_study_with_ratings(n_cases=10)
+    result = reader_study_compute(project_id=project.pk, reference="phantom").result
+    bme = next(e for e in result["endpoints"] if e["key"] == "bme")
+    overall = bme["analyses"]["auc"]["differences"][0]
+    overall.update(ci_lower=None, ci_upper=None, std_err=None, df=None, p_value=None)
+    first, second = bme["analyses"]["auc_fixed_readers"]["reader_differences"]
+    first.update(ci_lower=None, ci_upper=None, p_value=None)
+    second.update(estimate=None, ci_lower=None, ci_upper=None, p_value=None)
+    bme["analyses"]["auc"]["global_test"].update(value=None, df2=None, p_value=None)
+
+    section = reader_study_html("MRI", result).split("data-endpoint='bme'")[1].split("</section>")[0]
+    assert section.count('data-figure="forest"') == 1
+    assert section.count('class="forest-reader"') == 1 and section.count('class="forest-total"') == 1
+    assert "— to —" in section
 
 
 def test_the_patient_level_modified_new_york_endpoint_is_rated_by_the_grades(db):
