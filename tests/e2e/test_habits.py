@@ -178,6 +178,17 @@ def test_orientation_markers_and_the_overlay_on_ct_and_mri(site: Site, new_page)
     assert where.inner_text().endswith(" mm")
     assert page.locator("[data-testid=pane-voi]").first.inner_text() == "W 1800 L 400"  # the bone window
     assert page.locator("[data-testid=viewer] .pane-label").first.inner_text().startswith("CT")
+    # OHIF's corners, where a reader coming from it looks: window bottom left, slice bottom right
+    pane = page.locator("[data-testid=viewer] .pane").first.bounding_box()
+    voi = page.locator("[data-testid=pane-voi]").first.bounding_box()
+    at = where.bounding_box()
+    assert pane and voi and at
+    assert voi["x"] - pane["x"] < 20 and pane["x"] + pane["width"] - (at["x"] + at["width"]) < 20, (
+        pane,
+        voi,
+        at,
+    )
+    assert min(voi["y"], at["y"]) > pane["y"] + pane["height"] / 2
     before = where.inner_text()
     page.keyboard.press("ArrowDown")
     page.wait_for_selector(f"[data-testid=pane-where]:has-text('{slice_index + 2}/{count} · ')")

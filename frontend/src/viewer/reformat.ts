@@ -81,8 +81,8 @@ export class Reformat {
     const svg = s("svg", { class: "overlay", "aria-hidden": "true" }) as SVGSVGElement;
     r.element = element;
     r.svg = svg;
-    // The same overlay as the stack panes: orientation markers at the edges, slice and position bottom left,
-    // window bottom right (filled once the volume is on screen).
+    // The same overlay as the stack panes: orientation markers at the edges, window bottom left, slice and
+    // position bottom right, as OHIF places them (filled once the volume is on screen).
     const edge = (side: keyof Markers) => h("span", { class: `marker marker-${side}`, "data-marker": side });
     r.edges = { top: edge("top"), bottom: edge("bottom"), left: edge("left"), right: edge("right") };
     r.where = h("span", { class: "pane-info pane-where", "data-testid": "pane-where" });
