@@ -152,6 +152,10 @@ def run(args: argparse.Namespace, seeded: dict[str, Any]) -> dict[str, dict[str,
             raise SystemExit(
                 f"{path}: {response.status_code} {getattr(response, 'data', response.content)!r}"
             )
+        if args.sql and i == args.warmup + args.rounds - 1:
+            print(f"--- {path}: {len(queries)} queries")
+            for q in queries.captured_queries:
+                print(f"  {q['sql'][:300]}")
         if keep:
             results[path]["ms"].append(took)
             results[path]["queries"].append(len(queries))
@@ -238,6 +242,7 @@ def main() -> None:
     parser.add_argument("--pre-read", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--sql", action="store_true", help="print the SQL of each path's last request")
     parser.add_argument("--conn-max-age", type=int, default=int(os.environ.get("DB_CONN_MAX_AGE", 300)))
     args = parser.parse_args()
 
