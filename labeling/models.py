@@ -57,6 +57,17 @@ class GradingScheme(models.Model):
 _PARSED_SCHEMES: dict[tuple[str, int, str], Any] = {}
 
 
+def parsed_schemes() -> list[Any]:
+    """Every loaded scheme, parsed: one query for their keys, and a second for the definitions of those this
+    process has not parsed yet."""
+    keys = list(GradingScheme.objects.values_list("pk", "name", "version", "content_hash"))
+    parsed = {pk: _PARSED_SCHEMES.get((n, v, h)) if h else None for pk, n, v, h in keys}
+    missing = [pk for pk, scheme in parsed.items() if scheme is None]
+    for row in GradingScheme.objects.filter(pk__in=missing) if missing else []:
+        parsed[row.pk] = row.parsed
+    return [parsed[pk] for pk, *_ in keys]
+
+
 # De-identification on import, per project; "site" takes the DEIDENTIFY_* settings.
 DEIDENTIFY_CHOICES = [("site", "site default"), ("on", "on"), ("off", "off (files stored as received)")]
 DEIDENTIFY_DATES_CHOICES = [

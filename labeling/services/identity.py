@@ -19,7 +19,7 @@ from labeling.conditions import CONDITIONS
 from labeling.dicom.deidentify import patient_pseudonym
 from labeling.dicom.pseudonyms import UidMap, pseudonymous_uid
 from labeling.exceptions import InvalidInput
-from labeling.models import Assignment, GradingScheme, Series, Study
+from labeling.models import Assignment, Series, Study, parsed_schemes
 
 
 def sees_identity(user: User) -> bool:
@@ -29,9 +29,7 @@ def sees_identity(user: User) -> bool:
 
 def clean_series_descriptions() -> frozenset[str]:
     """Series descriptions safe to show readers: the sequence names the loaded schemes ask for (T1, STIR)."""
-    # parsed schemes are shared in-process (GradingScheme.parsed): the definitions load only on a first parse
-    schemes = GradingScheme.objects.defer("definition")
-    return frozenset(seq for scheme in schemes for seq in scheme.parsed.sequences)
+    return frozenset(seq for scheme in parsed_schemes() for seq in scheme.sequences)
 
 
 def pseudonym_secret() -> bytes:
