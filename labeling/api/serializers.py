@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import Count
@@ -291,7 +292,7 @@ def assignment_pseudonym(assignment: Assignment) -> str:
     )
 
 
-def _reader_uids(assignment: Assignment, context: dict[str, Any] | None = None) -> UidMap:
+def _reader_uids(assignment: Assignment, context: Mapping[str, Any] | None = None) -> UidMap:
     """The assignment's UID map, built once per serialised assignment (or given by the view, which built it
     for the request: ``context["uids"]``, assignment id → map)."""
     cached = getattr(assignment, "_reader_uids", None)
