@@ -110,6 +110,13 @@ def worklist_for_reader(*, reader: User, project_id: int) -> QuerySet[Assignment
     return _available(mine).order_by("order_key", "id")
 
 
+def worklist_items_for_reader(*, reader: User, project_id: int) -> list[Assignment]:
+    """The reader's worklist as the worklist page shows it: only the columns it renders (a reader's worklist
+    holds hundreds of rows, and each column is work per row)."""
+    worklist = worklist_for_reader(reader=reader, project_id=project_id)
+    return list(worklist.only("key", "status", "aided", "condition", "started_at"))
+
+
 def worklist_next_for_reader(*, reader: User, project_id: int) -> Assignment | None:
     """The case a reader opens next: the one in progress, else the first of the worklist (None: none left);
     with what its case data shows (study, scheme)."""

@@ -41,7 +41,7 @@ class WorklistApi(APIView):
         """The reader's own cases that can be read now, and their progress."""
         reader = request_user(request)
         project_for(reader, project_id, READER)
-        items = list(selectors.worklist_for_reader(reader=reader, project_id=project_id))
+        items = selectors.worklist_items_for_reader(reader=reader, project_id=project_id)
         progress = selectors.worklist_progress(reader=reader, project_id=project_id, available=len(items))
         return Response({"progress": progress, "items": out.WorklistItemOutput(items, many=True).data})
 

@@ -3,10 +3,11 @@
 Run: ``make bench-api-hot`` or ``.venv/bin/python -m tests.bench.bench_api_hot [--cases 2000] [--rounds 300]``.
 
 Django's test client (token authentication, as the browser app and the load scenario use it) against a seeded
-project of ``--cases`` cases on PostgreSQL: ``--readers`` readers with three readers per case, the first
-``--image-cases`` cases with registered T1 and STIR series (they come first in every reader's worklist, so
-"next case" serves a case with images), and ``--pre-read`` cases already read by three other readers (the
-readings, audit and outbox tables are not empty). Each round takes the next reader and times, in the order a
+project of ``--cases`` cases on PostgreSQL: ``--readers`` readers (200, as in ``make bench-load``) with three
+readers per case (a worklist of ~30 cases and the image cases), the first ``--image-cases`` cases with
+registered T1 and STIR series (they come first in every reader's worklist, so "next case" serves a case with
+images), and ``--pre-read`` cases already read by three other readers (the readings, audit and outbox tables
+are not empty). Each round takes the next reader and times, in the order a
 reader's client sends them: the worklist, "next case", a draft save (every value of the form and one contour)
 and the submit of that reading. Prints p50/p95 ms and the SQL queries per request of each.
 
@@ -236,7 +237,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--cases", type=int, default=2000)
-    parser.add_argument("--readers", type=int, default=20)
+    parser.add_argument("--readers", type=int, default=200)
     parser.add_argument("--image-cases", type=int, default=40)
     parser.add_argument("--slices", type=int, default=20)
     parser.add_argument("--pre-read", type=int, default=200)
