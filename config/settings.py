@@ -110,6 +110,11 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'concord.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Persistent connections: a connection per web thread kept for DB_CONN_MAX_AGE seconds (0: one per request, as
+# before issue 16; opening one cost more than the query of a worklist), checked before reuse so a database that
+# restarted costs a reconnect, not an error. gunicorn's threads (config/gunicorn.conf.py) bound their number.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=300)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default is shared by web, worker and beat processes: wait on locks instead of failing.
     # IMMEDIATE: a write transaction takes the lock when it begins, so concurrent writers wait (up to the

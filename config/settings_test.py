@@ -25,6 +25,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # not empty the other's decision cache in the middle of a fast-path test).
 DICOMWEB_DECISIONS_EPOCH = VAR_DIR / f"dicomweb-decisions-test-{_xdist}.epoch"  # noqa: F405
 
+# tests open a connection per request, as before issue 16 (live servers and workers start and stop often)
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
 LOGGING["root"]["level"] = "WARNING"  # type: ignore[index]  # noqa: F405
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405 - whitenoise warns about a missing folder

@@ -37,12 +37,35 @@ class GradingScheme(models.Model):
 
     @property
     def parsed(self) -> Any:
+        """The parsed scheme, shared by every row of the same (name, version, content) in this process: a
+        version is never rewritten, so each request reuses one parse and its computed form."""
         from labeling.schemes import Scheme
 
         cached = getattr(self, "_parsed", None)
         if cached is None:
-            cached = self._parsed = Scheme.from_definition(self.definition)
+            key = (self.name, self.version, self.content_hash)
+            cached = _PARSED_SCHEMES.get(key) if self.content_hash else None
+            if cached is None:
+                cached = Scheme.from_definition(self.definition)
+                if self.content_hash:
+                    _PARSED_SCHEMES[key] = cached
+            self._parsed = cached
         return cached
+
+
+#: (name, version, content hash) → parsed Scheme; grows by one entry per scheme version loaded
+_PARSED_SCHEMES: dict[tuple[str, int, str], Any] = {}
+
+
+def parsed_schemes() -> list[Any]:
+    """Every loaded scheme, parsed: one query for their keys, and a second for the definitions of those this
+    process has not parsed yet."""
+    keys = list(GradingScheme.objects.values_list("pk", "name", "version", "content_hash"))
+    parsed = {pk: _PARSED_SCHEMES.get((n, v, h)) if h else None for pk, n, v, h in keys}
+    missing = [pk for pk, scheme in parsed.items() if scheme is None]
+    for row in GradingScheme.objects.filter(pk__in=missing) if missing else []:
+        parsed[row.pk] = row.parsed
+    return [parsed[pk] for pk, *_ in keys]
 
 
 # De-identification on import, per project; "site" takes the DEIDENTIFY_* settings.

@@ -78,8 +78,9 @@ def blinded_project_ids(*, user: User) -> QuerySet[Assignment, Any]:
     return Assignment.objects.filter(reader=user, status__in=OPEN_STATES).values("project_id")
 
 
-def _available(assignments: QuerySet[Assignment]) -> QuerySet[Assignment]:
-    """Keep first sessions, and repeats whose washout (days and other cases read since) has passed."""
+def _available(assignments: QuerySet[Assignment], *, or_: Q | None = None) -> QuerySet[Assignment]:
+    """Keep first sessions, and repeats whose washout (days and other cases read since) has passed (and,
+    ``or_``, the rows that match it besides)."""
     read_since = (
         Assignment.objects.filter(
             reader=OuterRef("reader"),
@@ -93,30 +94,51 @@ def _available(assignments: QuerySet[Assignment]) -> QuerySet[Assignment]:
         .annotate(n=Count("id"))
         .values("n")
     )
+    available = Q(previous__isnull=True) | Q(
+        previous__status=Assignment.Status.SUBMITTED,
+        read_since__gte=F("washout_cases"),
+        not_before__lte=timezone.now(),
+    )
     return assignments.annotate(read_since=Coalesce(Subquery(read_since), 0)).filter(
-        Q(previous__isnull=True)
-        | Q(
-            previous__status=Assignment.Status.SUBMITTED,
-            read_since__gte=F("washout_cases"),
-            not_before__lte=timezone.now(),
-        )
+        available if or_ is None else available | or_
     )
 
 
 def worklist_for_reader(*, reader: User, project_id: int) -> QuerySet[Assignment]:
     """The reader's open assignments that can be read now, in their (blinded, random) order."""
     mine = Assignment.objects.filter(reader=reader, project_id=project_id, status__in=OPEN_STATES)
-    return _available(mine).select_related("case").order_by("order_key", "id")
+    return _available(mine).order_by("order_key", "id")
 
 
-def worklist_progress(*, reader: User, project_id: int) -> dict[str, int]:
+def worklist_items_for_reader(*, reader: User, project_id: int) -> list[Assignment]:
+    """The reader's worklist as the worklist page shows it: only the columns it renders (a reader's worklist
+    holds hundreds of rows, and each column is work per row)."""
+    worklist = worklist_for_reader(reader=reader, project_id=project_id)
+    return list(worklist.only("key", "status", "aided", "condition", "started_at"))
+
+
+def worklist_next_for_reader(*, reader: User, project_id: int) -> Assignment | None:
+    """The case a reader opens next: the one in progress, else the first of the worklist (None: none left);
+    with what its case data shows (study, scheme)."""
+    in_progress_first = DbCase(When(status=Assignment.Status.IN_PROGRESS, then=Value(0)), default=Value(1))
+    return (
+        worklist_for_reader(reader=reader, project_id=project_id)
+        .select_related("case__study", "project__scheme")
+        .order_by(in_progress_first, "order_key", "id")
+        .first()
+    )
+
+
+def worklist_progress(*, reader: User, project_id: int, available: int | None = None) -> dict[str, int]:
+    """The reader's counts; ``available``: the length of their worklist when the caller has it."""
     counts = dict(
         Assignment.objects.filter(reader=reader, project_id=project_id)
         .values_list("status")
         .annotate(n=Count("id"))
         .values_list("status", "n")
     )
-    available = worklist_for_reader(reader=reader, project_id=project_id).count()
+    if available is None:
+        available = worklist_for_reader(reader=reader, project_id=project_id).count()
     total = sum(n for status, n in counts.items() if status != Assignment.Status.CANCELLED)
     done = counts.get(Assignment.Status.SUBMITTED, 0)
     return {"total": total, "submitted": done, "available": available, "waiting": total - done - available}
@@ -125,11 +147,11 @@ def worklist_progress(*, reader: User, project_id: int) -> dict[str, int]:
 def assignment_get_for_reader(*, reader: User, key: str) -> Assignment:
     """The reader's own assignment by its key, if it can be read now or was read; anything else (another
     reader's key, an unknown one, a repeat still in its washout, a cancelled read, one of a deleted project) is
-    NotFound."""
+    NotFound. One query, with the case's study and the project's scheme."""
     mine = Assignment.objects.filter(reader=reader, key=key, project__deleted_at__isnull=True).select_related(
         "case__study", "project__scheme"
     )
-    found = mine.filter(status=Assignment.Status.SUBMITTED).first() or _available(mine).first()
+    found = _available(mine, or_=Q(status=Assignment.Status.SUBMITTED)).first()
     if found is None or found.status == Assignment.Status.CANCELLED:
         raise NotFound("no such assignment")
     return found

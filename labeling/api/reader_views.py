@@ -20,6 +20,7 @@ from labeling import selectors
 from labeling.api import serializers as out
 from labeling.api.common import PaginatedApi, created, paginated, request_user
 from labeling.api.permissions import READER, project_for
+from labeling.dicom.pseudonyms import UidMap
 from labeling.exceptions import Conflict, InvalidInput, NotFound
 from labeling.models import Assignment, Draft
 from labeling.services.assignments import assignment_start
@@ -38,14 +39,11 @@ class WorklistApi(APIView):
     @extend_schema(responses=WorklistOutput)
     def get(self, request: Request, project_id: int) -> Response:
         """The reader's own cases that can be read now, and their progress."""
-        project_for(request_user(request), project_id, READER)
-        items = selectors.worklist_for_reader(reader=request_user(request), project_id=project_id)
-        return Response(
-            {
-                "progress": selectors.worklist_progress(reader=request_user(request), project_id=project_id),
-                "items": out.WorklistItemOutput(items, many=True).data,
-            }
-        )
+        reader = request_user(request)
+        project_for(reader, project_id, READER)
+        items = selectors.worklist_items_for_reader(reader=reader, project_id=project_id)
+        progress = selectors.worklist_progress(reader=reader, project_id=project_id, available=len(items))
+        return Response({"progress": progress, "items": out.WorklistItemOutput(items, many=True).data})
 
 
 class WorklistNextApi(APIView):
@@ -53,12 +51,10 @@ class WorklistNextApi(APIView):
     def post(self, request: Request, project_id: int) -> Response:
         """Open the next case: the one in progress, else the first open one; 204 when none is left."""
         project_for(request_user(request), project_id, READER)
-        worklist = selectors.worklist_for_reader(reader=request_user(request), project_id=project_id)
-        assignment = worklist.filter(status="in_progress").first() or worklist.first()
+        assignment = selectors.worklist_next_for_reader(reader=request_user(request), project_id=project_id)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         assignment = assignment_start(assignment=assignment)
-        assignment = selectors.assignment_get_for_reader(reader=request_user(request), key=assignment.key)
         return Response(out.AssignmentReaderOutput(assignment).data)
 
 
@@ -79,12 +75,14 @@ class DraftOutput(serializers.Serializer):
     updated_at = serializers.DateTimeField(allow_null=True)
 
 
-def _draft_output(assignment: Assignment, draft: Draft | None) -> dict[str, Any]:
-    """The draft as its reader sees it: contours under the assignment's pseudonymous UIDs."""
+def _draft_output(assignment: Assignment, draft: Draft | None, uids: UidMap | None = None) -> dict[str, Any]:
+    """The draft as its reader sees it: contours under the assignment's pseudonymous UIDs (``uids``: the
+    assignment's map when the caller built it already)."""
     if draft is None:
         return {"values": [], "contours": [], "updated_at": None}
     data = dict(DraftOutput(draft).data)
-    data["contours"] = contours_to_pseudonymous(assignment_uids(assignment), data["contours"])
+    if data["contours"]:
+        data["contours"] = contours_to_pseudonymous(uids or assignment_uids(assignment), data["contours"])
     return data
 
 
@@ -107,9 +105,12 @@ class DraftSaveApi(APIView):
         payload = self.DraftSaveInput(data=request.data)
         payload.is_valid(raise_exception=True)
         assignment = _mine(request, key)
-        contours = contours_to_stored(assignment_uids(assignment), payload.validated_data["contours"])
+        contours = payload.validated_data["contours"]
+        uids = assignment_uids(assignment) if contours else None  # nothing to map: no need to build it
+        if uids is not None:
+            contours = contours_to_stored(uids, contours)
         draft = draft_save(assignment=assignment, values=payload.validated_data["values"], contours=contours)
-        return Response(_draft_output(assignment, draft))
+        return Response(_draft_output(assignment, draft, uids))
 
 
 class AssignmentAiApi(APIView):
@@ -143,12 +144,15 @@ class ReadingSubmitApi(APIView):
         payload.is_valid(raise_exception=True)
         assignment = _mine(request, key)
         data = payload.validated_data
-        data["contours"] = contours_to_stored(assignment_uids(assignment), data["contours"])
+        uids = assignment_uids(assignment) if data["contours"] else None
+        if uids is not None:
+            data["contours"] = contours_to_stored(uids, data["contours"])
         reading_submit(actor=request_user(request), assignment=assignment, **data)
         reading = selectors.reading_get_for_reader(
             reader=request_user(request), key=key, version=1, blinded=False
         )
-        return created(out.ReadingOutput(reading).data)
+        context = {"uids": {assignment.pk: uids}} if uids is not None else {}
+        return created(out.ReadingOutput(reading, context=context).data)
 
 
 class ReadingListApi(PaginatedApi):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from django.db.models import Count
 from django.utils.crypto import salted_hmac
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
@@ -290,11 +292,12 @@ def assignment_pseudonym(assignment: Assignment) -> str:
     )
 
 
-def _reader_uids(assignment: Assignment) -> UidMap:
-    """The assignment's UID map, built once per serialised assignment."""
+def _reader_uids(assignment: Assignment, context: Mapping[str, Any] | None = None) -> UidMap:
+    """The assignment's UID map, built once per serialised assignment (or given by the view, which built it
+    for the request: ``context["uids"]``, assignment id → map)."""
     cached = getattr(assignment, "_reader_uids", None)
     if cached is None:
-        cached = assignment_uids(assignment)
+        cached = (context or {}).get("uids", {}).get(assignment.pk) or assignment_uids(assignment)
         assignment._reader_uids = cached  # type: ignore[attr-defined]
     return cached
 
@@ -355,13 +358,15 @@ class AssignmentReaderOutput(WorklistItemOutput):
         ]
 
     def get_study_uid(self, assignment: Assignment) -> str:
-        return _reader_uids(assignment).pseudo(assignment.case.study.study_uid)
+        return _reader_uids(assignment, self.context).pseudo(assignment.case.study.study_uid)
 
     @extend_schema_field(ReaderSeriesOutput(many=True))
     def get_series(self, assignment: Assignment) -> list[dict[str, Any]]:
-        uids = _reader_uids(assignment)
+        uids = _reader_uids(assignment, self.context)
         clean = clean_series_descriptions()
-        images = assignment.case.study.series.images().prefetch_related("instances")  # no SEG objects
+        images = (  # no SEG objects
+            assignment.case.study.series.images().annotate(n_instances=Count("instances")).order_by("id")
+        )
         hidden = uids.hidden_series  # the read's condition may hide some (a T1-only read: no STIR)
         return [
             {
@@ -371,7 +376,7 @@ class AssignmentReaderOutput(WorklistItemOutput):
                 "frame_of_reference_uid": uids.pseudo(s.frame_of_reference_uid)
                 if s.frame_of_reference_uid
                 else "",
-                "n_instances": len(s.instances.all()),
+                "n_instances": s.n_instances,
             }
             for s in images
             if s.series_uid not in hidden
@@ -477,7 +482,7 @@ class ReadingOutput(serializers.ModelSerializer):
         if not contours:
             return []
         rows = ContourOutput(contours, many=True).data
-        return contours_to_pseudonymous(_reader_uids(reading.assignment), list(rows))
+        return contours_to_pseudonymous(_reader_uids(reading.assignment, self.context), list(rows))
 
     def get_supersedes(self, reading: Reading) -> int | None:
         return reading.version - 1 if reading.supersedes_id else None  # type: ignore[attr-defined]

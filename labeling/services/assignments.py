@@ -359,14 +359,23 @@ def assignments_generate(
     return result
 
 
-@transaction.atomic
 def assignment_start(*, assignment: Assignment) -> Assignment:
-    """Mark an open assignment as being read (idempotent for one already in progress)."""
-    assignment = Assignment.objects.select_for_update(no_key=True).get(pk=assignment.pk)
-    if assignment.status == Assignment.Status.OPEN:
-        assignment.status = Assignment.Status.IN_PROGRESS
-        assignment.started_at = timezone.now()
-        assignment.save(update_fields=["status", "started_at"])
-    elif assignment.status != Assignment.Status.IN_PROGRESS:
-        raise Conflict(f"the assignment is {assignment.status}")
+    """Mark an open assignment as being read (idempotent for one already in progress); returns ``assignment``
+    with its status and start as stored (what the caller loaded with it, its case and project, is kept).
+
+    One query: a status-guarded UPDATE of an open one (it locks the row, as a select-for-update would), a read
+    of one in progress. Raises Conflict when the assignment is neither open nor in progress any more
+    (submitted or cancelled meanwhile)."""
+    now = timezone.now()
+    open_ = Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.OPEN)
+    if assignment.status == Assignment.Status.OPEN and open_.update(
+        status=Assignment.Status.IN_PROGRESS, started_at=now
+    ):
+        assignment.status, assignment.started_at = Assignment.Status.IN_PROGRESS, now
+        return assignment
+    # in progress as the caller loaded it, or no longer open: as stored now
+    stored = Assignment.objects.filter(pk=assignment.pk).values_list("status", "started_at").first()
+    if stored is None or stored[0] != Assignment.Status.IN_PROGRESS:
+        raise Conflict(f"the assignment is {stored[0] if stored else 'gone'}")
+    assignment.status, assignment.started_at = stored
     return assignment

@@ -71,10 +71,11 @@ def audit_record(
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 # the write's deferred foreign-key checks (and their KEY SHARE locks) now, before the chain
-                # lock, then deferred again for whatever the caller writes next
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
+                # lock, then deferred again for whatever the caller writes next; one round trip, in this order
+                cursor.execute(
+                    "SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED; "
+                    f"SELECT pg_advisory_xact_lock({_CHAIN_LOCK:d})"
+                )
         last = AuditEvent.objects.exclude(seq=None).order_by("-seq").values_list("seq", "hash").first()
         seq = (last[0] or 0) + 1 if last else 1
         event = AuditEvent(

@@ -32,11 +32,19 @@ def draft_save(
 
     Raises Conflict when the assignment is no longer open.
     """
-    locked = Assignment.objects.select_for_update(no_key=True).get(pk=assignment.pk)
+    locked = Assignment.objects.select_for_update(no_key=True).only("status").get(pk=assignment.pk)
     if locked.status not in (Assignment.Status.OPEN, Assignment.Status.IN_PROGRESS):
         raise Conflict(f"the assignment is {locked.status}; drafts are for open assignments")
     rows, lines = _rows(values, "values"), _rows(contours, "contours")
     if len(json.dumps([rows, lines])) > MAX_DRAFT_BYTES:
         raise InvalidInput(f"a draft is limited to {MAX_DRAFT_BYTES} bytes", field="contours")
-    draft, _ = Draft.objects.update_or_create(assignment=locked, defaults={"values": rows, "contours": lines})
+    # one upsert (INSERT … ON CONFLICT (assignment) DO UPDATE), not update_or_create's select, savepoints and
+    # insert or update; the assignment's row lock above keeps a submit (which drops the draft) out meanwhile
+    draft = Draft(assignment=locked, values=rows, contours=lines)
+    Draft.objects.bulk_create(
+        [draft],
+        update_conflicts=True,
+        unique_fields=["assignment"],
+        update_fields=["values", "contours", "updated_at"],
+    )
     return draft

@@ -19,7 +19,7 @@ from labeling.conditions import CONDITIONS
 from labeling.dicom.deidentify import patient_pseudonym
 from labeling.dicom.pseudonyms import UidMap, pseudonymous_uid
 from labeling.exceptions import InvalidInput
-from labeling.models import Assignment, GradingScheme, Instance, Series, Study
+from labeling.models import Assignment, Series, Study, parsed_schemes
 
 
 def sees_identity(user: User) -> bool:
@@ -29,7 +29,7 @@ def sees_identity(user: User) -> bool:
 
 def clean_series_descriptions() -> frozenset[str]:
     """Series descriptions safe to show readers: the sequence names the loaded schemes ask for (T1, STIR)."""
-    return frozenset(seq for scheme in GradingScheme.objects.all() for seq in scheme.parsed.sequences)
+    return frozenset(seq for scheme in parsed_schemes() for seq in scheme.sequences)
 
 
 def pseudonym_secret() -> bytes:
@@ -61,28 +61,38 @@ def hidden_series(condition_name: str, series: Iterable[tuple[str, str]]) -> set
     return {uid for uid, description in series if not cond.shows_series(description)}
 
 
-def assignment_uid_map(assignment_id: int, study_uid: str) -> UidMap:
+def assignment_uid_map(assignment_id: int, study_uid: str, *, condition_name: str | None = None) -> UidMap:
     """Every UID of the assignment's study (as Concord registered it) and its pseudonym for that assignment,
-    less the series the assignment's condition hides (their UIDs, and their instances', name nothing: 404)."""
-    series = list(
-        Series.objects.filter(study__study_uid=study_uid).values_list(
-            "series_uid", "frame_of_reference_uid", "description"
+    less the series the assignment's condition hides (their UIDs, and their instances', name nothing: 404).
+
+    ``condition_name``: the assignment's condition when the caller holds it (else it is looked up)."""
+    rows = Series.objects.filter(study__study_uid=study_uid).values_list(
+        "series_uid", "frame_of_reference_uid", "description", "instances__sop_uid"
+    )  # one row per instance (a series without any: one row, its instance None)
+    series: dict[str, tuple[str, str]] = {}
+    instances: list[tuple[str, str]] = []
+    for series_uid, frame_uid, description, sop_uid in rows:
+        series.setdefault(series_uid, (frame_uid, description))
+        if sop_uid is not None:
+            instances.append((series_uid, sop_uid))
+    if condition_name is None:
+        condition_name = (
+            Assignment.objects.filter(pk=assignment_id).values_list("condition", flat=True).first() or ""
         )
-    )
-    condition_name = Assignment.objects.filter(pk=assignment_id).values_list("condition", flat=True).first()
-    hidden = hidden_series(condition_name or "", ((uid, d) for uid, _, d in series))
-    instances = (
-        Instance.objects.filter(series__study__study_uid=study_uid)
-        .exclude(series__series_uid__in=hidden)
-        .values_list("sop_uid", flat=True)
-    )
-    uids = [study_uid, *(u for uid, f, _ in series if uid not in hidden for u in (uid, f) if u), *instances]
+    hidden = hidden_series(condition_name, ((uid, d) for uid, (_, d) in series.items()))
+    uids = [
+        study_uid,
+        *(u for uid, (f, _) in series.items() if uid not in hidden for u in (uid, f) if u),
+        *(sop for uid, sop in instances if uid not in hidden),
+    ]
     return UidMap(pseudonym_secret(), _scope(assignment_id), uids, hidden_series=hidden)
 
 
 def assignment_uids(assignment: Assignment) -> UidMap:
     """The UID map of ``assignment``'s study under the assignment's own pseudonyms."""
-    return assignment_uid_map(assignment.pk, assignment.case.study.study_uid)
+    return assignment_uid_map(
+        assignment.pk, assignment.case.study.study_uid, condition_name=assignment.condition
+    )
 
 
 #: The fields of a contour payload that name DICOM objects of the case.

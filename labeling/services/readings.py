@@ -46,6 +46,8 @@ def _point(value: Any, field: str) -> list[float]:
 
 def _check_contours(assignment: Assignment, contours: Sequence[Mapping[str, Any]]) -> list[Contour]:
     """Validate contour payloads against the scheme's joints and the case's series; build unsaved rows."""
+    if not contours:
+        return []
     joints = assignment.project.scheme.parsed.joints
     slices = {
         (uid, idx): sop

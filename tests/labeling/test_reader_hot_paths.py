@@ -1,0 +1,199 @@
+"""The reader's hot paths (worklist, next case, draft save, submit): what each answers, and how many SQL queries
+it costs, pinned so that a change adding a query per request (an N+1, a lookup repeated) fails here.
+
+The counts are those of a request with token authentication (one query), as tests/bench/bench_api_hot.py
+measures them; they do not grow with the size of the worklist."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from labeling.models import (
+    Assignment,
+    AuditEvent,
+    Case,
+    Draft,
+    GradingScheme,
+    OutboxMessage,
+    Reading,
+    parsed_schemes,
+)
+from labeling.services import outbox
+from labeling.services.identity import assignment_uids
+from tests.labeling.factories import contour, full_values, mri_study
+
+WORKLIST_QUERIES = 5  # token, project, roles, the worklist, the status counts
+NEXT_QUERIES = 8  # token, project, roles, the next assignment, its start, UID map, schemes, series
+DRAFT_QUERIES = 7  # token, assignment, UID map, BEGIN, row lock, upsert, COMMIT
+SUBMIT_QUERIES = 24  # ... the reading's rows, the audit chain, the outbox message and its publish
+
+
+def token_client(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    return client
+
+
+def more_cases(world, n: int) -> list[Assignment]:
+    """``n`` more open assignments of the reader, after the world's one in their worklist order."""
+    cases = [
+        Case.objects.create(project=world.project, study=mri_study(), label=f"more-{i}") for i in range(n)
+    ]
+    return [
+        Assignment.objects.create(project=world.project, case=c, reader=world.reader, order_key=10 + i)
+        for i, c in enumerate(cases)
+    ]
+
+
+def pseudo_t1(world, assignment: Assignment) -> str:
+    """The T1 series of the world's case as the assignment's reader knows it."""
+    return assignment_uids(assignment).pseudo(world.case.study.series.get(description="T1").series_uid)
+
+
+def test_the_worklist_costs_the_same_few_queries_however_long_it_is(world, django_assert_max_num_queries):
+    reader = token_client(world.reader)
+    url = f"/api/projects/{world.project.pk}/worklist/"
+    with django_assert_max_num_queries(WORKLIST_QUERIES):
+        short = reader.get(url)
+    more_cases(world, 12)
+    with django_assert_max_num_queries(WORKLIST_QUERIES):
+        long = reader.get(url)
+    assert len(short.json()["items"]) == 1 and len(long.json()["items"]) == 13
+    assert long.json()["items"][0]["key"] == world.assignment.key
+    assert long.json()["progress"] == {"total": 13, "submitted": 0, "available": 13, "waiting": 0}
+
+
+def test_next_case_opens_the_first_case_then_keeps_serving_the_one_in_progress(
+    world, django_assert_max_num_queries
+):
+    later = more_cases(world, 3)
+    Assignment.objects.filter(pk=world.assignment.pk).update(order_key=100)  # now the last of four
+    reader = token_client(world.reader)
+    url = f"/api/projects/{world.project.pk}/worklist/next/"
+    parsed_schemes()  # as after a process's first request: the definitions are parsed once (one more query)
+    with django_assert_max_num_queries(NEXT_QUERIES):
+        first = reader.post(url)
+    assert first.status_code == 200
+    assert first.json()["key"] == later[0].key and first.json()["status"] == "in_progress"
+    assert [s["n_instances"] for s in first.json()["series"]] == [3, 3]
+    assert {s["description"] for s in first.json()["series"]} == {"T1", "STIR"}
+    assert Assignment.objects.get(pk=later[0].pk).started_at is not None
+    started = Assignment.objects.get(pk=later[0].pk).started_at
+    with django_assert_max_num_queries(NEXT_QUERIES):
+        again = reader.post(url)
+    assert again.json()["key"] == later[0].key  # the case in progress, not the next open one
+    assert Assignment.objects.get(pk=later[0].pk).started_at == started
+
+
+def test_next_case_is_a_204_when_nothing_is_left(world):
+    Assignment.objects.filter(pk=world.assignment.pk).update(status=Assignment.Status.CANCELLED)
+    assert (
+        token_client(world.reader).post(f"/api/projects/{world.project.pk}/worklist/next/").status_code == 204
+    )
+
+
+def test_a_draft_is_one_upsert_and_reads_back_as_saved(world, django_assert_max_num_queries):
+    reader = token_client(world.reader)
+    key = world.assignment.key
+    values = full_values(world.project.scheme.parsed, 1)[:5]
+    drawn = contour(pseudo_t1(world, world.assignment), slice_index=1)
+    with django_assert_max_num_queries(DRAFT_QUERIES):
+        saved = reader.post(
+            f"/api/assignments/{key}/draft/save/", {"values": values, "contours": [drawn]}, "json"
+        )
+    assert saved.status_code == 200, saved.content
+    first_saved_at = saved.json()["updated_at"]
+    # replaced, not added to: the second save updates the same row
+    with django_assert_max_num_queries(DRAFT_QUERIES):
+        saved = reader.post(
+            f"/api/assignments/{key}/draft/save/", {"values": values[:2], "contours": [drawn]}, "json"
+        )
+    assert saved.status_code == 200
+    assert Draft.objects.filter(assignment=world.assignment).count() == 1
+    back = reader.get(f"/api/assignments/{key}/draft/").json()
+    assert back["values"] == values[:2]
+    assert back["updated_at"] == saved.json()["updated_at"] >= first_saved_at
+    [shown] = back["contours"]
+    assert shown["series_uid"] == drawn["series_uid"]  # the reader's pseudonym, as sent
+    stored = Draft.objects.get(assignment=world.assignment).contours[0]
+    assert stored["series_uid"] == world.case.study.series.get(description="T1").series_uid
+    # without contours there is no UID map to build
+    with django_assert_max_num_queries(DRAFT_QUERIES - 1):
+        assert (
+            reader.post(f"/api/assignments/{key}/draft/save/", {"values": values}, "json").status_code == 200
+        )
+    assert reader.get(f"/api/assignments/{key}/draft/").json()["contours"] == []
+
+
+def test_a_draft_of_a_submitted_assignment_is_refused_and_not_written(world):
+    reader = token_client(world.reader)
+    key = world.assignment.key
+    values = full_values(world.project.scheme.parsed, 1)
+    assert (
+        reader.post(f"/api/assignments/{key}/reading/", {"values": values}, format="json").status_code == 201
+    )
+    refused = reader.post(f"/api/assignments/{key}/draft/save/", {"values": values}, format="json")
+    assert refused.status_code == 409
+    assert not Draft.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)  # the publish after the commit is part of the request
+def test_a_submit_writes_one_reading_in_a_pinned_number_of_queries(world, django_assert_max_num_queries):
+    reader = token_client(world.reader)
+    key = world.assignment.key
+    values = full_values(world.project.scheme.parsed, 1)
+    body = {"values": values, "contours": [contour(pseudo_t1(world, world.assignment), slice_index=2)]}
+    reader.post(f"/api/assignments/{key}/draft/save/", body, format="json")
+    with django_assert_max_num_queries(SUBMIT_QUERIES):
+        created = reader.post(f"/api/assignments/{key}/reading/", {**body, "duration_s": 30}, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["version"] == 1 and len(created.json()["values"]) == len(values)
+    assert created.json()["contours"][0]["series_uid"] == body["contours"][0]["series_uid"]
+    [reading] = Reading.objects.filter(assignment=world.assignment)
+    assert reading.contours.get().slice_index == 2
+    assert Assignment.objects.get(pk=world.assignment.pk).status == Assignment.Status.SUBMITTED
+    assert not Draft.objects.exists()
+    assert AuditEvent.objects.filter(action="reading.submit", object_id=str(reading.pk)).count() == 1
+    assert OutboxMessage.objects.filter(task="labeling.tasks.consensus_refit_task").count() == 1
+    # the same reading again (a client's retry) is answered with the stored one: still exactly one
+    again = reader.post(f"/api/assignments/{key}/reading/", {**body, "duration_s": 30}, format="json")
+    assert again.status_code == 201 and again.json()["created_at"] == created.json()["created_at"]
+    assert Reading.objects.filter(assignment=world.assignment).count() == 1
+
+
+def test_a_reader_reaches_an_assignment_by_its_key_in_one_query(world, django_assert_num_queries):
+    from labeling.selectors import assignment_get_for_reader
+
+    with django_assert_num_queries(1):
+        found = assignment_get_for_reader(reader=world.reader, key=world.assignment.key)
+        assert found.case.study.study_uid and found.project.scheme.name  # loaded with it
+    Assignment.objects.filter(pk=world.assignment.pk).update(status=Assignment.Status.SUBMITTED)
+    assert assignment_get_for_reader(reader=world.reader, key=world.assignment.key).pk == world.assignment.pk
+
+
+def test_a_scheme_version_is_parsed_once_per_process(world):
+    row = world.project.scheme
+    first, second = GradingScheme.objects.get(pk=row.pk), GradingScheme.objects.get(pk=row.pk)
+    assert first is not second and first.parsed is second.parsed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_kept_broker_connection_that_went_stale_is_replaced_and_the_message_sent(world):
+    """A request publishes on its thread's kept connection; one that fails (the broker restarted, the socket
+    is gone) is dropped and the message sent on a fresh one, not left for beat's drain."""
+    from celery import current_app
+
+    from labeling.services.outbox import outbox_drain
+
+    dead = current_app.connection_for_write("redis://127.0.0.1:1/0")  # nothing listens there
+    dead.transport_options = {**dead.transport_options, "max_retries": 0}
+    outbox._kept.connection = dead
+    outbox._kept.owner = (os.getpid(), current_app.conf.broker_write_url)
+    message = OutboxMessage.objects.create(task="labeling.tasks.jobs_recover_task", args=[])
+    assert outbox_drain(ids=[message.pk], retry=False) == 1
+    assert OutboxMessage.objects.get(pk=message.pk).sent_at is not None
+    assert outbox._kept.connection is not dead
