@@ -205,6 +205,8 @@ export function openingSlices(series: LoadedSeries[], initialSlice?: number): nu
  * and its viewports are built, and the viewer's own requests (same URL and Accept; frames are cacheable)
  * are answered from the browser's cache. Failures are left to the viewer's requests to report. */
 export function prefetchOpeningFrames(series: LoadedSeries[], initialSlice?: number): void {
+  if (!performance.getEntriesByName("concord:opening-frames", "mark").length)
+    performance.mark("concord:opening-frames"); // where the time goes (bench_first_image --waterfall)
   openingSlices(series, initialSlice).forEach((slice, i) => {
     const inst = series[i].instances[slice];
     if (!inst) return;
