@@ -149,6 +149,13 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 FRONTEND_DIST = BASE_DIR / "frontend" / "dist"  # `npm run build` output: index.html + assets/
 STATICFILES_DIRS = [FRONTEND_DIST] if FRONTEND_DIST.is_dir() else []
+# collectstatic writes gzip and Brotli copies beside each file; whitenoise sends the one the browser accepts.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "labeling.web.storage.CompressedStaticStorage"},
+}
+# Vite's assets carry a content hash in their names (index-BwjSY3m1.js): cached for good, never revalidated.
+WHITENOISE_IMMUTABLE_FILE_TEST = r"^/static/assets/.+-[A-Za-z0-9_-]{8}\.[A-Za-z0-9]+$"
 
 LOGIN_URL = "/admin/login/"
 

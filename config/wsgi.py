@@ -3,6 +3,10 @@
 Frame requests the DICOMweb proxy has already authorised are streamed by ``FramesFastPath`` without the
 Django stack; everything else is Django's. Response headers from the image server are parsed without
 ``email``'s multipart set-up (labeling.dicom.http_headers).
+
+The URLconf (and with it every view, serializer and the DICOMweb proxy) is imported here, when the worker
+starts, not in its first request: each gunicorn worker's first request would otherwise pay ~0.3–1 s of
+imports, and a reader opening a case just after a restart meets four fresh workers at once.
 """
 
 import os
@@ -16,4 +20,15 @@ from labeling.api.dicomweb_fastpath import FramesFastPath  # noqa: E402 - needs 
 from labeling.dicom import http_headers  # noqa: E402
 
 http_headers.install()
+
+
+def _preload_urlconf() -> None:
+    from django.urls import get_resolver
+
+    resolver = get_resolver()
+    resolver.url_patterns  # noqa: B018 - imports the URLconf and every view it names
+    resolver.reverse_dict  # noqa: B018 - and builds the reverse lookup, as the first request would
+
+
+_preload_urlconf()
 application = FramesFastPath(django_application)

@@ -16,8 +16,14 @@ import { readingReviewView } from "./features/worklist/readings";
 import { worklistView } from "./features/worklist/view";
 import { installNavigate } from "./nav";
 import { Router, type View } from "./router";
+import { startEarly } from "./early";
+import { forgetPrefetched } from "./prefetch";
 import { canManage, forget, me } from "./session";
 import { h, message } from "./ui/dom";
+
+// First of all: what the view of this address will need (the case data, the viewer's chunk) starts now,
+// alongside the /api/auth/me/ call of the view below.
+startEarly(location.pathname);
 
 const userSlot = h("span", { class: "user" });
 /** Only for staff and project admins: readers and logged-out visitors have nothing to manage. */
@@ -108,4 +114,5 @@ router
   .add("/manage/projects/:id/training", authed(trainingView))
   .add("/manage/projects/:id/cases/:case/preview", authed(casePreviewView));
 
-void router.render();
+// Answers started above and not taken by the first view are dropped: a later view asks afresh.
+void router.render().finally(forgetPrefetched);

@@ -1,7 +1,7 @@
 """Benchmark: time to the first image in the real browser on the demo data, cold and warm (issue 15, finding 12).
 
 Run: ``make bench-first-image`` or ``.venv/bin/python -m tests.bench.bench_first_image [--store local|orthanc]
-[--opens 30] [--warm 10] [--keep] [--reuse]``. Needs PostgreSQL, Chromium (/usr/bin/chromium) and, for
+[--opens 30] [--warm 10] [--keep] [--reuse] [--waterfall]``. Needs PostgreSQL, Chromium (/usr/bin/chromium) and, for
 ``--store orthanc``, this worktree's Orthanc (``make services``).
 
 It seeds a database of its own (``<DATABASE_URL's name>_firstimg_<store>``) as ``make demo`` does (demo_setup,
@@ -23,6 +23,9 @@ viewer's marks into: case data (the view's own API call answered), metadata (the
 answered), first frame (the first frame's bytes in), decode (``concord:first-decoded``: the first image
 decoded and on the stack) and render. It prints a Markdown table: median and p95 per kind, how many opens
 stayed within the 1.5 s budget, the median of each part, and the load average while it ran.
+
+``--waterfall`` also prints, for the first cold open of each kind, every request of the page with its start
+and end (ms from the navigation's start), its size on the wire and the viewer's marks: where the time goes.
 
 ``--keep`` keeps the database and the store (under ``var/bench-first-image/<store>``) for ``--reuse``, which
 skips the seeding when they are there.
@@ -74,6 +77,22 @@ MEASURE_JS = """() => {
   };
 }"""
 PARTS = ("case", "metadata", "frame", "decode", "render")
+
+#: Every request of the page (Resource Timing) and the marks on the way to the first image, for --waterfall.
+WATERFALL_JS = """() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  const rows = [];
+  if (nav) rows.push({name: 'document ' + location.pathname, start: nav.startTime, end: nav.responseEnd,
+    size: nav.transferSize, kind: 'navigation'});
+  for (const e of performance.getEntriesByType('resource'))
+    rows.push({name: e.name.replace(location.origin, ''), start: e.startTime, end: e.responseEnd,
+      size: e.transferSize, kind: e.initiatorType});
+  if (nav) rows.push({name: 'DOMContentLoaded', start: nav.domContentLoadedEventStart, end: null, size: null,
+    kind: 'event'});
+  for (const m of performance.getEntriesByType('mark'))
+    rows.push({name: m.name, start: m.startTime, end: null, size: null, kind: 'mark'});
+  return rows.sort((a, b) => a.start - b.start);
+}"""
 
 
 def manage(env: dict[str, str], *args: str, timeout: float = 3600) -> str:
@@ -208,7 +227,7 @@ def log_in(browser: Any, base: str, username: str) -> dict[str, Any]:
     return state
 
 
-def open_once(context: Any, url: str) -> dict[str, Any]:
+def open_once(context: Any, url: str, waterfall: bool = False) -> dict[str, Any]:
     """One full page load of ``url`` up to the first image; a page without one within 60 s is recorded as a
     failure with what it showed (and a screenshot in the bench folder)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -222,6 +241,9 @@ def open_once(context: Any, url: str) -> dict[str, Any]:
             "() => performance.getEntriesByName('concord:first-image', 'mark').length > 0", timeout=60_000
         )
         got: dict[str, Any] = page.evaluate(MEASURE_JS)
+        if waterfall:
+            page.wait_for_timeout(300)  # requests still in flight at the mark (prefetch) end in the table
+            got["waterfall"] = page.evaluate(WATERFALL_JS)
     except PlaywrightTimeout:
         shot = FOLDER / f"failed-{url.rstrip('/').replace('/', '_').replace(':', '')[-80:]}.png"
         page.screenshot(path=str(shot))
@@ -256,6 +278,11 @@ def main() -> None:
     parser.add_argument("--ct", type=int, default=24, help="CT phantom studies (make demo: 24)")
     parser.add_argument("--keep", action="store_true", help="keep the database and the store for --reuse")
     parser.add_argument("--reuse", action="store_true", help="use the kept database and store if there")
+    parser.add_argument(
+        "--waterfall",
+        action="store_true",
+        help="print every request (start/end) of the first cold open of each kind",
+    )
     args = parser.parse_args()
 
     folder = FOLDER / args.store
@@ -306,12 +333,13 @@ def main() -> None:
             web.start()
             warm_contexts: dict[str, list[tuple[Any, str]]] = {}
             for kind in ("mri", "ct", "adjudication"):
-                for target in found[kind][: args.opens]:
+                for n, target in enumerate(found[kind][: args.opens]):
                     context = browser.new_context(
                         storage_state=states[target["user"]], viewport={"width": 1400, "height": 860}
                     )
                     url = f"{web.base}{target['path']}"
-                    results.setdefault((kind, "cold"), []).append(measured := open_once(context, url))
+                    measured = open_once(context, url, waterfall=args.waterfall and n == 0)
+                    results.setdefault((kind, "cold"), []).append(measured)
                     loads.append(os.getloadavg()[0])
                     print(f"{kind} cold {target['path']}: {measured['image']} ms", flush=True)
                     kept = warm_contexts.setdefault(kind, [])
@@ -356,10 +384,28 @@ def report(
             f"| {kind} {temp} | {len(opens)} | {_ms(statistics.median(images))} | {_ms(percentile(images, 0.95))} | "
             f"{within}/{len(images)} | " + " | ".join(_ms(v) for v in medians) + " |"
         )
+    for (kind, temp), opens in results.items():
+        for m in opens:
+            if m.get("waterfall"):
+                waterfall(f"{kind} {temp}", m["waterfall"])
     for opens in results.values():
         for m in opens:
             if m.get("failed"):
                 print(f"failed: {m['failed']}")
+
+
+def waterfall(title: str, rows: list[dict[str, Any]]) -> None:
+    """One open, request by request: start and end in ms from the navigation's start, bytes on the wire."""
+    print()
+    print(f"{title}, first open, request by request (ms from the navigation's start):")
+    print()
+    print("| what | kind | start | end | kB |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        name = r["name"] if len(r["name"]) <= 90 else r["name"][:40] + "…" + r["name"][-45:]
+        end = _ms(r["end"]) if r["end"] is not None else ""
+        size = f"{r['size'] / 1024:.1f}" if r["size"] is not None else ""
+        print(f"| {name} | {r['kind']} | {_ms(r['start'])} | {end} | {size} |")
 
 
 def _ms(value: float) -> str:

@@ -85,6 +85,12 @@ def site(django_db_setup, django_db_blocker, tmp_path_factory, request) -> Itera
     tmp = tmp_path_factory.mktemp("e2e")
     phantoms = tmp_path_factory.getbasetemp() / "e2e-phantoms"
     write_phantoms(phantoms)
+    # The store's index, as an import would have left it (make demo's import writes through the store): the
+    # phantoms are written as plain files, and the web process's first DICOMweb request built it instead,
+    # 1-2 s (7 s at high load) inside test_1's first-image figure (test_1b's flakes, issue 15 finding 12).
+    from labeling.dicom.local import LocalFolderStore
+
+    LocalFolderStore(phantoms).reindex()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     env = process_env(
         CONCORD_VAR_DIR=str(tmp / "var"),

@@ -48,3 +48,40 @@ def test_without_a_build_the_shell_says_how_to_build_it(db, settings, tmp_path, 
 
 def test_the_shell_only_answers_get(db, built):
     assert Client().post("/read/1").status_code in (403, 405)  # CSRF or method, never the shell
+
+
+def test_collected_assets_are_served_compressed_and_cached_for_good(db, settings, tmp_path, monkeypatch):
+    """collectstatic (labeling.web.storage) writes Brotli and gzip copies; whitenoise sends the one the browser
+    accepts, and a Vite asset (hash in its name) is cached for good (issue 15, finding 12: the 1.8 MB bundle went
+    uncompressed and was revalidated)."""
+    from django.core.management import call_command
+
+    dist = tmp_path / "dist"
+    (dist / "assets").mkdir(parents=True)
+    script = "export const viewer = () => 'Cornerstone';\n" * 2000
+    (dist / "assets" / "index-AbC123_x.js").write_text(script)
+    (dist / "index.html").write_text('<script type="module" src="/static/assets/index-AbC123_x.js"></script>')
+    settings.STATICFILES_DIRS = [dist]
+    settings.STATIC_ROOT = tmp_path / "static"
+    monkeypatch.setattr(views, "_cached", None)
+    call_command("collectstatic", "--noinput", "-v", "0")
+    collected = tmp_path / "static" / "assets"
+    assert {p.name for p in collected.iterdir()} == {
+        "index-AbC123_x.js",
+        "index-AbC123_x.js.br",
+        "index-AbC123_x.js.gz",
+    }
+
+    client = Client()
+    brotli = client.get("/static/assets/index-AbC123_x.js", HTTP_ACCEPT_ENCODING="gzip, deflate, br")
+    assert brotli.status_code == 200
+    assert brotli["Content-Encoding"] == "br"
+    assert int(brotli["Content-Length"]) < len(script) // 20
+    assert "immutable" in brotli["Cache-Control"]
+    gzip = client.get("/static/assets/index-AbC123_x.js", HTTP_ACCEPT_ENCODING="gzip")
+    assert gzip["Content-Encoding"] == "gzip"
+    plain = client.get("/static/assets/index-AbC123_x.js")
+    assert "Content-Encoding" not in plain
+    assert b"".join(plain.streaming_content).decode() == script
+    # the shell names the same asset
+    assert b"/static/assets/index-AbC123_x.js" in client.get("/read/1").content

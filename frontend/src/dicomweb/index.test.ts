@@ -9,9 +9,15 @@ import {
   imageLoadFailureMessage,
   imageServerDown,
   imagesFailedText,
+  FRAME_ACCEPT,
   loadSeries,
+  loadStudySeries,
+  openingSlices,
   planeOf,
+  prefetchOpeningFrames,
+  prefetchStudy,
   seriesFromMetadata,
+  studySeries,
 } from "./index";
 
 function instance(sop: string, z: number, series = "1.2.3"): DicomJson {
@@ -117,6 +123,73 @@ describe("image server unavailable", () => {
       await expect(loadSeries("1.2", "1.2.3")).rejects.toBeInstanceOf(ImageServerUnavailable);
       fetchMock.mockImplementationOnce(async () => new Response("{}", { status: 403 }));
       await expect(loadSeries("1.2", "1.2.3")).rejects.toThrow("DICOMweb 403 for");
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+});
+
+describe("asked for early (issue 15, finding 12)", () => {
+  const study = (n: number, series = "1.2.3") =>
+    seriesFromMetadata(
+      "9.8",
+      series,
+      Array.from({ length: n }, (_, k) => {
+        const m = instance(String(k + 1), 0, series);
+        m["00200032"] = { vr: "DS", Value: [-100, 20 + 3 * k, 0] };
+        return m;
+      }),
+    );
+
+  it("takes the prefetched metadata and series list instead of asking again", async () => {
+    const rows = [instance("1", 0), instance("2", 3)];
+    const fetchMock = vi.fn(async (url: string) =>
+      url.endsWith("/series") ? new Response(JSON.stringify([rows[0]])) : new Response(JSON.stringify(rows)),
+    );
+    vi.stubGlobal("fetch", fetchMock);
+    try {
+      prefetchStudy("4.5", true);
+      expect(fetchMock.mock.calls.map((c) => c[0])).toEqual([
+        "/dicomweb/studies/4.5/metadata",
+        "/dicomweb/studies/4.5/series",
+      ]);
+      expect((await studySeries("4.5"))[0].seriesUid).toBe("1.2.3");
+      expect((await loadStudySeries("4.5", ["1.2.3"]))[0].instances).toHaveLength(2);
+      expect(fetchMock).toHaveBeenCalledTimes(2); // no second request
+      await loadStudySeries("4.5", ["1.2.3"]); // taken once: a later view asks afresh
+      expect(fetchMock).toHaveBeenCalledTimes(3);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
+  it("opens on the middle slice, or the one asked for, the nearest in the other series", () => {
+    const t1 = study(16);
+    const coarse = seriesFromMetadata(
+      "9.8",
+      "4.5.6",
+      [0, 1, 2, 3].map((k) => {
+        const m = instance(`c${k}`, 0, "4.5.6");
+        m["00200032"] = { vr: "DS", Value: [-100, 20 + 12 * k, 0] }; // every fourth slice of t1
+        return m;
+      }),
+    );
+    expect(openingSlices([t1, coarse])).toEqual([8, 2]);
+    expect(openingSlices([t1, coarse], 13)).toEqual([13, 3]);
+    expect(openingSlices([t1], 99)).toEqual([15]);
+    expect(openingSlices([])).toEqual([]);
+  });
+
+  it("asks for the opening slices' frames as Cornerstone will (same URL and Accept)", () => {
+    const fetchMock = vi.fn(async () => new Response(new ArrayBuffer(4)));
+    vi.stubGlobal("fetch", fetchMock);
+    try {
+      prefetchOpeningFrames([study(4), study(4, "1.2.4")], 1);
+      expect(fetchMock).toHaveBeenCalledTimes(2);
+      const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
+      expect(url).toBe("/dicomweb/studies/9.8/series/1.2.3/instances/2/frames/1");
+      expect(init.headers).toEqual({ Accept: FRAME_ACCEPT });
+      expect((fetchMock.mock.calls[1] as unknown as [string])[0]).toContain("/series/1.2.4/instances/2/");
     } finally {
       vi.unstubAllGlobals();
     }

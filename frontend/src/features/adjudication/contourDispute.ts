@@ -10,7 +10,8 @@ import { READER_COLOURS } from "../../ui/charts";
 import { fmt, h, loadingIndicator, message, s } from "../../ui/dom";
 import { orientSuperiorFirst, round3, type Vec3 } from "../../viewer/geometry";
 import { sliceStep } from "../../viewer/keys";
-import { Viewer } from "../../viewer/viewer";
+import { viewerReady } from "../../viewer/load";
+import type { Viewer } from "../../viewer/viewer";
 import { attachContourEditing, ContourStore, contourPainter } from "../shared/contours";
 import { imageToolbar } from "../shared/imageTools";
 import { label } from "../shared/labels";
@@ -254,6 +255,7 @@ export async function contourDisputeView(outlet: HTMLElement, params: Params): P
   let detach: () => void = () => undefined;
   try {
     const loaded = await loadStudySeries(d.study_uid, [d.series_uid]);
+    const { Viewer } = await viewerReady();
     viewer = await Viewer.create(viewerBox, loaded, {
       modality: loaded[0]?.modality || "MR",
       openedAt,

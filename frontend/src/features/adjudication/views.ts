@@ -3,14 +3,23 @@
 import { api } from "../../api";
 import { ApiError } from "../../api/client";
 import type { AdjudicationItem } from "../../api";
-import { imagesFailedText, loadStudySeries, studySeries } from "../../dicomweb";
+import {
+  imagesFailedText,
+  loadStudySeries,
+  prefetchOpeningFrames,
+  prefetchStudy,
+  studySeries,
+} from "../../dicomweb";
+import { itemKey } from "../../early";
+import { take } from "../../prefetch";
 import { navigate } from "../../nav";
 import type { Params } from "../../router";
 import { bars, READER_COLOURS } from "../../ui/charts";
 import { fmt, h, loadingIndicator, message, s } from "../../ui/dom";
 import type { Vec3 } from "../../viewer/geometry";
 import { isArrow, sliceStep } from "../../viewer/keys";
-import { Viewer } from "../../viewer/viewer";
+import { viewerReady } from "../../viewer/load";
+import type { Viewer } from "../../viewer/viewer";
 import { imageToolbar } from "../shared/imageTools";
 import { label } from "../shared/labels";
 import { aiConfidenceText, aiContours, aiContoursOnSlice, aiValues } from "../shared/ai";
@@ -203,13 +212,19 @@ function caseSection(projectId: number, c: CaseInQueue): HTMLElement {
 
 export async function adjudicationItemView(outlet: HTMLElement, params: Params): Promise<() => void> {
   const openedAt = performance.now();
+  const viewerModule = viewerReady(); // in parallel with the API calls below
+  viewerModule.catch(() => undefined); // reported where the images go
   document.body.classList.add("reading-room");
   const projectId = Number(params.id);
   const main = h("main", { class: "reading", id: "main" });
   outlet.append(main);
   let item: AdjudicationItem;
   try {
-    item = await api.item(projectId, Number(params.case), params.joint, params.region, params.lesion);
+    const caseId = Number(params.case);
+    item = await take(itemKey(projectId, caseId, params.joint, params.region, params.lesion), () =>
+      api.item(projectId, caseId, params.joint, params.region, params.lesion),
+    );
+    prefetchStudy(item.study_uid, true); // its series and metadata at once, while the page is set up
   } catch (e) {
     main.append(message(e instanceof ApiError ? e.detail : String(e), "error"));
     return () => undefined;
@@ -471,13 +486,12 @@ export async function adjudicationItemView(outlet: HTMLElement, params: Params):
     const modality = loaded[0]?.modality || "MR";
     const firstContour = item.contours[0] ?? aiLines[0];
     const askedSlice = new URLSearchParams(location.search).get("slice");
-    viewer = await Viewer.create(viewerBox, loaded, {
-      modality,
-      openedAt,
-      // the slice of the disputed finding: asked for by the queue, else where the readers traced this joint
-      initialSlice:
-        askedSlice !== null ? Number(askedSlice) : (item.focus_slice ?? firstContour?.slice_index),
-    });
+    // the slice of the disputed finding: asked for by the queue, else where the readers traced this joint
+    const initialSlice =
+      askedSlice !== null ? Number(askedSlice) : (item.focus_slice ?? firstContour?.slice_index);
+    prefetchOpeningFrames(loaded, initialSlice);
+    const { Viewer } = await viewerModule;
+    viewer = await Viewer.create(viewerBox, loaded, { modality, openedAt, initialSlice });
     const v = viewer;
     imagesShown();
     v.presets.forEach((p) => presetSelect.append(h("option", { value: p.id }, p.label)));

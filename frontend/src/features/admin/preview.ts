@@ -4,7 +4,8 @@ import { imagesFailedText, loadStudySeries, studySeries } from "../../dicomweb";
 import type { Params } from "../../router";
 import { h, message } from "../../ui/dom";
 import { sliceStep } from "../../viewer/keys";
-import { Viewer } from "../../viewer/viewer";
+import { viewerReady } from "../../viewer/load";
+import type { Viewer } from "../../viewer/viewer";
 import { imageToolbar } from "../shared/imageTools";
 
 export async function casePreviewView(outlet: HTMLElement, params: Params): Promise<() => void> {
@@ -60,6 +61,7 @@ export async function casePreviewView(outlet: HTMLElement, params: Params): Prom
       found.study_uid,
       chosen.map((x) => x.seriesUid),
     );
+    const { Viewer } = await viewerReady();
     viewer = await Viewer.create(viewerBox, loaded, { modality: loaded[0]?.modality || "MR", openedAt });
     const v = viewer;
     (window as unknown as { __concordViewer?: Viewer }).__concordViewer = v;

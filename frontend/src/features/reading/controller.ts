@@ -5,15 +5,23 @@
 import { api } from "../../api";
 import { ApiError } from "../../api/client";
 import type { AiPrediction } from "../../api";
-import { imagesFailedText, loadStudySeries, type LoadedSeries } from "../../dicomweb";
+import {
+  imagesFailedText,
+  loadStudySeries,
+  type LoadedSeries,
+  prefetchOpeningFrames,
+  prefetchStudy,
+} from "../../dicomweb";
+import { assignmentKey, draftKey } from "../../early";
 import { navigate } from "../../nav";
+import { take } from "../../prefetch";
 import type { Params } from "../../router";
 import { Debounced } from "../../ui/debounce";
 import { h, loadingIndicator, message, s, toast, typing } from "../../ui/dom";
-import { ensureCornerstone } from "../../viewer/cornerstone";
 import { sliceStep } from "../../viewer/keys";
-import { Reformat } from "../../viewer/reformat";
-import { Viewer } from "../../viewer/viewer";
+import { viewerReady } from "../../viewer/load";
+import type { Reformat } from "../../viewer/reformat";
+import type { Viewer } from "../../viewer/viewer";
 import { aiContours, aiContoursOnSlice } from "../shared/ai";
 import { attachContourEditing, contourPainter } from "../shared/contours";
 import { ActiveClock, storage } from "./activeTime";
@@ -28,7 +36,10 @@ const debug = window as unknown as Debug;
 
 export async function readingView(outlet: HTMLElement, params: Params): Promise<() => void> {
   const openedAt = performance.now();
-  void ensureCornerstone(); // in parallel with the API calls below
+  // The viewer's chunk and Cornerstone, in parallel with the API calls below (main.ts started them already
+  // when the page was opened on this view).
+  const viewerModule = viewerReady();
+  viewerModule.catch(() => undefined); // reported where the images go
   document.body.classList.add("reading-room");
   const id = params.assignment; // the assignment's opaque key
   const ui = render.layout();
@@ -40,7 +51,10 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
   const unsaved = readUnsaved(unsavedKey);
   let model: ReadingModel;
   try {
-    const [assignment, draft] = await Promise.all([api.assignment(id), api.draft(id)]);
+    const [assignment, draft] = await Promise.all([
+      take(assignmentKey(id), () => api.assignment(id)),
+      take(draftKey(id), () => api.draft(id)),
+    ]);
     model = new ReadingModel(assignment, unsaved ?? draft);
   } catch (e) {
     ui.main.replaceChildren(message(e instanceof ApiError ? e.detail : String(e), "error"));
@@ -53,6 +67,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     ui.main.replaceChildren(render.closedPage(closedBecause, model.worklistPath));
     return () => undefined;
   }
+  prefetchStudy(assignment.study_uid); // the study's metadata, while the page is set up
   // An AI-aided read (the second, paired read of a project that enables it) shows the AI pre-read; the API
   // answers 404 for any other assignment, so an unaided reader never receives it.
   const ai: AiPrediction[] = assignment.aided ? await api.assignmentAi(id).catch(() => []) : [];
@@ -126,6 +141,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     if (!loadedSeries[0]) return;
     render.showReformat(ui, tools, true);
     try {
+      const { Reformat } = await viewerModule;
       const r = await Reformat.create(ui.reformatBox, loadedSeries[0]);
       if (closed) return r.destroy();
       reformat = r;
@@ -269,7 +285,10 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
     );
     if (closed) return cleanup;
     loadedSeries = loaded;
+    prefetchOpeningFrames(loaded);
     console.info(`[concord] series metadata after ${(performance.now() - openedAt).toFixed(0)} ms`);
+    const { Viewer } = await viewerModule;
+    if (closed) return cleanup;
     viewer = await Viewer.create(ui.viewerBox, loaded, {
       modality: assignment.scheme.modality,
       openedAt,
