@@ -78,9 +78,8 @@ def blinded_project_ids(*, user: User) -> QuerySet[Assignment, Any]:
     return Assignment.objects.filter(reader=user, status__in=OPEN_STATES).values("project_id")
 
 
-def _available(assignments: QuerySet[Assignment], *, or_: Q | None = None) -> QuerySet[Assignment]:
-    """Keep first sessions, and repeats whose washout (days and other cases read since) has passed (and,
-    ``or_``, the rows that match it besides)."""
+def _available(assignments: QuerySet[Assignment]) -> QuerySet[Assignment]:
+    """Keep first sessions, and repeats whose washout (days and other cases read since) has passed."""
     read_since = (
         Assignment.objects.filter(
             reader=OuterRef("reader"),
@@ -94,13 +93,13 @@ def _available(assignments: QuerySet[Assignment], *, or_: Q | None = None) -> Qu
         .annotate(n=Count("id"))
         .values("n")
     )
-    available = Q(previous__isnull=True) | Q(
-        previous__status=Assignment.Status.SUBMITTED,
-        read_since__gte=F("washout_cases"),
-        not_before__lte=timezone.now(),
-    )
     return assignments.annotate(read_since=Coalesce(Subquery(read_since), 0)).filter(
-        available if or_ is None else available | or_
+        Q(previous__isnull=True)
+        | Q(
+            previous__status=Assignment.Status.SUBMITTED,
+            read_since__gte=F("washout_cases"),
+            not_before__lte=timezone.now(),
+        )
     )
 
 
@@ -147,12 +146,18 @@ def worklist_progress(*, reader: User, project_id: int, available: int | None = 
 def assignment_get_for_reader(*, reader: User, key: str) -> Assignment:
     """The reader's own assignment by its key, if it can be read now or was read; anything else (another
     reader's key, an unknown one, a repeat still in its washout, a cancelled read, one of a deleted project) is
-    NotFound. One query, with the case's study and the project's scheme."""
-    mine = Assignment.objects.filter(reader=reader, key=key, project__deleted_at__isnull=True).select_related(
-        "case__study", "project__scheme"
+    NotFound. Loaded with the case's study and the project's scheme: one plain query; a second, the washout's,
+    only for a repeat not yet submitted (building the washout query costs more than running it)."""
+    found = (
+        Assignment.objects.filter(reader=reader, key=key, project__deleted_at__isnull=True)
+        .select_related("case__study", "project__scheme")
+        .first()
     )
-    found = _available(mine, or_=Q(status=Assignment.Status.SUBMITTED)).first()
     if found is None or found.status == Assignment.Status.CANCELLED:
+        raise NotFound("no such assignment")
+    if found.status == Assignment.Status.SUBMITTED or found.previous_id is None:
+        return found
+    if not _available(Assignment.objects.filter(pk=found.pk)).exists():  # a repeat still in its washout
         raise NotFound("no such assignment")
     return found
 
