@@ -181,8 +181,9 @@ def reading_list_for_reader(
 
     Blinding: while any other session of the same case (an AI-aided read, the second read of a crossover
     pair, a blinded repeat) is open, the earlier reading of that case stays hidden. ``blinded=False`` only
-    to answer the submission that just created a reading. Each reading carries its ``version`` within its
-    assignment (readers address readings by assignment key and version).
+    for a reading the reader has just written (the answer to a submission: ``reading_submitted_for_reader``).
+    Each reading carries its ``version`` within its assignment (readers address readings by assignment key and
+    version).
     """
     readings = Reading.objects.filter(reader=reader, project__deleted_at__isnull=True)
     if blinded:
@@ -203,6 +204,23 @@ def reading_get_for_reader(*, reader: User, key: str, version: int, blinded: boo
     if not 1 <= version <= len(readings):  # a chain per assignment: versions 1..n in id order
         raise NotFound("no such reading")
     return readings[version - 1]
+
+
+def reading_submitted_for_reader(*, reader: User, reading: Reading) -> Reading:
+    """What ``reading_submit`` returned, as its reader receives it: the first version of the assignment's
+    reading (the one just written, or the stored one a retry is answered with), with what ReadingOutput shows.
+    ``reading_get_for_reader(version=1, blinded=False)`` without its per-version subquery: the ORM spent longer
+    building that than the database running it."""
+    found = (
+        Reading.objects.filter(pk=reading.pk, reader=reader, supersedes__isnull=True)
+        .select_related("assignment__case__study", "superseded_by")
+        .prefetch_related("values", "contours")
+        .first()
+    )
+    if found is None:
+        raise NotFound("no such reading")
+    found.version = 1  # type: ignore[attr-defined]  # the reading a submission wrote is its assignment's first
+    return found
 
 
 def study_list_for_user(*, user: User) -> QuerySet[Study]:
