@@ -78,9 +78,8 @@ def blinded_project_ids(*, user: User) -> QuerySet[Assignment, Any]:
     return Assignment.objects.filter(reader=user, status__in=OPEN_STATES).values("project_id")
 
 
-def _available(assignments: QuerySet[Assignment], *, or_: Q | None = None) -> QuerySet[Assignment]:
-    """Keep first sessions, and repeats whose washout (days and other cases read since) has passed (and,
-    ``or_``, the rows that match it besides)."""
+def _available(assignments: QuerySet[Assignment]) -> QuerySet[Assignment]:
+    """Keep first sessions, and repeats whose washout (days and other cases read since) has passed."""
     read_since = (
         Assignment.objects.filter(
             reader=OuterRef("reader"),
@@ -94,13 +93,13 @@ def _available(assignments: QuerySet[Assignment], *, or_: Q | None = None) -> Qu
         .annotate(n=Count("id"))
         .values("n")
     )
-    available = Q(previous__isnull=True) | Q(
-        previous__status=Assignment.Status.SUBMITTED,
-        read_since__gte=F("washout_cases"),
-        not_before__lte=timezone.now(),
-    )
     return assignments.annotate(read_since=Coalesce(Subquery(read_since), 0)).filter(
-        available if or_ is None else available | or_
+        Q(previous__isnull=True)
+        | Q(
+            previous__status=Assignment.Status.SUBMITTED,
+            read_since__gte=F("washout_cases"),
+            not_before__lte=timezone.now(),
+        )
     )
 
 
@@ -147,12 +146,18 @@ def worklist_progress(*, reader: User, project_id: int, available: int | None = 
 def assignment_get_for_reader(*, reader: User, key: str) -> Assignment:
     """The reader's own assignment by its key, if it can be read now or was read; anything else (another
     reader's key, an unknown one, a repeat still in its washout, a cancelled read, one of a deleted project) is
-    NotFound. One query, with the case's study and the project's scheme."""
-    mine = Assignment.objects.filter(reader=reader, key=key, project__deleted_at__isnull=True).select_related(
-        "case__study", "project__scheme"
+    NotFound. Loaded with the case's study and the project's scheme: one plain query; a second, the washout's,
+    only for a repeat not yet submitted (building the washout query costs more than running it)."""
+    found = (
+        Assignment.objects.filter(reader=reader, key=key, project__deleted_at__isnull=True)
+        .select_related("case__study", "project__scheme")
+        .first()
     )
-    found = _available(mine, or_=Q(status=Assignment.Status.SUBMITTED)).first()
     if found is None or found.status == Assignment.Status.CANCELLED:
+        raise NotFound("no such assignment")
+    if found.status == Assignment.Status.SUBMITTED or found.previous_id is None:
+        return found
+    if not _available(Assignment.objects.filter(pk=found.pk)).exists():  # a repeat still in its washout
         raise NotFound("no such assignment")
     return found
 
@@ -176,8 +181,9 @@ def reading_list_for_reader(
 
     Blinding: while any other session of the same case (an AI-aided read, the second read of a crossover
     pair, a blinded repeat) is open, the earlier reading of that case stays hidden. ``blinded=False`` only
-    to answer the submission that just created a reading. Each reading carries its ``version`` within its
-    assignment (readers address readings by assignment key and version).
+    for a reading the reader has just written (the answer to a submission: ``reading_submitted_for_reader``).
+    Each reading carries its ``version`` within its assignment (readers address readings by assignment key and
+    version).
     """
     readings = Reading.objects.filter(reader=reader, project__deleted_at__isnull=True)
     if blinded:
@@ -198,6 +204,23 @@ def reading_get_for_reader(*, reader: User, key: str, version: int, blinded: boo
     if not 1 <= version <= len(readings):  # a chain per assignment: versions 1..n in id order
         raise NotFound("no such reading")
     return readings[version - 1]
+
+
+def reading_submitted_for_reader(*, reader: User, reading: Reading) -> Reading:
+    """What ``reading_submit`` returned, as its reader receives it: the first version of the assignment's
+    reading (the one just written, or the stored one a retry is answered with), with what ReadingOutput shows.
+    ``reading_get_for_reader(version=1, blinded=False)`` without its per-version subquery: the ORM spent longer
+    building that than the database running it."""
+    found = (
+        Reading.objects.filter(pk=reading.pk, reader=reader, supersedes__isnull=True)
+        .select_related("assignment__case__study", "superseded_by")
+        .prefetch_related("values", "contours")
+        .first()
+    )
+    if found is None:
+        raise NotFound("no such reading")
+    found.version = 1  # type: ignore[attr-defined]  # the reading a submission wrote is its assignment's first
+    return found
 
 
 def study_list_for_user(*, user: User) -> QuerySet[Study]:

@@ -147,10 +147,8 @@ class ReadingSubmitApi(APIView):
         uids = assignment_uids(assignment) if data["contours"] else None
         if uids is not None:
             data["contours"] = contours_to_stored(uids, data["contours"])
-        reading_submit(actor=request_user(request), assignment=assignment, **data)
-        reading = selectors.reading_get_for_reader(
-            reader=request_user(request), key=key, version=1, blinded=False
-        )
+        reading = reading_submit(actor=request_user(request), assignment=assignment, **data)
+        reading = selectors.reading_submitted_for_reader(reader=request_user(request), reading=reading)
         context = {"uids": {assignment.pk: uids}} if uids is not None else {}
         return created(out.ReadingOutput(reading, context=context).data)
 

@@ -197,3 +197,40 @@ def test_a_kept_broker_connection_that_went_stale_is_replaced_and_the_message_se
     assert outbox_drain(ids=[message.pk], retry=False) == 1
     assert OutboxMessage.objects.get(pk=message.pk).sent_at is not None
     assert outbox._kept.connection is not dead
+
+
+def test_a_repeat_is_reached_by_its_key_only_once_its_washout_has_passed(
+    world, django_assert_max_num_queries
+):
+    """The one-query lookup by key asks for the washout only for a repeat not yet submitted (a second query)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from labeling.services.readings import reading_submit
+
+    values = full_values(world.project.scheme.parsed, 1)
+    reading_submit(actor=world.reader, assignment=world.assignment, values=values)
+    repeat = Assignment.objects.create(
+        project=world.project,
+        case=world.case,
+        reader=world.reader,
+        session=2,
+        previous=world.assignment,
+        washout_days=7,
+        not_before=timezone.now() + timedelta(days=7),
+    )
+    reader = token_client(world.reader)
+    for url in (f"/api/assignments/{repeat.key}/", f"/api/assignments/{repeat.key}/draft/"):
+        assert reader.get(url).status_code == 404, url
+    assert (
+        reader.post(f"/api/assignments/{repeat.key}/reading/", {"values": values}, "json").status_code == 404
+    )
+    Assignment.objects.filter(pk=repeat.pk).update(not_before=timezone.now() - timedelta(seconds=1))
+    with django_assert_max_num_queries(4):  # token, the assignment, its washout, the draft
+        assert reader.get(f"/api/assignments/{repeat.key}/draft/").status_code == 200
+    assert (
+        reader.post(f"/api/assignments/{repeat.key}/reading/", {"values": values}, "json").status_code == 201
+    )
+    first_read = reader.get(f"/api/assignments/{world.assignment.key}/")  # submitted: still the reader's
+    assert first_read.status_code == 200
