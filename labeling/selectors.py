@@ -174,21 +174,18 @@ def _with_versions(readings: QuerySet[Reading]) -> QuerySet[Reading]:
     return readings.annotate(version=Subquery(earlier))
 
 
-def reading_list_for_reader(
-    *, reader: User, project_id: int | None = None, blinded: bool = True
-) -> QuerySet[Reading]:
-    """The reader's own readings, less (``blinded``) those of a case the reader is still to read again.
+def reading_list_for_reader(*, reader: User, project_id: int | None = None) -> QuerySet[Reading]:
+    """The reader's own readings, less those of a case the reader is still to read again.
 
     Blinding: while any other session of the same case (an AI-aided read, the second read of a crossover
-    pair, a blinded repeat) is open, the earlier reading of that case stays hidden. ``blinded=False`` only
-    for a reading the reader has just written (the answer to a submission: ``reading_submitted_for_reader``).
-    Each reading carries its ``version`` within its assignment (readers address readings by assignment key and
+    pair, a blinded repeat) is open, the earlier reading of that case stays hidden. (The answer to a
+    submission, the reading just written, is ``reading_submitted_for_reader``.) Each reading carries its ``version`` within its assignment (readers address readings by assignment key and
     version).
     """
-    readings = Reading.objects.filter(reader=reader, project__deleted_at__isnull=True)
-    if blinded:
-        pending = Assignment.objects.filter(reader=reader, status__in=OPEN_STATES).values("case_id")
-        readings = readings.exclude(case_id__in=pending)
+    pending = Assignment.objects.filter(reader=reader, status__in=OPEN_STATES).values("case_id")
+    readings = Reading.objects.filter(reader=reader, project__deleted_at__isnull=True).exclude(
+        case_id__in=pending
+    )
     readings = readings.select_related("assignment__case__study", "superseded_by").prefetch_related(
         "values", "contours"
     )
@@ -197,10 +194,10 @@ def reading_list_for_reader(
     return _with_versions(readings).order_by("id")
 
 
-def reading_get_for_reader(*, reader: User, key: str, version: int, blinded: bool = True) -> Reading:
+def reading_get_for_reader(*, reader: User, key: str, version: int) -> Reading:
     """Version ``version`` of the reader's reading of their assignment ``key``; anything else is NotFound,
     never Forbidden (blinding)."""
-    readings = list(reading_list_for_reader(reader=reader, blinded=blinded).filter(assignment__key=key))
+    readings = list(reading_list_for_reader(reader=reader).filter(assignment__key=key))
     if not 1 <= version <= len(readings):  # a chain per assignment: versions 1..n in id order
         raise NotFound("no such reading")
     return readings[version - 1]
@@ -209,8 +206,8 @@ def reading_get_for_reader(*, reader: User, key: str, version: int, blinded: boo
 def reading_submitted_for_reader(*, reader: User, reading: Reading) -> Reading:
     """What ``reading_submit`` returned, as its reader receives it: the first version of the assignment's
     reading (the one just written, or the stored one a retry is answered with), with what ReadingOutput shows.
-    ``reading_get_for_reader(version=1, blinded=False)`` without its per-version subquery: the ORM spent longer
-    building that than the database running it."""
+    ``reading_get_for_reader(version=1)`` without its blinding (the reader has just written it) and its
+    per-version subquery: the ORM spent longer building that than the database running it."""
     found = (
         Reading.objects.filter(pk=reading.pk, reader=reader, supersedes__isnull=True)
         .select_related("assignment__case__study", "superseded_by")
