@@ -44,7 +44,7 @@ def seed(args: argparse.Namespace) -> dict[str, Any]:
 
     from labeling.models import Assignment, Case, GradingScheme, Instance, Membership, Project, Series, Study
     from labeling.services.schemes import schemes_load
-    from tests.bench.seed_reads import submitted_reads
+    from tests.bench.seed_reads import submitted_reads, worklists
     from tests.labeling.factories import full_values
 
     rng = np.random.default_rng(16)
@@ -90,33 +90,9 @@ def seed(args: argparse.Namespace) -> dict[str, Any]:
     image_cases = Case.objects.bulk_create(
         Case(project=project, study=st, label=f"hot-image-{i}") for i, st in enumerate(studies)
     )
-    Assignment.objects.bulk_create(
-        Assignment(project=project, case=c, reader=r, order_key=i)
-        for r in readers
-        for i, c in enumerate(image_cases)
-    )
-
     # the bulk: imageless studies, 3 readers each, in a random worklist order after the image cases
     n_bulk = max(0, args.cases - args.image_cases - args.pre_read)
-    bulk_studies = Study.objects.bulk_create(
-        Study(study_uid=f"2.25.1604.{i}", modality="MR") for i in range(n_bulk)
-    )
-    cases = Case.objects.bulk_create(
-        Case(project=project, study=st, label=f"hot-{i}") for i, st in enumerate(bulk_studies)
-    )
-    Assignment.objects.bulk_create(
-        (
-            Assignment(
-                project=project,
-                case=c,
-                reader=readers[(i * 3 + k) % len(readers)],
-                order_key=1000 + int(rng.integers(1 << 40)),
-            )
-            for i, c in enumerate(cases)
-            for k in range(3)
-        ),
-        batch_size=5000,
-    )
+    worklists(project, readers, image_cases, n_bulk, rng=rng, uid_prefix="2.25.1604.", label="hot-")
     seed_readers = people("hot-seed-reader", 3)
     submitted_reads(project, seed_readers, args.pre_read, rng=rng, flip=0.15, uid_prefix="2.25.1605.")
     tokens = dict(Token.objects.values_list("user_id", "key"))

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench import soak
-from tests.bench.seed_reads import submitted_reads
+from tests.bench.seed_reads import submitted_reads, worklists
 from tests.bench.stack import ROOT, Stack, free_port, wait_for
 
 SERVICES = ROOT / "platform" / "services.sh"
@@ -87,12 +87,10 @@ def seed(args: argparse.Namespace, web: str, orthanc_url: str, folder: Path) -> 
 
     from labeling.dicom import DicomWebStore
     from labeling.models import (
-        Assignment,
         Case,
         GradingScheme,
         Membership,
         Project,
-        Study,
     )
     from labeling.services.consensus import consensus_refit_project
     from labeling.services.ingest import import_dicomweb
@@ -154,32 +152,16 @@ def seed(args: argparse.Namespace, web: str, orthanc_url: str, folder: Path) -> 
             project=project,
         )
     image_cases = list(Case.objects.filter(project=project))
-    Assignment.objects.bulk_create(
-        Assignment(project=project, case=c, reader=r, order_key=i)
-        for r in readers
-        for i, c in enumerate(image_cases)
-    )
-
     # the bulk: studies without images, 3 readers each, in a random worklist order after the image cases
     n_bulk = max(0, args.cases - len(image_cases) - args.pre_read)
-    studies = Study.objects.bulk_create(
-        Study(study_uid=f"2.25.{rng.integers(1 << 62)}{i}", modality="MR") for i in range(n_bulk)
-    )
-    cases = Case.objects.bulk_create(
-        Case(project=project, study=st, label=f"load-{i}") for i, st in enumerate(studies)
-    )
-    Assignment.objects.bulk_create(
-        (
-            Assignment(
-                project=project,
-                case=c,
-                reader=readers[(i * 3 + k) % len(readers)],
-                order_key=1000 + int(rng.integers(1 << 40)),
-            )
-            for i, c in enumerate(cases)
-            for k in range(min(3, len(readers)))
-        ),
-        batch_size=5000,
+    worklists(
+        project,
+        readers,
+        image_cases,
+        n_bulk,
+        rng=rng,
+        uid_prefix=f"2.25.{rng.integers(1 << 62)}",
+        label="load-",
     )
 
     # already read (3 other readers, some disagreement): the adjudication queue has items from the start
