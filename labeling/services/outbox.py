@@ -121,20 +121,15 @@ def _publish(message: OutboxMessage, *, retry: bool) -> None:
     if retry:
         current_app.send_task(message.task, **options)
         return
-    connection, reused = _request_connection()
-    try:
-        current_app.send_task(message.task, connection=connection, **options)
-    except BROKER_ERRORS:
-        _request_connection_drop()
-        if not reused:
-            raise
-        # the kept connection may have gone stale (a broker restart): once more on a fresh one
-        connection, _ = _request_connection()
+    while True:  # at most twice: a kept connection may have gone stale (a broker restart), a fresh one not
+        connection, reused = _request_connection()
         try:
             current_app.send_task(message.task, connection=connection, **options)
+            return
         except BROKER_ERRORS:
             _request_connection_drop()
-            raise
+            if not reused:
+                raise
 
 
 #: Per thread (web threads, worker processes): the broker connection that requests publish on, kept between
