@@ -196,6 +196,8 @@ SPECTACULAR_SETTINGS = {
         "TrainingRunStateEnum": "ml.models.TrainingRun.State",
         "ModelKindEnum": "ml.models.ModelKind",
         "QueueReasonEnum": "labeling.selectors.QUEUE_REASONS",
+        "ReadyEnum": ["ready"],  # the status of a result the worker computed (reader study, agreement) …
+        "ComputingEnum": ["computing"],  # … and of its 202 while it computes
     },
 }
 

@@ -917,6 +917,32 @@ class ReaderStudyAnalysis(models.Model):
         return f"{self.project} reader study ({self.reference}) #{self.pk}"
 
 
+class AgreementReport(models.Model):
+    """The newest agreement report of a project at one bootstrap size (``labeling.services.agreement``).
+
+    Computed on the worker, never in a web request (its bootstraps take seconds on a large project). One row
+    per project and ``n_boot``, replaced by a report of newer data; ``data_hash`` fingerprints the inputs it
+    was computed from, so the API can say whether it is current; ``as_of`` is when those inputs were read.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="agreement_reports")
+    n_boot = models.PositiveIntegerField()
+    data_hash = models.CharField(max_length=64)
+    as_of = models.DateTimeField()
+    result = models.JSONField()
+    duration_s = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "n_boot"], name="agreement_report_project_n_boot_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} agreement report (n_boot {self.n_boot}, as of {self.as_of:%Y-%m-%d %H:%M})"
+
+
 class ContourAdjudication(models.Model):
     """An adjudicator's final joint line of one case, joint and slice where readers' contours disagreed: a
     reader's line, the consensus line or one drawn by the adjudicator. The gold line for contour models."""

@@ -56,6 +56,21 @@ def reader_study_compute_task(project_id: int, reference: str, conditions: list[
     reader_study_compute(project_id=project_id, reference=reference, conditions=conditions)
 
 
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=1800,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def agreement_compute_task(project_id: int, n_boot: int) -> None:
+    """Compute the project's agreement report at ``n_boot`` unless the stored one is current; idempotent."""
+    from labeling.services.agreement import agreement_compute
+
+    agreement_compute(project_id=project_id, n_boot=n_boot)
+
+
 @shared_task(ignore_result=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def outbox_drain_task() -> None:
     """Beat entry (every OUTBOX_DRAIN_EVERY_S, and at worker start): publish pending outbox messages."""

@@ -17,9 +17,15 @@ from labeling.api import serializers as out
 from labeling.api.common import DB_INT_MAX, PaginatedApi, paginated, request_user
 from labeling.api.permissions import ADJUDICATOR, ADMIN, READER, project_for, project_for_unblinded
 from labeling.exceptions import InvalidInput, NotFound
-from labeling.models import ConsensusRun, ContourAdjudication, ContourConsensus, ItemPosterior
+from labeling.models import (
+    AgreementReport,
+    ConsensusRun,
+    ContourAdjudication,
+    ContourConsensus,
+    ItemPosterior,
+)
 from labeling.services.adjudication import adjudication_record, contour_adjudication_record
-from labeling.services.agreement import agreement_csv, agreement_report
+from labeling.services.agreement import agreement_csv, agreement_enqueue, agreement_lookup
 from labeling.services.readings import calibration_show, consensus_enqueue
 
 
@@ -386,22 +392,54 @@ def _n_boot(request: Request) -> int:
     return int(raw)
 
 
+def _agreement(request: Request, project_id: int) -> tuple[AgreementReport | None, bool, str]:
+    """The newest stored report, whether it is current, and the inputs' fingerprint; queues a newer report
+    when the stored one is missing or out of date."""
+    project = project_for_unblinded(request_user(request), project_id, ADMIN, ADJUDICATOR)
+    n_boot = _n_boot(request)
+    digest, report = agreement_lookup(project=project, n_boot=n_boot)
+    current = report is not None and report.data_hash == digest
+    if not current:
+        agreement_enqueue(project=project, n_boot=n_boot, stored=report)
+    return report, current, digest
+
+
+def _agreement_computing(digest: str) -> Response:
+    return Response({"status": "computing", "data_hash": digest}, status=status.HTTP_202_ACCEPTED)
+
+
 class AgreementApi(APIView):
-    @extend_schema(parameters=[BOOT], responses=out.AgreementReportOutput)
+    @extend_schema(
+        parameters=[BOOT], responses={200: out.AgreementReportOutput, 202: out.AgreementComputingOutput}
+    )
     def get(self, request: Request, project_id: int) -> Response:
-        """κ/α per lesion × joint × region with CIs, reader confusion, intra-reader κ, ICC of the total."""
-        project = project_for_unblinded(request_user(request), project_id, ADMIN, ADJUDICATOR)
-        return Response(agreement_report(project=project, n_boot=_n_boot(request)))
+        """κ/α per lesion × joint × region with CIs, reader confusion, intra-reader κ, ICC of the total.
+
+        Computed on the worker: 202 until the first report is ready, then the newest report with
+        ``current`` false while a newer one (of readings since ``as_of``) is being computed."""
+        report, current, _digest = _agreement(request, project_id)
+        if report is None:
+            return _agreement_computing(_digest)
+        return Response(
+            {
+                "status": "ready",
+                "current": current,
+                "as_of": report.as_of,
+                "duration_s": report.duration_s,
+                **report.result,
+            }
+        )
 
 
 class AgreementCsvApi(APIView):
-    @extend_schema(parameters=[BOOT], responses={(200, "text/csv"): str})
+    @extend_schema(parameters=[BOOT], responses={(200, "text/csv"): str, 202: out.AgreementComputingOutput})
     def get(self, request: Request, project_id: int) -> HttpResponse:
-        """The agreement report as CSV."""
-        project = project_for_unblinded(request_user(request), project_id, ADMIN, ADJUDICATOR)
-        body = agreement_csv(agreement_report(project=project, n_boot=_n_boot(request)))
-        response = HttpResponse(body, content_type="text/csv")
-        response["Content-Disposition"] = f'attachment; filename="agreement-project-{project.pk}.csv"'
+        """The newest agreement report as CSV (202 until the worker has computed one)."""
+        report, _current, digest = _agreement(request, project_id)
+        if report is None:
+            return _agreement_computing(digest)
+        response = HttpResponse(agreement_csv(report.result), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="agreement-project-{report.project_id}.csv"'
         return response
 
 

@@ -12,6 +12,8 @@ from typing import Any
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
+from labeling.api.serializers import constant
+
 
 def _num(**kwargs: Any) -> serializers.FloatField:
     return serializers.FloatField(allow_null=True, **kwargs)
@@ -23,16 +25,6 @@ def _estimate_with_ci() -> tuple[serializers.FloatField, ...]:
     Unpacked in a serializer's body, the five fields keep that place in its field order (and the schema's).
     """
     return tuple(_num() for _ in range(5))
-
-
-def _constant(value: str) -> serializers.CharField:
-    """A string field that always holds ``value`` (an inline one-value enum: the answer's discriminator)."""
-
-    @extend_schema_field({"type": "string", "enum": [value]})
-    class Constant(serializers.CharField):
-        pass
-
-    return Constant()
 
 
 class VarianceComponentsOutput(serializers.Serializer):
@@ -217,7 +209,7 @@ class ReaderStudyEndpointOutput(serializers.Serializer):
 class ReaderStudyOutput(serializers.Serializer):
     """The MRMC analysis of two conditions' reads (unaided vs aided by default), per endpoint."""
 
-    status = _constant("ready")
+    status = constant("ready")
     version = serializers.IntegerField(help_text="of the analysis")
     reference = serializers.CharField()
     reference_label = serializers.CharField()
@@ -235,7 +227,7 @@ class ReaderStudyOutput(serializers.Serializer):
 class ReaderStudyComputingOutput(serializers.Serializer):
     """The analysis of these inputs is being computed: ask again shortly."""
 
-    status = _constant("computing")
+    status = constant("computing")
     reference = serializers.CharField()
     conditions = serializers.ListField(child=serializers.CharField())
     data_hash = serializers.CharField()

@@ -752,9 +752,32 @@ class TotalScoreOutput(serializers.Serializer):
     )
 
 
+def constant(value: str) -> serializers.CharField:
+    """A string field that always holds ``value`` (an inline one-value enum: the answer's discriminator)."""
+
+    @extend_schema_field({"type": "string", "enum": [value]})
+    class Constant(serializers.CharField):
+        pass
+
+    return Constant()
+
+
+class AgreementComputingOutput(serializers.Serializer):
+    """202: the worker is computing the project's first agreement report at this bootstrap size; ask again."""
+
+    status = constant("computing")
+    data_hash = serializers.CharField(help_text="fingerprint of the readings being analysed")
+
+
 class AgreementReportOutput(serializers.Serializer):
     """κ/α per lesion × joint × region with CIs, reader confusion, intra-reader κ, ICC of the total score."""
 
+    status = constant("ready")
+    current = serializers.BooleanField(
+        help_text="false while the worker computes a newer report: readings changed since as_of"
+    )
+    as_of = serializers.DateTimeField(help_text="when the readings this report analyses were read")
+    duration_s = serializers.FloatField(help_text="seconds the worker took to compute it")
     project = serializers.IntegerField()
     n_boot = serializers.IntegerField()
     cells = AgreementCellOutput(many=True)

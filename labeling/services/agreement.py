@@ -4,19 +4,32 @@ Per lesion × joint × region: Krippendorff's α and Fleiss' κ between readers'
 bootstrap CIs over cases; per reader: sensitivity and specificity against the consensus (from the current
 run) and intra-reader κ from repeat sessions; per project: the ICC of a per-case total score. Values that
 are undefined (e.g. every reading the same) are None, never NaN.
+
+The bootstraps take seconds on a large project, so the report is computed on the worker
+(:func:`agreement_compute`) and stored (:class:`~labeling.models.AgreementReport`); the API serves the newest
+stored report, says whether it is current (:func:`agreement_data_hash`) and queues a newer one when it is not
+(:func:`agreement_enqueue`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
 from collections import defaultdict
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any, Literal
 
 import numpy as np
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Max, Sum
+from django.utils import timezone
 
-from labeling.models import Project, ReadingValue
+from labeling.models import AgreementReport, Membership, OutboxMessage, Project, Reading, ReadingValue
 from labeling.selectors import reader_pseudonyms
 from labeling.services.csvcells import csv_text
+from labeling.services.outbox import outbox_send
 from ml.consensus.agreement import Agreement, fleiss_kappa, icc, intra_reader_kappa, krippendorff_alpha
 
 
@@ -196,6 +209,79 @@ def agreement_report(*, project: Project, n_boot: int = 200, seed: int = 0) -> d
         "readers": readers,
         "total_score": _total_score_icc(rows, n_boot, seed),
     }
+
+
+#: Bump when the report's content changes, so stored reports of older code are computed again.
+REPORT_VERSION = 1
+COMPUTE_TASK = "labeling.tasks.agreement_compute_task"
+#: A queued computation not finished after this long (a worker killed mid-way) no longer holds back a new one.
+PENDING_FOR = timedelta(minutes=10)
+
+
+def agreement_data_hash(project: Project) -> str:
+    """A fingerprint of everything the report reads, cheap enough for every request: the set of current
+    readings (readings are never edited: a correction supersedes one with a newer id), the current consensus
+    runs, the readers (their pseudonyms), the scheme and the compared condition."""
+    readings = Reading.objects.filter(project=project, superseded_by__isnull=True).aggregate(
+        n=Count("id"), top=Max("id"), total=Sum("id")
+    )
+    payload = {
+        "version": REPORT_VERSION,
+        "scheme": project.scheme_id,
+        "baseline": _baseline(project),
+        "readings": readings,
+        "runs": sorted(project.consensus_runs.filter(is_current=True).values_list("id", flat=True)),
+        "readers": sorted(
+            project.memberships.filter(role=Membership.Role.READER).values_list("user_id", flat=True)
+        ),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def agreement_lookup(*, project: Project, n_boot: int) -> tuple[str, AgreementReport | None]:
+    """The fingerprint of the current inputs and the newest stored report at ``n_boot`` (current or not)."""
+    return agreement_data_hash(project), AgreementReport.objects.filter(
+        project=project, n_boot=n_boot
+    ).first()
+
+
+def agreement_enqueue(*, project: Project, n_boot: int, stored: AgreementReport | None) -> None:
+    """Queue a newer report on the worker (with the current transaction), unless one queued after ``stored``
+    was computed is still pending: an admin page that asks every few seconds queues one computation."""
+    since = timezone.now() - PENDING_FOR
+    if stored is not None:
+        since = max(since, stored.as_of)
+    pending = OutboxMessage.objects.filter(task=COMPUTE_TASK, args=[project.pk, n_boot], created_at__gt=since)
+    if not pending.exists():
+        outbox_send(COMPUTE_TASK, args=(project.pk, n_boot))
+
+
+def agreement_compute(*, project_id: int, n_boot: int) -> AgreementReport | None:
+    """Compute and store the project's report unless the stored one is current; None if no project.
+
+    Idempotent and safe to run twice at once: a report of older data never replaces one of newer data.
+    """
+    project = Project.objects.select_related("scheme").filter(pk=project_id).first()
+    if project is None:
+        return None
+    as_of = timezone.now()
+    digest, stored = agreement_lookup(project=project, n_boot=n_boot)
+    if stored is not None and stored.data_hash == digest:
+        return stored
+    started = time.perf_counter()
+    result = agreement_report(project=project, n_boot=n_boot)
+    fields = {
+        "data_hash": digest,
+        "as_of": as_of,
+        "result": result,
+        "duration_s": round(time.perf_counter() - started, 3),
+    }
+    try:
+        with transaction.atomic():
+            return AgreementReport.objects.create(project=project, n_boot=n_boot, **fields)
+    except IntegrityError:  # stored meanwhile: replace it only with a report of newer data
+        AgreementReport.objects.filter(project=project, n_boot=n_boot, as_of__lt=as_of).update(**fields)
+    return AgreementReport.objects.get(project=project, n_boot=n_boot)
 
 
 def agreement_csv(report: dict[str, Any]) -> str:

@@ -463,14 +463,14 @@ ENDPOINTS = [
         "agreement",
         "get",
         lambda w: f"{P(w)}/agreement/?n_boot=5",
-        {**ADJUDICATORS, **MEMBERS_404},
+        {"admin": 202, "staff": 202, "adjudicator": 202, **MEMBERS_404},  # queued for the worker
         blinded=True,
     ),
     Endpoint(
         "agreement-csv",
         "get",
         lambda w: f"{P(w)}/agreement.csv?n_boot=5",
-        {**ADJUDICATORS, **MEMBERS_404},
+        {"admin": 202, "staff": 202, "adjudicator": 202, **MEMBERS_404},  # queued for the worker
         blinded=True,
     ),
     Endpoint(

@@ -105,3 +105,18 @@ export async function upload<T>(path: string, form: FormData): Promise<T> {
 
 export const get = <T>(path: string) => request<T>("GET", path);
 export const post = <T>(path: string, body: unknown = {}) => request<T>("POST", path, body);
+
+/** Ask again every ``everyMs`` while the server answers ``{status: "computing"}`` (202: the worker is on it),
+ * at most ``tries`` times; the last answer, ready or not. */
+export async function untilReady<T extends { status: string }>(
+  ask: () => Promise<T>,
+  tries = 150,
+  everyMs = 2000,
+): Promise<T> {
+  let answer = await ask();
+  for (let i = 0; answer.status !== "ready" && i < tries; i++) {
+    await new Promise((r) => setTimeout(r, everyMs));
+    answer = await ask();
+  }
+  return answer;
+}

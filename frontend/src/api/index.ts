@@ -134,7 +134,9 @@ export const api = {
   contourReliability: (id: number) => get<S["ContourReliabilityOutput"][]>(`${p(id)}/contours/reliability/`),
   consensus: (id: number) => get<ConsensusRun[]>(`${p(id)}/consensus/`),
   refit: (id: number) => post<unknown>(`${p(id)}/consensus/refit/`),
-  agreement: (id: number, nBoot = 200) => get<AgreementReport>(`${p(id)}/agreement/?n_boot=${nBoot}`),
+  /** The newest agreement report, or 202 ``computing`` until the worker has made a first one. */
+  agreement: (id: number, nBoot = 200) =>
+    get<AgreementReport | S["AgreementComputingOutput"]>(`${p(id)}/agreement/?n_boot=${nBoot}`),
 
   trainingRuns: async (id: number) => items(await get<Page<TrainingRun>>(`${p(id)}/training/runs/?limit=50`)),
   trainingRun: (id: number, run: number) => get<TrainingRunDetail>(`${p(id)}/training/runs/${run}/`),

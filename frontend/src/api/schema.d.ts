@@ -402,7 +402,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description κ/α per lesion × joint × region with CIs, reader confusion, intra-reader κ, ICC of the total. */
+        /**
+         * @description κ/α per lesion × joint × region with CIs, reader confusion, intra-reader κ, ICC of the total.
+         *
+         *     Computed on the worker: 202 until the first report is ready, then the newest report with
+         *     ``current`` false while a newer one (of readings since ``as_of``) is being computed.
+         */
         get: operations["api_projects_agreement_retrieve"];
         put?: never;
         post?: never;
@@ -419,7 +424,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description The agreement report as CSV. */
+        /** @description The newest agreement report as CSV (202 until the worker has computed one). */
         get: operations["api_projects_agreement.csv_retrieve"];
         put?: never;
         post?: never;
@@ -1306,8 +1311,27 @@ export interface components {
             /** Format: double */
             alpha_ci_upper: number | null;
         };
+        /** @description 202: the worker is computing the project's first agreement report at this bootstrap size; ask again. */
+        AgreementComputingOutput: {
+            status: components["schemas"]["ComputingEnum"];
+            /** @description fingerprint of the readings being analysed */
+            data_hash: string;
+        };
         /** @description κ/α per lesion × joint × region with CIs, reader confusion, intra-reader κ, ICC of the total score. */
         AgreementReportOutput: {
+            status: components["schemas"]["ReadyEnum"];
+            /** @description false while the worker computes a newer report: readings changed since as_of */
+            current: boolean;
+            /**
+             * Format: date-time
+             * @description when the readings this report analyses were read
+             */
+            as_of: string;
+            /**
+             * Format: double
+             * @description seconds the worker took to compute it
+             */
+            duration_s: number;
             project: number;
             n_boot: number;
             cells: components["schemas"]["AgreementCellOutput"][];
@@ -1532,6 +1556,8 @@ export interface components {
             };
             floor?: components["schemas"]["PromotionFloorOutput"];
         };
+        /** @enum {string} */
+        ComputingEnum: "computing";
         /** @description A condition's reader-averaged metric. */
         ConditionEstimateOutput: {
             condition: string;
@@ -2520,13 +2546,11 @@ export interface components {
         };
         /** @description The analysis of these inputs is being computed: ask again shortly. */
         ReaderStudyComputingOutput: {
-            status: components["schemas"]["ReaderStudyComputingOutputStatusEnum"];
+            status: components["schemas"]["ComputingEnum"];
             reference: string;
             conditions: string[];
             data_hash: string;
         };
-        /** @enum {string} */
-        ReaderStudyComputingOutputStatusEnum: "computing";
         /**
          * @description * `sequential` - sequential (a case in each condition in turn, at once: the unaided read, then with AI)
          *     * `crossover` - crossover (a case in each condition in sessions apart by the washout, order a seeded Latin square per reader)
@@ -2565,7 +2589,7 @@ export interface components {
         };
         /** @description The MRMC analysis of two conditions' reads (unaided vs aided by default), per endpoint. */
         ReaderStudyOutput: {
-            status: components["schemas"]["ReaderStudyOutputStatusEnum"];
+            status: components["schemas"]["ReadyEnum"];
             /** @description of the analysis */
             version: number;
             reference: string;
@@ -2582,8 +2606,6 @@ export interface components {
             /** Format: date-time */
             computed_at: string;
         };
-        /** @enum {string} */
-        ReaderStudyOutputStatusEnum: "ready";
         ReadingCorrectInputRequest: {
             values: components["schemas"]["ValueRowRequest"][];
             /** @description series and images named by the assignment's pseudonymous UIDs */
@@ -2635,6 +2657,8 @@ export interface components {
             /** @description the reader's confidence (e.g. 1-5) or probability (0-100) that the lesion is present, where the scheme asks for one; the value follows from it */
             readonly rating: number | null;
         };
+        /** @enum {string} */
+        ReadyEnum: "ready";
         RocCurveOutput: {
             fpr: number[];
             tpr: number[];
@@ -3688,6 +3712,14 @@ export interface operations {
                     "application/json": components["schemas"]["AgreementReportOutput"];
                 };
             };
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgreementComputingOutput"];
+                };
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -3716,6 +3748,14 @@ export interface operations {
                 };
                 content: {
                     "text/csv": string;
+                };
+            };
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgreementComputingOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -1,6 +1,7 @@
 // Agreement dashboard: α / Fleiss κ with bootstrap CIs per lesion × region × joint, reader confusion heat
 // maps, intra-reader κ from repeated sessions, total-score ICC.
 import { api } from "../../api";
+import { untilReady } from "../../api/client";
 import type { AgreementCell, AgreementReport } from "../../api/types";
 import type { Params } from "../../router";
 import { cumulative, forest, heatmap, type Interval, progressChart, responsive } from "../../ui/charts";
@@ -34,15 +35,25 @@ export async function agreementView(outlet: HTMLElement, params: Params): Promis
   const project = await api.project(id);
   main.append(
     h("h1", null, `${project.name} — agreement`),
-    h("p", { class: "sub" }, "Computing (bootstrap CIs)…"),
+    message("Computing the agreement report on the worker (bootstrap CIs)…"),
   );
-  const report: AgreementReport = await api.agreement(id, 200);
+  const answer = await untilReady(() => api.agreement(id, 200));
   main.lastElementChild?.remove();
+  if (answer.status !== "ready") {
+    main.append(
+      message("The agreement report is still being computed; reload this page in a minute.", "error"),
+    );
+    return;
+  }
+  const report: AgreementReport = answer;
   const lesions = [...new Set(report.cells.map((c) => c.lesion))];
   main.append(
     h(
       "p",
-      { class: "sub" },
+      { class: "sub", "data-current": String(report.current) },
+      `Readings as of ${new Date(report.as_of).toLocaleString()}`,
+      report.current ? "" : " · newer readings are being analysed: reload to see them",
+      " · ",
       h("a", { href: `/api/projects/${id}/agreement.csv` }, "Download CSV"),
       ` · ${iccSummary(report.total_score)}`,
     ),

@@ -3,7 +3,7 @@
 // MRMC (Obuchowski–Rockette, Hillis df) test — all from GET /api/projects/{id}/reader-study/, which answers
 // 202 while the worker computes it.
 import type { S } from "../../api";
-import { get } from "../../api/client";
+import { get, untilReady } from "../../api/client";
 import { forest, type Interval } from "../../ui/charts";
 import { fmt, h, message, s } from "../../ui/dom";
 import type { Params } from "../../router";
@@ -239,11 +239,7 @@ export async function readerStudyView(outlet: HTMLElement, params: Params): Prom
   );
   const status = message("Computing the analysis on the worker…");
   main.append(status);
-  let study: ReaderStudy = await get<ReaderStudy>(`${base}/${query}`);
-  for (let i = 0; study.status !== "ready" && i < 150; i++) {
-    await new Promise((r) => setTimeout(r, 2000));
-    study = await get<ReaderStudy>(`${base}/${query}`);
-  }
+  const study = await untilReady(() => get<ReaderStudy>(`${base}/${query}`));
   status.remove();
   if (study.status !== "ready") {
     main.append(message("The analysis is still being computed; reload this page in a minute.", "error"));
