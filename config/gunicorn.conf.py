@@ -4,6 +4,11 @@ Threads, not plain processes: a viewer opening a case asks for dozens of frames 
 streams each one from the image server, so most of a request's time is spent waiting on sockets. 4 processes
 × 4 threads served 20 concurrent viewers best on 2 cores in tests/bench/bench_proxy.py (2 × 16 spent more time
 in the GIL). ``WEB_WORKERS`` and ``WEB_THREADS`` override them for larger machines.
+
+Each worker is replaced after about ``WEB_MAX_REQUESTS`` requests (± 10 %, so the four are not replaced at once;
+in-flight requests finish first): over a 30-minute soak at 100 readers the workers' memory kept climbing,
+604 -> 860 MiB for four, without levelling off (tests/bench/RESULTS-load.md), and a bound that holds whatever
+the cause is the one a long-running web process needs. 0 turns it off.
 """
 
 import os
@@ -12,3 +17,5 @@ worker_class = "gthread"
 workers = int(os.environ.get("WEB_WORKERS", "4"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = 120
+max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "5000"))
+max_requests_jitter = max_requests // 10
