@@ -436,6 +436,7 @@ def run_protocol(
                 summary["delong"] = {
                     f"{mode} vs majority": delong_paired(present, mode) for mode in ("soft", "readers")
                 }
+    out.mkdir(parents=True, exist_ok=True)  # a table made from records alone scored nothing here
     (out / "protocol.json").write_text(json.dumps(summary, indent=1, default=float))
     return summary
 

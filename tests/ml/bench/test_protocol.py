@@ -198,3 +198,24 @@ def test_a_scored_pair_is_recorded_once_and_reused_only_on_the_same_code(tmp_pat
     write_record(tmp_path, pair, run | {"code_hash": "0" * 64})
     with pytest.raises(ValueError, match="on other ml/ code"):
         load_record(tmp_path, pair, settings)
+
+
+def test_a_table_made_from_records_alone_writes_its_summary_into_a_new_folder(tmp_path: Path) -> None:
+    """The final table is made again from the committed records in a fresh checkout, where ``--out`` does not
+    exist yet (no pair is scored there, so nothing else creates it)."""
+    sizes = BenchSizes()
+    settings = {"sizes": dataclasses.asdict(sizes), "device": "cpu", "difficulty": "realistic"}
+    run = {
+        **settings,
+        "readers_scenario": "realistic",
+        "recipe_overrides": {},
+        "readers": {},
+        "commit": "abc",
+        "code_hash": code_hash(),
+    }
+    for pair in FINAL_SEEDS:
+        write_record(tmp_path / "records", pair, run | {"seed_train": pair[0]})
+    out = tmp_path / "fresh" / "bench-final"
+    summary = run_protocol(out, sizes, FINAL_SEEDS, protocol="dev", record=tmp_path / "records")
+    assert summary["pair_commits"] == ["abc"] * 3
+    assert (out / "protocol.json").is_file()
