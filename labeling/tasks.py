@@ -7,16 +7,18 @@ from django.db import OperationalError
 
 from labeling.dicom import DicomStoreUnavailable
 
+# A database that is briefly locked or unavailable is transient: retry (every such task is idempotent).
+DATABASE_TASK = {
+    "acks_late": True,
+    "ignore_result": True,
+    "soft_time_limit": 1800,
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "max_retries": 5,
+}
 
-# A database that is briefly locked or unavailable is transient: retry; the refit is idempotent.
-@shared_task(
-    acks_late=True,
-    ignore_result=True,
-    soft_time_limit=1800,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=5,
-)
+
+@shared_task(**DATABASE_TASK)
 def consensus_refit_task(project_id: int, requested_at: str | None = None, full: bool = False) -> None:
     """Refit the project's consensus (incrementally unless ``full``); debounced, idempotent, safe to run twice
     at once."""
@@ -40,14 +42,7 @@ def import_job_run_task(job_id: int) -> None:
     import_job_run(job_id=job_id)
 
 
-@shared_task(
-    acks_late=True,
-    ignore_result=True,
-    soft_time_limit=1800,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=5,
-)
+@shared_task(**DATABASE_TASK)
 def reader_study_compute_task(project_id: int, reference: str, conditions: list[str] | None = None) -> None:
     """Analyse the project's reader study (two of its conditions) against ``reference``; idempotent per data
     hash."""
@@ -56,14 +51,7 @@ def reader_study_compute_task(project_id: int, reference: str, conditions: list[
     reader_study_compute(project_id=project_id, reference=reference, conditions=conditions)
 
 
-@shared_task(
-    acks_late=True,
-    ignore_result=True,
-    soft_time_limit=1800,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=5,
-)
+@shared_task(**DATABASE_TASK)
 def agreement_compute_task(project_id: int, n_boot: int) -> None:
     """Compute the project's agreement report at ``n_boot`` unless the stored one is current; idempotent."""
     from labeling.services.agreement import agreement_compute
