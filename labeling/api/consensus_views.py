@@ -417,9 +417,9 @@ class AgreementApi(APIView):
 
         Computed on the worker: 202 until the first report is ready, then the newest report with
         ``current`` false while a newer one (of readings since ``as_of``) is being computed."""
-        report, current, _digest = _agreement(request, project_id)
+        report, current, digest = _agreement(request, project_id)
         if report is None:
-            return _agreement_computing(_digest)
+            return _agreement_computing(digest)
         return Response(
             {
                 "status": "ready",
