@@ -11,6 +11,8 @@
 # Environment (all optional):
 #   ORTHANC_PORT (8042)  ORTHANC_DICOM_PORT (4242, DICOM server is disabled)  ORTHANC_BIN (Orthanc)
 #   ORTHANC_DICOMWEB_PLUGIN (/usr/share/orthanc/plugins/libOrthancDicomWeb.so)
+#   ORTHANC_HTTP_THREADS (256: Orthanc's HTTP server holds one thread per open keep-alive connection, so it
+#     needs more threads than its clients keep connections open; see platform/README.md)
 #   POSTGRES_PORT (5432)  POSTGRES_DB (concord)  POSTGRES_USER (postgres)  REDIS_PORT (6379)
 #   SERVICES_WAIT_TRIES (60) × SERVICES_WAIT_INTERVAL_S (0.5)
 set -euo pipefail
@@ -20,6 +22,7 @@ VAR="$REPO/var"
 ORTHANC_DIR="$VAR/orthanc"
 ORTHANC_PORT="${ORTHANC_PORT:-8042}"
 ORTHANC_DICOM_PORT="${ORTHANC_DICOM_PORT:-4242}"
+ORTHANC_HTTP_THREADS="${ORTHANC_HTTP_THREADS:-256}"
 ORTHANC_BIN="${ORTHANC_BIN:-Orthanc}"
 ORTHANC_DICOMWEB_PLUGIN="${ORTHANC_DICOMWEB_PLUGIN:-/usr/share/orthanc/plugins/libOrthancDicomWeb.so}"
 ORTHANC_PID="$ORTHANC_DIR/orthanc.pid"
@@ -63,6 +66,7 @@ orthanc_render_config() {
     mkdir -p "$ORTHANC_DIR/db"
     sed -e "s|\"@HTTP_PORT@\"|$ORTHANC_PORT|" \
         -e "s|\"@DICOM_PORT@\"|$ORTHANC_DICOM_PORT|" \
+        -e "s|\"@HTTP_THREADS@\"|$ORTHANC_HTTP_THREADS|" \
         -e "s|@STORAGE_DIR@|$ORTHANC_DIR/db|g" \
         -e "s|@DICOMWEB_PLUGIN@|$ORTHANC_DICOMWEB_PLUGIN|" \
         "$REPO/platform/orthanc/orthanc.json" >"$ORTHANC_CONF"
