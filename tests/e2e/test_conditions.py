@@ -128,10 +128,8 @@ def test_a_t1_only_vs_t1_stir_crossover_set_on_the_project_page_read_and_analyse
             ]
             r = api.post(f"{site.base}/api/assignments/{a['key']}/reading/", json={"values": values})
             assert r.status_code == 201, r.text
-    assert all(
-        r["status"] == "submitted"
-        for r in admin.get(f"{site.base}/api/projects/{project}/assignments/?limit=10000").json()["results"]
-    )
+    rows = admin.get(f"{site.base}/api/projects/{project}/assignments/?limit=10000").json()["results"]
+    assert all(r["status"] == "submitted" for r in rows), [r for r in rows if r["status"] != "submitted"]
 
     url = f"{site.base}/api/projects/{project}/reader-study/"
     admin.get(url)
