@@ -73,8 +73,9 @@ class CtPredictor:
     ) -> tuple[NDArray[np.float32], dict[str, Any]]:
         """Crops (2, 1, z, y, x) [left, right] of a study and the centres (mm) and seg labels used."""
         cfg = self.crop_config
-        scan = load_ct_scan(folder)
-        if use_truth_seg or self.segmenter is None:
+        truth_seg = use_truth_seg or self.segmenter is None
+        scan = load_ct_scan(folder, labels=truth_seg)  # a SEG nobody reads is not decoded
+        if truth_seg:
             if scan.labels is None:
                 raise ValueError(f"{folder} has no SEG and no segmentation model is loaded")
             labels = to_seg_grid(scan.labels, cfg.seg_shape, order=0).astype(np.uint8)

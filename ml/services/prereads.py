@@ -1,13 +1,17 @@
 """AI pre-reads: a promoted version reads the project's cases in batches on the gpu queue, its weights
-loaded once per batch."""
+loaded once per batch, a few cases in flight at a time (``Predictor.predict_many``)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
+from labeling.models import Case
 from labeling.services.outbox import outbox_send
 from ml.models import ModelVersion, Prediction
 from ml.pipelines import pipeline_for
@@ -38,19 +42,31 @@ def prereads_compute(*, version_id: int, batch: int = 50) -> int:
     if not cases:
         return 0
     predictor = pipeline_for(version.kind).load(Path(version.checkpoint_dir), device=settings.ML_DEVICE)
+    read: list[Case] = []  # the cases handed to the predictor, in the order its outputs come back
+
+    def records() -> Iterator[dict[str, Any]]:  # read lazily, in this thread (database, store)
+        for case in cases:
+            try:
+                record = case_record(case, SERIES_FOR_KIND[version.kind])
+            except Exception:  # one unreadable case must not stop the others
+                log.exception("pre-read of case %s by %s failed", case.pk, version)
+                continue
+            read.append(case)
+            yield record
+
     done = 0
-    for case in cases:
-        if not ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.PROMOTED).exists():
-            break
-        try:
-            output = predictor.predict(case_record(case, SERIES_FOR_KIND[version.kind]))
-        except Exception:  # one unreadable case must not stop the others
-            log.exception("pre-read of case %s by %s failed", case.pk, version)
-            continue
-        Prediction.objects.get_or_create(
-            model_version=version, case=case, defaults={"output": json_safe(output)}
-        )
-        done += 1
+    with closing(predictor.predict_many(records())) as outputs:  # cases run ahead on threads
+        for index, output in enumerate(outputs):
+            case = read[index]
+            if not ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.PROMOTED).exists():
+                break
+            if isinstance(output, Exception):
+                log.error("pre-read of case %s by %s failed", case.pk, version, exc_info=output)
+                continue
+            Prediction.objects.get_or_create(
+                model_version=version, case=case, defaults={"output": json_safe(output)}
+            )
+            done += 1
     if todo.exists() and done:
         _enqueue_prereads(version.pk)  # the next batch
     return done
