@@ -66,7 +66,10 @@ class CtPredictor:
         if self.segmenter is None:
             raise RuntimeError("this checkpoint has no segmentation model")
         x = torch.as_tensor(np.asarray(image, dtype=np.float32))[None].to(self.device)
-        return np.asarray(self.segmenter(x).argmax(1)[0].cpu().numpy(), dtype=np.uint8)
+        logits = self.segmenter(x)[0].float().cpu().numpy()
+        # numpy's argmax over the 3 classes: torch's over a dimension of three took 25 ms on the CPU,
+        # half the segmenter's time (the same labels, ties to the first class)
+        return np.asarray(np.argmax(logits, axis=0), dtype=np.uint8)
 
     def study_crops(
         self, folder: str | os.PathLike[str], *, use_truth_seg: bool = False

@@ -28,8 +28,10 @@ def _enqueue_prereads(version_id: int) -> None:
 def prereads_compute(*, version_id: int, batch: int = 50) -> int:
     """AI pre-reads of the project's cases that this version has not read yet; returns how many were made.
 
-    The version's weights are loaded once per batch, onto ``ML_DEVICE`` (the gpu queue's GPU). Idempotent
-    (a unique row per version and case); a retired version stops early.
+    The version's weights are loaded once per batch, onto ``ML_DEVICE`` (the gpu queue's GPU), and the
+    batch's cases are read a few at a time on threads (``Predictor.predict_many``); outputs are stored in
+    case order. Idempotent (a unique row per version and case); a version that is not (or no longer)
+    promoted stores nothing (more).
     """
 
     version = ModelVersion.objects.select_related("project").get(pk=version_id)
@@ -39,7 +41,11 @@ def prereads_compute(*, version_id: int, batch: int = 50) -> int:
         .order_by("id")
     )
     cases = list(todo[:batch])
-    if not cases:
+
+    def promoted() -> bool:
+        return ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.PROMOTED).exists()
+
+    if not cases or not promoted():
         return 0
     predictor = pipeline_for(version.kind).load(Path(version.checkpoint_dir), device=settings.ML_DEVICE)
     read: list[Case] = []  # the cases handed to the predictor, in the order its outputs come back
@@ -58,7 +64,7 @@ def prereads_compute(*, version_id: int, batch: int = 50) -> int:
     with closing(predictor.predict_many(records())) as outputs:  # cases run ahead on threads
         for index, output in enumerate(outputs):
             case = read[index]
-            if not ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.PROMOTED).exists():
+            if not promoted():  # retired meanwhile: nothing more is stored
                 break
             if isinstance(output, Exception):
                 log.error("pre-read of case %s by %s failed", case.pk, version, exc_info=output)
