@@ -105,19 +105,20 @@ def predict_concurrently(
     predict: Callable[[dict[str, Any]], dict[str, Any]],
     cases: Iterable[dict[str, Any]],
     *,
-    workers: int = PREREAD_WORKERS,
+    workers: int | None = None,
 ) -> PreReads:
     """``predict(case)`` of each case, yielded in order (the exception in place of a failed case's
-    output), with ``workers`` cases in flight on threads. ``cases`` is read lazily, in the caller's thread
-    (a generator of database reads stays there); leaving the loop early cancels the cases not started
-    and waits for the at most ``workers`` running ones."""
+    output), with ``workers`` (default ``PREREAD_WORKERS``) cases in flight on threads. ``cases`` is read
+    lazily, in the caller's thread (a generator of database reads stays there); leaving the loop early
+    cancels the cases not started and waits for the at most ``workers`` running ones."""
+    workers = max(1, workers or PREREAD_WORKERS)
     todo = iter(cases)
     pending: deque[Future[dict[str, Any]]] = deque()
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="preread") as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="preread") as pool:
         try:
             for case in todo:
                 pending.append(pool.submit(predict, case))
-                if len(pending) >= max(1, workers):
+                if len(pending) >= workers:
                     break
             while pending:
                 future = pending.popleft()
