@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -110,9 +111,16 @@ def predict_concurrently(
     """``predict(case)`` of each case, yielded in order (the exception in place of a failed case's
     output), with ``workers`` (default ``PREREAD_WORKERS``) cases in flight on threads. ``cases`` is read
     lazily, in the caller's thread (a generator of database reads stays there); leaving the loop early
-    cancels the cases not started and waits for the at most ``workers`` running ones."""
+    cancels the cases not started and waits for the at most ``workers`` running ones. One worker, or a
+    single case, runs in the caller's thread."""
     workers = max(1, workers or PREREAD_WORKERS)
     todo = iter(cases)
+    head = list(islice(todo, 2))
+    if workers == 1 or len(head) < 2:  # nothing to overlap: no thread (torch warms up in each new one)
+        for case in chain(head, todo):
+            yield _outcome(predict, case)
+        return
+    todo = chain(head, todo)
     pending: deque[Future[dict[str, Any]]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="preread") as pool:
         try:
@@ -133,6 +141,15 @@ def predict_concurrently(
         finally:
             for future in pending:
                 future.cancel()
+
+
+def _outcome(
+    predict: Callable[[dict[str, Any]], dict[str, Any]], case: dict[str, Any]
+) -> dict[str, Any] | Exception:
+    try:
+        return predict(case)
+    except Exception as error:  # handed to the caller, case by case
+        return error
 
 
 class StudyPredictor(Protocol):
