@@ -82,9 +82,8 @@ def load_series_files(paths: Sequence[str | os.PathLike[str]], *, sort: bool = F
         datasets = [datasets[i] for i in order]
         positions = positions[order]
     pixels = np.empty((len(datasets), *datasets[0].pixel_array.shape), dtype=np.float32)
-    for k, d in enumerate(
-        datasets
-    ):  # stored * slope + intercept in float32, in place (one volume, no copies)
+    # stored * slope + intercept in float32, in place: one volume, no per-slice copies, stack or astype
+    for k, d in enumerate(datasets):
         pixels[k] = d.pixel_array
         slope, intercept = float(getattr(d, "RescaleSlope", 1.0)), float(getattr(d, "RescaleIntercept", 0.0))
         np.multiply(pixels[k], np.float32(slope), out=pixels[k])
