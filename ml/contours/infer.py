@@ -161,7 +161,9 @@ class ContourPredictor:
         neighbouring slices' (:func:`ml.contours.repair.repair_short_traces`, ``stop_reason``
         "repaired"; ``short_trace_ratio`` 0 = off).
         """
-        volume = normalise_scan(_channels(scan.images))  # once: the locator and the crops both read it
+        # normalised once, for the locator (channel 0) and the crops (the model's channels), and only the
+        # channels they read (a lesion scan brings STIR too); per channel, so the same values
+        volume = normalise_scan(_channels(scan.images)[:, : max(1, self.config.in_channels)])
         if centres is None:
             centres = locate_scan(scan, normalised=volume)
         samples = samples_from_arrays(
