@@ -77,15 +77,16 @@ class CtScan:
     labels: U8 | None
 
 
-def load_ct_scan(folder: str | os.PathLike[str]) -> CtScan:
-    """Read ``folder/CT`` (+ ``folder/SEG/*.dcm`` if present) ; SEG segments 2/3 (ilia) both become 2."""
+def load_ct_scan(folder: str | os.PathLike[str], *, labels: bool = True) -> CtScan:
+    """Read ``folder/CT`` (+ ``folder/SEG/*.dcm`` if present and ``labels``); SEG segments 2/3 (ilia) both
+    become 2. ``labels`` False: the SEG is not read (``CtScan.labels`` None), as when a segmenter finds the
+    joints."""
     series = load_series(Path(folder) / "CT")
-    seg = sorted((Path(folder) / "SEG").glob("*.dcm"))
-    labels = None
-    if seg:
-        raw = load_seg_labels(seg[0], series)
-        labels = np.where(raw >= 2, 2, raw).astype(np.uint8)
-    return CtScan(series, labels)
+    seg = sorted((Path(folder) / "SEG").glob("*.dcm")) if labels else []
+    if not seg:
+        return CtScan(series, None)
+    raw = load_seg_labels(seg[0], series)
+    return CtScan(series, np.where(raw >= 2, 2, raw).astype(np.uint8))
 
 
 def window(hu: F32, window_hu: tuple[float, float]) -> F32:

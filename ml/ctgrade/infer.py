@@ -66,15 +66,19 @@ class CtPredictor:
         if self.segmenter is None:
             raise RuntimeError("this checkpoint has no segmentation model")
         x = torch.as_tensor(np.asarray(image, dtype=np.float32))[None].to(self.device)
-        return np.asarray(self.segmenter(x).argmax(1)[0].cpu().numpy(), dtype=np.uint8)
+        logits = self.segmenter(x)[0].float().cpu().numpy()
+        # numpy's argmax over the 3 classes: torch's over a dimension of three took 25 ms on the CPU,
+        # half the segmenter's time (the same labels, ties to the first class)
+        return np.asarray(np.argmax(logits, axis=0), dtype=np.uint8)
 
     def study_crops(
         self, folder: str | os.PathLike[str], *, use_truth_seg: bool = False
     ) -> tuple[NDArray[np.float32], dict[str, Any]]:
         """Crops (2, 1, z, y, x) [left, right] of a study and the centres (mm) and seg labels used."""
         cfg = self.crop_config
-        scan = load_ct_scan(folder)
-        if use_truth_seg or self.segmenter is None:
+        truth_seg = use_truth_seg or self.segmenter is None
+        scan = load_ct_scan(folder, labels=truth_seg)  # a SEG nobody reads is not decoded
+        if truth_seg:
             if scan.labels is None:
                 raise ValueError(f"{folder} has no SEG and no segmentation model is loaded")
             labels = to_seg_grid(scan.labels, cfg.seg_shape, order=0).astype(np.uint8)

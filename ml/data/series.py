@@ -81,14 +81,16 @@ def load_series_files(paths: Sequence[str | os.PathLike[str]], *, sort: bool = F
         order = np.argsort(positions @ normal, kind="stable")
         datasets = [datasets[i] for i in order]
         positions = positions[order]
-    slices = []
-    for d in datasets:
-        image = d.pixel_array.astype(np.float32)
+    pixels = np.empty((len(datasets), *datasets[0].pixel_array.shape), dtype=np.float32)
+    # stored * slope + intercept in float32, in place: one volume, no per-slice copies, stack or astype
+    for k, d in enumerate(datasets):
+        pixels[k] = d.pixel_array
         slope, intercept = float(getattr(d, "RescaleSlope", 1.0)), float(getattr(d, "RescaleIntercept", 0.0))
-        slices.append(image * np.float32(slope) + np.float32(intercept))
+        np.multiply(pixels[k], np.float32(slope), out=pixels[k])
+        np.add(pixels[k], np.float32(intercept), out=pixels[k])
     steps = np.abs(np.diff(positions @ normal))
     return Series(
-        pixels=np.stack(slices).astype(np.float32),
+        pixels=pixels,
         pixel_spacing=np.asarray([float(v) for v in datasets[0].PixelSpacing], dtype=np.float64),
         positions=positions,
         orientation=orientation,

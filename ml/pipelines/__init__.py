@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import importlib
 import tempfile
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Generator, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,6 +21,8 @@ from ml.config import check_keys
 from ml.data.snapshot import link_study
 
 Progress = Callable[[dict[str, Any]], None]
+#: What ``Predictor.predict_many`` yields, case by case: the pre-read, or the exception its case raised.
+PreReads = Generator[dict[str, Any] | Exception, None, None]
 ShouldStop = Callable[[], bool]
 
 PIPELINES = {
@@ -81,11 +86,70 @@ class Evaluation:
         return self.metrics[self.primary]
 
 
+#: Cases a pre-read batch reads at once (threads). A case's numpy/scipy work (filters, resampling, crops)
+#: and torch's kernels release the GIL, so a second case keeps the second core busy; pydicom does not.
+PREREAD_WORKERS = 2
+
+
 class Predictor(Protocol):
     """A checkpoint's weights loaded once onto a device; pre-reads any number of cases with them."""
 
     def predict(self, case: dict[str, Any]) -> dict[str, Any]:
         """Pre-read one case of a snapshot-style case record (series with DICOM file paths)."""
+
+    def predict_many(self, cases: Iterable[dict[str, Any]]) -> PreReads:
+        """Pre-read cases in their order: each one's output (what :meth:`predict` gives) or the exception
+        it raised, so one unreadable case does not stop the others."""
+
+
+def predict_concurrently(
+    predict: Callable[[dict[str, Any]], dict[str, Any]],
+    cases: Iterable[dict[str, Any]],
+    *,
+    workers: int | None = None,
+) -> PreReads:
+    """``predict(case)`` of each case, yielded in order (the exception in place of a failed case's
+    output), with ``workers`` (default ``PREREAD_WORKERS``) cases in flight on threads. ``cases`` is read
+    lazily, in the caller's thread (a generator of database reads stays there); leaving the loop early
+    cancels the cases not started and waits for the at most ``workers`` running ones. One worker, or a
+    single case, runs in the caller's thread."""
+    workers = max(1, workers or PREREAD_WORKERS)
+    todo = iter(cases)
+    head = list(islice(todo, 2))
+    if workers == 1 or len(head) < 2:  # nothing to overlap: no thread (torch warms up in each new one)
+        for case in chain(head, todo):
+            yield _outcome(predict, case)
+        return
+    todo = chain(head, todo)
+    pending: deque[Future[dict[str, Any]]] = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="preread") as pool:
+        try:
+            for case in todo:
+                pending.append(pool.submit(predict, case))
+                if len(pending) >= workers:
+                    break
+            while pending:
+                future = pending.popleft()
+                for case in todo:  # keep the pool full while this case's output is handed out
+                    pending.append(pool.submit(predict, case))
+                    break
+                try:
+                    output: dict[str, Any] | Exception = future.result()
+                except Exception as error:  # handed to the caller, case by case
+                    output = error
+                yield output
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _outcome(
+    predict: Callable[[dict[str, Any]], dict[str, Any]], case: dict[str, Any]
+) -> dict[str, Any] | Exception:
+    try:
+        return predict(case)
+    except Exception as error:  # handed to the caller, case by case
+        return error
 
 
 class StudyPredictor(Protocol):
@@ -104,6 +168,9 @@ class StudyPreReader:
     def predict(self, case: dict[str, Any]) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp:
             return self.predictor.predict_study(link_study(case, Path(tmp) / "study"))
+
+    def predict_many(self, cases: Iterable[dict[str, Any]]) -> PreReads:
+        return predict_concurrently(self.predict, cases)
 
 
 class Pipeline(Protocol):

@@ -7,6 +7,7 @@ the T1 series; the primary gold metric is the share of gold joint slices traced 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,15 @@ from ml.contours.train import train_contours
 from ml.data.geometry import patient_to_pixel
 from ml.data.series import load_series_files
 from ml.data.snapshot import TEST, TRAIN, load_data_folder, series_folder
-from ml.pipelines import Cancelled, Evaluation, TrainRequest, check_config, loop_progress
+from ml.pipelines import (
+    Cancelled,
+    Evaluation,
+    PreReads,
+    TrainRequest,
+    check_config,
+    loop_progress,
+    predict_concurrently,
+)
 from ml.pipelines.recipes import recipe
 from ml.training import TrainConfig, read_card
 
@@ -158,6 +167,10 @@ class ContourPreReader:
                 if t.confidence >= CONFIDENT
             ]
         }
+
+    def predict_many(self, cases: Iterable[dict[str, Any]]) -> PreReads:
+        """:meth:`predict` of each case in order (its exception in place of a failed one's output)."""
+        return predict_concurrently(self.predict, cases)
 
 
 PIPELINE = ContourPipeline()

@@ -8,12 +8,17 @@ training's). Works in a throw-away PostgreSQL database (test_concord_bench_prere
 
 The demo's projects are loaded as ``make demo`` loads them (``demo_load_phantoms``: 24 MRI + 24 CT phantoms,
 imported, read by the simulated readers). For each model kind a promoted version is made from DIR's checkpoint,
-and its pre-reads of every case in the project are timed twice:
+and its pre-reads of every case in the project are timed three times:
 
 - **per case**: ``prereads_compute(batch=1)`` once per case, so the weights are loaded for every case: the
   cost structure of ``Pipeline.predict(checkpoint_dir, case)`` before issue 17 (``24 CT pre-reads took ~4 min
   in the demo``);
-- **per batch**: ``prereads_compute()`` once, the weights loaded once for all the cases.
+- **per batch**: ``prereads_compute()`` once, the weights loaded once for all the cases, ``PREREAD_WORKERS``
+  cases in flight on threads (``Predictor.predict_many``);
+- **1 thread**: the same batch with one case at a time (``ml.pipelines.PREREAD_WORKERS = 1``), to tell what
+  the threads give from what the per-case work gives.
+
+Every run's outputs are compared with the per-case run's (``same``: all equal).
 
 "one load s" is the median of three loads of the checkpoint alone (what the batch saves per case).
 """
@@ -70,6 +75,7 @@ def time_kind(kind: str, checkpoint: Path) -> dict[str, Any]:
     """Pre-read every case of the demo project of ``kind``'s modality, per case and per batch."""
     from labeling.management.commands.demo_load_phantoms import PROJECTS
     from labeling.models import Project
+    from ml import pipelines
     from ml.models import ModelVersion, Prediction, TrainingRun
     from ml.pipelines import pipeline_for
     from ml.services.prereads import prereads_compute
@@ -91,12 +97,20 @@ def time_kind(kind: str, checkpoint: Path) -> dict[str, Any]:
         if prereads_compute(version_id=version.pk, batch=1) != 1:
             raise RuntimeError(f"a {kind} pre-read failed; see the log")
         per_case.append(time.perf_counter() - start)
-    Prediction.objects.filter(model_version=version).delete()
-    start = time.perf_counter()
-    done = prereads_compute(version_id=version.pk, batch=n)
-    batch_s = time.perf_counter() - start
-    if done != n:
-        raise RuntimeError(f"{kind}: {done} of {n} pre-reads made")
+    reference = outputs(version)
+    timings, same = {}, True
+    for workers in (pipelines.PREREAD_WORKERS, 1):
+        Prediction.objects.filter(model_version=version).delete()
+        default, pipelines.PREREAD_WORKERS = pipelines.PREREAD_WORKERS, workers
+        try:
+            start = time.perf_counter()
+            done = prereads_compute(version_id=version.pk, batch=n)
+            timings[workers] = time.perf_counter() - start
+        finally:
+            pipelines.PREREAD_WORKERS = default
+        if done != n:
+            raise RuntimeError(f"{kind}: {done} of {n} pre-reads made")
+        same = same and outputs(version) == reference
     loads = []
     for _ in range(3):
         start = time.perf_counter()
@@ -106,15 +120,26 @@ def time_kind(kind: str, checkpoint: Path) -> dict[str, Any]:
         "kind": kind,
         "cases": n,
         "per_case": per_case,
-        "batch_s": batch_s,
+        "batch_s": timings[pipelines.PREREAD_WORKERS],
+        "batch_1_s": timings[1],
+        "workers": pipelines.PREREAD_WORKERS,
+        "same": same,
         "load_s": statistics.median(loads),
     }
+
+
+def outputs(version: Any) -> dict[int, Any]:
+    """The stored pre-reads of a version, by case id."""
+    from ml.models import Prediction
+
+    return dict(Prediction.objects.filter(model_version=version).values_list("case_id", "output"))
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
     head = (
         f"{'kind':<9} {'cases':>5}  {'per case: total s':>17} {'median s':>9}  "
-        f"{'per batch: total s':>18} {'s/case':>7}  {'speed-up':>8}  {'one load s':>10}"
+        f"{'per batch: total s':>18} {'s/case':>7}  {'speed-up':>8}  {'1 thread: total s':>17}  "
+        f"{'one load s':>10}  same"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -122,8 +147,9 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"{r['kind']:<9} {r['cases']:>5}  {total:>17.1f} {statistics.median(r['per_case']):>9.2f}  "
             f"{r['batch_s']:>18.1f} {r['batch_s'] / r['cases']:>7.2f}  {total / r['batch_s']:>7.1f}x  "
-            f"{r['load_s']:>10.2f}"
+            f"{r['batch_1_s']:>17.1f}  {r['load_s']:>10.2f}  {'yes' if r['same'] else 'NO'}"
         )
+    lines.append(f"(per batch: {rows[0]['workers'] if rows else '-'} cases in flight on threads)")
     return "\n".join(lines)
 
 

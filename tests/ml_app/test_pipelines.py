@@ -10,9 +10,10 @@ import pytest
 
 from ml.lesions.infer import LesionPredictor
 from ml.models import ModelVersion, Prediction, TrainingRun
-from ml.pipelines import TrainRequest, pipeline_for
+from ml.pipelines import TrainRequest, pipeline_for, predict_concurrently
+from ml.services import prereads
 from ml.services.prereads import prereads_compute
-from ml.services.snapshots import case_record, snapshot_create
+from ml.services.snapshots import case_record, json_safe, snapshot_create
 from ml.services.training import training_run_start
 from ml.training import read_card
 from tests.ml_app.conftest import TINY_CONTOUR, build_campaign
@@ -86,6 +87,83 @@ def test_a_pre_read_batch_loads_the_weights_once(campaign_settings, monkeypatch)
     outputs = Prediction.objects.filter(model_version=version).values_list("output", flat=True)
     assert all(0.0 <= o["left"]["bme/iliac_upper"] <= 1.0 for o in outputs)
     assert prereads_compute(version_id=version.pk) == 0 and len(loads) == 1  # nothing left: nothing loaded
+
+    # the batch (cases on threads) stored what each case read alone gives
+    predictor = pipeline_for("lesions").load(checkpoint, "cpu")
+    for prediction in Prediction.objects.filter(model_version=version).select_related("case__study"):
+        alone = predictor.predict(case_record(prediction.case, ["T1", "STIR"]))
+        assert prediction.output == json_safe(alone)
+
+
+class _FailingPipeline:
+    """Loads a pre-reader whose ``predict`` fails on one case id."""
+
+    def __init__(self, fail_on: int) -> None:
+        self.fail_on = fail_on
+
+    def load(self, checkpoint_dir, device="auto"):  # type: ignore[no-untyped-def]
+        pipeline = self
+
+        class PreReader:
+            def predict(self, case):  # type: ignore[no-untyped-def]
+                if case["case_id"] == pipeline.fail_on:
+                    raise ValueError("no sacrum in the segmentation")
+                return {"case": case["case_id"]}
+
+            def predict_many(self, cases):  # type: ignore[no-untyped-def]
+                return predict_concurrently(self.predict, cases)
+
+        return PreReader()
+
+
+@pytest.mark.django_db
+def test_a_case_that_cannot_be_read_or_pre_read_does_not_stop_the_batch(campaign_settings, monkeypatch):
+    campaign = build_campaign(campaign_settings, n_mri=4, n_gold=2)
+    run = TrainingRun.objects.create(
+        project=campaign.project, kind="lesions", state=TrainingRun.State.SUCCEEDED
+    )
+    version = ModelVersion.objects.create(
+        project=campaign.project,
+        kind="lesions",
+        version=1,
+        training_run=run,
+        status=ModelVersion.Status.PROMOTED,
+        checkpoint_dir=str(campaign.root / "ckpt"),
+    )
+    first, second, *rest = campaign.project.cases.order_by("id")
+    monkeypatch.setattr("ml.services.prereads.pipeline_for", lambda kind: _FailingPipeline(second.pk))
+    real_record = prereads.case_record
+
+    def record(case, series):  # type: ignore[no-untyped-def]
+        if case.pk == first.pk:
+            raise OSError("the DICOMweb store did not answer")
+        return real_record(case, series)
+
+    monkeypatch.setattr("ml.services.prereads.case_record", record)
+    monkeypatch.setattr("ml.services.prereads._enqueue_prereads", lambda version_id: None)
+
+    assert prereads_compute(version_id=version.pk) == len(rest) == 2
+    stored = dict(Prediction.objects.filter(model_version=version).values_list("case_id", "output"))
+    assert stored == {case.pk: {"case": case.pk} for case in rest}
+
+
+@pytest.mark.django_db
+def test_a_version_no_longer_promoted_pre_reads_nothing(campaign_settings, monkeypatch):
+    campaign = build_campaign(campaign_settings, n_mri=4, n_gold=2)
+    run = TrainingRun.objects.create(
+        project=campaign.project, kind="lesions", state=TrainingRun.State.SUCCEEDED
+    )
+    version = ModelVersion.objects.create(
+        project=campaign.project,
+        kind="lesions",
+        version=1,
+        training_run=run,
+        status=ModelVersion.Status.RETIRED,
+        checkpoint_dir=str(campaign.root / "ckpt"),
+    )
+    loads = []
+    monkeypatch.setattr("ml.services.prereads.pipeline_for", lambda kind: loads.append(kind))
+    assert prereads_compute(version_id=version.pk) == 0 and loads == []  # not even loaded
 
 
 @pytest.mark.django_db

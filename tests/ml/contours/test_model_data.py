@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from ml.contours.data import ContourDataset, crop_geometry, samples_from_arrays
 from ml.contours.field import gaussian_heatmap
 from ml.contours.files import load_folder, save_npz_scan
-from ml.contours.locate import locate_joints
+from ml.contours.locate import _shift_columns, locate_joints
 from ml.contours.model import ContourLoss, ContourModelConfig, ContourNet, focal_heatmap_loss, unit_field
 from ml.contours.synthetic import toy_scan
 
@@ -120,3 +121,10 @@ def test_focal_loss_prefers_the_true_peak_over_an_echo() -> None:
     assert focal_heatmap_loss(right, target) < 0.5 * focal_heatmap_loss(echo, target)
     with pytest.raises(ValueError):
         ContourModelConfig(heatmap_loss="l1")
+
+
+@pytest.mark.parametrize("d", [1, 3, -2, -5, 40])
+def test_the_locator_s_column_shift_is_ndimage_s_order_0_shift(d: int) -> None:
+    image = np.random.default_rng(d + 10).random((7, 12))
+    expected = ndimage.shift(image, (0, d), order=0, mode="nearest")
+    assert np.array_equal(_shift_columns(image, d), expected)
