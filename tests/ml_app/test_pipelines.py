@@ -53,6 +53,21 @@ def test_lesion_pipeline_trains_on_a_snapshot_evaluates_on_gold_and_pre_reads(ca
     assert set(output) >= {"left", "right"} and 0.0 <= output["left"]["bme/iliac_upper"] <= 1.0
 
 
+def _lesion_version(campaign, checkpoint, status=ModelVersion.Status.PROMOTED):  # type: ignore[no-untyped-def]
+    """Version 1 of a lesion model of the campaign's project, from a finished run, at ``checkpoint``."""
+    run = TrainingRun.objects.create(
+        project=campaign.project, kind="lesions", state=TrainingRun.State.SUCCEEDED
+    )
+    return ModelVersion.objects.create(
+        project=campaign.project,
+        kind="lesions",
+        version=1,
+        training_run=run,
+        status=status,
+        checkpoint_dir=str(checkpoint),
+    )
+
+
 @pytest.mark.django_db
 def test_a_pre_read_batch_loads_the_weights_once(campaign_settings, monkeypatch):
     """Pre-reads of a promoted version read its checkpoint once per batch, not once per case (24 CT
@@ -61,17 +76,7 @@ def test_a_pre_read_batch_loads_the_weights_once(campaign_settings, monkeypatch)
     snapshot = snapshot_create(project=campaign.project, kind="lesions")
     checkpoint = campaign.root / "ckpt"
     pipeline_for("lesions").train(TrainRequest(Path(snapshot.path), checkpoint, TINY_LESIONS))
-    run = TrainingRun.objects.create(
-        project=campaign.project, kind="lesions", state=TrainingRun.State.SUCCEEDED
-    )
-    version = ModelVersion.objects.create(
-        project=campaign.project,
-        kind="lesions",
-        version=1,
-        training_run=run,
-        status=ModelVersion.Status.PROMOTED,
-        checkpoint_dir=str(checkpoint),
-    )
+    version = _lesion_version(campaign, checkpoint)
     loads = []
     real = LesionPredictor.from_checkpoint.__func__  # type: ignore[attr-defined]
 
@@ -119,17 +124,7 @@ class _FailingPipeline:
 @pytest.mark.django_db
 def test_a_case_that_cannot_be_read_or_pre_read_does_not_stop_the_batch(campaign_settings, monkeypatch):
     campaign = build_campaign(campaign_settings, n_mri=4, n_gold=2)
-    run = TrainingRun.objects.create(
-        project=campaign.project, kind="lesions", state=TrainingRun.State.SUCCEEDED
-    )
-    version = ModelVersion.objects.create(
-        project=campaign.project,
-        kind="lesions",
-        version=1,
-        training_run=run,
-        status=ModelVersion.Status.PROMOTED,
-        checkpoint_dir=str(campaign.root / "ckpt"),
-    )
+    version = _lesion_version(campaign, campaign.root / "ckpt")
     first, second, *rest = campaign.project.cases.order_by("id")
     monkeypatch.setattr("ml.services.prereads.pipeline_for", lambda kind: _FailingPipeline(second.pk))
     real_record = prereads.case_record
@@ -150,17 +145,7 @@ def test_a_case_that_cannot_be_read_or_pre_read_does_not_stop_the_batch(campaign
 @pytest.mark.django_db
 def test_a_version_no_longer_promoted_pre_reads_nothing(campaign_settings, monkeypatch):
     campaign = build_campaign(campaign_settings, n_mri=4, n_gold=2)
-    run = TrainingRun.objects.create(
-        project=campaign.project, kind="lesions", state=TrainingRun.State.SUCCEEDED
-    )
-    version = ModelVersion.objects.create(
-        project=campaign.project,
-        kind="lesions",
-        version=1,
-        training_run=run,
-        status=ModelVersion.Status.RETIRED,
-        checkpoint_dir=str(campaign.root / "ckpt"),
-    )
+    version = _lesion_version(campaign, campaign.root / "ckpt", ModelVersion.Status.RETIRED)
     loads = []
     monkeypatch.setattr("ml.services.prereads.pipeline_for", lambda kind: loads.append(kind))
     assert prereads_compute(version_id=version.pk) == 0 and loads == []  # not even loaded
