@@ -63,6 +63,8 @@ orthanc_pid() {
 }
 
 orthanc_render_config() {
+    [[ "$ORTHANC_HTTP_THREADS" =~ ^[1-9][0-9]*$ ]] \
+        || die "ORTHANC_HTTP_THREADS must be a positive whole number, not '$ORTHANC_HTTP_THREADS'"
     mkdir -p "$ORTHANC_DIR/db"
     sed -e "s|\"@HTTP_PORT@\"|$ORTHANC_PORT|" \
         -e "s|\"@DICOM_PORT@\"|$ORTHANC_DICOM_PORT|" \
