@@ -7,6 +7,8 @@ analyses the two conditions and the admin's reader-study page draws them. Real g
 from __future__ import annotations
 
 import random
+import re
+import time
 
 import pytest
 
@@ -69,8 +71,14 @@ def test_a_t1_only_vs_t1_stir_crossover_set_on_the_project_page_read_and_analyse
     admin_page.fill("#setting-reader_study_conditions", "t1_only, t1_stir")
     admin_page.select_option("#setting-reader_study_design", "crossover")
     admin_page.fill("#setting-washout_cases", "0")
+    # the assignments list answers late (as under load): the generate form must still show the saved wash-out
+    # once the save says "Saved" (it showed the old 20 until the list came, and a Generate then used 20)
+    late = re.compile(r"/api/projects/\d+/assignments/")
+    admin_page.route(late, lambda route: (time.sleep(0.5), route.continue_()))
     admin_page.click("button:text-is('Save settings')")
     admin_page.wait_for_selector("text=reader-study conditions default → t1_only, t1_stir")
+    assert admin_page.input_value("#gen-wcases") == "0"
+    admin_page.unroute(late)
     admin_page.click("button:text-is('Generate assignments')")
     n_cases = len(truth)
     admin_page.wait_for_selector(f"text=Created {2 * n_cases} assignments ({2 * n_cases} crossover reads).")
@@ -129,7 +137,12 @@ def test_a_t1_only_vs_t1_stir_crossover_set_on_the_project_page_read_and_analyse
             r = api.post(f"{site.base}/api/assignments/{a['key']}/reading/", json={"values": values})
             assert r.status_code == 201, r.text
     rows = admin.get(f"{site.base}/api/projects/{project}/assignments/?limit=10000").json()["results"]
-    assert all(r["status"] == "submitted" for r in rows), [r for r in rows if r["status"] != "submitted"]
+    left = [
+        f"{r['case_label']}/{r.get('reader')}/{r.get('condition')}: {r['status']}"
+        for r in rows
+        if r["status"] != "submitted"
+    ]
+    assert not left, "; ".join(left)
 
     url = f"{site.base}/api/projects/{project}/reader-study/"
     admin.get(url)

@@ -539,8 +539,10 @@ export async function manageProjectView(outlet: HTMLElement, params: Params): Pr
               const before = project;
               project = await api.projectUpdate(id, parsed.changes);
               renderHead();
+              // the assignment form starts from the project's settings: it is re-rendered before "Saved"
+              // shows, so that a Generate right after the message uses the saved wash-out, not the old one
+              await renderAssignments();
               renderSettings(`Saved: ${describeChanges(before, parsed.changes)}.`);
-              await renderAssignments(); // its form starts from the project's settings
             });
           },
         },
