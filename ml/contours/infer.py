@@ -17,7 +17,7 @@ from ml.contours.data import JointSample, normalise_scan, samples_from_arrays
 from ml.contours.files import ScanArrays
 from ml.contours.locate import locate_joints
 from ml.contours.metrics import symmetric_rmse
-from ml.contours.model import ContourModelConfig, ContourNet, heatmaps
+from ml.contours.model import ContourModelConfig, ContourNet, field_norm, heatmaps, unit_field
 from ml.contours.repair import repair_short_traces
 from ml.contours.walker import WalkResult, heatmap_peak, walk
 from ml.data.geometry import pixel_to_patient
@@ -28,8 +28,6 @@ MODEL_KIND = "contours"
 CONFIDENT = 0.2
 #: A confident trace shorter than this fraction of its slice's expected length is repaired.
 SHORT_TRACE_RATIO = 0.8
-#: The smallest norm a field vector is divided by (``ml.contours.model.unit_field``'s ``eps``).
-UNIT_EPS = 1e-6
 F64 = NDArray[np.float64]
 
 
@@ -119,11 +117,8 @@ class ContourPredictor:
         fields, heats = [], []
         for lo in range(0, len(x), self.batch_size):
             out = self.model(x[lo : lo + self.batch_size].to(self.device)).float()
-            # |(vx, vy)| once, by hand: torch's vector norm over a dimension of two took 10 ms a call on
-            # the CPU (two calls, unit_field's and the gap test's, were a third of this function)
-            norm = (out[:, 0:1] ** 2 + out[:, 1:2] ** 2).sqrt()
-            keep = norm >= self.gap_norm
-            fields.append((out[:, :2] / norm.clamp_min(UNIT_EPS) * keep).cpu().numpy())
+            norm = field_norm(out)  # once, for the gap test and the unit field
+            fields.append((unit_field(out, norm=norm) * (norm >= self.gap_norm)).cpu().numpy())
             heats.append(heatmaps(out, self.config.heatmap_loss).cpu().numpy())
         n = self.config.crop_px
         if not fields:

@@ -96,9 +96,18 @@ class ContourNet(nn.Module):
         return out
 
 
-def unit_field(raw: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Normalise the first two channels of a network output (B, >=2, ...) to unit length: (B, 2, ...)."""
-    return F.normalize(raw[:, :FIELD_CHANNELS].float(), dim=1, eps=eps)
+def field_norm(raw: torch.Tensor) -> torch.Tensor:
+    """The length of the field vector (first two channels) of a network output, (B, 1, ...). Written out:
+    torch's vector norm over a dimension of two took ~10 ms a call on the CPU."""
+    return (raw[:, 0:1].float() ** 2 + raw[:, 1:2].float() ** 2).sqrt()
+
+
+def unit_field(raw: torch.Tensor, eps: float = 1e-6, norm: torch.Tensor | None = None) -> torch.Tensor:
+    """Normalise the first two channels of a network output (B, >=2, ...) to unit length: (B, 2, ...).
+    ``norm``: their :func:`field_norm`, when the caller has it already (inference)."""
+    if norm is None:
+        return F.normalize(raw[:, :FIELD_CHANNELS].float(), dim=1, eps=eps)
+    return raw[:, :FIELD_CHANNELS].float() / norm.clamp_min(eps)
 
 
 def heatmaps(raw: torch.Tensor, heatmap_loss: str = "focal") -> torch.Tensor:

@@ -121,23 +121,15 @@ def predict_concurrently(
             yield _outcome(predict, case)
         return
     todo = chain(head, todo)
-    pending: deque[Future[dict[str, Any]]] = deque()
+    pending: deque[Future[dict[str, Any] | Exception]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="preread") as pool:
         try:
-            for case in todo:
-                pending.append(pool.submit(predict, case))
-                if len(pending) >= workers:
-                    break
+            pending.extend(pool.submit(_outcome, predict, case) for case in islice(todo, workers))
             while pending:
                 future = pending.popleft()
-                for case in todo:  # keep the pool full while this case's output is handed out
-                    pending.append(pool.submit(predict, case))
-                    break
-                try:
-                    output: dict[str, Any] | Exception = future.result()
-                except Exception as error:  # handed to the caller, case by case
-                    output = error
-                yield output
+                # keep the pool full while this case's output is handed out
+                pending.extend(pool.submit(_outcome, predict, case) for case in islice(todo, 1))
+                yield future.result()
         finally:
             for future in pending:
                 future.cancel()
