@@ -238,6 +238,11 @@ DICOMWEB_AUTH_CACHE_S = env.float("DICOMWEB_AUTH_CACHE_S", default=10.0)
 DICOMWEB_DECISIONS_EPOCH = Path(
     env.str("DICOMWEB_DECISIONS_EPOCH", default=str(VAR_DIR / "dicomweb-decisions.epoch"))
 )
+# Frames the proxy fetched from the DICOMweb server, kept on local disk for the next request of the same frame
+# (labeling.dicom.frame_cache): the folder, its size in MiB (0: no cache) and an entry's lifetime in seconds.
+FRAME_CACHE_DIR = Path(env.str("FRAME_CACHE_DIR", default=str(VAR_DIR / "frame-cache")))
+FRAME_CACHE_MB = env.float("FRAME_CACHE_MB", default=2048.0)
+FRAME_CACHE_TTL_S = env.float("FRAME_CACHE_TTL_S", default=86400.0)
 # Other DICOMweb servers an admin may import from by URL (the configured one is always allowed).
 DICOM_IMPORT_SOURCES = env.list("DICOM_IMPORT_SOURCES", default=[])
 # De-identification on import (PS3.15 Annex E basic profile), the site default a project may override:

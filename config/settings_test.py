@@ -25,6 +25,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # not empty the other's decision cache in the middle of a fast-path test).
 DICOMWEB_DECISIONS_EPOCH = VAR_DIR / f"dicomweb-decisions-test-{_xdist}.epoch"  # noqa: F405
 
+# no frame cache unless a test (or a bench, through the environment) asks for one, with its own folder: a test's
+# frames never answer another's
+FRAME_CACHE_MB = env.float("FRAME_CACHE_MB", default=0.0)  # noqa: F405
+
 # tests open a connection per request, as before issue 16 (live servers and workers start and stop often)
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 

@@ -6,8 +6,10 @@ decisions in the per-process cache of ``dicomweb_auth`` — "this token or sessi
 user may see this series" (or, for a reader's assignment served under its pseudonymous UIDs, "these
 pseudonyms are this stored series, with this map", so the reader's frames take this path as well). While
 they last, this WSGI middleware answers the following frame requests itself: it matches the path, finds both
-decisions, and streams the frames from the DICOMweb server through the proxy's connection pool. Everything
-else — a first request, a cache miss, an upstream error answer, the local folder store, any other resource —
+decisions, and answers with the frames kept in the frame cache (``labeling.dicom.frame_cache``: what this
+path fetched before, for any caller, sent with ``sendfile``) or else streams them from the DICOMweb server
+through the proxy's connection pool, keeping them for the next request. Everything
+else — a first request, a decision not (or no longer) cached, an upstream error answer, the local folder store, any other resource —
 falls through to Django unchanged, so every rule stays in one place; only an image server that cannot be
 reached (or does not answer in time) is answered here, with the full path's own 502 body, so that the wait is
 not doubled. It adds no decision of its own: it only reuses what the full path has decided.
@@ -19,10 +21,12 @@ and it ran on every frame; see tests/bench/bench_proxy.py for the figures.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from http.cookies import CookieError, SimpleCookie
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 import urllib3
 from django.conf import settings
@@ -32,12 +36,16 @@ from labeling.api.dicomweb_auth import decisions
 from labeling.api.dicomweb_urls import FRAMES_PATH
 from labeling.api.dicomweb_views import CACHE_IMMUTABLE, frame_numbers, pseudonymous_series
 from labeling.api.errors import IMAGE_SERVER_DOWN_BODY, IMAGE_SERVER_RETRY_AFTER_S
+from labeling.dicom.frame_cache import FrameCache, frame_key
 from labeling.dicom.proxy import frames_accept, pooled_session, without_part_locations
 from labeling.exceptions import InvalidInput
 
 #: Exactly the Django route's path (same UID and frame-list patterns, so no ``.``/``..`` segments).
 _FRAMES_PATH = re.compile(FRAMES_PATH)
 _READ_BYTES = 1024 * 1024
+
+logger = logging.getLogger(__name__)
+_frame_caches: dict[tuple[str, int, float], FrameCache] = {}
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -60,6 +68,17 @@ def cached_user_pk(environ: dict[str, Any]) -> int | None:
     except CookieError:
         return None
     return decisions.get(("session", morsel.value)) if morsel else None
+
+
+def frame_cache() -> FrameCache | None:
+    """This process's frame cache as the settings ``FRAME_CACHE_*`` configure it; None when it is off."""
+    size = int(settings.FRAME_CACHE_MB * 1024 * 1024)
+    if size <= 0:
+        return None
+    config = (str(settings.FRAME_CACHE_DIR), size, float(settings.FRAME_CACHE_TTL_S))
+    if (cache := _frame_caches.get(config)) is None:
+        cache = _frame_caches[config] = FrameCache(config[0], size_limit=size, ttl_s=config[2])
+    return cache
 
 
 class FramesFastPath:
@@ -95,8 +114,14 @@ class FramesFastPath:
             instance = uids.real(instance)  # type: ignore[assignment]
             if instance is None:
                 return None  # names nothing of this series: the full path words the 404
-        url = f"{base.rstrip('/')}/studies/{study}/series/{series}/instances/{instance}/frames/{frames}"
         accept = frames_accept(environ.get("HTTP_ACCEPT") or "")
+        # a reader's assignment: no part may name the stored UIDs (as the full path does)
+        located = pseudonymous is None
+        cache = frame_cache()
+        key = frame_key(base, study, series, instance, frames, accept, located=located)
+        if cache is not None and (hit := cache.open(key)) is not None:
+            return _send_file(environ, start_response, *hit)
+        url = f"{base.rstrip('/')}/studies/{study}/series/{series}/instances/{instance}/frames/{frames}"
         pool = cast(HTTPAdapter, pooled_session().get_adapter(url)).poolmanager  # shares its connections
         try:
             upstream = pool.urlopen(
@@ -110,22 +135,27 @@ class FramesFastPath:
                     connect=settings.DICOMWEB_CONNECT_TIMEOUT_S, read=settings.DICOMWEB_READ_TIMEOUT_S
                 ),
             )
-        except urllib3.exceptions.HTTPError:
+        except urllib3.exceptions.HTTPError as exc:
             # down, or no answer in time: the full path's 502 (asking again there would double the wait)
+            logger.warning("GET %s: image server unavailable: %s", url, exc)
             return _image_server_down(start_response)
         if upstream.status != 200:
             upstream.drain_conn()
             upstream.release_conn()
             return None
         content_type = upstream.headers.get("Content-Type", "application/octet-stream")
-        if pseudonymous is not None:
-            # a reader's assignment: read whole so that no part names the stored UIDs (as the full path does)
+        if not located or (cache is not None and _fits(upstream, cache)):
+            # read whole: to take the parts' locations out, or to keep the frames for the next request
             try:
-                body = without_part_locations(upstream.read(decode_content=True), content_type)
+                body = upstream.read(decode_content=True)
             except urllib3.exceptions.HTTPError:
                 upstream.close()
                 return None
             upstream.release_conn()
+            if not located:
+                body = without_part_locations(body, content_type)
+            if cache is not None:
+                cache.put(key, body, content_type)
             start_response("200 OK", [*_headers(content_type), ("Content-Length", str(len(body)))])
             return [body]
         headers = _headers(content_type)
@@ -137,6 +167,30 @@ class FramesFastPath:
         ]
         start_response("200 OK", headers)
         return _body(upstream)
+
+
+def _fits(upstream: urllib3.BaseHTTPResponse, cache: FrameCache) -> bool:
+    """Whether the answer is small enough to read whole and keep (frames of one image are; a long list may not)."""
+    length = upstream.headers.get("Content-Length", "")
+    return length.isdigit() and int(length) <= cache.max_entry_bytes
+
+
+def _send_file(
+    environ: dict[str, Any], start_response: StartResponse, handle: BinaryIO, content_type: str
+) -> Iterable[bytes]:
+    """A kept answer, by ``sendfile`` where the server offers it (gunicorn does): the pixels stay in the kernel."""
+    size = os.fstat(handle.fileno()).st_size
+    start_response("200 OK", [*_headers(content_type), ("Content-Length", str(size))])
+    wrapper = environ.get("wsgi.file_wrapper")
+    if wrapper is not None:
+        return cast(Iterable[bytes], wrapper(handle, _READ_BYTES))
+    return _file_chunks(handle)
+
+
+def _file_chunks(handle: BinaryIO) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(_READ_BYTES):
+            yield chunk
 
 
 def _image_server_down(start_response: StartResponse) -> list[bytes]:

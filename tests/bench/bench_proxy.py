@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -80,6 +82,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per target")
     parser.add_argument("--slices", type=int, default=8)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--frame-cache-mb",
+        type=float,
+        default=2048,
+        help="the proxy's frame cache (0: none, every frame from Orthanc)",
+    )
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--port", type=int, default=0, help="default: a free port")
     parser.add_argument("--orthanc", default="http://127.0.0.1:8042")
@@ -116,6 +124,7 @@ def main() -> None:
     config = setup_databases(verbosity=0, interactive=False)
     db = connection.settings_dict
     server = None
+    frame_cache_dir = tempfile.mkdtemp(prefix="concord-frame-cache-")
     try:
         datasets = make_series(
             n_slices=args.slices, rows=512, columns=512, description="T1", patient_id=PATIENT
@@ -149,6 +158,9 @@ def main() -> None:
             DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
             DICOMWEB_URL=dicomweb,
             PYTHONPATH=str(ROOT),
+            # a fresh frame cache, which the warm-up fills (or none, with 0)
+            FRAME_CACHE_MB=str(args.frame_cache_mb),
+            FRAME_CACHE_DIR=frame_cache_dir,
         )
         server = subprocess.Popen(
             [
@@ -205,7 +217,12 @@ def main() -> None:
         print(
             f"\nframe of 512x512x16 bit ({512 * 512 * 2 // 1024} KiB), {args.clients} concurrent clients, "
             f"{args.rounds} x {args.requests} requests each per target, gunicorn {args.workers}x{args.threads} "
-            f"threads, {os.cpu_count()} CPUs"
+            f"threads, {os.cpu_count()} CPUs, "
+            + (
+                f"frame cache {args.frame_cache_mb:g} MiB (warm)"
+                if args.frame_cache_mb > 0
+                else "no frame cache"
+            )
         )
         print(f"{'target':19s} {'requests':>8s} {'median ms':>10s} {'p95 ms':>8s} {'req/s':>7s}")
         for name, latencies in results.items():
@@ -227,6 +244,7 @@ def main() -> None:
         if server is not None:
             server.terminate()
             server.wait(timeout=15)
+        shutil.rmtree(frame_cache_dir, ignore_errors=True)
         for old in store.search_studies({"PatientID": PATIENT}):
             store.delete_study(json_value(old, "StudyInstanceUID"))
         teardown_databases(config, verbosity=0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -465,6 +466,85 @@ def test_a_browser_session_authorised_by_django_is_served_by_the_fast_path(impor
     assert inner.paths == [first]  # only the first frame went through Django
     assert call(app, first, HTTP_COOKIE="sessionid=someone-else")[2] == FELL_THROUGH
     assert call(app, frame_path(imported[1]), **cookie)[2] == FELL_THROUGH  # stored UIDs: Django's 404
+
+
+@pytest.fixture
+def frame_cache_on(settings, tmp_path):
+    settings.FRAME_CACHE_MB = 64
+    settings.FRAME_CACHE_DIR = tmp_path / "frame-cache"
+
+
+def test_frames_fetched_once_are_answered_from_the_frame_cache_after_the_same_checks(
+    imported, world, live_server, orthanc, frame_cache_on
+):
+    """Issue 16: every frame went to Orthanc, which parses the DICOM file again for each. Now the fast path
+    keeps what it fetched: the next request of the frame, by any caller the full path authorised, is answered
+    from local disk, even once the image server no longer has it; a reader's copy names no stored UID."""
+    t1, t1b = imported[0], imported[1]
+    assignment = reader_assignment(world, imported)
+    app, reader, reader_path = warm_fast_path(
+        imported, world, live_server, token=Token.objects.get_or_create(user=world.reader)[0].key
+    )
+    adjudicator_token = Token.objects.get_or_create(user=world.adjudicator)[0].key
+    app, adjudicator, stored_path = warm_fast_path(
+        imported, world, live_server, frame_path, token=adjudicator_token
+    )
+    before = {
+        path: call(app, path, **who) for path, who in ((reader_path, reader), (stored_path, adjudicator))
+    }
+    orthanc.delete_study(t1.StudyInstanceUID)  # from now on only the cache has these pixels
+
+    for path, who in ((reader_path, reader), (stored_path, adjudicator)):
+        status, headers, body = call(app, path, **who)
+        assert status == "200 OK" and t1b.PixelData in body and body == before[path][2], path
+        assert {k: headers[k] for k in ("Content-Type", "Cache-Control", "Vary")} == {
+            k: before[path][1][k] for k in ("Content-Type", "Cache-Control", "Vary")
+        }
+        assert int(headers["Content-Length"]) == len(body)
+    reader_body = call(app, reader_path, **reader)[2].decode("latin-1")
+    assert t1b.SOPInstanceUID not in reader_body and "Content-Location" not in reader_body
+
+    other = {"HTTP_AUTHORIZATION": f"Token {Token.objects.get_or_create(user=world.other_reader)[0].key}"}
+    for path, who in [
+        (reader_path, other),  # cached, but not this reader's: the checks come first
+        (reader_path, {}),
+        (stored_path, reader),  # the reader may not use the stored UIDs, cached or not
+        (pseudonymous_frame_path(assignment, t1), reader),  # Django's first frame: never kept, gone upstream
+    ]:
+        assert call(app, path, **who)[2] == FELL_THROUGH, path
+
+
+def test_a_frame_cache_that_cannot_be_written_still_serves_every_frame(
+    imported, world, live_server, settings, tmp_path, caplog
+):
+    (tmp_path / "a-file").write_text("not a folder")
+    settings.FRAME_CACHE_MB = 64
+    settings.FRAME_CACHE_DIR = tmp_path / "a-file" / "frame-cache"
+    token = Token.objects.get_or_create(user=world.reader)[0].key
+    with caplog.at_level("WARNING", logger="labeling.dicom.frame_cache"):
+        app, reader, path = warm_fast_path(imported, world, live_server, token=token)  # 200 with the pixels
+        status, _, body = call(app, path, **reader)
+    assert status == "200 OK" and imported[1].PixelData in body
+    assert "frame cache" in caplog.text
+
+
+def test_a_kept_frame_is_asked_of_the_image_server_again_after_its_lifetime(
+    stub_upstream, world, settings, tmp_path
+):
+    settings.FRAME_CACHE_MB = 64
+    settings.FRAME_CACHE_DIR = tmp_path / "frame-cache"
+    settings.FRAME_CACHE_TTL_S = 0.3
+    token = Token.objects.get_or_create(user=world.reader)[0]
+    decisions.put(("study", world.reader.pk, "1.2", "3.4"), True)  # as if Django had just authorised it
+    decisions.put(("token", token.key), (world.reader, token))
+    app = FramesFastPath(Recorder())
+    path = "/dicomweb/studies/1.2/series/3.4/instances/5.6/frames/1"
+    answers = [call(app, path, HTTP_AUTHORIZATION=f"Token {token.key}") for _ in range(3)]
+    assert len(stub_upstream.paths) == 1 and all(a == answers[0] for a in answers)
+    assert answers[0][0] == "200 OK" and b"FRAME" in answers[0][2]
+    time.sleep(0.4)
+    assert call(app, path, HTTP_AUTHORIZATION=f"Token {token.key}")[0] == "200 OK"
+    assert len(stub_upstream.paths) == 2
 
 
 def test_without_a_decision_cache_every_frame_goes_through_django(imported, world, live_server, settings):

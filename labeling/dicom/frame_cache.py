@@ -1,0 +1,97 @@
+"""Frames already fetched from the image server, kept on local disk for the next request of the same frame.
+
+A reader study reads every case several times: by each of its readers, by a reader again on a repeat, by an
+adjudicator. Pixels never change once stored (an import that would replace them is refused), so the frames
+the DICOMweb proxy fetched once can answer the next request without the image server, which would otherwise
+parse the DICOM file again for every frame. The hit is sent with ``sendfile`` from the page cache: no Python
+touches the pixels.
+
+Bounded in size (least recently stored first out) and in age (``ttl_s``: an entry is never served after it,
+so frames of a study removed from the project are gone from the cache within it as well). Built on
+``diskcache`` (SQLite index + one file per entry; safe across processes and threads, atomic writes, culling
+built in). A cache that cannot be written (disk full, a read-only folder) only logs: the frame is still served.
+
+Django-free: ``labeling.api.dicomweb_fastpath`` opens it with the settings ``FRAME_CACHE_*``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import BinaryIO
+
+import diskcache
+
+logger = logging.getLogger(__name__)
+
+#: Answers above this size (a long frame list) are streamed, not kept.
+MAX_ENTRY_BYTES = 16 * 1024 * 1024
+#: The index's SQLite waits at most this long for another writer before the entry is skipped, not the frame.
+_LOCK_WAIT_S = 0.5
+
+
+def frame_key(
+    server: str, study: str, series: str, instance: str, frames: str, accept: str, *, located: bool
+) -> str:
+    """The entry of these stored UIDs' frames as fetched from ``server`` with ``accept``.
+
+    ``located``: the body as the image server sent it, parts named by their URLs (``Content-Location``), or
+    (False) without them, as a reader's assignment is served.
+    """
+    raw = "\0".join((server, study, series, instance, frames, accept, "located" if located else "bare"))
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class FrameCache:
+    """Frame bodies and their media types by ``frame_key``; one instance per process (opened lazily)."""
+
+    def __init__(self, directory: str | os.PathLike[str], *, size_limit: int, ttl_s: float) -> None:
+        self.directory = Path(directory)
+        self.size_limit = size_limit
+        self.ttl_s = ttl_s
+        self.max_entry_bytes = min(MAX_ENTRY_BYTES, size_limit // 16)
+        self._cache: diskcache.Cache | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def _open(self) -> diskcache.Cache:
+        # SQLite connections must not cross a fork: gunicorn may import this before it forks its workers
+        if self._cache is None or self._pid != os.getpid():
+            with self._lock:
+                if self._cache is None or self._pid != os.getpid():
+                    self._cache = diskcache.Cache(
+                        str(self.directory),
+                        size_limit=self.size_limit,
+                        eviction_policy="least-recently-stored",
+                        timeout=_LOCK_WAIT_S,
+                    )
+                    self._pid = os.getpid()
+        return self._cache
+
+    def open(self, key: str) -> tuple[BinaryIO, str] | None:
+        """The stored body, open for reading, and its media type; None when absent, expired or unreadable."""
+        try:
+            handle, content_type = self._open().get(key, read=True, tag=True)
+        except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
+            logger.warning("frame cache %s unreadable: %s", self.directory, exc)
+            return None
+        if handle is None:
+            return None
+        return handle, content_type
+
+    def put(self, key: str, body: bytes, content_type: str) -> bool:
+        """Keep ``body``; False (and a log line) when it cannot be written: the caller serves it all the same."""
+        try:
+            self._open().set(key, io.BytesIO(body), expire=self.ttl_s, read=True, tag=content_type)
+        except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
+            logger.warning("frame cache %s not written: %s", self.directory, exc)
+            return False
+        return True
+
+    def clear(self) -> None:
+        self._open().clear()
