@@ -37,7 +37,12 @@ from labeling.api.dicomweb_urls import FRAMES_PATH
 from labeling.api.dicomweb_views import CACHE_IMMUTABLE, frame_numbers, pseudonymous_series
 from labeling.api.errors import IMAGE_SERVER_DOWN_BODY, IMAGE_SERVER_RETRY_AFTER_S
 from labeling.dicom.frame_cache import FrameCache, frame_key
-from labeling.dicom.proxy import frames_accept, pooled_session, without_part_locations
+from labeling.dicom.proxy import (
+    StaleConnectionRetry,
+    frames_accept,
+    pooled_session,
+    without_part_locations,
+)
 from labeling.exceptions import InvalidInput
 
 #: Exactly the Django route's path (same UID and frame-list patterns, so no ``.``/``..`` segments).
@@ -130,7 +135,7 @@ class FramesFastPath:
                 headers={"Accept": accept},
                 preload_content=False,
                 redirect=False,
-                retries=False,
+                retries=StaleConnectionRetry(),
                 timeout=urllib3.Timeout(
                     connect=settings.DICOMWEB_CONNECT_TIMEOUT_S, read=settings.DICOMWEB_READ_TIMEOUT_S
                 ),

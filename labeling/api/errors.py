@@ -14,6 +14,7 @@ integer out of range) is the client's 400, never a 500.
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
@@ -63,6 +64,8 @@ STATUS = {
     InvalidInput: status.HTTP_400_BAD_REQUEST,
 }
 
+logger = logging.getLogger(__name__)
+
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus our domain errors: ``{"detail": message, "field": name}``."""
@@ -96,6 +99,7 @@ def _store_error(exc: DicomStoreError) -> Response:
     if isinstance(exc, DicomInvalidRequest):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DicomStoreUnavailable):
+        logger.warning("image server unavailable: %s", exc)  # the caller gets the 502 without the cause
         return Response(
             IMAGE_SERVER_DOWN_BODY,
             status=status.HTTP_502_BAD_GATEWAY,
@@ -131,6 +135,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     exc = sys.exc_info()[1]
     api = _is_api(request)
     if isinstance(exc, DicomStoreUnavailable):
+        logger.warning("image server unavailable: %s", exc)
         return image_server_down_response(api=api)
     if isinstance(exc, DATABASE_DOWN):
         response: HttpResponse
