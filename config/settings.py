@@ -115,6 +115,9 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # restarted costs a reconnect, not an error. gunicorn's threads (config/gunicorn.conf.py) bound their number.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=300)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # the same backend, whose health check polls the socket instead of a SELECT 1 per request (see its module)
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default is shared by web, worker and beat processes: wait on locks instead of failing.
     # IMMEDIATE: a write transaction takes the lock when it begins, so concurrent writers wait (up to the
