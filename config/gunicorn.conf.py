@@ -2,8 +2,13 @@
 
 Threads, not plain processes: a viewer opening a case asks for dozens of frames at once and the DICOMweb proxy
 streams each one from the image server, so most of a request's time is spent waiting on sockets. 4 processes
-× 4 threads served 20 concurrent viewers best on 2 cores in tests/bench/bench_proxy.py (2 × 16 spent more time
-in the GIL). ``WEB_WORKERS`` and ``WEB_THREADS`` override them for larger machines.
+served 20 concurrent viewers best on 2 cores in tests/bench/bench_proxy.py (2 × 16 spent more time in the GIL).
+8 threads each, not 4: with frames answered from the frame cache in a millisecond or two, a frame's p95 under
+200 readers was its wait for a thread behind API requests that wait on the database (bench_load, 2-minute
+runs: 48-52 ms with 4 threads, 24-28 with 8, 19-27 with 16), while saturation throughput is the same
+(bench_proxy, 20 clients). 32 threads may each keep a database connection (``DB_CONN_MAX_AGE``), within
+PostgreSQL's default of 100 with the workers beside them; 16 would not leave that margin.
+``WEB_WORKERS`` and ``WEB_THREADS`` override them for larger machines.
 
 Each worker is replaced after about ``WEB_MAX_REQUESTS`` requests (± 10 %, so the four are not replaced at once;
 in-flight requests finish first): over a 30-minute soak at 100 readers the workers' memory kept climbing,
@@ -15,7 +20,7 @@ import os
 
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_WORKERS", "4"))
-threads = int(os.environ.get("WEB_THREADS", "4"))
+threads = int(os.environ.get("WEB_THREADS", "8"))
 timeout = 120
 max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "5000"))
 max_requests_jitter = max_requests // 10

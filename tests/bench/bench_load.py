@@ -352,7 +352,7 @@ def report(
         f"load bench at {commit}: {args.readers} readers, {args.adjudicators} adjudicators, {args.admins} admins "
         f"for {args.minutes:g} min (case every {args.case_s[0]:g}-{args.case_s[1]:g} s, draft every "
         f"~{args.draft_s:g} s); project of {seed_data['n_cases']:,} cases ({seed_data['n_image_cases']} with "
-        f"images in Orthanc); gunicorn {args.web_workers} workers x {os.environ.get('WEB_THREADS', '4')} threads, "
+        f"images in Orthanc); gunicorn {args.web_workers} workers x {os.environ.get('WEB_THREADS', '8')} threads, "
         f"{os.cpu_count()} CPUs shared with the load generator"
     )
     names = sorted({s[1] for s in load}, key=lambda n: (n not in API_NAMES, n))
