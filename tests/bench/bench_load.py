@@ -15,7 +15,8 @@ adjudicators' queue is not empty.
 The load run: ``--readers`` readers (a case every ``--case-s`` seconds, a draft save every ~``--draft-s``, every
 frame of both series through /dicomweb/, every third frame also straight from Orthanc in the same run),
 ``--adjudicators`` adjudicators (queue -> item -> decision every 15-45 s), ``--admins`` admins (agreement and a
-refit every 30-60 s), for ``--minutes``. Then the burst: ``--burst-users`` readers ramped up one a second, no think
+refit every 30-60 s), for ``--minutes``; they arrive evenly over the first ``--ramp-s`` seconds (default 20: 11 new
+users a second at the full size, a worst case; every API miss of the full-size runs falls in it). Then the burst: ``--burst-users`` readers ramped up one a second, no think
 time, no images, for ``--burst-s``; the saturation throughput is the highest requests/s of a 5-s window before
 the first window whose API p95 passes 150 ms or that has an error.
 
@@ -350,7 +351,7 @@ def report(
     print()
     print(
         f"load bench at {commit}: {args.readers} readers, {args.adjudicators} adjudicators, {args.admins} admins "
-        f"for {args.minutes:g} min (case every {args.case_s[0]:g}-{args.case_s[1]:g} s, draft every "
+        f"for {args.minutes:g} min, arriving over {args.ramp_s:g} s (case every {args.case_s[0]:g}-{args.case_s[1]:g} s, draft every "
         f"~{args.draft_s:g} s); project of {seed_data['n_cases']:,} cases ({seed_data['n_image_cases']} with "
         f"images in Orthanc); gunicorn {args.web_workers} workers x {os.environ.get('WEB_THREADS', '8')} threads, "
         f"{os.cpu_count()} CPUs shared with the load generator"
@@ -439,6 +440,9 @@ def main() -> None:
     parser.add_argument("--adjudicators", type=int, default=5)
     parser.add_argument("--admins", type=int, default=2)
     parser.add_argument("--minutes", type=float, default=2.0)
+    parser.add_argument(
+        "--ramp-s", type=float, default=20.0, help="seconds over which all users of the load run arrive"
+    )
     parser.add_argument("--case-s", type=float, nargs=2, default=(120.0, 240.0))
     parser.add_argument("--draft-s", type=float, default=10.0)
     parser.add_argument("--cases", type=int, default=2000, help="cases of the project, at least")
@@ -533,7 +537,13 @@ def main() -> None:
             sampler.start()
         try:
             load, acks = run_locust(
-                folder, seed_data, "load", total, max(1.0, total / 20), int(args.minutes * 60), stack.env
+                folder,
+                seed_data,
+                "load",
+                total,
+                max(1.0, total / max(args.ramp_s, 1.0)),
+                int(args.minutes * 60),
+                stack.env,
             )
         finally:
             if sampler:

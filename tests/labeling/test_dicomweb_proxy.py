@@ -6,11 +6,9 @@ Full path against Orthanc: test series → STOW → QIDO import → proxy → fr
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
 from typing import Any
 
@@ -32,6 +30,7 @@ from labeling.services.identity import assignment_study_uid, assignment_uids
 from labeling.services.ingest import import_dicomweb, import_paths
 from tests.labeling.dicom.conftest import orthanc_configured
 from tests.labeling.dicom.dicom_factory import make_mri_study, write_study
+from tests.labeling.dicom.stub_dicomweb import StubDicomWeb, serving
 from tests.labeling.factories import ProjectFactory
 from tests.labeling.processes import celery_worker_cmd, process_env, running, wait_until
 
@@ -540,11 +539,11 @@ def test_a_kept_frame_is_asked_of_the_image_server_again_after_its_lifetime(
     app = FramesFastPath(Recorder())
     path = "/dicomweb/studies/1.2/series/3.4/instances/5.6/frames/1"
     answers = [call(app, path, HTTP_AUTHORIZATION=f"Token {token.key}") for _ in range(3)]
-    assert len(stub_upstream.paths) == 1 and all(a == answers[0] for a in answers)
+    assert len(stub_upstream.requests) == 1 and all(a == answers[0] for a in answers)
     assert answers[0][0] == "200 OK" and b"FRAME" in answers[0][2]
     time.sleep(0.4)
     assert call(app, path, HTTP_AUTHORIZATION=f"Token {token.key}")[0] == "200 OK"
-    assert len(stub_upstream.paths) == 2
+    assert len(stub_upstream.requests) == 2
 
 
 def test_without_a_decision_cache_every_frame_goes_through_django(imported, world, live_server, settings):
@@ -562,43 +561,14 @@ def test_without_a_decision_cache_every_frame_goes_through_django(imported, worl
 # --- hole 13: the fast path serves exactly the Django route, and forgets a decision when a right goes ------------
 
 
-class UpstreamRecorder(ThreadingHTTPServer):
-    """A stand-in DICOMweb server (a boundary we do not own): answers every GET with one frame, notes its path."""
-
-    def __init__(self) -> None:
-        self.paths: list[str] = []
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                recorder.paths.append(self.path)
-                body = b"--b\r\nContent-Type: application/octet-stream\r\n\r\nFRAME\r\n--b--\r\n"
-                self.send_response(200)
-                self.send_header(
-                    "Content-Type", 'multipart/related; type="application/octet-stream"; boundary=b'
-                )
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-
 @pytest.fixture
-def stub_upstream(settings, tmp_path) -> Iterator[UpstreamRecorder]:
-    server = UpstreamRecorder()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    settings.DICOMWEB_URL = f"http://127.0.0.1:{server.server_address[1]}/dicom-web"
-    settings.DICOMWEB_AUTH_CACHE_S = 60
-    settings.VAR_DIR = tmp_path / "var"
-    decisions.clear()
-    yield server
-    server.shutdown()
-    server.server_close()
+def stub_upstream(settings, tmp_path) -> Iterator[StubDicomWeb]:
+    with serving() as server:
+        settings.DICOMWEB_URL = server.url
+        settings.DICOMWEB_AUTH_CACHE_S = 60
+        settings.VAR_DIR = tmp_path / "var"
+        decisions.clear()
+        yield server
     decisions.clear()
 
 
@@ -633,11 +603,11 @@ def test_the_fast_path_serves_exactly_what_the_django_frames_route_accepts(stub_
         except Resolver404:
             routed = False
         assert routed or not served, path
-        stub_upstream.paths.clear()
+        stub_upstream.requests.clear()
         status, _, body = call(app, path, HTTP_AUTHORIZATION=f"Token {token.key}")
         assert (status == "200 OK") is served, path
         assert (body == FELL_THROUGH) is not served, path
-        assert bool(stub_upstream.paths) is served, path  # nothing the route refuses reaches the server
+        assert bool(stub_upstream.requests) is served, path  # nothing the route refuses reaches the server
 
 
 def warm_fast_path(

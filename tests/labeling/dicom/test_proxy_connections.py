@@ -3,90 +3,33 @@ it is reused costs one more try, never an error; a server that does not answer i
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 
 from labeling.dicom.errors import DicomStoreUnavailable
 from labeling.dicom.proxy import pooled_session, stream_get
-
-BODY = b"--b\r\nContent-Type: application/octet-stream\r\n\r\nFRAME\r\n--b--\r\n"
-
-
-class KeepAliveServer(ThreadingHTTPServer):
-    """Answers GETs over HTTP/1.1 keep-alive; ``drop_reused``: the second request on a connection is read and
-    left unanswered, the connection closed (what a server's idle timeout does when it crosses a reuse).
-    ``stall_s``: every answer waits this long first. Notes each request as (connection number, path)."""
-
-    daemon_threads = True
-
-    def __init__(self, *, drop_reused: bool = False, stall_s: float = 0.0) -> None:
-        self.requests: list[tuple[int, str]] = []
-        self.connections = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def setup(self) -> None:
-                super().setup()
-                server.connections += 1
-                self.number, self.served = server.connections, 0
-
-            def do_GET(self) -> None:
-                server.requests.append((self.number, self.path))
-                self.served += 1
-                if drop_reused and self.served == 2:
-                    self.close_connection = True
-                    return
-                time.sleep(stall_s)
-                self.send_response(200)
-                self.send_header(
-                    "Content-Type", 'multipart/related; type="application/octet-stream"; boundary=b'
-                )
-                self.send_header("Content-Length", str(len(BODY)))
-                self.end_headers()
-                self.wfile.write(BODY)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/dicom-web"
+from tests.labeling.dicom.stub_dicomweb import FRAME, StubDicomWeb, serving
 
 
 @pytest.fixture
 def serve() -> Iterator[Any]:
-    servers: list[KeepAliveServer] = []
-
-    def start(**kwargs: Any) -> KeepAliveServer:
-        server = KeepAliveServer(**kwargs)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    with ExitStack() as stack:
+        yield lambda **kwargs: stack.enter_context(serving(**kwargs))
 
 
-def get(server: KeepAliveServer, path: str, timeout_s: float = 5.0) -> bytes:
+def get(server: StubDicomWeb, path: str, timeout_s: float = 5.0) -> bytes:
     return stream_get(pooled_session(), server.url, path, accept="*/*", timeout_s=timeout_s).read()
 
 
 def test_a_connection_closed_as_it_is_reused_is_tried_again_on_a_new_one(serve):
     """Before: the second GET raised DicomStoreUnavailable (a 502 "image server unavailable" to the reader)."""
     server = serve(drop_reused=True)
-    assert get(server, "studies/1/series/2/instances/3/frames/1") == BODY
-    assert get(server, "studies/1/series/2/instances/4/frames/1") == BODY
+    assert get(server, "studies/1/series/2/instances/3/frames/1") == FRAME
+    assert get(server, "studies/1/series/2/instances/4/frames/1") == FRAME
     frame_4 = "/dicom-web/studies/1/series/2/instances/4/frames/1"
     assert server.requests == [
         (1, "/dicom-web/studies/1/series/2/instances/3/frames/1"),
@@ -142,7 +85,7 @@ def test_the_frames_fast_path_tries_a_closed_connection_again_too(serve, world, 
                 "wsgi.input": BytesIO(),
             }
             body = b"".join(app(environ, lambda status, headers: answer.update(status=status)))
-            assert answer["status"] == "200 OK" and body == BODY, sop
+            assert answer["status"] == "200 OK" and body == FRAME, sop
     finally:
         decisions.clear()
     assert [number for number, _ in server.requests] == [1, 1, 2]
