@@ -8,8 +8,8 @@ pseudonyms are this stored series, with this map", so the reader's frames take t
 they last, this WSGI middleware answers the following frame requests itself: it matches the path, finds both
 decisions, and answers with the frames kept in the frame cache (``labeling.dicom.frame_cache``: what this
 path fetched before, for any caller, sent with ``sendfile``) or else streams them from the DICOMweb server
-through the proxy's connection pool, keeping them for the next request. Everything
-else — a first request, a decision not (or no longer) cached, an upstream error answer, the local folder store, any other resource —
+through the proxy's connection pool, keeping them for the next request. Everything else — a first request, a
+decision not (or no longer) cached, an upstream error answer, the local folder store, any other resource —
 falls through to Django unchanged, so every rule stays in one place; only an image server that cannot be
 reached (or does not answer in time) is answered here, with the full path's own 502 body, so that the wait is
 not doubled. It adds no decision of its own: it only reuses what the full path has decided.
