@@ -6,8 +6,9 @@ served 20 concurrent viewers best on 2 cores in tests/bench/bench_proxy.py (2 ×
 8 threads each, not 4: with frames answered from the frame cache in a millisecond or two, a frame's p95 under
 200 readers was its wait for a thread behind API requests that wait on the database (bench_load, 2-minute
 runs: 48-52 ms with 4 threads, 24-60 with 8 (two of three runs 24-28), 19-27 with 16), while saturation
-throughput is the same (bench_proxy, 20 clients). 32 threads may each keep a database connection (``DB_CONN_MAX_AGE``), within
-PostgreSQL's default of 100 with the workers beside them; 16 would not leave that margin.
+throughput is the same (bench_proxy, 20 clients). 32 threads may each keep a database connection
+(``DB_CONN_MAX_AGE``), within PostgreSQL's default of 100 with the workers beside them; 16 would not leave
+that margin.
 ``WEB_WORKERS`` and ``WEB_THREADS`` override them for larger machines.
 
 Each worker is replaced after about ``WEB_MAX_REQUESTS`` requests (± 10 %, so the four are not replaced at once;
