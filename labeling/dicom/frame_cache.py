@@ -92,6 +92,3 @@ class FrameCache:
             logger.warning("frame cache %s not written: %s", self.directory, exc)
             return False
         return True
-
-    def clear(self) -> None:
-        self._open().clear()

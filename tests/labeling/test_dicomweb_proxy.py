@@ -528,10 +528,8 @@ def test_a_frame_cache_that_cannot_be_written_still_serves_every_frame(
 
 
 def test_a_kept_frame_is_asked_of_the_image_server_again_after_its_lifetime(
-    stub_upstream, world, settings, tmp_path
+    stub_upstream, world, settings, frame_cache_on
 ):
-    settings.FRAME_CACHE_MB = 64
-    settings.FRAME_CACHE_DIR = tmp_path / "frame-cache"
     settings.FRAME_CACHE_TTL_S = 0.3
     token = Token.objects.get_or_create(user=world.reader)[0]
     decisions.put(("study", world.reader.pk, "1.2", "3.4"), True)  # as if Django had just authorised it

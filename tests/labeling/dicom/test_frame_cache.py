@@ -76,5 +76,5 @@ def test_a_cache_that_cannot_be_written_only_logs(tmp_path, caplog):
 
 
 @pytest.mark.parametrize("size_limit, expected", [(64 << 20, 4 << 20), (1 << 30, 16 << 20)])
-def test_long_answers_are_streamed_not_kept(tmp_path, size_limit, expected):
+def test_an_entry_is_kept_only_up_to_a_sixteenth_of_the_cache_and_16_mib(tmp_path, size_limit, expected):
     assert FrameCache(tmp_path, size_limit=size_limit, ttl_s=60).max_entry_bytes == expected
