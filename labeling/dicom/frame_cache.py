@@ -9,7 +9,9 @@ touches the pixels.
 Bounded in size (least recently stored first out) and in age (``ttl_s``: an entry is never served after it,
 so frames of a study removed from the project are gone from the cache within it as well). Built on
 ``diskcache`` (SQLite index + one file per entry; safe across processes and threads, atomic writes, culling
-built in). A cache that cannot be written (disk full, a read-only folder) only logs: the frame is still served.
+built in). A cache that cannot be written (disk full, a read-only folder) only logs, once, and is left alone for
+``retry_after_s``: the frame is still served, and a misconfigured folder costs neither a failed attempt nor a
+log line per frame.
 
 Django-free: ``labeling.api.dicomweb_fastpath`` opens it with the settings ``FRAME_CACHE_*``.
 """
@@ -22,6 +24,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,6 +36,8 @@ logger = logging.getLogger(__name__)
 MAX_ENTRY_BYTES = 16 * 1024 * 1024
 #: The index's SQLite waits at most this long for another writer before the entry is skipped, not the frame.
 _LOCK_WAIT_S = 0.5
+#: After a failure to open, read or write the folder, the cache is not tried again for this long.
+RETRY_AFTER_S = 60.0
 
 
 def frame_key(
@@ -50,14 +55,23 @@ def frame_key(
 class FrameCache:
     """Frame bodies and their media types by ``frame_key``; one instance per process (opened lazily)."""
 
-    def __init__(self, directory: str | os.PathLike[str], *, size_limit: int, ttl_s: float) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        size_limit: int,
+        ttl_s: float,
+        retry_after_s: float = RETRY_AFTER_S,
+    ) -> None:
         self.directory = Path(directory)
         self.size_limit = size_limit
         self.ttl_s = ttl_s
+        self.retry_after_s = retry_after_s
         self.max_entry_bytes = min(MAX_ENTRY_BYTES, size_limit // 16)
         self._cache: diskcache.Cache | None = None
         self._pid = 0
         self._lock = threading.Lock()
+        self._off_until = 0.0  # time.monotonic() before which the folder is not tried (after a failure)
 
     def _open(self) -> diskcache.Cache:
         # SQLite connections must not cross a fork: gunicorn may import this before it forks its workers
@@ -73,22 +87,36 @@ class FrameCache:
                     self._pid = os.getpid()
         return self._cache
 
+    def _failed(self, what: str, exc: Exception) -> None:
+        """Log a failure of the folder and leave it alone for ``retry_after_s`` (a busy index only logs)."""
+        if isinstance(exc, diskcache.Timeout):
+            logger.warning("frame cache %s %s: %s", self.directory, what, exc)
+            return
+        self._off_until = time.monotonic() + self.retry_after_s
+        logger.warning(
+            "frame cache %s %s: %s (not tried again for %g s)", self.directory, what, exc, self.retry_after_s
+        )
+
     def open(self, key: str) -> tuple[BinaryIO, str] | None:
         """The stored body, open for reading, and its media type; None when absent, expired or unreadable."""
+        if time.monotonic() < self._off_until:
+            return None
         try:
             handle, content_type = self._open().get(key, read=True, tag=True)
         except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
-            logger.warning("frame cache %s unreadable: %s", self.directory, exc)
+            self._failed("unreadable", exc)
             return None
         if handle is None:
             return None
         return handle, content_type
 
     def put(self, key: str, body: bytes, content_type: str) -> bool:
-        """Keep ``body``; False (and a log line) when it cannot be written: the caller serves it all the same."""
+        """Keep ``body``; False when it cannot be written (logged): the caller serves it all the same."""
+        if time.monotonic() < self._off_until:
+            return False
         try:
             self._open().set(key, io.BytesIO(body), expire=self.ttl_s, read=True, tag=content_type)
         except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
-            logger.warning("frame cache %s not written: %s", self.directory, exc)
+            self._failed("not written", exc)
             return False
         return True

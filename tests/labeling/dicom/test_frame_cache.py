@@ -65,14 +65,23 @@ def test_an_entry_is_never_served_after_its_lifetime(tmp_path):
     assert cache.open(key()) is None
 
 
-def test_a_cache_that_cannot_be_written_only_logs(tmp_path, caplog):
+def test_a_cache_that_cannot_be_written_logs_once_and_is_tried_again_later(tmp_path, caplog):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    cache = FrameCache(blocker / "frames", size_limit=64 << 20, ttl_s=60)
+    cache = FrameCache(blocker / "frames", size_limit=64 << 20, ttl_s=60, retry_after_s=0.3)
     with caplog.at_level(logging.WARNING, logger="labeling.dicom.frame_cache"):
-        assert cache.put(key(), b"frame", MULTIPART) is False
         assert cache.open(key()) is None
-    assert "not written" in caplog.text and "unreadable" in caplog.text
+        for _ in range(100):  # a viewer's burst of frames: neither tried nor logged again
+            assert cache.put(key(), b"frame", MULTIPART) is False
+            assert cache.open(key()) is None
+    assert len(caplog.records) == 1 and "unreadable" in caplog.text and "not tried again" in caplog.text
+    blocker.unlink()  # the folder is fixed
+    assert cache.put(key(), b"frame", MULTIPART) is False  # within the back-off: not tried yet
+    time.sleep(0.35)
+    assert cache.put(key(), b"frame", MULTIPART)
+    handle, _ = cache.open(key())
+    with handle:
+        assert handle.read() == b"frame"
 
 
 @pytest.mark.parametrize("size_limit, expected", [(64 << 20, 4 << 20), (1 << 30, 16 << 20)])
