@@ -2,11 +2,12 @@
 (``LOAD_SEED``: tokens, the project, the form's values, Orthanc's frame URLs, the pacing) and reads back the raw
 samples (``LOAD_SAMPLES``) and the acknowledged readings (``LOAD_ACKS``).
 
-Readers: worklist -> next case -> the case by its Assignment.key -> its draft -> each series' metadata and every
-frame through /dicomweb/ (as the viewer loads a series while the reader scrolls; every third frame also one
-straight from Orthanc, the reference measured under the same load) -> a draft save every ~``draft_s`` -> a
-submit with contours, the case taking ``case_s`` (uniform). Adjudicators: queue -> item -> decision. Admins:
-agreement, refit. ``burst``: readers only, no think time and no images (the API's saturation).
+Readers: worklist -> next case (the case's data, which the reading view takes as it is) -> its draft -> each
+series' metadata and every frame through /dicomweb/ (as the viewer loads a series while the reader scrolls;
+every third frame also one straight from Orthanc, the reference measured under the same load) -> a draft
+save every ~``draft_s`` -> a submit with contours, the case taking ``case_s`` (uniform). Adjudicators: queue ->
+item -> decision. Admins: agreement, refit. ``burst``: readers only, no think time and no images (the API's
+saturation).
 """
 
 from __future__ import annotations
@@ -85,9 +86,8 @@ class Reader(_Base):
         if answer.status_code != 200:
             self.pause(duration)  # 204: nothing left to read
             return
-        case = answer.json()
+        case = answer.json()  # the case's data, which the reading view takes as it is (no second request)
         key = case["key"]
-        self.get(f"/api/assignments/{key}/", "open case")
         self.get(f"/api/assignments/{key}/draft/", "draft load")
         contours = []
         if not SEED["burst"]:

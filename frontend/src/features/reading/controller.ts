@@ -12,7 +12,7 @@ import {
   prefetchOpeningFrames,
   prefetchStudy,
 } from "../../dicomweb";
-import { assignmentKey, draftKey } from "../../early";
+import { assignmentKey, draftKey, offerOpenedCase } from "../../early";
 import { navigate } from "../../nav";
 import { take } from "../../prefetch";
 import type { Params } from "../../router";
@@ -191,6 +191,7 @@ export async function readingView(outlet: HTMLElement, params: Params): Promise<
       clock.clear();
       toast(`Reading of case ${assignment.case_label} submitted.`);
       const next = await api.next(assignment.project_id);
+      if (next) offerOpenedCase(next);
       navigate(pathAfterSubmit(assignment.project_id, next?.key ?? null));
     } catch (e) {
       submitButton.disabled = false;

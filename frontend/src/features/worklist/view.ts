@@ -1,6 +1,7 @@
 // A reader's worklist: own progress, the assignments, and "next case".
 import { api } from "../../api";
 import { ApiError } from "../../api/client";
+import { offerOpenedCase } from "../../early";
 import { navigate } from "../../nav";
 import type { Params } from "../../router";
 import { fmt, h, message } from "../../ui/dom";
@@ -30,8 +31,10 @@ export async function worklistView(outlet: HTMLElement, params: Params): Promise
         errors.replaceChildren();
         try {
           const a = await api.next(projectId);
-          if (a) navigate(`/read/${a.key}`);
-          else errors.append(message("Nothing left to read right now."));
+          if (a) {
+            offerOpenedCase(a);
+            navigate(`/read/${a.key}`);
+          } else errors.append(message("Nothing left to read right now."));
         } catch (e) {
           errors.append(message(e instanceof ApiError ? e.detail : String(e), "error"));
         }
