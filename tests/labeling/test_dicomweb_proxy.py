@@ -5,6 +5,7 @@ Full path against Orthanc: test series → STOW → QIDO import → proxy → fr
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -720,3 +721,15 @@ def test_a_revocation_in_one_web_process_reaches_the_caches_of_the_others(tmp_pa
     here.revoke()
     other.put(("session", "abc"), 7, since=stale)
     assert other.get(("session", "abc")) is None
+
+
+def test_the_image_server_keeps_its_pixels_when_a_file_with_their_uid_is_stored_behind_concords_back(orthanc):
+    """Pixels once stored are never replaced: Concord's imports refuse such a file, and the image server of
+    the dev, CI and compose stacks refuses it too (Orthanc's ``OverwriteInstances`` off), so a frame the
+    frame cache kept is always the image server's. With overwriting on, the second STOW replaced the pixels."""
+    first = mri_datasets(seed=13)[0]
+    orthanc.store([first])
+    changed = copy.deepcopy(first)
+    changed.PixelData = bytes(b ^ 0xFF for b in first.PixelData)
+    orthanc.store([changed])  # STOW-RS, as any DICOM sender could: answered as stored, and ignored
+    assert orthanc.frames(*stored(first), [1]) == [first.PixelData]
