@@ -159,10 +159,11 @@ faults: deps services ## fault scenarios (kill -9 worker in a refit and an impor
 bench-hostile-import: deps services ## peak memory of each hostile import (zip bombs, traversal, links, absurd DICOM) vs a valid study
 	$(PY) -m tests.bench.bench_hostile_import
 
+PREREADS_ARGS ?=
 .PHONY: bench-prereads
-bench-prereads: deps services ## a 24-case pre-read batch per model kind: weights loaded per case (before issue 17) vs per batch
+bench-prereads: deps services ## a 24-case pre-read batch per model kind: weights loaded per case (before issue 17) vs per batch (PREREADS_ARGS, e.g. "--threads 1 --beside-training")
 	@test -d $(VAR)/bench-smoke/seed-1001-2002 || $(MAKE) bench-accuracy-smoke
-	$(PY) -m tests.bench.bench_prereads --models $(VAR)/bench-smoke/seed-1001-2002
+	$(PY) -m tests.bench.bench_prereads --models $(VAR)/bench-smoke/seed-1001-2002 $(PREREADS_ARGS)
 
 .PHONY: bench-accuracy-final
 bench-accuracy-final: $(VENV)/.dev ## the honest accuracy table (issue 18): 3 untouched seed pairs, CIs (GPU: DEVICE=cuda); each scored pair is kept in ml/bench/final, so a cut-off run resumes

@@ -86,8 +86,10 @@ class Evaluation:
         return self.metrics[self.primary]
 
 
-#: Cases a pre-read batch reads at once (threads). A case's numpy/scipy work (filters, resampling, crops)
-#: and torch's kernels release the GIL, so a second case keeps the second core busy; pydicom does not.
+#: Cases a pre-read batch reads at once (threads), at most. A case's numpy/scipy work (filters, resampling,
+#: crops) and torch's kernels release the GIL, so a second case keeps a second core busy; pydicom does not.
+#: Never more than the process's torch threads: its share of the cores (config/celery.py gives each worker
+#: process cores / processes), or two processes each reading two cases on two cores wait for each other.
 PREREAD_WORKERS = 2
 
 
@@ -109,11 +111,15 @@ def predict_concurrently(
     workers: int | None = None,
 ) -> PreReads:
     """``predict(case)`` of each case, yielded in order (the exception in place of a failed case's
-    output), with ``workers`` (default ``PREREAD_WORKERS``) cases in flight on threads. ``cases`` is read
+    output), with ``workers`` (default ``PREREAD_WORKERS``, within torch's threads) cases in flight on threads. ``cases`` is read
     lazily, in the caller's thread (a generator of database reads stays there); leaving the loop early
     cancels the cases not started and waits for the at most ``workers`` running ones. One worker, or a
     single case, runs in the caller's thread."""
-    workers = max(1, workers or PREREAD_WORKERS)
+    if not workers:
+        import torch
+
+        workers = min(PREREAD_WORKERS, torch.get_num_threads())
+    workers = max(1, workers)
     todo = iter(cases)
     head = list(islice(todo, 2))
     if workers == 1 or len(head) < 2:  # nothing to overlap: no thread (torch warms up in each new one)

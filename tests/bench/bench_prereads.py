@@ -21,14 +21,26 @@ and its pre-reads of every case in the project are timed three times:
 Every run's outputs are compared with the per-case run's (``same``: all equal).
 
 "one load s" is the median of three loads of the checkpoint alone (what the batch saves per case).
+
+``--threads N`` gives torch N threads (default 2, all of these cores). ``--beside-training`` times it all beside
+a stand-in training run in a second process with as many threads (the CT segmenter trained on random volumes):
+``make demo``'s worker has two processes (``-c 2``), and one may train while the other pre-reads. Each worker
+process gets cores / processes threads (config/celery.py), so ``--threads 1 --beside-training`` is the demo
+now and ``--threads 2 --beside-training`` the demo before that share. The table's last line gives the stand-in's
+training steps a second, alone (its first 10 s) and while the pre-reads ran.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +55,13 @@ def main() -> None:
     parser.add_argument("--mri", type=int, default=24)
     parser.add_argument("--ct", type=int, default=24)
     parser.add_argument("--kinds", nargs="+", choices=sorted(KINDS), default=list(KINDS))
+    parser.add_argument("--threads", type=int, default=2, help="torch's threads (a worker process's share)")
+    parser.add_argument("--beside-training", action="store_true", help="beside a stand-in training run")
+    parser.add_argument("--stand-in-training", action="store_true", help=argparse.SUPPRESS)  # that run itself
     args = parser.parse_args()
+    if args.stand_in_training:
+        stand_in_training(args.threads)
+        return
     missing = [f for k in args.kinds if not (f := args.models / KINDS[k][1]).is_dir()]
     if missing:
         parser.error(f"no checkpoint at {', '.join(map(str, missing))}: run make bench-accuracy-smoke first")
@@ -61,18 +79,80 @@ def main() -> None:
     from django.core.management import call_command
     from django.test.utils import setup_databases, teardown_databases
 
-    torch.set_num_threads(2)  # a worker's threads on these 2 cores
+    torch.set_num_threads(args.threads)  # a worker process's share of the cores
     config = setup_databases(verbosity=0, interactive=False)
     try:
         call_command("demo_load_phantoms", mri=args.mri, ct=args.ct, seed=0, out=out / "phantoms")
-        rows = [time_kind(kind, (args.models / KINDS[kind][1]).resolve()) for kind in args.kinds]
+        with beside_stand_in_training(args.threads) if args.beside_training else nullcontext([]) as rates:
+            rows = [time_kind(kind, (args.models / KINDS[kind][1]).resolve()) for kind in args.kinds]
     finally:
         teardown_databases(config, verbosity=0)
     print(format_rows(rows))
+    print(f"(torch threads: {args.threads}{'' if rates else '; nothing else running'})")
+    if rates:
+        print(
+            f"(beside a stand-in training run with {args.threads} threads: {rates[0]:.1f} training steps a second"
+            f" alone, {rates[1]:.1f} while the pre-reads ran)"
+        )
+
+
+#: Seconds the stand-in trains alone before the pre-reads start (its rate alone).
+ALONE_S = 10.0
+
+
+def stand_in_training(threads: int) -> None:
+    """Train the CT segmenter on random volumes until SIGTERM: print the steps a second of the first ``ALONE_S``
+    seconds, then those of the rest."""
+    import torch
+
+    from ml.ctgrade.model import GraderConfig, build_segmenter
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    net = build_segmenter(GraderConfig())
+    optimiser = torch.optim.Adam(net.parameters())
+    volumes, labels = torch.randn(4, 1, 32, 64, 64), torch.randint(0, 3, (4, 32, 64, 64))
+    stop: list[int] = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    steps, start, alone = 0, time.perf_counter(), False
+    while not stop:
+        optimiser.zero_grad()
+        torch.nn.functional.cross_entropy(net(volumes), labels).backward()
+        optimiser.step()
+        steps += 1
+        if not alone and time.perf_counter() - start >= ALONE_S:
+            print(f"{steps / (time.perf_counter() - start):.3f}", flush=True)
+            alone, steps, start = True, 0, time.perf_counter()
+    print(f"{steps / (time.perf_counter() - start):.3f}", flush=True)
+
+
+@contextmanager
+def beside_stand_in_training(threads: int) -> Iterator[list[float]]:
+    """The block runs beside the stand-in training run, started ``ALONE_S`` seconds before it; the list it is
+    given holds afterwards the stand-in's steps a second alone and during the block."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    command = [
+        sys.executable,
+        "-m",
+        "tests.bench.bench_prereads",
+        "--stand-in-training",
+        "--threads",
+        str(threads),
+    ]
+    training = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    assert training.stdout is not None
+    rates = [float(training.stdout.readline())]
+    try:
+        yield rates
+    finally:
+        training.send_signal(signal.SIGTERM)
+        rates.append(float(training.communicate(timeout=60)[0]))
 
 
 def time_kind(kind: str, checkpoint: Path) -> dict[str, Any]:
     """Pre-read every case of the demo project of ``kind``'s modality, per case and per batch."""
+    import torch
+
     from labeling.management.commands.demo_load_phantoms import PROJECTS
     from labeling.models import Project
     from ml import pipelines
@@ -122,7 +202,7 @@ def time_kind(kind: str, checkpoint: Path) -> dict[str, Any]:
         "per_case": per_case,
         "batch_s": timings[pipelines.PREREAD_WORKERS],
         "batch_1_s": timings[1],
-        "workers": pipelines.PREREAD_WORKERS,
+        "workers": min(pipelines.PREREAD_WORKERS, torch.get_num_threads()),  # what the batch ran with
         "same": same,
         "load_s": statistics.median(loads),
     }

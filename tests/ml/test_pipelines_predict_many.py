@@ -66,3 +66,33 @@ def test_leaving_early_starts_no_further_case_and_waits_for_the_running_ones() -
     assert next(outputs) == _case(0)
     outputs.close()
     assert len(started) <= 3 and sorted(finished) == sorted(started)  # none left running
+
+
+@pytest.mark.parametrize("threads, in_flight", [(1, 1), (2, 2), (4, 2)])
+def test_a_batch_reads_no_more_cases_at_once_than_the_process_has_threads(
+    threads: int, in_flight: int
+) -> None:
+    """A worker process with one core of its own (``make demo``'s two processes on two cores) reads one case at
+    a time; its threads would only wait for the other process's. Before, it always read two."""
+    import torch
+
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def predict(case: dict[str, Any]) -> dict[str, Any]:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+        return case
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        assert len(list(predict_concurrently(predict, [_case(i) for i in range(6)]))) == 6
+    finally:
+        torch.set_num_threads(before)
+    assert most == in_flight
