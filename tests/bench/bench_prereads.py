@@ -229,7 +229,7 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
             f"{r['batch_s']:>18.1f} {r['batch_s'] / r['cases']:>7.2f}  {total / r['batch_s']:>7.1f}x  "
             f"{r['batch_1_s']:>17.1f}  {r['load_s']:>10.2f}  {'yes' if r['same'] else 'NO'}"
         )
-    lines.append(f"(per batch: {rows[0]['workers'] if rows else '-'} cases in flight on threads)")
+    lines.append(f"(per batch, cases in flight on threads: {rows[0]['workers'] if rows else '-'})")
     return "\n".join(lines)
 
 
