@@ -5,19 +5,41 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
+from pathlib import Path
 
 import pytest
-from celery.signals import celeryd_after_setup, worker_process_init
 
 from config import celery as celery_config
+from tests.labeling.processes import process_env, running
+from tests.ml_app.worker_probe import torch_threads
 
-SHARE = """
-import os
-os.environ.pop("OMP_NUM_THREADS", None) if {drop} else None
+
+def prefork_worker_cmd(queue: str, processes: int) -> list[str]:
+    """``make demo``'s worker (prefork, ``-c processes``) on a queue of its own, with the probe task."""
+    return [
+        *[sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "--pool", "prefork"],
+        *["-c", str(processes), "--include", "tests.ml_app.worker_probe", "--loglevel", "INFO"],
+        *["--without-gossip", "--without-mingle", "--without-heartbeat"],
+    ]
+
+
+def test_each_pool_process_of_a_real_worker_computes_with_its_share_of_the_cores(tmp_path: Path) -> None:
+    """Two pool processes on this machine: each gets half the cores for torch. Before, each had all of them,
+    so a training run and a pre-read batch side by side ran four threads on two cores."""
+    queue = f"cores-{uuid.uuid4().hex[:8]}"
+    env = {k: v for k, v in process_env().items() if k != "OMP_NUM_THREADS"}
+    with running(prefork_worker_cmd(queue, 2), env, tmp_path / "worker.log"):
+        answers = [torch_threads.apply_async(queue=queue) for _ in range(4)]
+        threads = {answer.get(timeout=120) for answer in answers}
+    assert threads == {celery_config.cores_per_process(2, len(os.sched_getaffinity(0)))}
+
+
+OPERATOR = """
 from config.celery import _note_processes, _share_the_cores
 
 class Worker:  # what celeryd_after_setup hands over: the worker, with its pool size
-    concurrency = {processes}
+    concurrency = 1
 
 _note_processes(instance=Worker())
 _share_the_cores()  # in a pool process, before any task imported torch
@@ -26,32 +48,18 @@ print(torch.get_num_threads())
 """
 
 
-def threads_in_pool_process(processes: int, *, omp: str | None = None) -> int:
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", celery_config.PROCESSES_ENV)}
-    if omp is not None:
-        env["OMP_NUM_THREADS"] = omp
-    code = SHARE.format(processes=processes, drop=omp is None)
-    answer = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert answer.returncode == 0, answer.stderr
-    return int(answer.stdout.split()[-1])
-
-
-def test_the_signals_that_share_the_cores_are_connected() -> None:
-    assert celery_config._note_processes in [r[1]() for r in celeryd_after_setup.receivers]
-    assert celery_config._share_the_cores in [r[1]() for r in worker_process_init.receivers]
-
-
-@pytest.mark.parametrize("processes", [1, 2])
-def test_each_pool_process_gets_its_share_of_the_cores_for_torch(processes: int) -> None:
-    cores = len(os.sched_getaffinity(0))
-    assert threads_in_pool_process(processes) == max(1, cores // processes)
-
-
 def test_an_operators_omp_num_threads_is_kept() -> None:
     """One process alone would get every core; the operator asked for one thread."""
-    assert threads_in_pool_process(1, omp="1") == 1
+    env = {k: v for k, v in os.environ.items() if k != celery_config.PROCESSES_ENV}
+    answer = subprocess.run(
+        [sys.executable, "-c", OPERATOR],
+        env={**env, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.split()[-1] == "1"
 
 
 @pytest.mark.parametrize("processes, cores, share", [(1, 2, 2), (2, 2, 1), (4, 2, 1), (2, 16, 8), (0, 4, 4)])
