@@ -89,7 +89,7 @@ def _share_the_cores(**kwargs: object) -> None:
     """A pool process computes with its share of the cores, not all of them: torch starts a thread per core in
     every process, so the two processes of ``make demo``'s worker (``-c 2``), one training and one pre-reading,
     ran four compute threads on two cores, each waiting for the others. An ``OMP_NUM_THREADS`` set by the
-    operator is kept. torch reads it when first imported (no pool process has imported it yet)."""
+    operator is kept. torch reads it when first imported; a torch imported before the fork is told directly."""
     processes = int(os.environ.get(PROCESSES_ENV, "1"))
     os.environ.setdefault("OMP_NUM_THREADS", str(cores_per_process(processes, len(os.sched_getaffinity(0)))))
     if "torch" in sys.modules:

@@ -111,10 +111,10 @@ def predict_concurrently(
     workers: int | None = None,
 ) -> PreReads:
     """``predict(case)`` of each case, yielded in order (the exception in place of a failed case's
-    output), with ``workers`` (default ``PREREAD_WORKERS``, within torch's threads) cases in flight on threads. ``cases`` is read
-    lazily, in the caller's thread (a generator of database reads stays there); leaving the loop early
-    cancels the cases not started and waits for the at most ``workers`` running ones. One worker, or a
-    single case, runs in the caller's thread."""
+    output), with ``workers`` (default ``PREREAD_WORKERS``, at most torch's threads) cases in flight on
+    threads. ``cases`` is read lazily, in the caller's thread (a generator of database reads stays there);
+    leaving the loop early cancels the cases not started and waits for the at most ``workers`` running ones.
+    One worker, or a single case, runs in the caller's thread."""
     if not workers:
         import torch
 
