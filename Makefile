@@ -134,7 +134,7 @@ bench-proxy: deps services ## frame latency through the DICOMweb proxy vs Orthan
 LOAD_ARGS ?=
 
 .PHONY: bench-api-hot
-bench-api-hot: deps services ## reader hot paths in-process (worklist, next case, draft save, submit): p50/p95 ms and SQL queries, 2,000 cases (API_HOT_ARGS)
+bench-api-hot: deps services ## reader hot paths in-process (worklist, next case, draft load, draft save, submit): p50/p95 ms and SQL queries, 2,000 cases (API_HOT_ARGS)
 	$(PY) -m tests.bench.bench_api_hot $(API_HOT_ARGS)
 
 .PHONY: bench-load

@@ -3,7 +3,7 @@
 // study's metadata, then the viewer's code ran, then the first frame was asked for. Now, for a view that
 // shows images, the viewer's chunk, the case data and (once its UIDs are known) the study's metadata are
 // asked for at once, alongside /api/auth/me/; the views take the answers (prefetch.ts).
-import { api, type AssignmentDetail } from "./api";
+import { api, type NextCase } from "./api";
 import { prefetchStudy } from "./dicomweb";
 import { prefetch } from "./prefetch";
 import { loadViewerWhenIdle, viewerReady } from "./viewer/load";
@@ -38,12 +38,13 @@ export function earlyPlan(pathname: string): Plan {
   return OTHER_VIEWERS.some((r) => r.test(pathname)) ? { kind: "viewer" } : { kind: "other" };
 }
 
-/** Hand the case "Next case" just opened to the reading view, which then does not ask for its data again,
- * and ask for its draft and its study's metadata now, as a page load on the case does. */
-export function offerOpenedCase(assignment: AssignmentDetail): void {
-  void prefetch(assignmentKey(assignment.key), () => Promise.resolve(assignment));
-  void prefetch(draftKey(assignment.key), () => api.draft(assignment.key));
-  prefetchStudy(assignment.study_uid);
+/** Hand the case "Next case" just opened, and its draft, to the reading view, which then asks for neither,
+ * and ask for its study's metadata now, as a page load on the case does. */
+export function offerOpenedCase(opened: NextCase): void {
+  const { draft, ...assignment } = opened;
+  void prefetch(assignmentKey(opened.key), () => Promise.resolve(assignment));
+  void prefetch(draftKey(opened.key), () => Promise.resolve(draft));
+  prefetchStudy(opened.study_uid);
 }
 
 /** Start what the view at `pathname` will ask for; any other page loads the viewer's chunk when idle. */

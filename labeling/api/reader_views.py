@@ -46,16 +46,36 @@ class WorklistApi(APIView):
         return Response({"progress": progress, "items": out.WorklistItemOutput(items, many=True).data})
 
 
+class DraftOutput(serializers.Serializer):
+    values = out.ValueRowsField()
+    contours = out.ContourRowsField()
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
 class WorklistNextApi(APIView):
-    @extend_schema(request=None, responses={200: out.AssignmentReaderOutput, 204: None})
+    class NextCaseOutput(out.AssignmentReaderOutput):
+        """The case data of the assignment opened, as GET /api/assignments/{key}/ answers it, with its draft."""
+
+        draft = DraftOutput(help_text="the reader's saved work on it, as GET …/draft/ answers it")
+
+        class Meta(out.AssignmentReaderOutput.Meta):
+            fields = [*out.AssignmentReaderOutput.Meta.fields, "draft"]
+
+    @extend_schema(request=None, responses={200: NextCaseOutput, 204: None})
     def post(self, request: Request, project_id: int) -> Response:
-        """Open the next case: the one in progress, else the first open one; 204 when none is left."""
+        """Open the next case: the one in progress, else the first open one; 204 when none is left. With its
+        draft, which the reading view then need not ask for."""
         project_for(request_user(request), project_id, READER)
         assignment = selectors.worklist_next_for_reader(reader=request_user(request), project_id=project_id)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         assignment = assignment_start(assignment=assignment)
-        return Response(out.AssignmentReaderOutput(assignment).data)
+        case = dict(out.AssignmentReaderOutput(assignment).data)
+        # the UID map the serializer built for the case's series maps the draft's contours too
+        case["draft"] = _draft_output(
+            assignment, getattr(assignment, "draft", None), out.reader_uids(assignment)
+        )
+        return Response(case)
 
 
 def _mine(request: Request, key: str) -> Assignment:
@@ -67,12 +87,6 @@ class AssignmentDetailApi(APIView):
     def get(self, request: Request, key: str) -> Response:
         """The case data of the reader's assignment ``key`` (its study under the assignment's own UIDs)."""
         return Response(out.AssignmentReaderOutput(_mine(request, key)).data)
-
-
-class DraftOutput(serializers.Serializer):
-    values = out.ValueRowsField()
-    contours = out.ContourRowsField()
-    updated_at = serializers.DateTimeField(allow_null=True)
 
 
 def _draft_output(assignment: Assignment, draft: Draft | None, uids: UidMap | None = None) -> dict[str, Any]:

@@ -292,7 +292,7 @@ def assignment_pseudonym(assignment: Assignment) -> str:
     )
 
 
-def _reader_uids(assignment: Assignment, context: Mapping[str, Any] | None = None) -> UidMap:
+def reader_uids(assignment: Assignment, context: Mapping[str, Any] | None = None) -> UidMap:
     """The assignment's UID map, built once per serialised assignment (or given by the view, which built it
     for the request: ``context["uids"]``, assignment id → map)."""
     cached = getattr(assignment, "_reader_uids", None)
@@ -358,11 +358,11 @@ class AssignmentReaderOutput(WorklistItemOutput):
         ]
 
     def get_study_uid(self, assignment: Assignment) -> str:
-        return _reader_uids(assignment, self.context).pseudo(assignment.case.study.study_uid)
+        return reader_uids(assignment, self.context).pseudo(assignment.case.study.study_uid)
 
     @extend_schema_field(ReaderSeriesOutput(many=True))
     def get_series(self, assignment: Assignment) -> list[dict[str, Any]]:
-        uids = _reader_uids(assignment, self.context)
+        uids = reader_uids(assignment, self.context)
         clean = clean_series_descriptions()
         images = (  # no SEG objects
             assignment.case.study.series.images().annotate(n_instances=Count("instances")).order_by("id")
@@ -482,7 +482,7 @@ class ReadingOutput(serializers.ModelSerializer):
         if not contours:
             return []
         rows = ContourOutput(contours, many=True).data
-        return contours_to_pseudonymous(_reader_uids(reading.assignment, self.context), list(rows))
+        return contours_to_pseudonymous(reader_uids(reading.assignment, self.context), list(rows))
 
     def get_supersedes(self, reading: Reading) -> int | None:
         return reading.version - 1 if reading.supersedes_id else None  # type: ignore[attr-defined]

@@ -7,9 +7,10 @@ project of ``--cases`` cases on PostgreSQL: ``--readers`` readers (200, as in ``
 readers per case (a worklist of ~30 cases and the image cases), the first ``--image-cases`` cases with
 registered T1 and STIR series (they come first in every reader's worklist, so "next case" serves a case with
 images), and ``--pre-read`` cases already read by three other readers (the readings, audit and outbox tables
-are not empty). Each round takes the next reader and times, in the order a
-reader's client sends them: the worklist, "next case", a draft save (every value of the form and one contour)
-and the submit of that reading. Prints p50/p95 ms and the SQL queries per request of each.
+are not empty). Each round takes the next reader and times, in the order a reader's client sends them: the
+worklist, "next case" (the case's data and draft), a draft save (every value of the form and one contour) and
+the submit of that reading. Prints p50/p95 ms and the SQL queries per request of each; ``--profile`` keeps a
+cProfile of the rounds.
 
 Persistent connections: the test client sends Django's request_started/finished signals, so each request
 closes its database connection when ``CONN_MAX_AGE`` is 0 (``--conn-max-age``; default: ``DB_CONN_MAX_AGE``
@@ -220,6 +221,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--sql", action="store_true", help="print the SQL of each path's last request")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the rounds into FILE (times are slower)")
     parser.add_argument("--conn-max-age", type=int, default=int(os.environ.get("DB_CONN_MAX_AGE", 300)))
     args = parser.parse_args()
 
@@ -241,7 +243,15 @@ def main() -> None:
         connection.settings_dict["CONN_MAX_AGE"] = args.conn_max_age
         connection.settings_dict["CONN_HEALTH_CHECKS"] = args.conn_max_age > 0
         connection.close()
-        results = run(args, seeded)
+        if args.profile:
+            import cProfile
+
+            with cProfile.Profile() as profile:
+                results = run(args, seeded)
+            profile.dump_stats(args.profile)
+            print(f"profile of every round in {args.profile} (python -m pstats {args.profile})")
+        else:
+            results = run(args, seeded)
         report(args, seeded, results)
     finally:
         _purge_broker()

@@ -2,7 +2,7 @@
 (``LOAD_SEED``: tokens, the project, the form's values, Orthanc's frame URLs, the pacing) and reads back the raw
 samples (``LOAD_SAMPLES``) and the acknowledged readings (``LOAD_ACKS``).
 
-Readers: worklist -> next case (the case's data, which the reading view takes as it is) -> its draft -> each
+Readers: worklist -> next case (the case's data and draft, which the reading view takes as they are) -> each
 series' metadata and every frame through /dicomweb/ (as the viewer loads a series while the reader scrolls;
 every third frame also one straight from Orthanc, the reference measured under the same load) -> a draft
 save every ~``draft_s`` -> a submit with contours, the case taking ``case_s`` (uniform). Adjudicators: queue ->
@@ -86,9 +86,8 @@ class Reader(_Base):
         if answer.status_code != 200:
             self.pause(duration)  # 204: nothing left to read
             return
-        case = answer.json()  # the case's data, which the reading view takes as it is (no second request)
+        case = answer.json()  # the case's data and draft, which the reading view takes as they are
         key = case["key"]
-        self.get(f"/api/assignments/{key}/draft/", "draft load")
         contours = []
         if not SEED["burst"]:
             for series in case["series"]:

@@ -89,6 +89,30 @@ def test_next_case_opens_the_first_case_then_keeps_serving_the_one_in_progress(
     assert Assignment.objects.get(pk=later[0].pk).started_at == started
 
 
+def test_next_case_brings_the_draft_as_the_draft_request_answers_it(world, django_assert_max_num_queries):
+    """The reading view opened by "Next case" asks for nothing more (issue 16: one request fewer per case
+    opened): the answer holds the draft, its contours under the reader's UIDs, at no extra query."""
+    reader = token_client(world.reader)
+    url = f"/api/projects/{world.project.pk}/worklist/next/"
+    parsed_schemes()
+    fresh = reader.post(url).json()
+    assert fresh["key"] == world.assignment.key
+    assert fresh["draft"] == {"values": [], "contours": [], "updated_at": None}
+    values = full_values(world.project.scheme.parsed, 1)[:3]
+    drawn = contour(pseudo_t1(world, world.assignment), slice_index=1)
+    saved = reader.post(
+        f"/api/assignments/{world.assignment.key}/draft/save/",
+        {"values": values, "contours": [drawn]},
+        "json",
+    )
+    assert saved.status_code == 200, saved.content
+    with django_assert_max_num_queries(NEXT_QUERIES):
+        resumed = reader.post(url).json()
+    assert resumed["draft"] == reader.get(f"/api/assignments/{world.assignment.key}/draft/").json()
+    assert resumed["draft"]["values"] == values
+    assert resumed["draft"]["contours"][0]["series_uid"] == drawn["series_uid"]  # pseudonymous, as sent
+
+
 def test_next_case_is_a_204_when_nothing_is_left(world):
     Assignment.objects.filter(pk=world.assignment.pk).update(status=Assignment.Status.CANCELLED)
     assert (

@@ -16,6 +16,7 @@ export type SchemeOut = S["SchemeOutput"];
 /** A reader's assignment: its opaque key, the case's pseudonym for this assignment, and the study and series
  * under the assignment's own pseudonymous UIDs (what /dicomweb/ serves it as). */
 export type AssignmentDetail = S["AssignmentReaderOutput"];
+export type NextCase = S["NextCaseOutput"];
 export type SeriesInfo = S["ReaderSeriesOutput"];
 export type FormItem = S["FormItemOutput"];
 /** A rating the scheme asks with a binary item (issue 14): a confidence 1–5 or a probability 0–100. */
@@ -106,7 +107,7 @@ export const api = {
   },
 
   worklist: (id: number) => get<Worklist>(`${p(id)}/worklist/`),
-  next: (id: number) => post<AssignmentDetail | null>(`${p(id)}/worklist/next/`),
+  next: (id: number) => post<NextCase | null>(`${p(id)}/worklist/next/`),
   assignment: (key: string) => get<AssignmentDetail>(`${a(key)}/`),
   draft: (key: string) => get<Draft>(`${a(key)}/draft/`),
   draftSave: (key: string, body: Partial<Pick<Draft, "values" | "contours">>, keepalive = false) =>

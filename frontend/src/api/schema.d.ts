@@ -1115,7 +1115,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** @description Open the next case: the one in progress, else the first open one; 204 when none is left. */
+        /**
+         * @description Open the next case: the one in progress, else the first open one; 204 when none is left. With its
+         *     draft, which the reading view then need not ask for.
+         */
         post: operations["api_projects_worklist_next_create"];
         delete?: never;
         options?: never;
@@ -2152,6 +2155,29 @@ export interface components {
              * @description the rating a read is called positive from (sensitivity, specificity)
              */
             threshold: number | null;
+        };
+        /** @description The case data of the assignment opened, as GET /api/assignments/{key}/ answers it, with its draft. */
+        NextCaseOutput: {
+            /** @description the opaque name readers address the assignment by */
+            readonly key: string;
+            readonly case_label: string;
+            status?: components["schemas"]["AssignmentStatusEnum"];
+            /** @description the read is served the AI pre-read (follows from the condition) */
+            aided?: boolean;
+            /** @description the reader-study condition of this read (labeling.conditions): what the reader is served */
+            condition?: string;
+            /** @description the read's condition in words ("AI-aided", "T1 only") */
+            readonly condition_label: string;
+            /** Format: date-time */
+            started_at?: string | null;
+            project_id: number;
+            readonly study_uid: string;
+            readonly series: components["schemas"]["ReaderSeriesOutput"][];
+            scheme: components["schemas"]["SchemeOutput"];
+            /** Format: date-time */
+            submitted_at?: string | null;
+            /** @description the reader's saved work on it, as GET …/draft/ answers it */
+            draft: components["schemas"]["DraftOutput"];
         };
         PaginatedAssignmentAdminOutputList: {
             /** @example 123 */
@@ -4987,7 +5013,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AssignmentReaderOutput"];
+                    "application/json": components["schemas"]["NextCaseOutput"];
                 };
             };
             /** @description No response body */
