@@ -34,7 +34,7 @@ from requests.adapters import HTTPAdapter
 
 from labeling.api.dicomweb_auth import decisions
 from labeling.api.dicomweb_urls import FRAMES_PATH
-from labeling.api.dicomweb_views import CACHE_IMMUTABLE, frame_numbers, pseudonymous_series
+from labeling.api.dicomweb_views import CACHE_IMMUTABLE, frame_cache, frame_numbers, pseudonymous_series
 from labeling.api.errors import IMAGE_SERVER_DOWN_BODY, IMAGE_SERVER_RETRY_AFTER_S
 from labeling.dicom.frame_cache import FrameCache, frame_key
 from labeling.dicom.proxy import (
@@ -50,7 +50,6 @@ _FRAMES_PATH = re.compile(FRAMES_PATH)
 _READ_BYTES = 1024 * 1024
 
 logger = logging.getLogger(__name__)
-_frame_caches: dict[tuple[str, int, float], FrameCache] = {}
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -73,17 +72,6 @@ def cached_user_pk(environ: dict[str, Any]) -> int | None:
     except CookieError:
         return None
     return decisions.get(("session", morsel.value)) if morsel else None
-
-
-def frame_cache() -> FrameCache | None:
-    """This process's frame cache as the settings ``FRAME_CACHE_*`` configure it; None when it is off."""
-    size = int(settings.FRAME_CACHE_MB * 1024 * 1024)
-    if size <= 0:
-        return None
-    config = (str(settings.FRAME_CACHE_DIR), size, float(settings.FRAME_CACHE_TTL_S))
-    if (cache := _frame_caches.get(config)) is None:
-        cache = _frame_caches[config] = FrameCache(config[0], size_limit=size, ttl_s=config[2])
-    return cache
 
 
 class FramesFastPath:

@@ -16,11 +16,13 @@ the stores (``labeling.dicom``), and store failures become HTTP statuses in ``er
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
@@ -35,6 +37,8 @@ from labeling.api.dicomweb_auth import CachedSessionAuthentication, CachedTokenA
 from labeling.api.permissions import dicom_assignments, dicom_study_for, dicom_visible_studies
 from labeling.dicom import DicomJson, DicomOperationUnsupported, DicomStore
 from labeling.dicom.confidentiality import reader_dataset, reader_jsons
+from labeling.dicom.dicomweb import DicomWebStore
+from labeling.dicom.frame_cache import FrameCache, metadata_key
 from labeling.dicom.proxy import (
     FRAMES_ACCEPT,
     Served,
@@ -359,10 +363,40 @@ class MetadataApi(DicomWebApi):
         if t.sop is not None and t.series is not None:
             items = [store.instance_metadata(t.study, t.series, t.sop)]
         elif t.series is not None:
-            items = store.series_metadata(t.study, t.series)
+            items = _series_metadata(store, t.study, t.series, t.uids)
         else:
             items = store.study_metadata(t.study)
         return _json(items, request, cache=CACHE_IMMUTABLE, uids=t.uids)
+
+
+_frame_caches: dict[tuple[str, int, float], FrameCache] = {}
+
+
+def frame_cache() -> FrameCache | None:
+    """This process's frame cache as the settings ``FRAME_CACHE_*`` configure it; None when it is off."""
+    size = int(settings.FRAME_CACHE_MB * 1024 * 1024)
+    if size <= 0:
+        return None
+    config = (str(settings.FRAME_CACHE_DIR), size, float(settings.FRAME_CACHE_TTL_S))
+    if (cache := _frame_caches.get(config)) is None:
+        cache = _frame_caches[config] = FrameCache(config[0], size_limit=size, ttl_s=config[2])
+    return cache
+
+
+def _series_metadata(store: DicomStore, study: str, series: str, uids: UidMap | None) -> list[DicomJson]:
+    """The metadata of a stored series; a reader's (``uids``) from the frame cache when it holds it, else from
+    the image server, and kept for the series' next reader (the cache is on: the image server is DICOMweb)."""
+    cache = frame_cache() if uids is not None and isinstance(store, DicomWebStore) else None
+    if cache is None or uids is None:
+        return store.series_metadata(study, series)
+    key = metadata_key(store.url, study, series, uids.version)
+    if (hit := cache.open(key)) is not None:
+        handle, _ = hit
+        with handle:
+            return json.loads(handle.read())  # type: ignore[no-any-return]
+    items = store.series_metadata(study, series)
+    cache.put(key, json.dumps(items).encode(), DICOM_JSON)
+    return items
 
 
 class RetrieveApi(DicomWebApi):

@@ -1,10 +1,13 @@
-"""Frames already fetched from the image server, kept on local disk for the next request of the same frame.
+"""Frames already fetched from the image server, kept on local disk for the next request of the same frame;
+and the series metadata readers asked for.
 
 A reader study reads every case several times: by each of its readers, by a reader again on a repeat, by an
 adjudicator. Pixels never change once stored (an import that would replace them is refused), so the frames
 the DICOMweb proxy fetched once can answer the next request without the image server, which would otherwise
 parse the DICOM file again for every frame. The hit is sent with ``sendfile`` from the page cache: no Python
-touches the pixels.
+touches the pixels. A series' metadata costs the image server a read of every file of the series; it is kept
+under the study's objects as Concord knows them (``metadata_key``), so the series' next reader is answered
+without it, and an import into the study is not hidden by an old entry.
 
 Bounded in size (least recently stored first out) and in age (``ttl_s``: an entry is never served after it,
 so frames of a study removed from the project are gone from the cache within it as well). Built on
@@ -49,6 +52,13 @@ def frame_key(
     (False) without them, as a reader's assignment is served.
     """
     raw = "\0".join((server, study, series, instance, frames, accept, "located" if located else "bare"))
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def metadata_key(server: str, study: str, series: str, version: str) -> str:
+    """The entry of a series' metadata as ``server`` answered it, while the study's objects are ``version``
+    (``UidMap.version``: an import into the study makes a new entry, not a stale hit)."""
+    raw = "\0".join((server, study, series, version, "metadata"))
     return hashlib.sha256(raw.encode()).hexdigest()
 
 

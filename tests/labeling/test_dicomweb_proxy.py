@@ -26,7 +26,7 @@ from labeling.api.dicomweb_fastpath import FramesFastPath
 from labeling.dicom import DicomWebStore
 from labeling.dicom.cache import DecisionCache
 from labeling.dicom.store import json_value
-from labeling.models import Assignment, Case, Membership
+from labeling.models import Assignment, Case, Instance, Membership, Series
 from labeling.services.identity import assignment_study_uid, assignment_uids
 from labeling.services.ingest import import_dicomweb, import_paths
 from tests.labeling.dicom.conftest import orthanc_configured
@@ -512,6 +512,34 @@ def test_frames_fetched_once_are_answered_from_the_frame_cache_after_the_same_ch
         (pseudonymous_frame_path(assignment, t1), reader),  # Django's first frame: never kept, gone upstream
     ]:
         assert call(app, path, **who)[2] == FELL_THROUGH, path
+
+
+def test_a_readers_series_metadata_is_kept_for_the_series_next_reader(
+    imported, world, live_server, orthanc, frame_cache_on
+):
+    """Issue 16: a series' metadata cost the image server a read of every file of the series, for every reader
+    who opened it. Now the first reader's answer is kept: the next reader of the case is answered under their
+    own pseudonymous UIDs without the image server; once the study gained an object, the entry is not used."""
+    t1 = imported[0]
+    first = reader_assignment(world, imported)
+    second = assign(world, first.case, world.other_reader)
+    series = [ds for ds in imported if ds.SeriesInstanceUID == t1.SeriesInstanceUID]
+    metadata = client(live_server.url, world.reader).retrieve_series_metadata(*read_as(first, t1)[:2])
+    assert len(metadata) == len(series)
+    orthanc.delete_study(t1.StudyInstanceUID)  # from now on only the cache has the metadata
+
+    kept = client(live_server.url, world.other_reader).retrieve_series_metadata(*read_as(second, t1)[:2])
+    assert sorted(json_value(ds, "SOPInstanceUID") for ds in kept) == sorted(
+        read_as(second, ds)[2] for ds in series
+    )
+    assert not {ds.SOPInstanceUID for ds in series} & {json_value(ds, "SOPInstanceUID") for ds in kept}
+
+    Instance.objects.create(  # an import into the study: the UID map, and so the entry's key, changes
+        series=Series.objects.get(series_uid=t1.SeriesInstanceUID), sop_uid="2.25.16161616", slice_index=99
+    )
+    decisions.clear()  # the readers' UID maps are cached for DICOMWEB_AUTH_CACHE_S
+    again = client(live_server.url, world.other_reader)
+    assert status_of(lambda: again.retrieve_series_metadata(*read_as(second, t1)[:2])) == 404
 
 
 def test_a_frame_cache_that_cannot_be_written_still_serves_every_frame(
