@@ -118,11 +118,11 @@ def worklist_items_for_reader(*, reader: User, project_id: int) -> list[Assignme
 
 def worklist_next_for_reader(*, reader: User, project_id: int) -> Assignment | None:
     """The case a reader opens next: the one in progress, else the first of the worklist (None: none left);
-    with what its case data shows (study, scheme) and its draft (None when nothing was saved)."""
+    with its study and its draft (None when nothing was saved). The caller has the project."""
     in_progress_first = DbCase(When(status=Assignment.Status.IN_PROGRESS, then=Value(0)), default=Value(1))
     return (
         worklist_for_reader(reader=reader, project_id=project_id)
-        .select_related("case__study", "project__scheme", "draft")
+        .select_related("case__study", "draft")
         .order_by(in_progress_first, "order_key", "id")
         .first()
     )

@@ -65,10 +65,11 @@ class WorklistNextApi(APIView):
     def post(self, request: Request, project_id: int) -> Response:
         """Open the next case: the one in progress, else the first open one; 204 when none is left. With its
         draft, which the reading view then need not ask for."""
-        project_for(request_user(request), project_id, READER)
+        project = project_for(request_user(request), project_id, READER)  # with its scheme
         assignment = selectors.worklist_next_for_reader(reader=request_user(request), project_id=project_id)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
+        assignment.project = project
         assignment = assignment_start(assignment=assignment)
         case = dict(out.AssignmentReaderOutput(assignment).data)
         # the UID map the serializer built for the case's series maps the draft's contours too

@@ -69,6 +69,27 @@ class SchemeOutput(serializers.ModelSerializer):
         fields = ["id", "name", "version", "modality", "form", "definition"]
 
 
+#: (id, content hash) → the scheme as SchemeOutput writes it; one entry per scheme version this process served
+_SCHEME_OUTPUTS: dict[tuple[int, str], dict[str, Any]] = {}
+
+
+@extend_schema_field(SchemeOutput)
+class SchemeField(serializers.Field):
+    """The scheme at ``source`` as ``SchemeOutput`` writes it: once per version and process, as a version is
+    never rewritten (every case a reader opens carries the whole form)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, scheme: GradingScheme) -> dict[str, Any]:
+        if not scheme.content_hash:  # not loaded from a file: nothing says it is the same
+            return dict(SchemeOutput(scheme).data)
+        key = (scheme.pk, scheme.content_hash)
+        if (written := _SCHEME_OUTPUTS.get(key)) is None:
+            written = _SCHEME_OUTPUTS[key] = dict(SchemeOutput(scheme).data)
+        return written
+
+
 class ConditionOutput(serializers.Serializer):
     """A reader-study condition: its name, the label readers see, and what it serves in words."""
 
@@ -345,7 +366,7 @@ class AssignmentReaderOutput(WorklistItemOutput):
     project_id = serializers.IntegerField()
     study_uid = serializers.SerializerMethodField()
     series = serializers.SerializerMethodField()
-    scheme = SchemeOutput(source="project.scheme")
+    scheme = SchemeField(source="project.scheme")
 
     class Meta(WorklistItemOutput.Meta):
         fields = [

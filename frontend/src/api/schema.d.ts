@@ -1430,7 +1430,7 @@ export interface components {
             project_id: number;
             readonly study_uid: string;
             readonly series: components["schemas"]["ReaderSeriesOutput"][];
-            scheme: components["schemas"]["SchemeOutput"];
+            readonly scheme: components["schemas"]["SchemeOutput"];
             /** Format: date-time */
             submitted_at?: string | null;
         };
@@ -2173,7 +2173,7 @@ export interface components {
             project_id: number;
             readonly study_uid: string;
             readonly series: components["schemas"]["ReaderSeriesOutput"][];
-            scheme: components["schemas"]["SchemeOutput"];
+            readonly scheme: components["schemas"]["SchemeOutput"];
             /** Format: date-time */
             submitted_at?: string | null;
             /** @description the reader's saved work on it, as GET …/draft/ answers it */
