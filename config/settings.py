@@ -235,6 +235,10 @@ DICOM_FOLDER = Path(env.str("DICOM_FOLDER", default=str(VAR_DIR / "dicom")))
 # not answer within these many seconds is "image server unavailable" (502), never a request that hangs.
 DICOMWEB_CONNECT_TIMEOUT_S = env.float("DICOMWEB_CONNECT_TIMEOUT_S", default=3.0)
 DICOMWEB_READ_TIMEOUT_S = env.float("DICOMWEB_READ_TIMEOUT_S", default=30.0)
+# How long a web process keeps the sequence names of the loaded schemes, which decide the series descriptions
+# readers may see (seconds; 0 reads them for every series served). A scheme version loaded meanwhile shows its
+# new names that much later; no name shows that no scheme asks for.
+SCHEME_NAMES_CACHE_S = env.float("SCHEME_NAMES_CACHE_S", default=30.0)
 # How long the DICOMweb proxy trusts "this user may see this study" (seconds; 0 checks every request).
 DICOMWEB_AUTH_CACHE_S = env.float("DICOMWEB_AUTH_CACHE_S", default=10.0)
 # The file whose change tells every web process of this site to forget its cached decisions (a revocation).

@@ -25,6 +25,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # not empty the other's decision cache in the middle of a fast-path test).
 DICOMWEB_DECISIONS_EPOCH = VAR_DIR / f"dicomweb-decisions-test-{_xdist}.epoch"  # noqa: F405
 
+# tests load schemes of their own: each reads the names as they are (the cache has a test of its own)
+SCHEME_NAMES_CACHE_S = 0.0
+
 # no frame cache unless a test (or a bench, through the environment) asks for one, with its own folder: a test's
 # frames never answer another's
 FRAME_CACHE_MB = env.float("FRAME_CACHE_MB", default=0.0)  # noqa: F405

@@ -9,6 +9,7 @@ from SECRET_KEY: only the server can map them back.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -27,9 +28,23 @@ def sees_identity(user: User) -> bool:
     return bool(user.is_active and user.is_staff)
 
 
+#: (time.monotonic() when read, the names) of ``clean_series_descriptions``
+_clean_descriptions: tuple[float, frozenset[str]] | None = None
+
+
 def clean_series_descriptions() -> frozenset[str]:
-    """Series descriptions safe to show readers: the sequence names the loaded schemes ask for (T1, STIR)."""
-    return frozenset(seq for scheme in parsed_schemes() for seq in scheme.sequences)
+    """Series descriptions safe to show readers: the sequence names the loaded schemes ask for (T1, STIR).
+
+    Every series served to a reader asks, so the names are read again only after ``SCHEME_NAMES_CACHE_S``."""
+    global _clean_descriptions
+    now = time.monotonic()
+    kept = _clean_descriptions
+    if kept is None or now - kept[0] >= settings.SCHEME_NAMES_CACHE_S:
+        kept = _clean_descriptions = (
+            now,
+            frozenset(s for scheme in parsed_schemes() for s in scheme.sequences),
+        )
+    return kept[1]
 
 
 def pseudonym_secret() -> bytes:
