@@ -386,8 +386,7 @@ def frame_cache() -> FrameCache | None:
 def _series_metadata(store: DicomStore, study: str, series: str, uids: UidMap | None) -> list[DicomJson]:
     """The metadata of a stored series; a reader's (``uids``) from the frame cache when it holds it, else from
     the image server, and kept for the series' next reader (the cache is on: the image server is DICOMweb)."""
-    cache = frame_cache() if uids is not None and isinstance(store, DicomWebStore) else None
-    if cache is None or uids is None:
+    if uids is None or not isinstance(store, DicomWebStore) or (cache := frame_cache()) is None:
         return store.series_metadata(study, series)
     key = metadata_key(store.url, study, series, uids.version)
     if (hit := cache.open(key)) is not None:
