@@ -21,6 +21,7 @@ import {
   isActive,
   KIND_LABELS,
   kindsFor,
+  newestRuns,
   parseConfig,
   progressLine,
   promotionAction,
@@ -355,10 +356,11 @@ export async function trainingView(outlet: HTMLElement, params: Params): Promise
     );
     if (closed) return;
     renderLive(details);
-    runsBox.replaceChildren(runsTable(runs, versions));
+    const shown = newestRuns(runs, details);
+    runsBox.replaceChildren(runsTable(shown, versions));
     if (versionsChanged || !versionsBox.firstChild) renderVersions();
     // Poll while something runs (a run registers its model version before it is marked finished).
-    if (runs.some(isActive)) timer = setTimeout(() => void refresh().catch(retry), POLL_MS);
+    if (shown.some(isActive)) timer = setTimeout(() => void refresh().catch(retry), POLL_MS);
   }
   const retry = () => {
     if (!closed) timer = setTimeout(() => void refresh().catch(retry), POLL_MS * 3);

@@ -1,10 +1,12 @@
 import { describe, expect, it } from "vitest";
+import type { TrainingRun } from "../../api";
 import {
   epochHistory,
   type EpochRow,
   fractionDone,
   goldSummary,
   kindsFor,
+  newestRuns,
   parseConfig,
   progressLine,
   promotionAction,
@@ -126,5 +128,20 @@ describe("kindsFor and parseConfig", () => {
     expect(parseConfig('{"epochs": 2, "device": "cpu"}')).toEqual({ epochs: 2, device: "cpu" });
     expect(parseConfig("[1]")).toMatch(/JSON object/);
     expect(parseConfig("{epochs: 2}")).toMatch(/not valid JSON/);
+  });
+});
+
+describe("newestRuns", () => {
+  it("shows a run as its detail, read after the list, has it (the table agrees with the card)", () => {
+    const listed = [
+      { id: 3, kind: "lesions", state: "queued" },
+      { id: 1, kind: "contour", state: "running" },
+    ] as TrainingRun[];
+    const details = [{ id: 1, kind: "contour", state: "succeeded" }] as TrainingRun[];
+    expect(newestRuns(listed, details).map((r) => [r.id, r.state])).toEqual([
+      [3, "queued"],
+      [1, "succeeded"],
+    ]);
+    expect(newestRuns(listed, [])).toEqual(listed);
   });
 });

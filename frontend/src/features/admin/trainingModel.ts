@@ -21,6 +21,13 @@ export function kindsFor(modality: string): ModelKind[] {
 
 export const isActive = (run: Pick<TrainingRun, "state">): boolean => ACTIVE_STATES.has(run.state ?? "");
 
+/** The runs as the list answered, each replaced by its detail where one was read: the page asks for the list
+ * first, so a run that ended between the two requests shows its end in the table as it does on its card. */
+export function newestRuns(runs: readonly TrainingRun[], details: readonly TrainingRun[]): TrainingRun[] {
+  const later = new Map(details.map((d) => [d.id, d]));
+  return runs.map((r) => later.get(r.id) ?? r);
+}
+
 /** A run's epoch history, oldest first; a resumed run reports an epoch again, the later row wins. */
 export function epochHistory(rows: readonly EpochRow[] | null | undefined): EpochRow[] {
   const byEpoch = new Map<number, EpochRow>();
