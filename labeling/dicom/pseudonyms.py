@@ -10,6 +10,7 @@ instances agree and Cornerstone3D or dicomweb-client can follow them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Iterable
@@ -43,8 +44,11 @@ class UidMap:
             self._real[pseudonymous_uid(secret, scope, uid)] = uid
         #: series this scope is not served (a reader-study condition's blinding): their UIDs map to nothing
         self.hidden_series = frozenset(hidden_series)
-        #: a digest of the real UIDs mapped: another one when the study gained or lost an object (an import)
-        self.version = hashlib.sha256("\0".join(sorted(self._real.values())).encode()).hexdigest()[:32]
+
+    @functools.cached_property
+    def version(self) -> str:
+        """A digest of the real UIDs mapped: another one when the study gained or lost an object (an import)."""
+        return hashlib.sha256("\0".join(sorted(self._real.values())).encode()).hexdigest()[:32]
 
     def shows(self, item: DicomJson) -> bool:
         """Whether a DICOM JSON object (a series or instance) belongs to no hidden series."""
