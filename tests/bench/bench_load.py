@@ -385,15 +385,18 @@ def report(
                     f"  {name:22s} {len(times):7d} {percentile(times, 0.5):15.1f} {late:8.1f} {max(times):8.1f}  "
                     f"p95 <= {API_TARGET_MS:.0f}: {'met' if late <= API_TARGET_MS else 'MISSED'}"
                 )
-    proxy = [s[2] for s in load if s[1] == "frame (proxy)"]
-    direct = [s[2] for s in load if s[1] == "frame (orthanc direct)"]
-    if proxy and direct:
-        ratio = percentile(proxy, 0.95) / percentile(direct, 0.95)
-        verdict = "met" if ratio <= FRAMES_RATIO else "MISSED"
-        print(
-            f"frames proxy / Orthanc direct: p95 {ratio:.2f} (target <= {FRAMES_RATIO}: {verdict}), "
-            f"p50 {percentile(proxy, 0.5) / percentile(direct, 0.5):.2f}"
-        )
+    first = min((s[0] for s in load), default=0.0)
+    for what, since in (("", 0.0), (" in steady state", STEADY_AFTER_S)):
+        proxy = [s[2] for s in load if s[1] == "frame (proxy)" and s[0] >= first + since]
+        direct = [s[2] for s in load if s[1] == "frame (orthanc direct)" and s[0] >= first + since]
+        if proxy and direct:
+            ratio = percentile(proxy, 0.95) / percentile(direct, 0.95)
+            verdict = "met" if ratio <= FRAMES_RATIO else "MISSED"
+            print(
+                f"frames proxy / Orthanc direct{what}: p95 {ratio:.2f} = {percentile(proxy, 0.95):.1f} / "
+                f"{percentile(direct, 0.95):.1f} ms (target <= {FRAMES_RATIO}: {verdict}), "
+                f"p50 {percentile(proxy, 0.5) / percentile(direct, 0.5):.2f}"
+            )
     print(
         f"acknowledged readings (201): {consistency.acknowledged}, stored: {consistency.stored}; missing "
         f"{len(consistency.missing)}, stored twice {len(consistency.duplicated)}, acknowledged twice "
