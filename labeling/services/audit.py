@@ -67,16 +67,13 @@ def audit_record(
     ip = context.ip
     if ip and ":" in ip:
         ip = clean_ipv6_address(ip)  # as the database will return it
-    with transaction.atomic():
+    # no savepoint inside the caller's transaction (two round trips fewer while the chain is locked): an
+    # error here fails the whole write, as it must
+    with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                # the write's deferred foreign-key checks (and their KEY SHARE locks) now, before the chain
-                # lock, then deferred again for whatever the caller writes next; one round trip, in this order
-                cursor.execute(
-                    "SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED; "
-                    f"SELECT pg_advisory_xact_lock({_CHAIN_LOCK:d})"
-                )
-        last = AuditEvent.objects.exclude(seq=None).order_by("-seq").values_list("seq", "hash").first()
+            last = _lock_chain()
+        else:
+            last = AuditEvent.objects.exclude(seq=None).order_by("-seq").values_list("seq", "hash").first()
         seq = (last[0] or 0) + 1 if last else 1
         event = AuditEvent(
             created_at=timezone.now(),
@@ -95,6 +92,26 @@ def audit_record(
         event.hash = audit_hash(event)
         event.save(force_insert=True)
     return event
+
+
+def _lock_chain() -> tuple[int | None, str] | None:
+    """Take the chain lock and read the chain's last (seq, hash), in one round trip (PostgreSQL).
+
+    The chain lock is held until COMMIT and every audited write waits for it, so the statements between
+    taking it and the commit are as few as they can be. First the write's deferred foreign-key checks (and
+    their KEY SHARE locks) run, before the chain lock, then they are deferred again for whatever the caller
+    writes next; in this order."""
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SET CONSTRAINTS ALL IMMEDIATE; SET CONSTRAINTS ALL DEFERRED; "
+            f"SELECT pg_advisory_xact_lock({_CHAIN_LOCK:d}); "
+            f"SELECT seq, hash FROM {table} WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
+        )
+        while cursor.nextset():  # on to the last statement's rows
+            pass
+        row = cursor.fetchone()
+    return (int(row[0]), str(row[1])) if row else None
 
 
 @dataclass(frozen=True)

@@ -249,6 +249,8 @@ def reading_submit(
             condition=following,
             defaults={"order_key": assignment.order_key, "aided": condition(following).ai},
         )
+    consensus_enqueue(assignment.project_id)
+    # last: the audit chain's lock is held from here to COMMIT, and every other audited write waits for it
     audit_record(
         actor=actor,
         action="reading.submit",
@@ -256,7 +258,6 @@ def reading_submit(
         project=assignment.project,
         data={"assignment": assignment.pk, "values": len(values), "contours": len(contours)},
     )
-    consensus_enqueue(assignment.project_id)
     return reading
 
 

@@ -29,7 +29,7 @@ from tests.labeling.factories import contour, full_values, mri_study
 WORKLIST_QUERIES = 4  # token, the project with the user's roles, the worklist, the status counts
 NEXT_QUERIES = 7  # token, project with roles, the next assignment, its start, UID map, schemes, series
 DRAFT_QUERIES = 7  # token, assignment, UID map, BEGIN, row lock, upsert, COMMIT
-SUBMIT_QUERIES = 24  # ... the reading's rows, the audit chain, the outbox message and its publish
+SUBMIT_QUERIES = 22  # ... the reading's rows, the audit chain, the outbox message and its publish
 
 
 def token_client(user) -> APIClient:
