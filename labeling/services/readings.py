@@ -123,7 +123,7 @@ def _write_reading(
         reason=reason,
         duration_s=duration_s,
     )
-    ReadingValue.objects.bulk_create(
+    value_rows = ReadingValue.objects.bulk_create(
         ReadingValue(
             reading=reading,
             joint=item.joint,
@@ -137,6 +137,8 @@ def _write_reading(
     for row in contour_rows:
         row.reading = reading
     Contour.objects.bulk_create(contour_rows)
+    # for this request's answer (``selectors.reading_submitted_for_reader``): what was written, in hand
+    reading.rows_written = (value_rows, contour_rows)  # type: ignore[attr-defined]
     return reading
 
 
