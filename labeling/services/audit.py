@@ -67,8 +67,8 @@ def audit_record(
     ip = context.ip
     if ip and ":" in ip:
         ip = clean_ipv6_address(ip)  # as the database will return it
-    # no savepoint inside the caller's transaction (two round trips fewer while the chain is locked): an
-    # error here fails the whole write, as it must
+    # no savepoint inside the caller's transaction (two round trips fewer, one of them under the chain lock):
+    # an error here fails the whole write, as it must
     with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
             last = _lock_chain()
