@@ -221,11 +221,21 @@ demo: $(VENV)/.runtime .env frontend demo-stop ## install, create the database, 
 	@echo "Training runs of each model kind are going in the background (Admin > Training, or /api/projects/1/training/runs/)."
 	@echo "Logs in $(VAR)/log/; stop with: make demo-stop"
 
+DEMO_STOP_WAIT_S ?= 30
+
 .PHONY: demo-stop
-demo-stop: ## stop the demo's web, worker and beat
+demo-stop: ## stop the demo's web, worker and beat; returns once they have exited (killed after DEMO_STOP_WAIT_S, 30)
 	@for name in web worker beat; do \
 	    pidfile=$(VAR)/run/$$name.pid; \
-	    if [ -f $$pidfile ]; then kill $$(cat $$pidfile) 2>/dev/null || true; rm -f $$pidfile; fi; \
+	    [ -f $$pidfile ] || continue; \
+	    pid=$$(cat $$pidfile); \
+	    if kill $$pid 2>/dev/null; then \
+	        for i in $$(seq 1 $$(( $(DEMO_STOP_WAIT_S) * 10 ))); do kill -0 $$pid 2>/dev/null || break; sleep 0.1; done; \
+	        if kill -0 $$pid 2>/dev/null; then \
+	            echo "$$name (pid $$pid) still running $(DEMO_STOP_WAIT_S) s after SIGTERM: killed"; kill -9 $$pid 2>/dev/null || true; \
+	        fi; \
+	    fi; \
+	    rm -f $$pidfile; \
 	done
 
 .PHONY: clean
