@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -210,15 +211,12 @@ def _answered_as_written(reading: Reading) -> bool:
     written = getattr(reading, "rows_written", None)
     if written is None:
         return False
-    values, contours = written
-    in_order = {  # as the models' ordering gives them back: values as written, contours by joint and slice
-        "values": list(values),
-        "contours": sorted(contours, key=lambda c: (c.joint, c.slice_index)),
-    }
     cache = reading.__dict__.setdefault("_prefetched_objects_cache", {})
-    for name, rows in in_order.items():
+    for name, rows in zip(("values", "contours"), written, strict=True):
         rows_qs = getattr(reading, name).all()  # unevaluated; filled as Django's prefetch fills it
-        rows_qs._result_cache = rows
+        # in the order its model's Meta.ordering reads them back (all of one reading: its own id aside)
+        fields = [f for f in rows_qs.model._meta.ordering if f != "reading_id"]
+        rows_qs._result_cache = sorted(rows, key=attrgetter(*fields))
         rows_qs._prefetch_done = True
         cache[name] = rows_qs
     Reading.superseded_by.related.set_cached_value(reading, None)

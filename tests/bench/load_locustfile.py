@@ -7,8 +7,8 @@ series' metadata and every frame through /dicomweb/ (as the viewer loads a serie
 every third frame also one straight from Orthanc, the reference measured under the same load) -> a draft
 save every ~``draft_s`` -> a submit with contours, the case taking ``case_s`` (uniform). Adjudicators: queue ->
 item -> decision (a 409 because another adjudicator decided the same item at that moment is the designed
-answer, counted on a line of its own, not as an error). Admins: agreement, refit. ``burst``: readers only, no think time and no images (the API's
-saturation).
+answer, counted on a line of its own, not as an error). Admins: agreement, refit. ``burst``: readers only, no
+think time and no images (the API's saturation).
 """
 
 from __future__ import annotations
