@@ -38,3 +38,18 @@ def test_the_demo_reader_study_is_read_analysed_and_shows_the_gain(db):
 
     call_command("demo_reader_study", stdout=io.StringIO())  # again: nothing added twice
     assert project.readings.count() == 96 and ReaderStudyAnalysis.objects.filter(project=project).count() == 1
+
+    # the same study once more, under other case ids and assignment keys: the same reads, the same result
+    # (it depended on the ids, so the test above passed or failed with the tests that ran before it)
+    Project.objects.filter(pk=project.pk).update(name="SIJ CT reader study demo, first")
+    again = io.StringIO()
+    call_command("demo_reader_study", stdout=again)
+    second = Project.objects.get(name="SIJ CT reader study demo")
+    assert set(second.cases.values_list("pk", flat=True)).isdisjoint(
+        project.cases.values_list("pk", flat=True)
+    )
+    assert _without_report_link(again.getvalue()) == _without_report_link(out.getvalue())
+
+
+def _without_report_link(printed: str) -> str:
+    return "\n".join(line for line in printed.splitlines() if "report:" not in line)

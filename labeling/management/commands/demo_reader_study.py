@@ -62,30 +62,33 @@ class Command(BaseCommand):
             if not project.memberships.filter(user__username=name, role=Membership.Role.READER).exists():
                 membership_add(actor=admin, project=project, username=name, role=Membership.Role.READER)
         truth: dict[int, dict[str, int]] = {}
+        labels: dict[int, str] = {}
         for case in source.cases.exclude(reference=None).select_related("study"):
             mine, _ = Case.objects.get_or_create(
                 project=project, study=case.study, defaults={"label": case.label, "reference": case.reference}
             )
+            labels[mine.pk] = mine.label
             truth[mine.pk] = {
                 r["joint"]: r["value"] for r in mine.reference or () if r["lesion"] == "mny_grade"
             }
         assignments_generate(actor=admin, project=project, seed=options["seed"], readers_per_case=len(names))
-        rng = random.Random(options["seed"])
+        seed = options["seed"]
         submitted = 0
         for name in names:
             reader = users.get(username=name)
-            ai: dict[tuple[int, str], int] = {}
             for _ in range(4 * len(truth) + 4):  # bounded: each case once unaided, once aided
                 a = worklist_for_reader(reader=reader, project_id=project.pk).first()
                 if a is None:
                     break
+                # a read's errors follow its reader, case and condition, not the database's ids (nor the
+                # worklist's order, drawn from them), so every database gets the same study
+                label = labels[a.case_id]
+                rng = random.Random(f"{seed}:{name}:{label}:{a.aided}")
                 values = []
                 for joint, grade in truth[a.case_id].items():
                     own = _off(rng, grade, P_UNAIDED)
                     if a.aided:
-                        model = ai.setdefault(
-                            (a.case_id, joint), _off(random.Random(f"ai:{a.case_id}:{joint}"), grade, P_AI)
-                        )
+                        model = _off(random.Random(f"{seed}:ai:{label}:{joint}"), grade, P_AI)
                         own = model if own != model and rng.random() < P_ADOPT else own
                     values.append({"joint": joint, "region": "joint", "lesion": "mny_grade", "value": own})
                 reading_submit(actor=reader, assignment=a, values=values)
