@@ -864,6 +864,29 @@ class ContourConsensus(models.Model):
         return f"case {self.case_id} {self.joint} slice {self.slice_index}"
 
 
+class ContourConsensusMark(models.Model):
+    """How far a project's contour consensus has read: the readings up to ``watermark`` are in it.
+
+    ``readings`` fingerprints the project's readings up to the watermark (count, sum and sum of squares of their
+    ids), so a reading that commits below the watermark after a refit (its id was drawn before one seen
+    there) is noticed, and the next refit reads every contour again.
+    """
+
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, primary_key=True, related_name="contour_consensus_mark"
+    )
+    watermark = models.BigIntegerField(default=0)
+    readings = models.JSONField(default=list, help_text="[count, sum of ids, sum of squared ids]")
+    disagreement_mm = models.FloatField(
+        null=True,
+        help_text="the project's threshold the slices were flagged with (a change flags them again)",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"contour consensus of project {self.project_id} up to reading {self.watermark}"
+
+
 class ReaderContourReliability(models.Model):
     """How far a reader's contours lie from the consensus, over slices traced by several readers."""
 

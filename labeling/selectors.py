@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import Case as DbCase
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -817,3 +817,18 @@ AI_OUTPUT_PROVIDERS: list[Callable[..., list[dict[str, Any]]]] = []
 def ai_output_for_case(*, case_id: int) -> list[dict[str, Any]]:
     """The promoted models' pre-reads of a case (empty when none exists yet, or without the ml app)."""
     return [output for provider in AI_OUTPUT_PROVIDERS for output in provider(case_id=case_id)]
+
+
+def top_reading(project: Project) -> int:
+    """The highest reading id of the project (0 without readings)."""
+    return int(Reading.objects.filter(project=project).aggregate(top=Max("id"))["top"] or 0)
+
+
+def readings_fingerprint(project: Project, watermark: int) -> list[int]:
+    """(count, Σ id, Σ id²) of the project's current readings up to ``watermark``: order-free and additive,
+    so a refit can extend it by the readings it added; a correction, deletion or late commit below the
+    watermark changes it."""
+    totals = Reading.objects.filter(project=project, pk__lte=watermark, superseded_by__isnull=True).aggregate(
+        n=Count("id"), s=Sum("id"), s2=Sum(F("id") * F("id"))
+    )
+    return [int(totals["n"] or 0), int(totals["s"] or 0), int(totals["s2"] or 0)]

@@ -45,8 +45,10 @@ from labeling.models import (
     Reading,
     ReadingValue,
 )
+from labeling.selectors import readings_fingerprint, top_reading
 from labeling.services.audit import audit_record
 from labeling.services.contour_consensus import contour_consensus_refit
+from labeling.services.locks import CONSENSUS, lock_project
 from labeling.services.readings import consensus_enqueue
 from ml.consensus import Patterns, Smoothing, WarmStart, fit_patterns, patterns, update_patterns
 from ml.consensus.result import ConsensusResult, ModelName
@@ -337,34 +339,6 @@ def _confusions(run: ConsensusRun, reader_ids: Int, result: ConsensusResult) -> 
     ]
 
 
-# pg_advisory_xact_lock(class, project id): one consensus writer per project ("cons")
-CONSENSUS_LOCK = 0x636F6E73
-
-
-def _lock_project(project: Project) -> None:
-    """Serialise the project's consensus writers until the end of the current transaction."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [CONSENSUS_LOCK, project.pk])
-        return
-    Project.objects.select_for_update().get(pk=project.pk)
-
-
-def _top_reading(project: Project) -> int:
-    """The highest reading id of the project (0 without readings)."""
-    return int(Reading.objects.filter(project=project).aggregate(top=Max("id"))["top"] or 0)
-
-
-def _readings_fingerprint(project: Project, watermark: int) -> list[int]:
-    """(count, Σ id, Σ id²) of the project's current readings up to ``watermark``: order-free and additive,
-    so a refit can extend it by the readings it added; a correction, deletion or late commit below the
-    watermark changes it."""
-    totals = Reading.objects.filter(project=project, pk__lte=watermark, superseded_by__isnull=True).aggregate(
-        n=Count("id"), s=Sum("id"), s2=Sum(F("id") * F("id"))
-    )
-    return [int(totals["n"] or 0), int(totals["s"] or 0), int(totals["s2"] or 0)]
-
-
 def _top_adjudication(project: Project, lesion: str) -> int:
     """The highest adjudication id of the project's lesion (0 without adjudications)."""
     found = Adjudication.objects.filter(project=project, lesion=lesion).aggregate(top=Max("id"))["top"]
@@ -418,7 +392,7 @@ def _store(
     state = FitState(table, data.reader_ids, result.warm_start()).dump()
     n_per_item = np.bincount(data.items, minlength=len(data.item_keys))
     with transaction.atomic():
-        _lock_project(project)  # one writer per project at a time
+        lock_project(project, CONSENSUS)  # one writer per project at a time
         if done := ConsensusRun.objects.filter(project=project, lesion=data.lesion, data_hash=digest).first():
             return done
         ConsensusRun.objects.filter(project=project, lesion=data.lesion, is_current=True).update(
@@ -486,9 +460,9 @@ def _refit_full(
     project: Project, lesion: str, model: ModelName, params: dict[str, Any], others: str, started: float
 ) -> ConsensusRun | None:
     """Fit the lesion from all its current readings (or reuse the run of the same data)."""
-    watermark, mark = _top_reading(project), _top_adjudication(project, lesion)
+    watermark, mark = top_reading(project), _top_adjudication(project, lesion)
     fingerprint = {
-        "readings": _readings_fingerprint(project, watermark),
+        "readings": readings_fingerprint(project, watermark),
         "adjudication_mark": mark,
         "adjudications": _adjudications_fingerprint(project, lesion, mark),
         "others": others,
@@ -509,7 +483,7 @@ def _refit_full(
         result = _fit(table, len(data.reader_ids), data.n_classes, model)
         state = FitState(table, data.reader_ids, result.warm_start()).dump()
     with transaction.atomic():
-        _lock_project(project)
+        lock_project(project, CONSENSUS)
         ConsensusRun.objects.filter(project=project, lesion=lesion, is_current=True).exclude(
             pk=existing.pk
         ).update(is_current=False)
@@ -529,11 +503,11 @@ def _refit_incremental(project: Project, lesion: str, others: str) -> ConsensusR
     """
     started = time.perf_counter()
     with transaction.atomic():
-        _lock_project(project)
+        lock_project(project, CONSENSUS)
         run = ConsensusRun.objects.filter(project=project, lesion=lesion, is_current=True).first()
         if run is None or run.state is None or "adjudication_mark" not in run.fingerprint:
             return None
-        top, top_adjudication = _top_reading(project), _top_adjudication(project, lesion)
+        top, top_adjudication = top_reading(project), _top_adjudication(project, lesion)
         mark, adjudication_mark = run.watermark, run.fingerprint["adjudication_mark"]
         if mark >= top and adjudication_mark >= top_adjudication:
             return run  # nothing new, or a concurrent refit got here first
@@ -702,7 +676,7 @@ def _update_fit(
 
 def _memoised(memo: dict[int, list[int]], project: Project, watermark: int) -> list[int]:
     if watermark not in memo:
-        memo[watermark] = _readings_fingerprint(project, watermark)
+        memo[watermark] = readings_fingerprint(project, watermark)
     return memo[watermark]
 
 
@@ -730,7 +704,7 @@ def consensus_refit_lesion(
         and current.fingerprint["adjudications"]
         == _adjudications_fingerprint(project, lesion, current.fingerprint["adjudication_mark"])
     ):
-        if current.watermark >= _top_reading(project) and current.fingerprint[
+        if current.watermark >= top_reading(project) and current.fingerprint[
             "adjudication_mark"
         ] >= _top_adjudication(project, lesion):
             if not (full and current.n_incremental):
@@ -767,7 +741,7 @@ def consensus_refit_project(
         consensus_refit_lesion(project=project, lesion=lesion, full=full, memo=memo)
         for lesion in project.scheme.parsed.form_lesions
     ]
-    contour_consensus_refit(project=project)
+    contour_consensus_refit(project=project, full=full)
     return [run for run in runs if run is not None]
 
 

@@ -1,7 +1,7 @@
 """Benchmark: consensus refits of a project on PostgreSQL — full, no-op, incremental, and submit → API (issue 16).
 
-Builds an MRI project whose simulated readers have read every case (28 values per reading), plus spare cases
-with one open assignment each, then prints per project size:
+Builds an MRI project whose simulated readers have read every case (28 values and ``--contours`` traced joint
+lines per reading), plus spare cases with one open assignment each, then prints per project size:
 
 - full refit: ``consensus_refit_project`` from scratch (reading the rows, five Dawid–Skene fits, writing runs,
   posteriors and reader confusions), and the scheduled full refit (``full=True``) at the end;
@@ -12,7 +12,8 @@ with one open assignment each, then prints per project size:
   its posterior appears (target p95 ≤ 2 s).
 
 Throw-away database (test_concord_bench) and Redis database (``--broker``). Speed is printed, not asserted.
-Run: ``.venv/bin/python -m tests.bench.bench_consensus_refit [--cases 1200 12000] [--readers 3] [--trials 20]``.
+Run: ``.venv/bin/python -m tests.bench.bench_consensus_refit [--cases 1200 12000] [--readers 3] [--trials 20]
+[--contours 4]``.
 """
 
 from __future__ import annotations
@@ -27,13 +28,17 @@ from typing import Any
 import numpy as np
 
 
-def _populate(n_cases: int, n_readers: int, seed: int, spare: int) -> tuple[Any, list[Any]]:
-    """The project, and ``spare`` open assignments of reader 0 on cases nobody has read."""
+def _populate(n_cases: int, n_readers: int, seed: int, spare: int, contours: int) -> tuple[Any, list[Any]]:
+    """The project, and ``spare`` open assignments of reader 0 on cases nobody has read.
+
+    Each reading traces ``contours`` joint lines (left and right joint in turn, 20 points each, a reader a
+    millimetre or so off the case's line), as the contour consensus reads them."""
     from django.contrib.auth import get_user_model
 
     from labeling.models import (
         Assignment,
         Case,
+        Contour,
         GradingScheme,
         Membership,
         Project,
@@ -79,6 +84,28 @@ def _populate(n_cases: int, n_readers: int, seed: int, spare: int) -> tuple[Any,
         for j, item in enumerate(form)
     )
     ReadingValue.objects.bulk_create(rows, batch_size=20000)
+    t = np.linspace(0.0, 1.0, 20)
+    line = np.stack([30.0 - 6.0 * t, np.zeros_like(t), 40.0 - 40.0 * t], axis=1)
+
+    def traced(k: int) -> list[list[float]]:
+        return np.round(line + rng.normal(0.0, 1.0, 3), 3).tolist()
+
+    Contour.objects.bulk_create(
+        (
+            Contour(
+                reading=r,
+                joint=("left", "right")[k % 2],
+                series_uid=f"2.25.8{n_cases}.{r.case_id}",
+                slice_index=k // 2,
+                points_mm=(points := traced(k)),
+                start_mm=points[0],
+                end_mm=points[-1],
+            )
+            for r in readings
+            for k in range(contours)
+        ),
+        batch_size=5000,
+    )
     spares = Assignment.objects.bulk_create(
         Assignment(project=project, case=c, reader=users[0]) for c in extra
     )
@@ -143,6 +170,7 @@ def main() -> None:
     parser.add_argument("--cases", type=int, nargs="+", default=[1200, 12000])
     parser.add_argument("--readers", type=int, default=3)
     parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--contours", type=int, default=4, help="joint lines traced per reading")
     parser.add_argument("--debounce", type=float, default=0.5, help="CONSENSUS_DEBOUNCE_S (product default)")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/6", help="a Redis database of its own")
     args = parser.parse_args()
@@ -172,11 +200,13 @@ def main() -> None:
         git = os.popen("git rev-parse --short HEAD 2>/dev/null").read().strip() or "?"
         print(
             f"consensus refit bench, commit {git}, {connection.vendor}, {args.readers} readers, "
-            f"debounce {args.debounce} s"
+            f"{args.contours} contours a reading, debounce {args.debounce} s"
         )
         print(f"{'cases':>7} {'values':>10}  {'step':<34} {'n':>3} {'p50 s':>8} {'p95 s':>8}")
         for n in args.cases:
-            project, spares = _populate(n, args.readers, seed=n, spare=2 * args.trials + 2)
+            project, spares = _populate(
+                n, args.readers, seed=n, spare=2 * args.trials + 2, contours=args.contours
+            )
             start = time.perf_counter()
             runs = consensus_refit_project(project_id=project.pk)
             full = time.perf_counter() - start

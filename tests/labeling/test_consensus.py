@@ -263,7 +263,12 @@ def test_contour_consensus_weights_readers_flags_disagreement_and_rates_readers(
                 {"joint": "left", "series_uid": series, "slice_index": 1, "points_mm": _line(slice1)},
             ],
         )
-    assert contour_consensus_refit(project=world.project) == {"slices": 2, "recomputed": 2, "removed": 0}
+    assert contour_consensus_refit(project=world.project) == {
+        "slices": 2,
+        "recomputed": 2,
+        "removed": 0,
+        "read_all": 1,
+    }
     calm, wild = ContourConsensus.objects.order_by("slice_index")
     assert calm.n_contours == 3 and not calm.flagged
     assert abs(np.asarray(calm.points_mm)[0][0] - 30.17) < 0.2  # near the agreeing readers

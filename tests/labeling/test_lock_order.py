@@ -142,8 +142,7 @@ def test_an_audited_write_goes_through_while_another_holds_its_row_locks(world, 
 ROOT = Path(__file__).resolve().parents[2]
 #: row locks that may stay FOR UPDATE: rows no audited write references by a foreign key, or SQLite only
 FOR_UPDATE_ALLOWED = {
-    ("labeling/services/consensus.py", "Project"),  # SQLite's stand-in for the advisory lock
-    ("labeling/services/contour_consensus.py", "ContourConsensus"),  # a cache it may delete from
+    ("labeling/services/locks.py", "Project"),  # SQLite's stand-in for the advisory lock
     ("labeling/services/deidentification.py", "StudyDeidentification"),
     ("labeling/services/ingest.py", "ImportJob"),
     ("labeling/services/outbox.py", "OutboxMessage"),
