@@ -109,7 +109,7 @@ def contour_consensus_refit(*, project: Project, full: bool = False) -> dict[str
         )
         changed += 1
     if mark is None or mark.disagreement_mm != threshold:
-        _flag_again(project, threshold)  # the project's threshold changed since the slices were flagged
+        _flag(project, threshold)  # the project's threshold changed since the slices were flagged
     if changed or stale or cases is None:
         _rate_readers(project)
     ContourConsensusMark.objects.update_or_create(
@@ -123,7 +123,17 @@ def contour_consensus_refit(*, project: Project, full: bool = False) -> dict[str
     }
 
 
-def _flag_again(project: Project, threshold: float) -> None:
+@transaction.atomic
+def contour_flags_refresh(*, project: Project) -> None:
+    """Flag the project's slices by its current threshold, at once (an admin just changed it)."""
+    lock_project(project, CONTOURS)
+    _flag(project, project.contour_disagreement_mm)
+    ContourConsensusMark.objects.filter(project=project).update(
+        disagreement_mm=project.contour_disagreement_mm
+    )
+
+
+def _flag(project: Project, threshold: float) -> None:
     """Flag the project's slices by ``threshold``."""
     disagree = Q(n_contours__gt=1, disagreement_mm__gt=threshold)
     slices = ContourConsensus.objects.filter(project=project)

@@ -13,6 +13,7 @@ from labeling.conditions import UNAIDED, ConditionError, study_conditions, valid
 from labeling.exceptions import Conflict, InvalidInput, NotFound
 from labeling.models import GradingScheme, Membership, Project
 from labeling.services.audit import audit_record
+from labeling.services.contour_consensus import contour_flags_refresh
 
 PROJECT_SETTINGS = (
     "description",
@@ -129,6 +130,8 @@ def project_update(*, actor: User, project: Project, **changes: Any) -> Project:
     for key, value in changes.items():
         setattr(project, key, value)
     project.save(update_fields=list(changes) or None)
+    if "contour_disagreement_mm" in changes:
+        contour_flags_refresh(project=project)  # the adjudicators' slice queue follows at once
     audit_record(actor=actor, action="project.update", target=project, project=project, data=changes)
     _audit_blinding_relaxed(actor, project, changes)
     return project

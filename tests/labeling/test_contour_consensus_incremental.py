@@ -20,6 +20,7 @@ from labeling.models import (
     ReaderContourReliability,
 )
 from labeling.services.contour_consensus import contour_consensus_refit
+from labeling.services.projects import project_update
 from labeling.services.readings import reading_correct, reading_submit
 from tests.labeling.factories import MembershipFactory, UserFactory, full_values, mri_study
 
@@ -140,18 +141,23 @@ def test_a_reading_that_commits_below_the_mark_makes_the_next_refit_read_everyth
     assert ContourConsensus.objects.get(project=world.project, case=second, slice_index=0).n_contours == 3
 
 
-def test_a_new_threshold_flags_the_slices_again_without_refitting_them(world, two_cases):
+def test_a_new_threshold_flags_the_slices_again_at_once_without_refitting_them(world, two_cases):
     third = UserFactory(username="reader3")
     MembershipFactory(project=world.project, user=third, role=Membership.Role.READER)
     _read(world, two_cases[0], third, {0: 0.1, 1: 5.0})
     contour_consensus_refit(project=world.project)
-    assert ContourConsensus.objects.filter(project=world.project, flagged=True).count() == 1
+    flagged = ContourConsensus.objects.filter(project=world.project, flagged=True)
+    assert flagged.count() == 1
 
+    project_update(actor=world.admin, project=world.project, contour_disagreement_mm=50.0)
+    assert not flagged.exists()  # before any refit: the adjudicators' queue follows the setting
+    assert contour_consensus_refit(project=world.project)["recomputed"] == 0
+    assert not flagged.exists()
+    project_update(actor=world.admin, project=world.project, contour_disagreement_mm=1.0)
+    assert flagged.count() == 1
+    # a threshold changed without the service (a shell, a migration): the next refit flags by it
     world.project.contour_disagreement_mm = 50.0
     world.project.save(update_fields=["contour_disagreement_mm"])
-    assert contour_consensus_refit(project=world.project)["recomputed"] == 0
-    assert not ContourConsensus.objects.filter(project=world.project, flagged=True).exists()
-    world.project.contour_disagreement_mm = 1.0
-    world.project.save(update_fields=["contour_disagreement_mm"])
+    assert flagged.count() == 1
     contour_consensus_refit(project=world.project)
-    assert ContourConsensus.objects.filter(project=world.project, flagged=True).count() == 1
+    assert not flagged.exists()
