@@ -867,9 +867,9 @@ class ContourConsensus(models.Model):
 class ContourConsensusMark(models.Model):
     """How far a project's contour consensus has read: the readings up to ``watermark`` are in it.
 
-    ``readings`` fingerprints the project's readings up to the watermark (count, sum and sum of squares of their
-    ids), so a reading that commits below the watermark after a refit (its id was drawn before one seen
-    there) is noticed, and the next refit reads every contour again.
+    ``readings`` fingerprints the project's current readings up to the watermark (count, sum and sum of squares
+    of their ids), so a reading that commits below the watermark after a refit (its id was drawn before one
+    seen there), or the correction of one, is noticed, and the next refit reads every contour again.
     """
 
     project = models.OneToOneField(
