@@ -320,10 +320,11 @@ def _commit() -> dict[str, Any]:
 
 
 def code_hash() -> str:
-    """SHA-256 of the code a score depends on: every file under ``ml/`` but the pair records and caches,
-    and the grading schemes the vocabulary is built from."""
+    """SHA-256 of the code a score depends on: the Python files under ``ml/`` and the grading schemes the
+    vocabulary is built from. Not the write-ups beside them (``RESULTS.md``): writing the table up must not
+    make its own records look scored on other code."""
     digest = hashlib.sha256()
-    files = [*(_ROOT / "ml").rglob("*"), *(_ROOT / "labeling" / "schemes").glob("*.yaml")]
+    files = [*(_ROOT / "ml").rglob("*.py"), *(_ROOT / "labeling" / "schemes").glob("*.yaml")]
     for path in sorted(files):
         if path.is_file() and RECORD_DIR not in path.parents and "__pycache__" not in path.parts:
             digest.update(path.relative_to(_ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")

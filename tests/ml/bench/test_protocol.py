@@ -200,6 +200,31 @@ def test_a_scored_pair_is_recorded_once_and_reused_only_on_the_same_code(tmp_pat
         load_record(tmp_path, pair, settings)
 
 
+def test_the_code_hash_follows_the_code_and_schemes_not_the_write_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writing RESULTS.md from the final records changed the hash they were checked against, so the table
+    could not be made from them again."""
+    from ml.bench import accuracy
+
+    files = {
+        "ml/consensus/fit.py": "x = 1\n",
+        "ml/bench/RESULTS.md": "# table\n",
+        "labeling/schemes/mri.yaml": "name: mri\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.setattr(accuracy, "_ROOT", tmp_path)
+    before = code_hash()
+    (tmp_path / "ml/bench/RESULTS.md").write_text("# table\n\n| AUC | 0.93 |\n")
+    assert code_hash() == before
+    for name in ("ml/consensus/fit.py", "labeling/schemes/mri.yaml"):
+        (tmp_path / name).write_text(files[name] + "# changed\n")
+        assert code_hash() != before, name
+        before = code_hash()
+
+
 def test_a_table_made_from_records_alone_writes_its_summary_into_a_new_folder(tmp_path: Path) -> None:
     """The final table is made again from the committed records in a fresh checkout, where ``--out`` does not
     exist yet (no pair is scored there, so nothing else creates it)."""
