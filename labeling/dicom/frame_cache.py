@@ -14,7 +14,7 @@ so frames of a study removed from the project are gone from the cache within it 
 ``diskcache`` (SQLite index + one file per entry; safe across processes and threads, atomic writes, culling
 built in). A cache that cannot be written (disk full, a read-only folder) only logs, once, and is left alone for
 ``retry_after_s``: the frame is still served, and a misconfigured folder costs neither a failed attempt nor a
-log line per frame.
+log line per frame. The folder is this user's alone (mode 700; a folder another user owns is refused).
 
 Django-free: ``labeling.api.dicomweb_fastpath`` opens it with the settings ``FRAME_CACHE_*``.
 """
@@ -88,6 +88,7 @@ class FrameCache:
         if self._cache is None or self._pid != os.getpid():
             with self._lock:
                 if self._cache is None or self._pid != os.getpid():
+                    self._make_private()
                     self._cache = diskcache.Cache(
                         str(self.directory),
                         size_limit=self.size_limit,
@@ -96,6 +97,29 @@ class FrameCache:
                     )
                     self._pid = os.getpid()
         return self._cache
+
+    def _make_private(self) -> None:
+        """Create the folder for this user alone, or make it so; refuse one that another user owns.
+
+        What is kept here is served to readers as the image server's answer, and a series' metadata holds
+        the patient's identity: a folder other users could write would let them change the images a reader
+        grades, and one they could read would show them who the patients are.
+        """
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        found = self.directory.stat()
+        if found.st_uid != os.geteuid():
+            raise PermissionError(
+                f"the folder belongs to user {found.st_uid}, not to this process's user {os.geteuid()}: "
+                "another user could change the frames readers are served"
+            )
+        if found.st_mode & 0o077:
+            self.directory.chmod(0o700)
+            logger.warning(
+                "frame cache %s was open to other users (mode %o); now %o",
+                self.directory,
+                found.st_mode & 0o777,
+                0o700,
+            )
 
     def _failed(self, what: str, exc: Exception) -> None:
         """Log a failure of the folder and leave it alone for ``retry_after_s`` (a busy index only logs)."""

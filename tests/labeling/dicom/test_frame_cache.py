@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from labeling.dicom import frame_cache
 from labeling.dicom.frame_cache import FrameCache, frame_key
 
 MULTIPART = 'multipart/related; type="application/octet-stream"; boundary=b'
@@ -87,3 +88,31 @@ def test_a_cache_that_cannot_be_written_logs_once_and_is_tried_again_later(tmp_p
 @pytest.mark.parametrize("size_limit, expected", [(64 << 20, 4 << 20), (1 << 30, 16 << 20)])
 def test_an_entry_is_kept_only_up_to_a_sixteenth_of_the_cache_and_16_mib(tmp_path, size_limit, expected):
     assert FrameCache(tmp_path, size_limit=size_limit, ttl_s=60).max_entry_bytes == expected
+
+
+def test_the_folder_is_made_for_this_user_alone(tmp_path):
+    cache = FrameCache(tmp_path / "var" / "frames", size_limit=64 << 20, ttl_s=60)
+    assert cache.put(key(), b"frame", MULTIPART)
+    assert (tmp_path / "var" / "frames").stat().st_mode & 0o777 == 0o700
+
+
+def test_a_folder_open_to_other_users_is_closed_to_them_before_use(tmp_path, caplog):
+    folder = tmp_path / "frames"
+    folder.mkdir(mode=0o777)
+    folder.chmod(0o777)  # whatever the umask
+    with caplog.at_level(logging.WARNING, logger="labeling.dicom.frame_cache"):
+        assert FrameCache(folder, size_limit=64 << 20, ttl_s=60).put(key(), b"frame", MULTIPART)
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert "open to other users (mode 777); now 700" in caplog.text
+
+
+def test_a_folder_of_another_user_is_not_used(tmp_path, caplog, monkeypatch):
+    folder = tmp_path / "frames"
+    folder.mkdir(mode=0o700)
+    monkeypatch.setattr(frame_cache.os, "geteuid", lambda: folder.stat().st_uid + 1)  # as if another's
+    cache = FrameCache(folder, size_limit=64 << 20, ttl_s=60)
+    with caplog.at_level(logging.WARNING, logger="labeling.dicom.frame_cache"):
+        assert cache.put(key(), b"frame", MULTIPART) is False
+        assert cache.open(key()) is None
+    assert "another user could change the frames" in caplog.text
+    assert list(folder.iterdir()) == []  # nothing written there
