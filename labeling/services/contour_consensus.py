@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from typing import Any
 
 import numpy as np
 from django.db import transaction
@@ -38,6 +37,16 @@ from labeling.services.locks import CONTOURS, lock_project
 from ml.consensus.contours import contour_consensus
 
 SliceKey = tuple[int, str, int]  # case, joint, slice index
+#: What a fit writes of a slice.
+_FITTED_FIELDS = [
+    "series_uid",
+    "points_mm",
+    "n_contours",
+    "disagreement_mm",
+    "flagged",
+    "data_hash",
+    "reader_distances",
+]
 
 
 def _slice_hash(entries: list[tuple[int, int, str, list[list[float]]]]) -> str:
@@ -82,7 +91,7 @@ def contour_consensus_refit(*, project: Project, full: bool = False) -> dict[str
     stale = [row.pk for key, row in existing.items() if key not in groups]
     ContourConsensus.objects.filter(pk__in=stale).delete()
     threshold = project.contour_disagreement_mm
-    changed = 0
+    fitted_rows: list[ContourConsensus] = []
     for key, entries in groups.items():
         entries.sort()
         digest = _slice_hash(entries)
@@ -90,24 +99,37 @@ def contour_consensus_refit(*, project: Project, full: bool = False) -> dict[str
         if row is not None and row.data_hash == digest:
             continue
         fitted = contour_consensus([np.asarray(points, dtype=float) for *_, points in entries])
-        values: dict[str, Any] = {
-            "series_uid": entries[0][2],
-            "points_mm": np.round(fitted.polyline, 3).tolist(),
-            "n_contours": len(entries),
-            "disagreement_mm": float(fitted.mean_distance_mm.max()),  # the farthest reader
-            "flagged": len(entries) > 1 and float(fitted.mean_distance_mm.max()) > threshold,
-            "data_hash": digest,
-            "reader_distances": [
-                [reader, session, float(m), float(p)]
-                for (reader, session, *_), m, p in zip(
-                    entries, fitted.mean_distance_mm, fitted.p95_distance_mm, strict=True
-                )
-            ],
-        }
-        ContourConsensus.objects.update_or_create(
-            project=project, case_id=key[0], joint=key[1], slice_index=key[2], defaults=values
+        farthest = float(fitted.mean_distance_mm.max())  # a slice's disagreement: its farthest reader's
+        fitted_rows.append(
+            ContourConsensus(
+                project=project,
+                case_id=key[0],
+                joint=key[1],
+                slice_index=key[2],
+                series_uid=entries[0][2],
+                points_mm=np.round(fitted.polyline, 3).tolist(),
+                n_contours=len(entries),
+                disagreement_mm=farthest,
+                flagged=len(entries) > 1 and farthest > threshold,
+                data_hash=digest,
+                reader_distances=[
+                    [reader, session, float(m), float(p)]
+                    for (reader, session, *_), m, p in zip(
+                        entries, fitted.mean_distance_mm, fitted.p95_distance_mm, strict=True
+                    )
+                ],
+            )
         )
-        changed += 1
+    # one INSERT … ON CONFLICT UPDATE per batch, not a SELECT and a write per slice (a first refit of a large
+    # project writes thousands); a slice keeps its row and id
+    ContourConsensus.objects.bulk_create(
+        fitted_rows,
+        batch_size=500,
+        update_conflicts=True,
+        unique_fields=["project", "case", "joint", "slice_index"],
+        update_fields=[*_FITTED_FIELDS, "updated_at"],
+    )
+    changed = len(fitted_rows)
     if mark is None or mark.disagreement_mm != threshold:
         _flag(project, threshold)  # the project's threshold changed since the slices were flagged
     if changed or stale or cases is None:

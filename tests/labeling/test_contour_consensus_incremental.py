@@ -161,3 +161,26 @@ def test_a_new_threshold_flags_the_slices_again_at_once_without_refitting_them(w
     assert flagged.count() == 1
     contour_consensus_refit(project=world.project)
     assert not flagged.exists()
+
+
+def test_a_refitted_slice_keeps_its_row_and_shows_when_it_changed(world, two_cases):
+    _, second = two_cases
+    rows = {
+        (r.case_id, r.slice_index): (r.pk, r.updated_at)
+        for r in ContourConsensus.objects.filter(project=world.project)
+    }
+    third = UserFactory(username="reader3")
+    MembershipFactory(project=world.project, user=third, role=Membership.Role.READER)
+    _read(world, second, third, {0: 0.2})
+
+    assert contour_consensus_refit(project=world.project)["recomputed"] == 1
+    after = {
+        (r.case_id, r.slice_index): (r.pk, r.updated_at, r.n_contours)
+        for r in ContourConsensus.objects.filter(project=world.project)
+    }
+    assert {key: pk for key, (pk, *_rest) in after.items()} == {key: pk for key, (pk, _) in rows.items()}
+    _pk, refitted_at, n = after[(second.pk, 0)]
+    assert n == 3 and refitted_at > rows[(second.pk, 0)][1]
+    assert [after[key][1] for key in rows if key != (second.pk, 0)] == [
+        at for key, (_pk, at) in rows.items() if key != (second.pk, 0)
+    ]

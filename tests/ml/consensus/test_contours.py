@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -40,6 +42,29 @@ def test_point_to_polyline_distance_by_hand() -> None:
     points = np.array([[5.0, 3, 0], [-4, 0, 3], [12, 0, 0]])
     np.testing.assert_allclose(point_to_polyline(points, line), [3.0, 5.0, 2.0])
     assert symmetric_distances(line, line).max() == 0.0
+
+
+def _distance_to_segments(point: np.ndarray, line: np.ndarray) -> float:
+    """The textbook distance of one point to a polyline, one segment at a time (the reference)."""
+    best = np.inf
+    for a, b in itertools.pairwise(line):
+        seg = b - a
+        length2 = float(seg @ seg)
+        t = 0.0 if length2 == 0 else min(max(float((point - a) @ seg) / length2, 0.0), 1.0)
+        best = min(best, float(np.linalg.norm(point - (a + t * seg))))
+    return best
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_point_to_polyline_matches_the_segment_by_segment_distance(dims: int) -> None:
+    rng = np.random.default_rng(11)
+    for n_points, n_line in [(1, 2), (7, 2), (40, 25), (25, 40)]:
+        points = rng.normal(0, 20, (n_points, dims))
+        line = rng.normal(0, 20, (n_line, dims))
+        if n_line > 3:
+            line[2] = line[1]  # a zero-length segment
+        expected = [_distance_to_segments(p, line) for p in points]
+        np.testing.assert_allclose(point_to_polyline(points, line), expected, rtol=1e-12, atol=1e-12)
 
 
 def test_precise_readers_get_more_weight_and_consensus_beats_the_worst() -> None:
