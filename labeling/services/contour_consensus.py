@@ -37,16 +37,8 @@ from labeling.services.locks import CONTOURS, lock_project
 from ml.consensus.contours import contour_consensus
 
 SliceKey = tuple[int, str, int]  # case, joint, slice index
-#: What a fit writes of a slice.
-_FITTED_FIELDS = [
-    "series_uid",
-    "points_mm",
-    "n_contours",
-    "disagreement_mm",
-    "flagged",
-    "data_hash",
-    "reader_distances",
-]
+#: The fields that name a slice; a refit rewrites every other field of its row.
+_SLICE_FIELDS = ["project", "case", "joint", "slice_index"]
 
 
 def _slice_hash(entries: list[tuple[int, int, str, list[list[float]]]]) -> str:
@@ -126,8 +118,12 @@ def contour_consensus_refit(*, project: Project, full: bool = False) -> dict[str
         fitted_rows,
         batch_size=500,
         update_conflicts=True,
-        unique_fields=["project", "case", "joint", "slice_index"],
-        update_fields=[*_FITTED_FIELDS, "updated_at"],
+        unique_fields=_SLICE_FIELDS,
+        update_fields=[
+            f.name
+            for f in ContourConsensus._meta.concrete_fields
+            if not f.primary_key and f.name not in _SLICE_FIELDS
+        ],
     )
     changed = len(fitted_rows)
     if mark is None or mark.disagreement_mm != threshold:
