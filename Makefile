@@ -233,6 +233,7 @@ demo-stop: ## stop the demo's web, worker and beat; returns once they have exite
 	        for i in $$(seq 1 $$(( $(DEMO_STOP_WAIT_S) * 10 ))); do kill -0 $$pid 2>/dev/null || break; sleep 0.1; done; \
 	        if kill -0 $$pid 2>/dev/null; then \
 	            echo "$$name (pid $$pid) still running $(DEMO_STOP_WAIT_S) s after SIGTERM: killed"; kill -9 $$pid 2>/dev/null || true; \
+	            for i in $$(seq 1 50); do kill -0 $$pid 2>/dev/null || break; sleep 0.1; done; \
 	        fi; \
 	    fi; \
 	    rm -f $$pidfile; \
