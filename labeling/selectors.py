@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.auth.models import User
 from django.db.models import Case as DbCase
@@ -31,6 +32,7 @@ from labeling.models import (
     ReadingValue,
     Study,
 )
+from labeling.prepared import PreparedQuery
 from ml.consensus.explain import explain_reading, percent, tendency
 
 OPEN_STATES = (Assignment.Status.OPEN, Assignment.Status.IN_PROGRESS)
@@ -79,8 +81,9 @@ def blinded_project_ids(*, user: User) -> QuerySet[Assignment, Any]:
     return Assignment.objects.filter(reader=user, status__in=OPEN_STATES).values("project_id")
 
 
-def _available(assignments: QuerySet[Assignment]) -> QuerySet[Assignment]:
-    """Keep first sessions, and repeats whose washout (days and other cases read since) has passed."""
+def _available(assignments: QuerySet[Assignment], now: datetime | None = None) -> QuerySet[Assignment]:
+    """Keep first sessions, and repeats whose washout (days and other cases read since, as of ``now``, else
+    the present) has passed."""
     read_since = (
         Assignment.objects.filter(
             reader=OuterRef("reader"),
@@ -99,7 +102,7 @@ def _available(assignments: QuerySet[Assignment]) -> QuerySet[Assignment]:
         | Q(
             previous__status=Assignment.Status.SUBMITTED,
             read_since__gte=F("washout_cases"),
-            not_before__lte=timezone.now(),
+            not_before__lte=now or timezone.now(),
         )
     )
 
@@ -110,23 +113,47 @@ def worklist_for_reader(*, reader: User, project_id: int) -> QuerySet[Assignment
     return _available(mine).order_by("order_key", "id")
 
 
-def worklist_items_for_reader(*, reader: User, project_id: int) -> list[Assignment]:
-    """The reader's worklist as the worklist page shows it: only the columns it renders (a reader's worklist
-    holds hundreds of rows, and each column is work per row)."""
-    worklist = worklist_for_reader(reader=reader, project_id=project_id)
-    return list(worklist.only("key", "status", "aided", "condition", "started_at"))
+class WorklistRow(NamedTuple):
+    """One case of a reader's worklist: the columns the worklist page shows, and the id its pseudonym is
+    derived from."""
+
+    pk: int
+    key: str
+    status: str
+    aided: bool
+    condition: str
+    started_at: datetime | None
+
+
+def _worklist_query(reader_id: int, project_id: int, now: datetime) -> QuerySet[Assignment, Any]:
+    mine = Assignment.objects.filter(reader_id=reader_id, project_id=project_id, status__in=OPEN_STATES)
+    return _available(mine, now).order_by("order_key", "id").values_list(*WorklistRow._fields)
+
+
+#: The worklist is the query readers send most, and building it through the ORM took longer than PostgreSQL
+#: takes to plan and run it: compiled once per process.
+_WORKLIST = PreparedQuery(_worklist_query, reader_id=int, project_id=int, now=datetime)
+
+
+def worklist_rows_for_reader(*, reader: User, project_id: int) -> list[WorklistRow]:
+    """``worklist_for_reader`` as the worklist page shows it: its rows, in order (a reader's worklist holds
+    hundreds of rows, and each column and model instance is work per row)."""
+    rows = _WORKLIST.rows(reader_id=reader.pk, project_id=project_id, now=timezone.now())
+    return [WorklistRow(*row) for row in rows]
 
 
 def worklist_next_for_reader(*, reader: User, project_id: int) -> Assignment | None:
     """The case a reader opens next: the one in progress, else the first of the worklist (None: none left);
-    with its study and its draft (None when nothing was saved). The caller has the project."""
-    in_progress_first = DbCase(When(status=Assignment.Status.IN_PROGRESS, then=Value(0)), default=Value(1))
-    return (
-        worklist_for_reader(reader=reader, project_id=project_id)
-        .select_related("case__study", "draft")
-        .order_by(in_progress_first, "order_key", "id")
-        .first()
-    )
+    with its study and its draft (None when nothing was saved). The caller has the project.
+
+    Two queries: the worklist's rows (compiled once), then the chosen one with what the case view needs. A
+    single ORM query for both took 2.2 ms to build and compile each time, the two together 1 ms to run."""
+    rows = worklist_rows_for_reader(reader=reader, project_id=project_id)
+    in_progress = (row for row in rows if row.status == Assignment.Status.IN_PROGRESS)
+    chosen = next(in_progress, rows[0] if rows else None)
+    if chosen is None:
+        return None
+    return Assignment.objects.select_related("case__study", "draft").filter(pk=chosen.pk).first()
 
 
 def worklist_progress(*, reader: User, project_id: int, available: int | None = None) -> dict[str, int]:

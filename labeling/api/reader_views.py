@@ -41,9 +41,9 @@ class WorklistApi(APIView):
         """The reader's own cases that can be read now, and their progress."""
         reader = request_user(request)
         project_for(reader, project_id, READER)
-        items = selectors.worklist_items_for_reader(reader=reader, project_id=project_id)
-        progress = selectors.worklist_progress(reader=reader, project_id=project_id, available=len(items))
-        return Response({"progress": progress, "items": out.WorklistItemOutput(items, many=True).data})
+        rows = selectors.worklist_rows_for_reader(reader=reader, project_id=project_id)
+        progress = selectors.worklist_progress(reader=reader, project_id=project_id, available=len(rows))
+        return Response({"progress": progress, "items": [out.worklist_item(row) for row in rows]})
 
 
 class DraftOutput(serializers.Serializer):

@@ -11,7 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
-from labeling.conditions import CONDITIONS
+from labeling.conditions import CONDITIONS, condition_label
 from labeling.dicom.pseudonyms import UidMap
 from labeling.models import (
     Assignment,
@@ -26,7 +26,7 @@ from labeling.models import (
     Series,
     Study,
 )
-from labeling.selectors import roles_of
+from labeling.selectors import WorklistRow, roles_of
 from labeling.services.identity import assignment_uids, clean_series_descriptions, contours_to_pseudonymous
 
 RATING_KINDS = [("ordinal", "labelled levels"), ("probability", "a probability 0–100")]
@@ -306,8 +306,13 @@ class AssignmentAdminOutput(serializers.ModelSerializer):
 def assignment_pseudonym(assignment: Assignment) -> str:
     """The name a reader sees for the case of one assignment: derived from the assignment alone (an HMAC
     keyed by SECRET_KEY), so a blinded repeat of a case looks like a new case, unlike its label or id."""
+    return pseudonym_of(assignment.pk)
+
+
+def pseudonym_of(assignment_id: int) -> str:
+    """``assignment_pseudonym`` of the assignment with id ``assignment_id``."""
     return (
-        salted_hmac("concord.assignment.label", str(assignment.pk), algorithm="sha256")
+        salted_hmac("concord.assignment.label", str(assignment_id), algorithm="sha256")
         .hexdigest()[:8]
         .upper()
     )
@@ -347,6 +352,23 @@ class WorklistItemOutput(serializers.ModelSerializer):
     class Meta:
         model = Assignment
         fields = ["key", "case_label", "status", "aided", "condition", "condition_label", "started_at"]
+
+
+_DATETIME = serializers.DateTimeField()
+
+
+def worklist_item(row: WorklistRow) -> dict[str, Any]:
+    """A worklist row as ``WorklistItemOutput`` answers it, without DRF's per-field work (a reader's worklist
+    holds hundreds of rows; the serializer stays as the schema's declaration)."""
+    return {
+        "key": row.key,
+        "case_label": pseudonym_of(row.pk),
+        "status": row.status,
+        "aided": row.aided,
+        "condition": row.condition,
+        "condition_label": condition_label(row.condition),
+        "started_at": None if row.started_at is None else _DATETIME.to_representation(row.started_at),
+    }
 
 
 class ReaderSeriesOutput(serializers.Serializer):

@@ -1,3 +1,4 @@
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -7,7 +8,7 @@ from django.utils import timezone
 
 from labeling.exceptions import InvalidInput
 from labeling.models import Assignment, Case, Membership
-from labeling.selectors import worklist_for_reader
+from labeling.selectors import worklist_for_reader, worklist_rows_for_reader
 from labeling.services.assignments import assignments_generate
 from labeling.services.readings import reading_submit
 from tests.labeling.factories import MembershipFactory, ProjectFactory, StudyFactory, UserFactory, full_values
@@ -104,7 +105,14 @@ def test_a_repeat_opens_only_after_the_washout_in_days_and_other_cases(db):
     assignments_generate(actor=None, project=project)
     reader = readers[0]
     firsts = list(project.assignments.filter(reader=reader, session=1).order_by("order_key"))
-    visible = lambda: set(worklist_for_reader(reader=reader, project_id=project.pk))  # noqa: E731
+
+    def visible() -> set[Assignment]:
+        shown = list(worklist_for_reader(reader=reader, project_id=project.pk))
+        # the worklist page's rows (one SQL compiled once) hold the same assignments in the same order
+        rows = worklist_rows_for_reader(reader=reader, project_id=project.pk)
+        assert [row.pk for row in rows] == [a.pk for a in shown]
+        return set(shown)
+
     assert visible() == set(firsts)  # no repeat before its first session is read
     values = full_values(project.scheme.parsed)
     reading_submit(actor=reader, assignment=firsts[0], values=values)
@@ -118,6 +126,25 @@ def test_a_repeat_opens_only_after_the_washout_in_days_and_other_cases(db):
     assert repeat in visible()
     Assignment.objects.filter(pk=firsts[2].pk).update(submitted_at=firsts[0].submitted_at)
     assert repeat not in visible()  # only one other case read since the first session
+
+
+def test_the_worklist_rows_apply_the_washout_as_of_each_request(db):
+    """The rows' SQL is compiled once per process: the time the washout is compared with is the request's."""
+    project, readers = make_project(
+        n_cases=6, n_readers=3, repeat_fraction=1.0, washout_days=7, washout_cases=0
+    )
+    assignments_generate(actor=None, project=project)
+    reader = readers[0]
+    first = project.assignments.filter(reader=reader, session=1).order_by("order_key").first()
+    reading_submit(actor=reader, assignment=first, values=full_values(project.scheme.parsed))
+    repeat = Assignment.objects.get(previous=first)
+    rows = lambda: {row.pk for row in worklist_rows_for_reader(reader=reader, project_id=project.pk)}  # noqa: E731
+    assert repeat.pk not in rows()  # compiled now, if not before
+    opens_at = timezone.now() + timedelta(seconds=0.3)
+    Assignment.objects.filter(pk=repeat.pk).update(not_before=opens_at)
+    assert repeat.pk not in rows()
+    time.sleep(max(0.0, (opens_at - timezone.now()).total_seconds()) + 0.05)
+    assert repeat.pk in rows()
 
 
 def test_management_command_generates(db, capsys):

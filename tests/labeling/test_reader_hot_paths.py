@@ -6,12 +6,15 @@ measures them; they do not grow with the size of the worklist."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from labeling.api.serializers import WorklistItemOutput
 from labeling.models import (
     Assignment,
     AuditEvent,
@@ -27,7 +30,8 @@ from labeling.services.identity import assignment_uids
 from tests.labeling.factories import contour, full_values, mri_study
 
 WORKLIST_QUERIES = 4  # token, the project with the user's roles, the worklist, the status counts
-NEXT_QUERIES = 7  # token, project with roles, the next assignment, its start, UID map, schemes, series
+NEXT_QUERIES = 8  # token, project with roles, the worklist, the next assignment, its start, UID map, schemes,
+# series
 DRAFT_QUERIES = 7  # token, assignment, UID map, BEGIN, row lock, upsert, COMMIT
 SUBMIT_QUERIES = 18  # ... the reading's rows, the audit chain, the outbox message and its publish
 
@@ -65,6 +69,22 @@ def test_the_worklist_costs_the_same_few_queries_however_long_it_is(world, djang
     assert len(short.json()["items"]) == 1 and len(long.json()["items"]) == 13
     assert long.json()["items"][0]["key"] == world.assignment.key
     assert long.json()["progress"] == {"total": 13, "submitted": 0, "available": 13, "waiting": 0}
+
+
+def test_the_worklist_answers_what_its_declared_serializer_would(world):
+    """The worklist's items are built without DRF's serializer (per-row work); they must stay what
+    ``WorklistItemOutput``, the schema's declaration, makes of the same assignments."""
+    later = more_cases(world, 3)
+    Assignment.objects.filter(pk=later[0].pk).update(
+        status=Assignment.Status.IN_PROGRESS, started_at=timezone.now()
+    )
+    Assignment.objects.filter(pk=later[1].pk).update(condition="aided", aided=True)
+    Assignment.objects.filter(pk=later[2].pk).update(condition="t1_only")
+    answered = token_client(world.reader).get(f"/api/projects/{world.project.pk}/worklist/").json()["items"]
+    shown = Assignment.objects.filter(reader=world.reader).order_by("order_key", "id")
+    assert answered == json.loads(json.dumps(WorklistItemOutput(shown, many=True).data))
+    assert {item["condition_label"] for item in answered} >= {"AI-aided", "T1 only"}
+    assert sum(item["started_at"] is not None for item in answered) == 1
 
 
 def test_next_case_opens_the_first_case_then_keeps_serving_the_one_in_progress(
