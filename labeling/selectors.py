@@ -142,18 +142,24 @@ def worklist_rows_for_reader(*, reader: User, project_id: int) -> list[WorklistR
     return [WorklistRow(*row) for row in rows]
 
 
+def _next_query(reader_id: int, project_id: int, now: datetime) -> QuerySet[Assignment]:
+    mine = Assignment.objects.filter(reader_id=reader_id, project_id=project_id, status__in=OPEN_STATES)
+    in_progress_first = DbCase(When(status=Assignment.Status.IN_PROGRESS, then=Value(0)), default=Value(1))
+    return (
+        _available(mine, now)
+        .select_related("case__study", "draft")
+        .order_by(in_progress_first, "order_key", "id")[:1]
+    )
+
+
+_NEXT = PreparedQuery(_next_query, reader_id=int, project_id=int, now=datetime)
+
+
 def worklist_next_for_reader(*, reader: User, project_id: int) -> Assignment | None:
     """The case a reader opens next: the one in progress, else the first of the worklist (None: none left);
-    with its study and its draft (None when nothing was saved). The caller has the project.
-
-    Two queries: the worklist's rows (compiled once), then the chosen one with what the case view needs. A
-    single ORM query for both took 2.2 ms to build and compile each time, the two together 1 ms to run."""
-    rows = worklist_rows_for_reader(reader=reader, project_id=project_id)
-    in_progress = (row for row in rows if row.status == Assignment.Status.IN_PROGRESS)
-    chosen = next(in_progress, rows[0] if rows else None)
-    if chosen is None:
-        return None
-    return Assignment.objects.select_related("case__study", "draft").filter(pk=chosen.pk).first()
+    with its study and its draft (None when nothing was saved). The caller has the project."""
+    found = _NEXT.instances(reader_id=reader.pk, project_id=project_id, now=timezone.now())
+    return found[0] if found else None  # type: ignore[return-value]
 
 
 def worklist_progress(*, reader: User, project_id: int, available: int | None = None) -> dict[str, int]:

@@ -20,11 +20,21 @@ from rest_framework.views import APIView
 
 from labeling.exceptions import Forbidden, NotFound
 from labeling.models import Assignment, Membership, Project, Study
+from labeling.prepared import PreparedQuery
 from labeling.selectors import is_blinded
 
 READER = Membership.Role.READER
 ADJUDICATOR = Membership.Role.ADJUDICATOR
 ADMIN = Membership.Role.ADMIN
+
+
+def _memberships_query(user_id: int, project_id: int) -> QuerySet[Membership]:
+    memberships = Membership.objects.filter(user_id=user_id, project_id=project_id)
+    return memberships.filter(project__deleted_at__isnull=True).select_related("project__scheme")
+
+
+#: Every project-scoped request asks it first: compiled once per process.
+_MEMBERSHIPS = PreparedQuery(_memberships_query, user_id=int, project_id=int)
 
 
 def project_for(user: User, project_id: int, *roles: str) -> Project:
@@ -34,11 +44,7 @@ def project_for(user: User, project_id: int, *roles: str) -> Project:
     not as readers: reader actions need a reader membership.
     """
     # the user's roles with their project in one query; staff hold roles without a membership row
-    memberships = list(
-        Membership.objects.filter(
-            user=user, project_id=project_id, project__deleted_at__isnull=True
-        ).select_related("project__scheme")
-    )
+    memberships: list[Membership] = _MEMBERSHIPS.instances(user_id=user.pk, project_id=int(project_id))  # type: ignore[assignment]
     held = {m.role for m in memberships}
     project = memberships[0].project if memberships else None
     if project is None and user.is_staff:

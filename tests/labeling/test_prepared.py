@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
-from labeling.models import Assignment
+from labeling.models import Assignment, Draft
 from labeling.prepared import PreparedQuery
 
 
@@ -30,6 +30,12 @@ def test_an_argument_the_sql_does_not_take_as_a_parameter_is_refused(db):
     inlined = PreparedQuery(lambda n: Assignment.objects.values_list("pk")[:n], n=int)
     with pytest.raises(ValueError, match=r"^n does not reach"):
         inlined.rows(n=3)
+    annotated = PreparedQuery(
+        lambda key: Assignment.objects.annotate(n=Count("readings")).filter(key=key).values_list("pk", "n"),
+        key=str,
+    )
+    with pytest.raises(ValueError, match="annotations"):
+        annotated.rows(key="k")
     both = PreparedQuery(lambda n: Assignment.objects.filter(reader_id=n).values_list("pk")[:n], n=int)
     with pytest.raises(ValueError, match="n is written into the SQL"):
         both.rows(n=3)
@@ -39,8 +45,37 @@ def test_calls_name_exactly_the_declared_arguments(world):
     prepared = PreparedQuery(_by_reader, reader_id=int)
     with pytest.raises(TypeError, match="expected"):
         prepared.rows(reader=world.reader.pk)
+    with pytest.raises(TypeError, match="reader_id: int expected, got str"):
+        prepared.rows(reader_id=str(world.reader.pk))
     with pytest.raises(TypeError, match="no stand-in"):
-        PreparedQuery(_by_reader, reader_id=str).rows(reader_id="1")
+        PreparedQuery(_by_reader, reader_id=float).rows(reader_id=1.0)
     assert PreparedQuery(
         lambda at: Assignment.objects.filter(created_at__lt=at).values_list("pk"), at=datetime
     )
+
+
+def test_instances_are_the_orms_with_their_related_objects_and_annotations(world):
+    Draft.objects.create(assignment=world.assignment, values=[{"item": "x", "value": 1}], contours=[])
+
+    def build(key: str) -> QuerySet[Assignment]:
+        return (
+            Assignment.objects.filter(key=key)
+            .select_related("case__study", "draft", "project__scheme")
+            .annotate(n_readings=Count("readings"))
+        )
+
+    prepared = PreparedQuery(build, key=str)
+    for assignment in (world.assignment, world.other_assignment):
+        (got,) = prepared.instances(key=assignment.key)
+        (orm,) = build(assignment.key)
+        assert got == orm and got.n_readings == orm.n_readings == 0
+        fields = lambda a: {f.attname: getattr(a, f.attname) for f in Assignment._meta.concrete_fields}  # noqa: E731
+        assert fields(got) == fields(orm)
+        assert got.case.study.study_uid == orm.case.study.study_uid == world.case.study.study_uid
+        assert got.project.scheme.pk == orm.project.scheme.pk
+        assert not got._state.adding and got._state.db == "default"
+    (with_draft,) = prepared.instances(key=world.assignment.key)
+    assert with_draft.draft.values == [{"item": "x", "value": 1}]  # JSON decoded, as the ORM does
+    (without,) = prepared.instances(key=world.other_assignment.key)
+    assert not hasattr(without, "draft") or without.draft is None
+    assert prepared.instances(key="no such key") == []

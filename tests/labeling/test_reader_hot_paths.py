@@ -30,8 +30,7 @@ from labeling.services.identity import assignment_uids
 from tests.labeling.factories import contour, full_values, mri_study
 
 WORKLIST_QUERIES = 4  # token, the project with the user's roles, the worklist, the status counts
-NEXT_QUERIES = 8  # token, project with roles, the worklist, the next assignment, its start, UID map, schemes,
-# series
+NEXT_QUERIES = 7  # token, project with roles, the next assignment, its start, UID map, schemes, series
 DRAFT_QUERIES = 7  # token, assignment, UID map, BEGIN, row lock, upsert, COMMIT
 SUBMIT_QUERIES = 18  # ... the reading's rows, the audit chain, the outbox message and its publish
 
