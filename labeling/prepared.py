@@ -18,7 +18,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.db import connections
 from django.db.models import Model, QuerySet
@@ -40,6 +40,9 @@ def _stand_in(kind: type, index: int) -> Any:
     raise TypeError(f"no stand-in for {kind.__name__} arguments")
 
 
+M = TypeVar("M", bound=Model)
+
+
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
@@ -48,12 +51,12 @@ class _Compiled:
     compiler: SQLCompiler  # as it compiled the SQL: what its columns are, and how rows become objects
 
 
-class PreparedQuery:
+class PreparedQuery(Generic[M]):
     """``build(**arguments)`` -> a queryset, compiled on first use; ``rows`` and ``instances`` run it.
 
     ``arguments``: each argument's name and type (int, str or datetime)."""
 
-    def __init__(self, build: Callable[..., QuerySet[Any, Any]], **arguments: type) -> None:
+    def __init__(self, build: Callable[..., QuerySet[M, Any]], **arguments: type) -> None:
         self._build = build
         self._arguments = arguments
         self._compiled: dict[str, _Compiled] = {}  # by database alias
@@ -64,7 +67,7 @@ class PreparedQuery:
         compiled, fetched = self._run(using, arguments)
         return [tuple(row) for row in compiled.compiler.results_iter([fetched], tuple_expected=True)]
 
-    def instances(self, using: str = "default", **arguments: Any) -> list[Model]:
+    def instances(self, using: str = "default", **arguments: Any) -> list[M]:
         """The objects of a model queryset, with their ``select_related`` objects and annotations."""
         compiled, fetched = self._run(using, arguments)
         return list(_instances(compiled.compiler, fetched, using))
@@ -112,7 +115,7 @@ class PreparedQuery:
         return _Compiled(sql, list(params), takes, compiler)
 
 
-def _instances(compiler: SQLCompiler, fetched: list[Any], using: str) -> Iterator[Model]:
+def _instances(compiler: SQLCompiler, fetched: list[Any], using: str) -> Iterator[Any]:
     """Django's ``ModelIterable``, for rows fetched already."""
     select, klass_info, annotation_col_map = compiler.select, compiler.klass_info, compiler.annotation_col_map
     assert klass_info is not None, "instances() of a values queryset: use rows()"

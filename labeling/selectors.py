@@ -159,7 +159,7 @@ def worklist_next_for_reader(*, reader: User, project_id: int) -> Assignment | N
     """The case a reader opens next: the one in progress, else the first of the worklist (None: none left);
     with its study and its draft (None when nothing was saved). The caller has the project."""
     found = _NEXT.instances(reader_id=reader.pk, project_id=project_id, now=timezone.now())
-    return found[0] if found else None  # type: ignore[return-value]
+    return found[0] if found else None
 
 
 def worklist_progress(*, reader: User, project_id: int, available: int | None = None) -> dict[str, int]:
@@ -177,16 +177,22 @@ def worklist_progress(*, reader: User, project_id: int, available: int | None = 
     return {"total": total, "submitted": done, "available": available, "waiting": total - done - available}
 
 
+def _reader_assignment_query(reader_id: int, key: str) -> QuerySet[Assignment]:
+    mine = Assignment.objects.filter(reader_id=reader_id, key=key, project__deleted_at__isnull=True)
+    return mine.select_related("case__study", "project__scheme").order_by("pk")[:1]
+
+
+#: Every draft save, submit and case view asks it first: compiled once per process.
+_READER_ASSIGNMENT = PreparedQuery(_reader_assignment_query, reader_id=int, key=str)
+
+
 def assignment_get_for_reader(*, reader: User, key: str) -> Assignment:
     """The reader's own assignment by its key, if it can be read now or was read; anything else (another
     reader's key, an unknown one, a repeat still in its washout, a cancelled read, one of a deleted project) is
     NotFound. Loaded with the case's study and the project's scheme: one plain query; a second, the washout's,
     only for a repeat not yet submitted (building the washout query costs more than running it)."""
-    found = (
-        Assignment.objects.filter(reader=reader, key=key, project__deleted_at__isnull=True)
-        .select_related("case__study", "project__scheme")
-        .first()
-    )
+    rows = _READER_ASSIGNMENT.instances(reader_id=reader.pk, key=key)
+    found = rows[0] if rows else None
     if found is None or found.status == Assignment.Status.CANCELLED:
         raise NotFound("no such assignment")
     if found.status == Assignment.Status.SUBMITTED or found.previous_id is None:

@@ -61,7 +61,7 @@ class ExpiringTokenAuthentication(TokenAuthentication):
         found = _TOKEN.instances(key=key)
         if not found:
             raise AuthenticationFailed(_("Invalid token."))
-        token = cast(Token, found[0])
+        token = found[0]
         if not token.user.is_active:
             raise AuthenticationFailed(_("User inactive or deleted."))
         if token_expired(token):

@@ -44,7 +44,7 @@ def project_for(user: User, project_id: int, *roles: str) -> Project:
     not as readers: reader actions need a reader membership.
     """
     # the user's roles with their project in one query; staff hold roles without a membership row
-    memberships: list[Membership] = _MEMBERSHIPS.instances(user_id=user.pk, project_id=int(project_id))  # type: ignore[assignment]
+    memberships = _MEMBERSHIPS.instances(user_id=user.pk, project_id=int(project_id))
     held = {m.role for m in memberships}
     project = memberships[0].project if memberships else None
     if project is None and user.is_staff:
