@@ -97,10 +97,12 @@ class PreparedQuery(Generic[M]):
     def _compile(self, using: str) -> _Compiled:
         stand_ins = {name: _stand_in(kind, i) for i, (name, kind) in enumerate(self._arguments.items())}
         queryset = self._build(**stand_ins)
-        if queryset.query.extra_select or (
-            getattr(queryset, "_fields", None) and queryset.query.annotation_select
-        ):
-            raise ValueError("values_list with extra() or annotations: columns the rows would not order")
+        query = queryset.query
+        names = [*query.extra_select, *query.values_select, *query.annotation_select]
+        fields = getattr(queryset, "_fields", None)
+        if fields and [*fields, *(f for f in query.annotation_select if f not in fields)] != names:
+            # Django's ValuesListIterable would reorder the columns; rows() returns them as selected
+            raise ValueError("values_list naming annotations before fields: columns the rows would not order")
         compiler = queryset.query.get_compiler(using)
         sql, params = compiler.as_sql()
         takes = [

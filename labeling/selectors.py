@@ -162,14 +162,17 @@ def worklist_next_for_reader(*, reader: User, project_id: int) -> Assignment | N
     return found[0] if found else None
 
 
+def _status_counts_query(reader_id: int, project_id: int) -> QuerySet[Assignment, tuple[str, int]]:
+    mine = Assignment.objects.filter(reader_id=reader_id, project_id=project_id)
+    return mine.values_list("status").annotate(n=Count("id")).values_list("status", "n")
+
+
+_STATUS_COUNTS = PreparedQuery(_status_counts_query, reader_id=int, project_id=int)
+
+
 def worklist_progress(*, reader: User, project_id: int, available: int | None = None) -> dict[str, int]:
     """The reader's counts; ``available``: the length of their worklist when the caller has it."""
-    counts = dict(
-        Assignment.objects.filter(reader=reader, project_id=project_id)
-        .values_list("status")
-        .annotate(n=Count("id"))
-        .values_list("status", "n")
-    )
+    counts = dict(_STATUS_COUNTS.rows(reader_id=reader.pk, project_id=project_id))
     if available is None:
         available = worklist_for_reader(reader=reader, project_id=project_id).count()
     total = sum(n for status, n in counts.items() if status != Assignment.Status.CANCELLED)

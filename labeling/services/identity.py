@@ -15,12 +15,14 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.db.models import QuerySet
 
 from labeling.conditions import CONDITIONS
 from labeling.dicom.deidentify import patient_pseudonym
 from labeling.dicom.pseudonyms import UidMap, pseudonymous_uid
 from labeling.exceptions import InvalidInput
 from labeling.models import Assignment, Series, Study, parsed_schemes
+from labeling.prepared import PreparedQuery
 
 
 def sees_identity(user: User) -> bool:
@@ -76,14 +78,21 @@ def hidden_series(condition_name: str, series: Iterable[tuple[str, str]]) -> set
     return {uid for uid, description in series if not cond.shows_series(description)}
 
 
+def _study_uids_query(study_uid: str) -> QuerySet[Series, tuple[str, str, str, str | None]]:
+    series = Series.objects.filter(study__study_uid=study_uid)
+    return series.values_list("series_uid", "frame_of_reference_uid", "description", "instances__sop_uid")
+
+
+#: Every case opened, and every draft or reading with contours, maps its UIDs: compiled once per process.
+_STUDY_UIDS = PreparedQuery(_study_uids_query, study_uid=str)
+
+
 def assignment_uid_map(assignment_id: int, study_uid: str, *, condition_name: str | None = None) -> UidMap:
     """Every UID of the assignment's study (as Concord registered it) and its pseudonym for that assignment,
     less the series the assignment's condition hides (their UIDs, and their instances', name nothing: 404).
 
     ``condition_name``: the assignment's condition when the caller holds it (else it is looked up)."""
-    rows = Series.objects.filter(study__study_uid=study_uid).values_list(
-        "series_uid", "frame_of_reference_uid", "description", "instances__sop_uid"
-    )  # one row per instance (a series without any: one row, its instance None)
+    rows = _STUDY_UIDS.rows(study_uid=study_uid)  # one per instance (a series without any: one, with None)
     series: dict[str, tuple[str, str]] = {}
     instances: list[tuple[str, str]] = []
     for series_uid, frame_uid, description, sop_uid in rows:

@@ -31,10 +31,10 @@ def test_an_argument_the_sql_does_not_take_as_a_parameter_is_refused(db):
     with pytest.raises(ValueError, match=r"^n does not reach"):
         inlined.rows(n=3)
     annotated = PreparedQuery(
-        lambda key: Assignment.objects.annotate(n=Count("readings")).filter(key=key).values_list("pk", "n"),
+        lambda key: Assignment.objects.annotate(n=Count("readings")).filter(key=key).values_list("n", "pk"),
         key=str,
     )
-    with pytest.raises(ValueError, match="annotations"):
+    with pytest.raises(ValueError, match="annotations before fields"):
         annotated.rows(key="k")
     both = PreparedQuery(lambda n: Assignment.objects.filter(reader_id=n).values_list("pk")[:n], n=int)
     with pytest.raises(ValueError, match="n is written into the SQL"):
@@ -79,3 +79,20 @@ def test_instances_are_the_orms_with_their_related_objects_and_annotations(world
     (without,) = prepared.instances(key=world.other_assignment.key)
     assert not hasattr(without, "draft") or without.draft is None
     assert prepared.instances(key="no such key") == []
+
+
+def test_rows_of_an_aggregate_are_the_orms(world):
+    def counts(project_id: int) -> QuerySet[Assignment, tuple[int, int]]:
+        mine = Assignment.objects.filter(project_id=project_id)
+        return (
+            mine.values_list("reader_id")
+            .annotate(n=Count("id"))
+            .values_list("reader_id", "n")
+            .order_by("reader_id")
+        )
+
+    prepared = PreparedQuery(counts, project_id=int)
+    assert prepared.rows(project_id=world.project.pk) == list(counts(world.project.pk))
+    assert prepared.rows(project_id=world.project.pk) == sorted(
+        (r.pk, 1) for r in (world.reader, world.other_reader)
+    )
