@@ -15,6 +15,13 @@ Each worker is replaced after about ``WEB_MAX_REQUESTS`` requests (± 10 %, so t
 in-flight requests finish first): over a 30-minute soak at 100 readers the workers' memory kept climbing,
 604 -> 860 MiB for four, without levelling off (tests/bench/RESULTS-load.md), and a bound that holds whatever
 the cause is the one a long-running web process needs. 0 turns it off.
+
+The app is loaded once, in the master, before it forks the workers (``preload_app``): each worker used to
+import it on its own (1.7-1.9 s on an idle machine: Django, every view, scipy, pydicom), at start and again
+each time ``max_requests`` replaced it (bench_load at 200 readers: 4 replacements in its 10 minutes, 3 more in
+the 60-second burst after them, each new worker importing before it could answer). A forked worker answers at once and shares the loaded code's memory. Loading opens
+no database connection and starts no thread, so the fork is safe. New code needs a restart of the service, not
+a HUP: the master keeps the code it loaded.
 """
 
 import os
@@ -25,3 +32,4 @@ threads = int(os.environ.get("WEB_THREADS", "8"))
 timeout = 120
 max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "5000"))
 max_requests_jitter = max_requests // 10
+preload_app = True
