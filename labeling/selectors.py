@@ -107,10 +107,14 @@ def _available(assignments: QuerySet[Assignment], now: datetime | None = None) -
     )
 
 
+def _worklist(reader_id: int, project_id: int, now: datetime | None = None) -> QuerySet[Assignment]:
+    mine = Assignment.objects.filter(reader_id=reader_id, project_id=project_id, status__in=OPEN_STATES)
+    return _available(mine, now).order_by("order_key", "id")
+
+
 def worklist_for_reader(*, reader: User, project_id: int) -> QuerySet[Assignment]:
     """The reader's open assignments that can be read now, in their (blinded, random) order."""
-    mine = Assignment.objects.filter(reader=reader, project_id=project_id, status__in=OPEN_STATES)
-    return _available(mine).order_by("order_key", "id")
+    return _worklist(reader.pk, project_id)
 
 
 class WorklistRow(NamedTuple):
@@ -126,8 +130,7 @@ class WorklistRow(NamedTuple):
 
 
 def _worklist_query(reader_id: int, project_id: int, now: datetime) -> QuerySet[Assignment, Any]:
-    mine = Assignment.objects.filter(reader_id=reader_id, project_id=project_id, status__in=OPEN_STATES)
-    return _available(mine, now).order_by("order_key", "id").values_list(*WorklistRow._fields)
+    return _worklist(reader_id, project_id, now).values_list(*WorklistRow._fields)
 
 
 #: The worklist is the query readers send most, and building it through the ORM took longer than PostgreSQL
@@ -143,13 +146,9 @@ def worklist_rows_for_reader(*, reader: User, project_id: int) -> list[WorklistR
 
 
 def _next_query(reader_id: int, project_id: int, now: datetime) -> QuerySet[Assignment]:
-    mine = Assignment.objects.filter(reader_id=reader_id, project_id=project_id, status__in=OPEN_STATES)
     in_progress_first = DbCase(When(status=Assignment.Status.IN_PROGRESS, then=Value(0)), default=Value(1))
-    return (
-        _available(mine, now)
-        .select_related("case__study", "draft")
-        .order_by(in_progress_first, "order_key", "id")[:1]
-    )
+    worklist = _worklist(reader_id, project_id, now).select_related("case__study", "draft")
+    return worklist.order_by(in_progress_first, "order_key", "id")[:1]
 
 
 _NEXT = PreparedQuery(_next_query, reader_id=int, project_id=int, now=datetime)
