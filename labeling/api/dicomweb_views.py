@@ -34,7 +34,7 @@ from rest_framework.views import APIView
 
 from labeling.api.common import request_user
 from labeling.api.dicomweb_auth import CachedSessionAuthentication, CachedTokenAuthentication, decisions
-from labeling.api.permissions import dicom_assignments, dicom_study_for, dicom_visible_studies
+from labeling.api.permissions import DICOM_ASSIGNMENT_STUDIES, dicom_study_for, dicom_visible_studies
 from labeling.dicom import DicomJson, DicomOperationUnsupported, DicomStore
 from labeling.dicom.confidentiality import reader_dataset, reader_jsons
 from labeling.dicom.dicomweb import DicomWebStore
@@ -123,7 +123,7 @@ def _reader_pseudonyms(user: User) -> dict[str, tuple[int, str]]:
     cached = decisions.get(key)
     if cached is None:
         since = decisions.begin()
-        pairs = list(dicom_assignments(user).values_list("pk", "case__study__study_uid"))
+        pairs = DICOM_ASSIGNMENT_STUDIES.rows(user_id=user.pk)
         cached = pseudonymous_studies(pairs)
         decisions.put(key, cached, since=since)
     return cached  # type: ignore[no-any-return]

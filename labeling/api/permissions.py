@@ -105,14 +105,23 @@ def dicom_visible_studies(user: User) -> QuerySet[Study]:
 def dicom_assignments(user: User) -> QuerySet[Assignment]:
     """The assignments whose study ``user`` reads through the DICOM proxy, each under its own pseudonymous
     UIDs: their own (open, in progress or submitted) in projects where they are still readers."""
-    reading = Membership.objects.filter(user=user, role=READER, project__deleted_at__isnull=True).values(
-        "project_id"
-    )
+    return _dicom_assignments(user.pk)
+
+
+def _dicom_assignments(user_id: int) -> QuerySet[Assignment]:
+    reading = Membership.objects.filter(user_id=user_id, role=READER, project__deleted_at__isnull=True)
     return Assignment.objects.filter(
-        reader=user,
-        project_id__in=reading,
+        reader_id=user_id,
+        project_id__in=reading.values("project_id"),
         status__in=[Assignment.Status.OPEN, Assignment.Status.IN_PROGRESS, Assignment.Status.SUBMITTED],
     )
+
+
+#: (assignment id, stored study UID) of ``dicom_assignments``: a reader's first image request of each case
+#: asks it (the answer is then cached briefly), compiled once per process.
+DICOM_ASSIGNMENT_STUDIES = PreparedQuery(
+    lambda user_id: _dicom_assignments(user_id).values_list("pk", "case__study__study_uid"), user_id=int
+)
 
 
 def dicom_study_for(user: User, study_uid: str) -> Study:
