@@ -18,7 +18,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from django.db import connections
 from django.db.models import Model, QuerySet
@@ -65,7 +65,9 @@ class PreparedQuery(Generic[M]):
     def rows(self, using: str = "default", **arguments: Any) -> list[tuple[Any, ...]]:
         """The rows of a ``values_list`` queryset, as tuples."""
         compiled, fetched = self._run(using, arguments)
-        return [tuple(row) for row in compiled.compiler.results_iter([fetched], tuple_expected=True)]
+        return list(
+            cast(Iterator[tuple[Any, ...]], compiled.compiler.results_iter([fetched], tuple_expected=True))
+        )
 
     def instances(self, using: str = "default", **arguments: Any) -> list[M]:
         """The objects of a model queryset, with their ``select_related`` objects and annotations."""
@@ -90,8 +92,6 @@ class PreparedQuery(Generic[M]):
         with connections[using].cursor() as cursor:
             cursor.execute(compiled.sql, values)
             fetched = cursor.fetchall()
-        if compiled.compiler.has_extra_select:  # ordering columns the SQL selects only to sort by
-            fetched = [row[: compiled.compiler.col_count] for row in fetched]
         return compiled, fetched
 
     def _compile(self, using: str) -> _Compiled:
@@ -105,6 +105,8 @@ class PreparedQuery(Generic[M]):
             raise ValueError("values_list naming annotations before fields: columns the rows would not order")
         compiler = queryset.query.get_compiler(using)
         sql, params = compiler.as_sql()
+        if compiler.has_extra_select:
+            raise ValueError("the SQL selects columns only to order by them: rows would carry them")
         takes = [
             next((name for name, v in stand_ins.items() if type(param) is type(v) and param == v), None)
             for param in params

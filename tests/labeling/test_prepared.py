@@ -6,6 +6,7 @@ from datetime import datetime
 
 import pytest
 from django.db.models import Count, QuerySet
+from django.utils import timezone
 
 from labeling.models import Assignment, Draft
 from labeling.prepared import PreparedQuery
@@ -36,6 +37,12 @@ def test_an_argument_the_sql_does_not_take_as_a_parameter_is_refused(db):
     )
     with pytest.raises(ValueError, match="annotations before fields"):
         annotated.rows(key="k")
+    ordered_apart = PreparedQuery(
+        lambda key: Assignment.objects.filter(key=key).order_by("case__label").distinct().values_list("pk"),
+        key=str,
+    )
+    with pytest.raises(ValueError, match="only to order by them"):
+        ordered_apart.rows(key="k")
     both = PreparedQuery(lambda n: Assignment.objects.filter(reader_id=n).values_list("pk")[:n], n=int)
     with pytest.raises(ValueError, match="n is written into the SQL"):
         both.rows(n=3)
@@ -49,9 +56,11 @@ def test_calls_name_exactly_the_declared_arguments(world):
         prepared.rows(reader_id=str(world.reader.pk))
     with pytest.raises(TypeError, match="no stand-in"):
         PreparedQuery(_by_reader, reader_id=float).rows(reader_id=1.0)
-    assert PreparedQuery(
+    before = PreparedQuery(
         lambda at: Assignment.objects.filter(created_at__lt=at).values_list("pk"), at=datetime
     )
+    assert before.rows(at=world.assignment.created_at) == []
+    assert (world.assignment.pk,) in before.rows(at=timezone.now())
 
 
 def test_instances_are_the_orms_with_their_related_objects_and_annotations(world):
